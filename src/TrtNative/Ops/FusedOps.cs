@@ -1,0 +1,10 @@
+using TrtNative.Ir;
+
+namespace TrtNative.Ops;
+
+internal static class FusedOps
+{
+    public static void Register(OpRegistry r)
+    {
+    }
+}

@@ -1,0 +1,10 @@
+using TrtNative.Ir;
+
+namespace TrtNative.Ops;
+
+internal static class NormalizationOps
+{
+    public static void Register(OpRegistry r)
+    {
+    }
+}
