@@ -31,8 +31,9 @@ public static class ServerApp
     /// <summary>Creates the app from command-line arguments (our options; see <see cref="Usage"/>).</summary>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var cli = ServerOptions.ParseArgs(args);
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
+        var rest = new List<string>();
+        var cli = ServerOptions.ParseArgs(args, rest);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = rest.ToArray() });
         builder.Configuration.AddInMemoryCollection(cli);
         configure?.Invoke(builder);
         var opts = ServerOptions.From(builder.Configuration);

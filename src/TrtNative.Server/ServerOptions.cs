@@ -71,7 +71,7 @@ public sealed class ServerOptions
     /// Turns our command line into configuration pairs: flags without a value (--demo, --cpu) become
     /// "true", and each --allowed-root DIR becomes TrtNative:AllowedRoots:i.
     /// </summary>
-    public static Dictionary<string, string?> ParseArgs(string[] args)
+    public static Dictionary<string, string?> ParseArgs(string[] args, List<string> rest)
     {
         var d = new Dictionary<string, string?>();
         int roots = 0;
@@ -99,8 +99,7 @@ public sealed class ServerOptions
                 d[key] = val;
                 continue;
             }
-            if (a is "--help" or "-h") { d["help"] = "true"; continue; }
-            throw new ArgumentException($"unknown option '{args[i]}' (options: {string.Join(", ", SwitchMappings.Keys)}, --allowed-root DIR)");
+            rest.Add(args[i]);
         }
         return d;
     }

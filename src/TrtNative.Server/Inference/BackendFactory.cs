@@ -4,7 +4,7 @@ namespace TrtNative.Server.Inference;
 public enum BackendKind { Cpu, Gpu }
 
 /// <summary>Chooses and creates backends: GPU for mllib tensorrt when a GPU backend is usable, else ONNX Runtime CPU.</summary>
-public sealed class BackendFactory(ServerOptions opts)
+public class BackendFactory(ServerOptions opts)
 {
     /// <summary>True once a GPU backend is compiled into this server (the TrtNative engine API).</summary>
     public static bool GpuBackendBuiltIn => false;
@@ -20,8 +20,8 @@ public sealed class BackendFactory(ServerOptions opts)
         return BackendKind.Gpu;
     }
 
-    /// <summary>Builds (or loads) the backend; may take long for GPU engines, so callers run it in the background.</summary>
-    public IInferenceBackend Create(BackendKind kind, BackendSpec spec) => kind switch
+    /// <summary>Builds (or loads) the backend; may take long for GPU engines, so callers run it in the background. Virtual so tests can slow or fail a build.</summary>
+    public virtual IInferenceBackend Create(BackendKind kind, BackendSpec spec) => kind switch
     {
         BackendKind.Cpu => new OnnxRuntimeBackend(spec),
         _ => throw new NotSupportedException("GPU backend not available in this build"),
