@@ -58,6 +58,19 @@ public class OnnxExporterTests
     }
 
     [Fact]
+    public void FusedOpDomainGetsAnOpsetImport()
+    {
+        var g = BuildGraph();
+        g.Nodes[4] = new Node("FusedMatMul", ["a", "k"], ["y2"], "fused", Node.TrtNativeDomain).Set("activation", "Relu");
+        var m = OnnxImporter.Parse(OnnxExporter.ToBytes(g));
+        Assert.Equal(13, m.OpsetImport.Single(o => o.Domain == "").Version);
+        Assert.Equal(1, m.OpsetImport.Single(o => o.Domain == Node.TrtNativeDomain).Version);
+        var back = OnnxImporter.Convert(m, null);
+        Assert.Equal("trtnative.FusedMatMul", back.Nodes[4].QualifiedOp);
+        Assert.Equal("Relu", back.Nodes[4].GetString("activation", ""));
+    }
+
+    [Fact]
     public void GraphWithoutOpsetIsRefused()
     {
         var g = BuildGraph();

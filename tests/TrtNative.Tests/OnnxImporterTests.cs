@@ -40,6 +40,15 @@ internal static class OnnxTestOps
         return r;
     }
 
+    /// <summary>A registry that knows <paramref name="ops"/> (so a model using them validates) but cannot run them.</summary>
+    public static OpRegistry Knowing(params string[] ops)
+    {
+        var r = new OpRegistry();
+        foreach (var op in ops)
+            r.Add(op, ctx => throw ctx.Unsupported("test registry: validation only"), ctx => throw ctx.Unsupported("test registry: validation only"));
+        return r;
+    }
+
     private static void SameAsInput(InferenceContext ctx) => ctx.SetOutput(0, ctx.InputType(0), ctx.InputShape(0));
 
     private static Tensor Map(Tensor t, Func<float, float> f) => t.Floats is { } d
@@ -102,6 +111,34 @@ public class OnnxImporterTests
         Assert.Equal([1L, 1, 1, 1], conv.GetInts("pads")!);
         Assert.Equal([2L, 2], conv.GetInts("strides")!);
         Assert.Empty(g.Initializers);
+    }
+
+    [Fact]
+    public void ImportsResNet18()
+    {
+        var path = typeof(OnnxImporterTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>().Single(a => a.Key == "ResNet18Path").Value!;
+        Assert.True(File.Exists(path), $"{path} is missing: the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 should provide it");
+        var g = OnnxImporter.Load(path, OnnxTestOps.Knowing("Conv", "BatchNormalization", "Relu", "Add", "MaxPool", "AveragePool"));
+
+        Assert.Equal(8, g.Opset);
+        var input = Assert.Single(g.Inputs); // the file lists only the image as input
+        Assert.Equal("Input247", input.Name);
+        Assert.Equal(Shapes.Of(1, 3, 224, 224), input.Shape);
+        Assert.Equal(110, g.Initializers.Count);
+        Assert.Equal(15908800, g.Initializers.Values.Sum(t => t.Length));
+        Assert.Equal(74, g.Nodes.Count);
+        Assert.Equal(22, g.OpCounts()["Conv"]);
+        // Values checked against onnx.numpy_helper (python3-onnx 1.12).
+        var w = g.Initializers["Parameter91"];
+        Assert.Equal([64L, 3, 7, 7], w.Shape);
+        Assert.Equal(-0.020473214f, w.Floats![0]);
+        Assert.Equal(-0.0058155437f, w.Floats![^1]);
+        Assert.Equal(-0.5832880790886499, w.Floats!.Sum(v => (double)v), 6);
+        var conv = g.Nodes[0];
+        Assert.Equal("Convolution249", conv.Name);
+        Assert.Equal("NOTSET", conv.GetString("auto_pad", ""));
+        Assert.Equal([3L, 3, 2, 2], conv.GetInts("pads")!);
     }
 
     [Fact]

@@ -29,8 +29,11 @@ public static class OnnxExporter
             ProducerName = "TrtNative",
             Graph = new GraphProto { Name = g.Name },
         };
-        foreach (var (domain, version) in g.Opsets.OrderBy(o => o.Key, StringComparer.Ordinal))
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain == "ai.onnx" ? "" : domain, Version = version });
+        var opsets = g.Opsets.ToDictionary(o => o.Key == "ai.onnx" ? "" : o.Key, o => o.Value, StringComparer.Ordinal);
+        // A node of a domain the graph does not import (our fused ops, added by passes) still needs an import.
+        foreach (var n in g.Nodes) opsets.TryAdd(n.Domain == "ai.onnx" ? "" : n.Domain, 1);
+        foreach (var (domain, version) in opsets.OrderBy(o => o.Key, StringComparer.Ordinal))
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
 
         var gp = model.Graph;
         foreach (var (name, t) in g.Initializers.OrderBy(i => i.Key, StringComparer.Ordinal))

@@ -81,6 +81,12 @@ public static class OnnxTensors
         if (raw.Length != n * size)
             throw new TrtNativeException(ErrorCode.InvalidModel,
                 $"{what}: raw data has {raw.Length} bytes but {type.OnnxName()}{shape.Format()} needs {n * size}");
+        if (type == DataType.Float && BitConverter.IsLittleEndian)
+        {
+            var f = new float[n];
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(f);
+            return Tensor.FromFloats(f, shape, type);
+        }
         if (type.IsFloating())
         {
             var f = new float[n];
