@@ -21,7 +21,11 @@ public static class OnnxExporter
     internal static ModelProto ToModel(Graph g)
     {
         if (!g.Opsets.TryGetValue("", out long opset) && !g.Opsets.TryGetValue("ai.onnx", out opset))
-            throw new TrtNativeException(ErrorCode.InvalidArgument, "the graph has no ai.onnx opset: set Graph.Opsets[\"\"] before exporting");
+        {
+            if (g.Nodes.Any(n => n.Domain is "" or "ai.onnx"))
+                throw new TrtNativeException(ErrorCode.InvalidArgument, "the graph has no ai.onnx opset: set Graph.Opsets[\"\"] before exporting");
+            opset = 1;
+        }
 
         var model = new ModelProto
         {
@@ -31,7 +35,7 @@ public static class OnnxExporter
         };
         var opsets = g.Opsets.ToDictionary(o => o.Key == "ai.onnx" ? "" : o.Key, o => o.Value, StringComparer.Ordinal);
         // A node of a domain the graph does not import (our fused ops, added by passes) still needs an import.
-        foreach (var n in g.Nodes) opsets.TryAdd(n.Domain == "ai.onnx" ? "" : n.Domain, 1);
+        foreach (var n in g.Nodes) if (n.Domain is not ("" or "ai.onnx")) opsets.TryAdd(n.Domain, 1);
         foreach (var (domain, version) in opsets.OrderBy(o => o.Key, StringComparer.Ordinal))
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
 
