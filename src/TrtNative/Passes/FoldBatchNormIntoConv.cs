@@ -46,8 +46,8 @@ public static partial class GraphPasses
                 b2[c] = (float)(((b?.Floats![c] ?? 0.0) - mean[c]) * s + beta[c]);
             }
             string wName = GraphEdit.FreshName(g, $"{conv.Input(1)}_bn"), bName = GraphEdit.FreshName(g, $"{conv.Name}_bias_bn");
-            g.Initializers[wName] = Tensor.FromFloats(w2, w.Shape, w.Type);
-            g.Initializers[bName] = Tensor.FromFloats(b2, [m], b?.Type ?? w.Type);
+            g.Initializers[wName] = GraphEdit.Floats(w2, w.Shape, w.Type);
+            g.Initializers[bName] = GraphEdit.Floats(b2, [m], b?.Type ?? w.Type);
 
             var folded = conv.Clone();
             folded.Inputs.Clear();

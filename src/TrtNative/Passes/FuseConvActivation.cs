@@ -118,6 +118,6 @@ public static partial class GraphPasses
         }
         var sum = new float[m];
         for (int c = 0; c < m; c++) sum[c] = (old?[c] ?? 0f) + k.Floats![perChannel ? c : 0];
-        return Tensor.FromFloats(sum, [m], k.Type);
+        return GraphEdit.Floats(sum, [m], k.Type);
     }
 }

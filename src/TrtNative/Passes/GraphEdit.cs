@@ -98,6 +98,24 @@ internal static class GraphEdit
         return false;
     }
 
+    /// <summary>
+    /// A new floating tensor of <paramref name="type"/>; values are rounded to that type's precision, as imported
+    /// fp16 / bf16 tensors hold them (stored widened to float).
+    /// </summary>
+    public static Tensor Floats(float[] data, long[] shape, DataType type)
+    {
+        if (type == DataType.Float16)
+            for (int i = 0; i < data.Length; i++) data[i] = (float)(Half)data[i];
+        else if (type == DataType.BFloat16)
+            for (int i = 0; i < data.Length; i++)
+            {
+                uint bits = BitConverter.SingleToUInt32Bits(data[i]);
+                if (!float.IsNaN(data[i])) bits += 0x7FFF + ((bits >> 16) & 1);   // round to nearest even
+                data[i] = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000);
+            }
+        return Tensor.FromFloats(data, shape, type);
+    }
+
     /// <summary>Shape "[..]" of a value for log lines, from inferred values.</summary>
     public static string ShapeOf(Graph g, string value) => g.Values.TryGetValue(value, out var v) ? v.Shape.Format() : "[?]";
 }
