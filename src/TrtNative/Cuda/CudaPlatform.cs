@@ -6,7 +6,7 @@ namespace TrtNative.Cuda;
 /// </summary>
 public static unsafe class CudaPlatform
 {
-    private static readonly Lazy<(bool Ok, string Reason, int DriverVersion, int DeviceCount)> s_state = new(Probe);
+    private static readonly Lazy<(bool Ok, string Reason, int DriverVersion, int DeviceCount)> s_state = new(() => Probe(static () => CudaDriver.cuInit(0)));
 
     /// <summary>
     /// True when libcuda.so.1 loads, cuInit succeeds and at least one device is present. Never throws; when false,
@@ -53,11 +53,12 @@ public static unsafe class CudaPlatform
         }
     }
 
-    private static (bool, string, int, int) Probe()
+    /// <summary>Initializes the driver through <paramref name="init"/> (a parameter so tests can simulate a missing driver).</summary>
+    internal static (bool Ok, string Reason, int DriverVersion, int DeviceCount) Probe(Func<CUresult> init)
     {
         try
         {
-            var r = CudaDriver.cuInit(0);
+            var r = init();
             if (r != CUresult.CUDA_SUCCESS)
             {
                 var (name, text) = CudaDriver.Describe(r);

@@ -132,3 +132,30 @@ public class CudaBindingTests
         }
     }
 }
+
+public class CudaPlatformProbeTests
+{
+    [Fact]
+    public void MissingDriverLibraryIsReportedNotThrown()
+    {
+        var s = CudaPlatform.Probe(() => throw new DllNotFoundException("Unable to load shared library 'libcuda.so.1'"));
+        Assert.False(s.Ok);
+        Assert.Equal("libcuda.so.1 not found (no NVIDIA driver)", s.Reason);
+    }
+
+    [Fact]
+    public void FailingCuInitIsReportedWithItsErrorName()
+    {
+        var s = CudaPlatform.Probe(() => CUresult.CUDA_ERROR_NO_DEVICE);
+        Assert.False(s.Ok);
+        Assert.StartsWith("cuInit failed: CUDA_ERROR_NO_DEVICE", s.Reason);
+    }
+
+    [Fact]
+    public void UnexpectedProbeFailureIsReportedNotThrown()
+    {
+        var s = CudaPlatform.Probe(() => throw new InvalidOperationException("boom"));
+        Assert.False(s.Ok);
+        Assert.Contains("boom", s.Reason);
+    }
+}
