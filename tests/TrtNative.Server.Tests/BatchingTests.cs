@@ -11,12 +11,14 @@ namespace TrtNative.Server.Tests;
 internal sealed class RecordingBackend(int max, int delayMs = 0, ManualResetEventSlim? gate = null) : IInferenceBackend
 {
     public List<int> Sizes { get; } = [];
+    public ManualResetEventSlim Entered { get; } = new(false);
     public string Kind => "fake";
     public int MaxBatchSize => max;
     public int OutputSize => 2;
     public long DeviceMemoryBytes => 0;
     public float[] Run(ReadOnlySpan<float> input, int batch)
     {
+        Entered.Set();
         gate?.Wait(TimeSpan.FromSeconds(30));
         lock (Sizes) Sizes.Add(batch);
         if (delayMs > 0) Thread.Sleep(delayMs);
@@ -73,7 +75,7 @@ public class DynamicBatcherTests
         var be = new RecordingBackend(max: 1, gate: gate);
         await using var q = new DynamicBatcher(be, 1, TimeSpan.Zero, capacity: 2);
         var first = q.SubmitAsync([[1f]]);   // taken by the loop, blocked in Run
-        await Task.Delay(200);
+        Assert.True(be.Entered.Wait(TimeSpan.FromSeconds(20)));
         var queued = q.SubmitAsync([[2f], [3f]]); // fills the 2 slots
         Assert.Throws<QueueFullException>(() => { _ = q.SubmitAsync([[4f]]); });
         gate.Set();
