@@ -543,6 +543,45 @@ public class ShapeOpsTests
         Assert.Equal([Dim.Sym("batch", 2), Dim.Of(6)], g.Values["y"].Shape!);
     }
 
+    // ------------------------------------------------------------ Split / Range
+
+    [Fact]
+    public void SplitEqualAndExplicit()
+    {
+        // x[i,j] = 6i + j, shape [2,6]: three equal parts on axis 1, then [1,5] as input (opset 13) and attribute (opset 11).
+        var x = OpHarness.Range(2, 6);
+        var (_, eq) = OpHarness.Run("Split", 13, n => n.Set("axis", 1L), new() { ["x"] = x }, outputs: 3);
+        Assert.Equal(new float[] { 2, 3, 8, 9 }, eq[1].Floats);
+        Assert.Equal(new long[] { 2, 2 }, eq[2].Shape);
+        var (_, ex) = OpHarness.Run("Split", 13, n => n.Set("axis", -1L), new() { ["x"] = x }, new() { ["s"] = OpHarness.I([1, 5], 2) }, outputs: 2);
+        Assert.Equal(new float[] { 0, 6 }, ex[0].Floats);
+        Assert.Equal(new float[] { 1, 2, 3, 4, 5, 7, 8, 9, 10, 11 }, ex[1].Floats);
+        var (_, attr) = OpHarness.Run("Split", 11, n => n.Set("axis", 1L).Set("split", new long[] { 4, 2 }), new() { ["x"] = x }, outputs: 2);
+        Assert.Equal(new long[] { 2, 2 }, attr[1].Shape);
+        // Opset 18 num_outputs: 6 into 4 parts of ceil(6/4) = 2, the last ones smaller: 2, 2, 2, 0.
+        var (_, n18) = OpHarness.Run("Split", 18, n => n.Set("axis", 1L).Set("num_outputs", 4L), new() { ["x"] = x }, outputs: 4);
+        Assert.Equal(new long[] { 2, 0 }, n18[3].Shape);
+        Assert.Throws<TrtNativeException>(() => OpHarness.Run("Split", 13, n => n.Set("axis", 1L), new() { ["x"] = x }, outputs: 4));
+    }
+
+    [Fact]
+    public void SplitOnSymbolicShapeKeepsBatch()
+    {
+        // ViT's packed q/k/v projection: [batch,197,2304] split in 3 on the last axis.
+        var node = new Node("Split", ["x"], ["q", "k", "v"], "sp").Set("axis", -1L);
+        var (g, _) = OpHarness.Infer(node, 13, new() { ["x"] = (DataType.Float, [OpHarness.B, Dim.Of(197), Dim.Of(2304)]) });
+        Assert.Equal([OpHarness.B, Dim.Of(197), Dim.Of(768)], g.Values["v"].Shape!);
+    }
+
+    [Fact]
+    public void RangeOfIntsAndFloats()
+    {
+        var i = OpHarness.Run1("Range", 13, null, None, new() { ["s"] = OpHarness.I([10], []), ["l"] = OpHarness.I([4], []), ["d"] = OpHarness.I([-3], []) });
+        Assert.Equal(new long[] { 10, 7 }, i.Ints);
+        var f = OpHarness.Run1("Range", 13, null, None, new() { ["s"] = OpHarness.F([1], []), ["l"] = OpHarness.F([2], []), ["d"] = OpHarness.F([0.25f], []) });
+        Assert.Equal(new float[] { 1, 1.25f, 1.5f, 1.75f }, f.Floats);
+    }
+
     // ------------------------------------------------------------ Shape chains
 
     [Fact]
