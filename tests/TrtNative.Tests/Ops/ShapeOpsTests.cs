@@ -617,6 +617,50 @@ public class ShapeOpsTests
     }
 
     [Fact]
+    public void VitClassTokenExpandChainFoldsToSymbolicShape()
+    {
+        // PyTorch's export of class_token.expand(n, -1, -1) with p: [batch,196,768] (torch.onnx symbolic for expand):
+        //   n = Gather(Shape(p), 0); c = Reshape(Concat(Unsqueeze(n), [-1], [-1]), [-1])
+        //   ones = ConstantOfShape(Shape(c), 1); size = Where(Equal(c, ones * -1), ones, c); t = Expand(cls, size)
+        //   y = Concat(t, p, axis 1)
+        var g = new Graph();
+        g.Opsets[""] = 13;
+        g.Inputs.Add(new ValueInfo("p", DataType.Float, [OpHarness.B, Dim.Of(196), Dim.Of(768)]));
+        var cls = Tensor.FromFloats(Enumerable.Range(0, 768).Select(i => (float)i).ToArray(), [1, 1, 768]);
+        g.Initializers["cls"] = cls;
+        g.Initializers["zero"] = OpHarness.I([0], []);
+        g.Initializers["axes0"] = OpHarness.I([0], 1);
+        g.Initializers["minus1"] = OpHarness.I([-1], 1);
+        g.Initializers["minus1s"] = OpHarness.I([-1], []);
+        g.Nodes.Add(new Node("Shape", ["p"], ["s"], "shape"));
+        g.Nodes.Add(new Node("Gather", ["s", "zero"], ["n"], "gather").Set("axis", 0L));
+        g.Nodes.Add(new Node("Unsqueeze", ["n", "axes0"], ["u"], "unsqueeze"));
+        g.Nodes.Add(new Node("Concat", ["u", "minus1", "minus1"], ["c0"], "concat").Set("axis", 0L));
+        g.Nodes.Add(new Node("Reshape", ["c0", "minus1"], ["c"], "reshape"));
+        g.Nodes.Add(new Node("Shape", ["c"], ["cs"], "shape_c"));
+        g.Nodes.Add(new Node("ConstantOfShape", ["cs"], ["ones"], "ones").Set("value", AttributeValue.Of(OpHarness.I([1], 1))));
+        g.Nodes.Add(new Node("Mul", ["ones", "minus1s"], ["neg"], "neg"));
+        g.Nodes.Add(new Node("Equal", ["c", "neg"], ["eq"], "eq"));
+        g.Nodes.Add(new Node("Where", ["eq", "ones", "c"], ["size"], "where"));
+        g.Nodes.Add(new Node("Expand", ["cls", "size"], ["t"], "expand"));
+        g.Nodes.Add(new Node("Concat", ["t", "p"], ["y"], "cat").Set("axis", 1L));
+        g.Outputs.Add(new ValueInfo("y", DataType.Float, null));
+
+        var known = ShapeInference.Run(g);
+        Assert.Equal([OpHarness.B, Dim.Of(-1), Dim.Of(-1)], known["c"].AsDims());
+        Assert.Equal([OpHarness.B, Dim.Of(1), Dim.Of(1)], known["size"].AsDims());
+        Assert.Equal([OpHarness.B, Dim.Of(1), Dim.Of(768)], g.Values["t"].Shape!);
+        Assert.Equal([OpHarness.B, Dim.Of(197), Dim.Of(768)], g.Values["y"].Shape!);
+
+        var p = OpHarness.F(new float[2 * 196 * 768], 2, 196, 768);
+        var y = ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["p"] = p })["y"];
+        Assert.Equal(new long[] { 2, 197, 768 }, y.Shape);
+        Assert.Equal(767f, y.Floats![767]);                 // batch 0, class token, last channel
+        Assert.Equal(5f, y.Floats[197 * 768 + 5]);          // batch 1, class token
+        Assert.Equal(0f, y.Floats[197 * 768 + 768 + 5]);    // batch 1, first patch
+    }
+
+    [Fact]
     public void ShapeSliceChainWithOpset1Slice()
     {
         // Shape(x)[2:] with x: [batch,3,224,224] folds to the constant [224,224] even though x has a symbolic batch.
