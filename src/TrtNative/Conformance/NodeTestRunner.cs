@@ -18,8 +18,12 @@ public enum NodeTestOutcome
     Skipped,
 }
 
-/// <summary>Result of one node test: its directory name, outcome and (unless passed) why.</summary>
-public sealed record NodeTestResult(string Name, NodeTestOutcome Outcome, string? Reason = null)
+/// <summary>
+/// Result of one node test: its directory name, outcome and (unless passed) why. <see cref="Error"/> is the code of
+/// the <see cref="TrtNativeException"/> that failed the test (<see cref="ErrorCode.Unsupported"/>: the compiler
+/// refused a form of a supported op), null for wrong values and for other exceptions (<see cref="ErrorCode.Internal"/>).
+/// </summary>
+public sealed record NodeTestResult(string Name, NodeTestOutcome Outcome, string? Reason = null, ErrorCode? Error = null)
 {
     /// <summary>"PASS name", "FAIL name: reason" or "SKIP name: reason".</summary>
     public override string ToString() => Outcome switch
@@ -142,7 +146,7 @@ public static class NodeTestRunner
                         }
                     }
                     if (last is not null)
-                        return new(name, NodeTestOutcome.Failed, $"{e.Code}: {e.Message} (with inputs as constants: {last.Code}: {last.Message})");
+                        return new(name, NodeTestOutcome.Failed, $"{e.Code}: {e.Message} (with inputs as constants: {last.Code}: {last.Message})", last.Code);
                 }
 
                 for (int k = 0; k < expected.Count; k++)
@@ -158,11 +162,11 @@ public static class NodeTestRunner
         }
         catch (TrtNativeException e)
         {
-            return new(name, NodeTestOutcome.Failed, $"{e.Code}: {e.Message}");
+            return new(name, NodeTestOutcome.Failed, $"{e.Code}: {e.Message}", e.Code);
         }
         catch (Exception e)
         {
-            return new(name, NodeTestOutcome.Failed, $"{e.GetType().Name}: {e.Message}");
+            return new(name, NodeTestOutcome.Failed, $"{e.GetType().Name}: {e.Message}", ErrorCode.Internal);
         }
     }
 
