@@ -114,5 +114,21 @@ public static class ModelCheck
     public static int CountResidualConvs(Graph g) =>
         g.Nodes.Count(n => n.Domain == Node.TrtNativeDomain && n.OpType == "FusedConv" && n.HasInput(3));
 
+    /// <summary>
+    /// Asserts the Conv fusion contract of a CNN: no BatchNormalization left, every Conv that had an activation or a
+    /// residual after it became a FusedConv, and the Convs left unfused (those followed by nothing, e.g. a
+    /// projection shortcut) feed the residual input of a FusedConv. Returns the number of FusedConvs.
+    /// </summary>
+    public static int AssertConvsFused(Graph imported, Graph opt)
+    {
+        Assert.Equal(0, Count(opt, "BatchNormalization"));
+        int convs = Count(imported, "Conv"), fused = CountFused(opt, "FusedConv"), plain = Count(opt, "Conv");
+        Assert.True(convs == fused + plain, $"{convs} Convs before optimization, {fused} FusedConv + {plain} Conv after");
+        var residuals = opt.Nodes.Where(n => n.OpType == "FusedConv" && n.HasInput(3)).Select(n => n.Inputs[3]).ToHashSet();
+        var stray = opt.Nodes.Where(n => n.OpType == "Conv" && !residuals.Contains(n.Outputs[0])).Select(n => n.Name).ToList();
+        Assert.True(stray.Count == 0, $"Conv left unfused though it does not feed a residual: {string.Join(", ", stray.Take(5))} ({stray.Count})");
+        return fused;
+    }
+
     private static string Ms(TimeSpan t) => $"{t.TotalMilliseconds:F0} ms";
 }
