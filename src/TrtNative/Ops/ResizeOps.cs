@@ -1,10 +1,380 @@
 using TrtNative.Ir;
+using static TrtNative.Ops.ShapeHelpers;
 
 namespace TrtNative.Ops;
 
+/// <summary>Resize (and the older Upsample) with nearest and linear modes, and Pad (constant, reflect, edge, wrap).</summary>
 internal static class ResizeOps
 {
     public static void Register(OpRegistry r)
     {
+        r.Add("Pad", PadInfer, PadKernel);
+        r.Add("Resize", ResizeInfer, ResizeKernel, minOpset: 10);
+        r.Add("Upsample", ResizeInfer, ResizeKernel, minOpset: 7, maxOpset: 10);
+    }
+
+    // ---------------------------------------------------------------- Pad
+
+    private sealed record PadSpec(string Mode, long[] Begin, long[] End);
+
+    /// <summary>Pads per axis from the attribute (opset &lt; 11: "paddings" at opset 1, "pads" later) or input 1, with optional axes (input 3, opset 18).</summary>
+    private static PadSpec ReadPad(Node node, int opset, int rank, Func<int, string, Tensor?> input, Func<string, Exception> error, Func<string, Exception> unsupported)
+    {
+        var mode = node.GetString("mode", "constant");
+        if (mode is not ("constant" or "reflect" or "edge" or "wrap"))
+            throw unsupported($"mode '{mode}' is not supported; supported: constant, reflect, edge, wrap");
+        long[] pads;
+        int[] axes;
+        if (opset < 11)
+        {
+            pads = node.GetInts(opset < 2 ? "paddings" : "pads") ?? node.GetInts("pads") ?? throw error("attribute 'pads' is missing");
+            axes = Enumerable.Range(0, rank).ToArray();
+        }
+        else
+        {
+            var p = input(1, "pads") ?? throw error("input 1 (pads) is missing");
+            pads = p.AsDims().Select(d => d.IsKnown ? d.Value : throw unsupported($"pads {p} must be numbers")).ToArray();
+            axes = opset >= 18 && input(3, "axes") is { } a
+                ? Axes(a.AsDims().Select(d => d.IsKnown ? d.Value : throw unsupported($"axes {a} must be numbers")), rank, error)
+                : Enumerable.Range(0, rank).ToArray();
+        }
+        if (pads.Length != 2 * axes.Length)
+            throw error($"pads [{string.Join(",", pads)}] must have {2 * axes.Length} entries (begin and end for each of {axes.Length} axes)");
+        var begin = new long[rank];
+        var end = new long[rank];
+        for (int k = 0; k < axes.Length; k++) { begin[axes[k]] = pads[k]; end[axes[k]] = pads[k + axes.Length]; }
+        return new PadSpec(mode, begin, end);
+    }
+
+    private static void PadInfer(InferenceContext ctx)
+    {
+        var x = ctx.InputShape(0);
+        var spec = ReadPad(ctx.Node, ctx.Opset, x.Length, (i, role) => ctx.HasInput(i) ? ctx.RequireConstant(i, role) : null, ctx.Error, ctx.Unsupported);
+        var output = new Dim[x.Length];
+        for (int d = 0; d < x.Length; d++)
+        {
+            long pad = spec.Begin[d] + spec.End[d];
+            output[d] = Dim.Add(x[d], Dim.Of(pad))
+                ?? throw ctx.Unsupported($"padding the symbolic dimension '{x[d]}' (axis {d}) by {pad} gives a size that is not of the form k*symbol");
+            if (output[d].IsKnown && output[d].Value < 0) throw ctx.Error($"pads make axis {d} of {x.Format()} negative");
+            if (spec.Mode is "reflect" or "edge" or "wrap" && x[d].IsKnown && x[d].Value == 0 && pad > 0)
+                throw ctx.Error($"mode '{spec.Mode}' cannot pad the empty axis {d}");
+        }
+        ctx.SetOutput(0, ctx.InputType(0), output);
+    }
+
+    private static void PadKernel(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        var spec = ReadPad(ctx.Node, ctx.Opset, x.Rank, (i, _) => ctx.OptionalInput(i), ctx.Error, ctx.Unsupported);
+        double fill = ctx.Opset < 11 ? ctx.Node.GetFloat("value", 0) : ctx.OptionalInput(2) is { } v ? ScalarValue(v) : 0;
+        var strides = Strides(x.Shape);
+        var offsets = new long[x.Rank][];
+        for (int d = 0; d < x.Rank; d++)
+        {
+            long n = x.Shape[d], len = n + spec.Begin[d] + spec.End[d];
+            if (len < 0) throw ctx.Error($"pads make axis {d} of {x.Shape.Format()} negative");
+            offsets[d] = new long[len];
+            for (long c = 0; c < len; c++)
+            {
+                long i = c - spec.Begin[d];
+                if (i < 0 || i >= n)
+                {
+                    if (n == 0 && spec.Mode != "constant") throw ctx.Error($"mode '{spec.Mode}' cannot pad the empty axis {d}");
+                    i = spec.Mode switch
+                    {
+                        "edge" => Math.Clamp(i, 0, n - 1),
+                        "reflect" => Reflect(i, n),
+                        "wrap" => ((i % n) + n) % n,
+                        _ => -1,
+                    };
+                }
+                offsets[d][c] = i < 0 ? -1 : i * strides[d];
+            }
+        }
+        ctx.SetOutput(0, Remap(x, offsets.Select(o => (long)o.Length).ToArray(), OffsetMap(offsets), fill));
+    }
+
+    /// <summary>Mirror index without repeating the edge (numpy "reflect"), folding as often as needed.</summary>
+    private static long Reflect(long i, long n)
+    {
+        if (n == 1) return 0;
+        long period = 2 * (n - 1);
+        i = ((i % period) + period) % period;
+        return i < n ? i : period - i;
+    }
+
+    // ---------------------------------------------------------------- Resize / Upsample
+
+    private enum Mode { Nearest, Linear }
+
+    /// <summary>What is needed to size the output: per-axis scales, or output sizes (one of them null).</summary>
+    private sealed record ResizeSpec(Mode Mode, double[]? Scales, Dim[]? Sizes, double[]? Roi);
+
+    private static Mode ReadMode(Node node, Func<string, Exception> unsupported)
+    {
+        var mode = node.GetString("mode", "nearest");
+        return mode switch
+        {
+            "nearest" => Mode.Nearest,
+            "linear" or "bilinear" => Mode.Linear,
+            "cubic" => throw unsupported("mode 'cubic' is not supported; supported: nearest, linear"),
+            _ => throw unsupported($"mode '{mode}' is not supported; supported: nearest, linear"),
+        };
+    }
+
+    /// <summary>
+    /// Reads scales/sizes/roi by opset: Upsample 7 (scales attribute), Upsample 9 and Resize 10 (scales input 1),
+    /// Resize 11+ (roi input 1, scales input 2, sizes input 3; empty tensors mean absent), Resize 18 (axes attribute).
+    /// </summary>
+    private static ResizeSpec ReadResize(Node node, int opset, Dim[] inShape, Func<int, string, Tensor?> input, Func<string, Exception> error, Func<string, Exception> unsupported)
+    {
+        var mode = ReadMode(node, unsupported);
+        int rank = inShape.Length;
+        bool isUpsample = node.OpType == "Upsample";
+        if (isUpsample && opset < 9)
+        {
+            var s = node.GetFloats("scales") ?? throw error("attribute 'scales' is missing");
+            return new ResizeSpec(mode, CheckScales(s.Select(v => (double)v).ToArray(), rank, error), null, null);
+        }
+        if (isUpsample || opset < 11)
+        {
+            var s = input(1, "scales") ?? throw error("input 1 (scales) is missing");
+            return new ResizeSpec(mode, CheckScales(Doubles(s), rank, error), null, null);
+        }
+
+        if (node.GetInt("antialias", 0) != 0) throw unsupported("antialias=1 is not supported");
+        var axesAttr = opset >= 18 ? node.GetInts("axes") : null;
+        var axes = axesAttr is null ? Enumerable.Range(0, rank).ToArray() : Axes(axesAttr, rank, error);
+        var roiT = input(1, "roi");
+        var scalesT = input(2, "scales");
+        var sizesT = input(3, "sizes");
+        if (scalesT is { Length: 0 }) scalesT = null;
+        if (sizesT is { Length: 0 }) sizesT = null;
+        if ((scalesT is null) == (sizesT is null)) throw error("exactly one of scales and sizes must be given");
+
+        double[]? roi = null;
+        if (roiT is { Length: > 0 } && node.GetString("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize")
+        {
+            var r = Doubles(roiT);
+            if (r.Length != 2 * axes.Length) throw error($"roi has {r.Length} entries, expected {2 * axes.Length}");
+            roi = new double[2 * rank];
+            for (int d = 0; d < rank; d++) { roi[d] = 0; roi[d + rank] = 1; }
+            for (int k = 0; k < axes.Length; k++) { roi[axes[k]] = r[k]; roi[axes[k] + rank] = r[k + axes.Length]; }
+        }
+
+        if (scalesT is not null)
+        {
+            var s = Doubles(scalesT);
+            if (s.Length != axes.Length) throw error($"scales has {s.Length} entries, expected {axes.Length}");
+            var full = Enumerable.Repeat(1.0, rank).ToArray();
+            for (int k = 0; k < axes.Length; k++) full[axes[k]] = s[k];
+            return new ResizeSpec(mode, CheckScales(full, rank, error), null, roi);
+        }
+
+        var sizes = sizesT!.AsDims();
+        if (sizes.Length != axes.Length) throw error($"sizes has {sizes.Length} entries, expected {axes.Length}");
+        var outSizes = (Dim[])inShape.Clone();
+        for (int k = 0; k < axes.Length; k++) outSizes[axes[k]] = sizes[k];
+        var policy = opset >= 18 ? node.GetString("keep_aspect_ratio_policy", "stretch") : "stretch";
+        if (policy != "stretch")
+        {
+            if (axes.Any(a => !inShape[a].IsKnown || !outSizes[a].IsKnown))
+                throw unsupported($"keep_aspect_ratio_policy '{policy}' needs known sizes on the resized axes");
+            var ratios = axes.Select(a => (double)outSizes[a].Value / inShape[a].Value);
+            double scale = policy switch
+            {
+                "not_larger" => ratios.Min(),
+                "not_smaller" => ratios.Max(),
+                _ => throw unsupported($"keep_aspect_ratio_policy '{policy}' is not supported; supported: stretch, not_larger, not_smaller"),
+            };
+            var full = Enumerable.Repeat(1.0, rank).ToArray();
+            foreach (var a in axes)
+            {
+                full[a] = scale;
+                outSizes[a] = Dim.Of((long)Math.Round(scale * inShape[a].Value, MidpointRounding.ToEven));
+            }
+            return new ResizeSpec(mode, full, outSizes, roi);
+        }
+        return new ResizeSpec(mode, null, outSizes, roi);
+    }
+
+    private static double[] CheckScales(double[] s, int rank, Func<string, Exception> error)
+    {
+        if (s.Length != rank) throw error($"scales has {s.Length} entries for an input of rank {rank}");
+        if (s.Any(v => !(v > 0))) throw error($"scales [{string.Join(",", s)}] must be positive");
+        return s;
+    }
+
+    /// <summary>floor(d·scale) on a possibly symbolic dimension (a symbolic one only for integer scales).</summary>
+    private static Dim? ScaledDim(Dim d, double scale)
+    {
+        if (d.IsKnown) return Dim.Of((long)Math.Floor(d.Value * scale));
+        return scale == Math.Floor(scale) ? Dim.Multiply(d, Dim.Of((long)scale)) : null;
+    }
+
+    private static void ResizeInfer(InferenceContext ctx)
+    {
+        var x = ctx.InputShape(0);
+        var spec = ReadResize(ctx.Node, ctx.Opset, x, (i, role) => ctx.HasInput(i) ? ctx.RequireConstant(i, role) : null, ctx.Error, ctx.Unsupported);
+        CheckCoordinateMode(ctx.Node, ctx.Opset, ctx.Unsupported);
+        if (spec.Mode == Mode.Linear && !ctx.InputType(0).IsFloating())
+            throw ctx.Unsupported($"linear resize of {ctx.InputType(0).OnnxName()} data is not supported (floating types only)");
+        Dim[] output = spec.Sizes ?? x.Select((d, i) => ScaledDim(d, spec.Scales![i])
+            ?? throw ctx.Unsupported($"scaling the symbolic dimension '{d}' (axis {i}) by {spec.Scales[i]} does not give a k*symbol size")).ToArray();
+        ctx.SetOutput(0, ctx.InputType(0), output);
+    }
+
+    private static string CheckCoordinateMode(Node node, int opset, Func<string, Exception> unsupported)
+    {
+        if (node.OpType == "Upsample" || opset < 11) return "asymmetric";
+        var m = node.GetString("coordinate_transformation_mode", "half_pixel");
+        if (m is not ("half_pixel" or "half_pixel_symmetric" or "pytorch_half_pixel" or "align_corners" or "asymmetric" or "tf_half_pixel_for_nearest" or "tf_crop_and_resize"))
+            throw unsupported($"coordinate_transformation_mode '{m}' is not supported; supported: half_pixel, half_pixel_symmetric, pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nearest, tf_crop_and_resize");
+        return m;
+    }
+
+    private static void ResizeKernel(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        int rank = x.Rank;
+        var spec = ReadResize(ctx.Node, ctx.Opset, Shapes.Of(x.Shape), (i, _) => ctx.OptionalInput(i), ctx.Error, ctx.Unsupported);
+        var coord = CheckCoordinateMode(ctx.Node, ctx.Opset, ctx.Unsupported);
+        // Opset-10 Resize and Upsample have no nearest_mode: ONNX Runtime rounds down when upsampling, up when downsampling.
+        bool legacy = ctx.Node.OpType == "Upsample" || ctx.Opset < 11;
+        var nearest = legacy ? "legacy" : ctx.Node.GetString("nearest_mode", "round_prefer_floor");
+        if (nearest is not ("round_prefer_floor" or "round_prefer_ceil" or "floor" or "ceil" or "legacy"))
+            throw ctx.Unsupported($"nearest_mode '{nearest}' is not supported; supported: round_prefer_floor, round_prefer_ceil, floor, ceil");
+        double extrapolation = ctx.Node.GetFloat("extrapolation_value", 0);
+
+        var outShape = new long[rank];
+        var scales = new double[rank];
+        for (int d = 0; d < rank; d++)
+        {
+            if (spec.Scales is { } s)
+            {
+                scales[d] = s[d];
+                outShape[d] = spec.Sizes is { } fixedSizes ? fixedSizes[d].Value : (long)Math.Floor(x.Shape[d] * s[d]);
+            }
+            else
+            {
+                outShape[d] = spec.Sizes![d].Value;
+                scales[d] = x.Shape[d] == 0 ? 1 : (double)outShape[d] / x.Shape[d];
+            }
+            if (outShape[d] < 0) throw ctx.Error($"output size {outShape[d]} on axis {d} is negative");
+        }
+
+        if (spec.Mode == Mode.Nearest)
+        {
+            // Nearest is a pure gather: one source index per output coordinate and axis.
+            var strides = Strides(x.Shape);
+            var offsets = new long[rank][];
+            for (int d = 0; d < rank; d++)
+            {
+                offsets[d] = new long[outShape[d]];
+                for (long c = 0; c < outShape[d]; c++)
+                {
+                    double src = SourceCoordinate(coord, c, scales[d], x.Shape[d], outShape[d], spec.Roi, d, rank, out bool outside);
+                    long i = outside ? -1 : Math.Clamp(NearestIndex(src, nearest, scales[d]), 0, x.Shape[d] - 1);
+                    offsets[d][c] = i < 0 ? -1 : i * strides[d];
+                }
+            }
+            ctx.SetOutput(0, Remap(x, outShape, OffsetMap(offsets), extrapolation));
+            return;
+        }
+
+        if (x.Floats is null) throw ctx.Unsupported($"linear resize of {x.Type.OnnxName()} data is not supported (floating types only)");
+        // Linear is separable: interpolate one axis at a time, last axis first (as the ONNX reference nests them),
+        // so values extrapolated on an inner axis take part in the outer interpolation exactly as there.
+        var data = x.Floats.Select(v => (double)v).ToArray();
+        var shape = (long[])x.Shape.Clone();
+        for (int d = rank - 1; d >= 0; d--)
+        {
+            bool identity = outShape[d] == shape[d] && scales[d] == 1 && coord != "tf_crop_and_resize";
+            if (identity) continue;
+            data = LinearAxis(data, shape, d, outShape[d], c =>
+            {
+                double src = SourceCoordinate(coord, c, scales[d], x.Shape[d], outShape[d], spec.Roi, d, rank, out bool outside);
+                return (src, outside);
+            }, extrapolation);
+            shape[d] = outShape[d];
+        }
+        var result = new float[data.Length];
+        for (int i = 0; i < result.Length; i++) result[i] = ShapeCast.RoundTo((float)data[i], x.Type);
+        ctx.SetOutput(0, Tensor.FromFloats(result, outShape, x.Type));
+    }
+
+    /// <summary>One linear pass along <paramref name="axis"/>: [outer, n, inner] → [outer, m, inner].</summary>
+    private static double[] LinearAxis(double[] src, long[] shape, int axis, long m, Func<long, (double Src, bool Outside)> coordinate, double extrapolation)
+    {
+        long n = shape[axis], outer = Product(shape, 0, axis), inner = Product(shape, axis + 1, shape.Length);
+        var dst = new double[outer * m * inner];
+        for (long c = 0; c < m; c++)
+        {
+            var (pos, outside) = coordinate(c);
+            long i0 = 0, i1 = 0;
+            double w1 = 0;
+            if (!outside)
+            {
+                double f = Math.Floor(pos);
+                w1 = pos - f;
+                i0 = Math.Clamp((long)f, 0, n - 1);
+                i1 = Math.Clamp((long)f + 1, 0, n - 1);
+            }
+            for (long p = 0; p < outer; p++)
+            {
+                long o = (p * m + c) * inner, a = (p * n + i0) * inner, b = (p * n + i1) * inner;
+                for (long q = 0; q < inner; q++)
+                    dst[o + q] = outside ? extrapolation : (1 - w1) * src[a + q] + w1 * src[b + q];
+            }
+        }
+        return dst;
+    }
+
+    /// <summary>
+    /// Input coordinate of output coordinate <paramref name="x"/> (ONNX coordinate_transformation_mode). As in the
+    /// ONNX reference, the "resized length" is scale·input length, which differs from the output size only when
+    /// scales (not sizes) were given and do not divide evenly.
+    /// </summary>
+    private static double SourceCoordinate(string mode, long x, double scale, long inLen, long outLen, double[]? roi, int axis, int rank, out bool outside)
+    {
+        outside = false;
+        double resized = scale * inLen;
+        switch (mode)
+        {
+            case "half_pixel": return (x + 0.5) / scale - 0.5;
+            case "half_pixel_symmetric":
+            {
+                double adjustment = outLen / resized, center = inLen / 2.0, offset = center * (1 - adjustment);
+                return offset + (x + 0.5) / scale - 0.5;
+            }
+            case "pytorch_half_pixel": return resized > 1 ? (x + 0.5) / scale - 0.5 : 0;
+            case "align_corners": return resized == 1 ? 0 : x * (inLen - 1) / (resized - 1);
+            case "asymmetric": return x / scale;
+            case "tf_half_pixel_for_nearest": return (x + 0.5) / scale;
+            case "tf_crop_and_resize":
+            {
+                double start = roi?[axis] ?? 0, end = roi?[axis + rank] ?? 1;
+                double v = resized > 1 ? start * (inLen - 1) + x * (end - start) * (inLen - 1) / (resized - 1) : 0.5 * (start + end) * (inLen - 1);
+                outside = v < 0 || v > inLen - 1;
+                return v;
+            }
+            default: throw new InvalidOperationException(mode);
+        }
+    }
+
+    private static long NearestIndex(double v, string mode, double scale)
+    {
+        double f = Math.Floor(v);
+        if (v == f) return (long)f;
+        double frac = v - f;
+        return mode switch
+        {
+            "round_prefer_floor" => (long)(frac <= 0.5 ? f : f + 1),
+            "round_prefer_ceil" => (long)(frac < 0.5 ? f : f + 1),
+            "floor" => (long)f,
+            "ceil" => (long)f + 1,
+            _ => scale < 1 ? (long)Math.Ceiling(v) : (long)Math.Truncate(v), // legacy (opset-10 Resize, Upsample)
+        };
     }
 }

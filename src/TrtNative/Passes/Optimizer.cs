@@ -23,6 +23,14 @@ public static class Optimizer
     /// <summary>The passes run by <see cref="Optimize"/>, in order.</summary>
     public static readonly (string Name, GraphPass Pass)[] Pipeline =
     [
+        (nameof(GraphPasses.FoldConstants), GraphPasses.FoldConstants),
+        (nameof(GraphPasses.RemoveIdentities), GraphPasses.RemoveIdentities),
+        (nameof(GraphPasses.FoldBatchNormIntoConv), GraphPasses.FoldBatchNormIntoConv),
+        (nameof(GraphPasses.FuseConvActivation), GraphPasses.FuseConvActivation),
+        (nameof(GraphPasses.FuseGemmActivation), GraphPasses.FuseGemmActivation),
+        (nameof(GraphPasses.RemoveNoOpReshapes), GraphPasses.RemoveNoOpReshapes),
+        (nameof(GraphPasses.FoldConstants) + " (again)", GraphPasses.FoldConstants),
+        (nameof(GraphPasses.RemoveDeadNodes), GraphPasses.RemoveDeadNodes),
     ];
 
     /// <summary>Runs every pass and re-infers shapes; returns the optimized graph.</summary>

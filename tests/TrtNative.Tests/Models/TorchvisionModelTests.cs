@@ -1,0 +1,91 @@
+using TrtNative.Ir;
+using TrtNative.Onnx;
+using TrtNative.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace TrtNative.Tests.Models;
+
+/// <summary>
+/// torchvision architectures (random weights, eval mode, dynamic batch, opset 17) exported by
+/// Models/export_torchvision.py, imported, optimized and compared with ONNX Runtime at 224×224 on fresh random
+/// inputs. Without python3-torch and python3-torchvision these tests fail, naming the packages to install.
+/// </summary>
+public class TorchvisionModelTests(ITestOutputHelper output)
+{
+    private ModelCheckResult Check(string model, long batch)
+    {
+        string path;
+        try { path = TorchvisionExports.Get(model); }
+        catch (InvalidOperationException e) { Assert.Fail($"torchvision export of {model} unavailable: {e.Message}"); throw; }
+        using var ort = new OrtRunner(path);
+        return ModelCheck.AgainstOrt($"torchvision {model}", () => OnnxImporter.Load(path), ort,
+            new Dictionary<string, long> { ["batch"] = batch }, output);
+    }
+
+    private static void AssertResNetFused(Graph imported, Graph opt)
+    {
+        // torch folds BatchNorm into the conv weights when exporting in eval mode; what is left to us is
+        // Conv + bias + Relu (+ residual) fusion.
+        Assert.Equal(0, ModelCheck.Count(opt, "BatchNormalization"));
+        Assert.Equal(0, ModelCheck.Count(opt, "Conv"));
+        Assert.Equal(ModelCheck.Count(imported, "Conv"), ModelCheck.CountFused(opt, "FusedConv"));
+        Assert.Equal(0, ModelCheck.Count(opt, "Relu"));
+        Assert.Equal(0, ModelCheck.Count(opt, "Add"));
+        Assert.Equal(ModelCheck.Count(imported, "Add"), ModelCheck.CountResidualConvs(opt));
+    }
+
+    [Fact]
+    public void ResNet50MatchesOnnxRuntime()
+    {
+        var r = Check("resnet50", 1);
+        AssertResNetFused(r.Imported, r.Optimized);
+    }
+
+    [Fact]
+    public void ResNet18MatchesOnnxRuntime()
+    {
+        var r = Check("resnet18", 2);
+        AssertResNetFused(r.Imported, r.Optimized);
+    }
+
+    [Fact]
+    public void MobileNetV2MatchesOnnxRuntime()
+    {
+        var r = Check("mobilenet_v2", 2);
+        var opt = r.Optimized;
+        Assert.Equal(0, ModelCheck.Count(opt, "Conv"));
+        Assert.Equal(ModelCheck.Count(r.Imported, "Conv"), ModelCheck.CountFused(opt, "FusedConv"));
+        Assert.Equal(0, ModelCheck.Count(opt, "Clip"));
+        Assert.Equal(ModelCheck.Count(r.Imported, "Clip"), ModelCheck.CountFused(opt, "FusedConv", "clip"));
+        Assert.Equal(0, ModelCheck.Count(opt, "Add"));
+        Assert.Equal(ModelCheck.Count(r.Imported, "Add"), ModelCheck.CountResidualConvs(opt));
+    }
+
+    [Fact]
+    public void EfficientNetB0MatchesOnnxRuntime()
+    {
+        var r = Check("efficientnet_b0", 1);
+        var opt = r.Optimized;
+        int sigmoids = ModelCheck.Count(r.Imported, "Sigmoid");
+        int squeezeExcitations = ModelCheck.Count(r.Imported, "GlobalAveragePool") - 1;
+        Assert.Equal(0, ModelCheck.Count(opt, "Conv"));
+        // 65 Sigmoids = 49 SiLUs after convs + 16 squeeze-excitation gates.
+        Assert.Equal(sigmoids - squeezeExcitations, ModelCheck.CountFused(opt, "FusedConv", "silu"));
+        Assert.Equal(ModelCheck.Count(r.Imported, "GlobalAveragePool"), ModelCheck.Count(opt, "GlobalAveragePool"));
+    }
+
+    [Fact]
+    public void ViTB16MatchesOnnxRuntime()
+    {
+        var r = Check("vit_b_16", 1);
+        var opt = r.Optimized;
+        var unfused = opt.Nodes.Where(n => n.OpType == "MatMul" && opt.Initializers.ContainsKey(n.Input(1))).Select(n => n.Name).ToList();
+        Assert.True(unfused.Count == 0, $"MatMul by a weight left unfused: {string.Join(", ", unfused.Take(5))} ({unfused.Count})");
+        Assert.True(ModelCheck.CountFused(opt, "FusedMatMul") >= 36, $"{ModelCheck.CountFused(opt, "FusedMatMul")} FusedMatMul; ViT-B/16 has 36 Linear layers on 3-D activations");
+        Assert.Equal(12, ModelCheck.Count(opt, "Softmax"));
+        Assert.Equal(25, ModelCheck.Count(opt, "LayerNormalization"));
+        // The exporter's shape chains over the batch (Shape → Gather → Concat → Reshape/Expand) are build-time values.
+        Assert.Equal(0, ModelCheck.Count(opt, "Shape"));
+    }
+}

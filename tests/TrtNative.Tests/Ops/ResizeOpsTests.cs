@@ -1,0 +1,254 @@
+using TrtNative.Ir;
+using Xunit;
+
+namespace TrtNative.Tests.Ops;
+
+public class ResizeOpsTests
+{
+    private static readonly Dictionary<string, Tensor> None = new();
+    private static Tensor Square => OpHarness.F([1, 2, 3, 4], 1, 1, 2, 2);
+    private static Tensor Row(params float[] v) => OpHarness.F(v, 1, 1, 1, v.Length);
+    private static Tensor Scales(params float[] s) => OpHarness.F(s, s.Length);
+    private static Tensor Sizes(params long[] s) => OpHarness.I(s, s.Length);
+
+    private static void Close(float[] expected, float[] actual, float tol = 1e-5f)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tol, $"element {i}: expected {expected[i]}, got {actual[i]}");
+    }
+
+    private static Tensor Resize(Tensor x, Action<Node>? attrs, Tensor? scales = null, Tensor? sizes = null, int opset = 13)
+    {
+        var constants = new Dictionary<string, Tensor>();
+        if (scales is not null) constants["scales"] = scales;
+        if (sizes is not null) constants["sizes"] = sizes;
+        return OpHarness.Run1("Resize", opset, attrs, new() { ["x"] = x }, constants,
+            ["x", "", scales is null ? "" : "scales", sizes is null ? "" : "sizes"]);
+    }
+
+    // ------------------------------------------------------------ Resize nearest
+
+    [Fact]
+    public void NearestUpsampleByScales()
+    {
+        var y = Resize(Square, n => n.Set("mode", "nearest"), Scales(1, 1, 2, 3));
+        Assert.Equal(new long[] { 1, 1, 4, 6 }, y.Shape);
+        Assert.Equal(new float[] { 1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4 }, y.Floats);
+    }
+
+    [Fact]
+    public void NearestDownsampleUsesGivenScale()
+    {
+        // Output 1x2 (floor(2*0.6), floor(4*0.6)); half_pixel x=1: 1.5/0.6-0.5 = 2 → column 2.
+        var y = Resize(OpHarness.F([1, 2, 3, 4, 5, 6, 7, 8], 1, 1, 2, 4), n => n.Set("mode", "nearest"), Scales(1, 1, 0.6f, 0.6f));
+        Assert.Equal(new long[] { 1, 1, 1, 2 }, y.Shape);
+        Assert.Equal(new float[] { 1, 3 }, y.Floats);
+    }
+
+    [Theory]
+    // asymmetric x/2: 0, .5, 1, 1.5, 2, 2.5, 3, 3.5
+    [InlineData("asymmetric", "floor", new float[] { 1, 1, 2, 2, 3, 3, 4, 4 })]
+    [InlineData("asymmetric", "round_prefer_ceil", new float[] { 1, 2, 2, 3, 3, 4, 4, 4 })]
+    [InlineData("asymmetric", "round_prefer_floor", new float[] { 1, 1, 2, 2, 3, 3, 4, 4 })]
+    [InlineData("asymmetric", "ceil", new float[] { 1, 2, 2, 3, 3, 4, 4, 4 })]
+    // half_pixel (x+.5)/2-.5: -.25, .25, .75, 1.25, 1.75, 2.25, 2.75, 3.25
+    [InlineData("half_pixel", "round_prefer_floor", new float[] { 1, 1, 2, 2, 3, 3, 4, 4 })]
+    [InlineData("half_pixel", "ceil", new float[] { 1, 2, 2, 3, 3, 4, 4, 4 })]
+    // align_corners x*3/7: 0, .43, .86, 1.29, 1.71, 2.14, 2.57, 3
+    [InlineData("align_corners", "floor", new float[] { 1, 1, 1, 2, 2, 3, 3, 4 })]
+    [InlineData("align_corners", "round_prefer_floor", new float[] { 1, 1, 2, 2, 3, 3, 4, 4 })]
+    // tf_half_pixel_for_nearest (x+.5)/2: .25, .75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75
+    [InlineData("tf_half_pixel_for_nearest", "round_prefer_floor", new float[] { 1, 2, 2, 3, 3, 4, 4, 4 })]
+    public void NearestModesOnSizes(string coord, string nearest, float[] expected)
+    {
+        var y = Resize(Row(1, 2, 3, 4), n => n.Set("mode", "nearest").Set("coordinate_transformation_mode", coord).Set("nearest_mode", nearest), sizes: Sizes(1, 1, 1, 8));
+        Assert.Equal(expected, y.Floats);
+    }
+
+    [Fact]
+    public void NearestWorksOnIntegers()
+    {
+        var y = Resize(Tensor.FromInts([1, 2, 3, 4], [1, 1, 1, 4], DataType.UInt8), n => n.Set("mode", "nearest"), sizes: Sizes(1, 1, 1, 2));
+        Assert.Equal(DataType.UInt8, y.Type);
+        // half_pixel scale .5: (x+.5)*2-.5 = .5, 2.5 → round_prefer_floor 0, 2.
+        Assert.Equal(new long[] { 1, 3 }, y.Ints);
+    }
+
+    // ------------------------------------------------------------ Resize linear
+
+    [Fact]
+    public void LinearHalfPixelUpsample()
+    {
+        var y = Resize(Square, n => n.Set("mode", "linear"), Scales(1, 1, 2, 2));
+        Close([1, 1.25f, 1.75f, 2, 1.5f, 1.75f, 2.25f, 2.5f, 2.5f, 2.75f, 3.25f, 3.5f, 3, 3.25f, 3.75f, 4], y.Floats!);
+    }
+
+    [Fact]
+    public void LinearAlignCornersUpsample()
+    {
+        var y = Resize(Square, n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), Scales(1, 1, 2, 2));
+        float t = 1f / 3;
+        Close([1, 1 + t, 1 + 2 * t, 2, 1 + 2 * t, 1 + 3 * t, 1 + 4 * t, 2 + 2 * t, 1 + 4 * t, 1 + 5 * t, 1 + 6 * t, 2 + 4 * t, 3, 3 + t, 3 + 2 * t, 4], y.Floats!);
+    }
+
+    [Fact]
+    public void LinearAlignCornersDownsampleUsesScaleTimesLength()
+    {
+        // ONNX reference: resized width = 0.6*4 = 2.4, so x=1 maps to 3/1.4 = 2.142857 → 3.142857.
+        var y = Resize(OpHarness.F([1, 2, 3, 4, 5, 6, 7, 8], 1, 1, 2, 4), n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), Scales(1, 1, 0.6f, 0.6f));
+        Assert.Equal(new long[] { 1, 1, 1, 2 }, y.Shape);
+        Close([1, 3.142857f], y.Floats!);
+    }
+
+    [Fact]
+    public void LinearPytorchHalfPixelAndAsymmetric()
+    {
+        // pytorch_half_pixel to size 1 samples coordinate 0; asymmetric x2: 0, .5, 1, 1.5 → 1, 1.5, 2, 2 (edge clamp).
+        var one = Resize(Row(1, 2, 3, 4), n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "pytorch_half_pixel"), sizes: Sizes(1, 1, 1, 1));
+        Close([1], one.Floats!);
+        var asym = Resize(Row(1, 2), n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "asymmetric"), Scales(1, 1, 1, 2));
+        Close([1, 1.5f, 2, 2], asym.Floats!);
+    }
+
+    [Fact]
+    public void LinearIsSeparableOver3Axes()
+    {
+        // Trilinear on a 2x2x2 cube with values 4z+2y+x, doubled along z only (half_pixel): planes at z' = -.25, .25, .75, 1.25
+        // are 0, 1, 3, 4 plus the in-plane value 2y+x.
+        var x = OpHarness.Range(1, 2, 2, 2);
+        var y = Resize(x, n => n.Set("mode", "linear"), Scales(1, 2, 1, 1));
+        Assert.Equal(new long[] { 1, 4, 2, 2 }, y.Shape);
+        Close([0, 1, 2, 3, 1, 2, 3, 4, 3, 4, 5, 6, 4, 5, 6, 7], y.Floats!);
+    }
+
+    [Fact]
+    public void TfCropAndResizeExtrapolates()
+    {
+        // roi on the last axis [0.5, 1.5] of a width-3 row: source coords 1, 1.5, 2, 2.5(outside), 3(outside) over 5 outputs.
+        var x = Row(10, 20, 30);
+        var node = new Node("Resize", ["x", "roi", "", "sizes"], ["y"], "r").Set("mode", "linear")
+            .Set("coordinate_transformation_mode", "tf_crop_and_resize").Set("extrapolation_value", -1f);
+        var g = OpHarness.OneNode(node, 13, new() { ["x"] = x }, new()
+        {
+            ["roi"] = OpHarness.F([0, 0, 0, 0.5f, 1, 1, 1, 1.5f], 8),
+            ["sizes"] = Sizes(1, 1, 1, 5),
+        });
+        ShapeInference.Run(g);
+        var y = TrtNative.Reference.ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["x"] = x })["y"];
+        Close([20, 25, 30, -1, -1], y.Floats!);
+    }
+
+    // ------------------------------------------------------------ Resize shapes and errors
+
+    [Fact]
+    public void ResizeShapeOnSymbolicBatch()
+    {
+        var node = new Node("Resize", ["x", "", "scales"], ["y"], "r").Set("mode", "nearest");
+        var (g, _) = OpHarness.Infer(node, 13, new() { ["x"] = (DataType.Float, [OpHarness.B, Dim.Of(3), Dim.Of(7), Dim.Of(5)]) }, new() { ["scales"] = Scales(1, 1, 2, 0.5f) });
+        Assert.Equal([OpHarness.B, Dim.Of(3), Dim.Of(14), Dim.Of(2)], g.Values["y"].Shape!);
+        var bad = Assert.Throws<TrtNativeException>(() => OpHarness.Infer(node, 13, new() { ["x"] = (DataType.Float, [OpHarness.B, Dim.Of(3), Dim.Of(7), Dim.Of(5)]) }, new() { ["scales"] = Scales(1.5f, 1, 2, 0.5f) }));
+        Assert.Equal(ErrorCode.Unsupported, bad.Code);
+    }
+
+    [Fact]
+    public void ResizeOpset11ReadsSizesWithEmptyScales()
+    {
+        var y = OpHarness.Run1("Resize", 11, n => n.Set("mode", "nearest"), new() { ["x"] = Square },
+            new() { ["roi"] = OpHarness.F([], 0), ["scales"] = OpHarness.F([], 0), ["sizes"] = Sizes(1, 1, 1, 1) });
+        Assert.Equal(new long[] { 1, 1, 1, 1 }, y.Shape);
+    }
+
+    [Fact]
+    public void ResizeOpset10UsesAsymmetricCoordinates()
+    {
+        // Opset 10: asymmetric, nearest floors when upsampling: x/2 → 0,0,1,1.
+        var y = OpHarness.Run1("Resize", 10, n => n.Set("mode", "nearest"), new() { ["x"] = Row(1, 2) }, new() { ["scales"] = Scales(1, 1, 1, 2) });
+        Assert.Equal(new float[] { 1, 1, 2, 2 }, y.Floats);
+    }
+
+    [Fact]
+    public void ResizeOpset18Axes()
+    {
+        var y = OpHarness.Run1("Resize", 18, n => n.Set("mode", "nearest").Set("axes", new long[] { 3 }), new() { ["x"] = Row(1, 2) },
+            new() { ["scales"] = Scales(2) }, ["x", "", "scales"]);
+        Assert.Equal(new long[] { 1, 1, 1, 4 }, y.Shape);
+        Assert.Equal(new float[] { 1, 1, 2, 2 }, y.Floats);
+    }
+
+    [Fact]
+    public void CubicIsUnsupported()
+    {
+        var ex = Assert.Throws<TrtNativeException>(() => Resize(Square, n => n.Set("mode", "cubic"), Scales(1, 1, 2, 2)));
+        Assert.Equal(ErrorCode.Unsupported, ex.Code);
+        Assert.Contains("cubic", ex.Message);
+        Assert.Contains("nearest, linear", ex.Message);
+    }
+
+    // ------------------------------------------------------------ Upsample
+
+    [Fact]
+    public void UpsampleOpset9NearestAndOpset7Linear()
+    {
+        var y = OpHarness.Run1("Upsample", 9, n => n.Set("mode", "nearest"), new() { ["x"] = Square }, new() { ["s"] = Scales(1, 1, 2, 3) });
+        Assert.Equal(new float[] { 1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4 }, y.Floats);
+        var lin = OpHarness.Run1("Upsample", 7, n => n.Set("mode", "linear").Set("scales", new float[] { 1, 1, 1, 2 }), new() { ["x"] = Row(1, 2) });
+        Close([1, 1.5f, 2, 2], lin.Floats!);
+    }
+
+    // ------------------------------------------------------------ Pad
+
+    private static Tensor Pad(Tensor x, string mode, long[] pads, float? value = null, int opset = 13)
+    {
+        var constants = new Dictionary<string, Tensor> { ["pads"] = OpHarness.I(pads, pads.Length) };
+        if (value is { } v) constants["value"] = OpHarness.F([v], []);
+        return OpHarness.Run1("Pad", opset, n => n.Set("mode", mode), new() { ["x"] = x }, constants);
+    }
+
+    [Theory]
+    [InlineData("constant", new float[] { 0, 0, 1, 2, 3, 4, 0, 0 })]
+    [InlineData("reflect", new float[] { 3, 2, 1, 2, 3, 4, 3, 2 })]
+    [InlineData("edge", new float[] { 1, 1, 1, 2, 3, 4, 4, 4 })]
+    [InlineData("wrap", new float[] { 3, 4, 1, 2, 3, 4, 1, 2 })]
+    public void PadModes1d(string mode, float[] expected)
+    {
+        var y = Pad(OpHarness.F([1, 2, 3, 4], 4), mode, [2, 2]);
+        Assert.Equal(expected, y.Floats);
+    }
+
+    [Fact]
+    public void PadConstantValueNegativePadsAndInts()
+    {
+        // [[1,2],[3,4]] padded one row on top with 9 and one column cropped on the left: [[9],[2],[4]].
+        var y = Pad(OpHarness.F([1, 2, 3, 4], 2, 2), "constant", [1, -1, 0, 0], 9);
+        Assert.Equal(new long[] { 3, 1 }, y.Shape);
+        Assert.Equal(new float[] { 9, 2, 4 }, y.Floats);
+        var ints = OpHarness.Run1("Pad", 13, null, new() { ["x"] = OpHarness.I([5, 6], 2) }, new() { ["pads"] = OpHarness.I([1, 0], 2), ["v"] = OpHarness.I([7], []) });
+        Assert.Equal(new long[] { 7, 5, 6 }, ints.Ints);
+    }
+
+    [Fact]
+    public void PadOpset2AttributesAndOpset18Axes()
+    {
+        var y = OpHarness.Run1("Pad", 2, n => n.Set("pads", new long[] { 0, 1, 0, 1 }).Set("value", 5f), new() { ["x"] = OpHarness.F([1, 2], 1, 2) });
+        Assert.Equal(new float[] { 5, 1, 2, 5 }, y.Floats);
+        var z = OpHarness.Run1("Pad", 18, n => n.Set("mode", "edge"), new() { ["x"] = OpHarness.F([1, 2, 3, 4], 2, 2) },
+            new() { ["pads"] = OpHarness.I([1, 0], 2), ["v"] = OpHarness.F([0], []), ["axes"] = OpHarness.I([-1], 1) });
+        Assert.Equal(new long[] { 2, 3 }, z.Shape);
+        Assert.Equal(new float[] { 1, 1, 2, 3, 3, 4 }, z.Floats);
+    }
+
+    [Fact]
+    public void PadOnSymbolicShape()
+    {
+        var node = new Node("Pad", ["x", "pads"], ["y"], "p");
+        var (g, _) = OpHarness.Infer(node, 13, new() { ["x"] = (DataType.Float, [OpHarness.B, Dim.Of(3), Dim.Of(224), Dim.Of(224)]) },
+            new() { ["pads"] = OpHarness.I([0, 0, 1, 2, 0, 0, 3, 4], 8) });
+        Assert.Equal([OpHarness.B, Dim.Of(3), Dim.Of(228), Dim.Of(230)], g.Values["y"].Shape!);
+        var ex = Assert.Throws<TrtNativeException>(() => OpHarness.Infer(node, 13, new() { ["x"] = (DataType.Float, [OpHarness.B, Dim.Of(3)]) },
+            new() { ["pads"] = OpHarness.I([1, 0, 0, 0], 4) }));
+        Assert.Equal(ErrorCode.Unsupported, ex.Code);
+        var bad = Assert.Throws<TrtNativeException>(() => Pad(OpHarness.F([1, 2], 2), "symmetric", [1, 1]));
+        Assert.Contains("supported: constant, reflect, edge, wrap", bad.Message);
+    }
+}
