@@ -309,10 +309,10 @@ public static class ModelHash
 
     internal static SortedSet<string> ExternalDataLocations(byte[] model, string source)
     {
-        Onnx.ModelProto proto;
+        global::Onnx.ModelProto proto;
         try
         {
-            proto = Onnx.ModelProto.Parser.ParseFrom(model);
+            proto = global::Onnx.ModelProto.Parser.ParseFrom(model);
         }
         catch (Google.Protobuf.InvalidProtocolBufferException e)
         {
@@ -324,7 +324,7 @@ public static class ModelHash
         return result;
     }
 
-    private static void Collect(Onnx.GraphProto g, SortedSet<string> into)
+    private static void Collect(global::Onnx.GraphProto g, SortedSet<string> into)
     {
         foreach (var t in g.Initializer)
             AddTensor(t, into);
@@ -342,9 +342,9 @@ public static class ModelHash
             }
     }
 
-    private static void AddTensor(Onnx.TensorProto t, SortedSet<string> into)
+    private static void AddTensor(global::Onnx.TensorProto t, SortedSet<string> into)
     {
-        if (t.DataLocation != Onnx.TensorProto.Types.DataLocation.External)
+        if (t.DataLocation != global::Onnx.TensorProto.Types.DataLocation.External)
             return;
         foreach (var kv in t.ExternalData)
             if (kv.Key == "location")
