@@ -35,55 +35,55 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] internal static partial nint trtn_device_get_info(int device, DeviceInfo* info);
 
     // trtn_status* trtn_engine_create(int32_t device, trtn_engine** out);
-    [LibraryImport(Library)] internal static partial nint trtn_engine_create(int device, out EngineHandle engine);
+    [LibraryImport(Library)] internal static partial nint trtn_engine_create(int device, out NativeEngineHandle engine);
 
     // void trtn_engine_destroy(trtn_engine* engine);
     [LibraryImport(Library)] internal static partial void trtn_engine_destroy(nint engine);
 
     // trtn_status* trtn_engine_add_tensor(trtn_engine* engine, int32_t dtype, int32_t rank, int32_t* out_id);
-    [LibraryImport(Library)] internal static partial nint trtn_engine_add_tensor(EngineHandle engine, int dtype, int rank, int* id);
+    [LibraryImport(Library)] internal static partial nint trtn_engine_add_tensor(NativeEngineHandle engine, int dtype, int rank, int* id);
 
     // trtn_status* trtn_engine_add_layer(trtn_engine*, const char* name, int32_t kind, const void* params, uint64_t params_size,
     //                                    const int32_t* inputs, int32_t input_count, const int32_t* outputs, int32_t output_count);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial nint trtn_engine_add_layer(EngineHandle engine, string name, int kind, byte* parameters, ulong paramsSize,
+    internal static partial nint trtn_engine_add_layer(NativeEngineHandle engine, string name, int kind, byte* parameters, ulong paramsSize,
         int* inputs, int inputCount, int* outputs, int outputCount);
 
     // trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_options* options);
-    [LibraryImport(Library)] internal static partial nint trtn_engine_build(EngineHandle engine, BuildOptions* options);
+    [LibraryImport(Library)] internal static partial nint trtn_engine_build(NativeEngineHandle engine, BuildOptions* options);
 
     // int32_t trtn_engine_layer_count(const trtn_engine* engine);
-    [LibraryImport(Library)] internal static partial int trtn_engine_layer_count(EngineHandle engine);
+    [LibraryImport(Library)] internal static partial int trtn_engine_layer_count(NativeEngineHandle engine);
 
     // int32_t trtn_engine_get_tactic(const trtn_engine* engine, int32_t layer);
-    [LibraryImport(Library)] internal static partial int trtn_engine_get_tactic(EngineHandle engine, int layer);
+    [LibraryImport(Library)] internal static partial int trtn_engine_get_tactic(NativeEngineHandle engine, int layer);
 
     // trtn_status* trtn_context_create(trtn_engine* engine, trtn_context** out);
-    [LibraryImport(Library)] internal static partial nint trtn_context_create(EngineHandle engine, out nint context);
+    [LibraryImport(Library)] internal static partial nint trtn_context_create(NativeEngineHandle engine, out nint context);
 
     // void trtn_context_destroy(trtn_context* context);
     [LibraryImport(Library)] internal static partial void trtn_context_destroy(nint context);
 
     // trtn_status* trtn_context_set_shapes(trtn_context*, const int64_t* dims, int64_t dims_count, uint64_t* workspace_bytes);
-    [LibraryImport(Library)] internal static partial nint trtn_context_set_shapes(ContextHandle context, long* dims, long count, ulong* workspace);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_shapes(NativeContextHandle context, long* dims, long count, ulong* workspace);
 
     // trtn_status* trtn_context_set_tensor_addresses(trtn_context*, void* const* addresses, int32_t count);
-    [LibraryImport(Library)] internal static partial nint trtn_context_set_tensor_addresses(ContextHandle context, nint* addresses, int count);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_tensor_addresses(NativeContextHandle context, nint* addresses, int count);
 
     // trtn_status* trtn_context_set_workspace(trtn_context*, void* workspace, uint64_t bytes);
-    [LibraryImport(Library)] internal static partial nint trtn_context_set_workspace(ContextHandle context, nint workspace, ulong bytes);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_workspace(NativeContextHandle context, nint workspace, ulong bytes);
 
     // trtn_status* trtn_context_set_graph_capture(trtn_context*, int32_t enabled);
-    [LibraryImport(Library)] internal static partial nint trtn_context_set_graph_capture(ContextHandle context, int enabled);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_graph_capture(NativeContextHandle context, int enabled);
 
     // trtn_status* trtn_context_enqueue(trtn_context*, void* stream);
-    [LibraryImport(Library)] internal static partial nint trtn_context_enqueue(ContextHandle context, nint stream);
+    [LibraryImport(Library)] internal static partial nint trtn_context_enqueue(NativeContextHandle context, nint stream);
 
     // trtn_status* trtn_context_autotune(trtn_context*, void* stream, int32_t* tactics, float* times_ms, int32_t layer_count);
-    [LibraryImport(Library)] internal static partial nint trtn_context_autotune(ContextHandle context, nint stream, int* tactics, float* times, int layerCount);
+    [LibraryImport(Library)] internal static partial nint trtn_context_autotune(NativeContextHandle context, nint stream, int* tactics, float* times, int layerCount);
 
     // trtn_status* trtn_context_get_info(const trtn_context*, trtn_context_info* out);
-    [LibraryImport(Library)] internal static partial nint trtn_context_get_info(ContextHandle context, ContextInfo* info);
+    [LibraryImport(Library)] internal static partial nint trtn_context_get_info(NativeContextHandle context, ContextInfo* info);
 }
 
 /// <summary>The one place native statuses become exceptions.</summary>
@@ -110,9 +110,9 @@ internal static class NativeStatus
 }
 
 /// <summary>Owns a trtn_engine*.</summary>
-internal sealed class EngineHandle : SafeHandle
+internal sealed class NativeEngineHandle : SafeHandle
 {
-    public EngineHandle() : base(0, ownsHandle: true) { }
+    public NativeEngineHandle() : base(0, ownsHandle: true) { }
     public override bool IsInvalid => handle == 0;
     protected override bool ReleaseHandle()
     {
@@ -122,16 +122,16 @@ internal sealed class EngineHandle : SafeHandle
 }
 
 /// <summary>Owns a trtn_context*; keeps its engine alive (the native context must be destroyed first).</summary>
-internal sealed class ContextHandle : SafeHandle
+internal sealed class NativeContextHandle : SafeHandle
 {
-    private EngineHandle? _engine;
+    private NativeEngineHandle? _engine;
 
-    private ContextHandle() : base(0, ownsHandle: true) { }
+    private NativeContextHandle() : base(0, ownsHandle: true) { }
 
     /// <summary>Creates a native context on <paramref name="engine"/> and takes a reference on it.</summary>
-    public static ContextHandle Create(EngineHandle engine)
+    public static NativeContextHandle Create(NativeEngineHandle engine)
     {
-        var h = new ContextHandle();
+        var h = new NativeContextHandle();
         bool added = false;
         engine.DangerousAddRef(ref added);
         try
