@@ -401,7 +401,7 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         string dir = f.Dir.Sub("broken");
         TestModels.WriteMeans(Path.Combine(dir, "m.onnx"), 3, 4, 4);
         // Same I/O, but an op ONNX Runtime does not know: metadata is fine, the session build fails.
-        var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(dir, "m.onnx")));
+        var model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(dir, "m.onnx")));
         model.Graph.Node[0].OpType = "NoSuchOp";
         File.WriteAllBytes(Path.Combine(dir, "m.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(model));
         var (code, _) = await Put(_c, "/services/broken", MeansService(dir));
