@@ -169,4 +169,25 @@ public class ElementwiseOpsTests
         Assert.Equal(new float[] { 1, 8, 27 }, Run(Node("Pow", 2), 15, [F([1, 2, 3], 3), I([3], 1)])[0].Floats);
         Assert.Equal(new long[] { 1, 4, 9 }, Run(Node("Pow", 2), 15, [I([1, 2, 3], 3), F([2], 1)])[0].Ints);
     }
+
+    [Fact]
+    public void ModSignConventionsAndBitShift()
+    {
+        Assert.Equal(new long[] { 1, -1, 2, -2 }, Run(Node("Mod", 2), 13, [I([-5, 5, 5, -5], 4), I([3, -3, 3, -3], 4)])[0].Ints);
+        Assert.Equal(new long[] { -2, 2, 2, -2 }, Run(Node("Mod", 2).Set("fmod", 1L), 13, [I([-5, 5, 5, -5], 4), I([3, -3, 3, -3], 4)])[0].Ints);
+        Assert.Equal(new float[] { -1.5f, 1.5f }, Run(Node("Mod", 2).Set("fmod", 1L), 13, [F([-5.5f, 5.5f], 2), F([2, -2], 2)])[0].Floats);
+        Assert.Throws<TrtNativeException>(() => Run(Node("Mod", 2), 13, [F([1], 1), F([2], 1)]));
+        var u8 = Tensor.FromInts([16, 4, 1], [3], DataType.UInt8);
+        Assert.Equal(new long[] { 32, 16, 0 }, Run(Node("BitShift", 2).Set("direction", "LEFT"), 11, [u8, Tensor.FromInts([1, 2, 8], [3], DataType.UInt8)])[0].Ints);
+        Assert.Equal(new long[] { 8, 1, 0 }, Run(Node("BitShift", 2).Set("direction", "RIGHT"), 11, [u8, Tensor.FromInts([1, 2, 1], [3], DataType.UInt8)])[0].Ints);
+    }
+
+    [Fact]
+    public void IsNaNIsInf()
+    {
+        var x = F([1, float.NaN, float.PositiveInfinity, float.NegativeInfinity], 4);
+        Assert.Equal(new long[] { 0, 1, 0, 0 }, Run(Node("IsNaN", 1), 13, [x])[0].Ints);
+        Assert.Equal(new long[] { 0, 0, 1, 1 }, Run(Node("IsInf", 1), 13, [x])[0].Ints);
+        Assert.Equal(new long[] { 0, 0, 0, 1 }, Run(Node("IsInf", 1).Set("detect_positive", 0L), 13, [x])[0].Ints);
+    }
 }
