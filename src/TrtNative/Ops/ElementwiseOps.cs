@@ -254,7 +254,11 @@ internal static class ElementwiseOps
                 var i = ints(ctx.Node) ?? throw ctx.Unsupported($"input type {a.Type.OnnxName()} is not supported with these attributes");
                 var y = new long[n];
                 var t = a.Type;
-                Map(plan, a.ResolveInts(), b.ResolveInts(), y, (x, z) => Wrap(t, i(x, z)));
+                try { Map(plan, a.ResolveInts(), b.ResolveInts(), y, (x, z) => Wrap(t, i(x, z))); }
+                catch (TrtNativeException e) when (e.Code == ErrorCode.InvalidArgument)
+                {
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"node '{ctx.Node.Name}' ({ctx.Node.QualifiedOp}, opset {ctx.Opset}): {e.Message}");
+                }
                 ctx.SetOutput(0, Tensor.FromInts(y, shape, a.Type));
             }
         }, minOpset: minOpset);

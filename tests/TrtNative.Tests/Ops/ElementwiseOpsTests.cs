@@ -64,6 +64,9 @@ public class ElementwiseOpsTests
         Assert.Equal(DataType.UInt8, u8.Type);
         var m = Run(Node("Mul", 2), 14, [I([2, 3], 2), I([197], 1)])[0];
         Assert.Equal(new long[] { 394, 591 }, m.Ints);
+        var e = Assert.Throws<TrtNativeException>(() => Run(Node("Div", 2), 14, [I([1], 1), I([0], 1)]));
+        Assert.Contains("n0", e.Message);
+        Assert.Contains("division by zero", e.Message);
     }
 
     [Fact]
