@@ -374,9 +374,10 @@ internal static class ElementwiseOps
         var x = ctx.InputShape(0);
         var slope = ctx.InputShape(1);
         if (!ctx.InputType(0).IsFloating()) throw ctx.Unsupported($"input type {ctx.InputType(0).OnnxName()} is not supported");
-        if (ctx.Opset < 7 && slope.Length == 1 && x.Length >= 2 && slope[0] == x[1] && x.Length > 2)
+        // Before opset 7 a 1-D slope of C values (Caffe2 exports) is per channel, where numpy broadcasting would not apply.
+        if (ctx.Opset < 7 && slope.Length == 1 && x.Length > 2 && slope[0] == x[1] && slope[0] != x[^1])
         {
-            ctx.SetOutput(0, ctx.InputType(0), x); // legacy per-channel slope
+            ctx.SetOutput(0, ctx.InputType(0), x);
             return;
         }
         if (!Broadcast.CanExpandTo(slope, x))

@@ -126,6 +126,9 @@ public class ElementwiseOpsTests
     {
         var y = Run(Node("PRelu", 2), 9, [F([-1, 2, -3, 4, -5, 6], 1, 2, 3), F([0.5f, 0.25f], 2, 1)])[0];
         Assert.Equal(new float[] { -0.5f, 2, -1.5f, 4, -1.25f, 6 }, y.Floats);
+        var legacy = Run(Node("PRelu", 2), 6, [F([-1, -2, -3, -4, 5, -6], 1, 2, 3), F([0.5f, 0.25f], 2)])[0];
+        Assert.Equal(new float[] { -0.5f, -1, -1.5f, -1, 5, -1.5f }, legacy.Floats);
+        Assert.Throws<TrtNativeException>(() => Run(Node("PRelu", 2), 9, [F([-1, -2, -3, -4, 5, -6], 1, 2, 3), F([0.5f, 0.25f], 2)]));
     }
 
     [Fact]
