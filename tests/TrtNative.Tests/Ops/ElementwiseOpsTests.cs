@@ -196,4 +196,42 @@ public class ElementwiseOpsTests
         Assert.Equal(new long[] { 0, 0, 1, 1 }, Run(Node("IsInf", 1), 13, [x])[0].Ints);
         Assert.Equal(new long[] { 0, 0, 0, 1 }, Run(Node("IsInf", 1).Set("detect_positive", 0L), 13, [x])[0].Ints);
     }
+
+    [Fact]
+    public void BroadcastPlanMatchesNaiveIndexingOnRandomShapes()
+    {
+        var rng = new Random(21);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            int rank = rng.Next(0, 5);
+            var outShape = Enumerable.Range(0, rank).Select(_ => (long)rng.Next(1, 4)).ToArray();
+            long[] Operand()
+            {
+                int r = rng.Next(0, rank + 1);
+                return outShape[(rank - r)..].Select(d => rng.Next(3) == 0 ? 1L : d).ToArray();
+            }
+            long[] sa = Operand(), sb = Operand();
+            var a = Random(rng, sa.ElementCount());
+            var b = Random(rng, sb.ElementCount());
+            var y = Run(Node("Sub", 2), 13, [F(a, sa), F(b, sb)])[0];
+            var want = Broadcast.Shapes(sa, sb);
+            Assert.Equal(want, y.Shape);
+            var strides = Broadcast.Strides(want);
+            for (long i = 0; i < want.ElementCount(); i++)
+            {
+                long At(long[] s)
+                {
+                    long off = 0;
+                    for (int d = 0; d < s.Length; d++)
+                    {
+                        int od = d + want.Length - s.Length;
+                        long idx = i / strides[od] % want[od];
+                        off = off * s[d] + (s[d] == 1 ? 0 : idx);
+                    }
+                    return off;
+                }
+                Assert.Equal(a[At(sa)] - b[At(sb)], y.Floats![i]);
+            }
+        }
+    }
 }
