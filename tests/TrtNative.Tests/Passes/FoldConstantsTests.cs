@@ -72,8 +72,8 @@ public class FoldConstantsTests
     public void NothingToFoldLeavesNodes()
     {
         var b = new GraphBuilder();
-        var x = b.Input("x", 4);
-        var g = b.Build(b.Op("Relu", b.Op("Add", x, b.Init("k", [4]))));
+        var x = b.Input("x", 64);
+        var g = b.Build(b.Op("Relu", b.Op("Add", x, b.Init("k", [64]))));
 
         var after = Apply(GraphPasses.FoldConstants, g, out var log);
 

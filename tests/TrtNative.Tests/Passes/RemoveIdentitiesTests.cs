@@ -29,7 +29,7 @@ public class RemoveIdentitiesTests
     public void IdentityWritingGraphOutputRenamesItsProducer()
     {
         var b = new GraphBuilder();
-        var x = b.Input("x", 6);
+        var x = b.Input("x", 32);
         var r = b.Op("Relu", x);
         var s = b.Op("Sigmoid", r);          // another reader of r
         b.Node("Identity", [r], ["y"]);
