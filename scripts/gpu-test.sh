@@ -19,6 +19,15 @@ chmod +x bin/TrtNative.GpuTests bin/TrtNative.Sample 2>/dev/null || true  # a bu
 echo "== GPU"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "(nvidia-smi failed)"
 
+# cuDNN: the image has it as the pip wheel nvidia-cudnn-cu13; native/CMakeLists reads CUDNN_ROOT.
+if [ -z "${CUDNN_ROOT:-}" ]; then
+  CUDNN_ROOT="$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)"
+  [ -n "$CUDNN_ROOT" ] && export CUDNN_ROOT && echo "== cuDNN from the Python wheel: $CUDNN_ROOT"
+fi
+libdirs="$bundle/bin"
+[ -n "${CUDNN_ROOT:-}" ] && [ -d "$CUDNN_ROOT/lib" ] && libdirs="$libdirs:$CUDNN_ROOT/lib"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && libdirs="$libdirs:$d"; done
+
 native_rc=0
 if [ "${TRTN_SKIP_NATIVE:-0}" = 1 ]; then
   echo "== native: skipped (TRTN_SKIP_NATIVE=1)"
@@ -45,7 +54,8 @@ else
   fi
 fi
 # The .NET host looks next to the app first; LD_LIBRARY_PATH covers dlopen from native code.
-export LD_LIBRARY_PATH="$bundle/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "== LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 
 echo "== GPU tests"
 "$bundle/bin/TrtNative.GpuTests" -noColor -noLogo -showLiveOutput -result-xml "$results/gpu-tests.xml" \
