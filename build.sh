@@ -5,8 +5,8 @@
 #   ./build.sh test [args]      dotnet test the solution, then print "N passed, N failed, N skipped" over all projects
 #   ./build.sh run [args]       start the server (src/TrtNative.Server)
 #   ./build.sh sample [args]    run the console sample (src/TrtNative.Sample)
-#   ./build.sh bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/gpu-test.sh
-#                               into out/bundle.tar.xz (must stay under 60 MiB)
+#   ./build.sh bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/ + ONNX node
+#                               tests into out/bundle.tar.xz (must stay under 60 MiB)
 # Environment: CONFIG (Debug|Release, default Debug for build/test), TRTN_CUDA_ARCH (CUDA architectures for
 #              native/, default: its CMakeLists' list), TRTN_REQUIRE_NATIVE=1 makes a missing cmake an error.
 set -euo pipefail
@@ -104,7 +104,11 @@ cmd_bundle() {
   done
   [ -d native ] && cp -r native "$stage/native"
   [ -d cmake ] && cp -r cmake "$stage/cmake"
-  cp scripts/gpu-test.sh "$stage/scripts/gpu-test.sh"
+  cp scripts/*.sh "$stage/scripts/"
+  cp scripts/*.py "$stage/scripts/" 2>/dev/null || true
+  # ONNX backend node tests (1 MiB compressed) for the GPU node tests (TRTN_NODE_TESTS on the GPU host).
+  local nodes="${TRTN_NODE_TESTS_SRC:-/usr/share/libonnx-testdata/data/node}"
+  [ -d "$nodes" ] && cp -r "$nodes" "$stage/node-tests"
   chmod +x "$stage/scripts/gpu-test.sh" "$stage/bin/TrtNative.GpuTests" "$stage/bin/TrtNative.Sample"
   (cd "$out" && XZ_OPT="-6 -T0" tar -cJf bundle.tar.xz bundle)
   local size
