@@ -286,26 +286,26 @@ public class ModelHashTests
 {
     private static void WriteModel(string path, bool external)
     {
-        var init = new Onnx.TensorProto { Name = "W", DataType = (int)Onnx.TensorProto.Types.DataType.Float };
+        var init = new global::Onnx.TensorProto { Name = "W", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
         init.Dims.Add(4);
         if (external)
         {
-            init.DataLocation = Onnx.TensorProto.Types.DataLocation.External;
-            init.ExternalData.Add(new Onnx.StringStringEntryProto { Key = "location", Value = "weights.bin" });
-            init.ExternalData.Add(new Onnx.StringStringEntryProto { Key = "offset", Value = "0" });
+            init.DataLocation = global::Onnx.TensorProto.Types.DataLocation.External;
+            init.ExternalData.Add(new global::Onnx.StringStringEntryProto { Key = "location", Value = "weights.bin" });
+            init.ExternalData.Add(new global::Onnx.StringStringEntryProto { Key = "offset", Value = "0" });
         }
         else
         {
             init.FloatData.Add(new[] { 1f, 2f, 3f, 4f });
         }
-        var g = new Onnx.GraphProto { Name = "g" };
+        var g = new global::Onnx.GraphProto { Name = "g" };
         g.Initializer.Add(init);
-        var node = new Onnx.NodeProto { OpType = "Identity" };
+        var node = new global::Onnx.NodeProto { OpType = "Identity" };
         node.Input.Add("W");
         node.Output.Add("Y");
         g.Node.Add(node);
-        var model = new Onnx.ModelProto { IrVersion = 8, Graph = g };
-        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 17 });
+        var model = new global::Onnx.ModelProto { IrVersion = 8, Graph = g };
+        model.OpsetImport.Add(new global::Onnx.OperatorSetIdProto { Domain = "", Version = 17 });
         File.WriteAllBytes(path, model.ToByteArray());
     }
 
@@ -342,7 +342,7 @@ public class ModelHashTests
         WriteModel(dir.File("b.onnx"), external: false);
         Assert.Equal(ModelHash.Compute(dir.File("a.onnx")), ModelHash.Compute(dir.File("b.onnx")));
         var bytes = File.ReadAllBytes(dir.File("b.onnx"));
-        var model = Onnx.ModelProto.Parser.ParseFrom(bytes);
+        var model = global::Onnx.ModelProto.Parser.ParseFrom(bytes);
         model.Graph.Initializer[0].FloatData[2] = 3.5f;
         File.WriteAllBytes(dir.File("b.onnx"), model.ToByteArray());
         Assert.NotEqual(ModelHash.Compute(dir.File("a.onnx")), ModelHash.Compute(dir.File("b.onnx")));

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# TrtNative build driver.
+#   ./build.sh build            dotnet build the solution; configure+build native/ into build/native when cmake and a
+#                               CUDA compiler are present (skipped with a message otherwise)
+#   ./build.sh test [args]      dotnet test the solution, then print "N passed, N failed, N skipped" over all projects
+#   ./build.sh run [args]       start the server (src/TrtNative.Server)
+#   ./build.sh sample [args]    run the console sample (src/TrtNative.Sample)
+#   ./build.sh bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/gpu-test.sh
+#                               into out/bundle.tar.xz (must stay under 60 MiB)
+# Environment: CONFIG (Debug|Release, default Debug for build/test), TRTN_CUDA_ARCH (default 90),
+#              TRTN_REQUIRE_NATIVE=1 makes a skipped native build an error.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+config="${CONFIG:-Debug}"
+
+have_cuda_compiler() {
+  [ -n "${CUDACXX:-}" ] && [ -x "${CUDACXX}" ] && return 0
+  command -v nvcc >/dev/null 2>&1 && return 0
+  [ -x /usr/local/cuda/bin/nvcc ] && return 0
+  return 1
+}
+
+build_native() {
+  if [ ! -f native/CMakeLists.txt ]; then
+    echo "native: no native/CMakeLists.txt yet, nothing to build"
+    return 0
+  fi
+  local why=""
+  command -v cmake >/dev/null 2>&1 || why="cmake not found"
+  [ -z "$why" ] && ! have_cuda_compiler && why="no CUDA compiler (nvcc) found"
+  if [ -n "$why" ]; then
+    if [ "${TRTN_REQUIRE_NATIVE:-0}" = 1 ]; then
+      echo "native: cannot build: $why" >&2
+      return 1
+    fi
+    echo "native: skipped ($why); GPU engine tests need libtrtnative.so"
+    return 0
+  fi
+  cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${TRTN_CUDA_ARCH:-90}"
+  cmake --build build/native -j "$(nproc 2>/dev/null || echo 2)"
+}
+
+cmd_build() {
+  dotnet build TrtNative.sln -c "$config"
+  build_native
+}
+
+# Sums the <Counters> of every TRX file under $1 and prints "N passed, N failed, N skipped".
+# Sets trx_failed and trx_files for the caller.
+summarize_trx() {
+  local dir="$1" passed=0 failed=0 skipped=0 f line k v total executed
+  trx_files=0
+  while IFS= read -r -d '' f; do
+    trx_files=$((trx_files + 1))
+    line="$(grep -o '<Counters [^>]*>' "$f" | head -1)"
+    total=0 executed=0
+    for k in total executed passed failed error timeout aborted; do
+      v="$(sed -n "s/.* $k=\"\([0-9]*\)\".*/\1/p" <<<"$line")"
+      v="${v:-0}"
+      case "$k" in
+        total) total=$v ;;
+        executed) executed=$v ;;
+        passed) passed=$((passed + v)) ;;
+        *) failed=$((failed + v)) ;;
+      esac
+    done
+    # VSTest's TRX counts a skipped test in neither passed nor failed nor notExecuted: it is total - executed.
+    skipped=$((skipped + total - executed))
+  done < <(find "$dir" -name '*.trx' -print0)
+  trx_failed=$failed
+  echo "$passed passed, $failed failed, $skipped skipped"
+}
+
+cmd_test() {
+  local results="$root/TestResults/run-$(date +%Y%m%d-%H%M%S)-$$" rc=0
+  mkdir -p "$results"
+  dotnet test TrtNative.sln -c "$config" --logger trx --results-directory "$results" "$@" || rc=$?
+  echo
+  summarize_trx "$results"
+  if [ "$trx_files" -eq 0 ]; then
+    echo "no test results were written (build failure?)" >&2
+    return 1
+  fi
+  if [ "$trx_failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    return 1
+  fi
+}
+
+cmd_run() { dotnet run --project src/TrtNative.Server -c "$config" -- "$@"; }
+
+cmd_sample() { dotnet run --project src/TrtNative.Sample -c "$config" -- "$@"; }
+
+cmd_bundle() {
+  local out="$root/out" stage="$root/out/bundle" limit=$((60 * 1024 * 1024))
+  rm -rf "$stage" "$out/bundle.tar.xz"
+  mkdir -p "$stage/bin" "$stage/scripts"
+  # One folder for both apps: they share the runtime and TrtNative.dll, which keeps the bundle small.
+  for p in tests/TrtNative.GpuTests src/TrtNative.Sample; do
+    dotnet publish "$p" -c Release -r linux-x64 --self-contained true -o "$stage/bin" \
+      -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en
+  done
+  [ -d native ] && cp -r native "$stage/native"
+  [ -d cmake ] && cp -r cmake "$stage/cmake"
+  cp scripts/gpu-test.sh "$stage/scripts/gpu-test.sh"
+  chmod +x "$stage/scripts/gpu-test.sh" "$stage/bin/TrtNative.GpuTests" "$stage/bin/TrtNative.Sample"
+  (cd "$out" && XZ_OPT="-6 -T0" tar -cJf bundle.tar.xz bundle)
+  local size
+  size=$(stat -c %s "$out/bundle.tar.xz")
+  echo "out/bundle.tar.xz: $size bytes ($(awk "BEGIN{printf \"%.1f\", $size/1048576}") MiB, limit 60 MiB)"
+  if [ "$size" -ge "$limit" ]; then
+    echo "bundle is over 60 MiB" >&2
+    return 1
+  fi
+}
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+
+sub="${1:-}"
+[ $# -gt 0 ] && shift
+case "$sub" in
+  build) cmd_build "$@" ;;
+  test) cmd_test "$@" ;;
+  run) cmd_run "$@" ;;
+  sample) cmd_sample "$@" ;;
+  bundle) cmd_bundle "$@" ;;
+  -h|--help|help|"") usage ;;
+  *) echo "unknown command '$sub'" >&2; usage >&2; exit 2 ;;
+esac

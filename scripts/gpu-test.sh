@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs on the GPU host from an unpacked bundle (out/bundle.tar.xz, made by ./build.sh bundle):
+#   bundle/bin/      self-contained TrtNative.GpuTests and TrtNative.Sample (no dotnet needed)
+#   bundle/native/   the CUDA shim's sources (CMake)
+#   bundle/scripts/gpu-test.sh (this file)
+# Builds native/ (Release, CUDA arch $TRTN_CUDA_ARCH, default 90), puts libtrtnative.so next to the test exe,
+# runs the GPU tests and prints "N passed, N failed, N skipped". Results and logs go to $OUT if set, else
+# bundle/results. Extra arguments go to the xunit.v3 test runner (e.g. -method "*Cuda*").
+# Environment: TRTN_CUDA_ARCH (default 90), TRTN_CMAKE_ARGS (extra cmake configure arguments),
+#              TRTN_SKIP_NATIVE=1 (run the managed GPU tests without building the shim).
+set -uo pipefail
+bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$bundle"
+results="${OUT:-$bundle/results}"
+mkdir -p "$results"
+arch="${TRTN_CUDA_ARCH:-90}"
+chmod +x bin/TrtNative.GpuTests bin/TrtNative.Sample 2>/dev/null || true  # a bundle made on Windows has no x bits
+
+echo "== GPU"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "(nvidia-smi failed)"
+
+native_rc=0
+if [ "${TRTN_SKIP_NATIVE:-0}" = 1 ]; then
+  echo "== native: skipped (TRTN_SKIP_NATIVE=1)"
+elif [ ! -f native/CMakeLists.txt ]; then
+  echo "== native: bundle has no native/CMakeLists.txt; running the managed GPU tests only"
+else
+  echo "== native: cmake (Release, CUDA arch $arch)"
+  # shellcheck disable=SC2086
+  if cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" ${TRTN_CMAKE_ARGS:-} \
+       >"$results/native-build.log" 2>&1 &&
+     cmake --build build/native -j "$(nproc)" >>"$results/native-build.log" 2>&1; then
+    lib="$(find build/native -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)"
+    if [ -n "$lib" ]; then
+      cp -L "$lib" bin/libtrtnative.so
+      echo "   built $lib -> bin/libtrtnative.so"
+    else
+      echo "   build succeeded but produced no libtrtnative.so" | tee -a "$results/native-build.log"
+      native_rc=1
+    fi
+  else
+    native_rc=1
+    echo "   native build FAILED; last lines of $results/native-build.log:"
+    tail -n 40 "$results/native-build.log"
+  fi
+fi
+# The .NET host looks next to the app first; LD_LIBRARY_PATH covers dlopen from native code.
+export LD_LIBRARY_PATH="$bundle/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+echo "== GPU tests"
+"$bundle/bin/TrtNative.GpuTests" -noColor -noLogo -showLiveOutput -result-xml "$results/gpu-tests.xml" \
+  -result-trx "$results/gpu-tests.trx" "$@" 2>&1 | tee "$results/gpu-tests.log"
+test_rc=${PIPESTATUS[0]}
+
+summary="$(grep -o '<assembly [^>]*>' "$results/gpu-tests.xml" 2>/dev/null | head -1)"
+get() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$summary"; }
+if [ -n "$summary" ]; then
+  passed="$(get passed)"; failed="$(get failed)"; errors="$(get errors)"; skipped="$(get skipped)"
+  echo "$passed passed, $((failed + ${errors:-0})) failed, $skipped skipped"
+else
+  echo "no test results written (runner crashed? exit $test_rc)"
+  test_rc=${test_rc:-1}
+  [ "$test_rc" -eq 0 ] && test_rc=1
+fi
+[ "$native_rc" -ne 0 ] && echo "native build failed (see native-build.log)"
+[ "$test_rc" -ne 0 ] && exit "$test_rc"
+exit "$native_rc"
