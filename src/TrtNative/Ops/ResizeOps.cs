@@ -229,6 +229,7 @@ internal static class ResizeOps
     {
         if (node.OpType == "Upsample" || opset < 11) return "asymmetric";
         var m = node.GetString("coordinate_transformation_mode", "half_pixel");
+        if (m == "tf_half_pixel_for_nn") m = "tf_half_pixel_for_nearest"; // spelling of early opset-11 exporters
         if (m is not ("half_pixel" or "half_pixel_symmetric" or "pytorch_half_pixel" or "align_corners" or "asymmetric" or "tf_half_pixel_for_nearest" or "tf_crop_and_resize"))
             throw unsupported($"coordinate_transformation_mode '{m}' is not supported; supported: half_pixel, half_pixel_symmetric, pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nearest, tf_crop_and_resize");
         return m;
