@@ -93,13 +93,16 @@ public class ResizeOpsTests
     }
 
     [Fact]
-    public void LinearAlignCornersDownsampleUsesOutputLength()
+    public void LinearAlignCornersUsesOutputLength()
     {
-        // Spec and ONNX Runtime: length_resized is the output size 2, so x=1 maps to 1·3/1 = 3 → value 4. (The ONNX
-        // 1.12 reference used 0.6·4 = 2.4 instead and expects 3.142857; see the report.)
-        var y = Resize(OpHarness.F([1, 2, 3, 4, 5, 6, 7, 8], 1, 1, 2, 4), n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), Scales(1, 1, 0.6f, 0.6f));
+        // length_resized is the output size 2 (as ONNX Runtime and PyTorch), so x=1 maps to 1·3/1 = 3 → value 4,
+        // whether scales or sizes give it. (The ONNX 1.12 reference uses 0.6·4 = 2.4 with scales and expects 3.142857.)
+        var x = OpHarness.F([1, 2, 3, 4, 5, 6, 7, 8], 1, 1, 2, 4);
+        var y = Resize(x, n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), Scales(1, 1, 0.6f, 0.6f));
         Assert.Equal(new long[] { 1, 1, 1, 2 }, y.Shape);
         Close([1, 4], y.Floats!);
+        var bySizes = Resize(x, n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), sizes: Sizes(1, 1, 1, 2));
+        Close([1, 4], bySizes.Floats!);
     }
 
     [Fact]
