@@ -206,10 +206,13 @@ internal static class ResizeOps
         return s;
     }
 
+    /// <summary>floor(length·scale), computed in float as ONNX Runtime does (0.7f·10 rounds to 7 in float; it is 6.99999988 in double).</summary>
+    private static long ScaledSize(long length, double scale) => (long)MathF.Floor((float)scale * length);
+
     /// <summary>floor(d·scale) on a possibly symbolic dimension (a symbolic one only for integer scales).</summary>
     private static Dim? ScaledDim(Dim d, double scale)
     {
-        if (d.IsKnown) return Dim.Of((long)Math.Floor(d.Value * scale));
+        if (d.IsKnown) return Dim.Of(ScaledSize(d.Value, scale));
         return scale == Math.Floor(scale) ? Dim.Multiply(d, Dim.Of((long)scale)) : null;
     }
 
@@ -255,7 +258,7 @@ internal static class ResizeOps
             if (spec.Scales is { } s)
             {
                 scales[d] = s[d];
-                outShape[d] = spec.Sizes is { } fixedSizes ? fixedSizes[d].Value : (long)Math.Floor(x.Shape[d] * s[d]);
+                outShape[d] = spec.Sizes is { } fixedSizes ? fixedSizes[d].Value : ScaledSize(x.Shape[d], s[d]);
             }
             else
             {

@@ -164,6 +164,14 @@ public class ResizeOpsTests
     }
 
     [Fact]
+    public void OutputSizeFromScalesIsComputedInFloat()
+    {
+        // floor(0.7f · 10): 7 in float (ONNX Runtime), 6 in double.
+        var y = Resize(OpHarness.Range(1, 1, 1, 10), n => n.Set("mode", "nearest"), Scales(1, 1, 1, 0.7f));
+        Assert.Equal(new long[] { 1, 1, 1, 7 }, y.Shape);
+    }
+
+    [Fact]
     public void ResizeOpset11ReadsSizesWithEmptyScales()
     {
         var y = OpHarness.Run1("Resize", 11, n => n.Set("mode", "nearest"), new() { ["x"] = Square },
@@ -346,6 +354,13 @@ public class ResizeOpsOrtTests
     {
         AgreeWithOrt("Resize", 13, n => n.Set("mode", mode).Set("coordinate_transformation_mode", coord),
             [1, 2, 4, 6], new() { ["scales"] = OpHarness.F([1, 1, sh, sw], 4) }, ["x", "", "scales"]);
+    }
+
+    [Fact]
+    public void OutputSizeFromScalesMatchesOnnxRuntime()
+    {
+        // floor(0.7f · 10) is 7 in float32 (ONNX Runtime) and 6 in float64.
+        AgreeWithOrt("Resize", 13, n => n.Set("mode", "linear"), [1, 1, 3, 10], new() { ["scales"] = OpHarness.F([1, 1, 1, 0.7f], 4) }, ["x", "", "scales"]);
     }
 
     [Theory]
