@@ -206,10 +206,13 @@ internal static class ResizeOps
         return s;
     }
 
+    /// <summary>floor(length·scale), computed in float as ONNX Runtime does (0.7f·10 rounds to 7 in float; it is 6.99999988 in double).</summary>
+    private static long ScaledSize(long length, double scale) => (long)MathF.Floor((float)scale * length);
+
     /// <summary>floor(d·scale) on a possibly symbolic dimension (a symbolic one only for integer scales).</summary>
     private static Dim? ScaledDim(Dim d, double scale)
     {
-        if (d.IsKnown) return Dim.Of((long)Math.Floor(d.Value * scale));
+        if (d.IsKnown) return Dim.Of(ScaledSize(d.Value, scale));
         return scale == Math.Floor(scale) ? Dim.Multiply(d, Dim.Of((long)scale)) : null;
     }
 
@@ -255,7 +258,7 @@ internal static class ResizeOps
             if (spec.Scales is { } s)
             {
                 scales[d] = s[d];
-                outShape[d] = spec.Sizes is { } fixedSizes ? fixedSizes[d].Value : (long)Math.Floor(x.Shape[d] * s[d]);
+                outShape[d] = spec.Sizes is { } fixedSizes ? fixedSizes[d].Value : ScaledSize(x.Shape[d], s[d]);
             }
             else
             {
@@ -337,8 +340,8 @@ internal static class ResizeOps
     }
 
     /// <summary>
-    /// Input coordinate of output coordinate <paramref name="x"/> (ONNX coordinate_transformation_mode, with
-    /// length_resized the output size as the spec says). The arithmetic follows ONNX Runtime 1.31 so that
+    /// Input coordinate of output coordinate <paramref name="x"/> (ONNX coordinate_transformation_mode). The
+    /// arithmetic follows ONNX Runtime 1.31 so that
     /// nearest-neighbour picks agree with it where a coordinate lands on a rounding boundary: float32 for the
     /// half_pixel, pytorch_half_pixel and align_corners (0.5/(1/7f) − 0.5 is 2.9999998, not 3), while asymmetric
     /// and tf_half_pixel_for_nearest picks match exact x·in/out (checked against ONNX Runtime for every size pair
@@ -347,6 +350,10 @@ internal static class ResizeOps
     private static double SourceCoordinate(string mode, long x, double scale, bool fromSizes, long inLen, long outLen, double[]? roi, int axis, int rank, out bool outside)
     {
         outside = false;
+        // length_resized is the output size, as in ONNX Runtime, PyTorch and TensorFlow. The ONNX 1.12 reference
+        // uses scale·input length when scales are given (onnx/onnx#2462), so the two differ for align_corners,
+        // pytorch_half_pixel and tf_crop_and_resize when scale·length is not a whole number; its node test
+        // test_resize_downsample_scales_linear_align_corners expects 3.142857 where we (and ONNX Runtime) give 4.
         float xr = x, s = (float)scale, lenIn = inLen, lenOut = outLen;
         switch (mode)
         {

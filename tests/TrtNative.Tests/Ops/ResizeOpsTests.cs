@@ -93,13 +93,16 @@ public class ResizeOpsTests
     }
 
     [Fact]
-    public void LinearAlignCornersDownsampleUsesOutputLength()
+    public void LinearAlignCornersUsesOutputLength()
     {
-        // Spec and ONNX Runtime: length_resized is the output size 2, so x=1 maps to 1·3/1 = 3 → value 4. (The ONNX
-        // 1.12 reference used 0.6·4 = 2.4 instead and expects 3.142857; see the report.)
-        var y = Resize(OpHarness.F([1, 2, 3, 4, 5, 6, 7, 8], 1, 1, 2, 4), n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), Scales(1, 1, 0.6f, 0.6f));
+        // length_resized is the output size 2 (as ONNX Runtime and PyTorch), so x=1 maps to 1·3/1 = 3 → value 4,
+        // whether scales or sizes give it. (The ONNX 1.12 reference uses 0.6·4 = 2.4 with scales and expects 3.142857.)
+        var x = OpHarness.F([1, 2, 3, 4, 5, 6, 7, 8], 1, 1, 2, 4);
+        var y = Resize(x, n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), Scales(1, 1, 0.6f, 0.6f));
         Assert.Equal(new long[] { 1, 1, 1, 2 }, y.Shape);
         Close([1, 4], y.Floats!);
+        var bySizes = Resize(x, n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), sizes: Sizes(1, 1, 1, 2));
+        Close([1, 4], bySizes.Floats!);
     }
 
     [Fact]
@@ -158,6 +161,14 @@ public class ResizeOpsTests
         Assert.Equal([OpHarness.B, Dim.Of(3), Dim.Of(14), Dim.Of(2)], g.Values["y"].Shape!);
         var bad = Assert.Throws<TrtNativeException>(() => OpHarness.Infer(node, 13, new() { ["x"] = (DataType.Float, [OpHarness.B, Dim.Of(3), Dim.Of(7), Dim.Of(5)]) }, new() { ["scales"] = Scales(1.5f, 1, 2, 0.5f) }));
         Assert.Equal(ErrorCode.Unsupported, bad.Code);
+    }
+
+    [Fact]
+    public void OutputSizeFromScalesIsComputedInFloat()
+    {
+        // floor(0.7f · 10): 7 in float (ONNX Runtime), 6 in double.
+        var y = Resize(OpHarness.Range(1, 1, 1, 10), n => n.Set("mode", "nearest"), Scales(1, 1, 1, 0.7f));
+        Assert.Equal(new long[] { 1, 1, 1, 7 }, y.Shape);
     }
 
     [Fact]
@@ -343,6 +354,13 @@ public class ResizeOpsOrtTests
     {
         AgreeWithOrt("Resize", 13, n => n.Set("mode", mode).Set("coordinate_transformation_mode", coord),
             [1, 2, 4, 6], new() { ["scales"] = OpHarness.F([1, 1, sh, sw], 4) }, ["x", "", "scales"]);
+    }
+
+    [Fact]
+    public void OutputSizeFromScalesMatchesOnnxRuntime()
+    {
+        // floor(0.7f · 10) is 7 in float32 (ONNX Runtime) and 6 in float64.
+        AgreeWithOrt("Resize", 13, n => n.Set("mode", "linear"), [1, 1, 3, 10], new() { ["scales"] = OpHarness.F([1, 1, 1, 0.7f], 4) }, ["x", "", "scales"]);
     }
 
     [Theory]
