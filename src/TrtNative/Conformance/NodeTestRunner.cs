@@ -48,6 +48,11 @@ public sealed record NodeTestOptions
     /// so a custom <see cref="Registry"/> should turn this off; shape inference then runs on its own.
     /// </summary>
     public bool Optimize { get; init; } = true;
+    /// <summary>
+    /// Runs the (un-optimized) graph instead of the optimizer + reference executor, e.g. a GPU engine build and run.
+    /// It gets the graph with frozen inputs already made constants, and the remaining inputs.
+    /// </summary>
+    public Func<Graph, IReadOnlyDictionary<string, Tensor>, Dictionary<string, Tensor>>? Executor { get; init; }
 }
 
 /// <summary>
@@ -183,6 +188,8 @@ public static class NodeTestRunner
             g.Inputs.RemoveAll(i => frozen.Contains(i.Name));
             foreach (var f in frozen) g.Initializers[f] = inputs[f];
         }
+        if (options.Executor is { } run)
+            return run(g, inputs.Where(i => !frozen.Contains(i.Key)).ToDictionary(i => i.Key, i => i.Value));
         Graph runnable;
         if (options.Optimize)
             runnable = Optimizer.Optimize(g, new PassLog());
