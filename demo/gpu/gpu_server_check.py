@@ -131,6 +131,18 @@ summary["concurrency"] = {"requests": len(reqs), "images": sum(len(r) for r in r
                           "images_per_s": round(sum(len(r) for r in reqs) / wall, 1), "worst_rel_diff_vs_single": worst,
                           "avg_engine_batch_size": stats["avg_engine_batch_size"], "engine_batches": stats["engine_batches"]}
 print("concurrency", json.dumps(summary["concurrency"]), flush=True)
+# Throughput through the server, CPU vs GPU: 48 concurrent requests of 4 images (best 1), after one warm-up.
+def throughput(name):
+    data = [many[i % 24] for i in range(4)]
+    body = {"service": name, "parameters": {"output": {"best": 1}}, "data": data}
+    requests.post(URL + "/predict", json=body)
+    t0 = time.time()
+    with ThreadPoolExecutor(16) as ex:
+        codes = list(ex.map(lambda _: requests.post(URL + "/predict", json=body).status_code, range(48)))
+    assert all(c == 200 for c in codes), codes
+    return round(48 * 4 / (time.time() - t0), 1)
+summary["throughput_images_per_s"] = {n: throughput(n) for n in ("resnet_cpu", "resnet_gpu", "resnet_gpu16")}
+print("throughput", json.dumps(summary["throughput_images_per_s"]), flush=True)
 metrics = requests.get(URL + "/metrics").text
 summary["metrics_gpu_memory_lines"] = [l for l in metrics.splitlines() if l.startswith("trtnative_gpu_memory_bytes")]
 summary["metrics_build_lines"] = [l for l in metrics.splitlines() if l.startswith("trtnative_engine_build_seconds")]
