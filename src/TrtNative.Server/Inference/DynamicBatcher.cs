@@ -8,9 +8,11 @@ public sealed class QueueFullException(string message) : Exception(message);
 
 /// <summary>
 /// The batching queue in front of one backend: items from concurrent predicts are merged into batches of up to
-/// the backend's max batch; a batch closes when full or when its first item has waited the max delay. One loop
-/// per service calls the backend, so the backend sees one batch at a time. Each item's result is completed
-/// on its own task, so every request gets exactly its own scores.
+/// the backend's max batch; a batch closes when full, when its first item has waited the max delay, or at once
+/// when nothing else is on its way (the queue is empty and no request has announced images with
+/// <see cref="Expect"/>): a lone predict goes straight through instead of waiting the delay for company that
+/// cannot come. One loop per service calls the backend, so the backend sees one batch at a time. Each item's
+/// result is completed on its own task, so every request gets exactly its own scores.
 /// </summary>
 public sealed class DynamicBatcher : IAsyncDisposable
 {
@@ -24,6 +26,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Action<int, double[]>? _onBatch;
     private readonly int _capacity;
+    private int _expected; // images announced by requests still being decoded
 
     /// <param name="backend">Runs the batches.</param>
     /// <param name="itemSize">Floats per item (C × H × W).</param>
@@ -41,6 +44,30 @@ public sealed class DynamicBatcher : IAsyncDisposable
         _loop = Task.Factory.StartNew(() => LoopAsync(_stop.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
+    /// <summary>
+    /// Announces <paramref name="images"/> images that a request will submit soon (it is still reading and decoding
+    /// them): while any are announced, a batch waits (up to the max delay) for them. Dispose the result when the
+    /// images are submitted or the request gives up; disposing twice is harmless.
+    /// </summary>
+    public IDisposable Expect(int images) => new Expectation(this, images);
+
+    private sealed class Expectation : IDisposable
+    {
+        private DynamicBatcher? _owner;
+        private readonly int _n;
+        public Expectation(DynamicBatcher owner, int n)
+        {
+            _owner = owner;
+            _n = n;
+            Interlocked.Add(ref owner._expected, n);
+        }
+        public void Dispose()
+        {
+            var o = Interlocked.Exchange(ref _owner, null);
+            if (o != null) Interlocked.Add(ref o._expected, -_n);
+        }
+    }
+
     /// <summary>Number of batches run so far.</summary>
     public long Batches { get; private set; }
 
@@ -49,6 +76,8 @@ public sealed class DynamicBatcher : IAsyncDisposable
     {
         var tasks = new Task<float[]>[items.Count];
         long now = Stopwatch.GetTimestamp();
+        // Announced while writing, so the loop does not close a batch between this request's items.
+        using var writing = Expect(items.Count);
         for (int i = 0; i < items.Count; i++)
         {
             if (items[i].Length != _itemSize) throw new ArgumentException($"item {i} has {items[i].Length} floats, expected {_itemSize}");
@@ -78,6 +107,8 @@ public sealed class DynamicBatcher : IAsyncDisposable
                 while (batch.Count < _backend.MaxBatchSize)
                 {
                     if (reader.TryRead(out var it)) { batch.Add(it); continue; }
+                    // Nothing queued and nothing announced: waiting cannot fill the batch, so run it now.
+                    if (Volatile.Read(ref _expected) <= 0) break;
                     long left = deadline - Stopwatch.GetTimestamp();
                     if (left <= 0) break;
                     using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);

@@ -111,8 +111,24 @@ public sealed class ModelService : IAsyncDisposable
         return await _ready;
     }
 
-    /// <summary>Runs one predict call (already parsed); returns the body's predictions in data order.</summary>
-    public async Task<JsonArray> PredictAsync(List<(string uri, float[] tensor)> items, int best, double threshold, CancellationToken ct)
+    /// <summary>
+    /// Announces images a predict will submit once decoded, so a batch being formed waits for them (see
+    /// <see cref="DynamicBatcher.Expect"/>). A no-op while the engine is still building.
+    /// </summary>
+    public IDisposable Expect(int images) => _batcher?.Expect(images) ?? NoExpectation.Instance;
+
+    private sealed class NoExpectation : IDisposable
+    {
+        public static readonly NoExpectation Instance = new();
+        public void Dispose() { }
+    }
+
+    /// <summary>
+    /// Runs one predict call (already parsed); returns the body's predictions in data order.
+    /// <paramref name="expectation"/> (from <see cref="Expect"/>) is released once the items are queued.
+    /// </summary>
+    public async Task<JsonArray> PredictAsync(List<(string uri, float[] tensor)> items, int best, double threshold, CancellationToken ct,
+        IDisposable? expectation = null)
     {
         var sw = Stopwatch.StartNew();
         Interlocked.Increment(ref _predictCount);
@@ -122,11 +138,17 @@ public sealed class ModelService : IAsyncDisposable
             float[][] scores;
             try
             {
-                scores = await batcher.SubmitAsync(items.Select(i => i.tensor).ToList());
+                var submitted = batcher.SubmitAsync(items.Select(i => i.tensor).ToList());
+                expectation?.Dispose();
+                scores = await submitted;
             }
             catch (QueueFullException e)
             {
                 throw DdException.Conflict(e.Message);
+            }
+            finally
+            {
+                expectation?.Dispose();
             }
             var preds = new JsonArray();
             for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));

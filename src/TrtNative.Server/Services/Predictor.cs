@@ -35,6 +35,8 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
             if (entries.Count == 0) throw DdException.NoData("No Data: the data entries expand to no file");
             if (entries.Count > opts.MaxImagesPerRequest)
                 throw DdException.InputError($"the request has {entries.Count} images, over the limit of {opts.MaxImagesPerRequest}");
+            // Tell the batching queue these images are coming, so a batch being formed waits for them.
+            using var expectation = svc.Expect(entries.Count);
             // Decode in parallel (bounded by the thread pool); any unreadable image fails this request only.
             var tensors = await Task.WhenAll(entries.Select(e => Task.Run(async () =>
             {
@@ -54,7 +56,7 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                     _decoders.Release();
                 }
             }, ct)));
-            return (svc.Def.Name, await svc.PredictAsync(tensors.ToList(), best, thr, ct));
+            return (svc.Def.Name, await svc.PredictAsync(tensors.ToList(), best, thr, ct, expectation));
         }
         catch (DdException e) when (e.HttpCode == 400)
         {
