@@ -173,9 +173,7 @@ public sealed class ModelService : IAsyncDisposable
 
     private JsonObject Classes(string uri, float[] s, int best, double threshold)
     {
-        var order = Enumerable.Range(0, s.Length).OrderByDescending(i => s[i]).ThenBy(i => i)
-            .Where(i => s[i] >= threshold).ToList();
-        if (best > 0 && order.Count > best) order = order.Take(best).ToList();
+        var order = Ranked(s, best, threshold);
         var classes = new JsonArray();
         for (int k = 0; k < order.Count; k++)
         {
@@ -185,6 +183,39 @@ public sealed class ModelService : IAsyncDisposable
             classes.Add(c);
         }
         return new JsonObject { ["uri"] = uri, ["classes"] = classes };
+    }
+
+    /// <summary>
+    /// Class indices with score ≥ <paramref name="threshold"/>, highest score first (ties: lower index first), at most
+    /// <paramref name="best"/> of them (-1: all). For small best a partial selection (one pass, insertion into a
+    /// best-sized list) instead of sorting every class.
+    /// </summary>
+    internal static List<int> Ranked(float[] s, int best, double threshold)
+    {
+        if (best <= 0 || best >= 64)
+        {
+            var all = Enumerable.Range(0, s.Length).OrderByDescending(i => s[i]).ThenBy(i => i)
+                .Where(i => s[i] >= threshold).ToList();
+            if (best > 0 && all.Count > best) all = all.Take(best).ToList();
+            return all;
+        }
+        var top = new int[best];
+        int n = 0;
+        for (int i = 0; i < s.Length; i++)
+        {
+            float v = s[i];
+            if (!(v >= threshold)) continue;
+            // Indices arrive in increasing order, so a tie never moves ahead of an earlier index.
+            if (n == best && !(v > s[top[n - 1]])) continue;
+            int j = n < best ? n++ : n - 1;
+            while (j > 0 && v > s[top[j - 1]])
+            {
+                top[j] = top[j - 1];
+                j--;
+            }
+            top[j] = i;
+        }
+        return new List<int>(top.AsSpan(0, n).ToArray());
     }
 
     /// <summary>DeepDetect's service_stats (+ engine batch statistics).</summary>
