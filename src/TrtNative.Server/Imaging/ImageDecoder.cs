@@ -40,14 +40,25 @@ public static class ImageDecoder
 
         int w = info.Width, h = info.Height, ch = gray ? 1 : 3;
         var outPx = new byte[px * ch];
-        for (long i = 0; i < px; i++)
+        unsafe
         {
-            byte R = rgba[i * 4], G = rgba[i * 4 + 1], B = rgba[i * 4 + 2];
-            if (gray)
-                outPx[i] = (byte)((R * 4899 + G * 9617 + B * 1868 + 8192) >> 14); // OpenCV's fixed-point BGR2GRAY
-            else
+            fixed (byte* pin = rgba)
+            fixed (byte* pout = outPx)
             {
-                outPx[i * 3] = R; outPx[i * 3 + 1] = G; outPx[i * 3 + 2] = B;
+                byte* s = pin;
+                byte* d = pout;
+                if (gray)
+                {
+                    for (long i = 0; i < px; i++, s += 4)
+                        d[i] = (byte)((s[0] * 4899 + s[1] * 9617 + s[2] * 1868 + 8192) >> 14); // OpenCV's fixed-point BGR2GRAY
+                }
+                else
+                {
+                    for (long i = 0; i < px; i++, s += 4, d += 3)
+                    {
+                        d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
+                    }
+                }
             }
         }
         return Orient(new DecodedImage(outPx, w, h, ch), codec.EncodedOrigin);
@@ -95,16 +106,24 @@ public static class ImagePreprocessor
         int ow = p.OutWidth, oh = p.OutHeight;
         int x0 = (p.Width - ow) / 2, y0 = (p.Height - oh) / 2;
         var t = new float[ch * ow * oh];
-        for (int c = 0; c < ch; c++)
+        float scale = p.Scale;
+        unsafe
         {
-            int srcC = ch == 1 ? 0 : (p.Rgb ? c : 2 - c);
-            float mean = p.Mean?[c] ?? 0f, std = p.Std?[c] ?? 1f;
-            int plane = c * ow * oh;
-            for (int y = 0; y < oh; y++)
+            fixed (byte* pr = resized)
+            fixed (float* pt = t)
             {
-                int srow = ((y + y0) * p.Width + x0) * ch;
-                for (int x = 0; x < ow; x++)
-                    t[plane + y * ow + x] = (resized[srow + x * ch + srcC] * p.Scale - mean) / std;
+                for (int c = 0; c < ch; c++)
+                {
+                    int srcC = ch == 1 ? 0 : (p.Rgb ? c : 2 - c);
+                    float mean = p.Mean?[c] ?? 0f, std = p.Std?[c] ?? 1f;
+                    float* dst = pt + c * ow * oh;
+                    for (int y = 0; y < oh; y++, dst += ow)
+                    {
+                        byte* src = pr + ((long)(y + y0) * p.Width + x0) * ch + srcC;
+                        for (int x = 0; x < ow; x++, src += ch)
+                            dst[x] = (*src * scale - mean) / std;
+                    }
+                }
             }
         }
         return t;
