@@ -10,6 +10,7 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
     private readonly int _c, _h, _w;
     private readonly int _fixedBatch; // > 0 when the model's batch dim is fixed: batches are padded to it
     private int _outputSize;
+    private readonly RunOptions _runOptions = new(); // one for all runs (was a new, never disposed native object per batch)
 
     /// <summary>Creates the session (graph optimisation happens here).</summary>
     public OnnxRuntimeBackend(BackendSpec spec)
@@ -50,7 +51,7 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
         var buf = new float[runBatch * item];
         input[..(batch * item)].CopyTo(buf);
         using var x = OrtValue.CreateTensorValueFromMemory(buf, [runBatch, _c, _h, _w]);
-        using var results = _session.Run(new RunOptions(), [_in], [x], [_out]);
+        using var results = _session.Run(_runOptions, [_in], [x], [_out]);
         var y = results[0].GetTensorDataAsSpan<float>();
         int per = y.Length / runBatch;
         if (_outputSize > 0 && per != _outputSize)
@@ -59,5 +60,9 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
 }

@@ -112,10 +112,24 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
     /// <inheritdoc/>
     public float[] Run(ReadOnlySpan<float> input, int batch)
     {
-        var x = Tensor.FromFloats(input[..(batch * _c * _h * _w)].ToArray(), [batch, _c, _h, _w]);
-        var y = _exec.Run(new Dictionary<string, Tensor> { [_in] = x })[_out].Floats!;
+        // ExecutionContext.Run takes a float[] of exactly batch × C × H × W: reuse one per batch size instead of
+        // a fresh 19 MB array per batch of 32 (at most a few sizes are kept; under load nearly every batch is full).
+        int n = batch * _c * _h * _w;
+        if (!_staging.TryGetValue(batch, out var buf))
+        {
+            if (_staging.Count >= MaxStagingArrays) _staging.Remove(_staging.Keys.First(k => k != MaxBatchSize));
+            _staging[batch] = buf = new float[n];
+        }
+        input[..n].CopyTo(buf);
+        var x = Tensor.FromFloats(buf, [batch, _c, _h, _w]);
+        _inputs[_in] = x;
+        var y = _exec.Run(_inputs)[_out].Floats!;
         return y;
     }
+
+    private const int MaxStagingArrays = 4;
+    private readonly Dictionary<int, float[]> _staging = [];
+    private readonly Dictionary<string, Tensor> _inputs = new(StringComparer.Ordinal);
 
     /// <summary>Frees the context, the engine and the CUDA context, in that order.</summary>
     public void Dispose()
