@@ -1,3 +1,4 @@
+using System.Buffers;
 using SkiaSharp;
 
 namespace TrtNative.Server.Imaging;
@@ -28,40 +29,48 @@ public static class ImageDecoder
         if (info.Width <= 0 || info.Height <= 0) throw new ImageReadException($"invalid dimensions {info.Width}x{info.Height}");
         if (px > maxPixels) throw new ImageReadException($"{info.Width}x{info.Height} = {px} pixels exceeds the limit of {maxPixels}");
         var dstInfo = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[px * 4];
-        SKCodecResult r;
-        unsafe
+        // Scratch RGBA from the pool: for a photo it is a large-object-heap array per image otherwise.
+        var rgba = ArrayPool<byte>.Shared.Rent(checked((int)(px * 4)));
+        try
         {
-            fixed (byte* p = rgba)
-                r = codec.GetPixels(dstInfo, (IntPtr)p, new SKCodecOptions(0));
-        }
-        if (r == SKCodecResult.IncompleteInput) throw new ImageReadException("truncated image data");
-        if (r != SKCodecResult.Success) throw new ImageReadException($"decoding failed ({r})");
-
-        int w = info.Width, h = info.Height, ch = gray ? 1 : 3;
-        var outPx = new byte[px * ch];
-        unsafe
-        {
-            fixed (byte* pin = rgba)
-            fixed (byte* pout = outPx)
+            SKCodecResult r;
+            unsafe
             {
-                byte* s = pin;
-                byte* d = pout;
-                if (gray)
+                fixed (byte* p = rgba)
+                    r = codec.GetPixels(dstInfo, (IntPtr)p, new SKCodecOptions(0));
+            }
+            if (r == SKCodecResult.IncompleteInput) throw new ImageReadException("truncated image data");
+            if (r != SKCodecResult.Success) throw new ImageReadException($"decoding failed ({r})");
+
+            int w = info.Width, h = info.Height, ch = gray ? 1 : 3;
+            var outPx = new byte[px * ch];
+            unsafe
+            {
+                fixed (byte* pin = rgba)
+                fixed (byte* pout = outPx)
                 {
-                    for (long i = 0; i < px; i++, s += 4)
-                        d[i] = (byte)((s[0] * 4899 + s[1] * 9617 + s[2] * 1868 + 8192) >> 14); // OpenCV's fixed-point BGR2GRAY
-                }
-                else
-                {
-                    for (long i = 0; i < px; i++, s += 4, d += 3)
+                    byte* s = pin;
+                    byte* d = pout;
+                    if (gray)
                     {
-                        d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
+                        for (long i = 0; i < px; i++, s += 4)
+                            d[i] = (byte)((s[0] * 4899 + s[1] * 9617 + s[2] * 1868 + 8192) >> 14); // OpenCV's fixed-point BGR2GRAY
+                    }
+                    else
+                    {
+                        for (long i = 0; i < px; i++, s += 4, d += 3)
+                        {
+                            d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
+                        }
                     }
                 }
             }
+            return Orient(new DecodedImage(outPx, w, h, ch), codec.EncodedOrigin);
         }
-        return Orient(new DecodedImage(outPx, w, h, ch), codec.EncodedOrigin);
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rgba);
+        }
     }
 
     /// <summary>Rotates/mirrors so that the image is upright as EXIF orientation says.</summary>
@@ -99,13 +108,18 @@ public static class ImagePreprocessor
     /// Resize to width × height (requested filter), centre-crop, reorder channels (BGR unless rgb), then
     /// value = ((pixel × scale) − mean[c]) / std[c], planar C×H×W.
     /// </summary>
-    public static float[] ToTensor(DecodedImage img, ImageInputParams p)
+    /// <param name="img">The decoded image.</param>
+    /// <param name="p">Resize, crop and normalisation parameters.</param>
+    /// <param name="into">Optional destination of exactly C × OutHeight × OutWidth floats (every element is written); a new array when null.</param>
+    public static float[] ToTensor(DecodedImage img, ImageInputParams p, float[]? into = null)
     {
         int ch = img.Channels;
         var resized = Resampler.Resize(img.Pixels, img.Width, img.Height, ch, p.Width, p.Height, p.Interp);
         int ow = p.OutWidth, oh = p.OutHeight;
         int x0 = (p.Width - ow) / 2, y0 = (p.Height - oh) / 2;
-        var t = new float[ch * ow * oh];
+        if (into != null && into.Length != ch * ow * oh)
+            throw new ArgumentException($"destination has {into.Length} floats, the tensor {ch * ow * oh}", nameof(into));
+        var t = into ?? new float[ch * ow * oh];
         float scale = p.Scale;
         unsafe
         {

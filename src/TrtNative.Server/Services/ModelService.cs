@@ -112,6 +112,34 @@ public sealed class ModelService : IAsyncDisposable
     }
 
     /// <summary>
+    /// An input tensor of this service's size (C × H × W) from the service's pool, for a predict to fill. Give it
+    /// back with <see cref="ReturnTensors"/> only once nothing can read it any more.
+    /// </summary>
+    public float[] RentTensor()
+    {
+        if (_tensors.TryDequeue(out var t))
+        {
+            Interlocked.Decrement(ref _pooledTensors);
+            return t;
+        }
+        return new float[Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width];
+    }
+
+    /// <summary>Puts tensors back in the pool (kept up to a bound; the rest are left to the GC).</summary>
+    public void ReturnTensors(IEnumerable<float[]> tensors)
+    {
+        int size = Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width;
+        foreach (var t in tensors)
+            if (t.Length == size && Interlocked.Increment(ref _pooledTensors) <= MaxPooledTensors) _tensors.Enqueue(t);
+            else if (t.Length == size) Interlocked.Decrement(ref _pooledTensors);
+    }
+
+    // Enough for several full batches in flight; a ResNet tensor is 602 KB (a large-object-heap array each otherwise).
+    private int MaxPooledTensors => Math.Max(64, 4 * Def.Spec.MaxBatchSize);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<float[]> _tensors = new();
+    private int _pooledTensors;
+
+    /// <summary>
     /// Announces images a predict will submit once decoded, so a batch being formed waits for them (see
     /// <see cref="DynamicBatcher.Expect"/>). A no-op while the engine is still building.
     /// </summary>
@@ -150,6 +178,8 @@ public sealed class ModelService : IAsyncDisposable
             {
                 expectation?.Dispose();
             }
+            // Every item's task completed, so the batcher copied them all: the tensors are free again.
+            ReturnTensors(items.Select(i => i.tensor));
             var preds = new JsonArray();
             for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
             Interlocked.Increment(ref _predictSuccess);

@@ -45,7 +45,8 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                 {
                     var bytes = await e.Load(ct);
                     var img = ImageDecoder.Decode(bytes, input.Bw, opts.MaxImagePixels);
-                    return (e.Uri, ImagePreprocessor.ToTensor(img, input));
+                    // The service's pooled tensors (returned by the service once the batch has copied them).
+                    return (e.Uri, ImagePreprocessor.ToTensor(img, input, svc.RentTensor()));
                 }
                 catch (Exception ex) when (ex is ImageReadException or IOException or UnauthorizedAccessException)
                 {
