@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;
@@ -96,7 +97,6 @@ public static class Endpoints
 
     private static async Task<IResult> Handle(HttpContext ctx, Func<Task<(int code, JsonObject obj)>> f)
     {
-        var log = ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrtNative.Server.Api");
         try
         {
             var (code, obj) = await f();
@@ -110,6 +110,7 @@ public static class Endpoints
         }
         catch (DdException e)
         {
+            var log = Log(ctx);
             if (e.HttpCode >= 500) log.LogError(e, "{Path}: {Message}", ctx.Request.Path, e.Message);
             else log.LogInformation("{Path}: {Code}/{Dd} {Message}", ctx.Request.Path, e.HttpCode, e.DdCode, e.Message);
             return Json(e.HttpCode, new JsonObject { ["status"] = DdStatus.Make(e.HttpCode, e.DdCode, e.Message) });
@@ -120,10 +121,13 @@ public static class Endpoints
         }
         catch (Exception e)
         {
-            log.LogError(e, "{Path} failed", ctx.Request.Path);
+            Log(ctx).LogError(e, "{Path} failed", ctx.Request.Path);
             return Json(500, new JsonObject { ["status"] = DdStatus.Make(500, 1007, e.Message) });
         }
     }
+
+    // Created on the error paths only (was once per request).
+    private static ILogger Log(HttpContext ctx) => ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrtNative.Server.Api");
 
     private static IResult Json(int code, JsonObject o) => Results.Text(o.ToJsonString(), "application/json", Encoding.UTF8, code);
 
@@ -134,26 +138,43 @@ public static class Endpoints
         return ctx.Response.WriteAsync(o.ToJsonString());
     }
 
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
     private static async Task<string> ReadBodyAsync(HttpContext ctx)
     {
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
         if (ctx.Request.ContentLength > max)
             throw DdException.InputError($"request body is {ctx.Request.ContentLength} bytes, over the {max}-byte limit");
-        var ms = new MemoryStream();
-        var buf = new byte[81920];
-        int n;
-        while ((n = await ctx.Request.Body.ReadAsync(buf, ctx.RequestAborted)) > 0)
-        {
-            if (ms.Length + n > max) throw DdException.InputError($"request body is over the {max}-byte limit");
-            ms.Write(buf, 0, n);
-        }
+        // Read into a pooled buffer (was a new 80 KB buffer and a MemoryStream per request), sized from
+        // Content-Length when given, grown by doubling otherwise.
+        var buf = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
         try
         {
-            return new UTF8Encoding(false, true).GetString(ms.GetBuffer(), 0, (int)ms.Length);
+            int len = 0, n;
+            while ((n = await ctx.Request.Body.ReadAsync(buf.AsMemory(len), ctx.RequestAborted)) > 0)
+            {
+                len += n;
+                if (len > max) throw DdException.InputError($"request body is over the {max}-byte limit");
+                if (len == buf.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buf.Length * 2, max + 1));
+                    buf.AsSpan(0, len).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buf);
+                    buf = bigger;
+                }
+            }
+            try
+            {
+                return StrictUtf8.GetString(buf, 0, len);
+            }
+            catch (DecoderFallbackException)
+            {
+                throw DdException.BadRequest("malformed JSON: body is not UTF-8");
+            }
         }
-        catch (DecoderFallbackException)
+        finally
         {
-            throw DdException.BadRequest("malformed JSON: body is not UTF-8");
+            ArrayPool<byte>.Shared.Return(buf);
         }
     }
 }
