@@ -134,8 +134,10 @@ public static class ImagePreprocessor
                     for (int y = 0; y < oh; y++, dst += ow)
                     {
                         byte* src = pr + ((long)(y + y0) * p.Width + x0) * ch + srcC;
-                        for (int x = 0; x < ow; x++, src += ch)
-                            dst[x] = (*src * scale - mean) / std;
+                        if (std == 1f) // no std given: x / 1 == x exactly, so skip the division
+                            for (int x = 0; x < ow; x++, src += ch) dst[x] = *src * scale - mean;
+                        else
+                            for (int x = 0; x < ow; x++, src += ch) dst[x] = (*src * scale - mean) / std;
                     }
                 }
             }
