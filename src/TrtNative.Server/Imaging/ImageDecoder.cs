@@ -114,34 +114,45 @@ public static class ImagePreprocessor
     public static float[] ToTensor(DecodedImage img, ImageInputParams p, float[]? into = null)
     {
         int ch = img.Channels;
-        var resized = Resampler.Resize(img.Pixels, img.Width, img.Height, ch, p.Width, p.Height, p.Interp);
-        int ow = p.OutWidth, oh = p.OutHeight;
-        int x0 = (p.Width - ow) / 2, y0 = (p.Height - oh) / 2;
-        if (into != null && into.Length != ch * ow * oh)
-            throw new ArgumentException($"destination has {into.Length} floats, the tensor {ch * ow * oh}", nameof(into));
-        var t = into ?? new float[ch * ow * oh];
-        float scale = p.Scale;
-        unsafe
+        bool resize = img.Width != p.Width || img.Height != p.Height;
+        // The resized image only lives until the tensor is filled: a pooled buffer (a large array per photo otherwise).
+        var resized = resize
+            ? Resampler.Resize(img.Pixels, img.Width, img.Height, ch, p.Width, p.Height, p.Interp, ArrayPool<byte>.Shared.Rent(p.Width * p.Height * ch))
+            : img.Pixels;
+        try
         {
-            fixed (byte* pr = resized)
-            fixed (float* pt = t)
+            int ow = p.OutWidth, oh = p.OutHeight;
+            int x0 = (p.Width - ow) / 2, y0 = (p.Height - oh) / 2;
+            if (into != null && into.Length != ch * ow * oh)
+                throw new ArgumentException($"destination has {into.Length} floats, the tensor {ch * ow * oh}", nameof(into));
+            var t = into ?? new float[ch * ow * oh];
+            float scale = p.Scale;
+            unsafe
             {
-                for (int c = 0; c < ch; c++)
+                fixed (byte* pr = resized)
+                fixed (float* pt = t)
                 {
-                    int srcC = ch == 1 ? 0 : (p.Rgb ? c : 2 - c);
-                    float mean = p.Mean?[c] ?? 0f, std = p.Std?[c] ?? 1f;
-                    float* dst = pt + c * ow * oh;
-                    for (int y = 0; y < oh; y++, dst += ow)
+                    for (int c = 0; c < ch; c++)
                     {
-                        byte* src = pr + ((long)(y + y0) * p.Width + x0) * ch + srcC;
-                        if (std == 1f) // no std given: x / 1 == x exactly, so skip the division
-                            for (int x = 0; x < ow; x++, src += ch) dst[x] = *src * scale - mean;
-                        else
-                            for (int x = 0; x < ow; x++, src += ch) dst[x] = (*src * scale - mean) / std;
+                        int srcC = ch == 1 ? 0 : (p.Rgb ? c : 2 - c);
+                        float mean = p.Mean?[c] ?? 0f, std = p.Std?[c] ?? 1f;
+                        float* dst = pt + c * ow * oh;
+                        for (int y = 0; y < oh; y++, dst += ow)
+                        {
+                            byte* src = pr + ((long)(y + y0) * p.Width + x0) * ch + srcC;
+                            if (std == 1f) // no std given: x / 1 == x exactly, so skip the division
+                                for (int x = 0; x < ow; x++, src += ch) dst[x] = *src * scale - mean;
+                            else
+                                for (int x = 0; x < ow; x++, src += ch) dst[x] = (*src * scale - mean) / std;
+                        }
                     }
                 }
             }
+            return t;
         }
-        return t;
+        finally
+        {
+            if (resize) ArrayPool<byte>.Shared.Return(resized);
+        }
     }
 }

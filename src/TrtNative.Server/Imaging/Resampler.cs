@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace TrtNative.Server.Imaging;
 
 /// <summary>
@@ -14,9 +16,12 @@ public static class Resampler
     /// vertical tap reads (most rows when shrinking a photo). Sums run in the same order as the plain loops
     /// (s = 0, then += w[k] × v[k] for k = 0..taps-1), so results are bit-identical.
     /// </remarks>
-    public static unsafe byte[] Resize(byte[] src, int srcW, int srcH, int ch, int dstW, int dstH, Interp mode)
+    public static byte[] Resize(byte[] src, int srcW, int srcH, int ch, int dstW, int dstH, Interp mode) =>
+        srcW == dstW && srcH == dstH ? src : Resize(src, srcW, srcH, ch, dstW, dstH, mode, new byte[(long)dstW * dstH * ch]);
+
+    /// <summary>As <see cref="Resize(byte[], int, int, int, int, int, Interp)"/>, into <paramref name="dst"/> (at least dstW × dstH × ch bytes; always resamples).</summary>
+    internal static unsafe byte[] Resize(byte[] src, int srcW, int srcH, int ch, int dstW, int dstH, Interp mode, byte[] dst)
     {
-        if (srcW == dstW && srcH == dstH) return src;
         var (xi, xw, xt) = Coeffs(srcW, dstW, mode);
         var (yi, yw, yt) = Coeffs(srcH, dstH, mode);
         // Source byte offsets of the horizontal taps.
@@ -24,86 +29,94 @@ public static class Resampler
         var needed = new bool[srcH];
         foreach (int r in yi) needed[r] = true;
         // Horizontal pass: srcH rows × dstW × ch floats (only the rows read below are filled).
-        var tmp = new float[(long)srcH * dstW * ch];
-        int rowLen = dstW * ch;
-        Parallel.For(0, srcH, new ParallelOptions { MaxDegreeOfParallelism = srcH * dstW > 1 << 18 ? Environment.ProcessorCount : 1 }, y =>
+        // Pooled: the intermediate is srcH × dstW × ch floats (1 MB for a 500×375 photo to 224). Rows not marked
+        // needed keep stale data but are never read.
+        var tmp = ArrayPool<float>.Shared.Rent(checked(srcH * dstW * ch));
+        try
         {
-            if (!needed[y]) return;
-            fixed (byte* ps = src)
-            fixed (float* pt = tmp)
-            fixed (int* pxi = xi)
-            fixed (float* pxw = xw)
+            int rowLen = dstW * ch;
+            Parallel.For(0, srcH, new ParallelOptions { MaxDegreeOfParallelism = srcH * dstW > 1 << 18 ? Environment.ProcessorCount : 1 }, y =>
             {
-                byte* srow = ps + (long)y * srcW * ch;
-                float* trow = pt + (long)y * rowLen;
-                if (xt == 4)
+                if (!needed[y]) return;
+                fixed (byte* ps = src)
+                fixed (float* pt = tmp)
+                fixed (int* pxi = xi)
+                fixed (float* pxw = xw)
                 {
-                    for (int x = 0; x < dstW; x++)
+                    byte* srow = ps + (long)y * srcW * ch;
+                    float* trow = pt + (long)y * rowLen;
+                    if (xt == 4)
                     {
-                        int b = x * 4;
-                        float w0 = pxw[b], w1 = pxw[b + 1], w2 = pxw[b + 2], w3 = pxw[b + 3];
-                        byte* s0 = srow + pxi[b], s1 = srow + pxi[b + 1], s2 = srow + pxi[b + 2], s3 = srow + pxi[b + 3];
-                        for (int c = 0; c < ch; c++)
+                        for (int x = 0; x < dstW; x++)
                         {
-                            float s = w0 * s0[c];
-                            s += w1 * s1[c];
-                            s += w2 * s2[c];
-                            s += w3 * s3[c];
-                            trow[x * ch + c] = s;
+                            int b = x * 4;
+                            float w0 = pxw[b], w1 = pxw[b + 1], w2 = pxw[b + 2], w3 = pxw[b + 3];
+                            byte* s0 = srow + pxi[b], s1 = srow + pxi[b + 1], s2 = srow + pxi[b + 2], s3 = srow + pxi[b + 3];
+                            for (int c = 0; c < ch; c++)
+                            {
+                                float s = w0 * s0[c];
+                                s += w1 * s1[c];
+                                s += w2 * s2[c];
+                                s += w3 * s3[c];
+                                trow[x * ch + c] = s;
+                            }
+                        }
+                    }
+                    else
+                    {
+                        for (int x = 0; x < dstW; x++)
+                        {
+                            int b = x * xt;
+                            for (int c = 0; c < ch; c++)
+                            {
+                                float s = 0;
+                                for (int k = 0; k < xt; k++) s += pxw[b + k] * srow[pxi[b + k] + c];
+                                trow[x * ch + c] = s;
+                            }
                         }
                     }
                 }
-                else
+            });
+            fixed (float* pt = tmp)
+            fixed (byte* pd = dst)
+            fixed (int* pyi = yi)
+            fixed (float* pyw = yw)
+            {
+                for (int y = 0; y < dstH; y++)
                 {
-                    for (int x = 0; x < dstW; x++)
+                    int b = y * yt;
+                    byte* drow = pd + (long)y * rowLen;
+                    if (yt == 4)
                     {
-                        int b = x * xt;
-                        for (int c = 0; c < ch; c++)
+                        float w0 = pyw[b], w1 = pyw[b + 1], w2 = pyw[b + 2], w3 = pyw[b + 3];
+                        float* r0 = pt + (long)pyi[b] * rowLen, r1 = pt + (long)pyi[b + 1] * rowLen;
+                        float* r2 = pt + (long)pyi[b + 2] * rowLen, r3 = pt + (long)pyi[b + 3] * rowLen;
+                        for (int i = 0; i < rowLen; i++)
+                        {
+                            float s = w0 * r0[i];
+                            s += w1 * r1[i];
+                            s += w2 * r2[i];
+                            s += w3 * r3[i];
+                            drow[i] = Saturate(s);
+                        }
+                    }
+                    else
+                    {
+                        for (int i = 0; i < rowLen; i++)
                         {
                             float s = 0;
-                            for (int k = 0; k < xt; k++) s += pxw[b + k] * srow[pxi[b + k] + c];
-                            trow[x * ch + c] = s;
+                            for (int k = 0; k < yt; k++) s += pyw[b + k] * pt[(long)pyi[b + k] * rowLen + i];
+                            drow[i] = Saturate(s);
                         }
                     }
                 }
             }
-        });
-        var dst = new byte[(long)dstW * dstH * ch];
-        fixed (float* pt = tmp)
-        fixed (byte* pd = dst)
-        fixed (int* pyi = yi)
-        fixed (float* pyw = yw)
-        {
-            for (int y = 0; y < dstH; y++)
-            {
-                int b = y * yt;
-                byte* drow = pd + (long)y * rowLen;
-                if (yt == 4)
-                {
-                    float w0 = pyw[b], w1 = pyw[b + 1], w2 = pyw[b + 2], w3 = pyw[b + 3];
-                    float* r0 = pt + (long)pyi[b] * rowLen, r1 = pt + (long)pyi[b + 1] * rowLen;
-                    float* r2 = pt + (long)pyi[b + 2] * rowLen, r3 = pt + (long)pyi[b + 3] * rowLen;
-                    for (int i = 0; i < rowLen; i++)
-                    {
-                        float s = w0 * r0[i];
-                        s += w1 * r1[i];
-                        s += w2 * r2[i];
-                        s += w3 * r3[i];
-                        drow[i] = Saturate(s);
-                    }
-                }
-                else
-                {
-                    for (int i = 0; i < rowLen; i++)
-                    {
-                        float s = 0;
-                        for (int k = 0; k < yt; k++) s += pyw[b + k] * pt[(long)pyi[b + k] * rowLen + i];
-                        drow[i] = Saturate(s);
-                    }
-                }
-            }
+            return dst;
         }
-        return dst;
+        finally
+        {
+            ArrayPool<float>.Shared.Return(tmp);
+        }
     }
 
     private static byte Saturate(float s) => (byte)Math.Clamp((int)MathF.Round(s, MidpointRounding.ToEven), 0, 255);
