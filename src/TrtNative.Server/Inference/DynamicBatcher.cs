@@ -72,23 +72,43 @@ public sealed class DynamicBatcher : IAsyncDisposable
     /// <summary>Number of batches run so far.</summary>
     public long Batches { get; private set; }
 
-    /// <summary>Queues one request's items; the returned scores are in the same order.</summary>
-    public Task<float[][]> SubmitAsync(IReadOnlyList<float[]> items)
+    /// <summary>
+    /// Queues one request's items; the returned scores are in the same order. <paramref name="expectation"/> (from
+    /// <see cref="Expect"/>, for these items) is released here, before the items are written.
+    /// </summary>
+    /// <remarks>
+    /// Each item stops counting as expected just <em>before</em> it is written: the loop, woken by the write, then
+    /// sees the true count. Releasing after the write could make the loop wait the full delay for an item it already
+    /// holds; releasing before can at worst let the loop close a batch a moment before the item lands (it then goes
+    /// into the next batch).
+    /// </remarks>
+    public Task<float[][]> SubmitAsync(IReadOnlyList<float[]> items, IDisposable? expectation = null)
     {
         var tasks = new Task<float[]>[items.Count];
         long now = Stopwatch.GetTimestamp();
-        // Announced while writing, so the loop does not close a batch between this request's items.
-        using var writing = Expect(items.Count);
-        for (int i = 0; i < items.Count; i++)
+        // This request's unwritten items count as expected, so the loop does not close a batch between them.
+        int unwritten = items.Count;
+        Interlocked.Add(ref _expected, unwritten);
+        expectation?.Dispose();
+        try
         {
-            if (items[i].Length != _itemSize) throw new ArgumentException($"item {i} has {items[i].Length} floats, expected {_itemSize}");
-            var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_queue.Writer.TryWrite(new Item(items[i], tcs, now)))
+            for (int i = 0; i < items.Count; i++)
             {
-                // Items already queued still run; their results are dropped.
-                throw new QueueFullException($"the service queue is full ({_capacity} images waiting); retry later");
+                if (items[i].Length != _itemSize) throw new ArgumentException($"item {i} has {items[i].Length} floats, expected {_itemSize}");
+                var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+                unwritten--;
+                Interlocked.Decrement(ref _expected);
+                if (!_queue.Writer.TryWrite(new Item(items[i], tcs, now)))
+                {
+                    // Items already queued still run; their results are dropped.
+                    throw new QueueFullException($"the service queue is full ({_capacity} images waiting); retry later");
+                }
+                tasks[i] = tcs.Task;
             }
-            tasks[i] = tcs.Task;
+        }
+        finally
+        {
+            if (unwritten > 0) Interlocked.Add(ref _expected, -unwritten);
         }
         return Task.WhenAll(tasks);
     }

@@ -153,7 +153,7 @@ public sealed class ModelService : IAsyncDisposable
 
     /// <summary>
     /// Runs one predict call (already parsed); returns the body's predictions in data order.
-    /// <paramref name="expectation"/> (from <see cref="Expect"/>) is released once the items are queued.
+    /// <paramref name="expectation"/> (from <see cref="Expect"/>) is released as the items are queued.
     /// </summary>
     public async Task<JsonArray> PredictAsync(List<(string uri, float[] tensor)> items, int best, double threshold, CancellationToken ct,
         IDisposable? expectation = null)
@@ -166,9 +166,7 @@ public sealed class ModelService : IAsyncDisposable
             float[][] scores;
             try
             {
-                var submitted = batcher.SubmitAsync(items.Select(i => i.tensor).ToList());
-                expectation?.Dispose();
-                scores = await submitted;
+                scores = await batcher.SubmitAsync(items.Select(i => i.tensor).ToList(), expectation);
             }
             catch (QueueFullException e)
             {
