@@ -281,6 +281,8 @@ metrics = cm.getresponse().read().decode()
 open(os.path.join(OUT, "metrics.txt"), "w").write(metrics)
 save()
 plan = s.get("engine_file")
+if plan and not os.path.isabs(plan):
+    plan = os.path.join(REPO, plan)  # service_stats gives the plan's file name in the repository
 server.terminate()
 server.wait(timeout=60)
 
@@ -339,6 +341,43 @@ except Exception as e:  # noqa: BLE001 - report, keep the rest
     res["torch"] = {"error": repr(e)}
 save()
 
+# --- latency again with --max-batch-delay-ms 0 (the plan saved above is loaded, not rebuilt) ------------------------
+def latency_loop(cl):
+    head, rtt = [], []
+    for i in range(N_WARM + N_SEQ):
+        t = time.perf_counter()
+        st, body = cl.call("POST", "/predict", predict)
+        dt = (time.perf_counter() - t) * 1000
+        assert st == 200, body
+        if i >= N_WARM:
+            head.append(body["head"]["time"])
+            rtt.append(dt)
+    return {"requests": N_SEQ, "warmup": N_WARM,
+            "head_time_ms": {"p50": pct(head, 50), "p99": pct(head, 99), "mean": round(float(np.mean(head)), 3)},
+            "round_trip_ms": {"p50": pct(rtt, 50), "p99": pct(rtt, 99), "mean": round(float(np.mean(rtt)), 3)}}
+
+
+try:
+    cmd0 = cmd + ["--max-batch-delay-ms", "0"]
+    server = subprocess.Popen(cmd0, stdout=server_log, stderr=subprocess.STDOUT)
+    procs.append(server)
+    wait_http(PORT, "/info", 60)
+    c = Client()
+    t0 = time.time()
+    st, body = c.call("PUT", "/services/testonnx", create)
+    assert st == 201, body
+    while (s0 := stats(c)).get("state") == "building":
+        time.sleep(0.2)
+    assert s0["state"] == "ready", s0
+    res["latency_delay0"] = latency_loop(Client())
+    res["latency_delay0"].update(server_command=" ".join(cmd0), engine_source=s0.get("engine_source"), seconds_to_ready=round(time.time() - t0, 3))
+    log("latency_delay0", json.dumps(res["latency_delay0"]))
+    server.terminate()
+    server.wait(timeout=60)
+except Exception as e:  # noqa: BLE001 - report, keep the table
+    res["latency_delay0"] = {"error": repr(e)}
+save()
+
 # --- table --------------------------------------------------------------------------------------------------------
 L, T = res["latency"], res["throughput"]
 print("\n== ResNet-50", "fp16 GPU" if not CPU else "(CPU fallback run: not the GPU figures)", "—", res["service"].get("backend"), "—", res["service"].get("engine_source"))
@@ -346,6 +385,10 @@ print(f"build/ready {res['service']['seconds_to_ready']} s; check: rel L2 vs ORT
       f"top-1 {res['check']['vs_onnxruntime_cpu_top1_agree']}/{res['check']['of']}; {BIG}-image predict vs single max rel diff {res['check']['big_vs_single_max_rel_diff']:.2e}")
 print(f"single JPEG predict ({L['requests']}x): head.time p50 {L['head_time_ms']['p50']} ms p99 {L['head_time_ms']['p99']} ms; "
       f"round trip p50 {L['round_trip_ms']['p50']} ms p99 {L['round_trip_ms']['p99']} ms")
+L0 = res.get("latency_delay0", {})
+if "head_time_ms" in L0:
+    print(f"same, --max-batch-delay-ms 0: head.time p50 {L0['head_time_ms']['p50']} ms p99 {L0['head_time_ms']['p99']} ms; "
+          f"round trip p50 {L0['round_trip_ms']['p50']} ms p99 {L0['round_trip_ms']['p99']} ms")
 print(f"{CLIENTS} clients, {T['seconds']} s: {T['images_per_s']} images/s, avg engine batch {T['avg_engine_batch']}, errors {T['errors']}")
 print(f"{'batch':>6} {'engine img/s':>13} {'engine+copies':>14} {'torch nchw':>11} {'torch cl':>9} {'engine/torch best':>18}")
 eng = {r["batch"]: r for r in res["engine"]} if isinstance(res["engine"], list) else {}
