@@ -198,8 +198,8 @@ res["check"] = {
     "big_top1_equal_single": int(sum(batched[i].argmax() == single[p].argmax() for i, p in enumerate(big))),
 }
 log("check", json.dumps(res["check"]))
-# The CPU reference service stays (idle): deleting an ONNX Runtime service crashed the server later under load
-# (segfault in libonnxruntime.so, seen on the CPU run of 2026-11-25).
+# The CPU reference service stays (idle) unless DELETE_CPU_SERVICE=1. (The server crashes first seen around this
+# DELETE were the ONNX Runtime RunOptions lifetime bug fixed in OnnxRuntimeBackend, not the deletion.)
 if os.environ.get("DELETE_CPU_SERVICE") == "1":
     st, body = c.call("DELETE", "/services/testonnx_cpu")
     res["check"]["delete_cpu_service"] = st
