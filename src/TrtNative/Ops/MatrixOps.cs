@@ -17,7 +17,10 @@ internal static class MatrixOps
     // ---------------------------------------------------------------- Gemm
 
     /// <summary>Shape function shared with trtnative.FusedGemm.</summary>
-    internal static void InferGemm(InferenceContext ctx)
+    internal static void InferGemm(InferenceContext ctx) => InferGemm(ctx, fused: false);
+
+    /// <summary>Gemm's shape function; the fused form has no opset history, so C is always optional there.</summary>
+    internal static void InferGemm(InferenceContext ctx, bool fused)
     {
         var ta = ctx.InputType(0);
         if (!ta.IsFloating()) throw ctx.Unsupported($"input type {ta.OnnxName()} is not supported; Gemm takes floating types");
@@ -35,7 +38,7 @@ internal static class MatrixOps
             if (!Broadcast.CanExpandTo(c, [m, n]))
                 throw ctx.Error($"C {c.Format()} cannot be broadcast to the result [{m},{n}]");
         }
-        else if (ctx.Opset < 11)
+        else if (ctx.Opset < 11 && !fused)
             throw ctx.Error("input C is required before opset 11");
         ctx.SetOutput(0, ta, [m, n]);
     }

@@ -5,7 +5,7 @@ namespace TrtNative.Ops;
 
 /// <summary>
 /// Shape and tensor-movement ops: Reshape, Flatten, Transpose, Concat, Squeeze, Unsqueeze, Shape, Size, Gather,
-/// Slice, Cast, CastLike, ConstantOfShape, Constant, Identity, Dropout (inference), Tile.
+/// Slice, Cast, CastLike, ConstantOfShape, Constant, Identity, Dropout (inference), Tile, Split, Range.
 /// </summary>
 /// <remarks>
 /// Shape functions work on <see cref="Dim"/> shapes with symbolic dimensions; values they need at build time (a
@@ -33,6 +33,8 @@ internal static class ShapeOps
         r.Add("Identity", ctx => ctx.SetOutput(0, ctx.InputType(0), ctx.InputShape(0)), ctx => ctx.SetOutput(0, ctx.Input(0)));
         r.Add("Dropout", DropoutInfer, DropoutKernel);
         r.Add("Tile", TileInfer, TileKernel, minOpset: 6);
+        r.Add("Split", SplitInfer, SplitKernel);
+        r.Add("Range", RangeInfer, RangeKernel, minOpset: 11);
     }
 
     // ---------------------------------------------------------------- Reshape
@@ -100,7 +102,11 @@ internal static class ShapeOps
                 : throw unsupported($"cannot reshape {input.Format()} to {target.Format()}: the inferred dimension {tot}/{r} is not of the form k*symbol"));
         }
         else if (total is { } tot && output.Product() is { } outTot && tot != outTot)
-            throw error($"cannot reshape {input.Format()} ({tot} elements) to {output.Format()} ({outTot} elements)");
+        {
+            if (tot.IsKnown && outTot.IsKnown)
+                throw error($"cannot reshape {input.Format()} ({tot} elements) to {output.Format()} ({outTot} elements)");
+            throw unsupported($"reshaping {input.Format()} ({tot} elements) to {output.Format()} ({outTot} elements) works for one value of the symbolic dimension only");
+        }
         return output;
     }
 
@@ -615,5 +621,116 @@ internal static class ShapeOps
             for (long c = 0; c < offsets[d].Length; c++) offsets[d][c] = (c % n) * strides[d];
         }
         ctx.SetOutput(0, Remap(x, offsets.Select(o => (long)o.Length).ToArray(), OffsetMap(offsets)));
+    }
+
+    // ---------------------------------------------------------------- Split
+
+    /// <summary>
+    /// Sizes of the parts: the "split" attribute (opset &lt; 13; opset 1 also as input 1) or input 1 (opset ≥ 13);
+    /// otherwise equal parts, one per output (opset 18: num_outputs parts of ceil(n/num_outputs), the last smaller).
+    /// </summary>
+    private static Dim[] SplitSizes(Node node, int opset, Dim dim, Func<int, string, Tensor?> input, Func<string, Exception> error, Func<string, Exception> unsupported)
+    {
+        long[]? split = opset < 13 ? node.GetInts("split") ?? (opset < 2 ? input(1, "split") is { } t1 ? KnownInts(t1, "split", unsupported) : null : null)
+            : input(1, "split") is { } t ? KnownInts(t, "split", unsupported) : null;
+        int parts = node.Outputs.Count;
+        if (split is not null)
+        {
+            if (split.Length != parts) throw error($"split [{string.Join(",", split)}] has {split.Length} entries for {parts} outputs");
+            if (split.Any(v => v < 0)) throw error($"split [{string.Join(",", split)}] has a negative entry");
+            if (dim.IsKnown && split.Sum() != dim.Value) throw error($"split [{string.Join(",", split)}] does not add up to the axis size {dim}");
+            if (!dim.IsKnown) throw unsupported($"splitting the symbolic dimension '{dim}' into fixed sizes [{string.Join(",", split)}] works for one value only");
+            return split.Select(Dim.Of).ToArray();
+        }
+        if (opset >= 18 && node.Has("num_outputs"))
+        {
+            long k = node.GetInt("num_outputs", parts);
+            if (k != parts) throw error($"num_outputs {k} differs from the {parts} outputs");
+            if (!dim.IsKnown)
+                return Dim.Divide(dim, Dim.Of(k)) is { } q ? Enumerable.Repeat(q, parts).ToArray()
+                    : throw unsupported($"the symbolic dimension '{dim}' cannot be split into {k} parts");
+            long chunk = (dim.Value + k - 1) / k;
+            return Enumerable.Range(0, parts).Select(i => Dim.Of(Math.Max(0, Math.Min(chunk, dim.Value - i * chunk)))).ToArray();
+        }
+        var each = Dim.Divide(dim, Dim.Of(parts))
+            ?? (dim.IsKnown ? throw error($"axis size {dim} does not split into {parts} equal parts") : throw unsupported($"the symbolic dimension '{dim}' cannot be split into {parts} equal parts"));
+        return Enumerable.Repeat(each, parts).ToArray();
+    }
+
+    private static void SplitInfer(InferenceContext ctx)
+    {
+        var x = ctx.InputShape(0);
+        int axis = Axis(ctx.Node.GetInt("axis", 0), x.Length, ctx.Error);
+        var sizes = SplitSizes(ctx.Node, ctx.Opset, x[axis], (i, role) => ctx.HasInput(i) ? ctx.RequireConstant(i, role) : null, ctx.Error, ctx.Unsupported);
+        for (int k = 0; k < sizes.Length; k++)
+        {
+            var s = (Dim[])x.Clone();
+            s[axis] = sizes[k];
+            ctx.SetOutput(k, ctx.InputType(0), s);
+        }
+    }
+
+    private static void SplitKernel(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        int axis = Axis(ctx.Node.GetInt("axis", 0), x.Rank, ctx.Error);
+        var sizes = SplitSizes(ctx.Node, ctx.Opset, Dim.Of(x.Shape[axis]), (i, _) => ctx.OptionalInput(i), ctx.Error, ctx.Unsupported).Values();
+        var strides = Strides(x.Shape);
+        long begin = 0;
+        for (int k = 0; k < sizes.Length; k++)
+        {
+            var offsets = new long[x.Rank][];
+            for (int d = 0; d < x.Rank; d++)
+            {
+                long from = d == axis ? begin : 0, len = d == axis ? sizes[k] : x.Shape[d];
+                offsets[d] = new long[len];
+                for (long c = 0; c < len; c++) offsets[d][c] = (from + c) * strides[d];
+            }
+            begin += sizes[k];
+            if (ctx.WantsOutput(k)) ctx.SetOutput(k, Remap(x, offsets.Select(o => (long)o.Length).ToArray(), OffsetMap(offsets)));
+        }
+    }
+
+    // ---------------------------------------------------------------- Range
+
+    private static void RangeInfer(InferenceContext ctx)
+    {
+        var start = ctx.RequireConstant(0, "start");
+        var limit = ctx.RequireConstant(1, "limit");
+        var delta = ctx.RequireConstant(2, "delta");
+        if (start.IsSymbolic || delta.IsSymbolic)
+            throw ctx.Unsupported("start and delta must be numbers at build time");
+        Dim length;
+        if (limit.IsSymbolic)
+        {
+            // Range(0, n, 1) over a symbolic n (position ids) has n elements.
+            var l = limit.AsDims()[0];
+            if (ScalarValue(start) != 0 || ScalarValue(delta) != 1) throw ctx.Unsupported($"range from {ScalarValue(start)} to '{l}' step {ScalarValue(delta)} has no k*symbol length");
+            length = l;
+        }
+        else length = Dim.Of(RangeLength(ScalarValue(start), ScalarValue(limit), ScalarValue(delta), ctx.Error));
+        ctx.SetOutput(0, ctx.InputType(0), [length]);
+    }
+
+    private static long RangeLength(double start, double limit, double delta, Func<string, Exception> error) =>
+        delta == 0 ? throw error("delta must not be 0") : Math.Max(0, (long)Math.Ceiling((limit - start) / delta));
+
+    private static void RangeKernel(KernelContext ctx)
+    {
+        var start = ctx.Input(0);
+        double s = ScalarValue(start), l = ScalarValue(ctx.Input(1)), d = ScalarValue(ctx.Input(2));
+        long n = RangeLength(s, l, d, ctx.Error);
+        if (start.Floats is not null)
+        {
+            var o = new float[n];
+            for (long i = 0; i < n; i++) o[i] = (float)(s + i * d);
+            ctx.SetOutput(0, Tensor.FromFloats(o, [n], start.Type));
+        }
+        else
+        {
+            var o = new long[n];
+            for (long i = 0; i < n; i++) o[i] = (long)s + i * (long)d;
+            ctx.SetOutput(0, Tensor.FromInts(o, [n], start.Type));
+        }
     }
 }

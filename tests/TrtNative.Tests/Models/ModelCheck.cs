@@ -71,6 +71,9 @@ public static class ModelCheck
             Assert.True(ours.Shape.SequenceEqual(expected[o.Name].Shape),
                 $"{model}: output '{o.Name}' has shape {ours.Shape.Format()}, ONNX Runtime's has {expected[o.Name].Shape.Format()}");
             errors[o.Name] = RelativeL2.Of(ours, expected[o.Name]);
+            // A reference output of (near) zeros would make any comparison pass: random weights left something dead.
+            double rms = RelativeL2.Norm(expected[o.Name].Floats!) / Math.Sqrt(Math.Max(1, expected[o.Name].Length));
+            Assert.True(rms > 1e-4, $"{model}: ONNX Runtime's output '{o.Name}' has RMS {rms:G3}: the model computes (almost) nothing, the comparison would be vacuous");
         }
 
         output.WriteLine($"{model}: seed {s}, inputs {string.Join(", ", inputs.Select(i => $"{i.Key}{i.Value.Shape.Format()}"))}");
@@ -113,6 +116,26 @@ public static class ModelCheck
     /// <summary>Fused convolutions that add a residual (a fourth input).</summary>
     public static int CountResidualConvs(Graph g) =>
         g.Nodes.Count(n => n.Domain == Node.TrtNativeDomain && n.OpType == "FusedConv" && n.HasInput(3));
+
+    private static readonly HashSet<string> Fusable = ["BatchNormalization", "Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Add"];
+
+    /// <summary>
+    /// Asserts the Conv fusion contract of a CNN: no BatchNormalization left, every Conv became a FusedConv or is a
+    /// plain Conv (with bias) whose output goes to no op the passes fuse (no BatchNormalization, activation or Add
+    /// reads it, e.g. a projection shortcut or a linear bottleneck). Returns the number of FusedConvs.
+    /// </summary>
+    public static int AssertConvsFused(Graph imported, Graph opt)
+    {
+        Assert.Equal(0, Count(opt, "BatchNormalization"));
+        int convs = Count(imported, "Conv"), fused = CountFused(opt, "FusedConv"), plain = Count(opt, "Conv");
+        Assert.True(convs == fused + plain, $"{convs} Convs before optimization, {fused} FusedConv + {plain} Conv after");
+        var consumers = opt.Consumers();
+        var stray = opt.Nodes.Where(n => n.OpType == "Conv" && n.Domain.Length == 0
+                && consumers.TryGetValue(n.Outputs[0], out var readers) && readers.Any(r => r.Domain.Length == 0 && Fusable.Contains(r.OpType)))
+            .Select(n => $"{n.Name} -> {string.Join("/", consumers[n.Outputs[0]].Select(r => r.OpType))}").ToList();
+        Assert.True(stray.Count == 0, $"Conv left unfused before a fusable op: {string.Join(", ", stray.Take(5))} ({stray.Count})");
+        return fused;
+    }
 
     private static string Ms(TimeSpan t) => $"{t.TotalMilliseconds:F0} ms";
 }

@@ -4,7 +4,10 @@
 Usage: export_torchvision.py MODEL OUTPUT.onnx
   MODEL: resnet18 | resnet50 | mobilenet_v2 | efficientnet_b0 | vit_b_16
 
-Weights are random (torch.manual_seed(0), the architectures' own initializers), the model is in eval mode,
+Weights are random (torch.manual_seed(0)): the architectures' own initializers, then every parameter that those
+leave constant is randomized too (BatchNorm statistics and affine terms, LayerNorm affine terms, biases, ViT's
+class token and zero-initialized head), so that no part of the model is an identity or a zero and the logits
+depend on every layer. The model is in eval mode,
 the batch axis of input and output is dynamic ("batch"). Opset 17 (torch 1.13 exports LayerNormalization
 natively there). Needs Debian's python3-torch and python3-torchvision; exits with status 3 and a message naming
 them when they are missing.
@@ -14,6 +17,30 @@ import sys
 
 MODELS = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16")
 OPSET = 17
+
+
+def randomize_constant_parameters(torch, model):
+    nn = torch.nn
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+                if m.weight is not None:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.normal_(0.0, 0.1)
+                if isinstance(m, nn.BatchNorm2d):
+                    m.running_mean.normal_(0.0, 0.1)
+                    m.running_var.uniform_(0.5, 1.5)
+            elif isinstance(m, (nn.Linear, nn.Conv2d)):
+                if m.weight.abs().max() == 0:  # ViT's head starts at zero
+                    m.weight.normal_(0.0, 0.02)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.02)
+            elif isinstance(m, nn.MultiheadAttention):
+                if m.in_proj_bias is not None:
+                    m.in_proj_bias.normal_(0.0, 0.02)
+        for pname, p in model.named_parameters():
+            if pname == "class_token":
+                p.normal_(0.0, 0.02)
 
 
 def main(argv):
@@ -31,7 +58,9 @@ def main(argv):
 
     torch.manual_seed(0)
     # weights=None: random initialization, nothing is downloaded.
-    model = getattr(torchvision.models, name)(weights=None).eval()
+    model = getattr(torchvision.models, name)(weights=None)
+    randomize_constant_parameters(torch, model)
+    model.eval()
     x = torch.randn(1, 3, 224, 224)
     tmp = out + ".tmp"
     # Not under torch.no_grad(): with gradients off, torch 1.13's nn.MultiheadAttention (vit_b_16) takes its fused

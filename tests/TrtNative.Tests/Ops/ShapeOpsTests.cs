@@ -543,6 +543,45 @@ public class ShapeOpsTests
         Assert.Equal([Dim.Sym("batch", 2), Dim.Of(6)], g.Values["y"].Shape!);
     }
 
+    // ------------------------------------------------------------ Split / Range
+
+    [Fact]
+    public void SplitEqualAndExplicit()
+    {
+        // x[i,j] = 6i + j, shape [2,6]: three equal parts on axis 1, then [1,5] as input (opset 13) and attribute (opset 11).
+        var x = OpHarness.Range(2, 6);
+        var (_, eq) = OpHarness.Run("Split", 13, n => n.Set("axis", 1L), new() { ["x"] = x }, outputs: 3);
+        Assert.Equal(new float[] { 2, 3, 8, 9 }, eq[1].Floats);
+        Assert.Equal(new long[] { 2, 2 }, eq[2].Shape);
+        var (_, ex) = OpHarness.Run("Split", 13, n => n.Set("axis", -1L), new() { ["x"] = x }, new() { ["s"] = OpHarness.I([1, 5], 2) }, outputs: 2);
+        Assert.Equal(new float[] { 0, 6 }, ex[0].Floats);
+        Assert.Equal(new float[] { 1, 2, 3, 4, 5, 7, 8, 9, 10, 11 }, ex[1].Floats);
+        var (_, attr) = OpHarness.Run("Split", 11, n => n.Set("axis", 1L).Set("split", new long[] { 4, 2 }), new() { ["x"] = x }, outputs: 2);
+        Assert.Equal(new long[] { 2, 2 }, attr[1].Shape);
+        // Opset 18 num_outputs: 6 into 4 parts of ceil(6/4) = 2, the last ones smaller: 2, 2, 2, 0.
+        var (_, n18) = OpHarness.Run("Split", 18, n => n.Set("axis", 1L).Set("num_outputs", 4L), new() { ["x"] = x }, outputs: 4);
+        Assert.Equal(new long[] { 2, 0 }, n18[3].Shape);
+        Assert.Throws<TrtNativeException>(() => OpHarness.Run("Split", 13, n => n.Set("axis", 1L), new() { ["x"] = x }, outputs: 4));
+    }
+
+    [Fact]
+    public void SplitOnSymbolicShapeKeepsBatch()
+    {
+        // ViT's packed q/k/v projection: [batch,197,2304] split in 3 on the last axis.
+        var node = new Node("Split", ["x"], ["q", "k", "v"], "sp").Set("axis", -1L);
+        var (g, _) = OpHarness.Infer(node, 13, new() { ["x"] = (DataType.Float, [OpHarness.B, Dim.Of(197), Dim.Of(2304)]) });
+        Assert.Equal([OpHarness.B, Dim.Of(197), Dim.Of(768)], g.Values["v"].Shape!);
+    }
+
+    [Fact]
+    public void RangeOfIntsAndFloats()
+    {
+        var i = OpHarness.Run1("Range", 13, null, None, new() { ["s"] = OpHarness.I([10], []), ["l"] = OpHarness.I([4], []), ["d"] = OpHarness.I([-3], []) });
+        Assert.Equal(new long[] { 10, 7 }, i.Ints);
+        var f = OpHarness.Run1("Range", 13, null, None, new() { ["s"] = OpHarness.F([1], []), ["l"] = OpHarness.F([2], []), ["d"] = OpHarness.F([0.25f], []) });
+        Assert.Equal(new float[] { 1, 1.25f, 1.5f, 1.75f }, f.Floats);
+    }
+
     // ------------------------------------------------------------ Shape chains
 
     [Fact]
@@ -575,6 +614,50 @@ public class ShapeOpsTests
         var y = ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["x"] = x })["y"];
         Assert.Equal(new long[] { 3, 2048 }, y.Shape);
         Assert.Equal(x.Floats, y.Floats);
+    }
+
+    [Fact]
+    public void VitClassTokenExpandChainFoldsToSymbolicShape()
+    {
+        // PyTorch's export of class_token.expand(n, -1, -1) with p: [batch,196,768] (torch.onnx symbolic for expand):
+        //   n = Gather(Shape(p), 0); c = Reshape(Concat(Unsqueeze(n), [-1], [-1]), [-1])
+        //   ones = ConstantOfShape(Shape(c), 1); size = Where(Equal(c, ones * -1), ones, c); t = Expand(cls, size)
+        //   y = Concat(t, p, axis 1)
+        var g = new Graph();
+        g.Opsets[""] = 13;
+        g.Inputs.Add(new ValueInfo("p", DataType.Float, [OpHarness.B, Dim.Of(196), Dim.Of(768)]));
+        var cls = Tensor.FromFloats(Enumerable.Range(0, 768).Select(i => (float)i).ToArray(), [1, 1, 768]);
+        g.Initializers["cls"] = cls;
+        g.Initializers["zero"] = OpHarness.I([0], []);
+        g.Initializers["axes0"] = OpHarness.I([0], 1);
+        g.Initializers["minus1"] = OpHarness.I([-1], 1);
+        g.Initializers["minus1s"] = OpHarness.I([-1], []);
+        g.Nodes.Add(new Node("Shape", ["p"], ["s"], "shape"));
+        g.Nodes.Add(new Node("Gather", ["s", "zero"], ["n"], "gather").Set("axis", 0L));
+        g.Nodes.Add(new Node("Unsqueeze", ["n", "axes0"], ["u"], "unsqueeze"));
+        g.Nodes.Add(new Node("Concat", ["u", "minus1", "minus1"], ["c0"], "concat").Set("axis", 0L));
+        g.Nodes.Add(new Node("Reshape", ["c0", "minus1"], ["c"], "reshape"));
+        g.Nodes.Add(new Node("Shape", ["c"], ["cs"], "shape_c"));
+        g.Nodes.Add(new Node("ConstantOfShape", ["cs"], ["ones"], "ones").Set("value", AttributeValue.Of(OpHarness.I([1], 1))));
+        g.Nodes.Add(new Node("Mul", ["ones", "minus1s"], ["neg"], "neg"));
+        g.Nodes.Add(new Node("Equal", ["c", "neg"], ["eq"], "eq"));
+        g.Nodes.Add(new Node("Where", ["eq", "ones", "c"], ["size"], "where"));
+        g.Nodes.Add(new Node("Expand", ["cls", "size"], ["t"], "expand"));
+        g.Nodes.Add(new Node("Concat", ["t", "p"], ["y"], "cat").Set("axis", 1L));
+        g.Outputs.Add(new ValueInfo("y", DataType.Float, null));
+
+        var known = ShapeInference.Run(g);
+        Assert.Equal([OpHarness.B, Dim.Of(-1), Dim.Of(-1)], known["c"].AsDims());
+        Assert.Equal([OpHarness.B, Dim.Of(1), Dim.Of(1)], known["size"].AsDims());
+        Assert.Equal([OpHarness.B, Dim.Of(1), Dim.Of(768)], g.Values["t"].Shape!);
+        Assert.Equal([OpHarness.B, Dim.Of(197), Dim.Of(768)], g.Values["y"].Shape!);
+
+        var p = OpHarness.F(new float[2 * 196 * 768], 2, 196, 768);
+        var y = ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["p"] = p })["y"];
+        Assert.Equal(new long[] { 2, 197, 768 }, y.Shape);
+        Assert.Equal(767f, y.Floats![767]);                 // batch 0, class token, last channel
+        Assert.Equal(5f, y.Floats[197 * 768 + 5]);          // batch 1, class token
+        Assert.Equal(0f, y.Floats[197 * 768 + 768 + 5]);    // batch 1, first patch
     }
 
     [Fact]

@@ -1,0 +1,92 @@
+// Internal helpers shared by the shim's translation units: the error type every failure becomes, and the
+// checks that turn CUDA / cuDNN / cuBLASLt return codes into it. Nothing here is part of the ABI.
+#pragma once
+
+#include "trtnative.h"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+struct trtn_status {
+    int32_t code;
+    std::string message;
+};
+
+namespace trtn {
+
+// The one exception type used inside the shim; every export converts it (and anything else) to a status.
+class Error : public std::runtime_error {
+public:
+    Error(trtn_code code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    trtn_code code() const { return code_; }
+private:
+    trtn_code code_;
+};
+
+[[noreturn]] inline void fail(trtn_code code, const std::string& message) { throw Error(code, message); }
+
+inline void require(bool ok, trtn_code code, const std::string& message) {
+    if (!ok) fail(code, message);
+}
+
+// Runs body, converting any exception into a status. Used by every export.
+template <class F>
+trtn_status* guard(const char* function, F&& body) noexcept {
+    try {
+        body();
+        return nullptr;
+    } catch (const Error& e) {
+        return new (std::nothrow) trtn_status{e.code(), std::string(function) + ": " + e.what()};
+    } catch (const std::bad_alloc&) {
+        return new (std::nothrow) trtn_status{TRTN_OUT_OF_MEMORY, std::string(function) + ": host out of memory"};
+    } catch (const std::exception& e) {
+        return new (std::nothrow) trtn_status{TRTN_INTERNAL, std::string(function) + ": " + e.what()};
+    } catch (...) {
+        return new (std::nothrow) trtn_status{TRTN_INTERNAL, std::string(function) + ": unknown exception"};
+    }
+}
+
+inline int64_t dtype_size(int32_t dtype) {
+    switch (dtype) {
+        case TRTN_FLOAT32: return 4;
+        case TRTN_FLOAT16: return 2;
+        case TRTN_INT32: return 4;
+        case TRTN_INT64: return 8;
+        default: fail(TRTN_INVALID_ARGUMENT, "unknown dtype " + std::to_string(dtype));
+    }
+}
+
+inline const char* dtype_name(int32_t dtype) {
+    switch (dtype) {
+        case TRTN_FLOAT32: return "float32";
+        case TRTN_FLOAT16: return "float16";
+        case TRTN_INT32: return "int32";
+        case TRTN_INT64: return "int64";
+        default: return "?";
+    }
+}
+
+}  // namespace trtn
+
+#if defined(TRTN_WITH_CUDA)
+#include <cuda_runtime.h>
+
+#define TRTN_CUDA_CHECK(call)                                                                              \
+    do {                                                                                                   \
+        cudaError_t trtn_e_ = (call);                                                                      \
+        if (trtn_e_ != cudaSuccess)                                                                        \
+            ::trtn::fail(trtn_e_ == cudaErrorMemoryAllocation ? TRTN_OUT_OF_MEMORY : TRTN_CUDA_ERROR,      \
+                         std::string(#call) + " failed: " + cudaGetErrorName(trtn_e_) + " (" +           \
+                             cudaGetErrorString(trtn_e_) + ")");                                           \
+    } while (0)
+
+// After a kernel launch: launch-configuration errors surface here, not at the next sync.
+#define TRTN_LAUNCH_CHECK(what)                                                                            \
+    do {                                                                                                   \
+        cudaError_t trtn_e_ = cudaGetLastError();                                                          \
+        if (trtn_e_ != cudaSuccess)                                                                        \
+            ::trtn::fail(TRTN_CUDA_ERROR, std::string("kernel launch ") + (what) + " failed: " +          \
+                                              cudaGetErrorName(trtn_e_) + " (" + cudaGetErrorString(trtn_e_) + ")"); \
+    } while (0)
+#endif

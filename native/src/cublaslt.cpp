@@ -1,0 +1,197 @@
+// GEMM layer through cuBLASLt: row-major Y = act(alpha * op(A) op(B) + bias), batched with broadcast,
+// bias and ReLU fused into cuBLASLt's epilogue, other activations in our own kernel afterwards.
+// fp32 runs with CUBLAS_COMPUTE_32F (never the fast-TF32 compute type); fp16 accumulates in fp32.
+#include "engine.h"
+#include "kernels/kernels.h"
+
+#include <cublasLt.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace trtn {
+
+#define TRTN_LT_CHECK(call)                                                                                  \
+    do {                                                                                                     \
+        cublasStatus_t trtn_s_ = (call);                                                                     \
+        if (trtn_s_ != CUBLAS_STATUS_SUCCESS)                                                                \
+            ::trtn::fail(trtn_s_ == CUBLAS_STATUS_ALLOC_FAILED ? TRTN_OUT_OF_MEMORY : TRTN_CUDA_ERROR,       \
+                         std::string(#call) + " failed: " + cublasLtGetStatusName(trtn_s_) + " (" +           \
+                             std::to_string((int)trtn_s_) + ")");                                            \
+    } while (0)
+
+cublasLtContext* create_cublaslt() {
+    cublasLtHandle_t h = nullptr;
+    TRTN_LT_CHECK(cublasLtCreate(&h));
+    return h;
+}
+
+void destroy_cublaslt(cublasLtContext* h) { cublasLtDestroy(h); }
+
+int32_t cublaslt_version() { return static_cast<int32_t>(cublasLtGetVersion()); }
+
+namespace {
+
+constexpr int kMaxAlgos = 8;
+
+int64_t gcd_align(int64_t bytes) {
+    if (bytes == 0) return 256;
+    return std::min<int64_t>(256, std::gcd<int64_t>(bytes, 256));
+}
+
+class GemmLayer : public Layer {
+public:
+    using Layer::Layer;
+    ~GemmLayer() override { release(); }
+
+    bool tunable() const override { return true; }
+    int32_t tactic() const override { return chosen_; }
+
+    size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
+        release();
+        auto& p = params<trtn_gemm_params>();
+        auto& a = in(t, 0); auto& b = in(t, 1); auto& y = out(t, 0);
+        auto* bias = p.has_bias ? opt_in(t, 2) : nullptr;
+        require(a.rank >= 2 && b.rank >= 2, TRTN_UNSUPPORTED, "gemm: operands must have rank >= 2, got " + a.shape_string() + " and " + b.shape_string());
+        require(a.dtype == b.dtype && a.dtype == y.dtype && (a.dtype == TRTN_FLOAT32 || a.dtype == TRTN_FLOAT16), TRTN_UNSUPPORTED,
+                "gemm: operands must share float32/float16 type, got " + a.shape_string() + ", " + b.shape_string() + ", " + y.shape_string());
+        int64_t M = p.trans_a ? a.dims[a.rank - 1] : a.dims[a.rank - 2];
+        int64_t K = p.trans_a ? a.dims[a.rank - 2] : a.dims[a.rank - 1];
+        int64_t Kb = p.trans_b ? b.dims[b.rank - 1] : b.dims[b.rank - 2];
+        int64_t N = p.trans_b ? b.dims[b.rank - 2] : b.dims[b.rank - 1];
+        require(K == Kb, TRTN_SHAPE_MISMATCH, "gemm: inner dimensions differ: " + a.shape_string() + " x " + b.shape_string());
+        int64_t batch_a = a.count() / (a.dims[a.rank - 1] * a.dims[a.rank - 2] == 0 ? 1 : a.dims[a.rank - 1] * a.dims[a.rank - 2]);
+        int64_t batch_b = b.count() / (b.dims[b.rank - 1] * b.dims[b.rank - 2] == 0 ? 1 : b.dims[b.rank - 1] * b.dims[b.rank - 2]);
+        require(batch_a == batch_b || batch_a == 1 || batch_b == 1, TRTN_UNSUPPORTED,
+                "gemm: batch dims of " + a.shape_string() + " and " + b.shape_string() + " broadcast only when equal or one side is 1");
+        int64_t batch = std::max(batch_a, batch_b);
+        require(y.count() == batch * M * N, TRTN_SHAPE_MISMATCH, "gemm: output " + y.shape_string() + " should hold " + std::to_string(batch) + "x" + std::to_string(M) + "x" + std::to_string(N));
+        if (bias) require(bias->count() == N && bias->dtype == y.dtype, TRTN_SHAPE_MISMATCH, "gemm: bias must be " + std::to_string(N) + " elements of the output type, got " + bias->shape_string());
+        // A batched A times a shared B is one tall product.
+        if (batch_b == 1 && batch_a > 1 && !p.trans_a) { M *= batch_a; batch = 1; batch_a = 1; }
+        M_ = M; N_ = N; K_ = K; batch_ = batch;
+        if (M * N == 0) return 0;
+
+        cudaDataType_t dt = a.dtype == TRTN_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
+        int64_t es = a.dtype == TRTN_FLOAT16 ? 2 : 4;
+        TRTN_LT_CHECK(cublasLtMatmulDescCreate(&op_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+        // Column-major view: D^T[N,M] = op(B)^T[N,K] * op(A)^T[K,M]; "A" of cuBLASLt is our B and vice versa.
+        cublasOperation_t ta = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+        cublasOperation_t tb = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+        TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+        TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+        bool relu = p.act.kind == TRTN_ACT_RELU;
+        cublasLtEpilogue_t epi = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS) : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+        TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+        post_act_ = (p.act.kind != TRTN_ACT_NONE && !relu);
+        if (bias) {
+            int64_t zero = 0;
+            TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &zero, sizeof(zero)));
+        }
+
+        uint64_t a_rows = p.trans_b ? K : N, a_cols = p.trans_b ? N : K;
+        uint64_t b_rows = p.trans_a ? M : K, b_cols = p.trans_a ? K : M;
+        TRTN_LT_CHECK(cublasLtMatrixLayoutCreate(&la_, dt, a_rows, a_cols, (int64_t)a_rows));
+        TRTN_LT_CHECK(cublasLtMatrixLayoutCreate(&lb_, dt, b_rows, b_cols, (int64_t)b_rows));
+        TRTN_LT_CHECK(cublasLtMatrixLayoutCreate(&ld_, dt, (uint64_t)N, (uint64_t)M, N));
+        int64_t stride_a = batch_b == 1 ? 0 : K * N, stride_b = batch_a == 1 ? 0 : M * K, stride_d = M * N;
+        if (batch > 1) {
+            int32_t bc = static_cast<int32_t>(batch);
+            TRTN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(la_, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof(bc)));
+            TRTN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(la_, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride_a, sizeof(stride_a)));
+            TRTN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(lb_, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof(bc)));
+            TRTN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(lb_, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride_b, sizeof(stride_b)));
+            TRTN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(ld_, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof(bc)));
+            TRTN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(ld_, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride_d, sizeof(stride_d)));
+        }
+        // Base addresses are 256-byte aligned (the caller's arena); batch strides may lower that.
+        uint32_t al_a = (uint32_t)gcd_align(batch > 1 ? stride_a * es : 0);
+        uint32_t al_b = (uint32_t)gcd_align(batch > 1 ? stride_b * es : 0);
+        uint32_t al_d = (uint32_t)gcd_align(batch > 1 ? stride_d * es : 0);
+        TRTN_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref_));
+        uint64_t limit = env.workspace_limit;
+        TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &limit, sizeof(limit)));
+        TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof(al_a)));
+        TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof(al_b)));
+        TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof(al_d)));
+        TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)));
+        // The bias pointer is set here with a placeholder; run() sets the real one (addresses may change).
+        count_ = 0;
+        TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, kMaxAlgos, results_, &count_));
+        require(count_ > 0, TRTN_UNSUPPORTED, "gemm: cuBLASLt has no algorithm for " + a.shape_string() + " x " + b.shape_string() + " within the workspace limit");
+        chosen_ = desc.tactic >= 0 && desc.tactic < count_ ? desc.tactic : 0;
+        return results_[chosen_].workspaceSize;
+    }
+
+    void run(std::vector<TensorView>& t, RunEnv& env) override { run_with(t, env, chosen_); }
+
+    int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
+        if (M_ * N_ == 0 || count_ == 0) { if (ms) *ms = 0; return -1; }
+        cudaEvent_t e0, e1;
+        TRTN_CUDA_CHECK(cudaEventCreate(&e0));
+        TRTN_CUDA_CHECK(cudaEventCreate(&e1));
+        float best = 1e30f;
+        int best_i = chosen_;
+        for (int i = 0; i < count_; ++i) {
+            if (results_[i].workspaceSize > env.workspace_bytes) continue;
+            try {
+                run_with(t, env, i);  // warm-up
+                TRTN_CUDA_CHECK(cudaEventRecord(e0, env.stream));
+                for (int r = 0; r < 5; ++r) run_with(t, env, i);
+                TRTN_CUDA_CHECK(cudaEventRecord(e1, env.stream));
+                TRTN_CUDA_CHECK(cudaEventSynchronize(e1));
+                float elapsed = 0;
+                TRTN_CUDA_CHECK(cudaEventElapsedTime(&elapsed, e0, e1));
+                if (elapsed / 5 < best) { best = elapsed / 5; best_i = i; }
+            } catch (const Error&) {
+                cudaGetLastError();  // this candidate does not run here; try the next
+            }
+        }
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+        chosen_ = best_i;
+        if (ms) *ms = best < 1e30f ? best : 0;
+        return best_i;
+    }
+
+private:
+    void run_with(std::vector<TensorView>& t, RunEnv& env, int i) {
+        if (M_ * N_ == 0) return;
+        auto& p = params<trtn_gemm_params>();
+        auto& a = in(t, 0); auto& b = in(t, 1); auto& y = out(t, 0);
+        auto* bias = p.has_bias ? opt_in(t, 2) : nullptr;
+        if (bias) {
+            const void* bp = bias->ptr;
+            TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
+        }
+        require(results_[i].workspaceSize <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "gemm: workspace too small");
+        float alpha = p.alpha, beta = 0.f;
+        TRTN_LT_CHECK(cublasLtMatmul(env.lt, op_, &alpha, b.ptr, la_, a.ptr, lb_, &beta, y.ptr, ld_, y.ptr, ld_,
+                                     &results_[i].algo, env.workspace, results_[i].workspaceSize, env.stream));
+        if (post_act_) kernels::unary(y.dtype, y.ptr, y.ptr, y.count(), p.act.kind, p.act.alpha, p.act.beta, env.stream);
+    }
+
+    void release() {
+        if (pref_) cublasLtMatmulPreferenceDestroy(pref_);
+        if (la_) cublasLtMatrixLayoutDestroy(la_);
+        if (lb_) cublasLtMatrixLayoutDestroy(lb_);
+        if (ld_) cublasLtMatrixLayoutDestroy(ld_);
+        if (op_) cublasLtMatmulDescDestroy(op_);
+        pref_ = nullptr; la_ = lb_ = ld_ = nullptr; op_ = nullptr;
+    }
+
+    cublasLtMatmulDesc_t op_ = nullptr;
+    cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, ld_ = nullptr;
+    cublasLtMatmulPreference_t pref_ = nullptr;
+    cublasLtMatmulHeuristicResult_t results_[kMaxAlgos] = {};
+    int count_ = 0;
+    int chosen_ = 0;
+    bool post_act_ = false;
+    int64_t M_ = 0, N_ = 0, K_ = 0, batch_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_gemm_layer(const LayerDesc& d) { return std::make_unique<GemmLayer>(d); }
+
+}  // namespace trtn

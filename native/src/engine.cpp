@@ -1,0 +1,360 @@
+// Engine (layer list) and execution context exports.
+#include "engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+using namespace trtn;
+
+struct trtn_context {
+    trtn_engine* engine = nullptr;
+    std::vector<TensorView> tensors;
+    std::vector<std::unique_ptr<Layer>> layers;
+    RunEnv env;
+    size_t workspace_needed = 0;
+    bool shapes_set = false, addresses_set = false;
+    bool capture_enabled = true;
+    // CUDA graph of the whole enqueue, valid while shapes, addresses, workspace and stream stay the same.
+    cudaGraphExec_t graph = nullptr;
+    cudaStream_t graph_stream = nullptr;
+    int32_t graph_state = 0;
+    int plain_runs_since_change = 0;
+    int64_t enqueue_count = 0;
+    int generation = 0;
+};
+
+namespace {
+
+void check_engine(const trtn_engine* e) { require(e != nullptr, TRTN_INVALID_ARGUMENT, "engine is null"); }
+void check_context(const trtn_context* c) { require(c != nullptr, TRTN_INVALID_ARGUMENT, "context is null"); }
+
+void drop_graph(trtn_context* c) {
+    if (c->graph) cudaGraphExecDestroy(c->graph);
+    c->graph = nullptr;
+    c->graph_stream = nullptr;
+    if (c->graph_state == 1) c->graph_state = 0;
+    c->plain_runs_since_change = 0;
+}
+
+// Runs every layer; errors name the layer.
+void run_layers(trtn_context* c) {
+    for (auto& l : c->layers) {
+        try {
+            l->run(c->tensors, c->env);
+        } catch (const Error& e) {
+            throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
+        }
+    }
+}
+
+void set_device(const trtn_engine* e) { TRTN_CUDA_CHECK(cudaSetDevice(e->device)); }
+
+}  // namespace
+
+extern "C" {
+
+TRTN_API trtn_status* trtn_device_get_info(int32_t device, trtn_device_info* out) {
+    return guard("trtn_device_get_info", [&] {
+        require(out != nullptr, TRTN_INVALID_ARGUMENT, "out is null");
+        std::memset(out, 0, sizeof(*out));
+        int count = 0;
+        cudaError_t e = cudaGetDeviceCount(&count);
+        if (e != cudaSuccess || count == 0)
+            fail(TRTN_NO_DEVICE, std::string("no CUDA device: ") + (e != cudaSuccess ? cudaGetErrorString(e) : "device count is 0"));
+        require(device >= 0 && device < count, TRTN_INVALID_ARGUMENT, "device " + std::to_string(device) + " out of range (" + std::to_string(count) + " devices)");
+        cudaDeviceProp p{};
+        TRTN_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+        std::strncpy(out->name, p.name, sizeof(out->name) - 1);
+        out->cc_major = p.major;
+        out->cc_minor = p.minor;
+        out->multiprocessors = p.multiProcessorCount;
+        out->total_memory = p.totalGlobalMem;
+        TRTN_CUDA_CHECK(cudaRuntimeGetVersion(&out->cuda_runtime_version));
+        TRTN_CUDA_CHECK(cudaDriverGetVersion(&out->cuda_driver_version));
+        out->cudnn_version = cudnn_version();
+        out->cublaslt_version = cublaslt_version();
+    });
+}
+
+TRTN_API trtn_status* trtn_engine_create(int32_t device, trtn_engine** out) {
+    return guard("trtn_engine_create", [&] {
+        require(out != nullptr, TRTN_INVALID_ARGUMENT, "out is null");
+        *out = nullptr;
+        int count = 0;
+        cudaError_t e = cudaGetDeviceCount(&count);
+        if (e != cudaSuccess || count == 0)
+            fail(TRTN_NO_DEVICE, std::string("no CUDA device: ") + (e != cudaSuccess ? cudaGetErrorString(e) : "device count is 0"));
+        require(device >= 0 && device < count, TRTN_INVALID_ARGUMENT, "device " + std::to_string(device) + " out of range");
+        auto* eng = new trtn_engine();
+        eng->device = device;
+        *out = eng;
+    });
+}
+
+TRTN_API void trtn_engine_destroy(trtn_engine* engine) { delete engine; }
+
+TRTN_API trtn_status* trtn_engine_add_tensor(trtn_engine* engine, int32_t dtype, int32_t rank, int32_t* out_id) {
+    return guard("trtn_engine_add_tensor", [&] {
+        check_engine(engine);
+        require(!engine->built, TRTN_INVALID_ARGUMENT, "engine is already built");
+        dtype_size(dtype);
+        require(rank >= 0 && rank <= TRTN_MAX_DIMS, TRTN_UNSUPPORTED, "rank " + std::to_string(rank) + " exceeds " + std::to_string(TRTN_MAX_DIMS));
+        engine->tensor_dtype.push_back(dtype);
+        engine->tensor_rank.push_back(rank);
+        if (out_id) *out_id = static_cast<int32_t>(engine->tensor_dtype.size() - 1);
+    });
+}
+
+TRTN_API trtn_status* trtn_engine_add_layer(trtn_engine* engine, const char* name, int32_t kind, const void* params,
+                                            uint64_t params_size, const int32_t* inputs, int32_t input_count,
+                                            const int32_t* outputs, int32_t output_count) {
+    std::string lname = name ? name : "";
+    return guard("trtn_engine_add_layer", [&] {
+        check_engine(engine);
+        require(!engine->built, TRTN_INVALID_ARGUMENT, "engine is already built");
+        uint64_t want = trtn_layer_params_size(kind);
+        require(want != 0, TRTN_UNSUPPORTED, "layer '" + lname + "': unknown layer kind " + std::to_string(kind));
+        require(params != nullptr && params_size == want, TRTN_INVALID_ARGUMENT,
+                "layer '" + lname + "': parameter block of " + std::to_string(params_size) + " bytes, expected " + std::to_string(want));
+        require(input_count >= 0 && output_count >= 1 && (input_count == 0 || inputs) && outputs, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': bad input/output lists");
+        LayerDesc d;
+        d.name = lname;
+        d.kind = kind;
+        d.params.assign(static_cast<const uint8_t*>(params), static_cast<const uint8_t*>(params) + params_size);
+        int32_t n = static_cast<int32_t>(engine->tensor_dtype.size());
+        for (int i = 0; i < input_count; ++i) {
+            require(inputs[i] >= -1 && inputs[i] < n, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': input tensor id " + std::to_string(inputs[i]) + " out of range");
+            d.inputs.push_back(inputs[i]);
+        }
+        for (int i = 0; i < output_count; ++i) {
+            require(outputs[i] >= 0 && outputs[i] < n, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': output tensor id " + std::to_string(outputs[i]) + " out of range");
+            d.outputs.push_back(outputs[i]);
+        }
+        if (kind == TRTN_LAYER_CONV) d.tactic = reinterpret_cast<const trtn_conv_params*>(params)->tactic;
+        if (kind == TRTN_LAYER_GEMM) d.tactic = reinterpret_cast<const trtn_gemm_params*>(params)->tactic;
+        int min_inputs = kind == TRTN_LAYER_BINARY || kind == TRTN_LAYER_GEMM || kind == TRTN_LAYER_GATHER || kind == TRTN_LAYER_CONV || kind == TRTN_LAYER_LAYERNORM ? 2 : 1;
+        require(input_count >= min_inputs, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': needs at least " + std::to_string(min_inputs) + " inputs");
+        for (int i = 0; i < min_inputs; ++i) require(d.inputs[i] >= 0, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': required input " + std::to_string(i) + " is absent");
+        engine->layers.push_back(std::move(d));
+    });
+}
+
+TRTN_API trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_options* options) {
+    return guard("trtn_engine_build", [&] {
+        check_engine(engine);
+        require(options != nullptr, TRTN_INVALID_ARGUMENT, "options is null");
+        require(!engine->built, TRTN_INVALID_ARGUMENT, "engine is already built");
+        require(!engine->layers.empty(), TRTN_INVALID_ARGUMENT, "engine has no layers");
+        engine->options = *options;
+        // Every float tensor a layer touches must have the engine's precision, except copies (conversions)
+        // and layer-norm parameters (fp32 always).
+        int32_t act_type = options->fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32;
+        for (auto& l : engine->layers) {
+            if (l.kind == TRTN_LAYER_COPY) continue;
+            for (size_t i = 0; i < l.outputs.size(); ++i) {
+                int32_t dt = engine->tensor_dtype[l.outputs[i]];
+                require(dt == act_type, TRTN_INVALID_ARGUMENT, "layer '" + l.name + "': output " + std::to_string(i) + " is " + dtype_name(dt) + " but the engine computes in " + dtype_name(act_type));
+            }
+        }
+        engine->built = true;
+    });
+}
+
+TRTN_API int32_t trtn_engine_layer_count(const trtn_engine* engine) { return engine ? static_cast<int32_t>(engine->layers.size()) : 0; }
+
+TRTN_API int32_t trtn_engine_get_tactic(const trtn_engine* engine, int32_t layer) {
+    if (!engine || layer < 0 || layer >= static_cast<int32_t>(engine->layers.size())) return -1;
+    return engine->layers[layer].tactic;
+}
+
+TRTN_API trtn_status* trtn_context_create(trtn_engine* engine, trtn_context** out) {
+    return guard("trtn_context_create", [&] {
+        check_engine(engine);
+        require(out != nullptr, TRTN_INVALID_ARGUMENT, "out is null");
+        *out = nullptr;
+        require(engine->built, TRTN_INVALID_ARGUMENT, "engine is not built");
+        set_device(engine);
+        auto c = std::make_unique<trtn_context>();
+        c->engine = engine;
+        c->tensors.resize(engine->tensor_dtype.size());
+        for (size_t i = 0; i < c->tensors.size(); ++i) {
+            c->tensors[i].dtype = engine->tensor_dtype[i];
+            c->tensors[i].rank = engine->tensor_rank[i];
+        }
+        c->env.fp16 = engine->options.fp16 != 0;
+        c->env.workspace_limit = engine->options.max_workspace_bytes;
+        c->env.cudnn = create_cudnn();
+        c->env.lt = create_cublaslt();
+        for (auto& d : engine->layers) {
+            if (d.kind == TRTN_LAYER_CONV) c->layers.push_back(make_conv_layer(d));
+            else if (d.kind == TRTN_LAYER_GEMM) c->layers.push_back(make_gemm_layer(d));
+            else c->layers.push_back(make_basic_layer(d));
+        }
+        *out = c.release();
+    });
+}
+
+TRTN_API void trtn_context_destroy(trtn_context* context) {
+    if (!context) return;
+    drop_graph(context);
+    context->layers.clear();
+    if (context->env.cudnn) destroy_cudnn(context->env.cudnn);
+    if (context->env.lt) destroy_cublaslt(context->env.lt);
+    delete context;
+}
+
+TRTN_API trtn_status* trtn_context_set_shapes(trtn_context* c, const int64_t* dims, int64_t dims_count, uint64_t* workspace_bytes) {
+    return guard("trtn_context_set_shapes", [&] {
+        check_context(c);
+        int64_t need = 0;
+        for (auto& t : c->tensors) need += t.rank;
+        require(dims_count == need && (need == 0 || dims), TRTN_INVALID_ARGUMENT,
+                "expected " + std::to_string(need) + " dims for " + std::to_string(c->tensors.size()) + " tensors, got " + std::to_string(dims_count));
+        int64_t k = 0;
+        for (auto& t : c->tensors)
+            for (int i = 0; i < t.rank; ++i) {
+                require(dims[k] >= 0, TRTN_SHAPE_MISMATCH, "negative dimension");
+                t.dims[i] = dims[k++];
+            }
+        set_device(c->engine);
+        drop_graph(c);
+        c->shapes_set = false;
+        size_t ws = 0;
+        for (auto& l : c->layers) {
+            try {
+                ws = std::max(ws, l->setup(c->tensors, c->env));
+            } catch (const Error& e) {
+                throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
+            }
+        }
+        c->workspace_needed = ws;
+        c->shapes_set = true;
+        c->generation++;
+        if (workspace_bytes) *workspace_bytes = ws;
+    });
+}
+
+TRTN_API trtn_status* trtn_context_set_tensor_addresses(trtn_context* c, void* const* addresses, int32_t count) {
+    return guard("trtn_context_set_tensor_addresses", [&] {
+        check_context(c);
+        require(count == static_cast<int32_t>(c->tensors.size()) && addresses, TRTN_INVALID_ARGUMENT,
+                "expected " + std::to_string(c->tensors.size()) + " addresses, got " + std::to_string(count));
+        bool changed = false;
+        for (int i = 0; i < count; ++i) { changed |= c->tensors[i].ptr != addresses[i]; c->tensors[i].ptr = addresses[i]; }
+        if (changed) drop_graph(c);
+        c->addresses_set = true;
+    });
+}
+
+TRTN_API trtn_status* trtn_context_set_workspace(trtn_context* c, void* workspace, uint64_t bytes) {
+    return guard("trtn_context_set_workspace", [&] {
+        check_context(c);
+        require(workspace != nullptr || bytes == 0, TRTN_INVALID_ARGUMENT, "workspace is null but bytes > 0");
+        if (c->env.workspace != workspace || c->env.workspace_bytes != bytes) drop_graph(c);
+        c->env.workspace = workspace;
+        c->env.workspace_bytes = bytes;
+    });
+}
+
+TRTN_API trtn_status* trtn_context_set_graph_capture(trtn_context* c, int32_t enabled) {
+    return guard("trtn_context_set_graph_capture", [&] {
+        check_context(c);
+        c->capture_enabled = enabled != 0;
+        drop_graph(c);
+        if (c->graph_state == 2) c->graph_state = 0;
+    });
+}
+
+TRTN_API trtn_status* trtn_context_enqueue(trtn_context* c, void* stream_ptr) {
+    return guard("trtn_context_enqueue", [&] {
+        check_context(c);
+        require(c->shapes_set, TRTN_INVALID_ARGUMENT, "shapes are not set");
+        require(c->addresses_set, TRTN_INVALID_ARGUMENT, "tensor addresses are not set");
+        require(c->env.workspace_bytes >= c->workspace_needed, TRTN_INVALID_ARGUMENT,
+                "workspace of " + std::to_string(c->env.workspace_bytes) + " bytes, the layers need " + std::to_string(c->workspace_needed));
+        for (auto& l : c->layers) {
+            for (int32_t id : l->desc.inputs) require(id < 0 || c->tensors[id].ptr || c->tensors[id].count() == 0, TRTN_INVALID_ARGUMENT, "layer '" + l->desc.name + "': input tensor " + std::to_string(id) + " has no address");
+            for (int32_t id : l->desc.outputs) require(c->tensors[id].ptr || c->tensors[id].count() == 0, TRTN_INVALID_ARGUMENT, "layer '" + l->desc.name + "': output tensor " + std::to_string(id) + " has no address");
+        }
+        set_device(c->engine);
+        auto stream = static_cast<cudaStream_t>(stream_ptr);
+        c->env.stream = stream;
+        c->enqueue_count++;
+        if (c->graph && c->graph_stream == stream) {
+            TRTN_CUDA_CHECK(cudaGraphLaunch(c->graph, stream));
+            return;
+        }
+        if (c->graph) drop_graph(c);
+        // Capture after one plain run (which also loads every kernel module), never on the legacy stream.
+        bool try_capture = c->capture_enabled && c->graph_state != 2 && stream != nullptr && c->plain_runs_since_change >= 1;
+        if (try_capture) {
+            cudaGraph_t g = nullptr;
+            bool ok = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
+            if (ok) {
+                bool ran = true;
+                try { run_layers(c); } catch (...) { ran = false; }
+                ok = cudaStreamEndCapture(stream, &g) == cudaSuccess && ran && g != nullptr;
+                if (ok) ok = cudaGraphInstantiateWithFlags(&c->graph, g, 0) == cudaSuccess;
+                if (g) cudaGraphDestroy(g);
+            }
+            if (ok) {
+                c->graph_stream = stream;
+                c->graph_state = 1;
+                TRTN_CUDA_CHECK(cudaGraphLaunch(c->graph, stream));
+                return;
+            }
+            cudaGetLastError();  // clear the capture failure; fall back to plain launches from now on
+            c->graph = nullptr;
+            c->graph_state = 2;
+        }
+        run_layers(c);
+        c->plain_runs_since_change++;
+    });
+}
+
+TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, int32_t* tactics, float* times_ms, int32_t layer_count) {
+    return guard("trtn_context_autotune", [&] {
+        check_context(c);
+        require(layer_count == static_cast<int32_t>(c->layers.size()) || (!tactics && !times_ms), TRTN_INVALID_ARGUMENT, "layer_count does not match the engine");
+        require(c->shapes_set && c->addresses_set, TRTN_INVALID_ARGUMENT, "shapes and addresses must be set before autotuning");
+        set_device(c->engine);
+        auto stream = static_cast<cudaStream_t>(stream_ptr);
+        c->env.stream = stream;
+        drop_graph(c);
+        run_layers(c);  // realistic intermediate data for the timings
+        TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
+        for (size_t i = 0; i < c->layers.size(); ++i) {
+            auto& l = c->layers[i];
+            float ms = 0;
+            int32_t tactic = -1;
+            if (l->tunable()) {
+                try {
+                    tactic = l->autotune(c->tensors, c->env, &ms);
+                } catch (const Error& e) {
+                    throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
+                }
+                c->engine->layers[i].tactic = tactic;
+            }
+            if (tactics) tactics[i] = tactic;
+            if (times_ms) times_ms[i] = ms;
+        }
+        TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
+        // Workspace needs may change with the chosen tactics.
+        size_t ws = 0;
+        for (auto& l : c->layers) ws = std::max(ws, l->setup(c->tensors, c->env));
+        c->workspace_needed = ws;
+    });
+}
+
+TRTN_API trtn_status* trtn_context_get_info(const trtn_context* c, trtn_context_info* out) {
+    return guard("trtn_context_get_info", [&] {
+        check_context(c);
+        require(out != nullptr, TRTN_INVALID_ARGUMENT, "out is null");
+        out->workspace_bytes = c->workspace_needed;
+        out->enqueue_count = c->enqueue_count;
+        out->graph_state = c->graph_state;
+        out->reserved = 0;
+    });
+}
+
+}  // extern "C"

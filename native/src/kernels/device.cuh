@@ -1,0 +1,63 @@
+// Device-side helpers: load/store as float, activations, launch sizing.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cstdint>
+
+#include "../common.h"
+
+namespace trtn::kernels {
+
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+template <class T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+
+__device__ __forceinline__ float apply_unary(int op, float x, float a, float b) {
+    switch (op) {
+        case TRTN_ACT_NONE: return x;
+        case TRTN_ACT_RELU: return x > 0.f ? x : 0.f;
+        case TRTN_ACT_CLIP: return fminf(fmaxf(x, a), b);
+        case TRTN_ACT_SIGMOID: return 1.f / (1.f + expf(-x));
+        case TRTN_ACT_SILU: return x / (1.f + expf(-x));
+        case TRTN_ACT_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
+        case TRTN_ACT_HARDSIGMOID: return fmaxf(0.f, fminf(1.f, a * x + b));
+        case TRTN_ACT_LEAKYRELU: return x >= 0.f ? x : a * x;
+        case TRTN_ACT_TANH: return tanhf(x);
+        case TRTN_ACT_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+        case TRTN_UNARY_EXP: return expf(x);
+        case TRTN_UNARY_LOG: return logf(x);
+        case TRTN_UNARY_SQRT: return sqrtf(x);
+        case TRTN_UNARY_NEG: return -x;
+        case TRTN_UNARY_ABS: return fabsf(x);
+        case TRTN_UNARY_ERF: return erff(x);
+        case TRTN_UNARY_RECIPROCAL: return 1.f / x;
+        case TRTN_UNARY_FLOOR: return floorf(x);
+        case TRTN_UNARY_CEIL: return ceilf(x);
+        case TRTN_UNARY_SOFTPLUS: return x > 20.f ? x : log1pf(expf(x));
+        case TRTN_UNARY_ELU: return x >= 0.f ? x : a * (expf(x) - 1.f);
+        case TRTN_UNARY_SIN: return sinf(x);
+        case TRTN_UNARY_COS: return cosf(x);
+        case TRTN_UNARY_ROUND: return rintf(x);
+        case TRTN_UNARY_SIGN: return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
+        case TRTN_UNARY_SELU: return x > 0.f ? b * x : b * a * (expf(x) - 1.f);
+        case TRTN_UNARY_POW_SCALAR: return a == 2.f ? x * x : (a == 0.5f ? sqrtf(x) : powf(x, a));
+        default: return x;
+    }
+}
+
+inline unsigned grid_for(int64_t n, int block) {
+    int64_t g = (n + block - 1) / block;
+    if (g > 1048576) g = 1048576;  // grid-stride loops cover the rest
+    if (g < 1) g = 1;
+    return static_cast<unsigned>(g);
+}
+
+inline bool is_float_type(int32_t dt) { return dt == TRTN_FLOAT32 || dt == TRTN_FLOAT16; }
+
+inline void require_float(int32_t dt, const char* what) {
+    require(is_float_type(dt), TRTN_UNSUPPORTED, std::string(what) + ": element type " + dtype_name(dt) + " is not float32 or float16");
+}
+
+}  // namespace trtn::kernels

@@ -1,0 +1,138 @@
+// Element-wise kernels: unary ops, binary ops with broadcasting, and the bias/residual/activation epilogue.
+#include "device.cuh"
+#include "kernels.h"
+
+namespace trtn::kernels {
+namespace {
+
+template <class T>
+__global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, int op, float a, float b) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = from_f<T>(apply_unary(op, to_f(x[i]), a, b));
+}
+
+__device__ __forceinline__ float apply_binary(int op, float a, float b) {
+    switch (op) {
+        case TRTN_BINARY_ADD: return a + b;
+        case TRTN_BINARY_SUB: return a - b;
+        case TRTN_BINARY_MUL: return a * b;
+        case TRTN_BINARY_DIV: return a / b;
+        case TRTN_BINARY_POW: return b == 2.f ? a * a : powf(a, b);
+        case TRTN_BINARY_MAX: return fmaxf(a, b);
+        case TRTN_BINARY_MIN: return fminf(a, b);
+        case TRTN_BINARY_PRELU: return a >= 0.f ? a : a * b;
+        default: return a;
+    }
+}
+
+struct BinaryDesc {
+    int rank;
+    int64_t dims[kMaxDims];
+    int64_t sa[kMaxDims];
+    int64_t sb[kMaxDims];
+};
+
+// mode 0: same shape; 1: b broadcast along the last dim only (b has len(last) elements: per-channel);
+// 2: b scalar; 3: a scalar; 4: general strides.
+template <class T, int Mode>
+__global__ void binary_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y, int64_t n,
+                              int64_t last, BinaryDesc d, int op, int act, float aa, float ab) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ia = i, ib = i;
+        if (Mode == 1) { ib = i % last; }
+        else if (Mode == 2) { ib = 0; }
+        else if (Mode == 3) { ia = 0; }
+        else if (Mode == 4) {
+            int64_t r = i;
+            ia = 0; ib = 0;
+            for (int k = d.rank - 1; k >= 0; --k) {
+                int64_t c = r % d.dims[k];
+                r /= d.dims[k];
+                ia += c * d.sa[k];
+                ib += c * d.sb[k];
+            }
+        }
+        float v = apply_binary(op, to_f(a[ia]), to_f(b[ib]));
+        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+    }
+}
+
+template <class T>
+__global__ void bias_act_kernel(T* __restrict__ y, const float* __restrict__ bias, const T* __restrict__ r,
+                                int64_t n, int64_t channels, int act, float aa, float ab) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float v = to_f(y[i]);
+        if (bias) v += bias[i % channels];
+        if (r) v += to_f(r[i]);
+        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+    }
+}
+
+template <class T>
+void launch_binary(const void* a, const void* b, void* y, int rank, const int64_t* dims, const int64_t* sa,
+                   const int64_t* sb, int op, const trtn_activation& act, cudaStream_t s) {
+    int64_t n = 1;
+    for (int k = 0; k < rank; ++k) n *= dims[k];
+    if (n == 0) return;
+    BinaryDesc d{};
+    d.rank = rank;
+    bool a_full = true, b_full = true, b_scalar = true, a_scalar = true, b_last = rank > 0;
+    int64_t expect = 1;
+    for (int k = rank - 1; k >= 0; --k) {
+        d.dims[k] = dims[k]; d.sa[k] = sa[k]; d.sb[k] = sb[k];
+        if (dims[k] != 1) {
+            if (sa[k] != expect) a_full = false;
+            if (sb[k] != expect) b_full = false;
+            if (sa[k] != 0) a_scalar = false;
+            if (sb[k] != 0) b_scalar = false;
+            if (k == rank - 1 ? sb[k] != 1 : sb[k] != 0) b_last = false;
+        }
+        expect *= dims[k];
+    }
+    const int block = 256;
+    unsigned grid = grid_for(n, block);
+    int64_t last = rank > 0 ? dims[rank - 1] : 1;
+    auto A = static_cast<const T*>(a); auto B = static_cast<const T*>(b); auto Y = static_cast<T*>(y);
+    if (a_full && b_full) binary_kernel<T, 0><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else if (a_full && b_scalar) binary_kernel<T, 2><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else if (a_full && b_last) binary_kernel<T, 1><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else if (a_scalar && b_full) binary_kernel<T, 3><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else binary_kernel<T, 4><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    TRTN_LAUNCH_CHECK("binary");
+}
+
+}  // namespace
+
+void unary(int32_t dtype, const void* x, void* y, int64_t n, int32_t op, float alpha, float beta, cudaStream_t s) {
+    require_float(dtype, "unary");
+    if (n == 0) return;
+    const int block = 256;
+    if (dtype == TRTN_FLOAT32)
+        unary_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, op, alpha, beta);
+    else
+        unary_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, op, alpha, beta);
+    TRTN_LAUNCH_CHECK("unary");
+}
+
+void binary(int32_t dtype, const void* a, const void* b, void* y, int rank, const int64_t* out_dims,
+            const int64_t* a_strides, const int64_t* b_strides, int32_t op, const trtn_activation& act, cudaStream_t s) {
+    require_float(dtype, "binary");
+    require(rank >= 0 && rank <= kMaxDims, TRTN_UNSUPPORTED, "binary: rank " + std::to_string(rank) + " exceeds 8");
+    if (dtype == TRTN_FLOAT32) launch_binary<float>(a, b, y, rank, out_dims, a_strides, b_strides, op, act, s);
+    else launch_binary<__half>(a, b, y, rank, out_dims, a_strides, b_strides, op, act, s);
+}
+
+void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, int64_t rows, int64_t channels,
+              const trtn_activation& act, cudaStream_t s) {
+    require_float(dtype, "bias_act");
+    int64_t n = rows * channels;
+    if (n == 0) return;
+    const int block = 256;
+    if (dtype == TRTN_FLOAT32)
+        bias_act_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<float*>(y), bias, static_cast<const float*>(residual), n, channels, act.kind, act.alpha, act.beta);
+    else
+        bias_act_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<__half*>(y), bias, static_cast<const __half*>(residual), n, channels, act.kind, act.alpha, act.beta);
+    TRTN_LAUNCH_CHECK("bias_act");
+}
+
+}  // namespace trtn::kernels

@@ -1,0 +1,56 @@
+// Host-side launchers of the shim's own CUDA kernels. Each validates its arguments, launches on the given
+// stream and checks the launch. Element type is TRTN_FLOAT32 or TRTN_FLOAT16 unless stated; arithmetic is fp32.
+#pragma once
+
+#include "../common.h"
+
+#include <cuda_runtime.h>
+
+namespace trtn::kernels {
+
+constexpr int kMaxDims = TRTN_MAX_DIMS;
+
+// A shape with per-dim strides for one operand (0 = broadcast).
+struct Strided {
+    int rank = 0;
+    int64_t dims[kMaxDims] = {};     // iteration dims (the output's)
+    int64_t in_strides[kMaxDims] = {};
+    int64_t out_strides[kMaxDims] = {};
+    int64_t in_offset = 0;
+    int64_t out_offset = 0;
+};
+
+void unary(int32_t dtype, const void* x, void* y, int64_t n, int32_t op, float alpha, float beta, cudaStream_t s);
+
+// y = act(a op b); a_strides / b_strides are element strides per output dim (0 for broadcast dims).
+void binary(int32_t dtype, const void* a, const void* b, void* y, int rank, const int64_t* out_dims,
+            const int64_t* a_strides, const int64_t* b_strides, int32_t op, const trtn_activation& act, cudaStream_t s);
+
+// Conv epilogue over NHWC / row-major [rows, channels]: y = act(y + bias[c] + r).
+void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, int64_t rows, int64_t channels,
+              const trtn_activation& act, cudaStream_t s);
+
+// General strided copy with dtype conversion (float32 <-> float16, or same-type copies of any dtype).
+void strided_copy(int32_t in_dtype, int32_t out_dtype, const void* x, void* y, const Strided& desc, cudaStream_t s);
+
+void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t p,
+               int64_t q, const trtn_pool_params& prm, cudaStream_t s);
+
+void softmax(int32_t dtype, const void* x, void* y, int64_t outer, int64_t len, int64_t inner, bool log, cudaStream_t s);
+
+void layernorm(int32_t dtype, const void* x, const float* scale, const float* bias, void* y, int64_t rows,
+               int64_t cols, float eps, cudaStream_t s);
+
+// Reduces over the dims whose bit is set in mask; output keeps them with size 1.
+void reduce(int32_t dtype, const void* x, void* y, int rank, const int64_t* dims, int32_t mask, int32_t op, cudaStream_t s);
+
+void gather(int32_t dtype, const void* data, const int32_t* idx, void* y, int64_t outer, int64_t axis_len,
+            int64_t n_idx, int64_t inner, cudaStream_t s);
+
+void resize(int32_t dtype, const void* x, void* y, int rank, const int64_t* in_dims, const int64_t* out_dims,
+            const trtn_resize_params& prm, cudaStream_t s);
+
+void pad(int32_t dtype, const void* x, void* y, int rank, const int64_t* in_dims, const int64_t* out_dims,
+         const int64_t* begin, int32_t mode, float value, cudaStream_t s);
+
+}  // namespace trtn::kernels

@@ -1,0 +1,179 @@
+// Row-wise kernels: softmax, layer normalization, reductions. Accumulation is always fp32.
+#include <cfloat>
+
+#include "device.cuh"
+#include "kernels.h"
+
+namespace trtn::kernels {
+namespace {
+
+constexpr int kBlock = 256;
+
+// Block-wide reduction of one float (sum or max); result broadcast to every thread.
+template <bool Max>
+__device__ float block_reduce(float v) {
+    __shared__ float shared[32];
+    __shared__ float result;
+    for (int o = 16; o > 0; o >>= 1) {
+        float other = __shfl_xor_sync(0xffffffffu, v, o);
+        v = Max ? fmaxf(v, other) : v + other;
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        int nw = (blockDim.x + 31) >> 5;
+        v = lane < nw ? shared[lane] : (Max ? -FLT_MAX : 0.f);
+        for (int o = 16; o > 0; o >>= 1) {
+            float other = __shfl_xor_sync(0xffffffffu, v, o);
+            v = Max ? fmaxf(v, other) : v + other;
+        }
+        if (lane == 0) result = v;
+    }
+    __syncthreads();
+    float r = result;
+    __syncthreads();
+    return r;
+}
+
+// inner == 1: one block per row.
+template <class T>
+__global__ void softmax_rows(const T* __restrict__ x, T* __restrict__ y, int64_t len, bool log) {
+    const T* row = x + blockIdx.x * len;
+    T* out = y + blockIdx.x * len;
+    float m = -FLT_MAX;
+    for (int64_t i = threadIdx.x; i < len; i += blockDim.x) m = fmaxf(m, to_f(row[i]));
+    m = block_reduce<true>(m);
+    float sum = 0.f;
+    for (int64_t i = threadIdx.x; i < len; i += blockDim.x) sum += expf(to_f(row[i]) - m);
+    sum = block_reduce<false>(sum);
+    if (log) {
+        float ls = logf(sum);
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) out[i] = from_f<T>(to_f(row[i]) - m - ls);
+    } else {
+        float inv = 1.f / sum;
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) out[i] = from_f<T>(expf(to_f(row[i]) - m) * inv);
+    }
+}
+
+// inner > 1: one thread per (outer, inner) column.
+template <class T>
+__global__ void softmax_cols(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t len, int64_t inner, bool log) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = i / inner, in_ = i % inner;
+        const T* col = x + o * len * inner + in_;
+        T* out = y + o * len * inner + in_;
+        float m = -FLT_MAX;
+        for (int64_t k = 0; k < len; ++k) m = fmaxf(m, to_f(col[k * inner]));
+        float sum = 0.f;
+        for (int64_t k = 0; k < len; ++k) sum += expf(to_f(col[k * inner]) - m);
+        float ls = logf(sum), inv = 1.f / sum;
+        for (int64_t k = 0; k < len; ++k) {
+            float v = to_f(col[k * inner]) - m;
+            out[k * inner] = from_f<T>(log ? v - ls : expf(v) * inv);
+        }
+    }
+}
+
+template <class T>
+__global__ void layernorm_rows(const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias,
+                               T* __restrict__ y, int64_t cols, float eps) {
+    const T* row = x + blockIdx.x * cols;
+    T* out = y + blockIdx.x * cols;
+    float sum = 0.f;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) sum += to_f(row[i]);
+    float mean = block_reduce<false>(sum) / (float)cols;
+    float sq = 0.f;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) { float d = to_f(row[i]) - mean; sq += d * d; }
+    float rstd = rsqrtf(block_reduce<false>(sq) / (float)cols + eps);
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+        float v = (to_f(row[i]) - mean) * rstd * scale[i];
+        if (bias) v += bias[i];
+        out[i] = from_f<T>(v);
+    }
+}
+
+struct ReduceDesc {
+    int kept_rank, red_rank;
+    int64_t kept_dims[kMaxDims], kept_strides[kMaxDims];
+    int64_t red_dims[kMaxDims], red_strides[kMaxDims];
+    int64_t red_count;
+};
+
+// One block per output element.
+template <class T>
+__global__ void reduce_kernel(const T* __restrict__ x, T* __restrict__ y, ReduceDesc d, int op) {
+    int64_t o = blockIdx.x;
+    int64_t base = 0, r = o;
+    for (int k = d.kept_rank - 1; k >= 0; --k) { base += (r % d.kept_dims[k]) * d.kept_strides[k]; r /= d.kept_dims[k]; }
+    bool is_max = op == 2, is_min = op == 3;
+    float acc = is_max ? -FLT_MAX : (is_min ? FLT_MAX : 0.f);
+    for (int64_t j = threadIdx.x; j < d.red_count; j += blockDim.x) {
+        int64_t off = base, rr = j;
+        for (int k = d.red_rank - 1; k >= 0; --k) { off += (rr % d.red_dims[k]) * d.red_strides[k]; rr /= d.red_dims[k]; }
+        float v = to_f(x[off]);
+        if (is_max) acc = fmaxf(acc, v);
+        else if (is_min) acc = fminf(acc, v);
+        else if (op == 4 || op == 5) acc += v * v;
+        else acc += v;
+    }
+    float res;
+    if (is_max) res = block_reduce<true>(acc);
+    else if (is_min) res = -block_reduce<true>(-acc);
+    else res = block_reduce<false>(acc);
+    if (threadIdx.x == 0) {
+        if (op == 0) res /= (float)d.red_count;
+        if (op == 5) res = sqrtf(res);
+        y[o] = from_f<T>(res);
+    }
+}
+
+}  // namespace
+
+void softmax(int32_t dtype, const void* x, void* y, int64_t outer, int64_t len, int64_t inner, bool log, cudaStream_t s) {
+    require_float(dtype, "softmax");
+    if (outer * len * inner == 0) return;
+    if (inner == 1) {
+        require(outer <= 0x7fffffff, TRTN_UNSUPPORTED, "softmax: too many rows");
+        if (dtype == TRTN_FLOAT32) softmax_rows<float><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), len, log);
+        else softmax_rows<__half><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), len, log);
+    } else {
+        if (dtype == TRTN_FLOAT32) softmax_cols<float><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), outer, len, inner, log);
+        else softmax_cols<__half><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, len, inner, log);
+    }
+    TRTN_LAUNCH_CHECK("softmax");
+}
+
+void layernorm(int32_t dtype, const void* x, const float* scale, const float* bias, void* y, int64_t rows,
+               int64_t cols, float eps, cudaStream_t s) {
+    require_float(dtype, "layernorm");
+    require(scale != nullptr, TRTN_INVALID_ARGUMENT, "layernorm: scale is null");
+    if (rows * cols == 0) return;
+    require(rows <= 0x7fffffff, TRTN_UNSUPPORTED, "layernorm: too many rows");
+    if (dtype == TRTN_FLOAT32) layernorm_rows<float><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const float*>(x), scale, bias, static_cast<float*>(y), cols, eps);
+    else layernorm_rows<__half><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), cols, eps);
+    TRTN_LAUNCH_CHECK("layernorm");
+}
+
+void reduce(int32_t dtype, const void* x, void* y, int rank, const int64_t* dims, int32_t mask, int32_t op, cudaStream_t s) {
+    require_float(dtype, "reduce");
+    require(rank <= kMaxDims, TRTN_UNSUPPORTED, "reduce: rank exceeds 8");
+    require(op >= 0 && op <= 5, TRTN_INVALID_ARGUMENT, "reduce: unknown op " + std::to_string(op));
+    ReduceDesc d{};
+    int64_t stride = 1, outputs = 1;
+    d.red_count = 1;
+    int64_t strides[kMaxDims];
+    for (int k = rank - 1; k >= 0; --k) { strides[k] = stride; stride *= dims[k]; }
+    for (int k = 0; k < rank; ++k) {
+        if (mask & (1 << k)) { d.red_dims[d.red_rank] = dims[k]; d.red_strides[d.red_rank++] = strides[k]; d.red_count *= dims[k]; }
+        else { d.kept_dims[d.kept_rank] = dims[k]; d.kept_strides[d.kept_rank++] = strides[k]; outputs *= dims[k]; }
+    }
+    if (outputs == 0) return;
+    require(outputs <= 0x7fffffff, TRTN_UNSUPPORTED, "reduce: too many outputs");
+    int block = d.red_count >= 256 ? 256 : 32;
+    if (dtype == TRTN_FLOAT32) reduce_kernel<float><<<(unsigned)outputs, block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), d, op);
+    else reduce_kernel<__half><<<(unsigned)outputs, block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), d, op);
+    TRTN_LAUNCH_CHECK("reduce");
+}
+
+}  // namespace trtn::kernels

@@ -1,0 +1,283 @@
+// Native self-test: runs single-layer engines through the C ABI on the GPU and compares each with a CPU
+// reference (fp64 accumulation), in fp32 and fp16. Prints one line per case and "N passed, M failed".
+#include "trtnative.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+int g_pass = 0, g_fail = 0;
+std::mt19937 rng(1234);
+
+std::vector<float> rnd(size_t n, float lo = -1.f, float hi = 1.f) {
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
+bool ok(trtn_status* s, const char* what) {
+    if (!s) return true;
+    std::printf("  %s: error %d: %s\n", what, trtn_status_code(s), trtn_status_message(s));
+    trtn_status_destroy(s);
+    return false;
+}
+
+struct T {
+    std::vector<int64_t> shape;
+    std::vector<float> data;   // empty for outputs
+    int32_t dtype = -1;        // -1: engine precision
+    std::vector<int32_t> ints; // int32 data
+};
+
+int64_t count(const std::vector<int64_t>& s) { int64_t n = 1; for (auto d : s) n *= d; return n; }
+
+// Builds and runs one layer; tensors[0..n_in) inputs, last = output. Returns the output as float.
+bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool fp16, std::vector<float>& out,
+               bool graph_check = false) {
+    trtn_engine* e = nullptr;
+    if (!ok(trtn_engine_create(0, &e), "engine_create")) return false;
+    int32_t act = fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32;
+    std::vector<int32_t> ids;
+    for (auto& t : ts) {
+        int32_t id;
+        if (t.dtype < 0) t.dtype = act;
+        if (!ok(trtn_engine_add_tensor(e, t.dtype, (int32_t)t.shape.size(), &id), "add_tensor")) return false;
+        ids.push_back(id);
+    }
+    std::vector<int32_t> ins(ids.begin(), ids.begin() + n_in);
+    int32_t outid = ids.back();
+    if (!ok(trtn_engine_add_layer(e, "layer0", kind, params, trtn_layer_params_size(kind), ins.data(), n_in, &outid, 1), "add_layer")) return false;
+    trtn_build_options bo{fp16 ? 1 : 0, 0, 256ull << 20};
+    if (!ok(trtn_engine_build(e, &bo), "build")) return false;
+    trtn_context* c = nullptr;
+    if (!ok(trtn_context_create(e, &c), "context_create")) return false;
+    std::vector<int64_t> dims;
+    for (auto& t : ts) dims.insert(dims.end(), t.shape.begin(), t.shape.end());
+    uint64_t ws = 0;
+    if (!ok(trtn_context_set_shapes(c, dims.data(), (int64_t)dims.size(), &ws), "set_shapes")) return false;
+    std::vector<void*> ptrs;
+    for (auto& t : ts) {
+        size_t n = (size_t)count(t.shape);
+        size_t es = t.dtype == TRTN_FLOAT16 ? 2 : 4;
+        void* p = nullptr;
+        cudaMalloc(&p, std::max<size_t>(n * es, 256));
+        if (!t.data.empty()) {
+            if (t.dtype == TRTN_FLOAT16) {
+                std::vector<__half> h(n);
+                for (size_t i = 0; i < n; ++i) h[i] = __float2half(t.data[i]);
+                cudaMemcpy(p, h.data(), n * 2, cudaMemcpyHostToDevice);
+            } else {
+                cudaMemcpy(p, t.data.data(), n * 4, cudaMemcpyHostToDevice);
+            }
+        } else if (!t.ints.empty()) {
+            cudaMemcpy(p, t.ints.data(), n * 4, cudaMemcpyHostToDevice);
+        } else {
+            cudaMemset(p, 0xff, n * es);  // poison: NaN, so an unwritten output element fails the check
+        }
+        ptrs.push_back(p);
+    }
+    void* wsp = nullptr;
+    if (ws) cudaMalloc(&wsp, ws);
+    bool good = ok(trtn_context_set_tensor_addresses(c, ptrs.data(), (int32_t)ptrs.size()), "set_addresses") &&
+                ok(trtn_context_set_workspace(c, wsp, ws), "set_workspace");
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    int runs = graph_check ? 3 : 1;
+    for (int r = 0; r < runs && good; ++r) good = ok(trtn_context_enqueue(c, s), "enqueue");
+    cudaError_t ce = cudaStreamSynchronize(s);
+    if (ce != cudaSuccess) { std::printf("  sync: %s\n", cudaGetErrorString(ce)); good = false; }
+    if (good && graph_check) {
+        trtn_context_info info{};
+        ok(trtn_context_get_info(c, &info), "get_info");
+        std::printf("  graph_state=%d enqueues=%lld\n", info.graph_state, (long long)info.enqueue_count);
+        if (info.graph_state != 1) good = false;
+    }
+    auto& o = ts.back();
+    size_t n = (size_t)count(o.shape);
+    out.assign(n, 0.f);
+    if (o.dtype == TRTN_FLOAT16) {
+        std::vector<__half> h(n);
+        cudaMemcpy(h.data(), ptrs.back(), n * 2, cudaMemcpyDeviceToHost);
+        for (size_t i = 0; i < n; ++i) out[i] = __half2float(h[i]);
+    } else {
+        cudaMemcpy(out.data(), ptrs.back(), n * 4, cudaMemcpyDeviceToHost);
+    }
+    for (auto p : ptrs) cudaFree(p);
+    if (wsp) cudaFree(wsp);
+    cudaStreamDestroy(s);
+    trtn_context_destroy(c);
+    trtn_engine_destroy(e);
+    return good;
+}
+
+void check(const std::string& name, bool ran, const std::vector<float>& got, const std::vector<double>& want, double tol) {
+    double num = 0, den = 0;
+    bool nan = false;
+    for (size_t i = 0; i < want.size(); ++i) {
+        if (!std::isfinite(got[i])) nan = true;
+        num += (got[i] - want[i]) * (got[i] - want[i]);
+        den += want[i] * want[i];
+    }
+    double rel = std::sqrt(num / (den > 0 ? den : 1));
+    bool pass = ran && !nan && got.size() == want.size() && rel <= tol;
+    std::printf("%s %-40s rel_l2=%.3e tol=%.0e%s\n", pass ? "PASS" : "FAIL", name.c_str(), rel, tol, nan ? " (non-finite output)" : "");
+    (pass ? g_pass : g_fail)++;
+}
+
+
+// NHWC conv reference with bias, residual, relu.
+void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride) {
+    int Cg = C / groups, P = (H + 2 * pad - R) / stride + 1, Q = (W + 2 * pad - R) / stride + 1;
+    auto x = rnd((size_t)N * H * W * C), w = rnd((size_t)K * R * R * Cg), b = rnd(K), res = rnd((size_t)N * P * Q * K);
+    std::vector<double> want((size_t)N * P * Q * K);
+    int Kg = K / groups;
+    for (int n = 0; n < N; ++n) for (int p = 0; p < P; ++p) for (int q = 0; q < Q; ++q) for (int k = 0; k < K; ++k) {
+        double acc = b[k];
+        int g = k / Kg;
+        for (int r = 0; r < R; ++r) for (int s = 0; s < R; ++s) {
+            int h = p * stride - pad + r, ww = q * stride - pad + s;
+            if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+            for (int c = 0; c < Cg; ++c)
+                acc += (double)x[(((size_t)n * H + h) * W + ww) * C + g * Cg + c] * w[(((size_t)k * R + r) * R + s) * Cg + c];
+        }
+        size_t o = (((size_t)n * P + p) * Q + q) * K + k;
+        acc += res[o];
+        want[o] = acc > 0 ? acc : 0;
+    }
+    trtn_conv_params prm{};
+    prm.pad_h = prm.pad_w = pad; prm.stride_h = prm.stride_w = stride; prm.dilation_h = prm.dilation_w = 1;
+    prm.groups = groups; prm.has_bias = 1; prm.has_residual = 1; prm.act = {TRTN_ACT_RELU, 0, 0}; prm.tactic = -1;
+    std::vector<T> ts = {{{N, H, W, C}, x}, {{K, R, R, Cg}, w}, {{K}, b, TRTN_FLOAT32}, {{N, P, Q, K}, res}, {{N, P, Q, K}, {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got);
+    char name[128];
+    std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d", fp16 ? "16" : "32", groups, N, H, W, C, K, R, stride);
+    check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act) {
+    auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N);
+    std::vector<double> want((size_t)B * M * N);
+    for (int bb = 0; bb < B; ++bb) for (int m = 0; m < M; ++m) for (int n = 0; n < N; ++n) {
+        double acc = bias[n];
+        const float* bm = b.data() + (batched_b ? (size_t)bb * K * N : 0);
+        for (int k = 0; k < K; ++k) acc += (double)a[((size_t)bb * M + m) * K + k] * (trans_b ? bm[(size_t)n * K + k] : bm[(size_t)k * N + n]);
+        if (act == TRTN_ACT_RELU) acc = acc > 0 ? acc : 0;
+        if (act == TRTN_ACT_GELU) acc = 0.5 * acc * (1 + std::erf(acc / std::sqrt(2.0)));
+        want[((size_t)bb * M + m) * N + n] = acc;
+    }
+    trtn_gemm_params prm{};
+    prm.trans_b = trans_b; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = -1;
+    std::vector<int64_t> bshape = trans_b ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N};
+    if (batched_b) bshape.insert(bshape.begin(), B);
+    std::vector<T> ts = {{{B, M, K}, a}, {bshape, b}, {{N}, bias}, {{B, M, N}, {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, 3, fp16, got);
+    char name[128];
+    std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act);
+    check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+void test_softmax_ln(bool fp16) {
+    int rows = 37, cols = 197;
+    auto x = rnd((size_t)rows * cols, -4, 4);
+    std::vector<double> want(x.size());
+    for (int r = 0; r < rows; ++r) {
+        double m = -1e30, s = 0;
+        for (int c = 0; c < cols; ++c) m = std::max(m, (double)x[r * cols + c]);
+        for (int c = 0; c < cols; ++c) s += std::exp(x[r * cols + c] - m);
+        for (int c = 0; c < cols; ++c) want[r * cols + c] = std::exp(x[r * cols + c] - m) / s;
+    }
+    trtn_softmax_params sp{1, 0};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_SOFTMAX, &sp, {{{rows, cols}, x}, {{rows, cols}, {}}}, 1, fp16, got);
+    check(fp16 ? "softmax16" : "softmax32", ran, got, want, fp16 ? 5e-3 : 1e-5);
+
+    auto sc = rnd(cols), bi = rnd(cols);
+    for (int r = 0; r < rows; ++r) {
+        double m = 0, v = 0;
+        for (int c = 0; c < cols; ++c) m += x[r * cols + c];
+        m /= cols;
+        for (int c = 0; c < cols; ++c) v += (x[r * cols + c] - m) * (x[r * cols + c] - m);
+        v /= cols;
+        for (int c = 0; c < cols; ++c) want[r * cols + c] = (x[r * cols + c] - m) / std::sqrt(v + 1e-6) * sc[c] + bi[c];
+    }
+    trtn_layernorm_params lp{1, 1e-6f, 1};
+    ran = run_layer(TRTN_LAYER_LAYERNORM, &lp, {{{rows, cols}, x}, {{cols}, sc, TRTN_FLOAT32}, {{cols}, bi, TRTN_FLOAT32}, {{rows, cols}, {}}}, 3, fp16, got);
+    check(fp16 ? "layernorm16" : "layernorm32", ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+void test_misc(bool fp16) {
+    // binary broadcast [2,3,4,5] * [3,1,1] -> mul; then copy transpose NCHW->NHWC; pool; reduce.
+    auto a = rnd(2 * 3 * 4 * 5), b = rnd(3);
+    std::vector<double> want(a.size());
+    for (size_t i = 0; i < a.size(); ++i) want[i] = (double)a[i] * b[(i / 20) % 3];
+    trtn_binary_params bp{TRTN_BINARY_MUL, {TRTN_ACT_NONE, 0, 0}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_BINARY, &bp, {{{2, 3, 4, 5}, a}, {{3, 1, 1}, b}, {{2, 3, 4, 5}, {}}}, 2, fp16, got);
+    check(fp16 ? "binary16 broadcast" : "binary32 broadcast", ran, got, want, fp16 ? 2e-3 : 1e-6);
+
+    trtn_copy_params cp{};
+    int perm[4] = {0, 2, 3, 1};
+    for (int k = 0; k < 4; ++k) { cp.perm[k] = perm[k]; cp.start[k] = 0; cp.step[k] = 1; }
+    for (int n = 0; n < 2; ++n) for (int h = 0; h < 4; ++h) for (int w = 0; w < 5; ++w) for (int c = 0; c < 3; ++c)
+        want[((n * 4 + h) * 5 + w) * 3 + c] = a[((n * 3 + c) * 4 + h) * 5 + w];
+    ran = run_layer(TRTN_LAYER_COPY, &cp, {{{2, 3, 4, 5}, a, TRTN_FLOAT32}, {{2, 4, 5, 3}, {}}}, 1, fp16, got);
+    check(fp16 ? "copy f32->f16 nchw->nhwc" : "copy nchw->nhwc", ran, got, want, fp16 ? 1e-3 : 0);
+
+    // max pool 3x3 s2 p1 on NHWC [2,9,9,8]
+    auto x = rnd(2 * 9 * 9 * 8);
+    int P = 5;
+    std::vector<double> pw(2 * P * P * 8);
+    for (int n = 0; n < 2; ++n) for (int p = 0; p < P; ++p) for (int q = 0; q < P; ++q) for (int c = 0; c < 8; ++c) {
+        double m = -1e30;
+        for (int r = 0; r < 3; ++r) for (int s = 0; s < 3; ++s) {
+            int h = p * 2 - 1 + r, w = q * 2 - 1 + s;
+            if (h >= 0 && h < 9 && w >= 0 && w < 9) m = std::max(m, (double)x[((n * 9 + h) * 9 + w) * 8 + c]);
+        }
+        pw[((n * P + p) * P + q) * 8 + c] = m;
+    }
+    trtn_pool_params pp{0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0};
+    ran = run_layer(TRTN_LAYER_POOL, &pp, {{{2, 9, 9, 8}, x}, {{2, P, P, 8}, {}}}, 1, fp16, got, true);
+    check(fp16 ? "maxpool16 (graph replay)" : "maxpool32 (graph replay)", ran, got, pw, fp16 ? 1e-3 : 0);
+
+    std::vector<double> rw(2 * 8, 0);
+    for (int n = 0; n < 2; ++n) for (int i = 0; i < 81; ++i) for (int c = 0; c < 8; ++c) rw[n * 8 + c] += x[(n * 81 + i) * 8 + c] / 81.0;
+    trtn_reduce_params rp{0, 0b0110};
+    ran = run_layer(TRTN_LAYER_REDUCE, &rp, {{{2, 9, 9, 8}, x}, {{2, 1, 1, 8}, {}}}, 1, fp16, got);
+    check(fp16 ? "reducemean16" : "reducemean32", ran, got, rw, fp16 ? 2e-3 : 1e-6);
+}
+
+}  // namespace
+
+int main() {
+    std::printf("%s abi=%d\n", trtn_version(), trtn_abi_version());
+    trtn_device_info di{};
+    if (!ok(trtn_device_get_info(0, &di), "device_get_info")) { std::printf("0 passed, 1 failed\n"); return 1; }
+    std::printf("device: %s cc %d.%d sms=%d cuda runtime %d driver %d cudnn %d cublasLt %d mem %.1f GiB\n", di.name, di.cc_major,
+                di.cc_minor, di.multiprocessors, di.cuda_runtime_version, di.cuda_driver_version, di.cudnn_version, di.cublaslt_version,
+                di.total_memory / 1073741824.0);
+    for (bool fp16 : {false, true}) {
+        test_conv(fp16, 1, 2, 14, 14, 16, 32, 3, 1, 1);
+        test_conv(fp16, 1, 2, 15, 15, 8, 16, 1, 0, 2);
+        test_conv(fp16, 16, 2, 14, 14, 16, 16, 3, 1, 2);   // depthwise
+        test_conv(fp16, 4, 1, 7, 7, 16, 32, 3, 1, 1);      // grouped
+        test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
+        test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
+        test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
+        test_softmax_ln(fp16);
+        test_misc(fp16);
+    }
+    std::printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}

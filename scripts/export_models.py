@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Exports torchvision classifiers with random weights to ONNX (opset 17, dynamic batch) and, with --reference N,
+computes ONNX Runtime (CPU) outputs on N fresh random inputs for the GPU tests.
+
+Usage: export_models.py OUTDIR [--reference N] [model ...]
+  default models: resnet50 mobilenet_v2 efficientnet_b0 vit_b_16
+Files per model: NAME.onnx; with --reference: NAME.input.f32 (raw little-endian float32 [N,3,224,224], N(0,1)),
+NAME.ort.f32 (ORT CPU output [N,1000]), NAME.json (shapes, seed, timings).
+Runs on the GPU host (torch 2.11: the TorchScript exporter, dynamo=False, which folds BatchNorm in eval mode) and
+on developer machines (torch 1.13). Gradients stay on: with them off, nn.MultiheadAttention takes a fused fast
+path the exporter cannot export.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torchvision
+
+ALL = ["resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]
+
+
+def export(name, outdir):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    path = os.path.join(outdir, name + ".onnx")
+    kwargs = dict(input_names=["input"], output_names=["logits"], opset_version=17,
+                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, do_constant_folding=True)
+    t0 = time.time()
+    try:
+        torch.onnx.export(model, (x,), path, dynamo=False, **kwargs)
+    except TypeError:  # torch < 2.5 has no dynamo argument
+        torch.onnx.export(model, (x,), path, **kwargs)
+    print(f"exported {name} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB, {time.time() - t0:.1f} s)", flush=True)
+    return path
+
+
+def reference(name, path, outdir, n):
+    import onnxruntime as ort
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 3, 224, 224), dtype=np.float32)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = os.cpu_count() or 4
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    t0 = time.time()
+    y = sess.run(None, {"input": x})[0].astype(np.float32)
+    dt = time.time() - t0
+    x.tofile(os.path.join(outdir, name + ".input.f32"))
+    y.tofile(os.path.join(outdir, name + ".ort.f32"))
+    with open(os.path.join(outdir, name + ".json"), "w") as f:
+        json.dump({"model": name, "seed": seed, "input": list(x.shape), "output": list(y.shape), "ort_seconds": dt,
+                   "ort_version": ort.__version__, "torch_version": torch.__version__}, f)
+    print(f"reference {name}: seed {seed}, ORT CPU {n} inputs in {dt:.1f} s", flush=True)
+
+
+def main():
+    args = sys.argv[1:]
+    outdir = args.pop(0)
+    n = 0
+    if args and args[0] == "--reference":
+        n = int(args[1])
+        args = args[2:]
+    os.makedirs(outdir, exist_ok=True)
+    for name in (args or ALL):
+        path = export(name, outdir)
+        if n > 0:
+            reference(name, path, outdir, n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.Features;
+using TrtNative.Server.Metrics;
+using TrtNative.Server.Services;
+
+namespace TrtNative.Server.Api;
+
+/// <summary>The DeepDetect routes. Handlers parse, call the service layer and map errors to the status table.</summary>
+public static class Endpoints
+{
+    /// <summary>Server version reported by /info.</summary>
+    public static string Version => typeof(Endpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.1.0";
+
+    /// <summary>Adds the routes and the metrics/error middleware.</summary>
+    public static void Map(WebApplication app)
+    {
+        var metrics = app.Services.GetRequiredService<ServerMetrics>();
+        app.Use(async (ctx, next) =>
+        {
+            var sw = Stopwatch.StartNew();
+            try
+            {
+                await next();
+            }
+            catch (BadHttpRequestException e) when (!ctx.Response.HasStarted)
+            {
+                await WriteAsync(ctx, e.StatusCode == 413 ? 400 : e.StatusCode, new JsonObject { ["status"] = DdStatus.Make(400, 1005, $"bad request: {e.Message}") });
+            }
+            finally
+            {
+                string ep = ctx.GetEndpoint() is RouteEndpoint re ? $"{ctx.Request.Method} {re.RoutePattern.RawText}" : "other";
+                metrics.Request(ep, ctx.Response.StatusCode, sw.Elapsed.TotalSeconds);
+            }
+        });
+
+        app.MapGet("/info", (ServiceRegistry reg) =>
+        {
+            var services = new JsonArray();
+            foreach (var s in reg.All)
+            {
+                services.Add(new JsonObject
+                {
+                    ["name"] = s.Def.Name, ["description"] = s.Def.Description, ["mllib"] = s.Def.Mllib,
+                    ["mltype"] = "classification", ["type"] = "supervised", ["predict"] = true, ["training"] = false,
+                    ["state"] = s.State.ToString().ToLowerInvariant(),
+                });
+            }
+            var head = new JsonObject
+            {
+                ["method"] = "/info", ["version"] = Version, ["branch"] = "trtnative", ["commit"] = Commit, ["services"] = services,
+            };
+            return Json(200, new JsonObject { ["head"] = head });
+        });
+
+        app.MapMethods("/services/{name}", ["PUT", "POST"], (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
+        {
+            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            await reg.CreateAsync(name, body, ctx.RequestAborted);
+            return (201, new JsonObject());
+        }));
+
+        app.MapGet("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, () =>
+        {
+            var svc = reg.Get(name);
+            bool labels = !string.Equals(ctx.Request.Query["labels"], "false", StringComparison.OrdinalIgnoreCase);
+            return Task.FromResult((200, new JsonObject { ["body"] = svc.Describe(labels) }));
+        }));
+
+        app.MapDelete("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
+        {
+            string? clear = ctx.Request.Query["clear"];
+            await reg.DeleteAsync(name, string.IsNullOrEmpty(clear) ? null : clear);
+            return (200, new JsonObject());
+        }));
+
+        app.MapPost("/predict", (HttpContext ctx, Predictor predictor) => Handle(ctx, async () =>
+        {
+            var sw = Stopwatch.StartNew();
+            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            var (service, preds) = await predictor.PredictAsync(body, ctx.RequestAborted);
+            return (200, new JsonObject
+            {
+                ["head"] = new JsonObject { ["method"] = "/predict", ["service"] = service, ["time"] = sw.Elapsed.TotalMilliseconds },
+                ["body"] = new JsonObject { ["predictions"] = preds },
+            });
+        }));
+
+        app.MapGet("/metrics", (ServerMetrics m) => Results.Text(m.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+    }
+
+    private static string Commit => typeof(Endpoints).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .FirstOrDefault(a => a.Key == "commit")?.Value ?? "unknown";
+
+    private static async Task<IResult> Handle(HttpContext ctx, Func<Task<(int code, JsonObject obj)>> f)
+    {
+        var log = ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrtNative.Server.Api");
+        try
+        {
+            var (code, obj) = await f();
+            var o = new JsonObject { ["status"] = DdStatus.Make(code) };
+            foreach (var (k, v) in obj.ToList())
+            {
+                obj.Remove(k);
+                o[k] = v;
+            }
+            return Json(code, o);
+        }
+        catch (DdException e)
+        {
+            if (e.HttpCode >= 500) log.LogError(e, "{Path}: {Message}", ctx.Request.Path, e.Message);
+            else log.LogInformation("{Path}: {Code}/{Dd} {Message}", ctx.Request.Path, e.HttpCode, e.DdCode, e.Message);
+            return Json(e.HttpCode, new JsonObject { ["status"] = DdStatus.Make(e.HttpCode, e.DdCode, e.Message) });
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            return Results.Empty;
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "{Path} failed", ctx.Request.Path);
+            return Json(500, new JsonObject { ["status"] = DdStatus.Make(500, 1007, e.Message) });
+        }
+    }
+
+    private static IResult Json(int code, JsonObject o) => Results.Text(o.ToJsonString(), "application/json", Encoding.UTF8, code);
+
+    private static Task WriteAsync(HttpContext ctx, int code, JsonObject o)
+    {
+        ctx.Response.StatusCode = code;
+        ctx.Response.ContentType = "application/json";
+        return ctx.Response.WriteAsync(o.ToJsonString());
+    }
+
+    private static async Task<string> ReadBodyAsync(HttpContext ctx)
+    {
+        long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
+        if (ctx.Request.ContentLength > max)
+            throw DdException.InputError($"request body is {ctx.Request.ContentLength} bytes, over the {max}-byte limit");
+        var ms = new MemoryStream();
+        var buf = new byte[81920];
+        int n;
+        while ((n = await ctx.Request.Body.ReadAsync(buf, ctx.RequestAborted)) > 0)
+        {
+            if (ms.Length + n > max) throw DdException.InputError($"request body is over the {max}-byte limit");
+            ms.Write(buf, 0, n);
+        }
+        try
+        {
+            return new UTF8Encoding(false, true).GetString(ms.GetBuffer(), 0, (int)ms.Length);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw DdException.BadRequest("malformed JSON: body is not UTF-8");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace TrtNative.Server.Api;
+
+/// <summary>Typed reads of loosely typed DeepDetect JSON; a wrong type is a 400/400 naming the field.</summary>
+public static class JsonRead
+{
+    /// <summary>Parses a request body; not JSON → 400 (no dd_code); not an object → 400/400.</summary>
+    public static JsonObject ParseObject(string body)
+    {
+        JsonNode? n;
+        try
+        {
+            n = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw DdException.BadRequest($"malformed JSON: {e.Message}");
+        }
+        return n as JsonObject ?? throw DdException.WrongType("request body must be a JSON object");
+    }
+
+    /// <summary>The object at key, null when absent or JSON null; another type → 400/400.</summary>
+    public static JsonObject? Obj(JsonObject? o, string key, string path)
+    {
+        var n = o?[key];
+        if (n is null) return null;
+        return n as JsonObject ?? throw DdException.WrongType($"'{path}' must be an object");
+    }
+
+    /// <summary>A string at key, null when absent.</summary>
+    public static string? Str(JsonObject? o, string key, string path)
+    {
+        var n = o?[key];
+        if (n is null) return null;
+        if (n is JsonValue v && v.TryGetValue(out string? s)) return s;
+        throw DdException.WrongType($"'{path}' must be a string");
+    }
+
+    /// <summary>A boolean at key (DeepDetect clients sometimes send "true"/"false" strings; accepted).</summary>
+    public static bool? Bool(JsonObject? o, string key, string path)
+    {
+        var n = o?[key];
+        if (n is null) return null;
+        if (n is JsonValue v)
+        {
+            if (v.TryGetValue(out bool b)) return b;
+            if (v.TryGetValue(out string? s) && bool.TryParse(s, out b)) return b;
+        }
+        throw DdException.WrongType($"'{path}' must be a boolean");
+    }
+
+    /// <summary>An integer at key.</summary>
+    public static int? Int(JsonObject? o, string key, string path)
+    {
+        var n = o?[key];
+        if (n is null) return null;
+        if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
+        {
+            if (v.TryGetValue(out int i)) return i;
+            if (v.TryGetValue(out double d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) return (int)d;
+        }
+        throw DdException.WrongType($"'{path}' must be an integer");
+    }
+
+    /// <summary>A number at key.</summary>
+    public static double? Num(JsonObject? o, string key, string path)
+    {
+        var n = o?[key];
+        if (n is null) return null;
+        if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out double d)) return d;
+        throw DdException.WrongType($"'{path}' must be a number");
+    }
+
+    /// <summary>A number or an array of numbers at key.</summary>
+    public static float[]? Floats(JsonObject? o, string key, string path)
+    {
+        var n = o?[key];
+        if (n is null) return null;
+        if (n is JsonArray a)
+        {
+            var r = new float[a.Count];
+            for (int i = 0; i < a.Count; i++)
+            {
+                if (a[i] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out double d)) r[i] = (float)d;
+                else throw DdException.WrongType($"'{path}[{i}]' must be a number");
+            }
+            return r;
+        }
+        if (n is JsonValue sv && sv.GetValueKind() == JsonValueKind.Number && sv.TryGetValue(out double one)) return [(float)one];
+        throw DdException.WrongType($"'{path}' must be a number or an array of numbers");
+    }
+
+    /// <summary>An array of strings at key.</summary>
+    public static List<string>? Strings(JsonObject? o, string key, string path)
+    {
+        var n = o?[key];
+        if (n is null) return null;
+        if (n is not JsonArray a) throw DdException.WrongType($"'{path}' must be an array of strings");
+        var r = new List<string>(a.Count);
+        for (int i = 0; i < a.Count; i++)
+        {
+            if (a[i] is JsonValue v && v.TryGetValue(out string? s)) r.Add(s);
+            else throw DdException.WrongType($"'{path}[{i}]' must be a string");
+        }
+        return r;
+    }
+}

@@ -1,0 +1,29 @@
+namespace TrtNative.Server.Inference;
+
+/// <summary>Which backend a service gets, and why.</summary>
+public enum BackendKind { Cpu, Gpu }
+
+/// <summary>Chooses and creates backends: GPU for mllib tensorrt when a GPU backend is usable, else ONNX Runtime CPU.</summary>
+public class BackendFactory(ServerOptions opts, ILogger<BackendFactory>? log = null)
+{
+    /// <summary>True: the TrtNative engine backend is part of this server.</summary>
+    public static bool GpuBackendBuiltIn => true;
+
+    /// <summary>Picks the backend for an mllib ("tensorrt" or "onnxruntime"); <paramref name="reason"/> explains a CPU fallback.</summary>
+    public BackendKind Select(string mllib, out string reason)
+    {
+        if (mllib == "onnxruntime") { reason = "mllib onnxruntime runs on the CPU"; return BackendKind.Cpu; }
+        if (opts.ForceCpu) { reason = "CPU forced by --cpu"; return BackendKind.Cpu; }
+        if (!GpuProbe.IsAvailable(out var why)) { reason = $"no GPU: {why}; using ONNX Runtime CPU"; return BackendKind.Cpu; }
+        if (!GpuBackendBuiltIn) { reason = $"GPU present ({why}) but this build has no GPU backend yet; using ONNX Runtime CPU"; return BackendKind.Cpu; }
+        reason = "GPU";
+        return BackendKind.Gpu;
+    }
+
+    /// <summary>Builds (or loads) the backend; may take long for GPU engines, so callers run it in the background. Virtual so tests can slow or fail a build.</summary>
+    public virtual IInferenceBackend Create(BackendKind kind, BackendSpec spec) => kind switch
+    {
+        BackendKind.Cpu => new OnnxRuntimeBackend(spec),
+        _ => new TrtNativeGpuBackend(spec, msg => log?.LogInformation("{Model}: {Msg}", Path.GetFileName(spec.ModelPath), msg)),
+    };
+}

@@ -1,0 +1,63 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace TrtNative.Server.Inference;
+
+/// <summary>CPU backend: ONNX Runtime's CPU execution provider, one session per service.</summary>
+public sealed class OnnxRuntimeBackend : IInferenceBackend
+{
+    private readonly InferenceSession _session;
+    private readonly string _in, _out;
+    private readonly int _c, _h, _w;
+    private readonly int _fixedBatch; // > 0 when the model's batch dim is fixed: batches are padded to it
+    private int _outputSize;
+
+    /// <summary>Creates the session (graph optimisation happens here).</summary>
+    public OnnxRuntimeBackend(BackendSpec spec)
+    {
+        var so = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (spec.CpuThreads > 0) so.IntraOpNumThreads = spec.CpuThreads;
+        _session = new InferenceSession(spec.ModelPath, so);
+        _in = spec.Model.Input.Name;
+        _out = spec.Model.Output.Name;
+        (_c, _h, _w) = (spec.Channels, spec.Height, spec.Width);
+        long b = spec.Model.Input.Dims[0];
+        _fixedBatch = b > 0 ? (int)b : 0;
+        MaxBatchSize = _fixedBatch > 0 ? _fixedBatch : Math.Max(1, spec.MaxBatchSize);
+        _outputSize = spec.Model.StaticClasses ?? 0;
+        if (_outputSize == 0)
+        {
+            // Symbolic class dim: run one zero item once to learn it.
+            var r = Run(new float[_c * _h * _w], 1);
+            _outputSize = r.Length;
+        }
+    }
+
+    /// <inheritdoc/>
+    public string Kind => "onnxruntime-cpu";
+    /// <inheritdoc/>
+    public int MaxBatchSize { get; }
+    /// <inheritdoc/>
+    public int OutputSize => _outputSize;
+    /// <inheritdoc/>
+    public long DeviceMemoryBytes => 0;
+
+    /// <inheritdoc/>
+    public float[] Run(ReadOnlySpan<float> input, int batch)
+    {
+        int item = _c * _h * _w;
+        int runBatch = _fixedBatch > 0 ? _fixedBatch : batch;
+        if (batch > runBatch) throw new ArgumentException($"batch {batch} exceeds the model's fixed batch {runBatch}");
+        var buf = new float[runBatch * item];
+        input[..(batch * item)].CopyTo(buf);
+        using var x = OrtValue.CreateTensorValueFromMemory(buf, [runBatch, _c, _h, _w]);
+        using var results = _session.Run(new RunOptions(), [_in], [x], [_out]);
+        var y = results[0].GetTensorDataAsSpan<float>();
+        int per = y.Length / runBatch;
+        if (_outputSize > 0 && per != _outputSize)
+            throw new InvalidOperationException($"output '{_out}' has {per} values per item, expected {_outputSize}");
+        return y[..(batch * per)].ToArray();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _session.Dispose();
+}

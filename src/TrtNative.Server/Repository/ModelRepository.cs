@@ -1,0 +1,177 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TrtNative.Server.Api;
+using TrtNative.Server.Imaging;
+
+namespace TrtNative.Server.Repository;
+
+/// <summary>What a repository scan found.</summary>
+/// <param name="ModelPath">The .onnx model.</param>
+/// <param name="LabelsPath">The corresp*.txt file, if any.</param>
+/// <param name="Labels">Class index → label.</param>
+public sealed record RepositoryContents(string ModelPath, string? LabelsPath, IReadOnlyDictionary<int, string> Labels);
+
+/// <summary>
+/// A DeepDetect model repository: a directory holding an *.onnx model, an optional corresp*.txt label file,
+/// config.json (the creation request, as DeepDetect writes it) and built engine files. Handles model.init
+/// (http(s)/file URL or local archive path: fetched with size and time limits, then extracted safely).
+/// </summary>
+public sealed class ModelRepository(HttpClient http, ServerOptions opts)
+{
+    /// <summary>Name of the file DeepDetect writes the creation request into.</summary>
+    public const string ConfigFile = "config.json";
+
+    /// <summary>Makes sure the repository exists and is writable (creating it when asked); returns its full path.</summary>
+    public static string Prepare(string repository, bool create)
+    {
+        string full = Path.GetFullPath(repository);
+        if (!Directory.Exists(full))
+        {
+            if (!create) throw DdException.BadMllib($"model repository '{repository}' does not exist (set model.create_repository to create it)");
+            try { Directory.CreateDirectory(full); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw DdException.BadMllib($"could not create model repository '{repository}': {e.Message}");
+            }
+        }
+        string probe = Path.Combine(full, $".write-test-{Guid.NewGuid():N}");
+        try
+        {
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw DdException.BadMllib($"model repository '{repository}' is not writable: {e.Message}");
+        }
+        return full;
+    }
+
+    /// <summary>Fetches model.init into the repository and extracts it.</summary>
+    public async Task InitAsync(string init, string repo, CancellationToken ct)
+    {
+        string local;
+        if (init.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || init.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            string name = Path.GetFileName(new Uri(init).AbsolutePath);
+            if (string.IsNullOrEmpty(name) || name is "." or "..") throw DdException.BadMllib($"model.init URL '{init}' has no file name");
+            local = Path.Combine(repo, name);
+            if (!File.Exists(local)) await DownloadAsync(init, local, ct);
+        }
+        else
+        {
+            local = init.StartsWith("file://", StringComparison.OrdinalIgnoreCase) ? Uri.UnescapeDataString(init[7..]) : init;
+            if (!File.Exists(local)) throw DdException.BadMllib($"model.init '{init}' not found");
+        }
+        if (local.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            string dst = Path.Combine(repo, Path.GetFileName(local));
+            if (Path.GetFullPath(dst) != Path.GetFullPath(local)) File.Copy(local, dst, overwrite: true);
+            return;
+        }
+        if (!ArchiveExtractor.IsArchive(local))
+            throw DdException.BadMllib($"model.init '{init}' is not an archive (.tar.gz, .tgz, .tar, .zip) or an .onnx file");
+        try
+        {
+            ArchiveExtractor.Extract(local, repo, opts.MaxExtractBytes, opts.MaxArchiveEntries);
+        }
+        catch (UnsafeArchiveException e)
+        {
+            throw DdException.BadMllib($"model.init: {e.Message}", e);
+        }
+    }
+
+    private async Task DownloadAsync(string url, string dest, CancellationToken ct)
+    {
+        string tmp = dest + ".part";
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(opts.ModelDownloadTimeoutSeconds));
+        try
+        {
+            using var resp = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+            if (!resp.IsSuccessStatusCode) throw DdException.BadMllib($"fetching model.init '{url}' failed: HTTP {(int)resp.StatusCode}");
+            long max = opts.MaxModelDownloadBytes;
+            if (resp.Content.Headers.ContentLength > max)
+                throw DdException.BadMllib($"model.init '{url}' is {resp.Content.Headers.ContentLength} bytes, over the {max}-byte limit");
+            await using (var s = await resp.Content.ReadAsStreamAsync(cts.Token))
+            await using (var o = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+            {
+                var buf = new byte[1 << 16];
+                long n = 0;
+                int r;
+                while ((r = await s.ReadAsync(buf, cts.Token)) > 0)
+                {
+                    n += r;
+                    if (n > max) throw DdException.BadMllib($"model.init '{url}' is over the {max}-byte limit");
+                    await o.WriteAsync(buf.AsMemory(0, r), cts.Token);
+                }
+            }
+            File.Move(tmp, dest, overwrite: true);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw DdException.BadMllib($"fetching model.init '{url}' took longer than {opts.ModelDownloadTimeoutSeconds} s");
+        }
+        catch (HttpRequestException e)
+        {
+            throw DdException.BadMllib($"fetching model.init '{url}' failed: {e.Message}", e);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    /// <summary>Finds the model and labels; no .onnx → 400/1006.</summary>
+    public static RepositoryContents Scan(string repo)
+    {
+        var models = Directory.GetFiles(repo, "*.onnx").OrderBy(f => f, StringComparer.Ordinal).ToList();
+        if (models.Count == 0) throw DdException.BadMllib($"no .onnx model in repository '{repo}'");
+        // Several models: prefer model.onnx, else the first by name (reported in the service description).
+        string model = models.FirstOrDefault(m => Path.GetFileName(m) == "model.onnx") ?? models[0];
+        string? corresp = Directory.GetFiles(repo, "corresp*.txt").OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
+        return new RepositoryContents(model, corresp, corresp == null ? new Dictionary<int, string>() : ReadLabels(corresp));
+    }
+
+    /// <summary>Reads "index label…" lines, split at the first space.</summary>
+    public static Dictionary<int, string> ReadLabels(string path)
+    {
+        var d = new Dictionary<int, string>();
+        int lineNo = 0;
+        foreach (var raw in File.ReadLines(path))
+        {
+            lineNo++;
+            string line = raw.TrimEnd('\r');
+            if (line.Trim().Length == 0) continue;
+            int sp = line.IndexOf(' ');
+            string idx = sp < 0 ? line : line[..sp];
+            if (!int.TryParse(idx, out int i))
+                throw DdException.BadMllib($"{Path.GetFileName(path)} line {lineNo}: '{line}' does not start with a class index");
+            d[i] = sp < 0 ? "" : line[(sp + 1)..];
+        }
+        return d;
+    }
+
+    /// <summary>The parameters object of an existing config.json, or null.</summary>
+    public static JsonObject? ReadConfigParameters(string repo)
+    {
+        string p = Path.Combine(repo, ConfigFile);
+        if (!File.Exists(p)) return null;
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(p)) is JsonObject o ? o["parameters"] as JsonObject : null;
+        }
+        catch (JsonException e)
+        {
+            throw DdException.BadMllib($"{p} is not valid JSON: {e.Message}");
+        }
+    }
+
+    /// <summary>Writes the creation request to config.json, as DeepDetect does.</summary>
+    public static void WriteConfig(string repo, JsonObject request)
+    {
+        string p = Path.Combine(repo, ConfigFile);
+        File.WriteAllText(p + ".tmp", request.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(p + ".tmp", p, overwrite: true);
+    }
+}

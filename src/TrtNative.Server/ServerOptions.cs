@@ -1,0 +1,108 @@
+using Microsoft.Extensions.Configuration;
+
+namespace TrtNative.Server;
+
+/// <summary>
+/// Server settings, bound from the "TrtNative" configuration section (appsettings, environment
+/// TrtNative__Port=…, or the command line: --host, --port, --demo, --allowed-root …).
+/// </summary>
+public sealed class ServerOptions
+{
+    /// <summary>Address Kestrel listens on.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+    /// <summary>Port Kestrel listens on.</summary>
+    public int Port { get; set; } = 8080;
+    /// <summary>Create the bundled "digits" demo service at start.</summary>
+    public bool Demo { get; set; }
+    /// <summary>Where the demo model lives (default: demo/digits found upward from the working or app directory).</summary>
+    public string? DemoDir { get; set; }
+    /// <summary>Directories whose files predict may read by path, besides every service's repository.</summary>
+    public List<string> AllowedRoots { get; set; } = [];
+    /// <summary>Longest time the first request of a batch waits for others to join it.</summary>
+    public double MaxBatchDelayMs { get; set; } = 2.0;
+    /// <summary>Images waiting per service before new predicts are refused.</summary>
+    public int MaxQueue { get; set; } = 1024;
+    /// <summary>How long a predict waits for a service's engine build before failing with 409/1008.</summary>
+    public double BuildWaitSeconds { get; set; } = 30;
+    /// <summary>Largest request body accepted.</summary>
+    public long MaxRequestBytes { get; set; } = 64L << 20;
+    /// <summary>Most images one predict may carry (directories included).</summary>
+    public int MaxImagesPerRequest { get; set; } = 1024;
+    /// <summary>Largest decoded image (width × height).</summary>
+    public long MaxImagePixels { get; set; } = 40_000_000;
+    /// <summary>Largest image fetched from an http(s) URL.</summary>
+    public long MaxImageDownloadBytes { get; set; } = 32L << 20;
+    /// <summary>Time limit for one image fetch.</summary>
+    public double ImageDownloadTimeoutSeconds { get; set; } = 15;
+    /// <summary>Largest model.init archive fetched.</summary>
+    public long MaxModelDownloadBytes { get; set; } = 4L << 30;
+    /// <summary>Time limit for fetching a model.init archive.</summary>
+    public double ModelDownloadTimeoutSeconds { get; set; } = 600;
+    /// <summary>Largest total size extracted from a model archive.</summary>
+    public long MaxExtractBytes { get; set; } = 8L << 30;
+    /// <summary>Most entries accepted in a model archive.</summary>
+    public int MaxArchiveEntries { get; set; } = 10_000;
+    /// <summary>ONNX Runtime intra-op threads (0 = its default).</summary>
+    public int CpuThreads { get; set; }
+    /// <summary>Never use a GPU even when one is present.</summary>
+    public bool ForceCpu { get; set; }
+
+    /// <summary>Reads the "TrtNative" section.</summary>
+    public static ServerOptions From(IConfiguration cfg)
+    {
+        var o = new ServerOptions();
+        cfg.GetSection("TrtNative").Bind(o);
+        return o;
+    }
+
+    /// <summary>Command-line switches mapped onto the configuration keys.</summary>
+    public static readonly Dictionary<string, string> SwitchMappings = new()
+    {
+        ["--host"] = "TrtNative:Host",
+        ["--port"] = "TrtNative:Port",
+        ["--demo"] = "TrtNative:Demo",
+        ["--demo-dir"] = "TrtNative:DemoDir",
+        ["--max-batch-delay-ms"] = "TrtNative:MaxBatchDelayMs",
+        ["--max-queue"] = "TrtNative:MaxQueue",
+        ["--build-wait-seconds"] = "TrtNative:BuildWaitSeconds",
+        ["--cpu-threads"] = "TrtNative:CpuThreads",
+        ["--cpu"] = "TrtNative:ForceCpu",
+    };
+
+    /// <summary>
+    /// Turns our command line into configuration pairs: flags without a value (--demo, --cpu) become
+    /// "true", and each --allowed-root DIR becomes TrtNative:AllowedRoots:i.
+    /// </summary>
+    public static Dictionary<string, string?> ParseArgs(string[] args, List<string> rest)
+    {
+        var d = new Dictionary<string, string?>();
+        int roots = 0;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string? val = null;
+            int eq = a.IndexOf('=');
+            if (a.StartsWith("--") && eq > 0) { val = a[(eq + 1)..]; a = a[..eq]; }
+            if (a == "--allowed-root")
+            {
+                val ??= i + 1 < args.Length ? args[++i] : throw new ArgumentException("--allowed-root needs a directory");
+                d[$"TrtNative:AllowedRoots:{roots++}"] = val;
+                continue;
+            }
+            if (a is "--demo" or "--cpu")
+            {
+                if (val == null && i + 1 < args.Length && (args[i + 1] is "true" or "false")) val = args[++i];
+                d[SwitchMappings[a]] = val ?? "true";
+                continue;
+            }
+            if (SwitchMappings.TryGetValue(a, out var key))
+            {
+                val ??= i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
+                d[key] = val;
+                continue;
+            }
+            rest.Add(args[i]);
+        }
+        return d;
+    }
+}

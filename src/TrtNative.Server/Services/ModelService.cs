@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using TrtNative;
+using System.Text.Json.Nodes;
+using TrtNative.Server.Api;
+using TrtNative.Server.Imaging;
+using TrtNative.Server.Inference;
+using TrtNative.Server.Metrics;
+
+namespace TrtNative.Server.Services;
+
+/// <summary>Engine state a service reports.</summary>
+public enum ServiceState { Building, Ready, Failed }
+
+/// <summary>
+/// One service: its repository, labels, image parameters and the single backend (+ batching queue) built for
+/// it in the background at creation. Predicts wait for the build (bounded) and then go through the queue.
+/// </summary>
+public sealed class ModelService : IAsyncDisposable
+{
+    private readonly ServerMetrics _metrics;
+    private readonly ServerOptions _opts;
+    private readonly Task<DynamicBatcher> _ready;
+    private IInferenceBackend? _backend;
+    private DynamicBatcher? _batcher;
+    private long _predictCount, _predictSuccess, _predictFailure, _inferenceCount, _predictTicks, _batches, _batchItems;
+
+    /// <summary>Starts the engine build in the background.</summary>
+    public ModelService(ServiceDefinition def, BackendFactory factory, BackendKind kind, string backendReason,
+        ServerMetrics metrics, ServerOptions opts)
+    {
+        Def = def;
+        _metrics = metrics;
+        _opts = opts;
+        BackendKind = kind;
+        BackendReason = backendReason;
+        var sw = Stopwatch.StartNew();
+        _ready = Task.Run(() =>
+        {
+            try
+            {
+                try
+                {
+                    _backend = factory.Create(kind, def.Spec);
+                }
+                catch (TrtNativeException e) when (kind == BackendKind.Gpu && e.Code == ErrorCode.NativeLibrary)
+                {
+                    // A GPU without our native shim: serve on the CPU and say why (GET /services/{name}, backend_reason).
+                    BackendKind = BackendKind.Cpu;
+                    BackendReason = $"GPU present but the TrtNative native library is unusable ({e.Message}); using ONNX Runtime CPU";
+                    _backend = factory.Create(BackendKind.Cpu, def.Spec);
+                }
+                if (def.NClasses is int n && n != _backend.OutputSize)
+                    throw new InvalidOperationException($"nclasses is {n} but the model outputs {_backend.OutputSize} scores per image");
+                BuildSeconds = sw.Elapsed.TotalSeconds;
+                metrics.EngineBuilt(def.Name, _backend.Kind, BuildSeconds);
+                if (_backend.DeviceMemoryBytes > 0) metrics.TrackGpuMemory(def.Name, () => _backend.DeviceMemoryBytes);
+                _batcher = new DynamicBatcher(_backend, def.Spec.Channels * def.Spec.Height * def.Spec.Width,
+                    TimeSpan.FromMilliseconds(opts.MaxBatchDelayMs), opts.MaxQueue, OnBatch);
+                State = ServiceState.Ready;
+                return _batcher;
+            }
+            catch (Exception e)
+            {
+                Error = e.Message;
+                State = ServiceState.Failed;
+                _backend?.Dispose();
+                throw;
+            }
+        });
+        _ready.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted); // observed: reported via State/Error
+    }
+
+    /// <summary>The validated creation parameters.</summary>
+    public ServiceDefinition Def { get; }
+    /// <summary>Which backend was chosen.</summary>
+    public BackendKind BackendKind { get; private set; }
+    /// <summary>Why (e.g. the CPU fallback reason).</summary>
+    public string BackendReason { get; private set; }
+    /// <summary>Engine state.</summary>
+    public ServiceState State { get; private set; } = ServiceState.Building;
+    /// <summary>The build failure, when <see cref="State"/> is Failed.</summary>
+    public string? Error { get; private set; }
+    /// <summary>Seconds the engine build took.</summary>
+    public double BuildSeconds { get; private set; }
+
+    private void OnBatch(int size, double[] waits)
+    {
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _batchItems, size);
+        _metrics.Batch(Def.Name, size, waits);
+    }
+
+    /// <summary>Waits (bounded) for the engine; 409/1008 while still building, 500/1007 when the build failed.</summary>
+    public async Task<DynamicBatcher> ReadyAsync(CancellationToken ct)
+    {
+        if (!_ready.IsCompleted)
+        {
+            try
+            {
+                await _ready.WaitAsync(TimeSpan.FromSeconds(_opts.BuildWaitSeconds), ct);
+            }
+            catch (TimeoutException)
+            {
+                throw DdException.Conflict($"the engine of service '{Def.Name}' is still being built; retry later (see GET /services/{Def.Name})");
+            }
+            catch (Exception) when (_ready.IsFaulted)
+            {
+            }
+        }
+        if (_ready.IsFaulted) throw DdException.Internal($"the engine of service '{Def.Name}' failed to build: {Error}");
+        return await _ready;
+    }
+
+    /// <summary>Runs one predict call (already parsed); returns the body's predictions in data order.</summary>
+    public async Task<JsonArray> PredictAsync(List<(string uri, float[] tensor)> items, int best, double threshold, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        Interlocked.Increment(ref _predictCount);
+        try
+        {
+            var batcher = await ReadyAsync(ct);
+            float[][] scores;
+            try
+            {
+                scores = await batcher.SubmitAsync(items.Select(i => i.tensor).ToList());
+            }
+            catch (QueueFullException e)
+            {
+                throw DdException.Conflict(e.Message);
+            }
+            var preds = new JsonArray();
+            for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
+            Interlocked.Increment(ref _predictSuccess);
+            Interlocked.Add(ref _inferenceCount, items.Count);
+            Interlocked.Add(ref _predictTicks, sw.Elapsed.Ticks);
+            return preds;
+        }
+        catch
+        {
+            Interlocked.Increment(ref _predictFailure);
+            throw;
+        }
+    }
+
+    /// <summary>Counts a predict that failed before reaching the service (bad image, bad parameters).</summary>
+    public void CountFailure()
+    {
+        Interlocked.Increment(ref _predictCount);
+        Interlocked.Increment(ref _predictFailure);
+    }
+
+    private JsonObject Classes(string uri, float[] s, int best, double threshold)
+    {
+        var order = Enumerable.Range(0, s.Length).OrderByDescending(i => s[i]).ThenBy(i => i)
+            .Where(i => s[i] >= threshold).ToList();
+        if (best > 0 && order.Count > best) order = order.Take(best).ToList();
+        var classes = new JsonArray();
+        for (int k = 0; k < order.Count; k++)
+        {
+            int i = order[k];
+            var c = new JsonObject { ["prob"] = (double)s[i], ["cat"] = Def.Labels.TryGetValue(i, out var l) ? l : i.ToString() };
+            if (k == order.Count - 1) c["last"] = true;
+            classes.Add(c);
+        }
+        return new JsonObject { ["uri"] = uri, ["classes"] = classes };
+    }
+
+    /// <summary>DeepDetect's service_stats (+ engine batch statistics).</summary>
+    public JsonObject Stats()
+    {
+        long succ = Interlocked.Read(ref _predictSuccess), inf = Interlocked.Read(ref _inferenceCount);
+        long batches = Interlocked.Read(ref _batches);
+        return new JsonObject
+        {
+            ["predict_count"] = Interlocked.Read(ref _predictCount),
+            ["predict_success"] = succ,
+            ["predict_failure"] = Interlocked.Read(ref _predictFailure),
+            ["inference_count"] = inf,
+            ["avg_batch_size"] = succ == 0 ? 0.0 : (double)inf / succ,
+            ["avg_predict_duration_ms"] = succ == 0 ? 0.0 : TimeSpan.FromTicks(Interlocked.Read(ref _predictTicks)).TotalMilliseconds / succ,
+            ["engine_batches"] = batches,
+            ["avg_engine_batch_size"] = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches,
+        };
+    }
+
+    /// <summary>The service object of GET /services/{name}.</summary>
+    public JsonObject Describe(bool labels)
+    {
+        var o = new JsonObject
+        {
+            ["name"] = Def.Name,
+            ["description"] = Def.Description,
+            ["mllib"] = Def.Mllib,
+            ["mltype"] = "classification",
+            ["type"] = "supervised",
+            ["predict"] = true,
+            ["training"] = false,
+            ["repository"] = Def.Repository,
+            ["model"] = Path.GetFileName(Def.Spec.ModelPath),
+            ["parameters"] = Def.Parameters.DeepClone(),
+            ["width"] = Def.Input.Width,
+            ["height"] = Def.Input.Height,
+            ["state"] = State.ToString().ToLowerInvariant(),
+            ["backend"] = _backend?.Kind ?? (BackendKind == BackendKind.Cpu ? "onnxruntime-cpu" : "trtnative-gpu"),
+            ["backend_reason"] = BackendReason,
+            ["max_batch_size"] = Def.Spec.MaxBatchSize,
+            ["datatype"] = Def.Spec.DataType,
+            ["input_tensor"] = Def.Spec.Model.Input.ToString(),
+            ["output_tensor"] = Def.Spec.Model.Output.ToString(),
+            ["service_stats"] = Stats(),
+        };
+        if (State == ServiceState.Ready) o["engine_build_seconds"] = BuildSeconds;
+        if (_backend is TrtNativeGpuBackend g)
+        {
+            o["engine_source"] = g.Source;
+            o["engine_file"] = Path.GetFileName(g.EngineFile);
+            o["gpu_memory_bytes"] = g.DeviceMemoryBytes;
+        }
+        if (Error != null) o["error"] = Error;
+        if (labels)
+        {
+            int n = Def.Labels.Count == 0 ? 0 : Def.Labels.Keys.Max() + 1;
+            var arr = new JsonArray();
+            for (int i = 0; i < n; i++) arr.Add(Def.Labels.TryGetValue(i, out var l) ? l : i.ToString());
+            o["labels"] = arr;
+        }
+        return o;
+    }
+
+    /// <summary>Stops the queue and frees the backend (waits for a build in progress).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        try { await _ready; } catch { /* failed build: nothing to free */ }
+        if (_batcher != null) await _batcher.DisposeAsync();
+        _backend?.Dispose();
+        _metrics.ServiceRemoved(Def.Name);
+    }
+}
+
+/// <summary>A validated service creation request.</summary>
+/// <param name="Name">Lower-cased service name.</param>
+/// <param name="Description">Free text.</param>
+/// <param name="Mllib">mllib as given.</param>
+/// <param name="Repository">Full repository path.</param>
+/// <param name="Parameters">The parameters object as created (after config.json replacement).</param>
+/// <param name="Input">Image parameters.</param>
+/// <param name="Labels">Class index → label.</param>
+/// <param name="NClasses">nclasses when given.</param>
+/// <param name="Best">Default output.best.</param>
+/// <param name="Threshold">Default output.confidence_threshold.</param>
+/// <param name="Spec">What the backend is asked to build.</param>
+public sealed record ServiceDefinition(string Name, string Description, string Mllib, string Repository, JsonObject Parameters,
+    ImageInputParams Input, IReadOnlyDictionary<int, string> Labels, int? NClasses, int Best, double Threshold, BackendSpec Spec);

@@ -1,0 +1,876 @@
+using System.Runtime.InteropServices;
+using TrtNative.Interop;
+using TrtNative.Ir;
+using TrtNative.Ops;
+
+namespace TrtNative.Compiler;
+
+/// <summary>
+/// Lowers an optimized graph into a <see cref="LayerProgram"/> for the GPU shim: the compiler decides layouts,
+/// precision and parameters; the shim only executes.
+/// </summary>
+/// <remarks>
+/// Layouts: every value carries a permutation from its logical (ONNX) axes to memory order. Convolutions and
+/// pools want NHWC; element-wise ops, softmax, reductions, concat and slices work in whatever order their input
+/// has; reshapes, matrix products and layer norms want the logical order. Conversions are inserted lazily where a
+/// consumer needs another order, and a Transpose costs nothing (it only changes the permutation). A conversion
+/// between orders that differ only in size-1 axes is an alias, not a copy.
+/// Precision: in fp16 mode every activation and weight is fp16 (fp32 accumulation in the kernels); engine inputs
+/// and outputs stay fp32 and are converted at the edges. Conv biases and layer-norm parameters stay fp32.
+/// </remarks>
+internal sealed class GpuLowering
+{
+    /// <summary>The ops (ai.onnx domain unless prefixed) this lowering handles.</summary>
+    public static readonly string[] SupportedOps =
+    [
+        "Conv", "trtnative.FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+        "Gemm", "trtnative.FusedGemm", "MatMul", "trtnative.FusedMatMul",
+        "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu",
+        "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu", "Gelu", "Exp", "Log", "Sqrt",
+        "Neg", "Abs", "Erf", "Reciprocal", "Floor", "Ceil", "Softplus", "Sin", "Cos", "Round", "Sign",
+        "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization",
+        "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL2",
+        "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Gather", "Slice", "Split", "Expand",
+        "Identity", "Dropout", "Cast", "Pad", "Resize",
+    ];
+
+    private sealed record Val(int Tensor, Dim[] Logical, int[] Perm);
+
+    private static readonly int[] Nhwc = [0, 2, 3, 1];
+
+    private readonly Graph _g;
+    private readonly Dictionary<string, Tensor> _known;
+    private readonly LayerProgram _p;
+    private readonly Dictionary<string, Val> _vals = new();
+    private readonly Dictionary<(int, string), Val> _converted = new();
+    private Node _node = null!;
+
+    private GpuLowering(Graph g, Dictionary<string, Tensor> known, bool fp16)
+    {
+        _g = g;
+        _known = known;
+        _p = new LayerProgram { Fp16 = fp16 };
+    }
+
+    private NativeDType Act => _p.ActivationType;
+
+    /// <summary>Lowers <paramref name="graph"/> (optimized; shapes are re-inferred here on a copy).</summary>
+    /// <exception cref="TrtNativeException">Unsupported naming the node, op, opset and what is supported.</exception>
+    public static LayerProgram Lower(Graph graph, bool fp16)
+    {
+        var g = graph.Clone();
+        var known = ShapeInference.Run(g);
+        var l = new GpuLowering(g, known, fp16);
+        l.Run();
+        return l._p;
+    }
+
+    private void Run()
+    {
+        foreach (var i in _g.Inputs)
+        {
+            if (!i.Type.IsFloating())
+                throw new TrtNativeException(ErrorCode.Unsupported, $"graph input '{i.Name}' is {i.Type.OnnxName()}; the GPU engine takes float inputs only");
+            var shape = i.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"graph input '{i.Name}' has no shape");
+            int id = NewTensor(i.Name, NativeDType.Float32, shape, TensorRole.Input);
+            _p.Inputs.Add(new ProgramBinding(i.Name, id, shape));
+            var v = new Val(id, shape, Identity(shape.Length));
+            if (Act != NativeDType.Float32) v = EmitCopy(v, v.Perm, Act, i.Name + ".fp16");
+            _vals[i.Name] = v;
+        }
+
+        foreach (var node in _g.Nodes)
+        {
+            _node = node;
+            if (node.Outputs.All(o => o.Length == 0 || _known.ContainsKey(o))) continue; // computed at build time
+            try
+            {
+                LowerNode(node);
+            }
+            catch (TrtNativeException) { throw; }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or KeyNotFoundException)
+            {
+                throw Unsupported($"cannot be lowered for the GPU: {e.Message}");
+            }
+        }
+
+        foreach (var o in _g.Outputs)
+        {
+            _node = null!;
+            var v = Value(o.Name);
+            v = Ensure(v, Identity(v.Logical.Length));
+            int id = NewTensor(o.Name, NativeDType.Float32, v.Logical, TensorRole.Output);
+            AddCopyLayer("output:" + o.Name, v, Identity(v.Logical.Length), id);
+            _p.Outputs.Add(new ProgramBinding(o.Name, id, v.Logical));
+        }
+    }
+
+    // ---------------------------------------------------------------- nodes
+
+    private void LowerNode(Node n)
+    {
+        string op = n.Domain is "" or "ai.onnx" ? n.OpType : n.Domain == Node.TrtNativeDomain ? "trtnative." + n.OpType : n.QualifiedOp;
+        switch (op)
+        {
+            case "Conv": case "trtnative.FusedConv": LowerConv(n); break;
+            case "MaxPool": case "AveragePool": LowerPool(n, global: false); break;
+            case "GlobalAveragePool": case "GlobalMaxPool": LowerPool(n, global: true); break;
+            case "Gemm": case "trtnative.FusedGemm": LowerGemm(n); break;
+            case "MatMul": case "trtnative.FusedMatMul": LowerMatMul(n); break;
+            case "Add": LowerBinary(n, BinaryOp.Add); break;
+            case "Sub": LowerBinary(n, BinaryOp.Sub); break;
+            case "Mul": LowerBinary(n, BinaryOp.Mul); break;
+            case "Div": LowerBinary(n, BinaryOp.Div); break;
+            case "Pow": LowerBinary(n, BinaryOp.Pow); break;
+            case "Max": LowerBinary(n, BinaryOp.Max); break;
+            case "Min": LowerBinary(n, BinaryOp.Min); break;
+            case "PRelu": LowerBinary(n, BinaryOp.PRelu); break;
+            case "Relu": LowerUnary(n, UnaryOp.Relu); break;
+            case "Sigmoid": LowerUnary(n, UnaryOp.Sigmoid); break;
+            case "Tanh": LowerUnary(n, UnaryOp.Tanh); break;
+            case "LeakyRelu": LowerUnary(n, UnaryOp.LeakyRelu, n.GetFloat("alpha", 0.01f)); break;
+            case "HardSigmoid": LowerUnary(n, UnaryOp.HardSigmoid, n.GetFloat("alpha", 0.2f), n.GetFloat("beta", 0.5f)); break;
+            case "HardSwish": LowerUnary(n, UnaryOp.HardSwish); break;
+            case "Elu": LowerUnary(n, UnaryOp.Elu, n.GetFloat("alpha", 1f)); break;
+            case "Selu": LowerUnary(n, UnaryOp.Selu, n.GetFloat("alpha", 1.67326319217681884765625f), n.GetFloat("gamma", 1.05070102214813232421875f)); break;
+            case "Gelu":
+                if (n.GetString("approximate", "none") != "none") throw Unsupported("only approximate='none' (erf) GELU is supported");
+                LowerUnary(n, UnaryOp.Gelu); break;
+            case "Exp": LowerUnary(n, UnaryOp.Exp); break;
+            case "Log": LowerUnary(n, UnaryOp.Log); break;
+            case "Sqrt": LowerUnary(n, UnaryOp.Sqrt); break;
+            case "Neg": LowerUnary(n, UnaryOp.Neg); break;
+            case "Abs": LowerUnary(n, UnaryOp.Abs); break;
+            case "Erf": LowerUnary(n, UnaryOp.Erf); break;
+            case "Reciprocal": LowerUnary(n, UnaryOp.Reciprocal); break;
+            case "Floor": LowerUnary(n, UnaryOp.Floor); break;
+            case "Ceil": LowerUnary(n, UnaryOp.Ceil); break;
+            case "Softplus": LowerUnary(n, UnaryOp.Softplus); break;
+            case "Sin": LowerUnary(n, UnaryOp.Sin); break;
+            case "Cos": LowerUnary(n, UnaryOp.Cos); break;
+            case "Round": LowerUnary(n, UnaryOp.Round); break;
+            case "Sign": LowerUnary(n, UnaryOp.Sign); break;
+            case "Clip": LowerClip(n); break;
+            case "Softmax": LowerSoftmax(n, log: false); break;
+            case "LogSoftmax": LowerSoftmax(n, log: true); break;
+            case "LayerNormalization": LowerLayerNorm(n); break;
+            case "BatchNormalization": LowerBatchNorm(n); break;
+            case "ReduceMean": LowerReduce(n, 0); break;
+            case "ReduceSum": LowerReduce(n, 1); break;
+            case "ReduceMax": LowerReduce(n, 2); break;
+            case "ReduceMin": LowerReduce(n, 3); break;
+            case "ReduceSumSquare": LowerReduce(n, 4); break;
+            case "ReduceL2": LowerReduce(n, 5); break;
+            case "Reshape": case "Flatten": case "Squeeze": case "Unsqueeze": LowerReshape(n); break;
+            case "Identity": case "Dropout": LowerIdentity(n); break;
+            case "Cast": LowerCast(n); break;
+            case "Transpose": LowerTranspose(n); break;
+            case "Concat": LowerConcat(n); break;
+            case "Gather": LowerGather(n); break;
+            case "Slice": LowerSlice(n); break;
+            case "Split": LowerSplit(n); break;
+            case "Expand": LowerExpand(n); break;
+            case "Pad": LowerPad(n); break;
+            case "Resize": LowerResize(n); break;
+            default:
+                throw Unsupported($"op {n.QualifiedOp} is not supported by the GPU engine (it is only supported when its result can be computed at build time). GPU ops: {string.Join(", ", SupportedOps)}");
+        }
+    }
+
+    private void LowerConv(Node n)
+    {
+        var xs = LogicalShape(n.Inputs[0]);
+        if (xs.Length != 4) throw Unsupported($"only 2-D convolutions are supported on the GPU (input {xs.Format()})");
+        var x = Ensure(Value(n.Inputs[0]), Nhwc);
+        var w = Const(n.Inputs[1], "weights");
+        if (w.Rank != 4) throw Unsupported($"weights must be 4-D, got {w.Shape.Format()}");
+        long K = w.Shape[0], Cg = w.Shape[1], R = w.Shape[2], S = w.Shape[3];
+        var pads = ConvPads(n, xs, [R, S], 2);
+        if (pads[0] != pads[2] || pads[1] != pads[3])
+            throw Unsupported($"asymmetric padding {Shapes.Format(pads)} is not supported by cuDNN convolutions");
+        var strides = n.GetInts("strides") ?? [1, 1];
+        var dil = n.GetInts("dilations") ?? [1, 1];
+        int wid = Weight(n.Name + ".W", Permute(w.Floats!, w.Shape, Nhwc), Shapes.Of(K, R, S, Cg), Act);
+        int bid = -1, rid = -1;
+        if (n.HasInput(2)) bid = Weight(n.Name + ".B", Const(n.Inputs[2], "bias").Floats!, Shapes.Of(K), NativeDType.Float32);
+        if (n.Domain == Node.TrtNativeDomain && n.HasInput(3)) rid = Ensure(Value(n.Inputs[3]), Nhwc).Tensor;
+        var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
+        var prm = new ConvParams
+        {
+            PadH = (int)pads[0], PadW = (int)pads[1], StrideH = (int)strides[0], StrideW = (int)strides[1],
+            DilationH = (int)dil[0], DilationW = (int)dil[1], Groups = (int)n.GetInt("group", 1),
+            HasBias = bid >= 0 ? 1 : 0, HasResidual = rid >= 0 ? 1 : 0, Act = act, Tactic = -1,
+        };
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, Nhwc), TensorRole.Activation);
+        AddLayer(LayerKind.Conv, prm, [x.Tensor, wid, bid, rid], [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, Nhwc);
+    }
+
+    private void LowerPool(Node n, bool global)
+    {
+        var xs = LogicalShape(n.Inputs[0]);
+        if (xs.Length != 4) throw Unsupported($"only 2-D pooling is supported on the GPU (input {xs.Format()})");
+        if (n.Outputs.Count > 1 && n.Outputs[1].Length > 0) throw Unsupported("MaxPool's Indices output is not supported");
+        var x = Ensure(Value(n.Inputs[0]), Nhwc);
+        bool max = n.OpType is "MaxPool" or "GlobalMaxPool";
+        PoolParams prm;
+        if (global)
+        {
+            if (!xs[2].IsKnown || !xs[3].IsKnown) throw Unsupported($"global pooling needs known spatial dims, got {xs.Format()}");
+            prm = new PoolParams { Mode = max ? 0 : 1, KernelH = (int)xs[2].Value, KernelW = (int)xs[3].Value, StrideH = 1, StrideW = 1, DilationH = 1, DilationW = 1 };
+        }
+        else
+        {
+            var k = n.GetInts("kernel_shape") ?? throw Unsupported("kernel_shape is required");
+            if (k.Length != 2) throw Unsupported($"kernel_shape {Shapes.Format(k)} is not 2-D");
+            var strides = n.GetInts("strides") ?? [1, 1];
+            var dil = n.GetInts("dilations") ?? [1, 1];
+            var pads = ConvPads(n, xs, k, 2, dil);
+            prm = new PoolParams
+            {
+                Mode = max ? 0 : 1, KernelH = (int)k[0], KernelW = (int)k[1], StrideH = (int)strides[0], StrideW = (int)strides[1],
+                PadTop = (int)pads[0], PadLeft = (int)pads[1], PadBottom = (int)pads[2], PadRight = (int)pads[3],
+                DilationH = (int)dil[0], DilationW = (int)dil[1], CountIncludePad = (int)n.GetInt("count_include_pad", 0),
+            };
+        }
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, Nhwc), TensorRole.Activation);
+        AddLayer(LayerKind.Pool, prm, [x.Tensor], [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, Nhwc);
+    }
+
+    private void LowerGemm(Node n)
+    {
+        bool transA = n.GetInt("transA", 0) != 0, transB = n.GetInt("transB", 0) != 0;
+        float alpha = n.GetFloat("alpha", 1f), beta = n.GetFloat("beta", 1f);
+        var a = Ensure(Value(n.Inputs[0]), [0, 1]);
+        int b = MatrixOperand(n.Inputs[1], n.Name + ".B");
+        var outLogical = LogicalShape(n.Outputs[0]);
+        var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
+        long N = outLogical[1].IsKnown ? outLogical[1].Value : throw Unsupported("the output's column count must be known");
+        int bias = -1;
+        Val? addLater = null;
+        float[]? addConst = null;
+        Dim[]? addConstShape = null;
+        if (n.HasInput(2) && beta != 0)
+        {
+            if (_known.TryGetValue(n.Inputs[2], out var c) && c.Floats is not null)
+            {
+                var cs = c.Shape;
+                bool vector = cs.Length == 0 || cs.Take(cs.Length - 1).All(d => d == 1);
+                if (vector && (cs.Length == 0 || cs[^1] == N || cs[^1] == 1))
+                {
+                    var bv = new float[N];
+                    for (int i = 0; i < N; i++) bv[i] = beta * c.Floats[cs.Length == 0 || cs[^1] == 1 ? 0 : i];
+                    bias = Weight(n.Name + ".C", bv, Shapes.Of(N), Act);
+                }
+                else
+                {
+                    addConst = c.Floats.Select(v => v * beta).ToArray();
+                    addConstShape = cs.Select(Dim.Of).ToArray();
+                }
+            }
+            else
+            {
+                if (beta != 1f) throw Unsupported("a run-time C input with beta != 1 is not supported");
+                addLater = Value(n.Inputs[2]);
+            }
+        }
+        bool separateAdd = addLater is not null || addConst is not null;
+        var prm = new GemmParams { TransA = transA ? 1 : 0, TransB = transB ? 1 : 0, Alpha = alpha, HasBias = bias >= 0 ? 1 : 0, Act = separateAdd ? default : act, Tactic = -1 };
+        int y = NewTensor(separateAdd ? n.Outputs[0] + ".gemm" : n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        AddLayer(LayerKind.Gemm, prm, [a.Tensor, b, bias], [y]);
+        var result = new Val(y, outLogical, [0, 1]);
+        if (separateAdd)
+        {
+            int other = addLater is not null ? Ensure(addLater, Identity(addLater.Logical.Length)).Tensor
+                : Weight(n.Name + ".C", addConst!, addConstShape!, Act);
+            int z = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+            AddLayer(LayerKind.Binary, new BinaryParams { Op = (int)BinaryOp.Add, Act = act }, [y, other], [z]);
+            result = new Val(z, outLogical, [0, 1]);
+        }
+        _vals[n.Outputs[0]] = result;
+    }
+
+    private void LowerMatMul(Node n)
+    {
+        var aShape = LogicalShape(n.Inputs[0]);
+        var bShape = LogicalShape(n.Inputs[1]);
+        if (aShape.Length < 2 || bShape.Length < 2) throw Unsupported($"MatMul with a 1-D operand is not supported on the GPU ({aShape.Format()} x {bShape.Format()})");
+        var a = Ensure(Value(n.Inputs[0]), Identity(aShape.Length));
+        int b = MatrixOperand(n.Inputs[1], n.Name + ".B");
+        int bias = -1;
+        if (n.Domain == Node.TrtNativeDomain && n.HasInput(2))
+        {
+            var bt = Const(n.Inputs[2], "bias");
+            bias = Weight(n.Name + ".bias", bt.Floats!, Shapes.Of(bt.Length), Act);
+        }
+        var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
+        var outLogical = LogicalShape(n.Outputs[0]);
+        var prm = new GemmParams { Alpha = 1f, HasBias = bias >= 0 ? 1 : 0, Act = act, Tactic = -1 };
+        int y = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        AddLayer(LayerKind.Gemm, prm, [a.Tensor, b, bias], [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(outLogical.Length));
+    }
+
+    /// <summary>A matrix operand in logical order: a weight when constant, else the activation made contiguous.</summary>
+    private int MatrixOperand(string name, string weightName)
+    {
+        if (_known.TryGetValue(name, out var t) && t.Floats is not null)
+            return Weight(weightName, t.Floats, t.Shape.Select(Dim.Of).ToArray(), Act);
+        var v = Value(name);
+        return Ensure(v, Identity(v.Logical.Length)).Tensor;
+    }
+
+    private void LowerBinary(Node n, BinaryOp op, NativeActivation act = default)
+    {
+        if (n.Inputs.Count != 2) throw Unsupported($"{n.OpType} with {n.Inputs.Count} inputs is not supported (2 only)");
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int r = outLogical.Length;
+        var dynamic = n.Inputs.Where(i => !_known.ContainsKey(i)).Select(Value).ToList();
+        int[] perm = Identity(r);
+        var full = dynamic.FirstOrDefault(v => v.Logical.Length == r);
+        if (full is not null && dynamic.All(v => v.Logical.Length == r)) perm = full.Perm;
+        var ids = new int[2];
+        for (int k = 0; k < 2; k++)
+        {
+            string name = n.Inputs[k];
+            if (_known.TryGetValue(name, out var c))
+            {
+                var data = c.ToFloats();
+                var shape = Enumerable.Repeat(1L, r - c.Rank).Concat(c.Shape).ToArray();
+                ids[k] = Weight($"{n.Name}.in{k}", Permute(data, shape, perm), Apply(shape.Select(Dim.Of).ToArray(), perm), Act);
+            }
+            else
+            {
+                var v = Value(name);
+                ids[k] = v.Logical.Length == r ? Ensure(v, perm).Tensor : Ensure(v, Identity(v.Logical.Length)).Tensor;
+            }
+        }
+        int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, perm), TensorRole.Activation);
+        AddLayer(LayerKind.Binary, new BinaryParams { Op = (int)op, Act = act }, ids, [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, perm);
+    }
+
+    private void LowerUnary(Node n, UnaryOp op, float alpha = 0, float beta = 0)
+    {
+        var x = Value(n.Inputs[0]);
+        int y = NewTensor(n.Outputs[0], Act, Apply(x.Logical, x.Perm), TensorRole.Activation);
+        AddLayer(LayerKind.Unary, new UnaryParams { Op = (int)op, Alpha = alpha, Beta = beta }, [x.Tensor], [y]);
+        _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
+    }
+
+    private void LowerClip(Node n)
+    {
+        float lo = float.MinValue, hi = float.MaxValue;
+        if (_g.Opset < 11) { lo = n.GetFloat("min", lo); hi = n.GetFloat("max", hi); }
+        else
+        {
+            if (n.HasInput(1)) lo = Const(n.Inputs[1], "min").ToFloats()[0];
+            if (n.HasInput(2)) hi = Const(n.Inputs[2], "max").ToFloats()[0];
+        }
+        LowerUnary(n, UnaryOp.Clip, lo, hi);
+    }
+
+    private void LowerSoftmax(Node n, bool log)
+    {
+        var x = Value(n.Inputs[0]);
+        int r = x.Logical.Length;
+        int axis = (int)n.GetInt("axis", _g.Opset >= 13 ? -1 : 1);
+        if (axis < 0) axis += r;
+        if (_g.Opset >= 13 || axis == r - 1)
+        {
+            int y = NewTensor(n.Outputs[0], Act, Apply(x.Logical, x.Perm), TensorRole.Activation);
+            AddLayer(LayerKind.Softmax, new SoftmaxParams { Axis = Array.IndexOf(x.Perm, axis), Log = log ? 1 : 0 }, [x.Tensor], [y]);
+            _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
+            return;
+        }
+        // opset < 13: softmax over the flattened trailing dims [axis, r).
+        x = Ensure(x, Identity(r));
+        var rows = x.Logical.Take(axis).Product() ?? throw Unsupported("cannot flatten the leading dims");
+        var cols = x.Logical.Skip(axis).Product() ?? throw Unsupported("cannot flatten the trailing dims");
+        int flat = Alias(x.Tensor, [rows, cols], n.Name + ".2d");
+        int y2 = NewTensor(n.Outputs[0] + ".2d", Act, [rows, cols], TensorRole.Activation);
+        AddLayer(LayerKind.Softmax, new SoftmaxParams { Axis = 1, Log = log ? 1 : 0 }, [flat], [y2]);
+        int y3 = Alias(y2, x.Logical, n.Outputs[0]);
+        _vals[n.Outputs[0]] = new Val(y3, x.Logical, Identity(r));
+    }
+
+    private void LowerLayerNorm(Node n)
+    {
+        if (n.Outputs.Skip(1).Any(o => o.Length > 0)) throw Unsupported("the Mean and InvStdDev outputs are not supported");
+        var x = Ensure(Value(n.Inputs[0]), Identity(LogicalShape(n.Inputs[0]).Length));
+        int r = x.Logical.Length;
+        int axis = (int)n.GetInt("axis", -1);
+        if (axis < 0) axis += r;
+        var normalized = x.Logical.Skip(axis).ToArray();
+        if (!normalized.IsKnown()) throw Unsupported($"the normalized dims {normalized.Format()} must be known");
+        long cols = normalized.Values().ElementCount();
+        var scale = Const(n.Inputs[1], "scale");
+        if (scale.Length != cols) throw Unsupported($"scale of shape {scale.Shape.Format()} must have {cols} elements (no broadcasting)");
+        int sid = Weight(n.Name + ".scale", scale.ToFloats(), Shapes.Of(cols), NativeDType.Float32);
+        int bid = -1;
+        if (n.HasInput(2))
+        {
+            var b = Const(n.Inputs[2], "bias");
+            if (b.Length != cols) throw Unsupported($"bias of shape {b.Shape.Format()} must have {cols} elements (no broadcasting)");
+            bid = Weight(n.Name + ".bias", b.ToFloats(), Shapes.Of(cols), NativeDType.Float32);
+        }
+        int y = NewTensor(n.Outputs[0], Act, x.Logical, TensorRole.Activation);
+        AddLayer(LayerKind.LayerNorm, new LayerNormParams { Axis = axis, Epsilon = n.GetFloat("epsilon", 1e-5f), HasBias = bid >= 0 ? 1 : 0 }, [x.Tensor, sid, bid], [y]);
+        _vals[n.Outputs[0]] = new Val(y, x.Logical, Identity(r));
+    }
+
+    private void LowerBatchNorm(Node n)
+    {
+        if (n.Outputs.Skip(1).Any(o => o.Length > 0)) throw Unsupported("training-mode outputs are not supported");
+        var x = Value(n.Inputs[0]);
+        float eps = n.GetFloat("epsilon", 1e-5f);
+        var gamma = Const(n.Inputs[1], "scale").ToFloats();
+        var beta = Const(n.Inputs[2], "B").ToFloats();
+        var mean = Const(n.Inputs[3], "mean").ToFloats();
+        var var_ = Const(n.Inputs[4], "var").ToFloats();
+        int c = gamma.Length, r = x.Logical.Length;
+        var scale = new float[c];
+        var shift = new float[c];
+        for (int i = 0; i < c; i++) { scale[i] = gamma[i] / MathF.Sqrt(var_[i] + eps); shift[i] = beta[i] - mean[i] * scale[i]; }
+        var cshape = Enumerable.Range(0, r).Select(d => d == 1 ? (long)c : 1L).ToArray();
+        int sid = Weight(n.Name + ".scale", Permute(scale, cshape, x.Perm), Apply(cshape.Select(Dim.Of).ToArray(), x.Perm), Act);
+        int hid = Weight(n.Name + ".shift", Permute(shift, cshape, x.Perm), Apply(cshape.Select(Dim.Of).ToArray(), x.Perm), Act);
+        var phys = Apply(x.Logical, x.Perm);
+        int mid = NewTensor(n.Outputs[0] + ".scaled", Act, phys, TensorRole.Activation);
+        AddLayer(LayerKind.Binary, new BinaryParams { Op = (int)BinaryOp.Mul }, [x.Tensor, sid], [mid]);
+        int y = NewTensor(n.Outputs[0], Act, phys, TensorRole.Activation);
+        AddLayer(LayerKind.Binary, new BinaryParams { Op = (int)BinaryOp.Add }, [mid, hid], [y]);
+        _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
+    }
+
+    private void LowerReduce(Node n, int op)
+    {
+        var x = Value(n.Inputs[0]);
+        int r = x.Logical.Length;
+        long[]? axes = n.GetInts("axes");
+        if (axes is null && n.HasInput(1)) axes = Const(n.Inputs[1], "axes").ResolveInts();
+        bool keep = n.GetInt("keepdims", 1) != 0;
+        if (axes is null || axes.Length == 0)
+        {
+            if (n.GetInt("noop_with_empty_axes", 0) != 0) { _vals[n.Outputs[0]] = x; return; }
+            axes = Enumerable.Range(0, r).Select(i => (long)i).ToArray();
+        }
+        var ax = axes.Select(a => (int)(a < 0 ? a + r : a)).Distinct().ToArray();
+        int mask = 0;
+        foreach (var a in ax) mask |= 1 << Array.IndexOf(x.Perm, a);
+        var keptLogical = x.Logical.Select((d, i) => ax.Contains(i) ? Dim.Of(1) : d).ToArray();
+        int y = NewTensor(keep ? n.Outputs[0] : n.Outputs[0] + ".keepdims", Act, Apply(keptLogical, x.Perm), TensorRole.Activation);
+        AddLayer(LayerKind.Reduce, new ReduceParams { Op = op, AxesMask = mask }, [x.Tensor], [y]);
+        if (keep) { _vals[n.Outputs[0]] = new Val(y, keptLogical, x.Perm); return; }
+        var outLogical = LogicalShape(n.Outputs[0]);
+        var perm = x.Perm.Where(a => !ax.Contains(a)).Select(a => a - ax.Count(b => b < a)).ToArray();
+        int z = Alias(y, Apply(outLogical, perm), n.Outputs[0]);
+        _vals[n.Outputs[0]] = new Val(z, outLogical, perm);
+    }
+
+    private void LowerReshape(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        x = Ensure(x, Identity(x.Logical.Length));
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int y = Alias(x.Tensor, outLogical, n.Outputs[0]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(outLogical.Length));
+    }
+
+    private void LowerIdentity(Node n)
+    {
+        _vals[n.Outputs[0]] = Value(n.Inputs[0]);
+        if (n.OpType == "Dropout" && n.Outputs.Count > 1 && n.Outputs[1].Length > 0) throw Unsupported("Dropout's mask output is not supported");
+    }
+
+    private void LowerCast(Node n)
+    {
+        var to = (DataType)n.GetInt("to", 0);
+        var from = _g.Values.TryGetValue(n.Inputs[0], out var vi) ? vi.Type : DataType.Undefined;
+        if (!to.IsFloating() || !from.IsFloating())
+            throw Unsupported($"Cast from {from.OnnxName()} to {to.OnnxName()} at run time is not supported (the engine computes in {(_p.Fp16 ? "float16" : "float32")})");
+        _vals[n.Outputs[0]] = Value(n.Inputs[0]);
+    }
+
+    private void LowerTranspose(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        int r = x.Logical.Length;
+        var t = (n.GetInts("perm") ?? Enumerable.Range(0, r).Reverse().Select(i => (long)i).ToArray()).Select(v => (int)v).ToArray();
+        var inv = new int[r];
+        for (int j = 0; j < r; j++) inv[t[j]] = j;
+        var outLogical = LogicalShape(n.Outputs[0]);
+        // Same memory, new view: physical axis i holds logical axis x.Perm[i] of the input = axis inv[x.Perm[i]] of the output.
+        var perm = x.Perm.Select(a => inv[a]).ToArray();
+        _vals[n.Outputs[0]] = new Val(x.Tensor, outLogical, perm);
+    }
+
+    private void LowerConcat(Node n)
+    {
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int r = outLogical.Length;
+        int axis = (int)n.GetInt("axis", 0);
+        if (axis < 0) axis += r;
+        var first = n.Inputs.Where(i => !_known.ContainsKey(i)).Select(Value).First();
+        var perm = first.Perm;
+        var ids = new List<int>();
+        foreach (var name in n.Inputs)
+        {
+            if (_known.TryGetValue(name, out var c))
+            {
+                if (c.Length == 0) continue;
+                ids.Add(Weight(n.Name + ".const" + ids.Count, Permute(c.ToFloats(), c.Shape, perm), Apply(c.Shape.Select(Dim.Of).ToArray(), perm), Act));
+            }
+            else ids.Add(Ensure(Value(name), perm).Tensor);
+        }
+        int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, perm), TensorRole.Activation);
+        AddLayer(LayerKind.Concat, new ConcatParams { Axis = Array.IndexOf(perm, axis) }, ids.ToArray(), [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, perm);
+    }
+
+    private void LowerGather(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        int r = x.Logical.Length;
+        int axis = (int)n.GetInt("axis", 0);
+        if (axis < 0) axis += r;
+        var idx = Const(n.Inputs[1], "indices");
+        var outLogical = LogicalShape(n.Outputs[0]);
+        if (idx.Rank == 0)
+        {
+            long i = idx.ResolveInts()[0];
+            if (i < 0)
+            {
+                if (!x.Logical[axis].IsKnown) throw Unsupported("a negative index on a run-time sized axis is not supported");
+                i += x.Logical[axis].Value;
+            }
+            var starts = new long[r];
+            starts[axis] = i;
+            var sliced = x.Logical.Select((d, k) => k == axis ? Dim.Of(1) : d).ToArray();
+            int y = EmitSlice(x, starts, Enumerable.Repeat(1L, r).ToArray(), sliced, n.Outputs[0] + ".slice");
+            var perm = x.Perm.Where(a => a != axis).Select(a => a > axis ? a - 1 : a).ToArray();
+            int z = Alias(y, Apply(outLogical, perm), n.Outputs[0]);
+            _vals[n.Outputs[0]] = new Val(z, outLogical, perm);
+            return;
+        }
+        x = Ensure(x, Identity(r));
+        var ints = idx.ResolveInts().Select(v => (int)v).ToArray();
+        int iid = NewTensor(n.Name + ".indices", NativeDType.Int32, idx.Shape.Select(Dim.Of).ToArray(), TensorRole.Weight,
+            MemoryMarshal.AsBytes(ints.AsSpan()).ToArray());
+        int g = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        AddLayer(LayerKind.Gather, new GatherParams { Axis = axis }, [x.Tensor, iid], [g]);
+        _vals[n.Outputs[0]] = new Val(g, outLogical, Identity(outLogical.Length));
+    }
+
+    private void LowerSlice(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        int r = x.Logical.Length;
+        long[] starts, ends;
+        long[]? axes, steps = null;
+        if (_g.Opset < 10)
+        {
+            starts = n.GetInts("starts")!;
+            ends = n.GetInts("ends")!;
+            axes = n.GetInts("axes");
+        }
+        else
+        {
+            starts = Const(n.Inputs[1], "starts").ResolveInts();
+            ends = Const(n.Inputs[2], "ends").ResolveInts();
+            axes = n.HasInput(3) ? Const(n.Inputs[3], "axes").ResolveInts() : null;
+            steps = n.HasInput(4) ? Const(n.Inputs[4], "steps").ResolveInts() : null;
+        }
+        axes ??= Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+        var st = new long[r];
+        var sp = Enumerable.Repeat(1L, r).ToArray();
+        for (int k = 0; k < axes.Length; k++)
+        {
+            int a = (int)(axes[k] < 0 ? axes[k] + r : axes[k]);
+            long step = steps?[k] ?? 1;
+            long s = starts[k];
+            var dim = x.Logical[a];
+            if (dim.IsKnown)
+            {
+                long len = dim.Value;
+                if (s < 0) s += len;
+                s = step > 0 ? Math.Clamp(s, 0, len) : Math.Clamp(s, 0, len - 1);
+            }
+            else if (s < 0 || step < 0) throw Unsupported($"slicing the run-time sized axis {a} from the end is not supported");
+            st[a] = s;
+            sp[a] = step;
+        }
+        int y = EmitSlice(x, st, sp, LogicalShape(n.Outputs[0]), n.Outputs[0]);
+        _vals[n.Outputs[0]] = new Val(y, LogicalShape(n.Outputs[0]), x.Perm);
+    }
+
+    private void LowerSplit(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        int r = x.Logical.Length;
+        int axis = (int)n.GetInt("axis", 0);
+        if (axis < 0) axis += r;
+        long offset = 0;
+        for (int k = 0; k < n.Outputs.Count; k++)
+        {
+            var outLogical = LogicalShape(n.Outputs[k]);
+            var st = new long[r];
+            st[axis] = offset;
+            if (n.Outputs[k].Length > 0)
+            {
+                int y = EmitSlice(x, st, Enumerable.Repeat(1L, r).ToArray(), outLogical, n.Outputs[k]);
+                _vals[n.Outputs[k]] = new Val(y, outLogical, x.Perm);
+            }
+            offset += outLogical[axis].IsKnown ? outLogical[axis].Value : throw Unsupported("splitting a run-time sized axis is not supported");
+        }
+    }
+
+    private void LowerExpand(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        x = Ensure(x, Identity(x.Logical.Length));
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int r = outLogical.Length;
+        var inPadded = Enumerable.Repeat(Dim.Of(1), r - x.Logical.Length).Concat(x.Logical).ToArray();
+        var prm = new CopyParams();
+        unsafe
+        {
+            for (int k = 0; k < r; k++)
+            {
+                prm.Perm[k] = k;
+                prm.Start[k] = 0;
+                prm.Step[k] = inPadded[k].IsKnown && inPadded[k].Value == 1 ? 0 : 1;
+            }
+        }
+        int y = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        AddLayer(LayerKind.Copy, prm, [x.Tensor], [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(r));
+    }
+
+    private void LowerPad(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        int r = x.Logical.Length;
+        x = Ensure(x, Identity(r));
+        long[] pads = _g.Opset < 11 ? n.GetInts("pads")! : Const(n.Inputs[1], "pads").ResolveInts();
+        float value = _g.Opset < 11 ? n.GetFloat("value", 0) : n.HasInput(2) ? Const(n.Inputs[2], "constant_value").ToFloats()[0] : 0f;
+        if (n.HasInput(3)) throw Unsupported("the axes input of Pad is not supported");
+        if (pads.Any(p => p < 0)) throw Unsupported("negative pads are not supported");
+        string mode = n.GetString("mode", "constant");
+        var prm = new PadParams { Mode = mode switch { "constant" => 0, "edge" => 1, "reflect" => 2, _ => throw Unsupported($"pad mode '{mode}' is not supported") }, Value = value };
+        unsafe { for (int k = 0; k < r; k++) prm.Begin[k] = pads[k]; }
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int y = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        AddLayer(LayerKind.Pad, prm, [x.Tensor], [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(r));
+    }
+
+    private void LowerResize(Node n)
+    {
+        var x = Value(n.Inputs[0]);
+        if (x.Logical.Length != 4) throw Unsupported("only 4-D Resize is supported on the GPU");
+        string mode = n.GetString("mode", "nearest");
+        string coord = n.GetString("coordinate_transformation_mode", _g.Opset >= 11 ? "half_pixel" : "asymmetric");
+        string nearest = n.GetString("nearest_mode", "round_prefer_floor");
+        var prm = new ResizeParams
+        {
+            Mode = mode switch { "nearest" => 0, "linear" => 1, _ => throw Unsupported($"mode '{mode}' is not supported (nearest, linear)") },
+            CoordMode = coord switch { "half_pixel" => 0, "asymmetric" => 1, "align_corners" => 2, "pytorch_half_pixel" => 3, _ => throw Unsupported($"coordinate_transformation_mode '{coord}' is not supported") },
+            NearestMode = nearest switch { "round_prefer_floor" => 0, "round_prefer_ceil" => 1, "floor" => 2, "ceil" => 3, _ => throw Unsupported($"nearest_mode '{nearest}' is not supported") },
+        };
+        if (n.GetInt("antialias", 0) != 0) throw Unsupported("antialias is not supported");
+        int scalesInput = _g.Opset >= 11 ? 2 : 1;
+        if (n.HasInput(scalesInput) && _known.TryGetValue(n.Inputs[scalesInput], out var sc) && sc.Length == 4)
+        {
+            var s = sc.ToFloats();
+            if (s[0] != 1 || s[1] != 1) throw Unsupported("only the two spatial dims may be resized");
+            prm.ScaleH = s[2];
+            prm.ScaleW = s[3];
+        }
+        int pos = Array.IndexOf(x.Perm, 2);
+        if (pos + 1 >= 4 || x.Perm[pos + 1] != 3) { x = Ensure(x, Identity(4)); pos = 2; }
+        prm.HAxis = pos;
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, x.Perm), TensorRole.Activation);
+        AddLayer(LayerKind.Resize, prm, [x.Tensor], [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, x.Perm);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private TrtNativeException Unsupported(string message) => _node is null
+        ? new TrtNativeException(ErrorCode.Unsupported, message)
+        : new TrtNativeException(ErrorCode.Unsupported, $"node '{_node.Name}' ({_node.QualifiedOp}, opset {_g.Opset}): {message}");
+
+    private Dim[] LogicalShape(string name) =>
+        _g.Values.TryGetValue(name, out var v) && v.Shape is not null ? v.Shape : throw Unsupported($"the shape of '{name}' is unknown");
+
+    /// <summary>The value as a device tensor; constants become weights in logical order.</summary>
+    private Val Value(string name)
+    {
+        if (_vals.TryGetValue(name, out var v)) return v;
+        if (_known.TryGetValue(name, out var c))
+        {
+            if (c.IsSymbolic || c.Floats is null)
+                throw Unsupported($"'{name}' is an integer or shape value; the GPU engine computes only float tensors at run time");
+            var shape = c.Shape.Select(Dim.Of).ToArray();
+            var val = new Val(Weight(name, c.Floats, shape, Act), shape, Identity(shape.Length));
+            _vals[name] = val;
+            return val;
+        }
+        throw Unsupported($"input '{name}' is not produced by an earlier node");
+    }
+
+    private Tensor Const(string name, string role) =>
+        _known.TryGetValue(name, out var t) && !t.IsSymbolic ? t
+            : throw Unsupported($"the {role} ('{name}') must be a constant known at build time");
+
+    private static int[] Identity(int r) => Enumerable.Range(0, r).ToArray();
+
+    private static Dim[] Apply(Dim[] logical, int[] perm) => perm.Select(a => logical[a]).ToArray();
+
+    private static NativeActivation NativeAct(Activation a) => new() { Kind = (int)a.Kind, Alpha = a.Alpha, Beta = a.Beta };
+
+    /// <summary>Pads as [top, left, bottom, right] from explicit pads or auto_pad (which needs known spatial dims).</summary>
+    private long[] ConvPads(Node n, Dim[] xs, long[] kernel, int spatial, long[]? dilations = null)
+    {
+        string auto = n.GetString("auto_pad", "NOTSET");
+        if (auto is "NOTSET") return n.GetInts("pads") ?? new long[2 * spatial];
+        if (auto is "VALID") return new long[2 * spatial];
+        var strides = n.GetInts("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        dilations ??= n.GetInts("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        var pads = new long[2 * spatial];
+        for (int i = 0; i < spatial; i++)
+        {
+            var d = xs[2 + i];
+            if (!d.IsKnown) throw Unsupported($"auto_pad {auto} needs known spatial dims, got {xs.Format()}");
+            long outLen = (d.Value + strides[i] - 1) / strides[i];
+            long total = Math.Max(0, (outLen - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - d.Value);
+            long small = total / 2, big = total - small;
+            pads[i] = auto == "SAME_UPPER" ? small : big;
+            pads[i + spatial] = auto == "SAME_UPPER" ? big : small;
+        }
+        return pads;
+    }
+
+    /// <summary>Host-side transpose of a row-major tensor: output axis k is input axis perm[k].</summary>
+    internal static float[] Permute(float[] data, long[] shape, int[] perm)
+    {
+        int r = shape.Length;
+        if (perm.Select((p, i) => p == i).All(b => b)) return data;
+        var outShape = perm.Select(p => shape[p]).ToArray();
+        var inStrides = new long[r];
+        long s = 1;
+        for (int i = r - 1; i >= 0; i--) { inStrides[i] = s; s *= shape[i]; }
+        var result = new float[data.Length];
+        var idx = new long[r];
+        for (long o = 0; o < data.Length; o++)
+        {
+            long src = 0;
+            for (int k = 0; k < r; k++) src += idx[k] * inStrides[perm[k]];
+            result[o] = data[src];
+            for (int k = r - 1; k >= 0; k--) { if (++idx[k] < outShape[k]) break; idx[k] = 0; }
+        }
+        return result;
+    }
+
+    private int NewTensor(string name, NativeDType dt, Dim[] shape, TensorRole role, byte[]? data = null, int aliasOf = -1)
+    {
+        if (shape.Length > 8) throw Unsupported($"'{name}' has rank {shape.Length}; the GPU engine supports up to 8");
+        int id = _p.Tensors.Count;
+        _p.Tensors.Add(new ProgramTensor { Id = id, Name = name, DType = dt, Shape = shape, Role = role, Data = data, AliasOf = aliasOf });
+        return id;
+    }
+
+    private int Weight(string name, float[] data, Dim[] shape, NativeDType dt)
+    {
+        byte[] bytes;
+        if (dt == NativeDType.Float16)
+        {
+            var h = new Half[data.Length];
+            for (int i = 0; i < h.Length; i++) h[i] = (Half)data[i];
+            bytes = MemoryMarshal.AsBytes(h.AsSpan()).ToArray();
+        }
+        else bytes = MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
+        return NewTensor(name, dt, shape, TensorRole.Weight, bytes);
+    }
+
+    private int Alias(int tensor, Dim[] shape, string name)
+    {
+        var t = _p.Tensors[tensor];
+        int root = t.AliasOf >= 0 ? t.AliasOf : tensor;
+        // Aliases own no memory (and no weight bytes): they use their root's address.
+        return NewTensor(name, t.DType, shape, _p.Tensors[root].Role == TensorRole.Weight ? TensorRole.Weight : TensorRole.Activation, null, root);
+    }
+
+    private unsafe void AddLayer<T>(LayerKind kind, T prm, int[] inputs, int[] outputs) where T : unmanaged
+    {
+        var bytes = new byte[sizeof(T)];
+        MemoryMarshal.Write(bytes, in prm);
+        // Trailing absent optional inputs are dropped; inner ones stay as -1.
+        int n = inputs.Length;
+        while (n > 0 && inputs[n - 1] < 0) n--;
+        string name = _node?.Name is { Length: > 0 } nn ? nn : (_p.Tensors[outputs[0]].Name);
+        if (_p.Layers.Any(l => l.Name == name)) name = $"{name}#{_p.Layers.Count}";
+        _p.Layers.Add(new ProgramLayer { Name = name, Kind = kind, Params = bytes, Inputs = inputs[..n], Outputs = outputs });
+    }
+
+    /// <summary>The value in memory order <paramref name="perm"/>: itself, an alias (orders equal up to size-1 axes) or a copy.</summary>
+    private Val Ensure(Val v, int[] perm)
+    {
+        if (v.Perm.SequenceEqual(perm)) return v;
+        var key = (v.Tensor, string.Join(",", perm) + ":" + string.Join(",", v.Perm));
+        if (_converted.TryGetValue(key, out var done)) return done;
+        bool IsOne(int axis) => v.Logical[axis].IsKnown && v.Logical[axis].Value == 1;
+        Val result;
+        if (v.Perm.Where(a => !IsOne(a)).SequenceEqual(perm.Where(a => !IsOne(a))))
+            result = new Val(Alias(v.Tensor, Apply(v.Logical, perm), _p.Tensors[v.Tensor].Name + ".view"), v.Logical, perm);
+        else
+            result = EmitCopy(v, perm, _p.Tensors[v.Tensor].DType, _p.Tensors[v.Tensor].Name + (perm.SequenceEqual(Identity(perm.Length)) ? ".nchw" : ".nhwc"));
+        _converted[key] = result;
+        return result;
+    }
+
+    private Val EmitCopy(Val v, int[] perm, NativeDType dt, string name)
+    {
+        int y = NewTensor(name, dt, Apply(v.Logical, perm), TensorRole.Activation);
+        AddCopyLayer(name, v, perm, y);
+        return new Val(y, v.Logical, perm);
+    }
+
+    private unsafe void AddCopyLayer(string name, Val v, int[] perm, int output)
+    {
+        var prm = new CopyParams();
+        for (int k = 0; k < perm.Length; k++)
+        {
+            prm.Perm[k] = Array.IndexOf(v.Perm, perm[k]);
+            prm.Start[k] = 0;
+            prm.Step[k] = 1;
+        }
+        var saved = _node;
+        _node = null!;
+        var bytes = new byte[sizeof(CopyParams)];
+        MemoryMarshal.Write(bytes, in prm);
+        string lname = _p.Layers.Any(l => l.Name == name) ? $"{name}#{_p.Layers.Count}" : name;
+        _p.Layers.Add(new ProgramLayer { Name = lname, Kind = LayerKind.Copy, Params = bytes, Inputs = [v.Tensor], Outputs = [output] });
+        _node = saved;
+    }
+
+    /// <summary>A strided slice in the value's own memory order; starts/steps are per logical axis.</summary>
+    private unsafe int EmitSlice(Val x, long[] starts, long[] steps, Dim[] outLogical, string name)
+    {
+        var prm = new CopyParams();
+        for (int k = 0; k < x.Perm.Length; k++)
+        {
+            prm.Perm[k] = k;
+            prm.Start[k] = starts[x.Perm[k]];
+            prm.Step[k] = steps[x.Perm[k]];
+        }
+        int y = NewTensor(name, _p.Tensors[x.Tensor].DType, Apply(outLogical, x.Perm), TensorRole.Activation);
+        AddLayer(LayerKind.Copy, prm, [x.Tensor], [y]);
+        return y;
+    }
+}

@@ -1,0 +1,185 @@
+using System.Text;
+using TrtNative.Interop;
+using TrtNative.Ir;
+
+namespace TrtNative.Compiler;
+
+/// <summary>What a program tensor is for; decides where its memory comes from.</summary>
+internal enum TensorRole { Input = 0, Output = 1, Weight = 2, Activation = 3 }
+
+/// <summary>
+/// One tensor of a lowered program. <see cref="Shape"/> is physical (memory order) and may be symbolic (batch).
+/// An alias shares the storage of tensor <see cref="AliasOf"/> (a reshape costs nothing).
+/// </summary>
+internal sealed class ProgramTensor
+{
+    public int Id { get; init; }
+    public required string Name { get; init; }
+    public NativeDType DType { get; init; }
+    public required Dim[] Shape { get; init; }
+    public TensorRole Role { get; init; }
+    /// <summary>Weight bytes in <see cref="DType"/> encoding; null for other roles.</summary>
+    public byte[]? Data { get; init; }
+    public int AliasOf { get; init; } = -1;
+
+    public int ElementSize => DType switch { NativeDType.Float16 => 2, NativeDType.Int64 => 8, _ => 4 };
+}
+
+/// <summary>One native layer: kind, blittable parameter block, tensor ids (-1 = absent optional input).</summary>
+internal sealed class ProgramLayer
+{
+    public required string Name { get; init; }
+    public LayerKind Kind { get; init; }
+    public required byte[] Params { get; init; }
+    public required int[] Inputs { get; init; }
+    public required int[] Outputs { get; init; }
+    /// <summary>Chosen tactic (conv: cuDNN algorithm; gemm: cuBLASLt heuristic index), -1 = let the shim choose.</summary>
+    public int Tactic { get; set; } = -1;
+
+    public bool Tunable => Kind is LayerKind.Conv or LayerKind.Gemm;
+
+    /// <summary>The parameter block with <see cref="Tactic"/> written in.</summary>
+    public byte[] ParamsWithTactic()
+    {
+        var p = (byte[])Params.Clone();
+        int offset = Kind switch { LayerKind.Conv => 48, LayerKind.Gemm => 28, _ => -1 };
+        if (offset >= 0) BitConverter.TryWriteBytes(p.AsSpan(offset, 4), Tactic);
+        return p;
+    }
+}
+
+/// <summary>An engine input or output as the caller sees it: logical shape (NCHW as in the model), float32.</summary>
+internal sealed record ProgramBinding(string Name, int TensorId, Dim[] Shape);
+
+/// <summary>
+/// The result of lowering an optimized graph for the GPU: tensors (with weights), layers in execution order and
+/// the input/output bindings. It is the plan payload: <see cref="Write"/> / <see cref="Read"/> round-trip it byte
+/// for byte.
+/// </summary>
+internal sealed class LayerProgram
+{
+    public const int PayloadVersion = 1;
+
+    public bool Fp16 { get; init; }
+    public List<ProgramTensor> Tensors { get; } = new();
+    public List<ProgramLayer> Layers { get; } = new();
+    public List<ProgramBinding> Inputs { get; } = new();
+    public List<ProgramBinding> Outputs { get; } = new();
+
+    public NativeDType ActivationType => Fp16 ? NativeDType.Float16 : NativeDType.Float32;
+
+    /// <summary>The storage owner of tensor <paramref name="id"/> (itself unless it is an alias).</summary>
+    public int Root(int id) => Tensors[id].AliasOf >= 0 ? Tensors[id].AliasOf : id;
+
+    /// <summary>Total weight bytes.</summary>
+    public long WeightBytes => Tensors.Where(t => t.Data is not null).Sum(t => (long)t.Data!.Length);
+
+    public void Write(BinaryWriter w)
+    {
+        w.Write(PayloadVersion);
+        w.Write(Fp16);
+        w.Write(Tensors.Count);
+        foreach (var t in Tensors)
+        {
+            w.Write(t.Name);
+            w.Write((int)t.DType);
+            w.Write((int)t.Role);
+            w.Write(t.AliasOf);
+            WriteShape(w, t.Shape);
+            w.Write(t.Data?.Length ?? -1);
+            if (t.Data is not null) w.Write(t.Data);
+        }
+        w.Write(Layers.Count);
+        foreach (var l in Layers)
+        {
+            w.Write(l.Name);
+            w.Write((int)l.Kind);
+            w.Write(l.Params.Length);
+            w.Write(l.Params);
+            w.Write(l.Inputs.Length);
+            foreach (var i in l.Inputs) w.Write(i);
+            w.Write(l.Outputs.Length);
+            foreach (var o in l.Outputs) w.Write(o);
+            w.Write(l.Tactic);
+        }
+        WriteBindings(w, Inputs);
+        WriteBindings(w, Outputs);
+    }
+
+    public static LayerProgram Read(BinaryReader r)
+    {
+        int version = r.ReadInt32();
+        if (version != PayloadVersion)
+            throw new TrtNativeException(ErrorCode.StalePlan, $"plan payload version {version}, this TrtNative reads {PayloadVersion}: rebuild the plan");
+        var p = new LayerProgram { Fp16 = r.ReadBoolean() };
+        int nt = r.ReadInt32();
+        for (int i = 0; i < nt; i++)
+        {
+            string name = r.ReadString();
+            var dt = (NativeDType)r.ReadInt32();
+            var role = (TensorRole)r.ReadInt32();
+            int alias = r.ReadInt32();
+            var shape = ReadShape(r);
+            int len = r.ReadInt32();
+            byte[]? data = len >= 0 ? r.ReadBytes(len) : null;
+            if (data is not null && data.Length != len) throw new EndOfStreamException();
+            p.Tensors.Add(new ProgramTensor { Id = i, Name = name, DType = dt, Role = role, AliasOf = alias, Shape = shape, Data = data });
+        }
+        int nl = r.ReadInt32();
+        for (int i = 0; i < nl; i++)
+        {
+            string name = r.ReadString();
+            var kind = (LayerKind)r.ReadInt32();
+            var prm = r.ReadBytes(r.ReadInt32());
+            var ins = new int[r.ReadInt32()];
+            for (int k = 0; k < ins.Length; k++) ins[k] = r.ReadInt32();
+            var outs = new int[r.ReadInt32()];
+            for (int k = 0; k < outs.Length; k++) outs[k] = r.ReadInt32();
+            p.Layers.Add(new ProgramLayer { Name = name, Kind = kind, Params = prm, Inputs = ins, Outputs = outs, Tactic = r.ReadInt32() });
+        }
+        ReadBindings(r, p.Inputs);
+        ReadBindings(r, p.Outputs);
+        return p;
+    }
+
+    private static void WriteShape(BinaryWriter w, Dim[] shape)
+    {
+        w.Write(shape.Length);
+        foreach (var d in shape) { w.Write(d.Factor); w.Write(d.Symbol ?? ""); }
+    }
+
+    private static Dim[] ReadShape(BinaryReader r)
+    {
+        var s = new Dim[r.ReadInt32()];
+        for (int i = 0; i < s.Length; i++)
+        {
+            long f = r.ReadInt64();
+            string sym = r.ReadString();
+            s[i] = sym.Length == 0 ? Dim.Of(f) : new Dim(f, sym);
+        }
+        return s;
+    }
+
+    private static void WriteBindings(BinaryWriter w, List<ProgramBinding> b)
+    {
+        w.Write(b.Count);
+        foreach (var x in b) { w.Write(x.Name); w.Write(x.TensorId); WriteShape(w, x.Shape); }
+    }
+
+    private static void ReadBindings(BinaryReader r, List<ProgramBinding> into)
+    {
+        int n = r.ReadInt32();
+        for (int i = 0; i < n; i++) into.Add(new ProgramBinding(r.ReadString(), r.ReadInt32(), ReadShape(r)));
+    }
+
+    /// <summary>One line per layer, for build logs and `inspect`.</summary>
+    public string Dump()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"program ({(Fp16 ? "fp16" : "fp32")}): {Tensors.Count} tensors, {Layers.Count} layers, {WeightBytes:N0} weight bytes");
+        string T(int id) => id < 0 ? "_" : $"%{id}{Tensors[id].Shape.Format()}";
+        foreach (var l in Layers)
+            sb.AppendLine($"  {string.Join(", ", l.Outputs.Select(T))} = {l.Kind}({string.Join(", ", l.Inputs.Select(T))}){(l.Tunable ? $" tactic={l.Tactic}" : "")}  # {l.Name}");
+        return sb.ToString();
+    }
+}

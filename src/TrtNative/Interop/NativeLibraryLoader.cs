@@ -1,0 +1,121 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace TrtNative.Interop;
+
+/// <summary>
+/// Finds libtrtnative and checks its ABI before first use. The import resolver is registered once, only answers
+/// for "trtnative", never throws, and remembers where it looked so a load failure can say so.
+/// Search order: $TRTN_NATIVE_LIBRARY (a file), runtimes/&lt;rid&gt;/native/ and the application folder, then the
+/// system's default search (LD_LIBRARY_PATH).
+/// </summary>
+internal static class NativeLibraryLoader
+{
+    /// <summary>The ABI version this managed code was written against (TRTN_ABI_VERSION).</summary>
+    public const int ExpectedAbiVersion = 1;
+
+    private static readonly List<string> s_tried = new();
+    private static readonly Lazy<(bool Ok, string Message)> s_state = new(Check, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static int s_registered;
+
+    [ModuleInitializer]
+    internal static void Register()
+    {
+        if (Interlocked.Exchange(ref s_registered, 1) != 0) return;
+        try { NativeLibrary.SetDllImportResolver(typeof(NativeLibraryLoader).Assembly, Resolve); }
+        catch (InvalidOperationException) { /* someone registered one already: default probing applies */ }
+    }
+
+    private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
+    {
+        if (name != NativeMethods.Library) return 0;
+        try
+        {
+            foreach (var candidate in Candidates())
+            {
+                lock (s_tried) if (!s_tried.Contains(candidate)) s_tried.Add(candidate);
+                if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out nint h)) return h;
+            }
+            lock (s_tried) if (!s_tried.Contains("default search (LD_LIBRARY_PATH) for libtrtnative.so")) s_tried.Add("default search (LD_LIBRARY_PATH) for libtrtnative.so");
+            if (NativeLibrary.TryLoad("libtrtnative.so", assembly, path, out nint d)) return d;
+        }
+        catch
+        {
+            // A resolver must not throw; returning 0 lets the runtime report DllNotFoundException.
+        }
+        return 0;
+    }
+
+    private static IEnumerable<string> Candidates()
+    {
+        var env = Environment.GetEnvironmentVariable("TRTN_NATIVE_LIBRARY");
+        if (!string.IsNullOrEmpty(env)) yield return Path.GetFullPath(env);
+        string file = OperatingSystem.IsWindows() ? "trtnative.dll" : OperatingSystem.IsMacOS() ? "libtrtnative.dylib" : "libtrtnative.so";
+        string baseDir = AppContext.BaseDirectory;
+        yield return Path.Combine(baseDir, "runtimes", RuntimeInformation.RuntimeIdentifier, "native", file);
+        yield return Path.Combine(baseDir, "runtimes", (OperatingSystem.IsLinux() ? "linux-" : OperatingSystem.IsWindows() ? "win-" : "osx-") + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant(), "native", file);
+        yield return Path.Combine(baseDir, file);
+    }
+
+    /// <summary>True when the library loads and its ABI matches; otherwise <paramref name="reason"/> says why.</summary>
+    public static bool IsAvailable(out string reason)
+    {
+        var (ok, message) = s_state.Value;
+        reason = message;
+        return ok;
+    }
+
+    /// <summary>Throws <see cref="ErrorCode.NativeLibrary"/> with the reason unless the library is usable.</summary>
+    public static void EnsureLoaded()
+    {
+        var (ok, message) = s_state.Value;
+        if (!ok) throw new TrtNativeException(ErrorCode.NativeLibrary, message);
+    }
+
+    /// <summary>Where the resolver looked (for messages).</summary>
+    public static string SearchedLocations { get { lock (s_tried) return string.Join("; ", s_tried); } }
+
+    private static (bool, string) Check()
+    {
+        Register();
+        int abi;
+        try
+        {
+            abi = NativeMethods.trtn_abi_version();
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            return (false, $"libtrtnative could not be loaded ({e.GetType().Name}: {e.Message}). Looked in: {SearchedLocations}. " +
+                           "Build native/ with cmake and put libtrtnative.so next to the application, under runtimes/<rid>/native/, or name it in TRTN_NATIVE_LIBRARY.");
+        }
+        if (abi != ExpectedAbiVersion)
+            return (false, $"libtrtnative has ABI version {abi}, this TrtNative needs {ExpectedAbiVersion}: rebuild native/ from the same source tree");
+        string? mismatch = CheckStructSizes();
+        if (mismatch is not null) return (false, "libtrtnative does not match this TrtNative: " + mismatch);
+        string version = Marshal.PtrToStringUTF8(NativeMethods.trtn_version()) ?? "?";
+        return (true, version);
+    }
+
+    /// <summary>Null when every parameter struct has the native size, else the first difference.</summary>
+    internal static unsafe string? CheckStructSizes()
+    {
+        (LayerKind Kind, int Size)[] sizes =
+        [
+            (LayerKind.Conv, sizeof(ConvParams)), (LayerKind.Gemm, sizeof(GemmParams)), (LayerKind.Binary, sizeof(BinaryParams)),
+            (LayerKind.Unary, sizeof(UnaryParams)), (LayerKind.Pool, sizeof(PoolParams)), (LayerKind.Softmax, sizeof(SoftmaxParams)),
+            (LayerKind.LayerNorm, sizeof(LayerNormParams)), (LayerKind.Reduce, sizeof(ReduceParams)), (LayerKind.Copy, sizeof(CopyParams)),
+            (LayerKind.Concat, sizeof(ConcatParams)), (LayerKind.Resize, sizeof(ResizeParams)), (LayerKind.Gather, sizeof(GatherParams)),
+            (LayerKind.Pad, sizeof(PadParams)),
+        ];
+        foreach (var (kind, size) in sizes)
+        {
+            ulong native = NativeMethods.trtn_layer_params_size((int)kind);
+            if (native != (ulong)size) return $"{kind} parameters are {native} bytes natively, {size} here";
+        }
+        return null;
+    }
+
+    /// <summary>True when the library was built with CUDA (only meaningful once loaded).</summary>
+    public static bool HasCuda => NativeMethods.trtn_has_cuda() != 0;
+}

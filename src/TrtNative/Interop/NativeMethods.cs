@@ -1,0 +1,160 @@
+using System.Runtime.InteropServices;
+
+namespace TrtNative.Interop;
+
+/// <summary>
+/// The C ABI of libtrtnative (native/include/trtnative.h). Every function that can fail returns a trtn_status*
+/// (<see cref="nint"/>, 0 on success) that must go through <see cref="NativeStatus.ThrowIfFailed"/>.
+/// </summary>
+internal static unsafe partial class NativeMethods
+{
+    internal const string Library = "trtnative";
+
+    // int32_t trtn_abi_version(void);
+    [LibraryImport(Library)] internal static partial int trtn_abi_version();
+
+    // const char* trtn_version(void);
+    [LibraryImport(Library)] internal static partial nint trtn_version();
+
+    // int32_t trtn_has_cuda(void);
+    [LibraryImport(Library)] internal static partial int trtn_has_cuda();
+
+    // uint64_t trtn_layer_params_size(int32_t kind);
+    [LibraryImport(Library)] internal static partial ulong trtn_layer_params_size(int kind);
+
+    // int32_t trtn_status_code(const trtn_status* status);
+    [LibraryImport(Library)] internal static partial int trtn_status_code(nint status);
+
+    // const char* trtn_status_message(const trtn_status* status);
+    [LibraryImport(Library)] internal static partial nint trtn_status_message(nint status);
+
+    // void trtn_status_destroy(trtn_status* status);
+    [LibraryImport(Library)] internal static partial void trtn_status_destroy(nint status);
+
+    // trtn_status* trtn_device_get_info(int32_t device, trtn_device_info* out);
+    [LibraryImport(Library)] internal static partial nint trtn_device_get_info(int device, DeviceInfo* info);
+
+    // trtn_status* trtn_engine_create(int32_t device, trtn_engine** out);
+    [LibraryImport(Library)] internal static partial nint trtn_engine_create(int device, out NativeEngineHandle engine);
+
+    // void trtn_engine_destroy(trtn_engine* engine);
+    [LibraryImport(Library)] internal static partial void trtn_engine_destroy(nint engine);
+
+    // trtn_status* trtn_engine_add_tensor(trtn_engine* engine, int32_t dtype, int32_t rank, int32_t* out_id);
+    [LibraryImport(Library)] internal static partial nint trtn_engine_add_tensor(NativeEngineHandle engine, int dtype, int rank, int* id);
+
+    // trtn_status* trtn_engine_add_layer(trtn_engine*, const char* name, int32_t kind, const void* params, uint64_t params_size,
+    //                                    const int32_t* inputs, int32_t input_count, const int32_t* outputs, int32_t output_count);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial nint trtn_engine_add_layer(NativeEngineHandle engine, string name, int kind, byte* parameters, ulong paramsSize,
+        int* inputs, int inputCount, int* outputs, int outputCount);
+
+    // trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_options* options);
+    [LibraryImport(Library)] internal static partial nint trtn_engine_build(NativeEngineHandle engine, BuildOptions* options);
+
+    // int32_t trtn_engine_layer_count(const trtn_engine* engine);
+    [LibraryImport(Library)] internal static partial int trtn_engine_layer_count(NativeEngineHandle engine);
+
+    // int32_t trtn_engine_get_tactic(const trtn_engine* engine, int32_t layer);
+    [LibraryImport(Library)] internal static partial int trtn_engine_get_tactic(NativeEngineHandle engine, int layer);
+
+    // trtn_status* trtn_context_create(trtn_engine* engine, trtn_context** out);
+    [LibraryImport(Library)] internal static partial nint trtn_context_create(NativeEngineHandle engine, out nint context);
+
+    // void trtn_context_destroy(trtn_context* context);
+    [LibraryImport(Library)] internal static partial void trtn_context_destroy(nint context);
+
+    // trtn_status* trtn_context_set_shapes(trtn_context*, const int64_t* dims, int64_t dims_count, uint64_t* workspace_bytes);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_shapes(NativeContextHandle context, long* dims, long count, ulong* workspace);
+
+    // trtn_status* trtn_context_set_tensor_addresses(trtn_context*, void* const* addresses, int32_t count);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_tensor_addresses(NativeContextHandle context, nint* addresses, int count);
+
+    // trtn_status* trtn_context_set_workspace(trtn_context*, void* workspace, uint64_t bytes);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_workspace(NativeContextHandle context, nint workspace, ulong bytes);
+
+    // trtn_status* trtn_context_set_graph_capture(trtn_context*, int32_t enabled);
+    [LibraryImport(Library)] internal static partial nint trtn_context_set_graph_capture(NativeContextHandle context, int enabled);
+
+    // trtn_status* trtn_context_enqueue(trtn_context*, void* stream);
+    [LibraryImport(Library)] internal static partial nint trtn_context_enqueue(NativeContextHandle context, nint stream);
+
+    // trtn_status* trtn_context_autotune(trtn_context*, void* stream, int32_t* tactics, float* times_ms, int32_t layer_count);
+    [LibraryImport(Library)] internal static partial nint trtn_context_autotune(NativeContextHandle context, nint stream, int* tactics, float* times, int layerCount);
+
+    // trtn_status* trtn_context_get_info(const trtn_context*, trtn_context_info* out);
+    [LibraryImport(Library)] internal static partial nint trtn_context_get_info(NativeContextHandle context, ContextInfo* info);
+}
+
+/// <summary>The one place native statuses become exceptions.</summary>
+internal static class NativeStatus
+{
+    /// <summary>Releases <paramref name="status"/> and throws a <see cref="TrtNativeException"/> carrying its code and message when it is not success (0).</summary>
+    public static void ThrowIfFailed(nint status)
+    {
+        if (status == 0) return;
+        int code;
+        string message;
+        try
+        {
+            code = NativeMethods.trtn_status_code(status);
+            message = Marshal.PtrToStringUTF8(NativeMethods.trtn_status_message(status)) ?? "(no message)";
+        }
+        finally
+        {
+            NativeMethods.trtn_status_destroy(status);
+        }
+        var ec = Enum.IsDefined(typeof(ErrorCode), code) ? (ErrorCode)code : ErrorCode.Internal;
+        throw new TrtNativeException(ec, message);
+    }
+}
+
+/// <summary>Owns a trtn_engine*.</summary>
+internal sealed class NativeEngineHandle : SafeHandle
+{
+    public NativeEngineHandle() : base(0, ownsHandle: true) { }
+    public override bool IsInvalid => handle == 0;
+    protected override bool ReleaseHandle()
+    {
+        NativeMethods.trtn_engine_destroy(handle);
+        return true;
+    }
+}
+
+/// <summary>Owns a trtn_context*; keeps its engine alive (the native context must be destroyed first).</summary>
+internal sealed class NativeContextHandle : SafeHandle
+{
+    private NativeEngineHandle? _engine;
+
+    private NativeContextHandle() : base(0, ownsHandle: true) { }
+
+    /// <summary>Creates a native context on <paramref name="engine"/> and takes a reference on it.</summary>
+    public static NativeContextHandle Create(NativeEngineHandle engine)
+    {
+        var h = new NativeContextHandle();
+        bool added = false;
+        engine.DangerousAddRef(ref added);
+        try
+        {
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_create(engine, out nint ctx));
+            h.SetHandle(ctx);
+            h._engine = engine;
+            added = false;
+            return h;
+        }
+        finally
+        {
+            if (added) engine.DangerousRelease();
+        }
+    }
+
+    public override bool IsInvalid => handle == 0;
+
+    protected override bool ReleaseHandle()
+    {
+        NativeMethods.trtn_context_destroy(handle);
+        _engine?.DangerousRelease();
+        _engine = null;
+        return true;
+    }
+}

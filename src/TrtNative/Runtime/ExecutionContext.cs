@@ -1,0 +1,269 @@
+using System.Runtime.InteropServices;
+using TrtNative.Compiler;
+using TrtNative.Cuda;
+using TrtNative.Interop;
+using TrtNative.Ir;
+
+namespace TrtNative.Runtime;
+
+/// <summary>How a context currently launches its layers.</summary>
+public enum GraphState
+{
+    /// <summary>Not captured yet (the first run after a shape or address change is plain).</summary>
+    NotCaptured = 0,
+    /// <summary>Replaying a CUDA graph of the whole enqueue.</summary>
+    Replaying = 1,
+    /// <summary>Capture failed (or is impossible on this stream): plain launches.</summary>
+    CaptureFailed = 2,
+}
+
+/// <summary>
+/// Runs an engine: owns the activation memory (an arena sized for the profile's largest shapes) and the layers'
+/// scratch space. Set the input shapes, then <see cref="EnqueueAsync"/> on a stream (after filling the inputs at
+/// <see cref="GetTensorAddress"/>), or use <see cref="Run"/> with host arrays. Not thread-safe: one run at a time.
+/// The first run at new shapes is launched layer by layer; later runs replay a captured CUDA graph.
+/// </summary>
+public sealed class ExecutionContext : IDisposable
+{
+    private readonly Engine _engine;
+    private readonly NativeContextHandle _handle;
+    private readonly DeviceBuffer<byte> _arena;
+    private DeviceBuffer<byte>? _workspace;
+    private readonly nint[] _addresses;
+    private readonly Dictionary<string, long[]> _inputShapes = new(StringComparer.Ordinal);
+    private Dictionary<string, long>? _bindings;
+    private bool _shapesApplied;
+    private CudaStream? _stream;
+
+    internal ExecutionContext(Engine engine)
+    {
+        _engine = engine;
+        engine.Context.MakeCurrent();
+        _arena = DeviceBuffer<byte>.Allocate(engine.Context, engine.Memory.ArenaBytes);
+        try
+        {
+            _handle = NativeContextHandle.Create(engine.Handle);
+            var p = engine.Program;
+            _addresses = new nint[p.Tensors.Count];
+            for (int i = 0; i < _addresses.Length; i++)
+                _addresses[i] = (engine.Memory.InWeights[i] ? engine.WeightsPointer : _arena.DevicePointer) + (nint)engine.Memory.Offsets[i];
+            ApplyAddresses();
+        }
+        catch
+        {
+            _handle?.Dispose();
+            _arena.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The engine this context runs.</summary>
+    public Engine Engine => _engine;
+
+    /// <summary>
+    /// Sets the shape of input <paramref name="name"/> for the next runs. Throws <see cref="ErrorCode.ShapeMismatch"/>
+    /// naming the dimension when the shape is outside the engine's optimization profile.
+    /// </summary>
+    public void SetInputShape(string name, long[] shape)
+    {
+        var d = _engine.Inputs.FirstOrDefault(i => i.Name == name)
+            ?? throw new TrtNativeException(ErrorCode.InvalidArgument, $"the engine has no input '{name}'; inputs: {string.Join(", ", _engine.Inputs.Select(i => i.Name))}");
+        if (shape.Length != d.MinShape.Length)
+            throw new TrtNativeException(ErrorCode.ShapeMismatch, $"input '{name}' has rank {d.MinShape.Length} {d.Shape.Format()}, got [{string.Join(",", shape)}]");
+        for (int k = 0; k < shape.Length; k++)
+            if (shape[k] < d.MinShape[k] || shape[k] > d.MaxShape[k])
+                throw new TrtNativeException(ErrorCode.ShapeMismatch,
+                    $"input '{name}' shape [{string.Join(",", shape)}] is outside the engine's optimization profile: dimension {k} is {shape[k]}, allowed {d.MinShape[k]}..{d.MaxShape[k]} (profile [{string.Join(",", d.MinShape)}]..[{string.Join(",", d.MaxShape)}]); rebuild with a wider profile");
+        if (_inputShapes.TryGetValue(name, out var old) && old.AsSpan().SequenceEqual(shape)) return;
+        _inputShapes[name] = (long[])shape.Clone();
+        _shapesApplied = false;
+    }
+
+    /// <summary>The shape of output <paramref name="name"/> for the current input shapes.</summary>
+    public long[] GetOutputShape(string name)
+    {
+        EnsureShapes();
+        var b = _engine.Program.Outputs.FirstOrDefault(o => o.Name == name)
+            ?? throw new TrtNativeException(ErrorCode.InvalidArgument, $"the engine has no output '{name}'");
+        return b.Shape.Resolve(_bindings);
+    }
+
+    /// <summary>
+    /// Device address of input or output <paramref name="name"/> (float32, contiguous, logical shape). Device memory
+    /// owned by this context: valid until <see cref="Dispose"/> or until <see cref="SetTensorAddress"/> replaces it.
+    /// </summary>
+    public nint GetTensorAddress(string name) => _addresses[Binding(name).TensorId];
+
+    /// <summary>
+    /// Binds caller-owned device memory (float32, contiguous, at least the profile's largest size) to input or output
+    /// <paramref name="name"/>. The memory must stay valid while runs use it.
+    /// </summary>
+    public void SetTensorAddress(string name, nint deviceAddress)
+    {
+        if (deviceAddress == 0) throw new TrtNativeException(ErrorCode.InvalidArgument, $"null device address for '{name}'");
+        int id = Binding(name).TensorId;
+        var p = _engine.Program;
+        for (int i = 0; i < _addresses.Length; i++)
+            if (i == id || p.Tensors[i].AliasOf == id) _addresses[i] = deviceAddress;
+        ApplyAddresses();
+    }
+
+    /// <summary>Queues one run of the engine on <paramref name="stream"/> (inputs must be in place; outputs are ready once the stream reaches this point).</summary>
+    public void EnqueueAsync(CudaStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        EnsureShapes();
+        _engine.Context.MakeCurrent();
+        NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_enqueue(_handle, stream.Handle));
+    }
+
+    /// <summary>Enables (default) or disables capturing the enqueue into a CUDA graph.</summary>
+    public void SetGraphCapture(bool enabled) => NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_set_graph_capture(_handle, enabled ? 1 : 0));
+
+    /// <summary>Whether runs replay a CUDA graph.</summary>
+    public unsafe GraphState GraphState
+    {
+        get
+        {
+            ContextInfo info;
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_get_info(_handle, &info));
+            return (GraphState)info.GraphState;
+        }
+    }
+
+    /// <summary>
+    /// Runs once on host data: sets each input's shape, copies the inputs to the GPU, runs, waits and returns every
+    /// output (float32, logical shape) by name. Host arrays are only read during the call.
+    /// </summary>
+    public Dictionary<string, Tensor> Run(IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        foreach (var d in _engine.Inputs)
+        {
+            if (!inputs.TryGetValue(d.Name, out var t))
+                throw new TrtNativeException(ErrorCode.InvalidArgument, $"no value given for input '{d.Name}' {d.Shape.Format()}");
+            if (t.Floats is null) throw new TrtNativeException(ErrorCode.InvalidArgument, $"input '{d.Name}' must be a float tensor, got {t.Type.OnnxName()}");
+            SetInputShape(d.Name, t.Shape);
+        }
+        EnsureShapes();
+        _engine.Context.MakeCurrent();
+        _stream ??= CudaStream.Create(_engine.Context);
+        foreach (var d in _engine.Inputs) CopyIn(GetTensorAddress(d.Name), inputs[d.Name].Floats!);
+        EnqueueAsync(_stream);
+        _stream.Synchronize();
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var o in _engine.Program.Outputs)
+        {
+            var shape = o.Shape.Resolve(_bindings);
+            var data = new float[shape.ElementCount()];
+            CopyOut(_addresses[o.TensorId], data);
+            result[o.Name] = Tensor.FromFloats(data, shape);
+        }
+        return result;
+    }
+
+    /// <summary>Times every tunable layer's candidates at the current shapes and stores the fastest in the engine (used by the builder).</summary>
+    internal unsafe (int[] Tactics, float[] Milliseconds) Autotune(long workspaceBytes)
+    {
+        EnsureShapes();
+        EnsureWorkspace((ulong)workspaceBytes);
+        _engine.Context.MakeCurrent();
+        _stream ??= CudaStream.Create(_engine.Context);
+        int n = _engine.Program.Layers.Count;
+        var tactics = new int[n];
+        var times = new float[n];
+        fixed (int* t = tactics)
+        fixed (float* ms = times)
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_autotune(_handle, _stream.Handle, t, ms, n));
+        _shapesApplied = false; // workspace needs may have changed with the tactics
+        return (tactics, times);
+    }
+
+    /// <summary>Fills every input with uniform random values in [-1, 1) (for autotuning and benchmarks).</summary>
+    internal void FillInputsRandom(int seed)
+    {
+        EnsureShapes();
+        var rng = new Random(seed);
+        foreach (var b in _engine.Program.Inputs)
+        {
+            var data = new float[b.Shape.Resolve(_bindings).ElementCount()];
+            for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
+            CopyIn(_addresses[b.TensorId], data);
+        }
+    }
+
+    private ProgramBinding Binding(string name) =>
+        _engine.Program.Inputs.Concat(_engine.Program.Outputs).FirstOrDefault(b => b.Name == name)
+        ?? throw new TrtNativeException(ErrorCode.InvalidArgument, $"the engine has no input or output '{name}'");
+
+    private unsafe void ApplyAddresses()
+    {
+        _engine.Context.MakeCurrent();
+        fixed (nint* a = _addresses)
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_set_tensor_addresses(_handle, a, _addresses.Length));
+    }
+
+    private unsafe void EnsureShapes()
+    {
+        if (_shapesApplied) return;
+        var shapes = new Dictionary<string, long[]>(_inputShapes);
+        foreach (var d in _engine.Inputs)
+            if (!shapes.ContainsKey(d.Name))
+            {
+                if (d.MinShape.AsSpan().SequenceEqual(d.MaxShape)) shapes[d.Name] = d.MinShape;
+                else throw new TrtNativeException(ErrorCode.InvalidArgument, $"input '{d.Name}' {d.Shape.Format()} has dynamic dims: call SetInputShape first");
+            }
+        var bindings = _engine.BindSymbols(shapes, "input shapes");
+        var dims = new List<long>();
+        foreach (var t in _engine.Program.Tensors) dims.AddRange(t.Shape.Resolve(bindings));
+        var arr = dims.ToArray();
+        ulong ws;
+        _engine.Context.MakeCurrent();
+        fixed (long* p = arr)
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_set_shapes(_handle, p, arr.Length, &ws));
+        EnsureWorkspace(ws);
+        _bindings = bindings;
+        _shapesApplied = true;
+    }
+
+    private void EnsureWorkspace(ulong bytes)
+    {
+        if (_workspace is not null && (ulong)_workspace.SizeInBytes >= bytes) return;
+        _workspace?.Dispose();
+        _workspace = null;
+        if (bytes > 0) _workspace = DeviceBuffer<byte>.Allocate(_engine.Context, (long)bytes);
+        NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_set_workspace(_handle, _workspace?.DevicePointer ?? 0, (ulong)(_workspace?.SizeInBytes ?? 0)));
+    }
+
+    private unsafe void CopyIn(nint device, float[] data)
+    {
+        // The arena is one DeviceBuffer<byte>; addresses may also be caller memory, so copy by address.
+        fixed (float* p = data)
+            CudaDriverCopy.HostToDevice(device, p, (nuint)(data.Length * sizeof(float)));
+    }
+
+    private unsafe void CopyOut(nint device, float[] data)
+    {
+        fixed (float* p = data)
+            CudaDriverCopy.DeviceToHost(p, device, (nuint)(data.Length * sizeof(float)));
+    }
+
+    /// <summary>Frees the activation memory, the workspace and the native context.</summary>
+    public void Dispose()
+    {
+        _stream?.Dispose();
+        _handle.Dispose();
+        _workspace?.Dispose();
+        _arena.Dispose();
+    }
+}
+
+/// <summary>Synchronous copies by raw device address (the driver bindings are internal to this assembly).</summary>
+internal static unsafe class CudaDriverCopy
+{
+    public static void HostToDevice(nint dst, void* src, nuint bytes) =>
+        CudaDriver.Check(CudaDriver.cuMemcpyHtoD_v2((ulong)dst, src, bytes), "cuMemcpyHtoD_v2");
+
+    public static void DeviceToHost(void* dst, nint src, nuint bytes) =>
+        CudaDriver.Check(CudaDriver.cuMemcpyDtoH_v2(dst, (ulong)src, bytes), "cuMemcpyDtoH_v2");
+}

@@ -1,0 +1,109 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using TrtNative.Cuda;
+using TrtNative.Ir;
+using TrtNative.Runtime;
+using Xunit;
+
+namespace TrtNative.GpuTests;
+
+/// <summary>
+/// torchvision models (random weights, opset 17, dynamic batch) exported on the GPU host by
+/// scripts/export_models.py, which also runs ONNX Runtime (CPU) on 64 fresh random inputs. One engine per model
+/// and precision with the profile batch 1..64 runs batch 1, 7 and 64 and is compared with those outputs.
+/// </summary>
+public class ModelGpuTests
+{
+    private const int MaxBatch = 64;
+    private readonly ITestOutputHelper _out;
+
+    public ModelGpuTests(ITestOutputHelper output) => _out = output;
+
+    private static string ModelsDir()
+    {
+        var dir = Environment.GetEnvironmentVariable("TRTN_MODELS_DIR");
+        Assert.SkipWhen(string.IsNullOrEmpty(dir), "TRTN_MODELS_DIR is not set (export the models with scripts/export_models.py DIR --reference 64)");
+        return dir!;
+    }
+
+    private static float[] ReadFloats(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        return MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+    }
+
+    [Theory]
+    [InlineData("resnet50", Precision.Fp32)]
+    [InlineData("resnet50", Precision.Fp16)]
+    [InlineData("mobilenet_v2", Precision.Fp32)]
+    [InlineData("mobilenet_v2", Precision.Fp16)]
+    [InlineData("efficientnet_b0", Precision.Fp32)]
+    [InlineData("efficientnet_b0", Precision.Fp16)]
+    [InlineData("vit_b_16", Precision.Fp32)]
+    [InlineData("vit_b_16", Precision.Fp16)]
+    public void MatchesOnnxRuntime(string model, Precision precision)
+    {
+        EngineGpuTests.RequireEngine();
+        string dir = ModelsDir();
+        string onnx = Path.Combine(dir, model + ".onnx");
+        Assert.SkipUnless(File.Exists(onnx), $"{onnx} was not exported");
+        using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, model + ".json")));
+        long seed = meta.RootElement.GetProperty("seed").GetInt64();
+        var x = ReadFloats(Path.Combine(dir, model + ".input.f32"));
+        var ort = ReadFloats(Path.Combine(dir, model + ".ort.f32"));
+        const int per = 3 * 224 * 224;
+        int n = x.Length / per, classes = ort.Length / n;
+        Assert.Equal(MaxBatch, n);
+
+        using var ctx = CudaContext.Create();
+        var config = new BuilderConfig { Precision = precision, MaxWorkspaceSize = 512L << 20 };
+        config.OptimizationProfiles.Add(new OptimizationProfile().Set("input", [1, 3, 224, 224], [8, 3, 224, 224], [MaxBatch, 3, 224, 224]));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        using var engine = new Builder(ctx).BuildFromOnnx(onnx, config);
+        _out.WriteLine($"{model} {precision}: built in {sw.Elapsed.TotalSeconds:F1} s, {engine.LayerCount} layers, weights {engine.WeightBytes / 1048576.0:F1} MiB, arena {engine.ActivationBytes / 1048576.0:F1} MiB");
+        using var ec = engine.CreateExecutionContext();
+        double tol = precision == Precision.Fp32 ? 1e-4 : 1e-2;
+        float[]? full = null;
+        foreach (int batch in new[] { 1, 7, MaxBatch })
+        {
+            var input = Tensor.FromFloats(x[..(batch * per)], [batch, 3, 224, 224]);
+            var got = ec.Run(new Dictionary<string, Tensor> { ["input"] = input })["logits"];
+            Assert.Equal(new long[] { batch, classes }, got.Shape);
+            double err = EngineGpuTests.RelL2(got.Floats!, ort[..(batch * classes)]);
+            string line = $"RESULT {model} {precision} batch {batch}: rel L2 vs ORT CPU {err:E3} (tol {tol:E0}, seed {seed})";
+            _out.WriteLine(line);
+            Console.WriteLine(line);
+            Assert.True(err <= tol, line);
+            if (batch == MaxBatch) full = got.Floats!;
+        }
+        int agree = 0;
+        for (int i = 0; i < n; i++)
+            if (ArgMax(full!.AsSpan(i * classes, classes)) == ArgMax(ort.AsSpan(i * classes, classes))) agree++;
+        string top1 = $"RESULT {model} {precision}: top-1 agrees with ORT on {agree}/{n} inputs";
+        _out.WriteLine(top1);
+        Console.WriteLine(top1);
+        Assert.True(agree >= n - 1, top1);
+        Assert.Equal(GraphState.NotCaptured, ec.GraphState); // each batch was a new shape: plain launches so far
+
+        // Plan round trip: bit-identical bytes and bit-identical outputs.
+        byte[] plan = engine.Serialize();
+        using var loaded = Engine.Deserialize(ctx, plan, engine.Header.ModelHash);
+        Assert.Equal(plan, loaded.Serialize());
+        using var ec2 = loaded.CreateExecutionContext();
+        var seven = Tensor.FromFloats(x[..(7 * per)], [7, 3, 224, 224]);
+        var a = ec.Run(new Dictionary<string, Tensor> { ["input"] = seven })["logits"].Floats!;
+        var b = ec2.Run(new Dictionary<string, Tensor> { ["input"] = seven })["logits"].Floats!;
+        Assert.Equal(a, b);
+        var c = ec.Run(new Dictionary<string, Tensor> { ["input"] = seven })["logits"].Floats!;
+        Assert.Equal(GraphState.Replaying, ec.GraphState);
+        Assert.Equal(a, c);
+        _out.WriteLine($"{model} {precision}: plan {plan.Length / 1048576.0:F1} MiB round-trips bit-identically; graph replay matches plain launch");
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+}
