@@ -179,8 +179,8 @@ public sealed class ExecutionContext : IDisposable
         return (tactics, times);
     }
 
-    /// <summary>Fills every input with uniform random values in [-1, 1) (for autotuning and benchmarks).</summary>
-    internal void FillInputsRandom(int seed)
+    /// <summary>Fills every input (at the current shapes) with uniform random values in [-1, 1) drawn from <paramref name="seed"/>, for autotuning and benchmarks. Synchronous.</summary>
+    public void FillInputsRandom(int seed)
     {
         EnsureShapes();
         var rng = new Random(seed);
