@@ -97,6 +97,9 @@ internal sealed class GpuLowering
         foreach (var o in _g.Outputs)
         {
             _node = null!;
+            var type = _g.Values.TryGetValue(o.Name, out var info) ? info.Type : o.Type;
+            if (!type.IsFloating())
+                throw new TrtNativeException(ErrorCode.Unsupported, $"graph output '{o.Name}' is {type.OnnxName()}; the GPU engine produces float outputs only");
             var v = Value(o.Name);
             v = Ensure(v, Identity(v.Logical.Length));
             int id = NewTensor(o.Name, NativeDType.Float32, v.Logical, TensorRole.Output);
