@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # TrtNative build driver.
-#   ./build.sh build            dotnet build the solution; configure+build native/ into build/native when cmake and a
-#                               CUDA compiler are present (skipped with a message otherwise)
+#   ./build.sh build            dotnet build the solution; configure+build native/ into build/native when cmake is
+#                               present (without nvcc native/ builds its non-CUDA parts)
 #   ./build.sh test [args]      dotnet test the solution, then print "N passed, N failed, N skipped" over all projects
 #   ./build.sh run [args]       start the server (src/TrtNative.Server)
 #   ./build.sh sample [args]    run the console sample (src/TrtNative.Sample)
-#   ./build.sh bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/gpu-test.sh
-#                               into out/bundle.tar.xz (must stay under 60 MiB)
-# Environment: CONFIG (Debug|Release, default Debug for build/test), TRTN_CUDA_ARCH (default 90),
-#              TRTN_REQUIRE_NATIVE=1 makes a skipped native build an error.
+#   ./build.sh bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/ + ONNX node
+#                               tests into out/bundle.tar.xz (must stay under 60 MiB)
+# Environment: CONFIG (Debug|Release, default Debug for build/test), TRTN_CUDA_ARCH (CUDA architectures for
+#              native/, default: its CMakeLists' list), TRTN_REQUIRE_NATIVE=1 makes a missing cmake an error.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -27,18 +27,19 @@ build_native() {
     echo "native: no native/CMakeLists.txt yet, nothing to build"
     return 0
   fi
-  local why=""
-  command -v cmake >/dev/null 2>&1 || why="cmake not found"
-  [ -z "$why" ] && ! have_cuda_compiler && why="no CUDA compiler (nvcc) found"
-  if [ -n "$why" ]; then
+  if ! command -v cmake >/dev/null 2>&1; then
     if [ "${TRTN_REQUIRE_NATIVE:-0}" = 1 ]; then
-      echo "native: cannot build: $why" >&2
+      echo "native: cannot build: cmake not found" >&2
       return 1
     fi
-    echo "native: skipped ($why); GPU engine tests need libtrtnative.so"
+    echo "native: skipped (cmake not found); GPU engine tests need libtrtnative.so"
     return 0
   fi
-  cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${TRTN_CUDA_ARCH:-90}"
+  # Without a CUDA compiler native/ builds its non-CUDA parts only (its CMakeLists decides).
+  have_cuda_compiler || echo "native: no CUDA compiler found: building the non-CUDA parts only"
+  local args=(-DCMAKE_BUILD_TYPE=Release)
+  [ -n "${TRTN_CUDA_ARCH:-}" ] && args+=("-DCMAKE_CUDA_ARCHITECTURES=${TRTN_CUDA_ARCH}")
+  cmake -S native -B build/native "${args[@]}"
   cmake --build build/native -j "$(nproc 2>/dev/null || echo 2)"
 }
 
@@ -103,7 +104,11 @@ cmd_bundle() {
   done
   [ -d native ] && cp -r native "$stage/native"
   [ -d cmake ] && cp -r cmake "$stage/cmake"
-  cp scripts/gpu-test.sh "$stage/scripts/gpu-test.sh"
+  cp scripts/*.sh "$stage/scripts/"
+  cp scripts/*.py "$stage/scripts/" 2>/dev/null || true
+  # ONNX backend node tests (1 MiB compressed) for the GPU node tests (TRTN_NODE_TESTS on the GPU host).
+  local nodes="${TRTN_NODE_TESTS_SRC:-/usr/share/libonnx-testdata/data/node}"
+  [ -d "$nodes" ] && cp -r "$nodes" "$stage/node-tests"
   chmod +x "$stage/scripts/gpu-test.sh" "$stage/bin/TrtNative.GpuTests" "$stage/bin/TrtNative.Sample"
   (cd "$out" && XZ_OPT="-6 -T0" tar -cJf bundle.tar.xz bundle)
   local size

@@ -5,7 +5,9 @@ Runs offline (the data set ships inside python3-sklearn). Writes, under demo/dig
   digits.onnx        input "data" [N,1,8,8] float (pixel/255, i.e. 0..1, white ink on black), output "prob" [N,10] (softmax)
   corresp.txt        "<index> <label>" per line
   samples/*.png      a few test-split images, upscaled 8x8 -> 64x64 (nearest), 8-bit grayscale
-  accuracy.txt       test accuracy of the exported model (checked again through the ONNX file if onnxruntime exists)
+  accuracy.txt       test accuracy of the trained model on the held-out split
+  test_set.bin       the held-out split: per image 1 label byte + 64 pixel bytes (8x8, 0..255), for the server's
+                     end-to-end accuracy test
 Usage: /usr/bin/python3 demo/train_digits.py [--out demo/digits] [--epochs 60]
 """
 import argparse, os, struct, zlib
@@ -88,6 +90,9 @@ def main():
         written.add(lbl)
         big = np.kron(imgs[idx], np.ones((8, 8), dtype=np.uint8))
         write_png_gray(os.path.join(sd, f"digit_{lbl}.png"), big)
+    with open(os.path.join(a.out, "test_set.bin"), "wb") as f:
+        for idx in ite:
+            f.write(bytes([int(y[idx])]) + imgs[idx].astype(np.uint8).tobytes())
     with open(os.path.join(a.out, "accuracy.txt"), "w") as f:
         f.write(f"test_accuracy {acc:.4f}\ntest_images {len(yte)}\nsplit train_test_split(test_size=0.25, random_state=0, stratify)\n")
 

@@ -102,6 +102,17 @@ public class CudaGpuTests
         stream.Synchronize();
         Assert.Equal(0f, dst.Span[0]);
         Assert.Equal(0f, dst.Span[n - 1]);
+
+        // Partial async copies move exactly `count` elements.
+        dst.Span.Fill(7f);
+        dev.EnqueueCopyFrom(src, stream, count: 1000);
+        dev.EnqueueCopyTo(dst, stream, count: 2000);
+        stream.Synchronize();
+        Assert.True(dst.Span[..1000].SequenceEqual(data.AsSpan(0, 1000)), "first 1000 copied");
+        Assert.All(dst.Span[1000..2000].ToArray(), v => Assert.Equal(0f, v)); // still cleared on the device
+        Assert.Equal(7f, dst.Span[2000]);                                     // beyond count: untouched
+        Assert.Equal(ErrorCode.InvalidArgument,
+            Assert.Throws<TrtNativeException>(() => dev.EnqueueCopyTo(dst, stream, count: n + 1)).Code);
     }
 
     [Fact]

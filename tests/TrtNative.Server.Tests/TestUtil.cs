@@ -141,7 +141,7 @@ public static class Http
 }
 
 /// <summary>The in-process server (TestServer) with test settings.</summary>
-public sealed class ServerFactory : WebApplicationFactory<Program>
+public class ServerFactory : WebApplicationFactory<Program>
 {
     public TempDir Dir { get; } = new();
     public Dictionary<string, string?> Settings { get; } = new()

@@ -272,6 +272,14 @@ public class OnnxImporterTests
             Assert.Equal(ErrorCode.InvalidModel, e.Code);
             Assert.Contains("outside the model directory", e.Message);
 
+            // So is a link inside the directory that leads out of it.
+            File.CreateSymbolicLink(Path.Combine(dir, "link.bin"), Path.Combine(Path.GetDirectoryName(dir)!, Path.GetFileName(dir) + "-evil.bin"));
+            t.ExternalData[0].Value = "link.bin";
+            File.WriteAllBytes(path, m.ToByteArray());
+            e = Assert.Throws<TrtNativeException>(() => OnnxImporter.Load(path, Ops));
+            Assert.Equal(ErrorCode.InvalidModel, e.Code);
+            Assert.Contains("outside the model directory", e.Message);
+
             // A range past the end of the file.
             t.ExternalData[0].Value = "weights/w.bin";
             t.ExternalData[1].Value = "12";

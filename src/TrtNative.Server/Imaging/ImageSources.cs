@@ -49,6 +49,11 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
                     CheckAllowed(s, allowedRoots, i);
                     throw DdException.InputError($"Could not read image(s): data[{i}] '{s}': no such file or directory");
                 }
+                if (s.Contains('/') || Path.HasExtension(s))
+                {
+                    CheckAllowed(s, allowedRoots, i);
+                    throw DdException.InputError($"Could not read image(s): data[{i}] '{s}': no such file (relative paths are resolved on the server, from {Directory.GetCurrentDirectory()})");
+                }
                 throw DdException.InputError($"Could not read image(s): data[{i}] is neither a URL, an existing path nor base64");
             }
             string real = CheckAllowed(path, allowedRoots, i);

@@ -4,10 +4,10 @@ namespace TrtNative.Server.Inference;
 public enum BackendKind { Cpu, Gpu }
 
 /// <summary>Chooses and creates backends: GPU for mllib tensorrt when a GPU backend is usable, else ONNX Runtime CPU.</summary>
-public class BackendFactory(ServerOptions opts)
+public class BackendFactory(ServerOptions opts, ILogger<BackendFactory>? log = null)
 {
-    /// <summary>True once a GPU backend is compiled into this server (the TrtNative engine API).</summary>
-    public static bool GpuBackendBuiltIn => false;
+    /// <summary>True: the TrtNative engine backend is part of this server.</summary>
+    public static bool GpuBackendBuiltIn => true;
 
     /// <summary>Picks the backend for an mllib ("tensorrt" or "onnxruntime"); <paramref name="reason"/> explains a CPU fallback.</summary>
     public BackendKind Select(string mllib, out string reason)
@@ -24,6 +24,6 @@ public class BackendFactory(ServerOptions opts)
     public virtual IInferenceBackend Create(BackendKind kind, BackendSpec spec) => kind switch
     {
         BackendKind.Cpu => new OnnxRuntimeBackend(spec),
-        _ => throw new NotSupportedException("GPU backend not available in this build"),
+        _ => new TrtNativeGpuBackend(spec, msg => log?.LogInformation("{Model}: {Msg}", Path.GetFileName(spec.ModelPath), msg)),
     };
 }

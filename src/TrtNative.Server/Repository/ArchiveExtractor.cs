@@ -65,13 +65,14 @@ public static class ArchiveExtractor
             ? (linkTarget.StartsWith('/') ? linkTarget : Path.Combine(root, linkTarget))
             : Path.Combine(Path.GetDirectoryName(entryPath)!, linkTarget);
         resolved = Path.GetFullPath(resolved);
-        if (!resolved.StartsWith(root, StringComparison.Ordinal))
+        if (!(resolved + "/").StartsWith(root, StringComparison.Ordinal))
             throw new UnsafeArchiveException($"archive entry '{name}' is a {(hard ? "hard" : "symbolic ")}link to '{linkTarget}', outside the repository");
     }
 
     private static List<string> ExtractTar(Stream s, string root, long maxBytes, int maxEntries)
     {
         var written = new List<string>();
+        var links = new List<string>();
         long total = 0;
         int count = 0;
         using var reader = new TarReader(s);
@@ -103,6 +104,7 @@ public static class ArchiveExtractor
                     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                     if (File.Exists(path) || Directory.Exists(path)) File.Delete(path);
                     File.CreateSymbolicLink(path, e.LinkName);
+                    links.Add(path);
                     break;
                 case TarEntryType.HardLink:
                 {
@@ -118,12 +120,14 @@ public static class ArchiveExtractor
                     throw new UnsafeArchiveException($"archive entry '{e.Name}' has unsupported type {e.EntryType}");
             }
         }
+        VerifyLinks(root, links);
         return written;
     }
 
     private static List<string> ExtractZip(string archive, string root, long maxBytes, int maxEntries)
     {
         var written = new List<string>();
+        var links = new List<string>();
         using var z = ZipFile.OpenRead(archive);
         if (z.Entries.Count > maxEntries) throw new UnsafeArchiveException($"archive has more than {maxEntries} entries");
         long total = 0;
@@ -140,6 +144,7 @@ public static class ArchiveExtractor
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 if (File.Exists(path)) File.Delete(path);
                 File.CreateSymbolicLink(path, target);
+                links.Add(path);
                 continue;
             }
             total += e.Length;
@@ -162,6 +167,25 @@ public static class ArchiveExtractor
             }
             written.Add(path);
         }
+        VerifyLinks(root, links);
         return written;
+    }
+
+    /// <summary>
+    /// Each link was checked lexically when made; chains of links (a → ".", b → "a/a/..") can still resolve
+    /// outside physically, so resolve every link now and remove them all if one escapes.
+    /// </summary>
+    private static void VerifyLinks(string root, List<string> links)
+    {
+        string realRoot = Imaging.ImageSources.RealPath(root).TrimEnd('/') + "/";
+        foreach (var l in links)
+        {
+            string real = Imaging.ImageSources.RealPath(l);
+            if (!(real + "/").StartsWith(realRoot, StringComparison.Ordinal))
+            {
+                foreach (var x in links) File.Delete(x);
+                throw new UnsafeArchiveException($"archive link '{l[root.Length..]}' resolves to '{real}', outside the repository");
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TrtNative;
 using System.Text.Json.Nodes;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
@@ -37,7 +38,17 @@ public sealed class ModelService : IAsyncDisposable
         {
             try
             {
-                _backend = factory.Create(kind, def.Spec);
+                try
+                {
+                    _backend = factory.Create(kind, def.Spec);
+                }
+                catch (TrtNativeException e) when (kind == BackendKind.Gpu && e.Code == ErrorCode.NativeLibrary)
+                {
+                    // A GPU without our native shim: serve on the CPU and say why (GET /services/{name}, backend_reason).
+                    BackendKind = BackendKind.Cpu;
+                    BackendReason = $"GPU present but the TrtNative native library is unusable ({e.Message}); using ONNX Runtime CPU";
+                    _backend = factory.Create(BackendKind.Cpu, def.Spec);
+                }
                 if (def.NClasses is int n && n != _backend.OutputSize)
                     throw new InvalidOperationException($"nclasses is {n} but the model outputs {_backend.OutputSize} scores per image");
                 BuildSeconds = sw.Elapsed.TotalSeconds;
@@ -62,9 +73,9 @@ public sealed class ModelService : IAsyncDisposable
     /// <summary>The validated creation parameters.</summary>
     public ServiceDefinition Def { get; }
     /// <summary>Which backend was chosen.</summary>
-    public BackendKind BackendKind { get; }
+    public BackendKind BackendKind { get; private set; }
     /// <summary>Why (e.g. the CPU fallback reason).</summary>
-    public string BackendReason { get; }
+    public string BackendReason { get; private set; }
     /// <summary>Engine state.</summary>
     public ServiceState State { get; private set; } = ServiceState.Building;
     /// <summary>The build failure, when <see cref="State"/> is Failed.</summary>
@@ -199,6 +210,12 @@ public sealed class ModelService : IAsyncDisposable
             ["service_stats"] = Stats(),
         };
         if (State == ServiceState.Ready) o["engine_build_seconds"] = BuildSeconds;
+        if (_backend is TrtNativeGpuBackend g)
+        {
+            o["engine_source"] = g.Source;
+            o["engine_file"] = Path.GetFileName(g.EngineFile);
+            o["gpu_memory_bytes"] = g.DeviceMemoryBytes;
+        }
         if (Error != null) o["error"] = Error;
         if (labels)
         {

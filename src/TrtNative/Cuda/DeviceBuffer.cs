@@ -127,33 +127,44 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
     }
 
     /// <summary>
-    /// Queues a copy of <paramref name="source"/>'s first <see cref="Length"/> elements (or all of it if shorter) into
-    /// this buffer on <paramref name="stream"/>. Returns at once: keep both buffers alive and unmodified until the
-    /// stream (or a later event) is synchronized.
+    /// Queues a copy of <paramref name="count"/> elements (default: as many as both hold) from pinned host memory
+    /// into the start of this buffer on <paramref name="stream"/>. Returns at once: keep both buffers alive and
+    /// <paramref name="source"/> unmodified until the stream (or a later event) is synchronized.
     /// </summary>
-    public void EnqueueCopyFrom(PinnedBuffer<T> source, CudaStream stream)
+    public void EnqueueCopyFrom(PinnedBuffer<T> source, CudaStream stream, long count = -1)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(stream);
-        long count = Math.Min(source.Length, Length);
+        count = CheckCount(count, source.Length, nameof(EnqueueCopyFrom));
         nint s = stream.Enter();
         ulong dst = Enter();
         CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync_v2(dst, (void*)source.Pointer, (nuint)(count * sizeof(T)), s), "cuMemcpyHtoDAsync_v2");
     }
 
     /// <summary>
-    /// Queues a copy of this buffer (or its first <paramref name="destination"/>.Length elements if shorter) into
-    /// pinned host memory on <paramref name="stream"/>. Returns at once: read <paramref name="destination"/> only
-    /// after the stream (or a later event) is synchronized.
+    /// Queues a copy of <paramref name="count"/> elements (default: as many as both hold) from the start of this
+    /// buffer into pinned host memory on <paramref name="stream"/>. Returns at once: read
+    /// <paramref name="destination"/> only after the stream (or a later event) is synchronized.
     /// </summary>
-    public void EnqueueCopyTo(PinnedBuffer<T> destination, CudaStream stream)
+    public void EnqueueCopyTo(PinnedBuffer<T> destination, CudaStream stream, long count = -1)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(stream);
-        long count = Math.Min(destination.Length, Length);
+        count = CheckCount(count, destination.Length, nameof(EnqueueCopyTo));
         nint s = stream.Enter();
         ulong src = Enter();
         CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync_v2((void*)destination.Pointer, src, (nuint)(count * sizeof(T)), s), "cuMemcpyDtoHAsync_v2");
+    }
+
+    private long CheckCount(long count, long hostLength, string what)
+    {
+        long max = Math.Min(hostLength, Length);
+        if (count == -1)
+            return max;
+        if (count < 0 || count > max)
+            throw new TrtNativeException(ErrorCode.InvalidArgument,
+                $"{what}: {count} element(s) do not fit (device buffer {Length}, pinned buffer {hostLength}).");
+        return count;
     }
 
     /// <summary>Sets every byte to zero (synchronous).</summary>

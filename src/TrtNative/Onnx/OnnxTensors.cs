@@ -168,11 +168,16 @@ public static class OnnxTensors
             throw new TrtNativeException(ErrorCode.InvalidModel, $"{what}: external data location '{location}' must be relative to the model directory");
 
         var root = Path.GetFullPath(baseDirectory);
+        var prefix = Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar;
         var full = Path.GetFullPath(Path.Combine(root, location));
-        if (!full.StartsWith(Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        if (!full.StartsWith(prefix, StringComparison.Ordinal))
             throw new TrtNativeException(ErrorCode.InvalidModel, $"{what}: external data location '{location}' points outside the model directory '{root}'");
         if (!File.Exists(full))
             throw new TrtNativeException(ErrorCode.InvalidModel, $"{what}: external data file '{full}' does not exist");
+        // A link inside the directory may still lead out of it.
+        if (new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true) is { } target
+            && !Path.GetFullPath(target.FullName).StartsWith(prefix, StringComparison.Ordinal))
+            throw new TrtNativeException(ErrorCode.InvalidModel, $"{what}: external data file '{location}' is a link to '{target.FullName}', outside the model directory '{root}'");
 
         long offset = ParseLong(entries, "offset", 0, what);
         using var fs = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read);

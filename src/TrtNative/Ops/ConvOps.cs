@@ -11,6 +11,133 @@ internal static class ConvOps
     public static void Register(OpRegistry r)
     {
         r.Add("Conv", InferConv, ctx => ctx.SetOutput(0, Conv(ctx, ctx.Input(0), ctx.Input(1), ctx.OptionalInput(2), null, Activation.None)));
+        r.Add("ConvTranspose", InferConvTranspose, ExecConvTranspose);
+    }
+
+    // ---------------------------------------------------------------- ConvTranspose
+
+    /// <summary>Geometry of a transposed convolution: begin pads and output size per spatial dim (ONNX's formulas).</summary>
+    private static (long[] Kernel, long[] Strides, long[] Dil, long[] PadBegin, long[] Out) TransposeGeometry(Node node, long[] input, long[] kernel, Func<string, Exception> error)
+    {
+        int rank = input.Length;
+        var ks = node.GetInts("kernel_shape");
+        if (ks is not null && !ks.SequenceEqual(kernel)) throw error($"kernel_shape [{string.Join(",", ks)}] does not match W's spatial shape {kernel.Format()}");
+        long[] Attr(string name, long fill, int count)
+        {
+            var v = node.GetInts(name) ?? Enumerable.Repeat(fill, count).ToArray();
+            if (v.Length != count) throw error($"{name} has {v.Length} values, expected {count}");
+            return v;
+        }
+        var strides = Attr("strides", 1, rank);
+        var dil = Attr("dilations", 1, rank);
+        var outPad = Attr("output_padding", 0, rank);
+        var pads = Attr("pads", 0, 2 * rank);
+        var outputShape = node.GetInts("output_shape");
+        var autoPad = node.GetString("auto_pad", "NOTSET");
+        if (autoPad is not ("NOTSET" or "" or "VALID" or "SAME_UPPER" or "SAME_LOWER"))
+            throw error($"auto_pad '{autoPad}' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+        if (outputShape is not null && outputShape.Length == rank + 2) outputShape = outputShape[2..];
+        if (outputShape is not null && outputShape.Length != rank) throw error($"output_shape has {outputShape.Length} values, expected {rank}");
+        if (outputShape is null && autoPad is "SAME_UPPER" or "SAME_LOWER") outputShape = input.Select((v, d) => v * strides[d]).ToArray();
+        var pb = new long[rank];
+        var output = new long[rank];
+        for (int d = 0; d < rank; d++)
+        {
+            long full = strides[d] * (input[d] - 1) + outPad[d] + (kernel[d] - 1) * dil[d] + 1;
+            if (outputShape is not null)
+            {
+                // Floor division, as ONNX's reference: a negative total (output_shape larger than the full result)
+                // extends the end with zeros.
+                long total = full - outputShape[d], half = (long)Math.Floor(total / 2.0);
+                pb[d] = autoPad == "SAME_UPPER" ? half : total - half;
+                output[d] = outputShape[d];
+            }
+            else
+            {
+                if (autoPad != "VALID") pb[d] = pads[d];
+                output[d] = autoPad == "VALID" ? full : full - pads[d] - pads[d + rank];
+            }
+            if (output[d] < 1) throw error($"the output size in spatial dimension {d} would be {output[d]}");
+        }
+        return (kernel, strides, dil, pb, output);
+    }
+
+    private static void InferConvTranspose(InferenceContext ctx)
+    {
+        var tx = ctx.InputType(0);
+        if (!tx.IsFloating()) throw ctx.Unsupported($"input type {tx.OnnxName()} is not supported; ConvTranspose takes floating types");
+        var x = ctx.InputShape(0);
+        var w = ctx.InputShape(1);
+        if (x.Length < 3 || w.Length != x.Length) throw ctx.Error($"X {x.Format()} and W {w.Format()} must have equal rank ≥ 3");
+        if (!w.IsKnown()) throw ctx.Unsupported($"W's shape {w.Format()} must be known at build time");
+        long group = ctx.Node.GetInt("group", 1);
+        if (x[1].IsKnown && x[1].Value != w[0].Value) throw ctx.Error($"X has {x[1]} channels, W {w.Format()} expects {w[0]}");
+        if (group < 1 || w[0].Value % group != 0) throw ctx.Error($"group={group} must divide the {w[0]} input channels");
+        long m = w[1].Value * group;
+        if (ctx.HasInput(2) && ctx.InputShape(2) is var b && (b.Length != 1 || b[0].IsKnown && b[0].Value != m))
+            throw ctx.Error($"B must be [{m}], got {b.Format()}");
+        var spatial = x[2..];
+        if (!spatial.IsKnown()) throw ctx.Unsupported($"spatial dimensions of X {x.Format()} must be known at build time");
+        var g = TransposeGeometry(ctx.Node, spatial.Values(), w[2..].Values(), ctx.Error);
+        ctx.SetOutput(0, tx, [x[0], Dim.Of(m), .. g.Out.Select(Dim.Of)]);
+    }
+
+    private static void ExecConvTranspose(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        var w = ctx.Input(1);
+        var bias = ctx.OptionalInput(2)?.ToFloats();
+        int group = (int)ctx.Node.GetInt("group", 1);
+        int n = (int)x.Shape[0], c = (int)x.Shape[1], cg = c / group, mg = (int)w.Shape[1], m = mg * group;
+        if (w.Shape[0] != c || c % group != 0) throw ctx.Error($"X {x.Shape.Format()}, W {w.Shape.Format()} and group={group} do not agree");
+        var inSp = x.Shape[2..];
+        var (kernel, strides, dil, pb, outSp) = TransposeGeometry(ctx.Node, inSp, w.Shape[2..], ctx.Error);
+        int rank = inSp.Length;
+        long inSize = inSp.ElementCount(), outSize = outSp.ElementCount(), kSize = kernel.ElementCount();
+        int rows = (int)(mg * kSize);
+        var xf = x.ToFloats();
+        var wf = w.ToFloats();
+        var y = new float[n * m * outSize];
+        var cols = new float[rows * inSize];
+        for (int gi = 0; gi < group; gi++)
+        {
+            // W_g is [cg, mg·k]; the columns are W_gᵀ · X_g.
+            var wt = MatrixOps.Transpose(wf.AsSpan((int)(gi * cg * (long)rows), cg * rows).ToArray(), cg, rows);
+            for (int b = 0; b < n; b++)
+            {
+                Sgemm.Multiply(rows, (int)inSize, cg, wt, cg, xf.AsSpan((int)((b * (long)c + gi * cg) * inSize)), (int)inSize, cols, (int)inSize, accumulate: false);
+                int yBase = (int)((b * (long)m + gi * mg) * outSize);
+                Parallel.For(0, mg, oc =>
+                {
+                    Span<long> kk = stackalloc long[rank];
+                    Span<long> ii = stackalloc long[rank];
+                    for (long k = 0; k < kSize; k++)
+                    {
+                        long rk = k;
+                        for (int d = rank - 1; d >= 0; d--) { kk[d] = rk % kernel[d]; rk /= kernel[d]; }
+                        var src = cols.AsSpan((int)((oc * kSize + k) * inSize), (int)inSize);
+                        for (long q = 0; q < inSize; q++)
+                        {
+                            long rq = q;
+                            for (int d = rank - 1; d >= 0; d--) { ii[d] = rq % inSp[d]; rq /= inSp[d]; }
+                            long off = 0;
+                            bool inside = true;
+                            for (int d = 0; d < rank; d++)
+                            {
+                                long o = ii[d] * strides[d] + kk[d] * dil[d] - pb[d];
+                                if (o < 0 || o >= outSp[d]) { inside = false; break; }
+                                off = off * outSp[d] + o;
+                            }
+                            if (inside) y[yBase + oc * outSize + off] += src[(int)q];
+                        }
+                    }
+                });
+            }
+        }
+        if (bias is not null)
+            for (long bm = 0; bm < n * (long)m; bm++)
+                for (long i = 0; i < outSize; i++) y[bm * outSize + i] += bias[bm % m];
+        ctx.SetOutput(0, Tensor.FromFloats(y, new long[] { n, m }.Concat(outSp).ToArray(), x.Type));
     }
 
     /// <summary>Shape function shared with trtnative.FusedConv.</summary>

@@ -46,6 +46,31 @@ internal static class ElementwiseOps
         });
         Unary(r, "ThresholdedRelu", n => { float a = n.GetFloat("alpha", 1f); return x => x > a ? x : 0; }, minOpset: 10);
         Unary(r, "Not", null, _ => v => v == 0 ? 1 : 0, boolOnly: true);
+        Unary(r, "Tan", _ => MathF.Tan, minOpset: 7);
+        Unary(r, "Asin", _ => MathF.Asin, minOpset: 7);
+        Unary(r, "Acos", _ => MathF.Acos, minOpset: 7);
+        Unary(r, "Atan", _ => MathF.Atan, minOpset: 7);
+        Unary(r, "Sinh", _ => MathF.Sinh, minOpset: 9);
+        Unary(r, "Cosh", _ => MathF.Cosh, minOpset: 9);
+        Unary(r, "Asinh", _ => MathF.Asinh, minOpset: 9);
+        Unary(r, "Acosh", _ => MathF.Acosh, minOpset: 9);
+        Unary(r, "Atanh", _ => MathF.Atanh, minOpset: 9);
+        Unary(r, "Celu", n => { float a = n.GetFloat("alpha", 1f); return x => MathF.Max(0, x) + MathF.Min(0, a * (MathF.Exp(x / a) - 1)); }, minOpset: 12);
+        Unary(r, "Shrink", n =>
+        {
+            float l = n.GetFloat("lambd", 0.5f), b = n.GetFloat("bias", 0f);
+            return x => x < -l ? x + b : x > l ? x - b : 0;
+        }, n =>
+        {
+            float l = n.GetFloat("lambd", 0.5f), b = n.GetFloat("bias", 0f);
+            return x => x < -l ? (long)(x + b) : x > l ? (long)(x - b) : 0;
+        }, minOpset: 9);
+        Predicate(r, "IsNaN", _ => float.IsNaN, minOpset: 9);
+        Predicate(r, "IsInf", n =>
+        {
+            bool neg = n.GetInt("detect_negative", 1) != 0, pos = n.GetInt("detect_positive", 1) != 0;
+            return x => neg && float.IsNegativeInfinity(x) || pos && float.IsPositiveInfinity(x);
+        }, minOpset: 10);
 
         // Binary arithmetic.
         Binary(r, "Add", (a, b) => a + b, (a, b) => a + b);
@@ -54,6 +79,18 @@ internal static class ElementwiseOps
         Binary(r, "Div", (a, b) => a / b, (a, b) => b == 0
             ? throw new TrtNativeException(ErrorCode.InvalidArgument, "Div: integer division by zero") : a / b);
         Binary(r, "Pow", (a, b) => MathF.Pow(a, b), (a, b) => (long)Math.Pow(a, b), mixedTypes: true);
+        // Mod: fmod=0 takes the divisor's sign (Python %), integers only; fmod=1 the dividend's (C fmod).
+        Binary(r, "Mod", n => n.GetInt("fmod", 0) != 0 ? (a, b) => a % b : null,
+            n => n.GetInt("fmod", 0) != 0
+                ? (a, b) => b == 0 ? throw new TrtNativeException(ErrorCode.InvalidArgument, "Mod: integer division by zero") : a % b
+                : (a, b) => b == 0 ? throw new TrtNativeException(ErrorCode.InvalidArgument, "Mod: integer division by zero") : ((a % b) + b) % b,
+            minOpset: 10);
+        Binary(r, "BitShift", _ => null, n => n.GetString("direction", "") switch
+        {
+            "LEFT" => (a, b) => b >= 64 ? 0 : (long)((ulong)a << (int)b),
+            "RIGHT" => (a, b) => b >= 64 ? 0 : (long)((ulong)a >> (int)b),
+            _ => null,
+        }, minOpset: 11);
 
         // Comparisons and logic (bool results).
         Compare(r, "Equal", (a, b) => a == b, (a, b) => a == b);
@@ -109,6 +146,21 @@ internal static class ElementwiseOps
         }, minOpset: minOpset);
     }
 
+    /// <summary>A unary floating test with a bool result (IsNaN, IsInf).</summary>
+    private static void Predicate(OpRegistry r, string op, Func<Node, Func<float, bool>> f, int minOpset)
+    {
+        r.Add(op, ctx =>
+        {
+            if (!ctx.InputType(0).IsFloating()) throw ctx.Unsupported($"input type {ctx.InputType(0).OnnxName()} is not supported; {op} takes floating types");
+            ctx.SetOutput(0, DataType.Bool, ctx.InputShape(0));
+        }, ctx =>
+        {
+            var x = ctx.Input(0);
+            var p = f(ctx.Node);
+            ctx.SetOutput(0, Tensor.FromInts(Array.ConvertAll(x.Floats!, v => p(v) ? 1L : 0L), x.Shape, DataType.Bool));
+        }, minOpset: minOpset);
+    }
+
     // ---------------------------------------------------------------- binary
 
     /// <summary>
@@ -159,7 +211,12 @@ internal static class ElementwiseOps
         return b.Reshape(shape);
     }
 
-    private static void Binary(OpRegistry r, string op, Func<float, float, float> f, Func<long, long, long> i, bool mixedTypes = false)
+    private static void Binary(OpRegistry r, string op, Func<float, float, float> f, Func<long, long, long> i, bool mixedTypes = false, int minOpset = 1)
+        => Binary(r, op, _ => f, _ => i, mixedTypes, minOpset);
+
+    /// <summary>A binary arithmetic op whose functions depend on the node's attributes (Mod's fmod, BitShift's direction).</summary>
+    private static void Binary(OpRegistry r, string op, Func<Node, Func<float, float, float>?> floats, Func<Node, Func<long, long, long>?> ints,
+        bool mixedTypes = false, int minOpset = 1)
     {
         r.Add(op, ctx =>
         {
@@ -167,6 +224,8 @@ internal static class ElementwiseOps
             if (ta == DataType.Bool || ta == DataType.String) throw ctx.Unsupported($"input type {ta.OnnxName()} is not supported");
             if (!mixedTypes && ta.IsFloating() != tb.IsFloating())
                 throw ctx.Error($"input types differ: {ta.OnnxName()} and {tb.OnnxName()}");
+            if (ta.IsFloating() && floats(ctx.Node) is null || !ta.IsFloating() && ints(ctx.Node) is null)
+                throw ctx.Unsupported($"input type {ta.OnnxName()} is not supported with these attributes");
             ctx.SetOutput(0, ta, BinaryShape(ctx, legacyForm: true));
         }, ctx =>
         {
@@ -177,6 +236,7 @@ internal static class ElementwiseOps
             long n = shape.ElementCount();
             if (a.Type.IsFloating())
             {
+                var f = floats(ctx.Node) ?? throw ctx.Unsupported($"input type {a.Type.OnnxName()} is not supported with these attributes");
                 var y = new float[n];
                 Map(plan, a.ToFloats(), b.ToFloats(), y, f);
                 ctx.SetOutput(0, Tensor.FromFloats(y, shape, a.Type));
@@ -191,12 +251,17 @@ internal static class ElementwiseOps
             }
             else
             {
+                var i = ints(ctx.Node) ?? throw ctx.Unsupported($"input type {a.Type.OnnxName()} is not supported with these attributes");
                 var y = new long[n];
                 var t = a.Type;
-                Map(plan, a.ResolveInts(), b.ResolveInts(), y, (x, z) => Wrap(t, i(x, z)));
+                try { Map(plan, a.ResolveInts(), b.ResolveInts(), y, (x, z) => Wrap(t, i(x, z))); }
+                catch (TrtNativeException e) when (e.Code == ErrorCode.InvalidArgument)
+                {
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"node '{ctx.Node.Name}' ({ctx.Node.QualifiedOp}, opset {ctx.Opset}): {e.Message}");
+                }
                 ctx.SetOutput(0, Tensor.FromInts(y, shape, a.Type));
             }
-        });
+        }, minOpset: minOpset);
     }
 
     private static void Compare(OpRegistry r, string op, Func<float, float, bool>? f, Func<long, long, bool> i, bool boolOnly = false, int minOpset = 1)
@@ -309,9 +374,10 @@ internal static class ElementwiseOps
         var x = ctx.InputShape(0);
         var slope = ctx.InputShape(1);
         if (!ctx.InputType(0).IsFloating()) throw ctx.Unsupported($"input type {ctx.InputType(0).OnnxName()} is not supported");
-        if (ctx.Opset < 7 && slope.Length == 1 && x.Length >= 2 && slope[0] == x[1] && x.Length > 2)
+        // Before opset 7 a 1-D slope of C values (Caffe2 exports) is per channel, where numpy broadcasting would not apply.
+        if (ctx.Opset < 7 && slope.Length == 1 && x.Length > 2 && slope[0] == x[1] && slope[0] != x[^1])
         {
-            ctx.SetOutput(0, ctx.InputType(0), x); // legacy per-channel slope
+            ctx.SetOutput(0, ctx.InputType(0), x);
             return;
         }
         if (!Broadcast.CanExpandTo(slope, x))

@@ -17,6 +17,11 @@ internal static class NormalizationOps
         r.Add("Softmax", InferSoftmax, ctx => ExecSoftmax(ctx, SoftmaxKind.Softmax));
         r.Add("LogSoftmax", InferSoftmax, ctx => ExecSoftmax(ctx, SoftmaxKind.LogSoftmax));
         r.Add("Hardmax", InferSoftmax, ctx => ExecSoftmax(ctx, SoftmaxKind.Hardmax));
+        r.Add("ArgMax", InferArg, ctx => ExecArg(ctx, max: true));
+        r.Add("ArgMin", InferArg, ctx => ExecArg(ctx, max: false));
+        r.Add("CumSum", InferCumSum, ExecCumSum, minOpset: 11);
+        r.Add("LRN", InferSameFloat, ExecLrn);
+        r.Add("MeanVarianceNormalization", InferSameFloat, ExecMvn, minOpset: 9);
         foreach (var kind in Enum.GetValues<ReduceKind>())
         {
             var k = kind;
@@ -384,5 +389,145 @@ internal static class NormalizationOps
         ctx.SetOutput(0, x.Type.IsFloating()
             ? Tensor.FromFloats(Array.ConvertAll(acc, v => (float)v), outShape, x.Type)
             : Tensor.FromInts(Array.ConvertAll(acc, v => ElementwiseOps.Wrap(x.Type, (long)v)), outShape, x.Type));
+    }
+
+    // ---------------------------------------------------------------- ArgMax / ArgMin, CumSum, LRN, MVN
+
+    /// <summary>Outer size, axis length and inner size of a shape split at one axis.</summary>
+    private static (long Outer, long Len, long Inner) Split(long[] shape, int axis) =>
+        (shape[..axis].ElementCount(), shape[axis], shape[(axis + 1)..].ElementCount());
+
+    private static void InferArg(InferenceContext ctx)
+    {
+        var t = ctx.InputType(0);
+        if (t == DataType.Bool || t == DataType.String) throw ctx.Unsupported($"input type {t.OnnxName()} is not supported");
+        var x = ctx.InputShape(0);
+        int axis = NormAxis(ctx.Node.GetInt("axis", 0), x.Length, ctx.Error);
+        bool keep = ctx.Node.GetInt("keepdims", 1) != 0;
+        var shape = new List<Dim>();
+        for (int d = 0; d < x.Length; d++) if (d != axis) shape.Add(x[d]); else if (keep) shape.Add(Dim.Of(1));
+        ctx.SetOutput(0, DataType.Int64, shape.ToArray());
+    }
+
+    private static void ExecArg(KernelContext ctx, bool max)
+    {
+        var x = ctx.Input(0);
+        int axis = NormAxis(ctx.Node.GetInt("axis", 0), x.Rank, ctx.Error);
+        bool keep = ctx.Node.GetInt("keepdims", 1) != 0, last = ctx.Node.GetInt("select_last_index", 0) != 0;
+        var v = x.Floats is { } f ? Array.ConvertAll(f, z => (double)z) : Array.ConvertAll(x.ResolveInts(), z => (double)z);
+        var (outer, len, inner) = Split(x.Shape, axis);
+        var y = new long[outer * inner];
+        for (long o = 0; o < outer; o++)
+            for (long i = 0; i < inner; i++)
+            {
+                long best = 0;
+                double bv = v[o * len * inner + i];
+                for (long k = 1; k < len; k++)
+                {
+                    double c = v[(o * len + k) * inner + i];
+                    bool better = max ? c > bv || last && c == bv : c < bv || last && c == bv;
+                    if (better) { best = k; bv = c; }
+                }
+                y[o * inner + i] = best;
+            }
+        var shape = x.Shape.Select((d, k) => k == axis ? 1L : d).Where((d, k) => keep || k != axis).ToArray();
+        ctx.SetOutput(0, Tensor.FromInts(y, shape));
+    }
+
+    private static void InferCumSum(InferenceContext ctx)
+    {
+        var t = ctx.InputType(0);
+        if (t == DataType.Bool || t == DataType.String) throw ctx.Unsupported($"input type {t.OnnxName()} is not supported");
+        if (ctx.InputShape(1) is { Length: > 1 } s) throw ctx.Error($"axis must be a scalar or 1-element tensor, got {s.Format()}");
+        ctx.SetOutput(0, t, ctx.InputShape(0));
+    }
+
+    private static void ExecCumSum(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        int axis = NormAxis(ctx.InputInts(1)[0], x.Rank, ctx.Error);
+        bool exclusive = ctx.Node.GetInt("exclusive", 0) != 0, reverse = ctx.Node.GetInt("reverse", 0) != 0;
+        var (outer, len, inner) = Split(x.Shape, axis);
+        var v = x.Floats is { } f ? Array.ConvertAll(f, z => (double)z) : Array.ConvertAll(x.ResolveInts(), z => (double)z);
+        var y = new double[v.Length];
+        for (long o = 0; o < outer; o++)
+            for (long i = 0; i < inner; i++)
+            {
+                double acc = 0;
+                for (long q = 0; q < len; q++)
+                {
+                    long k = reverse ? len - 1 - q : q;
+                    long at = (o * len + k) * inner + i;
+                    if (exclusive) { y[at] = acc; acc += v[at]; }
+                    else { acc += v[at]; y[at] = acc; }
+                }
+            }
+        ctx.SetOutput(0, x.Type.IsFloating() ? Tensor.FromFloats(Array.ConvertAll(y, z => (float)z), x.Shape, x.Type)
+            : Tensor.FromInts(Array.ConvertAll(y, z => ElementwiseOps.Wrap(x.Type, (long)z)), x.Shape, x.Type));
+    }
+
+    private static void InferSameFloat(InferenceContext ctx)
+    {
+        var t = ctx.InputType(0);
+        if (!t.IsFloating()) throw ctx.Unsupported($"input type {t.OnnxName()} is not supported; {ctx.Node.OpType} takes floating types");
+        var x = ctx.InputShape(0);
+        if (ctx.Node.OpType == "LRN" && x.Length < 3) throw ctx.Error($"X must have rank ≥ 3, got {x.Format()}");
+        ctx.SetOutput(0, t, x);
+    }
+
+    private static void ExecLrn(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        long size = ctx.Node.GetInt("size", 0);
+        if (size < 1) throw ctx.Error("attribute size must be ≥ 1");
+        double alpha = ctx.Node.GetFloat("alpha", 1e-4f), beta = ctx.Node.GetFloat("beta", 0.75f), bias = ctx.Node.GetFloat("bias", 1f);
+        long c = x.Shape[1], inner = x.Shape[2..].ElementCount(), before = (size - 1) / 2, after = size - 1 - before;
+        var xf = x.Floats!;
+        var y = new float[xf.Length];
+        Parallel.For(0, x.Shape[0], n =>
+        {
+            for (long ch = 0; ch < c; ch++)
+                for (long i = 0; i < inner; i++)
+                {
+                    double sq = 0;
+                    for (long k = Math.Max(0, ch - before); k <= Math.Min(c - 1, ch + after); k++)
+                    {
+                        double v = xf[(n * c + k) * inner + i];
+                        sq += v * v;
+                    }
+                    long at = (n * c + ch) * inner + i;
+                    y[at] = (float)(xf[at] / Math.Pow(bias + alpha / size * sq, beta));
+                }
+        });
+        ctx.SetOutput(0, Tensor.FromFloats(y, x.Shape, x.Type));
+    }
+
+    private static void ExecMvn(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        var axes = (ctx.Node.GetInts("axes") ?? [0, 2, 3]).Select(a => NormAxis(a, x.Rank, ctx.Error)).ToHashSet();
+        var keepShape = x.Shape.Select((d, i) => axes.Contains(i) ? 1L : d).ToArray();
+        long groups = keepShape.ElementCount(), count = x.Length / Math.Max(groups, 1);
+        var plan = Broadcast.Plan(x.Shape, x.Shape, keepShape);
+        var xf = x.Floats!;
+        var sum = new double[groups];
+        var sq = new double[groups];
+        plan.ForEachRow((o, s, _, len) =>
+        {
+            for (int k = 0; k < len; k++) { double v = xf[o[0] + k * s[0]]; sum[o[1] + k * s[1]] += v; sq[o[1] + k * s[1]] += v * v; }
+        });
+        var mean = new double[groups];
+        var den = new double[groups];
+        for (long g = 0; g < groups; g++)
+        {
+            mean[g] = sum[g] / count;
+            den[g] = Math.Sqrt(Math.Max(0, sq[g] / count - mean[g] * mean[g])) + 1e-9;
+        }
+        var y = new float[xf.Length];
+        plan.ForEachRow((o, s, _, len) =>
+        {
+            for (int k = 0; k < len; k++) { int xi = o[0] + k * s[0], gi = o[1] + k * s[1]; y[xi] = (float)((xf[xi] - mean[gi]) / den[gi]); }
+        });
+        ctx.SetOutput(0, Tensor.FromFloats(y, x.Shape, x.Type));
     }
 }

@@ -260,7 +260,7 @@ internal static class ResizeOps
             else
             {
                 outShape[d] = spec.Sizes![d].Value;
-                scales[d] = x.Shape[d] == 0 ? 1 : (double)outShape[d] / x.Shape[d];
+                scales[d] = x.Shape[d] == 0 ? 1 : (float)outShape[d] / x.Shape[d]; // float, as ONNX Runtime
             }
             if (outShape[d] < 0) throw ctx.Error($"output size {outShape[d]} on axis {d} is negative");
         }
@@ -273,9 +273,13 @@ internal static class ResizeOps
             for (int d = 0; d < rank; d++)
             {
                 offsets[d] = new long[outShape[d]];
+                // An axis whose size does not change maps each index to itself, as in ONNX Runtime, even where the
+                // transformation would shift it (tf_half_pixel_for_nearest: x + 0.5; a scale of 1.25 on size 2).
+                bool identity = outShape[d] == x.Shape[d] && coord != "tf_crop_and_resize";
                 for (long c = 0; c < outShape[d]; c++)
                 {
-                    double src = SourceCoordinate(coord, c, scales[d], x.Shape[d], outShape[d], spec.Roi, d, rank, out bool outside);
+                    if (identity) { offsets[d][c] = c * strides[d]; continue; }
+                    double src = SourceCoordinate(coord, c, scales[d], spec.Scales is null, x.Shape[d], outShape[d], spec.Roi, d, rank, out bool outside);
                     long i = outside ? -1 : Math.Clamp(NearestIndex(src, nearest, scales[d]), 0, x.Shape[d] - 1);
                     offsets[d][c] = i < 0 ? -1 : i * strides[d];
                 }
@@ -291,11 +295,11 @@ internal static class ResizeOps
         var shape = (long[])x.Shape.Clone();
         for (int d = rank - 1; d >= 0; d--)
         {
-            bool identity = outShape[d] == shape[d] && scales[d] == 1 && coord != "tf_crop_and_resize";
+            bool identity = outShape[d] == shape[d] && coord != "tf_crop_and_resize"; // as for nearest
             if (identity) continue;
             data = LinearAxis(data, shape, d, outShape[d], c =>
             {
-                double src = SourceCoordinate(coord, c, scales[d], x.Shape[d], outShape[d], spec.Roi, d, rank, out bool outside);
+                double src = SourceCoordinate(coord, c, scales[d], spec.Scales is null, x.Shape[d], outShape[d], spec.Roi, d, rank, out bool outside);
                 return (src, outside);
             }, extrapolation);
             shape[d] = outShape[d];
@@ -333,31 +337,34 @@ internal static class ResizeOps
     }
 
     /// <summary>
-    /// Input coordinate of output coordinate <paramref name="x"/> (ONNX coordinate_transformation_mode). As in the
-    /// ONNX reference, the "resized length" is scale·input length, which differs from the output size only when
-    /// scales (not sizes) were given and do not divide evenly.
+    /// Input coordinate of output coordinate <paramref name="x"/> (ONNX coordinate_transformation_mode, with
+    /// length_resized the output size as the spec says). The arithmetic follows ONNX Runtime 1.31 so that
+    /// nearest-neighbour picks agree with it where a coordinate lands on a rounding boundary: float32 for the
+    /// half_pixel, pytorch_half_pixel and align_corners (0.5/(1/7f) − 0.5 is 2.9999998, not 3), while asymmetric
+    /// and tf_half_pixel_for_nearest picks match exact x·in/out (checked against ONNX Runtime for every size pair
+    /// up to 13 in both directions; ResizeOpsOrtTests keeps a sample).
     /// </summary>
-    private static double SourceCoordinate(string mode, long x, double scale, long inLen, long outLen, double[]? roi, int axis, int rank, out bool outside)
+    private static double SourceCoordinate(string mode, long x, double scale, bool fromSizes, long inLen, long outLen, double[]? roi, int axis, int rank, out bool outside)
     {
         outside = false;
-        double resized = scale * inLen;
+        float xr = x, s = (float)scale, lenIn = inLen, lenOut = outLen;
         switch (mode)
         {
-            case "half_pixel": return (x + 0.5) / scale - 0.5;
+            case "half_pixel": return (xr + 0.5f) / s - 0.5f;
             case "half_pixel_symmetric":
             {
-                double adjustment = outLen / resized, center = inLen / 2.0, offset = center * (1 - adjustment);
-                return offset + (x + 0.5) / scale - 0.5;
+                float resized = s * lenIn, adjustment = lenOut / resized, center = lenIn / 2, offset = center * (1 - adjustment);
+                return offset + (xr + 0.5f) / s - 0.5f;
             }
-            case "pytorch_half_pixel": return resized > 1 ? (x + 0.5) / scale - 0.5 : 0;
-            case "align_corners": return resized == 1 ? 0 : x * (inLen - 1) / (resized - 1);
-            case "asymmetric": return x / scale;
-            case "tf_half_pixel_for_nearest": return (x + 0.5) / scale;
+            case "pytorch_half_pixel": return lenOut > 1 ? (xr + 0.5f) / s - 0.5f : 0f;
+            case "align_corners": return lenOut == 1 ? 0f : xr * (lenIn - 1) / (lenOut - 1);
+            case "asymmetric": return fromSizes ? (double)x * inLen / outLen : x / scale;
+            case "tf_half_pixel_for_nearest": return fromSizes ? (x + 0.5) * inLen / outLen : (x + 0.5) / scale;
             case "tf_crop_and_resize":
             {
-                double start = roi?[axis] ?? 0, end = roi?[axis + rank] ?? 1;
-                double v = resized > 1 ? start * (inLen - 1) + x * (end - start) * (inLen - 1) / (resized - 1) : 0.5 * (start + end) * (inLen - 1);
-                outside = v < 0 || v > inLen - 1;
+                float start = (float)(roi?[axis] ?? 0), end = (float)(roi?[axis + rank] ?? 1);
+                float v = lenOut > 1 ? start * (lenIn - 1) + xr * (end - start) * (lenIn - 1) / (lenOut - 1) : 0.5f * (start + end) * (lenIn - 1);
+                outside = v < 0 || v > lenIn - 1;
                 return v;
             }
             default: throw new InvalidOperationException(mode);

@@ -23,10 +23,6 @@ internal static class GraphEdit
                 if (n.Inputs[i] == from) n.Inputs[i] = to;
     }
 
-    /// <summary>Readers of <paramref name="value"/> (a node reading it twice appears twice).</summary>
-    public static List<Node> ReadersOf(Graph g, string value) =>
-        g.Nodes.SelectMany(n => n.Inputs.Where(i => i == value).Select(_ => n)).ToList();
-
     /// <summary>
     /// True when <paramref name="value"/> is read by exactly one input of one node (<paramref name="reader"/>, when
     /// given) and is not a graph output: an intermediate a fusion may swallow.
@@ -115,7 +111,4 @@ internal static class GraphEdit
             }
         return Tensor.FromFloats(data, shape, type);
     }
-
-    /// <summary>Shape "[..]" of a value for log lines, from inferred values.</summary>
-    public static string ShapeOf(Graph g, string value) => g.Values.TryGetValue(value, out var v) ? v.Shape.Format() : "[?]";
 }

@@ -19,7 +19,7 @@ public static class ModelZoo
     public const int Opset = 17;
 
     /// <summary>Names accepted by <see cref="Build"/>.</summary>
-    public static readonly string[] Names = ["resnet", "mobilenetv2", "efficientnet", "vit"];
+    public static readonly string[] Names = ["resnet", "mobilenetv2", "efficientnet", "vit", "mobilenetv2_opset10", "vit_opset12"];
 
     /// <summary>Builds the named model with weights drawn from <paramref name="seed"/>.</summary>
     public static Graph Build(string name, int seed = 1) => name switch
@@ -28,6 +28,8 @@ public static class ModelZoo
         "mobilenetv2" => MobileNetV2(seed),
         "efficientnet" => EfficientNet(seed),
         "vit" => ViT(seed),
+        "mobilenetv2_opset10" => MobileNetV2(seed, opset: 10),
+        "vit_opset12" => ViT(seed, opset: 12),
         _ => throw new ArgumentException($"unknown zoo model '{name}'; known: {string.Join(", ", Names)}"),
     };
 
@@ -72,11 +74,11 @@ public static class ModelZoo
     /// <summary>
     /// MobileNetV2: stride-2 stem with Relu6 (Clip 0..6), inverted residual blocks (1×1 expand, 3×3 depthwise,
     /// 1×1 linear projection, residual Add without activation when shapes allow), 1×1 head, GlobalAveragePool,
-    /// Flatten, Gemm. Input [batch,3,32,32].
+    /// Flatten, Gemm. Input [batch,3,32,32]. Below opset 11 Clip takes its bounds as attributes.
     /// </summary>
-    public static Graph MobileNetV2(int seed = 2)
+    public static Graph MobileNetV2(int seed = 2, int opset = Opset)
     {
-        var b = new GraphBuilder("zoo_mobilenetv2", seed);
+        var b = new GraphBuilder(opset == Opset ? "zoo_mobilenetv2" : $"zoo_mobilenetv2_opset{opset}", seed, opset);
         var x = b.Input("input", 3, 32, 32);
         x = b.Relu6(b.BatchNorm(b.Conv(x, 3, 16, 3, 2, 1), 16));
         x = InvertedResidual(b, x, 16, 8, 1, 1);    // t = 1: no expansion conv
@@ -143,13 +145,15 @@ public static class ModelZoo
     /// Shape → Slice → Concat chain and Concat-ed in front, position Add, two pre-norm encoder blocks
     /// (LayerNormalization, q/k/v/out MatMul+Add, per-head Reshape/Transpose, scaled MatMul → Softmax → MatMul
     /// attention, GELU MLP via Erf, residual Adds), final LayerNormalization, class token Gather, Gemm head.
-    /// Input [batch,3,32,32], 17 tokens of width 32, 4 heads.
+    /// Input [batch,3,32,32], 17 tokens of width 32, 4 heads. Below opset 17 LayerNormalization is written out as
+    /// exporters did before it existed (ReduceMean, Sub, Pow, Add, Sqrt, Div, Mul, Add), and below 13 Softmax has its
+    /// old coerce-to-2-D semantics (the same here: it runs over the last axis).
     /// </summary>
-    public static Graph ViT(int seed = 4)
+    public static Graph ViT(int seed = 4, int opset = Opset)
     {
         const int image = 32, patch = 8, d = 32, heads = 4, mlp = 64, depth = 2, classes = 10;
         const int tokens = (image / patch) * (image / patch) + 1;
-        var b = new GraphBuilder("zoo_vit", seed);
+        var b = new GraphBuilder(opset == Opset ? "zoo_vit" : $"zoo_vit_opset{opset}", seed, opset);
         var input = b.Input("input", 3, image, image);
 
         var p = b.Conv(input, 3, d, patch, patch, 0, bias: true);
@@ -200,13 +204,17 @@ public sealed class GraphBuilder
     private readonly Random _rng;
     private int _next;
 
-    /// <summary>A graph named <paramref name="name"/> at <see cref="ModelZoo.Opset"/>, weights drawn from <paramref name="seed"/>.</summary>
-    public GraphBuilder(string name, int seed)
+    /// <summary>A graph named <paramref name="name"/> at <paramref name="opset"/>, weights drawn from <paramref name="seed"/>.</summary>
+    public GraphBuilder(string name, int seed, int opset = ModelZoo.Opset)
     {
         Graph = new Graph { Name = name };
-        Graph.Opsets[""] = ModelZoo.Opset;
+        Graph.Opsets[""] = opset;
+        Opset = opset;
         _rng = new Random(seed);
     }
+
+    /// <summary>The ai.onnx opset the layers are written for.</summary>
+    public int Opset { get; }
 
     /// <summary>The graph built so far.</summary>
     public Graph Graph { get; }
@@ -280,10 +288,23 @@ public sealed class GraphBuilder
         return Node("BatchNormalization", [x, gamma, beta, mean, variance], n => n.Set("epsilon", 1e-5f).Set("momentum", 0.9f));
     }
 
-    /// <summary>LayerNormalization over the last axis with random scale and bias.</summary>
-    public string LayerNorm(string x, int d) =>
-        Node("LayerNormalization", [x, Uniform("ln_scale", [d], 0.5f, 1.5f), Weight("ln_bias", [d], 0.1f)],
-            n => n.Set("axis", -1L).Set("epsilon", 1e-6f));
+    /// <summary>
+    /// Layer normalization over the last axis with random scale and bias: LayerNormalization from opset 17, the
+    /// ReduceMean/Sub/Pow/Sqrt/Div decomposition before.
+    /// </summary>
+    public string LayerNorm(string x, int d)
+    {
+        var scale = Uniform("ln_scale", [d], 0.5f, 1.5f);
+        var bias = Weight("ln_bias", [d], 0.1f);
+        if (Opset >= 17)
+            return Node("LayerNormalization", [x, scale, bias], n => n.Set("axis", -1L).Set("epsilon", 1e-6f));
+        if (Opset >= 18) throw new NotSupportedException("ReduceMean takes axes as an input from opset 18");
+        void LastAxis(Node n) => n.Set("axes", [-1L]).Set("keepdims", 1L);
+        var centered = Node("Sub", [x, Node("ReduceMean", [x], LastAxis)]);
+        var variance = Node("ReduceMean", [Node("Pow", [centered, Scalar("two", 2f)])], LastAxis);
+        var normalized = Node("Div", [centered, Node("Sqrt", [Add(variance, Scalar("ln_eps", 1e-6f))])]);
+        return Add(Mul(normalized, scale), bias);
+    }
 
     /// <summary>x·W + b as MatMul then Add (the exporter's form of a Linear layer on 3-D activations).</summary>
     public string Linear(string x, int din, int dout, bool biasFirst = false)
@@ -302,8 +323,10 @@ public sealed class GraphBuilder
     public string Mul(string a, string b) => Node("Mul", [a, b]);
     public string Relu(string x) => Node("Relu", [x]);
 
-    /// <summary>Relu6 as exporters write it: Clip with min 0 and max 6 as scalar inputs.</summary>
-    public string Relu6(string x) => Node("Clip", [x, Scalar("clip_min", 0f), Scalar("clip_max", 6f)]);
+    /// <summary>Relu6 as exporters write it: Clip with min 0 and max 6, scalar inputs from opset 11, attributes before.</summary>
+    public string Relu6(string x) => Opset >= 11
+        ? Node("Clip", [x, Scalar("clip_min", 0f), Scalar("clip_max", 6f)])
+        : Node("Clip", [x], n => n.Set("min", 0f).Set("max", 6f));
 
     /// <summary>SiLU as x·Sigmoid(x).</summary>
     public string Silu(string x) => Mul(x, Node("Sigmoid", [x]));

@@ -51,15 +51,18 @@ public static class TorchvisionExports
         }
     }
 
-    /// <summary>The first of $TRTNATIVE_PYTHON, /usr/bin/python3, python3 that imports torch and torchvision.</summary>
+    /// <summary>
+    /// $TRTNATIVE_PYTHON when set (no fallback: an explicit choice that lacks torch is an error), otherwise the first of
+    /// /usr/bin/python3 (Debian's, where python3-torch installs) and python3 on PATH that imports torch and torchvision.
+    /// </summary>
     private static string FindPython()
     {
         if (_python is not null) return _python;
         var tried = new List<string>();
-        var candidates = new[] { Environment.GetEnvironmentVariable("TRTNATIVE_PYTHON"), "/usr/bin/python3", "python3" };
+        var chosen = Environment.GetEnvironmentVariable("TRTNATIVE_PYTHON");
+        var candidates = string.IsNullOrEmpty(chosen) ? new[] { "/usr/bin/python3", "python3" } : [chosen];
         foreach (var candidate in candidates)
         {
-            if (string.IsNullOrEmpty(candidate)) continue;
             try
             {
                 var (rc, text) = RunProcess(candidate, ["-c", "import torch, torchvision"], TimeSpan.FromMinutes(2));

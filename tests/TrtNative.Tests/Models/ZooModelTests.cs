@@ -8,7 +8,8 @@ namespace TrtNative.Tests.Models;
 
 /// <summary>
 /// The C#-built zoo models (<see cref="ModelZoo"/>), written to ONNX with <see cref="OnnxExporter"/>, read back with
-/// <see cref="OnnxImporter"/>, optimized, and compared with ONNX Runtime on fresh random inputs at batch 3.
+/// <see cref="OnnxImporter"/>, optimized, and compared with ONNX Runtime on fresh random inputs at batch 3 (and 1 and 5),
+/// at opset 17 and, for MobileNetV2 and ViT, at the older opsets many published models still use.
 /// </summary>
 public class ZooModelTests(ITestOutputHelper output)
 {
@@ -88,6 +89,33 @@ public class ZooModelTests(ITestOutputHelper output)
         Assert.Equal(1, ModelCheck.Count(opt, "Expand"));
         Assert.Equal(ModelCheck.Count(g, "Softmax"), ModelCheck.Count(opt, "Softmax"));
         Assert.Equal(ModelCheck.Count(g, "LayerNormalization"), ModelCheck.Count(opt, "LayerNormalization"));
+    }
+
+    [Fact]
+    public void MobileNetV2AtOpset10MatchesOnnxRuntime()
+    {
+        var g = ModelZoo.MobileNetV2(opset: 10);
+        var r = Check(g);
+        Assert.Equal(10, r.Imported.Opset);
+        ModelCheck.AssertConvsFused(g, r.Optimized);
+        // Clip's bounds are attributes before opset 11; they fuse all the same.
+        Assert.Equal(0, ModelCheck.Count(r.Optimized, "Clip"));
+        Assert.Equal(ModelCheck.Count(g, "Clip"), ModelCheck.CountFused(r.Optimized, "FusedConv", "clip"));
+        Assert.All(r.Optimized.Nodes.Where(n => n.OpType == "FusedConv" && n.GetString("activation", "") == "clip"),
+            n => Assert.Equal((0f, 6f), (n.GetFloat("act_alpha", float.NaN), n.GetFloat("act_beta", float.NaN))));
+    }
+
+    [Fact]
+    public void ViTAtOpset12MatchesOnnxRuntime()
+    {
+        var g = ModelZoo.ViT(opset: 12);
+        int linears = g.Nodes.Count(n => n.OpType == "MatMul" && g.Initializers.ContainsKey(n.Inputs[1]));
+        var r = Check(g);
+        Assert.Equal(12, r.Imported.Opset);
+        Assert.Equal(0, ModelCheck.Count(g, "LayerNormalization"));
+        Assert.Equal(2 * 5, ModelCheck.Count(r.Optimized, "ReduceMean"));
+        Assert.Equal(linears, r.Optimized.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));
+        Assert.Equal(0, ModelCheck.Count(r.Optimized, "Shape"));
     }
 
     [Fact]

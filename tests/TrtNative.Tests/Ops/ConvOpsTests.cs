@@ -172,4 +172,25 @@ public class ConvOpsTests(ITestOutputHelper output)
         output.WriteLine($"3x3 conv 128->128 @28x28: {sw.Elapsed.TotalMilliseconds:F1} ms ({2.0 * 128 * 128 * 9 * 784 / sw.Elapsed.TotalSeconds / 1e9:F1} GFLOP/s)");
         Assert.True(sw.Elapsed.TotalSeconds < 2);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ConvTransposeIsTheAdjointOfConv(int group)
+    {
+        // <conv(x, w), y> = <x, convT(y, w)> for the same W, strides, pads, dilations (output_padding restores the size).
+        var rng = new Random(11 + group);
+        int c = 4, m = 6, h = 8, wd = 7;
+        var x = Random(rng, c * h * wd);
+        var w = Random(rng, m * (c / group) * 9);
+        var attrs = (TrtNative.Ir.Node n) => n.Set("group", (long)group).Set("strides", new long[] { 2, 2 }).Set("pads", new long[] { 1, 1, 1, 1 });
+        var cx = Run(attrs(Node("Conv", 2)), 13, [F(x, 1, c, h, wd), F(w, m, c / group, 3, 3)])[0];
+        Assert.Equal(new long[] { 1, m, 4, 4 }, cx.Shape);
+        var y = Random(rng, cx.Length);
+        var ty = Run(attrs(Node("ConvTranspose", 2)).Set("output_padding", new long[] { 1, 0 }), 13, [F(y, 1, m, 4, 4), F(w, m, c / group, 3, 3)])[0];
+        Assert.Equal(new long[] { 1, c, h, wd }, ty.Shape);
+        double lhs = cx.Floats!.Zip(y).Sum(p => (double)p.First * p.Second);
+        double rhs = x.Zip(ty.Floats!).Sum(p => (double)p.First * p.Second);
+        Assert.Equal(lhs, rhs, 1e-4 * Math.Max(1, Math.Abs(lhs)));
+    }
 }

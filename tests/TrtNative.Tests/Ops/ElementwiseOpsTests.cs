@@ -64,6 +64,9 @@ public class ElementwiseOpsTests
         Assert.Equal(DataType.UInt8, u8.Type);
         var m = Run(Node("Mul", 2), 14, [I([2, 3], 2), I([197], 1)])[0];
         Assert.Equal(new long[] { 394, 591 }, m.Ints);
+        var e = Assert.Throws<TrtNativeException>(() => Run(Node("Div", 2), 14, [I([1], 1), I([0], 1)]));
+        Assert.Contains("n0", e.Message);
+        Assert.Contains("division by zero", e.Message);
     }
 
     [Fact]
@@ -123,6 +126,9 @@ public class ElementwiseOpsTests
     {
         var y = Run(Node("PRelu", 2), 9, [F([-1, 2, -3, 4, -5, 6], 1, 2, 3), F([0.5f, 0.25f], 2, 1)])[0];
         Assert.Equal(new float[] { -0.5f, 2, -1.5f, 4, -1.25f, 6 }, y.Floats);
+        var legacy = Run(Node("PRelu", 2), 6, [F([-1, -2, -3, -4, 5, -6], 1, 2, 3), F([0.5f, 0.25f], 2)])[0];
+        Assert.Equal(new float[] { -0.5f, -1, -1.5f, -1, 5, -1.5f }, legacy.Floats);
+        Assert.Throws<TrtNativeException>(() => Run(Node("PRelu", 2), 9, [F([-1, -2, -3, -4, 5, -6], 1, 2, 3), F([0.5f, 0.25f], 2)]));
     }
 
     [Fact]
@@ -168,5 +174,64 @@ public class ElementwiseOpsTests
     {
         Assert.Equal(new float[] { 1, 8, 27 }, Run(Node("Pow", 2), 15, [F([1, 2, 3], 3), I([3], 1)])[0].Floats);
         Assert.Equal(new long[] { 1, 4, 9 }, Run(Node("Pow", 2), 15, [I([1, 2, 3], 3), F([2], 1)])[0].Ints);
+    }
+
+    [Fact]
+    public void ModSignConventionsAndBitShift()
+    {
+        Assert.Equal(new long[] { 1, -1, 2, -2 }, Run(Node("Mod", 2), 13, [I([-5, 5, 5, -5], 4), I([3, -3, 3, -3], 4)])[0].Ints);
+        Assert.Equal(new long[] { -2, 2, 2, -2 }, Run(Node("Mod", 2).Set("fmod", 1L), 13, [I([-5, 5, 5, -5], 4), I([3, -3, 3, -3], 4)])[0].Ints);
+        Assert.Equal(new float[] { -1.5f, 1.5f }, Run(Node("Mod", 2).Set("fmod", 1L), 13, [F([-5.5f, 5.5f], 2), F([2, -2], 2)])[0].Floats);
+        Assert.Throws<TrtNativeException>(() => Run(Node("Mod", 2), 13, [F([1], 1), F([2], 1)]));
+        var u8 = Tensor.FromInts([16, 4, 1], [3], DataType.UInt8);
+        Assert.Equal(new long[] { 32, 16, 0 }, Run(Node("BitShift", 2).Set("direction", "LEFT"), 11, [u8, Tensor.FromInts([1, 2, 8], [3], DataType.UInt8)])[0].Ints);
+        Assert.Equal(new long[] { 8, 1, 0 }, Run(Node("BitShift", 2).Set("direction", "RIGHT"), 11, [u8, Tensor.FromInts([1, 2, 1], [3], DataType.UInt8)])[0].Ints);
+    }
+
+    [Fact]
+    public void IsNaNIsInf()
+    {
+        var x = F([1, float.NaN, float.PositiveInfinity, float.NegativeInfinity], 4);
+        Assert.Equal(new long[] { 0, 1, 0, 0 }, Run(Node("IsNaN", 1), 13, [x])[0].Ints);
+        Assert.Equal(new long[] { 0, 0, 1, 1 }, Run(Node("IsInf", 1), 13, [x])[0].Ints);
+        Assert.Equal(new long[] { 0, 0, 0, 1 }, Run(Node("IsInf", 1).Set("detect_positive", 0L), 13, [x])[0].Ints);
+    }
+
+    [Fact]
+    public void BroadcastPlanMatchesNaiveIndexingOnRandomShapes()
+    {
+        var rng = new Random(21);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            int rank = rng.Next(0, 5);
+            var outShape = Enumerable.Range(0, rank).Select(_ => (long)rng.Next(1, 4)).ToArray();
+            long[] Operand()
+            {
+                int r = rng.Next(0, rank + 1);
+                return outShape[(rank - r)..].Select(d => rng.Next(3) == 0 ? 1L : d).ToArray();
+            }
+            long[] sa = Operand(), sb = Operand();
+            var a = Random(rng, sa.ElementCount());
+            var b = Random(rng, sb.ElementCount());
+            var y = Run(Node("Sub", 2), 13, [F(a, sa), F(b, sb)])[0];
+            var want = Broadcast.Shapes(sa, sb);
+            Assert.Equal(want, y.Shape);
+            var strides = Broadcast.Strides(want);
+            for (long i = 0; i < want.ElementCount(); i++)
+            {
+                long At(long[] s)
+                {
+                    long off = 0;
+                    for (int d = 0; d < s.Length; d++)
+                    {
+                        int od = d + want.Length - s.Length;
+                        long idx = i / strides[od] % want[od];
+                        off = off * s[d] + (s[d] == 1 ? 0 : idx);
+                    }
+                    return off;
+                }
+                Assert.Equal(a[At(sa)] - b[At(sb)], y.Floats![i]);
+            }
+        }
     }
 }

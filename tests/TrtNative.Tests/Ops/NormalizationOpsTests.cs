@@ -96,4 +96,17 @@ public class NormalizationOpsTests
         var info = Infer(Node("ReduceMean", 1).Set("axes", new long[] { -1 }), 13, [(DataType.Float, [n, Dim.Of(197), Dim.Of(768)])]);
         Assert.Equal(new[] { n, Dim.Of(197), Dim.Of(1) }, info[0].Shape);
     }
+
+    [Fact]
+    public void ArgMaxArgMinAndCumSum()
+    {
+        var x = F([1, 3, 3, 0, 2, -1], 2, 3);
+        Assert.Equal(new long[] { 1, 1 }, Run(Node("ArgMax", 1).Set("axis", 1L).Set("keepdims", 0L), 13, [x])[0].Ints);
+        Assert.Equal(new long[] { 2, 1 }, Run(Node("ArgMax", 1).Set("axis", 1L).Set("keepdims", 0L).Set("select_last_index", 1L), 13, [x])[0].Ints);
+        var min = Run(Node("ArgMin", 1), 13, [x])[0];
+        Assert.Equal(new long[] { 1, 3 }, min.Shape);
+        Assert.Equal(new long[] { 1, 1, 1 }, min.Ints);
+        Assert.Equal(new float[] { 1, 4, 7, 0, 2, 1 }, Run(Node("CumSum", 2), 14, [x, I([1], [])])[0].Floats);
+        Assert.Equal(new float[] { 6, 3, 0, 1, -1, 0 }, Run(Node("CumSum", 2).Set("exclusive", 1L).Set("reverse", 1L), 14, [x, I([-1], [])])[0].Floats);
+    }
 }

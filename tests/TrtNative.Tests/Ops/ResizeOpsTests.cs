@@ -93,12 +93,21 @@ public class ResizeOpsTests
     }
 
     [Fact]
-    public void LinearAlignCornersDownsampleUsesScaleTimesLength()
+    public void LinearAlignCornersDownsampleUsesOutputLength()
     {
-        // ONNX reference: resized width = 0.6*4 = 2.4, so x=1 maps to 3/1.4 = 2.142857 → 3.142857.
+        // Spec and ONNX Runtime: length_resized is the output size 2, so x=1 maps to 1·3/1 = 3 → value 4. (The ONNX
+        // 1.12 reference used 0.6·4 = 2.4 instead and expects 3.142857; see the report.)
         var y = Resize(OpHarness.F([1, 2, 3, 4, 5, 6, 7, 8], 1, 1, 2, 4), n => n.Set("mode", "linear").Set("coordinate_transformation_mode", "align_corners"), Scales(1, 1, 0.6f, 0.6f));
         Assert.Equal(new long[] { 1, 1, 1, 2 }, y.Shape);
-        Close([1, 3.142857f], y.Floats!);
+        Close([1, 4], y.Floats!);
+    }
+
+    [Fact]
+    public void NearestCoordinatesUseFloat32LikeOnnxRuntime()
+    {
+        // 7 → 1 with half_pixel: (0.5)/(1/7f) − 0.5 is 2.9999998 in float32 (3 in double); floor picks column 2.
+        var y = Resize(Row(10, 11, 12, 13, 14, 15, 16), n => n.Set("mode", "nearest").Set("nearest_mode", "floor"), sizes: Sizes(1, 1, 1, 1));
+        Assert.Equal(new float[] { 12 }, y.Floats);
     }
 
     [Fact]
@@ -250,5 +259,133 @@ public class ResizeOpsTests
         Assert.Equal(ErrorCode.Unsupported, ex.Code);
         var bad = Assert.Throws<TrtNativeException>(() => Pad(OpHarness.F([1, 2], 2), "symmetric", [1, 1]));
         Assert.Contains("supported: constant, reflect, edge, wrap", bad.Message);
+    }
+}
+
+/// <summary>
+/// Resize, Pad, Slice, Gather and Cast against ONNX Runtime (CPU) on fresh random inputs: each case is a one-node
+/// graph exported with our exporter; constants (scales, sizes, pads, starts) are initializers.
+/// </summary>
+public class ResizeOpsOrtTests
+{
+    private static void AgreeWithOrt(string op, int opset, Action<Node> attrs, long[] inShape, Dictionary<string, Tensor> constants, string[] order, float tol = 1e-5f)
+    {
+        int seed = TrtNative.Tests.Support.RandomTensors.FreshSeed();
+        var x = TrtNative.Tests.Support.RandomTensors.Normal(inShape, seed);
+        var node = new Node(op, order, ["y"], $"test_{op}");
+        attrs(node);
+        var g = OpHarness.OneNode(node, opset, new() { ["x"] = x }, constants);
+        ShapeInference.Run(g);
+        g.Outputs[0] = g.Values["y"];
+        var ours = TrtNative.Reference.ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["x"] = x })["y"];
+        var ort = TrtNative.Tests.Support.OrtRunner.Run(TrtNative.Onnx.OnnxExporter.ToBytes(g), new Dictionary<string, Tensor> { ["x"] = x })["y"];
+        Assert.Equal(ort.Shape, ours.Shape);
+        var a = ours.ToFloats();
+        var b = ort.ToFloats();
+        for (int i = 0; i < a.Length; i++)
+            Assert.True(Math.Abs(a[i] - b[i]) <= tol, $"{op} {string.Join(" ", node.Attributes.Select(kv => $"{kv.Key}={kv.Value}"))} seed {seed}: element {i} is {a[i]}, ONNX Runtime gives {b[i]}");
+    }
+
+    public static TheoryData<string, string, string, long[]> ResizeCases()
+    {
+        var d = new TheoryData<string, string, string, long[]>();
+        // ONNX Runtime spells tf_half_pixel_for_nearest "tf_half_pixel_for_nn"; we accept both.
+        foreach (var coord in new[] { "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn" })
+            foreach (var sizes in new[] { new long[] { 1, 2, 11, 16 }, new long[] { 1, 2, 3, 4 }, new long[] { 1, 2, 5, 1 } })
+            {
+                d.Add("linear", coord, "round_prefer_floor", sizes);
+                foreach (var nearest in new[] { "round_prefer_floor", "round_prefer_ceil", "floor", "ceil" })
+                    d.Add("nearest", coord, nearest, sizes);
+            }
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(ResizeCases))]
+    public void ResizeBySizesMatchesOnnxRuntime(string mode, string coord, string nearest, long[] sizes)
+    {
+        AgreeWithOrt("Resize", 13, n => n.Set("mode", mode).Set("coordinate_transformation_mode", coord).Set("nearest_mode", nearest),
+            [1, 2, 5, 7], new() { ["sizes"] = OpHarness.I(sizes, 4) }, ["x", "", "", "sizes"]);
+    }
+
+    [Theory]
+    [InlineData("half_pixel")]
+    [InlineData("pytorch_half_pixel")]
+    [InlineData("align_corners")]
+    [InlineData("asymmetric")]
+    [InlineData("tf_half_pixel_for_nn")]
+    public void NearestPicksMatchOnnxRuntimeForEverySizePairUpTo9(string coord)
+    {
+        // Rounding boundaries (x.5 and whole numbers) are where float32 and exact arithmetic part ways; the input
+        // values i² make every pick visible. 4 nearest modes × 81 (in, out) pairs.
+        foreach (var nearest in new[] { "round_prefer_floor", "round_prefer_ceil", "floor", "ceil" })
+            for (int n = 1; n <= 9; n++)
+                for (int m = 1; m <= 9; m++)
+                {
+                    var x = OpHarness.F(Enumerable.Range(0, n).Select(i => (float)(i * i)).ToArray(), 1, n);
+                    var node = new Node("Resize", ["x", "", "", "sizes"], ["y"], "r").Set("mode", "nearest").Set("coordinate_transformation_mode", coord).Set("nearest_mode", nearest);
+                    var g = OpHarness.OneNode(node, 13, new() { ["x"] = x }, new() { ["sizes"] = OpHarness.I([1, m], 2) });
+                    ShapeInference.Run(g);
+                    g.Outputs[0] = g.Values["y"];
+                    var inputs = new Dictionary<string, Tensor> { ["x"] = x };
+                    var ort = TrtNative.Tests.Support.OrtRunner.Run(TrtNative.Onnx.OnnxExporter.ToBytes(g), inputs)["y"].Floats!;
+                    var ours = TrtNative.Reference.ReferenceExecutor.Run(g, inputs)["y"].Floats!;
+                    Assert.True(ort.SequenceEqual(ours), $"{coord} {nearest} {n}->{m}: ONNX Runtime [{string.Join(",", ort)}], ours [{string.Join(",", ours)}]");
+                }
+    }
+
+    [Theory]
+    [InlineData("linear", "half_pixel", 2f, 3f)]
+    [InlineData("linear", "asymmetric", 0.5f, 2f)]
+    [InlineData("nearest", "half_pixel", 2f, 0.5f)]
+    [InlineData("nearest", "asymmetric", 3f, 1f)]
+    public void ResizeByScalesMatchesOnnxRuntime(string mode, string coord, float sh, float sw)
+    {
+        AgreeWithOrt("Resize", 13, n => n.Set("mode", mode).Set("coordinate_transformation_mode", coord),
+            [1, 2, 4, 6], new() { ["scales"] = OpHarness.F([1, 1, sh, sw], 4) }, ["x", "", "scales"]);
+    }
+
+    [Theory]
+    [InlineData("constant")]
+    [InlineData("reflect")]
+    [InlineData("edge")]
+    public void PadMatchesOnnxRuntime(string mode)
+    {
+        AgreeWithOrt("Pad", 13, n => n.Set("mode", mode), [2, 3, 4, 5],
+            new() { ["pads"] = OpHarness.I([0, 1, 2, 3, 0, 2, 1, 3], 8), ["v"] = OpHarness.F([0.5f], []) }, ["x", "pads", "v"]);
+    }
+
+    [Fact]
+    public void SliceMatchesOnnxRuntime()
+    {
+        AgreeWithOrt("Slice", 13, _ => { }, [4, 5, 6],
+            new() { ["s"] = OpHarness.I([-1, 1, 100], 3), ["e"] = OpHarness.I([long.MinValue, 5, -7], 3), ["a"] = OpHarness.I([0, 2, -2], 3), ["st"] = OpHarness.I([-2, 2, -1], 3) },
+            ["x", "s", "e", "a", "st"]);
+    }
+
+    [Fact]
+    public void GatherAndTransposeMatchOnnxRuntime()
+    {
+        AgreeWithOrt("Gather", 13, n => n.Set("axis", -2L), [3, 4, 5], new() { ["i"] = OpHarness.I([3, -1, 0, 2, 2, -4], 2, 3) }, ["x", "i"]);
+        AgreeWithOrt("Transpose", 13, n => n.Set("perm", new long[] { 1, 3, 0, 2 }), [2, 3, 4, 5], new(), ["x"]);
+    }
+
+    [Fact]
+    public void CastThroughBFloat16AndFloat16MatchesOnnxRuntime()
+    {
+        // Two casts so ONNX Runtime's output is float32 again: float → bfloat16/float16 → float.
+        foreach (var via in new[] { DataType.BFloat16, DataType.Float16 })
+        {
+            int seed = TrtNative.Tests.Support.RandomTensors.FreshSeed();
+            var x = TrtNative.Tests.Support.RandomTensors.Normal([64], seed, std: 100);
+            var g = OpHarness.OneNode(new Node("Cast", ["x"], ["h"], "c1").Set("to", (long)via), 13, new() { ["x"] = x });
+            g.Nodes.Add(new Node("Cast", ["h"], ["y"], "c2").Set("to", (long)DataType.Float));
+            g.Outputs.Clear();
+            ShapeInference.Run(g);
+            g.Outputs.Add(g.Values["y"]);
+            var ours = TrtNative.Reference.ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["x"] = x })["y"].Floats!;
+            var ort = TrtNative.Tests.Support.OrtRunner.Run(TrtNative.Onnx.OnnxExporter.ToBytes(g), new Dictionary<string, Tensor> { ["x"] = x })["y"].Floats!;
+            Assert.True(ours.SequenceEqual(ort), $"via {via.OnnxName()} seed {seed}: ours [{string.Join(",", ours.Take(8))}] vs ONNX Runtime [{string.Join(",", ort.Take(8))}]");
+        }
     }
 }

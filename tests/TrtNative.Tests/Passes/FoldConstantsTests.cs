@@ -69,11 +69,26 @@ public class FoldConstantsTests
     }
 
     [Fact]
+    public void SymbolicShapeAsGraphOutputBecomesSymbolicInitializer()
+    {
+        var b = new GraphBuilder(13);
+        var x = b.Input("x", [Dim.Sym("batch"), Dim.Of(5)]);
+        var shape = b.Op("Shape", x);
+        var g = b.Build(b.Op("Relu", x), shape);
+
+        var after = Apply(GraphPasses.FoldConstants, g);
+
+        Assert.Equal(["Relu"], after.Nodes.Select(n => n.OpType));
+        Assert.Equal([Dim.Sym("batch"), Dim.Of(5)], after.Initializers[shape].SymbolicInts!);
+        SameOutputs(g, after);   // the integer output is compared exactly, at a random batch
+    }
+
+    [Fact]
     public void NothingToFoldLeavesNodes()
     {
         var b = new GraphBuilder();
-        var x = b.Input("x", 4);
-        var g = b.Build(b.Op("Relu", b.Op("Add", x, b.Init("k", [4]))));
+        var x = b.Input("x", 64);
+        var g = b.Build(b.Op("Relu", b.Op("Add", x, b.Init("k", [64]))));
 
         var after = Apply(GraphPasses.FoldConstants, g, out var log);
 

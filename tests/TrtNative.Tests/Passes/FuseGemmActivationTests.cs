@@ -12,16 +12,16 @@ public class FuseGemmActivationTests
     public void GemmRelu()
     {
         var b = new GraphBuilder();
-        var a = b.Input("a", 3, 8);
+        var a = b.Input("a", 16, 8);
         var y = b.Op("Gemm", [a, b.Init("w", [5, 8]), b.Init("c", [5])],
-            n => n.Set("transB", 1L).Set("alpha", 0.5f).Set("beta", 2f), name: "fc");
+            n => n.Set("transB", 1L).Set("alpha", 0.5f).Set("beta", 0.25f), name: "fc");
         var g = b.Build(b.Op("Relu", y));
 
         var after = Apply(GraphPasses.FuseGemmActivation, g, out var log);
 
         var f = Single(after, "trtnative.FusedGemm");
         Assert.Single(after.Nodes);
-        Assert.Equal((1L, 0.5f, 2f), (f.GetInt("transB", 0), f.GetFloat("alpha", 1), f.GetFloat("beta", 1)));
+        Assert.Equal((1L, 0.5f, 0.25f), (f.GetInt("transB", 0), f.GetFloat("alpha", 1), f.GetFloat("beta", 1)));
         Assert.Equal(ActivationKind.Relu, Activation.FromNode(f).Kind);
         Assert.Contains("'fc'", Assert.Single(log.Entries).Message);
         SameOutputs(g, after);
@@ -113,7 +113,7 @@ public class FuseGemmActivationTests
     public void IntermediateWithAnotherUseIsNotFused()
     {
         var b = new GraphBuilder();
-        var a = b.Input("a", 4, 8);
+        var a = b.Input("a", 16, 8);
         var mm = b.Op("MatMul", a, b.Init("w", [8, 6]));
         var sum = b.Op("Add", mm, b.Init("bias", [6]));
         var g = b.Build(b.Op("Relu", sum), sum);

@@ -61,4 +61,16 @@ public class OptimizerTests
         Assert.Equal(4, after.Nodes[2].Inputs.Count);   // residual
         SameOutputs(g, after);
     }
+
+    [Fact]
+    public void OptimizingAnOptimizedGraphChangesNothing()
+    {
+        var once = Optimizer.Optimize(TinyResNet());
+        var log = new PassLog();
+
+        var twice = Optimizer.Optimize(once, log);
+
+        Assert.Empty(log.Entries);
+        Assert.Equal(once.Dump(), twice.Dump());
+    }
 }

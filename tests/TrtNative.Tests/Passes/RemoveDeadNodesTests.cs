@@ -10,9 +10,9 @@ public class RemoveDeadNodesTests
     public void UnreachableNodesAndUnusedInitializersAreRemoved()
     {
         var b = new GraphBuilder();
-        var x = b.Input("x", 2, 4);
-        var live = b.Op("Add", x, b.Init("k", [4]));
-        b.Op("Sigmoid", b.Op("Mul", x, b.Init("unused_by_live", [4])));   // dead chain
+        var x = b.Input("x", 4, 16);
+        var live = b.Op("Add", x, b.Init("k", [16]));
+        b.Op("Sigmoid", b.Op("Mul", x, b.Init("unused_by_live", [16])));   // dead chain
         b.Init("orphan", [3]);
         var g = b.Build(b.Op("Relu", live));
 
@@ -29,7 +29,7 @@ public class RemoveDeadNodesTests
     public void NodeWithOneUsedOutputIsKept()
     {
         var b = new GraphBuilder();
-        var x = b.Input("x", 2, 6);
+        var x = b.Input("x", 4, 16);
         b.Node("Dropout", [x], ["kept", "mask"]);   // mask output unused, first output used
         var g = b.Build(b.Op("Relu", "kept"));
 

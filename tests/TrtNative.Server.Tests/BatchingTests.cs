@@ -1,0 +1,188 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using TrtNative.Server.Inference;
+using Xunit;
+using static TrtNative.Server.Tests.Http;
+
+namespace TrtNative.Server.Tests;
+
+/// <summary>A backend that returns, per item, the sum and first value of its input, and records batch sizes.</summary>
+internal sealed class RecordingBackend(int max, int delayMs = 0, ManualResetEventSlim? gate = null) : IInferenceBackend
+{
+    public List<int> Sizes { get; } = [];
+    public ManualResetEventSlim Entered { get; } = new(false);
+    public string Kind => "fake";
+    public int MaxBatchSize => max;
+    public int OutputSize => 2;
+    public long DeviceMemoryBytes => 0;
+    public float[] Run(ReadOnlySpan<float> input, int batch)
+    {
+        Entered.Set();
+        gate?.Wait(TimeSpan.FromSeconds(30));
+        lock (Sizes) Sizes.Add(batch);
+        if (delayMs > 0) Thread.Sleep(delayMs);
+        int item = input.Length / batch;
+        var y = new float[batch * 2];
+        for (int b = 0; b < batch; b++)
+        {
+            float s = 0;
+            for (int k = 0; k < item; k++) s += input[b * item + k];
+            y[b * 2] = s;
+            y[b * 2 + 1] = input[b * item];
+        }
+        return y;
+    }
+    public void Dispose() { }
+}
+
+public class DynamicBatcherTests
+{
+    [Fact]
+    public async Task ConcurrentItemsAreMergedAndEachGetsItsOwnResult()
+    {
+        var be = new RecordingBackend(max: 8, delayMs: 5);
+        await using var q = new DynamicBatcher(be, itemSize: 3, maxDelay: TimeSpan.FromMilliseconds(30), capacity: 1000);
+        var tasks = Enumerable.Range(0, 40).Select(i => Task.Run(() =>
+            q.SubmitAsync([[i, 1, 1], [i + 1000, 0, 0]]))).ToArray();
+        var results = await Task.WhenAll(tasks);
+        for (int i = 0; i < 40; i++)
+        {
+            Assert.Equal([i + 2f, i], results[i][0]);
+            Assert.Equal([i + 1000f, i + 1000], results[i][1]);
+        }
+        Assert.All(be.Sizes, s => Assert.InRange(s, 1, 8));
+        Assert.Equal(80, be.Sizes.Sum());
+        Assert.True(be.Sizes.Count < 40, $"expected merging, got {be.Sizes.Count} batches: {string.Join(",", be.Sizes)}");
+    }
+
+    [Fact]
+    public async Task ALoneItemWaitsAtMostTheDelay()
+    {
+        var be = new RecordingBackend(max: 32);
+        await using var q = new DynamicBatcher(be, 1, TimeSpan.FromMilliseconds(50), 100);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var r = await q.SubmitAsync([[7f]]);
+        Assert.Equal(7f, r[0][0]);
+        Assert.InRange(sw.ElapsedMilliseconds, 40, 2000);
+        Assert.Equal([1], be.Sizes);
+    }
+
+    [Fact]
+    public async Task FullQueueRefusesAndBackendErrorsReachTheirItems()
+    {
+        using var gate = new ManualResetEventSlim(false);
+        var be = new RecordingBackend(max: 1, gate: gate);
+        await using var q = new DynamicBatcher(be, 1, TimeSpan.Zero, capacity: 2);
+        var first = q.SubmitAsync([[1f]]);   // taken by the loop, blocked in Run
+        Assert.True(be.Entered.Wait(TimeSpan.FromSeconds(20)));
+        var queued = q.SubmitAsync([[2f], [3f]]); // fills the 2 slots
+        Assert.Throws<QueueFullException>(() => { _ = q.SubmitAsync([[4f]]); });
+        gate.Set();
+        Assert.Equal(1f, (await first)[0][0]);
+        Assert.Equal(3f, (await queued)[1][0]);
+    }
+}
+
+public sealed class BatchingFactory : ServerFactory
+{
+    public BatchingFactory() => Settings["TrtNative:MaxBatchDelayMs"] = "25";
+}
+
+public class ServerBatchingTests(BatchingFactory f) : IClassFixture<BatchingFactory>
+{
+    [Fact]
+    public async Task ManySimultaneousPredictsGetTheirOwnResults()
+    {
+        var c = f.CreateClient();
+        string repo = TestModels.MeansRepo(f.Dir.Sub("conc"));
+        var (code, _) = await Put(c, "/services/conc", MeansService(repo, mllib: new JsonObject { ["maxBatchSize"] = 8 }));
+        Assert.Equal(HttpStatusCode.Created, code);
+        const int n = 48;
+        var tasks = Enumerable.Range(0, n).Select(i => Task.Run(async () =>
+        {
+            int k = 1 + i % 3; // 1..3 images per request, each with its own colour
+            var imgs = Enumerable.Range(0, k).Select(j => Img.B64(Img.Uniform((byte)i, (byte)(j * 50), (byte)(255 - i)))).ToArray();
+            var (rc, body) = await Post(c, "/predict", Predict("conc", imgs));
+            return (i, k, rc, body);
+        })).ToArray();
+        foreach (var (i, k, rc, body) in await Task.WhenAll(tasks))
+        {
+            Assert.Equal(HttpStatusCode.OK, rc);
+            var preds = body["body"]!["predictions"]!.AsArray();
+            Assert.Equal(k, preds.Count);
+            for (int j = 0; j < k; j++)
+            {
+                Assert.Equal(j.ToString(), (string?)preds[j]!["uri"]);
+                Assert.Equal(255 - i, Prob(body, j, "chan zero"), 4); // B
+                Assert.Equal(j * 50, Prob(body, j, "chan one"), 4);   // G
+                Assert.Equal(i, Prob(body, j, "chan two"), 4);        // R
+            }
+        }
+        var (_, svc) = await Get(c, "/services/conc");
+        var st = svc["body"]!["service_stats"]!;
+        Assert.Equal(96, (int)st["inference_count"]!); // 16 × (1 + 2 + 3)
+        Assert.True((double)st["avg_engine_batch_size"]! > 1.0, st.ToJsonString());
+        string metrics = await c.GetStringAsync("/metrics");
+        // No batch above maxBatchSize: the le="8" bucket holds every batch.
+        var le8 = System.Text.RegularExpressions.Regex.Match(metrics, "trtnative_batch_size_bucket\\{service=\"conc\",le=\"8\"\\} (\\d+)").Groups[1].Value;
+        var all = System.Text.RegularExpressions.Regex.Match(metrics, "trtnative_batch_size_count\\{service=\"conc\"\\} (\\d+)").Groups[1].Value;
+        Assert.Equal(all, le8);
+        Assert.Equal((long)st["engine_batches"]!, long.Parse(all));
+    }
+
+    [Fact]
+    public async Task FixedBatchModelRunsMultiImageRequests()
+    {
+        var c = f.CreateClient();
+        string repo = TestModels.MeansRepo(f.Dir.Sub("fixed1"), fixedBatch1: true);
+        var (code, _) = await Put(c, "/services/fixed1", MeansService(repo));
+        Assert.Equal(HttpStatusCode.Created, code);
+        var (rc, body) = await Post(c, "/predict", Predict("fixed1", Img.B64(Img.Uniform(0, 0, 9)), Img.B64(Img.Uniform(0, 0, 19))));
+        Assert.Equal(HttpStatusCode.OK, rc);
+        Assert.Equal(9.0, Prob(body, 0, "chan zero"), 4);
+        Assert.Equal(19.0, Prob(body, 1, "chan zero"), 4);
+    }
+}
+
+/// <summary>A factory whose builds wait for a gate, to observe the "building" state.</summary>
+internal sealed class GatedFactory(ServerOptions o, ManualResetEventSlim gate) : BackendFactory(o)
+{
+    public override IInferenceBackend Create(BackendKind kind, BackendSpec spec)
+    {
+        gate.Wait(TimeSpan.FromSeconds(60));
+        return base.Create(kind, spec);
+    }
+}
+
+public sealed class SlowBuildFactory : ServerFactory
+{
+    public ManualResetEventSlim Gate { get; } = new(false);
+    public SlowBuildFactory()
+    {
+        Settings["TrtNative:BuildWaitSeconds"] = "0.3";
+        TestServices = s => s.AddSingleton<BackendFactory>(sp => new GatedFactory(sp.GetRequiredService<ServerOptions>(), Gate));
+    }
+}
+
+public class BuildStateTests(SlowBuildFactory f) : IClassFixture<SlowBuildFactory>
+{
+    [Fact]
+    public async Task PredictDuringBuildIs409_1008ThenSucceeds()
+    {
+        var c = f.CreateClient();
+        string repo = TestModels.MeansRepo(f.Dir.Sub("slow"));
+        var (code, _) = await Put(c, "/services/slow", MeansService(repo));
+        Assert.Equal(HttpStatusCode.Created, code); // creation does not wait for the build
+        var (_, svc) = await Get(c, "/services/slow");
+        Assert.Equal("building", (string?)svc["body"]!["state"]);
+        var (pc, body) = await Post(c, "/predict", Predict("slow", Img.B64(Img.Uniform(1, 2, 3))));
+        Assert.Equal((HttpStatusCode.Conflict, 1008), (pc, DdCode(body)));
+        Assert.Contains("still being built", (string?)body["status"]!["dd_msg"]);
+        f.Gate.Set();
+        for (int i = 0; i < 100 && (string?)(await Get(c, "/services/slow")).body["body"]!["state"] != "ready"; i++) await Task.Delay(50);
+        (pc, body) = await Post(c, "/predict", Predict("slow", Img.B64(Img.Uniform(1, 2, 3))));
+        Assert.Equal(HttpStatusCode.OK, pc);
+        Assert.Equal(3.0, Prob(body, 0, "chan zero"), 4);
+    }
+}
