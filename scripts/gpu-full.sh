@@ -10,6 +10,8 @@ models="${TRTN_MODELS:-resnet50 mobilenet_v2 efficientnet_b0 vit_b_16}"
 mkdir -p /tmp/trtn-models /tmp/trtn-node
 tar -xJf nodetests.tar.xz -C /tmp/trtn-node
 tar -xJf bundle.tar.xz -C /tmp
+# Newer managed assemblies than the bundle's (same dependencies), built with dotnet build -c Release.
+[ -d patch ] && cp patch/* /tmp/bundle/bin/ && echo "== patched bundle with: $(ls patch | tr '\n' ' ')"
 # The bundle carries native/ as it was when built; use this tree's (it may be newer).
 rm -rf /tmp/bundle/native && cp -r native /tmp/bundle/native
 cp scripts/*.sh /tmp/bundle/scripts/ 2>/dev/null
