@@ -28,5 +28,10 @@ export TRTN_MODELS_DIR=/tmp/trtn-models TRTN_NODE_TESTS=/tmp/trtn-node
 OUT="$OUTDIR" bash /tmp/bundle/scripts/gpu-test.sh "$@" > "$OUTDIR/gpu-test-console.log" 2>&1
 rc=$?
 grep -E "RESULT|FAIL|\[FAIL\]|passed, |native build" "$OUTDIR/gpu-test-console.log" | grep -v "^\s*$" | head -80
+grep -E "BISECT" "$OUTDIR/gpu-test-console.log" | grep -v OUTPUT | head -80
+echo "== selftest"; grep -E "FAIL|passed|autotuned" "$OUTDIR/selftest.log" | head -40
 if [ "${TRTN_BENCH:-0}" = 1 ] && [ -x scripts/gpu-bench.sh ]; then bash scripts/gpu-bench.sh "$OUTDIR"; fi
+# At most 8 files come back: drop the bulky duplicates.
+rm -f "$OUTDIR/gpu-tests.trx" "$OUTDIR/gpu-tests.xml"
+grep -q "passed" "$OUTDIR/selftest.log" 2>/dev/null && rm -f "$OUTDIR/selftest-build.log"
 exit $rc

@@ -132,7 +132,8 @@ public class PrecisionBisectGpuTests
         using var ctx = CudaContext.Create();
         var builder = new Builder(ctx);
         var rng = new Random(5);
-        var x = Tensor.FromFloats(EngineGpuTests.Rand(rng, 2 * 3 * 224 * 224), [2, 3, 224, 224]);
+        long batch = long.TryParse(Environment.GetEnvironmentVariable("TRTN_BISECT_BATCH"), out var bb) ? bb : 1;
+        var x = Tensor.FromFloats(EngineGpuTests.Rand(rng, batch * 3 * 224 * 224), [batch, 3, 224, 224]);
         var inputs = new Dictionary<string, Tensor> { ["input"] = x };
         int worst = -1;
         for (int k = 0; k < g.Nodes.Count; k++)
@@ -146,10 +147,13 @@ public class PrecisionBisectGpuTests
             foreach (var p in new[] { Precision.Fp32, Precision.Fp16 })
             {
                 var config = new BuilderConfig { Precision = p, MaxWorkspaceSize = 256L << 20 };
-                config.OptimizationProfiles.Add(new OptimizationProfile().Set("input", [1, 3, 224, 224], [2, 3, 224, 224], [2, 3, 224, 224]));
+                // The model tests' profile: tactics are tuned at batch 8 and used at other batch sizes.
+                config.OptimizationProfiles.Add(new OptimizationProfile().Set("input", [1, 3, 224, 224], [8, 3, 224, 224], [64, 3, 224, 224]));
                 using var e = builder.Build(cut, config);
                 using var ec = e.CreateExecutionContext();
                 outs[p] = ec.Run(inputs)[name].Floats!;
+                if (k == g.Nodes.Count - 1 || k % 10 == 0)
+                    Console.WriteLine($"BISECT {p} tactics: " + string.Join(" ", e.Describe().Split('\n').Where(l => l.Contains("tactic=")).Select(l => l[(l.IndexOf("tactic=") + 7)..].Split(' ')[0])));
             }
             double err = EngineGpuTests.RelL2(outs[Precision.Fp16], outs[Precision.Fp32]);
             double norm = Math.Sqrt(outs[Precision.Fp32].Sum(v => (double)v * v));
