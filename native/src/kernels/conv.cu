@@ -13,27 +13,31 @@ struct ConvDims {
     int64_t N, H, W, C, K, R, S, Cg, P, Q;
 };
 
-template <class T>
+// I: index type (uint32_t when every tensor has fewer than 2^31 elements, else int64_t).
+template <class T, class I>
 __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                                    const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
-    int64_t total = d.N * d.P * d.Q * d.K;
-    int64_t Kg = d.K / p.groups;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t k = i % d.K;
-        int64_t q = (i / d.K) % d.Q;
-        int64_t pp = (i / (d.K * d.Q)) % d.P;
-        int64_t n = i / (d.K * d.Q * d.P);
-        int64_t c0 = (k / Kg) * d.Cg;
+    I total = (I)(d.N * d.P * d.Q * d.K);
+    I K = (I)d.K, Q = (I)d.Q, P = (I)d.P, Kg = (I)(d.K / p.groups), Cg = (I)d.Cg;
+    int H = (int)d.H, W = (int)d.W, R = (int)d.R, S = (int)d.S;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        I k = i % K;
+        I t = i / K;
+        I q = t % Q;
+        t /= Q;
+        I pp = t % P;
+        I n = t / P;
+        I c0 = (k / Kg) * Cg;
         float acc = bias ? bias[k] : 0.f;
-        for (int64_t r = 0; r < d.R; ++r) {
-            int64_t h = pp * p.stride_h - p.pad_h + r * p.dilation_h;
-            if (h < 0 || h >= d.H) continue;
-            for (int64_t s = 0; s < d.S; ++s) {
-                int64_t ww = q * p.stride_w - p.pad_w + s * p.dilation_w;
-                if (ww < 0 || ww >= d.W) continue;
-                const T* xp = x + ((n * d.H + h) * d.W + ww) * d.C + c0;
-                const T* wp = w + ((k * d.R + r) * d.S + s) * d.Cg;
-                for (int64_t c = 0; c < d.Cg; ++c) acc += to_f(xp[c]) * to_f(wp[c]);
+        for (int r = 0; r < R; ++r) {
+            int h = (int)pp * p.stride_h - p.pad_h + r * p.dilation_h;
+            if (h < 0 || h >= H) continue;
+            for (int s = 0; s < S; ++s) {
+                int ww = (int)q * p.stride_w - p.pad_w + s * p.dilation_w;
+                if (ww < 0 || ww >= W) continue;
+                const T* xp = x + ((I)((I)n * H + h) * W + ww) * (I)d.C + c0;
+                const T* wp = w + ((k * R + r) * S + s) * Cg;
+                for (I c = 0; c < Cg; ++c) acc += to_f(xp[c]) * to_f(wp[c]);
             }
         }
         if (res) acc += to_f(res[i]);
@@ -69,12 +73,18 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
     int64_t total = d.N * d.P * d.Q * d.K;
     if (total == 0) return;
     const int block = 256;
-    if (dtype == TRTN_FLOAT32)
-        conv_direct_kernel<float><<<grid_for(total, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<const float*>(w), bias,
-                                                                          static_cast<const float*>(residual), static_cast<float*>(y), d, p);
-    else
-        conv_direct_kernel<__half><<<grid_for(total, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<const __half*>(w), bias,
-                                                                           static_cast<const __half*>(residual), static_cast<__half*>(y), d, p);
+    bool small = total < (1ll << 31) && d.N * d.H * d.W * d.C < (1ll << 31) && d.K * d.R * d.S * d.Cg < (1ll << 31);
+    if (dtype == TRTN_FLOAT32) {
+        auto X = static_cast<const float*>(x); auto Wt = static_cast<const float*>(w);
+        auto Rs = static_cast<const float*>(residual); auto Y = static_cast<float*>(y);
+        if (small) conv_direct_kernel<float, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+        else conv_direct_kernel<float, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+    } else {
+        auto X = static_cast<const __half*>(x); auto Wt = static_cast<const __half*>(w);
+        auto Rs = static_cast<const __half*>(residual); auto Y = static_cast<__half*>(y);
+        if (small) conv_direct_kernel<__half, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+        else conv_direct_kernel<__half, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+    }
     TRTN_LAUNCH_CHECK("conv_direct");
 }
 
