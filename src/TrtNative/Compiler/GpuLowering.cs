@@ -686,6 +686,10 @@ internal sealed class GpuLowering
         };
         if (n.GetInt("antialias", 0) != 0) throw Unsupported("antialias is not supported");
         int scalesInput = _g.Opset >= 11 ? 2 : 1;
+        if (n.HasInput(scalesInput) && !_known.ContainsKey(n.Inputs[scalesInput]))
+            throw Unsupported("the scales input must be a constant known at build time");
+        if (n.HasInput(scalesInput + 1) && !_known.ContainsKey(n.Inputs[scalesInput + 1]))
+            throw Unsupported("the sizes input must be a constant known at build time");
         if (n.HasInput(scalesInput) && _known.TryGetValue(n.Inputs[scalesInput], out var sc) && sc.Length == 4)
         {
             var s = sc.ToFloats();
