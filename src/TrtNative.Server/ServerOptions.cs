@@ -26,6 +26,8 @@ public sealed class ServerOptions
     public double BuildWaitSeconds { get; set; } = 30;
     /// <summary>Largest request body accepted.</summary>
     public long MaxRequestBytes { get; set; } = 64L << 20;
+    /// <summary>Most images one predict may carry (directories included).</summary>
+    public int MaxImagesPerRequest { get; set; } = 1024;
     /// <summary>Largest decoded image (width × height).</summary>
     public long MaxImagePixels { get; set; } = 40_000_000;
     /// <summary>Largest image fetched from an http(s) URL.</summary>

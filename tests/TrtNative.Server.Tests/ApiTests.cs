@@ -51,6 +51,12 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         Assert.Equal("image", (string?)svc["parameters"]!["input"]!["connector"]);
         Assert.Equal(["chan zero", "chan one", "chan two"], svc["labels"]!.AsArray().Select(l => (string)l!).ToArray());
         Assert.NotNull(svc["service_stats"]!["predict_count"]);
+        if (!TrtNative.Cuda.CudaPlatform.IsAvailable(out _))
+        {
+            // mllib tensorrt without a GPU: ONNX Runtime CPU, and the service says why.
+            Assert.Equal("onnxruntime-cpu", (string?)svc["backend"]);
+            Assert.StartsWith("no GPU", (string?)svc["backend_reason"]);
+        }
         (code, body) = await Get(_c, "/services/roundtrip?labels=false");
         Assert.Null(body["body"]!["labels"]);
 

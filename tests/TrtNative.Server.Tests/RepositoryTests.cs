@@ -210,6 +210,14 @@ public class RepositoryServiceTests(SmallLimitsFactory f) : IClassFixture<SmallL
         ok["model"]!["init"] = Path.Combine(d.Path, "local.zip");
         var (oc, or) = await Put(_c, "/services/ilocalzip", ok);
         Assert.True(oc == HttpStatusCode.Created, or.ToJsonString());
+        Assert.True(File.Exists(Path.Combine(f.Dir.Path, "ilocalzip", "means.onnx")));
+        // And a file:// URL to a tar.gz.
+        Archives.TarGz(Path.Combine(d.Path, "local.tgz"), Archives.MeansFiles());
+        var fu = MeansService(f.Dir.Sub("ifileurl"));
+        fu["model"]!["init"] = "file://" + Path.Combine(d.Path, "local.tgz");
+        (oc, or) = await Put(_c, "/services/ifileurl", fu);
+        Assert.True(oc == HttpStatusCode.Created, or.ToJsonString());
+        Assert.True(File.Exists(Path.Combine(f.Dir.Path, "ifileurl", "corresp.txt")));
     }
 
     [Fact]

@@ -131,12 +131,14 @@ public class ConformanceTests(ITestOutputHelper output)
     }
 
     /// <summary>The ops of the models we serve (ResNet, MobileNetV2, EfficientNet, ViT and their exporters' glue).</summary>
+    /// <summary>The ops the foundation issue lists as used by exported image classifiers (plus Constant, which exporters emit).</summary>
     private static readonly HashSet<string> ModelOps =
     [
-        "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Div",
-        "Dropout", "Equal", "Erf", "Expand", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish",
-        "Identity", "LayerNormalization", "MatMul", "MaxPool", "Mul", "Pad", "Pow", "ReduceMean", "Relu", "Reshape", "Resize",
-        "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where",
+        "Conv", "BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
+        "Erf", "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
+        "Gemm", "MatMul", "Flatten", "Reshape", "Transpose", "Concat", "Softmax", "Identity", "Dropout", "Pad", "Squeeze",
+        "Unsqueeze", "LayerNormalization", "Resize", "Shape", "Gather", "Slice", "Cast", "ConstantOfShape", "Expand",
+        "Equal", "Where", "Constant",
     ];
 
     /// <summary>
@@ -150,12 +152,17 @@ public class ConformanceTests(ITestOutputHelper output)
         ["test_cast_FLOAT_to_BFLOAT16"] = "truncating float→bfloat16 in the test data",
         ["test_castlike_FLOAT_to_BFLOAT16"] = "truncating float→bfloat16 in the test data",
         ["test_castlike_FLOAT_to_BFLOAT16_expanded"] = "truncating float→bfloat16 in the test data",
+        // The ONNX 1.12 reference takes length_resized = scale·length (2.4) for align_corners with scales
+        // (onnx/onnx#2462); Resize uses the output size (2) as ONNX Runtime and PyTorch do: 4, not 3.142857. The cubic
+        // test has the same mismatch (3.2 against 3). ResizeOpsOrtTests checks ONNX Runtime agrees with us on both.
+        ["test_resize_downsample_scales_linear_align_corners"] = "align_corners with scale·length instead of the output size",
+        ["test_resize_downsample_scales_cubic_align_corners"] = "align_corners with scale·length instead of the output size",
     };
 
     /// <summary>
     /// For the ops our models use: every op has a passing node test, and no node test made only of them computes
-    /// wrong values or crashes. Refusals (an Unsupported error naming the form, e.g. training-mode Dropout, cubic
-    /// Resize) are printed, not failed: refusing clearly is the specified behaviour.
+    /// wrong values or crashes. Refusals (an Unsupported error naming the form, e.g. antialiased Resize) are printed
+    /// and count against the pass rate, but are not wrong results: refusing clearly is the specified behaviour.
     /// </summary>
     [Fact]
     public void ModelOpsHaveNoWrongResults()
@@ -174,6 +181,9 @@ public class ConformanceTests(ITestOutputHelper output)
         var untested = ModelOps.Where(op => !results.Any(r => r.Outcome == NodeTestOutcome.Passed && ops[r.Name].Contains(op))).Order().ToList();
         output.WriteLine($"{results.Count(r => r.Outcome == NodeTestOutcome.Passed)} of {results.Count} node tests of the model ops pass");
 
+        // The issue's bar: at least 95% of these node tests pass, refusals counted as failures.
+        double rate = results.Count(r => r.Outcome == NodeTestOutcome.Passed) / (double)results.Count(r => r.Outcome != NodeTestOutcome.Skipped);
+        Assert.True(rate >= 0.95, $"only {rate:P1} of the node tests of the model ops pass");
         Assert.True(wrong.Count == 0, "node tests of the model ops with wrong results or crashes:\n" + string.Join("\n", wrong));
         Assert.True(untested.Count == 0, $"model ops without a passing node test (not registered yet?): {string.Join(", ", untested)}");
     }

@@ -62,7 +62,7 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
                 foreach (var f in Directory.GetFiles(real).OrderBy(f => f, StringComparer.Ordinal))
                 {
                     string fr = CheckAllowed(f, allowedRoots, i);
-                    list.Add(new ImageEntry(f, ct => File.ReadAllBytesAsync(fr, ct)));
+                    list.Add(new ImageEntry(f, ct => ReadFileCappedAsync(fr, opts.MaxRequestBytes, ct)));
                 }
             }
             else if (File.Exists(real))
@@ -70,7 +70,7 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
                 var fi = new FileInfo(real);
                 if (fi.Length > opts.MaxRequestBytes)
                     throw DdException.InputError($"Could not read image(s): '{s}' is {fi.Length} bytes, over the {opts.MaxRequestBytes}-byte limit");
-                list.Add(new ImageEntry(s, ct => File.ReadAllBytesAsync(real, ct)));
+                list.Add(new ImageEntry(s, ct => ReadFileCappedAsync(real, opts.MaxRequestBytes, ct)));
             }
             else throw DdException.InputError($"Could not read image(s): data[{i}] '{s}': no such file or directory");
         }
@@ -102,6 +102,21 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
         }
         try { return Marshal.PtrToStringUTF8(p)!; }
         finally { Native.free(p); }
+    }
+
+    /// <summary>Reads a file, refusing more than <paramref name="max"/> bytes (also for files whose size is not known up front).</summary>
+    private static async Task<byte[]> ReadFileCappedAsync(string path, long max, CancellationToken ct)
+    {
+        await using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+        var ms = new MemoryStream();
+        var buf = new byte[1 << 16];
+        int n;
+        while ((n = await fs.ReadAsync(buf, ct)) > 0)
+        {
+            if (ms.Length + n > max) throw new ImageReadException($"over the {max}-byte limit");
+            ms.Write(buf, 0, n);
+        }
+        return ms.ToArray();
     }
 
     private static byte[]? TryBase64(ReadOnlySpan<char> s)

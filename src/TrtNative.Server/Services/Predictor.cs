@@ -7,6 +7,9 @@ namespace TrtNative.Server.Services;
 /// <summary>POST /predict: parses the body, reads and preprocesses the images, runs them through the service.</summary>
 public sealed class Predictor(ServiceRegistry registry, ImageSources sources, ServerOptions opts)
 {
+    // Decoding is CPU- and memory-heavy: bound how many images are decoded at once across all requests.
+    private readonly SemaphoreSlim _decoders = new(Math.Max(2, Environment.ProcessorCount));
+
     /// <summary>Returns (service name, predictions) or throws a <see cref="DdException"/>.</summary>
     public async Task<(string service, JsonArray predictions)> PredictAsync(JsonObject body, CancellationToken ct)
     {
@@ -30,9 +33,12 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
 
             var entries = sources.Resolve(data, registry.AllowedRoots);
             if (entries.Count == 0) throw DdException.NoData("No Data: the data entries expand to no file");
+            if (entries.Count > opts.MaxImagesPerRequest)
+                throw DdException.InputError($"the request has {entries.Count} images, over the limit of {opts.MaxImagesPerRequest}");
             // Decode in parallel (bounded by the thread pool); any unreadable image fails this request only.
             var tensors = await Task.WhenAll(entries.Select(e => Task.Run(async () =>
             {
+                await _decoders.WaitAsync(ct);
                 try
                 {
                     var bytes = await e.Load(ct);
@@ -42,6 +48,10 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                 catch (Exception ex) when (ex is ImageReadException or IOException or UnauthorizedAccessException)
                 {
                     throw DdException.InputError($"Could not read image(s): {e.Uri}: {ex.Message}");
+                }
+                finally
+                {
+                    _decoders.Release();
                 }
             }, ct)));
             return (svc.Def.Name, await svc.PredictAsync(tensors.ToList(), best, thr, ct));

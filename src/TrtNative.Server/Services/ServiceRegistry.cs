@@ -34,6 +34,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         {
             var def = await DefineAsync(name, body, ct);
             var kind = factory.Select(def.Mllib.ToLowerInvariant() == "onnxruntime" ? "onnxruntime" : "tensorrt", out var reason);
+            if (kind == BackendKind.Gpu && def.Spec.GpuId >= TrtNative.Cuda.CudaDevice.Count)
+                throw DdException.BadMllib($"parameters.mllib.gpuid {def.Spec.GpuId} does not exist: this machine has {TrtNative.Cuda.CudaDevice.Count} GPU(s)");
             ModelRepository.WriteConfig(def.Repository, body);
             var svc = new ModelService(def, factory, kind, reason, metrics, opts);
             _services[name] = svc;

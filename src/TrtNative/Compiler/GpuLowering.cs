@@ -428,6 +428,8 @@ internal sealed class GpuLowering
     private void LowerBatchNorm(Node n)
     {
         if (n.Outputs.Skip(1).Any(o => o.Length > 0)) throw Unsupported("training-mode outputs are not supported");
+        // Training mode normalizes with the batch's statistics; the per-channel scale and shift below would use input_mean/var.
+        if (n.GetInt("training_mode", 0) != 0) throw Unsupported("training_mode=1 (batch statistics) is not supported on the GPU; inference form only");
         var x = Value(n.Inputs[0]);
         float eps = n.GetFloat("epsilon", 1e-5f);
         var gamma = Const(n.Inputs[1], "scale").ToFloats();

@@ -3,7 +3,7 @@ using TrtNative.Ir;
 namespace TrtNative.Ops;
 
 /// <summary>
-/// BatchNormalization (inference form), InstanceNormalization, LayerNormalization, Softmax / LogSoftmax / Hardmax
+/// BatchNormalization (inference form, and training_mode=1 from opset 14), InstanceNormalization, LayerNormalization, Softmax / LogSoftmax / Hardmax
 /// (2-D coercion before opset 13, single axis from 13), and the Reduce* family (axes as attribute or, from
 /// ReduceSum-13 and the others' opset 18, as input; keepdims; noop_with_empty_axes). Statistics are accumulated in double.
 /// </summary>
@@ -32,16 +32,38 @@ internal static class NormalizationOps
 
     // ---------------------------------------------------------------- BatchNormalization
 
+    /// <summary>
+    /// True for the opset-14+ training form (training_mode=1: Y from the batch's own statistics, optional outputs
+    /// running_mean and running_var). The older training forms — is_test=0 before opset 7, and the mean / var /
+    /// saved_mean / saved_var outputs of opsets 7–13 — are refused, and so are statistics outputs in inference mode.
+    /// </summary>
+    private static bool BatchNormTraining(Node node, int opset, Func<string, Exception> error, Func<string, Exception> unsupported)
+    {
+        bool training = node.GetInt("training_mode", 0) != 0;
+        if (training && opset < 14)
+            throw unsupported("training_mode=1 is an opset-14 attribute; before opset 14 only the inference form is supported");
+        if (opset < 7 && node.GetInt("is_test", 0) == 0 && node.Outputs.Skip(1).Any(o => o.Length > 0))
+            throw unsupported("training (is_test=0 with running statistics outputs) is not supported (inference form only before opset 14)");
+        if (training)
+        {
+            if (node.Outputs.Count > 3)
+                throw error($"training_mode=1 has at most 3 outputs (Y, running_mean, running_var), got {node.Outputs.Count}");
+            return true;
+        }
+        for (int k = 1; k < node.Outputs.Count; k++)
+            if (node.Outputs[k].Length > 0)
+            {
+                if (opset >= 14) throw error($"output {k} ('{node.Outputs[k]}') is only produced with training_mode=1; in inference mode Y is the only output");
+                throw unsupported($"output {k} ('{node.Outputs[k]}', a training-mode statistic) is not supported before opset 14; only Y is");
+            }
+        return false;
+    }
+
     private static void InferBatchNorm(InferenceContext ctx)
     {
         var t = ctx.InputType(0);
         if (!t.IsFloating()) throw ctx.Unsupported($"input type {t.OnnxName()} is not supported; BatchNormalization takes floating types");
-        if (ctx.Node.GetInt("training_mode", 0) != 0) throw ctx.Unsupported("training_mode=1 is not supported (inference form only)");
-        if (ctx.Opset < 7 && ctx.Node.GetInt("is_test", 0) == 0 && ctx.Node.Outputs.Skip(1).Any(o => o.Length > 0))
-            throw ctx.Unsupported("training (is_test=0 with running statistics outputs) is not supported (inference form only)");
-        for (int k = 1; k < ctx.Node.Outputs.Count; k++)
-            if (ctx.Node.Outputs[k].Length > 0)
-                throw ctx.Unsupported($"output {k} ('{ctx.Node.Outputs[k]}', a training-mode statistic) is not supported; only Y is");
+        bool training = BatchNormTraining(ctx.Node, ctx.Opset, ctx.Error, ctx.Unsupported);
         var x = ctx.InputShape(0);
         if (x.Length < 2) throw ctx.Error($"X must have rank ≥ 2, got {x.Format()}");
         if (ctx.InputCount < 5) throw ctx.Error("needs inputs X, scale, B, mean, var");
@@ -54,11 +76,21 @@ internal static class NormalizationOps
             if (!ok) throw ctx.Error($"input {k} must have shape {want.Format()}{(spatial ? "" : " (spatial=0)")}, got {s.Format()}");
         }
         ctx.SetOutput(0, t, x);
+        if (training)
+        {
+            // running_mean and running_var take the types of input_mean and input_var (T2, which may differ from T at opset 15).
+            ctx.SetOutput(1, ctx.InputType(3), [x[1]]);
+            ctx.SetOutput(2, ctx.InputType(4), [x[1]]);
+        }
     }
 
     private static void ExecBatchNorm(KernelContext ctx)
     {
-        if (ctx.Node.GetInt("training_mode", 0) != 0) throw ctx.Unsupported("training_mode=1 is not supported (inference form only)");
+        if (BatchNormTraining(ctx.Node, ctx.Opset, ctx.Error, ctx.Unsupported))
+        {
+            ExecBatchNormTraining(ctx);
+            return;
+        }
         var x = ctx.Input(0);
         float[] scale = ctx.Input(1).ToFloats(), bias = ctx.Input(2).ToFloats(), mean = ctx.Input(3).ToFloats(), var = ctx.Input(4).ToFloats();
         double eps = ctx.Node.GetFloat("epsilon", 1e-5f);
@@ -88,6 +120,55 @@ internal static class NormalizationOps
         });
         ctx.SetOutput(0, Tensor.FromFloats(y, x.Shape, x.Type));
     }
+
+    /// <summary>
+    /// training_mode=1: per channel, the mean and population variance (divided by N, not N − 1) of X over every axis
+    /// but 1 normalize Y, and blend into the running statistics: running = input·momentum + current·(1 − momentum).
+    /// </summary>
+    private static void ExecBatchNormTraining(KernelContext ctx)
+    {
+        var x = ctx.Input(0);
+        if (x.Rank < 2) throw ctx.Error($"X must have rank ≥ 2, got {x.Shape.Format()}");
+        Tensor inMean = ctx.Input(3), inVar = ctx.Input(4);
+        float[] scale = ctx.Input(1).ToFloats(), bias = ctx.Input(2).ToFloats(), runMean = inMean.ToFloats(), runVar = inVar.ToFloats();
+        double eps = ctx.Node.GetFloat("epsilon", 1e-5f), momentum = ctx.Node.GetFloat("momentum", 0.9f);
+        long n = x.Shape[0], c = x.Shape[1], inner = x.Shape[2..].ElementCount();
+        if (scale.Length != c || bias.Length != c || runMean.Length != c || runVar.Length != c)
+            throw ctx.Error($"scale, B, input_mean and input_var must have {c} elements for X {x.Shape.Format()}");
+        if (n * inner == 0) throw ctx.Error($"training_mode=1 needs at least one value per channel to take statistics from; X is {x.Shape.Format()}");
+
+        var xf = x.Floats!;
+        var mean = new double[c];
+        var variance = new double[c];
+        Parallel.For(0, c, ch =>
+        {
+            double sum = 0;
+            for (long b = 0; b < n; b++)
+                foreach (var v in xf.AsSpan((int)((b * c + ch) * inner), (int)inner)) sum += v;
+            double mu = sum / (n * inner), sq = 0;
+            for (long b = 0; b < n; b++)
+                foreach (var v in xf.AsSpan((int)((b * c + ch) * inner), (int)inner)) { double d = v - mu; sq += d * d; }
+            mean[ch] = mu;
+            variance[ch] = sq / (n * inner);
+        });
+
+        var y = new float[xf.Length];
+        Parallel.For(0, n * c, q =>
+        {
+            long ch = q % c;
+            double a = scale[ch] / Math.Sqrt(variance[ch] + eps), b = bias[ch] - mean[ch] * a;
+            int off = (int)(q * inner);
+            for (int i = 0; i < inner; i++) y[off + i] = ShapeCast.RoundTo((float)(xf[off + i] * a + b), x.Type);
+        });
+        ctx.SetOutput(0, Tensor.FromFloats(y, x.Shape, x.Type));
+        if (ctx.WantsOutput(1))
+            ctx.SetOutput(1, Tensor.FromFloats(Blend(runMean, mean, momentum, inMean.Type), [c], inMean.Type));
+        if (ctx.WantsOutput(2))
+            ctx.SetOutput(2, Tensor.FromFloats(Blend(runVar, variance, momentum, inVar.Type), [c], inVar.Type));
+    }
+
+    private static float[] Blend(float[] running, double[] current, double momentum, DataType type) =>
+        running.Select((r, i) => ShapeCast.RoundTo((float)(r * momentum + current[i] * (1 - momentum)), type)).ToArray();
 
     // ---------------------------------------------------------------- InstanceNormalization
 

@@ -3,7 +3,7 @@ using static TrtNative.Ops.ShapeHelpers;
 
 namespace TrtNative.Ops;
 
-/// <summary>Resize (and the older Upsample) with nearest and linear modes, and Pad (constant, reflect, edge, wrap).</summary>
+/// <summary>Resize (nearest, linear, cubic; the older Upsample and opset-10 Resize: nearest and linear) and Pad (constant, reflect, edge, wrap).</summary>
 internal static class ResizeOps
 {
     public static void Register(OpRegistry r)
@@ -106,20 +106,22 @@ internal static class ResizeOps
 
     // ---------------------------------------------------------------- Resize / Upsample
 
-    private enum Mode { Nearest, Linear }
+    private enum Mode { Nearest, Linear, Cubic }
 
     /// <summary>What is needed to size the output: per-axis scales, or output sizes (one of them null).</summary>
     private sealed record ResizeSpec(Mode Mode, double[]? Scales, Dim[]? Sizes, double[]? Roi);
 
-    private static Mode ReadMode(Node node, Func<string, Exception> unsupported)
+    private static Mode ReadMode(Node node, int opset, Func<string, Exception> unsupported)
     {
         var mode = node.GetString("mode", "nearest");
+        // Upsample and Resize-10 define nearest and linear only; cubic arrives with Resize-11.
+        bool cubic = node.OpType == "Resize" && opset >= 11;
         return mode switch
         {
             "nearest" => Mode.Nearest,
             "linear" or "bilinear" => Mode.Linear,
-            "cubic" => throw unsupported("mode 'cubic' is not supported; supported: nearest, linear"),
-            _ => throw unsupported($"mode '{mode}' is not supported; supported: nearest, linear"),
+            "cubic" when cubic => Mode.Cubic,
+            _ => throw unsupported($"mode '{mode}' is not supported; supported: nearest, linear{(cubic ? ", cubic" : $" ({node.OpType}-{opset}; cubic needs Resize-11 or later)")}"),
         };
     }
 
@@ -129,7 +131,7 @@ internal static class ResizeOps
     /// </summary>
     private static ResizeSpec ReadResize(Node node, int opset, Dim[] inShape, Func<int, string, Tensor?> input, Func<string, Exception> error, Func<string, Exception> unsupported)
     {
-        var mode = ReadMode(node, unsupported);
+        var mode = ReadMode(node, opset, unsupported);
         int rank = inShape.Length;
         bool isUpsample = node.OpType == "Upsample";
         if (isUpsample && opset < 9)
@@ -206,10 +208,13 @@ internal static class ResizeOps
         return s;
     }
 
+    /// <summary>floor(length·scale), computed in float as ONNX Runtime does (0.7f·10 rounds to 7 in float; it is 6.99999988 in double).</summary>
+    private static long ScaledSize(long length, double scale) => (long)MathF.Floor((float)scale * length);
+
     /// <summary>floor(d·scale) on a possibly symbolic dimension (a symbolic one only for integer scales).</summary>
     private static Dim? ScaledDim(Dim d, double scale)
     {
-        if (d.IsKnown) return Dim.Of((long)Math.Floor(d.Value * scale));
+        if (d.IsKnown) return Dim.Of(ScaledSize(d.Value, scale));
         return scale == Math.Floor(scale) ? Dim.Multiply(d, Dim.Of((long)scale)) : null;
     }
 
@@ -218,8 +223,8 @@ internal static class ResizeOps
         var x = ctx.InputShape(0);
         var spec = ReadResize(ctx.Node, ctx.Opset, x, (i, role) => ctx.HasInput(i) ? ctx.RequireConstant(i, role) : null, ctx.Error, ctx.Unsupported);
         CheckCoordinateMode(ctx.Node, ctx.Opset, ctx.Unsupported);
-        if (spec.Mode == Mode.Linear && !ctx.InputType(0).IsFloating())
-            throw ctx.Unsupported($"linear resize of {ctx.InputType(0).OnnxName()} data is not supported (floating types only)");
+        if (spec.Mode != Mode.Nearest && !ctx.InputType(0).IsFloating())
+            throw ctx.Unsupported($"{ModeName(spec.Mode)} resize of {ctx.InputType(0).OnnxName()} data is not supported (floating types only)");
         Dim[] output = spec.Sizes ?? x.Select((d, i) => ScaledDim(d, spec.Scales![i])
             ?? throw ctx.Unsupported($"scaling the symbolic dimension '{d}' (axis {i}) by {spec.Scales[i]} does not give a k*symbol size")).ToArray();
         ctx.SetOutput(0, ctx.InputType(0), output);
@@ -255,7 +260,7 @@ internal static class ResizeOps
             if (spec.Scales is { } s)
             {
                 scales[d] = s[d];
-                outShape[d] = spec.Sizes is { } fixedSizes ? fixedSizes[d].Value : (long)Math.Floor(x.Shape[d] * s[d]);
+                outShape[d] = spec.Sizes is { } fixedSizes ? fixedSizes[d].Value : ScaledSize(x.Shape[d], s[d]);
             }
             else
             {
@@ -288,19 +293,22 @@ internal static class ResizeOps
             return;
         }
 
-        if (x.Floats is null) throw ctx.Unsupported($"linear resize of {x.Type.OnnxName()} data is not supported (floating types only)");
-        // Linear is separable: interpolate one axis at a time, last axis first (as the ONNX reference nests them),
-        // so values extrapolated on an inner axis take part in the outer interpolation exactly as there.
+        if (x.Floats is null) throw ctx.Unsupported($"{ModeName(spec.Mode)} resize of {x.Type.OnnxName()} data is not supported (floating types only)");
+        double a = ctx.Node.GetFloat("cubic_coeff_a", -0.75f);
+        bool excludeOutside = ctx.Node.GetInt("exclude_outside", 0) != 0;
+        // Linear and cubic are separable: interpolate one axis at a time, last axis first (as the ONNX reference
+        // nests them), so values extrapolated on an inner axis take part in the outer interpolation exactly as there.
         var data = x.Floats.Select(v => (double)v).ToArray();
         var shape = (long[])x.Shape.Clone();
         for (int d = rank - 1; d >= 0; d--)
         {
             bool identity = outShape[d] == shape[d] && coord != "tf_crop_and_resize"; // as for nearest
             if (identity) continue;
-            data = LinearAxis(data, shape, d, outShape[d], c =>
+            long n = shape[d];
+            data = InterpolateAxis(data, shape, d, outShape[d], c =>
             {
                 double src = SourceCoordinate(coord, c, scales[d], spec.Scales is null, x.Shape[d], outShape[d], spec.Roi, d, rank, out bool outside);
-                return (src, outside);
+                return outside ? null : spec.Mode == Mode.Linear ? LinearTaps(src, n) : CubicTaps(src, n, a, excludeOutside);
             }, extrapolation);
             shape[d] = outShape[d];
         }
@@ -309,36 +317,82 @@ internal static class ResizeOps
         ctx.SetOutput(0, Tensor.FromFloats(result, outShape, x.Type));
     }
 
-    /// <summary>One linear pass along <paramref name="axis"/>: [outer, n, inner] → [outer, m, inner].</summary>
-    private static double[] LinearAxis(double[] src, long[] shape, int axis, long m, Func<long, (double Src, bool Outside)> coordinate, double extrapolation)
+    private static string ModeName(Mode mode) => mode.ToString().ToLowerInvariant();
+
+    /// <summary>Input indices (already clamped to the axis) and their weights for one output coordinate.</summary>
+    private sealed record Taps(long[] Index, double[] Weight);
+
+    /// <summary>The two neighbours floor(x) and floor(x)+1, clamped to the axis (edge values beyond it).</summary>
+    private static Taps LinearTaps(double x, long n)
+    {
+        double f = Math.Floor(x), w1 = x - f;
+        return new Taps([Math.Clamp((long)f, 0, n - 1), Math.Clamp((long)f + 1, 0, n - 1)], [1 - w1, w1]);
+    }
+
+    /// <summary>
+    /// The four neighbours floor(x)−1 … floor(x)+2 with Keys' cubic convolution weights (ONNX Resize, cubic_coeff_a
+    /// = <paramref name="a"/>): W(d) = (a+2)|d|³ − (a+3)|d|² + 1 for |d| ≤ 1, a|d|³ − 5a|d|² + 8a|d| − 4a for 1 &lt; |d| &lt; 2.
+    /// Neighbours beyond the axis read the edge value; with <paramref name="excludeOutside"/> their weight is 0
+    /// instead and the remaining weights are renormalized to sum to 1.
+    /// </summary>
+    private static Taps CubicTaps(double x, long n, double a, bool excludeOutside)
+    {
+        double f = Math.Floor(x), t = x - f;
+        long i0 = (long)f - 1;
+        var index = new long[4];
+        var weight = new double[] { Keys(t + 1, a), Keys(t, a), Keys(1 - t, a), Keys(2 - t, a) };
+        double sum = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            long i = i0 + k;
+            if (excludeOutside && (i < 0 || i >= n)) weight[k] = 0;
+            sum += weight[k];
+            index[k] = Math.Clamp(i, 0, n - 1);
+        }
+        if (excludeOutside)
+            for (int k = 0; k < 4; k++) weight[k] /= sum;
+        return new Taps(index, weight);
+    }
+
+    /// <summary>Keys' cubic convolution kernel at distance d ∈ [0, 2].</summary>
+    private static double Keys(double d, double a) => d <= 1
+        ? ((a + 2) * d - (a + 3)) * d * d + 1
+        : ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+
+    /// <summary>
+    /// One interpolation pass along <paramref name="axis"/>: [outer, n, inner] → [outer, m, inner]. Output coordinate
+    /// c is Σ weight·input over <paramref name="taps"/>(c), or <paramref name="extrapolation"/> where taps is null
+    /// (outside the tf_crop_and_resize region).
+    /// </summary>
+    private static double[] InterpolateAxis(double[] src, long[] shape, int axis, long m, Func<long, Taps?> taps, double extrapolation)
     {
         long n = shape[axis], outer = Product(shape, 0, axis), inner = Product(shape, axis + 1, shape.Length);
         var dst = new double[outer * m * inner];
         for (long c = 0; c < m; c++)
         {
-            var (pos, outside) = coordinate(c);
-            long i0 = 0, i1 = 0;
-            double w1 = 0;
-            if (!outside)
-            {
-                double f = Math.Floor(pos);
-                w1 = pos - f;
-                i0 = Math.Clamp((long)f, 0, n - 1);
-                i1 = Math.Clamp((long)f + 1, 0, n - 1);
-            }
+            var tc = taps(c);
             for (long p = 0; p < outer; p++)
             {
-                long o = (p * m + c) * inner, a = (p * n + i0) * inner, b = (p * n + i1) * inner;
+                long o = (p * m + c) * inner;
+                if (tc is null)
+                {
+                    dst.AsSpan((int)o, (int)inner).Fill(extrapolation);
+                    continue;
+                }
                 for (long q = 0; q < inner; q++)
-                    dst[o + q] = outside ? extrapolation : (1 - w1) * src[a + q] + w1 * src[b + q];
+                {
+                    double acc = 0;
+                    for (int k = 0; k < tc.Index.Length; k++) acc += tc.Weight[k] * src[(p * n + tc.Index[k]) * inner + q];
+                    dst[o + q] = acc;
+                }
             }
         }
         return dst;
     }
 
     /// <summary>
-    /// Input coordinate of output coordinate <paramref name="x"/> (ONNX coordinate_transformation_mode, with
-    /// length_resized the output size as the spec says). The arithmetic follows ONNX Runtime 1.31 so that
+    /// Input coordinate of output coordinate <paramref name="x"/> (ONNX coordinate_transformation_mode). The
+    /// arithmetic follows ONNX Runtime 1.31 so that
     /// nearest-neighbour picks agree with it where a coordinate lands on a rounding boundary: float32 for the
     /// half_pixel, pytorch_half_pixel and align_corners (0.5/(1/7f) − 0.5 is 2.9999998, not 3), while asymmetric
     /// and tf_half_pixel_for_nearest picks match exact x·in/out (checked against ONNX Runtime for every size pair
@@ -347,6 +401,10 @@ internal static class ResizeOps
     private static double SourceCoordinate(string mode, long x, double scale, bool fromSizes, long inLen, long outLen, double[]? roi, int axis, int rank, out bool outside)
     {
         outside = false;
+        // length_resized is the output size, as in ONNX Runtime, PyTorch and TensorFlow. The ONNX 1.12 reference
+        // uses scale·input length when scales are given (onnx/onnx#2462), so the two differ for align_corners,
+        // pytorch_half_pixel and tf_crop_and_resize when scale·length is not a whole number; its node test
+        // test_resize_downsample_scales_linear_align_corners expects 3.142857 where we (and ONNX Runtime) give 4.
         float xr = x, s = (float)scale, lenIn = inLen, lenOut = outLen;
         switch (mode)
         {

@@ -40,4 +40,22 @@ public class GpuLoweringTests(ITestOutputHelper output)
     [Fact] public void ResNet18Fp32() => CheckModel("resnet18", 1, false, 1e-5);
     [Fact] public void MobileNetV2Fp16() => CheckModel("mobilenet_v2", 1, true, 1e-2);
     [Fact(Skip = "slow on 2 cores (17 GFLOP in the interpreter); run by hand")] public void VitB16Fp32() => CheckModel("vit_b_16", 1, false, 1e-5);
+
+    [Fact]
+    public void TrainingModeBatchNormIsRefused()
+    {
+        // Y alone (no running-statistics outputs) is still the training form: it must not become the inference scale and shift.
+        var b = new TrtNative.Tests.Passes.GraphBuilder(15);
+        var x = b.Input("x", 2, 3, 4, 4);
+        b.Node("BatchNormalization", [x, b.Init("s", [3]), b.Init("bb", [3]), b.Init("m", [3]), b.Init("v", [3], 0.5f, 2f)], ["y"], name: "bn").Set("training_mode", 1L);
+        var g = b.Build("y");
+        ShapeInference.Run(g);
+        var e = Assert.Throws<TrtNativeException>(() => GpuLowering.Lower(g, false));
+        Assert.Equal(ErrorCode.Unsupported, e.Code);
+        Assert.Contains("training_mode", e.Message);
+
+        g.Nodes[0].Attributes.Remove("training_mode");
+        ShapeInference.Run(g);
+        Assert.NotEmpty(GpuLowering.Lower(g, false).Layers); // the inference form of the same graph lowers
+    }
 }

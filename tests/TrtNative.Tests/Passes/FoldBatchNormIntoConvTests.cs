@@ -91,6 +91,30 @@ public class FoldBatchNormIntoConvTests
         SameOutputs(g, after);
     }
 
+    /// <summary>
+    /// Training-mode BatchNormalization normalizes with the batch's own statistics, not the constant input_mean and
+    /// input_var, so folding those into the Conv would change Y — even when only Y is read.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TrainingModeBatchNormIsNotFolded(bool runningOutputs)
+    {
+        var b = new GraphBuilder(15);
+        var x = b.Input("x", 2, 3, 5, 5);
+        var c = Conv(b, x, 3, 4, true);
+        var bn = b.Node("BatchNormalization", [c, b.Init("s", [4], 0.5f, 2f), b.Init("bb", [4]), b.Init("m", [4]), b.Init("v", [4], 0.1f, 3f)],
+            runningOutputs ? ["y", "rm", "rv"] : ["y"], name: "bn");
+        bn.Set("training_mode", 1L);
+        var g = runningOutputs ? b.Build("y", "rm", "rv") : b.Build("y");
+
+        var after = Apply(GraphPasses.FoldBatchNormIntoConv, g, out var log);
+
+        Assert.Equal(["Conv", "BatchNormalization"], after.Nodes.Select(n => n.OpType));
+        Assert.Empty(log.Entries);
+        SameOutputs(g, after);
+    }
+
     [Fact]
     public void ConvWithRuntimeWeightsIsNotFolded()
     {
