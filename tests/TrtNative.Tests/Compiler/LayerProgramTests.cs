@@ -116,3 +116,40 @@ public class LayerProgramTests
         Assert.Contains("GPU ops:", e2.Message);
     }
 }
+
+/// <summary>The exact-GELU chain (Div → Erf → Add → Mul → Mul) becomes one GELU layer and still computes the graph.</summary>
+public class GeluLoweringTests
+{
+    [Fact]
+    public void ErfGeluChainIsOneLayerAndMatchesTheReference()
+    {
+        int seed = RandomTensors.FreshSeed();
+        var r = new Random(seed);
+        var g = new Graph { Name = "gelu" };
+        g.Opsets[""] = 17;
+        g.Inputs.Add(new ValueInfo("x", DataType.Float, [Dim.Sym("batch"), Dim.Of(5), Dim.Of(16)]));
+        var w = new float[16 * 32];
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(r.NextDouble() * 2 - 1);
+        g.Initializers["w"] = Tensor.FromFloats(w, [16, 32]);
+        g.Initializers["sqrt2"] = Tensor.Scalar(1.4142135f);
+        g.Initializers["one"] = Tensor.Scalar(1f);
+        g.Initializers["half"] = Tensor.Scalar(0.5f);
+        g.Nodes.Add(new Node("MatMul", ["x", "w"], ["h"], "fc"));
+        g.Nodes.Add(new Node("Div", ["h", "sqrt2"], ["d"], "div"));
+        g.Nodes.Add(new Node("Erf", ["d"], ["e"], "erf"));
+        g.Nodes.Add(new Node("Add", ["e", "one"], ["a"], "add"));
+        g.Nodes.Add(new Node("Mul", ["h", "a"], ["m"], "mul"));
+        g.Nodes.Add(new Node("Mul", ["m", "half"], ["y"], "mul_half"));
+        g.Outputs.Add(new ValueInfo("y", DataType.Float, null));
+        var opt = Optimizer.Optimize(g);
+        var program = GpuLowering.Lower(opt, fp16: false);
+        Assert.Equal(1, program.Layers.Count(l => l.Kind == LayerKind.Unary));
+        Assert.Equal(0, program.Layers.Count(l => l.Kind == LayerKind.Binary));
+        var x = Tensor.FromFloats(Enumerable.Range(0, 2 * 5 * 16).Select(_ => (float)(r.NextDouble() * 4 - 2)).ToArray(), [2, 5, 16]);
+        var inputs = new Dictionary<string, Tensor> { ["x"] = x };
+        var want = ReferenceExecutor.Run(opt, inputs)["y"];
+        var got = new ProgramInterpreter(program).Run(inputs)["y"];
+        double err = RelativeL2.Of(got, want);
+        Assert.True(err <= 1e-6, $"rel L2 {err:E3} (seed {seed})");
+    }
+}
