@@ -307,7 +307,12 @@ internal sealed class GpuLowering
         var aShape = LogicalShape(n.Inputs[0]);
         var bShape = LogicalShape(n.Inputs[1]);
         if (aShape.Length < 2 || bShape.Length < 2) throw Unsupported($"MatMul with a 1-D operand is not supported on the GPU ({aShape.Format()} x {bShape.Format()})");
-        var a = Ensure(Value(n.Inputs[0]), Identity(aShape.Length));
+        var av = Value(n.Inputs[0]);
+        // With a shared 2-D weight every row of A is multiplied independently, so any memory order that keeps the
+        // last axis last works as it is (a seq-first view of batch-first memory, as attention exports make): the
+        // product is taken over the rows in memory order and the output keeps A's order. Saves two copies per use.
+        bool rowwise = bShape.Length == 2 && _known.ContainsKey(n.Inputs[1]) && av.Perm[^1] == aShape.Length - 1;
+        var a = rowwise ? av : Ensure(av, Identity(aShape.Length));
         int b = MatrixOperand(n.Inputs[1], n.Name + ".B");
         int bias = -1;
         if (n.Domain == Node.TrtNativeDomain && n.HasInput(2))
@@ -317,10 +322,11 @@ internal sealed class GpuLowering
         }
         var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
         var outLogical = LogicalShape(n.Outputs[0]);
+        var perm = rowwise ? a.Perm : Identity(outLogical.Length);
         var prm = new GemmParams { Alpha = 1f, HasBias = bias >= 0 ? 1 : 0, Act = act, Tactic = -1 };
-        int y = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, perm), TensorRole.Activation);
         AddLayer(LayerKind.Gemm, prm, [a.Tensor, b, bias], [y]);
-        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(outLogical.Length));
+        _vals[n.Outputs[0]] = new Val(y, outLogical, perm);
     }
 
     /// <summary>A matrix operand in logical order: a weight when constant, else the activation made contiguous.</summary>
@@ -455,10 +461,13 @@ internal sealed class GpuLowering
     private void LowerLayerNorm(Node n)
     {
         if (n.Outputs.Skip(1).Any(o => o.Length > 0)) throw Unsupported("the Mean and InvStdDev outputs are not supported");
-        var x = Ensure(Value(n.Inputs[0]), Identity(LogicalShape(n.Inputs[0]).Length));
+        var x = Value(n.Inputs[0]);
         int r = x.Logical.Length;
         int axis = (int)n.GetInt("axis", -1);
         if (axis < 0) axis += r;
+        // Rows are normalized independently: any memory order whose trailing positions hold axes axis..r-1 in order works.
+        bool trailing = Enumerable.Range(axis, r - axis).Select(a => x.Perm[a]).SequenceEqual(Enumerable.Range(axis, r - axis));
+        if (!trailing) x = Ensure(x, Identity(r));
         var normalized = x.Logical.Skip(axis).ToArray();
         if (!normalized.IsKnown()) throw Unsupported($"the normalized dims {normalized.Format()} must be known");
         long cols = normalized.Values().ElementCount();
@@ -472,9 +481,9 @@ internal sealed class GpuLowering
             if (b.Length != cols) throw Unsupported($"bias of shape {b.Shape.Format()} must have {cols} elements (no broadcasting)");
             bid = Weight(n.Name + ".bias", b.ToFloats(), Shapes.Of(cols), NativeDType.Float32);
         }
-        int y = NewTensor(n.Outputs[0], Act, x.Logical, TensorRole.Activation);
+        int y = NewTensor(n.Outputs[0], Act, Apply(x.Logical, x.Perm), TensorRole.Activation);
         AddLayer(LayerKind.LayerNorm, new LayerNormParams { Axis = axis, Epsilon = n.GetFloat("epsilon", 1e-5f), HasBias = bid >= 0 ? 1 : 0 }, [x.Tensor, sid, bid], [y]);
-        _vals[n.Outputs[0]] = new Val(y, x.Logical, Identity(r));
+        _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
     }
 
     private void LowerBatchNorm(Node n)

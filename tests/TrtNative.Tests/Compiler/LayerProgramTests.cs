@@ -153,3 +153,41 @@ public class GeluLoweringTests
         Assert.True(err <= 1e-6, $"rel L2 {err:E3} (seed {seed})");
     }
 }
+
+/// <summary>Row-wise ops (MatMul by a shared weight, LayerNorm) run on a transposed view without copies.</summary>
+public class RowwiseLayoutTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SeqFirstViewNeedsNoCopies(bool fp16)
+    {
+        int seed = RandomTensors.FreshSeed();
+        var r = new Random(seed);
+        float[] Rand(long n) => Enumerable.Range(0, (int)n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var g = new Graph { Name = "seqfirst" };
+        g.Opsets[""] = 17;
+        g.Inputs.Add(new ValueInfo("x", DataType.Float, [Dim.Sym("batch"), Dim.Of(7), Dim.Of(16)]));
+        g.Initializers["w"] = Tensor.FromFloats(Rand(16 * 24), [16, 24]);
+        g.Initializers["bias"] = Tensor.FromFloats(Rand(24), [24]);
+        g.Initializers["scale"] = Tensor.FromFloats(Rand(24), [24]);
+        g.Initializers["shift"] = Tensor.FromFloats(Rand(24), [24]);
+        g.Nodes.Add(new Node("Transpose", ["x"], ["t"], "to_seq_first").Set("perm", new long[] { 1, 0, 2 }));
+        g.Nodes.Add(new Node("MatMul", ["t", "w"], ["m"], "proj"));
+        g.Nodes.Add(new Node("Add", ["m", "bias"], ["mb"], "proj_bias"));
+        g.Nodes.Add(new Node("LayerNormalization", ["mb", "scale", "shift"], ["ln"], "ln").Set("axis", -1L));
+        g.Nodes.Add(new Node("Transpose", ["ln"], ["y"], "to_batch_first").Set("perm", new long[] { 1, 0, 2 }));
+        g.Outputs.Add(new ValueInfo("y", DataType.Float, null));
+        var opt = Optimizer.Optimize(g);
+        var program = GpuLowering.Lower(opt, fp16);
+        // fp32: only the output copy; fp16: plus the input conversion.
+        Assert.Equal(fp16 ? 2 : 1, program.Layers.Count(l => l.Kind == LayerKind.Copy));
+        var x = Tensor.FromFloats(Rand(3 * 7 * 16), [3, 7, 16]);
+        var inputs = new Dictionary<string, Tensor> { ["x"] = x };
+        var want = ReferenceExecutor.Run(opt, inputs, new ReferenceOptions { RoundToFp16 = fp16 })["y"];
+        var got = new ProgramInterpreter(program).Run(inputs)["y"];
+        Assert.Equal(want.Shape, got.Shape);
+        double err = RelativeL2.Of(got, want);
+        Assert.True(err <= (fp16 ? 5e-3 : 1e-6), $"rel L2 {err:E3} (seed {seed})\n{program.Dump()}");
+    }
+}
