@@ -14,7 +14,7 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
     /// <summary>Creates the session (graph optimisation happens here).</summary>
     public OnnxRuntimeBackend(BackendSpec spec)
     {
-        var so = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var so = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (spec.CpuThreads > 0) so.IntraOpNumThreads = spec.CpuThreads;
         _session = new InferenceSession(spec.ModelPath, so);
         _in = spec.Model.Input.Name;
@@ -50,7 +50,10 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
         var buf = new float[runBatch * item];
         input[..(batch * item)].CopyTo(buf);
         using var x = OrtValue.CreateTensorValueFromMemory(buf, [runBatch, _c, _h, _w]);
-        using var results = _session.Run(new RunOptions(), [_in], [x], [_out]);
+        // Held in a using: an inline `new RunOptions()` can be finalized while OrtRun still reads it (nothing keeps
+        // it alive past the handle read), which crashed the server under load (segfault in libonnxruntime.so).
+        using var runOptions = new RunOptions();
+        using var results = _session.Run(runOptions, [_in], [x], [_out]);
         var y = results[0].GetTensorDataAsSpan<float>();
         int per = y.Length / runBatch;
         if (_outputSize > 0 && per != _outputSize)
