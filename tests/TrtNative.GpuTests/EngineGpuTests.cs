@@ -239,3 +239,39 @@ public class EngineGpuTests
         Assert.Contains("Greater", e.Message);
     }
 }
+
+/// <summary>The timing cache: a second build of the same graph takes every tactic from the cache and gives the same engine.</summary>
+public class TimingCacheGpuTests
+{
+    [Fact]
+    public void SecondBuildTakesItsTacticsFromTheCache()
+    {
+        EngineGpuTests.RequireEngine();
+        var g = EngineGpuTests.SmallNet(51);
+        using var ctx = CudaContext.Create();
+        var cache = new TimingCache();
+        var config = EngineGpuTests.Config(Precision.Fp16, "input", [1, 3, 16, 16], [2, 3, 16, 16], [4, 3, 16, 16]);
+        config.TimingCache = cache;
+        var builder = new Builder(ctx);
+        using var first = builder.Build(g, config);
+        Assert.Equal(first.Program.Layers.Count(l => l.Tunable), cache.Count);
+        var messages = new List<string>();
+        using var second = builder.Build(g, config, progress: new ListProgress(messages));
+        Assert.Contains(messages, m => m.Contains("all from the timing cache"));
+        Assert.Equal(first.Program.Layers.Select(l => l.Tactic), second.Program.Layers.Select(l => l.Tactic));
+        Assert.Equal(first.Serialize(), second.Serialize());
+
+        string path = Path.Combine(Path.GetTempPath(), $"trtn-cache-{Guid.NewGuid():N}.bin");
+        try
+        {
+            TimingCacheFile.Save(path, cache);
+            Assert.Equal(cache.Count, TimingCacheFile.Load(path).Count);
+        }
+        finally { File.Delete(path); }
+    }
+
+    private sealed class ListProgress(List<string> into) : IProgress<string>
+    {
+        public void Report(string value) => into.Add(value);
+    }
+}

@@ -21,7 +21,7 @@ public class GpuLoweringTests(ITestOutputHelper output)
         string path = TorchvisionExports.Get(model);
         var graph = Optimizer.Optimize(OnnxImporter.Load(path));
         var program = GpuLowering.Lower(graph, fp16);
-        output.WriteLine($"{model}: {graph.Nodes.Count} nodes -> {program.Layers.Count} layers ({program.Layers.Count(l => l.Kind == Interop.LayerKind.Copy)} copies)");
+        output.WriteLine($"{model}: {graph.Nodes.Count} nodes -> {program.Layers.Count} layers ({program.Layers.Count(l => l.Kind == global::TrtNative.Interop.LayerKind.Copy)} copies)");
         int seed = RandomTensors.FreshSeed();
         var input = RandomTensors.Normal([batch, 3, 224, 224], seed);
         var inputs = new Dictionary<string, Tensor> { [graph.Inputs[0].Name] = input };
