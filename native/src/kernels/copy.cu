@@ -147,10 +147,8 @@ __device__ __forceinline__ float src_coord(float o, float scale, int64_t in_len,
     switch (coord) {
         case 0: return (o + 0.5f) / scale - 0.5f;
         case 1: return o / scale;
-        case 2: {  // ONNX scales by the unrounded resized length in_len * scale
-            float denom = (float)in_len * scale - 1.f;
-            return denom > 0.f ? o * (float)(in_len - 1) / denom : 0.f;
-        }
+        case 2:  // the output length, as ONNX Runtime, PyTorch and our reference kernel do (not ONNX 1.12's in_len * scale)
+            return out_len > 1 ? o * (float)(in_len - 1) / (float)(out_len - 1) : 0.f;
         default: return out_len > 1 ? (o + 0.5f) / scale - 0.5f : 0.f;
     }
 }
