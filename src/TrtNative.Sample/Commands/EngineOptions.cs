@@ -7,7 +7,7 @@ namespace TrtNative.Sample.Commands;
 internal sealed class EngineOptions
 {
     public string Path = "";
-    public Precision Precision = Precision.Fp32;
+    public Precision Precision = Precision.Fp16;
     public long MinBatch = 1, OptBatch = 8, MaxBatch = 64;
     public long WorkspaceMiB = 512;
     public string? TimingCache;
