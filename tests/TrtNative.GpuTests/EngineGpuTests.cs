@@ -184,8 +184,15 @@ public class EngineGpuTests
         RequireEngine();
         var g = SmallNet(31);
         using var ctx = CudaContext.Create();
-        using var engine = new Builder(ctx).Build(g, Config(Precision.Fp32, "input", [1, 3, 16, 16], [1, 3, 16, 16], [2, 3, 16, 16]));
+        var config = Config(Precision.Fp32, "input", [1, 3, 16, 16], [1, 3, 16, 16], [2, 3, 16, 16]);
+        using var engine = new Builder(ctx).Build(g, config);
         byte[] plan = engine.Serialize();
+        // The same settings load; other settings (precision, workspace) make the plan stale.
+        using (Engine.Deserialize(ctx, plan, expectedConfig: config)) { }
+        var otherConfig = Config(Precision.Fp16, "input", [1, 3, 16, 16], [1, 3, 16, 16], [2, 3, 16, 16]);
+        var staleConfig = Assert.Throws<TrtNativeException>(() => Engine.Deserialize(ctx, plan, expectedConfig: otherConfig));
+        Assert.Equal(ErrorCode.StalePlan, staleConfig.Code);
+        _out.WriteLine(staleConfig.Message);
         var stale = Assert.Throws<TrtNativeException>(() => Engine.Deserialize(ctx, plan, expectedModelHash: new string('0', 64)));
         Assert.Equal(ErrorCode.StalePlan, stale.Code);
         _out.WriteLine(stale.Message);
