@@ -1,12 +1,12 @@
 # TrtNative build driver for Windows (PowerShell 7+); mirrors build.sh.
-#   ./build.ps1 build            dotnet build the solution; configure+build native/ into build/native when cmake and
-#                                nvcc are present (skipped with a message otherwise)
+#   ./build.ps1 build            dotnet build the solution; configure+build native/ into build/native when cmake is
+#                                present (without nvcc native/ builds its non-CUDA parts)
 #   ./build.ps1 test [args]      dotnet test the solution, then print "N passed, N failed, N skipped"
 #   ./build.ps1 run [args]       start the server (src/TrtNative.Server)
 #   ./build.ps1 sample [args]    run the console sample (src/TrtNative.Sample)
-#   ./build.ps1 bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/gpu-test.sh
-#                                into out/bundle.tar.xz (needs tar and xz on PATH), must stay under 60 MiB
-# Environment: CONFIG (Debug|Release), TRTN_CUDA_ARCH (default 90), TRTN_REQUIRE_NATIVE=1.
+#   ./build.ps1 bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/ + ONNX node
+#                                tests (TRTN_NODE_TESTS_SRC) into out/bundle.tar.xz (needs tar and xz), under 60 MiB
+# Environment: CONFIG (Debug|Release), TRTN_CUDA_ARCH (default: native/'s list), TRTN_REQUIRE_NATIVE=1.
 # Not tested on Windows yet: the CUDA bindings load libcuda.so.1, so GPU tests skip there.
 param(
     [Parameter(Position = 0)][string]$Command = "help",
@@ -17,7 +17,6 @@ Set-Location $PSScriptRoot
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = "1"
 $env:DOTNET_NOLOGO = "1"
 $Config = if ($env:CONFIG) { $env:CONFIG } else { "Debug" }
-$Arch = if ($env:TRTN_CUDA_ARCH) { $env:TRTN_CUDA_ARCH } else { "90" }
 
 function Invoke-Checked([string]$Exe, [string[]]$Arguments) {
     & $Exe @Arguments
@@ -26,15 +25,17 @@ function Invoke-Checked([string]$Exe, [string[]]$Arguments) {
 
 function Build-Native {
     if (-not (Test-Path native/CMakeLists.txt)) { Write-Host "native: no native/CMakeLists.txt yet, nothing to build"; return }
-    $why = $null
-    if (-not (Get-Command cmake -ErrorAction SilentlyContinue)) { $why = "cmake not found" }
-    elseif (-not (Get-Command nvcc -ErrorAction SilentlyContinue) -and -not $env:CUDACXX) { $why = "no CUDA compiler (nvcc) found" }
-    if ($why) {
-        if ($env:TRTN_REQUIRE_NATIVE -eq "1") { throw "native: cannot build: $why" }
-        Write-Host "native: skipped ($why); GPU engine tests need the trtnative library"
+    if (-not (Get-Command cmake -ErrorAction SilentlyContinue)) {
+        if ($env:TRTN_REQUIRE_NATIVE -eq "1") { throw "native: cannot build: cmake not found" }
+        Write-Host "native: skipped (cmake not found); GPU engine tests need the trtnative library"
         return
     }
-    Invoke-Checked cmake @("-S", "native", "-B", "build/native", "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_CUDA_ARCHITECTURES=$Arch")
+    if (-not (Get-Command nvcc -ErrorAction SilentlyContinue) -and -not $env:CUDACXX) {
+        Write-Host "native: no CUDA compiler found: building the non-CUDA parts only"
+    }
+    $cmakeArgs = @("-S", "native", "-B", "build/native", "-DCMAKE_BUILD_TYPE=Release")
+    if ($env:TRTN_CUDA_ARCH) { $cmakeArgs += "-DCMAKE_CUDA_ARCHITECTURES=$($env:TRTN_CUDA_ARCH)" }
+    Invoke-Checked cmake $cmakeArgs
     Invoke-Checked cmake @("--build", "build/native", "--config", "Release", "-j", "$([Environment]::ProcessorCount)")
 }
 
@@ -75,7 +76,10 @@ function Invoke-Bundle {
     }
     if (Test-Path native) { Copy-Item -Recurse native (Join-Path $stage "native") }
     if (Test-Path cmake) { Copy-Item -Recurse cmake (Join-Path $stage "cmake") }
-    Copy-Item scripts/gpu-test.sh (Join-Path $stage "scripts/gpu-test.sh")
+    Copy-Item scripts/*.sh (Join-Path $stage "scripts")
+    if (Test-Path scripts/*.py) { Copy-Item scripts/*.py (Join-Path $stage "scripts") }
+    $nodes = if ($env:TRTN_NODE_TESTS_SRC) { $env:TRTN_NODE_TESTS_SRC } else { "/usr/share/libonnx-testdata/data/node" }
+    if (Test-Path $nodes) { Copy-Item -Recurse $nodes (Join-Path $stage "node-tests") }
     # Windows can't set the Unix execute bit; gpu-test.sh is run with bash and marks the executables itself if needed.
     Push-Location $out
     try {
@@ -93,5 +97,5 @@ switch ($Command) {
     "test" { Invoke-Test }
     "run" { Invoke-Checked dotnet (@("run", "--project", "src/TrtNative.Server", "-c", $Config, "--") + $Rest) }
     "sample" { Invoke-Checked dotnet (@("run", "--project", "src/TrtNative.Sample", "-c", $Config, "--") + $Rest) }
-    default { Get-Content $PSCommandPath | Select-Object -Skip 1 -First 10 | ForEach-Object { $_ -replace '^# ?', '' } }
+    default { Get-Content $PSCommandPath | Select-Object -Skip 1 | Where-Object { $_ -like '#*' } | ForEach-Object { $_ -replace '^# ?', '' } }
 }

@@ -25,6 +25,13 @@ ALL = ["resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]
 def export(name, outdir):
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None).eval()
+    # Some architectures zero-initialize layers (ViT's classification head): the logits would be all zeros and
+    # any comparison vacuous. Give every all-zero parameter small random values instead.
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if p.numel() > 0 and float(p.abs().max()) == 0.0:
+                p.normal_(0.0, 0.02)
+                print(f"  {name}: {pname} was all zeros, now N(0, 0.02)", flush=True)
     x = torch.randn(1, 3, 224, 224)
     path = os.path.join(outdir, name + ".onnx")
     kwargs = dict(input_names=["input"], output_names=["logits"], opset_version=17,

@@ -99,6 +99,8 @@ svc["digits_gpu16"] = create("digits_gpu16", digits_dir, ["digits.onnx", "corres
 svc["resnet_cpu"] = create("resnet_cpu", "/tmp/gpucheck/resnet18", ["model.onnx"], "onnxruntime", "fp32", res_in, 16)
 svc["resnet_gpu"] = create("resnet_gpu", "/tmp/gpucheck/resnet18", ["model.onnx"], "tensorrt", "fp32", res_in, 16)
 svc["resnet_gpu16"] = create("resnet_gpu16", "/tmp/gpucheck/resnet18", ["model.onnx"], "tensorrt", "fp16", res_in, 16)
+# The issue's GPU settings: fp16 with maxBatchSize 128 (checked below against CPU, and a 128-image predict vs singles).
+svc["resnet_gpu16_bs128"] = create("resnet_gpu16_bs128", "/tmp/gpucheck/resnet18", ["model.onnx"], "tensorrt", "fp16", res_in, 128)
 summary["services"] = svc
 
 d_cpu = scores(predict("digits_cpu", samples))
@@ -109,11 +111,19 @@ for g in ("digits_gpu", "digits_gpu16"):
               "top1_agree": int((s.argmax(1) == d_cpu.argmax(1)).sum()), "top1_correct": int((s.argmax(1) == np.arange(10)).sum())}
 imgs = [b64_jpeg(i) for i in range(8)]
 r_cpu = scores(predict("resnet_cpu", imgs))
-for g in ("resnet_gpu", "resnet_gpu16"):
+for g in ("resnet_gpu", "resnet_gpu16", "resnet_gpu16_bs128"):
     s = scores(predict(g, imgs))
     rel = np.linalg.norm(s - r_cpu) / np.linalg.norm(r_cpu)
     cmp[g] = {"max_abs_diff_vs_cpu": float(np.abs(s - r_cpu).max()), "relative_l2_vs_cpu": float(rel),
               "top1_agree": int((s.argmax(1) == r_cpu.argmax(1)).sum()), "of": len(imgs)}
+# One predict of 128 images (one full engine batch at maxBatchSize 128) must give each image's single-predict answer.
+imgs128 = [b64_jpeg(200 + i % 16, (256, 256)) for i in range(128)]
+single16 = {i: scores(predict("resnet_gpu16_bs128", [imgs128[i]]))[0] for i in range(16)}
+s128 = scores(predict("resnet_gpu16_bs128", imgs128))
+cmp["resnet_gpu16_bs128"]["batch128_max_rel_diff_vs_single"] = max(
+    float(np.abs(s128[i] - single16[i % 16]).max() / np.abs(single16[i % 16]).max()) for i in range(128))
+cmp["resnet_gpu16_bs128"]["batch128_top1_equal_single"] = int(sum(s128[i].argmax() == single16[i % 16].argmax() for i in range(128)))
+assert cmp["resnet_gpu16_bs128"]["batch128_top1_equal_single"] == 128, cmp["resnet_gpu16_bs128"]
 summary["vs_cpu"] = cmp
 print("vs_cpu", json.dumps(cmp), flush=True)
 

@@ -43,7 +43,7 @@ int64_t count(const std::vector<int64_t>& s) { int64_t n = 1; for (auto d : s) n
 
 // Builds and runs one layer; tensors[0..n_in) inputs, last = output. Returns the output as float.
 bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool fp16, std::vector<float>& out,
-               bool graph_check = false) {
+               bool graph_check = false, bool autotune = false) {
     trtn_engine* e = nullptr;
     if (!ok(trtn_engine_create(0, &e), "engine_create")) return false;
     int32_t act = fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32;
@@ -87,12 +87,22 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
         ptrs.push_back(p);
     }
     void* wsp = nullptr;
+    if (autotune) ws = 256ull << 20;  // autotuning may try algorithms with larger scratch needs
     if (ws) cudaMalloc(&wsp, ws);
     bool good = ok(trtn_context_set_tensor_addresses(c, ptrs.data(), (int32_t)ptrs.size()), "set_addresses") &&
                 ok(trtn_context_set_workspace(c, wsp, ws), "set_workspace");
     cudaStream_t s;
     cudaStreamCreate(&s);
     int runs = graph_check ? 3 : 1;
+    if (autotune && good) {
+        int32_t tactic = -1;
+        float ms = 0;
+        good = ok(trtn_context_autotune(c, s, &tactic, &ms, 1), "autotune");
+        uint64_t ws2 = 0;
+        if (good) good = ok(trtn_context_set_shapes(c, dims.data(), (int64_t)dims.size(), &ws2), "set_shapes after autotune");
+        std::printf("  autotuned tactic=%d (%.3f ms), workspace %llu\n", tactic, ms, (unsigned long long)ws2);
+        cudaMemset(ptrs.back(), 0xff, (size_t)count(ts.back().shape) * (fp16 ? 2 : 4));
+    }
     for (int r = 0; r < runs && good; ++r) good = ok(trtn_context_enqueue(c, s), "enqueue");
     cudaError_t ce = cudaStreamSynchronize(s);
     if (ce != cudaSuccess) { std::printf("  sync: %s\n", cudaGetErrorString(ce)); good = false; }
@@ -136,7 +146,7 @@ void check(const std::string& name, bool ran, const std::vector<float>& got, con
 
 
 // NHWC conv reference with bias, residual, relu.
-void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride) {
+void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride, bool autotune = false, int act = TRTN_ACT_RELU) {
     int Cg = C / groups, P = (H + 2 * pad - R) / stride + 1, Q = (W + 2 * pad - R) / stride + 1;
     auto x = rnd((size_t)N * H * W * C), w = rnd((size_t)K * R * R * Cg), b = rnd(K), res = rnd((size_t)N * P * Q * K);
     std::vector<double> want((size_t)N * P * Q * K);
@@ -152,16 +162,16 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
         }
         size_t o = (((size_t)n * P + p) * Q + q) * K + k;
         acc += res[o];
-        want[o] = acc > 0 ? acc : 0;
+        want[o] = act == TRTN_ACT_RELU ? (acc > 0 ? acc : 0) : act == TRTN_ACT_CLIP ? std::min(std::max(acc, 0.0), 6.0) : acc;
     }
     trtn_conv_params prm{};
     prm.pad_h = prm.pad_w = pad; prm.stride_h = prm.stride_w = stride; prm.dilation_h = prm.dilation_w = 1;
-    prm.groups = groups; prm.has_bias = 1; prm.has_residual = 1; prm.act = {TRTN_ACT_RELU, 0, 0}; prm.tactic = -1;
+    prm.groups = groups; prm.has_bias = 1; prm.has_residual = 1; prm.act = {act, 0, 6}; prm.tactic = -1;
     std::vector<T> ts = {{{N, H, W, C}, x}, {{K, R, R, Cg}, w}, {{K}, b, TRTN_FLOAT32}, {{N, P, Q, K}, res}, {{N, P, Q, K}, {}}};
     std::vector<float> got;
-    bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got);
+    bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got, false, autotune);
     char name[128];
-    std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d", fp16 ? "16" : "32", groups, N, H, W, C, K, R, stride);
+    std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d", fp16 ? "16" : "32", groups, N, H, W, C, K, R, stride, autotune ? " tuned" : "", act);
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -272,6 +282,15 @@ int main() {
         test_conv(fp16, 1, 2, 15, 15, 8, 16, 1, 0, 2);
         test_conv(fp16, 16, 2, 14, 14, 16, 16, 3, 1, 2);   // depthwise
         test_conv(fp16, 4, 1, 7, 7, 16, 32, 3, 1, 1);      // grouped
+        // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.
+        for (bool tuned : {false, true}) {
+            test_conv(fp16, 32, 1, 112, 112, 32, 32, 3, 1, 1, tuned, TRTN_ACT_CLIP);
+            test_conv(fp16, 96, 2, 112, 112, 96, 96, 3, 1, 2, tuned, TRTN_ACT_CLIP);
+            test_conv(fp16, 144, 1, 56, 56, 144, 144, 3, 1, 1, tuned, TRTN_ACT_NONE);
+            test_conv(fp16, 240, 1, 28, 28, 240, 240, 5, 2, 1, tuned, TRTN_ACT_NONE);
+            test_conv(fp16, 1, 1, 7, 7, 320, 1280, 1, 0, 1, tuned, TRTN_ACT_CLIP);
+            test_conv(fp16, 1, 2, 56, 56, 24, 144, 1, 0, 1, tuned, TRTN_ACT_NONE);
+        }
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);

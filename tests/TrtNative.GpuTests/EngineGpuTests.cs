@@ -184,8 +184,15 @@ public class EngineGpuTests
         RequireEngine();
         var g = SmallNet(31);
         using var ctx = CudaContext.Create();
-        using var engine = new Builder(ctx).Build(g, Config(Precision.Fp32, "input", [1, 3, 16, 16], [1, 3, 16, 16], [2, 3, 16, 16]));
+        var config = Config(Precision.Fp32, "input", [1, 3, 16, 16], [1, 3, 16, 16], [2, 3, 16, 16]);
+        using var engine = new Builder(ctx).Build(g, config);
         byte[] plan = engine.Serialize();
+        // The same settings load; other settings (precision, workspace) make the plan stale.
+        using (Engine.Deserialize(ctx, plan, expectedConfig: config)) { }
+        var otherConfig = Config(Precision.Fp16, "input", [1, 3, 16, 16], [1, 3, 16, 16], [2, 3, 16, 16]);
+        var staleConfig = Assert.Throws<TrtNativeException>(() => Engine.Deserialize(ctx, plan, expectedConfig: otherConfig));
+        Assert.Equal(ErrorCode.StalePlan, staleConfig.Code);
+        _out.WriteLine(staleConfig.Message);
         var stale = Assert.Throws<TrtNativeException>(() => Engine.Deserialize(ctx, plan, expectedModelHash: new string('0', 64)));
         Assert.Equal(ErrorCode.StalePlan, stale.Code);
         _out.WriteLine(stale.Message);
@@ -237,5 +244,41 @@ public class EngineGpuTests
         Assert.Equal(ErrorCode.Unsupported, e.Code);
         Assert.Contains("'cmp'", e.Message);
         Assert.Contains("Greater", e.Message);
+    }
+}
+
+/// <summary>The timing cache: a second build of the same graph takes every tactic from the cache and gives the same engine.</summary>
+public class TimingCacheGpuTests
+{
+    [Fact]
+    public void SecondBuildTakesItsTacticsFromTheCache()
+    {
+        EngineGpuTests.RequireEngine();
+        var g = EngineGpuTests.SmallNet(51);
+        using var ctx = CudaContext.Create();
+        var cache = new TimingCache();
+        var config = EngineGpuTests.Config(Precision.Fp16, "input", [1, 3, 16, 16], [2, 3, 16, 16], [4, 3, 16, 16]);
+        config.TimingCache = cache;
+        var builder = new Builder(ctx);
+        using var first = builder.Build(g, config);
+        Assert.Equal(first.Program.Layers.Count(l => l.Tunable), cache.Count);
+        var messages = new List<string>();
+        using var second = builder.Build(g, config, progress: new ListProgress(messages));
+        Assert.Contains(messages, m => m.Contains("all from the timing cache"));
+        Assert.Equal(first.Program.Layers.Select(l => l.Tactic), second.Program.Layers.Select(l => l.Tactic));
+        Assert.Equal(first.Serialize(), second.Serialize());
+
+        string path = Path.Combine(Path.GetTempPath(), $"trtn-cache-{Guid.NewGuid():N}.bin");
+        try
+        {
+            TimingCacheFile.Save(path, cache);
+            Assert.Equal(cache.Count, TimingCacheFile.Load(path).Count);
+        }
+        finally { File.Delete(path); }
+    }
+
+    private sealed class ListProgress(List<string> into) : IProgress<string>
+    {
+        public void Report(string value) => into.Add(value);
     }
 }

@@ -141,23 +141,6 @@ public class ConformanceTests(ITestOutputHelper output)
         "Equal", "Where", "Constant",
     ];
 
-    /// <summary>
-    /// Node tests whose stored outputs are known to disagree with the current ONNX semantics, and why. Only wrong
-    /// values are excused here; a crash is never.
-    /// </summary>
-    private static readonly Dictionary<string, string> KnownBadTestData = new()
-    {
-        // ONNX 1.12's generator truncated float→bfloat16; Cast rounds to nearest even as ONNX Runtime and opset 19 do
-        // (e.g. 0.48033667 is 245.93 bfloat16 steps: the data says 245, rounding says 246).
-        ["test_cast_FLOAT_to_BFLOAT16"] = "truncating float→bfloat16 in the test data",
-        ["test_castlike_FLOAT_to_BFLOAT16"] = "truncating float→bfloat16 in the test data",
-        ["test_castlike_FLOAT_to_BFLOAT16_expanded"] = "truncating float→bfloat16 in the test data",
-        // The ONNX 1.12 reference takes length_resized = scale·length (2.4) for align_corners with scales
-        // (onnx/onnx#2462); Resize uses the output size (2) as ONNX Runtime and PyTorch do: 4, not 3.142857. The cubic
-        // test has the same mismatch (3.2 against 3). ResizeOpsOrtTests checks ONNX Runtime agrees with us on both.
-        ["test_resize_downsample_scales_linear_align_corners"] = "align_corners with scale·length instead of the output size",
-        ["test_resize_downsample_scales_cubic_align_corners"] = "align_corners with scale·length instead of the output size",
-    };
 
     /// <summary>
     /// For the ops our models use: every op has a passing node test, and no node test made only of them computes
@@ -176,7 +159,7 @@ public class ConformanceTests(ITestOutputHelper output)
         }
         var results = NodeTestRunner.RunAll(root).Where(r => ops[r.Name].IsSubsetOf(ModelOps)).ToList();
 
-        var wrong = results.Where(r => r.Outcome == NodeTestOutcome.Failed && r.Error != ErrorCode.Unsupported && !KnownBadTestData.ContainsKey(r.Name)).ToList();
+        var wrong = results.Where(r => r.Outcome == NodeTestOutcome.Failed && r.Error != ErrorCode.Unsupported && !KnownBadTestData.Entries.ContainsKey(r.Name)).ToList();
         foreach (var r in results.Where(r => r.Outcome != NodeTestOutcome.Passed)) output.WriteLine(r.ToString());
         var untested = ModelOps.Where(op => !results.Any(r => r.Outcome == NodeTestOutcome.Passed && ops[r.Name].Contains(op))).Order().ToList();
         output.WriteLine($"{results.Count(r => r.Outcome == NodeTestOutcome.Passed)} of {results.Count} node tests of the model ops pass");

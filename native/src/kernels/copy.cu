@@ -25,13 +25,63 @@ __global__ void strided_copy_kernel(const TI* __restrict__ x, TO* __restrict__ y
     }
 }
 
+// 32-bit index math (everything below 2^31): unsigned division is several times cheaper than 64-bit.
+struct Strided32 {
+    int rank;
+    uint32_t dims[kMaxDims];
+    int32_t in_strides[kMaxDims], out_strides[kMaxDims];
+    int32_t in_offset, out_offset;
+};
+
 template <class TI, class TO>
-void launch_copy(const void* x, void* y, const Strided& d, cudaStream_t s) {
-    int64_t n = 1;
-    for (int k = 0; k < d.rank; ++k) n *= d.dims[k];
+__global__ void strided_copy_kernel32(const TI* __restrict__ x, TO* __restrict__ y, uint32_t n, Strided32 d) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        uint32_t r = i;
+        int32_t xi = d.in_offset, yi = d.out_offset;
+        for (int k = d.rank - 1; k >= 0; --k) {
+            uint32_t c = r % d.dims[k];
+            r /= d.dims[k];
+            xi += (int32_t)c * d.in_strides[k];
+            yi += (int32_t)c * d.out_strides[k];
+        }
+        y[yi] = convert<TI, TO>(x[xi]);
+    }
+}
+
+template <class TI, class TO>
+void launch_copy(const void* x, void* y, const Strided& d0, cudaStream_t s) {
+    // Merge adjacent dims that are contiguous in both input and output (fewer divisions per element).
+    Strided d{};
+    d.in_offset = d0.in_offset; d.out_offset = d0.out_offset;
+    for (int k = 0; k < d0.rank; ++k) {
+        if (d0.dims[k] == 1) continue;
+        if (d.rank > 0 && d.in_strides[d.rank - 1] == d0.in_strides[k] * d0.dims[k] &&
+            d.out_strides[d.rank - 1] == d0.out_strides[k] * d0.dims[k]) {
+            d.dims[d.rank - 1] *= d0.dims[k];
+            d.in_strides[d.rank - 1] = d0.in_strides[k];
+            d.out_strides[d.rank - 1] = d0.out_strides[k];
+            continue;
+        }
+        d.dims[d.rank] = d0.dims[k]; d.in_strides[d.rank] = d0.in_strides[k]; d.out_strides[d.rank] = d0.out_strides[k];
+        ++d.rank;
+    }
+    int64_t n = 1, max_in = d.in_offset, max_out = d.out_offset;
+    for (int k = 0; k < d.rank; ++k) {
+        n *= d.dims[k];
+        max_in += (d.dims[k] - 1) * (d.in_strides[k] < 0 ? -d.in_strides[k] : d.in_strides[k]);
+        max_out += (d.dims[k] - 1) * d.out_strides[k];
+    }
+    for (int k = 0; k < d0.rank; ++k) if (d0.dims[k] == 0) return;
     if (n == 0) return;
     const int block = 256;
-    strided_copy_kernel<TI, TO><<<grid_for(n, block), block, 0, s>>>(static_cast<const TI*>(x), static_cast<TO*>(y), n, d);
+    if (n < (1ll << 31) && max_in < (1ll << 31) && max_out < (1ll << 31)) {
+        Strided32 e{};
+        e.rank = d.rank; e.in_offset = (int32_t)d.in_offset; e.out_offset = (int32_t)d.out_offset;
+        for (int k = 0; k < d.rank; ++k) { e.dims[k] = (uint32_t)d.dims[k]; e.in_strides[k] = (int32_t)d.in_strides[k]; e.out_strides[k] = (int32_t)d.out_strides[k]; }
+        strided_copy_kernel32<TI, TO><<<grid_for(n, block), block, 0, s>>>(static_cast<const TI*>(x), static_cast<TO*>(y), (uint32_t)n, e);
+    } else {
+        strided_copy_kernel<TI, TO><<<grid_for(n, block), block, 0, s>>>(static_cast<const TI*>(x), static_cast<TO*>(y), n, d);
+    }
     TRTN_LAUNCH_CHECK("strided_copy");
 }
 
@@ -97,7 +147,8 @@ __device__ __forceinline__ float src_coord(float o, float scale, int64_t in_len,
     switch (coord) {
         case 0: return (o + 0.5f) / scale - 0.5f;
         case 1: return o / scale;
-        case 2: return out_len > 1 ? o * (float)(in_len - 1) / (float)(out_len - 1) : 0.f;
+        case 2:  // the output length, as ONNX Runtime, PyTorch and our reference kernel do (not ONNX 1.12's in_len * scale)
+            return out_len > 1 ? o * (float)(in_len - 1) / (float)(out_len - 1) : 0.f;
         default: return out_len > 1 ? (o + 0.5f) / scale - 0.5f : 0.f;
     }
 }

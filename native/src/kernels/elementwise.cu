@@ -57,6 +57,40 @@ __global__ void binary_kernel(const T* __restrict__ a, const T* __restrict__ b, 
     }
 }
 
+struct BinaryDesc32 {
+    int rank;
+    uint32_t dims[kMaxDims];
+    uint32_t sa[kMaxDims];
+    uint32_t sb[kMaxDims];
+};
+
+template <class T>
+__global__ void binary_general32(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y, uint32_t n,
+                                 BinaryDesc32 d, int op, int act, float aa, float ab) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        uint32_t r = i, ia = 0, ib = 0;
+        for (int k = d.rank - 1; k >= 0; --k) {
+            uint32_t c = r % d.dims[k];
+            r /= d.dims[k];
+            ia += c * d.sa[k];
+            ib += c * d.sb[k];
+        }
+        float v = apply_binary(op, to_f(a[ia]), to_f(b[ib]));
+        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+    }
+}
+
+template <class T>
+__global__ void bias_act_kernel32(T* __restrict__ y, const float* __restrict__ bias, const T* __restrict__ r,
+                                  uint32_t n, uint32_t channels, int act, float aa, float ab) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        float v = to_f(y[i]);
+        if (bias) v += bias[i % channels];
+        if (r) v += to_f(r[i]);
+        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+    }
+}
+
 template <class T>
 __global__ void bias_act_kernel(T* __restrict__ y, const float* __restrict__ bias, const T* __restrict__ r,
                                 int64_t n, int64_t channels, int act, float aa, float ab) {
@@ -97,6 +131,21 @@ void launch_binary(const void* a, const void* b, void* y, int rank, const int64_
     else if (a_full && b_scalar) binary_kernel<T, 2><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (a_full && b_last) binary_kernel<T, 1><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (a_scalar && b_full) binary_kernel<T, 3><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else if (n < (1ll << 31)) {
+        // Merge adjacent dims where both operands are contiguous or both broadcast, then 32-bit index math.
+        BinaryDesc32 e{};
+        for (int k = 0; k < rank; ++k) {
+            if (dims[k] == 1) continue;
+            if (e.rank > 0) {
+                int j = e.rank - 1;
+                bool a_ok = (e.sa[j] == 0 && sa[k] == 0) || (e.sa[j] != 0 && (int64_t)e.sa[j] == sa[k] * dims[k]);
+                bool b_ok = (e.sb[j] == 0 && sb[k] == 0) || (e.sb[j] != 0 && (int64_t)e.sb[j] == sb[k] * dims[k]);
+                if (a_ok && b_ok) { e.dims[j] *= (uint32_t)dims[k]; e.sa[j] = (uint32_t)sa[k]; e.sb[j] = (uint32_t)sb[k]; continue; }
+            }
+            e.dims[e.rank] = (uint32_t)dims[k]; e.sa[e.rank] = (uint32_t)sa[k]; e.sb[e.rank] = (uint32_t)sb[k]; ++e.rank;
+        }
+        binary_general32<T><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta);
+    }
     else binary_kernel<T, 4><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     TRTN_LAUNCH_CHECK("binary");
 }
@@ -128,6 +177,14 @@ void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, i
     int64_t n = rows * channels;
     if (n == 0) return;
     const int block = 256;
+    if (n < (1ll << 31)) {
+        if (dtype == TRTN_FLOAT32)
+            bias_act_kernel32<float><<<grid_for(n, block), block, 0, s>>>(static_cast<float*>(y), bias, static_cast<const float*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
+        else
+            bias_act_kernel32<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<__half*>(y), bias, static_cast<const __half*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
+        TRTN_LAUNCH_CHECK("bias_act");
+        return;
+    }
     if (dtype == TRTN_FLOAT32)
         bias_act_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<float*>(y), bias, static_cast<const float*>(residual), n, channels, act.kind, act.alpha, act.beta);
     else

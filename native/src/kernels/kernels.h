@@ -54,3 +54,14 @@ void pad(int32_t dtype, const void* x, void* y, int rank, const int64_t* in_dims
          const int64_t* begin, int32_t mode, float value, cudaStream_t s);
 
 }  // namespace trtn::kernels
+
+namespace trtn::kernels {
+
+// Direct NHWC convolution with epilogue: X [N,H,W,C], W [K,R,S,C/groups], Y [N,P,Q,K].
+void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
+                 const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
+
+// ||a - b|| / ||b|| over n elements (synchronizes s). NaN in a counts as a huge difference.
+double relative_l2(int32_t dtype, const void* a, const void* b, int64_t n, cudaStream_t s);
+
+}  // namespace trtn::kernels

@@ -56,6 +56,40 @@ __global__ void softmax_rows(const T* __restrict__ x, T* __restrict__ y, int64_t
     }
 }
 
+// inner == 1 and short rows (attention scores: 197 wide): one warp per row, values kept in registers.
+template <class T, int PerLane>
+__global__ void softmax_rows_warp(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int len, bool log) {
+    int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    const T* in = x + row * len;
+    T* out = y + row * len;
+    float v[PerLane];
+    float m = -FLT_MAX;
+#pragma unroll
+    for (int j = 0; j < PerLane; ++j) {
+        int i = lane + j * 32;
+        v[j] = i < len ? to_f(in[i]) : -FLT_MAX;
+        m = fmaxf(m, v[j]);
+    }
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < PerLane; ++j) {
+        int i = lane + j * 32;
+        float e = i < len ? expf(v[j] - m) : 0.f;
+        sum += e;
+        if (!log) v[j] = e;
+    }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    float inv = 1.f / sum, ls = logf(sum);
+#pragma unroll
+    for (int j = 0; j < PerLane; ++j) {
+        int i = lane + j * 32;
+        if (i < len) out[i] = from_f<T>(log ? v[j] - m - ls : v[j] * inv);
+    }
+}
+
 // inner > 1: one thread per (outer, inner) column.
 template <class T>
 __global__ void softmax_cols(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t len, int64_t inner, bool log) {
@@ -133,7 +167,21 @@ __global__ void reduce_kernel(const T* __restrict__ x, T* __restrict__ y, Reduce
 void softmax(int32_t dtype, const void* x, void* y, int64_t outer, int64_t len, int64_t inner, bool log, cudaStream_t s) {
     require_float(dtype, "softmax");
     if (outer * len * inner == 0) return;
-    if (inner == 1) {
+    if (inner == 1 && len <= 1024) {
+        const int warps = 8;
+        unsigned grid = (unsigned)((outer + warps - 1) / warps);
+        require((outer + warps - 1) / warps <= 0x7fffffff, TRTN_UNSUPPORTED, "softmax: too many rows");
+        int L = (int)len;
+#define TRTN_SOFTMAX_WARP(PL)                                                                                        \
+        if (dtype == TRTN_FLOAT32) softmax_rows_warp<float, PL><<<grid, warps * 32, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), outer, L, log); \
+        else softmax_rows_warp<__half, PL><<<grid, warps * 32, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, L, log);
+        if (len <= 32) { TRTN_SOFTMAX_WARP(1) }
+        else if (len <= 128) { TRTN_SOFTMAX_WARP(4) }
+        else if (len <= 256) { TRTN_SOFTMAX_WARP(8) }
+        else if (len <= 512) { TRTN_SOFTMAX_WARP(16) }
+        else { TRTN_SOFTMAX_WARP(32) }
+#undef TRTN_SOFTMAX_WARP
+    } else if (inner == 1) {
         require(outer <= 0x7fffffff, TRTN_UNSUPPORTED, "softmax: too many rows");
         if (dtype == TRTN_FLOAT32) softmax_rows<float><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), len, log);
         else softmax_rows<__half><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), len, log);

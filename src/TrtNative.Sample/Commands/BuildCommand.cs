@@ -1,10 +1,21 @@
+using TrtNative.Cuda;
+
 namespace TrtNative.Sample.Commands;
 
+/// <summary>build MODEL.onnx [--fp16] [--profile MIN:OPT:MAX] [--workspace MiB] [--timing-cache FILE] [-o PLAN]</summary>
 internal static class BuildCommand
 {
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("build: not implemented yet");
-        return 2;
+        var o = EngineOptions.Parse(args, "build");
+        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("build: no usable GPU: " + reason); return 1; }
+        using var ctx = CudaContext.Create();
+        using var engine = o.Open(ctx, verbose: true);
+        string plan = o.Output ?? System.IO.Path.ChangeExtension(o.Path, o.Precision == TrtNative.Runtime.Precision.Fp16 ? ".fp16.plan" : ".fp32.plan");
+        engine.Save(plan);
+        Console.WriteLine($"wrote {plan} ({new FileInfo(plan).Length / 1048576.0:F1} MiB)");
+        foreach (var i in engine.Inputs) Console.WriteLine($"  input  {i}");
+        foreach (var x in engine.Outputs) Console.WriteLine($"  output {x}");
+        return 0;
     }
 }

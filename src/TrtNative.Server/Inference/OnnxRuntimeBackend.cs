@@ -10,12 +10,11 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
     private readonly int _c, _h, _w;
     private readonly int _fixedBatch; // > 0 when the model's batch dim is fixed: batches are padded to it
     private int _outputSize;
-    private readonly RunOptions _runOptions = new(); // one for all runs (was a new, never disposed native object per batch)
 
     /// <summary>Creates the session (graph optimisation happens here).</summary>
     public OnnxRuntimeBackend(BackendSpec spec)
     {
-        var so = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var so = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (spec.CpuThreads > 0) so.IntraOpNumThreads = spec.CpuThreads;
         _session = new InferenceSession(spec.ModelPath, so);
         _in = spec.Model.Input.Name;
@@ -51,7 +50,10 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
         var buf = new float[runBatch * item];
         input[..(batch * item)].CopyTo(buf);
         using var x = OrtValue.CreateTensorValueFromMemory(buf, [runBatch, _c, _h, _w]);
-        using var results = _session.Run(_runOptions, [_in], [x], [_out]);
+        // Held in a using: an inline `new RunOptions()` can be finalized while OrtRun still reads it (nothing keeps
+        // it alive past the handle read), which crashed the server under load (segfault in libonnxruntime.so).
+        using var runOptions = new RunOptions();
+        using var results = _session.Run(runOptions, [_in], [x], [_out]);
         var y = results[0].GetTensorDataAsSpan<float>();
         int per = y.Length / runBatch;
         if (_outputSize > 0 && per != _outputSize)
@@ -60,9 +62,5 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
     }
 
     /// <inheritdoc/>
-    public void Dispose()
-    {
-        _session.Dispose();
-        _runOptions.Dispose();
-    }
+    public void Dispose() => _session.Dispose();
 }

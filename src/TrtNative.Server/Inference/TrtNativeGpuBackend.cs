@@ -38,12 +38,21 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
             EngineFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_arch{sm}_{spec.DataType}_bs{MaxBatchSize}");
             string cacheFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_timing.cache");
             string hash = ModelHash.Compute(spec.ModelPath);
+            // The config is known before any plan is read, so a plan built with other settings counts as stale.
+            var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32 };
+            if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
+            if (fixedBatch <= 0 || spec.Model.Input.Dims.Skip(1).Any(d => d <= 0))
+            {
+                long b0 = fixedBatch > 0 ? fixedBatch : 1;
+                cfg.OptimizationProfiles.Add(new OptimizationProfile().Set(_in,
+                    [b0, _c, _h, _w], [MaxBatchSize, _c, _h, _w], [MaxBatchSize, _c, _h, _w]));
+            }
             Engine? engine = null;
             if (spec.ReadEngine && File.Exists(EngineFile))
             {
                 try
                 {
-                    engine = Engine.Load(_ctx, EngineFile, hash);
+                    engine = Engine.Load(_ctx, EngineFile, hash, cfg);
                     Source = $"loaded plan {Path.GetFileName(EngineFile)}";
                 }
                 catch (TrtNativeException e) when (e.Code is ErrorCode.StalePlan or ErrorCode.CorruptPlan)
@@ -54,14 +63,6 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
             }
             if (engine == null)
             {
-                var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32 };
-                if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
-                if (fixedBatch <= 0 || spec.Model.Input.Dims.Skip(1).Any(d => d <= 0))
-                {
-                    long b0 = fixedBatch > 0 ? fixedBatch : 1;
-                    cfg.OptimizationProfiles.Add(new OptimizationProfile().Set(_in,
-                        [b0, _c, _h, _w], [MaxBatchSize, _c, _h, _w], [MaxBatchSize, _c, _h, _w]));
-                }
                 cfg.TimingCache = TimingCacheFile.Load(cacheFile, msg => log?.Invoke(msg));
                 engine = new Builder(_ctx).BuildFromOnnx(spec.ModelPath, cfg, log == null ? null : new Progress<string>(log));
                 Source ??= "built";

@@ -79,10 +79,16 @@ internal sealed class GpuLowering
             _vals[i.Name] = v;
         }
 
+        var gelus = FindErfGelus();
         foreach (var node in _g.Nodes)
         {
             _node = node;
             if (node.Outputs.All(o => o.Length == 0 || _known.ContainsKey(o))) continue; // computed at build time
+            if (gelus.TryGetValue(node, out var geluInput))
+            {
+                if (geluInput is not null) LowerUnaryOf(node, geluInput, UnaryOp.Gelu);
+                continue;
+            }
             try
             {
                 LowerNode(node);
@@ -97,6 +103,9 @@ internal sealed class GpuLowering
         foreach (var o in _g.Outputs)
         {
             _node = null!;
+            var type = _g.Values.TryGetValue(o.Name, out var info) ? info.Type : o.Type;
+            if (!type.IsFloating())
+                throw new TrtNativeException(ErrorCode.Unsupported, $"graph output '{o.Name}' is {type.OnnxName()}; the GPU engine produces float outputs only");
             var v = Value(o.Name);
             v = Ensure(v, Identity(v.Logical.Length));
             int id = NewTensor(o.Name, NativeDType.Float32, v.Logical, TensorRole.Output);
@@ -298,7 +307,12 @@ internal sealed class GpuLowering
         var aShape = LogicalShape(n.Inputs[0]);
         var bShape = LogicalShape(n.Inputs[1]);
         if (aShape.Length < 2 || bShape.Length < 2) throw Unsupported($"MatMul with a 1-D operand is not supported on the GPU ({aShape.Format()} x {bShape.Format()})");
-        var a = Ensure(Value(n.Inputs[0]), Identity(aShape.Length));
+        var av = Value(n.Inputs[0]);
+        // With a shared 2-D weight every row of A is multiplied independently, so any memory order that keeps the
+        // last axis last works as it is (a seq-first view of batch-first memory, as attention exports make): the
+        // product is taken over the rows in memory order and the output keeps A's order. Saves two copies per use.
+        bool rowwise = bShape.Length == 2 && _known.ContainsKey(n.Inputs[1]) && av.Perm[^1] == aShape.Length - 1;
+        var a = rowwise ? av : Ensure(av, Identity(aShape.Length));
         int b = MatrixOperand(n.Inputs[1], n.Name + ".B");
         int bias = -1;
         if (n.Domain == Node.TrtNativeDomain && n.HasInput(2))
@@ -308,10 +322,11 @@ internal sealed class GpuLowering
         }
         var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
         var outLogical = LogicalShape(n.Outputs[0]);
+        var perm = rowwise ? a.Perm : Identity(outLogical.Length);
         var prm = new GemmParams { Alpha = 1f, HasBias = bias >= 0 ? 1 : 0, Act = act, Tactic = -1 };
-        int y = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, perm), TensorRole.Activation);
         AddLayer(LayerKind.Gemm, prm, [a.Tensor, b, bias], [y]);
-        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(outLogical.Length));
+        _vals[n.Outputs[0]] = new Val(y, outLogical, perm);
     }
 
     /// <summary>A matrix operand in logical order: a weight when constant, else the activation made contiguous.</summary>
@@ -361,6 +376,52 @@ internal sealed class GpuLowering
         _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
     }
 
+    private void LowerUnaryOf(Node n, string input, UnaryOp op)
+    {
+        var x = Value(input);
+        int y = NewTensor(n.Outputs[0], Act, Apply(x.Logical, x.Perm), TensorRole.Activation);
+        AddLayer(LayerKind.Unary, new UnaryParams { Op = (int)op }, [x.Tensor], [y]);
+        _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
+    }
+
+    /// <summary>
+    /// The exact GELU as exporters write it before opset 20: Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5), each
+    /// intermediate read once. Returns the chain's nodes: the last maps to x (lowered as one GELU layer), the others
+    /// to null (skipped). Saves four passes over the (large) MLP activations.
+    /// </summary>
+    private Dictionary<Node, string?> FindErfGelus()
+    {
+        var result = new Dictionary<Node, string?>();
+        var consumers = _g.Consumers();
+        var producers = _g.Producers();
+        bool Scalar(string name, float want, float tol) =>
+            _known.TryGetValue(name, out var t) && t.Floats is { Length: 1 } f && MathF.Abs(f[0] - want) <= tol;
+        bool Single(string value) => consumers.TryGetValue(value, out var c) && c.Count == 1 && !_g.IsOutput(value);
+        string? Other(Node n, string one) => n.Inputs.Count == 2 && n.Inputs[0] == one ? n.Inputs[1] : n.Inputs.Count == 2 && n.Inputs[1] == one ? n.Inputs[0] : null;
+        foreach (var erf in _g.Nodes.Where(n => n.OpType == "Erf" && n.Domain.Length == 0))
+        {
+            if (!producers.TryGetValue(erf.Inputs[0], out var div) || !Single(erf.Inputs[0])) continue;
+            string x;
+            if (div.OpType == "Div" && Scalar(div.Inputs[1], MathF.Sqrt(2), 1e-3f)) x = div.Inputs[0];
+            else if (div.OpType == "Mul" && Scalar(div.Inputs[1], 1 / MathF.Sqrt(2), 1e-3f)) x = div.Inputs[0];
+            else continue;
+            if (!Single(erf.Outputs[0])) continue;
+            var add = consumers[erf.Outputs[0]][0];
+            if (add.OpType != "Add" || Other(add, erf.Outputs[0]) is not { } one || !Scalar(one, 1f, 1e-6f) || !Single(add.Outputs[0])) continue;
+            var mul1 = consumers[add.Outputs[0]][0];
+            if (mul1.OpType != "Mul" || Other(mul1, add.Outputs[0]) != x || !Single(mul1.Outputs[0])) continue;
+            var mul2 = consumers[mul1.Outputs[0]][0];
+            if (mul2.OpType != "Mul" || Other(mul2, mul1.Outputs[0]) is not { } half || !Scalar(half, 0.5f, 1e-6f)) continue;
+            if (_known.ContainsKey(x)) continue;
+            result[div] = null;
+            result[erf] = null;
+            result[add] = null;
+            result[mul1] = null;
+            result[mul2] = x;
+        }
+        return result;
+    }
+
     private void LowerClip(Node n)
     {
         float lo = float.MinValue, hi = float.MaxValue;
@@ -400,10 +461,13 @@ internal sealed class GpuLowering
     private void LowerLayerNorm(Node n)
     {
         if (n.Outputs.Skip(1).Any(o => o.Length > 0)) throw Unsupported("the Mean and InvStdDev outputs are not supported");
-        var x = Ensure(Value(n.Inputs[0]), Identity(LogicalShape(n.Inputs[0]).Length));
+        var x = Value(n.Inputs[0]);
         int r = x.Logical.Length;
         int axis = (int)n.GetInt("axis", -1);
         if (axis < 0) axis += r;
+        // Rows are normalized independently: any memory order whose trailing positions hold axes axis..r-1 in order works.
+        bool trailing = Enumerable.Range(axis, r - axis).Select(a => x.Perm[a]).SequenceEqual(Enumerable.Range(axis, r - axis));
+        if (!trailing) x = Ensure(x, Identity(r));
         var normalized = x.Logical.Skip(axis).ToArray();
         if (!normalized.IsKnown()) throw Unsupported($"the normalized dims {normalized.Format()} must be known");
         long cols = normalized.Values().ElementCount();
@@ -417,9 +481,9 @@ internal sealed class GpuLowering
             if (b.Length != cols) throw Unsupported($"bias of shape {b.Shape.Format()} must have {cols} elements (no broadcasting)");
             bid = Weight(n.Name + ".bias", b.ToFloats(), Shapes.Of(cols), NativeDType.Float32);
         }
-        int y = NewTensor(n.Outputs[0], Act, x.Logical, TensorRole.Activation);
+        int y = NewTensor(n.Outputs[0], Act, Apply(x.Logical, x.Perm), TensorRole.Activation);
         AddLayer(LayerKind.LayerNorm, new LayerNormParams { Axis = axis, Epsilon = n.GetFloat("epsilon", 1e-5f), HasBias = bid >= 0 ? 1 : 0 }, [x.Tensor, sid, bid], [y]);
-        _vals[n.Outputs[0]] = new Val(y, x.Logical, Identity(r));
+        _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
     }
 
     private void LowerBatchNorm(Node n)
@@ -685,6 +749,10 @@ internal sealed class GpuLowering
         };
         if (n.GetInt("antialias", 0) != 0) throw Unsupported("antialias is not supported");
         int scalesInput = _g.Opset >= 11 ? 2 : 1;
+        if (n.HasInput(scalesInput) && !_known.ContainsKey(n.Inputs[scalesInput]))
+            throw Unsupported("the scales input must be a constant known at build time");
+        if (n.HasInput(scalesInput + 1) && !_known.ContainsKey(n.Inputs[scalesInput + 1]))
+            throw Unsupported("the sizes input must be a constant known at build time");
         if (n.HasInput(scalesInput) && _known.TryGetValue(n.Inputs[scalesInput], out var sc) && sc.Length == 4)
         {
             var s = sc.ToFloats();

@@ -19,7 +19,10 @@ internal static class NativeLibraryLoader
     private static readonly Lazy<(bool Ok, string Message)> s_state = new(Check, LazyThreadSafetyMode.ExecutionAndPublication);
     private static int s_registered;
 
+    // A library-level module initializer is deliberate: the resolver must exist before the first import is bound.
+#pragma warning disable CA2255
     [ModuleInitializer]
+#pragma warning restore CA2255
     internal static void Register()
     {
         if (Interlocked.Exchange(ref s_registered, 1) != 0) return;

@@ -43,8 +43,8 @@ public sealed class OptimizationProfile
 /// <summary>How <see cref="Builder"/> builds an engine.</summary>
 public sealed class BuilderConfig
 {
-    /// <summary>Arithmetic precision (default fp32).</summary>
-    public Precision Precision { get; set; } = Precision.Fp32;
+    /// <summary>Arithmetic precision: fp16 by default (fp32 accumulation inside layers); fp32 on request, with TF32 off.</summary>
+    public Precision Precision { get; set; } = Precision.Fp16;
 
     /// <summary>Upper bound for any layer's scratch memory in bytes (default 256 MiB).</summary>
     public long MaxWorkspaceSize { get; set; } = 256L << 20;

@@ -224,22 +224,23 @@ public sealed class Engine : IDisposable
     }
 
     /// <summary>Loads a plan from bytes. Throws <see cref="ErrorCode.StalePlan"/> when it was built for another GPU, library
-    /// version or model (<paramref name="expectedModelHash"/>, when given), <see cref="ErrorCode.CorruptPlan"/> when damaged.</summary>
-    public static Engine Deserialize(CudaContext context, byte[] plan, string? expectedModelHash = null) =>
-        FromPlan(context, PlanFile.Read(plan, Expectations(context, expectedModelHash)));
+    /// version, model (<paramref name="expectedModelHash"/>, when given) or builder configuration
+    /// (<paramref name="expectedConfig"/>, when given), <see cref="ErrorCode.CorruptPlan"/> when damaged.</summary>
+    public static Engine Deserialize(CudaContext context, byte[] plan, string? expectedModelHash = null, BuilderConfig? expectedConfig = null) =>
+        FromPlan(context, PlanFile.Read(plan, Expectations(context, expectedModelHash, expectedConfig)));
 
     /// <summary>Loads a plan file; see <see cref="Deserialize"/> for the errors.</summary>
-    public static Engine Load(CudaContext context, string path, string? expectedModelHash = null) =>
-        FromPlan(context, PlanFile.Read(path, Expectations(context, expectedModelHash)));
+    public static Engine Load(CudaContext context, string path, string? expectedModelHash = null, BuilderConfig? expectedConfig = null) =>
+        FromPlan(context, PlanFile.Read(path, Expectations(context, expectedModelHash, expectedConfig)));
 
-    private static PlanExpectations Expectations(CudaContext context, string? modelHash)
+    private static PlanExpectations Expectations(CudaContext context, string? modelHash, BuilderConfig? config)
     {
         ArgumentNullException.ThrowIfNull(context);
         var gpu = GpuInfo.Query(context.Device.Ordinal);
         return new PlanExpectations
         {
             GpuName = gpu.Name, ComputeCapability = gpu.ComputeCapability, CudnnVersion = gpu.CudnnVersion,
-            CublasLtVersion = gpu.CublasLtVersion, ModelHash = modelHash,
+            CublasLtVersion = gpu.CublasLtVersion, ModelHash = modelHash, BuilderConfig = config?.Canonical(),
         };
     }
 

@@ -179,8 +179,8 @@ public sealed class ExecutionContext : IDisposable
         return (tactics, times);
     }
 
-    /// <summary>Fills every input with uniform random values in [-1, 1) (for autotuning and benchmarks).</summary>
-    internal void FillInputsRandom(int seed)
+    /// <summary>Fills every input (at the current shapes) with uniform random values in [-1, 1) drawn from <paramref name="seed"/>, for autotuning and benchmarks. Synchronous.</summary>
+    public void FillInputsRandom(int seed)
     {
         EnsureShapes();
         var rng = new Random(seed);
@@ -190,6 +190,7 @@ public sealed class ExecutionContext : IDisposable
             for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
             CopyIn(_addresses[b.TensorId], data);
         }
+        _stream!.Synchronize(); // callers may enqueue on another stream next
     }
 
     private ProgramBinding Binding(string name) =>
@@ -235,17 +236,23 @@ public sealed class ExecutionContext : IDisposable
         NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_set_workspace(_handle, _workspace?.DevicePointer ?? 0, (ulong)(_workspace?.SizeInBytes ?? 0)));
     }
 
+    // Copies go on the context's own stream: a plain cuMemcpyHtoD runs on the legacy stream, which does not order
+    // with our non-blocking stream, and from pageable memory it may return before the data has landed — the first
+    // layer could then read the input before it arrives. From pageable memory the async call stages the data
+    // before returning, so the host array may be released right after.
     private unsafe void CopyIn(nint device, float[] data)
     {
-        // The arena is one DeviceBuffer<byte>; addresses may also be caller memory, so copy by address.
+        _stream ??= CudaStream.Create(_engine.Context);
         fixed (float* p = data)
-            CudaDriverCopy.HostToDevice(device, p, (nuint)(data.Length * sizeof(float)));
+            CudaDriverCopy.HostToDevice(device, p, (nuint)(data.Length * sizeof(float)), _stream);
     }
 
     private unsafe void CopyOut(nint device, float[] data)
     {
+        _stream ??= CudaStream.Create(_engine.Context);
         fixed (float* p = data)
-            CudaDriverCopy.DeviceToHost(p, device, (nuint)(data.Length * sizeof(float)));
+            CudaDriverCopy.DeviceToHost(p, device, (nuint)(data.Length * sizeof(float)), _stream);
+        _stream.Synchronize();
     }
 
     /// <summary>Frees the activation memory, the workspace and the native context.</summary>
@@ -258,12 +265,12 @@ public sealed class ExecutionContext : IDisposable
     }
 }
 
-/// <summary>Synchronous copies by raw device address (the driver bindings are internal to this assembly).</summary>
+/// <summary>Stream-ordered copies by raw device address (the driver bindings are internal to this assembly).</summary>
 internal static unsafe class CudaDriverCopy
 {
-    public static void HostToDevice(nint dst, void* src, nuint bytes) =>
-        CudaDriver.Check(CudaDriver.cuMemcpyHtoD_v2((ulong)dst, src, bytes), "cuMemcpyHtoD_v2");
+    public static void HostToDevice(nint dst, void* src, nuint bytes, CudaStream stream) =>
+        CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync_v2((ulong)dst, src, bytes, stream.Enter()), "cuMemcpyHtoDAsync_v2");
 
-    public static void DeviceToHost(void* dst, nint src, nuint bytes) =>
-        CudaDriver.Check(CudaDriver.cuMemcpyDtoH_v2(dst, (ulong)src, bytes), "cuMemcpyDtoH_v2");
+    public static void DeviceToHost(void* dst, nint src, nuint bytes, CudaStream stream) =>
+        CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync_v2(dst, (ulong)src, bytes, stream.Enter()), "cuMemcpyDtoHAsync_v2");
 }
