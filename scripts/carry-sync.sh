@@ -7,7 +7,7 @@ set -e
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DST=${TRTN_CARRY:-/work/main/.carry/gpu}
 rm -rf "$DST"; mkdir -p "$DST"
-tar -C "$SRC" --exclude=./.git --exclude='*/bin' --exclude='*/obj' --exclude=./native/build --exclude=./out -cf - . | tar -C "$DST" -xf -
+tar -C "$SRC" --exclude=./.git --exclude=./.carry --exclude=./TestResults --exclude='*/bin' --exclude='*/obj' --exclude=./native/build --exclude=./out -cf - . | tar -C "$DST" -xf -
 if [ -f "$SRC/out/bundle.tar.xz" ]; then cp "$SRC/out/bundle.tar.xz" "$DST/"; else echo "no out/bundle.tar.xz: run ./build.sh bundle first" >&2; fi
 NODE=/usr/share/libonnx-testdata/data/node
 if [ -d "$NODE" ]; then
