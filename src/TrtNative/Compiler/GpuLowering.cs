@@ -196,7 +196,13 @@ internal sealed class GpuLowering
         long K = w.Shape[0], Cg = w.Shape[1], R = w.Shape[2], S = w.Shape[3];
         var pads = ConvPads(n, xs, [R, S], 2);
         if (pads[0] != pads[2] || pads[1] != pads[3])
-            throw Unsupported($"asymmetric padding {Shapes.Format(pads)} is not supported by cuDNN convolutions");
+        {
+            // cuDNN pads symmetrically: pad the extra rows/columns explicitly (zeros), then convolve with the smaller pads.
+            // CNTK exports (SAME_UPPER-style [3,3,2,2] for a 7x7 stride-2 stem) need this.
+            long ph = Math.Min(pads[0], pads[2]), pw = Math.Min(pads[1], pads[3]);
+            x = PadSpatialNhwc(n, x, [pads[0] - ph, pads[1] - pw], [pads[2] - ph, pads[3] - pw]);
+            pads = [ph, pw, ph, pw];
+        }
         var strides = n.GetInts("strides") ?? [1, 1];
         var dil = n.GetInts("dilations") ?? [1, 1];
         int wid = Weight(n.Name + ".W", Permute(w.Floats!, w.Shape, Nhwc), Shapes.Of(K, R, S, Cg), Act);
@@ -714,6 +720,19 @@ internal sealed class GpuLowering
         int y = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
         AddLayer(LayerKind.Copy, prm, [x.Tensor], [y]);
         _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(r));
+    }
+
+    /// <summary>Zero-pads the H and W dims of an NHWC value by (top, left) before and (bottom, right) after.</summary>
+    private Val PadSpatialNhwc(Node n, Val x, long[] begin, long[] end)
+    {
+        var logical = x.Logical.ToArray();
+        logical[2] = Dim.Add(logical[2], Dim.Of(begin[0] + end[0])) ?? throw Unsupported("padding a symbolic height is not supported");
+        logical[3] = Dim.Add(logical[3], Dim.Of(begin[1] + end[1])) ?? throw Unsupported("padding a symbolic width is not supported");
+        var prm = new PadParams { Mode = 0, Value = 0f };
+        unsafe { prm.Begin[1] = begin[0]; prm.Begin[2] = begin[1]; } // physical NHWC: dims 1 and 2 are H and W
+        int y = NewTensor(n.Name + ".pad", Act, Apply(logical, Nhwc), TensorRole.Activation);
+        AddLayer(LayerKind.Pad, prm, [x.Tensor], [y]);
+        return new Val(y, logical, Nhwc);
     }
 
     private void LowerPad(Node n)

@@ -35,6 +35,26 @@ public class GpuLoweringTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The pretrained CNTK ResNet18 (opset 8): its 7x7 stride-2 stem has asymmetric pads [3,3,2,2], lowered as an explicit Pad + Conv.</summary>
+    [Fact]
+    public void PretrainedResNet18Fp32()
+    {
+        string path = PretrainedResNet18Tests.ModelPath;
+        var graph = Optimizer.Optimize(OnnxImporter.Load(path));
+        var program = GpuLowering.Lower(graph, false);
+        Assert.Contains(program.Layers, l => l.Kind == global::TrtNative.Interop.LayerKind.Pad);
+        int seed = RandomTensors.FreshSeed();
+        var inputs = new Dictionary<string, Tensor> { [graph.Inputs[0].Name] = RandomTensors.Normal([1, 3, 224, 224], seed) };
+        var want = OrtRunner.Run(path, inputs);
+        var got = new ProgramInterpreter(program).Run(inputs);
+        foreach (var (name, w) in want)
+        {
+            double err = RelativeL2.Of(got[name], w);
+            output.WriteLine($"  {name}: rel L2 {err:E3} (seed {seed})");
+            Assert.True(err <= 1e-5, $"pretrained ResNet18 output '{name}': rel L2 {err:E3} (seed {seed})");
+        }
+    }
+
     [Fact] public void MobileNetV2Fp32() => CheckModel("mobilenet_v2", 2, false, 1e-5);
     [Fact] public void EfficientNetB0Fp32() => CheckModel("efficientnet_b0", 1, false, 1e-5);
     [Fact] public void ResNet18Fp32() => CheckModel("resnet18", 1, false, 1e-5);

@@ -109,9 +109,36 @@ internal sealed unsafe class ProgramInterpreter
             case LayerKind.Reduce: Reduce(l); break;
             case LayerKind.Concat: Concat(l); break;
             case LayerKind.Gather: Gather(l); break;
+            case LayerKind.Pad: Pad(l); break;
             default: throw new NotSupportedException($"interpreter: layer kind {l.Kind}");
         }
     }
+
+    /// <summary>Constant-mode Pad as the shim's pad_kernel: out[i] = in[i - begin] inside, the value outside.</summary>
+    private void Pad(ProgramLayer l)
+    {
+        var p = P<PadParams>(l);
+        if (p.Mode != 0) throw new NotSupportedException($"interpreter: pad mode {p.Mode}");
+        var x = Get(l.Inputs[0]);
+        long[] xs = _shape[l.Inputs[0]], ys = _shape[l.Outputs[0]];
+        long[] xst = Strides(xs), yst = Strides(ys);
+        var y = new float[ys.ElementCount()];
+        for (long i = 0; i < y.Length; i++)
+        {
+            long xi = 0;
+            bool inside = true;
+            for (int k = 0; k < ys.Length && inside; k++)
+            {
+                long c = i / yst[k] % ys[k] - PadBegin(p, k);
+                if (c < 0 || c >= xs[k]) inside = false;
+                else xi += c * xst[k];
+            }
+            y[i] = inside ? x[xi] : p.Value;
+        }
+        Set(l.Outputs[0], y);
+    }
+
+    private static unsafe long PadBegin(PadParams p, int k) => p.Begin[k];
 
     private void Copy(ProgramLayer l)
     {
