@@ -95,12 +95,32 @@ public class LayerProgramTests
     }
 
     [Fact]
+    public void AsymmetricPaddingLowersToAnExplicitPadAndASymmetricConv()
+    {
+        int seed = RandomTensors.FreshSeed();
+        var g = Optimizer.Optimize(Net(seed, pads: [2, 1, 0, 1]));
+        var program = GpuLowering.Lower(g, fp16: false);
+        Assert.Single(program.Layers, l => l.Kind == LayerKind.Pad);
+        var inputs = new Dictionary<string, Tensor> { ["x"] = Tensor.FromFloats(Rand(new Random(seed), 2 * 4 * 8 * 8), [2, 4, 8, 8]) };
+        var want = ReferenceExecutor.Run(g, inputs)["m"];
+        var got = new ProgramInterpreter(program).Run(inputs)["m"];
+        double err = RelativeL2.Of(got, want);
+        Assert.True(err <= 1e-6, $"rel L2 {err:E3} (seed {seed})\n{program.Dump()}");
+    }
+
+    [Fact]
     public void UnsupportedFormsAreNamedWithNodeOpAndOpset()
     {
-        var asym = Optimizer.Optimize(Net(7, pads: [2, 1, 0, 1]));
-        var e = Assert.Throws<TrtNativeException>(() => GpuLowering.Lower(asym, fp16: false));
+        var conv1d = new Graph { Name = "conv1d" };
+        conv1d.Opsets[""] = 17;
+        conv1d.Inputs.Add(new ValueInfo("x", DataType.Float, Shapes.Of(1, 3, 16)));
+        conv1d.Initializers["w"] = Tensor.FromFloats(Rand(new Random(7), 4 * 3 * 3), [4, 3, 3]);
+        conv1d.Nodes.Add(new Node("Conv", ["x", "w"], ["y"], "conv1d"));
+        conv1d.Outputs.Add(new ValueInfo("y", DataType.Float, null));
+        var e = Assert.Throws<TrtNativeException>(() => GpuLowering.Lower(Optimizer.Optimize(conv1d), fp16: false));
         Assert.Equal(ErrorCode.Unsupported, e.Code);
-        Assert.Contains("asymmetric padding", e.Message);
+        Assert.Contains("'conv1d'", e.Message);
+        Assert.Contains("2-D", e.Message);
         Assert.Contains("opset 17", e.Message);
 
         var g = new Graph { Name = "bad" };
