@@ -194,7 +194,7 @@ internal sealed class GpuLowering
         var w = Const(n.Inputs[1], "weights");
         if (w.Rank != 4) throw Unsupported($"weights must be 4-D, got {w.Shape.Format()}");
         long K = w.Shape[0], Cg = w.Shape[1], R = w.Shape[2], S = w.Shape[3];
-        var pads = ConvPads(n, xs, [R, S], 2);
+        var pads = WindowPads(n, xs, [R, S]);
         if (pads[0] != pads[2] || pads[1] != pads[3])
         {
             // cuDNN pads symmetrically: pad the extra rows/columns explicitly (zeros), then convolve with the smaller pads.
@@ -241,7 +241,7 @@ internal sealed class GpuLowering
             if (k.Length != 2) throw Unsupported($"kernel_shape {Shapes.Format(k)} is not 2-D");
             var strides = n.GetInts("strides") ?? [1, 1];
             var dil = n.GetInts("dilations") ?? [1, 1];
-            var pads = ConvPads(n, xs, k, 2, dil);
+            var pads = WindowPads(n, xs, k);
             prm = new PoolParams
             {
                 Mode = max ? 0 : 1, KernelH = (int)k[0], KernelW = (int)k[1], StrideH = (int)strides[0], StrideW = (int)strides[1],
@@ -823,26 +823,15 @@ internal sealed class GpuLowering
 
     private static NativeActivation NativeAct(Activation a) => new() { Kind = (int)a.Kind, Alpha = a.Alpha, Beta = a.Beta };
 
-    /// <summary>Pads as [top, left, bottom, right] from explicit pads or auto_pad (which needs known spatial dims).</summary>
-    private long[] ConvPads(Node n, Dim[] xs, long[] kernel, int spatial, long[]? dilations = null)
+    /// <summary>
+    /// Pads [top, left, bottom, right] of a 2-D convolution or pool, from the same rule the reference kernels use
+    /// (<see cref="Window.Compute"/>: pads, auto_pad SAME_UPPER/SAME_LOWER/VALID), so CPU and GPU cannot disagree.
+    /// </summary>
+    private long[] WindowPads(Node n, Dim[] xs, long[]? kernel)
     {
-        string auto = n.GetString("auto_pad", "NOTSET");
-        if (auto is "NOTSET") return n.GetInts("pads") ?? new long[2 * spatial];
-        if (auto is "VALID") return new long[2 * spatial];
-        var strides = n.GetInts("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
-        dilations ??= n.GetInts("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
-        var pads = new long[2 * spatial];
-        for (int i = 0; i < spatial; i++)
-        {
-            var d = xs[2 + i];
-            if (!d.IsKnown) throw Unsupported($"auto_pad {auto} needs known spatial dims, got {xs.Format()}");
-            long outLen = (d.Value + strides[i] - 1) / strides[i];
-            long total = Math.Max(0, (outLen - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - d.Value);
-            long small = total / 2, big = total - small;
-            pads[i] = auto == "SAME_UPPER" ? small : big;
-            pads[i + spatial] = auto == "SAME_UPPER" ? big : small;
-        }
-        return pads;
+        if (!xs[2].IsKnown || !xs[3].IsKnown) throw Unsupported($"convolution and pooling need known spatial dims, got {xs.Format()}");
+        var w = Window.Compute(n, [xs[2].Value, xs[3].Value], kernel, ceilMode: false, message => Unsupported(message));
+        return [.. w.PadsBegin, .. w.PadsEnd];
     }
 
     /// <summary>Host-side transpose of a row-major tensor: output axis k is input axis perm[k].</summary>
