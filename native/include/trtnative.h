@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of a signature or a struct below. */
-#define TRTN_ABI_VERSION 1
+#define TRTN_ABI_VERSION 2
 #define TRTN_MAX_DIMS 8
 
 typedef struct trtn_status trtn_status;
@@ -211,6 +211,22 @@ typedef struct trtn_device_info {
     uint64_t total_memory;
 } trtn_device_info;
 
+/* How one 8-bit image becomes model input values (per image of a batch; see trtn_preprocess_images):
+ * out[c] = (pixel[src_channel[c]] * scale - mean[c]) / std[c], computed in fp32 without contraction, i.e. the
+ * same rounding as the plain C expression evaluated in float. */
+typedef struct trtn_image_params {
+    float scale;
+    float mean[4];
+    float std[4];
+    int32_t src_channel[4]; /* which interleaved source channel feeds output channel c (e.g. 2,1,0 for RGB -> BGR) */
+    int32_t reserved[3];
+} trtn_image_params;
+
+typedef enum trtn_image_layout {
+    TRTN_IMAGE_NCHW = 0,    /* planar: [batch, channels, height, width] */
+    TRTN_IMAGE_NHWC = 1     /* interleaved: [batch, height, width, channels] */
+} trtn_image_layout;
+
 typedef struct trtn_context_info {
     uint64_t workspace_bytes;        /* needed for the current shapes */
     int64_t enqueue_count;
@@ -253,7 +269,8 @@ TRTN_API int32_t trtn_engine_get_tactic(const trtn_engine* engine, int32_t layer
 TRTN_API trtn_status* trtn_context_create(trtn_engine* engine, trtn_context** out);
 TRTN_API void trtn_context_destroy(trtn_context* context);
 /* dims: every tensor's dims, tensor 0 first, rank(t) values each (total = sum of ranks). Reports the scratch
- * space the layers need for these shapes. */
+ * space the layers need for these shapes. The context keeps the set-up layers and the CUDA graph of the last few
+ * distinct shape sets (least recently used dropped), so switching back to a recent shape is cheap and replays. */
 TRTN_API trtn_status* trtn_context_set_shapes(trtn_context* context, const int64_t* dims, int64_t dims_count,
                                               uint64_t* workspace_bytes);
 /* Device address of every tensor (count = tensor count); NULL allowed only for tensors no layer touches. */
@@ -269,6 +286,15 @@ TRTN_API trtn_status* trtn_context_enqueue(trtn_context* context, void* stream);
 TRTN_API trtn_status* trtn_context_autotune(trtn_context* context, void* stream, int32_t* tactics, float* times_ms,
                                             int32_t layer_count);
 TRTN_API trtn_status* trtn_context_get_info(const trtn_context* context, trtn_context_info* out);
+
+/* ---- image preprocessing ----
+ * pixels: device memory, batch images of height x width x src_channels uint8 (interleaved, image after image).
+ * params: device memory, batch trtn_image_params (one per image, so images of one batch may differ).
+ * dst: device memory, batch x out_channels x height x width values of out_dtype (TRTN_FLOAT32 or TRTN_FLOAT16)
+ * in out_layout. Queued on stream; returns at once. Channels are 1..4. */
+TRTN_API trtn_status* trtn_preprocess_images(const void* pixels, const void* params, int32_t batch, int32_t height,
+                                             int32_t width, int32_t src_channels, int32_t out_channels,
+                                             int32_t out_dtype, int32_t out_layout, void* dst, void* stream);
 
 #ifdef __cplusplus
 }

@@ -6,21 +6,40 @@
 
 using namespace trtn;
 
+// The layers set up for one set of tensor dims, and the CUDA graph of their enqueue. A context keeps a few, so a
+// server alternating between batch sizes neither re-runs every layer's setup nor re-captures on each switch.
+struct ShapeSlot {
+    std::vector<int64_t> dims;    // every tensor's dims, tensor 0 first
+    std::vector<std::unique_ptr<Layer>> layers;
+    size_t workspace_needed = 0;
+    // CUDA graph of the whole enqueue, valid while addresses, workspace and stream stay the same.
+    cudaGraphExec_t graph = nullptr;
+    cudaStream_t graph_stream = nullptr;
+    int plain_runs = 0;
+    uint64_t last_used = 0;
+
+    void drop_graph() {
+        if (graph) cudaGraphExecDestroy(graph);
+        graph = nullptr;
+        graph_stream = nullptr;
+        plain_runs = 0;
+    }
+    ~ShapeSlot() { drop_graph(); }
+};
+
+constexpr size_t kMaxShapeSlots = 16;
+
 struct trtn_context {
     trtn_engine* engine = nullptr;
     std::vector<TensorView> tensors;
-    std::vector<std::unique_ptr<Layer>> layers;
+    std::vector<std::unique_ptr<ShapeSlot>> slots;
+    ShapeSlot* current = nullptr;  // the slot of the last set_shapes
+    uint64_t use_clock = 0;
     RunEnv env;
-    size_t workspace_needed = 0;
-    bool shapes_set = false, addresses_set = false;
+    bool addresses_set = false;
     bool capture_enabled = true;
-    // CUDA graph of the whole enqueue, valid while shapes, addresses, workspace and stream stay the same.
-    cudaGraphExec_t graph = nullptr;
-    cudaStream_t graph_stream = nullptr;
-    int32_t graph_state = 0;
-    int plain_runs_since_change = 0;
+    bool capture_failed = false;   // a capture failed once: plain launches from then on
     int64_t enqueue_count = 0;
-    int generation = 0;
 };
 
 namespace {
@@ -28,17 +47,37 @@ namespace {
 void check_engine(const trtn_engine* e) { require(e != nullptr, TRTN_INVALID_ARGUMENT, "engine is null"); }
 void check_context(const trtn_context* c) { require(c != nullptr, TRTN_INVALID_ARGUMENT, "context is null"); }
 
-void drop_graph(trtn_context* c) {
-    if (c->graph) cudaGraphExecDestroy(c->graph);
-    c->graph = nullptr;
-    c->graph_stream = nullptr;
-    if (c->graph_state == 1) c->graph_state = 0;
-    c->plain_runs_since_change = 0;
+// Graphs bake in addresses, workspace and stream: any change of those drops every slot's graph.
+void drop_graphs(trtn_context* c) {
+    for (auto& slot : c->slots) slot->drop_graph();
+}
+
+std::vector<std::unique_ptr<Layer>> make_layers(const trtn_engine* e) {
+    std::vector<std::unique_ptr<Layer>> layers;
+    for (auto& d : e->layers) {
+        if (d.kind == TRTN_LAYER_CONV) layers.push_back(make_conv_layer(d));
+        else if (d.kind == TRTN_LAYER_GEMM) layers.push_back(make_gemm_layer(d));
+        else layers.push_back(make_basic_layer(d));
+    }
+    return layers;
+}
+
+// Sets up every layer of slot for the context's current tensor dims; returns the scratch bytes they need.
+size_t setup_layers(trtn_context* c, ShapeSlot& slot) {
+    size_t ws = 0;
+    for (auto& l : slot.layers) {
+        try {
+            ws = std::max(ws, l->setup(c->tensors, c->env));
+        } catch (const Error& e) {
+            throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
+        }
+    }
+    return ws;
 }
 
 // Runs every layer; errors name the layer.
 void run_layers(trtn_context* c) {
-    for (auto& l : c->layers) {
+    for (auto& l : c->current->layers) {
         try {
             l->run(c->tensors, c->env);
         } catch (const Error& e) {
@@ -185,19 +224,14 @@ TRTN_API trtn_status* trtn_context_create(trtn_engine* engine, trtn_context** ou
         c->env.workspace_limit = engine->options.max_workspace_bytes;
         c->env.cudnn = create_cudnn();
         c->env.lt = create_cublaslt();
-        for (auto& d : engine->layers) {
-            if (d.kind == TRTN_LAYER_CONV) c->layers.push_back(make_conv_layer(d));
-            else if (d.kind == TRTN_LAYER_GEMM) c->layers.push_back(make_gemm_layer(d));
-            else c->layers.push_back(make_basic_layer(d));
-        }
         *out = c.release();
     });
 }
 
 TRTN_API void trtn_context_destroy(trtn_context* context) {
     if (!context) return;
-    drop_graph(context);
-    context->layers.clear();
+    context->current = nullptr;
+    context->slots.clear();  // layers and graphs go before the library handles they use
     if (context->env.cudnn) destroy_cudnn(context->env.cudnn);
     if (context->env.lt) destroy_cublaslt(context->env.lt);
     delete context;
@@ -217,20 +251,27 @@ TRTN_API trtn_status* trtn_context_set_shapes(trtn_context* c, const int64_t* di
                 t.dims[i] = dims[k++];
             }
         set_device(c->engine);
-        drop_graph(c);
-        c->shapes_set = false;
-        size_t ws = 0;
-        for (auto& l : c->layers) {
-            try {
-                ws = std::max(ws, l->setup(c->tensors, c->env));
-            } catch (const Error& e) {
-                throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
+        c->current = nullptr;
+        std::vector<int64_t> key(dims, dims + dims_count);
+        ShapeSlot* slot = nullptr;
+        for (auto& s : c->slots)
+            if (s->dims == key) slot = s.get();
+        if (!slot) {
+            auto fresh = std::make_unique<ShapeSlot>();
+            fresh->dims = std::move(key);
+            fresh->layers = make_layers(c->engine);
+            fresh->workspace_needed = setup_layers(c, *fresh);
+            if (c->slots.size() >= kMaxShapeSlots) {
+                auto lru = std::min_element(c->slots.begin(), c->slots.end(),
+                                            [](const auto& a, const auto& b) { return a->last_used < b->last_used; });
+                c->slots.erase(lru);
             }
+            c->slots.push_back(std::move(fresh));
+            slot = c->slots.back().get();
         }
-        c->workspace_needed = ws;
-        c->shapes_set = true;
-        c->generation++;
-        if (workspace_bytes) *workspace_bytes = ws;
+        slot->last_used = ++c->use_clock;
+        c->current = slot;
+        if (workspace_bytes) *workspace_bytes = slot->workspace_needed;
     });
 }
 
@@ -241,7 +282,7 @@ TRTN_API trtn_status* trtn_context_set_tensor_addresses(trtn_context* c, void* c
                 "expected " + std::to_string(c->tensors.size()) + " addresses, got " + std::to_string(count));
         bool changed = false;
         for (int i = 0; i < count; ++i) { changed |= c->tensors[i].ptr != addresses[i]; c->tensors[i].ptr = addresses[i]; }
-        if (changed) drop_graph(c);
+        if (changed) drop_graphs(c);
         c->addresses_set = true;
     });
 }
@@ -250,7 +291,7 @@ TRTN_API trtn_status* trtn_context_set_workspace(trtn_context* c, void* workspac
     return guard("trtn_context_set_workspace", [&] {
         check_context(c);
         require(workspace != nullptr || bytes == 0, TRTN_INVALID_ARGUMENT, "workspace is null but bytes > 0");
-        if (c->env.workspace != workspace || c->env.workspace_bytes != bytes) drop_graph(c);
+        if (c->env.workspace != workspace || c->env.workspace_bytes != bytes) drop_graphs(c);
         c->env.workspace = workspace;
         c->env.workspace_bytes = bytes;
     });
@@ -260,19 +301,20 @@ TRTN_API trtn_status* trtn_context_set_graph_capture(trtn_context* c, int32_t en
     return guard("trtn_context_set_graph_capture", [&] {
         check_context(c);
         c->capture_enabled = enabled != 0;
-        drop_graph(c);
-        if (c->graph_state == 2) c->graph_state = 0;
+        drop_graphs(c);
+        c->capture_failed = false;
     });
 }
 
 TRTN_API trtn_status* trtn_context_enqueue(trtn_context* c, void* stream_ptr) {
     return guard("trtn_context_enqueue", [&] {
         check_context(c);
-        require(c->shapes_set, TRTN_INVALID_ARGUMENT, "shapes are not set");
+        require(c->current != nullptr, TRTN_INVALID_ARGUMENT, "shapes are not set");
         require(c->addresses_set, TRTN_INVALID_ARGUMENT, "tensor addresses are not set");
-        require(c->env.workspace_bytes >= c->workspace_needed, TRTN_INVALID_ARGUMENT,
-                "workspace of " + std::to_string(c->env.workspace_bytes) + " bytes, the layers need " + std::to_string(c->workspace_needed));
-        for (auto& l : c->layers) {
+        ShapeSlot& slot = *c->current;
+        require(c->env.workspace_bytes >= slot.workspace_needed, TRTN_INVALID_ARGUMENT,
+                "workspace of " + std::to_string(c->env.workspace_bytes) + " bytes, the layers need " + std::to_string(slot.workspace_needed));
+        for (auto& l : slot.layers) {
             for (int32_t id : l->desc.inputs) require(id < 0 || c->tensors[id].ptr || c->tensors[id].count() == 0, TRTN_INVALID_ARGUMENT, "layer '" + l->desc.name + "': input tensor " + std::to_string(id) + " has no address");
             for (int32_t id : l->desc.outputs) require(c->tensors[id].ptr || c->tensors[id].count() == 0, TRTN_INVALID_ARGUMENT, "layer '" + l->desc.name + "': output tensor " + std::to_string(id) + " has no address");
         }
@@ -280,13 +322,13 @@ TRTN_API trtn_status* trtn_context_enqueue(trtn_context* c, void* stream_ptr) {
         auto stream = static_cast<cudaStream_t>(stream_ptr);
         c->env.stream = stream;
         c->enqueue_count++;
-        if (c->graph && c->graph_stream == stream) {
-            TRTN_CUDA_CHECK(cudaGraphLaunch(c->graph, stream));
+        if (slot.graph && slot.graph_stream == stream) {
+            TRTN_CUDA_CHECK(cudaGraphLaunch(slot.graph, stream));
             return;
         }
-        if (c->graph) drop_graph(c);
+        if (slot.graph) slot.drop_graph();
         // Capture after one plain run (which also loads every kernel module), never on the legacy stream.
-        bool try_capture = c->capture_enabled && c->graph_state != 2 && stream != nullptr && c->plain_runs_since_change >= 1;
+        bool try_capture = c->capture_enabled && !c->capture_failed && stream != nullptr && slot.plain_runs >= 1;
         if (try_capture) {
             cudaGraph_t g = nullptr;
             bool ok = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
@@ -294,37 +336,40 @@ TRTN_API trtn_status* trtn_context_enqueue(trtn_context* c, void* stream_ptr) {
                 bool ran = true;
                 try { run_layers(c); } catch (...) { ran = false; }
                 ok = cudaStreamEndCapture(stream, &g) == cudaSuccess && ran && g != nullptr;
-                if (ok) ok = cudaGraphInstantiateWithFlags(&c->graph, g, 0) == cudaSuccess;
+                if (ok) ok = cudaGraphInstantiateWithFlags(&slot.graph, g, 0) == cudaSuccess;
                 if (g) cudaGraphDestroy(g);
             }
             if (ok) {
-                c->graph_stream = stream;
-                c->graph_state = 1;
-                TRTN_CUDA_CHECK(cudaGraphLaunch(c->graph, stream));
+                slot.graph_stream = stream;
+                TRTN_CUDA_CHECK(cudaGraphLaunch(slot.graph, stream));
                 return;
             }
             cudaGetLastError();  // clear the capture failure; fall back to plain launches from now on
-            c->graph = nullptr;
-            c->graph_state = 2;
+            slot.graph = nullptr;
+            c->capture_failed = true;
         }
         run_layers(c);
-        c->plain_runs_since_change++;
+        slot.plain_runs++;
     });
 }
 
 TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, int32_t* tactics, float* times_ms, int32_t layer_count) {
     return guard("trtn_context_autotune", [&] {
         check_context(c);
-        require(layer_count == static_cast<int32_t>(c->layers.size()) || (!tactics && !times_ms), TRTN_INVALID_ARGUMENT, "layer_count does not match the engine");
-        require(c->shapes_set && c->addresses_set, TRTN_INVALID_ARGUMENT, "shapes and addresses must be set before autotuning");
+        require(layer_count == static_cast<int32_t>(c->engine->layers.size()) || (!tactics && !times_ms), TRTN_INVALID_ARGUMENT, "layer_count does not match the engine");
+        require(c->current && c->addresses_set, TRTN_INVALID_ARGUMENT, "shapes and addresses must be set before autotuning");
         set_device(c->engine);
         auto stream = static_cast<cudaStream_t>(stream_ptr);
         c->env.stream = stream;
-        drop_graph(c);
+        // New tactics make every other slot's set-up stale: keep only the current one.
+        for (auto it = c->slots.begin(); it != c->slots.end();)
+            it = it->get() == c->current ? std::next(it) : c->slots.erase(it);
+        c->current->drop_graph();
         run_layers(c);  // realistic intermediate data for the timings
         TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
-        for (size_t i = 0; i < c->layers.size(); ++i) {
-            auto& l = c->layers[i];
+        auto& layers = c->current->layers;
+        for (size_t i = 0; i < layers.size(); ++i) {
+            auto& l = layers[i];
             float ms = 0;
             int32_t tactic = -1;
             if (l->tunable()) {
@@ -340,9 +385,7 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
         }
         TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
         // Workspace needs may change with the chosen tactics.
-        size_t ws = 0;
-        for (auto& l : c->layers) ws = std::max(ws, l->setup(c->tensors, c->env));
-        c->workspace_needed = ws;
+        c->current->workspace_needed = setup_layers(c, *c->current);
     });
 }
 
@@ -350,9 +393,9 @@ TRTN_API trtn_status* trtn_context_get_info(const trtn_context* c, trtn_context_
     return guard("trtn_context_get_info", [&] {
         check_context(c);
         require(out != nullptr, TRTN_INVALID_ARGUMENT, "out is null");
-        out->workspace_bytes = c->workspace_needed;
+        out->workspace_bytes = c->current ? c->current->workspace_needed : 0;
         out->enqueue_count = c->enqueue_count;
-        out->graph_state = c->graph_state;
+        out->graph_state = c->current && c->current->graph ? 1 : c->capture_failed ? 2 : 0;
         out->reserved = 0;
     });
 }

@@ -268,6 +268,131 @@ void test_misc(bool fp16) {
     check(fp16 ? "reducemean16" : "reducemean32", ran, got, rw, fp16 ? 2e-3 : 1e-6);
 }
 
+
+// Batch preprocessing: per-image parameters (channel order, scale, mean, std), planar fp32 must equal the plain
+// float expression bit for bit (the managed CPU path computes exactly that); fp16 interleaved must equal its
+// rounding; a bad output type is refused.
+void test_preprocess() {
+    const int B = 3, H = 5, W = 7, C = 3;
+    std::vector<uint8_t> px(B * H * W * C);
+    for (auto& v : px) v = (uint8_t)(rng() & 0xff);
+    std::vector<trtn_image_params> prm(B);
+    for (int n = 0; n < B; ++n) {
+        auto& p = prm[n];
+        std::memset(&p, 0, sizeof(p));
+        p.scale = n == 0 ? 1.f : n == 1 ? 0.0039f : 1.f / 255.f;
+        for (int c = 0; c < 4; ++c) {
+            p.mean[c] = n == 0 ? 0.f : 0.1f * (c + 1) + n;
+            p.std[c] = n == 2 ? 0.229f + 0.01f * c : 1.f;
+            p.src_channel[c] = n == 1 ? c : 2 - c;  // image 1 keeps RGB, the others become BGR
+        }
+    }
+    std::vector<float> want(B * C * H * W);
+    for (int n = 0; n < B; ++n) for (int c = 0; c < C; ++c) for (int i = 0; i < H * W; ++i) {
+        volatile float prod = (float)px[(n * H * W + i) * C + prm[n].src_channel[c]] * prm[n].scale;
+        volatile float diff = prod - prm[n].mean[c];
+        want[(n * C + c) * H * W + i] = diff / prm[n].std[c];
+    }
+    void *dpx, *dprm, *dy;
+    cudaMalloc(&dpx, px.size());
+    cudaMalloc(&dprm, B * sizeof(trtn_image_params));
+    cudaMalloc(&dy, want.size() * 4);
+    cudaMemcpy(dpx, px.data(), px.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(dprm, prm.data(), B * sizeof(trtn_image_params), cudaMemcpyHostToDevice);
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    std::vector<float> got(want.size());
+    bool ran = ok(trtn_preprocess_images(dpx, dprm, B, H, W, C, C, TRTN_FLOAT32, TRTN_IMAGE_NCHW, dy, s), "preprocess fp32") &&
+               cudaStreamSynchronize(s) == cudaSuccess;
+    cudaMemcpy(got.data(), dy, got.size() * 4, cudaMemcpyDeviceToHost);
+    bool exact = ran && std::memcmp(got.data(), want.data(), want.size() * 4) == 0;
+    std::printf("%s %-40s %s\n", exact ? "PASS" : "FAIL", "preprocess u8->f32 NCHW (bit-exact)", ran ? "" : "(did not run)");
+    (exact ? g_pass : g_fail)++;
+
+    std::vector<__half> h(want.size());
+    ran = ok(trtn_preprocess_images(dpx, dprm, B, H, W, C, C, TRTN_FLOAT16, TRTN_IMAGE_NHWC, dy, s), "preprocess fp16") &&
+          cudaStreamSynchronize(s) == cudaSuccess;
+    cudaMemcpy(h.data(), dy, h.size() * 2, cudaMemcpyDeviceToHost);
+    exact = ran;
+    for (int n = 0; n < B && exact; ++n) for (int c = 0; c < C; ++c) for (int i = 0; i < H * W; ++i) {
+        __half w16 = __float2half_rn(want[(n * C + c) * H * W + i]);
+        if (std::memcmp(&h[(n * H * W + i) * C + c], &w16, 2) != 0) exact = false;
+    }
+    std::printf("%s %-40s\n", exact ? "PASS" : "FAIL", "preprocess u8->f16 NHWC (exact rounding)");
+    (exact ? g_pass : g_fail)++;
+
+    // Grayscale: one source channel, one output channel.
+    std::vector<float> g1(B * H * W);
+    ran = ok(trtn_preprocess_images(dpx, dprm, B, H * C, W, 1, 1, TRTN_FLOAT32, TRTN_IMAGE_NCHW, dy, s), "preprocess gray") &&
+          cudaStreamSynchronize(s) == cudaSuccess;
+    cudaMemcpy(g1.data(), dy, g1.size() * 4, cudaMemcpyDeviceToHost);
+    exact = ran;
+    for (int n = 0; n < B && exact; ++n) for (int i = 0; i < H * C * W; ++i) {
+        volatile float prod = (float)px[n * H * C * W + i] * prm[n].scale;
+        volatile float diff = prod - prm[n].mean[0];
+        float w1 = diff / prm[n].std[0];
+        if (std::memcmp(&g1[n * H * C * W + i], &w1, 4) != 0) exact = false;
+    }
+    std::printf("%s %-40s\n", exact ? "PASS" : "FAIL", "preprocess gray u8->f32 (bit-exact)");
+    (exact ? g_pass : g_fail)++;
+
+    trtn_status* bad = trtn_preprocess_images(dpx, dprm, B, H, W, C, C, TRTN_INT32, TRTN_IMAGE_NCHW, dy, s);
+    bool refused = bad && trtn_status_code(bad) == TRTN_INVALID_ARGUMENT;
+    std::printf("%s %-40s %s\n", refused ? "PASS" : "FAIL", "preprocess refuses int32 output", bad ? trtn_status_message(bad) : "(accepted)");
+    if (bad) trtn_status_destroy(bad);
+    (refused ? g_pass : g_fail)++;
+    cudaFree(dpx); cudaFree(dprm); cudaFree(dy);
+    cudaStreamDestroy(s);
+}
+
+// A context alternating between two batch sizes keeps both set-ups and graphs: after each shape has been run
+// twice (plain, then captured), switching back replays at once, with correct outputs each time.
+void test_shape_slots() {
+    trtn_engine* e = nullptr;
+    if (!ok(trtn_engine_create(0, &e), "engine_create")) { g_fail++; return; }
+    int32_t x, y;
+    trtn_unary_params up{TRTN_ACT_RELU, 0, 0};
+    bool good = ok(trtn_engine_add_tensor(e, TRTN_FLOAT32, 2, &x), "add_tensor") && ok(trtn_engine_add_tensor(e, TRTN_FLOAT32, 2, &y), "add_tensor") &&
+                ok(trtn_engine_add_layer(e, "relu", TRTN_LAYER_UNARY, &up, sizeof(up), &x, 1, &y, 1), "add_layer");
+    trtn_build_options bo{0, 0, 1 << 20};
+    trtn_context* c = nullptr;
+    good = good && ok(trtn_engine_build(e, &bo), "build") && ok(trtn_context_create(e, &c), "context_create");
+    const int maxn = 9, cols = 16;
+    auto xs = rnd(maxn * cols);
+    void *dx, *dy;
+    cudaMalloc(&dx, maxn * cols * 4);
+    cudaMalloc(&dy, maxn * cols * 4);
+    cudaMemcpy(dx, xs.data(), xs.size() * 4, cudaMemcpyHostToDevice);
+    void* addr[2] = {dx, dy};
+    good = good && ok(trtn_context_set_tensor_addresses(c, addr, 2), "set_addresses") && ok(trtn_context_set_workspace(c, nullptr, 0), "set_workspace");
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    int sizes[] = {2, 2, 9, 9, 2, 9, 2, 7, 2};
+    int states[] = {0, 1, 0, 1, 1, 1, 1, 0, 1};  // graph state expected after each enqueue
+    std::string trace;
+    for (int k = 0; k < 9 && good; ++k) {
+        int n = sizes[k];
+        int64_t dims[4] = {n, cols, n, cols};
+        uint64_t ws = 0;
+        cudaMemset(dy, 0xff, maxn * cols * 4);
+        good = ok(trtn_context_set_shapes(c, dims, 4, &ws), "set_shapes") && ok(trtn_context_enqueue(c, s), "enqueue") &&
+               cudaStreamSynchronize(s) == cudaSuccess;
+        trtn_context_info info{};
+        good = good && ok(trtn_context_get_info(c, &info), "get_info");
+        std::vector<float> out(n * cols);
+        cudaMemcpy(out.data(), dy, out.size() * 4, cudaMemcpyDeviceToHost);
+        for (int i = 0; i < n * cols && good; ++i) good = out[i] == (xs[i] > 0 ? xs[i] : 0.f);
+        trace += std::to_string(n) + ":" + std::to_string(info.graph_state) + " ";
+        if (info.graph_state != states[k]) good = false;
+    }
+    std::printf("%s %-40s %s\n", good ? "PASS" : "FAIL", "shape slots: graphs kept per batch size", trace.c_str());
+    (good ? g_pass : g_fail)++;
+    cudaFree(dx); cudaFree(dy);
+    cudaStreamDestroy(s);
+    trtn_context_destroy(c);
+    trtn_engine_destroy(e);
+}
+
 }  // namespace
 
 int main() {
@@ -297,6 +422,8 @@ int main() {
         test_softmax_ln(fp16);
         test_misc(fp16);
     }
+    test_preprocess();
+    test_shape_slots();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

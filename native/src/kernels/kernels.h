@@ -65,3 +65,12 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
 double relative_l2(int32_t dtype, const void* a, const void* b, int64_t n, cudaStream_t s);
 
 }  // namespace trtn::kernels
+
+namespace trtn::kernels {
+
+// Batch of interleaved uint8 images (height x width x src_channels each) -> normalised values of out_dtype,
+// planar (NCHW) or interleaved (NHWC); params: one trtn_image_params per image, in device memory.
+void preprocess_images(const uint8_t* pixels, const trtn_image_params* params, int64_t batch, int64_t height, int64_t width,
+                       int src_channels, int out_channels, int32_t out_dtype, bool planar, void* y, cudaStream_t s);
+
+}  // namespace trtn::kernels
