@@ -124,10 +124,18 @@ public class EngineGpuTests
         var third = ec.Run(inputs)["probs"].Floats!;
         Assert.Equal(first, second);
         Assert.Equal(first, third);
-        // A new shape drops the graph; the next run is plain again, then captured.
+        // A new shape gets its own set-up: its first run is plain, the next captured.
         var y = Tensor.FromFloats(Rand(new Random(4), 2 * 3 * 16 * 16), [2, 3, 16, 16]);
-        ec.Run(new Dictionary<string, Tensor> { ["input"] = y });
+        var yInputs = new Dictionary<string, Tensor> { ["input"] = y };
+        var y1 = ec.Run(yInputs)["probs"].Floats!;
         Assert.Equal(GraphState.NotCaptured, ec.GraphState);
+        Assert.Equal(y1, ec.Run(yInputs)["probs"].Floats!);
+        Assert.Equal(GraphState.Replaying, ec.GraphState);
+        // Switching back keeps each shape's graph: both replay at once, with the same outputs as before.
+        Assert.Equal(first, ec.Run(inputs)["probs"].Floats!);
+        Assert.Equal(GraphState.Replaying, ec.GraphState);
+        Assert.Equal(y1, ec.Run(yInputs)["probs"].Floats!);
+        Assert.Equal(GraphState.Replaying, ec.GraphState);
     }
 
     [Fact]

@@ -84,6 +84,11 @@ internal static unsafe partial class NativeMethods
 
     // trtn_status* trtn_context_get_info(const trtn_context*, trtn_context_info* out);
     [LibraryImport(Library)] internal static partial nint trtn_context_get_info(NativeContextHandle context, ContextInfo* info);
+
+    // trtn_status* trtn_preprocess_images(const void* pixels, const void* params, int32_t batch, int32_t height, int32_t width,
+    //     int32_t src_channels, int32_t out_channels, int32_t out_dtype, int32_t out_layout, void* dst, void* stream);
+    [LibraryImport(Library)] internal static partial nint trtn_preprocess_images(nint pixels, nint parameters, int batch, int height, int width,
+        int srcChannels, int outChannels, int outDtype, int outLayout, nint dst, nint stream);
 }
 
 /// <summary>The one place native statuses become exceptions.</summary>

@@ -148,3 +148,14 @@ internal struct ContextInfo
     public int GraphState;
     public int Reserved;
 }
+
+/// <summary>trtn_image_params: one image's normalisation for trtn_preprocess_images (64 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct ImageParams
+{
+    public float Scale;
+    public fixed float Mean[4];
+    public fixed float Std[4];
+    public fixed int SourceChannel[4];
+    public fixed int Reserved[3];
+}
