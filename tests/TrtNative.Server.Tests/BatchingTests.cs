@@ -7,7 +7,7 @@ using static TrtNative.Server.Tests.Http;
 
 namespace TrtNative.Server.Tests;
 
-/// <summary>A backend that returns, per item, the sum and first value of its input, and records batch sizes.</summary>
+/// <summary>A backend that returns, per item, the sum and first value of its pixel bytes, and records batch sizes.</summary>
 internal sealed class RecordingBackend(int max, int delayMs = 0, ManualResetEventSlim? gate = null) : IInferenceBackend
 {
     public List<int> Sizes { get; } = [];
@@ -16,24 +16,24 @@ internal sealed class RecordingBackend(int max, int delayMs = 0, ManualResetEven
     public int MaxBatchSize => max;
     public int OutputSize => 2;
     public long DeviceMemoryBytes => 0;
-    public float[] Run(ReadOnlySpan<float> input, int batch)
+    public float[] Run(IReadOnlyList<PreparedImage> images)
     {
         Entered.Set();
         gate?.Wait(TimeSpan.FromSeconds(30));
-        lock (Sizes) Sizes.Add(batch);
+        lock (Sizes) Sizes.Add(images.Count);
         if (delayMs > 0) Thread.Sleep(delayMs);
-        int item = input.Length / batch;
-        var y = new float[batch * 2];
-        for (int b = 0; b < batch; b++)
+        var y = new float[images.Count * 2];
+        for (int b = 0; b < images.Count; b++)
         {
-            float s = 0;
-            for (int k = 0; k < item; k++) s += input[b * item + k];
-            y[b * 2] = s;
-            y[b * 2 + 1] = input[b * item];
+            y[b * 2] = images[b].Pixels.Sum(v => (float)v);
+            y[b * 2 + 1] = images[b].Pixels[0];
         }
         return y;
     }
     public void Dispose() { }
+
+    /// <summary>An item whose pixels are <paramref name="values"/> (one grey channel, no normalisation).</summary>
+    public static PreparedImage Item(params byte[] values) => new(values, new TrtNative.Runtime.ImageNormalization(1));
 }
 
 public class DynamicBatcherTests
@@ -44,12 +44,12 @@ public class DynamicBatcherTests
         var be = new RecordingBackend(max: 8, delayMs: 5);
         await using var q = new DynamicBatcher(be, itemSize: 3, maxDelay: TimeSpan.FromMilliseconds(30), capacity: 1000);
         var tasks = Enumerable.Range(0, 40).Select(i => Task.Run(() =>
-            q.SubmitAsync([[i, 1, 1], [i + 1000, 0, 0]]))).ToArray();
+            q.SubmitAsync([RecordingBackend.Item((byte)i, 1, 1), RecordingBackend.Item((byte)(i + 100), 0, 0)]))).ToArray();
         var results = await Task.WhenAll(tasks);
         for (int i = 0; i < 40; i++)
         {
             Assert.Equal([i + 2f, i], results[i][0]);
-            Assert.Equal([i + 1000f, i + 1000], results[i][1]);
+            Assert.Equal([i + 100f, i + 100], results[i][1]);
         }
         Assert.All(be.Sizes, s => Assert.InRange(s, 1, 8));
         Assert.Equal(80, be.Sizes.Sum());
@@ -62,7 +62,7 @@ public class DynamicBatcherTests
         var be = new RecordingBackend(max: 32);
         await using var q = new DynamicBatcher(be, 1, TimeSpan.FromSeconds(10), 100);
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var r = await q.SubmitAsync([[7f]]);
+        var r = await q.SubmitAsync([RecordingBackend.Item(7)]);
         Assert.Equal(7f, r[0][0]);
         Assert.InRange(sw.ElapsedMilliseconds, 0, 5000); // far below the 10 s delay
         Assert.Equal([1], be.Sizes);
@@ -76,11 +76,11 @@ public class DynamicBatcherTests
         // A second request announced its image: the first waits for it, and both run in one batch as soon as it is
         // submitted (its expectation is handed over, so the loop does not wait out the delay).
         var later = q.Expect(1);
-        var first = q.SubmitAsync([[1f]]);
+        var first = q.SubmitAsync([RecordingBackend.Item(1)]);
         await Task.Delay(50);
         Assert.False(first.IsCompleted);
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var second = q.SubmitAsync([[2f]], later);
+        var second = q.SubmitAsync([RecordingBackend.Item(2)], later);
         Assert.Equal(1f, (await first)[0][0]);
         Assert.Equal(2f, (await second)[0][0]);
         Assert.InRange(sw.ElapsedMilliseconds, 0, 5000); // far below the 10 s delay
@@ -94,7 +94,7 @@ public class DynamicBatcherTests
         await using var q = new DynamicBatcher(be, 1, TimeSpan.FromMilliseconds(300), 100);
         using var never = q.Expect(1);
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        Assert.Equal(3f, (await q.SubmitAsync([[3f]]))[0][0]);
+        Assert.Equal(3f, (await q.SubmitAsync([RecordingBackend.Item(3)]))[0][0]);
         Assert.InRange(sw.ElapsedMilliseconds, 250, 5000);
         Assert.Equal([1], be.Sizes);
     }
@@ -105,10 +105,10 @@ public class DynamicBatcherTests
         using var gate = new ManualResetEventSlim(false);
         var be = new RecordingBackend(max: 1, gate: gate);
         await using var q = new DynamicBatcher(be, 1, TimeSpan.Zero, capacity: 2);
-        var first = q.SubmitAsync([[1f]]);   // taken by the loop, blocked in Run
+        var first = q.SubmitAsync([RecordingBackend.Item(1)]);   // taken by the loop, blocked in Run
         Assert.True(be.Entered.Wait(TimeSpan.FromSeconds(20)));
-        var queued = q.SubmitAsync([[2f], [3f]]); // fills the 2 slots
-        Assert.Throws<QueueFullException>(() => { _ = q.SubmitAsync([[4f]]); });
+        var queued = q.SubmitAsync([RecordingBackend.Item(2), RecordingBackend.Item(3)]); // fills the 2 slots
+        Assert.Throws<QueueFullException>(() => { _ = q.SubmitAsync([RecordingBackend.Item(4)]); });
         gate.Set();
         Assert.Equal(1f, (await first)[0][0]);
         Assert.Equal(3f, (await queued)[1][0]);

@@ -165,4 +165,23 @@ public class ImageTests
         var rgb = ImagePreprocessor.ToTensor(new DecodedImage(px, 4, 4, 3), p with { Rgb = true });
         Assert.Equal((1 * 2 - 1) / 1f, rgb[0]); // channel 0 = R now
     }
+
+    [Fact]
+    public void PixelsAreTheCroppedImageInDecodedOrderAndNormaliseToTheTensor()
+    {
+        var px = new byte[4 * 4 * 3];
+        for (int i = 0; i < px.Length; i++) px[i] = (byte)(i * 7);
+        var img = new DecodedImage(px, 4, 4, 3);
+        var p = new ImageInputParams { Width = 4, Height = 4, CropWidth = 2, CropHeight = 2, Scale = 0.5f, Mean = [1, 2, 3], Std = [2, 3, 5] };
+        var pixels = ImagePreprocessor.ToPixels(img, p);
+        // Rows 1..2, columns 1..2, still interleaved RGB.
+        Assert.Equal(px.AsSpan((1 * 4 + 1) * 3, 6).ToArray(), pixels.AsSpan(0, 6).ToArray());
+        Assert.Equal(px.AsSpan((2 * 4 + 1) * 3, 6).ToArray(), pixels.AsSpan(6, 6).ToArray());
+        var planar = new float[12];
+        p.ToNormalization().ToPlanar(pixels, 2, 2, 3, planar);
+        Assert.Equal(ImagePreprocessor.ToTensor(img, p), planar);
+        // BGR by default: channel 0 reads source channel 2.
+        Assert.Equal((pixels[2] * 0.5f - 1f) / 2f, planar[0]);
+        Assert.Throws<ArgumentException>(() => ImagePreprocessor.ToPixels(img, p, new byte[11]));
+    }
 }

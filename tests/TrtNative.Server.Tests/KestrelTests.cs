@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using SkiaSharp;
 using Microsoft.Extensions.Configuration;
 using Xunit;
-using Xunit.Abstractions;
 using static TrtNative.Server.Tests.Http;
 
 namespace TrtNative.Server.Tests;

@@ -7,7 +7,6 @@ using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
 using TrtNative.Server.Inference;
 using Xunit;
-using Xunit.Abstractions;
 using static TrtNative.Server.Tests.Http;
 
 namespace TrtNative.Server.Tests;
@@ -15,7 +14,8 @@ namespace TrtNative.Server.Tests;
 /// <summary>A [Fact] that runs only when TRTN_SERVER_BENCH=1 (timings are printed, never asserted).</summary>
 public sealed class BenchmarkFactAttribute : FactAttribute
 {
-    public BenchmarkFactAttribute()
+    public BenchmarkFactAttribute([System.Runtime.CompilerServices.CallerFilePath] string? sourceFilePath = null,
+        [System.Runtime.CompilerServices.CallerLineNumber] int sourceLineNumber = -1) : base(sourceFilePath, sourceLineNumber)
     {
         if (Environment.GetEnvironmentVariable("TRTN_SERVER_BENCH") != "1")
             Skip = "benchmark: set TRTN_SERVER_BENCH=1 to run (prints timings, asserts only correctness)";
@@ -31,8 +31,9 @@ public sealed class InstantBackend(int max) : IInferenceBackend
     public int MaxBatchSize => max;
     public int OutputSize => 1000;
     public long DeviceMemoryBytes => 0;
-    public float[] Run(ReadOnlySpan<float> input, int batch)
+    public float[] Run(IReadOnlyList<PreparedImage> images)
     {
+        int batch = images.Count;
         Interlocked.Increment(ref Batches);
         Interlocked.Add(ref Items, batch);
         var y = new float[batch * 1000];

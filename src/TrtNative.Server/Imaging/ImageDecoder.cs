@@ -101,11 +101,45 @@ public static class ImageDecoder
     }
 }
 
-/// <summary>Decoded image → NCHW float tensor for one item, exactly as DeepDetect's image connector.</summary>
+/// <summary>Decoded image → one model input item, exactly as DeepDetect's image connector.</summary>
 public static class ImagePreprocessor
 {
     /// <summary>
-    /// Resize to width × height (requested filter), centre-crop, reorder channels (BGR unless rgb), then
+    /// Geometry: resize to width × height (requested filter) and centre-crop to OutWidth × OutHeight. The result stays
+    /// interleaved 8-bit in the decoded channel order; <see cref="ImageInputParams.ToNormalization"/> says how it
+    /// becomes values (on the CPU or in the GPU backend's kernel).
+    /// </summary>
+    /// <param name="img">The decoded image.</param>
+    /// <param name="p">Resize and crop parameters.</param>
+    /// <param name="into">Optional destination of exactly OutHeight × OutWidth × channels bytes; a new array when null.</param>
+    public static byte[] ToPixels(DecodedImage img, ImageInputParams p, byte[]? into = null)
+    {
+        int ch = img.Channels;
+        int ow = p.OutWidth, oh = p.OutHeight;
+        if (into != null && into.Length != ch * ow * oh)
+            throw new ArgumentException($"destination has {into.Length} bytes, the image {ch * ow * oh}", nameof(into));
+        var dst = into ?? new byte[ch * ow * oh];
+        bool resize = img.Width != p.Width || img.Height != p.Height;
+        // The resized image only lives until it is cropped: a pooled buffer (a large array per photo otherwise).
+        var resized = resize
+            ? Resampler.Resize(img.Pixels, img.Width, img.Height, ch, p.Width, p.Height, p.Interp, ArrayPool<byte>.Shared.Rent(p.Width * p.Height * ch))
+            : img.Pixels;
+        try
+        {
+            int x0 = (p.Width - ow) / 2, y0 = (p.Height - oh) / 2;
+            int row = ow * ch;
+            for (int y = 0; y < oh; y++)
+                Buffer.BlockCopy(resized, ((y + y0) * p.Width + x0) * ch, dst, y * row, row);
+            return dst;
+        }
+        finally
+        {
+            if (resize) ArrayPool<byte>.Shared.Return(resized);
+        }
+    }
+
+    /// <summary>
+    /// The whole CPU path: <see cref="ToPixels"/>, then channel order (BGR unless rgb) and
     /// value = ((pixel × scale) − mean[c]) / std[c], planar C×H×W.
     /// </summary>
     /// <param name="img">The decoded image.</param>
@@ -113,46 +147,12 @@ public static class ImagePreprocessor
     /// <param name="into">Optional destination of exactly C × OutHeight × OutWidth floats (every element is written); a new array when null.</param>
     public static float[] ToTensor(DecodedImage img, ImageInputParams p, float[]? into = null)
     {
-        int ch = img.Channels;
-        bool resize = img.Width != p.Width || img.Height != p.Height;
-        // The resized image only lives until the tensor is filled: a pooled buffer (a large array per photo otherwise).
-        var resized = resize
-            ? Resampler.Resize(img.Pixels, img.Width, img.Height, ch, p.Width, p.Height, p.Interp, ArrayPool<byte>.Shared.Rent(p.Width * p.Height * ch))
-            : img.Pixels;
-        try
-        {
-            int ow = p.OutWidth, oh = p.OutHeight;
-            int x0 = (p.Width - ow) / 2, y0 = (p.Height - oh) / 2;
-            if (into != null && into.Length != ch * ow * oh)
-                throw new ArgumentException($"destination has {into.Length} floats, the tensor {ch * ow * oh}", nameof(into));
-            var t = into ?? new float[ch * ow * oh];
-            float scale = p.Scale;
-            unsafe
-            {
-                fixed (byte* pr = resized)
-                fixed (float* pt = t)
-                {
-                    for (int c = 0; c < ch; c++)
-                    {
-                        int srcC = ch == 1 ? 0 : (p.Rgb ? c : 2 - c);
-                        float mean = p.Mean?[c] ?? 0f, std = p.Std?[c] ?? 1f;
-                        float* dst = pt + c * ow * oh;
-                        for (int y = 0; y < oh; y++, dst += ow)
-                        {
-                            byte* src = pr + ((long)(y + y0) * p.Width + x0) * ch + srcC;
-                            if (std == 1f) // no std given: x / 1 == x exactly, so skip the division
-                                for (int x = 0; x < ow; x++, src += ch) dst[x] = *src * scale - mean;
-                            else
-                                for (int x = 0; x < ow; x++, src += ch) dst[x] = (*src * scale - mean) / std;
-                        }
-                    }
-                }
-            }
-            return t;
-        }
-        finally
-        {
-            if (resize) ArrayPool<byte>.Shared.Return(resized);
-        }
+        int n = img.Channels * p.OutWidth * p.OutHeight;
+        if (into != null && into.Length != n)
+            throw new ArgumentException($"destination has {into.Length} floats, the tensor {n}", nameof(into));
+        var pixels = ToPixels(img, p);
+        var t = into ?? new float[n];
+        p.ToNormalization().ToPlanar(pixels, p.OutHeight, p.OutWidth, img.Channels, t);
+        return t;
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TrtNative.Runtime;
 using TrtNative.Server.Api;
 
 namespace TrtNative.Server.Imaging;
@@ -39,6 +40,13 @@ public sealed record ImageInputParams
     public int OutWidth => CropWidth > 0 ? CropWidth : Width;
     /// <summary>Tensor height (crop height when cropping).</summary>
     public int OutHeight => CropHeight > 0 ? CropHeight : Height;
+
+    /// <summary>
+    /// How the cropped 8-bit pixels (decoded order: RGB, or one grey channel) become tensor values: BGR unless
+    /// <see cref="Rgb"/>, then ((pixel × scale) − mean[c]) / std[c].
+    /// </summary>
+    public ImageNormalization ToNormalization() =>
+        new(Channels, Scale, Mean, Std, Channels == 3 && !Rgb ? [2, 1, 0] : null);
 
     /// <summary>
     /// Applies the fields present in <paramref name="input"/> on top of this; validates the result.
@@ -94,8 +102,8 @@ public sealed record ImageInputParams
             throw DdException.InputError($"{path}.mean has {Mean.Length} values but the image has {Channels} channel(s)");
         if (Std != null && Std.Length != Channels)
             throw DdException.InputError($"{path}.std has {Std.Length} values but the image has {Channels} channel(s)");
-        if (Std != null && Std.Any(s => s == 0f))
-            throw DdException.InputError($"{path}.std must not contain 0");
+        if (Std != null && Std.Any(s => s == 0f || !float.IsFinite(s)))
+            throw DdException.InputError($"{path}.std must be finite and not contain 0");
         if (!float.IsFinite(Scale))
             throw DdException.InputError($"{path}.scale must be finite");
     }

@@ -1,7 +1,17 @@
+using TrtNative.Runtime;
+
 namespace TrtNative.Server.Inference;
 
 /// <summary>
-/// One loaded model on one device: takes a host NCHW float batch, returns host scores. Created once per
+/// One image ready for a backend: <paramref name="Pixels"/> holds height × width × channels bytes, interleaved in the
+/// decoded channel order (RGB, or one grey channel), at the service's input size; <paramref name="Normalization"/>
+/// says how they become tensor values. The normalisation runs where the model runs: on the CPU for ONNX Runtime, in a
+/// GPU kernel for the GPU backend (a quarter of the bytes to upload).
+/// </summary>
+public sealed record PreparedImage(byte[] Pixels, ImageNormalization Normalization);
+
+/// <summary>
+/// One loaded model on one device: takes a batch of prepared images, returns host scores. Created once per
 /// service (see <see cref="BackendFactory"/>) and only ever called from that service's batching loop, so an
 /// implementation need not be thread-safe for <see cref="Run"/>.
 /// </summary>
@@ -20,10 +30,10 @@ public interface IInferenceBackend : IDisposable
     long DeviceMemoryBytes { get; }
 
     /// <summary>
-    /// Runs <paramref name="batch"/> items. <paramref name="input"/> is host memory, batch × C × H × W floats,
-    /// valid only during the call. Returns batch × <see cref="OutputSize"/> host floats owned by the caller.
+    /// Runs one batch (1..<see cref="MaxBatchSize"/> images; their pixels are only read during the call). Returns
+    /// images.Count × <see cref="OutputSize"/> host floats owned by the caller, in the order of the images.
     /// </summary>
-    float[] Run(ReadOnlySpan<float> input, int batch);
+    float[] Run(IReadOnlyList<PreparedImage> images);
 }
 
 /// <summary>What a backend is asked to build for a service.</summary>

@@ -11,6 +11,14 @@ namespace TrtNative.Server.Inference;
 /// DeepDetect's name, {tensorRTEngineFile}_arch{SM}_{dtype}_bs{maxBatchSize}, and reloaded at the next creation
 /// (readEngine) unless it is stale (other GPU, libraries or model) or damaged, in which case it is rebuilt. Tactic
 /// timings go to {tensorRTEngineFile}_timing.cache so rebuilds skip autotuning.
+/// <para>
+/// Per batch: the images' 8-bit pixels are copied into pinned staging memory, uploaded asynchronously with their
+/// normalisation parameters, and a GPU kernel (<see cref="ImageBatchStager"/>) reorders channels, normalises and
+/// writes the engine's float32 NCHW input in place; the engine's first layer turns that into its fp16 NHWC layout on
+/// the GPU. Scores come back through pinned memory; one stream, one synchronisation per batch. Batches are padded up
+/// to a few fixed sizes (<see cref="BatchBucket"/>) so the engine sees a handful of shapes, each of which keeps its
+/// set-up and CUDA graph in the execution context, instead of a new shape (plain run, then capture) per batch.
+/// </para>
 /// </summary>
 public sealed class TrtNativeGpuBackend : IInferenceBackend
 {
@@ -19,6 +27,11 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
     private readonly ExecutionContext _exec;
     private readonly string _in, _out;
     private readonly int _c, _h, _w;
+    private readonly bool _fixedBatch;
+    private readonly CudaStream _stream;
+    private readonly ImageBatchStager _stager;
+    private readonly DeviceBuffer<float> _input, _output;
+    private readonly PinnedBuffer<float> _hostOutput;
 
     /// <summary>Loads or builds the engine (minutes for big models on a cold timing cache).</summary>
     public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null)
@@ -30,6 +43,7 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
         _out = spec.Model.Output.Name;
         (_c, _h, _w) = (spec.Channels, spec.Height, spec.Width);
         long fixedBatch = spec.Model.Input.Dims[0];
+        _fixedBatch = fixedBatch > 0;
         MaxBatchSize = fixedBatch > 0 ? (int)fixedBatch : spec.MaxBatchSize;
         _ctx = CudaContext.Create(spec.GpuId);
         try
@@ -73,24 +87,24 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
                 }
             }
             _engine = engine;
-            try
-            {
-                _exec = engine.CreateExecutionContext();
-            }
-            catch
-            {
-                engine.Dispose();
-                throw;
-            }
-            var probe = _exec.Run(new Dictionary<string, Tensor> { [_in] = Tensor.FromFloats(new float[_c * _h * _w], [1, _c, _h, _w]) });
-            OutputSize = probe.TryGetValue(_out, out var o) ? o.Floats!.Length
+            _exec = engine.CreateExecutionContext();
+            var probe = _exec.Run(new Dictionary<string, Tensor> { [_in] = Tensor.FromFloats(new float[(_fixedBatch ? MaxBatchSize : 1) * _c * _h * _w],
+                [_fixedBatch ? MaxBatchSize : 1, _c, _h, _w]) });
+            OutputSize = probe.TryGetValue(_out, out var o) ? o.Floats!.Length / (_fixedBatch ? MaxBatchSize : 1)
                 : throw new TrtNativeException(ErrorCode.InvalidModel, $"the engine has no output '{_out}' ({string.Join(", ", probe.Keys)})");
+            // Own input/output buffers bound to the context: the stager writes the input in place, scores are
+            // copied from the output into pinned memory.
+            _stream = CudaStream.Create(_ctx);
+            _stager = new ImageBatchStager(_ctx, MaxBatchSize, _h, _w, _c);
+            _input = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * _c * _h * _w);
+            _output = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * OutputSize);
+            _hostOutput = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
+            _exec.SetTensorAddress(_in, _input.DevicePointer);
+            _exec.SetTensorAddress(_out, _output.DevicePointer);
         }
         catch
         {
-            _exec?.Dispose();
-            _engine?.Dispose();
-            _ctx.Dispose();
+            DisposeAll();
             throw;
         }
     }
@@ -108,35 +122,57 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
     /// <inheritdoc/>
     public int OutputSize { get; }
     /// <inheritdoc/>
-    public long DeviceMemoryBytes => _engine.WeightBytes + _engine.ActivationBytes;
+    public long DeviceMemoryBytes => _engine.WeightBytes + _engine.ActivationBytes + _input.SizeInBytes + _output.SizeInBytes
+        + (long)_stager.MaxBatch * _stager.ImageBytes;
 
     /// <inheritdoc/>
-    public float[] Run(ReadOnlySpan<float> input, int batch)
+    public float[] Run(IReadOnlyList<PreparedImage> images)
     {
-        // ExecutionContext.Run takes a float[] of exactly batch × C × H × W: reuse one per batch size instead of
-        // a fresh 19 MB array per batch of 32 (at most a few sizes are kept; under load nearly every batch is full).
-        int n = batch * _c * _h * _w;
-        if (!_staging.TryGetValue(batch, out var buf))
+        int n = images.Count;
+        if (n < 1 || n > MaxBatchSize) throw new ArgumentException($"batch of {n} images is outside 1..{MaxBatchSize}");
+        int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
+        for (int i = 0; i < n; i++)
         {
-            if (_staging.Count >= MaxStagingArrays) _staging.Remove(_staging.Keys.First(k => k != MaxBatchSize));
-            _staging[batch] = buf = new float[n];
+            images[i].Pixels.CopyTo(_stager.Image(i));
+            _stager.SetNormalization(i, images[i].Normalization);
         }
-        input[..n].CopyTo(buf);
-        var x = Tensor.FromFloats(buf, [batch, _c, _h, _w]);
-        _inputs[_in] = x;
-        var y = _exec.Run(_inputs)[_out].Floats!;
-        return y;
+        // Padding images: whatever pixels are left in the staging slots; their scores are never read.
+        for (int i = n; i < run; i++) _stager.SetNormalization(i, images[0].Normalization);
+        _exec.SetInputShape(_in, [run, _c, _h, _w]);
+        _stager.EnqueueNormalize(_stream, run, _input);
+        _exec.EnqueueAsync(_stream);
+        _output.EnqueueCopyTo(_hostOutput, _stream, (long)n * OutputSize);
+        _stream.Synchronize();
+        return _hostOutput.Span[..(n * OutputSize)].ToArray();
     }
 
-    private const int MaxStagingArrays = 4;
-    private readonly Dictionary<int, float[]> _staging = [];
-    private readonly Dictionary<string, Tensor> _inputs = new(StringComparer.Ordinal);
-
-    /// <summary>Frees the context, the engine and the CUDA context, in that order.</summary>
-    public void Dispose()
+    /// <summary>
+    /// The batch size a batch of <paramref name="n"/> images runs at: the smallest of 1, 2, 3, 4, 6, 8, 12, 16, 24, …
+    /// (powers of two and three times powers of two) that holds it, at most <paramref name="max"/>. At most a third of
+    /// a run is padding, and a max batch of 128 gives 14 shapes — within what an execution context keeps set up.
+    /// </summary>
+    public static int BatchBucket(int n, int max)
     {
-        _exec.Dispose();
-        _engine.Dispose();
+        if (n < 1 || n > max) throw new ArgumentOutOfRangeException(nameof(n), $"batch {n} is outside 1..{max}");
+        for (int p = 1; ; p *= 2)
+        {
+            if (p >= n) return Math.Min(p, max);
+            if (p >= 2 && p + p / 2 >= n) return Math.Min(p + p / 2, max);
+        }
+    }
+
+    /// <summary>Frees the buffers, the context, the engine and the CUDA context, in that order.</summary>
+    public void Dispose() => DisposeAll();
+
+    private void DisposeAll()
+    {
+        _hostOutput?.Dispose();
+        _output?.Dispose();
+        _input?.Dispose();
+        _stager?.Dispose();
+        _stream?.Dispose();
+        _exec?.Dispose();
+        _engine?.Dispose();
         _ctx.Dispose();
     }
 }

@@ -62,6 +62,7 @@ public sealed class ServerMetrics
     private readonly ConcurrentDictionary<string, Histogram> _latency = new();
     private readonly ConcurrentDictionary<string, Histogram> _queue = new();
     private readonly ConcurrentDictionary<string, Histogram> _batch = new();
+    private readonly ConcurrentDictionary<string, Histogram> _run = new();
     private readonly ConcurrentDictionary<string, (string backend, double seconds)> _build = new();
     private readonly ConcurrentDictionary<string, Func<long>> _gpuMem = new();
 
@@ -72,9 +73,10 @@ public sealed class ServerMetrics
         _latency.GetOrAdd(endpoint, _ => new Histogram(LatencyBounds)).Observe(seconds);
     }
 
-    /// <summary>Records one batch: its size and each item's wait in the queue.</summary>
-    public void Batch(string service, int size, double[] queueSeconds)
+    /// <summary>Records one batch: its size, each item's wait in the queue, and how long the backend ran it.</summary>
+    public void Batch(string service, int size, double[] queueSeconds, double runSeconds)
     {
+        _run.GetOrAdd(service, _ => new Histogram(QueueBounds)).Observe(runSeconds);
         _batch.GetOrAdd(service, _ => new Histogram(BatchBounds)).Observe(size);
         var q = _queue.GetOrAdd(service, _ => new Histogram(QueueBounds));
         foreach (var s in queueSeconds) q.Observe(s);
@@ -106,6 +108,8 @@ public sealed class ServerMetrics
         foreach (var (s, h) in _queue.OrderBy(k => k.Key)) h.Write(sb, "trtnative_queue_time_seconds", $"service=\"{Esc(s)}\"");
         sb.Append("# HELP trtnative_batch_size Images per backend run.\n# TYPE trtnative_batch_size histogram\n");
         foreach (var (s, h) in _batch.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_size", $"service=\"{Esc(s)}\"");
+        sb.Append("# HELP trtnative_batch_run_seconds Time the backend took per batch (upload, preprocessing, engine, download).\n# TYPE trtnative_batch_run_seconds histogram\n");
+        foreach (var (s, h) in _run.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_run_seconds", $"service=\"{Esc(s)}\"");
         sb.Append("# HELP trtnative_engine_build_seconds Time the service's engine (or CPU session) took to build.\n# TYPE trtnative_engine_build_seconds gauge\n");
         foreach (var (s, (b, sec)) in _build.OrderBy(k => k.Key))
             sb.Append($"trtnative_engine_build_seconds{{service=\"{Esc(s)}\",backend=\"{Esc(b)}\"}} {Histogram.Fmt(sec)}\n");

@@ -83,11 +83,11 @@ public sealed class ModelService : IAsyncDisposable
     /// <summary>Seconds the engine build took.</summary>
     public double BuildSeconds { get; private set; }
 
-    private void OnBatch(int size, double[] waits)
+    private void OnBatch(int size, double[] waits, double runSeconds)
     {
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _batchItems, size);
-        _metrics.Batch(Def.Name, size, waits);
+        _metrics.Batch(Def.Name, size, waits, runSeconds);
     }
 
     /// <summary>Waits (bounded) for the engine; 409/1008 while still building, 500/1007 when the build failed.</summary>
@@ -112,32 +112,32 @@ public sealed class ModelService : IAsyncDisposable
     }
 
     /// <summary>
-    /// An input tensor of this service's size (C × H × W) from the service's pool, for a predict to fill. Give it
-    /// back with <see cref="ReturnTensors"/> only once nothing can read it any more.
+    /// A pixel buffer of this service's input size (H × W × C bytes) from the service's pool, for a predict to fill.
+    /// Give it back with <see cref="ReturnPixels"/> only once nothing can read it any more.
     /// </summary>
-    public float[] RentTensor()
+    public byte[] RentPixels()
     {
-        if (_tensors.TryDequeue(out var t))
+        if (_pixels.TryDequeue(out var t))
         {
-            Interlocked.Decrement(ref _pooledTensors);
+            Interlocked.Decrement(ref _pooledPixels);
             return t;
         }
-        return new float[Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width];
+        return new byte[Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width];
     }
 
-    /// <summary>Puts tensors back in the pool (kept up to a bound; the rest are left to the GC).</summary>
-    public void ReturnTensors(IEnumerable<float[]> tensors)
+    /// <summary>Puts pixel buffers back in the pool (kept up to a bound; the rest are left to the GC).</summary>
+    public void ReturnPixels(IEnumerable<byte[]> buffers)
     {
         int size = Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width;
-        foreach (var t in tensors)
-            if (t.Length == size && Interlocked.Increment(ref _pooledTensors) <= MaxPooledTensors) _tensors.Enqueue(t);
-            else if (t.Length == size) Interlocked.Decrement(ref _pooledTensors);
+        foreach (var t in buffers)
+            if (t.Length == size && Interlocked.Increment(ref _pooledPixels) <= MaxPooledPixels) _pixels.Enqueue(t);
+            else if (t.Length == size) Interlocked.Decrement(ref _pooledPixels);
     }
 
-    // Enough for several full batches in flight; a ResNet tensor is 602 KB (a large-object-heap array each otherwise).
-    private int MaxPooledTensors => Math.Max(64, 4 * Def.Spec.MaxBatchSize);
-    private readonly System.Collections.Concurrent.ConcurrentQueue<float[]> _tensors = new();
-    private int _pooledTensors;
+    // Enough for several full batches in flight; a 224×224 RGB image is 150 KB (a large-object-heap array otherwise).
+    private int MaxPooledPixels => Math.Max(64, 4 * Def.Spec.MaxBatchSize);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _pixels = new();
+    private int _pooledPixels;
 
     /// <summary>
     /// Announces images a predict will submit once decoded, so a batch being formed waits for them (see
@@ -155,7 +155,7 @@ public sealed class ModelService : IAsyncDisposable
     /// Runs one predict call (already parsed); returns the body's predictions in data order.
     /// <paramref name="expectation"/> (from <see cref="Expect"/>) is released as the items are queued.
     /// </summary>
-    public async Task<JsonArray> PredictAsync(List<(string uri, float[] tensor)> items, int best, double threshold, CancellationToken ct,
+    public async Task<JsonArray> PredictAsync(List<(string uri, PreparedImage image)> items, int best, double threshold, CancellationToken ct,
         IDisposable? expectation = null)
     {
         var sw = Stopwatch.StartNew();
@@ -166,7 +166,7 @@ public sealed class ModelService : IAsyncDisposable
             float[][] scores;
             try
             {
-                scores = await batcher.SubmitAsync(items.Select(i => i.tensor).ToList(), expectation);
+                scores = await batcher.SubmitAsync(items.Select(i => i.image).ToList(), expectation);
             }
             catch (QueueFullException e)
             {
@@ -176,8 +176,8 @@ public sealed class ModelService : IAsyncDisposable
             {
                 expectation?.Dispose();
             }
-            // Every item's task completed, so the batcher copied them all: the tensors are free again.
-            ReturnTensors(items.Select(i => i.tensor));
+            // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
+            ReturnPixels(items.Select(i => i.image.Pixels));
             var preds = new JsonArray();
             for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
             Interlocked.Increment(ref _predictSuccess);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
+using TrtNative.Server.Inference;
 
 namespace TrtNative.Server.Services;
 
@@ -35,6 +36,7 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
             if (entries.Count == 0) throw DdException.NoData("No Data: the data entries expand to no file");
             if (entries.Count > opts.MaxImagesPerRequest)
                 throw DdException.InputError($"the request has {entries.Count} images, over the limit of {opts.MaxImagesPerRequest}");
+            var normalization = input.ToNormalization();
             // Tell the batching queue these images are coming, so a batch being formed waits for them.
             using var expectation = svc.Expect(entries.Count);
             // Decode in parallel (bounded by the thread pool); any unreadable image fails this request only.
@@ -45,8 +47,9 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                 {
                     var bytes = await e.Load(ct);
                     var img = ImageDecoder.Decode(bytes, input.Bw, opts.MaxImagePixels);
-                    // The service's pooled tensors (returned by the service once the batch has copied them).
-                    return (e.Uri, ImagePreprocessor.ToTensor(img, input, svc.RentTensor()));
+                    // Resize and crop here; normalisation happens in the backend (a GPU kernel on the GPU). The pixel
+                    // buffers come from the service's pool (returned once the batch has read them).
+                    return (e.Uri, new PreparedImage(ImagePreprocessor.ToPixels(img, input, svc.RentPixels()), normalization));
                 }
                 catch (Exception ex) when (ex is ImageReadException or IOException or UnauthorizedAccessException)
                 {
