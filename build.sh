@@ -7,6 +7,8 @@
 #   ./build.sh sample [args]    run the console sample (src/TrtNative.Sample)
 #   ./build.sh bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/ + ONNX node
 #                               tests into out/bundle.tar.xz (must stay under 60 MiB)
+#   ./build.sh bundle-server    self-contained linux-x64 TrtNative.Server + its tests + demo/gpu/EngineBench in one
+#                               folder server/ → out/server-bundle.tar.xz (for scripts/gpu-server.sh on a GPU host)
 # Environment: CONFIG (Debug|Release, default Debug for build/test), TRTN_CUDA_ARCH (CUDA architectures for
 #              native/, default: its CMakeLists' list), TRTN_REQUIRE_NATIVE=1 makes a missing cmake an error.
 set -euo pipefail
@@ -120,7 +122,24 @@ cmd_bundle() {
   fi
 }
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+cmd_bundle_server() {
+  local out="$root/out" stage="$root/out/server-bundle" limit=$((60 * 1024 * 1024))
+  rm -rf "$stage" "$out/server-bundle.tar.xz"
+  mkdir -p "$stage/server"
+  for p in src/TrtNative.Server tests/TrtNative.Server.Tests demo/gpu/EngineBench; do
+    dotnet publish "$p" -c Release -r linux-x64 --self-contained true -o "$stage/server" \
+      -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en
+  done
+  rm -f "$stage/server"/*.pdb
+  chmod +x "$stage/server/TrtNative.Server" "$stage/server/TrtNative.Server.Tests" "$stage/server/TrtNative.EngineBench"
+  (cd "$stage" && XZ_OPT="-9 -T0" tar -cJf "$out/server-bundle.tar.xz" server)
+  local size
+  size=$(stat -c %s "$out/server-bundle.tar.xz")
+  echo "out/server-bundle.tar.xz: $size bytes ($(awk "BEGIN{printf \"%.1f\", $size/1048576}") MiB, limit 60 MiB)"
+  [ "$size" -lt "$limit" ] || { echo "server bundle is over 60 MiB" >&2; return 1; }
+}
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 sub="${1:-}"
 [ $# -gt 0 ] && shift
@@ -130,6 +149,7 @@ case "$sub" in
   run) cmd_run "$@" ;;
   sample) cmd_sample "$@" ;;
   bundle) cmd_bundle "$@" ;;
+  bundle-server) cmd_bundle_server "$@" ;;
   -h|--help|help|"") usage ;;
   *) echo "unknown command '$sub'" >&2; usage >&2; exit 2 ;;
 esac

@@ -251,7 +251,33 @@ def client_proc(n_threads, deadline, q):
     q.put((sum(counts), sum(errors), [x for l in lat for x in l]))
 
 
+def metric_sums():
+    """(sum, count) of the server's histograms for this service and for /predict, from GET /metrics."""
+    cm = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    cm.request("GET", "/metrics")
+    text = cm.getresponse().read().decode()
+    out = {}
+    for line in text.splitlines():
+        for kind in ("_sum", "_count"):
+            name = line.split("{")[0]
+            if name.endswith(kind) and ('service="testonnx"' in line or 'predict' in line):
+                out[(name[: -len(kind)], kind)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def server_side(m0, m1):
+    """Per-batch backend time, per-image queue time and per-request server time over the phase, in ms (means)."""
+    r = {}
+    for name, key in (("trtnative_batch_run_seconds", "batch_run_ms_mean"), ("trtnative_queue_time_seconds", "queue_ms_mean"),
+                      ("trtnative_request_duration_seconds", "request_ms_mean")):
+        ds = m1.get((name, "_sum"), 0) - m0.get((name, "_sum"), 0)
+        dc = m1.get((name, "_count"), 0) - m0.get((name, "_count"), 0)
+        r[key] = round(1000 * ds / dc, 3) if dc else None
+    return r
+
+
 n_proc = max(1, min(8, (os.cpu_count() or 2) // 2))
+m_before = metric_sums()
 before = stats(c)["service_stats"]
 ctxmp = mp.get_context("fork")
 q = ctxmp.Queue()
@@ -272,7 +298,8 @@ d_items = after["avg_engine_batch_size"] * after["engine_batches"] - before["avg
 res["throughput"] = {"clients": CLIENTS, "client_processes": n_proc, "seconds": round(wall, 2), "images": done,
                      "errors": sum(p[1] for p in parts), "images_per_s": round(done / wall, 1),
                      "engine_batches": d_batches, "avg_engine_batch": round(d_items / d_batches, 2) if d_batches else 0,
-                     "round_trip_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99)} if lat else None}
+                     "round_trip_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99)} if lat else None,
+                     "server_side": server_side(m_before, metric_sums())}
 log("throughput", json.dumps(res["throughput"]))
 st, metrics = None, None
 cm = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
