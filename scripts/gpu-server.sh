@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Server on a GPU host without dotnet (what the device runs), from the repository root:
-#   1. builds native/ (Release, sm_${TRTN_CUDA_ARCH:-90}) into /tmp/nb unless already built there;
+#   1. builds native/ (Release, sm_${TRTN_CUDA_ARCH:-90}) into /tmp/nb-server unless already built there;
 #   2. unpacks the server bundle (./build.sh bundle-server; TRTN_SERVER_TAR, default .carry/server-bundle.tar.xz)
 #      under out/srv (inside the repository: the tests find demo/digits by walking up) and runs the server's xunit
 #      tests there on the GPU: every service they create runs on the GPU backend;
@@ -13,14 +13,14 @@ out="${OUT:-$root/out/results}"; mkdir -p "$out"
 arch="${TRTN_CUDA_ARCH:-90}"
 tarball="${TRTN_SERVER_TAR:-$root/.carry/server-bundle.tar.xz}"
 t0=$SECONDS
-if [ ! -f /tmp/nb/libtrtnative.so ]; then
+if [ ! -f /tmp/nb-server/libtrtnative.so ]; then
   echo "== native build (sm_$arch)"
-  { cmake -S native -B /tmp/nb -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTRTN_CUDA_ARCHITECTURES="$arch" &&
-    cmake --build /tmp/nb -j "$(nproc)"; } > "$out/server-native.log" 2>&1 || { tail -40 "$out/server-native.log"; exit 1; }
+  { cmake -S native -B /tmp/nb-server -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTRTN_CUDA_ARCHITECTURES="$arch" &&
+    cmake --build /tmp/nb-server -j "$(nproc)"; } > "$out/server-native.log" 2>&1 || { tail -40 "$out/server-native.log"; exit 1; }
 fi
 srv="$root/out/srv/server"
 rm -rf "$root/out/srv" && mkdir -p "$root/out/srv" && tar -xJf "$tarball" -C "$root/out/srv" || exit 1
-cp -L "$(find /tmp/nb -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)" "$srv/libtrtnative.so"
+cp -L "$(find /tmp/nb-server -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)" "$srv/libtrtnative.so"
 echo "== server tests on the GPU ($((SECONDS - t0)) s so far)"
 (cd "$srv" && ./TrtNative.Server.Tests -reporter verbose) > "$out/server-tests.log" 2>&1
 rc=$?
@@ -28,7 +28,7 @@ grep -E "\[FAIL\]|\[SKIP\]|Total:|Failed |Error Message" -A3 "$out/server-tests.
 echo "server tests rc=$rc"
 if [ "${TRTN_SERVER_BENCH:-1}" != 0 ]; then
   echo "== ResNet-50 service benchmark ($((SECONDS - t0)) s so far)"
-  TRTN_SERVER_TAR="$tarball" TRTN_PATCH_DIR=/nonexistent bash demo/gpu/resnet50_bench.sh 2>&1 | tail -60
+  TRTN_SERVER_TAR="$tarball" TRTN_PATCH_DIR=/nonexistent TRTN_NATIVE_BUILD=/tmp/nb-server bash demo/gpu/resnet50_bench.sh 2>&1 | tail -60
 fi
 echo "== done in $((SECONDS - t0)) s"
 exit $rc

@@ -26,11 +26,12 @@ patch="${TRTN_PATCH_DIR:-$root/.carry/patch}"
 [ -d "$patch" ] && cp "$patch"/* "$srv/" && echo "patched: $(ls "$patch" | tr '\n' ' ')"
 if [ -z "$cpu" ]; then
   echo "== native build"
-  if ! { cmake -S native -B /tmp/nb -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTRTN_CUDA_ARCHITECTURES="$arch" >"$out/native.log" 2>&1 &&
-         cmake --build /tmp/nb -j "$(nproc)" >>"$out/native.log" 2>&1; }; then
+  nb="${TRTN_NATIVE_BUILD:-/tmp/nb-bench}"  # its own build folder: a CMake cache is tied to one source path
+  if ! { cmake -S native -B "$nb" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTRTN_CUDA_ARCHITECTURES="$arch" >"$out/native.log" 2>&1 &&
+         cmake --build "$nb" -j "$(nproc)" >>"$out/native.log" 2>&1; }; then
     tail -40 "$out/native.log"; exit 1
   fi
-  cp -L "$(find /tmp/nb -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)" "$srv/libtrtnative.so"
+  cp -L "$(find "$nb" -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)" "$srv/libtrtnative.so"
   echo "native built ($((SECONDS - t0)) s so far)"
 fi
 chmod +x "$srv/TrtNative.Server" "$srv/TrtNative.EngineBench"

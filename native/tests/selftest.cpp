@@ -322,7 +322,7 @@ void test_preprocess() {
     (exact ? g_pass : g_fail)++;
 
     // Grayscale: one source channel, one output channel.
-    std::vector<float> g1(B * H * W);
+    std::vector<float> g1(B * H * C * W);  // the same bytes read as B grey images of (H*C) x W
     ran = ok(trtn_preprocess_images(dpx, dprm, B, H * C, W, 1, 1, TRTN_FLOAT32, TRTN_IMAGE_NCHW, dy, s), "preprocess gray") &&
           cudaStreamSynchronize(s) == cudaSuccess;
     cudaMemcpy(g1.data(), dy, g1.size() * 4, cudaMemcpyDeviceToHost);

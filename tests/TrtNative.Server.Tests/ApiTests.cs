@@ -57,6 +57,10 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
             Assert.Equal("onnxruntime-cpu", (string?)svc["backend"]);
             Assert.StartsWith("no GPU", (string?)svc["backend_reason"]);
         }
+        else
+        {
+            Assert.Equal("trtnative-gpu", (string?)svc["backend"]);
+        }
         (code, body) = await Get(_c, "/services/roundtrip?labels=false");
         Assert.Null(body["body"]!["labels"]);
 
@@ -199,8 +203,12 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         Assert.Matches("trtnative_requests_total\\{endpoint=\"POST /predict\",code=\"404\"\\} [1-9]", t);
         Assert.Matches("trtnative_batch_size_count\\{service=\"metrics\"\\} [1-9]", t);
         Assert.Matches("trtnative_queue_time_seconds_bucket\\{service=\"metrics\",le=\"\\+Inf\"\\} [1-9]", t);
-        Assert.Matches("trtnative_engine_build_seconds\\{service=\"metrics\",backend=\"onnxruntime-cpu\"\\} [0-9.eE-]+", t);
-        Assert.DoesNotContain("trtnative_gpu_memory_bytes{", t); // no GPU backend active
+        Assert.Matches("trtnative_engine_build_seconds\\{service=\"metrics\",backend=\"" + TestModels.ExpectedBackend + "\"\\} [0-9.eE-]+", t);
+        Assert.Matches("trtnative_batch_run_seconds_count\\{service=\"metrics\"\\} [1-9]", t);
+        if (TestModels.ExpectedBackend == "onnxruntime-cpu")
+            Assert.DoesNotContain("trtnative_gpu_memory_bytes{", t); // no GPU backend active
+        else
+            Assert.Matches("trtnative_gpu_memory_bytes\\{service=\"metrics\"\\} [1-9]", t);
         Assert.Matches("trtnative_request_duration_seconds_count\\{endpoint=\"POST /predict\"\\} [1-9]", t);
         foreach (var line in t.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             Assert.Matches("^(# (HELP|TYPE) .+|[a-z_]+(\\{.*\\})? [-+0-9.eEInf]+)$", line);

@@ -66,7 +66,8 @@ public class GpuBackendTests
         for (int i = 0; i < want[0].Length; i++) Assert.Equal(want[0][i], got2[i], 4);
         using var fp16 = new TrtNativeGpuBackend(Spec(repo, "fp16"));
         var got16 = fp16.Run(batches[2]);
-        for (int i = 0; i < want[2].Length; i++) Assert.Equal(want[2][i], got16[i], 2);
+        for (int i = 0; i < want[2].Length; i++)
+            Assert.True(Math.Abs(want[2][i] - got16[i]) <= 1e-2 * Math.Max(1, Math.Abs(want[2][i])), $"fp16 score {i}: {got16[i]} vs CPU {want[2][i]}");
     }
 }
 

@@ -121,7 +121,7 @@ public class KestrelTests(ITestOutputHelper output)
             await Task.Delay(100);
         }
         Assert.Equal("ready", (string?)svc["body"]?["state"]);
-        Assert.Equal("onnxruntime-cpu", (string?)svc["body"]!["backend"]);
+        Assert.Equal(TestModels.ExpectedBackend, (string?)svc["body"]!["backend"]);
         // The committed samples, by path (the demo folder is an allowed root).
         var paths = Enumerable.Range(0, 10).Select(k => Path.Combine(demo, "samples", $"digit_{k}.png")).ToArray();
         var (pc, pred) = await Post(s.Client, "/predict", new JsonObject { ["service"] = "digits", ["data"] = new JsonArray(paths.Select(p => (JsonNode)p).ToArray()) });

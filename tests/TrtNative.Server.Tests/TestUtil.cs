@@ -27,6 +27,9 @@ public sealed class TempDir : IDisposable
 /// <summary>Tiny ONNX models written with the protobuf classes.</summary>
 public static class TestModels
 {
+    /// <summary>The backend a "tensorrt" service gets on this machine: the GPU one where CUDA works, else ONNX Runtime CPU.</summary>
+    public static string ExpectedBackend => TrtNative.Server.Inference.GpuProbe.IsAvailable(out _) ? "trtnative-gpu" : "onnxruntime-cpu";
+
     /// <summary>
     /// "prob"[N, C] = per-channel mean of "data"[N, C, H, W] (GlobalAveragePool + Flatten): with a uniform image,
     /// each score is exactly the preprocessed channel value, so tests see the tensor the server built.
