@@ -42,10 +42,23 @@ def export(name, outdir):
     except TypeError:  # torch < 2.5 has no dynamo argument
         torch.onnx.export(model, (x,), path, **kwargs)
     print(f"exported {name} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB, {time.time() - t0:.1f} s)", flush=True)
-    return path
+    return path, model
 
 
-def reference(name, path, outdir, n):
+def torch_fp16_agreement(model, x, y):
+    """PyTorch's own fp16 (model.half() on the GPU) against the ORT fp32 reference on the same inputs: how much fp16
+    alone moves the logits and the top-1 class, to read TrtNative's fp16 figures against."""
+    if not torch.cuda.is_available():
+        return None
+    m = model.half().cuda().eval()
+    with torch.no_grad():
+        yt = np.concatenate([m(torch.from_numpy(x[i:i + 16]).half().cuda()).float().cpu().numpy() for i in range(0, len(x), 16)])
+    rel = float(np.linalg.norm(yt - y) / max(np.linalg.norm(y), 1e-30))
+    agree = int((yt.argmax(1) == y.argmax(1)).sum())
+    return {"rel_l2": rel, "top1_agree": agree, "n": len(x)}
+
+
+def reference(name, path, model, outdir, n):
     import onnxruntime as ort
     seed = int.from_bytes(os.urandom(4), "little")
     rng = np.random.default_rng(seed)
@@ -58,10 +71,14 @@ def reference(name, path, outdir, n):
     dt = time.time() - t0
     x.tofile(os.path.join(outdir, name + ".input.f32"))
     y.tofile(os.path.join(outdir, name + ".ort.f32"))
+    t16 = torch_fp16_agreement(model, x, y)
     with open(os.path.join(outdir, name + ".json"), "w") as f:
         json.dump({"model": name, "seed": seed, "input": list(x.shape), "output": list(y.shape), "ort_seconds": dt,
-                   "ort_version": ort.__version__, "torch_version": torch.__version__}, f)
+                   "ort_version": ort.__version__, "torch_version": torch.__version__, "torch_fp16_vs_ort": t16}, f)
     print(f"reference {name}: seed {seed}, ORT CPU {n} inputs in {dt:.1f} s", flush=True)
+    if t16:
+        print(f"reference {name}: PyTorch fp16 on the GPU vs ORT fp32, same inputs: rel L2 {t16['rel_l2']:.3e}, "
+              f"top-1 agrees on {t16['top1_agree']}/{t16['n']}", flush=True)
 
 
 def main():
@@ -73,9 +90,9 @@ def main():
         args = args[2:]
     os.makedirs(outdir, exist_ok=True)
     for name in (args or ALL):
-        path = export(name, outdir)
+        path, model = export(name, outdir)
         if n > 0:
-            reference(name, path, outdir, n)
+            reference(name, path, model, outdir, n)
 
 
 if __name__ == "__main__":

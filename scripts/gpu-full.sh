@@ -23,7 +23,7 @@ cmake -S native -B /tmp/nb -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUTDIR/sel
   && /tmp/nb/trtn_selftest > "$OUTDIR/selftest.log" 2>&1
 echo "== native selftest: $(tail -1 "$OUTDIR/selftest.log" 2>/dev/null)"
 wait $export_pid
-grep -E "exported|reference|rc=|Error|error" "$OUTDIR/export.log" | tail -12
+grep -E "exported|reference|rc=|Error|error" "$OUTDIR/export.log" | tail -20
 export TRTN_MODELS_DIR=/tmp/trtn-models TRTN_NODE_TESTS=/tmp/trtn-node
 OUT="$OUTDIR" bash /tmp/bundle/scripts/gpu-test.sh "$@" > "$OUTDIR/gpu-test-console.log" 2>&1
 rc=$?
