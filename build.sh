@@ -130,7 +130,8 @@ cmd_bundle_server() {
     dotnet publish "$p" -c Release -r linux-x64 --self-contained true -o "$stage/server" \
       -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en
   done
-  rm -f "$stage/server"/*.pdb
+  # Windows builds of ONNX Runtime come along with the package even for linux-x64 (17 MB the GPU host never loads).
+  rm -f "$stage/server"/*.pdb "$stage/server"/onnxruntime*.dll
   chmod +x "$stage/server/TrtNative.Server" "$stage/server/TrtNative.Server.Tests" "$stage/server/TrtNative.EngineBench"
   (cd "$stage" && XZ_OPT="-9 -T0" tar -cJf "$out/server-bundle.tar.xz" server)
   local size
