@@ -36,6 +36,39 @@ internal sealed class RecordingBackend(int max, int delayMs = 0, ManualResetEven
     public static PreparedImage Item(params byte[] values) => new(values, new TrtNative.Runtime.ImageNormalization(1));
 }
 
+/// <summary>A pipelined backend (sum and first pixel per item, like <see cref="RecordingBackend"/>) that logs Submit and Complete calls.</summary>
+internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? firstSubmitGate = null) : IPipelinedBackend
+{
+    private readonly RecordingBackend _inner = new(max);
+    private int _submitted, _inFlight;
+    public List<string> Log { get; } = [];
+    public string Kind => "fake-pipelined";
+    public int MaxBatchSize => max;
+    public int OutputSize => 2;
+    public long DeviceMemoryBytes => 0;
+    public float[] Run(IReadOnlyList<PreparedImage> images) => Submit(images).Complete();
+    public IPendingBatch Submit(IReadOnlyList<PreparedImage> images)
+    {
+        if (++_inFlight > 2) throw new InvalidOperationException("more than two batches in flight");
+        int k = ++_submitted;
+        if (k == 1) firstSubmitGate?.Wait(TimeSpan.FromSeconds(30));
+        lock (Log) Log.Add($"S{k}");
+        var y = _inner.Run(images.ToList()); // computed now: the images may be reused after Submit returns
+        return new Pending(this, k, y);
+    }
+    private sealed class Pending(PipelinedRecordingBackend owner, int k, float[] y) : IPendingBatch
+    {
+        public float[] Complete()
+        {
+            Thread.Sleep(5); // the "device" is still busy
+            lock (owner.Log) owner.Log.Add($"C{k}");
+            owner._inFlight--;
+            return y;
+        }
+    }
+    public void Dispose() { }
+}
+
 public class DynamicBatcherTests
 {
     [Fact]
@@ -54,6 +87,26 @@ public class DynamicBatcherTests
         Assert.All(be.Sizes, s => Assert.InRange(s, 1, 8));
         Assert.Equal(80, be.Sizes.Sum());
         Assert.True(be.Sizes.Count < 40, $"expected merging, got {be.Sizes.Count} batches: {string.Join(",", be.Sizes)}");
+    }
+
+    [Fact]
+    public async Task APipelinedBackendGetsTheNextBatchBeforeThePreviousIsCompleted()
+    {
+        using var gate = new ManualResetEventSlim(false);
+        var be = new PipelinedRecordingBackend(max: 2, gate);
+        await using var q = new DynamicBatcher(be, 1, TimeSpan.FromMilliseconds(5), 100);
+        // One request with six images, all queued before the first batch is submitted (the gate holds it), so batches
+        // 2 and 3 are submitted while 1 and 2 are still in flight.
+        var pending = q.SubmitAsync(Enumerable.Range(1, 6).Select(i => RecordingBackend.Item((byte)(10 * i))).ToList());
+        gate.Set();
+        var r = await pending;
+        Assert.Equal(Enumerable.Range(1, 6).Select(i => 10f * i), r.Select(x => x[0]));
+        Assert.Equal(["S1", "S2", "C1", "S3", "C2", "C3"], be.Log);
+        // A lone image afterwards is delivered at once, not held until a next batch comes.
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(7f, (await q.SubmitAsync([RecordingBackend.Item(7)]))[0][0]);
+        Assert.InRange(sw.ElapsedMilliseconds, 0, 5000);
+        Assert.Equal(["S4", "C4"], be.Log.Skip(6));
     }
 
     [Fact]

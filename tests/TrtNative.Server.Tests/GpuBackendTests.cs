@@ -59,6 +59,14 @@ public class GpuBackendTests
                 Assert.Equal(want[k].Length, got.Length);
                 for (int i = 0; i < want[k].Length; i++) Assert.Equal(want[k][i], got[i], 4);
             }
+            // Pipelined: two batches in flight (sharing the device buffers on one stream), a third is refused.
+            var p1 = gpu.Submit(batches[2]);
+            var p2 = gpu.Submit(batches[3]);
+            Assert.Throws<InvalidOperationException>(() => gpu.Submit(batches[4]));
+            var g1 = p1.Complete();
+            var g2 = p2.Complete();
+            for (int i = 0; i < want[2].Length; i++) Assert.Equal(want[2][i], g1[i], 4);
+            for (int i = 0; i < want[3].Length; i++) Assert.Equal(want[3][i], g2[i], 4);
         }
         using var again = new TrtNativeGpuBackend(Spec(repo, "fp32"));
         Assert.StartsWith("loaded plan", again.Source);

@@ -114,59 +114,131 @@ public sealed class DynamicBatcher : IAsyncDisposable
 
     private async Task LoopAsync(CancellationToken stop)
     {
-        var batch = new List<Item>(_backend.MaxBatchSize);
         var reader = _queue.Reader;
+        var pipelined = _backend as IPipelinedBackend;
+        InFlight? inflight = null;
         try
         {
-            while (await reader.WaitToReadAsync(stop))
+            while (true)
             {
-                batch.Clear();
-                if (!reader.TryRead(out var first)) continue;
-                batch.Add(first);
-                long deadline = first.EnqueuedAt + (long)(_maxDelay.TotalSeconds * Stopwatch.Frequency);
-                while (batch.Count < _backend.MaxBatchSize)
+                // Nothing new to start: deliver the batch still on the device before waiting for more work.
+                if (inflight != null && !reader.TryPeek(out _))
                 {
-                    if (reader.TryRead(out var it)) { batch.Add(it); continue; }
-                    // Nothing queued and nothing announced: waiting cannot fill the batch, so run it now.
-                    if (Volatile.Read(ref _expected) <= 0) break;
-                    long left = deadline - Stopwatch.GetTimestamp();
-                    if (left <= 0) break;
-                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                    cts.CancelAfter(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
-                    try
-                    {
-                        if (!await reader.WaitToReadAsync(cts.Token)) break;
-                    }
-                    catch (OperationCanceledException) when (!stop.IsCancellationRequested)
-                    {
-                        break;
-                    }
+                    Finish(inflight);
+                    inflight = null;
                 }
-                RunBatch(batch);
+                if (!await reader.WaitToReadAsync(stop)) break;
+                var batch = await FormBatchAsync(reader, stop);
+                if (batch.Count == 0) continue;
+                if (pipelined == null)
+                {
+                    RunBatch(batch);
+                    continue;
+                }
+                // Stage and queue this batch while the previous one still runs, then deliver the previous one: the
+                // host work of one batch overlaps the device work of the other.
+                var started = Start(pipelined, batch);
+                if (inflight != null) Finish(inflight);
+                inflight = started;
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
         }
+        if (inflight != null) Finish(inflight);
         while (reader.TryRead(out var left))
             left.Done.TrySetException(new ObjectDisposedException("service", "the service was deleted"));
+    }
+
+    // Takes the first queued item and closes the batch when full, when the first item has waited the max delay, or
+    // at once when nothing more is queued or announced. Empty only if the queued item vanished.
+    private async Task<List<Item>> FormBatchAsync(ChannelReader<Item> reader, CancellationToken stop)
+    {
+        var batch = new List<Item>(Math.Min(_backend.MaxBatchSize, 64));
+        if (!reader.TryRead(out var first)) return batch;
+        batch.Add(first);
+        long deadline = first.EnqueuedAt + (long)(_maxDelay.TotalSeconds * Stopwatch.Frequency);
+        while (batch.Count < _backend.MaxBatchSize)
+        {
+            if (reader.TryRead(out var it)) { batch.Add(it); continue; }
+            // Nothing queued and nothing announced: waiting cannot fill the batch, so run it now.
+            if (Volatile.Read(ref _expected) <= 0) break;
+            long left = deadline - Stopwatch.GetTimestamp();
+            if (left <= 0) break;
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            cts.CancelAfter(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
+            try
+            {
+                if (!await reader.WaitToReadAsync(cts.Token)) break;
+            }
+            catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+            {
+                break;
+            }
+        }
+        return batch;
+    }
+
+    private sealed record InFlight(List<Item> Items, IPendingBatch? Pending, long Started, double[] Waits);
+
+    private InFlight? Start(IPipelinedBackend backend, List<Item> batch)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var waits = QueueTimes(batch, start);
+        _inputs.Clear();
+        foreach (var it in batch) _inputs.Add(it.Input);
+        try
+        {
+            return new InFlight(batch, backend.Submit(_inputs), start, waits);
+        }
+        catch (Exception e)
+        {
+            foreach (var it in batch) it.Done.TrySetException(e);
+            return null;
+        }
+        finally
+        {
+            _inputs.Clear();
+        }
+    }
+
+    private void Finish(InFlight f)
+    {
+        try
+        {
+            Deliver(f.Items, f.Pending!.Complete(), f.Started, f.Waits);
+        }
+        catch (Exception e)
+        {
+            foreach (var it in f.Items) it.Done.TrySetException(e);
+        }
+    }
+
+    private static double[] QueueTimes(List<Item> batch, long start)
+    {
+        var waits = new double[batch.Count];
+        for (int i = 0; i < batch.Count; i++) waits[i] = (double)(start - batch[i].EnqueuedAt) / Stopwatch.Frequency;
+        return waits;
+    }
+
+    private void Deliver(List<Item> batch, float[] y, long start, double[] waits)
+    {
+        double runSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        int per = y.Length / batch.Count;
+        Batches++;
+        _onBatch?.Invoke(batch.Count, waits, runSeconds);
+        for (int i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(y.AsSpan(i * per, per).ToArray());
     }
 
     private void RunBatch(List<Item> batch)
     {
         long start = Stopwatch.GetTimestamp();
-        var waits = new double[batch.Count];
-        for (int i = 0; i < batch.Count; i++) waits[i] = (double)(start - batch[i].EnqueuedAt) / Stopwatch.Frequency;
+        var waits = QueueTimes(batch, start);
         _inputs.Clear();
         foreach (var it in batch) _inputs.Add(it.Input);
         try
         {
-            var y = _backend.Run(_inputs);
-            double runSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            int per = y.Length / batch.Count;
-            Batches++;
-            _onBatch?.Invoke(batch.Count, waits, runSeconds);
-            for (int i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(y.AsSpan(i * per, per).ToArray());
+            Deliver(batch, _backend.Run(_inputs), start, waits);
         }
         catch (Exception e)
         {

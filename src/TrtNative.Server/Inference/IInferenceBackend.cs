@@ -54,3 +54,25 @@ public interface IInferenceBackend : IDisposable
 public sealed record BackendSpec(
     string ModelPath, string Repository, ModelInfo Model, int Channels, int Height, int Width, int MaxBatchSize,
     string DataType, int GpuId, int MaxWorkspaceMb, string EngineFileName, bool ReadEngine, bool WriteEngine, int CpuThreads);
+
+/// <summary>
+/// A backend that takes the next batch while the previous one is still on the device, so the host work of one batch
+/// (staging, upload, queueing) overlaps the device work of the other. The batching loop keeps at most two batches
+/// submitted and completes them in submission order; it only ever calls one method at a time.
+/// </summary>
+public interface IPipelinedBackend : IInferenceBackend
+{
+    /// <summary>
+    /// Starts one batch (1..<see cref="IInferenceBackend.MaxBatchSize"/> images, only read during this call) and
+    /// returns without waiting for it. At most two batches may be submitted and not yet completed.
+    /// </summary>
+    IPendingBatch Submit(IReadOnlyList<PreparedImage> images);
+}
+
+/// <summary>A submitted batch.</summary>
+public interface IPendingBatch
+{
+    /// <summary>Waits for the batch and returns images.Count × OutputSize scores (as <see cref="IInferenceBackend.Run"/>).</summary>
+    float[] Complete();
+}
+

@@ -18,9 +18,11 @@ namespace TrtNative.Server.Inference;
 /// the GPU. Scores come back through pinned memory; one stream, one synchronisation per batch. Batches are padded up
 /// to a few fixed sizes (<see cref="BatchBucket"/>) so the engine sees a handful of shapes, each of which keeps its
 /// set-up and CUDA graph in the execution context, instead of a new shape (plain run, then capture) per batch.
+/// Two staging lanes (pinned pixels, pinned scores, an event) let the batching loop stage one batch while the GPU runs
+/// the previous one (<see cref="Submit"/>); the device buffers are shared, which the single stream keeps in order.
 /// </para>
 /// </summary>
-public sealed class TrtNativeGpuBackend : IInferenceBackend
+public sealed class TrtNativeGpuBackend : IPipelinedBackend
 {
     private readonly CudaContext _ctx;
     private readonly Engine _engine;
@@ -29,9 +31,25 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
     private readonly int _c, _h, _w;
     private readonly bool _fixedBatch;
     private readonly CudaStream _stream;
-    private readonly ImageBatchStager _stager;
+    private readonly Lane[] _lanes = new Lane[2];
+    private int _nextLane;
     private readonly DeviceBuffer<float> _input, _output;
-    private readonly PinnedBuffer<float> _hostOutput;
+
+    // One batch's host side: its pixels and parameters (pinned, with their device copies), its scores (pinned), and
+    // the event recorded after its scores' download.
+    private sealed class Lane(ImageBatchStager stager, PinnedBuffer<float> scores, CudaEvent done) : IDisposable
+    {
+        public ImageBatchStager Stager { get; } = stager;
+        public PinnedBuffer<float> Scores { get; } = scores;
+        public CudaEvent Done { get; } = done;
+        public bool Busy { get; set; }
+        public void Dispose()
+        {
+            Done.Dispose();
+            Scores.Dispose();
+            Stager.Dispose();
+        }
+    }
 
     /// <summary>Loads or builds the engine (minutes for big models on a cold timing cache).</summary>
     public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null)
@@ -95,10 +113,24 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
             // Own input/output buffers bound to the context: the stager writes the input in place, scores are
             // copied from the output into pinned memory.
             _stream = CudaStream.Create(_ctx);
-            _stager = new ImageBatchStager(_ctx, MaxBatchSize, _h, _w, _c);
             _input = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * _c * _h * _w);
             _output = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * OutputSize);
-            _hostOutput = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
+            for (int i = 0; i < _lanes.Length; i++)
+            {
+                var stager = new ImageBatchStager(_ctx, MaxBatchSize, _h, _w, _c);
+                PinnedBuffer<float>? scores = null;
+                try
+                {
+                    scores = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
+                    _lanes[i] = new Lane(stager, scores, CudaEvent.Create(_ctx));
+                }
+                catch
+                {
+                    scores?.Dispose();
+                    stager.Dispose();
+                    throw;
+                }
+            }
             _exec.SetTensorAddress(_in, _input.DevicePointer);
             _exec.SetTensorAddress(_out, _output.DevicePointer);
         }
@@ -123,27 +155,52 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
     public int OutputSize { get; }
     /// <inheritdoc/>
     public long DeviceMemoryBytes => _engine.WeightBytes + _engine.ActivationBytes + _input.SizeInBytes + _output.SizeInBytes
-        + (long)_stager.MaxBatch * _stager.ImageBytes;
+        + _lanes.Sum(l => (long)l.Stager.MaxBatch * l.Stager.ImageBytes);
 
     /// <inheritdoc/>
-    public float[] Run(IReadOnlyList<PreparedImage> images)
+    public float[] Run(IReadOnlyList<PreparedImage> images) => Submit(images).Complete();
+
+    /// <inheritdoc/>
+    public IPendingBatch Submit(IReadOnlyList<PreparedImage> images)
     {
         int n = images.Count;
         if (n < 1 || n > MaxBatchSize) throw new ArgumentException($"batch of {n} images is outside 1..{MaxBatchSize}");
+        var lane = _lanes[_nextLane];
+        if (lane.Busy) throw new InvalidOperationException("two batches are already in flight: complete the older one first");
         int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
         for (int i = 0; i < n; i++)
         {
-            images[i].Pixels.CopyTo(_stager.Image(i));
-            _stager.SetNormalization(i, images[i].Normalization);
+            images[i].Pixels.CopyTo(lane.Stager.Image(i));
+            lane.Stager.SetNormalization(i, images[i].Normalization);
         }
         // Padding images: whatever pixels are left in the staging slots; their scores are never read.
-        for (int i = n; i < run; i++) _stager.SetNormalization(i, images[0].Normalization);
+        for (int i = n; i < run; i++) lane.Stager.SetNormalization(i, images[0].Normalization);
+        // One stream: this upload starts only after the previous batch's engine run and download have finished with
+        // the shared device buffers.
         _exec.SetInputShape(_in, [run, _c, _h, _w]);
-        _stager.EnqueueNormalize(_stream, run, _input);
+        lane.Stager.EnqueueNormalize(_stream, run, _input);
         _exec.EnqueueAsync(_stream);
-        _output.EnqueueCopyTo(_hostOutput, _stream, (long)n * OutputSize);
-        _stream.Synchronize();
-        return _hostOutput.Span[..(n * OutputSize)].ToArray();
+        _output.EnqueueCopyTo(lane.Scores, _stream, (long)n * OutputSize);
+        lane.Done.Record(_stream);
+        lane.Busy = true;
+        _nextLane = (_nextLane + 1) % _lanes.Length;
+        return new PendingBatch(lane, n * OutputSize);
+    }
+
+    private sealed class PendingBatch(Lane lane, int count) : IPendingBatch
+    {
+        public float[] Complete()
+        {
+            try
+            {
+                lane.Done.Synchronize();
+                return lane.Scores.Span[..count].ToArray();
+            }
+            finally
+            {
+                lane.Busy = false;
+            }
+        }
     }
 
     /// <summary>
@@ -166,10 +223,11 @@ public sealed class TrtNativeGpuBackend : IInferenceBackend
 
     private void DisposeAll()
     {
-        _hostOutput?.Dispose();
+        // Queued work may still use the buffers (a failed request path): let the stream drain first.
+        try { _stream?.Synchronize(); } catch (TrtNativeException) { /* a failed stream: free regardless */ }
+        foreach (var lane in _lanes) lane?.Dispose();
         _output?.Dispose();
         _input?.Dispose();
-        _stager?.Dispose();
         _stream?.Dispose();
         _exec?.Dispose();
         _engine?.Dispose();

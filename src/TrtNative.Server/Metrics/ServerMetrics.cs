@@ -108,7 +108,7 @@ public sealed class ServerMetrics
         foreach (var (s, h) in _queue.OrderBy(k => k.Key)) h.Write(sb, "trtnative_queue_time_seconds", $"service=\"{Esc(s)}\"");
         sb.Append("# HELP trtnative_batch_size Images per backend run.\n# TYPE trtnative_batch_size histogram\n");
         foreach (var (s, h) in _batch.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_size", $"service=\"{Esc(s)}\"");
-        sb.Append("# HELP trtnative_batch_run_seconds Time the backend took per batch (upload, preprocessing, engine, download).\n# TYPE trtnative_batch_run_seconds histogram\n");
+        sb.Append("# HELP trtnative_batch_run_seconds Time from submitting a batch to the backend to its scores (pipelined batches overlap).\n# TYPE trtnative_batch_run_seconds histogram\n");
         foreach (var (s, h) in _run.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_run_seconds", $"service=\"{Esc(s)}\"");
         sb.Append("# HELP trtnative_engine_build_seconds Time the service's engine (or CPU session) took to build.\n# TYPE trtnative_engine_build_seconds gauge\n");
         foreach (var (s, (b, sec)) in _build.OrderBy(k => k.Key))
