@@ -263,6 +263,7 @@ internal sealed class GpuLowering
         bool transA = n.GetInt("transA", 0) != 0, transB = n.GetInt("transB", 0) != 0;
         float alpha = n.GetFloat("alpha", 1f), beta = n.GetFloat("beta", 1f);
         var a = Ensure(Value(n.Inputs[0]), [0, 1]);
+        int b = MatrixOperand(n.Inputs[1], n.Name + ".B");
         var outLogical = LogicalShape(n.Outputs[0]);
         var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
         long N = outLogical[1].IsKnown ? outLogical[1].Value : throw Unsupported("the output's column count must be known");
@@ -295,13 +296,10 @@ internal sealed class GpuLowering
             }
         }
         bool separateAdd = addLater is not null || addConst is not null;
-        // In fp16, a Gemm with constant weights whose result is only a graph output (a classifier head) runs in float32:
-        // rounded to fp16, logits closer than a half-precision step (~0.001 near 1) become equal and the top class is
-        // decided by the tie, not by the scores. It is one small layer; its input is converted, its weights kept fp32.
-        bool fp32Head = Act == NativeDType.Float16 && !separateAdd && IsOnlyGraphOutput(n.Outputs[0]) && _known.ContainsKey(n.Inputs[1]);
-        var outType = fp32Head ? NativeDType.Float32 : Act;
-        if (fp32Head) a = EmitCopy(a, [0, 1], NativeDType.Float32, _p.Tensors[a.Tensor].Name + ".fp32");
-        int b = MatrixOperand(n.Inputs[1], n.Name + ".B", outType);
+        // In fp16, a Gemm whose result is only a graph output (a classifier's logits) writes float32 straight from its
+        // fp32 accumulator: rounded to fp16, logits closer than a half-precision step (~0.001 near 1) become equal and
+        // the top class is decided by the tie, not by the scores.
+        var outType = Act == NativeDType.Float16 && !separateAdd && IsOnlyGraphOutput(n.Outputs[0]) ? NativeDType.Float32 : Act;
         if (biasValues is not null) bias = Weight(n.Name + ".C", biasValues, Shapes.Of(N), outType);
         var prm = new GemmParams { TransA = transA ? 1 : 0, TransB = transB ? 1 : 0, Alpha = alpha, HasBias = bias >= 0 ? 1 : 0, Act = separateAdd ? default : act, Tactic = -1 };
         int y = NewTensor(separateAdd ? n.Outputs[0] + ".gemm" : n.Outputs[0], outType, outLogical, TensorRole.Activation);
@@ -346,10 +344,10 @@ internal sealed class GpuLowering
     }
 
     /// <summary>A matrix operand in logical order: a weight when constant, else the activation made contiguous.</summary>
-    private int MatrixOperand(string name, string weightName, NativeDType? weightType = null)
+    private int MatrixOperand(string name, string weightName)
     {
         if (_known.TryGetValue(name, out var t) && t.Floats is not null)
-            return Weight(weightName, t.Floats, t.Shape.Select(Dim.Of).ToArray(), weightType ?? Act);
+            return Weight(weightName, t.Floats, t.Shape.Select(Dim.Of).ToArray(), Act);
         var v = Value(name);
         return Ensure(v, Identity(v.Logical.Length)).Tensor;
     }
