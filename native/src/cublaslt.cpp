@@ -53,12 +53,8 @@ public:
         auto& a = in(t, 0); auto& b = in(t, 1); auto& y = out(t, 0);
         auto* bias = p.has_bias ? opt_in(t, 2) : nullptr;
         require(a.rank >= 2 && b.rank >= 2, TRTN_UNSUPPORTED, "gemm: operands must have rank >= 2, got " + a.shape_string() + " and " + b.shape_string());
-        // fp16 operands may write a float32 result (a network output, not rounded to fp16).
-        require(a.dtype == b.dtype && (a.dtype == TRTN_FLOAT32 || a.dtype == TRTN_FLOAT16) &&
-                    (y.dtype == a.dtype || (a.dtype == TRTN_FLOAT16 && y.dtype == TRTN_FLOAT32)), TRTN_UNSUPPORTED,
-                std::string("gemm: operands must share float32/float16 type (float16 operands may give a float32 result), got ") +
-                    dtype_name(a.dtype) + " " + a.shape_string() + ", " + dtype_name(b.dtype) + " " + b.shape_string() + " -> " +
-                    dtype_name(y.dtype) + " " + y.shape_string());
+        require(a.dtype == b.dtype && a.dtype == y.dtype && (a.dtype == TRTN_FLOAT32 || a.dtype == TRTN_FLOAT16), TRTN_UNSUPPORTED,
+                "gemm: operands must share float32/float16 type, got " + a.shape_string() + ", " + b.shape_string() + ", " + y.shape_string());
         int64_t M = p.trans_a ? a.dims[a.rank - 1] : a.dims[a.rank - 2];
         int64_t K = p.trans_a ? a.dims[a.rank - 2] : a.dims[a.rank - 1];
         int64_t Kb = p.trans_b ? b.dims[b.rank - 1] : b.dims[b.rank - 2];
@@ -77,8 +73,7 @@ public:
         if (M * N == 0) return 0;
 
         cudaDataType_t dt = a.dtype == TRTN_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
-        cudaDataType_t dt_out = y.dtype == TRTN_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
-        int64_t es = a.dtype == TRTN_FLOAT16 ? 2 : 4, es_out = y.dtype == TRTN_FLOAT16 ? 2 : 4;
+        int64_t es = a.dtype == TRTN_FLOAT16 ? 2 : 4;
         TRTN_LT_CHECK(cublasLtMatmulDescCreate(&op_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         // Column-major view: D^T[N,M] = op(B)^T[N,K] * op(A)^T[K,M]; "A" of cuBLASLt is our B and vice versa.
         cublasOperation_t ta = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -92,14 +87,13 @@ public:
         if (bias) {
             int64_t zero = 0;
             TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &zero, sizeof(zero)));
-            TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &dt_out, sizeof(dt_out)));
         }
 
         uint64_t a_rows = p.trans_b ? K : N, a_cols = p.trans_b ? N : K;
         uint64_t b_rows = p.trans_a ? M : K, b_cols = p.trans_a ? K : M;
         TRTN_LT_CHECK(cublasLtMatrixLayoutCreate(&la_, dt, a_rows, a_cols, (int64_t)a_rows));
         TRTN_LT_CHECK(cublasLtMatrixLayoutCreate(&lb_, dt, b_rows, b_cols, (int64_t)b_rows));
-        TRTN_LT_CHECK(cublasLtMatrixLayoutCreate(&ld_, dt_out, (uint64_t)N, (uint64_t)M, N));
+        TRTN_LT_CHECK(cublasLtMatrixLayoutCreate(&ld_, dt, (uint64_t)N, (uint64_t)M, N));
         int64_t stride_a = batch_b == 1 ? 0 : K * N, stride_b = batch_a == 1 ? 0 : M * K, stride_d = M * N;
         if (batch > 1) {
             int32_t bc = static_cast<int32_t>(batch);
@@ -113,7 +107,7 @@ public:
         // Base addresses are 256-byte aligned (the caller's arena); batch strides may lower that.
         uint32_t al_a = (uint32_t)gcd_align(batch > 1 ? stride_a * es : 0);
         uint32_t al_b = (uint32_t)gcd_align(batch > 1 ? stride_b * es : 0);
-        uint32_t al_d = (uint32_t)gcd_align(batch > 1 ? stride_d * es_out : 0);
+        uint32_t al_d = (uint32_t)gcd_align(batch > 1 ? stride_d * es : 0);
         TRTN_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref_));
         uint64_t limit = env.workspace_limit;
         TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &limit, sizeof(limit)));

@@ -190,8 +190,6 @@ TRTN_API trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_op
         int32_t act_type = options->fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32;
         for (auto& l : engine->layers) {
             if (l.kind == TRTN_LAYER_COPY) continue;
-            // A GEMM with fp16 operands may write a float32 result (the lowering does it for network outputs).
-            if (l.kind == TRTN_LAYER_GEMM && options->fp16 && engine->tensor_dtype[l.outputs[0]] == TRTN_FLOAT32) continue;
             for (size_t i = 0; i < l.outputs.size(); ++i) {
                 int32_t dt = engine->tensor_dtype[l.outputs[i]];
                 require(dt == act_type, TRTN_INVALID_ARGUMENT, "layer '" + l.name + "': output " + std::to_string(i) + " is " + dtype_name(dt) + " but the engine computes in " + dtype_name(act_type));

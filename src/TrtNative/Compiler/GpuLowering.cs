@@ -255,9 +255,6 @@ internal sealed class GpuLowering
         _vals[n.Outputs[0]] = new Val(y, outLogical, Nhwc);
     }
 
-    private bool IsOnlyGraphOutput(string value) =>
-        _g.Outputs.Any(o => o.Name == value) && !_g.Nodes.Any(x => x.Inputs.Contains(value));
-
     private void LowerGemm(Node n)
     {
         bool transA = n.GetInt("transA", 0) != 0, transB = n.GetInt("transB", 0) != 0;
@@ -268,7 +265,6 @@ internal sealed class GpuLowering
         var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
         long N = outLogical[1].IsKnown ? outLogical[1].Value : throw Unsupported("the output's column count must be known");
         int bias = -1;
-        float[]? biasValues = null;
         Val? addLater = null;
         float[]? addConst = null;
         Dim[]? addConstShape = null;
@@ -280,8 +276,9 @@ internal sealed class GpuLowering
                 bool vector = cs.Length == 0 || cs.Take(cs.Length - 1).All(d => d == 1);
                 if (vector && (cs.Length == 0 || cs[^1] == N || cs[^1] == 1))
                 {
-                    biasValues = new float[N];
-                    for (int i = 0; i < N; i++) biasValues[i] = beta * c.Floats[cs.Length == 0 || cs[^1] == 1 ? 0 : i];
+                    var bv = new float[N];
+                    for (int i = 0; i < N; i++) bv[i] = beta * c.Floats[cs.Length == 0 || cs[^1] == 1 ? 0 : i];
+                    bias = Weight(n.Name + ".C", bv, Shapes.Of(N), Act);
                 }
                 else
                 {
@@ -296,13 +293,8 @@ internal sealed class GpuLowering
             }
         }
         bool separateAdd = addLater is not null || addConst is not null;
-        // In fp16, a Gemm whose result is only a graph output (a classifier's logits) writes float32 straight from its
-        // fp32 accumulator: rounded to fp16, logits closer than a half-precision step (~0.001 near 1) become equal and
-        // the top class is decided by the tie, not by the scores.
-        var outType = Act == NativeDType.Float16 && !separateAdd && IsOnlyGraphOutput(n.Outputs[0]) ? NativeDType.Float32 : Act;
-        if (biasValues is not null) bias = Weight(n.Name + ".C", biasValues, Shapes.Of(N), outType);
         var prm = new GemmParams { TransA = transA ? 1 : 0, TransB = transB ? 1 : 0, Alpha = alpha, HasBias = bias >= 0 ? 1 : 0, Act = separateAdd ? default : act, Tactic = -1 };
-        int y = NewTensor(separateAdd ? n.Outputs[0] + ".gemm" : n.Outputs[0], outType, outLogical, TensorRole.Activation);
+        int y = NewTensor(separateAdd ? n.Outputs[0] + ".gemm" : n.Outputs[0], Act, outLogical, TensorRole.Activation);
         AddLayer(LayerKind.Gemm, prm, [a.Tensor, b, bias], [y]);
         var result = new Val(y, outLogical, [0, 1]);
         if (separateAdd)
