@@ -179,17 +179,15 @@ public sealed class DynamicBatcher : IAsyncDisposable
         return batch;
     }
 
-    private sealed record InFlight(List<Item> Items, IPendingBatch? Pending, long Started, double[] Waits);
+    private sealed record InFlight(List<Item> Items, IPendingBatch Pending, long Started, double[] Waits);
 
     private InFlight? Start(IPipelinedBackend backend, List<Item> batch)
     {
         long start = Stopwatch.GetTimestamp();
         var waits = QueueTimes(batch, start);
-        _inputs.Clear();
-        foreach (var it in batch) _inputs.Add(it.Input);
         try
         {
-            return new InFlight(batch, backend.Submit(_inputs), start, waits);
+            return new InFlight(batch, backend.Submit(Inputs(batch)), start, waits);
         }
         catch (Exception e)
         {
@@ -206,7 +204,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     {
         try
         {
-            Deliver(f.Items, f.Pending!.Complete(), f.Started, f.Waits);
+            Deliver(f.Items, f.Pending.Complete(), f.Started, f.Waits);
         }
         catch (Exception e)
         {
@@ -234,11 +232,9 @@ public sealed class DynamicBatcher : IAsyncDisposable
     {
         long start = Stopwatch.GetTimestamp();
         var waits = QueueTimes(batch, start);
-        _inputs.Clear();
-        foreach (var it in batch) _inputs.Add(it.Input);
         try
         {
-            Deliver(batch, _backend.Run(_inputs), start, waits);
+            Deliver(batch, _backend.Run(Inputs(batch)), start, waits);
         }
         catch (Exception e)
         {
@@ -248,6 +244,14 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             _inputs.Clear();
         }
+    }
+
+    // The batch's images, in one list reused for every batch (backends only read it during the call).
+    private List<PreparedImage> Inputs(List<Item> batch)
+    {
+        _inputs.Clear();
+        foreach (var it in batch) _inputs.Add(it.Input);
+        return _inputs;
     }
 
     private readonly List<PreparedImage> _inputs = [];
