@@ -207,18 +207,22 @@ save()
 c = Client()  # a fresh keep-alive connection for the timed loop
 
 # --- latency: sequential single-JPEG predicts over one keep-alive connection ------------------------------------------
-head, rtt = [], []
-for i in range(N_WARM + N_SEQ):
-    t = time.perf_counter()
-    st, body = c.call("POST", "/predict", predict)
-    dt = (time.perf_counter() - t) * 1000
-    assert st == 200, body
-    if i >= N_WARM:
-        head.append(body["head"]["time"])
-        rtt.append(dt)
-res["latency"] = {"requests": N_SEQ, "warmup": N_WARM,
-                  "head_time_ms": {"p50": pct(head, 50), "p99": pct(head, 99), "mean": round(float(np.mean(head)), 3)},
-                  "round_trip_ms": {"p50": pct(rtt, 50), "p99": pct(rtt, 99), "mean": round(float(np.mean(rtt)), 3)}}
+def latency_loop(cl):
+    head, rtt = [], []
+    for i in range(N_WARM + N_SEQ):
+        t = time.perf_counter()
+        st, body = cl.call("POST", "/predict", predict)
+        dt = (time.perf_counter() - t) * 1000
+        assert st == 200, body
+        if i >= N_WARM:
+            head.append(body["head"]["time"])
+            rtt.append(dt)
+    return {"requests": N_SEQ, "warmup": N_WARM,
+            "head_time_ms": {"p50": pct(head, 50), "p99": pct(head, 99), "mean": round(float(np.mean(head)), 3)},
+            "round_trip_ms": {"p50": pct(rtt, 50), "p99": pct(rtt, 99), "mean": round(float(np.mean(rtt)), 3)}}
+
+
+res["latency"] = latency_loop(c)
 log("latency", json.dumps(res["latency"]))
 save()
 
@@ -369,21 +373,6 @@ except Exception as e:  # noqa: BLE001 - report, keep the rest
 save()
 
 # --- latency again with --max-batch-delay-ms 0 (the plan saved above is loaded, not rebuilt) ------------------------
-def latency_loop(cl):
-    head, rtt = [], []
-    for i in range(N_WARM + N_SEQ):
-        t = time.perf_counter()
-        st, body = cl.call("POST", "/predict", predict)
-        dt = (time.perf_counter() - t) * 1000
-        assert st == 200, body
-        if i >= N_WARM:
-            head.append(body["head"]["time"])
-            rtt.append(dt)
-    return {"requests": N_SEQ, "warmup": N_WARM,
-            "head_time_ms": {"p50": pct(head, 50), "p99": pct(head, 99), "mean": round(float(np.mean(head)), 3)},
-            "round_trip_ms": {"p50": pct(rtt, 50), "p99": pct(rtt, 99), "mean": round(float(np.mean(rtt)), 3)}}
-
-
 try:
     cmd0 = cmd + ["--max-batch-delay-ms", "0"]
     server = subprocess.Popen(cmd0, stdout=server_log, stderr=subprocess.STDOUT)
