@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One full device run (GPU host, from .carry/gpu): export models + ORT references, build native, native self-test,
 # managed GPU tests from the bundle, optional benchmark. Logs under $OUT.
-# Usage: scripts/gpu-full.sh [test-runner args...]   env: TRTN_BENCH=1 runs bench after tests, TRTN_MODELS="resnet50 ..."
+# Usage: scripts/gpu-full.sh [test-runner args...]   env: TRTN_BENCH=1 runs bench after tests, TRTN_MODELS="resnet50 ...",
+#        TRTN_REFERENCE_N (fresh random inputs per model, a multiple of 64; default 1024)
 set -uo pipefail
 here="$(pwd)"
 OUTDIR="${OUT:-$here/out}"
@@ -16,7 +17,7 @@ tar -xJf bundle.tar.xz -C /tmp
 rm -rf /tmp/bundle/native && cp -r native /tmp/bundle/native
 cp scripts/*.sh /tmp/bundle/scripts/ 2>/dev/null
 export PYTHONUNBUFFERED=1
-( python3 scripts/export_models.py /tmp/trtn-models --reference 64 $models > "$OUTDIR/export.log" 2>&1; echo "export rc=$?" >> "$OUTDIR/export.log" ) &
+( python3 scripts/export_models.py /tmp/trtn-models --reference "${TRTN_REFERENCE_N:-1024}" $models > "$OUTDIR/export.log" 2>&1; echo "export rc=$?" >> "$OUTDIR/export.log" ) &
 export_pid=$!
 # Native self-test (own build dir) while the export runs.
 cmake -S native -B /tmp/nb -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUTDIR/selftest-build.log" 2>&1 && cmake --build /tmp/nb -j 8 >> "$OUTDIR/selftest-build.log" 2>&1 \

@@ -9,7 +9,7 @@
 # Environment: TRTN_CUDA_ARCH (default 90), TRTN_CMAKE_ARGS (extra cmake configure arguments),
 #              TRTN_SKIP_NATIVE=1 (run the managed GPU tests without building the shim),
 #              TRTN_EXPORT_MODELS=1 or "resnet50 vit_b_16 ..." (export torchvision models + ONNX Runtime references
-#              with scripts/export_models.py into bundle/models, TRTN_REFERENCE_N inputs, default 64, and set
+#              with scripts/export_models.py into bundle/models, TRTN_REFERENCE_N inputs, default 1024, and set
 #              TRTN_MODELS_DIR), TRTN_MODELS_DIR / TRTN_NODE_TESTS (default: bundle/node-tests if present).
 set -uo pipefail
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,7 +67,7 @@ if [ -n "${TRTN_EXPORT_MODELS:-}" ] && [ "${TRTN_EXPORT_MODELS}" != 0 ] && [ -z 
   models=()
   [ "$TRTN_EXPORT_MODELS" != 1 ] && read -r -a models <<<"$TRTN_EXPORT_MODELS"
   echo "== exporting models: ${models[*]:-all}"
-  if python3 "$bundle/scripts/export_models.py" "$bundle/models" --reference "${TRTN_REFERENCE_N:-64}" "${models[@]}" \
+  if python3 "$bundle/scripts/export_models.py" "$bundle/models" --reference "${TRTN_REFERENCE_N:-1024}" "${models[@]}" \
        >"$results/export-models.log" 2>&1; then
     export TRTN_MODELS_DIR="$bundle/models"
   else

@@ -9,9 +9,17 @@ namespace TrtNative.GpuTests;
 
 /// <summary>
 /// torchvision models (random weights, opset 17, dynamic batch) exported on the GPU host by
-/// scripts/export_models.py, which also runs ONNX Runtime (CPU) on 64 fresh random inputs. One engine per model
-/// and precision with the profile batch 1..64 runs batch 1, 7 and 64 and is compared with those outputs.
+/// scripts/export_models.py, which also runs ONNX Runtime (CPU) on fresh random inputs (a multiple of 64; the device
+/// scripts make 1024). One engine per model and precision with the profile batch 1..64 runs batch 1 and 7, then every
+/// input in batches of 64, and is compared with those outputs.
 /// </summary>
+/// <remarks>
+/// The fp16 top-1 bar is "the same class as ORT on at least 63 of 64 inputs", checked as that rate over all the
+/// inputs. On one set of 64 it is a coin toss for any fp16 engine where the reference's two best classes are
+/// closer than fp16's rounding (random-weight ViT-B/16 on noise inputs has such near-ties on about 1 input in 300:
+/// PyTorch's own fp16 misses 63/64 on a few percent of fresh sets). Each set's count is printed, next to PyTorch
+/// fp16's on the same inputs (export log), and every disagreement with ORT's gap and the row's largest error.
+/// </remarks>
 public class ModelGpuTests
 {
     private const int MaxBatch = 64;
@@ -22,7 +30,7 @@ public class ModelGpuTests
     private static string ModelsDir()
     {
         var dir = Environment.GetEnvironmentVariable("TRTN_MODELS_DIR");
-        Assert.SkipWhen(string.IsNullOrEmpty(dir), "TRTN_MODELS_DIR is not set (export the models with scripts/export_models.py DIR --reference 64)");
+        Assert.SkipWhen(string.IsNullOrEmpty(dir), "TRTN_MODELS_DIR is not set (export the models with scripts/export_models.py DIR --reference 1024)");
         return dir!;
     }
 
@@ -30,6 +38,12 @@ public class ModelGpuTests
     {
         var bytes = File.ReadAllBytes(path);
         return MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+    }
+
+    private void Report(string line)
+    {
+        _out.WriteLine(line);
+        Console.WriteLine(line);
     }
 
     [Theory]
@@ -53,7 +67,7 @@ public class ModelGpuTests
         var ort = ReadFloats(Path.Combine(dir, model + ".ort.f32"));
         const int per = 3 * 224 * 224;
         int n = x.Length / per, classes = ort.Length / n;
-        Assert.Equal(MaxBatch, n);
+        Assert.True(n >= MaxBatch && n % MaxBatch == 0, $"{model}: {n} reference inputs; expected a multiple of {MaxBatch}");
         // A reference that is constant (e.g. a zero-initialized head) would make every comparison vacuous.
         double mean = ort.Average(v => (double)v), spread = Math.Sqrt(ort.Average(v => (v - mean) * (v - mean)));
         Assert.True(spread > 1e-4, $"{model}: the ONNX Runtime logits are (nearly) constant (std {spread:E2}); the comparison would prove nothing");
@@ -66,39 +80,54 @@ public class ModelGpuTests
         _out.WriteLine($"{model} {precision}: built in {sw.Elapsed.TotalSeconds:F1} s, {engine.LayerCount} layers, weights {engine.WeightBytes / 1048576.0:F1} MiB, arena {engine.ActivationBytes / 1048576.0:F1} MiB");
         using var ec = engine.CreateExecutionContext();
         double tol = precision == Precision.Fp32 ? 1e-4 : 1e-2;
-        float[]? full = null;
-        foreach (int batch in new[] { 1, 7, MaxBatch })
+        float[] RunBatch(int start, int batch)
         {
-            var input = Tensor.FromFloats(x[..(batch * per)], [batch, 3, 224, 224]);
+            var input = Tensor.FromFloats(x[(start * per)..((start + batch) * per)], [batch, 3, 224, 224]);
             var got = ec.Run(new Dictionary<string, Tensor> { ["input"] = input })["logits"];
             Assert.Equal(new long[] { batch, classes }, got.Shape);
-            double err = EngineGpuTests.RelL2(got.Floats!, ort[..(batch * classes)]);
-            string line = $"RESULT {model} {precision} batch {batch}: rel L2 vs ORT CPU {err:E3} (tol {tol:E0}, seed {seed})";
-            _out.WriteLine(line);
-            Console.WriteLine(line);
-            Assert.True(err <= tol, line);
-            if (batch == MaxBatch) full = got.Floats!;
+            return got.Floats!;
         }
-        int agree = 0;
+        foreach (int batch in new[] { 1, 7 })
+        {
+            double err = EngineGpuTests.RelL2(RunBatch(0, batch), ort[..(batch * classes)]);
+            string line = $"RESULT {model} {precision} batch {batch}: rel L2 vs ORT CPU {err:E3} (tol {tol:E0}, seed {seed})";
+            Report(line);
+            Assert.True(err <= tol, line);
+        }
+        var full = new float[n * classes];
+        double worstSet = 0;
+        for (int start = 0; start < n; start += MaxBatch)
+        {
+            RunBatch(start, MaxBatch).CopyTo(full, start * classes);
+            worstSet = Math.Max(worstSet, EngineGpuTests.RelL2(full[(start * classes)..((start + MaxBatch) * classes)], ort[(start * classes)..((start + MaxBatch) * classes)]));
+        }
+        double all = EngineGpuTests.RelL2(full, ort);
+        string errLine = $"RESULT {model} {precision} batch {MaxBatch} x {n / MaxBatch}: rel L2 vs ORT CPU {all:E3}, worst set of {MaxBatch} {worstSet:E3} (tol {tol:E0}, seed {seed})";
+        Report(errLine);
+        Assert.True(worstSet <= tol, errLine);
+
+        int agree = 0, shown = 0;
+        var perSet = new int[n / MaxBatch];
         for (int i = 0; i < n; i++)
         {
-            var ours = full!.AsSpan(i * classes, classes);
+            var ours = full.AsSpan(i * classes, classes);
             var theirs = ort.AsSpan(i * classes, classes);
             int mine = ArgMax(ours), ref1 = ArgMax(theirs);
-            if (mine == ref1) { agree++; continue; }
+            if (mine == ref1) { agree++; perSet[i / MaxBatch]++; continue; }
+            if (++shown > 20) continue;
             // Say how close the call was: ORT's gap between its top class and ours, next to this row's largest error.
             float maxErr = 0;
             for (int k = 0; k < classes; k++) maxErr = Math.Max(maxErr, Math.Abs(ours[k] - theirs[k]));
-            string why = $"{model} {precision} input {i}: top-1 {mine} vs ORT {ref1}; ORT logits {theirs[ref1]:G6} / {theirs[mine]:G6} (gap {theirs[ref1] - theirs[mine]:G3}), " +
-                         $"ours {ours[ref1]:G6} / {ours[mine]:G6}, largest logit error in the row {maxErr:G3}";
-            _out.WriteLine(why);
-            Console.WriteLine(why);
+            Report($"{model} {precision} input {i}: top-1 {mine} vs ORT {ref1}; ORT logits {theirs[ref1]:G6} / {theirs[mine]:G6} (gap {theirs[ref1] - theirs[mine]:G3}), " +
+                   $"ours {ours[ref1]:G6} / {ours[mine]:G6}, largest logit error in the row {maxErr:G3}");
         }
-        string top1 = $"RESULT {model} {precision}: top-1 agrees with ORT on {agree}/{n} inputs";
-        _out.WriteLine(top1);
-        Console.WriteLine(top1);
-        Assert.True(agree >= n - 1, top1);
-        Assert.Equal(GraphState.NotCaptured, ec.GraphState); // each batch was a new shape: plain launches so far
+        string top1 = $"RESULT {model} {precision}: top-1 agrees with ORT on {agree}/{n} inputs (bar: {MaxBatch - 1}/{MaxBatch} of them, {(MaxBatch - 1) * n / MaxBatch}); " +
+                      $"sets of {MaxBatch} with at least {MaxBatch - 1}: {perSet.Count(a => a >= MaxBatch - 1)}/{perSet.Length}, worst {perSet.Min()}/{MaxBatch}";
+        Report(top1);
+        Assert.True((long)agree * MaxBatch >= (long)(MaxBatch - 1) * n, top1);
+        // Batch 1 and 7 ran once each (plain launches); from the second batch of 64 on, the outputs compared above came
+        // from replays of the captured CUDA graph.
+        Assert.Equal(n > MaxBatch ? GraphState.Replaying : GraphState.NotCaptured, ec.GraphState);
 
         // Plan round trip: bit-identical bytes and bit-identical outputs.
         byte[] plan = engine.Serialize();
