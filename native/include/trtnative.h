@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of a signature or a struct below. */
-#define TRTN_ABI_VERSION 2
+#define TRTN_ABI_VERSION 3
 #define TRTN_MAX_DIMS 8
 
 typedef struct trtn_status trtn_status;
@@ -285,6 +285,10 @@ TRTN_API trtn_status* trtn_context_enqueue(trtn_context* context, void* stream);
  * value per layer; times_ms (may be NULL) the chosen tactic's time. Synchronizes stream. */
 TRTN_API trtn_status* trtn_context_autotune(trtn_context* context, void* stream, int32_t* tactics, float* times_ms,
                                             int32_t layer_count);
+/* Runs every layer once with plain launches (never the graph) at the current shapes and addresses, with a CUDA event
+ * after each: times_ms receives layer_count values, layer i's time on the GPU including its launch (TensorRT's
+ * IProfiler). For finding hot spots; the sum exceeds a graph replay's time. Synchronizes stream. */
+TRTN_API trtn_status* trtn_context_profile(trtn_context* context, void* stream, float* times_ms, int32_t layer_count);
 TRTN_API trtn_status* trtn_context_get_info(const trtn_context* context, trtn_context_info* out);
 
 /* ---- image preprocessing ----

@@ -62,29 +62,43 @@ std::vector<std::unique_ptr<Layer>> make_layers(const trtn_engine* e) {
     return layers;
 }
 
+// Runs body for one layer; an error it throws gets the layer's name appended (the one place that adds it).
+template <class F>
+auto in_layer(const Layer& l, F&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const Error& e) {
+        throw Error(e.code(), std::string(e.what()) + " (layer '" + l.desc.name + "')");
+    }
+}
+
 // Sets up every layer of slot for the context's current tensor dims; returns the scratch bytes they need.
 size_t setup_layers(trtn_context* c, ShapeSlot& slot) {
     size_t ws = 0;
-    for (auto& l : slot.layers) {
-        try {
-            ws = std::max(ws, l->setup(c->tensors, c->env));
-        } catch (const Error& e) {
-            throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
-        }
-    }
+    for (auto& l : slot.layers) ws = std::max(ws, in_layer(*l, [&] { return l->setup(c->tensors, c->env); }));
     return ws;
 }
 
 // Runs every layer; errors name the layer.
 void run_layers(trtn_context* c) {
-    for (auto& l : c->current->layers) {
-        try {
-            l->run(c->tensors, c->env);
-        } catch (const Error& e) {
-            throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
+    for (auto& l : c->current->layers) in_layer(*l, [&] { l->run(c->tensors, c->env); });
+}
+
+// CUDA events created for one call and destroyed with it, even when a layer throws.
+struct EventList {
+    std::vector<cudaEvent_t> events;
+    explicit EventList(size_t n) {
+        events.reserve(n);
+        for (size_t i = 0; i < n; ++i) {
+            cudaEvent_t e = nullptr;
+            TRTN_CUDA_CHECK(cudaEventCreate(&e));
+            events.push_back(e);
         }
     }
-}
+    ~EventList() { for (auto e : events) cudaEventDestroy(e); }
+    EventList(const EventList&) = delete;
+    EventList& operator=(const EventList&) = delete;
+};
 
 void set_device(const trtn_engine* e) { TRTN_CUDA_CHECK(cudaSetDevice(e->device)); }
 
@@ -353,6 +367,33 @@ TRTN_API trtn_status* trtn_context_enqueue(trtn_context* c, void* stream_ptr) {
     });
 }
 
+TRTN_API trtn_status* trtn_context_profile(trtn_context* c, void* stream_ptr, float* times_ms, int32_t layer_count) {
+    return guard("trtn_context_profile", [&] {
+        check_context(c);
+        require(times_ms != nullptr, TRTN_INVALID_ARGUMENT, "times_ms is null");
+        require(c->current && c->addresses_set, TRTN_INVALID_ARGUMENT, "shapes and addresses must be set before profiling");
+        auto& layers = c->current->layers;
+        require(layer_count == static_cast<int32_t>(layers.size()), TRTN_INVALID_ARGUMENT,
+                "layer_count " + std::to_string(layer_count) + " does not match the engine's " + std::to_string(layers.size()) + " layers");
+        require(c->env.workspace_bytes >= c->current->workspace_needed, TRTN_INVALID_ARGUMENT, "the workspace is smaller than the layers need");
+        set_device(c->engine);
+        auto stream = static_cast<cudaStream_t>(stream_ptr);
+        c->env.stream = stream;
+        // An event after every layer: layer i's time is the gap between the events around it. Plain launches, so
+        // each layer's time includes its launch; a graph replay of the whole engine is faster than their sum.
+        EventList ev(layers.size() + 1);
+        TRTN_CUDA_CHECK(cudaEventRecord(ev.events[0], stream));
+        for (size_t i = 0; i < layers.size(); ++i) {
+            auto& l = layers[i];
+            in_layer(*l, [&] { l->run(c->tensors, c->env); });
+            TRTN_CUDA_CHECK(cudaEventRecord(ev.events[i + 1], stream));
+        }
+        TRTN_CUDA_CHECK(cudaEventSynchronize(ev.events.back()));
+        for (size_t i = 0; i < layers.size(); ++i)
+            TRTN_CUDA_CHECK(cudaEventElapsedTime(&times_ms[i], ev.events[i], ev.events[i + 1]));
+    });
+}
+
 TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, int32_t* tactics, float* times_ms, int32_t layer_count) {
     return guard("trtn_context_autotune", [&] {
         check_context(c);
@@ -373,11 +414,7 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
             float ms = 0;
             int32_t tactic = -1;
             if (l->tunable()) {
-                try {
-                    tactic = l->autotune(c->tensors, c->env, &ms);
-                } catch (const Error& e) {
-                    throw Error(e.code(), std::string(e.what()) + " (layer '" + l->desc.name + "')");
-                }
+                tactic = in_layer(*l, [&] { return l->autotune(c->tensors, c->env, &ms); });
                 c->engine->layers[i].tactic = tactic;
             }
             if (tactics) tactics[i] = tactic;

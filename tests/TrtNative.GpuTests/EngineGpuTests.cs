@@ -139,6 +139,29 @@ public class EngineGpuTests
     }
 
     [Fact]
+    public void ProfileTimesEveryLayerAndComputesWhatARunComputes()
+    {
+        RequireEngine();
+        var g = SmallNet(9);
+        using var ctx = CudaContext.Create();
+        using var engine = new Builder(ctx).Build(g, Config(Precision.Fp16, "input", [1, 3, 16, 16], [2, 3, 16, 16], [4, 3, 16, 16]));
+        using var ec = engine.CreateExecutionContext();
+        using var stream = CudaStream.Create(ctx);
+        var x = Tensor.FromFloats(Rand(new Random(6), 3 * 3 * 16 * 16), [3, 3, 16, 16]);
+        var inputs = new Dictionary<string, Tensor> { ["input"] = x };
+        var before = ec.Run(inputs)["probs"].Floats!;
+        var layers = ec.ProfileLayers(stream);
+        Assert.Equal(engine.LayerCount, layers.Count);
+        Assert.All(layers, l => Assert.True(float.IsFinite(l.Milliseconds) && l.Milliseconds >= 0, $"{l.Name}: {l.Milliseconds} ms"));
+        Assert.True(layers.Sum(l => l.Milliseconds) > 0);
+        Assert.Contains(layers, l => l.Kind == "Conv");
+        Assert.Equal(new long[] { 3, 10 }, layers[^1].OutputShape); // the last layer writes the output, batch 3
+        foreach (var l in layers) _out.WriteLine($"{l.Kind,-9} {l.Milliseconds,8:F4} ms [{string.Join(",", l.OutputShape)}] {l.Name}");
+        // The profiled run computed the outputs from the same inputs, and the context runs on as before.
+        Assert.Equal(before, ec.Run(inputs)["probs"].Floats!);
+    }
+
+    [Fact]
     public void ShapeOutsideProfileIsAClearErrorAndTheContextKeepsWorking()
     {
         RequireEngine();

@@ -4,8 +4,9 @@ using TrtNative.Runtime;
 namespace TrtNative.Sample.Commands;
 
 /// <summary>
-/// bench PLAN|MODEL.onnx [--fp16] [--batch 1,32] [--warmup N] [--iters N] [--no-graph]: GPU time per run measured
-/// with CUDA events around each enqueue (inputs stay on the GPU), median after warm-up; one BENCH line per batch.
+/// bench PLAN|MODEL.onnx [--fp16] [--batch 1,32] [--warmup N] [--iters N] [--no-graph] [--layers]: GPU time per run
+/// measured with CUDA events around each enqueue (inputs stay on the GPU), median after warm-up; one BENCH line per
+/// batch. --layers adds each layer's time (median of 5 profiled runs): the 15 slowest layers and the time per kind.
 /// </summary>
 internal static class BenchCommand
 {
@@ -42,7 +43,20 @@ internal static class BenchCommand
             double median = times[times.Length / 2], p90 = times[(int)(times.Length * 0.9)];
             Console.WriteLine($"BENCH engine=trtnative model={model} precision={o.Precision} batch={batch} median_ms={median:F4} p90_ms={p90:F4} " +
                               $"imgs_per_s={batch / median * 1000:F1} graph={ec.GraphState}");
+            if (o.LayerTimes) PrintLayerTimes(ec, stream, batch);
         }
         return 0;
+    }
+
+    private static void PrintLayerTimes(TrtNative.Runtime.ExecutionContext ec, CudaStream stream, long batch)
+    {
+        var runs = Enumerable.Range(0, 5).Select(_ => ec.ProfileLayers(stream)).ToArray();
+        var layers = runs[0].Select((l, i) => l with { Milliseconds = runs.Select(r => r[i].Milliseconds).Order().ElementAt(runs.Length / 2) }).ToArray();
+        double total = layers.Sum(l => (double)l.Milliseconds);
+        Console.WriteLine($"LAYERS batch={batch} count={layers.Length} sum_ms={total:F4} (plain launches, each with its launch; a graph replay is faster)");
+        foreach (var l in layers.OrderByDescending(l => l.Milliseconds).Take(15))
+            Console.WriteLine($"LAYER batch={batch} ms={l.Milliseconds:F4} share={100 * l.Milliseconds / total:F1}% kind={l.Kind} out=[{string.Join(",", l.OutputShape)}] name={l.Name}");
+        foreach (var g in layers.GroupBy(l => l.Kind).OrderByDescending(g => g.Sum(l => l.Milliseconds)))
+            Console.WriteLine($"KIND batch={batch} kind={g.Key} count={g.Count()} ms={g.Sum(l => l.Milliseconds):F4} share={100 * g.Sum(l => l.Milliseconds) / total:F1}%");
     }
 }

@@ -14,7 +14,7 @@ internal sealed class EngineOptions
     public string? Output;
     public List<long> Batches = new();
     public int Warmup = 20, Iterations = 200, Seed = -1;
-    public bool NoGraph;
+    public bool NoGraph, LayerTimes;
 
     public static EngineOptions Parse(string[] args, string command)
     {
@@ -42,6 +42,7 @@ internal sealed class EngineOptions
                 case "--iters": o.Iterations = int.Parse(Next()); break;
                 case "--seed": o.Seed = int.Parse(Next()); break;
                 case "--no-graph": o.NoGraph = true; break;
+                case "--layers": o.LayerTimes = true; break;
                 default:
                     if (a.StartsWith('-') || o.Path.Length > 0) throw new TrtNativeException(ErrorCode.InvalidArgument, $"{command}: unknown argument '{a}'");
                     o.Path = a;

@@ -82,6 +82,9 @@ internal static unsafe partial class NativeMethods
     // trtn_status* trtn_context_autotune(trtn_context*, void* stream, int32_t* tactics, float* times_ms, int32_t layer_count);
     [LibraryImport(Library)] internal static partial nint trtn_context_autotune(NativeContextHandle context, nint stream, int* tactics, float* times, int layerCount);
 
+    // trtn_status* trtn_context_profile(trtn_context*, void* stream, float* times_ms, int32_t layer_count);
+    [LibraryImport(Library)] internal static partial nint trtn_context_profile(NativeContextHandle context, nint stream, float* times, int layerCount);
+
     // trtn_status* trtn_context_get_info(const trtn_context*, trtn_context_info* out);
     [LibraryImport(Library)] internal static partial nint trtn_context_get_info(NativeContextHandle context, ContextInfo* info);
 

@@ -17,6 +17,9 @@ public enum GraphState
     CaptureFailed = 2,
 }
 
+/// <summary>One layer's time from <see cref="ExecutionContext.ProfileLayers"/>: its name, kind (Conv, Gemm, Copy, ...), first output's shape and GPU milliseconds.</summary>
+public sealed record LayerTiming(string Name, string Kind, long[] OutputShape, float Milliseconds);
+
 /// <summary>
 /// Runs an engine: owns the activation memory (an arena sized for the profile's largest shapes) and the layers'
 /// scratch space. Set the input shapes, then <see cref="EnqueueAsync"/> on a stream (after filling the inputs at
@@ -115,6 +118,25 @@ public sealed class ExecutionContext : IDisposable
         EnsureShapes();
         _engine.Context.MakeCurrent();
         NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_enqueue(_handle, stream.Handle));
+    }
+
+    /// <summary>
+    /// Runs every layer once on <paramref name="stream"/> with plain launches (never the CUDA graph), on whatever the
+    /// inputs hold, and returns each layer's GPU time in engine order, measured with a CUDA event after every layer
+    /// (TensorRT's IProfiler). For finding hot spots: each time includes the layer's launch, so the sum is above a
+    /// graph replay's time. Synchronous.
+    /// </summary>
+    public unsafe IReadOnlyList<LayerTiming> ProfileLayers(CudaStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        EnsureShapes();
+        _engine.Context.MakeCurrent();
+        var layers = _engine.Program.Layers;
+        var times = new float[layers.Count];
+        fixed (float* t = times)
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_profile(_handle, stream.Handle, t, times.Length));
+        return layers.Select((l, i) => new LayerTiming(l.Name, l.Kind.ToString(),
+            _engine.Program.Tensors[l.Outputs[0]].Shape.Resolve(_bindings), times[i])).ToArray();
     }
 
     /// <summary>Enables (default) or disables capturing the enqueue into a CUDA graph.</summary>
