@@ -269,6 +269,40 @@ void test_misc(bool fp16) {
 }
 
 
+// Strided copies of every rank the copy kernels specialise (1-5) and beyond (6-7: the general kernel): a full
+// reversal of the axes keeps every dim separate; plus a strided slice with offsets.
+void test_copy_ranks(bool fp16) {
+    const int64_t sizes[7] = {2, 3, 2, 3, 2, 3, 2};
+    for (int r = 1; r <= 7; ++r) {
+        std::vector<int64_t> in(sizes, sizes + r), out(r);
+        for (int k = 0; k < r; ++k) out[k] = in[r - 1 - k];
+        auto x = rnd((size_t)count(in));
+        std::vector<double> want(x.size());
+        std::vector<int64_t> idx(r, 0);
+        for (size_t o = 0; o < want.size(); ++o) {  // idx: the output's multi-index, row-major
+            int64_t src = 0;
+            for (int k = 0; k < r; ++k) src = src * in[k] + idx[r - 1 - k];
+            want[o] = x[(size_t)src];
+            for (int k = r - 1; k >= 0; --k) { if (++idx[k] < out[k]) break; idx[k] = 0; }
+        }
+        trtn_copy_params cp{};
+        for (int k = 0; k < r; ++k) { cp.perm[k] = r - 1 - k; cp.start[k] = 0; cp.step[k] = 1; }
+        std::vector<float> got;
+        bool ran = run_layer(TRTN_LAYER_COPY, &cp, {{in, x, TRTN_FLOAT32}, {out, {}}}, 1, fp16, got);
+        check(std::string(fp16 ? "copy f32->f16 reverse rank " : "copy reverse rank ") + std::to_string(r), ran, got, want, fp16 ? 1e-3 : 0);
+    }
+    auto x = rnd(4 * 6 * 8);
+    std::vector<double> want(2 * 3 * 4);
+    for (int i = 0; i < 2; ++i) for (int j = 0; j < 3; ++j) for (int l = 0; l < 4; ++l)
+        want[(i * 3 + j) * 4 + l] = x[((1 + 2 * i) * 6 + 2 * j) * 8 + 2 + l];
+    trtn_copy_params cp{};
+    int64_t start[3] = {1, 0, 2}, step[3] = {2, 2, 1};
+    for (int k = 0; k < 3; ++k) { cp.perm[k] = k; cp.start[k] = start[k]; cp.step[k] = step[k]; }
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_COPY, &cp, {{{4, 6, 8}, x, TRTN_FLOAT32}, {{2, 3, 4}, {}}}, 1, fp16, got);
+    check(fp16 ? "copy f32->f16 strided slice" : "copy strided slice", ran, got, want, fp16 ? 1e-3 : 0);
+}
+
 // Batch preprocessing: per-image parameters (channel order, scale, mean, std), planar fp32 must equal the plain
 // float expression bit for bit (the managed CPU path computes exactly that); fp16 interleaved must equal its
 // rounding; a bad output type is refused.
@@ -393,6 +427,66 @@ void test_shape_slots() {
     trtn_engine_destroy(e);
 }
 
+// trtn_context_profile: refused before shapes are set and with a wrong layer count; then one time per layer,
+// each finite and >= 0, the layers really ran (output = relu(relu(x)) * 2), and a plain enqueue still works after.
+void test_profile() {
+    trtn_engine* e = nullptr;
+    if (!ok(trtn_engine_create(0, &e), "engine_create")) { g_fail++; return; }
+    int32_t x, y, z;
+    trtn_unary_params relu{TRTN_ACT_RELU, 0, 0};
+    trtn_binary_params twice{};
+    twice.op = TRTN_BINARY_ADD;  // y + y
+    bool good = ok(trtn_engine_add_tensor(e, TRTN_FLOAT32, 2, &x), "add_tensor") && ok(trtn_engine_add_tensor(e, TRTN_FLOAT32, 2, &y), "add_tensor") &&
+                ok(trtn_engine_add_tensor(e, TRTN_FLOAT32, 2, &z), "add_tensor") &&
+                ok(trtn_engine_add_layer(e, "relu", TRTN_LAYER_UNARY, &relu, sizeof(relu), &x, 1, &y, 1), "add_layer");
+    int32_t yy[2] = {y, y};
+    good = good && ok(trtn_engine_add_layer(e, "double", TRTN_LAYER_BINARY, &twice, sizeof(twice), yy, 2, &z, 1), "add_layer");
+    trtn_build_options bo{0, 0, 1 << 20};
+    trtn_context* c = nullptr;
+    good = good && ok(trtn_engine_build(e, &bo), "build") && ok(trtn_context_create(e, &c), "context_create");
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    float times[2] = {-1, -1};
+    std::string why;
+    trtn_status* early = good ? trtn_context_profile(c, s, times, 2) : nullptr;
+    if (good && (!early || trtn_status_code(early) != TRTN_INVALID_ARGUMENT)) { good = false; why = "profile before set_shapes was not refused"; }
+    if (early) trtn_status_destroy(early);
+    const int rows = 512, cols = 1024;
+    auto xs = rnd(rows * cols);
+    void *dx, *dy, *dz;
+    cudaMalloc(&dx, xs.size() * 4); cudaMalloc(&dy, xs.size() * 4); cudaMalloc(&dz, xs.size() * 4);
+    cudaMemcpy(dx, xs.data(), xs.size() * 4, cudaMemcpyHostToDevice);
+    cudaMemset(dz, 0xff, xs.size() * 4);
+    void* addr[3] = {dx, dy, dz};
+    int64_t dims[6] = {rows, cols, rows, cols, rows, cols};
+    uint64_t ws = 0;
+    good = good && ok(trtn_context_set_shapes(c, dims, 6, &ws), "set_shapes") && ok(trtn_context_set_tensor_addresses(c, addr, 3), "set_addresses") &&
+           ok(trtn_context_set_workspace(c, nullptr, 0), "set_workspace");
+    trtn_status* wrong = good ? trtn_context_profile(c, s, times, 1) : nullptr;
+    if (good && (!wrong || trtn_status_code(wrong) != TRTN_INVALID_ARGUMENT)) { good = false; why = "a wrong layer count was not refused"; }
+    if (wrong) trtn_status_destroy(wrong);
+    good = good && ok(trtn_context_profile(c, s, times, 2), "profile");
+    for (float t : times) if (good && !(t >= 0 && t < 1e4f)) { good = false; why = "time out of range"; }
+    std::vector<float> out(xs.size());
+    auto matches = [&] {
+        cudaMemcpy(out.data(), dz, out.size() * 4, cudaMemcpyDeviceToHost);
+        for (size_t i = 0; i < out.size(); ++i) if (out[i] != 2 * (xs[i] > 0 ? xs[i] : 0.f)) return false;
+        return true;
+    };
+    if (good && !matches()) { good = false; why = "profiled run gave wrong output"; }
+    cudaMemset(dz, 0xff, xs.size() * 4);
+    good = good && ok(trtn_context_enqueue(c, s), "enqueue after profile") && cudaStreamSynchronize(s) == cudaSuccess;
+    if (good && !matches()) { good = false; why = "enqueue after profile gave wrong output"; }
+    char info[96];
+    std::snprintf(info, sizeof info, "relu %.4f ms, add %.4f ms %s", times[0], times[1], why.c_str());
+    std::printf("%s %-40s %s\n", good ? "PASS" : "FAIL", "profile: a time per layer", info);
+    (good ? g_pass : g_fail)++;
+    cudaFree(dx); cudaFree(dy); cudaFree(dz);
+    cudaStreamDestroy(s);
+    if (c) trtn_context_destroy(c);
+    trtn_engine_destroy(e);
+}
+
 }  // namespace
 
 int main() {
@@ -421,9 +515,11 @@ int main() {
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
         test_softmax_ln(fp16);
         test_misc(fp16);
+        test_copy_ranks(fp16);
     }
     test_preprocess();
     test_shape_slots();
+    test_profile();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
