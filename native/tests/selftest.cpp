@@ -236,6 +236,25 @@ void test_misc(bool fp16) {
     std::vector<float> got;
     bool ran = run_layer(TRTN_LAYER_BINARY, &bp, {{{2, 3, 4, 5}, a}, {{3, 1, 1}, b}, {{2, 3, 4, 5}, {}}}, 2, fp16, got);
     check(fp16 ? "binary16 broadcast" : "binary32 broadcast", ran, got, want, fp16 ? 2e-3 : 1e-6);
+    {
+        // Squeeze-excitation style [2,5,6,8] * [2,1,1,8] (NHWC scale per image and channel), and a rank-6 broadcast
+        // [2,3,2,3,2,3] + [3,1,3,1,3] that no dims merge in (the general kernel's run-time-rank path).
+        auto x = rnd(2 * 5 * 6 * 8), sc = rnd(2 * 8);
+        std::vector<double> w(x.size());
+        for (size_t i = 0; i < x.size(); ++i) w[i] = (double)x[i] * sc[(i / 240) * 8 + i % 8];
+        std::vector<float> g;
+        bool r1 = run_layer(TRTN_LAYER_BINARY, &bp, {{{2, 5, 6, 8}, x}, {{2, 1, 1, 8}, sc}, {{2, 5, 6, 8}, {}}}, 2, fp16, g);
+        check(fp16 ? "binary16 per image and channel" : "binary32 per image and channel", r1, g, w, fp16 ? 2e-3 : 1e-6);
+        auto u = rnd(216), v = rnd(27);
+        std::vector<double> w2(u.size());
+        for (size_t i = 0; i < u.size(); ++i) {
+            size_t c5 = i % 3, c3 = (i / 6) % 3, c1 = (i / 36) % 3;  // u's axes 1, 3, 5 (sizes 3) meet v's
+            w2[i] = (double)u[i] + v[(c1 * 3 + c3) * 3 + c5];
+        }
+        trtn_binary_params add{TRTN_BINARY_ADD, {TRTN_ACT_NONE, 0, 0}};
+        bool r2 = run_layer(TRTN_LAYER_BINARY, &add, {{{2, 3, 2, 3, 2, 3}, u}, {{3, 1, 3, 1, 3}, v}, {{2, 3, 2, 3, 2, 3}, {}}}, 2, fp16, g);
+        check(fp16 ? "binary16 rank-6 broadcast" : "binary32 rank-6 broadcast", r2, g, w2, fp16 ? 2e-3 : 1e-6);
+    }
 
     trtn_copy_params cp{};
     int perm[4] = {0, 2, 3, 1};

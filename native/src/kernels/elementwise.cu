@@ -64,12 +64,15 @@ struct BinaryDesc32 {
     uint32_t sb[kMaxDims];
 };
 
-template <class T>
+// R > 0: the rank fixed at compile time, so the loop unrolls and reads the descriptor at constant offsets (as in
+// the strided copy, where a run-time rank made the kernel several times slower); R == 0: any rank, d.rank.
+template <class T, int R>
 __global__ void binary_general32(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y, uint32_t n,
                                  BinaryDesc32 d, int op, int act, float aa, float ab) {
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         uint32_t r = i, ia = 0, ib = 0;
-        for (int k = d.rank - 1; k >= 0; --k) {
+#pragma unroll
+        for (int k = (R > 0 ? R : d.rank) - 1; k >= 0; --k) {
             uint32_t c = r % d.dims[k];
             r /= d.dims[k];
             ia += c * d.sa[k];
@@ -144,7 +147,14 @@ void launch_binary(const void* a, const void* b, void* y, int rank, const int64_
             }
             e.dims[e.rank] = (uint32_t)dims[k]; e.sa[e.rank] = (uint32_t)sa[k]; e.sb[e.rank] = (uint32_t)sb[k]; ++e.rank;
         }
-        binary_general32<T><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta);
+        if (e.rank == 0) { e.rank = 1; e.dims[0] = 1; e.sa[0] = 0; e.sb[0] = 0; }  // one element
+        switch (e.rank) {
+            case 1: binary_general32<T, 1><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            case 2: binary_general32<T, 2><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            case 3: binary_general32<T, 3><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            case 4: binary_general32<T, 4><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            default: binary_general32<T, 0><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+        }
     }
     else binary_kernel<T, 4><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     TRTN_LAUNCH_CHECK("binary");
