@@ -371,6 +371,12 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         Assert.Equal((HttpStatusCode.BadRequest, 1005), (code, DdCode(body)));
         (code, body) = await Put(_c, "/services/crop", MeansService(repo, input: new JsonObject { ["interp"] = "bogus" }));
         Assert.Equal((HttpStatusCode.BadRequest, 1005), (code, DdCode(body)));
+        (code, body) = await Put(_c, "/services/crop", MeansService(repo, input: new JsonObject { ["std"] = new JsonArray(1.0, 0.0, 1.0) }));
+        Assert.Equal((HttpStatusCode.BadRequest, 1005), (code, DdCode(body)));
+        Assert.Contains("std must be finite and non-zero", body.ToJsonString());
+        (code, body) = await Put(_c, "/services/crop", MeansService(repo, input: new JsonObject { ["mean"] = new JsonArray(1.0, 2.0) }));
+        Assert.Equal((HttpStatusCode.BadRequest, 1005), (code, DdCode(body)));
+        Assert.Contains("mean has 2 values for 3 channel(s)", body.ToJsonString());
         await CreateMeans("crop2");
         var req = Predict("crop2", Img.B64(Img.Uniform(1, 2, 3)));
         req["parameters"]!["input"] = new JsonObject { ["width"] = 8, ["height"] = 8 }; // model needs 4x4

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TrtNative;
 using TrtNative.Runtime;
 using TrtNative.Server.Api;
 
@@ -98,13 +99,14 @@ public sealed record ImageInputParams
             throw DdException.InputError($"{path}: width and height must be in 1..16384 (got {Width}x{Height})");
         if (CropWidth < 0 || CropHeight < 0 || CropWidth > Width || CropHeight > Height)
             throw DdException.InputError($"{path}: crop_width/crop_height ({CropWidth}x{CropHeight}) must not exceed width/height ({Width}x{Height})");
-        if (Mean != null && Mean.Length != Channels)
-            throw DdException.InputError($"{path}.mean has {Mean.Length} values but the image has {Channels} channel(s)");
-        if (Std != null && Std.Length != Channels)
-            throw DdException.InputError($"{path}.std has {Std.Length} values but the image has {Channels} channel(s)");
-        if (Std != null && Std.Any(s => s == 0f || !float.IsFinite(s)))
-            throw DdException.InputError($"{path}.std must be finite and not contain 0");
-        if (!float.IsFinite(Scale))
-            throw DdException.InputError($"{path}.scale must be finite");
+        // Scale, mean, std and the channel count are checked where both backends take them: the normalisation.
+        try
+        {
+            ToNormalization();
+        }
+        catch (TrtNativeException e)
+        {
+            throw DdException.InputError($"{path}: {e.Message}");
+        }
     }
 }

@@ -25,6 +25,9 @@ public sealed class ImageNormalization
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"std has {std.Count} values for {channels} channel(s)");
         if (std != null && std.Any(s => s == 0f || !float.IsFinite(s)))
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"std must be finite and non-zero, got [{string.Join(", ", std)}]");
+        if (mean != null && mean.Any(m => !float.IsFinite(m)))
+            throw new TrtNativeException(ErrorCode.InvalidArgument, $"mean must be finite, got [{string.Join(", ", mean)}]");
+        if (!float.IsFinite(scale)) throw new TrtNativeException(ErrorCode.InvalidArgument, $"scale must be finite, got {scale}");
         if (sourceChannels != null && sourceChannels.Count != channels)
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"{sourceChannels.Count} source channel(s) given for {channels} output channel(s)");
         Channels = channels;

@@ -37,6 +37,8 @@ public class ImageNormalizationTests
         Assert.Contains("1..4 channels", Assert.Throws<TrtNativeException>(() => new ImageNormalization(5)).Message);
         Assert.Contains("mean has 2 values for 3", Assert.Throws<TrtNativeException>(() => new ImageNormalization(3, mean: [1f, 2f])).Message);
         Assert.Contains("std must be finite and non-zero", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, std: [0f])).Message);
+        Assert.Contains("mean must be finite", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, mean: [float.NaN])).Message);
+        Assert.Contains("scale must be finite", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, scale: float.PositiveInfinity)).Message);
         Assert.Contains("source channels", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, sourceChannels: [4])).Message);
         var rgb = new ImageNormalization(3, sourceChannels: [2, 1, 0]);
         var e = Assert.Throws<TrtNativeException>(() => rgb.ToPlanar(new byte[4], 2, 2, 1, new float[12]));
