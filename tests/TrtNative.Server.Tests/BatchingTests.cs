@@ -219,13 +219,30 @@ public class ServerBatchingTests(BatchingFactory f) : IClassFixture<BatchingFact
     public async Task FixedBatchModelRunsMultiImageRequests()
     {
         var c = f.CreateClient();
-        string repo = TestModels.MeansRepo(f.Dir.Sub("fixed1"), fixedBatch1: true);
+        string repo = TestModels.MeansRepo(f.Dir.Sub("fixed1"), batch: 1);
         var (code, _) = await Put(c, "/services/fixed1", MeansService(repo));
         Assert.Equal(HttpStatusCode.Created, code);
         var (rc, body) = await Post(c, "/predict", Predict("fixed1", Img.B64(Img.Uniform(0, 0, 9)), Img.B64(Img.Uniform(0, 0, 19))));
         Assert.Equal(HttpStatusCode.OK, rc);
         Assert.Equal(9.0, Prob(body, 0, "chan zero"), 4);
         Assert.Equal(19.0, Prob(body, 1, "chan zero"), 4);
+    }
+
+    [Fact]
+    public void CpuBackendLearnsASymbolicClassCountOfAFixedBatchModel()
+    {
+        // Batch fixed at 2, class count symbolic: the backend learns the count from one run, which must feed the
+        // model a whole fixed batch.
+        string repo = TestModels.MeansRepo(f.Dir.Sub("fixed2"), batch: 2, symbolicClasses: true);
+        string model = Path.Combine(repo, "means.onnx");
+        var spec = new BackendSpec(model, repo, ModelInfo.Read(model), 3, 4, 4, 8, "fp32", 0, 0, "TRTengine",
+            ReadEngine: false, WriteEngine: false, CpuThreads: 1);
+        using var cpu = new OnnxRuntimeBackend(spec);
+        Assert.Equal(2, cpu.MaxBatchSize);
+        Assert.Equal(3, cpu.OutputSize);
+        var pixels = Enumerable.Range(0, 16).SelectMany(_ => new byte[] { 10, 20, 30 }).ToArray();
+        var scores = cpu.Run([new PreparedImage(pixels, new TrtNative.Runtime.ImageNormalization(3))]);
+        Assert.Equal(new float[] { 10, 20, 30 }, scores);
     }
 }
 

@@ -34,25 +34,32 @@ public static class TestModels
     /// "prob"[N, C] = per-channel mean of "data"[N, C, H, W] (GlobalAveragePool + Flatten): with a uniform image,
     /// each score is exactly the preprocessed channel value, so tests see the tensor the server built.
     /// </summary>
-    public static void WriteMeans(string path, int c, int h, int w, bool fixedBatch1 = false)
+    /// <param name="batch">Fixed batch size, or -1 for a symbolic batch dim.</param>
+    /// <param name="symbolicClasses">Declare the output's class dim symbolic (so a backend must learn it by running).</param>
+    public static void WriteMeans(string path, int c, int h, int w, long batch = -1, bool symbolicClasses = false)
     {
         var g = new GraphProto { Name = "means" };
         g.Node.Add(new NodeProto { OpType = "GlobalAveragePool", Input = { "data" }, Output = { "gap" }, Name = "gap" });
         var flat = new NodeProto { OpType = "Flatten", Input = { "gap" }, Output = { "prob" }, Name = "flat" };
         flat.Attribute.Add(new AttributeProto { Name = "axis", I = 1, Type = AttributeProto.Types.AttributeType.Int });
         g.Node.Add(flat);
-        g.Input.Add(Vi("data", fixedBatch1 ? 1 : -1, c, h, w));
-        g.Output.Add(Vi("prob", fixedBatch1 ? 1 : -1, c));
+        g.Input.Add(Vi("data", batch, c, h, w));
+        g.Output.Add(Vi("prob", batch, symbolicClasses ? ClassesDim : c));
         var m = new ModelProto { IrVersion = 7, Graph = g, ProducerName = "trtnative-tests" };
         m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
         File.WriteAllBytes(path, m.ToByteArray());
     }
 
+    private const long ClassesDim = -2;
+
+    // Dims: -1 is the symbolic "batch", ClassesDim the symbolic "classes", others fixed.
     private static ValueInfoProto Vi(string name, params long[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)
-            shape.Dim.Add(d < 0 ? new TensorShapeProto.Types.Dimension { DimParam = "batch" } : new TensorShapeProto.Types.Dimension { DimValue = d });
+            shape.Dim.Add(d == -1 ? new TensorShapeProto.Types.Dimension { DimParam = "batch" }
+                : d == ClassesDim ? new TensorShapeProto.Types.Dimension { DimParam = "classes" }
+                : new TensorShapeProto.Types.Dimension { DimValue = d });
         return new ValueInfoProto
         {
             Name = name,
@@ -61,10 +68,10 @@ public static class TestModels
     }
 
     /// <summary>A repository holding the means model and a 3-line corresp.txt.</summary>
-    public static string MeansRepo(string dir, int c = 3, int h = 4, int w = 4, bool labels = true, bool fixedBatch1 = false)
+    public static string MeansRepo(string dir, int c = 3, int h = 4, int w = 4, bool labels = true, long batch = -1, bool symbolicClasses = false)
     {
         Directory.CreateDirectory(dir);
-        WriteMeans(System.IO.Path.Combine(dir, "means.onnx"), c, h, w, fixedBatch1);
+        WriteMeans(System.IO.Path.Combine(dir, "means.onnx"), c, h, w, batch, symbolicClasses);
         if (labels) File.WriteAllText(System.IO.Path.Combine(dir, "corresp.txt"), "0 chan zero\n1 chan one\n2 chan two\n");
         return dir;
     }

@@ -27,7 +27,7 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
         if (_outputSize == 0)
         {
             // Symbolic class dim: run one zero item once to learn it.
-            var r = RunFloats(new float[_c * _h * _w], 1);
+            var r = RunFloats(BatchBuffer(1), 1);
             _outputSize = r.Length;
         }
     }
@@ -45,18 +45,24 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
     public float[] Run(IReadOnlyList<PreparedImage> images)
     {
         int item = _c * _h * _w, batch = images.Count;
-        int runBatch = _fixedBatch > 0 ? _fixedBatch : batch;
-        if (batch < 1 || batch > runBatch) throw new ArgumentException($"batch {batch} is outside 1..{runBatch}");
-        var buf = new float[runBatch * item]; // padding items of a fixed batch stay zero
+        var buf = BatchBuffer(batch);
         for (int i = 0; i < batch; i++)
             images[i].Normalization.ToPlanar(images[i].Pixels, _h, _w, images[i].Pixels.Length / (_h * _w), buf.AsSpan(i * item, item));
         return RunFloats(buf, batch);
     }
 
-    // buf: runBatch × C × H × W floats (runBatch = the fixed batch, or batch).
-    private float[] RunFloats(float[] buf, int batch)
+    // A zeroed input for batch items: the model's fixed batch when it has one (the padding items stay zero).
+    private float[] BatchBuffer(int batch)
     {
         int runBatch = _fixedBatch > 0 ? _fixedBatch : batch;
+        if (batch < 1 || batch > runBatch) throw new ArgumentException($"batch {batch} is outside 1..{runBatch}");
+        return new float[runBatch * _c * _h * _w];
+    }
+
+    // buf from BatchBuffer(batch); returns the first batch items' scores.
+    private float[] RunFloats(float[] buf, int batch)
+    {
+        int runBatch = buf.Length / (_c * _h * _w);
         using var x = OrtValue.CreateTensorValueFromMemory(buf, [runBatch, _c, _h, _w]);
         // Held in a using: an inline `new RunOptions()` can be finalized while OrtRun still reads it (nothing keeps
         // it alive past the handle read), which crashed the server under load (segfault in libonnxruntime.so).
