@@ -144,15 +144,10 @@ public static class ImagePreprocessor
     /// </summary>
     /// <param name="img">The decoded image.</param>
     /// <param name="p">Resize, crop and normalisation parameters.</param>
-    /// <param name="into">Optional destination of exactly C × OutHeight × OutWidth floats (every element is written); a new array when null.</param>
-    public static float[] ToTensor(DecodedImage img, ImageInputParams p, float[]? into = null)
+    public static float[] ToTensor(DecodedImage img, ImageInputParams p)
     {
-        int n = img.Channels * p.OutWidth * p.OutHeight;
-        if (into != null && into.Length != n)
-            throw new ArgumentException($"destination has {into.Length} floats, the tensor {n}", nameof(into));
-        var pixels = ToPixels(img, p);
-        var t = into ?? new float[n];
-        p.ToNormalization().ToPlanar(pixels, p.OutHeight, p.OutWidth, img.Channels, t);
+        var t = new float[img.Channels * p.OutWidth * p.OutHeight];
+        p.ToNormalization().ToPlanar(ToPixels(img, p), p.OutHeight, p.OutWidth, img.Channels, t);
         return t;
     }
 }
