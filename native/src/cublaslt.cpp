@@ -3,6 +3,7 @@
 // fp32 runs with CUBLAS_COMPUTE_32F (never the fast-TF32 compute type); fp16 accumulates in fp32.
 #include "engine.h"
 #include "kernels/kernels.h"
+#include "timing.h"
 
 #include <cublasLt.h>
 
@@ -125,33 +126,24 @@ public:
 
     void run(std::vector<TensorView>& t, RunEnv& env) override { run_with(t, env, chosen_); }
 
+    // Times every heuristic result (median of several rounds after warm-up) and keeps the fastest; close calls
+    // are timed again more carefully.
     int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
         if (M_ * N_ == 0 || count_ == 0) { if (ms) *ms = 0; return -1; }
-        cudaEvent_t e0, e1;
-        TRTN_CUDA_CHECK(cudaEventCreate(&e0));
-        TRTN_CUDA_CHECK(cudaEventCreate(&e1));
-        float best = 1e30f;
-        int best_i = chosen_;
+        std::vector<TimedCandidate> timed;
         for (int i = 0; i < count_; ++i) {
             if (results_[i].workspaceSize > env.workspace_bytes) continue;
             try {
-                run_with(t, env, i);  // warm-up
-                TRTN_CUDA_CHECK(cudaEventRecord(e0, env.stream));
-                for (int r = 0; r < 5; ++r) run_with(t, env, i);
-                TRTN_CUDA_CHECK(cudaEventRecord(e1, env.stream));
-                TRTN_CUDA_CHECK(cudaEventSynchronize(e1));
-                float elapsed = 0;
-                TRTN_CUDA_CHECK(cudaEventElapsedTime(&elapsed, e0, e1));
-                if (elapsed / 5 < best) { best = elapsed / 5; best_i = i; }
+                timed.push_back({i, median_ms(env.stream, [&] { run_with(t, env, i); })});
             } catch (const Error&) {
                 cudaGetLastError();  // this candidate does not run here; try the next
             }
         }
-        cudaEventDestroy(e0);
-        cudaEventDestroy(e1);
-        chosen_ = best_i;
-        if (ms) *ms = best < 1e30f ? best : 0;
-        return best_i;
+        if (timed.empty()) { if (ms) *ms = 0; return chosen_; }
+        TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { run_with(t, env, i); });
+        chosen_ = best.index;
+        if (ms) *ms = best.ms;
+        return chosen_;
     }
 
 private:

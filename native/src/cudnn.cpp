@@ -1,8 +1,11 @@
-// Convolution layer through cuDNN (NHWC, fp32 or fp16, grouped/depthwise), with bias, residual and activation
-// applied by our epilogue kernel. fp32 convolutions run with CUDNN_FMA_MATH: TF32 tensor cores are never used.
+// Convolution layer (NHWC, fp32 or fp16, grouped/depthwise): cuDNN's graph API with bias, residual and activation
+// fused into the graph where an engine supports it, else cuDNN's legacy API or our direct kernel with the epilogue
+// applied by our own kernel; autotuning times them all. fp32 convolutions run with CUDNN_FMA_MATH: TF32 tensor cores are never used.
 // fp16 convolutions accumulate in fp32 (CUDNN_DATA_FLOAT compute type) and may use tensor cores.
+#include "conv_graph.h"
 #include "engine.h"
 #include "kernels/kernels.h"
+#include "timing.h"
 
 #include <cudnn.h>
 
@@ -30,8 +33,17 @@ int32_t cudnn_version() { return static_cast<int32_t>(cudnnGetVersion()); }
 
 namespace {
 
-// Tactic number of our own direct convolution kernel (cuDNN algorithm ids are 0..7).
+// Tactic number of our own direct convolution kernel (cuDNN algorithm ids are 0..7; graph tactics: conv_graph.h).
 constexpr int32_t kTacticDirect = 1000;
+
+// Autotuning builds at most this many graph configurations per graph (heuristics order), and at most this many of
+// them runtime-compiled ones, whose plans take far longer to build.
+constexpr size_t kMaxGraphCandidates = 12;
+constexpr size_t kMaxRuntimeCompiled = 3;
+
+// How a convolution runs: our direct kernel, the legacy cudnnConvolutionForward with one algorithm, or a cuDNN
+// graph (plain, or with bias, residual and activation fused into it).
+enum class ConvImpl { Direct, Legacy, Graph };
 
 class ConvLayer : public Layer {
 public:
@@ -49,7 +61,13 @@ public:
     }
 
     bool tunable() const override { return true; }
-    int32_t tactic() const override { return direct_ ? kTacticDirect : static_cast<int32_t>(algo_); }
+    int32_t tactic() const override {
+        switch (impl_) {
+            case ConvImpl::Direct: return kTacticDirect;
+            case ConvImpl::Graph: return graphs_[graph_fused_]->candidate_tactic(graph_index_);
+            default: return static_cast<int32_t>(algo_);
+        }
+    }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_conv_params>();
@@ -80,13 +98,23 @@ public:
                 "conv: output " + y.shape_string() + " does not match cuDNN's [" + std::to_string(on) + "," + std::to_string(oh) + "," +
                     std::to_string(ow) + "," + std::to_string(oc) + "] for input " + x.shape_string());
         TRTN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NHWC, dt, on, oc, oh, ow));
+        graph_shape_ = {N, C, H, W, K, R, S, oh, ow, x.dtype, b != nullptr, r != nullptr, false};
+        impl_ = ConvImpl::Legacy;
         if (y.count() == 0) { ws_ = 0; return 0; }
 
         limit_ = env.workspace_limit;
-        direct_ = desc.tactic == kTacticDirect;
-        if (direct_) { ws_ = 0; return 0; }
-        // A stored tactic is used when it still applies at these shapes; otherwise the heuristics choose.
-        if (desc.tactic >= 0 && try_algo(env, static_cast<cudnnConvolutionFwdAlgo_t>(desc.tactic))) return ws_;
+        if (desc.tactic == kTacticDirect) { impl_ = ConvImpl::Direct; ws_ = 0; return 0; }
+        // A stored graph tactic is rebuilt for these shapes (the same configuration when cuDNN still lists it,
+        // else the heuristics' first that builds); without the graph API here the legacy heuristics choose.
+        if (is_graph_tactic(desc.tactic) && conv_graph_enabled()) {
+            if (use_graph(env, is_fused_graph_tactic(desc.tactic), desc.tactic)) return ws_;
+            require(!conv_graph_forced(), TRTN_UNSUPPORTED, "conv: no cuDNN graph configuration builds for input " + x.shape_string() +
+                                                                ", weights " + w.shape_string() + " (TRTN_CONV_GRAPH=force)");
+        }
+        // A stored legacy tactic is used when it still applies at these shapes; otherwise the heuristics choose.
+        if (desc.tactic >= 0 && desc.tactic < CUDNN_CONVOLUTION_FWD_ALGO_COUNT &&
+            try_algo(env, static_cast<cudnnConvolutionFwdAlgo_t>(desc.tactic)))
+            return ws_;
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int n = 0;
         TRTN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(static_cast<cudnnHandle_t>(env.cudnn), x_, w_, conv_, y_,
@@ -100,74 +128,156 @@ public:
     }
 
     void run(std::vector<TensorView>& t, RunEnv& env) override {
-        if (direct_) run_direct(t, env);
-        else run_with(t, env, algo_, ws_);
+        switch (impl_) {
+            case ConvImpl::Direct: run_direct(t, env); break;
+            case ConvImpl::Graph: run_graph(t, env, graph_fused_, graph_index_); break;
+            default: run_with(t, env, algo_, ws_); break;
+        }
     }
 
-    // Times cuDNN's candidates (cudnnFind), checks each against our direct kernel on the same data and keeps the
-    // fastest one that agrees; the direct kernel itself competes too. A candidate that disagrees is never chosen.
+    // Times every candidate against our direct kernel's output on the same data and keeps the fastest that agrees:
+    // the direct kernel, cuDNN's legacy algorithms (cudnnFind's list), and the engine configurations cuDNN's graph
+    // API lists for the plain convolution and for the convolution with its epilogue fused. A candidate that
+    // disagrees (or fails to build or run) is never chosen.
     int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
         if (y.count() == 0) { if (ms) *ms = 0; return tactic(); }
         size_t bytes = (size_t)y.count() * (y.dtype == TRTN_FLOAT16 ? 2 : 4);
         void* ref = nullptr;
         TRTN_CUDA_CHECK(cudaMalloc(&ref, bytes));
-        cudaEvent_t e0 = nullptr, e1 = nullptr;
-        try {
-            TRTN_CUDA_CHECK(cudaEventCreate(&e0));
-            TRTN_CUDA_CHECK(cudaEventCreate(&e1));
-            void* saved = y.ptr;
-            y.ptr = ref;
-            run_direct(t, env);
-            y.ptr = saved;
-            auto time = [&](auto&& body) {
-                body();  // warm-up
-                TRTN_CUDA_CHECK(cudaEventRecord(e0, env.stream));
-                for (int r = 0; r < 3; ++r) body();
-                TRTN_CUDA_CHECK(cudaEventRecord(e1, env.stream));
-                TRTN_CUDA_CHECK(cudaEventSynchronize(e1));
-                float elapsed = 0;
-                TRTN_CUDA_CHECK(cudaEventElapsedTime(&elapsed, e0, e1));
-                return elapsed / 3;
-            };
-            float direct_ms = time([&] { run_direct(t, env); });
-            double tol = y.dtype == TRTN_FLOAT16 ? 2e-2 : 1e-4;
+        struct FreeRef { void* p; ~FreeRef() { cudaFree(p); } } free_ref{ref};
 
-            cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-            int n = 0;
-            auto h = static_cast<cudnnHandle_t>(env.cudnn);
-            TRTN_CUDNN_CHECK(cudnnSetStream(h, env.stream));
-            size_t avail = std::min<size_t>(env.workspace_bytes, limit_);
-            TRTN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, x_, x.ptr, w_, w.ptr, conv_, y_, y.ptr, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                                    &n, perf, env.workspace, avail));
-            bool found = false;
-            float best_ms = 0;
-            rejected_ = 0;
-            for (int i = 0; i < n && !found; ++i) {  // sorted fastest first
-                if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok(perf[i].mathType) || perf[i].memory > avail) continue;
-                if (!try_algo(env, perf[i].algo)) continue;
-                run_with(t, env, algo_, ws_);
-                double err = kernels::relative_l2(y.dtype, y.ptr, ref, y.count(), env.stream);
-                if (!(err <= tol)) { ++rejected_; continue; }
-                best_ms = time([&] { run_with(t, env, algo_, ws_); });
-                found = true;
-            }
-            direct_ = !found || direct_ms < best_ms;
-            if (ms) *ms = direct_ ? direct_ms : best_ms;
-        } catch (...) {
-            if (e0) cudaEventDestroy(e0);
-            if (e1) cudaEventDestroy(e1);
-            cudaFree(ref);
-            throw;
+        void* saved = y.ptr;
+        y.ptr = ref;
+        run_direct(t, env);
+        y.ptr = saved;
+        double tol = y.dtype == TRTN_FLOAT16 ? 2e-2 : 1e-4;
+        size_t avail = std::min<size_t>(env.workspace_bytes, limit_);
+        auto agrees = [&] {
+            double err = kernels::relative_l2(y.dtype, y.ptr, ref, y.count(), env.stream);
+            if (err <= tol) return true;
+            ++rejected_;
+            return false;
+        };
+
+        std::vector<Candidate> cands;
+        std::vector<TimedCandidate> timed;
+        auto add = [&](const Candidate& c) {
+            int index = static_cast<int>(cands.size());
+            cands.push_back(c);
+            timed.push_back({index, median_ms(env.stream, [&] { run_candidate(t, env, c); })});
+        };
+        rejected_ = 0;
+        add({ConvImpl::Direct});
+
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        int n = 0;
+        auto h = static_cast<cudnnHandle_t>(env.cudnn);
+        TRTN_CUDNN_CHECK(cudnnSetStream(h, env.stream));
+        TRTN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, x_, x.ptr, w_, w.ptr, conv_, y_, y.ptr, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                                &n, perf, env.workspace, avail));
+        for (int i = 0; i < n; ++i) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok(perf[i].mathType) || perf[i].memory > avail) continue;
+            if (!try_algo(env, perf[i].algo)) continue;
+            Candidate c{ConvImpl::Legacy, algo_, false, 0, ws_};
+            run_candidate(t, env, c);
+            if (agrees()) add(c);
         }
-        cudaEventDestroy(e0);
-        cudaEventDestroy(e1);
-        cudaFree(ref);
-        if (direct_) ws_ = 0;
+
+        if (conv_graph_enabled()) {
+            for (bool fused : {false, true}) {
+                if (fused && !(has_epilogue() && ConvGraph::can_fuse(params<trtn_conv_params>().act))) continue;
+                try {
+                    ConvGraph& g = graph(env, fused);
+                    size_t built = 0, compiled = 0;
+                    for (size_t i = 0; i < g.candidate_count() && built < kMaxGraphCandidates; ++i) {
+                        if (g.runtime_compiled(i) && compiled >= kMaxRuntimeCompiled) continue;
+                        if (!g.build(i)) continue;
+                        ++built;
+                        if (g.runtime_compiled(i)) ++compiled;
+                        Candidate c{ConvImpl::Graph, algo_, fused, i, g.workspace(i)};
+                        if (c.ws > avail) continue;
+                        try {
+                            run_candidate(t, env, c);
+                            if (agrees()) add(c);
+                        } catch (const Error&) {
+                            cudaGetLastError();  // this configuration does not run here; try the next
+                        }
+                    }
+                } catch (const Error&) {
+                    cudaGetLastError();  // no graph for this convolution: the other tactics remain
+                }
+            }
+        }
+
+        TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { run_candidate(t, env, cands[i]); });
+        adopt(cands[best.index]);
+        for (bool fused : {false, true})  // keep only the graph that runs
+            if (impl_ != ConvImpl::Graph || graph_fused_ != fused) graphs_[fused].reset();
+        if (ms) *ms = best.ms;
         return tactic();
     }
 
 private:
+    struct Candidate {
+        ConvImpl impl = ConvImpl::Direct;
+        cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+        bool fused = false;
+        size_t index = 0;   // graph configuration
+        size_t ws = 0;
+    };
+
+    bool has_epilogue() const {
+        auto& p = params<trtn_conv_params>();
+        return p.has_bias || p.has_residual || p.act.kind != TRTN_ACT_NONE;
+    }
+
+    void run_candidate(std::vector<TensorView>& t, RunEnv& env, const Candidate& c) {
+        switch (c.impl) {
+            case ConvImpl::Direct: run_direct(t, env); break;
+            case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
+            default: run_with(t, env, c.algo, c.ws); break;
+        }
+    }
+
+    void adopt(const Candidate& c) {
+        impl_ = c.impl;
+        ws_ = c.ws;
+        if (c.impl == ConvImpl::Legacy) algo_ = c.algo;
+        if (c.impl == ConvImpl::Graph) { graph_fused_ = c.fused; graph_index_ = c.index; }
+    }
+
+    // The graph of this convolution at the current shapes, plain or fused (built once per shape and kept).
+    ConvGraph& graph(RunEnv& env, bool fused) {
+        ConvGraphShape s = graph_shape_;
+        s.fused = fused;
+        auto& g = graphs_[fused];
+        if (!g || !(g->shape() == s))
+            g = std::make_unique<ConvGraph>(static_cast<cudnnHandle_t>(env.cudnn), params<trtn_conv_params>(), s, limit_);
+        return *g;
+    }
+
+    // Selects the graph configuration with this tactic, or the first that builds; false when none does.
+    bool use_graph(RunEnv& env, bool fused, int32_t tactic) {
+        try {
+            ConvGraph& g = graph(env, fused);
+            int64_t want = g.find(tactic);
+            std::vector<size_t> order;
+            if (want >= 0) order.push_back(static_cast<size_t>(want));
+            for (size_t i = 0; i < g.candidate_count(); ++i) if (static_cast<int64_t>(i) != want) order.push_back(i);
+            for (size_t i : order) {
+                if (!g.build(i)) continue;
+                size_t ws = g.workspace(i);
+                if (ws > limit_) continue;
+                adopt({ConvImpl::Graph, algo_, fused, i, ws});
+                return true;
+            }
+        } catch (const Error&) {
+            cudaGetLastError();
+        }
+        return false;
+    }
+
     bool math_ok(cudnnMathType_t m) const {
         // fp32: plain FMA only (no TF32). fp16: anything but conversions of fp32 data.
         return math_ == CUDNN_FMA_MATH ? (m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH) : m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
@@ -191,15 +301,10 @@ private:
                              x.dims, w.dims, y.dims, p, env.stream);
     }
 
-    void run_with(std::vector<TensorView>& t, RunEnv& env, cudnnConvolutionFwdAlgo_t algo, size_t ws) {
+    // The bias / residual / activation pass after a convolution that did not fuse them.
+    void run_epilogue(std::vector<TensorView>& t, RunEnv& env) {
         auto& p = params<trtn_conv_params>();
-        auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
-        if (y.count() == 0) return;
-        require(ws <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "conv: workspace too small");
-        auto h = static_cast<cudnnHandle_t>(env.cudnn);
-        TRTN_CUDNN_CHECK(cudnnSetStream(h, env.stream));
-        float alpha = 1.f, beta = 0.f;
-        TRTN_CUDNN_CHECK(cudnnConvolutionForward(h, &alpha, x_, x.ptr, w_, w.ptr, conv_, algo, env.workspace, ws, &beta, y_, y.ptr));
+        auto& y = out(t, 0);
         auto* b = p.has_bias ? opt_in(t, 2) : nullptr;
         auto* r = p.has_residual ? opt_in(t, 3) : nullptr;
         if (b || r || p.act.kind != TRTN_ACT_NONE)
@@ -207,15 +312,44 @@ private:
                               y.count() / y.dims[3], y.dims[3], p.act, env.stream);
     }
 
+    void run_with(std::vector<TensorView>& t, RunEnv& env, cudnnConvolutionFwdAlgo_t algo, size_t ws) {
+        auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
+        if (y.count() == 0) return;
+        require(ws <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "conv: workspace too small");
+        auto h = static_cast<cudnnHandle_t>(env.cudnn);
+        TRTN_CUDNN_CHECK(cudnnSetStream(h, env.stream));
+        float alpha = 1.f, beta = 0.f;
+        TRTN_CUDNN_CHECK(cudnnConvolutionForward(h, &alpha, x_, x.ptr, w_, w.ptr, conv_, algo, env.workspace, ws, &beta, y_, y.ptr));
+        run_epilogue(t, env);
+    }
+
+    void run_graph(std::vector<TensorView>& t, RunEnv& env, bool fused, size_t index) {
+        auto& p = params<trtn_conv_params>();
+        auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
+        if (y.count() == 0) return;
+        auto* b = p.has_bias ? opt_in(t, 2) : nullptr;
+        auto* r = p.has_residual ? opt_in(t, 3) : nullptr;
+        auto& g = *graphs_[fused];
+        require(g.workspace(index) <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "conv: workspace too small");
+        auto h = static_cast<cudnnHandle_t>(env.cudnn);
+        TRTN_CUDNN_CHECK(cudnnSetStream(h, env.stream));
+        g.run(h, index, x.ptr, w.ptr, b ? static_cast<const float*>(b->ptr) : nullptr, r ? r->ptr : nullptr, y.ptr, env.workspace);
+        if (!fused) run_epilogue(t, env);
+    }
+
     cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
     cudnnFilterDescriptor_t w_ = nullptr;
     cudnnConvolutionDescriptor_t conv_ = nullptr;
     cudnnMathType_t math_ = CUDNN_FMA_MATH;
     cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    ConvImpl impl_ = ConvImpl::Legacy;
+    ConvGraphShape graph_shape_{};
+    std::unique_ptr<ConvGraph> graphs_[2];  // [fused]
+    bool graph_fused_ = false;
+    size_t graph_index_ = 0;
     size_t ws_ = 0;
     size_t limit_ = 0;
-    bool direct_ = false;
-    int rejected_ = 0;  // cuDNN candidates that disagreed with the direct kernel at the last autotune
+    int rejected_ = 0;  // candidates that disagreed with the direct kernel at the last autotune
 };
 
 }  // namespace

@@ -2,7 +2,10 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <tuple>
+#include <unordered_map>
 
 using namespace trtn;
 
@@ -99,6 +102,20 @@ struct EventList {
     EventList(const EventList&) = delete;
     EventList& operator=(const EventList&) = delete;
 };
+
+// What makes two layers' timings interchangeable: kind, parameters, and every tensor's type and current dims.
+std::string tuning_key(const trtn_context* c, const LayerDesc& d) {
+    std::string key(reinterpret_cast<const char*>(d.params.data()), d.params.size());
+    key += "|" + std::to_string(d.kind);
+    auto add = [&](int32_t id) {
+        if (id < 0) { key += "|-"; return; }
+        const auto& t = c->tensors[id];
+        key += "|" + std::to_string(t.dtype) + ":" + t.shape_string();
+    };
+    for (int32_t id : d.inputs) add(id);
+    for (int32_t id : d.outputs) add(id);
+    return key;
+}
 
 void set_device(const trtn_engine* e) { TRTN_CUDA_CHECK(cudaSetDevice(e->device)); }
 
@@ -406,15 +423,30 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
         for (auto it = c->slots.begin(); it != c->slots.end();)
             it = it->get() == c->current ? std::next(it) : c->slots.erase(it);
         c->current->drop_graph();
-        run_layers(c);  // realistic intermediate data for the timings
-        TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
+        // Realistic intermediate data for the timings; and clocks ramp up under load, so keep the GPU busy for a
+        // moment before timing anything.
+        auto busy_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+        for (int i = 0; i < 1000; ++i) {
+            run_layers(c);
+            TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
+            if (std::chrono::steady_clock::now() >= busy_until) break;
+        }
         auto& layers = c->current->layers;
+        // Layers identical in parameters and shapes (ResNet's repeated blocks) are timed once and share the choice.
+        std::unordered_map<std::string, std::pair<int32_t, float>> chosen;
         for (size_t i = 0; i < layers.size(); ++i) {
             auto& l = layers[i];
             float ms = 0;
             int32_t tactic = -1;
             if (l->tunable()) {
-                tactic = in_layer(*l, [&] { return l->autotune(c->tensors, c->env, &ms); });
+                std::string key = tuning_key(c, l->desc);
+                auto seen = chosen.find(key);
+                if (seen != chosen.end()) {
+                    std::tie(tactic, ms) = seen->second;
+                } else {
+                    tactic = in_layer(*l, [&] { return l->autotune(c->tensors, c->env, &ms); });
+                    chosen.emplace(key, std::make_pair(tactic, ms));
+                }
                 c->engine->layers[i].tactic = tactic;
             }
             if (tactics) tactics[i] = tactic;

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -145,8 +146,37 @@ void check(const std::string& name, bool ran, const std::vector<float>& got, con
 }
 
 
-// NHWC conv reference with bias, residual, relu.
-void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride, bool autotune = false, int act = TRTN_ACT_RELU) {
+// The fused activations as the engine defines them (kernels/device.cuh), in double.
+double host_act(int act, double x, double a, double b) {
+    switch (act) {
+        case TRTN_ACT_RELU: return x > 0 ? x : 0;
+        case TRTN_ACT_CLIP: return std::min(std::max(x, a), b);
+        case TRTN_ACT_SIGMOID: return 1 / (1 + std::exp(-x));
+        case TRTN_ACT_SILU: return x / (1 + std::exp(-x));
+        case TRTN_ACT_HARDSWISH: return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
+        case TRTN_ACT_HARDSIGMOID: return std::max(0.0, std::min(1.0, a * x + b));
+        case TRTN_ACT_LEAKYRELU: return x >= 0 ? x : a * x;
+        case TRTN_ACT_TANH: return std::tanh(x);
+        case TRTN_ACT_GELU: return 0.5 * x * (1 + std::erf(x * 0.70710678118654752));
+        default: return x;
+    }
+}
+
+// Activation parameters the tests use: clip to [0, 6], leaky slope 0.1, hard sigmoid 0.2x + 0.5.
+trtn_activation test_act(int act) {
+    if (act == TRTN_ACT_LEAKYRELU) return {act, 0.1f, 0.f};
+    if (act == TRTN_ACT_HARDSIGMOID) return {act, 0.2f, 0.5f};
+    return {act, 0.f, 6.f};
+}
+
+// Tactics of cuDNN graph configurations (src/conv_graph.h): bit 30 graph, bit 29 fused epilogue, low bits a hash of
+// the configuration's name. A hash that matches nothing makes the layer take the heuristics' first configuration.
+constexpr int32_t kGraphTactic = 1 << 30;
+constexpr int32_t kFusedGraphTactic = (1 << 30) | (1 << 29);
+
+// NHWC conv reference with bias, residual and an activation.
+void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride, bool autotune = false,
+               int act = TRTN_ACT_RELU, int32_t tactic = -1) {
     int Cg = C / groups, P = (H + 2 * pad - R) / stride + 1, Q = (W + 2 * pad - R) / stride + 1;
     auto x = rnd((size_t)N * H * W * C), w = rnd((size_t)K * R * R * Cg), b = rnd(K), res = rnd((size_t)N * P * Q * K);
     std::vector<double> want((size_t)N * P * Q * K);
@@ -162,16 +192,18 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
         }
         size_t o = (((size_t)n * P + p) * Q + q) * K + k;
         acc += res[o];
-        want[o] = act == TRTN_ACT_RELU ? (acc > 0 ? acc : 0) : act == TRTN_ACT_CLIP ? std::min(std::max(acc, 0.0), 6.0) : acc;
+        trtn_activation a = test_act(act);
+        want[o] = host_act(act, acc, a.alpha, a.beta);
     }
     trtn_conv_params prm{};
     prm.pad_h = prm.pad_w = pad; prm.stride_h = prm.stride_w = stride; prm.dilation_h = prm.dilation_w = 1;
-    prm.groups = groups; prm.has_bias = 1; prm.has_residual = 1; prm.act = {act, 0, 6}; prm.tactic = -1;
+    prm.groups = groups; prm.has_bias = 1; prm.has_residual = 1; prm.act = test_act(act); prm.tactic = tactic;
     std::vector<T> ts = {{{N, H, W, C}, x}, {{K, R, R, Cg}, w}, {{K}, b, TRTN_FLOAT32}, {{N, P, Q, K}, res}, {{N, P, Q, K}, {}}};
     std::vector<float> got;
     bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got, false, autotune);
     char name[128];
-    std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d", fp16 ? "16" : "32", groups, N, H, W, C, K, R, stride, autotune ? " tuned" : "", act);
+    std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
+                  stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -529,6 +561,20 @@ int main() {
             test_conv(fp16, 1, 1, 7, 7, 320, 1280, 1, 0, 1, tuned, TRTN_ACT_CLIP);
             test_conv(fp16, 1, 2, 56, 56, 24, 144, 1, 0, 1, tuned, TRTN_ACT_NONE);
         }
+        // cuDNN graph API: with TRTN_CONV_GRAPH=force a graph tactic that cannot be built fails the layer instead of
+        // falling back, so these check the graph path itself: plain convolution + our epilogue, and (fp16) the
+        // epilogue fused into the graph for every activation it can express.
+        setenv("TRTN_CONV_GRAPH", "force", 1);
+        test_conv(fp16, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
+        test_conv(fp16, 1, 2, 28, 28, 64, 64, 1, 0, 1, false, TRTN_ACT_SILU, kGraphTactic);
+        if (fp16)
+            for (int act : {TRTN_ACT_NONE, TRTN_ACT_RELU, TRTN_ACT_CLIP, TRTN_ACT_LEAKYRELU, TRTN_ACT_SIGMOID, TRTN_ACT_SILU, TRTN_ACT_TANH,
+                            TRTN_ACT_GELU, TRTN_ACT_HARDSIGMOID, TRTN_ACT_HARDSWISH})
+                test_conv(fp16, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, act, kFusedGraphTactic);
+        unsetenv("TRTN_CONV_GRAPH");
+        // ResNet-like convolutions autotuned with every tactic family competing (graph configurations included).
+        test_conv(fp16, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
+        test_conv(fp16, 1, 8, 28, 28, 128, 512, 1, 0, 1, true, TRTN_ACT_RELU);
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);

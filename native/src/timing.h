@@ -1,0 +1,98 @@
+// Timing of tactic candidates for autotuning. One timing of a few runs swings by tens of percent on a GPU whose clocks
+// are still ramping or whose caches hold the previous candidate's data, which made builds pick different tactics
+// from one run to the next. Here: warm-up runs, enough back-to-back runs per round that a round lasts well past the
+// events' resolution, several rounds, and the median round.
+#pragma once
+
+#include "common.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace trtn {
+
+// Two CUDA events for one timing, destroyed even when the timed body throws.
+class EventPair {
+public:
+    EventPair() {
+        TRTN_CUDA_CHECK(cudaEventCreate(&start));
+        if (cudaEventCreate(&stop) != cudaSuccess) {
+            cudaEventDestroy(start);
+            fail(TRTN_CUDA_ERROR, "cudaEventCreate failed");
+        }
+    }
+    ~EventPair() {
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+    }
+    EventPair(const EventPair&) = delete;
+    EventPair& operator=(const EventPair&) = delete;
+
+    // Milliseconds between the events after both were recorded on stream.
+    float elapsed() const {
+        TRTN_CUDA_CHECK(cudaEventSynchronize(stop));
+        float ms = 0;
+        TRTN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+        return ms;
+    }
+
+    cudaEvent_t start = nullptr, stop = nullptr;
+};
+
+struct TimingOptions {
+    int warmup = 3;             // untimed runs first (module load, clocks, caches)
+    int rounds = 7;             // timed rounds; the median is kept
+    float min_round_ms = 0.25f; // runs per round grow until a round lasts about this long
+    int max_runs_per_round = 64;
+};
+
+// Median time of one run of body (which enqueues work on stream), in milliseconds.
+template <class F>
+float median_ms(cudaStream_t stream, F&& body, const TimingOptions& o = {}) {
+    EventPair ev;
+    for (int i = 0; i < o.warmup; ++i) body();
+    TRTN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
+    body();
+    TRTN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
+    float one = ev.elapsed();
+    int runs = one > 0 ? static_cast<int>(o.min_round_ms / one) + 1 : o.max_runs_per_round;
+    runs = std::clamp(runs, 1, o.max_runs_per_round);
+    std::vector<float> per_run;
+    per_run.reserve(o.rounds);
+    for (int r = 0; r < o.rounds; ++r) {
+        TRTN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
+        for (int i = 0; i < runs; ++i) body();
+        TRTN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
+        per_run.push_back(ev.elapsed() / runs);
+    }
+    std::nth_element(per_run.begin(), per_run.begin() + per_run.size() / 2, per_run.end());
+    return per_run[per_run.size() / 2];
+}
+
+// A candidate that was timed: an index the caller understands and its median time.
+struct TimedCandidate {
+    int index = -1;
+    float ms = 0;
+};
+
+// The fastest candidate, re-timing the leaders when they are within `margin` of each other (a close call decided by
+// one noisy timing is what made builds differ): the best few are timed again with more rounds, the faster kept.
+template <class Run>
+TimedCandidate pick_fastest(cudaStream_t stream, std::vector<TimedCandidate> timed, Run&& run, float margin = 0.05f) {
+    require(!timed.empty(), TRTN_INTERNAL, "pick_fastest: no candidate");
+    std::sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return a.ms < b.ms; });
+    size_t close = 1;
+    while (close < timed.size() && close < 4 && timed[close].ms <= timed[0].ms * (1 + margin)) ++close;
+    if (close == 1) return timed[0];
+    TimingOptions careful;
+    careful.rounds = 15;
+    careful.min_round_ms = 1.0f;
+    TimedCandidate best;
+    for (size_t i = 0; i < close; ++i) {
+        float ms = median_ms(stream, [&] { run(timed[i].index); }, careful);
+        if (best.index < 0 || ms < best.ms) best = {timed[i].index, ms};
+    }
+    return best;
+}
+
+}  // namespace trtn
