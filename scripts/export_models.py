@@ -3,7 +3,7 @@
 computes ONNX Runtime (CPU) outputs on N fresh random inputs for the GPU tests.
 
 Usage: export_models.py OUTDIR [--reference N] [model ...]
-  default models: resnet50 mobilenet_v2 efficientnet_b0 vit_b_16
+  default models: resnet50 mobilenet_v2 mobilenet_v3_large efficientnet_b0 vit_b_16 convnext_tiny
 Files per model: NAME.onnx; with --reference: NAME.input.f32 (raw little-endian float32 [N,3,224,224], N(0,1)),
 NAME.ort.f32 (ORT CPU output [N,1000]), NAME.json (shapes, seed, timings, PyTorch fp16's agreement with ORT).
 The GPU tests read the inputs as sets of 64 (N a multiple of 64; the device scripts use 1024).
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torchvision
 
-ALL = ["resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]
+ALL = ["resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "convnext_tiny"]
 
 
 def export(name, outdir):

@@ -1,20 +1,41 @@
 #!/usr/bin/env bash
-# Benchmarks TrtNative (Sample bench, from the unpacked bundle in /tmp/bundle) against PyTorch in the same run on
-# the same GPU; writes $1/bench.log and $1/RESULTS.md. Models must be exported in /tmp/trtn-models.
+# Benchmarks TrtNative (Sample bench, from the unpacked bundle in /tmp/bundle) against PyTorch at its best (eager and
+# CUDA-graph replay, NCHW and channels_last; torch.compile with TRTN_BENCH_COMPILE=1) in the same run on the same
+# GPU; writes $1/bench.log and $1/RESULTS.md. Models must be exported in /tmp/trtn-models.
+# Environment: TRTN_BENCH_MODELS, TRTN_BENCH_BATCHES (default 1,32,128), TRTN_BENCH_FP32 (models also run in fp32,
+#              default resnet50), TRTN_BENCH_BUILDS (cold builds of the first model, fp16, for the build spread;
+#              default 1), TRTN_BENCH_LEGACY (1: also the first model with TRTN_CONV_GRAPH=0, default 1).
 set -uo pipefail
 OUTDIR="${1:-${OUT:-./out}}"
-models="${TRTN_BENCH_MODELS:-resnet50 mobilenet_v2 efficientnet_b0 vit_b_16}"
-batches="${TRTN_BENCH_BATCHES:-1,32}"
+models="${TRTN_BENCH_MODELS:-resnet50 mobilenet_v3_large efficientnet_b0 vit_b_16 convnext_tiny}"
+batches="${TRTN_BENCH_BATCHES:-1,32,128}"
+fp32_models="${TRTN_BENCH_FP32:-resnet50}"
+builds="${TRTN_BENCH_BUILDS:-1}"
+max_batch="${batches##*,}"
 export LD_LIBRARY_PATH="/tmp/bundle/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 log="$OUTDIR/bench.log"
 : > "$log"
+bench() {  # model precision [label]
+  /usr/bin/time -f "BUILD+BENCH wall_s=%e model=$1 precision=$2 ${3:-}" \
+    /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$1.onnx --$2 --profile 1:32:$max_batch --batch $batches \
+    --iters 100 --warmup 20 >> "$log" 2>&1 || echo "bench $1 $2 failed" >> "$log"
+}
 for m in $models; do
-  for p in fp32 fp16; do
-    /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$m.onnx --$p --profile 1:32:32 --batch $batches --iters 100 --warmup 20 >> "$log" 2>&1 \
-      || echo "bench $m $p failed" >> "$log"
-  done
+  bench "$m" fp16
+  for f in $fp32_models; do [ "$f" = "$m" ] && bench "$m" fp32; done
 done
-python3 scripts/bench_torch.py "$(echo $models | tr ' ' ',')" "$batches" --iters 100 >> "$log" 2>&1
+first="${models%% *}"
+for i in $(seq 2 "$builds"); do bench "$first" fp16 "cold-build=$i"; done
+# A/B: the first model with the convolutions on cuDNN's legacy API only (TRTN_CONV_GRAPH=0), in its own log so
+# the table keeps the default engine's figures.
+if [ "${TRTN_BENCH_LEGACY:-1}" = 1 ]; then
+  TRTN_CONV_GRAPH=0 /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$first.onnx --fp16 --profile 1:32:$max_batch \
+    --batch $batches --iters 100 --warmup 20 > "$OUTDIR/bench-legacy-conv.log" 2>&1 || echo "legacy-conv bench failed" >> "$OUTDIR/bench-legacy-conv.log"
+  sed 's/^BENCH /LEGACY-CONV /' "$OUTDIR/bench-legacy-conv.log" | grep '^LEGACY-CONV' >> "$log"
+fi
+compile=(); [ "${TRTN_BENCH_COMPILE:-0}" = 1 ] && compile=(--compile)
+python3 scripts/bench_torch.py "$(echo $models | tr ' ' ',')" "$batches" --precisions fp16 --fp32-models "$(echo $fp32_models | tr ' ' ',')" \
+  --iters 100 "${compile[@]}" >> "$log" 2>&1
 python3 scripts/bench_report.py "$log" "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" > "$OUTDIR/RESULTS.md"
-grep BENCH "$log"
+grep -E "^BENCH|^LEGACY-CONV|BUILD\+BENCH" "$log"
 cat "$OUTDIR/RESULTS.md"

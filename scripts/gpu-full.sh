@@ -7,7 +7,7 @@ set -uo pipefail
 here="$(pwd)"
 OUTDIR="${OUT:-$here/out}"
 mkdir -p "$OUTDIR"
-models="${TRTN_MODELS:-resnet50 mobilenet_v2 efficientnet_b0 vit_b_16}"
+models="${TRTN_MODELS:-resnet50 mobilenet_v2 mobilenet_v3_large efficientnet_b0 vit_b_16 convnext_tiny}"
 mkdir -p /tmp/trtn-models /tmp/trtn-node
 tar -xJf nodetests.tar.xz -C /tmp/trtn-node
 tar -xJf bundle.tar.xz -C /tmp

@@ -195,16 +195,16 @@ public:
                         if (!g.build(i)) continue;
                         ++built;
                         if (g.runtime_compiled(i)) ++compiled;
-                        Candidate c{ConvImpl::Graph, algo_, fused, i, g.workspace(i)};
-                        if (c.ws > avail) continue;
                         try {
+                            Candidate c{ConvImpl::Graph, algo_, fused, i, g.workspace(i)};
+                            if (c.ws > avail) continue;
                             run_candidate(t, env, c);
                             if (agrees()) add(c);
-                        } catch (const Error&) {
+                        } catch (const std::exception&) {
                             cudaGetLastError();  // this configuration does not run here; try the next
                         }
                     }
-                } catch (const Error&) {
+                } catch (const std::exception&) {
                     cudaGetLastError();  // no graph for this convolution: the other tactics remain
                 }
             }
@@ -272,8 +272,8 @@ private:
                 adopt({ConvImpl::Graph, algo_, fused, i, ws});
                 return true;
             }
-        } catch (const Error&) {
-            cudaGetLastError();
+        } catch (const std::exception&) {
+            cudaGetLastError();  // no graph here (another cuDNN, other shapes): the caller falls back
         }
         return false;
     }

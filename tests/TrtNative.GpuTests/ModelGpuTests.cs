@@ -55,6 +55,10 @@ public class ModelGpuTests
     [InlineData("efficientnet_b0", Precision.Fp16)]
     [InlineData("vit_b_16", Precision.Fp32)]
     [InlineData("vit_b_16", Precision.Fp16)]
+    [InlineData("mobilenet_v3_large", Precision.Fp32)]
+    [InlineData("mobilenet_v3_large", Precision.Fp16)]
+    [InlineData("convnext_tiny", Precision.Fp32)]
+    [InlineData("convnext_tiny", Precision.Fp16)]
     public void MatchesOnnxRuntime(string model, Precision precision)
     {
         EngineGpuTests.RequireEngine();

@@ -77,6 +77,23 @@ public class TorchvisionModelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MobileNetV3LargeMatchesOnnxRuntime()
+    {
+        var r = Check("mobilenet_v3_large", 2);
+        ModelCheck.AssertConvsFused(r.Imported, r.Optimized);
+        // Every HardSwish follows a convolution (or the classifier's Linear) and fuses into it.
+        Assert.Equal(0, ModelCheck.Count(r.Optimized, "HardSwish"));
+    }
+
+    [Fact]
+    public void ConvNeXtTinyMatchesOnnxRuntime()
+    {
+        var r = Check("convnext_tiny", 1);
+        ModelCheck.AssertConvsFused(r.Imported, r.Optimized);
+        Assert.True(ModelCheck.Count(r.Optimized, "LayerNormalization") > 0, "ConvNeXt's LayerNorms should stay single nodes");
+    }
+
+    [Fact]
     public void ViTB16MatchesOnnxRuntime()
     {
         var r = Check("vit_b_16", 1);

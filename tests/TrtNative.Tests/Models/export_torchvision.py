@@ -2,7 +2,7 @@
 """Exports a torchvision classifier to ONNX for TrtNative's whole-model tests.
 
 Usage: export_torchvision.py MODEL OUTPUT.onnx
-  MODEL: resnet18 | resnet50 | mobilenet_v2 | efficientnet_b0 | vit_b_16
+  MODEL: resnet18 | resnet50 | mobilenet_v2 | mobilenet_v3_large | efficientnet_b0 | vit_b_16 | convnext_tiny
 
 Weights are random (torch.manual_seed(0)): the architectures' own initializers, then every parameter that those
 leave constant is randomized too (BatchNorm statistics and affine terms, LayerNorm affine terms, biases, ViT's
@@ -15,7 +15,7 @@ them when they are missing.
 import os
 import sys
 
-MODELS = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16")
+MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "convnext_tiny")
 OPSET = 17
 
 
@@ -41,6 +41,8 @@ def randomize_constant_parameters(torch, model):
         for pname, p in model.named_parameters():
             if pname == "class_token":
                 p.normal_(0.0, 0.02)
+            elif pname.endswith("layer_scale"):  # ConvNeXt scales each block's branch by 1e-6: nearly an identity
+                p.uniform_(0.05, 0.2)
 
 
 def main(argv):
