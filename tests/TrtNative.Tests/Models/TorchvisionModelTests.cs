@@ -89,7 +89,9 @@ public class TorchvisionModelTests(ITestOutputHelper output)
     public void ConvNeXtTinyMatchesOnnxRuntime()
     {
         var r = Check("convnext_tiny", 1);
-        ModelCheck.AssertConvsFused(r.Imported, r.Optimized);
+        // No AssertConvsFused: each downsampling conv's output feeds both the next block and that block's residual
+        // Add, so the Add after it is not its to fuse.
+        Assert.Equal(0, ModelCheck.Count(r.Optimized, "Constant"));
         Assert.True(ModelCheck.Count(r.Optimized, "LayerNormalization") > 0, "ConvNeXt's LayerNorms should stay single nodes");
     }
 
