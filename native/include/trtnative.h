@@ -31,8 +31,8 @@
 extern "C" {
 #endif
 
-/* Bumped on every incompatible change of a signature or a struct below. */
-#define TRTN_ABI_VERSION 3
+/* Bumped on every incompatible change of a signature or a struct below (4: TRTN_LAYER_ATTENTION). */
+#define TRTN_ABI_VERSION 4
 #define TRTN_MAX_DIMS 8
 
 typedef struct trtn_status trtn_status;
@@ -71,7 +71,8 @@ typedef enum trtn_layer_kind {
     TRTN_LAYER_CONCAT = 10,   /* concatenation along one axis */
     TRTN_LAYER_RESIZE = 11,   /* nearest / bilinear resize of the two spatial dims */
     TRTN_LAYER_GATHER = 12,   /* gather along one axis with int32 indices */
-    TRTN_LAYER_PAD = 13       /* constant / edge / reflect padding */
+    TRTN_LAYER_PAD = 13,      /* constant / edge / reflect padding */
+    TRTN_LAYER_ATTENTION = 14 /* fused scaled-dot-product attention over permuted views of its inputs */
 } trtn_layer_kind;
 
 /* Unary ops. 0..9 are also the fused activations (same order as TrtNative.Ops.ActivationKind, plus Gelu). */
@@ -192,6 +193,20 @@ typedef struct trtn_pad_params {
     float value;
     int64_t begin[TRTN_MAX_DIMS];
 } trtn_pad_params;
+
+/* Inputs Q, K, V (rank 3 or 4, float32 or float16, any of their dims' orders), output O (same rank).
+ * Each operand is read as a view through a permutation of its tensor's dims: view axis i is tensor dim perm[i]
+ * (entries past the rank are -1). Views: Q [..., Sq, D], K [..., Skv, D], V [..., Skv, Dv], with equal leading
+ * (batch, head) dims. O = softmax(scale * Q K^T, over Skv) V has the view [..., Sq, Dv], written into the output
+ * tensor through o_perm the same way. So the transposes an exporter puts around attention cost no copies. */
+typedef struct trtn_attention_params {
+    int32_t q_perm[4];
+    int32_t k_perm[4];
+    int32_t v_perm[4];
+    int32_t o_perm[4];
+    float scale;
+    int32_t tactic;         /* -1: choose at set_shapes; 0: our kernel; 1: cuDNN's fused flash attention */
+} trtn_attention_params;
 
 typedef struct trtn_build_options {
     int32_t fp16;                    /* 1: the engine computes in fp16 (fp32 accumulation); 0: fp32 with TF32 off */

@@ -40,6 +40,7 @@ TRTN_API uint64_t trtn_layer_params_size(int32_t kind) {
         case TRTN_LAYER_RESIZE: return sizeof(trtn_resize_params);
         case TRTN_LAYER_GATHER: return sizeof(trtn_gather_params);
         case TRTN_LAYER_PAD: return sizeof(trtn_pad_params);
+        case TRTN_LAYER_ATTENTION: return sizeof(trtn_attention_params);
         default: return 0;
     }
 }
