@@ -60,6 +60,7 @@ std::vector<std::unique_ptr<Layer>> make_layers(const trtn_engine* e) {
     for (auto& d : e->layers) {
         if (d.kind == TRTN_LAYER_CONV) layers.push_back(make_conv_layer(d));
         else if (d.kind == TRTN_LAYER_GEMM) layers.push_back(make_gemm_layer(d));
+        else if (d.kind == TRTN_LAYER_ATTENTION) layers.push_back(make_attention_layer(d));
         else layers.push_back(make_basic_layer(d));
     }
     return layers;
@@ -202,7 +203,9 @@ TRTN_API trtn_status* trtn_engine_add_layer(trtn_engine* engine, const char* nam
         }
         if (kind == TRTN_LAYER_CONV) d.tactic = reinterpret_cast<const trtn_conv_params*>(params)->tactic;
         if (kind == TRTN_LAYER_GEMM) d.tactic = reinterpret_cast<const trtn_gemm_params*>(params)->tactic;
-        int min_inputs = kind == TRTN_LAYER_BINARY || kind == TRTN_LAYER_GEMM || kind == TRTN_LAYER_GATHER || kind == TRTN_LAYER_CONV || kind == TRTN_LAYER_LAYERNORM ? 2 : 1;
+        int min_inputs = kind == TRTN_LAYER_ATTENTION ? 3
+                         : kind == TRTN_LAYER_BINARY || kind == TRTN_LAYER_GEMM || kind == TRTN_LAYER_GATHER || kind == TRTN_LAYER_CONV || kind == TRTN_LAYER_LAYERNORM ? 2
+                         : 1;
         require(input_count >= min_inputs, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': needs at least " + std::to_string(min_inputs) + " inputs");
         for (int i = 0; i < min_inputs; ++i) require(d.inputs[i] >= 0, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': required input " + std::to_string(i) + " is absent");
         engine->layers.push_back(std::move(d));

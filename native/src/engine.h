@@ -68,6 +68,7 @@ protected:
 std::unique_ptr<Layer> make_conv_layer(const LayerDesc& d);
 std::unique_ptr<Layer> make_gemm_layer(const LayerDesc& d);
 std::unique_ptr<Layer> make_basic_layer(const LayerDesc& d);
+std::unique_ptr<Layer> make_attention_layer(const LayerDesc& d);
 
 // Library handles (cudnn.cpp / cublaslt.cpp).
 cudnnContext* create_cudnn();

@@ -207,6 +207,59 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
+// Fused attention over permuted views. layout 0: contiguous [N,S,D] (identity perms); 1: ViT's [S,N,D] tensors
+// (torch's MultiheadAttention export) read as [N,S,D], output written as [S,N,D]; 2: [B,S,H,D] tensors read as
+// [B,H,S,D] (rank 4). tactic -1: the layer's choice, 0: our kernel, 1: cuDNN's flash attention (fp16).
+void test_attention(bool fp16, int layout, int32_t tactic) {
+    const int B = 2, H = 3, N = B * H, Sq = 37, Skv = 41, D = 64;
+    float scale = 0.125f;
+    // Tensor dims and the view permutation for each layout; views are [N,S,D] (rank 3) or [B,H,S,D] (rank 4).
+    auto dims_of = [&](int S) -> std::vector<int64_t> {
+        if (layout == 0) return {N, S, D};
+        if (layout == 1) return {S, N, D};
+        return {B, S, H, D};
+    };
+    std::vector<int32_t> perm = layout == 0 ? std::vector<int32_t>{0, 1, 2, -1} : layout == 1 ? std::vector<int32_t>{1, 0, 2, -1}
+                                                                                         : std::vector<int32_t>{0, 2, 1, 3};
+    auto q = rnd((size_t)N * Sq * D), k = rnd((size_t)N * Skv * D), v = rnd((size_t)N * Skv * D);
+    // Element offset of view element (n, s, d) in a tensor of this layout with sequence length S.
+    auto at = [&](int n, int s, int d, int S) -> size_t {
+        if (layout == 0) return ((size_t)n * S + s) * D + d;
+        if (layout == 1) return ((size_t)s * N + n) * D + d;
+        int b = n / H, h = n % H;
+        return (((size_t)b * S + s) * H + h) * D + d;
+    };
+    std::vector<double> want((size_t)N * Sq * D);
+    for (int n = 0; n < N; ++n)
+        for (int i = 0; i < Sq; ++i) {
+            std::vector<double> sc(Skv);
+            double m = -1e300;
+            for (int j = 0; j < Skv; ++j) {
+                double a = 0;
+                for (int d = 0; d < D; ++d) a += (double)q[at(n, i, d, Sq)] * k[at(n, j, d, Skv)];
+                sc[j] = a * scale;
+                m = std::max(m, sc[j]);
+            }
+            double sum = 0;
+            for (auto& x : sc) { x = std::exp(x - m); sum += x; }
+            for (int d = 0; d < D; ++d) {
+                double acc = 0;
+                for (int j = 0; j < Skv; ++j) acc += sc[j] * v[at(n, j, d, Skv)];
+                want[at(n, i, d, Sq)] = acc / sum;
+            }
+        }
+    trtn_attention_params prm{};
+    for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
+    prm.scale = scale;
+    prm.tactic = tactic;
+    std::vector<T> ts = {{dims_of(Sq), q}, {dims_of(Skv), k}, {dims_of(Skv), v}, {dims_of(Sq), {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
+    char name[128];
+    std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d", fp16 ? "16" : "32", layout, tactic);
+    check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
 void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act) {
     auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N);
     std::vector<double> want((size_t)B * M * N);
@@ -578,6 +631,11 @@ int main() {
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
+        for (int layout : {0, 1, 2}) {
+            test_attention(fp16, layout, -1);
+            test_attention(fp16, layout, 0);
+            if (fp16) test_attention(fp16, layout, 1);
+        }
         test_softmax_ln(fp16);
         test_misc(fp16);
         test_copy_ranks(fp16);
