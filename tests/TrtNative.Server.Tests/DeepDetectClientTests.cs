@@ -8,7 +8,7 @@ namespace TrtNative.Server.Tests;
 /// <summary>
 /// DeepDetect's own Python client and bench.py (tests/deepdetect-client, copied unchanged) against real Kestrel:
 /// tests/deepdetect-client/run_dd_client.py makes every image-classification call of the client and runs bench.py
-/// over batch sizes 1..16. Skips, saying why, without python3 + cv2 + requests or the vendored folder (the GPU host's
+/// over batch sizes 1..16, against a server holding the demo's 'digits' service on the CPU backend. Skips, saying why, without python3 + cv2 + requests or the vendored folder (the GPU host's
 /// bundle has neither); with TRTN_REQUIRE_DD_CLIENT=1 (set by .ci/run) those are failures instead.
 /// </summary>
 public class DeepDetectClientTests(ITestOutputHelper output)
@@ -59,7 +59,14 @@ public class DeepDetectClientTests(ITestOutputHelper output)
         string python = FindPython();
         string demo = Path.Combine(TestModels.RepoRoot(), "demo", "digits");
         using var work = new TempDir();
-        await using var s = await KestrelServer.StartAsync("--cpu", "--demo", "--demo-dir", demo);
+        using var models = new TempDir();
+        // The demo service as --demo makes it, from a repository of this test's own (--demo's copy in the temporary
+        // folder is shared with every other server started with --demo on this machine).
+        string repo = models.Sub("digits");
+        foreach (var f in new[] { "digits.onnx", "corresp.txt" }) File.Copy(Path.Combine(demo, f), Path.Combine(repo, f));
+        await using var s = await KestrelServer.StartAsync("--cpu", "--allowed-root", demo);
+        var (created, body) = await Http.Put(s.Client, "/services/digits", ServerApp.DemoRequest(repo));
+        Assert.True(created == System.Net.HttpStatusCode.Created, body.ToJsonString());
         var (rc, text) = await RunAsync(python, ["-B", Path.Combine(dir, "run_dd_client.py"), "--host", "127.0.0.1", "--port", s.Port.ToString(),
             "--demo-dir", demo, "--work", work.Path], TimeSpan.FromMinutes(8));
         output.WriteLine(text);

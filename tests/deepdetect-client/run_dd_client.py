@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs DeepDetect's own Python client (dd_client, unchanged) and its bench.py against TrtNative.Server.
 
-The server must be running with the demo service ('digits', --demo) and must allow reading --demo-dir (the demo
-adds it to its allowed roots). Every check that fails raises; the exit code is 0 only when all passed.
+The server must hold the demo service 'digits' (as --demo creates it) and allow reading files under --demo-dir (--demo
+adds it to the allowed roots; otherwise --allowed-root). Every check that fails raises; the exit code is 0 only when all passed.
 """
 
 import argparse
