@@ -106,8 +106,11 @@ public class KServeTests
 
         // FP32 as binary tensor data in, binary scores out.
         var bin = tensors.SelectMany(t => t).SelectMany(v => { var b = new byte[4]; BinaryPrimitives.WriteSingleLittleEndian(b, v); return b; }).ToArray();
-        var binScores = await InferBinary(s.Client, "digits", inName, outName, bin);
+        var binScores = await InferBinary(s.Client, "digits", inName, outName, "FP32", bin);
         AssertScores(expected, binScores, 1e-6f);
+        // FP16 as binary: two bytes a value.
+        var bin16 = tensors.SelectMany(t => t).SelectMany(v => { var b = new byte[2]; BinaryPrimitives.WriteHalfLittleEndian(b, (Half)v); return b; }).ToArray();
+        AssertScores(expected, await InferBinary(s.Client, "digits", inName, outName, "FP16", bin16), 2e-2f);
 
         // FP16 (rounded to half precision): close, same top class.
         var fp16 = await Infer(s.Client, "digits", Request(inName, "FP16", [10, 1, 8, 8], new JsonArray(tensors.SelectMany(t => t).Select(v => (JsonNode)v).ToArray())));
@@ -115,7 +118,7 @@ public class KServeTests
         for (int k = 0; k < 10; k++) Assert.Equal(k, Array.IndexOf(Floats(fp16)[k], Floats(fp16)[k].Max()));
 
         // The same batching queue and engine as /predict ran them.
-        Assert.True(await EngineBatches(s.Client) >= batchesBefore + 4);
+        Assert.True(await EngineBatches(s.Client) >= batchesBefore + 5);
     }
 
     [Fact]
@@ -213,9 +216,9 @@ public class KServeTests
         return (r.StatusCode, await r.Content.ReadAsByteArrayAsync());
     }
 
-    private static async Task<float[][]> InferBinary(HttpClient c, string model, string input, string output, byte[] tensor)
+    private static async Task<float[][]> InferBinary(HttpClient c, string model, string input, string output, string dtype, byte[] tensor)
     {
-        var req = Request(input, "FP32", [10, 1, 8, 8], null);
+        var req = Request(input, dtype, [10, 1, 8, 8], null);
         req["inputs"]![0]!["parameters"] = new JsonObject { ["binary_data_size"] = tensor.Length };
         req["outputs"] = new JsonArray(new JsonObject { ["name"] = output, ["parameters"] = new JsonObject { ["binary_data"] = true } });
         var h = Encoding.UTF8.GetBytes(req.ToJsonString());
