@@ -57,6 +57,7 @@ public static class ServerApp
 
         var app = builder.Build();
         Endpoints.Map(app);
+        KServeEndpoints.Map(app);
         app.Lifetime.ApplicationStopping.Register(() =>
             app.Services.GetRequiredService<ServiceRegistry>().DisposeAsync().AsTask().GetAwaiter().GetResult());
         var runtimeOpts = app.Services.GetRequiredService<ServerOptions>();

@@ -67,7 +67,8 @@ public static class Endpoints
         {
             var svc = reg.Get(name);
             bool labels = !string.Equals(ctx.Request.Query["labels"], "false", StringComparison.OrdinalIgnoreCase);
-            return Task.FromResult((200, new JsonObject { ["body"] = svc.Describe(labels) }));
+            bool status = ctx.Request.Query["status"].ToString() is not ("false" or "0");
+            return Task.FromResult((200, new JsonObject { ["body"] = svc.Describe(labels, status) }));
         }));
 
         app.MapDelete("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>

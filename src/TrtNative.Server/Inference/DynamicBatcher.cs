@@ -29,7 +29,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private int _expected; // images announced by requests still being decoded
 
     /// <param name="backend">Runs the batches.</param>
-    /// <param name="itemSize">Pixel bytes per item (H × W × C).</param>
+    /// <param name="itemSize">Pixel bytes per image item, tensor values per tensor item (H × W × C).</param>
     /// <param name="maxDelay">Longest wait of a batch's first item for others.</param>
     /// <param name="capacity">Items that may wait; more are refused.</param>
     /// <param name="onBatch">Called after each batch with its size, each item's queue time and the backend's run time, in seconds.</param>
@@ -93,7 +93,9 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             for (int i = 0; i < items.Count; i++)
             {
-                if (items[i].Pixels.Length != _itemSize) throw new ArgumentException($"item {i} has {items[i].Pixels.Length} pixel bytes, expected {_itemSize}");
+                // C × H × W either way: pixel bytes of an image, floats of a tensor.
+                int size = items[i].Tensor?.Length ?? items[i].Pixels.Length;
+                if (size != _itemSize) throw new ArgumentException($"item {i} has {size} {(items[i].Tensor != null ? "tensor values" : "pixel bytes")}, expected {_itemSize}");
                 var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
                 unwritten--;
                 Interlocked.Decrement(ref _expected);

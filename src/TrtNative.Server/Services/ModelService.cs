@@ -22,7 +22,7 @@ public sealed class ModelService : IAsyncDisposable
     private readonly Task<DynamicBatcher> _ready;
     private IInferenceBackend? _backend;
     private DynamicBatcher? _batcher;
-    private long _predictCount, _predictSuccess, _predictFailure, _inferenceCount, _predictTicks, _batches, _batchItems;
+    private long _batches, _batchItems;
 
     /// <summary>Starts the engine build in the background.</summary>
     public ModelService(ServiceDefinition def, BackendFactory factory, BackendKind kind, string backendReason,
@@ -158,46 +158,29 @@ public sealed class ModelService : IAsyncDisposable
     public async Task<JsonArray> PredictAsync(List<(string uri, PreparedImage image)> items, int best, double threshold, CancellationToken ct,
         IDisposable? expectation = null)
     {
-        var sw = Stopwatch.StartNew();
-        Interlocked.Increment(ref _predictCount);
+        var batcher = await ReadyAsync(ct);
+        float[][] scores;
         try
         {
-            var batcher = await ReadyAsync(ct);
-            float[][] scores;
-            try
-            {
-                scores = await batcher.SubmitAsync(items.Select(i => i.image).ToList(), expectation);
-            }
-            catch (QueueFullException e)
-            {
-                throw DdException.Conflict(e.Message);
-            }
-            finally
-            {
-                expectation?.Dispose();
-            }
-            // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
-            ReturnPixels(items.Select(i => i.image.Pixels));
-            var preds = new JsonArray();
-            for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
-            Interlocked.Increment(ref _predictSuccess);
-            Interlocked.Add(ref _inferenceCount, items.Count);
-            Interlocked.Add(ref _predictTicks, sw.Elapsed.Ticks);
-            return preds;
+            scores = await batcher.SubmitAsync(items.Select(i => i.image).ToList(), expectation);
         }
-        catch
+        catch (QueueFullException e)
         {
-            Interlocked.Increment(ref _predictFailure);
-            throw;
+            throw DdException.Conflict(e.Message);
         }
+        finally
+        {
+            expectation?.Dispose();
+        }
+        // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
+        ReturnPixels(items.Select(i => i.image.Pixels));
+        var preds = new JsonArray();
+        for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
+        return preds;
     }
 
-    /// <summary>Counts a predict that failed before reaching the service (bad image, bad parameters).</summary>
-    public void CountFailure()
-    {
-        Interlocked.Increment(ref _predictCount);
-        Interlocked.Increment(ref _predictFailure);
-    }
+    /// <summary>DeepDetect's predict statistics of this service (the predict path records them).</summary>
+    public ServiceStats PredictStats { get; } = new();
 
     private JsonObject Classes(string uri, float[] s, int best, double threshold)
     {
@@ -246,26 +229,21 @@ public sealed class ModelService : IAsyncDisposable
         return new List<int>(top.AsSpan(0, n).ToArray());
     }
 
-    /// <summary>DeepDetect's service_stats (+ engine batch statistics).</summary>
+    /// <summary>DeepDetect's service_stats, plus how the batching queue grouped the images (engine_batches).</summary>
     public JsonObject Stats()
     {
-        long succ = Interlocked.Read(ref _predictSuccess), inf = Interlocked.Read(ref _inferenceCount);
+        var o = PredictStats.ToJson();
         long batches = Interlocked.Read(ref _batches);
-        return new JsonObject
-        {
-            ["predict_count"] = Interlocked.Read(ref _predictCount),
-            ["predict_success"] = succ,
-            ["predict_failure"] = Interlocked.Read(ref _predictFailure),
-            ["inference_count"] = inf,
-            ["avg_batch_size"] = succ == 0 ? 0.0 : (double)inf / succ,
-            ["avg_predict_duration_ms"] = succ == 0 ? 0.0 : TimeSpan.FromTicks(Interlocked.Read(ref _predictTicks)).TotalMilliseconds / succ,
-            ["engine_batches"] = batches,
-            ["avg_engine_batch_size"] = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches,
-        };
+        o["engine_batches"] = batches;
+        o["avg_engine_batch_size"] = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches;
+        return o;
     }
 
-    /// <summary>The service object of GET /services/{name}.</summary>
-    public JsonObject Describe(bool labels)
+    /// <summary>
+    /// The service object of GET /services/{name}. With <paramref name="status"/> (DeepDetect's default) it carries
+    /// <c>jobs</c>: the service's training jobs, always none here.
+    /// </summary>
+    public JsonObject Describe(bool labels, bool status = true)
     {
         var o = new JsonObject
         {
@@ -289,7 +267,11 @@ public sealed class ModelService : IAsyncDisposable
             ["input_tensor"] = Def.Spec.Model.Input.ToString(),
             ["output_tensor"] = Def.Spec.Model.Output.ToString(),
             ["service_stats"] = Stats(),
+            ["model_stats"] = ModelStats(),
+            // DeepDetect still sends the same object under its old name.
+            ["stats"] = ModelStats(),
         };
+        if (status) o["jobs"] = new JsonArray();
         if (State == ServiceState.Ready) o["engine_build_seconds"] = BuildSeconds;
         if (_backend is TrtNativeGpuBackend g)
         {
@@ -305,6 +287,14 @@ public sealed class ModelService : IAsyncDisposable
             for (int i = 0; i < n; i++) arr.Add(Def.Labels.TryGetValue(i, out var l) ? l : i.ToString());
             o["labels"] = arr;
         }
+        return o;
+    }
+
+    // DeepDetect's model_stats: the fields it knows for this model (params = weights in the ONNX initializers).
+    private JsonObject ModelStats()
+    {
+        var o = new JsonObject();
+        if (Def.Spec.Model.Parameters > 0) o["params"] = Def.Spec.Model.Parameters;
         return o;
     }
 

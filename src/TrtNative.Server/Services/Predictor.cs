@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
@@ -16,6 +17,9 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
     {
         string name = JsonRead.Str(body, "service", "service") ?? throw DdException.BadRequest("'service' is missing");
         var svc = registry.Get(name);
+        // DeepDetect's service_stats: the call counts from here, as a failure if anything below throws.
+        long start = Stopwatch.GetTimestamp();
+        bool succeeded = false;
         try
         {
             var parameters = JsonRead.Obj(body, "parameters", "parameters");
@@ -32,6 +36,7 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
             var data = JsonRead.Strings(body, "data", "data");
             if (data == null || data.Count == 0) throw DdException.NoData();
 
+            long transformStart = Stopwatch.GetTimestamp();
             var entries = sources.Resolve(data, registry.AllowedRoots);
             if (entries.Count == 0) throw DdException.NoData("No Data: the data entries expand to no file");
             if (entries.Count > opts.MaxImagesPerRequest)
@@ -60,12 +65,14 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                     _decoders.Release();
                 }
             }, ct)));
-            return (svc.Def.Name, await svc.PredictAsync(tensors.ToList(), best, thr, ct, expectation));
+            svc.PredictStats.Transformed(Stopwatch.GetElapsedTime(transformStart), tensors.Length);
+            var predictions = await svc.PredictAsync(tensors.ToList(), best, thr, ct, expectation);
+            succeeded = true;
+            return (svc.Def.Name, predictions);
         }
-        catch (DdException e) when (e.HttpCode == 400)
+        finally
         {
-            svc.CountFailure();
-            throw;
+            svc.PredictStats.PredictEnded(succeeded, Stopwatch.GetElapsedTime(start));
         }
     }
 }
