@@ -111,8 +111,8 @@ typedef struct trtn_conv_params {
 } trtn_conv_params;
 
 /* Inputs: A [..., M, K] (or [..., K, M] with trans_a), B [..., K, N] (or [..., N, K] with trans_b),
- * Bias [N] optional (same dtype as Y). Batch dims: equal, or one side's batch product is 1.
- * Output: Y [..., M, N] = act(alpha * A·B + Bias). */
+ * Bias [N] optional (same dtype as Y), R optional (input 3: a residual with Y's shape and type).
+ * Batch dims: equal, or one side's batch product is 1. Output: Y [..., M, N] = act(alpha * A·B + Bias + R). */
 typedef struct trtn_gemm_params {
     int32_t trans_a, trans_b;
     float alpha;

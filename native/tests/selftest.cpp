@@ -260,11 +260,11 @@ void test_attention(bool fp16, int layout, int32_t tactic) {
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
-void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act) {
-    auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N);
+void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act, bool residual = false) {
+    auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N), res = rnd((size_t)B * M * N);
     std::vector<double> want((size_t)B * M * N);
     for (int bb = 0; bb < B; ++bb) for (int m = 0; m < M; ++m) for (int n = 0; n < N; ++n) {
-        double acc = bias[n];
+        double acc = bias[n] + (residual ? res[((size_t)bb * M + m) * N + n] : 0.0);
         const float* bm = b.data() + (batched_b ? (size_t)bb * K * N : 0);
         for (int k = 0; k < K; ++k) acc += (double)a[((size_t)bb * M + m) * K + k] * (trans_b ? bm[(size_t)n * K + k] : bm[(size_t)k * N + n]);
         if (act == TRTN_ACT_RELU) acc = acc > 0 ? acc : 0;
@@ -275,11 +275,14 @@ void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched
     prm.trans_b = trans_b; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = -1;
     std::vector<int64_t> bshape = trans_b ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N};
     if (batched_b) bshape.insert(bshape.begin(), B);
-    std::vector<T> ts = {{{B, M, K}, a}, {bshape, b}, {{N}, bias}, {{B, M, N}, {}}};
+    std::vector<T> ts = {{{B, M, K}, a}, {bshape, b}, {{N}, bias}};
+    if (residual) ts.push_back({{B, M, N}, res});
+    ts.push_back({{B, M, N}, {}});
     std::vector<float> got;
-    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, 3, fp16, got);
+    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, residual ? 4 : 3, fp16, got, residual);
     char name[128];
-    std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act);
+    std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d%s", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act,
+                  residual ? " +residual" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -631,6 +634,8 @@ int main() {
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
+        test_gemm(fp16, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);   // ViT's projections + residual
+        test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU, true);
         for (int layout : {0, 1, 2}) {
             test_attention(fp16, layout, -1);
             test_attention(fp16, layout, 0);
