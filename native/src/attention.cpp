@@ -2,7 +2,6 @@
 // fp16 runs cuDNN's flash attention (graph API, vendored cudnn-frontend) where it applies: feature dims a multiple
 // of 8 up to 128, each operand's feature dim contiguous. Everything else (fp32 engines, other layouts, a cuDNN
 // without the engine) runs our own kernel (kernels/attention.cu). Tactic 0 forces our kernel, 1 cuDNN.
-#define NV_CUDNN_DISABLE_EXCEPTION
 #include "engine.h"
 #include "kernels/kernels.h"
 
