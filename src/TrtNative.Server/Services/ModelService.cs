@@ -55,7 +55,7 @@ public sealed class ModelService : IAsyncDisposable
                 metrics.EngineBuilt(def.Name, _backend.Kind, BuildSeconds);
                 if (_backend.DeviceMemoryBytes > 0) metrics.TrackGpuMemory(def.Name, () => _backend.DeviceMemoryBytes);
                 _batcher = new DynamicBatcher(_backend, def.Spec.Channels * def.Spec.Height * def.Spec.Width,
-                    TimeSpan.FromMilliseconds(opts.MaxBatchDelayMs), opts.MaxQueue, OnBatch);
+                    TimeSpan.FromMilliseconds(opts.MaxBatchDelayMs), opts.MaxQueue, OnBatch, n => metrics.NonFiniteOutputs(def.Name, n));
                 State = ServiceState.Ready;
                 return _batcher;
             }
@@ -167,6 +167,11 @@ public sealed class ModelService : IAsyncDisposable
         catch (QueueFullException e)
         {
             throw DdException.Conflict(e.Message);
+        }
+        catch (NonFiniteOutputException e)
+        {
+            throw DdException.Internal($"non-finite model output: the scores of image '{items[e.ItemIndex].uri}' hold a NaN or an infinity " +
+                $"({e.Message}); no prediction is returned for this request", e);
         }
         finally
         {
