@@ -58,7 +58,9 @@ public static class Endpoints
 
         app.MapMethods("/services/{name}", ["PUT", "POST"], (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
         {
-            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            using var raw = await ReadBodyAsync(ctx);
+            // Copied out of the pooled bytes: the service keeps parts of the creation body.
+            var body = JsonRead.ParseObject(raw.Text());
             await reg.CreateAsync(name, body, ctx.RequestAborted);
             return (201, new JsonObject());
         }));
@@ -81,7 +83,11 @@ public static class Endpoints
         app.MapPost("/predict", (HttpContext ctx, Predictor predictor) => Handle(ctx, async () =>
         {
             var sw = Stopwatch.StartNew();
-            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            // Parsed in place from the pooled UTF-8 bytes (base64 images are decoded straight from them); the bytes and
+            // the document stay until the predictions are built, which read nothing of the body afterwards.
+            using var raw = await ReadBodyAsync(ctx);
+            var body = JsonRead.ParseObject(raw.Memory, out var doc);
+            using var _ = doc;
             var (service, preds) = await predictor.PredictAsync(body, ctx.RequestAborted);
             return (200, new JsonObject
             {
@@ -141,7 +147,33 @@ public static class Endpoints
 
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
-    private static async Task<string> ReadBodyAsync(HttpContext ctx)
+    /// <summary>A request body in a pooled buffer; Dispose gives the buffer back (nothing may read it afterwards).</summary>
+    private sealed class PooledBody(byte[] buffer, int length) : IDisposable
+    {
+        private byte[]? _buffer = buffer;
+        public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledBody))).AsMemory(0, length);
+
+        /// <summary>The body as a string (400 when it is not UTF-8).</summary>
+        public string Text()
+        {
+            try
+            {
+                return StrictUtf8.GetString(Memory.Span);
+            }
+            catch (DecoderFallbackException)
+            {
+                throw DdException.BadRequest("malformed JSON: body is not UTF-8");
+            }
+        }
+
+        public void Dispose()
+        {
+            var b = Interlocked.Exchange(ref _buffer, null);
+            if (b != null) ArrayPool<byte>.Shared.Return(b);
+        }
+    }
+
+    private static async Task<PooledBody> ReadBodyAsync(HttpContext ctx)
     {
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
         if (ctx.Request.ContentLength > max)
@@ -164,18 +196,13 @@ public static class Endpoints
                     buf = bigger;
                 }
             }
-            try
-            {
-                return StrictUtf8.GetString(buf, 0, len);
-            }
-            catch (DecoderFallbackException)
-            {
-                throw DdException.BadRequest("malformed JSON: body is not UTF-8");
-            }
+            var body = new PooledBody(buf, len);
+            buf = null;
+            return body;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buf);
+            if (buf != null) ArrayPool<byte>.Shared.Return(buf);
         }
     }
 }

@@ -33,7 +33,7 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
             int best = JsonRead.Int(outObj, "best", "parameters.output.best") ?? svc.Def.Best;
             if (best == 0 || best < -1) throw DdException.InputError($"parameters.output.best must be >= 1 or -1 (all), got {best}");
             double thr = JsonRead.Num(outObj, "confidence_threshold", "parameters.output.confidence_threshold") ?? svc.Def.Threshold;
-            var data = JsonRead.Strings(body, "data", "data");
+            var data = JsonRead.Data(body, "data", "data");
             if (data == null || data.Count == 0) throw DdException.NoData();
 
             long transformStart = Stopwatch.GetTimestamp();
