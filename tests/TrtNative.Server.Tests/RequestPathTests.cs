@@ -71,6 +71,35 @@ public class RequestPathTests(ServerFactory f) : IClassFixture<ServerFactory>
     }
 
     [Fact]
+    public async Task AnswersCarryTheirContentLengthAndUtf8Json()
+    {
+        // Real Kestrel: the headers are the ones on the wire (an in-process client could compute a length itself).
+        await using var s = await KestrelServer.StartAsync();
+        var c = s.Client;
+        string repo = TestModels.MeansRepo(f.Dir.Sub("len"));
+        Assert.Equal(HttpStatusCode.Created, (await Put(c, "/services/len", MeansService(repo))).code);
+        foreach (var (method, url, body) in new[]
+                 {
+                     (HttpMethod.Post, "/predict", Predict("len", Img.B64(Img.Uniform(200, 100, 50))).ToJsonString()),
+                     (HttpMethod.Get, "/services/len", null),
+                     (HttpMethod.Post, "/predict", "{\"service\":\"nosuch\",\"data\":[\"x\"]}"), // an error answer, with a quote to escape
+                 })
+        {
+            var req = new HttpRequestMessage(method, url);
+            if (body != null) req.Content = new StringContent(body, Encoding.UTF8, "application/json");
+            var r = await c.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
+            long? declared = r.Content.Headers.ContentLength; // read before the body is buffered (which would compute one)
+            Assert.NotEqual(true, r.Headers.TransferEncodingChunked);
+            var bytes = await r.Content.ReadAsByteArrayAsync();
+            Assert.Equal(bytes.Length, declared);
+            Assert.Equal("application/json; charset=utf-8", r.Content.Headers.ContentType!.ToString());
+            var o = JsonNode.Parse(bytes)!.AsObject();
+            Assert.Equal((int)r.StatusCode, (int)o["status"]!["code"]!);
+            Assert.Equal(o.ToJsonString(), Encoding.UTF8.GetString(bytes)); // the same text as the JSON writer's defaults
+        }
+    }
+
+    [Fact]
     public async Task ABodyThatIsNotUtf8Is400WithoutDdCode()
     {
         var c = f.CreateClient();

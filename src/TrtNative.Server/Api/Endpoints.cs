@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using TrtNative.Server.Metrics;
@@ -136,7 +137,50 @@ public static class Endpoints
     // Created on the error paths only (was once per request).
     private static ILogger Log(HttpContext ctx) => ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrtNative.Server.Api");
 
-    private static IResult Json(int code, JsonObject o) => Results.Text(o.ToJsonString(), "application/json", Encoding.UTF8, code);
+    private static IResult Json(int code, JsonObject o) => new JsonAnswer(code, o);
+
+    /// <summary>
+    /// Writes the answer as UTF-8 into a pooled buffer (no string, no exact-size byte[] of it), then to the response
+    /// with its Content-Length.
+    /// </summary>
+    private sealed class JsonAnswer(int code, JsonObject o) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext ctx)
+        {
+            using var buffer = new PooledBufferWriter();
+            using (var w = new Utf8JsonWriter(buffer)) o.WriteTo(w);
+            ctx.Response.StatusCode = code;
+            ctx.Response.ContentType = "application/json; charset=utf-8";
+            ctx.Response.ContentLength = buffer.Written.Length;
+            await ctx.Response.Body.WriteAsync(buffer.Written, ctx.RequestAborted);
+        }
+    }
+
+    /// <summary>An <see cref="IBufferWriter{T}"/> over arrays rented from the shared pool (returned at Dispose).</summary>
+    private sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
+    {
+        private byte[] _buf = ArrayPool<byte>.Shared.Rent(4096);
+        private int _used;
+        public ReadOnlyMemory<byte> Written => _buf.AsMemory(0, _used);
+        public void Advance(int count) => _used += count;
+        public Memory<byte> GetMemory(int sizeHint = 0) => Ensure(sizeHint).AsMemory(_used);
+        public Span<byte> GetSpan(int sizeHint = 0) => Ensure(sizeHint).AsSpan(_used);
+
+        private byte[] Ensure(int sizeHint)
+        {
+            int need = _used + Math.Max(1, sizeHint);
+            if (need > _buf.Length)
+            {
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(need, _buf.Length * 2));
+                _buf.AsSpan(0, _used).CopyTo(bigger);
+                ArrayPool<byte>.Shared.Return(_buf);
+                _buf = bigger;
+            }
+            return _buf;
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(_buf);
+    }
 
     private static Task WriteAsync(HttpContext ctx, int code, JsonObject o)
     {
