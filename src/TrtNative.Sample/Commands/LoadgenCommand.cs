@@ -80,7 +80,18 @@ internal static class LoadgenCommand
                 return 1;
             }
         }
-        if (plan is not null) report.Engine = MeasureEngine(plan, report.Levels);
+        if (plan is not null)
+        {
+            try
+            {
+                report.Engine = MeasureEngine(plan, report.Levels);
+            }
+            catch (TrtNativeException e)
+            {
+                // The load figures are still worth printing.
+                report.Engine = new EngineReport(plan, $"cannot measure the engine: ({e.Code}) {e.Message}", []);
+            }
+        }
         Console.WriteLine();
         Console.Write(report.Table());
         if (json is not null)
