@@ -65,16 +65,17 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         bool create = JsonRead.Bool(model, "create_repository", "model.create_repository") ?? false;
         string repo = ModelRepository.Prepare(repoArg, create);
         string? init = JsonRead.Str(model, "init", "model.init");
-        if (init != null) await repos.InitAsync(init, repo, ct);
-
-        // DeepDetect: a config.json in the repository (from init, or from an earlier creation) supplies parameters.
-        var stored = ModelRepository.ReadConfigParameters(repo);
-        if (stored != null)
+        if (init != null)
         {
-            parameters = (JsonObject)stored.DeepClone();
-            body["parameters"] = parameters.DeepClone();
-            string c2 = JsonRead.Str(JsonRead.Obj(parameters, "input", "parameters.input"), "connector", "parameters.input.connector") ?? "";
-            if (c2 != "image") throw DdException.InputConnectorNotFound(c2.Length == 0 ? null : c2);
+            await repos.InitAsync(init, repo, ct);
+            // As DeepDetect (mlmodel.h), config.json is read only with model.init: it fills in what the request does not
+            // say. The request's own parameters win, and the result is validated below like any request.
+            var stored = ModelRepository.ReadConfigParameters(repo);
+            if (stored != null)
+            {
+                parameters = Overlay(stored, parameters);
+                body["parameters"] = parameters.DeepClone();
+            }
         }
         var inputObj = JsonRead.Obj(parameters, "input", "parameters.input");
         var mll = JsonRead.Obj(parameters, "mllib", "parameters.mllib");
@@ -124,6 +125,27 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
             dtype, gpuid, workspace, engineFile, readEngine, writeEngine, opts.CpuThreads);
         return new ServiceDefinition(name, description, mllib, repo, (JsonObject)parameters.DeepClone(), input, contents.Labels,
             nclasses, best, thr, spec);
+    }
+
+    /// <summary>
+    /// <paramref name="request"/>'s parameters on top of <paramref name="stored"/>'s: per section (input, mllib, output),
+    /// a key the request gives replaces the stored one; sections and keys only the stored config has are kept.
+    /// </summary>
+    internal static JsonObject Overlay(JsonObject stored, JsonObject request)
+    {
+        var r = (JsonObject)stored.DeepClone();
+        foreach (var (key, value) in request)
+        {
+            if (value is JsonObject section && r[key] is JsonObject storedSection)
+            {
+                foreach (var (k, v) in section) storedSection[k] = v?.DeepClone();
+            }
+            else
+            {
+                r[key] = value?.DeepClone();
+            }
+        }
+        return r;
     }
 
     /// <summary>Deletes a service: clear = mem (default), lib (also engine files), full (empty the repository), dir (remove it).</summary>
