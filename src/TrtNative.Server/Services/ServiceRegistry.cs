@@ -77,6 +77,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
                 body["parameters"] = parameters.DeepClone();
             }
         }
+        UnsupportedOptions.Check(parameters, "parameters");
         var inputObj = JsonRead.Obj(parameters, "input", "parameters.input");
         var mll = JsonRead.Obj(parameters, "mllib", "parameters.mllib");
         var outObj = JsonRead.Obj(parameters, "output", "parameters.output");
