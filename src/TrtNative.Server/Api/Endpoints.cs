@@ -140,6 +140,24 @@ public static class Endpoints
 
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
+    // Kestrel enforces the limit itself on bodies without a Content-Length (chunked): its refusal is the client's
+    // mistake, answered like ours (400/1005), not a server error.
+    private static async ValueTask<int> ReadChunkAsync(HttpContext ctx, Memory<byte> into, long max)
+    {
+        try
+        {
+            return await ctx.Request.Body.ReadAsync(into, ctx.RequestAborted);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw DdException.InputError($"request body is over the {max}-byte limit");
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw DdException.BadRequest($"bad request body: {e.Message}");
+        }
+    }
+
     private static async Task<string> ReadBodyAsync(HttpContext ctx)
     {
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
@@ -151,7 +169,7 @@ public static class Endpoints
         try
         {
             int len = 0, n;
-            while ((n = await ctx.Request.Body.ReadAsync(buf.AsMemory(len), ctx.RequestAborted)) > 0)
+            while ((n = await ReadChunkAsync(ctx, buf.AsMemory(len), max)) > 0)
             {
                 len += n;
                 if (len > max) throw DdException.InputError($"request body is over the {max}-byte limit");

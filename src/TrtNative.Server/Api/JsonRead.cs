@@ -12,7 +12,8 @@ public static class JsonRead
         JsonNode? n;
         try
         {
-            n = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+            // Duplicate keys are refused at parse time (JsonObject would otherwise throw an ArgumentException on first use).
+            n = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

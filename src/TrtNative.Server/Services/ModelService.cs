@@ -22,6 +22,7 @@ public sealed class ModelService : IAsyncDisposable
     private readonly Task<DynamicBatcher> _ready;
     private IInferenceBackend? _backend;
     private DynamicBatcher? _batcher;
+    private volatile bool _deleted; // set when DELETE starts: predicts still running answer 404/1002
     private long _predictCount, _predictSuccess, _predictFailure, _inferenceCount, _predictTicks, _batches, _batchItems;
 
     /// <summary>Starts the engine build in the background.</summary>
@@ -162,6 +163,7 @@ public sealed class ModelService : IAsyncDisposable
         Interlocked.Increment(ref _predictCount);
         try
         {
+            if (_deleted) throw DdException.ServiceNotFound(Def.Name);
             var batcher = await ReadyAsync(ct);
             float[][] scores;
             try
@@ -184,6 +186,13 @@ public sealed class ModelService : IAsyncDisposable
             Interlocked.Add(ref _inferenceCount, items.Count);
             Interlocked.Add(ref _predictTicks, sw.Elapsed.Ticks);
             return preds;
+        }
+        catch (Exception e) when (_deleted && e is not DdException { HttpCode: 404 })
+        {
+            // The service was deleted while this predict ran (its queue closed, its waiting items failed): for the
+            // client that is the service not being there, not a server error.
+            Interlocked.Increment(ref _predictFailure);
+            throw DdException.ServiceNotFound(Def.Name);
         }
         catch
         {
@@ -311,6 +320,7 @@ public sealed class ModelService : IAsyncDisposable
     /// <summary>Stops the queue and frees the backend (waits for a build in progress).</summary>
     public async ValueTask DisposeAsync()
     {
+        _deleted = true;
         try { await _ready; } catch { /* failed build: nothing to free */ }
         if (_batcher != null) await _batcher.DisposeAsync();
         _backend?.Dispose();
