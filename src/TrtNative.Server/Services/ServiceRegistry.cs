@@ -32,11 +32,16 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if (_services.ContainsKey(name) || !_creating.TryAdd(name, 0)) throw DdException.AlreadyExists(name);
         try
         {
-            var def = await DefineAsync(name, body, ct);
+            // Whatever this creation changes in the repository (a directory made, files from model.init) is undone
+            // unless it succeeds.
+            if (name.Length == 0) throw DdException.WrongType("service name is empty");
+            using var change = PrepareRepository(body);
+            var def = await DefineAsync(name, body, change, ct);
             var kind = factory.Select(def.Mllib.ToLowerInvariant() == "onnxruntime" ? "onnxruntime" : "tensorrt", out var reason);
             if (kind == BackendKind.Gpu && def.Spec.GpuId >= TrtNative.Cuda.CudaDevice.Count)
                 throw DdException.BadMllib($"parameters.mllib.gpuid {def.Spec.GpuId} does not exist: this machine has {TrtNative.Cuda.CudaDevice.Count} GPU(s)");
             ModelRepository.WriteConfig(def.Repository, body);
+            change.Commit();
             var svc = new ModelService(def, factory, kind, reason, metrics, opts);
             _services[name] = svc;
             log.LogInformation("service {Name}: {Model} on {Kind} ({Reason}), input {C}x{H}x{W}, max batch {B}",
@@ -49,12 +54,11 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         }
     }
 
-    private async Task<ServiceDefinition> DefineAsync(string name, JsonObject body, CancellationToken ct)
+    // The checks that need no repository, then the repository itself (made when create_repository asks).
+    private static RepositoryChange PrepareRepository(JsonObject body)
     {
-        if (name.Length == 0) throw DdException.WrongType("service name is empty");
         string mllib = JsonRead.Str(body, "mllib", "mllib") ?? throw DdException.WrongType("'mllib' is missing");
         if (mllib.ToLowerInvariant() is not ("tensorrt" or "onnxruntime")) throw DdException.UnknownLibrary(mllib);
-        string description = JsonRead.Str(body, "description", "description") ?? "";
         var type = JsonRead.Str(body, "type", "type");
         if (type != null && type != "supervised") throw DdException.BadMllib($"type '{type}' is not supported (only 'supervised')");
         var model = JsonRead.Obj(body, "model", "model") ?? throw DdException.BadMllib("'model' with a 'repository' is missing");
@@ -63,11 +67,20 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if (connector != "image") throw DdException.InputConnectorNotFound(connector.Length == 0 ? null : connector);
         string repoArg = JsonRead.Str(model, "repository", "model.repository") ?? throw DdException.BadMllib("model.repository is missing");
         bool create = JsonRead.Bool(model, "create_repository", "model.create_repository") ?? false;
-        string repo = ModelRepository.Prepare(repoArg, create);
+        return ModelRepository.Prepare(repoArg, create);
+    }
+
+    private async Task<ServiceDefinition> DefineAsync(string name, JsonObject body, RepositoryChange change, CancellationToken ct)
+    {
+        string mllib = JsonRead.Str(body, "mllib", "mllib")!;
+        string description = JsonRead.Str(body, "description", "description") ?? "";
+        var model = JsonRead.Obj(body, "model", "model")!;
+        var parameters = JsonRead.Obj(body, "parameters", "parameters") ?? new JsonObject();
+        string repo = change.Repository;
         string? init = JsonRead.Str(model, "init", "model.init");
         if (init != null)
         {
-            await repos.InitAsync(init, repo, ct);
+            await repos.InitAsync(init, change, ct);
             // As DeepDetect (mlmodel.h), config.json is read only with model.init: it fills in what the request does not
             // say. The request's own parameters win, and the result is validated below like any request.
             var stored = ModelRepository.ReadConfigParameters(repo);
