@@ -93,7 +93,19 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
     public async Task DeleteClearModes(string clear)
     {
         string name = "clear_" + clear;
-        string repo = await CreateMeans(name);
+        string repo;
+        if (clear == "dir")
+        {
+            // clear=dir removes only a repository the server made (the user's own is refused: RepositoryRootTests).
+            using var d = new TempDir();
+            Archives.TarGz(Path.Combine(d.Path, "m.tgz"), Archives.MeansFiles());
+            repo = Path.Combine(f.Dir.Path, name);
+            var body = MeansService(repo);
+            body["model"]!["create_repository"] = true;
+            body["model"]!["init"] = Path.Combine(d.Path, "m.tgz");
+            Assert.Equal(HttpStatusCode.Created, (await Put(_c, $"/services/{name}", body)).code);
+        }
+        else repo = await CreateMeans(name);
         File.WriteAllText(Path.Combine(repo, "TRTengine_arch90_fp32_bs16"), "x");
         var (code, _) = await Delete(_c, $"/services/{name}?clear={clear}");
         Assert.Equal(HttpStatusCode.OK, code);

@@ -25,9 +25,10 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
     /// Makes sure the repository exists and is writable (creating it when asked). Returns the creation's change to the
     /// repository: dispose it uncommitted and the directories made here are removed again.
     /// </summary>
-    public static RepositoryChange Prepare(string repository, bool create)
+    public RepositoryChange Prepare(string repository, bool create)
     {
         string full = Path.GetFullPath(repository);
+        CheckInsideModelRoots(full, repository);
         string? createdRoot = null;
         if (!Directory.Exists(full))
         {
@@ -43,6 +44,7 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
             }
         }
         var change = new RepositoryChange(full, createdRoot);
+        if (createdRoot != null) MarkCreated(full);
         string probe = Path.Combine(full, $".write-test-{Guid.NewGuid():N}");
         try
         {
@@ -55,6 +57,51 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
             throw DdException.BadMllib($"model repository '{repository}' is not writable: {e.Message}");
         }
         return change;
+    }
+
+    /// <summary>The file that marks a repository directory this server made (only those may be removed by clear=dir).</summary>
+    public const string CreatedMarker = ".trtnative-repository";
+
+    /// <summary>Marks <paramref name="repo"/> as made by this server.</summary>
+    public static void MarkCreated(string repo) =>
+        File.WriteAllText(Path.Combine(repo, CreatedMarker), "made by TrtNative.Server: DELETE /services/{name}?clear=dir may remove this directory\n");
+
+    /// <summary>
+    /// 400/1006 unless <paramref name="full"/> (symlinks resolved) lies strictly inside one of the model roots: a client
+    /// may not make the server create, fill or later delete directories anywhere else.
+    /// </summary>
+    public void CheckInsideModelRoots(string full, string asGiven)
+    {
+        string real = ImageSources.RealPath(full).TrimEnd('/');
+        var roots = opts.EffectiveModelRoots;
+        foreach (var root in roots)
+        {
+            string rr = ImageSources.RealPath(root).TrimEnd('/');
+            if (real == rr) throw DdException.BadMllib($"model.repository '{asGiven}' is a model root itself; use a folder inside it");
+            if (real.StartsWith(rr + "/", StringComparison.Ordinal)) return;
+        }
+        throw DdException.BadMllib($"model.repository '{asGiven}' is outside the model roots ({string.Join(", ", roots)}); " +
+            "start the server with --model-root DIR to allow another");
+    }
+
+    /// <summary>
+    /// 400/400 unless clear=dir may remove <paramref name="repo"/>: inside the model roots and made by this server
+    /// (it holds <see cref="CreatedMarker"/>). A directory the server did not make is the user's.
+    /// </summary>
+    public void CheckRemovable(string repo)
+    {
+        string marker = Path.Combine(repo, CreatedMarker);
+        if (!File.Exists(marker) || new FileInfo(marker).LinkTarget != null)
+            throw DdException.WrongType($"clear=dir refused: repository '{repo}' was not created by this server (it has no {CreatedMarker} " +
+                "file), so it is left in place; use clear=mem, lib or full");
+        try
+        {
+            CheckInsideModelRoots(repo, repo);
+        }
+        catch (DdException e)
+        {
+            throw DdException.WrongType($"clear=dir refused: {e.Message}");
+        }
     }
 
     /// <summary>

@@ -55,7 +55,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
     }
 
     // The checks that need no repository, then the repository itself (made when create_repository asks).
-    private static RepositoryChange PrepareRepository(JsonObject body)
+    private RepositoryChange PrepareRepository(JsonObject body)
     {
         string mllib = JsonRead.Str(body, "mllib", "mllib") ?? throw DdException.WrongType("'mllib' is missing");
         if (mllib.ToLowerInvariant() is not ("tensorrt" or "onnxruntime")) throw DdException.UnknownLibrary(mllib);
@@ -67,7 +67,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if (connector != "image") throw DdException.InputConnectorNotFound(connector.Length == 0 ? null : connector);
         string repoArg = JsonRead.Str(model, "repository", "model.repository") ?? throw DdException.BadMllib("model.repository is missing");
         bool create = JsonRead.Bool(model, "create_repository", "model.create_repository") ?? false;
-        return ModelRepository.Prepare(repoArg, create);
+        return repos.Prepare(repoArg, create);
     }
 
     private async Task<ServiceDefinition> DefineAsync(string name, JsonObject body, RepositoryChange change, CancellationToken ct)
@@ -162,13 +162,18 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         return r;
     }
 
-    /// <summary>Deletes a service: clear = mem (default), lib (also engine files), full (empty the repository), dir (remove it).</summary>
+    /// <summary>
+    /// Deletes a service: clear = mem (default), lib (also engine files), full (empty the repository), dir (remove it:
+    /// only a repository this server created, see <see cref="ModelRepository.CheckRemovable"/>).
+    /// </summary>
     public async Task DeleteAsync(string rawName, string? clear)
     {
         clear ??= "mem";
         if (clear is not ("mem" or "lib" or "full" or "dir"))
             throw DdException.WrongType($"clear '{clear}' is not one of mem, lib, full, dir");
         string name = rawName.ToLowerInvariant();
+        // Refused before anything happens: the service stays, the directory too.
+        if (clear == "dir" && _services.TryGetValue(name, out var existing)) repos.CheckRemovable(existing.Def.Repository);
         if (!_services.TryRemove(name, out var svc)) throw DdException.ServiceNotFound(name);
         await svc.DisposeAsync();
         string repo = svc.Def.Repository;
@@ -180,7 +185,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
                     foreach (var f in Directory.GetFiles(repo, svc.Def.Spec.EngineFileName + "_*")) File.Delete(f);
                     break;
                 case "full":
-                    foreach (var f in Directory.GetFiles(repo)) File.Delete(f);
+                    foreach (var f in Directory.GetFiles(repo))
+                        if (Path.GetFileName(f) != ModelRepository.CreatedMarker) File.Delete(f); // still the server's directory
                     foreach (var sub in Directory.GetDirectories(repo))
                     {
                         if (new DirectoryInfo(sub).LinkTarget != null) Directory.Delete(sub);
