@@ -188,6 +188,7 @@ public sealed class KestrelServer : IAsyncDisposable
     private readonly WebApplication _app;
     public int Port { get; }
     public HttpClient Client { get; }
+    public IServiceProvider Services => _app.Services;
 
     private KestrelServer(WebApplication app, int port)
     {

@@ -135,8 +135,16 @@ public sealed class ModelService : IAsyncDisposable
             else if (t.Length == size) Interlocked.Decrement(ref _pooledPixels);
     }
 
-    // Enough for several full batches in flight; a 224×224 RGB image is 150 KB (a large-object-heap array otherwise).
-    private int MaxPooledPixels => Math.Max(64, 4 * Def.Spec.MaxBatchSize);
+    // Two full batches' worth (one forming, one running), and never more than MaxPooledPixelBytes: a large predict
+    // returns all of its buffers here, and the pool must not keep them (1000 images of 224×224 RGB are 150 MB).
+    private int MaxPooledPixels => (int)Math.Min(2L * Def.Spec.MaxBatchSize,
+        MaxPooledPixelBytes / Math.Max(1, Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width));
+
+    /// <summary>Most bytes of pixel buffers a service keeps for reuse.</summary>
+    public const long MaxPooledPixelBytes = 16L << 20;
+
+    /// <summary>Bytes of pixel buffers this service holds for reuse now (at most <see cref="MaxPooledPixelBytes"/>).</summary>
+    public long PooledPixelBytes => (long)_pixels.Count * Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width;
     private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _pixels = new();
     private int _pooledPixels;
 
