@@ -44,12 +44,12 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
             }
         }
         var change = new RepositoryChange(full, createdRoot);
-        if (createdRoot != null) MarkCreated(full);
         string probe = Path.Combine(full, $".write-test-{Guid.NewGuid():N}");
         try
         {
             File.WriteAllBytes(probe, []);
             File.Delete(probe);
+            if (createdRoot != null) MarkCreated(full);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -160,7 +160,7 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
         catch (UnsafeArchiveException e)
         {
             if (cached) File.Delete(local); // fetched again next time
-            throw DdException.BadMllib($"model.init: {e.Message}; nothing was installed", e);
+            throw DdException.BadMllib($"model.init '{init}': {e.Message}; nothing was installed", e);
         }
         change.Install(content);
         if (cacheAs != null) change.InstallFile(local, cacheAs);

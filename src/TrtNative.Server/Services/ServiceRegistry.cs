@@ -32,9 +32,9 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if (_services.ContainsKey(name) || !_creating.TryAdd(name, 0)) throw DdException.AlreadyExists(name);
         try
         {
+            if (name.Length == 0) throw DdException.WrongType("service name is empty");
             // Whatever this creation changes in the repository (a directory made, files from model.init) is undone
             // unless it succeeds.
-            if (name.Length == 0) throw DdException.WrongType("service name is empty");
             using var change = PrepareRepository(body);
             var def = await DefineAsync(name, body, change, ct);
             var kind = factory.Select(def.Mllib.ToLowerInvariant() == "onnxruntime" ? "onnxruntime" : "tensorrt", out var reason);
