@@ -1,9 +1,9 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
+using TrtNative.Server.Imaging;
 using TrtNative.Server.Metrics;
 using TrtNative.Server.Services;
 
@@ -58,7 +58,7 @@ public static class Endpoints
 
         app.MapMethods("/services/{name}", ["PUT", "POST"], (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
         {
-            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            var body = await ReadJsonAsync(ctx);
             await reg.CreateAsync(name, body, ctx.RequestAborted);
             return (201, new JsonObject());
         }));
@@ -81,7 +81,7 @@ public static class Endpoints
         app.MapPost("/predict", (HttpContext ctx, Predictor predictor) => Handle(ctx, async () =>
         {
             var sw = Stopwatch.StartNew();
-            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            var body = await ReadJsonAsync(ctx);
             var (service, preds) = await predictor.PredictAsync(body, ctx.RequestAborted);
             return (200, new JsonObject
             {
@@ -139,43 +139,52 @@ public static class Endpoints
         return ctx.Response.WriteAsync(o.ToJsonString());
     }
 
-    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+    // Kestrel enforces the limit itself on bodies without a Content-Length (chunked): its refusal is the client's
+    // mistake, answered like ours (400/1005), not a server error.
+    private static async ValueTask<int> ReadChunkAsync(HttpContext ctx, Memory<byte> into, long max)
+    {
+        try
+        {
+            return await ctx.Request.Body.ReadAsync(into, ctx.RequestAborted);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw DdException.InputError($"request body is over the {max}-byte limit");
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw DdException.BadRequest($"bad request body: {e.Message}");
+        }
+    }
 
-    private static async Task<string> ReadBodyAsync(HttpContext ctx)
+    private static async Task<JsonObject> ReadJsonAsync(HttpContext ctx)
     {
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
         if (ctx.Request.ContentLength > max)
             throw DdException.InputError($"request body is {ctx.Request.ContentLength} bytes, over the {max}-byte limit");
-        // Read into a pooled buffer (was a new 80 KB buffer and a MemoryStream per request), sized from
-        // Content-Length when given, grown by doubling otherwise.
-        var buf = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
+        // Read into a scratch buffer (bounded pool: a large body's buffer is not kept), sized from Content-Length
+        // when given, grown by doubling otherwise.
+        var buf = ScratchBuffers.Bytes.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
         try
         {
             int len = 0, n;
-            while ((n = await ctx.Request.Body.ReadAsync(buf.AsMemory(len), ctx.RequestAborted)) > 0)
+            while ((n = await ReadChunkAsync(ctx, buf.AsMemory(len), max)) > 0)
             {
                 len += n;
                 if (len > max) throw DdException.InputError($"request body is over the {max}-byte limit");
                 if (len == buf.Length)
                 {
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buf.Length * 2, max + 1));
+                    var bigger = ScratchBuffers.Bytes.Rent((int)Math.Min((long)buf.Length * 2, max + 1));
                     buf.AsSpan(0, len).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buf);
+                    ScratchBuffers.Bytes.Return(buf);
                     buf = bigger;
                 }
             }
-            try
-            {
-                return StrictUtf8.GetString(buf, 0, len);
-            }
-            catch (DecoderFallbackException)
-            {
-                throw DdException.BadRequest("malformed JSON: body is not UTF-8");
-            }
+            return JsonRead.ParseObject(buf.AsSpan(0, len));
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buf);
+            ScratchBuffers.Bytes.Return(buf);
         }
     }
 }
