@@ -64,7 +64,7 @@ public class DeepDetectClientTests(ITestOutputHelper output)
         // folder is shared with every other server started with --demo on this machine).
         string repo = models.Sub("digits");
         foreach (var f in new[] { "digits.onnx", "corresp.txt" }) File.Copy(Path.Combine(demo, f), Path.Combine(repo, f));
-        await using var s = await KestrelServer.StartAsync("--cpu", "--allowed-root", demo);
+        await using var s = await KestrelServer.StartAsync("--cpu", "--allowed-root", demo, "--model-root", models.Path, "--model-root", work.Path);
         var (created, body) = await Http.Put(s.Client, "/services/digits", ServerApp.DemoRequest(repo));
         Assert.True(created == System.Net.HttpStatusCode.Created, body.ToJsonString());
         var (rc, text) = await RunAsync(python, ["-B", Path.Combine(dir, "run_dd_client.py"), "--host", "127.0.0.1", "--port", s.Port.ToString(),

@@ -25,7 +25,7 @@ public class KServeTests
     public async Task HealthMetadataAndReadiness()
     {
         using var d = new TempDir();
-        await using var s = await KestrelServer.StartAsync();
+        await using var s = await KestrelServer.StartAsync("--model-root", d.Path);
         var (code, live) = await Get(s.Client, "/v2/health/live");
         Assert.Equal((HttpStatusCode.OK, true), (code, (bool)live["live"]!));
         var (rc, ready) = await Get(s.Client, "/v2/health/ready");
@@ -68,7 +68,7 @@ public class KServeTests
         string demo = Path.Combine(TestModels.RepoRoot(), "demo", "digits");
         string repo = d.Sub("digits");
         foreach (var f in new[] { "digits.onnx", "corresp.txt" }) File.Copy(Path.Combine(demo, f), Path.Combine(repo, f));
-        await using var s = await KestrelServer.StartAsync("--allowed-root", demo);
+        await using var s = await KestrelServer.StartAsync("--allowed-root", demo, "--model-root", d.Path);
         Assert.Equal(HttpStatusCode.Created, (await Put(s.Client, "/services/digits", ServerApp.DemoRequest(repo))).code);
         var (_, meta) = await Get(s.Client, "/v2/models/digits");
         string inName = (string)meta["inputs"]![0]!["name"]!, outName = (string)meta["outputs"]![0]!["name"]!;
@@ -125,7 +125,7 @@ public class KServeTests
     public async Task BadInferRequestsAre400WithTheReason()
     {
         using var d = new TempDir();
-        await using var s = await KestrelServer.StartAsync();
+        await using var s = await KestrelServer.StartAsync("--model-root", d.Path);
         Assert.Equal(HttpStatusCode.Created, (await Put(s.Client, "/services/m", MeansService(TestModels.MeansRepo(d.Sub("m"))))).code);
         await WaitReady(s.Client, "m");
         JsonArray Zeros(int n) => new(Enumerable.Range(0, n).Select(_ => (JsonNode)0).ToArray());

@@ -42,7 +42,7 @@ public class LoadGenTests(ITestOutputHelper output)
     {
         using var d = new TempDir();
         string imgs = d.Sub("img");
-        await using var s = await KestrelServer.StartAsync("--allowed-root", imgs);
+        await using var s = await KestrelServer.StartAsync("--allowed-root", imgs, "--model-root", d.Path);
         var o = new LoadGenOptions
         {
             Server = new Uri($"http://127.0.0.1:{s.Port}"),
@@ -93,7 +93,7 @@ public class LoadGenTests(ITestOutputHelper output)
     public async Task CountsFailedRequestsByKind()
     {
         using var d = new TempDir();
-        await using var s = await KestrelServer.StartAsync(); // no allowed root: every path is refused
+        await using var s = await KestrelServer.StartAsync("--model-root", d.Path); // no allowed root: every path is refused
         var o = new LoadGenOptions
         {
             Server = new Uri($"http://127.0.0.1:{s.Port}"),

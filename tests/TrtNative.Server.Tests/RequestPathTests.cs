@@ -74,7 +74,7 @@ public class RequestPathTests(ServerFactory f) : IClassFixture<ServerFactory>
     public async Task AnswersCarryTheirContentLengthAndUtf8Json()
     {
         // Real Kestrel: the headers are the ones on the wire (an in-process client could compute a length itself).
-        await using var s = await KestrelServer.StartAsync();
+        await using var s = await KestrelServer.StartAsync("--model-root", f.Dir.Path);
         var c = s.Client;
         string repo = TestModels.MeansRepo(f.Dir.Sub("len"));
         Assert.Equal(HttpStatusCode.Created, (await Put(c, "/services/len", MeansService(repo))).code);

@@ -1,10 +1,10 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
+using TrtNative.Server.Imaging;
 using TrtNative.Server.Metrics;
 using TrtNative.Server.Services;
 
@@ -60,8 +60,8 @@ public static class Endpoints
         app.MapMethods("/services/{name}", ["PUT", "POST"], (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
         {
             using var raw = await ReadBodyAsync(ctx);
-            // Copied out of the pooled bytes: the service keeps parts of the creation body.
-            var body = JsonRead.ParseObject(raw.Text());
+            // Parsed into a copy of the pooled bytes: the service keeps parts of the creation body.
+            var body = JsonRead.ParseObject(raw.Memory.Span);
             await reg.CreateAsync(name, body, ctx.RequestAborted);
             return (201, new JsonObject());
         }));
@@ -156,10 +156,10 @@ public static class Endpoints
         }
     }
 
-    /// <summary>An <see cref="IBufferWriter{T}"/> over arrays rented from the shared pool (returned at Dispose).</summary>
+    /// <summary>An <see cref="IBufferWriter{T}"/> over arrays from <see cref="ScratchBuffers"/> (returned at Dispose: a large answer's array is not kept).</summary>
     private sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     {
-        private byte[] _buf = ArrayPool<byte>.Shared.Rent(4096);
+        private byte[] _buf = ScratchBuffers.Bytes.Rent(4096);
         private int _used;
         public ReadOnlyMemory<byte> Written => _buf.AsMemory(0, _used);
         public void Advance(int count) => _used += count;
@@ -171,15 +171,15 @@ public static class Endpoints
             int need = _used + Math.Max(1, sizeHint);
             if (need > _buf.Length)
             {
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(need, _buf.Length * 2));
+                var bigger = ScratchBuffers.Bytes.Rent(Math.Max(need, _buf.Length * 2));
                 _buf.AsSpan(0, _used).CopyTo(bigger);
-                ArrayPool<byte>.Shared.Return(_buf);
+                ScratchBuffers.Bytes.Return(_buf);
                 _buf = bigger;
             }
             return _buf;
         }
 
-        public void Dispose() => ArrayPool<byte>.Shared.Return(_buf);
+        public void Dispose() => ScratchBuffers.Bytes.Return(_buf);
     }
 
     private static Task WriteAsync(HttpContext ctx, int code, JsonObject o)
@@ -189,31 +189,34 @@ public static class Endpoints
         return ctx.Response.WriteAsync(o.ToJsonString());
     }
 
-    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+    // Kestrel enforces the limit itself on bodies without a Content-Length (chunked): its refusal is the client's
+    // mistake, answered like ours (400/1005), not a server error.
+    private static async ValueTask<int> ReadChunkAsync(HttpContext ctx, Memory<byte> into, long max)
+    {
+        try
+        {
+            return await ctx.Request.Body.ReadAsync(into, ctx.RequestAborted);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw DdException.InputError($"request body is over the {max}-byte limit");
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw DdException.BadRequest($"bad request body: {e.Message}");
+        }
+    }
 
-    /// <summary>A request body in a pooled buffer; Dispose gives the buffer back (nothing may read it afterwards).</summary>
+    /// <summary>A request body in a scratch buffer; Dispose gives the buffer back (nothing may read it afterwards).</summary>
     private sealed class PooledBody(byte[] buffer, int length) : IDisposable
     {
         private byte[]? _buffer = buffer;
         public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledBody))).AsMemory(0, length);
 
-        /// <summary>The body as a string (400 when it is not UTF-8).</summary>
-        public string Text()
-        {
-            try
-            {
-                return StrictUtf8.GetString(Memory.Span);
-            }
-            catch (DecoderFallbackException)
-            {
-                throw DdException.BadRequest("malformed JSON: body is not UTF-8");
-            }
-        }
-
         public void Dispose()
         {
             var b = Interlocked.Exchange(ref _buffer, null);
-            if (b != null) ArrayPool<byte>.Shared.Return(b);
+            if (b != null) ScratchBuffers.Bytes.Return(b);
         }
     }
 
@@ -222,21 +225,21 @@ public static class Endpoints
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
         if (ctx.Request.ContentLength > max)
             throw DdException.InputError($"request body is {ctx.Request.ContentLength} bytes, over the {max}-byte limit");
-        // Read into a pooled buffer (was a new 80 KB buffer and a MemoryStream per request), sized from
-        // Content-Length when given, grown by doubling otherwise.
-        var buf = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
+        // Read into a scratch buffer (bounded pool: a large body's buffer is not kept), sized from Content-Length
+        // when given, grown by doubling otherwise.
+        var buf = ScratchBuffers.Bytes.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
         try
         {
             int len = 0, n;
-            while ((n = await ctx.Request.Body.ReadAsync(buf.AsMemory(len), ctx.RequestAborted)) > 0)
+            while ((n = await ReadChunkAsync(ctx, buf.AsMemory(len), max)) > 0)
             {
                 len += n;
                 if (len > max) throw DdException.InputError($"request body is over the {max}-byte limit");
                 if (len == buf.Length)
                 {
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buf.Length * 2, max + 1));
+                    var bigger = ScratchBuffers.Bytes.Rent((int)Math.Min((long)buf.Length * 2, max + 1));
                     buf.AsSpan(0, len).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buf);
+                    ScratchBuffers.Bytes.Return(buf);
                     buf = bigger;
                 }
             }
@@ -246,7 +249,7 @@ public static class Endpoints
         }
         finally
         {
-            if (buf != null) ArrayPool<byte>.Shared.Return(buf);
+            if (buf != null) ScratchBuffers.Bytes.Return(buf);
         }
     }
 }

@@ -40,6 +40,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private readonly Action<int>? _onNonFinite;
     private readonly int _capacity;
     private int _expected; // images announced by requests still being decoded
+    private volatile bool _closed;
 
     /// <param name="backend">Runs the batches.</param>
     /// <param name="itemSize">Pixel bytes per image item, tensor values per tensor item (H × W × C).</param>
@@ -117,6 +118,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
                 Interlocked.Decrement(ref _expected);
                 if (!_queue.Writer.TryWrite(new Item(items[i], tcs, now, i)))
                 {
+                    if (_closed) throw new ObjectDisposedException("service", "the service was deleted");
                     // Items already queued still run; their results are dropped.
                     throw new QueueFullException($"the service queue is full ({_capacity} images waiting); retry later");
                 }
@@ -298,6 +300,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     /// <summary>Stops the loop; waiting items fail.</summary>
     public async ValueTask DisposeAsync()
     {
+        _closed = true;
         _queue.Writer.TryComplete();
         _stop.Cancel();
         try { await _loop; } catch { /* loop faults are already reported per item */ }

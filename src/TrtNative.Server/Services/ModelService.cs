@@ -22,6 +22,7 @@ public sealed class ModelService : IAsyncDisposable
     private readonly Task<DynamicBatcher> _ready;
     private IInferenceBackend? _backend;
     private DynamicBatcher? _batcher;
+    private volatile bool _deleted; // set when DELETE starts: predicts still running answer 404/1002
     private long _batches, _batchItems;
 
     /// <summary>Starts the engine build in the background.</summary>
@@ -134,8 +135,16 @@ public sealed class ModelService : IAsyncDisposable
             else if (t.Length == size) Interlocked.Decrement(ref _pooledPixels);
     }
 
-    // Enough for several full batches in flight; a 224×224 RGB image is 150 KB (a large-object-heap array otherwise).
-    private int MaxPooledPixels => Math.Max(64, 4 * Def.Spec.MaxBatchSize);
+    // Two full batches' worth (one forming, one running), and never more than MaxPooledPixelBytes: a large predict
+    // returns all of its buffers here, and the pool must not keep them (1000 images of 224×224 RGB are 150 MB).
+    private int MaxPooledPixels => (int)Math.Min(2L * Def.Spec.MaxBatchSize,
+        MaxPooledPixelBytes / Math.Max(1, Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width));
+
+    /// <summary>Most bytes of pixel buffers a service keeps for reuse.</summary>
+    public const long MaxPooledPixelBytes = 16L << 20;
+
+    /// <summary>Bytes of pixel buffers this service holds for reuse now (at most <see cref="MaxPooledPixelBytes"/>).</summary>
+    public long PooledPixelBytes => (long)_pixels.Count * Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width;
     private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _pixels = new();
     private int _pooledPixels;
 
@@ -158,30 +167,40 @@ public sealed class ModelService : IAsyncDisposable
     public async Task<JsonArray> PredictAsync(List<(string uri, PreparedImage image)> items, int best, double threshold, CancellationToken ct,
         IDisposable? expectation = null)
     {
-        var batcher = await ReadyAsync(ct);
-        float[][] scores;
+        if (_deleted) throw DdException.ServiceNotFound(Def.Name);
         try
         {
-            scores = await batcher.SubmitAsync(items.Select(i => i.image).ToList(), expectation);
+            var batcher = await ReadyAsync(ct);
+            float[][] scores;
+            try
+            {
+                scores = await batcher.SubmitAsync(items.Select(i => i.image).ToList(), expectation);
+            }
+            catch (QueueFullException e)
+            {
+                throw DdException.Conflict(e.Message);
+            }
+            catch (NonFiniteOutputException e)
+            {
+                throw DdException.Internal($"non-finite model output: the scores of image '{items[e.ItemIndex].uri}' hold a NaN or an infinity " +
+                    $"({e.Message}); no prediction is returned for this request", e);
+            }
+            finally
+            {
+                expectation?.Dispose();
+            }
+            // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
+            ReturnPixels(items.Select(i => i.image.Pixels));
+            var preds = new JsonArray();
+            for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
+            return preds;
         }
-        catch (QueueFullException e)
+        catch (Exception e) when (_deleted && e is not DdException { HttpCode: 404 })
         {
-            throw DdException.Conflict(e.Message);
+            // The service was deleted while this predict ran (its queue closed, its waiting items failed): for the
+            // client that is the service not being there, not a server error.
+            throw DdException.ServiceNotFound(Def.Name);
         }
-        catch (NonFiniteOutputException e)
-        {
-            throw DdException.Internal($"non-finite model output: the scores of image '{items[e.ItemIndex].uri}' hold a NaN or an infinity " +
-                $"({e.Message}); no prediction is returned for this request", e);
-        }
-        finally
-        {
-            expectation?.Dispose();
-        }
-        // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
-        ReturnPixels(items.Select(i => i.image.Pixels));
-        var preds = new JsonArray();
-        for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
-        return preds;
     }
 
     /// <summary>DeepDetect's predict statistics of this service (the predict path records them).</summary>
@@ -306,6 +325,7 @@ public sealed class ModelService : IAsyncDisposable
     /// <summary>Stops the queue and frees the backend (waits for a build in progress).</summary>
     public async ValueTask DisposeAsync()
     {
+        _deleted = true;
         try { await _ready; } catch { /* failed build: nothing to free */ }
         if (_batcher != null) await _batcher.DisposeAsync();
         _backend?.Dispose();

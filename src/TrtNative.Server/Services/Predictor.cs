@@ -23,6 +23,7 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
         try
         {
             var parameters = JsonRead.Obj(body, "parameters", "parameters");
+            UnsupportedOptions.Check(parameters, "parameters");
             var inputObj = JsonRead.Obj(parameters, "input", "parameters.input");
             JsonRead.Obj(parameters, "mllib", "parameters.mllib");
             var outObj = JsonRead.Obj(parameters, "output", "parameters.output");
