@@ -59,6 +59,8 @@ class AttentionLayer : public Layer {
 public:
     using Layer::Layer;
 
+    std::string implementation() const override { return use_cudnn_ ? "cudnn flash attention" : "attention kernel"; }
+
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_attention_params>();
         auto& q = in(t, 0); auto& k = in(t, 1); auto& v = in(t, 2); auto& o = out(t, 0);

@@ -48,6 +48,9 @@ public:
 
     bool tunable() const override { return true; }
     int32_t tactic() const override { return chosen_; }
+    std::string implementation() const override {
+        return "cublasLt heuristic " + std::to_string(chosen_) + (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
+    }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         release();

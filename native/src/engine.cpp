@@ -461,6 +461,21 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
     });
 }
 
+TRTN_API trtn_status* trtn_context_layer_implementation(const trtn_context* c, int32_t layer, char* buffer, uint64_t size) {
+    return guard("trtn_context_layer_implementation", [&] {
+        check_context(c);
+        require(buffer != nullptr && size > 0, TRTN_INVALID_ARGUMENT, "buffer is null or empty");
+        require(c->current != nullptr, TRTN_INVALID_ARGUMENT, "shapes are not set");
+        auto& layers = c->current->layers;
+        require(layer >= 0 && layer < static_cast<int32_t>(layers.size()), TRTN_INVALID_ARGUMENT,
+                "layer " + std::to_string(layer) + " out of range (" + std::to_string(layers.size()) + " layers)");
+        std::string text = layers[layer]->implementation();
+        size_t n = std::min<size_t>(text.size(), size - 1);
+        std::memcpy(buffer, text.data(), n);
+        buffer[n] = '\0';
+    });
+}
+
 TRTN_API trtn_status* trtn_context_get_info(const trtn_context* c, trtn_context_info* out) {
     return guard("trtn_context_get_info", [&] {
         check_context(c);

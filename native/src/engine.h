@@ -53,6 +53,8 @@ public:
     virtual bool tunable() const { return false; }
     virtual int32_t autotune(std::vector<TensorView>&, RunEnv&, float* ms) { if (ms) *ms = 0; return -1; }
     virtual int32_t tactic() const { return -1; }
+    // What runs, for profiles and logs (trtn_context_layer_implementation).
+    virtual std::string implementation() const { return "own kernel"; }
 
     const LayerDesc& desc;
 

@@ -17,6 +17,7 @@
 namespace {
 
 int g_pass = 0, g_fail = 0;
+std::string g_last_impl;  // what the last run_layer's layer ran (trtn_context_layer_implementation)
 std::mt19937 rng(1234);
 
 std::vector<float> rnd(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -105,6 +106,9 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
         cudaMemset(ptrs.back(), 0xff, (size_t)count(ts.back().shape) * (fp16 ? 2 : 4));
     }
     for (int r = 0; r < runs && good; ++r) good = ok(trtn_context_enqueue(c, s), "enqueue");
+    char impl[256] = {};
+    g_last_impl = good && ok(trtn_context_layer_implementation(c, 0, impl, sizeof impl), "layer_implementation") ? impl : "";
+    if (autotune) std::printf("  implementation: %s\n", impl);
     cudaError_t ce = cudaStreamSynchronize(s);
     if (ce != cudaSuccess) { std::printf("  sync: %s\n", cudaGetErrorString(ce)); good = false; }
     if (good && graph_check) {
@@ -201,6 +205,9 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     std::vector<T> ts = {{{N, H, W, C}, x}, {{K, R, R, Cg}, w}, {{K}, b, TRTN_FLOAT32}, {{N, P, Q, K}, res}, {{N, P, Q, K}, {}}};
     std::vector<float> got;
     bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got, false, autotune);
+    if (tactic == kFusedGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph+epilogue ", 0) == 0;
+    if (tactic == kGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph ", 0) == 0;
+    if (tactic >= 0 && g_last_impl.empty()) ran = false;
     char name[128];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph" : "");
@@ -255,6 +262,9 @@ void test_attention(bool fp16, int layout, int32_t tactic) {
     std::vector<T> ts = {{dims_of(Sq), q}, {dims_of(Skv), k}, {dims_of(Skv), v}, {dims_of(Sq), {}}};
     std::vector<float> got;
     bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
+    if (tactic == 1) ran = ran && g_last_impl == "cudnn flash attention";
+    if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
+    std::printf("  attention ran: %s\n", g_last_impl.c_str());
     char name[128];
     std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d", fp16 ? "16" : "32", layout, tactic);
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
