@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # TrtNative build driver.
+#   ./build.sh setup            install what the tests need and is missing (Debian/Ubuntu apt-get, as root or through
+#                               sudo): cmake and a C++ compiler, the ONNX node tests, python3 with torch, torchvision
+#                               and onnx; `test` runs it first
 #   ./build.sh build            dotnet build the solution; configure+build native/ into build/native when cmake is
 #                               present (without nvcc native/ builds its non-CUDA parts)
 #   ./build.sh test [args]      dotnet test the solution, then the package test (./build.sh pack, then
@@ -49,6 +52,29 @@ build_native() {
   [ -n "${TRTN_CUDA_ARCH:-}" ] && args+=("-DCMAKE_CUDA_ARCHITECTURES=${TRTN_CUDA_ARCH}")
   cmake -S native -B build/native "${args[@]}"
   cmake --build build/native -j "$(nproc 2>/dev/null || echo 2)"
+}
+
+# Debian packages the tests need, each with the check that says it is already there.
+cmd_setup() {
+  local need=()
+  [ -d /usr/share/libonnx-testdata/data/node ] || need+=(libonnx-testdata)
+  /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null || need+=(python3-torch python3-torchvision)
+  /usr/bin/python3 -c 'import onnx' 2>/dev/null || need+=(python3-onnx)
+  command -v cmake >/dev/null || need+=(cmake)
+  command -v c++ >/dev/null || need+=(g++)
+  if [ ${#need[@]} -eq 0 ]; then
+    echo "setup: everything the tests need is installed"
+    return 0
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need ${need[*]}: run as root or install sudo" >&2; return 1; }
+    sudo=(sudo)
+  fi
+  command -v apt-get >/dev/null || { echo "setup: need ${need[*]}, and there is no apt-get here: install them by hand" >&2; return 1; }
+  echo "setup: installing ${need[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }
 
 cmd_build() {
@@ -144,6 +170,7 @@ package_test() {
 
 cmd_test() {
   local results="$root/TestResults/run-$(date +%Y%m%d-%H%M%S)-$$" rc=0
+  cmd_setup
   mkdir -p "$results"
   dotnet test TrtNative.sln -c "$config" --logger trx --results-directory "$results" "$@" || rc=$?
   echo
@@ -171,8 +198,9 @@ cmd_bundle() {
     dotnet publish "$p" -c Release -r linux-x64 --self-contained true -o "$stage/bin" \
       -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en
   done
-  [ -d native ] && cp -r native "$stage/native"
-  [ -d cmake ] && cp -r cmake "$stage/cmake"
+  # native/CMakeLists.txt takes its modules (FindCUDNN.cmake) from ../cmake: both go, side by side.
+  cp -r native "$stage/native"
+  cp -r cmake "$stage/cmake"
   cp scripts/*.sh "$stage/scripts/"
   cp scripts/*.py "$stage/scripts/" 2>/dev/null || true
   # ONNX backend node tests (1 MiB compressed) for the GPU node tests (TRTN_NODE_TESTS on the GPU host).
@@ -213,6 +241,7 @@ sub="${1:-}"
 [ $# -gt 0 ] && shift
 case "$sub" in
   build) cmd_build "$@" ;;
+  setup) cmd_setup "$@" ;;
   test) cmd_test "$@" ;;
   pack) cmd_pack "$@" ;;
   run) cmd_run "$@" ;;
