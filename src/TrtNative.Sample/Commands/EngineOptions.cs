@@ -87,7 +87,7 @@ internal sealed class EngineOptions
         /// <summary>The parsed values.</summary>
         public EngineOptions Bind(ParseResult r)
         {
-            var profile = r.GetValue(Profile) ?? [1, 8, 64];
+            var profile = r.GetValue(Profile) is { Length: 3 } p ? p : [1, 8, 64]; // absent: empty
             var o = new EngineOptions
             {
                 Path = r.GetValue(Path)!.FullName,
