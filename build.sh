@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # TrtNative build driver.
 #   ./build.sh setup            install what the tests need and is missing (Debian/Ubuntu apt-get, as root or through
-#                               sudo): cmake and a C++ compiler, the ONNX node tests, python3 with torch, torchvision
-#                               and onnx; `test` runs it first
+#                               sudo): cmake and a C++ compiler, the ONNX node tests, python3 with torch, torchvision,
+#                               onnx, opencv and requests; `test` runs it first
 #   ./build.sh build            dotnet build the solution; configure+build native/ into build/native when cmake is
 #                               present (without nvcc native/ builds its non-CUDA parts)
 #   ./build.sh test [args]      dotnet test the solution, then the package test (./build.sh pack, then
@@ -60,6 +60,8 @@ cmd_setup() {
   [ -d /usr/share/libonnx-testdata/data/node ] || need+=(libonnx-testdata)
   /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null || need+=(python3-torch python3-torchvision)
   /usr/bin/python3 -c 'import onnx' 2>/dev/null || need+=(python3-onnx)
+  # DeepDetect's Python client (tests/deepdetect-client) imports cv2 and requests.
+  /usr/bin/python3 -c 'import cv2, requests' 2>/dev/null || need+=(python3-opencv python3-requests)
   command -v cmake >/dev/null || need+=(cmake)
   command -v c++ >/dev/null || need+=(g++)
   if [ ${#need[@]} -eq 0 ]; then
