@@ -38,8 +38,9 @@ public sealed record GpuInfo(string Name, ComputeCapability ComputeCapability, i
 /// contexts from it; serialize it to a plan and load the plan later without rebuilding (no autotuning then).
 /// Engine, contexts and <see cref="CudaContext"/> may be disposed in any order: each execution context keeps the
 /// native engine, the weights and the CUDA context alive, so they are freed when the engine and its last context
-/// are both disposed. A context whose engine was disposed keeps working; the engine itself then throws
-/// <see cref="ObjectDisposedException"/>.
+/// are both disposed. A context whose engine was disposed keeps working; the engine's
+/// <see cref="CreateExecutionContext"/>, <see cref="Serialize"/> and <see cref="Save"/> then throw
+/// <see cref="ObjectDisposedException"/> (its description — inputs, outputs, header — stays readable).
 /// </summary>
 public sealed class Engine : IDisposable
 {
