@@ -13,8 +13,8 @@ tar -xJf nodetests.tar.xz -C /tmp/trtn-node
 tar -xJf bundle.tar.xz -C /tmp
 # Newer managed assemblies than the bundle's (same dependencies), built with dotnet build -c Release.
 [ -d patch ] && cp patch/* /tmp/bundle/bin/ && echo "== patched bundle with: $(ls patch | tr '\n' ' ')"
-# The bundle carries native/ as it was when built; use this tree's (it may be newer).
-rm -rf /tmp/bundle/native && cp -r native /tmp/bundle/native
+# The bundle carries native/ and cmake/ as they were when built; use this tree's (they may be newer).
+rm -rf /tmp/bundle/native /tmp/bundle/cmake && cp -r native /tmp/bundle/native && cp -r cmake /tmp/bundle/cmake
 cp scripts/*.sh /tmp/bundle/scripts/ 2>/dev/null
 export PYTHONUNBUFFERED=1
 ( python3 scripts/export_models.py /tmp/trtn-models --reference "${TRTN_REFERENCE_N:-1024}" $models > "$OUTDIR/export.log" 2>&1; echo "export rc=$?" >> "$OUTDIR/export.log" ) &

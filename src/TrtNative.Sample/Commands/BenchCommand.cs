@@ -1,19 +1,27 @@
+using System.CommandLine;
 using TrtNative.Cuda;
 using TrtNative.Runtime;
 
 namespace TrtNative.Sample.Commands;
 
 /// <summary>
-/// bench PLAN|MODEL.onnx [--fp16] [--batch 1,32] [--warmup N] [--iters N] [--no-graph] [--layers]: GPU time per run
+/// bench PLAN|MODEL.onnx [--fp16|--fp32] [--profile MIN:OPT:MAX] [--batch 1,32] [--warmup N] [--iters N] [--no-graph] [--layers]: GPU time per run
 /// measured with CUDA events around each enqueue (inputs stay on the GPU), median after warm-up; one BENCH line per
 /// batch. --layers adds each layer's time (median of 5 profiled runs): the 15 slowest layers and the time per kind.
 /// </summary>
 internal static class BenchCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = EngineOptions.Parse(args, "bench");
-        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("bench: no usable GPU: " + reason); return 1; }
+        var command = new Command("bench", "Latency and throughput of an engine with CUDA events (median after warm-up), one BENCH line per batch size.");
+        var symbols = new EngineOptions.Symbols(command, batch: true, bench: true);
+        Cli.SetAction(command, r => Run(symbols.Bind(r)));
+        return command;
+    }
+
+    public static int Run(EngineOptions o)
+    {
+        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("bench: no usable GPU: " + reason); return Cli.Failed; }
         using var ctx = CudaContext.Create();
         o.MaxBatch = Math.Max(o.MaxBatch, o.Batches.Max());
         using var engine = o.Open(ctx, verbose: true);

@@ -1,14 +1,22 @@
+using System.CommandLine;
 using TrtNative.Cuda;
 
 namespace TrtNative.Sample.Commands;
 
-/// <summary>build MODEL.onnx [--fp16] [--profile MIN:OPT:MAX] [--workspace MiB] [--timing-cache FILE] [-o PLAN]</summary>
+/// <summary>build MODEL.onnx [--fp16|--fp32] [--profile MIN:OPT:MAX] [--workspace MiB] [--timing-cache FILE] [-o PLAN]</summary>
 internal static class BuildCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = EngineOptions.Parse(args, "build");
-        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("build: no usable GPU: " + reason); return 1; }
+        var command = new Command("build", "Build a GPU engine plan from an ONNX model (default: fp16, profile 1:8:64, written beside the model).");
+        var symbols = new EngineOptions.Symbols(command, output: true);
+        Cli.SetAction(command, r => Run(symbols.Bind(r)));
+        return command;
+    }
+
+    public static int Run(EngineOptions o)
+    {
+        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("build: no usable GPU: " + reason); return Cli.Failed; }
         using var ctx = CudaContext.Create();
         using var engine = o.Open(ctx, verbose: true);
         string plan = o.Output ?? System.IO.Path.ChangeExtension(o.Path, o.Precision == TrtNative.Runtime.Precision.Fp16 ? ".fp16.plan" : ".fp32.plan");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using TrtNative.Conformance;
 
 namespace TrtNative.Sample.Commands;
@@ -8,21 +9,17 @@ namespace TrtNative.Sample.Commands;
 /// </summary>
 internal static class ConformanceCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        string? dir = null, filter = null;
-        for (int k = 0; k < args.Length; k++)
-        {
-            if (args[k] == "--filter" && k + 1 < args.Length) filter = args[++k];
-            else if (!args[k].StartsWith('-') && dir is null) dir = args[k];
-            else { dir = null; break; }
-        }
-        if (dir is null)
-        {
-            Console.Error.WriteLine("usage: conformance DIR [--filter SUBSTR]   (e.g. DIR = /usr/share/libonnx-testdata/data/node)");
-            return 2;
-        }
+        var dir = new Argument<DirectoryInfo>("DIR") { Description = "folder of ONNX backend node tests, e.g. /usr/share/libonnx-testdata/data/node" }.AcceptExistingOnly();
+        var filter = new Option<string?>("--filter") { Description = "run only the tests whose name contains this text", HelpName = "TEXT" };
+        var command = new Command("conformance", "Run ONNX backend node tests through import, passes and the reference executor (no GPU needed); exit code 1 when one fails.") { dir, filter };
+        Cli.SetAction(command, r => Run(r.GetValue(dir)!.FullName, r.GetValue(filter)));
+        return command;
+    }
 
+    public static int Run(string dir, string? filter)
+    {
         int passed = 0, failed = 0, skipped = 0;
         foreach (var r in NodeTestRunner.RunAll(dir, filter))
         {
@@ -35,6 +32,6 @@ internal static class ConformanceCommand
             }
         }
         Console.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
-        return failed == 0 ? 0 : 1;
+        return failed == 0 ? Cli.Ok : Cli.Failed;
     }
 }

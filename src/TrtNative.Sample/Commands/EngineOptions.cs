@@ -1,9 +1,12 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using TrtNative.Cuda;
 using TrtNative.Runtime;
 
 namespace TrtNative.Sample.Commands;
 
-/// <summary>Options shared by build, run and bench, and the "plan or model" loading they have in common.</summary>
+/// <summary>Options shared by build, run and bench (<see cref="Symbols"/> declares them on a command), and the
+/// "plan or model" loading they have in common.</summary>
 internal sealed class EngineOptions
 {
     public string Path = "";
@@ -16,42 +19,123 @@ internal sealed class EngineOptions
     public int Warmup = 20, Iterations = 200, Seed = -1;
     public bool NoGraph, LayerTimes;
 
-    public static EngineOptions Parse(string[] args, string command)
+    /// <summary>
+    /// The command-line symbols of the engine commands: every one takes a plan or model and the options that shape
+    /// an engine built from a model; the constructor's flags add the options only some commands use.
+    /// </summary>
+    internal sealed class Symbols
     {
-        var o = new EngineOptions();
-        for (int i = 0; i < args.Length; i++)
+        public readonly Argument<FileInfo> Path = new Argument<FileInfo>("PLAN|MODEL.onnx")
         {
-            string a = args[i];
-            string Next() => i + 1 < args.Length ? args[++i] : throw new TrtNativeException(ErrorCode.InvalidArgument, $"{command}: {a} needs a value");
-            switch (a)
-            {
-                case "--fp16": o.Precision = Precision.Fp16; break;
-                case "--fp32": o.Precision = Precision.Fp32; break;
-                case "--profile":
+            Description = "an engine plan, or an ONNX model to build the engine from",
+        }.AcceptExistingOnly();
+        public readonly Option<bool> Fp16 = new("--fp16") { Description = "build an fp16 engine from a model (the default)" };
+        public readonly Option<bool> Fp32 = new("--fp32") { Description = "build an fp32 engine from a model" };
+        public readonly Option<long[]> Profile = new("--profile")
+        {
+            Description = "batch sizes of the engine built from a model: smallest, the one to tune for, largest (1 <= MIN <= OPT <= MAX) [default: 1:8:64]",
+            HelpName = "MIN:OPT:MAX",
+            CustomParser = ParseProfile,
+        };
+        public readonly Option<long> Workspace = new Option<long>("--workspace")
+        {
+            Description = "workspace limit of the engine built from a model, in MiB",
+            HelpName = "MiB",
+            DefaultValueFactory = _ => 512,
+        }.AtLeast(1);
+        public readonly Option<FileInfo?> TimingCache = new("--timing-cache")
+        {
+            Description = "timing cache file: tactics are read from it and the new ones written back (created when missing)",
+            HelpName = "FILE",
+        };
+        public Option<FileInfo?>? Output;
+        public Option<long[]>? Batch;
+        public Option<int>? Seed, Warmup, Iterations;
+        public Option<bool>? NoGraph, LayerTimes;
+
+        /// <summary>Declares the symbols on <paramref name="command"/>: -o (build), --batch (run, bench), --seed (run), the measuring options (bench).</summary>
+        public Symbols(Command command, bool output = false, bool batch = false, bool seed = false, bool bench = false)
+        {
+            command.Add(Path);
+            command.Add(Fp16);
+            command.Add(Fp32);
+            command.Add(Profile);
+            command.Add(Workspace);
+            command.Add(TimingCache);
+            Cli.OneOf(command, Fp16, Fp32);
+            if (output)
+                command.Add(Output = new Option<FileInfo?>("--output", "-o") { Description = "where to write the plan (default: beside the model, MODEL.fp16.plan or MODEL.fp32.plan)", HelpName = "PLAN" });
+            if (batch)
+                command.Add(Batch = new Option<long[]>("--batch")
                 {
-                    var p = Next().Split(':').Select(long.Parse).ToArray();
-                    if (p.Length != 3) throw new TrtNativeException(ErrorCode.InvalidArgument, "--profile MIN:OPT:MAX (batch sizes)");
-                    (o.MinBatch, o.OptBatch, o.MaxBatch) = (p[0], p[1], p[2]);
-                    break;
-                }
-                case "--batch": o.Batches.AddRange(Next().Split(',').Select(long.Parse)); break;
-                case "--workspace": o.WorkspaceMiB = long.Parse(Next()); break;
-                case "--timing-cache": o.TimingCache = Next(); break;
-                case "-o": case "--output": o.Output = Next(); break;
-                case "--warmup": o.Warmup = int.Parse(Next()); break;
-                case "--iters": o.Iterations = int.Parse(Next()); break;
-                case "--seed": o.Seed = int.Parse(Next()); break;
-                case "--no-graph": o.NoGraph = true; break;
-                case "--layers": o.LayerTimes = true; break;
-                default:
-                    if (a.StartsWith('-') || o.Path.Length > 0) throw new TrtNativeException(ErrorCode.InvalidArgument, $"{command}: unknown argument '{a}'");
-                    o.Path = a;
-                    break;
+                    Description = bench ? "batch sizes to measure, comma-separated (default: the profile's MIN)" : "batch size (default: the profile's MIN)",
+                    HelpName = bench ? "N,N.." : "N",
+                    Arity = ArgumentArity.ExactlyOne,
+                    CustomParser = ParseBatches,
+                });
+            if (seed)
+                command.Add(Seed = new Option<int>("--seed") { Description = "seed of the random inputs (default: a random one)", HelpName = "S", DefaultValueFactory = _ => -1 });
+            if (bench)
+            {
+                command.Add(Warmup = new Option<int>("--warmup") { Description = "runs before measuring, per batch size", HelpName = "N", DefaultValueFactory = _ => 20 }.AtLeast(0));
+                command.Add(Iterations = new Option<int>("--iters") { Description = "measured runs per batch size", HelpName = "N", DefaultValueFactory = _ => 200 }.AtLeast(1));
+                command.Add(NoGraph = new Option<bool>("--no-graph") { Description = "plain launches instead of CUDA graph replays" });
+                command.Add(LayerTimes = new Option<bool>("--layers") { Description = "also time each layer (median of 5 profiled runs): the 15 slowest layers and the time per kind" });
             }
         }
-        if (o.Path.Length == 0) throw new TrtNativeException(ErrorCode.InvalidArgument, $"{command}: give a model (.onnx) or a plan");
-        if (o.Batches.Count == 0) o.Batches.Add(o.MinBatch);
-        return o;
+
+        /// <summary>The parsed values.</summary>
+        public EngineOptions Bind(ParseResult r)
+        {
+            var profile = r.GetValue(Profile) is { Length: 3 } p ? p : [1, 8, 64]; // absent: empty
+            var o = new EngineOptions
+            {
+                Path = r.GetValue(Path)!.FullName,
+                Precision = r.GetValue(Fp32) ? Precision.Fp32 : Precision.Fp16,
+                MinBatch = profile[0], OptBatch = profile[1], MaxBatch = profile[2],
+                WorkspaceMiB = r.GetValue(Workspace),
+                TimingCache = r.GetValue(TimingCache)?.FullName,
+                Output = Output is null ? null : r.GetValue(Output)?.FullName,
+                Seed = Seed is null ? -1 : r.GetValue(Seed),
+                Warmup = Warmup is null ? 20 : r.GetValue(Warmup),
+                Iterations = Iterations is null ? 200 : r.GetValue(Iterations),
+                NoGraph = NoGraph is not null && r.GetValue(NoGraph),
+                LayerTimes = LayerTimes is not null && r.GetValue(LayerTimes),
+            };
+            if (Batch is not null && r.GetValue(Batch) is { Length: > 0 } batches) o.Batches.AddRange(batches);
+            if (o.Batches.Count == 0) o.Batches.Add(o.MinBatch);
+            return o;
+        }
+
+        private static long[] ParseProfile(ArgumentResult r)
+        {
+            string text = r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Join(" ", r.Tokens.Select(t => t.Value));
+            var parts = text.Split(':');
+            var v = new long[parts.Length];
+            if (parts.Length != 3 || parts.Select((p, i) => long.TryParse(p, out v[i])).Any(ok => !ok))
+            {
+                r.AddError($"--profile '{text}': expected MIN:OPT:MAX, three batch sizes such as 1:8:64");
+                return [1, 8, 64];
+            }
+            if (!(1 <= v[0] && v[0] <= v[1] && v[1] <= v[2]))
+                r.AddError($"--profile {text}: the batch sizes must satisfy 1 <= MIN <= OPT <= MAX");
+            return v;
+        }
+
+        private static long[] ParseBatches(ArgumentResult r)
+        {
+            var batches = new List<long>();
+            foreach (var part in r.Tokens.SelectMany(t => t.Value.Split(',')))
+            {
+                if (!long.TryParse(part, out long b) || b < 1)
+                {
+                    r.AddError($"--batch: '{part}' is not a batch size (a whole number from 1)");
+                    return [];
+                }
+                batches.Add(b);
+            }
+            return batches.ToArray();
+        }
     }
 
     public BuilderConfig Config()

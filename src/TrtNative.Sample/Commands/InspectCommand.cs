@@ -1,3 +1,4 @@
+using System.CommandLine;
 using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Passes;
@@ -7,19 +8,21 @@ namespace TrtNative.Sample.Commands;
 /// <summary>`inspect MODEL.onnx`: inputs, outputs, op counts, what the passes changed, and the optimized graph.</summary>
 internal static class InspectCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        if (args.Length != 1 || args[0].StartsWith('-'))
-        {
-            Console.Error.WriteLine("usage: inspect MODEL.onnx");
-            return 2;
-        }
+        var model = new Argument<FileInfo>("MODEL.onnx") { Description = "the ONNX model" }.AcceptExistingOnly();
+        var command = new Command("inspect", "Inputs, outputs, op counts, what the passes fused, and the optimized graph of an ONNX model (no GPU needed).") { model };
+        Cli.SetAction(command, r => Run(r.GetValue(model)!.FullName));
+        return command;
+    }
 
-        var graph = OnnxImporter.Load(args[0]);
+    public static int Run(string path)
+    {
+        var graph = OnnxImporter.Load(path);
         // Shape inference on the graph as imported: inconsistent declared shapes are reported here, before any pass.
         ShapeInference.Run(graph);
 
-        Console.WriteLine($"model   {Path.GetFullPath(args[0])}");
+        Console.WriteLine($"model   {path}");
         Console.WriteLine($"graph   {graph.Name}, opsets {string.Join(", ", graph.Opsets.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{(o.Key.Length == 0 ? "ai.onnx" : o.Key)} {o.Value}"))}");
         Console.WriteLine("inputs");
         foreach (var i in graph.Inputs) Console.WriteLine($"  {i.Name}: {i.Type.OnnxName()} {i.Shape.Format()}");

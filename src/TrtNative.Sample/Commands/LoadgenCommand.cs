@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json.Nodes;
 using TrtNative.Cuda;
 using TrtNative.Runtime;
@@ -15,55 +16,70 @@ namespace TrtNative.Sample.Commands;
 /// </summary>
 internal static class LoadgenCommand
 {
-    public const string Usage =
-        "loadgen --service NAME [--url http://127.0.0.1:8080] [--create BODY.json] [--concurrency 1,16,64,256] [--duration 15s] [--warmup 2s] " +
-        "[--images DIR | --synthetic 640x480,1920x1080 [--synthetic-count 4] [--synthetic-dir DIR]] [--base64] [--images-per-request 1] [--best 1] " +
-        "[--timeout 60s] [--max-requests N] [--json FILE] [--engine-plan PLAN]\n" +
-        "      POST /predict load per concurrency level: images/s, latency p50/p99, errors, the server's average batch (and the engine's own images/s at it)";
-
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = new LoadGenOptions();
-        string? json = null, plan = null;
-        try
+        var command = new Command("loadgen", "POST /predict load per concurrency level against a DeepDetect-compatible server: images/s, " +
+                                             "latency p50/p99, errors, the server's average batch (and the engine's own images/s at it).");
+        var url = new Option<string>("--url") { Description = "the server", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var service = new Option<string>("--service") { Description = "service name", Required = true };
+        var create = new Option<FileInfo?>("--create") { Description = "PUT /services body (JSON file) used when the service does not exist" };
+        var concurrency = new Option<string>("--concurrency") { Description = "concurrency levels", DefaultValueFactory = _ => "1,16,64,256" };
+        var duration = new Option<string>("--duration") { Description = "time per level (e.g. 15s)", DefaultValueFactory = _ => "15s" };
+        var warmup = new Option<string>("--warmup") { Description = "unmeasured time before each level", DefaultValueFactory = _ => "2s" };
+        var images = new Option<string?>("--images") { Description = "folder of images to send" };
+        var synthetic = new Option<string>("--synthetic") { Description = "sizes of synthetic JPEGs", DefaultValueFactory = _ => "640x480,1920x1080" };
+        var syntheticCount = new Option<int>("--synthetic-count") { Description = "synthetic JPEGs per size", DefaultValueFactory = _ => 4 }.AtLeast(1);
+        var syntheticDir = new Option<string?>("--synthetic-dir") { Description = "where synthetic JPEGs are written" };
+        var base64 = new Option<bool>("--base64") { Description = "send images as base64 in the body instead of file paths" };
+        var perRequest = new Option<int>("--images-per-request") { Description = "images in one predict", DefaultValueFactory = _ => 1 }.AtLeast(1);
+        var best = new Option<int>("--best") { Description = "output.best", DefaultValueFactory = _ => 1 };
+        var timeout = new Option<string>("--timeout") { Description = "per-request timeout", DefaultValueFactory = _ => "60s" };
+        var readyTimeout = new Option<string?>("--ready-timeout") { Description = "how long to wait for the service to be ready" };
+        var maxRequests = new Option<long?>("--max-requests") { Description = "stop a level after this many requests" };
+        var json = new Option<string?>("--json") { Description = "write the report as JSON to this file" };
+        var plan = new Option<string?>("--engine-plan") { Description = "engine plan to time at each level's average batch (needs a GPU)" };
+        foreach (var opt in new Option[] { url, service, create, concurrency, duration, warmup, images, synthetic, syntheticCount, syntheticDir,
+                                           base64, perRequest, best, timeout, readyTimeout, maxRequests, json, plan })
+            command.Options.Add(opt);
+        Cli.SetAction(command, r =>
         {
-            for (int i = 0; i < args.Length; i++)
+            LoadGenOptions o;
+            try
             {
-                string a = args[i];
-                string Next() => i + 1 < args.Length ? args[++i] : throw new FormatException($"{a} needs a value");
-                switch (a)
+                o = new LoadGenOptions
                 {
-                    case "--url": o.Server = new Uri(Next()); break;
-                    case "--service": o.Service = Next(); break;
-                    case "--create": o.CreateBody = JsonNode.Parse(File.ReadAllText(Next())) as JsonObject ?? throw new FormatException("--create: the file is not a JSON object"); break;
-                    case "--concurrency": o.Concurrency = LoadGenOptions.ParseLevels(Next()); break;
-                    case "--duration": o.Duration = LoadGenOptions.ParseDuration(Next()); break;
-                    case "--warmup": o.Warmup = LoadGenOptions.ParseDuration(Next()); break;
-                    case "--images": o.ImageFolder = Next(); break;
-                    case "--synthetic": o.SyntheticSizes = LoadGenOptions.ParseSizes(Next()); break;
-                    case "--synthetic-count": o.SyntheticCount = int.Parse(Next()); break;
-                    case "--synthetic-dir": o.SyntheticFolder = Next(); break;
-                    case "--base64": o.Base64 = true; break;
-                    case "--images-per-request": o.ImagesPerRequest = int.Parse(Next()); break;
-                    case "--best": o.Best = int.Parse(Next()); break;
-                    case "--timeout": o.RequestTimeout = LoadGenOptions.ParseDuration(Next()); break;
-                    case "--ready-timeout": o.ReadyTimeout = LoadGenOptions.ParseDuration(Next()); break;
-                    case "--max-requests": o.MaxRequestsPerLevel = long.Parse(Next()); break;
-                    case "--json": json = Next(); break;
-                    case "--engine-plan": plan = Next(); break;
-                    default: throw new FormatException($"unknown argument '{a}'");
-                }
+                    Server = new Uri(r.GetValue(url)!),
+                    Service = r.GetValue(service)!,
+                    Concurrency = LoadGenOptions.ParseLevels(r.GetValue(concurrency)!),
+                    Duration = LoadGenOptions.ParseDuration(r.GetValue(duration)!),
+                    Warmup = LoadGenOptions.ParseDuration(r.GetValue(warmup)!),
+                    ImageFolder = r.GetValue(images),
+                    SyntheticSizes = LoadGenOptions.ParseSizes(r.GetValue(synthetic)!),
+                    SyntheticCount = r.GetValue(syntheticCount),
+                    Base64 = r.GetValue(base64),
+                    ImagesPerRequest = r.GetValue(perRequest),
+                    Best = r.GetValue(best),
+                    RequestTimeout = LoadGenOptions.ParseDuration(r.GetValue(timeout)!),
+                };
+                if (r.GetValue(syntheticDir) is { } dir) o.SyntheticFolder = dir;
+                if (r.GetValue(readyTimeout) is { } rt) o.ReadyTimeout = LoadGenOptions.ParseDuration(rt);
+                if (r.GetValue(maxRequests) is { } max) o.MaxRequestsPerLevel = max;
+                if (r.GetValue(create) is { } body)
+                    o.CreateBody = JsonNode.Parse(File.ReadAllText(body.FullName)) as JsonObject ?? throw new FormatException("--create: the file is not a JSON object");
             }
-            if (o.Service.Length == 0) throw new FormatException("--service NAME is required");
-            if (o.ImagesPerRequest < 1 || o.SyntheticCount < 1) throw new FormatException("--images-per-request and --synthetic-count must be >= 1");
-        }
-        catch (Exception e) when (e is FormatException or OverflowException or UriFormatException or IOException or System.Text.Json.JsonException)
-        {
-            Console.Error.WriteLine("loadgen: " + e.Message);
-            Console.Error.WriteLine("usage: TrtNative.Sample " + Usage);
-            return 2;
-        }
+            catch (Exception e) when (e is FormatException or OverflowException or UriFormatException or System.Text.Json.JsonException)
+            {
+                Console.Error.WriteLine("loadgen: " + e.Message);
+                Console.Error.WriteLine("See 'TrtNative.Sample loadgen --help'.");
+                return Cli.Usage;
+            }
+            return Run(o, r.GetValue(json), r.GetValue(plan));
+        });
+        return command;
+    }
 
+    public static int Run(LoadGenOptions o, string? json, string? plan)
+    {
         var images = o.ImageFolder is not null ? LoadImages.FromFolder(o.ImageFolder) : LoadImages.Synthetic(o.SyntheticSizes, o.SyntheticCount, o.SyntheticFolder);
         if (o.ImageFolder is null && !o.Base64)
             Console.WriteLine($"synthetic JPEGs in {o.SyntheticFolder} are sent as paths: the server must read that folder (--allowed-root), or use --base64");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using TrtNative.Cuda;
 using TrtNative.Ir;
 
@@ -6,10 +7,17 @@ namespace TrtNative.Sample.Commands;
 /// <summary>run PLAN|MODEL.onnx [--batch N] [--fp16] [--seed S]: runs random N(0,1)-ish inputs and prints the top-5 of each item.</summary>
 internal static class RunCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var o = EngineOptions.Parse(args, "run");
-        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("run: no usable GPU: " + reason); return 1; }
+        var command = new Command("run", "Run an engine (a plan, or one built from a model) on random inputs and print the top-5 of each item.");
+        var symbols = new EngineOptions.Symbols(command, batch: true, seed: true);
+        Cli.SetAction(command, r => Run(symbols.Bind(r)));
+        return command;
+    }
+
+    public static int Run(EngineOptions o)
+    {
+        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("run: no usable GPU: " + reason); return Cli.Failed; }
         using var ctx = CudaContext.Create();
         using var engine = o.Open(ctx, verbose: true);
         using var ec = engine.CreateExecutionContext();

@@ -7,11 +7,15 @@ namespace TrtNative.Cuda;
 /// <see cref="Release"/> (Dispose). If the handle is instead reached by the finalizer, it does not call into CUDA
 /// (the driver may be torn down, the context gone, and the finalizer thread has no current context): it counts a
 /// leak in <see cref="CudaDiagnostics.LeakedAllocations"/> and lets the memory go with the process.
-/// A child handle (memory, stream, event) holds its context alive with DangerousAddRef until it is released.
+/// A child handle (memory, stream, event) holds its context alive with DangerousAddRef until it is released; a handle
+/// may also keep other handles alive it needs (<see cref="KeepAlive"/>): an engine its weights, a context its engine.
+/// Releases therefore run in dependency order whatever order the owners dispose in: this handle's native object
+/// first, then its dependencies (newest first), then its parent.
 /// </summary>
 internal abstract class CudaHandle : SafeHandle
 {
     private volatile bool _releaseRequested;
+    private readonly List<CudaHandle> _dependencies = new();
 
     protected CudaHandle(CudaHandle? parent) : base(0, ownsHandle: true)
     {
@@ -38,10 +42,42 @@ internal abstract class CudaHandle : SafeHandle
 
     internal nint Value => handle;
 
-    /// <summary>For a handle whose native create call failed: drops the parent reference, frees nothing.</summary>
+    /// <summary>
+    /// Keeps <paramref name="dependency"/> alive (DangerousAddRef) until this handle's native object is released.
+    /// Throws <see cref="ObjectDisposedException"/> when the dependency was already disposed.
+    /// </summary>
+    internal void KeepAlive(CudaHandle dependency)
+    {
+        ArgumentNullException.ThrowIfNull(dependency);
+        bool added = false;
+        try
+        {
+            dependency.DangerousAddRef(ref added);
+            lock (_dependencies) _dependencies.Add(dependency);
+            added = false;
+        }
+        finally
+        {
+            if (added) dependency.DangerousRelease();
+        }
+    }
+
+    /// <summary>For a handle whose native create call failed: drops the parent and dependency references, frees nothing.</summary>
     internal void Abandon()
     {
         SetHandleAsInvalid();
+        ReleaseReferences();
+    }
+
+    private void ReleaseReferences()
+    {
+        CudaHandle[] deps;
+        lock (_dependencies)
+        {
+            deps = _dependencies.ToArray();
+            _dependencies.Clear();
+        }
+        for (int i = deps.Length - 1; i >= 0; i--) deps[i].DangerousRelease();
         Parent?.DangerousRelease();
     }
 
@@ -56,8 +92,8 @@ internal abstract class CudaHandle : SafeHandle
     {
         if (!_releaseRequested)
         {
-            // Finalizer path: never call into CUDA here. The parent's reference is deliberately not released either,
-            // since that could run the context's release on this thread.
+            // Finalizer path: never call into CUDA here. The parent's and dependencies' references are deliberately
+            // not released either, since that could run their releases on this thread.
             CudaDiagnostics.RecordLeak(Kind);
             return true;
         }
@@ -74,7 +110,7 @@ internal abstract class CudaHandle : SafeHandle
         }
         finally
         {
-            Parent?.DangerousRelease();
+            ReleaseReferences();
         }
         return true;
     }

@@ -66,6 +66,9 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
     /// <summary>True once disposed.</summary>
     public bool IsDisposed => _handle.IsClosed;
 
+    /// <summary>The owning handle, for native objects that must keep this memory alive (<see cref="CudaHandle.KeepAlive"/>).</summary>
+    internal DeviceMemoryHandle Handle => _handle;
+
     private ulong Enter()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);

@@ -7,8 +7,11 @@ namespace TrtNative.Interop;
 /// <summary>
 /// Finds libtrtnative and checks its ABI before first use. The import resolver is registered once, only answers
 /// for "trtnative", never throws, and remembers where it looked so a load failure can say so.
-/// Search order: $TRTN_NATIVE_LIBRARY (a file), runtimes/&lt;rid&gt;/native/ and the application folder, then the
-/// system's default search (LD_LIBRARY_PATH).
+/// Search order: $TRTN_NATIVE_LIBRARY (a file), runtimes/&lt;rid&gt;/native/ (where the TrtNative.Runtime.&lt;rid&gt;
+/// package puts it) and the application folder (a RID-specific publish), then the system's default search
+/// (the NuGet native asset folders in the app's deps.json, LD_LIBRARY_PATH). A file that is found but does not load
+/// (most often: a missing CUDA, cuDNN or cuBLASLt library it depends on) is recorded with the loader's error, which
+/// names the missing library.
 /// </summary>
 internal static class NativeLibraryLoader
 {
@@ -37,10 +40,11 @@ internal static class NativeLibraryLoader
         {
             foreach (var candidate in Candidates())
             {
-                lock (s_tried) if (!s_tried.Contains(candidate)) s_tried.Add(candidate);
-                if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out nint h)) return h;
+                nint h = TryLoadFile(candidate, out string outcome);
+                Note(outcome);
+                if (h != 0) return h;
             }
-            lock (s_tried) if (!s_tried.Contains("default search (LD_LIBRARY_PATH) for libtrtnative.so")) s_tried.Add("default search (LD_LIBRARY_PATH) for libtrtnative.so");
+            Note("default search (deps.json native folders, LD_LIBRARY_PATH) for libtrtnative.so");
             if (NativeLibrary.TryLoad("libtrtnative.so", assembly, path, out nint d)) return d;
         }
         catch
@@ -48,6 +52,33 @@ internal static class NativeLibraryLoader
             // A resolver must not throw; returning 0 lets the runtime report DllNotFoundException.
         }
         return 0;
+    }
+
+    private static void Note(string outcome)
+    {
+        lock (s_tried) if (!s_tried.Contains(outcome)) s_tried.Add(outcome);
+    }
+
+    /// <summary>
+    /// Loads <paramref name="file"/> if it exists; never throws. <paramref name="outcome"/> says what happened: the
+    /// path alone (not there), or the path with the loader's error when the file exists but does not load.
+    /// </summary>
+    internal static nint TryLoadFile(string file, out string outcome)
+    {
+        outcome = file + " (not found)";
+        try
+        {
+            if (!File.Exists(file)) return 0;
+            nint h = NativeLibrary.Load(file);
+            outcome = file + " (loaded)";
+            return h;
+        }
+        catch (Exception e)
+        {
+            // DllNotFoundException carries dlerror's text, e.g. "libcudnn.so.9: cannot open shared object file".
+            outcome = $"{file} (found, but it does not load: {e.Message.ReplaceLineEndings(" ")})";
+            return 0;
+        }
     }
 
     private static IEnumerable<string> Candidates()
@@ -90,7 +121,9 @@ internal static class NativeLibraryLoader
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
             return (false, $"libtrtnative could not be loaded ({e.GetType().Name}: {e.Message}). Looked in: {SearchedLocations}. " +
-                           "Build native/ with cmake and put libtrtnative.so next to the application, under runtimes/<rid>/native/, or name it in TRTN_NATIVE_LIBRARY.");
+                           "Add the TrtNative.Runtime.linux-x64 package (runtimes/linux-x64/native/libtrtnative.so), or build native/ with cmake " +
+                           "and put libtrtnative.so next to the application or name it in TRTN_NATIVE_LIBRARY. The CUDA build also needs " +
+                           "the CUDA 13 runtime, cuDNN 9 and cuBLASLt installed on the system.");
         }
         if (abi != ExpectedAbiVersion)
             return (false, $"libtrtnative has ABI version {abi}, this TrtNative needs {ExpectedAbiVersion}: rebuild native/ from the same source tree");

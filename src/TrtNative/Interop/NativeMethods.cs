@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TrtNative.Cuda;
 
 namespace TrtNative.Interop;
 
@@ -35,7 +36,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] internal static partial nint trtn_device_get_info(int device, DeviceInfo* info);
 
     // trtn_status* trtn_engine_create(int32_t device, trtn_engine** out);
-    [LibraryImport(Library)] internal static partial nint trtn_engine_create(int device, out NativeEngineHandle engine);
+    [LibraryImport(Library)] internal static partial nint trtn_engine_create(int device, out nint engine);
 
     // void trtn_engine_destroy(trtn_engine* engine);
     [LibraryImport(Library)] internal static partial void trtn_engine_destroy(nint engine);
@@ -117,52 +118,79 @@ internal static class NativeStatus
     }
 }
 
-/// <summary>Owns a trtn_engine*.</summary>
-internal sealed class NativeEngineHandle : SafeHandle
+/// <summary>
+/// Owns a trtn_engine*. Its parent is the CUDA context; it keeps the engine's weights (device memory) alive, since
+/// every native context of the engine reads them. It is released once the <see cref="Runtime.Engine"/> is disposed
+/// and every <see cref="NativeContextHandle"/> made from it is released, in whichever order that happens.
+/// </summary>
+internal sealed class NativeEngineHandle : CudaHandle
 {
-    public NativeEngineHandle() : base(0, ownsHandle: true) { }
-    public override bool IsInvalid => handle == 0;
-    protected override bool ReleaseHandle()
+    private NativeEngineHandle(CudaHandle context) : base(context) { }
+
+    internal override string Kind => "trtn_engine";
+
+    /// <summary>Creates an empty native engine for <paramref name="device"/> that keeps <paramref name="weights"/> alive.</summary>
+    public static NativeEngineHandle Create(CudaHandle context, int device, CudaHandle weights)
+    {
+        var h = new NativeEngineHandle(context);
+        try
+        {
+            h.KeepAlive(weights);
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_create(device, out nint engine));
+            h.SetHandleValue(engine);
+            return h;
+        }
+        catch
+        {
+            h.Abandon();
+            throw;
+        }
+    }
+
+    // trtn_engine_destroy frees host memory only (layer descriptions): no CUDA call, no current context needed.
+    protected override CUresult ReleaseNative()
     {
         NativeMethods.trtn_engine_destroy(handle);
-        return true;
+        return CUresult.CUDA_SUCCESS;
     }
 }
 
-/// <summary>Owns a trtn_context*; keeps its engine alive (the native context must be destroyed first).</summary>
-internal sealed class NativeContextHandle : SafeHandle
+/// <summary>
+/// Owns a trtn_context*. Keeps its engine (and through it the weights and the CUDA context) and its activation
+/// arena alive, so an engine or context disposed first never frees memory a live native context still addresses.
+/// </summary>
+internal sealed class NativeContextHandle : CudaHandle
 {
-    private NativeEngineHandle? _engine;
+    private NativeContextHandle(CudaHandle context) : base(context) { }
 
-    private NativeContextHandle() : base(0, ownsHandle: true) { }
+    internal override string Kind => "trtn_context";
 
-    /// <summary>Creates a native context on <paramref name="engine"/> and takes a reference on it.</summary>
-    public static NativeContextHandle Create(NativeEngineHandle engine)
+    /// <summary>Creates a native context on <paramref name="engine"/> that keeps the engine and <paramref name="arena"/> alive.</summary>
+    /// <exception cref="ObjectDisposedException">The engine handle was already disposed.</exception>
+    public static NativeContextHandle Create(NativeEngineHandle engine, CudaHandle arena)
     {
-        var h = new NativeContextHandle();
-        bool added = false;
-        engine.DangerousAddRef(ref added);
+        var h = new NativeContextHandle(engine.Parent!);
         try
         {
+            h.KeepAlive(engine);
+            h.KeepAlive(arena);
             NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_create(engine, out nint ctx));
-            h.SetHandle(ctx);
-            h._engine = engine;
-            added = false;
+            h.SetHandleValue(ctx);
             return h;
         }
-        finally
+        catch
         {
-            if (added) engine.DangerousRelease();
+            h.Abandon();
+            throw;
         }
     }
 
-    public override bool IsInvalid => handle == 0;
-
-    protected override bool ReleaseHandle()
+    // Destroying a context frees its cuDNN and cuBLASLt handles and CUDA graphs: its CUDA context must be current.
+    protected override CUresult ReleaseNative()
     {
+        var r = EnterParent();
+        if (r != CUresult.CUDA_SUCCESS) return r;
         NativeMethods.trtn_context_destroy(handle);
-        _engine?.DangerousRelease();
-        _engine = null;
-        return true;
+        return CUresult.CUDA_SUCCESS;
     }
 }

@@ -36,12 +36,17 @@ public sealed record GpuInfo(string Name, ComputeCapability ComputeCapability, i
 /// <summary>
 /// A built engine: the lowered layer program, its weights on the GPU and the native layer list. Create execution
 /// contexts from it; serialize it to a plan and load the plan later without rebuilding (no autotuning then).
-/// Dispose it after its contexts; it frees the weights.
+/// Engine, contexts and <see cref="CudaContext"/> may be disposed in any order: each execution context keeps the
+/// native engine, the weights and the CUDA context alive, so they are freed when the engine and its last context
+/// are both disposed. A context whose engine was disposed keeps working; the engine's
+/// <see cref="CreateExecutionContext"/>, <see cref="Serialize"/> and <see cref="Save"/> then throw
+/// <see cref="ObjectDisposedException"/> (its description — inputs, outputs, header — stays readable).
 /// </summary>
 public sealed class Engine : IDisposable
 {
     private readonly NativeEngineHandle _handle;
     private readonly DeviceBuffer<byte> _weights;
+    private int _disposed;
 
     internal Engine(CudaContext context, LayerProgram program, IReadOnlyDictionary<string, InputShapeRange> profile, PlanHeader header)
     {
@@ -59,7 +64,7 @@ public sealed class Engine : IDisposable
         {
             foreach (var t in program.Tensors)
                 if (t.AliasOf < 0 && t.Data is { Length: > 0 } data) _weights.CopyFrom(data, Memory.Offsets[t.Id]);
-            _handle = CreateNative(context.Device.Ordinal);
+            _handle = CreateNative(context);
         }
         catch
         {
@@ -103,12 +108,25 @@ public sealed class Engine : IDisposable
     internal NativeEngineHandle Handle => _handle;
     internal nint WeightsPointer => _weights.DevicePointer;
 
-    /// <summary>Creates a context that runs this engine (it owns its own activation memory).</summary>
-    public ExecutionContext CreateExecutionContext() => new(this);
+    /// <summary>True once <see cref="Dispose"/> ran (contexts created before may still be running it).</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
-    private unsafe NativeEngineHandle CreateNative(int device)
+    /// <summary>
+    /// Creates a context that runs this engine (it owns its own activation memory and keeps the engine's native
+    /// resources alive until it is disposed).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The engine was disposed.</exception>
+    public ExecutionContext CreateExecutionContext()
     {
-        NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_create(device, out var h));
+        ThrowIfDisposed();
+        return new(this);
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
+
+    private unsafe NativeEngineHandle CreateNative(CudaContext context)
+    {
+        var h = NativeEngineHandle.Create(context.Handle, context.Device.Ordinal, _weights.Handle);
         try
         {
             foreach (var t in Program.Tensors)
@@ -131,7 +149,7 @@ public sealed class Engine : IDisposable
         }
         catch
         {
-            h.Dispose();
+            h.Release();
             throw;
         }
     }
@@ -188,8 +206,10 @@ public sealed class Engine : IDisposable
     }
 
     /// <summary>The plan bytes (header, payload, checksum) — what <see cref="Save"/> writes.</summary>
+    /// <exception cref="ObjectDisposedException">The engine was disposed.</exception>
     public byte[] Serialize()
     {
+        ThrowIfDisposed();
         string tmp = Path.Combine(Path.GetTempPath(), $"trtn-{Environment.ProcessId}-{Guid.NewGuid():N}.plan");
         try
         {
@@ -203,7 +223,12 @@ public sealed class Engine : IDisposable
     }
 
     /// <summary>Writes the plan to <paramref name="path"/> atomically.</summary>
-    public void Save(string path) => PlanFile.Write(path, Header, Payload());
+    /// <exception cref="ObjectDisposedException">The engine was disposed.</exception>
+    public void Save(string path)
+    {
+        ThrowIfDisposed();
+        PlanFile.Write(path, Header, Payload());
+    }
 
     internal byte[] Payload()
     {
@@ -279,10 +304,15 @@ public sealed class Engine : IDisposable
         return v;
     }
 
-    /// <summary>Frees the native engine and the weights. Dispose the engine's contexts first.</summary>
+    /// <summary>
+    /// Gives up the engine's native engine and weights: they are freed now, or when its last execution context is
+    /// disposed. Idempotent; never throws.
+    /// </summary>
     public void Dispose()
     {
-        _handle.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        // Each only drops this owner's reference: the native engine holds the weights, every context the engine.
+        _handle.Release();
         _weights.Dispose();
     }
 }

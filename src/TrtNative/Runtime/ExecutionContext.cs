@@ -25,9 +25,13 @@ public sealed record LayerTiming(string Name, string Kind, long[] OutputShape, f
 /// scratch space. Set the input shapes, then <see cref="EnqueueAsync"/> on a stream (after filling the inputs at
 /// <see cref="GetTensorAddress"/>), or use <see cref="Run"/> with host arrays. Not thread-safe: one run at a time.
 /// The first run at new shapes is launched layer by layer; later runs replay a captured CUDA graph.
+/// It keeps its engine's native resources (layers, weights, CUDA context) alive, so it keeps working after
+/// <see cref="Runtime.Engine.Dispose"/>; after its own <see cref="Dispose"/> every member but <see cref="Engine"/>
+/// throws <see cref="ObjectDisposedException"/>.
 /// </summary>
 public sealed class ExecutionContext : IDisposable
 {
+    private int _disposed;
     private readonly Engine _engine;
     private readonly NativeContextHandle _handle;
     private readonly DeviceBuffer<byte> _arena;
@@ -45,7 +49,7 @@ public sealed class ExecutionContext : IDisposable
         _arena = DeviceBuffer<byte>.Allocate(engine.Context, engine.Memory.ArenaBytes);
         try
         {
-            _handle = NativeContextHandle.Create(engine.Handle);
+            _handle = NativeContextHandle.Create(engine.Handle, _arena.Handle);
             var p = engine.Program;
             _addresses = new nint[p.Tensors.Count];
             for (int i = 0; i < _addresses.Length; i++)
@@ -54,7 +58,7 @@ public sealed class ExecutionContext : IDisposable
         }
         catch
         {
-            _handle?.Dispose();
+            _handle?.Release();
             _arena.Dispose();
             throw;
         }
@@ -69,6 +73,7 @@ public sealed class ExecutionContext : IDisposable
     /// </summary>
     public void SetInputShape(string name, long[] shape)
     {
+        ThrowIfDisposed();
         var d = _engine.Inputs.FirstOrDefault(i => i.Name == name)
             ?? throw new TrtNativeException(ErrorCode.InvalidArgument, $"the engine has no input '{name}'; inputs: {string.Join(", ", _engine.Inputs.Select(i => i.Name))}");
         if (shape.Length != d.MinShape.Length)
@@ -85,6 +90,7 @@ public sealed class ExecutionContext : IDisposable
     /// <summary>The shape of output <paramref name="name"/> for the current input shapes.</summary>
     public long[] GetOutputShape(string name)
     {
+        ThrowIfDisposed();
         EnsureShapes();
         var b = _engine.Program.Outputs.FirstOrDefault(o => o.Name == name)
             ?? throw new TrtNativeException(ErrorCode.InvalidArgument, $"the engine has no output '{name}'");
@@ -95,7 +101,11 @@ public sealed class ExecutionContext : IDisposable
     /// Device address of input or output <paramref name="name"/> (float32, contiguous, logical shape). Device memory
     /// owned by this context: valid until <see cref="Dispose"/> or until <see cref="SetTensorAddress"/> replaces it.
     /// </summary>
-    public nint GetTensorAddress(string name) => _addresses[Binding(name).TensorId];
+    public nint GetTensorAddress(string name)
+    {
+        ThrowIfDisposed();
+        return _addresses[Binding(name).TensorId];
+    }
 
     /// <summary>
     /// Binds caller-owned device memory (float32, contiguous, at least the profile's largest size) to input or output
@@ -103,6 +113,7 @@ public sealed class ExecutionContext : IDisposable
     /// </summary>
     public void SetTensorAddress(string name, nint deviceAddress)
     {
+        ThrowIfDisposed();
         if (deviceAddress == 0) throw new TrtNativeException(ErrorCode.InvalidArgument, $"null device address for '{name}'");
         int id = Binding(name).TensorId;
         var p = _engine.Program;
@@ -114,6 +125,7 @@ public sealed class ExecutionContext : IDisposable
     /// <summary>Queues one run of the engine on <paramref name="stream"/> (inputs must be in place; outputs are ready once the stream reaches this point).</summary>
     public void EnqueueAsync(CudaStream stream)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(stream);
         EnsureShapes();
         _engine.Context.MakeCurrent();
@@ -128,6 +140,7 @@ public sealed class ExecutionContext : IDisposable
     /// </summary>
     public unsafe IReadOnlyList<LayerTiming> ProfileLayers(CudaStream stream)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(stream);
         EnsureShapes();
         _engine.Context.MakeCurrent();
@@ -140,13 +153,18 @@ public sealed class ExecutionContext : IDisposable
     }
 
     /// <summary>Enables (default) or disables capturing the enqueue into a CUDA graph.</summary>
-    public void SetGraphCapture(bool enabled) => NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_set_graph_capture(_handle, enabled ? 1 : 0));
+    public void SetGraphCapture(bool enabled)
+    {
+        ThrowIfDisposed();
+        NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_set_graph_capture(_handle, enabled ? 1 : 0));
+    }
 
     /// <summary>Whether runs replay a CUDA graph.</summary>
     public unsafe GraphState GraphState
     {
         get
         {
+            ThrowIfDisposed();
             ContextInfo info;
             NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_get_info(_handle, &info));
             return (GraphState)info.GraphState;
@@ -159,6 +177,7 @@ public sealed class ExecutionContext : IDisposable
     /// </summary>
     public Dictionary<string, Tensor> Run(IReadOnlyDictionary<string, Tensor> inputs)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(inputs);
         foreach (var d in _engine.Inputs)
         {
@@ -187,6 +206,7 @@ public sealed class ExecutionContext : IDisposable
     /// <summary>Times every tunable layer's candidates at the current shapes and stores the fastest in the engine (used by the builder).</summary>
     internal unsafe (int[] Tactics, float[] Milliseconds) Autotune(long workspaceBytes)
     {
+        ThrowIfDisposed();
         EnsureShapes();
         EnsureWorkspace((ulong)workspaceBytes);
         _engine.Context.MakeCurrent();
@@ -204,6 +224,7 @@ public sealed class ExecutionContext : IDisposable
     /// <summary>Fills every input (at the current shapes) with uniform random values in [-1, 1) drawn from <paramref name="seed"/>, for autotuning and benchmarks. Synchronous.</summary>
     public void FillInputsRandom(int seed)
     {
+        ThrowIfDisposed();
         EnsureShapes();
         var rng = new Random(seed);
         foreach (var b in _engine.Program.Inputs)
@@ -277,11 +298,21 @@ public sealed class ExecutionContext : IDisposable
         _stream.Synchronize();
     }
 
-    /// <summary>Frees the activation memory, the workspace and the native context.</summary>
+    /// <summary>True once <see cref="Dispose"/> ran.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
+
+    /// <summary>
+    /// Frees the native context, the activation memory and the workspace, and lets go of the engine (whose native
+    /// resources are freed here when the engine was disposed and this was its last context). Work queued on a
+    /// stream must have finished. Idempotent; never throws.
+    /// </summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _stream?.Dispose();
-        _handle.Dispose();
+        _handle.Release();
         _workspace?.Dispose();
         _arena.Dispose();
     }

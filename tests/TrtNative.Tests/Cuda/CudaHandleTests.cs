@@ -4,31 +4,32 @@ using Xunit;
 
 namespace TrtNative.Tests.Cuda;
 
+/// <summary>A handle whose native release only records its name in a shared log (no CUDA, no GPU).</summary>
+internal sealed class RecordingHandle : CudaHandle
+{
+    public RecordingHandle(CudaHandle? parent, List<string> log, string name) : base(parent)
+    {
+        Log = log;
+        Name = name;
+        SetHandleValue(0x1000);
+    }
+
+    public List<string> Log { get; }
+    public string Name { get; }
+    internal override string Kind => "test handle " + Name;
+
+    protected override CUresult ReleaseNative()
+    {
+        lock (Log)
+            Log.Add(Name);
+        return CUresult.CUDA_SUCCESS;
+    }
+}
+
 /// <summary>Handle lifetime rules, checked without a GPU through a handle whose native release only records.</summary>
 [Collection("CudaDiagnostics")]
 public class CudaHandleTests
 {
-    private sealed class RecordingHandle : CudaHandle
-    {
-        public RecordingHandle(CudaHandle? parent, List<string> log, string name) : base(parent)
-        {
-            Log = log;
-            Name = name;
-            SetHandleValue(0x1000);
-        }
-
-        public List<string> Log { get; }
-        public string Name { get; }
-        internal override string Kind => "test handle " + Name;
-
-        protected override CUresult ReleaseNative()
-        {
-            lock (Log)
-                Log.Add(Name);
-            return CUresult.CUDA_SUCCESS;
-        }
-    }
-
     [Fact]
     public void ChildKeepsParentAliveUntilItIsReleased()
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using TrtNative.Interop;
 using TrtNative.Runtime;
+using TrtNative.Tests.Cuda;
 using Xunit;
 
 namespace TrtNative.Tests.Interop;
@@ -67,5 +68,21 @@ public class NativeAbiTests
         Assert.Equal(ErrorCode.NoDevice, e2.Code);
         // A null status is success and throws nothing.
         NativeStatus.ThrowIfFailed(0);
+    }
+
+    [Fact]
+    public void FailedNativeEngineCreateGivesBackItsContextAndWeightsReferences()
+    {
+        _ = Library.Value;
+        NativeLibraryLoader.EnsureLoaded();
+        var log = new List<string>();
+        var cuda = new RecordingHandle(null, log, "cuda");
+        var weights = new RecordingHandle(cuda, log, "weights");
+        var e = Assert.Throws<TrtNativeException>(() => NativeEngineHandle.Create(cuda, 0, weights));
+        Assert.Equal(ErrorCode.NoDevice, e.Code);
+        weights.Release();
+        Assert.Equal(["weights"], log); // not held by the engine that was never made
+        cuda.Release();
+        Assert.Equal(["weights", "cuda"], log);
     }
 }

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Reflection;
+using Xunit;
+
+namespace TrtNative.Tests;
+
+/// <summary>
+/// The Sample's command line, run as a process: help for every command, usage errors (exit code 2) and failures
+/// (exit code 1) as one message without a stack trace, and the command lines the scripts and docs use still parse.
+/// </summary>
+public class SampleCliTests
+{
+    private static readonly string Sample = typeof(SampleCliTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "SamplePath").Value!;
+
+    private static string Digits => Path.Combine(RepoRoot(), "demo", "digits", "digits.onnx");
+
+    private static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "demo", "digits", "digits.onnx"))) return d.FullName;
+        throw new InvalidOperationException("demo/digits/digits.onnx not found above " + AppContext.BaseDirectory);
+    }
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        Assert.True(File.Exists(Sample), $"the Sample is not built at {Sample}");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Sample);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output, err.Result);
+    }
+
+    private static void NoStackTrace(string text) => Assert.DoesNotMatch(@"\n\s+at \S+\(", text);
+
+    [Theory]
+    [InlineData("inspect", "MODEL.onnx")]
+    [InlineData("conformance", "DIR", "--filter")]
+    [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--workspace", "--timing-cache", "-o, --output")]
+    [InlineData("run", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed")]
+    [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
+    public void EveryCommandHasHelpListingItsArgumentsAndOptions(string command, params string[] expected)
+    {
+        var (code, output, err) = Run(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Equal("", err);
+        Assert.Contains($"TrtNative.Sample {command}", output);
+        foreach (var e in expected) Assert.Contains(e, output);
+    }
+
+    [Fact]
+    public void NoArgumentsOrHelpListsEveryCommand()
+    {
+        foreach (var args in new[] { Array.Empty<string>(), ["help"], ["--help"] })
+        {
+            var (code, output, _) = Run(args);
+            Assert.Equal(0, code);
+            foreach (var c in new[] { "inspect", "conformance", "build", "run", "bench" }) Assert.Contains(c, output);
+        }
+    }
+
+    [Theory]
+    [InlineData("Unrecognized command or argument 'frob'", "frob")]
+    [InlineData("File does not exist", "inspect", "no-such-model.onnx")]
+    [InlineData("--profile '1:8': expected MIN:OPT:MAX", "build", "@digits", "--profile", "1:8")]
+    [InlineData("1 <= MIN <= OPT <= MAX", "build", "@digits", "--profile", "8:1:64")]
+    [InlineData("give one of --fp16, --fp32", "run", "@digits", "--fp16", "--fp32")]
+    [InlineData("--batch: 'x' is not a batch size", "bench", "@digits", "--batch", "1,x")]
+    [InlineData("--iters must be at least 1, got 0", "bench", "@digits", "--iters", "0")]
+    [InlineData("--workspace must be at least 1", "build", "@digits", "--workspace", "0")]
+    [InlineData("Required argument missing", "run")]
+    public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
+    {
+        var (code, output, err) = Run(args.Select(a => a == "@digits" ? Digits : a).ToArray());
+        Assert.Equal(2, code);
+        Assert.Contains(message, err);
+        Assert.Contains("--help", err);
+        Assert.Equal("", output);
+        NoStackTrace(err);
+    }
+
+    [Fact]
+    public void FailureExitsWithOneAndOneLineWithoutStackTrace()
+    {
+        var (code, _, err) = Run("inspect", Path.Combine(RepoRoot(), "README.md"));
+        Assert.Equal(1, code);
+        Assert.StartsWith("inspect: error (InvalidModel): ", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+        NoStackTrace(err);
+    }
+
+    [Fact]
+    public void InspectPrintsTheModelsSignature()
+    {
+        var (code, output, err) = Run("inspect", Digits);
+        Assert.True(code == 0, err);
+        Assert.Contains("data: float32 [batch,1,8,8]", output);
+        Assert.Contains("prob: float32 [batch,10]", output);
+    }
+
+    [Fact]
+    public void CommandLinesOfTheScriptsAndDocsStillParse()
+    {
+        string dir = Directory.CreateTempSubdirectory("trtn-sample-cli-").FullName;
+        try
+        {
+            string[][] lines =
+            [
+                ["bench", Digits, "--fp16", "--profile", "1:32:32", "--batch", "1,32", "--iters", "100", "--warmup", "20"], // scripts/gpu-bench.sh
+                ["bench", Digits, "--batch", "1,32", "--layers", "--no-graph"],
+                ["build", Digits, "--fp32", "--profile", "1:8:64", "--workspace", "64", "--timing-cache", Path.Combine(dir, "tc.json"), "-o", Path.Combine(dir, "d.plan")],
+                ["build", Digits, "--output", Path.Combine(dir, "d2.plan")],
+                ["run", Digits, "--batch", "4", "--seed", "3", "--fp32"],
+            ];
+            foreach (var line in lines)
+            {
+                var (code, _, err) = Run(line);
+                // Without a GPU the work fails (1, "no usable GPU"); with one it succeeds. Never a usage error.
+                Assert.True(code is 0 or 1, $"{string.Join(" ", line)}: exit {code}: {err}");
+                Assert.DoesNotContain("--help", err);
+                if (code == 1) Assert.Contains("no usable GPU", err);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
