@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using TrtNative.Interop;
 using TrtNative.Ir;
@@ -33,7 +34,10 @@ internal sealed class ProgramLayer
     public required byte[] Params { get; init; }
     public required int[] Inputs { get; init; }
     public required int[] Outputs { get; init; }
-    /// <summary>Chosen tactic (conv: cuDNN algorithm; gemm: cuBLASLt heuristic index), -1 = let the shim choose.</summary>
+    /// <summary>
+    /// Chosen tactic (conv: cuDNN algorithm; gemm: cuBLASLt heuristic index; attention: 0 our kernel, 1 cuDNN's flash
+    /// attention), -1 = let the shim choose. Attention is not autotuned yet: its tactic stays -1.
+    /// </summary>
     public int Tactic { get; set; } = -1;
 
     public bool Tunable => Kind is LayerKind.Conv or LayerKind.Gemm;
@@ -42,7 +46,13 @@ internal sealed class ProgramLayer
     public byte[] ParamsWithTactic()
     {
         var p = (byte[])Params.Clone();
-        int offset = Kind switch { LayerKind.Conv => 48, LayerKind.Gemm => 28, _ => -1 };
+        int offset = Kind switch
+        {
+            LayerKind.Conv => (int)Marshal.OffsetOf<ConvParams>(nameof(ConvParams.Tactic)),
+            LayerKind.Gemm => (int)Marshal.OffsetOf<GemmParams>(nameof(GemmParams.Tactic)),
+            LayerKind.Attention => (int)Marshal.OffsetOf<AttentionParams>(nameof(AttentionParams.Tactic)),
+            _ => -1,
+        };
         if (offset >= 0) BitConverter.TryWriteBytes(p.AsSpan(offset, 4), Tactic);
         return p;
     }
