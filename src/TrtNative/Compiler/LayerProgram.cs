@@ -42,18 +42,24 @@ internal sealed class ProgramLayer
 
     public bool Tunable => Kind is LayerKind.Conv or LayerKind.Gemm;
 
+    /// <summary>Byte offset of the tactic field in a kind's parameter block, -1 for kinds without one.</summary>
+    public static int TacticOffset(LayerKind kind) => kind switch
+    {
+        LayerKind.Conv => (int)Marshal.OffsetOf<ConvParams>(nameof(ConvParams.Tactic)),
+        LayerKind.Gemm => (int)Marshal.OffsetOf<GemmParams>(nameof(GemmParams.Tactic)),
+        LayerKind.Attention => (int)Marshal.OffsetOf<AttentionParams>(nameof(AttentionParams.Tactic)),
+        _ => -1,
+    };
+
     /// <summary>The parameter block with <see cref="Tactic"/> written in.</summary>
-    public byte[] ParamsWithTactic()
+    public byte[] ParamsWithTactic() => WithTactic(Tactic);
+
+    /// <summary>The parameter block with <paramref name="tactic"/> in the tactic field (when the kind has one).</summary>
+    public byte[] WithTactic(int tactic)
     {
         var p = (byte[])Params.Clone();
-        int offset = Kind switch
-        {
-            LayerKind.Conv => (int)Marshal.OffsetOf<ConvParams>(nameof(ConvParams.Tactic)),
-            LayerKind.Gemm => (int)Marshal.OffsetOf<GemmParams>(nameof(GemmParams.Tactic)),
-            LayerKind.Attention => (int)Marshal.OffsetOf<AttentionParams>(nameof(AttentionParams.Tactic)),
-            _ => -1,
-        };
-        if (offset >= 0) BitConverter.TryWriteBytes(p.AsSpan(offset, 4), Tactic);
+        int offset = TacticOffset(Kind);
+        if (offset >= 0) BitConverter.TryWriteBytes(p.AsSpan(offset, 4), tactic);
         return p;
     }
 }
