@@ -577,10 +577,32 @@ internal sealed class GpuLowering
     private void LowerReshape(Node n)
     {
         var x = Value(n.Inputs[0]);
-        x = Ensure(x, Identity(x.Logical.Length));
         var outLogical = LogicalShape(n.Outputs[0]);
+        if (SplitsInnermostAxis(x, outLogical) is { } perm)
+        {
+            // Splitting the last axis when it is also innermost in memory is a view in any memory order (the heads
+            // split of attention over a seq-first view of batch-first memory).
+            _vals[n.Outputs[0]] = new Val(Alias(x.Tensor, Apply(outLogical, perm), n.Outputs[0]), outLogical, perm);
+            return;
+        }
+        x = Ensure(x, Identity(x.Logical.Length));
         int y = Alias(x.Tensor, outLogical, n.Outputs[0]);
         _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(outLogical.Length));
+    }
+
+    /// <summary>
+    /// The memory order of <paramref name="outLogical"/> as a view of <paramref name="x"/> when the reshape only splits
+    /// x's last axis and that axis is innermost in x's memory (the split axes then stay innermost, in order); null
+    /// otherwise, and for x already in logical order (an alias of any reshape then).
+    /// </summary>
+    private static int[]? SplitsInnermostAxis(Val x, Dim[] outLogical)
+    {
+        int r = x.Logical.Length;
+        if (r == 0 || outLogical.Length < r || x.Perm.SequenceEqual(Identity(r)) || x.Perm[^1] != r - 1) return null;
+        for (int a = 0; a < r - 1; a++) if (outLogical[a] != x.Logical[a]) return null;
+        var tail = outLogical[(r - 1)..];
+        if (!tail.IsKnown() || !x.Logical[^1].IsKnown || tail.Values().ElementCount() != x.Logical[^1].Value) return null;
+        return x.Perm[..^1].Concat(Enumerable.Range(r - 1, outLogical.Length - r + 1)).ToArray();
     }
 
     private void LowerIdentity(Node n)

@@ -12,7 +12,8 @@ public static partial class GraphPasses
     /// through into the operands' permutations (KT is read as K: its last two view axes swapped), and a Transpose
     /// reading O becomes the output permutation. The scores, their scaled forms, the softmax and O must each be read
     /// only by the next node of the pattern and not be graph outputs; so must a scaled Qx or KT. Rank 3 or 4, the
-    /// same everywhere, leading (batch, head) dims equal without broadcasting.
+    /// same everywhere, leading (batch, head) dims equal without broadcasting. torch's rank-3 form, whose operands
+    /// are Reshapes merging batch and heads, is made rank 4 over the unmerged tensors (see SplitMergedHeads).
     /// </summary>
     public static Graph FuseAttention(Graph g, PassLog log)
     {
@@ -25,6 +26,8 @@ public static partial class GraphPasses
             var producers = g.Producers();
             if (MatchAttention(g, consumers, producers, softmax) is not { } m) continue;
 
+            var split = SplitMergedHeads(g, producers, m);
+            if (split is not null) m = split.Value.Match;
             var fused = new Node("Attention", [m.Q.Source, m.K.Source, m.V.Source], [m.Output], m.Name, Node.TrtNativeDomain)
                 .Set("q_perm", m.Q.Perm.Select(a => (long)a).ToArray())
                 .Set("k_perm", m.K.Perm.Select(a => (long)a).ToArray())
@@ -33,11 +36,17 @@ public static partial class GraphPasses
                 .Set("scale", (float)m.Scale);
             int at = m.Nodes.Max(n => g.Nodes.IndexOf(n));
             g.Nodes[at] = fused;
+            if (split is { } sp)
+            {
+                g.Nodes.InsertRange(at, sp.Before);
+                g.Nodes.Insert(g.Nodes.IndexOf(fused) + 1, sp.After);
+            }
             foreach (var n in m.Nodes) g.Nodes.Remove(n);
-            // Transposes looked through on the way to the sources stay while something else reads them.
-            foreach (var t in m.Q.Transposes.Concat(m.K.Transposes).Concat(m.V.Transposes).Distinct())
+            // Transposes looked through on the way to the sources (and, when the heads were split, the 3-D head
+            // reshapes) stay while something else reads them.
+            foreach (var t in m.Q.Transposes.Concat(m.K.Transposes).Concat(m.V.Transposes).Concat(split?.Replaced ?? []).Distinct())
                 if (!g.IsOutput(t.Outputs[0]) && !g.Nodes.Any(n => n.Inputs.Contains(t.Outputs[0]))) g.Nodes.Remove(t);
-            log.Note(pass, $"fused {string.Join(" + ", m.Nodes.Select(n => $"{n.OpType} '{n.Name}'"))} -> Attention(q_perm [{string.Join(",", m.Q.Perm)}], " +
+            log.Note(pass, $"fused {string.Join(" + ", m.Nodes.Select(n => $"{n.OpType} '{n.Name}'"))} -> {(split is null ? "" : "4-D ")}Attention(q_perm [{string.Join(",", m.Q.Perm)}], " +
                            $"k_perm [{string.Join(",", m.K.Perm)}], v_perm [{string.Join(",", m.V.Perm)}], o_perm [{string.Join(",", m.OPerm)}], scale {m.Scale:G6})");
         }
         return g;
@@ -109,6 +118,84 @@ public static partial class GraphPasses
             nodes.Add(ot);
         }
         return new AttentionMatch(softmax.Name, q, k, v, oPerm, scale, output, nodes);
+    }
+
+    /// <summary>
+    /// torch's nn.MultiheadAttention merges batch and heads: each of Q, K, V is Reshape(X [S, B, E]) to
+    /// [S, B·H, D], viewed [B·H, S, D]. When X lives batch-first in memory (as it does on the GPU), no 3-D view of
+    /// that reshape exists and the lowering must copy. Reading X reshaped to [S, B, H, D] instead — a view of the
+    /// same memory — with the merged axis split in the permutations gives a 4-D attention over the same data; its
+    /// [S', B, H, Dv] output is reshaped back for the readers of the 3-D one. Returns the rewritten match with the
+    /// new Reshapes (before: the operands', after: the output's), or null when the three operands are not all such
+    /// reshapes with the same B and H.
+    /// </summary>
+    private static (AttentionMatch Match, List<Node> Before, Node After, List<Node> Replaced)? SplitMergedHeads(Graph g, Dictionary<string, Node> producers, AttentionMatch m)
+    {
+        if (m.Q.Perm.Length != 3 || g.Opset < 5) return null;   // the new Reshapes take their shape as an input
+        var outShape = g.Values.GetValueOrDefault(m.Output)?.Shape;
+        if (outShape is null) return null;
+        var operands = new[] { m.Q, m.K, m.V };
+        var merged = new List<(string X, long H, long D)>();
+        var replaced = new List<Node>();
+        Dim? batch = null;
+        foreach (var o in operands)
+        {
+            // The merged axis is the views' leading one; it must be source dim 1, made of X's dim 1 times H.
+            if (o.Perm[0] != 1 || !producers.TryGetValue(o.Source, out var reshape) || reshape.Domain.Length != 0 || reshape.OpType != "Reshape") return null;
+            var x = reshape.Input(0);
+            Dim[]? xs = g.Values.GetValueOrDefault(x)?.Shape, a = g.Values.GetValueOrDefault(o.Source)?.Shape;
+            if (xs is not { Length: 3 } || a is not { Length: 3 } || xs[0] != a[0] || !xs[2].IsKnown || !a[2].IsKnown || a[2].Value <= 0) return null;
+            long h = xs[2].Value / a[2].Value;
+            if (h < 2 || h * a[2].Value != xs[2].Value || Dim.Multiply(xs[1], Dim.Of(h)) != a[1]) return null;
+            if (batch is { } b && (b != xs[1] || merged[0].H != h)) return null;
+            batch = xs[1];
+            merged.Add((x, h, a[2].Value));
+            replaced.Add(reshape);
+        }
+        // The output's merged axis (where O's leading view axis goes) is split the same way; every other output dim
+        // must be written as "copy the input's" (before it) or known (after it) in the Reshape back.
+        int jb = m.OPerm[0];
+        var back = new long[3];
+        for (int j = 0; j < 3; j++)
+        {
+            if (j < jb) back[j] = 0;
+            else if (j == jb) back[j] = -1;
+            else if (outShape[j].IsKnown && outShape[j].Value > 0) back[j] = outShape[j].Value;
+            else return null;
+        }
+
+        int[] Split(int[] perm, int mergedDim) =>
+            perm.SelectMany(a => a == mergedDim ? new[] { a, a + 1 } : [a < mergedDim ? a : a + 1]).ToArray();
+        var before = new List<Node>();
+        var sources = new List<AttentionOperand>();
+        var type = g.Values[m.Q.Source].Type;
+        for (int k = 0; k < 3; k++)
+        {
+            var (x, h, d) = merged[k];
+            var o = operands[k];
+            // The same X for two operands (self-attention on one tensor) is reshaped once.
+            var existing = before.FirstOrDefault(n => n.Inputs[0] == x);
+            string src;
+            if (existing is not null) src = existing.Outputs[0];
+            else
+            {
+                src = GraphEdit.FreshName(g, o.Source + "_heads");
+                var shapeName = GraphEdit.FreshName(g, o.Source + "_heads_shape");
+                g.Initializers[shapeName] = Tensor.FromInts([0, 0, h, d], [4]);
+                g.Values[shapeName] = new ValueInfo(shapeName, DataType.Int64, Shapes.Of(4));
+                var xs = g.Values[x].Shape!;
+                g.Values[src] = new ValueInfo(src, type, [xs[0], xs[1], Dim.Of(h), Dim.Of(d)]);
+                before.Add(new Node("Reshape", [x, shapeName], [src], GraphEdit.FreshName(g, o.Source + "_split_heads")));
+            }
+            sources.Add(o with { Source = src, Perm = Split(o.Perm, 1) });
+        }
+        var out4 = GraphEdit.FreshName(g, m.Output + "_heads");
+        var backShape = GraphEdit.FreshName(g, m.Output + "_merge_shape");
+        g.Initializers[backShape] = Tensor.FromInts(back, [3]);
+        g.Values[backShape] = new ValueInfo(backShape, DataType.Int64, Shapes.Of(3));
+        var after = new Node("Reshape", [out4, backShape], [m.Output], GraphEdit.FreshName(g, m.Name + "_merge_heads"));
+        var oPerm = new[] { jb, jb + 1 }.Concat(m.OPerm.Skip(1).Select(j => j < jb ? j : j + 1)).ToArray();
+        return (m with { Q = sources[0], K = sources[1], V = sources[2], OPerm = oPerm, Output = out4 }, before, after, replaced);
     }
 
     /// <summary>

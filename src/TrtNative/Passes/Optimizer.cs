@@ -28,8 +28,8 @@ public static class Optimizer
         (nameof(GraphPasses.FoldBatchNormIntoConv), GraphPasses.FoldBatchNormIntoConv),
         (nameof(GraphPasses.FuseConvActivation), GraphPasses.FuseConvActivation),
         (nameof(GraphPasses.FuseGemmActivation), GraphPasses.FuseGemmActivation),
-        (nameof(GraphPasses.RemoveNoOpReshapes), GraphPasses.RemoveNoOpReshapes),
         (nameof(GraphPasses.FuseAttention), GraphPasses.FuseAttention),
+        (nameof(GraphPasses.RemoveNoOpReshapes), GraphPasses.RemoveNoOpReshapes),
         (nameof(GraphPasses.FoldConstants) + " (again)", GraphPasses.FoldConstants),
         (nameof(GraphPasses.RemoveDeadNodes), GraphPasses.RemoveDeadNodes),
     ];

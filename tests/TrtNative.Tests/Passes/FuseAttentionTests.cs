@@ -33,21 +33,50 @@ public class FuseAttentionTests
     }
 
     [Fact]
-    public void TorchMultiheadAttentionFusesWithEveryTransposeAbsorbed()
+    public void TorchMultiheadAttentionFusesWithEveryTransposeAbsorbedAndTheHeadsSplit()
     {
         var g = TorchMultiheadAttention(new GraphBuilder(), Dim.Sym("batch"));
 
         var after = Apply(GraphPasses.FuseAttention, g, out var log);
 
+        // [S, B, E] is read as [S, B, H, D] (a view in any memory order whose last axis is innermost) instead of the
+        // exporter's [S, B·H, D] (none when the memory is batch-first); O [S, B, H, D] is reshaped back.
         var a = Single(after, "trtnative.Attention");
-        Assert.Equal(["Reshape", "Reshape", "Reshape", "Attention", "Reshape"], after.Nodes.Select(n => n.OpType));
-        Assert.Equal(after.Nodes.Take(3).Select(n => n.Outputs[0]), a.Inputs);
-        Assert.Equal([1L, 0, 2], Ints(a, "q_perm"));
-        Assert.Equal([1L, 0, 2], Ints(a, "k_perm"));   // Kᵀ's [1,2,0] with its last two axes swapped
-        Assert.Equal([1L, 0, 2], Ints(a, "v_perm"));
-        Assert.Equal([1L, 0, 2], Ints(a, "o_perm"));
+        Assert.Equal(["Reshape", "Reshape", "Reshape", "Attention", "Reshape", "Reshape"], after.Nodes.Select(n => n.OpType));
+        var splits = after.Nodes.Take(3).ToList();
+        Assert.Equal(["q", "k", "v"], splits.Select(n => n.Inputs[0]));
+        Assert.All(splits, n => Assert.Equal([0L, 0, 2, 4], after.Initializers[n.Inputs[1]].Ints));
+        Assert.Equal(splits.Select(n => n.Outputs[0]), a.Inputs);
+        Assert.Equal([1L, 2, 0, 3], Ints(a, "q_perm"));   // [B, H, S, D]
+        Assert.Equal([1L, 2, 0, 3], Ints(a, "k_perm"));   // Kᵀ's [1,2,0] with its last two axes swapped, B·H split
+        Assert.Equal([1L, 2, 0, 3], Ints(a, "v_perm"));
+        Assert.Equal([1L, 2, 0, 3], Ints(a, "o_perm"));
         Assert.Equal(0.5f, a.GetFloat("scale", 0));
-        Assert.Contains("Softmax", Assert.Single(log.Entries).Message);
+        Assert.Equal(a.Outputs[0], after.Nodes[4].Inputs[0]);
+        Assert.Equal([0L, -1, 4], after.Initializers[after.Nodes[4].Inputs[1]].Ints);
+        Assert.Contains("4-D Attention", Assert.Single(log.Entries).Message);
+        SameOutputs(g, after);
+    }
+
+    [Fact]
+    public void MergedHeadsAreNotSplitWhenTheOperandsDisagree()
+    {
+        // Q and K merge batch 1 × 4 heads, V batch 2 × 2 heads: the same B·H = 4, so the 3-D attention is valid and
+        // fuses on the exporter's reshapes, but there is no common [B, H] to split into.
+        var b = new GraphBuilder();
+        string Heads(string name, long batch, long e, long d) => b.Op("Reshape", b.Input(name, 5, batch, e), b.Ints(name + "_shape", 0, -1, d));
+        var q = Heads("q", 1, 16, 4);
+        var k = Heads("k", 1, 16, 4);
+        var v = Heads("v", 2, 4, 2);
+        var scores = b.Op("MatMul", Transpose(b, q, 1, 0, 2), Transpose(b, k, 1, 2, 0));
+        var g = b.Build(b.Op("MatMul", Softmax(b, scores), Transpose(b, v, 1, 0, 2)));
+
+        var after = Apply(GraphPasses.FuseAttention, g);
+
+        var a = Single(after, "trtnative.Attention");
+        Assert.Equal([1L, 0, 2], Ints(a, "q_perm"));
+        Assert.Equal([q, k, v], a.Inputs);
+        Assert.Equal(3, Count(after, "Reshape"));
         SameOutputs(g, after);
     }
 
@@ -219,14 +248,17 @@ public class FuseAttentionTests
     {
         var names = Optimizer.Pipeline.Select(p => p.Name).ToList();
         int fuse = names.IndexOf(nameof(GraphPasses.FuseAttention));
+        // After the shape chains are folded (Reshape targets are constants), before reshape chains are collapsed
+        // (the Reshape back from split heads merges with the exporter's own).
         Assert.True(fuse > names.IndexOf(nameof(GraphPasses.FoldConstants)), string.Join(", ", names));
-        Assert.True(fuse > names.IndexOf(nameof(GraphPasses.RemoveNoOpReshapes)), string.Join(", ", names));
+        Assert.True(fuse < names.IndexOf(nameof(GraphPasses.RemoveNoOpReshapes)), string.Join(", ", names));
         Assert.True(fuse < names.IndexOf(nameof(GraphPasses.RemoveDeadNodes)), string.Join(", ", names));
 
-        // Through the whole pipeline the torch pattern still becomes one Attention between the head reshapes.
+        // Through the whole pipeline the torch pattern becomes the head splits, one Attention and one Reshape.
         var g = TorchMultiheadAttention(new GraphBuilder(), Dim.Of(2));
         var opt = Optimizer.Optimize(g);
         Assert.Equal(1, Count(opt, "trtnative.Attention"));
+        Assert.Equal(4, Count(opt, "Reshape"));
         Assert.Equal(0, Count(opt, "Softmax") + Count(opt, "Transpose") + Count(opt, "MatMul"));
         SameOutputs(g, opt);
     }
