@@ -95,7 +95,7 @@ public class AttentionLoweringTests
     [Fact]
     public void VitAttentionBlockReadsTheSlicesWithoutReordering()
     {
-        const long s = 5, e = 8, heads = 2, d = 4;
+        const long s = 5, e = 8, d = 4;   // 2 heads
         var b = new Passes.GraphBuilder();
         var x = b.Op("Transpose", [b.Input("x", [Dim.Sym("batch"), Dim.Of(s), Dim.Of(e)])], n => n.Set("perm", new long[] { 1, 0, 2 }));
         var qkv = b.Op("Add", b.Op("MatMul", x, b.Init("w_in", [e, 3 * e])), b.Init("b_in", [3 * e]));
@@ -137,7 +137,7 @@ public class AttentionLoweringTests
         var scores = b.Op("MatMul", q, kt);
         var g = Optimizer.Optimize(b.Build(b.Op("MatMul", b.Op("Softmax", [scores], n => n.Set("axis", -1L)), Heads("v"))));
         var node = PassCheck.Single(g, "trtnative.Attention");
-        Assert.Equal([0L, 1, 2], node.GetInts("q_perm"));
+        Assert.Equal([0L, 1, 2], node.GetInts("q_perm")!);
 
         var program = LowerAndCompare(g, fp16: false);
 

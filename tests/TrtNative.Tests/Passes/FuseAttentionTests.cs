@@ -45,7 +45,7 @@ public class FuseAttentionTests
         Assert.Equal(["Reshape", "Reshape", "Reshape", "Attention", "Reshape", "Reshape"], after.Nodes.Select(n => n.OpType));
         var splits = after.Nodes.Take(3).ToList();
         Assert.Equal(["q", "k", "v"], splits.Select(n => n.Inputs[0]));
-        Assert.All(splits, n => Assert.Equal([0L, 0, 2, 4], after.Initializers[n.Inputs[1]].Ints));
+        Assert.All(splits, n => Assert.Equal([0L, 0, 2, 4], after.Initializers[n.Inputs[1]].Ints!));
         Assert.Equal(splits.Select(n => n.Outputs[0]), a.Inputs);
         Assert.Equal([1L, 2, 0, 3], Ints(a, "q_perm"));   // [B, H, S, D]
         Assert.Equal([1L, 2, 0, 3], Ints(a, "k_perm"));   // Kᵀ's [1,2,0] with its last two axes swapped, B·H split
@@ -53,7 +53,7 @@ public class FuseAttentionTests
         Assert.Equal([1L, 2, 0, 3], Ints(a, "o_perm"));
         Assert.Equal(0.5f, a.GetFloat("scale", 0));
         Assert.Equal(a.Outputs[0], after.Nodes[4].Inputs[0]);
-        Assert.Equal([0L, -1, 4], after.Initializers[after.Nodes[4].Inputs[1]].Ints);
+        Assert.Equal([0L, -1, 4], after.Initializers[after.Nodes[4].Inputs[1]].Ints!);
         Assert.Contains("4-D Attention", Assert.Single(log.Entries).Message);
         SameOutputs(g, after);
     }
