@@ -107,6 +107,13 @@ public class TorchvisionModelTests(ITestOutputHelper output)
         // Each encoder layer's attention (Q scaled by 1/8, Kᵀ, Softmax, P·V, with the transposes of the heads and of
         // O) is one trtnative.Attention; the transposes left are the two per layer into and out of seq-first order.
         Assert.Equal(12, ModelCheck.CountFused(opt, "Attention"));
+        // 1/√64 from the Div on Q; batch and heads unmerged: [S, B, H, 64] read as [B, H, S, 64].
+        Assert.All(opt.Nodes.Where(n => n.OpType == "Attention"), n =>
+        {
+            Assert.Equal(0.125f, n.GetFloat("scale", 0));
+            Assert.Equal([1L, 2, 0, 3], n.GetInts("q_perm")!);
+            Assert.Equal([1L, 2, 0, 3], n.GetInts("o_perm")!);
+        });
         Assert.Equal(0, ModelCheck.Count(opt, "Softmax"));
         Assert.Equal(0, ModelCheck.Count(opt, "MatMul"));
         Assert.Equal(ModelCheck.Count(r.Imported, "Transpose") - 12 * 4, ModelCheck.Count(opt, "Transpose"));
