@@ -107,7 +107,7 @@ image = images[0]
 procs.append(subprocess.Popen([sys.executable, "-m", "http.server", str(HTTP_PORT), "--bind", "127.0.0.1", "--directory",
                                os.path.join(WORK, "www")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 server_log = open(os.path.join(OUT, "server.log"), "w")
-cmd = [SERVER, "--port", str(PORT), "--allowed-root", WORK, "--build-wait-seconds", "600"] + (["--cpu"] if CPU else [])
+cmd = [SERVER, "--port", str(PORT), "--allowed-root", WORK, "--model-root", WORK, "--build-wait-seconds", "600"] + (["--cpu"] if CPU else [])
 res["server_command"] = " ".join(cmd)
 server = subprocess.Popen(cmd, stdout=server_log, stderr=subprocess.STDOUT)
 procs.append(server)

@@ -31,7 +31,8 @@
 extern "C" {
 #endif
 
-/* Bumped on every incompatible change of a signature or a struct below (4: TRTN_LAYER_ATTENTION). */
+/* Bumped on every incompatible change of a signature or a struct below (4: TRTN_LAYER_ATTENTION, a GEMM's residual
+ * input, trtn_context_layer_implementation). */
 #define TRTN_ABI_VERSION 4
 #define TRTN_MAX_DIMS 8
 
@@ -111,8 +112,8 @@ typedef struct trtn_conv_params {
 } trtn_conv_params;
 
 /* Inputs: A [..., M, K] (or [..., K, M] with trans_a), B [..., K, N] (or [..., N, K] with trans_b),
- * Bias [N] optional (same dtype as Y). Batch dims: equal, or one side's batch product is 1.
- * Output: Y [..., M, N] = act(alpha * A·B + Bias). */
+ * Bias [N] optional (same dtype as Y), R optional (input 3: a residual with Y's shape and type).
+ * Batch dims: equal, or one side's batch product is 1. Output: Y [..., M, N] = act(alpha * A·B + Bias + R). */
 typedef struct trtn_gemm_params {
     int32_t trans_a, trans_b;
     float alpha;
@@ -305,6 +306,10 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* context, void* stream,
  * IProfiler). For finding hot spots; the sum exceeds a graph replay's time. Synchronizes stream. */
 TRTN_API trtn_status* trtn_context_profile(trtn_context* context, void* stream, float* times_ms, int32_t layer_count);
 TRTN_API trtn_status* trtn_context_get_info(const trtn_context* context, trtn_context_info* out);
+/* What layer `layer` runs at the current shapes, as text (e.g. "cudnn graph+epilogue eng12_k2=1_k13=0",
+ * "cudnn legacy IMPLICIT_PRECOMP_GEMM", "cublasLt heuristic 2", "cudnn flash attention"), NUL-terminated and cut to
+ * fit `size` bytes. Shapes must be set. */
+TRTN_API trtn_status* trtn_context_layer_implementation(const trtn_context* context, int32_t layer, char* buffer, uint64_t size);
 
 /* ---- image preprocessing ----
  * pixels: device memory, batch images of height x width x src_channels uint8 (interleaved, image after image).

@@ -1,7 +1,6 @@
 // Convolution graphs through cuDNN's graph API (vendored cudnn-frontend, header-only). See conv_graph.h.
-// The frontend reports failures through error_t (NV_CUDNN_DISABLE_EXCEPTION); every failure that means "cuDNN has no
+// The frontend reports failures through error_t (NV_CUDNN_DISABLE_EXCEPTION, set in CMakeLists.txt); every failure that means "cuDNN has no
 // engine for this" becomes Error(TRTN_UNSUPPORTED), so the conv layer falls back to its other tactics.
-#define NV_CUDNN_DISABLE_EXCEPTION
 #include "conv_graph.h"
 
 #include <cudnn_frontend.h>

@@ -1,4 +1,5 @@
-// GEMM layer through cuBLASLt: row-major Y = act(alpha * op(A) op(B) + bias), batched with broadcast,
+// GEMM layer through cuBLASLt: row-major Y = act(alpha * op(A) op(B) + bias + residual), batched with broadcast,
+// the optional residual (input 3, the output's shape) added as cuBLASLt's C with beta 1,
 // bias and ReLU fused into cuBLASLt's epilogue, other activations in our own kernel afterwards.
 // fp32 runs with CUBLAS_COMPUTE_32F (never the fast-TF32 compute type); fp16 accumulates in fp32.
 #include "engine.h"
@@ -47,6 +48,9 @@ public:
 
     bool tunable() const override { return true; }
     int32_t tactic() const override { return chosen_; }
+    std::string implementation() const override {
+        return "cublasLt heuristic " + std::to_string(chosen_) + (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
+    }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         release();
@@ -68,6 +72,10 @@ public:
         int64_t batch = std::max(batch_a, batch_b);
         require(y.count() == batch * M * N, TRTN_SHAPE_MISMATCH, "gemm: output " + y.shape_string() + " should hold " + std::to_string(batch) + "x" + std::to_string(M) + "x" + std::to_string(N));
         if (bias) require(bias->count() == N && bias->dtype == y.dtype, TRTN_SHAPE_MISMATCH, "gemm: bias must be " + std::to_string(N) + " elements of the output type, got " + bias->shape_string());
+        auto* residual = opt_in(t, 3);
+        if (residual) require(residual->count() == y.count() && residual->dtype == y.dtype, TRTN_SHAPE_MISMATCH,
+                              "gemm: the residual must have the output's " + std::to_string(y.count()) + " elements and type, got " + residual->shape_string());
+        has_residual_ = residual != nullptr;
         // A batched A times a shared B is one tall product.
         if (batch_b == 1 && batch_a > 1 && !p.trans_a) { M *= batch_a; batch = 1; batch_a = 1; }
         M_ = M; N_ = N; K_ = K; batch_ = batch;
@@ -157,8 +165,11 @@ private:
             TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
         }
         require(results_[i].workspaceSize <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "gemm: workspace too small");
-        float alpha = p.alpha, beta = 0.f;
-        TRTN_LT_CHECK(cublasLtMatmul(env.lt, op_, &alpha, b.ptr, la_, a.ptr, lb_, &beta, y.ptr, ld_, y.ptr, ld_,
+        // A residual is cuBLASLt's C with beta 1 (C may be D itself: the memory plan can give both one buffer).
+        auto* residual = has_residual_ ? opt_in(t, 3) : nullptr;
+        float alpha = p.alpha, beta = residual ? 1.f : 0.f;
+        const void* c = residual ? residual->ptr : y.ptr;
+        TRTN_LT_CHECK(cublasLtMatmul(env.lt, op_, &alpha, b.ptr, la_, a.ptr, lb_, &beta, c, ld_, y.ptr, ld_,
                                      &results_[i].algo, env.workspace, results_[i].workspaceSize, env.stream));
         if (post_act_) kernels::unary(y.dtype, y.ptr, y.ptr, y.count(), p.act.kind, p.act.alpha, p.act.beta, env.stream);
     }
@@ -179,6 +190,7 @@ private:
     int count_ = 0;
     int chosen_ = 0;
     bool post_act_ = false;
+    bool has_residual_ = false;
     int64_t M_ = 0, N_ = 0, K_ = 0, batch_ = 1;
 };
 

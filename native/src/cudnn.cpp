@@ -69,6 +69,17 @@ public:
         }
     }
 
+    std::string implementation() const override {
+        static const char* kAlgos[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+        switch (impl_) {
+            case ConvImpl::Direct: return "direct conv kernel";
+            case ConvImpl::Graph:
+                return std::string(graph_fused_ ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[graph_fused_]->candidate_name(graph_index_);
+            default:
+                return std::string("cudnn legacy ") + (algo_ >= 0 && algo_ < 8 ? kAlgos[algo_] : std::to_string(algo_).c_str()) + " + epilogue kernel";
+        }
+    }
+
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_conv_params>();
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);

@@ -60,6 +60,7 @@ std::vector<std::unique_ptr<Layer>> make_layers(const trtn_engine* e) {
     for (auto& d : e->layers) {
         if (d.kind == TRTN_LAYER_CONV) layers.push_back(make_conv_layer(d));
         else if (d.kind == TRTN_LAYER_GEMM) layers.push_back(make_gemm_layer(d));
+        else if (d.kind == TRTN_LAYER_ATTENTION) layers.push_back(make_attention_layer(d));
         else layers.push_back(make_basic_layer(d));
     }
     return layers;
@@ -202,7 +203,9 @@ TRTN_API trtn_status* trtn_engine_add_layer(trtn_engine* engine, const char* nam
         }
         if (kind == TRTN_LAYER_CONV) d.tactic = reinterpret_cast<const trtn_conv_params*>(params)->tactic;
         if (kind == TRTN_LAYER_GEMM) d.tactic = reinterpret_cast<const trtn_gemm_params*>(params)->tactic;
-        int min_inputs = kind == TRTN_LAYER_BINARY || kind == TRTN_LAYER_GEMM || kind == TRTN_LAYER_GATHER || kind == TRTN_LAYER_CONV || kind == TRTN_LAYER_LAYERNORM ? 2 : 1;
+        int min_inputs = kind == TRTN_LAYER_ATTENTION ? 3
+                         : kind == TRTN_LAYER_BINARY || kind == TRTN_LAYER_GEMM || kind == TRTN_LAYER_GATHER || kind == TRTN_LAYER_CONV || kind == TRTN_LAYER_LAYERNORM ? 2
+                         : 1;
         require(input_count >= min_inputs, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': needs at least " + std::to_string(min_inputs) + " inputs");
         for (int i = 0; i < min_inputs; ++i) require(d.inputs[i] >= 0, TRTN_INVALID_ARGUMENT, "layer '" + lname + "': required input " + std::to_string(i) + " is absent");
         engine->layers.push_back(std::move(d));
@@ -455,6 +458,21 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
         TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
         // Workspace needs may change with the chosen tactics.
         c->current->workspace_needed = setup_layers(c, *c->current);
+    });
+}
+
+TRTN_API trtn_status* trtn_context_layer_implementation(const trtn_context* c, int32_t layer, char* buffer, uint64_t size) {
+    return guard("trtn_context_layer_implementation", [&] {
+        check_context(c);
+        require(buffer != nullptr && size > 0, TRTN_INVALID_ARGUMENT, "buffer is null or empty");
+        require(c->current != nullptr, TRTN_INVALID_ARGUMENT, "shapes are not set");
+        auto& layers = c->current->layers;
+        require(layer >= 0 && layer < static_cast<int32_t>(layers.size()), TRTN_INVALID_ARGUMENT,
+                "layer " + std::to_string(layer) + " out of range (" + std::to_string(layers.size()) + " layers)");
+        std::string text = layers[layer]->implementation();
+        size_t n = std::min<size_t>(text.size(), size - 1);
+        std::memcpy(buffer, text.data(), n);
+        buffer[n] = '\0';
     });
 }
 

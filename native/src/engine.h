@@ -53,6 +53,8 @@ public:
     virtual bool tunable() const { return false; }
     virtual int32_t autotune(std::vector<TensorView>&, RunEnv&, float* ms) { if (ms) *ms = 0; return -1; }
     virtual int32_t tactic() const { return -1; }
+    // What runs, for profiles and logs (trtn_context_layer_implementation).
+    virtual std::string implementation() const { return "own kernel"; }
 
     const LayerDesc& desc;
 
@@ -68,6 +70,7 @@ protected:
 std::unique_ptr<Layer> make_conv_layer(const LayerDesc& d);
 std::unique_ptr<Layer> make_gemm_layer(const LayerDesc& d);
 std::unique_ptr<Layer> make_basic_layer(const LayerDesc& d);
+std::unique_ptr<Layer> make_attention_layer(const LayerDesc& d);
 
 // Library handles (cudnn.cpp / cublaslt.cpp).
 cudnnContext* create_cudnn();

@@ -26,6 +26,7 @@ TRTN_API trtn_status* trtn_context_set_graph_capture(trtn_context*, int32_t) { r
 TRTN_API trtn_status* trtn_context_enqueue(trtn_context*, void*) { return no_cuda("trtn_context_enqueue"); }
 TRTN_API trtn_status* trtn_context_autotune(trtn_context*, void*, int32_t*, float*, int32_t) { return no_cuda("trtn_context_autotune"); }
 TRTN_API trtn_status* trtn_context_profile(trtn_context*, void*, float*, int32_t) { return no_cuda("trtn_context_profile"); }
+TRTN_API trtn_status* trtn_context_layer_implementation(const trtn_context*, int32_t, char*, uint64_t) { return no_cuda("trtn_context_layer_implementation"); }
 TRTN_API trtn_status* trtn_context_get_info(const trtn_context*, trtn_context_info*) { return no_cuda("trtn_context_get_info"); }
 TRTN_API trtn_status* trtn_preprocess_images(const void*, const void*, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, void*, void*) { return no_cuda("trtn_preprocess_images"); }
 }

@@ -17,6 +17,7 @@
 namespace {
 
 int g_pass = 0, g_fail = 0;
+std::string g_last_impl;  // what the last run_layer's layer ran (trtn_context_layer_implementation)
 std::mt19937 rng(1234);
 
 std::vector<float> rnd(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -105,6 +106,9 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
         cudaMemset(ptrs.back(), 0xff, (size_t)count(ts.back().shape) * (fp16 ? 2 : 4));
     }
     for (int r = 0; r < runs && good; ++r) good = ok(trtn_context_enqueue(c, s), "enqueue");
+    char impl[256] = {};
+    g_last_impl = good && ok(trtn_context_layer_implementation(c, 0, impl, sizeof impl), "layer_implementation") ? impl : "";
+    if (autotune) std::printf("  implementation: %s\n", impl);
     cudaError_t ce = cudaStreamSynchronize(s);
     if (ce != cudaSuccess) { std::printf("  sync: %s\n", cudaGetErrorString(ce)); good = false; }
     if (good && graph_check) {
@@ -201,17 +205,76 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     std::vector<T> ts = {{{N, H, W, C}, x}, {{K, R, R, Cg}, w}, {{K}, b, TRTN_FLOAT32}, {{N, P, Q, K}, res}, {{N, P, Q, K}, {}}};
     std::vector<float> got;
     bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got, false, autotune);
+    if (tactic == kFusedGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph+epilogue ", 0) == 0;
+    if (tactic == kGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph ", 0) == 0;
+    if (tactic >= 0 && g_last_impl.empty()) ran = false;
     char name[128];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
-void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act) {
-    auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N);
+// Fused attention over permuted views. layout 0: contiguous [N,S,D] (identity perms); 1: ViT's [S,N,D] tensors
+// (torch's MultiheadAttention export) read as [N,S,D], output written as [S,N,D]; 2: [B,S,H,D] tensors read as
+// [B,H,S,D] (rank 4). tactic -1: the layer's choice, 0: our kernel, 1: cuDNN's flash attention (fp16).
+void test_attention(bool fp16, int layout, int32_t tactic) {
+    const int B = 2, H = 3, N = B * H, Sq = 37, Skv = 41, D = 64;
+    float scale = 0.125f;
+    // Tensor dims and the view permutation for each layout; views are [N,S,D] (rank 3) or [B,H,S,D] (rank 4).
+    auto dims_of = [&](int S) -> std::vector<int64_t> {
+        if (layout == 0) return {N, S, D};
+        if (layout == 1) return {S, N, D};
+        return {B, S, H, D};
+    };
+    std::vector<int32_t> perm = layout == 0 ? std::vector<int32_t>{0, 1, 2, -1} : layout == 1 ? std::vector<int32_t>{1, 0, 2, -1}
+                                                                                         : std::vector<int32_t>{0, 2, 1, 3};
+    auto q = rnd((size_t)N * Sq * D), k = rnd((size_t)N * Skv * D), v = rnd((size_t)N * Skv * D);
+    // Element offset of view element (n, s, d) in a tensor of this layout with sequence length S.
+    auto at = [&](int n, int s, int d, int S) -> size_t {
+        if (layout == 0) return ((size_t)n * S + s) * D + d;
+        if (layout == 1) return ((size_t)s * N + n) * D + d;
+        int b = n / H, h = n % H;
+        return (((size_t)b * S + s) * H + h) * D + d;
+    };
+    std::vector<double> want((size_t)N * Sq * D);
+    for (int n = 0; n < N; ++n)
+        for (int i = 0; i < Sq; ++i) {
+            std::vector<double> sc(Skv);
+            double m = -1e300;
+            for (int j = 0; j < Skv; ++j) {
+                double a = 0;
+                for (int d = 0; d < D; ++d) a += (double)q[at(n, i, d, Sq)] * k[at(n, j, d, Skv)];
+                sc[j] = a * scale;
+                m = std::max(m, sc[j]);
+            }
+            double sum = 0;
+            for (auto& x : sc) { x = std::exp(x - m); sum += x; }
+            for (int d = 0; d < D; ++d) {
+                double acc = 0;
+                for (int j = 0; j < Skv; ++j) acc += sc[j] * v[at(n, j, d, Skv)];
+                want[at(n, i, d, Sq)] = acc / sum;
+            }
+        }
+    trtn_attention_params prm{};
+    for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
+    prm.scale = scale;
+    prm.tactic = tactic;
+    std::vector<T> ts = {{dims_of(Sq), q}, {dims_of(Skv), k}, {dims_of(Skv), v}, {dims_of(Sq), {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
+    if (tactic == 1) ran = ran && g_last_impl == "cudnn flash attention";
+    if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
+    std::printf("  attention ran: %s\n", g_last_impl.c_str());
+    char name[128];
+    std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d", fp16 ? "16" : "32", layout, tactic);
+    check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act, bool residual = false) {
+    auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N), res = rnd((size_t)B * M * N);
     std::vector<double> want((size_t)B * M * N);
     for (int bb = 0; bb < B; ++bb) for (int m = 0; m < M; ++m) for (int n = 0; n < N; ++n) {
-        double acc = bias[n];
+        double acc = bias[n] + (residual ? res[((size_t)bb * M + m) * N + n] : 0.0);
         const float* bm = b.data() + (batched_b ? (size_t)bb * K * N : 0);
         for (int k = 0; k < K; ++k) acc += (double)a[((size_t)bb * M + m) * K + k] * (trans_b ? bm[(size_t)n * K + k] : bm[(size_t)k * N + n]);
         if (act == TRTN_ACT_RELU) acc = acc > 0 ? acc : 0;
@@ -222,11 +285,14 @@ void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched
     prm.trans_b = trans_b; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = -1;
     std::vector<int64_t> bshape = trans_b ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N};
     if (batched_b) bshape.insert(bshape.begin(), B);
-    std::vector<T> ts = {{{B, M, K}, a}, {bshape, b}, {{N}, bias}, {{B, M, N}, {}}};
+    std::vector<T> ts = {{{B, M, K}, a}, {bshape, b}, {{N}, bias}};
+    if (residual) ts.push_back({{B, M, N}, res});
+    ts.push_back({{B, M, N}, {}});
     std::vector<float> got;
-    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, 3, fp16, got);
+    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, residual ? 4 : 3, fp16, got, residual);
     char name[128];
-    std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act);
+    std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d%s", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act,
+                  residual ? " +residual" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -578,6 +644,13 @@ int main() {
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
+        test_gemm(fp16, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);   // ViT's projections + residual
+        test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU, true);
+        for (int layout : {0, 1, 2}) {
+            test_attention(fp16, layout, -1);
+            test_attention(fp16, layout, 0);
+            if (fp16) test_attention(fp16, layout, 1);
+        }
         test_softmax_ln(fp16);
         test_misc(fp16);
         test_copy_ranks(fp16);

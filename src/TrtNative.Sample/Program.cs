@@ -9,6 +9,7 @@ var commands = new Dictionary<string, (string Usage, Func<string[], int> Run)>(S
     ["build"] = ("build MODEL.onnx [--fp16|--fp32] [--profile MIN:OPT:MAX] [--workspace MiB] [--timing-cache FILE] [-o PLAN]\n      build a GPU engine plan (default: fp16, profile 1:8:64, beside the model)", BuildCommand.Run),
     ["run"] = ("run PLAN|MODEL.onnx [--batch N] [--fp16|--fp32] [--seed S]\n      run an engine on random inputs and print the top-5 of each item", RunCommand.Run),
     ["bench"] = ("bench PLAN|MODEL.onnx [--fp16|--fp32] [--profile MIN:OPT:MAX] [--batch N,N..] [--warmup N] [--iters N] [--no-graph] [--layers]\n      latency and throughput with CUDA events (median after warm-up); --layers: time per layer and per kind", BenchCommand.Run),
+    ["loadgen"] = (LoadgenCommand.Usage, LoadgenCommand.Run),
 };
 
 if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))

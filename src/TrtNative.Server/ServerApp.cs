@@ -19,6 +19,7 @@ public static class ServerApp
           --port N                 listen port (default 8080)
           --demo                   create the bundled 'digits' demo service at start
           --demo-dir DIR           where the demo model is (default: demo/digits found upward)
+          --model-root DIR         model repositories must be inside it (repeatable; default ./models)
           --allowed-root DIR       a directory predict may read image paths from (repeatable)
           --max-batch-delay-ms X   longest wait for a batch to fill (default 2)
           --max-queue N            images waiting per service before refusing (default 1024)
@@ -57,6 +58,7 @@ public static class ServerApp
 
         var app = builder.Build();
         Endpoints.Map(app);
+        KServeEndpoints.Map(app);
         app.Lifetime.ApplicationStopping.Register(() =>
             app.Services.GetRequiredService<ServiceRegistry>().DisposeAsync().AsTask().GetAwaiter().GetResult());
         var runtimeOpts = app.Services.GetRequiredService<ServerOptions>();
@@ -81,8 +83,9 @@ public static class ServerApp
     }
 
     /// <summary>
-    /// The 'digits' service: the committed model is copied to a writable repository (config.json is written
-    /// there, as DeepDetect does, so the git tree stays clean) and the demo's samples folder is an allowed root.
+    /// The 'digits' service: the committed model is copied to a writable repository in $TMP/trtnative-demo (config.json is
+    /// written there, as DeepDetect does, so the git tree stays clean; that folder becomes a model root) and the demo's
+    /// samples folder is an allowed root.
     /// </summary>
     public static void CreateDemo(WebApplication app, ServerOptions opts)
     {
@@ -93,8 +96,12 @@ public static class ServerApp
             log.LogError("--demo: demo/digits/digits.onnx not found above {Cwd}; pass --demo-dir", Directory.GetCurrentDirectory());
             return;
         }
-        string repo = Path.Combine(Path.GetTempPath(), "trtnative-demo", "digits");
+        // The demo's repository is the server's own: its folder is a model root, and the repository is marked as made here.
+        string demoRoot = Path.Combine(Path.GetTempPath(), "trtnative-demo");
+        string repo = Path.Combine(demoRoot, "digits");
+        app.Services.GetRequiredService<ServerOptions>().ServerModelRoots.Add(demoRoot);
         Directory.CreateDirectory(repo);
+        ModelRepository.MarkCreated(repo);
         foreach (var f in new[] { "digits.onnx", "corresp.txt" }) File.Copy(Path.Combine(src, f), Path.Combine(repo, f), overwrite: true);
         File.Delete(Path.Combine(repo, ModelRepository.ConfigFile)); // the demo's parameters below are the truth
         app.Services.GetRequiredService<ServerOptions>().AllowedRoots.Add(src);

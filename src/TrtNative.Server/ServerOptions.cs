@@ -4,7 +4,7 @@ namespace TrtNative.Server;
 
 /// <summary>
 /// Server settings, bound from the "TrtNative" configuration section (appsettings, environment
-/// TrtNative__Port=…, or the command line: --host, --port, --demo, --allowed-root …).
+/// TrtNative__Port=…, or the command line: --host, --port, --demo, --allowed-root, --model-root …).
 /// </summary>
 public sealed class ServerOptions
 {
@@ -18,6 +18,20 @@ public sealed class ServerOptions
     public string? DemoDir { get; set; }
     /// <summary>Directories whose files predict may read by path, besides every service's repository.</summary>
     public List<string> AllowedRoots { get; set; } = [];
+    /// <summary>
+    /// Directories model repositories must be inside (repeatable --model-root); none configured means
+    /// <see cref="DefaultModelRoot"/>. See <see cref="EffectiveModelRoots"/>.
+    /// </summary>
+    public List<string> ModelRoots { get; set; } = [];
+    /// <summary>Roots the server adds for itself (the --demo repository's folder); not configurable.</summary>
+    internal List<string> ServerModelRoots { get; } = [];
+
+    /// <summary>The model root when none is configured: "models" under the working directory.</summary>
+    public static string DefaultModelRoot => Path.Combine(Directory.GetCurrentDirectory(), "models");
+
+    /// <summary>The configured model roots (or the default), then the server's own.</summary>
+    public IReadOnlyList<string> EffectiveModelRoots =>
+        [.. ModelRoots.Count > 0 ? ModelRoots : [DefaultModelRoot], .. ServerModelRoots];
     /// <summary>Longest time the first request of a batch waits for others to join it.</summary>
     public double MaxBatchDelayMs { get; set; } = 2.0;
     /// <summary>Images waiting per service before new predicts are refused.</summary>
@@ -71,12 +85,12 @@ public sealed class ServerOptions
 
     /// <summary>
     /// Turns our command line into configuration pairs: flags without a value (--demo, --cpu) become
-    /// "true", and each --allowed-root DIR becomes TrtNative:AllowedRoots:i.
+    /// "true", each --allowed-root DIR becomes TrtNative:AllowedRoots:i and each --model-root DIR TrtNative:ModelRoots:i.
     /// </summary>
     public static Dictionary<string, string?> ParseArgs(string[] args, List<string> rest)
     {
         var d = new Dictionary<string, string?>();
-        int roots = 0;
+        int roots = 0, modelRoots = 0;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -87,6 +101,12 @@ public sealed class ServerOptions
             {
                 val ??= i + 1 < args.Length ? args[++i] : throw new ArgumentException("--allowed-root needs a directory");
                 d[$"TrtNative:AllowedRoots:{roots++}"] = val;
+                continue;
+            }
+            if (a == "--model-root")
+            {
+                val ??= i + 1 < args.Length ? args[++i] : throw new ArgumentException("--model-root needs a directory");
+                d[$"TrtNative:ModelRoots:{modelRoots++}"] = val;
                 continue;
             }
             if (a is "--demo" or "--cpu")

@@ -93,7 +93,19 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
     public async Task DeleteClearModes(string clear)
     {
         string name = "clear_" + clear;
-        string repo = await CreateMeans(name);
+        string repo;
+        if (clear == "dir")
+        {
+            // clear=dir removes only a repository the server made (the user's own is refused: RepositoryRootTests).
+            using var d = new TempDir();
+            Archives.TarGz(Path.Combine(d.Path, "m.tgz"), Archives.MeansFiles());
+            repo = Path.Combine(f.Dir.Path, name);
+            var body = MeansService(repo);
+            body["model"]!["create_repository"] = true;
+            body["model"]!["init"] = Path.Combine(d.Path, "m.tgz");
+            Assert.Equal(HttpStatusCode.Created, (await Put(_c, $"/services/{name}", body)).code);
+        }
+        else repo = await CreateMeans(name);
         File.WriteAllText(Path.Combine(repo, "TRTengine_arch90_fp32_bs16"), "x");
         var (code, _) = await Delete(_c, $"/services/{name}?clear={clear}");
         Assert.Equal(HttpStatusCode.OK, code);
@@ -449,8 +461,16 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         var body = MeansService(repo);
         body["model"]!["create_repository"] = true;
         var (code, resp) = await Put(_c, "/services/made", body);
-        // Created, but empty: no model → 1006; the directory exists now.
+        // Created, but empty: no model → 1006; the refused creation removes the directories it made.
         Assert.Equal((HttpStatusCode.BadRequest, 1006), (code, DdCode(resp)));
-        Assert.True(Directory.Exists(repo));
+        Assert.Contains("no .onnx model", (string?)resp["status"]!["dd_msg"]);
+        Assert.False(Directory.Exists(Path.Combine(f.Dir.Path, "made")));
+        // With a model to install, the directory is made and kept.
+        using var d = new TempDir();
+        Archives.TarGz(Path.Combine(d.Path, "m.tgz"), Archives.MeansFiles());
+        body["model"]!["init"] = Path.Combine(d.Path, "m.tgz");
+        (code, resp) = await Put(_c, "/services/made", body);
+        Assert.True(code == HttpStatusCode.Created, resp.ToJsonString());
+        Assert.True(File.Exists(Path.Combine(repo, "means.onnx")));
     }
 }

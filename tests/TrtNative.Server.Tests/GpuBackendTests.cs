@@ -77,6 +77,32 @@ public class GpuBackendTests
         for (int i = 0; i < want[2].Length; i++)
             Assert.True(Math.Abs(want[2][i] - got16[i]) <= 1e-2 * Math.Max(1, Math.Abs(want[2][i])), $"fp16 score {i}: {got16[i]} vs CPU {want[2][i]}");
     }
+
+    /// <summary>
+    /// Tensor items (KServe FP32/FP16) next to image items in one batch: each tensor item reaches the engine as it is,
+    /// each image item normalised, as on the CPU backend; a tensor batch after an image batch in flight stays correct.
+    /// </summary>
+    [GpuFact]
+    public void TensorItemsMixWithImagesAsOnTheCpu()
+    {
+        using var d = new TempDir();
+        string repo = TestModels.MeansRepo(d.Sub("m"));
+        var rnd = new Random(5);
+        var mixed = Images(rnd, 6);
+        for (int i = 0; i < mixed.Count; i += 2)
+            mixed[i] = PreparedImage.FromTensor(Enumerable.Range(0, 48).Select(_ => (float)(rnd.NextDouble() * 4 - 2)).ToArray(), 3);
+        using var cpu = new OnnxRuntimeBackend(Spec(repo, "fp32"));
+        var want = cpu.Run(mixed);
+        var images = Images(rnd, 3);
+        var wantImages = cpu.Run(images);
+        using var gpu = new TrtNativeGpuBackend(Spec(repo, "fp32"));
+        var p1 = gpu.Submit(images);
+        var p2 = gpu.Submit(mixed);
+        var g1 = p1.Complete();
+        var g2 = p2.Complete();
+        for (int i = 0; i < wantImages.Length; i++) Assert.Equal(wantImages[i], g1[i], 4);
+        for (int i = 0; i < want.Length; i++) Assert.Equal(want[i], g2[i], 4);
+    }
 }
 
 public class BatchBucketTests

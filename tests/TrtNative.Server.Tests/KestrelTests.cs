@@ -27,7 +27,7 @@ public class KestrelTests(ITestOutputHelper output)
     public async Task ServesTheApiOverTcp()
     {
         using var d = new TempDir();
-        await using var s = await KestrelServer.StartAsync("--allowed-root", d.Path);
+        await using var s = await KestrelServer.StartAsync("--allowed-root", d.Path, "--model-root", d.Path);
         var (code, info) = await Get(s.Client, "/info");
         Assert.Equal(HttpStatusCode.OK, code);
         Assert.Equal("/info", (string?)info["head"]!["method"]);
@@ -80,7 +80,7 @@ public class KestrelTests(ITestOutputHelper output)
         var body = MeansService(repo, input: new JsonObject { ["scale"] = 0.5 });
         body["model"]!["init"] = url;
         double first;
-        await using (var s1 = await KestrelServer.StartAsync())
+        await using (var s1 = await KestrelServer.StartAsync("--model-root", d.Path))
         {
             Assert.Equal(HttpStatusCode.Created, (await Put(s1.Client, "/services/m", body)).code);
             var (_, p) = await Post(s1.Client, "/predict", Predict("m", Img.B64(Img.Uniform(0, 0, 64))));
@@ -88,8 +88,9 @@ public class KestrelTests(ITestOutputHelper output)
             Assert.Equal(32.0, first, 4);
         }
         // A new server process state: the same creation (init and all) reuses the downloaded archive, the
-        // extracted model and config.json; a bare creation with only the repository gets the stored parameters.
-        await using (var s2 = await KestrelServer.StartAsync())
+        // extracted model and config.json; a bare creation with only the repository uses its own parameters (as
+        // DeepDetect, config.json is read only with model.init): scale 1, not the stored 0.5.
+        await using (var s2 = await KestrelServer.StartAsync("--model-root", d.Path))
         {
             var bare = new JsonObject
             {
@@ -100,9 +101,11 @@ public class KestrelTests(ITestOutputHelper output)
             var (code, resp) = await Put(s2.Client, "/services/m", bare);
             Assert.True(code == HttpStatusCode.Created, resp.ToJsonString());
             var (_, p) = await Post(s2.Client, "/predict", Predict("m", Img.B64(Img.Uniform(0, 0, 64))));
-            Assert.Equal(first, Prob(p, 0, "zero"), 6);
+            Assert.Equal(64.0, Prob(p, 0, "zero"), 6);
             Assert.Equal(HttpStatusCode.OK, (await Delete(s2.Client, "/services/m")).code);
             Assert.Equal(HttpStatusCode.Created, (await Put(s2.Client, "/services/m", body)).code);
+            (_, p) = await Post(s2.Client, "/predict", Predict("m", Img.B64(Img.Uniform(0, 0, 64))));
+            Assert.Equal(first, Prob(p, 0, "zero"), 6);
         }
         Assert.Equal(1, web.Hits["m.tar.gz"]);
     }

@@ -221,21 +221,6 @@ public class RepositoryServiceTests(SmallLimitsFactory f) : IClassFixture<SmallL
     }
 
     [Fact]
-    public async Task ConfigJsonParametersReplaceTheRequests()
-    {
-        // As DeepDetect: a config.json already in the repository (e.g. shipped in the archive) wins.
-        string repo = TestModels.MeansRepo(f.Dir.Sub("cfg"));
-        var stored = MeansService(repo, input: new JsonObject { ["scale"] = 2.0 });
-        File.WriteAllText(Path.Combine(repo, "config.json"), stored.ToJsonString());
-        var (code, _) = await Put(_c, "/services/cfg", MeansService(repo, input: new JsonObject { ["scale"] = 100.0 }));
-        Assert.Equal(HttpStatusCode.Created, code);
-        var (_, pred) = await Post(_c, "/predict", Predict("cfg", Img.B64(Img.Uniform(0, 0, 10))));
-        Assert.Equal(20.0, Prob(pred, 0, "chan zero"), 4);
-        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(repo, "config.json")))!;
-        Assert.Equal(2.0, (double)cfg["parameters"]!["input"]!["scale"]!);
-    }
-
-    [Fact]
     public async Task HttpImagesWithLimits()
     {
         string repo = TestModels.MeansRepo(f.Dir.Sub("httpimg"));

@@ -161,7 +161,11 @@ public class ServerFactory : WebApplicationFactory<Program>
         ["TrtNative:CpuThreads"] = "1",
     };
 
-    public ServerFactory() => Settings["TrtNative:AllowedRoots:0"] = Dir.Path;
+    public ServerFactory()
+    {
+        Settings["TrtNative:AllowedRoots:0"] = Dir.Path;
+        Settings["TrtNative:ModelRoots:0"] = Dir.Path;
+    }
 
     public Action<IServiceCollection>? TestServices { get; set; }
 
@@ -184,6 +188,7 @@ public sealed class KestrelServer : IAsyncDisposable
     private readonly WebApplication _app;
     public int Port { get; }
     public HttpClient Client { get; }
+    public IServiceProvider Services => _app.Services;
 
     private KestrelServer(WebApplication app, int port)
     {

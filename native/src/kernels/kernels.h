@@ -61,6 +61,12 @@ namespace trtn::kernels {
 void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                  const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
 
+// O = softmax(scale * Q K^T) V over views with element strides {lead0, lead1, seq, dim} per operand: Q [n0,n1,sq,d],
+// K [n0,n1,skv,d], V [n0,n1,skv,dv], O [n0,n1,sq,dv].
+void attention(int32_t dtype, const void* q, const void* k, const void* v, void* o, int64_t n0, int64_t n1, int64_t sq,
+               int64_t skv, int64_t d, int64_t dv, const int64_t* q_strides, const int64_t* k_strides,
+               const int64_t* v_strides, const int64_t* o_strides, float scale, cudaStream_t s);
+
 // ||a - b|| / ||b|| over n elements (synchronizes s). NaN in a counts as a huge difference.
 double relative_l2(int32_t dtype, const void* a, const void* b, int64_t n, cudaStream_t s);
 

@@ -25,22 +25,7 @@ internal static class BenchCommand
         string model = System.IO.Path.GetFileNameWithoutExtension(o.Path);
         foreach (long batch in o.Batches)
         {
-            foreach (var d in engine.Inputs)
-                ec.SetInputShape(d.Name, d.Shape.Select((dim, k) => dim.IsKnown ? dim.Value : k == 0 ? batch : d.MaxShape[k]).ToArray());
-            ec.FillInputsRandom(seed: 1);
-            for (int i = 0; i < o.Warmup; i++) ec.EnqueueAsync(stream);
-            stream.Synchronize();
-            var times = new double[o.Iterations];
-            for (int i = 0; i < o.Iterations; i++)
-            {
-                start.Record(stream);
-                ec.EnqueueAsync(stream);
-                stop.Record(stream);
-                stop.Synchronize();
-                times[i] = CudaEvent.ElapsedMilliseconds(start, stop);
-            }
-            Array.Sort(times);
-            double median = times[times.Length / 2], p90 = times[(int)(times.Length * 0.9)];
+            var (median, p90) = EngineTiming.Measure(engine, ec, stream, start, stop, batch, o.Warmup, o.Iterations);
             Console.WriteLine($"BENCH engine=trtnative model={model} precision={o.Precision} batch={batch} median_ms={median:F4} p90_ms={p90:F4} " +
                               $"imgs_per_s={batch / median * 1000:F1} graph={ec.GraphState}");
             if (o.LayerTimes) PrintLayerTimes(ec, stream, batch);

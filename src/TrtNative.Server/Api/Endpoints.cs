@@ -1,9 +1,10 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
-using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
+using TrtNative.Server.Imaging;
 using TrtNative.Server.Metrics;
 using TrtNative.Server.Services;
 
@@ -58,7 +59,9 @@ public static class Endpoints
 
         app.MapMethods("/services/{name}", ["PUT", "POST"], (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
         {
-            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            using var raw = await ReadBodyAsync(ctx);
+            // Parsed into a copy of the pooled bytes: the service keeps parts of the creation body.
+            var body = JsonRead.ParseObject(raw.Memory.Span);
             await reg.CreateAsync(name, body, ctx.RequestAborted);
             return (201, new JsonObject());
         }));
@@ -67,7 +70,8 @@ public static class Endpoints
         {
             var svc = reg.Get(name);
             bool labels = !string.Equals(ctx.Request.Query["labels"], "false", StringComparison.OrdinalIgnoreCase);
-            return Task.FromResult((200, new JsonObject { ["body"] = svc.Describe(labels) }));
+            bool status = ctx.Request.Query["status"].ToString() is not ("false" or "0");
+            return Task.FromResult((200, new JsonObject { ["body"] = svc.Describe(labels, status) }));
         }));
 
         app.MapDelete("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
@@ -80,7 +84,11 @@ public static class Endpoints
         app.MapPost("/predict", (HttpContext ctx, Predictor predictor) => Handle(ctx, async () =>
         {
             var sw = Stopwatch.StartNew();
-            var body = JsonRead.ParseObject(await ReadBodyAsync(ctx));
+            // Parsed in place from the pooled UTF-8 bytes (base64 images are decoded straight from them); the bytes and
+            // the document stay until the predictions are built, which read nothing of the body afterwards.
+            using var raw = await ReadBodyAsync(ctx);
+            var body = JsonRead.ParseObject(raw.Memory, out var doc);
+            using var _ = doc;
             var (service, preds) = await predictor.PredictAsync(body, ctx.RequestAborted);
             return (200, new JsonObject
             {
@@ -129,7 +137,50 @@ public static class Endpoints
     // Created on the error paths only (was once per request).
     private static ILogger Log(HttpContext ctx) => ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrtNative.Server.Api");
 
-    private static IResult Json(int code, JsonObject o) => Results.Text(o.ToJsonString(), "application/json", Encoding.UTF8, code);
+    private static IResult Json(int code, JsonObject o) => new JsonAnswer(code, o);
+
+    /// <summary>
+    /// Writes the answer as UTF-8 into a pooled buffer (no string, no exact-size byte[] of it), then to the response
+    /// with its Content-Length.
+    /// </summary>
+    private sealed class JsonAnswer(int code, JsonObject o) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext ctx)
+        {
+            using var buffer = new PooledBufferWriter();
+            using (var w = new Utf8JsonWriter(buffer)) o.WriteTo(w);
+            ctx.Response.StatusCode = code;
+            ctx.Response.ContentType = "application/json; charset=utf-8";
+            ctx.Response.ContentLength = buffer.Written.Length;
+            await ctx.Response.Body.WriteAsync(buffer.Written, ctx.RequestAborted);
+        }
+    }
+
+    /// <summary>An <see cref="IBufferWriter{T}"/> over arrays from <see cref="ScratchBuffers"/> (returned at Dispose: a large answer's array is not kept).</summary>
+    private sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
+    {
+        private byte[] _buf = ScratchBuffers.Bytes.Rent(4096);
+        private int _used;
+        public ReadOnlyMemory<byte> Written => _buf.AsMemory(0, _used);
+        public void Advance(int count) => _used += count;
+        public Memory<byte> GetMemory(int sizeHint = 0) => Ensure(sizeHint).AsMemory(_used);
+        public Span<byte> GetSpan(int sizeHint = 0) => Ensure(sizeHint).AsSpan(_used);
+
+        private byte[] Ensure(int sizeHint)
+        {
+            int need = _used + Math.Max(1, sizeHint);
+            if (need > _buf.Length)
+            {
+                var bigger = ScratchBuffers.Bytes.Rent(Math.Max(need, _buf.Length * 2));
+                _buf.AsSpan(0, _used).CopyTo(bigger);
+                ScratchBuffers.Bytes.Return(_buf);
+                _buf = bigger;
+            }
+            return _buf;
+        }
+
+        public void Dispose() => ScratchBuffers.Bytes.Return(_buf);
+    }
 
     private static Task WriteAsync(HttpContext ctx, int code, JsonObject o)
     {
@@ -138,43 +189,67 @@ public static class Endpoints
         return ctx.Response.WriteAsync(o.ToJsonString());
     }
 
-    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+    // Kestrel enforces the limit itself on bodies without a Content-Length (chunked): its refusal is the client's
+    // mistake, answered like ours (400/1005), not a server error.
+    private static async ValueTask<int> ReadChunkAsync(HttpContext ctx, Memory<byte> into, long max)
+    {
+        try
+        {
+            return await ctx.Request.Body.ReadAsync(into, ctx.RequestAborted);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw DdException.InputError($"request body is over the {max}-byte limit");
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw DdException.BadRequest($"bad request body: {e.Message}");
+        }
+    }
 
-    private static async Task<string> ReadBodyAsync(HttpContext ctx)
+    /// <summary>A request body in a scratch buffer; Dispose gives the buffer back (nothing may read it afterwards).</summary>
+    private sealed class PooledBody(byte[] buffer, int length) : IDisposable
+    {
+        private byte[]? _buffer = buffer;
+        public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledBody))).AsMemory(0, length);
+
+        public void Dispose()
+        {
+            var b = Interlocked.Exchange(ref _buffer, null);
+            if (b != null) ScratchBuffers.Bytes.Return(b);
+        }
+    }
+
+    private static async Task<PooledBody> ReadBodyAsync(HttpContext ctx)
     {
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
         if (ctx.Request.ContentLength > max)
             throw DdException.InputError($"request body is {ctx.Request.ContentLength} bytes, over the {max}-byte limit");
-        // Read into a pooled buffer (was a new 80 KB buffer and a MemoryStream per request), sized from
-        // Content-Length when given, grown by doubling otherwise.
-        var buf = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
+        // Read into a scratch buffer (bounded pool: a large body's buffer is not kept), sized from Content-Length
+        // when given, grown by doubling otherwise.
+        var buf = ScratchBuffers.Bytes.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
         try
         {
             int len = 0, n;
-            while ((n = await ctx.Request.Body.ReadAsync(buf.AsMemory(len), ctx.RequestAborted)) > 0)
+            while ((n = await ReadChunkAsync(ctx, buf.AsMemory(len), max)) > 0)
             {
                 len += n;
                 if (len > max) throw DdException.InputError($"request body is over the {max}-byte limit");
                 if (len == buf.Length)
                 {
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buf.Length * 2, max + 1));
+                    var bigger = ScratchBuffers.Bytes.Rent((int)Math.Min((long)buf.Length * 2, max + 1));
                     buf.AsSpan(0, len).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buf);
+                    ScratchBuffers.Bytes.Return(buf);
                     buf = bigger;
                 }
             }
-            try
-            {
-                return StrictUtf8.GetString(buf, 0, len);
-            }
-            catch (DecoderFallbackException)
-            {
-                throw DdException.BadRequest("malformed JSON: body is not UTF-8");
-            }
+            var body = new PooledBody(buf, len);
+            buf = null;
+            return body;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buf);
+            if (buf != null) ScratchBuffers.Bytes.Return(buf);
         }
     }
 }

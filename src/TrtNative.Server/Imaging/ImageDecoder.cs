@@ -29,8 +29,8 @@ public static class ImageDecoder
         if (info.Width <= 0 || info.Height <= 0) throw new ImageReadException($"invalid dimensions {info.Width}x{info.Height}");
         if (px > maxPixels) throw new ImageReadException($"{info.Width}x{info.Height} = {px} pixels exceeds the limit of {maxPixels}");
         var dstInfo = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        // Scratch RGBA from the pool: for a photo it is a large-object-heap array per image otherwise.
-        var rgba = ArrayPool<byte>.Shared.Rent(checked((int)(px * 4)));
+        // Scratch RGBA from the bounded scratch pool (a photo's is above its 1 MiB limit: allocated, left to the GC).
+        var rgba = ScratchBuffers.Bytes.Rent(checked((int)(px * 4)));
         try
         {
             SKCodecResult r;
@@ -69,7 +69,7 @@ public static class ImageDecoder
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rgba);
+            ScratchBuffers.Bytes.Return(rgba);
         }
     }
 
@@ -122,7 +122,7 @@ public static class ImagePreprocessor
         bool resize = img.Width != p.Width || img.Height != p.Height;
         // The resized image only lives until it is cropped: a pooled buffer (a large array per photo otherwise).
         var resized = resize
-            ? Resampler.Resize(img.Pixels, img.Width, img.Height, ch, p.Width, p.Height, p.Interp, ArrayPool<byte>.Shared.Rent(p.Width * p.Height * ch))
+            ? Resampler.Resize(img.Pixels, img.Width, img.Height, ch, p.Width, p.Height, p.Interp, ScratchBuffers.Bytes.Rent(p.Width * p.Height * ch))
             : img.Pixels;
         try
         {
@@ -134,7 +134,7 @@ public static class ImagePreprocessor
         }
         finally
         {
-            if (resize) ArrayPool<byte>.Shared.Return(resized);
+            if (resize) ScratchBuffers.Bytes.Return(resized);
         }
     }
 

@@ -7,19 +7,44 @@ namespace TrtNative.Server.Imaging;
 public sealed record ImageEntry(string Uri, Func<CancellationToken, Task<byte[]>> Load);
 
 /// <summary>
+/// One string of predict's data: its <paramref name="Text"/>, or, for a long plain base64 string decoded while the body
+/// was read, the <paramref name="Base64Bytes"/> it encodes (the text is then never built).
+/// </summary>
+public readonly record struct DataString(string? Text, byte[]? Base64Bytes)
+{
+    /// <summary>
+    /// Longer strings cannot name an existing file (PATH_MAX; Windows' long-path limit), so one that is valid base64
+    /// can only be base64, as <see cref="ImageSources.Resolve(IReadOnlyList{string}, IReadOnlyList{string})"/> reads it.
+    /// </summary>
+    public static int MaxPathChars { get; } = OperatingSystem.IsWindows() ? 32767 : 4096;
+
+    /// <summary>A data string given as text.</summary>
+    public static implicit operator DataString(string text) => new(text, null);
+}
+
+/// <summary>
 /// Resolves predict's data strings: http(s) URLs (size and time limits), file:// URLs and local paths (files
 /// or directories, only under the allowed roots, symlinks resolved first), data: URIs and bare base64.
 /// </summary>
 public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
 {
     /// <summary>Expands the data strings into entries in data order; directories add their files sorted by name.</summary>
-    public List<ImageEntry> Resolve(IReadOnlyList<string> data, IReadOnlyList<string> allowedRoots)
+    public List<ImageEntry> Resolve(IReadOnlyList<string> data, IReadOnlyList<string> allowedRoots) =>
+        Resolve(data.Select(d => (DataString)d).ToList(), allowedRoots);
+
+    /// <summary>As <see cref="Resolve(IReadOnlyList{string}, IReadOnlyList{string})"/>, with base64 strings possibly decoded already.</summary>
+    public List<ImageEntry> Resolve(IReadOnlyList<DataString> data, IReadOnlyList<string> allowedRoots)
     {
         var list = new List<ImageEntry>();
         for (int i = 0; i < data.Count; i++)
         {
-            string s = data[i];
             int index = i;
+            if (data[i].Base64Bytes is byte[] decoded)
+            {
+                list.Add(new ImageEntry(index.ToString(), _ => Task.FromResult(decoded)));
+                continue;
+            }
+            string s = data[i].Text ?? throw new ArgumentException($"data[{i}] has neither text nor bytes");
             if (s.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
             {
                 list.Add(new ImageEntry(s, ct => DownloadAsync(s, ct)));
@@ -138,9 +163,11 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
 
     private static byte[]? TryBase64(ReadOnlySpan<char> s)
     {
-        var buf = new byte[s.Length * 3 / 4 + 3];
+        // Sized exactly when there is no whitespace (the usual case), so the decoded bytes need no second copy.
+        int pad = s.EndsWith("==") ? 2 : s.EndsWith("=") ? 1 : 0;
+        var buf = new byte[s.Length % 4 == 0 ? s.Length / 4 * 3 - pad : s.Length * 3 / 4 + 3];
         if (!Convert.TryFromBase64Chars(s, buf, out int n) || n == 0) return null;
-        return buf[..n];
+        return n == buf.Length ? buf : buf[..n];
     }
 
     private async Task<byte[]> DownloadAsync(string url, CancellationToken ct)

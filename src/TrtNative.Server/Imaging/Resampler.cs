@@ -31,7 +31,7 @@ public static class Resampler
         // Horizontal pass: srcH rows × dstW × ch floats (only the rows read below are filled).
         // Pooled: the intermediate is srcH × dstW × ch floats (1 MB for a 500×375 photo to 224). Rows not marked
         // needed keep stale data but are never read.
-        var tmp = ArrayPool<float>.Shared.Rent(checked(srcH * dstW * ch));
+        var tmp = ScratchBuffers.Floats.Rent(checked(srcH * dstW * ch));
         try
         {
             int rowLen = dstW * ch;
@@ -141,7 +141,7 @@ public static class Resampler
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(tmp);
+            ScratchBuffers.Floats.Return(tmp);
         }
     }
 

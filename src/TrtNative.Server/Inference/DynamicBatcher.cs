@@ -7,16 +7,28 @@ namespace TrtNative.Server.Inference;
 public sealed class QueueFullException(string message) : Exception(message);
 
 /// <summary>
+/// Fails one item whose scores hold a NaN or an infinity (the other items of its batch are delivered as usual).
+/// <see cref="ItemIndex"/> is the item's position in the list its request submitted.
+/// </summary>
+public sealed class NonFiniteOutputException(int itemIndex, int score, float value)
+    : Exception($"the model produced a non-finite score ({value.ToString(System.Globalization.CultureInfo.InvariantCulture)} at class {score}) for item {itemIndex} of the request")
+{
+    /// <summary>The item's index within its request.</summary>
+    public int ItemIndex { get; } = itemIndex;
+}
+
+/// <summary>
 /// The batching queue in front of one backend: items from concurrent predicts are merged into batches of up to
 /// the backend's max batch; a batch closes when full, when its first item has waited the max delay, or at once
 /// when nothing else is on its way (the queue is empty and no request has announced images with
 /// <see cref="Expect"/>): a lone predict goes straight through instead of waiting the delay for company that
 /// cannot come. One loop per service calls the backend, so the backend sees one batch at a time. Each item's
-/// result is completed on its own task, so every request gets exactly its own scores.
+/// result is completed on its own task, so every request gets exactly its own scores; an item whose scores hold a
+/// NaN or an infinity fails alone (<see cref="NonFiniteOutputException"/>).
 /// </summary>
 public sealed class DynamicBatcher : IAsyncDisposable
 {
-    private sealed record Item(PreparedImage Input, TaskCompletionSource<float[]> Done, long EnqueuedAt);
+    private sealed record Item(PreparedImage Input, TaskCompletionSource<float[]> Done, long EnqueuedAt, int Index);
 
     private readonly IInferenceBackend _backend;
     private readonly Channel<Item> _queue;
@@ -25,20 +37,25 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private readonly Task _loop;
     private readonly CancellationTokenSource _stop = new();
     private readonly Action<int, double[], double>? _onBatch;
+    private readonly Action<int>? _onNonFinite;
     private readonly int _capacity;
     private int _expected; // images announced by requests still being decoded
+    private volatile bool _closed;
 
     /// <param name="backend">Runs the batches.</param>
-    /// <param name="itemSize">Pixel bytes per item (H × W × C).</param>
+    /// <param name="itemSize">Pixel bytes per image item, tensor values per tensor item (H × W × C).</param>
     /// <param name="maxDelay">Longest wait of a batch's first item for others.</param>
     /// <param name="capacity">Items that may wait; more are refused.</param>
     /// <param name="onBatch">Called after each batch with its size, each item's queue time and the backend's run time, in seconds.</param>
-    public DynamicBatcher(IInferenceBackend backend, int itemSize, TimeSpan maxDelay, int capacity, Action<int, double[], double>? onBatch = null)
+    /// <param name="onNonFinite">Called after a batch in which some items' scores held a NaN or an infinity, with their count (those items fail with <see cref="NonFiniteOutputException"/>).</param>
+    public DynamicBatcher(IInferenceBackend backend, int itemSize, TimeSpan maxDelay, int capacity, Action<int, double[], double>? onBatch = null,
+        Action<int>? onNonFinite = null)
     {
         _backend = backend;
         _itemSize = itemSize;
         _maxDelay = maxDelay;
         _onBatch = onBatch;
+        _onNonFinite = onNonFinite;
         _capacity = capacity;
         _queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _loop = Task.Factory.StartNew(() => LoopAsync(_stop.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
@@ -93,12 +110,15 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             for (int i = 0; i < items.Count; i++)
             {
-                if (items[i].Pixels.Length != _itemSize) throw new ArgumentException($"item {i} has {items[i].Pixels.Length} pixel bytes, expected {_itemSize}");
+                // C × H × W either way: pixel bytes of an image, floats of a tensor.
+                int size = items[i].Tensor?.Length ?? items[i].Pixels.Length;
+                if (size != _itemSize) throw new ArgumentException($"item {i} has {size} {(items[i].Tensor != null ? "tensor values" : "pixel bytes")}, expected {_itemSize}");
                 var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
                 unwritten--;
                 Interlocked.Decrement(ref _expected);
-                if (!_queue.Writer.TryWrite(new Item(items[i], tcs, now)))
+                if (!_queue.Writer.TryWrite(new Item(items[i], tcs, now, i)))
                 {
+                    if (_closed) throw new ObjectDisposedException("service", "the service was deleted");
                     // Items already queued still run; their results are dropped.
                     throw new QueueFullException($"the service queue is full ({_capacity} images waiting); retry later");
                 }
@@ -225,7 +245,28 @@ public sealed class DynamicBatcher : IAsyncDisposable
         int per = y.Length / batch.Count;
         Batches++;
         _onBatch?.Invoke(batch.Count, waits, runSeconds);
-        for (int i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(y.AsSpan(i * per, per).ToArray());
+        int nonFinite = 0;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var scores = y.AsSpan(i * per, per);
+            // A NaN or an infinity is never a prediction: that item fails, its neighbours in the batch do not.
+            int bad = FirstNonFinite(scores);
+            if (bad < 0)
+            {
+                batch[i].Done.TrySetResult(scores.ToArray());
+                continue;
+            }
+            nonFinite++;
+            batch[i].Done.TrySetException(new NonFiniteOutputException(batch[i].Index, bad, scores[bad]));
+        }
+        if (nonFinite > 0) _onNonFinite?.Invoke(nonFinite);
+    }
+
+    private static int FirstNonFinite(ReadOnlySpan<float> scores)
+    {
+        for (int k = 0; k < scores.Length; k++)
+            if (!float.IsFinite(scores[k])) return k;
+        return -1;
     }
 
     private void RunBatch(List<Item> batch)
@@ -259,6 +300,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     /// <summary>Stops the loop; waiting items fail.</summary>
     public async ValueTask DisposeAsync()
     {
+        _closed = true;
         _queue.Writer.TryComplete();
         _stop.Cancel();
         try { await _loop; } catch { /* loop faults are already reported per item */ }

@@ -8,7 +8,17 @@ namespace TrtNative.Server.Inference;
 /// says how they become tensor values. The normalisation runs where the model runs: on the CPU for ONNX Runtime, in a
 /// GPU kernel for the GPU backend (a quarter of the bytes to upload).
 /// </summary>
-public sealed record PreparedImage(byte[] Pixels, ImageNormalization Normalization);
+public sealed record PreparedImage(byte[] Pixels, ImageNormalization Normalization)
+{
+    /// <summary>
+    /// An item that is already the model's input: C × H × W floats, planar (a tensor sent to the KServe API). Backends
+    /// copy it as it is; <see cref="Pixels"/> is empty and <see cref="Normalization"/> unused.
+    /// </summary>
+    public static PreparedImage FromTensor(float[] chw, int channels) => new([], new ImageNormalization(channels)) { Tensor = chw };
+
+    /// <summary>The model input itself (see <see cref="FromTensor"/>), or null for an image.</summary>
+    public float[]? Tensor { get; private init; }
+}
 
 /// <summary>
 /// One loaded model on one device: takes a batch of prepared images, returns host scores. Created once per

@@ -39,8 +39,12 @@ public sealed record ModelInfo(TensorInfo Input, TensorInfo Output, IReadOnlyLis
             throw new InvalidDataException($"the model input {inputs[0]} is not 4-D NCHW");
         var outp = outputs.FirstOrDefault(o => o.Name == "prob") ?? (outputs.Count == 1 ? outputs[0] : null)
             ?? throw new InvalidDataException($"no output named 'prob' and more than one output: {string.Join(", ", outputs)}");
-        return new ModelInfo(inputs[0], outp, outputs);
+        long parameters = m.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, b) => a * b));
+        return new ModelInfo(inputs[0], outp, outputs) { Parameters = parameters };
     }
+
+    /// <summary>Number of weights: the elements of every initializer.</summary>
+    public long Parameters { get; init; }
 
     private static TensorInfo ToInfo(ValueInfoProto v)
     {

@@ -47,7 +47,10 @@ public sealed class OnnxRuntimeBackend : IInferenceBackend
         int item = _c * _h * _w, batch = images.Count;
         var buf = BatchBuffer(batch);
         for (int i = 0; i < batch; i++)
-            images[i].Normalization.ToPlanar(images[i].Pixels, _h, _w, images[i].Pixels.Length / (_h * _w), buf.AsSpan(i * item, item));
+        {
+            if (images[i].Tensor is { } t) t.CopyTo(buf.AsSpan(i * item, item));
+            else images[i].Normalization.ToPlanar(images[i].Pixels, _h, _w, images[i].Pixels.Length / (_h * _w), buf.AsSpan(i * item, item));
+        }
         return RunFloats(buf, batch);
     }
 

@@ -179,6 +179,16 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         // the shared device buffers.
         _exec.SetInputShape(_in, [run, _c, _h, _w]);
         lane.Stager.EnqueueNormalize(_stream, run, _input);
+        if (images.Any(im => im.Tensor != null))
+        {
+            // Tensor items (KServe FP32/FP16) go to the engine input as they are, over what the kernel wrote for their
+            // slots: wait for the stream (the kernel, and the previous batch still reading the input), then copy.
+            // Such batches give up the overlap with the previous batch; image batches keep it.
+            _stream.Synchronize();
+            int item = _c * _h * _w;
+            for (int i = 0; i < n; i++)
+                if (images[i].Tensor is { } t) _input.CopyFrom(t, (long)i * item);
+        }
         _exec.EnqueueAsync(_stream);
         _output.EnqueueCopyTo(lane.Scores, _stream, (long)n * OutputSize);
         lane.Done.Record(_stream);

@@ -49,8 +49,8 @@ public sealed class Histogram(double[] bounds)
 
 /// <summary>
 /// The server's metrics in Prometheus text format 0.0.4 (written here, no client library): requests by
-/// endpoint and outcome, request latency, per-service queue time, batch size, engine build time, and
-/// GPU memory in use where a GPU backend holds some.
+/// endpoint and outcome, request latency, per-service queue time, batch size, engine build time, images with
+/// non-finite scores, and GPU memory in use where a GPU backend holds some.
 /// </summary>
 public sealed class ServerMetrics
 {
@@ -65,6 +65,7 @@ public sealed class ServerMetrics
     private readonly ConcurrentDictionary<string, Histogram> _run = new();
     private readonly ConcurrentDictionary<string, (string backend, double seconds)> _build = new();
     private readonly ConcurrentDictionary<string, Func<long>> _gpuMem = new();
+    private readonly ConcurrentDictionary<string, long> _nonFinite = new();
 
     /// <summary>Counts one finished HTTP request and its duration.</summary>
     public void Request(string endpoint, int status, double seconds)
@@ -81,6 +82,9 @@ public sealed class ServerMetrics
         var q = _queue.GetOrAdd(service, _ => new Histogram(QueueBounds));
         foreach (var s in queueSeconds) q.Observe(s);
     }
+
+    /// <summary>Counts images whose scores held a NaN or an infinity (their requests failed).</summary>
+    public void NonFiniteOutputs(string service, int images) => _nonFinite.AddOrUpdate(service, images, (_, v) => v + images);
 
     /// <summary>Records how long a service's engine (or CPU session) took to build.</summary>
     public void EngineBuilt(string service, string backend, double seconds) => _build[service] = (backend, seconds);
@@ -110,6 +114,8 @@ public sealed class ServerMetrics
         foreach (var (s, h) in _batch.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_size", $"service=\"{Esc(s)}\"");
         sb.Append("# HELP trtnative_batch_run_seconds Time from submitting a batch to the backend to its scores (pipelined batches overlap).\n# TYPE trtnative_batch_run_seconds histogram\n");
         foreach (var (s, h) in _run.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_run_seconds", $"service=\"{Esc(s)}\"");
+        sb.Append("# HELP trtnative_nonfinite_outputs_total Images whose scores held a NaN or an infinity; their predicts failed with 500/1007.\n# TYPE trtnative_nonfinite_outputs_total counter\n");
+        foreach (var (s, v) in _nonFinite.OrderBy(k => k.Key)) sb.Append($"trtnative_nonfinite_outputs_total{{service=\"{Esc(s)}\"}} {v}\n");
         sb.Append("# HELP trtnative_engine_build_seconds Time the service's engine (or CPU session) took to build.\n# TYPE trtnative_engine_build_seconds gauge\n");
         foreach (var (s, (b, sec)) in _build.OrderBy(k => k.Key))
             sb.Append($"trtnative_engine_build_seconds{{service=\"{Esc(s)}\",backend=\"{Esc(b)}\"}} {Histogram.Fmt(sec)}\n");

@@ -89,14 +89,17 @@ public static class ArchiveExtractor
                     break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
                     total += e.Length;
-                    if (total > maxBytes) throw new UnsafeArchiveException($"archive expands to more than {maxBytes} bytes");
+                    if (total > maxBytes) throw new UnsafeArchiveException($"archive expands to more than {maxBytes} bytes (the MaxExtractBytes limit)");
                     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                     if (File.Exists(path) || Directory.Exists(path))
                     {
                         if (new FileInfo(path).LinkTarget != null) File.Delete(path); // never write through a link
                     }
                     using (var o = new FileStream(path, FileMode.Create, FileAccess.Write))
+                    {
                         e.DataStream?.CopyTo(o);
+                        if (o.Length != e.Length) throw new UnsafeArchiveException($"archive entry '{e.Name}' is truncated ({o.Length} of {e.Length} bytes)");
+                    }
                     written.Add(path);
                     break;
                 case TarEntryType.SymbolicLink:
@@ -148,7 +151,7 @@ public static class ArchiveExtractor
                 continue;
             }
             total += e.Length;
-            if (total > maxBytes) throw new UnsafeArchiveException($"archive expands to more than {maxBytes} bytes");
+            if (total > maxBytes) throw new UnsafeArchiveException($"archive expands to more than {maxBytes} bytes (the MaxExtractBytes limit)");
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             if (File.Exists(path) && new FileInfo(path).LinkTarget != null) File.Delete(path);
             using (var i = e.Open())

@@ -21,42 +21,117 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
     /// <summary>Name of the file DeepDetect writes the creation request into.</summary>
     public const string ConfigFile = "config.json";
 
-    /// <summary>Makes sure the repository exists and is writable (creating it when asked); returns its full path.</summary>
-    public static string Prepare(string repository, bool create)
+    /// <summary>
+    /// Makes sure the repository exists and is writable (creating it when asked). Returns the creation's change to the
+    /// repository: dispose it uncommitted and the directories made here are removed again.
+    /// </summary>
+    public RepositoryChange Prepare(string repository, bool create)
     {
         string full = Path.GetFullPath(repository);
+        CheckInsideModelRoots(full, repository);
+        string? createdRoot = null;
         if (!Directory.Exists(full))
         {
             if (!create) throw DdException.BadMllib($"model repository '{repository}' does not exist (set model.create_repository to create it)");
+            createdRoot = full;
+            for (string? p = Path.GetDirectoryName(full); p != null && !Directory.Exists(p); p = Path.GetDirectoryName(p)) createdRoot = p;
             try { Directory.CreateDirectory(full); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                // mkdir -p may have made some levels before failing: remove them.
+                try { RepositoryChange.Remove(createdRoot); } catch (Exception r) when (r is IOException or UnauthorizedAccessException) { }
                 throw DdException.BadMllib($"could not create model repository '{repository}': {e.Message}");
             }
         }
+        var change = new RepositoryChange(full, createdRoot);
         string probe = Path.Combine(full, $".write-test-{Guid.NewGuid():N}");
         try
         {
             File.WriteAllBytes(probe, []);
             File.Delete(probe);
+            if (createdRoot != null) MarkCreated(full);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            change.Dispose();
             throw DdException.BadMllib($"model repository '{repository}' is not writable: {e.Message}");
         }
-        return full;
+        return change;
     }
 
-    /// <summary>Fetches model.init into the repository and extracts it.</summary>
-    public async Task InitAsync(string init, string repo, CancellationToken ct)
+    /// <summary>The file that marks a repository directory this server made (only those may be removed by clear=dir).</summary>
+    public const string CreatedMarker = ".trtnative-repository";
+
+    /// <summary>Marks <paramref name="repo"/> as made by this server.</summary>
+    public static void MarkCreated(string repo) =>
+        File.WriteAllText(Path.Combine(repo, CreatedMarker), "made by TrtNative.Server: DELETE /services/{name}?clear=dir may remove this directory\n");
+
+    /// <summary>
+    /// 400/1006 unless <paramref name="full"/> (symlinks resolved) lies strictly inside one of the model roots: a client
+    /// may not make the server create, fill or later delete directories anywhere else.
+    /// </summary>
+    public void CheckInsideModelRoots(string full, string asGiven)
     {
+        string real = ImageSources.RealPath(full).TrimEnd('/');
+        var roots = opts.EffectiveModelRoots;
+        foreach (var root in roots)
+        {
+            string rr = ImageSources.RealPath(root).TrimEnd('/');
+            if (real == rr) throw DdException.BadMllib($"model.repository '{asGiven}' is a model root itself; use a folder inside it");
+            if (real.StartsWith(rr + "/", StringComparison.Ordinal)) return;
+        }
+        throw DdException.BadMllib($"model.repository '{asGiven}' is outside the model roots ({string.Join(", ", roots)}); " +
+            "start the server with --model-root DIR to allow another");
+    }
+
+    /// <summary>
+    /// 400/400 unless clear=dir may remove <paramref name="repo"/>: inside the model roots and made by this server
+    /// (it holds <see cref="CreatedMarker"/>). A directory the server did not make is the user's.
+    /// </summary>
+    public void CheckRemovable(string repo)
+    {
+        string marker = Path.Combine(repo, CreatedMarker);
+        if (!File.Exists(marker) || new FileInfo(marker).LinkTarget != null)
+            throw DdException.WrongType($"clear=dir refused: repository '{repo}' was not created by this server (it has no {CreatedMarker} " +
+                "file), so it is left in place; use clear=mem, lib or full");
+        try
+        {
+            CheckInsideModelRoots(repo, repo);
+        }
+        catch (DdException e)
+        {
+            throw DdException.WrongType($"clear=dir refused: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Fetches model.init and extracts it in <paramref name="change"/>'s staging folder, then moves the result into the
+    /// repository (recoverably, until the change is committed). A fetched archive is kept as {repo}/{last URL segment}
+    /// and not fetched again, but only once an install from it succeeded; a kept archive that fails is deleted.
+    /// </summary>
+    public async Task InitAsync(string init, RepositoryChange change, CancellationToken ct)
+    {
+        string repo = change.Repository;
+        RepositoryChange.RemoveStale(repo);
         string local;
+        string? cacheAs = null;
+        bool cached = false;
         if (init.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || init.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
             string name = Path.GetFileName(new Uri(init).AbsolutePath);
             if (string.IsNullOrEmpty(name) || name is "." or "..") throw DdException.BadMllib($"model.init URL '{init}' has no file name");
             local = Path.Combine(repo, name);
-            if (!File.Exists(local)) await DownloadAsync(init, local, ct);
+            if (File.Exists(local))
+            {
+                cached = true;
+            }
+            else
+            {
+                cacheAs = local;
+                local = Path.Combine(change.Staging, "download", name);
+                Directory.CreateDirectory(Path.GetDirectoryName(local)!);
+                await DownloadAsync(init, local, ct);
+            }
         }
         else
         {
@@ -66,19 +141,29 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
         if (local.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
         {
             string dst = Path.Combine(repo, Path.GetFileName(local));
-            if (Path.GetFullPath(dst) != Path.GetFullPath(local)) File.Copy(local, dst, overwrite: true);
+            if (cacheAs != null) change.InstallFile(local, dst);
+            else if (Path.GetFullPath(dst) != Path.GetFullPath(local))
+            {
+                string staged = Path.Combine(change.Staging, "onnx-" + Path.GetFileName(local));
+                File.Copy(local, staged);
+                change.InstallFile(staged, dst);
+            }
             return;
         }
         if (!ArchiveExtractor.IsArchive(local))
             throw DdException.BadMllib($"model.init '{init}' is not an archive (.tar.gz, .tgz, .tar, .zip) or an .onnx file");
+        string content = Path.Combine(change.Staging, "content");
         try
         {
-            ArchiveExtractor.Extract(local, repo, opts.MaxExtractBytes, opts.MaxArchiveEntries);
+            ArchiveExtractor.Extract(local, content, opts.MaxExtractBytes, opts.MaxArchiveEntries);
         }
         catch (UnsafeArchiveException e)
         {
-            throw DdException.BadMllib($"model.init: {e.Message}", e);
+            if (cached) File.Delete(local); // fetched again next time
+            throw DdException.BadMllib($"model.init '{init}': {e.Message}; nothing was installed", e);
         }
+        change.Install(content);
+        if (cacheAs != null) change.InstallFile(local, cacheAs);
     }
 
     private async Task DownloadAsync(string url, string dest, CancellationToken ct)

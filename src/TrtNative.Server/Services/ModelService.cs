@@ -22,7 +22,8 @@ public sealed class ModelService : IAsyncDisposable
     private readonly Task<DynamicBatcher> _ready;
     private IInferenceBackend? _backend;
     private DynamicBatcher? _batcher;
-    private long _predictCount, _predictSuccess, _predictFailure, _inferenceCount, _predictTicks, _batches, _batchItems;
+    private volatile bool _deleted; // set when DELETE starts: predicts still running answer 404/1002
+    private long _batches, _batchItems;
 
     /// <summary>Starts the engine build in the background.</summary>
     public ModelService(ServiceDefinition def, BackendFactory factory, BackendKind kind, string backendReason,
@@ -55,7 +56,7 @@ public sealed class ModelService : IAsyncDisposable
                 metrics.EngineBuilt(def.Name, _backend.Kind, BuildSeconds);
                 if (_backend.DeviceMemoryBytes > 0) metrics.TrackGpuMemory(def.Name, () => _backend.DeviceMemoryBytes);
                 _batcher = new DynamicBatcher(_backend, def.Spec.Channels * def.Spec.Height * def.Spec.Width,
-                    TimeSpan.FromMilliseconds(opts.MaxBatchDelayMs), opts.MaxQueue, OnBatch);
+                    TimeSpan.FromMilliseconds(opts.MaxBatchDelayMs), opts.MaxQueue, OnBatch, n => metrics.NonFiniteOutputs(def.Name, n));
                 State = ServiceState.Ready;
                 return _batcher;
             }
@@ -134,8 +135,16 @@ public sealed class ModelService : IAsyncDisposable
             else if (t.Length == size) Interlocked.Decrement(ref _pooledPixels);
     }
 
-    // Enough for several full batches in flight; a 224×224 RGB image is 150 KB (a large-object-heap array otherwise).
-    private int MaxPooledPixels => Math.Max(64, 4 * Def.Spec.MaxBatchSize);
+    // Two full batches' worth (one forming, one running), and never more than MaxPooledPixelBytes: a large predict
+    // returns all of its buffers here, and the pool must not keep them (1000 images of 224×224 RGB are 150 MB).
+    private int MaxPooledPixels => (int)Math.Min(2L * Def.Spec.MaxBatchSize,
+        MaxPooledPixelBytes / Math.Max(1, Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width));
+
+    /// <summary>Most bytes of pixel buffers a service keeps for reuse.</summary>
+    public const long MaxPooledPixelBytes = 16L << 20;
+
+    /// <summary>Bytes of pixel buffers this service holds for reuse now (at most <see cref="MaxPooledPixelBytes"/>).</summary>
+    public long PooledPixelBytes => (long)_pixels.Count * Def.Spec.Channels * Def.Spec.Height * Def.Spec.Width;
     private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _pixels = new();
     private int _pooledPixels;
 
@@ -158,8 +167,7 @@ public sealed class ModelService : IAsyncDisposable
     public async Task<JsonArray> PredictAsync(List<(string uri, PreparedImage image)> items, int best, double threshold, CancellationToken ct,
         IDisposable? expectation = null)
     {
-        var sw = Stopwatch.StartNew();
-        Interlocked.Increment(ref _predictCount);
+        if (_deleted) throw DdException.ServiceNotFound(Def.Name);
         try
         {
             var batcher = await ReadyAsync(ct);
@@ -172,6 +180,11 @@ public sealed class ModelService : IAsyncDisposable
             {
                 throw DdException.Conflict(e.Message);
             }
+            catch (NonFiniteOutputException e)
+            {
+                throw DdException.Internal($"non-finite model output: the scores of image '{items[e.ItemIndex].uri}' hold a NaN or an infinity " +
+                    $"({e.Message}); no prediction is returned for this request", e);
+            }
             finally
             {
                 expectation?.Dispose();
@@ -180,24 +193,18 @@ public sealed class ModelService : IAsyncDisposable
             ReturnPixels(items.Select(i => i.image.Pixels));
             var preds = new JsonArray();
             for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
-            Interlocked.Increment(ref _predictSuccess);
-            Interlocked.Add(ref _inferenceCount, items.Count);
-            Interlocked.Add(ref _predictTicks, sw.Elapsed.Ticks);
             return preds;
         }
-        catch
+        catch (Exception e) when (_deleted && e is not DdException { HttpCode: 404 })
         {
-            Interlocked.Increment(ref _predictFailure);
-            throw;
+            // The service was deleted while this predict ran (its queue closed, its waiting items failed): for the
+            // client that is the service not being there, not a server error.
+            throw DdException.ServiceNotFound(Def.Name);
         }
     }
 
-    /// <summary>Counts a predict that failed before reaching the service (bad image, bad parameters).</summary>
-    public void CountFailure()
-    {
-        Interlocked.Increment(ref _predictCount);
-        Interlocked.Increment(ref _predictFailure);
-    }
+    /// <summary>DeepDetect's predict statistics of this service (the predict path records them).</summary>
+    public ServiceStats PredictStats { get; } = new();
 
     private JsonObject Classes(string uri, float[] s, int best, double threshold)
     {
@@ -246,26 +253,21 @@ public sealed class ModelService : IAsyncDisposable
         return new List<int>(top.AsSpan(0, n).ToArray());
     }
 
-    /// <summary>DeepDetect's service_stats (+ engine batch statistics).</summary>
+    /// <summary>DeepDetect's service_stats, plus how the batching queue grouped the images (engine_batches).</summary>
     public JsonObject Stats()
     {
-        long succ = Interlocked.Read(ref _predictSuccess), inf = Interlocked.Read(ref _inferenceCount);
+        var o = PredictStats.ToJson();
         long batches = Interlocked.Read(ref _batches);
-        return new JsonObject
-        {
-            ["predict_count"] = Interlocked.Read(ref _predictCount),
-            ["predict_success"] = succ,
-            ["predict_failure"] = Interlocked.Read(ref _predictFailure),
-            ["inference_count"] = inf,
-            ["avg_batch_size"] = succ == 0 ? 0.0 : (double)inf / succ,
-            ["avg_predict_duration_ms"] = succ == 0 ? 0.0 : TimeSpan.FromTicks(Interlocked.Read(ref _predictTicks)).TotalMilliseconds / succ,
-            ["engine_batches"] = batches,
-            ["avg_engine_batch_size"] = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches,
-        };
+        o["engine_batches"] = batches;
+        o["avg_engine_batch_size"] = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches;
+        return o;
     }
 
-    /// <summary>The service object of GET /services/{name}.</summary>
-    public JsonObject Describe(bool labels)
+    /// <summary>
+    /// The service object of GET /services/{name}. With <paramref name="status"/> (DeepDetect's default) it carries
+    /// <c>jobs</c>: the service's training jobs, always none here.
+    /// </summary>
+    public JsonObject Describe(bool labels, bool status = true)
     {
         var o = new JsonObject
         {
@@ -289,7 +291,11 @@ public sealed class ModelService : IAsyncDisposable
             ["input_tensor"] = Def.Spec.Model.Input.ToString(),
             ["output_tensor"] = Def.Spec.Model.Output.ToString(),
             ["service_stats"] = Stats(),
+            ["model_stats"] = ModelStats(),
+            // DeepDetect still sends the same object under its old name.
+            ["stats"] = ModelStats(),
         };
+        if (status) o["jobs"] = new JsonArray();
         if (State == ServiceState.Ready) o["engine_build_seconds"] = BuildSeconds;
         if (_backend is TrtNativeGpuBackend g)
         {
@@ -308,9 +314,18 @@ public sealed class ModelService : IAsyncDisposable
         return o;
     }
 
+    // DeepDetect's model_stats: the fields it knows for this model (params = weights in the ONNX initializers).
+    private JsonObject ModelStats()
+    {
+        var o = new JsonObject();
+        if (Def.Spec.Model.Parameters > 0) o["params"] = Def.Spec.Model.Parameters;
+        return o;
+    }
+
     /// <summary>Stops the queue and frees the backend (waits for a build in progress).</summary>
     public async ValueTask DisposeAsync()
     {
+        _deleted = true;
         try { await _ready; } catch { /* failed build: nothing to free */ }
         if (_batcher != null) await _batcher.DisposeAsync();
         _backend?.Dispose();

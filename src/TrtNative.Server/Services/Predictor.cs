@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
@@ -16,9 +17,13 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
     {
         string name = JsonRead.Str(body, "service", "service") ?? throw DdException.BadRequest("'service' is missing");
         var svc = registry.Get(name);
+        // DeepDetect's service_stats: the call counts from here, as a failure if anything below throws.
+        long start = Stopwatch.GetTimestamp();
+        bool succeeded = false;
         try
         {
             var parameters = JsonRead.Obj(body, "parameters", "parameters");
+            UnsupportedOptions.Check(parameters, "parameters");
             var inputObj = JsonRead.Obj(parameters, "input", "parameters.input");
             JsonRead.Obj(parameters, "mllib", "parameters.mllib");
             var outObj = JsonRead.Obj(parameters, "output", "parameters.output");
@@ -29,9 +34,10 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
             int best = JsonRead.Int(outObj, "best", "parameters.output.best") ?? svc.Def.Best;
             if (best == 0 || best < -1) throw DdException.InputError($"parameters.output.best must be >= 1 or -1 (all), got {best}");
             double thr = JsonRead.Num(outObj, "confidence_threshold", "parameters.output.confidence_threshold") ?? svc.Def.Threshold;
-            var data = JsonRead.Strings(body, "data", "data");
+            var data = JsonRead.Data(body, "data", "data");
             if (data == null || data.Count == 0) throw DdException.NoData();
 
+            long transformStart = Stopwatch.GetTimestamp();
             var entries = sources.Resolve(data, registry.AllowedRoots);
             if (entries.Count == 0) throw DdException.NoData("No Data: the data entries expand to no file");
             if (entries.Count > opts.MaxImagesPerRequest)
@@ -60,12 +66,14 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                     _decoders.Release();
                 }
             }, ct)));
-            return (svc.Def.Name, await svc.PredictAsync(tensors.ToList(), best, thr, ct, expectation));
+            svc.PredictStats.Transformed(Stopwatch.GetElapsedTime(transformStart), tensors.Length);
+            var predictions = await svc.PredictAsync(tensors.ToList(), best, thr, ct, expectation);
+            succeeded = true;
+            return (svc.Def.Name, predictions);
         }
-        catch (DdException e) when (e.HttpCode == 400)
+        finally
         {
-            svc.CountFailure();
-            throw;
+            svc.PredictStats.PredictEnded(succeeded, Stopwatch.GetElapsedTime(start));
         }
     }
 }

@@ -32,11 +32,16 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if (_services.ContainsKey(name) || !_creating.TryAdd(name, 0)) throw DdException.AlreadyExists(name);
         try
         {
-            var def = await DefineAsync(name, body, ct);
+            if (name.Length == 0) throw DdException.WrongType("service name is empty");
+            // Whatever this creation changes in the repository (a directory made, files from model.init) is undone
+            // unless it succeeds.
+            using var change = PrepareRepository(body);
+            var def = await DefineAsync(name, body, change, ct);
             var kind = factory.Select(def.Mllib.ToLowerInvariant() == "onnxruntime" ? "onnxruntime" : "tensorrt", out var reason);
             if (kind == BackendKind.Gpu && def.Spec.GpuId >= TrtNative.Cuda.CudaDevice.Count)
                 throw DdException.BadMllib($"parameters.mllib.gpuid {def.Spec.GpuId} does not exist: this machine has {TrtNative.Cuda.CudaDevice.Count} GPU(s)");
             ModelRepository.WriteConfig(def.Repository, body);
+            change.Commit();
             var svc = new ModelService(def, factory, kind, reason, metrics, opts);
             _services[name] = svc;
             log.LogInformation("service {Name}: {Model} on {Kind} ({Reason}), input {C}x{H}x{W}, max batch {B}",
@@ -49,12 +54,11 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         }
     }
 
-    private async Task<ServiceDefinition> DefineAsync(string name, JsonObject body, CancellationToken ct)
+    // The checks that need no repository, then the repository itself (made when create_repository asks).
+    private RepositoryChange PrepareRepository(JsonObject body)
     {
-        if (name.Length == 0) throw DdException.WrongType("service name is empty");
         string mllib = JsonRead.Str(body, "mllib", "mllib") ?? throw DdException.WrongType("'mllib' is missing");
         if (mllib.ToLowerInvariant() is not ("tensorrt" or "onnxruntime")) throw DdException.UnknownLibrary(mllib);
-        string description = JsonRead.Str(body, "description", "description") ?? "";
         var type = JsonRead.Str(body, "type", "type");
         if (type != null && type != "supervised") throw DdException.BadMllib($"type '{type}' is not supported (only 'supervised')");
         var model = JsonRead.Obj(body, "model", "model") ?? throw DdException.BadMllib("'model' with a 'repository' is missing");
@@ -63,19 +67,30 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if (connector != "image") throw DdException.InputConnectorNotFound(connector.Length == 0 ? null : connector);
         string repoArg = JsonRead.Str(model, "repository", "model.repository") ?? throw DdException.BadMllib("model.repository is missing");
         bool create = JsonRead.Bool(model, "create_repository", "model.create_repository") ?? false;
-        string repo = ModelRepository.Prepare(repoArg, create);
-        string? init = JsonRead.Str(model, "init", "model.init");
-        if (init != null) await repos.InitAsync(init, repo, ct);
+        return repos.Prepare(repoArg, create);
+    }
 
-        // DeepDetect: a config.json in the repository (from init, or from an earlier creation) supplies parameters.
-        var stored = ModelRepository.ReadConfigParameters(repo);
-        if (stored != null)
+    private async Task<ServiceDefinition> DefineAsync(string name, JsonObject body, RepositoryChange change, CancellationToken ct)
+    {
+        string mllib = JsonRead.Str(body, "mllib", "mllib")!;
+        string description = JsonRead.Str(body, "description", "description") ?? "";
+        var model = JsonRead.Obj(body, "model", "model")!;
+        var parameters = JsonRead.Obj(body, "parameters", "parameters") ?? new JsonObject();
+        string repo = change.Repository;
+        string? init = JsonRead.Str(model, "init", "model.init");
+        if (init != null)
         {
-            parameters = (JsonObject)stored.DeepClone();
-            body["parameters"] = parameters.DeepClone();
-            string c2 = JsonRead.Str(JsonRead.Obj(parameters, "input", "parameters.input"), "connector", "parameters.input.connector") ?? "";
-            if (c2 != "image") throw DdException.InputConnectorNotFound(c2.Length == 0 ? null : c2);
+            await repos.InitAsync(init, change, ct);
+            // As DeepDetect (mlmodel.h), config.json is read only with model.init: it fills in what the request does not
+            // say. The request's own parameters win, and the result is validated below like any request.
+            var stored = ModelRepository.ReadConfigParameters(repo);
+            if (stored != null)
+            {
+                parameters = Overlay(stored, parameters);
+                body["parameters"] = parameters.DeepClone();
+            }
         }
+        UnsupportedOptions.Check(parameters, "parameters");
         var inputObj = JsonRead.Obj(parameters, "input", "parameters.input");
         var mll = JsonRead.Obj(parameters, "mllib", "parameters.mllib");
         var outObj = JsonRead.Obj(parameters, "output", "parameters.output");
@@ -126,13 +141,39 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
             nclasses, best, thr, spec);
     }
 
-    /// <summary>Deletes a service: clear = mem (default), lib (also engine files), full (empty the repository), dir (remove it).</summary>
+    /// <summary>
+    /// <paramref name="request"/>'s parameters on top of <paramref name="stored"/>'s: per section (input, mllib, output),
+    /// a key the request gives replaces the stored one; sections and keys only the stored config has are kept.
+    /// </summary>
+    internal static JsonObject Overlay(JsonObject stored, JsonObject request)
+    {
+        var r = (JsonObject)stored.DeepClone();
+        foreach (var (key, value) in request)
+        {
+            if (value is JsonObject section && r[key] is JsonObject storedSection)
+            {
+                foreach (var (k, v) in section) storedSection[k] = v?.DeepClone();
+            }
+            else
+            {
+                r[key] = value?.DeepClone();
+            }
+        }
+        return r;
+    }
+
+    /// <summary>
+    /// Deletes a service: clear = mem (default), lib (also engine files), full (empty the repository), dir (remove it:
+    /// only a repository this server created, see <see cref="ModelRepository.CheckRemovable"/>).
+    /// </summary>
     public async Task DeleteAsync(string rawName, string? clear)
     {
         clear ??= "mem";
         if (clear is not ("mem" or "lib" or "full" or "dir"))
             throw DdException.WrongType($"clear '{clear}' is not one of mem, lib, full, dir");
         string name = rawName.ToLowerInvariant();
+        // Refused before anything happens: the service stays, the directory too.
+        if (clear == "dir" && _services.TryGetValue(name, out var existing)) repos.CheckRemovable(existing.Def.Repository);
         if (!_services.TryRemove(name, out var svc)) throw DdException.ServiceNotFound(name);
         await svc.DisposeAsync();
         string repo = svc.Def.Repository;
@@ -144,7 +185,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
                     foreach (var f in Directory.GetFiles(repo, svc.Def.Spec.EngineFileName + "_*")) File.Delete(f);
                     break;
                 case "full":
-                    foreach (var f in Directory.GetFiles(repo)) File.Delete(f);
+                    foreach (var f in Directory.GetFiles(repo))
+                        if (Path.GetFileName(f) != ModelRepository.CreatedMarker) File.Delete(f); // still the server's directory
                     foreach (var sub in Directory.GetDirectories(repo))
                     {
                         if (new DirectoryInfo(sub).LinkTarget != null) Directory.Delete(sub);

@@ -62,6 +62,7 @@ internal sealed class GpuLowering
         var known = ShapeInference.Run(g);
         var l = new GpuLowering(g, known, fp16);
         l.Run();
+        FuseResidualIntoGemm.Run(l._p);
         return l._p;
     }
 

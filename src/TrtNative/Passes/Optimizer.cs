@@ -27,6 +27,7 @@ public static class Optimizer
         (nameof(GraphPasses.RemoveIdentities), GraphPasses.RemoveIdentities),
         (nameof(GraphPasses.FoldBatchNormIntoConv), GraphPasses.FoldBatchNormIntoConv),
         (nameof(GraphPasses.FuseConvActivation), GraphPasses.FuseConvActivation),
+        (nameof(GraphPasses.FoldScaleIntoMatMul), GraphPasses.FoldScaleIntoMatMul),
         (nameof(GraphPasses.FuseGemmActivation), GraphPasses.FuseGemmActivation),
         (nameof(GraphPasses.FuseAttention), GraphPasses.FuseAttention),
         (nameof(GraphPasses.RemoveNoOpReshapes), GraphPasses.RemoveNoOpReshapes),

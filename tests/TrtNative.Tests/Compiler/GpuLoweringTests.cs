@@ -92,6 +92,82 @@ public class GpuLoweringTests(ITestOutputHelper output)
         Assert.True(Copies(program) < Copies(unfused), $"{Copies(program)} copies with FuseAttention, {Copies(unfused)} without");
     }
 
+    /// <summary>
+    /// ViT's residual connections (after the attention projection and after the MLP, 24) ride on their GEMMs, all
+    /// but the first: its residual is the embedding, converted to the sequence-first layout only where the Add needs
+    /// it, after the GEMM has run.
+    /// </summary>
+    [Fact]
+    public void VitB16ResidualsAreGemmResiduals()
+    {
+        var graph = Optimizer.Optimize(OnnxImporter.Load(TorchvisionExports.Get("vit_b_16")));
+        var program = GpuLowering.Lower(graph, fp16: true);
+        output.WriteLine($"GEMMs with a residual: {ResidualGemms(program)}; Binary layers left: {string.Join(", ", program.Layers.Where(l => l.Kind == global::TrtNative.Interop.LayerKind.Binary).Select(l => l.Name))}");
+        Assert.Equal(23, ResidualGemms(program));
+    }
+
+    private static (LayerProgram Program, double Error) LowerAndRun(Graph g, params (string Name, long[] Shape)[] inputs)
+    {
+        var optimized = Optimizer.Optimize(g);
+        var program = GpuLowering.Lower(optimized, fp16: false);
+        int seed = RandomTensors.FreshSeed();
+        var values = inputs.Select((x, i) => (x.Name, T: RandomTensors.Normal(x.Shape, seed + i))).ToDictionary(x => x.Name, x => x.T);
+        var want = TrtNative.Reference.ReferenceExecutor.Run(g, values);
+        var got = new ProgramInterpreter(program).Run(values);
+        string output = g.Outputs[0].Name;
+        return (program, RelativeL2.Of(got[output], want[output]));
+    }
+
+    private static int ResidualGemms(LayerProgram p) =>
+        p.Layers.Count(l => l.Kind == global::TrtNative.Interop.LayerKind.Gemm && l.Inputs.Length > 3 && l.Inputs[3] >= 0);
+
+    [Fact]
+    public void ResidualAddAfterALinearBecomesTheGemmsResidual()
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", [Dim.Sym("batch"), Dim.Of(5), Dim.Of(8)]);
+        var r = b.Input("r", [Dim.Sym("batch"), Dim.Of(5), Dim.Of(6)]);
+        var y = b.Op("Add", b.Op("MatMul", x, b.Init("w", [8, 6])), b.Init("bias", [6]));
+        var g = b.Build(b.Op("Add", r, y));
+
+        var (program, err) = LowerAndRun(g, ("x", [3, 5, 8]), ("r", [3, 5, 6]));
+
+        Assert.Equal(1, ResidualGemms(program));
+        Assert.DoesNotContain(program.Layers, l => l.Kind == global::TrtNative.Interop.LayerKind.Binary);
+        Assert.True(err <= 1e-5, $"rel L2 {err:E3}");
+    }
+
+    [Fact]
+    public void AddAfterAnActivatedLinearStaysAnAdd()
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", 4, 8);
+        var r = b.Input("r", 4, 6);
+        var y = b.Op("Relu", b.Op("Add", b.Op("MatMul", x, b.Init("w", [8, 6])), b.Init("bias", [6])));
+        var g = b.Build(b.Op("Add", y, r));
+
+        var (program, err) = LowerAndRun(g, ("x", [4, 8]), ("r", [4, 6]));
+
+        Assert.Equal(0, ResidualGemms(program));
+        Assert.Contains(program.Layers, l => l.Kind == global::TrtNative.Interop.LayerKind.Binary);
+        Assert.True(err <= 1e-5, $"rel L2 {err:E3}");
+    }
+
+    [Fact]
+    public void ProductReadTwiceIsNotFused()
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", 4, 8);
+        var r = b.Input("r", 4, 6);
+        var y = b.Op("MatMul", x, b.Init("w", [8, 6]));
+        var g = b.Build(b.Op("Add", y, r), b.Op("Sigmoid", y));
+
+        var (program, err) = LowerAndRun(g, ("x", [4, 8]), ("r", [4, 6]));
+
+        Assert.Equal(0, ResidualGemms(program));
+        Assert.True(err <= 1e-5, $"rel L2 {err:E3}");
+    }
+
     [Fact]
     public void TrainingModeBatchNormIsRefused()
     {

@@ -295,6 +295,7 @@ internal sealed unsafe class ProgramInterpreter
         var p = P<GemmParams>(l);
         var a = Get(l.Inputs[0]); var b = Get(l.Inputs[1]);
         float[]? bias = p.HasBias != 0 ? Get(l.Inputs[2]) : null;
+        float[]? residual = l.Inputs.Length > 3 && l.Inputs[3] >= 0 ? Get(l.Inputs[3]) : null;
         var aS = _shape[l.Inputs[0]]; var bS = _shape[l.Inputs[1]];
         long M = p.TransA != 0 ? aS[^1] : aS[^2], K = p.TransA != 0 ? aS[^2] : aS[^1];
         long N = p.TransB != 0 ? bS[^2] : bS[^1];
@@ -310,8 +311,9 @@ internal sealed unsafe class ProgramInterpreter
                 double acc = 0;
                 for (long k = 0; k < K; k++)
                     acc += a[ao + (p.TransA != 0 ? k * M + m : m * K + k)] * b[bo + (p.TransB != 0 ? n * K + k : k * N + n)];
-                float v = p.Alpha * (float)acc + (bias?[n] ?? 0);
-                y[(bb * M + m) * N + n] = Act(p.Act.Kind, v, p.Act.Alpha, p.Act.Beta);
+                long o = (bb * M + m) * N + n;
+                float v = p.Alpha * (float)acc + (bias?[n] ?? 0) + (residual?[o] ?? 0);
+                y[o] = Act(p.Act.Kind, v, p.Act.Alpha, p.Act.Beta);
             }
         });
         Set(l.Outputs[0], y);

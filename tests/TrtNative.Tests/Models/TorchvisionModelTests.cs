@@ -93,6 +93,10 @@ public class TorchvisionModelTests(ITestOutputHelper output)
         // Add, so the Add after it is not its to fuse.
         Assert.Equal(0, ModelCheck.Count(r.Optimized, "Constant"));
         Assert.True(ModelCheck.Count(r.Optimized, "LayerNormalization") > 0, "ConvNeXt's LayerNorms should stay single nodes");
+        // Every block's layer scale ([C,1,1] Mul after the Linear and the Transpose back) is folded into the Linear.
+        Assert.DoesNotContain(r.Optimized.Nodes,
+            n => n.OpType == "Mul" && n.Inputs.Any(i => r.Optimized.Initializers.TryGetValue(i, out var t) && t.Rank == 3));
+        Assert.Equal(ModelCheck.Count(r.Imported, "Mul") - 18, ModelCheck.Count(r.Optimized, "Mul"));
     }
 
     [Fact]

@@ -11,7 +11,7 @@ public class OptimizerTests
     public void PipelineRunsThePassesInTheDocumentedOrder()
     {
         Assert.Equal(
-            ["FoldConstants", "RemoveIdentities", "FoldBatchNormIntoConv", "FuseConvActivation", "FuseGemmActivation",
+            ["FoldConstants", "RemoveIdentities", "FoldBatchNormIntoConv", "FuseConvActivation", "FoldScaleIntoMatMul", "FuseGemmActivation",
              "FuseAttention", "RemoveNoOpReshapes", "FoldConstants (again)", "RemoveDeadNodes"],
             Optimizer.Pipeline.Select(p => p.Name));
     }

@@ -1,0 +1,164 @@
+// Fused attention layer: O = softmax(scale * Q K^T) V over permuted views of its inputs (trtn_attention_params).
+// fp16 runs cuDNN's flash attention (graph API, vendored cudnn-frontend) where it applies: feature dims a multiple
+// of 8 up to 128, each operand's feature dim contiguous. Everything else (fp32 engines, other layouts, a cuDNN
+// without the engine) runs our own kernel (kernels/attention.cu). Tactic 0 forces our kernel, 1 cuDNN.
+#include "engine.h"
+#include "kernels/kernels.h"
+
+#include <cudnn.h>
+#include <cudnn_frontend.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+
+namespace trtn {
+
+namespace fe = cudnn_frontend;
+namespace fg = cudnn_frontend::graph;
+
+namespace {
+
+constexpr int32_t kTacticKernel = 0, kTacticCudnn = 1;
+constexpr int64_t kUidQ = 1, kUidK = 2, kUidV = 3, kUidO = 4;
+
+// One operand as a 4-D view [lead0, lead1, seq, feature]: dims and element strides. Rank-3 views have lead1 = 1.
+struct View {
+    int64_t dims[4] = {1, 1, 1, 1};
+    int64_t strides[4] = {0, 0, 0, 0};
+};
+
+View make_view(const TensorView& t, const int32_t* perm, const char* what) {
+    require(t.rank == 3 || t.rank == 4, TRTN_UNSUPPORTED,
+            std::string("attention: ") + what + " must have rank 3 or 4, got " + t.shape_string());
+    int64_t contiguous[TRTN_MAX_DIMS];
+    int64_t s = 1;
+    for (int i = t.rank - 1; i >= 0; --i) { contiguous[i] = s; s *= t.dims[i]; }
+    bool used[TRTN_MAX_DIMS] = {};
+    View v;
+    int offset = 4 - t.rank;  // rank 3: [lead0, seq, feature] go to slots 0, 2, 3
+    for (int i = 0; i < t.rank; ++i) {
+        int32_t p = perm[i];
+        require(p >= 0 && p < t.rank && !used[p], TRTN_INVALID_ARGUMENT,
+                std::string("attention: ") + what + "'s permutation is not a permutation of its " + std::to_string(t.rank) + " dims");
+        used[p] = true;
+        int slot = t.rank == 4 ? i : (i == 0 ? 0 : i + offset);
+        v.dims[slot] = t.dims[p];
+        v.strides[slot] = contiguous[p];
+    }
+    return v;
+}
+
+bool attention_graph_enabled() {
+    const char* v = std::getenv("TRTN_ATTENTION_CUDNN");
+    return !(v && std::strcmp(v, "0") == 0);
+}
+
+class AttentionLayer : public Layer {
+public:
+    using Layer::Layer;
+
+    std::string implementation() const override { return use_cudnn_ ? "cudnn flash attention" : "attention kernel"; }
+
+    size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
+        auto& p = params<trtn_attention_params>();
+        auto& q = in(t, 0); auto& k = in(t, 1); auto& v = in(t, 2); auto& o = out(t, 0);
+        require(q.dtype == k.dtype && q.dtype == v.dtype && q.dtype == o.dtype && (q.dtype == TRTN_FLOAT32 || q.dtype == TRTN_FLOAT16),
+                TRTN_UNSUPPORTED, "attention: Q, K, V and the output must share float32/float16 type");
+        require(q.rank == k.rank && q.rank == v.rank && q.rank == o.rank, TRTN_SHAPE_MISMATCH, "attention: Q, K, V and the output must share a rank");
+        qv_ = make_view(q, p.q_perm, "Q");
+        kv_ = make_view(k, p.k_perm, "K");
+        vv_ = make_view(v, p.v_perm, "V");
+        ov_ = make_view(o, p.o_perm, "the output");
+        auto shapes = [&] { return " (Q " + q.shape_string() + ", K " + k.shape_string() + ", V " + v.shape_string() + ", output " + o.shape_string() + ")"; };
+        for (int i = 0; i < 2; ++i)
+            require(qv_.dims[i] == kv_.dims[i] && qv_.dims[i] == vv_.dims[i] && qv_.dims[i] == ov_.dims[i], TRTN_SHAPE_MISMATCH,
+                    "attention: the batch/head dims of the views differ" + shapes());
+        require(kv_.dims[2] == vv_.dims[2], TRTN_SHAPE_MISMATCH, "attention: K and V have different sequence lengths" + shapes());
+        require(qv_.dims[3] == kv_.dims[3], TRTN_SHAPE_MISMATCH, "attention: Q and K have different feature dims" + shapes());
+        require(ov_.dims[2] == qv_.dims[2] && ov_.dims[3] == vv_.dims[3], TRTN_SHAPE_MISMATCH, "attention: the output view must be [..., Sq, Dv]" + shapes());
+        require(kv_.dims[2] >= 1, TRTN_UNSUPPORTED, "attention: no keys" + shapes());
+
+        use_cudnn_ = false;
+        graph_.reset();
+        ws_ = 0;
+        bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && q.dtype == TRTN_FLOAT16 && attention_graph_enabled());
+        if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
+        require(use_cudnn_ || p.tactic != kTacticCudnn, TRTN_UNSUPPORTED, "attention: cuDNN's flash attention does not apply here" + shapes());
+        return ws_;
+    }
+
+    void run(std::vector<TensorView>& t, RunEnv& env) override {
+        auto& q = in(t, 0); auto& k = in(t, 1); auto& v = in(t, 2); auto& o = out(t, 0);
+        if (o.count() == 0) return;
+        if (use_cudnn_) {
+            require(ws_ <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "attention: workspace too small");
+            auto h = static_cast<cudnnHandle_t>(env.cudnn);
+            cudnnStatus_t st = cudnnSetStream(h, env.stream);
+            require(st == CUDNN_STATUS_SUCCESS, TRTN_CUDA_ERROR, std::string("cudnnSetStream failed: ") + cudnnGetErrorString(st));
+            pack_[kUidQ] = q.ptr; pack_[kUidK] = k.ptr; pack_[kUidV] = v.ptr; pack_[kUidO] = o.ptr;
+            auto e = graph_->execute(h, pack_, env.workspace);
+            if (e.is_bad()) fail(TRTN_CUDA_ERROR, "attention: cuDNN flash attention failed: " + e.get_message());
+            return;
+        }
+        auto& p = params<trtn_attention_params>();
+        kernels::attention(q.dtype, q.ptr, k.ptr, v.ptr, o.ptr, qv_.dims[0], qv_.dims[1], qv_.dims[2], kv_.dims[2], qv_.dims[3],
+                           vv_.dims[3], qv_.strides, kv_.strides, vv_.strides, ov_.strides, p.scale, env.stream);
+    }
+
+private:
+    // The flash-attention graph for these views; false (and our kernel runs) where cuDNN has no engine for it.
+    bool build_cudnn(RunEnv& env, int32_t dtype) {
+        if (dtype != TRTN_FLOAT16) return false;
+        int64_t d = qv_.dims[3], dv = vv_.dims[3];
+        if (d % 8 != 0 || dv % 8 != 0 || d > 128 || dv > 128) return false;
+        for (const View* w : {&qv_, &kv_, &vv_, &ov_})
+            if (w->strides[3] != 1) return false;
+        auto four = [](const View& w) {
+            // A size-1 dim may have any stride; give it a valid, non-zero one.
+            std::vector<int64_t> s(w.strides, w.strides + 4);
+            for (int i = 0; i < 4; ++i) if (w.dims[i] == 1 && s[i] == 0) s[i] = 1;
+            return s;
+        };
+        try {
+            auto g = std::make_unique<fg::Graph>();
+            g->set_io_data_type(fe::DataType_t::HALF).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
+            auto tensor = [&](const char* name, int64_t uid, const View& w) {
+                return g->tensor(fg::Tensor_attributes().set_name(name).set_uid(uid).set_data_type(fe::DataType_t::HALF)
+                                     .set_dim({w.dims[0], w.dims[1], w.dims[2], w.dims[3]}).set_stride(four(w)));
+            };
+            auto Q = tensor("Q", kUidQ, qv_), K = tensor("K", kUidK, kv_), V = tensor("V", kUidV, vv_);
+            auto options = fg::SDPA_attributes().set_name("attention").set_generate_stats(false)
+                               .set_attn_scale(params<trtn_attention_params>().scale);
+            auto [O, stats] = g->sdpa(Q, K, V, options);
+            (void)stats;
+            O->set_output(true).set_uid(kUidO).set_data_type(fe::DataType_t::HALF)
+                .set_dim({ov_.dims[0], ov_.dims[1], ov_.dims[2], ov_.dims[3]}).set_stride(four(ov_));
+            auto h = static_cast<cudnnHandle_t>(env.cudnn);
+            if (g->validate().is_bad() || g->build_operation_graph(h).is_bad() ||
+                g->create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}).is_bad() || g->check_support().is_bad() ||
+                g->build_plans().is_bad())
+                return false;
+            int64_t ws = 0;
+            if (g->get_workspace_size(ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > env.workspace_limit) return false;
+            ws_ = static_cast<size_t>(ws);
+            graph_ = std::move(g);
+            return true;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+
+    View qv_, kv_, vv_, ov_;
+    bool use_cudnn_ = false;
+    std::unique_ptr<fg::Graph> graph_;
+    std::unordered_map<int64_t, void*> pack_;
+    size_t ws_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_attention_layer(const LayerDesc& d) { return std::make_unique<AttentionLayer>(d); }
+
+}  // namespace trtn

@@ -1,0 +1,33 @@
+using TrtNative.Cuda;
+using TrtNative.Runtime;
+
+namespace TrtNative.Sample.Commands;
+
+/// <summary>
+/// The engine-alone measurement shared by bench and loadgen: random inputs at one batch size (already on the GPU),
+/// warm-up enqueues, then each timed enqueue between two CUDA events; median and p90 in milliseconds.
+/// </summary>
+internal static class EngineTiming
+{
+    /// <summary>Times <paramref name="ec"/> at <paramref name="batch"/> (the first dimension of each symbolic-batch input).</summary>
+    public static (double MedianMs, double P90Ms) Measure(Engine engine, TrtNative.Runtime.ExecutionContext ec, CudaStream stream, CudaEvent start, CudaEvent stop,
+        long batch, int warmup, int iterations)
+    {
+        foreach (var d in engine.Inputs)
+            ec.SetInputShape(d.Name, d.Shape.Select((dim, k) => dim.IsKnown ? dim.Value : k == 0 ? batch : d.MaxShape[k]).ToArray());
+        ec.FillInputsRandom(seed: 1);
+        for (int i = 0; i < warmup; i++) ec.EnqueueAsync(stream);
+        stream.Synchronize();
+        var times = new double[Math.Max(1, iterations)];
+        for (int i = 0; i < times.Length; i++)
+        {
+            start.Record(stream);
+            ec.EnqueueAsync(stream);
+            stop.Record(stream);
+            stop.Synchronize();
+            times[i] = CudaEvent.ElapsedMilliseconds(start, stop);
+        }
+        Array.Sort(times);
+        return (times[times.Length / 2], times[(int)(times.Length * 0.9)]);
+    }
+}

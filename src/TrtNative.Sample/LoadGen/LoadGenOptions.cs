@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace TrtNative.Sample.LoadGen;
+
+/// <summary>What one load-generator run does: the server and service, the load levels and the images it sends.</summary>
+internal sealed class LoadGenOptions
+{
+    /// <summary>The server's base address.</summary>
+    public Uri Server { get; set; } = new("http://127.0.0.1:8080");
+
+    /// <summary>The service predicts go to.</summary>
+    public string Service { get; set; } = "";
+
+    /// <summary>A DeepDetect creation body (PUT /services/{name}) sent when the service does not exist; null: it must exist.</summary>
+    public JsonObject? CreateBody { get; set; }
+
+    /// <summary>Concurrent clients per level, one level after the other.</summary>
+    public int[] Concurrency { get; set; } = [1, 16, 64, 256];
+
+    /// <summary>Measured time per level.</summary>
+    public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Unmeasured load before each level (connections opened, server warmed up).</summary>
+    public TimeSpan Warmup { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Upper bound on the requests of one measured level (0: only the duration bounds it).</summary>
+    public long MaxRequestsPerLevel { get; set; }
+
+    /// <summary>JPEGs to send (every *.jpg, *.jpeg, *.png there); null: synthetic ones.</summary>
+    public string? ImageFolder { get; set; }
+
+    /// <summary>Sizes of the synthetic JPEGs (width, height).</summary>
+    public (int Width, int Height)[] SyntheticSizes { get; set; } = [(640, 480), (1920, 1080)];
+
+    /// <summary>Synthetic JPEGs per size.</summary>
+    public int SyntheticCount { get; set; } = 4;
+
+    /// <summary>Where synthetic JPEGs are written when sent as paths (the server must be allowed to read it).</summary>
+    public string SyntheticFolder { get; set; } = Path.Combine(Path.GetTempPath(), "trtnative-loadgen");
+
+    /// <summary>Send the images' bytes as base64 in <c>data</c> instead of their paths.</summary>
+    public bool Base64 { get; set; }
+
+    /// <summary>Images per predict.</summary>
+    public int ImagesPerRequest { get; set; } = 1;
+
+    /// <summary>parameters.output.best of each predict.</summary>
+    public int Best { get; set; } = 1;
+
+    /// <summary>Client timeout of one request (it then counts as an error).</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long to wait for the service's engine to be built.</summary>
+    public TimeSpan ReadyTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// "15s", "500ms", "2m" or a plain number of seconds.
+    /// </summary>
+    public static TimeSpan ParseDuration(string s)
+    {
+        s = s.Trim();
+        (string num, double scale) = s.EndsWith("ms", StringComparison.OrdinalIgnoreCase) ? (s[..^2], 0.001)
+            : s.EndsWith('s') || s.EndsWith('S') ? (s[..^1], 1.0)
+            : s.EndsWith('m') || s.EndsWith('M') ? (s[..^1], 60.0)
+            : (s, 1.0);
+        if (!double.TryParse(num, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || v < 0 || !double.IsFinite(v))
+            throw new FormatException($"'{s}' is not a duration (e.g. 15s, 500ms, 2m)");
+        return TimeSpan.FromSeconds(v * scale);
+    }
+
+    /// <summary>"640x480,1920x1080".</summary>
+    public static (int Width, int Height)[] ParseSizes(string s) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(p =>
+        {
+            var wh = p.Split('x', 'X');
+            if (wh.Length != 2 || !int.TryParse(wh[0], out int w) || !int.TryParse(wh[1], out int h) || w < 1 || h < 1)
+                throw new FormatException($"'{p}' is not a size WIDTHxHEIGHT");
+            return (w, h);
+        }).ToArray();
+
+    /// <summary>"1,16,64,256" (each ≥ 1).</summary>
+    public static int[] ParseLevels(string s)
+    {
+        var levels = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p =>
+            int.TryParse(p, out int n) && n >= 1 ? n : throw new FormatException($"'{p}' is not a concurrency level (an integer >= 1)")).ToArray();
+        return levels.Length > 0 ? levels : throw new FormatException("no concurrency level given");
+    }
+}
