@@ -24,7 +24,7 @@ internal sealed class GpuLowering
     public static readonly string[] SupportedOps =
     [
         "Conv", "trtnative.FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-        "Gemm", "trtnative.FusedGemm", "MatMul", "trtnative.FusedMatMul",
+        "Gemm", "trtnative.FusedGemm", "MatMul", "trtnative.FusedMatMul", "trtnative.Attention",
         "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu",
         "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu", "Gelu", "Exp", "Log", "Sqrt",
         "Neg", "Abs", "Erf", "Reciprocal", "Floor", "Ceil", "Softplus", "Sin", "Cos", "Round", "Sign",
@@ -127,6 +127,7 @@ internal sealed class GpuLowering
             case "GlobalAveragePool": case "GlobalMaxPool": LowerPool(n, global: true); break;
             case "Gemm": case "trtnative.FusedGemm": LowerGemm(n); break;
             case "MatMul": case "trtnative.FusedMatMul": LowerMatMul(n); break;
+            case "trtnative.Attention": LowerAttention(n); break;
             case "Add": LowerBinary(n, BinaryOp.Add); break;
             case "Sub": LowerBinary(n, BinaryOp.Sub); break;
             case "Mul": LowerBinary(n, BinaryOp.Mul); break;
@@ -334,6 +335,36 @@ internal sealed class GpuLowering
         int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, perm), TensorRole.Activation);
         AddLayer(LayerKind.Gemm, prm, [a.Tensor, b, bias], [y]);
         _vals[n.Outputs[0]] = new Val(y, outLogical, perm);
+    }
+
+    /// <summary>
+    /// One attention layer reading Q, K and V in whatever memory order they have: the node's permutations (over
+    /// logical dims) are composed with each value's memory order, so no copy is made. The output is written in its
+    /// logical order, which the Reshape that merges the heads back wants.
+    /// </summary>
+    private unsafe void LowerAttention(Node n)
+    {
+        int r = LogicalShape(n.Outputs[0]).Length;
+        if (r is not (3 or 4)) throw Unsupported($"rank {r} is not supported (3 or 4)");
+        var prm = new AttentionParams { Scale = n.GetFloat("scale", float.NaN), Tactic = -1 };
+        if (float.IsNaN(prm.Scale)) throw Unsupported("attribute 'scale' is missing");
+        var ids = new int[3];
+        var permOut = new int*[] { prm.QPerm, prm.KPerm, prm.VPerm, prm.OPerm };
+        for (int k = 0; k < 3; k++)
+        {
+            var v = Value(n.Inputs[k]);
+            if (v.Logical.Length != r) throw Unsupported($"input {k} has rank {v.Logical.Length}, the output {r}");
+            var perm = AttentionOps.Perm(n, AttentionOps.PermAttributes[k], r, Unsupported);
+            // View axis i is logical dim perm[i], which lives at memory position IndexOf(v.Perm, perm[i]).
+            for (int i = 0; i < 4; i++) permOut[k][i] = i < r ? Array.IndexOf(v.Perm, perm[i]) : -1;
+            ids[k] = v.Tensor;
+        }
+        var oPerm = AttentionOps.Perm(n, "o_perm", r, Unsupported);
+        for (int i = 0; i < 4; i++) permOut[3][i] = i < r ? oPerm[i] : -1;
+        var outLogical = LogicalShape(n.Outputs[0]);
+        int y = NewTensor(n.Outputs[0], Act, outLogical, TensorRole.Activation);
+        AddLayer(LayerKind.Attention, prm, ids, [y]);
+        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(r));
     }
 
     /// <summary>A matrix operand in logical order: a weight when constant, else the activation made contiguous.</summary>
@@ -547,10 +578,32 @@ internal sealed class GpuLowering
     private void LowerReshape(Node n)
     {
         var x = Value(n.Inputs[0]);
-        x = Ensure(x, Identity(x.Logical.Length));
         var outLogical = LogicalShape(n.Outputs[0]);
+        if (SplitsInnermostAxis(x, outLogical) is { } perm)
+        {
+            // Splitting the last axis when it is also innermost in memory is a view in any memory order (the heads
+            // split of attention over a seq-first view of batch-first memory).
+            _vals[n.Outputs[0]] = new Val(Alias(x.Tensor, Apply(outLogical, perm), n.Outputs[0]), outLogical, perm);
+            return;
+        }
+        x = Ensure(x, Identity(x.Logical.Length));
         int y = Alias(x.Tensor, outLogical, n.Outputs[0]);
         _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(outLogical.Length));
+    }
+
+    /// <summary>
+    /// The memory order of <paramref name="outLogical"/> as a view of <paramref name="x"/> when the reshape only splits
+    /// x's last axis and that axis is innermost in x's memory (the split axes then stay innermost, in order); null
+    /// otherwise, and for x already in logical order (an alias of any reshape then).
+    /// </summary>
+    private static int[]? SplitsInnermostAxis(Val x, Dim[] outLogical)
+    {
+        int r = x.Logical.Length;
+        if (r == 0 || outLogical.Length < r || x.Perm.SequenceEqual(Identity(r)) || x.Perm[^1] != r - 1) return null;
+        for (int a = 0; a < r - 1; a++) if (outLogical[a] != x.Logical[a]) return null;
+        var tail = outLogical[(r - 1)..];
+        if (!tail.IsKnown() || !x.Logical[^1].IsKnown || tail.Values().ElementCount() != x.Logical[^1].Value) return null;
+        return x.Perm[..^1].Concat(Enumerable.Range(r - 1, outLogical.Length - r + 1)).ToArray();
     }
 
     private void LowerIdentity(Node n)

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using TrtNative.Interop;
 using TrtNative.Ir;
@@ -33,17 +34,32 @@ internal sealed class ProgramLayer
     public required byte[] Params { get; init; }
     public required int[] Inputs { get; init; }
     public required int[] Outputs { get; init; }
-    /// <summary>Chosen tactic (conv: cuDNN algorithm; gemm: cuBLASLt heuristic index), -1 = let the shim choose.</summary>
+    /// <summary>
+    /// Chosen tactic (conv: cuDNN algorithm; gemm: cuBLASLt heuristic index; attention: 0 our kernel, 1 cuDNN's flash
+    /// attention), -1 = let the shim choose. Attention is not autotuned yet: its tactic stays -1.
+    /// </summary>
     public int Tactic { get; set; } = -1;
 
     public bool Tunable => Kind is LayerKind.Conv or LayerKind.Gemm;
 
+    /// <summary>Byte offset of the tactic field in a kind's parameter block, -1 for kinds without one.</summary>
+    public static int TacticOffset(LayerKind kind) => kind switch
+    {
+        LayerKind.Conv => (int)Marshal.OffsetOf<ConvParams>(nameof(ConvParams.Tactic)),
+        LayerKind.Gemm => (int)Marshal.OffsetOf<GemmParams>(nameof(GemmParams.Tactic)),
+        LayerKind.Attention => (int)Marshal.OffsetOf<AttentionParams>(nameof(AttentionParams.Tactic)),
+        _ => -1,
+    };
+
     /// <summary>The parameter block with <see cref="Tactic"/> written in.</summary>
-    public byte[] ParamsWithTactic()
+    public byte[] ParamsWithTactic() => WithTactic(Tactic);
+
+    /// <summary>The parameter block with <paramref name="tactic"/> in the tactic field (when the kind has one).</summary>
+    public byte[] WithTactic(int tactic)
     {
         var p = (byte[])Params.Clone();
-        int offset = Kind switch { LayerKind.Conv => 48, LayerKind.Gemm => 28, _ => -1 };
-        if (offset >= 0) BitConverter.TryWriteBytes(p.AsSpan(offset, 4), Tactic);
+        int offset = TacticOffset(Kind);
+        if (offset >= 0) BitConverter.TryWriteBytes(p.AsSpan(offset, 4), tactic);
         return p;
     }
 }

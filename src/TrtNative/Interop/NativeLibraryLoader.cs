@@ -16,7 +16,7 @@ namespace TrtNative.Interop;
 internal static class NativeLibraryLoader
 {
     /// <summary>The ABI version this managed code was written against (TRTN_ABI_VERSION).</summary>
-    public const int ExpectedAbiVersion = 3;
+    public const int ExpectedAbiVersion = 4;
 
     private static readonly List<string> s_tried = new();
     private static readonly Lazy<(bool Ok, string Message)> s_state = new(Check, LazyThreadSafetyMode.ExecutionAndPublication);
@@ -142,7 +142,7 @@ internal static class NativeLibraryLoader
             (LayerKind.Unary, sizeof(UnaryParams)), (LayerKind.Pool, sizeof(PoolParams)), (LayerKind.Softmax, sizeof(SoftmaxParams)),
             (LayerKind.LayerNorm, sizeof(LayerNormParams)), (LayerKind.Reduce, sizeof(ReduceParams)), (LayerKind.Copy, sizeof(CopyParams)),
             (LayerKind.Concat, sizeof(ConcatParams)), (LayerKind.Resize, sizeof(ResizeParams)), (LayerKind.Gather, sizeof(GatherParams)),
-            (LayerKind.Pad, sizeof(PadParams)),
+            (LayerKind.Pad, sizeof(PadParams)), (LayerKind.Attention, sizeof(AttentionParams)),
         ];
         foreach (var (kind, size) in sizes)
         {

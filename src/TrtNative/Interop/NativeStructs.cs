@@ -10,7 +10,7 @@ internal enum NativeDType { Float32 = 0, Float16 = 1, Int32 = 2, Int64 = 3 }
 internal enum LayerKind
 {
     Conv = 1, Gemm = 2, Binary = 3, Unary = 4, Pool = 5, Softmax = 6, LayerNorm = 7, Reduce = 8,
-    Copy = 9, Concat = 10, Resize = 11, Gather = 12, Pad = 13,
+    Copy = 9, Concat = 10, Resize = 11, Gather = 12, Pad = 13, Attention = 14,
 }
 
 /// <summary>trtn_unary_op: 0..8 are <see cref="Ops.ActivationKind"/> in the same order, 9 is exact (erf) GELU.</summary>
@@ -122,6 +122,21 @@ internal unsafe struct PadParams
     public int Mode;
     public float Value;
     public fixed long Begin[8];
+}
+
+/// <summary>
+/// trtn_attention_params: each operand is a view of its tensor, view axis i = tensor dim perm[i] (-1 past the rank);
+/// Q [.., Sq, D], K [.., Skv, D], V [.., Skv, Dv]; O = softmax(scale·QKᵀ)·V [.., Sq, Dv] written through OPerm.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct AttentionParams
+{
+    public fixed int QPerm[4];
+    public fixed int KPerm[4];
+    public fixed int VPerm[4];
+    public fixed int OPerm[4];
+    public float Scale;
+    public int Tactic;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -13,5 +13,6 @@ internal static class OpFamilies
         ShapeOps.Register,         // Reshape, Flatten, Transpose, Concat, Squeeze, Unsqueeze, Shape, Gather, Slice, Cast, ...
         ResizeOps.Register,        // Resize, Pad
         FusedOps.Register,         // trtnative.FusedConv, trtnative.FusedGemm, trtnative.FusedMatMul
+        AttentionOps.Register,     // trtnative.Attention
     ];
 }

@@ -29,6 +29,7 @@ public static class Optimizer
         (nameof(GraphPasses.FuseConvActivation), GraphPasses.FuseConvActivation),
         (nameof(GraphPasses.FoldScaleIntoMatMul), GraphPasses.FoldScaleIntoMatMul),
         (nameof(GraphPasses.FuseGemmActivation), GraphPasses.FuseGemmActivation),
+        (nameof(GraphPasses.FuseAttention), GraphPasses.FuseAttention),
         (nameof(GraphPasses.RemoveNoOpReshapes), GraphPasses.RemoveNoOpReshapes),
         (nameof(GraphPasses.FoldConstants) + " (again)", GraphPasses.FoldConstants),
         (nameof(GraphPasses.RemoveDeadNodes), GraphPasses.RemoveDeadNodes),

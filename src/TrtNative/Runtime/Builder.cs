@@ -151,9 +151,7 @@ public sealed class Builder
     /// <summary>What identifies a tunable layer's timing: kind, parameters (without tactic), tensor types and opt shapes.</summary>
     private static string LayerSignature(LayerProgram p, ProgramLayer l, IReadOnlyDictionary<string, long> bindings)
     {
-        var prm = (byte[])l.Params.Clone();
-        int off = l.Kind == Interop.LayerKind.Conv ? 48 : 28;
-        BitConverter.TryWriteBytes(prm.AsSpan(off, 4), -1);
+        var prm = l.WithTactic(-1);
         var parts = l.Inputs.Concat(l.Outputs).Select(id => id < 0 ? "_" : $"{p.Tensors[id].DType}[{string.Join(",", p.Tensors[id].Shape.Resolve(bindings))}]");
         return $"{l.Kind}:{Convert.ToHexString(prm)}:{string.Join(";", parts)}";
     }

@@ -1,4 +1,5 @@
 using TrtNative.Compiler;
+using TrtNative.Interop;
 using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Passes;
@@ -16,7 +17,7 @@ namespace TrtNative.Tests.Compiler;
 /// </summary>
 public class GpuLoweringTests(ITestOutputHelper output)
 {
-    private void CheckModel(string model, long batch, bool fp16, double tolerance)
+    private LayerProgram CheckModel(string model, long batch, bool fp16, double tolerance)
     {
         string path = TorchvisionExports.Get(model);
         var graph = Optimizer.Optimize(OnnxImporter.Load(path));
@@ -33,6 +34,7 @@ public class GpuLoweringTests(ITestOutputHelper output)
             output.WriteLine($"  {name}: rel L2 {err:E3} (seed {seed})");
             Assert.True(err <= tolerance, $"{model} {(fp16 ? "fp16" : "fp32")} output '{name}': rel L2 {err:E3} > {tolerance:E0} (seed {seed})");
         }
+        return program;
     }
 
     /// <summary>The pretrained CNTK ResNet18 (opset 8): its 7x7 stride-2 stem has asymmetric pads [3,3,2,2], lowered as an explicit Pad + Conv.</summary>
@@ -59,7 +61,36 @@ public class GpuLoweringTests(ITestOutputHelper output)
     [Fact] public void EfficientNetB0Fp32() => CheckModel("efficientnet_b0", 1, false, 1e-5);
     [Fact] public void ResNet18Fp32() => CheckModel("resnet18", 1, false, 1e-5);
     [Fact] public void MobileNetV2Fp16() => CheckModel("mobilenet_v2", 1, true, 1e-2);
-    [Fact] public void VitB16Fp32() => CheckModel("vit_b_16", 1, false, 1e-5);
+    [Fact]
+    public void VitB16Fp32()
+    {
+        var program = CheckModel("vit_b_16", 1, false, 1e-5);
+        // Each encoder layer's attention is one layer reading the in-projection's output where it is.
+        Assert.Equal(12, program.Layers.Count(l => l.Kind == LayerKind.Attention));
+        Assert.Equal(0, program.Layers.Count(l => l.Kind == LayerKind.Softmax));
+        // No layout copies around it: its operands are the Slices of the packed in-projection as written (seen
+        // through free reshapes), and its output is read by no Copy.
+        foreach (var att in program.Layers.Where(l => l.Kind == LayerKind.Attention))
+        {
+            foreach (var input in att.Inputs)
+            {
+                var producer = program.Layers.Single(l => l.Outputs.Contains(program.Root(input)));
+                Assert.True(producer.Kind == LayerKind.Copy && producer.Name.Split('/')[^1].StartsWith("Slice", StringComparison.Ordinal),
+                    $"{att.Name} reads {producer.Kind} '{producer.Name}'");
+            }
+            var outputs = program.Tensors.Where(t => program.Root(t.Id) == att.Outputs[0]).Select(t => t.Id).ToHashSet();
+            Assert.DoesNotContain(program.Layers, l => l.Kind == LayerKind.Copy && l.Inputs.Any(outputs.Contains));
+        }
+
+        // Without FuseAttention the same model needs more layout copies (the Q/K/V transposes and O's way back).
+        var g = OnnxImporter.Load(TorchvisionExports.Get("vit_b_16"));
+        foreach (var (name, pass) in Optimizer.Pipeline)
+            if (name != nameof(GraphPasses.FuseAttention)) g = pass(g, new PassLog());
+        var unfused = GpuLowering.Lower(g, false);
+        int Copies(LayerProgram p) => p.Layers.Count(l => l.Kind == LayerKind.Copy);
+        output.WriteLine($"vit_b_16: {Copies(unfused)} copies, {unfused.Layers.Count} layers without FuseAttention; {Copies(program)} copies, {program.Layers.Count} layers with it");
+        Assert.True(Copies(program) < Copies(unfused), $"{Copies(program)} copies with FuseAttention, {Copies(unfused)} without");
+    }
 
     /// <summary>
     /// ViT's residual connections (after the attention projection and after the MLP, 24) ride on their GEMMs, all

@@ -110,8 +110,67 @@ internal sealed unsafe class ProgramInterpreter
             case LayerKind.Concat: Concat(l); break;
             case LayerKind.Gather: Gather(l); break;
             case LayerKind.Pad: Pad(l); break;
+            case LayerKind.Attention: Attention(l); break;
             default: throw new NotSupportedException($"interpreter: layer kind {l.Kind}");
         }
+    }
+
+    /// <summary>
+    /// The attention layer as trtnative.h specifies it: each operand is read through its permutation of the physical
+    /// dims (view axis i = dim perm[i], -1 past the rank), Q [..,Sq,D], K [..,Skv,D], V [..,Skv,Dv];
+    /// O = softmax(scale·QKᵀ)·V [..,Sq,Dv] is written into the output through o_perm.
+    /// </summary>
+    private void Attention(ProgramLayer l)
+    {
+        var p = P<AttentionParams>(l);
+        int r = _shape[l.Outputs[0]].Length;
+        (long[] Shape, long[] Strides) View(int id, int* perm)
+        {
+            var s = _shape[id];
+            if (s.Length != r) throw new InvalidOperationException($"attention: %{id} has rank {s.Length}, the output {r}");
+            var st = Strides(s);
+            var axes = Enumerable.Range(0, 4).Select(i => perm[i]).ToArray();
+            if (axes.Skip(r).Any(a => a != -1) || !axes.Take(r).Order().SequenceEqual(Enumerable.Range(0, r)))
+                throw new InvalidOperationException($"attention: [{string.Join(",", axes)}] is not a permutation of {r} dims padded with -1");
+            return (axes.Take(r).Select(a => s[a]).ToArray(), axes.Take(r).Select(a => st[a]).ToArray());
+        }
+        var (qs, qst) = View(l.Inputs[0], p.QPerm);
+        var (ks, kst) = View(l.Inputs[1], p.KPerm);
+        var (vs, vst) = View(l.Inputs[2], p.VPerm);
+        var (os, ost) = View(l.Outputs[0], p.OPerm);
+        long sq = qs[^2], d = qs[^1], skv = ks[^2], dv = vs[^1];
+        if (ks[^1] != d || vs[^2] != skv || !qs[..^2].SequenceEqual(ks[..^2]) || !qs[..^2].SequenceEqual(vs[..^2])
+            || !os.SequenceEqual(qs[..^1].Append(dv)))
+            throw new InvalidOperationException($"attention: views Q [{string.Join(",", qs)}] K [{string.Join(",", ks)}] V [{string.Join(",", vs)}] O [{string.Join(",", os)}] do not fit");
+        float[] q = Get(l.Inputs[0]), k = Get(l.Inputs[1]), v = Get(l.Inputs[2]);
+        var y = new float[_shape[l.Outputs[0]].ElementCount()];
+        long lead = qs[..^2].ElementCount();
+        float scale = p.Scale;
+        Parallel.For(0, lead * sq, row =>
+        {
+            long rest = row / sq, i = row % sq, qo = i * qst[^2], ko = 0, vo = 0, oo = i * ost[^2];
+            for (int a = r - 3; a >= 0; a--)
+            {
+                long c = rest % qs[a];
+                rest /= qs[a];
+                qo += c * qst[a]; ko += c * kst[a]; vo += c * vst[a]; oo += c * ost[a];
+            }
+            var s = new double[skv];
+            double m = double.MinValue, sum = 0;
+            for (long j = 0; j < skv; j++)
+            {
+                double acc = 0;
+                for (long e = 0; e < d; e++) acc += q[qo + e * qst[^1]] * k[ko + j * kst[^2] + e * kst[^1]];
+                s[j] = scale * acc;
+                m = Math.Max(m, s[j]);
+            }
+            for (long j = 0; j < skv; j++) { s[j] = Math.Exp(s[j] - m); sum += s[j]; }
+            var o = new double[dv];
+            for (long j = 0; j < skv; j++)
+                for (long e = 0; e < dv; e++) o[e] += s[j] * v[vo + j * vst[^2] + e * vst[^1]];
+            for (long e = 0; e < dv; e++) y[oo + e * ost[^1]] = (float)(o[e] / sum);
+        });
+        Set(l.Outputs[0], y);
     }
 
     /// <summary>Constant-mode Pad as the shim's pad_kernel: out[i] = in[i - begin] inside, the value outside.</summary>

@@ -108,7 +108,19 @@ public class TorchvisionModelTests(ITestOutputHelper output)
         Assert.True(unfused.Count == 0, $"MatMul by a weight left unfused: {string.Join(", ", unfused.Take(5))} ({unfused.Count})");
         // 12 layers × (packed q/k/v in-projection + 2 MLP Linears) on 3-D activations; out_proj is a 2-D Gemm.
         Assert.Equal(36, opt.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));
-        Assert.Equal(12, ModelCheck.Count(opt, "Softmax"));
+        // Each encoder layer's attention (Q scaled by 1/8, Kᵀ, Softmax, P·V, with the transposes of the heads and of
+        // O) is one trtnative.Attention; the transposes left are the two per layer into and out of seq-first order.
+        Assert.Equal(12, ModelCheck.CountFused(opt, "Attention"));
+        // 1/√64 from the Div on Q; batch and heads unmerged: [S, B, H, 64] read as [B, H, S, 64].
+        Assert.All(opt.Nodes.Where(n => n.OpType == "Attention"), n =>
+        {
+            Assert.Equal(0.125f, n.GetFloat("scale", 0));
+            Assert.Equal([1L, 2, 0, 3], n.GetInts("q_perm")!);
+            Assert.Equal([1L, 2, 0, 3], n.GetInts("o_perm")!);
+        });
+        Assert.Equal(0, ModelCheck.Count(opt, "Softmax"));
+        Assert.Equal(0, ModelCheck.Count(opt, "MatMul"));
+        Assert.Equal(ModelCheck.Count(r.Imported, "Transpose") - 12 * 4, ModelCheck.Count(opt, "Transpose"));
         Assert.Equal(25, ModelCheck.Count(opt, "LayerNormalization"));
         // The exporter's shape chains over the batch (Shape → Gather → Concat → Reshape/Expand) are build-time values.
         Assert.Equal(0, ModelCheck.Count(opt, "Shape"));

@@ -12,7 +12,7 @@ public class OptimizerTests
     {
         Assert.Equal(
             ["FoldConstants", "RemoveIdentities", "FoldBatchNormIntoConv", "FuseConvActivation", "FoldScaleIntoMatMul", "FuseGemmActivation",
-             "RemoveNoOpReshapes", "FoldConstants (again)", "RemoveDeadNodes"],
+             "FuseAttention", "RemoveNoOpReshapes", "FoldConstants (again)", "RemoveDeadNodes"],
             Optimizer.Pipeline.Select(p => p.Name));
     }
 
