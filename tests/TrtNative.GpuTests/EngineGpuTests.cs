@@ -156,7 +156,9 @@ public class EngineGpuTests
         Assert.True(layers.Sum(l => l.Milliseconds) > 0);
         Assert.Contains(layers, l => l.Kind == "Conv");
         Assert.Equal(new long[] { 3, 10 }, layers[^1].OutputShape); // the last layer writes the output, batch 3
-        foreach (var l in layers) _out.WriteLine($"{l.Kind,-9} {l.Milliseconds,8:F4} ms [{string.Join(",", l.OutputShape)}] {l.Name}");
+        // Every convolution names what it ran: a cuDNN graph, a legacy algorithm or the direct kernel.
+        Assert.All(layers.Where(l => l.Kind == "Conv"), l => Assert.Matches("^(cudnn graph|cudnn legacy|direct conv kernel)", l.Implementation));
+        foreach (var l in layers) _out.WriteLine($"{l.Kind,-9} {l.Milliseconds,8:F4} ms [{string.Join(",", l.OutputShape)}] {l.Name}: {l.Implementation}");
         // The profiled run computed the outputs from the same inputs, and the context runs on as before.
         Assert.Equal(before, ec.Run(inputs)["probs"].Floats!);
     }

@@ -7,7 +7,8 @@ namespace TrtNative.Sample.Commands;
 /// <summary>
 /// bench PLAN|MODEL.onnx [--fp16|--fp32] [--profile MIN:OPT:MAX] [--batch 1,32] [--warmup N] [--iters N] [--no-graph] [--layers]: GPU time per run
 /// measured with CUDA events around each enqueue (inputs stay on the GPU), median after warm-up; one BENCH line per
-/// batch. --layers adds each layer's time (median of 5 profiled runs): the 15 slowest layers and the time per kind.
+/// batch. --layers adds each layer's time (median of 5 profiled runs): the 15 slowest layers with what each runs (cuDNN
+/// graph configuration, legacy algorithm, cuBLASLt heuristic, ...), the time per kind, and per implementation family.
 /// </summary>
 internal static class BenchCommand
 {
@@ -41,6 +42,10 @@ internal static class BenchCommand
         return 0;
     }
 
+    // "cudnn graph+epilogue eng12_k2=1" -> "cudnn graph+epilogue"; "cublasLt heuristic 3 +residual" -> "cublasLt +residual".
+    private static string Family(string implementation) =>
+        string.Join(' ', implementation.Split(' ').Where(w => !w.StartsWith("eng", StringComparison.Ordinal) && !w.All(char.IsDigit)));
+
     private static void PrintLayerTimes(TrtNative.Runtime.ExecutionContext ec, CudaStream stream, long batch)
     {
         var runs = Enumerable.Range(0, 5).Select(_ => ec.ProfileLayers(stream)).ToArray();
@@ -48,7 +53,10 @@ internal static class BenchCommand
         double total = layers.Sum(l => (double)l.Milliseconds);
         Console.WriteLine($"LAYERS batch={batch} count={layers.Length} sum_ms={total:F4} (plain launches, each with its launch; a graph replay is faster)");
         foreach (var l in layers.OrderByDescending(l => l.Milliseconds).Take(15))
-            Console.WriteLine($"LAYER batch={batch} ms={l.Milliseconds:F4} share={100 * l.Milliseconds / total:F1}% kind={l.Kind} out=[{string.Join(",", l.OutputShape)}] name={l.Name}");
+            Console.WriteLine($"LAYER batch={batch} ms={l.Milliseconds:F4} share={100 * l.Milliseconds / total:F1}% kind={l.Kind} out=[{string.Join(",", l.OutputShape)}] name={l.Name} impl=\"{l.Implementation}\"");
+        // What every convolution, GEMM and attention layer runs, counted (e.g. how many convolutions took a fused graph).
+        foreach (var g in layers.Where(l => l.Kind is "Conv" or "Gemm" or "Attention").GroupBy(l => (l.Kind, Family: Family(l.Implementation))).OrderBy(g => g.Key.Kind))
+            Console.WriteLine($"IMPL batch={batch} kind={g.Key.Kind} impl=\"{g.Key.Family}\" count={g.Count()} ms={g.Sum(l => l.Milliseconds):F4}");
         foreach (var g in layers.GroupBy(l => l.Kind).OrderByDescending(g => g.Sum(l => l.Milliseconds)))
             Console.WriteLine($"KIND batch={batch} kind={g.Key} count={g.Count()} ms={g.Sum(l => l.Milliseconds):F4} share={100 * g.Sum(l => l.Milliseconds) / total:F1}%");
     }

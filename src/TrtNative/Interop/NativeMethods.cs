@@ -86,6 +86,9 @@ internal static unsafe partial class NativeMethods
     // trtn_status* trtn_context_profile(trtn_context*, void* stream, float* times_ms, int32_t layer_count);
     [LibraryImport(Library)] internal static partial nint trtn_context_profile(NativeContextHandle context, nint stream, float* times, int layerCount);
 
+    // trtn_status* trtn_context_layer_implementation(const trtn_context*, int32_t layer, char* buffer, uint64_t size);
+    [LibraryImport(Library)] internal static partial nint trtn_context_layer_implementation(NativeContextHandle context, int layer, byte* buffer, ulong size);
+
     // trtn_status* trtn_context_get_info(const trtn_context*, trtn_context_info* out);
     [LibraryImport(Library)] internal static partial nint trtn_context_get_info(NativeContextHandle context, ContextInfo* info);
 

@@ -17,8 +17,11 @@ public enum GraphState
     CaptureFailed = 2,
 }
 
-/// <summary>One layer's time from <see cref="ExecutionContext.ProfileLayers"/>: its name, kind (Conv, Gemm, Copy, ...), first output's shape and GPU milliseconds.</summary>
-public sealed record LayerTiming(string Name, string Kind, long[] OutputShape, float Milliseconds);
+/// <summary>
+/// One layer's time from <see cref="ExecutionContext.ProfileLayers"/>: its name, kind (Conv, Gemm, Copy, ...), first
+/// output's shape, GPU milliseconds, and what ran (e.g. "cudnn graph+epilogue eng12_k2=1", "cublasLt heuristic 0").
+/// </summary>
+public sealed record LayerTiming(string Name, string Kind, long[] OutputShape, float Milliseconds, string Implementation);
 
 /// <summary>
 /// Runs an engine: owns the activation memory (an arena sized for the profile's largest shapes) and the layers'
@@ -149,7 +152,19 @@ public sealed class ExecutionContext : IDisposable
         fixed (float* t = times)
             NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_profile(_handle, stream.Handle, t, times.Length));
         return layers.Select((l, i) => new LayerTiming(l.Name, l.Kind.ToString(),
-            _engine.Program.Tensors[l.Outputs[0]].Shape.Resolve(_bindings), times[i])).ToArray();
+            _engine.Program.Tensors[l.Outputs[0]].Shape.Resolve(_bindings), times[i], LayerImplementation(i))).ToArray();
+    }
+
+    /// <summary>What layer <paramref name="layer"/> runs at the current shapes (the tactic as the shim resolved it).</summary>
+    public unsafe string LayerImplementation(int layer)
+    {
+        ThrowIfDisposed();
+        EnsureShapes();
+        Span<byte> buffer = stackalloc byte[256];
+        fixed (byte* b = buffer)
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_context_layer_implementation(_handle, layer, b, (ulong)buffer.Length));
+        int n = buffer.IndexOf((byte)0);
+        return System.Text.Encoding.UTF8.GetString(buffer[..(n < 0 ? buffer.Length : n)]);
     }
 
     /// <summary>Enables (default) or disables capturing the enqueue into a CUDA graph.</summary>
