@@ -8,6 +8,8 @@
 #include <cudnn.h>
 #include <cudnn_frontend.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -81,11 +83,11 @@ public:
         require(kv_.dims[2] >= 1, TRTN_UNSUPPORTED, "attention: no keys" + shapes());
 
         use_cudnn_ = false;
-        graph_.reset();
         ws_ = 0;
         bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && q.dtype == TRTN_FLOAT16 && attention_graph_enabled());
         if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
-        require(use_cudnn_ || p.tactic != kTacticCudnn, TRTN_UNSUPPORTED, "attention: cuDNN's flash attention does not apply here" + shapes());
+        require(use_cudnn_ || p.tactic != kTacticCudnn || o.count() == 0, TRTN_UNSUPPORTED,
+                "attention: cuDNN's flash attention does not apply here" + shapes());
         return ws_;
     }
 
@@ -97,8 +99,10 @@ public:
             auto h = static_cast<cudnnHandle_t>(env.cudnn);
             cudnnStatus_t st = cudnnSetStream(h, env.stream);
             require(st == CUDNN_STATUS_SUCCESS, TRTN_CUDA_ERROR, std::string("cudnnSetStream failed: ") + cudnnGetErrorString(st));
-            pack_[kUidQ] = q.ptr; pack_[kUidK] = k.ptr; pack_[kUidV] = v.ptr; pack_[kUidO] = o.ptr;
-            auto e = graph_->execute(h, pack_, env.workspace);
+            // A fresh map per call: execute() adds pointers to its own pass-by-value scalars (the scale), valid only
+            // during that call, and never overwrites an entry a previous call left.
+            std::unordered_map<int64_t, void*> pack{{kUidQ, q.ptr}, {kUidK, k.ptr}, {kUidV, v.ptr}, {kUidO, o.ptr}};
+            auto e = graph_->graph.execute(h, pack, env.workspace);
             if (e.is_bad()) fail(TRTN_CUDA_ERROR, "attention: cuDNN flash attention failed: " + e.get_message());
             return;
         }
@@ -109,51 +113,78 @@ public:
 
 private:
     // The flash-attention graph for these views; false (and our kernel runs) where cuDNN has no engine for it.
+    // Graphs are shared through env.graph_cache (ViT's identical layers, the re-setup after autotuning).
     bool build_cudnn(RunEnv& env, int32_t dtype) {
         if (dtype != TRTN_FLOAT16) return false;
         int64_t d = qv_.dims[3], dv = vv_.dims[3];
         if (d % 8 != 0 || dv % 8 != 0 || d > 128 || dv > 128) return false;
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
             if (w->strides[3] != 1) return false;
+        std::string key = "attention:" + std::to_string(params<trtn_attention_params>().scale) + ":" + std::to_string(env.workspace_limit);
+        for (const View* w : {&qv_, &kv_, &vv_, &ov_})
+            for (int i = 0; i < 4; ++i) key += ":" + std::to_string(w->dims[i]) + "/" + std::to_string(w->strides[i]);
+        auto& slot = env.graph_cache[key];
+        if (!slot) {
+            // The frontend picks its unified attention node on recent cuDNN whatever the GPU; where that does not
+            // build here, the composite one may.
+            for (auto variant : {fe::AttentionImplementation_t::AUTO, fe::AttentionImplementation_t::COMPOSITE})
+                if (auto built = try_build(env, variant)) { slot = built; break; }
+            if (!slot) { env.graph_cache.erase(key); return false; }
+        }
+        auto built = std::static_pointer_cast<BuiltAttention>(slot);
+        graph_ = built;
+        ws_ = built->workspace;
+        return true;
+    }
+
+    struct BuiltAttention {
+        fg::Graph graph;
+        size_t workspace = 0;
+    };
+
+    std::shared_ptr<BuiltAttention> try_build(RunEnv& env, fe::AttentionImplementation_t variant) {
+        // A size-1 dim may have any stride, but the Hopper kernels' tensor maps want 16-byte multiples: give it the
+        // operand's whole extent.
         auto four = [](const View& w) {
-            // A size-1 dim may have any stride; give it a valid, non-zero one.
             std::vector<int64_t> s(w.strides, w.strides + 4);
-            for (int i = 0; i < 4; ++i) if (w.dims[i] == 1 && s[i] == 0) s[i] = 1;
+            int64_t extent = 1;
+            for (int i = 0; i < 4; ++i) extent = std::max(extent, w.dims[i] * w.strides[i]);
+            for (int i = 0; i < 4; ++i) if (w.dims[i] == 1) s[i] = extent;
             return s;
         };
         try {
-            auto g = std::make_unique<fg::Graph>();
-            g->set_io_data_type(fe::DataType_t::HALF).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
+            auto built = std::make_shared<BuiltAttention>();
+            auto& g = built->graph;
+            g.set_io_data_type(fe::DataType_t::HALF).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
             auto tensor = [&](const char* name, int64_t uid, const View& w) {
-                return g->tensor(fg::Tensor_attributes().set_name(name).set_uid(uid).set_data_type(fe::DataType_t::HALF)
-                                     .set_dim({w.dims[0], w.dims[1], w.dims[2], w.dims[3]}).set_stride(four(w)));
+                return g.tensor(fg::Tensor_attributes().set_name(name).set_uid(uid).set_data_type(fe::DataType_t::HALF)
+                                    .set_dim({w.dims[0], w.dims[1], w.dims[2], w.dims[3]}).set_stride(four(w)));
             };
             auto Q = tensor("Q", kUidQ, qv_), K = tensor("K", kUidK, kv_), V = tensor("V", kUidV, vv_);
             auto options = fg::SDPA_attributes().set_name("attention").set_generate_stats(false)
-                               .set_attn_scale(params<trtn_attention_params>().scale);
-            auto [O, stats] = g->sdpa(Q, K, V, options);
+                               .set_attn_scale(params<trtn_attention_params>().scale).set_implementation(variant);
+            auto [O, stats] = g.sdpa(Q, K, V, options);
             (void)stats;
             O->set_output(true).set_uid(kUidO).set_data_type(fe::DataType_t::HALF)
                 .set_dim({ov_.dims[0], ov_.dims[1], ov_.dims[2], ov_.dims[3]}).set_stride(four(ov_));
             auto h = static_cast<cudnnHandle_t>(env.cudnn);
-            if (g->validate().is_bad() || g->build_operation_graph(h).is_bad() ||
-                g->create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}).is_bad() || g->check_support().is_bad() ||
-                g->build_plans().is_bad())
-                return false;
+            if (g.validate().is_bad() || g.build_operation_graph(h).is_bad() ||
+                g.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}).is_bad())
+                return nullptr;
+            g.deselect_workspace_greater_than(static_cast<int64_t>(std::min<uint64_t>(env.workspace_limit, INT64_MAX)));
+            if (g.check_support().is_bad() || g.build_plans().is_bad()) return nullptr;
             int64_t ws = 0;
-            if (g->get_workspace_size(ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > env.workspace_limit) return false;
-            ws_ = static_cast<size_t>(ws);
-            graph_ = std::move(g);
-            return true;
+            if (g.get_workspace_size(ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > env.workspace_limit) return nullptr;
+            built->workspace = static_cast<size_t>(ws);
+            return built;
         } catch (const std::exception&) {
-            return false;
+            return nullptr;  // e.g. the frontend found no attention node for these views
         }
     }
 
     View qv_, kv_, vv_, ov_;
     bool use_cudnn_ = false;
-    std::unique_ptr<fg::Graph> graph_;
-    std::unordered_map<int64_t, void*> pack_;
+    std::shared_ptr<BuiltAttention> graph_;
     size_t ws_ = 0;
 };
 

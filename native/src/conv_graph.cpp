@@ -6,6 +6,7 @@
 #include <cudnn_frontend.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -171,7 +172,7 @@ ConvGraph::ConvGraph(cudnnHandle_t handle, const trtn_conv_params& p, const Conv
                                                 fe::NumericalNote_t::DOWN_CONVERT_INPUTS};
     if (s.dtype == TRTN_FLOAT32) refused.push_back(fe::NumericalNote_t::TENSOR_CORE);
     g.deselect_numeric_notes(refused);
-    g.deselect_workspace_greater_than(static_cast<int64_t>(ws_limit));
+    g.deselect_workspace_greater_than(static_cast<int64_t>(std::min<uint64_t>(ws_limit, INT64_MAX)));
 
     check(g.check_support(), "no engine configuration supports this convolution");
 

@@ -190,9 +190,14 @@ public:
         for (int i = 0; i < n; ++i) {
             if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok(perf[i].mathType) || perf[i].memory > avail) continue;
             if (!try_algo(env, perf[i].algo)) continue;
-            Candidate c{ConvImpl::Legacy, algo_, false, 0, ws_};
-            run_candidate(t, env, c);
-            if (agrees()) add(c);
+            try {
+                Candidate c{ConvImpl::Legacy, algo_, false, 0, ws_};
+                if (c.ws > avail) continue;
+                run_candidate(t, env, c);
+                if (agrees()) add(c);
+            } catch (const std::exception&) {
+                cudaGetLastError();  // this algorithm does not run here; try the next
+            }
         }
 
         if (conv_graph_enabled()) {
@@ -203,9 +208,9 @@ public:
                     size_t built = 0, compiled = 0;
                     for (size_t i = 0; i < g.candidate_count() && built < kMaxGraphCandidates; ++i) {
                         if (g.runtime_compiled(i) && compiled >= kMaxRuntimeCompiled) continue;
+                        if (g.runtime_compiled(i)) ++compiled;  // attempts count: a failed compile costs as much
                         if (!g.build(i)) continue;
                         ++built;
-                        if (g.runtime_compiled(i)) ++compiled;
                         try {
                             Candidate c{ConvImpl::Graph, algo_, fused, i, g.workspace(i)};
                             if (c.ws > avail) continue;
@@ -258,13 +263,22 @@ private:
         if (c.impl == ConvImpl::Graph) { graph_fused_ = c.fused; graph_index_ = c.index; }
     }
 
-    // The graph of this convolution at the current shapes, plain or fused (built once per shape and kept).
+    // The graph of this convolution at the current shapes, plain or fused: built once per context for each distinct
+    // parameter block and shape (env.graph_cache), so identical layers and later set-ups share its built plans.
     ConvGraph& graph(RunEnv& env, bool fused) {
         ConvGraphShape s = graph_shape_;
         s.fused = fused;
         auto& g = graphs_[fused];
-        if (!g || !(g->shape() == s))
-            g = std::make_unique<ConvGraph>(static_cast<cudnnHandle_t>(env.cudnn), params<trtn_conv_params>(), s, limit_);
+        if (g && g->shape() == s) return *g;
+        auto p = params<trtn_conv_params>();
+        p.tactic = -1;  // the same graph serves every tactic
+        std::string key = "conv:" + std::string(reinterpret_cast<const char*>(&p), sizeof p);  // int32/float fields only
+        for (int64_t v : {s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.p, s.q, (int64_t)s.dtype, (int64_t)s.has_bias, (int64_t)s.has_residual,
+                          (int64_t)s.fused, (int64_t)limit_})
+            key += ":" + std::to_string(v);
+        auto& slot = env.graph_cache[key];
+        if (!slot) slot = std::make_shared<ConvGraph>(static_cast<cudnnHandle_t>(env.cudnn), p, s, limit_);
+        g = std::static_pointer_cast<ConvGraph>(slot);
         return *g;
     }
 
@@ -355,7 +369,7 @@ private:
     cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     ConvImpl impl_ = ConvImpl::Legacy;
     ConvGraphShape graph_shape_{};
-    std::unique_ptr<ConvGraph> graphs_[2];  // [fused]
+    std::shared_ptr<ConvGraph> graphs_[2];  // [fused]; shared through env.graph_cache
     bool graph_fused_ = false;
     size_t graph_index_ = 0;
     size_t ws_ = 0;

@@ -266,6 +266,7 @@ TRTN_API void trtn_context_destroy(trtn_context* context) {
     if (!context) return;
     context->current = nullptr;
     context->slots.clear();  // layers and graphs go before the library handles they use
+    context->env.graph_cache.clear();
     if (context->env.cudnn) destroy_cudnn(context->env.cudnn);
     if (context->env.lt) destroy_cublaslt(context->env.lt);
     delete context;
@@ -458,6 +459,9 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
         TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
         // Workspace needs may change with the chosen tactics.
         c->current->workspace_needed = setup_layers(c, *c->current);
+        // Graphs built for candidates no layer chose are held by the cache alone: free them.
+        for (auto it = c->env.graph_cache.begin(); it != c->env.graph_cache.end();)
+            it = it->second.use_count() == 1 ? c->env.graph_cache.erase(it) : std::next(it);
     });
 }
 

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct cudnnContext;
@@ -40,6 +41,10 @@ struct RunEnv {
     size_t workspace_bytes = 0;
     bool fp16 = false;
     size_t workspace_limit = 0;
+    // Built cuDNN graphs shared by the context's layers and shape slots (identical layers, the re-setup after
+    // autotuning, a shape seen again): building one can mean compiling its kernel. Keyed by what the graph depends
+    // on; cleared before the cuDNN handle is destroyed.
+    std::unordered_map<std::string, std::shared_ptr<void>> graph_cache;
 };
 
 class Layer {

@@ -178,6 +178,63 @@ trtn_activation test_act(int act) {
 constexpr int32_t kGraphTactic = 1 << 30;
 constexpr int32_t kFusedGraphTactic = (1 << 30) | (1 << 29);
 
+// Two identical convolutions in one engine, autotuned: the second is tuned through the first's choice (one timing per
+// distinct layer) and must run the same implementation and produce the same bits.
+void test_tuned_twins(bool fp16) {
+    const int N = 4, H = 28, W = 28, C = 64, K = 64;
+    auto x = rnd((size_t)N * H * W * C), w = rnd((size_t)K * 3 * 3 * C), b = rnd(K);
+    trtn_engine* e = nullptr;
+    bool good = ok(trtn_engine_create(0, &e), "engine_create");
+    int32_t dt = fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32, ids[5];
+    int32_t dts[5] = {dt, dt, TRTN_FLOAT32, dt, dt}, ranks[5] = {4, 4, 1, 4, 4};
+    for (int i = 0; i < 5 && good; ++i) good = ok(trtn_engine_add_tensor(e, dts[i], ranks[i], &ids[i]), "add_tensor");
+    trtn_conv_params prm{};
+    prm.pad_h = prm.pad_w = 1; prm.stride_h = prm.stride_w = 1; prm.dilation_h = prm.dilation_w = 1;
+    prm.groups = 1; prm.has_bias = 1; prm.act = {TRTN_ACT_RELU, 0, 0}; prm.tactic = -1;
+    int32_t ins[4] = {ids[0], ids[1], ids[2], -1};
+    if (good) good = ok(trtn_engine_add_layer(e, "conv_a", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[3], 1), "add_layer a");
+    if (good) good = ok(trtn_engine_add_layer(e, "conv_b", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[4], 1), "add_layer b");
+    trtn_build_options bo{fp16 ? 1 : 0, 0, 256ull << 20};
+    if (good) good = ok(trtn_engine_build(e, &bo), "build");
+    trtn_context* c = nullptr;
+    if (good) good = ok(trtn_context_create(e, &c), "context_create");
+    std::vector<int64_t> dims = {N, H, W, C, K, 3, 3, C, K, N, H, W, K, N, H, W, K};
+    uint64_t ws = 0;
+    if (good) good = ok(trtn_context_set_shapes(c, dims.data(), (int64_t)dims.size(), &ws), "set_shapes");
+    size_t es = fp16 ? 2 : 4, nx = x.size(), nw = w.size(), ny = (size_t)N * H * W * K;
+    void *px = nullptr, *pw = nullptr, *pb = nullptr, *pa = nullptr, *pz = nullptr, *wsp = nullptr;
+    cudaMalloc(&px, nx * es); cudaMalloc(&pw, nw * es); cudaMalloc(&pb, K * 4); cudaMalloc(&pa, ny * es); cudaMalloc(&pz, ny * es);
+    cudaMalloc(&wsp, 256ull << 20);
+    auto upload = [&](void* dst, const std::vector<float>& v, bool half) {
+        if (half) { std::vector<__half> h(v.size()); for (size_t i = 0; i < v.size(); ++i) h[i] = __float2half(v[i]); cudaMemcpy(dst, h.data(), v.size() * 2, cudaMemcpyHostToDevice); }
+        else cudaMemcpy(dst, v.data(), v.size() * 4, cudaMemcpyHostToDevice);
+    };
+    upload(px, x, fp16); upload(pw, w, fp16); upload(pb, b, false);
+    void* addr[5] = {px, pw, pb, pa, pz};
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    if (good) good = ok(trtn_context_set_tensor_addresses(c, addr, 5), "set_addresses") && ok(trtn_context_set_workspace(c, wsp, 256ull << 20), "set_workspace");
+    int32_t tactics[2] = {-1, -1};
+    float times[2] = {0, 0};
+    if (good) good = ok(trtn_context_autotune(c, s, tactics, times, 2), "autotune");
+    uint64_t ws2 = 0;
+    if (good) good = ok(trtn_context_set_shapes(c, dims.data(), (int64_t)dims.size(), &ws2), "set_shapes after autotune");
+    if (good) good = ok(trtn_context_enqueue(c, s), "enqueue") && cudaStreamSynchronize(s) == cudaSuccess;
+    char ia[256] = {}, ib[256] = {};
+    if (good) good = ok(trtn_context_layer_implementation(c, 0, ia, sizeof ia), "impl a") && ok(trtn_context_layer_implementation(c, 1, ib, sizeof ib), "impl b");
+    std::vector<uint8_t> ya(ny * es), yb(ny * es);
+    cudaMemcpy(ya.data(), pa, ny * es, cudaMemcpyDeviceToHost);
+    cudaMemcpy(yb.data(), pz, ny * es, cudaMemcpyDeviceToHost);
+    bool pass = good && tactics[0] == tactics[1] && std::string(ia) == ib && std::string(ia).size() > 0 && ya == yb;
+    std::printf("%s conv%s tuned twins: tactics %d / %d, '%s' / '%s', outputs %s\n", pass ? "PASS" : "FAIL", fp16 ? "16" : "32", tactics[0],
+                tactics[1], ia, ib, ya == yb ? "identical" : "differ");
+    (pass ? g_pass : g_fail)++;
+    for (void* p : {px, pw, pb, pa, pz, wsp}) cudaFree(p);
+    cudaStreamDestroy(s);
+    if (c) trtn_context_destroy(c);
+    if (e) trtn_engine_destroy(e);
+}
+
 // NHWC conv reference with bias, residual and an activation.
 void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride, bool autotune = false,
                int act = TRTN_ACT_RELU, int32_t tactic = -1) {
@@ -217,56 +274,59 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
 // Fused attention over permuted views. layout 0: contiguous [N,S,D] (identity perms); 1: ViT's [S,N,D] tensors
 // (torch's MultiheadAttention export) read as [N,S,D], output written as [S,N,D]; 2: [B,S,H,D] tensors read as
 // [B,H,S,D] (rank 4). tactic -1: the layer's choice, 0: our kernel, 1: cuDNN's flash attention (fp16).
-void test_attention(bool fp16, int layout, int32_t tactic) {
-    const int B = 2, H = 3, N = B * H, Sq = 37, Skv = 41, D = 64;
+void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv = 41, int D = 64, int Dv = 64) {
+    const int B = 2, H = 3, N = B * H;
     float scale = 0.125f;
     // Tensor dims and the view permutation for each layout; views are [N,S,D] (rank 3) or [B,H,S,D] (rank 4).
-    auto dims_of = [&](int S) -> std::vector<int64_t> {
-        if (layout == 0) return {N, S, D};
-        if (layout == 1) return {S, N, D};
-        return {B, S, H, D};
+    auto dims_of = [&](int S, int F) -> std::vector<int64_t> {
+        if (layout == 0) return {N, S, F};
+        if (layout == 1) return {S, N, F};
+        return {B, S, H, F};
     };
     std::vector<int32_t> perm = layout == 0 ? std::vector<int32_t>{0, 1, 2, -1} : layout == 1 ? std::vector<int32_t>{1, 0, 2, -1}
                                                                                          : std::vector<int32_t>{0, 2, 1, 3};
-    auto q = rnd((size_t)N * Sq * D), k = rnd((size_t)N * Skv * D), v = rnd((size_t)N * Skv * D);
-    // Element offset of view element (n, s, d) in a tensor of this layout with sequence length S.
-    auto at = [&](int n, int s, int d, int S) -> size_t {
-        if (layout == 0) return ((size_t)n * S + s) * D + d;
-        if (layout == 1) return ((size_t)s * N + n) * D + d;
+    auto q = rnd((size_t)N * Sq * D), k = rnd((size_t)N * Skv * D), v = rnd((size_t)N * Skv * Dv);
+    // Element offset of view element (n, s, d) in a tensor of this layout with sequence length S, feature dim F.
+    auto at = [&](int n, int s, int d, int S, int F) -> size_t {
+        if (layout == 0) return ((size_t)n * S + s) * F + d;
+        if (layout == 1) return ((size_t)s * N + n) * F + d;
         int b = n / H, h = n % H;
-        return (((size_t)b * S + s) * H + h) * D + d;
+        return (((size_t)b * S + s) * H + h) * F + d;
     };
-    std::vector<double> want((size_t)N * Sq * D);
+    std::vector<double> want((size_t)N * Sq * Dv);
     for (int n = 0; n < N; ++n)
         for (int i = 0; i < Sq; ++i) {
             std::vector<double> sc(Skv);
             double m = -1e300;
             for (int j = 0; j < Skv; ++j) {
                 double a = 0;
-                for (int d = 0; d < D; ++d) a += (double)q[at(n, i, d, Sq)] * k[at(n, j, d, Skv)];
+                for (int d = 0; d < D; ++d) a += (double)q[at(n, i, d, Sq, D)] * k[at(n, j, d, Skv, D)];
                 sc[j] = a * scale;
                 m = std::max(m, sc[j]);
             }
             double sum = 0;
             for (auto& x : sc) { x = std::exp(x - m); sum += x; }
-            for (int d = 0; d < D; ++d) {
+            for (int d = 0; d < Dv; ++d) {
                 double acc = 0;
-                for (int j = 0; j < Skv; ++j) acc += sc[j] * v[at(n, j, d, Skv)];
-                want[at(n, i, d, Sq)] = acc / sum;
+                for (int j = 0; j < Skv; ++j) acc += sc[j] * v[at(n, j, d, Skv, Dv)];
+                want[at(n, i, d, Sq, Dv)] = acc / sum;
             }
         }
     trtn_attention_params prm{};
     for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
     prm.scale = scale;
     prm.tactic = tactic;
-    std::vector<T> ts = {{dims_of(Sq), q}, {dims_of(Skv), k}, {dims_of(Skv), v}, {dims_of(Sq), {}}};
+    std::vector<T> ts = {{dims_of(Sq, D), q}, {dims_of(Skv, D), k}, {dims_of(Skv, Dv), v}, {dims_of(Sq, Dv), {}}};
     std::vector<float> got;
     bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
     if (tactic == 1) ran = ran && g_last_impl == "cudnn flash attention";
     if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
+    // ViT-like fp16 views ([B,H,S,D] read from [B,S,H,D]) must take cuDNN's flash attention by default: the fast
+    // path silently not applying is what this catches.
+    if (tactic < 0 && fp16 && layout == 2 && D % 8 == 0 && Dv % 8 == 0) ran = ran && g_last_impl == "cudnn flash attention";
     std::printf("  attention ran: %s\n", g_last_impl.c_str());
     char name[128];
-    std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d", fp16 ? "16" : "32", layout, tactic);
+    std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d sq=%d skv=%d d=%d dv=%d", fp16 ? "16" : "32", layout, tactic, Sq, Skv, D, Dv);
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -638,6 +698,7 @@ int main() {
                             TRTN_ACT_GELU, TRTN_ACT_HARDSIGMOID, TRTN_ACT_HARDSWISH})
                 test_conv(fp16, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, act, kFusedGraphTactic);
         unsetenv("TRTN_CONV_GRAPH");
+        test_tuned_twins(fp16);
         // ResNet-like convolutions autotuned with every tactic family competing (graph configurations included).
         test_conv(fp16, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
         test_conv(fp16, 1, 8, 28, 28, 128, 512, 1, 0, 1, true, TRTN_ACT_RELU);
@@ -651,6 +712,9 @@ int main() {
             test_attention(fp16, layout, 0);
             if (fp16) test_attention(fp16, layout, 1);
         }
+        // Long key sequences: the kernel's scores need more than 48 KiB of shared memory per block; V's feature dim
+        // differs from Q's.
+        test_attention(fp16, 1, 0, 19, 2048, 64, 32);
         test_softmax_ln(fp16);
         test_misc(fp16);
         test_copy_ranks(fp16);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <mutex>
+#include <vector>
 
 #include "device.cuh"
 #include "kernels.h"
@@ -83,13 +84,19 @@ __global__ void attention_tile(const T* __restrict__ q, const T* __restrict__ k,
 
 View view_of(const int64_t* s) { return {s[0], s[1], s[2], s[3]}; }
 
-// Raises the kernel's dynamic shared-memory limit once per process (outside any stream capture that follows).
+// Raises the kernel's dynamic shared-memory limit once per device (the attribute is per device), outside any stream
+// capture that follows.
 template <class T>
 void allow_shared(size_t bytes) {
-    static std::once_flag once;
-    static cudaError_t status = cudaSuccess;
-    std::call_once(once, [&] { status = cudaFuncSetAttribute(attention_tile<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes); });
-    TRTN_CUDA_CHECK(status);
+    static std::mutex m;
+    static std::vector<char> done;
+    int dev = 0;
+    TRTN_CUDA_CHECK(cudaGetDevice(&dev));
+    std::lock_guard<std::mutex> lock(m);
+    if (static_cast<size_t>(dev) >= done.size()) done.resize(dev + 1, 0);
+    if (done[dev]) return;
+    TRTN_CUDA_CHECK(cudaFuncSetAttribute(attention_tile<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    done[dev] = 1;
 }
 
 }  // namespace
