@@ -121,6 +121,16 @@ public class GpuLoweringTests(ITestOutputHelper output)
     private static int ResidualGemms(LayerProgram p) =>
         p.Layers.Count(l => l.Kind == global::TrtNative.Interop.LayerKind.Gemm && l.Inputs.Length > 3 && l.Inputs[3] >= 0);
 
+    /// <summary>ConvNeXt-T's 18 blocks end in Linear → Transpose back to NCHW → residual Add: the Add rides on the GEMM.</summary>
+    [Fact]
+    public void ConvNeXtTinyResidualsAreGemmResiduals()
+    {
+        var graph = Optimizer.Optimize(OnnxImporter.Load(TorchvisionExports.Get("convnext_tiny")));
+        var program = GpuLowering.Lower(graph, fp16: true);
+        output.WriteLine($"GEMMs with a residual: {ResidualGemms(program)}; Binary layers left: {string.Join(", ", program.Layers.Where(l => l.Kind == global::TrtNative.Interop.LayerKind.Binary).Select(l => l.Name))}");
+        Assert.Equal(18, ResidualGemms(program));
+    }
+
     [Fact]
     public void ResidualAddAfterALinearBecomesTheGemmsResidual()
     {
