@@ -55,6 +55,9 @@ public static class ServerApp
         builder.Services.AddSingleton<ImageSources>();
         builder.Services.AddSingleton<ServiceRegistry>();
         builder.Services.AddSingleton<Predictor>();
+        // Failures are thrown and answered in one place (the DeepDetect status table, or KServe's {"error"}).
+        builder.Services.AddExceptionHandler<ApiExceptionHandler>();
+        builder.Services.AddProblemDetails();
 
         var app = builder.Build();
         Endpoints.Map(app);

@@ -22,14 +22,7 @@ public static class KServeEndpoints
     /// <summary>The request header that carries the JSON part's length (binary tensor data extension).</summary>
     public const string HeaderLength = "Inference-Header-Content-Length";
 
-    // The generated metadata with a relaxed encoder: error messages keep their quotes and '+' readable.
-    private static readonly KServeJson Types = new(new JsonSerializerOptions
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    });
+    private static KServeJson Types => KServeJson.Relaxed;
 
     /// <summary>Adds the /v2 routes.</summary>
     public static void Map(WebApplication app)
@@ -46,15 +39,15 @@ public static class KServeEndpoints
         foreach (var prefix in new[] { "/v2/models/{name}", "/v2/models/{name}/versions/{version}" })
         {
             app.MapGet(prefix, (string name, string? version, ServiceRegistry reg) =>
-                Handle(() => Json(200, Metadata(Find(reg, name, version)), Types.ModelMetadata)));
-            app.MapGet(prefix + "/ready", (string name, string? version, ServiceRegistry reg) => Handle(() =>
+                Json(200, Metadata(Find(reg, name, version)), Types.ModelMetadata));
+            app.MapGet(prefix + "/ready", (string name, string? version, ServiceRegistry reg) =>
             {
                 var svc = Find(reg, name, version);
                 bool ready = svc.State == ServiceState.Ready;
                 return Json(ready ? 200 : 400, new ModelReadyResponse(svc.Def.Name, ready), Types.ModelReadyResponse);
-            }));
+            });
             app.MapPost(prefix + "/infer", (string name, string? version, HttpContext ctx, ServiceRegistry reg, ServerOptions opts) =>
-                Handle(() => InferAsync(Find(reg, name, version), ctx, opts)));
+                InferAsync(Find(reg, name, version), ctx, opts));
         }
     }
 
@@ -222,24 +215,6 @@ public static class KServeEndpoints
 
     private static DdException Bad(string why) => new(400, 0, why);
 
-    private static async Task<IResult> Handle(Func<Task<IResult>> f)
-    {
-        try
-        {
-            return await f();
-        }
-        catch (DdException e)
-        {
-            return Json(e.HttpCode, new ErrorResponse(e.Message), Types.ErrorResponse);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            return Json(500, new ErrorResponse(e.Message), Types.ErrorResponse);
-        }
-    }
-
-    private static Task<IResult> Handle(Func<IResult> f) => Handle(() => Task.FromResult(f()));
-
     private static IResult Json<T>(int code, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
         Results.Json(value, info, "application/json", code);
 
@@ -312,4 +287,14 @@ public sealed record ErrorResponse(string Error);
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(ModelReadyResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
-internal sealed partial class KServeJson : JsonSerializerContext;
+internal sealed partial class KServeJson : JsonSerializerContext
+{
+    /// <summary>The generated metadata with a relaxed encoder: error messages keep their quotes and '+' readable.</summary>
+    public static KServeJson Relaxed { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
