@@ -58,10 +58,13 @@ public static class ServerApp
         // Failures are thrown and answered in one place (the DeepDetect status table, or KServe's {"error"}).
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();
         builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
+        builder.Services.AddHealthChecks().AddCheck<ServicesReadyCheck>("services", tags: [ServicesReadyCheck.ReadyTag]);
 
         var app = builder.Build();
         Endpoints.Map(app);
         KServeEndpoints.Map(app);
+        app.MapOpenApi(); // /openapi/v1.json: both APIs
         app.Lifetime.ApplicationStopping.Register(() =>
             app.Services.GetRequiredService<ServiceRegistry>().DisposeAsync().AsTask().GetAwaiter().GetResult());
         var runtimeOpts = app.Services.GetRequiredService<ServerOptions>();

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.Features;
 using TrtNative.Server.Imaging;
@@ -38,7 +39,8 @@ public static class Endpoints
 
         app.MapGet("/info", (ServiceRegistry reg) => Json(200, new InfoResponse(DdStatus.Make(200), new InfoHead("/info", Version, "trtnative", Commit,
             reg.All.Select(s => new ServiceSummary(s.Def.Name, s.Def.Description, s.Def.Mllib, "classification", "supervised", true, false,
-                s.State.ToString().ToLowerInvariant())).ToList())), DdJson.Default.InfoResponse));
+                s.State.ToString().ToLowerInvariant())).ToList())), DdJson.Default.InfoResponse))
+            .WithTags(Tag).Produces<InfoResponse>();
 
         app.MapMethods("/services/{name}", ["PUT", "POST"], async (string name, HttpContext ctx, ServiceRegistry reg) =>
         {
@@ -47,7 +49,7 @@ public static class Endpoints
             var body = JsonRead.ParseObject(raw.Memory.Span);
             await reg.CreateAsync(name, body, ctx.RequestAborted);
             return Status(201);
-        });
+        }).WithTags(Tag).Accepts<JsonObject>("application/json").Produces<DdStatusResponse>(201).ProducesErrors();
 
         app.MapGet("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) =>
         {
@@ -55,14 +57,14 @@ public static class Endpoints
             bool labels = !string.Equals(ctx.Request.Query["labels"], "false", StringComparison.OrdinalIgnoreCase);
             bool status = ctx.Request.Query["status"].ToString() is not ("false" or "0");
             return Json(200, new ServiceInfoResponse(DdStatus.Make(200), svc.Describe(labels, status)), DdJson.Default.ServiceInfoResponse);
-        });
+        }).WithTags(Tag).Produces<ServiceInfoResponse>().ProducesErrors();
 
         app.MapDelete("/services/{name}", async (string name, HttpContext ctx, ServiceRegistry reg) =>
         {
             string? clear = ctx.Request.Query["clear"];
             await reg.DeleteAsync(name, string.IsNullOrEmpty(clear) ? null : clear);
             return Status(200);
-        });
+        }).WithTags(Tag).Produces<DdStatusResponse>().ProducesErrors();
 
         app.MapPost("/predict", async (HttpContext ctx, Predictor predictor) =>
         {
@@ -75,13 +77,19 @@ public static class Endpoints
             var (service, preds) = await predictor.PredictAsync(body, ctx.RequestAborted);
             return Json(200, new PredictResponse(DdStatus.Make(200), new PredictHead("/predict", service, sw.Elapsed.TotalMilliseconds),
                 new PredictBody(preds)), DdJson.Default.PredictResponse);
-        });
+        }).WithTags(Tag).Accepts<JsonObject>("application/json").Produces<PredictResponse>().ProducesErrors();
 
         app.MapGet("/metrics", (ServerMetrics m) => Results.Text(m.Render(), "text/plain; version=0.0.4; charset=utf-8"));
     }
 
     private static string Commit => typeof(Endpoints).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .FirstOrDefault(a => a.Key == "commit")?.Value ?? "unknown";
+
+    private const string Tag = "DeepDetect";
+
+    // The status table's error rows, for the OpenAPI document.
+    private static RouteHandlerBuilder ProducesErrors(this RouteHandlerBuilder b) =>
+        b.Produces<DdStatusResponse>(400).Produces<DdStatusResponse>(404).Produces<DdStatusResponse>(409).Produces<DdStatusResponse>(500);
 
     private static IResult Status(int code) => Json(code, new DdStatusResponse(DdStatus.Make(code)), DdJson.Default.DdStatusResponse);
 
