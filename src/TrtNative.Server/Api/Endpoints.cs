@@ -79,7 +79,7 @@ public static class Endpoints
                 new PredictBody(preds)), DdJson.Default.PredictResponse);
         }).WithTags(Tag).Accepts<JsonObject>("application/json").Produces<PredictResponse>().ProducesErrors();
 
-        app.MapGet("/metrics", (ServerMetrics m) => Results.Text(m.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapPrometheusScrapingEndpoint("/metrics");
     }
 
     private static string Commit => typeof(Endpoints).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
