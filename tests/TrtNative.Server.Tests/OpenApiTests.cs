@@ -34,6 +34,31 @@ public class OpenApiTests(ServerFactory f) : IClassFixture<ServerFactory>
 
         var infer = paths["/v2/models/{name}/infer"]!["post"]!;
         Assert.Equal(["KServe v2"], infer["tags"]!.AsArray().Select(t => (string?)t));
-        Assert.EndsWith("InferRequest", (string?)infer["requestBody"]!["content"]!["application/json"]!["schema"]!["$ref"]);
+        var inferBody = infer["requestBody"]!["content"]!.AsObject();
+        Assert.True(inferBody.ContainsKey("application/octet-stream"), inferBody.ToJsonString()); // the binary tensor extension
+        var inferSchema = inferBody["application/json"]!["schema"]!;
+        string? inferRef = (string?)inferSchema["$ref"];
+        Assert.True(inferRef?.EndsWith("InferRequest") == true || inferSchema["properties"]?["inputs"] != null, inferSchema.ToJsonString());
+    }
+
+    [Theory]
+    [InlineData("application/x-www-form-urlencoded")] // curl -d
+    [InlineData("text/plain")]
+    public async Task DescribedBodiesAreNotEnforcedContentTypes(string contentType)
+    {
+        // The document describes the bodies; routing must not refuse another content type with 415.
+        async Task<(HttpStatusCode, System.Text.Json.Nodes.JsonObject)> Send(HttpMethod m, string url, string body)
+        {
+            using var req = new HttpRequestMessage(m, url) { Content = new StringContent(body, System.Text.Encoding.UTF8, contentType) };
+            using var r = await _c.SendAsync(req);
+            return (r.StatusCode, System.Text.Json.Nodes.JsonNode.Parse(await r.Content.ReadAsStringAsync())!.AsObject());
+        }
+        var (pc, p) = await Send(HttpMethod.Post, "/predict", """{"service":"nosuch","data":["x"]}""");
+        Assert.Equal((HttpStatusCode.NotFound, 1002), (pc, DdCode(p)));
+        var (sc, s) = await Send(HttpMethod.Put, "/services/typed", """{"mllib":"caffe2"}""");
+        Assert.Equal((HttpStatusCode.NotFound, 1000), (sc, DdCode(s)));
+        var (ic, i) = await Send(HttpMethod.Post, "/v2/models/nosuch/infer", "{}");
+        Assert.Equal(HttpStatusCode.NotFound, ic);
+        Assert.NotNull(i["error"]);
     }
 }

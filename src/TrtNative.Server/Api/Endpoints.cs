@@ -49,7 +49,7 @@ public static class Endpoints
             var body = JsonRead.ParseObject(raw.Memory.Span);
             await reg.CreateAsync(name, body, ctx.RequestAborted);
             return Status(201);
-        }).WithTags(Tag).Accepts<JsonObject>("application/json").Produces<DdStatusResponse>(201).ProducesErrors();
+        }).WithTags(Tag).DescribesBody<JsonObject>("application/json").Produces<DdStatusResponse>(201).ProducesErrors();
 
         app.MapGet("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) =>
         {
@@ -77,7 +77,7 @@ public static class Endpoints
             var (service, preds) = await predictor.PredictAsync(body, ctx.RequestAborted);
             return Json(200, new PredictResponse(DdStatus.Make(200), new PredictHead("/predict", service, sw.Elapsed.TotalMilliseconds),
                 new PredictBody(preds)), DdJson.Default.PredictResponse);
-        }).WithTags(Tag).Accepts<JsonObject>("application/json").Produces<PredictResponse>().ProducesErrors();
+        }).WithTags(Tag).DescribesBody<JsonObject>("application/json").Produces<PredictResponse>().ProducesErrors();
 
         app.MapPrometheusScrapingEndpoint("/metrics");
     }

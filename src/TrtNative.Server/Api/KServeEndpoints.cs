@@ -64,7 +64,7 @@ public static class KServeEndpoints
             }).WithTags(Tag).Produces<ModelReadyResponse>().Produces<ModelReadyResponse>(400).Produces<ErrorResponse>(404);
             app.MapPost(prefix + "/infer", (string name, string? version, HttpContext ctx, ServiceRegistry reg, ServerOptions opts) =>
                 InferAsync(Find(reg, name, version), ctx, opts))
-                .WithTags(Tag).Accepts<InferRequest>("application/json", "application/octet-stream")
+                .WithTags(Tag).DescribesBody<InferRequest>("application/json", "application/octet-stream")
                 .Produces<InferResponse>().Produces<ErrorResponse>(400).Produces<ErrorResponse>(404);
         }
     }
