@@ -1,6 +1,4 @@
-using System.Diagnostics.Metrics;
 using System.Text.Json.Nodes;
-using OpenTelemetry.Metrics;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
 using TrtNative.Server.Inference;
@@ -51,22 +49,7 @@ public static class ServerApp
             MaxAutomaticRedirections = 5,
             ConnectTimeout = TimeSpan.FromSeconds(10),
         }) { Timeout = Timeout.InfiniteTimeSpan });
-        builder.Services.AddSingleton<ServerMetrics>();
-        builder.Services.AddOpenTelemetry().WithMetrics(m =>
-        {
-            m.AddMeter(ServerMetrics.MeterName)
-                // ASP.NET Core's and the runtime's own meters.
-                .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Routing",
-                    "Microsoft.AspNetCore.Diagnostics", "System.Runtime")
-                // Scraped state, never a cached answer: a scrape right after a request sees it.
-                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
-            ((IDeferredMeterProviderBuilder)m).Configure((sp, b) =>
-            {
-                // A meter from another host's factory (tests run several servers in one process) is not ours to export.
-                var ours = sp.GetRequiredService<IMeterFactory>();
-                b.AddView(i => i.Meter.Scope is IMeterFactory f && !ReferenceEquals(f, ours) ? MetricStreamConfiguration.Drop : null);
-            });
-        });
+        builder.Services.AddServerMetrics();
         builder.Services.AddSingleton<BackendFactory>();
         builder.Services.AddSingleton<ModelRepository>();
         builder.Services.AddSingleton<ImageSources>();
@@ -74,7 +57,6 @@ public static class ServerApp
         builder.Services.AddSingleton<Predictor>();
         // Failures are thrown and answered in one place (the DeepDetect status table, or KServe's {"error"}).
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();
-        builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddHealthChecks().AddCheck<ServicesReadyCheck>("services", tags: [ServicesReadyCheck.ReadyTag]);
 

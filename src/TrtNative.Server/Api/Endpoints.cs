@@ -35,7 +35,13 @@ public static class Endpoints
                 metrics.Request(ep, ctx.Response.StatusCode, sw.Elapsed.TotalSeconds);
             }
         });
-        app.UseExceptionHandler(new ExceptionHandlerOptions { AllowStatusCode404Response = true });
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            AllowStatusCode404Response = true,
+            // ApiExceptionHandler answers every exception; the middleware still wants a fallback (or ProblemDetails,
+            // which would also write RFC 7807 bodies for other empty error answers).
+            ExceptionHandler = _ => Task.CompletedTask,
+        });
 
         app.MapGet("/info", (ServiceRegistry reg) => Json(200, new InfoResponse(DdStatus.Make(200), new InfoHead("/info", Version, "trtnative", Commit,
             reg.All.Select(s => new ServiceSummary(s.Def.Name, s.Def.Description, s.Def.Mllib, "classification", "supervised", true, false,
