@@ -49,16 +49,21 @@ public static class ServerApp
             MaxAutomaticRedirections = 5,
             ConnectTimeout = TimeSpan.FromSeconds(10),
         }) { Timeout = Timeout.InfiniteTimeSpan });
-        builder.Services.AddSingleton<ServerMetrics>();
+        builder.Services.AddServerMetrics();
         builder.Services.AddSingleton<BackendFactory>();
         builder.Services.AddSingleton<ModelRepository>();
         builder.Services.AddSingleton<ImageSources>();
         builder.Services.AddSingleton<ServiceRegistry>();
         builder.Services.AddSingleton<Predictor>();
+        // Failures are thrown and answered in one place (the DeepDetect status table, or KServe's {"error"}).
+        builder.Services.AddExceptionHandler<ApiExceptionHandler>();
+        builder.Services.AddOpenApi();
+        builder.Services.AddHealthChecks().AddCheck<ServicesReadyCheck>("services", tags: [ServicesReadyCheck.ReadyTag]);
 
         var app = builder.Build();
         Endpoints.Map(app);
         KServeEndpoints.Map(app);
+        app.MapOpenApi(); // /openapi/v1.json: both APIs
         app.Lifetime.ApplicationStopping.Register(() =>
             app.Services.GetRequiredService<ServiceRegistry>().DisposeAsync().AsTask().GetAwaiter().GetResult());
         var runtimeOpts = app.Services.GetRequiredService<ServerOptions>();

@@ -211,17 +211,17 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         Assert.StartsWith("text/plain", r.Content.Headers.ContentType!.ToString());
         string t = await r.Content.ReadAsStringAsync();
         Assert.Contains("# TYPE trtnative_requests_total counter", t);
-        Assert.Matches("trtnative_requests_total\\{endpoint=\"POST /predict\",code=\"200\"\\} [1-9]", t);
-        Assert.Matches("trtnative_requests_total\\{endpoint=\"POST /predict\",code=\"404\"\\} [1-9]", t);
-        Assert.Matches("trtnative_batch_size_count\\{service=\"metrics\"\\} [1-9]", t);
-        Assert.Matches("trtnative_queue_time_seconds_bucket\\{service=\"metrics\",le=\"\\+Inf\"\\} [1-9]", t);
-        Assert.Matches("trtnative_engine_build_seconds\\{service=\"metrics\",backend=\"" + TestModels.ExpectedBackend + "\"\\} [0-9.eE-]+", t);
-        Assert.Matches("trtnative_batch_run_seconds_count\\{service=\"metrics\"\\} [1-9]", t);
+        Assert.True(Prom.Value(t, "trtnative_requests_total", ("endpoint", "POST /predict"), ("code", "200")) >= 1, t);
+        Assert.True(Prom.Value(t, "trtnative_requests_total", ("endpoint", "POST /predict"), ("code", "404")) >= 1, t);
+        Assert.True(Prom.Value(t, "trtnative_batch_size_count", ("service", "metrics")) >= 1, t);
+        Assert.True(Prom.Value(t, "trtnative_queue_time_seconds_bucket", ("service", "metrics"), ("le", "+Inf")) >= 1, t);
+        Assert.NotNull(Prom.Value(t, "trtnative_engine_build_seconds", ("service", "metrics"), ("backend", TestModels.ExpectedBackend)));
+        Assert.True(Prom.Value(t, "trtnative_batch_run_seconds_count", ("service", "metrics")) >= 1, t);
         if (TestModels.ExpectedBackend == "onnxruntime-cpu")
             Assert.DoesNotContain("trtnative_gpu_memory_bytes{", t); // no GPU backend active
         else
-            Assert.Matches("trtnative_gpu_memory_bytes\\{service=\"metrics\"\\} [1-9]", t);
-        Assert.Matches("trtnative_request_duration_seconds_count\\{endpoint=\"POST /predict\"\\} [1-9]", t);
+            Assert.True(Prom.Value(t, "trtnative_gpu_memory_bytes", ("service", "metrics")) >= 1, t);
+        Assert.True(Prom.Value(t, "trtnative_request_duration_seconds_count", ("endpoint", "POST /predict")) >= 1, t);
         foreach (var line in t.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             Assert.Matches("^(# (HELP|TYPE) .+|[a-z_]+(\\{.*\\})? [-+0-9.eEInf]+)$", line);
     }

@@ -209,10 +209,11 @@ public class ServerBatchingTests(BatchingFactory f) : IClassFixture<BatchingFact
         Assert.True((double)st["avg_engine_batch_size"]! > 1.0, st.ToJsonString());
         string metrics = await c.GetStringAsync("/metrics");
         // No batch above maxBatchSize: the le="8" bucket holds every batch.
-        var le8 = System.Text.RegularExpressions.Regex.Match(metrics, "trtnative_batch_size_bucket\\{service=\"conc\",le=\"8\"\\} (\\d+)").Groups[1].Value;
-        var all = System.Text.RegularExpressions.Regex.Match(metrics, "trtnative_batch_size_count\\{service=\"conc\"\\} (\\d+)").Groups[1].Value;
+        var le8 = Prom.Value(metrics, "trtnative_batch_size_bucket", ("service", "conc"), ("le", "8"));
+        var all = Prom.Value(metrics, "trtnative_batch_size_count", ("service", "conc"));
+        Assert.NotNull(all);
         Assert.Equal(all, le8);
-        Assert.Equal((long)st["engine_batches"]!, long.Parse(all));
+        Assert.Equal((long)st["engine_batches"]!, (long)all!.Value);
     }
 
     [Fact]

@@ -46,7 +46,7 @@ public class KestrelTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.BadRequest, bc);
         Assert.Null(bad["status"]!["dd_code"]);
         string metrics = await s.Client.GetStringAsync("/metrics");
-        Assert.Contains("trtnative_requests_total{endpoint=\"POST /predict\",code=\"400\"} 1", metrics);
+        Assert.Equal(1, Prom.Value(metrics, "trtnative_requests_total", ("endpoint", "POST /predict"), ("code", "400")));
         Assert.Equal(HttpStatusCode.OK, (await Delete(s.Client, "/services/tcp")).code);
     }
 

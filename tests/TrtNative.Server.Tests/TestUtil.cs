@@ -258,3 +258,34 @@ public static class Archives
         return [("means.onnx", File.ReadAllBytes(p)), ("corresp.txt", Encoding.UTF8.GetBytes("0 zero\n1 one\n2 two\n"))];
     }
 }
+
+/// <summary>
+/// Reads Prometheus text exposition: a sample is found by its name and its exact label set, in any order (the
+/// exporter sorts labels and adds the meter's otel_scope_name, which is not part of what a test names).
+/// </summary>
+public static class Prom
+{
+    private static readonly System.Text.RegularExpressions.Regex Sample = new(@"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$");
+    private static readonly System.Text.RegularExpressions.Regex Label = new("([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\"");
+
+    /// <summary>The value of the sample <paramref name="name"/>{<paramref name="labels"/>}, or null when there is none.</summary>
+    public static double? Value(string text, string name, params (string name, string value)[] labels)
+    {
+        var want = labels.ToDictionary(l => l.name, l => l.value);
+        foreach (var line in text.Split('\n'))
+        {
+            var m = Sample.Match(line);
+            if (!m.Success || m.Groups[1].Value != name) continue;
+            var have = Label.Matches(m.Groups[2].Value).Where(l => l.Groups[1].Value != "otel_scope_name")
+                .ToDictionary(l => l.Groups[1].Value, l => l.Groups[2].Value.Replace("\\\"", "\"").Replace("\\\\", "\\"));
+            if (have.Count == want.Count && want.All(kv => have.TryGetValue(kv.Key, out var v) && v == kv.Value))
+                return m.Groups[3].Value switch
+                {
+                    "+Inf" => double.PositiveInfinity,
+                    "-Inf" => double.NegativeInfinity,
+                    var v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture),
+                };
+        }
+        return null;
+    }
+}

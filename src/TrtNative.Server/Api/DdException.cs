@@ -1,10 +1,8 @@
-using System.Text.Json.Nodes;
-
 namespace TrtNative.Server.Api;
 
 /// <summary>
 /// A failure that maps to one row of DeepDetect's status table (HTTP code, optional dd_code, dd_msg).
-/// Thrown anywhere below the handlers; the handlers turn it into the JSON status object.
+/// Thrown anywhere below the handlers; <see cref="ApiExceptionHandler"/> turns it into the JSON status object.
 /// </summary>
 public sealed class DdException(int httpCode, int ddCode, string message, Exception? inner = null) : Exception(message, inner)
 {
@@ -55,19 +53,8 @@ public static class DdStatus
     };
 
     /// <summary>{code, msg, dd_code?, dd_msg?}; dd fields only when ddCode &gt; 0.</summary>
-    public static JsonObject Make(int code, int ddCode = 0, string? ddMsg = null)
-    {
-        var o = new JsonObject { ["code"] = code, ["msg"] = Msg(code) };
-        if (ddCode > 0)
-        {
-            o["dd_code"] = ddCode;
-            o["dd_msg"] = ddMsg ?? "";
-        }
-        else if (ddMsg != null)
-        {
-            // Not in DeepDetect's schema; extra fields are allowed and help a client see why.
-            o["detail"] = ddMsg;
-        }
-        return o;
-    }
+    public static DdStatusBody Make(int code, int ddCode = 0, string? ddMsg = null) =>
+        ddCode > 0 ? new DdStatusBody(code, Msg(code), ddCode, ddMsg ?? "")
+            // detail is not in DeepDetect's schema; extra fields are allowed and help a client see why.
+            : new DdStatusBody(code, Msg(code), Detail: ddMsg);
 }

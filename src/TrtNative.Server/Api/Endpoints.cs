@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.Features;
 using TrtNative.Server.Imaging;
 using TrtNative.Server.Metrics;
@@ -10,78 +11,68 @@ using TrtNative.Server.Services;
 
 namespace TrtNative.Server.Api;
 
-/// <summary>The DeepDetect routes. Handlers parse, call the service layer and map errors to the status table.</summary>
+/// <summary>The DeepDetect routes. Handlers parse, call the service layer and answer with typed records; failures are thrown.</summary>
 public static class Endpoints
 {
     /// <summary>Server version reported by /info.</summary>
     public static string Version => typeof(Endpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.1.0";
 
-    /// <summary>Adds the routes and the metrics/error middleware.</summary>
+    /// <summary>Adds the routes and the request metrics middleware (errors: <see cref="ApiExceptionHandler"/>).</summary>
     public static void Map(WebApplication app)
     {
         var metrics = app.Services.GetRequiredService<ServerMetrics>();
         app.Use(async (ctx, next) =>
         {
+            // Read before the request runs: the exception handler clears the endpoint when it answers a failure.
+            string ep = ctx.GetEndpoint() is RouteEndpoint re ? $"{ctx.Request.Method} {re.RoutePattern.RawText}" : "other";
             var sw = Stopwatch.StartNew();
             try
             {
                 await next();
             }
-            catch (BadHttpRequestException e) when (!ctx.Response.HasStarted)
-            {
-                await WriteAsync(ctx, e.StatusCode == 413 ? 400 : e.StatusCode, new JsonObject { ["status"] = DdStatus.Make(400, 1005, $"bad request: {e.Message}") });
-            }
             finally
             {
-                string ep = ctx.GetEndpoint() is RouteEndpoint re ? $"{ctx.Request.Method} {re.RoutePattern.RawText}" : "other";
                 metrics.Request(ep, ctx.Response.StatusCode, sw.Elapsed.TotalSeconds);
             }
         });
-
-        app.MapGet("/info", (ServiceRegistry reg) =>
+        app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            var services = new JsonArray();
-            foreach (var s in reg.All)
-            {
-                services.Add(new JsonObject
-                {
-                    ["name"] = s.Def.Name, ["description"] = s.Def.Description, ["mllib"] = s.Def.Mllib,
-                    ["mltype"] = "classification", ["type"] = "supervised", ["predict"] = true, ["training"] = false,
-                    ["state"] = s.State.ToString().ToLowerInvariant(),
-                });
-            }
-            var head = new JsonObject
-            {
-                ["method"] = "/info", ["version"] = Version, ["branch"] = "trtnative", ["commit"] = Commit, ["services"] = services,
-            };
-            return Json(200, new JsonObject { ["head"] = head });
+            AllowStatusCode404Response = true,
+            // ApiExceptionHandler answers every exception; the middleware still wants a fallback (or ProblemDetails,
+            // which would also write RFC 7807 bodies for other empty error answers).
+            ExceptionHandler = _ => Task.CompletedTask,
         });
 
-        app.MapMethods("/services/{name}", ["PUT", "POST"], (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
+        app.MapGet("/info", (ServiceRegistry reg) => Json(200, new InfoResponse(DdStatus.Make(200), new InfoHead("/info", Version, "trtnative", Commit,
+            reg.All.Select(s => new ServiceSummary(s.Def.Name, s.Def.Description, s.Def.Mllib, "classification", "supervised", true, false,
+                s.State.ToString().ToLowerInvariant())).ToList())), DdJson.Default.InfoResponse))
+            .WithTags(Tag).Produces<InfoResponse>();
+
+        app.MapMethods("/services/{name}", ["PUT", "POST"], async (string name, HttpContext ctx, ServiceRegistry reg) =>
         {
             using var raw = await ReadBodyAsync(ctx);
             // Parsed into a copy of the pooled bytes: the service keeps parts of the creation body.
             var body = JsonRead.ParseObject(raw.Memory.Span);
             await reg.CreateAsync(name, body, ctx.RequestAborted);
-            return (201, new JsonObject());
-        }));
+            return Status(201);
+        }).WithTags(Tag).DescribesBody<JsonObject>("application/json").Produces<DdStatusResponse>(201).ProducesErrors();
 
-        app.MapGet("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, () =>
+        app.MapGet("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) =>
         {
             var svc = reg.Get(name);
             bool labels = !string.Equals(ctx.Request.Query["labels"], "false", StringComparison.OrdinalIgnoreCase);
             bool status = ctx.Request.Query["status"].ToString() is not ("false" or "0");
-            return Task.FromResult((200, new JsonObject { ["body"] = svc.Describe(labels, status) }));
-        }));
+            return Json(200, new ServiceInfoResponse(DdStatus.Make(200), svc.Describe(labels, status)), DdJson.Default.ServiceInfoResponse);
+        }).WithTags(Tag).Produces<ServiceInfoResponse>().ProducesErrors();
 
-        app.MapDelete("/services/{name}", (string name, HttpContext ctx, ServiceRegistry reg) => Handle(ctx, async () =>
+        app.MapDelete("/services/{name}", async (string name, HttpContext ctx, ServiceRegistry reg) =>
         {
             string? clear = ctx.Request.Query["clear"];
             await reg.DeleteAsync(name, string.IsNullOrEmpty(clear) ? null : clear);
-            return (200, new JsonObject());
-        }));
+            return Status(200);
+        }).WithTags(Tag).Produces<DdStatusResponse>().ProducesErrors();
 
-        app.MapPost("/predict", (HttpContext ctx, Predictor predictor) => Handle(ctx, async () =>
+        app.MapPost("/predict", async (HttpContext ctx, Predictor predictor) =>
         {
             var sw = Stopwatch.StartNew();
             // Parsed in place from the pooled UTF-8 bytes (base64 images are decoded straight from them); the bytes and
@@ -90,65 +81,36 @@ public static class Endpoints
             var body = JsonRead.ParseObject(raw.Memory, out var doc);
             using var _ = doc;
             var (service, preds) = await predictor.PredictAsync(body, ctx.RequestAborted);
-            return (200, new JsonObject
-            {
-                ["head"] = new JsonObject { ["method"] = "/predict", ["service"] = service, ["time"] = sw.Elapsed.TotalMilliseconds },
-                ["body"] = new JsonObject { ["predictions"] = preds },
-            });
-        }));
+            return Json(200, new PredictResponse(DdStatus.Make(200), new PredictHead("/predict", service, sw.Elapsed.TotalMilliseconds),
+                new PredictBody(preds)), DdJson.Default.PredictResponse);
+        }).WithTags(Tag).DescribesBody<JsonObject>("application/json").Produces<PredictResponse>().ProducesErrors();
 
-        app.MapGet("/metrics", (ServerMetrics m) => Results.Text(m.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapPrometheusScrapingEndpoint("/metrics");
     }
 
     private static string Commit => typeof(Endpoints).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .FirstOrDefault(a => a.Key == "commit")?.Value ?? "unknown";
 
-    private static async Task<IResult> Handle(HttpContext ctx, Func<Task<(int code, JsonObject obj)>> f)
-    {
-        try
-        {
-            var (code, obj) = await f();
-            var o = new JsonObject { ["status"] = DdStatus.Make(code) };
-            foreach (var (k, v) in obj.ToList())
-            {
-                obj.Remove(k);
-                o[k] = v;
-            }
-            return Json(code, o);
-        }
-        catch (DdException e)
-        {
-            var log = Log(ctx);
-            if (e.HttpCode >= 500) log.LogError(e, "{Path}: {Message}", ctx.Request.Path, e.Message);
-            else log.LogInformation("{Path}: {Code}/{Dd} {Message}", ctx.Request.Path, e.HttpCode, e.DdCode, e.Message);
-            return Json(e.HttpCode, new JsonObject { ["status"] = DdStatus.Make(e.HttpCode, e.DdCode, e.Message) });
-        }
-        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
-        {
-            return Results.Empty;
-        }
-        catch (Exception e)
-        {
-            Log(ctx).LogError(e, "{Path} failed", ctx.Request.Path);
-            return Json(500, new JsonObject { ["status"] = DdStatus.Make(500, 1007, e.Message) });
-        }
-    }
+    private const string Tag = "DeepDetect";
 
-    // Created on the error paths only (was once per request).
-    private static ILogger Log(HttpContext ctx) => ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TrtNative.Server.Api");
+    // The status table's error rows, for the OpenAPI document.
+    private static RouteHandlerBuilder ProducesErrors(this RouteHandlerBuilder b) =>
+        b.Produces<DdStatusResponse>(400).Produces<DdStatusResponse>(404).Produces<DdStatusResponse>(409).Produces<DdStatusResponse>(500);
 
-    private static IResult Json(int code, JsonObject o) => new JsonAnswer(code, o);
+    private static IResult Status(int code) => Json(code, new DdStatusResponse(DdStatus.Make(code)), DdJson.Default.DdStatusResponse);
+
+    private static IResult Json<T>(int code, T value, JsonTypeInfo<T> info) => new JsonAnswer<T>(code, value, info);
 
     /// <summary>
     /// Writes the answer as UTF-8 into a pooled buffer (no string, no exact-size byte[] of it), then to the response
     /// with its Content-Length.
     /// </summary>
-    private sealed class JsonAnswer(int code, JsonObject o) : IResult
+    private sealed class JsonAnswer<T>(int code, T value, JsonTypeInfo<T> info) : IResult
     {
         public async Task ExecuteAsync(HttpContext ctx)
         {
             using var buffer = new PooledBufferWriter();
-            using (var w = new Utf8JsonWriter(buffer)) o.WriteTo(w);
+            using (var w = new Utf8JsonWriter(buffer)) JsonSerializer.Serialize(w, value, info);
             ctx.Response.StatusCode = code;
             ctx.Response.ContentType = "application/json; charset=utf-8";
             ctx.Response.ContentLength = buffer.Written.Length;
@@ -180,13 +142,6 @@ public static class Endpoints
         }
 
         public void Dispose() => ScratchBuffers.Bytes.Return(_buf);
-    }
-
-    private static Task WriteAsync(HttpContext ctx, int code, JsonObject o)
-    {
-        ctx.Response.StatusCode = code;
-        ctx.Response.ContentType = "application/json";
-        return ctx.Response.WriteAsync(o.ToJsonString());
     }
 
     // Kestrel enforces the limit itself on bodies without a Content-Length (chunked): its refusal is the client's

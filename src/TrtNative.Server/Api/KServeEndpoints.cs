@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using TrtNative.Server.Inference;
 using TrtNative.Server.Services;
 
@@ -22,39 +24,48 @@ public static class KServeEndpoints
     /// <summary>The request header that carries the JSON part's length (binary tensor data extension).</summary>
     public const string HeaderLength = "Inference-Header-Content-Length";
 
-    // The generated metadata with a relaxed encoder: error messages keep their quotes and '+' readable.
-    private static readonly KServeJson Types = new(new JsonSerializerOptions
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    });
+    private static KServeJson Types => KServeJson.Relaxed;
+    private const string Tag = "KServe v2";
 
     /// <summary>Adds the /v2 routes.</summary>
     public static void Map(WebApplication app)
     {
-        app.MapGet("/v2/health/live", () => Json(200, new LiveResponse(true), Types.LiveResponse));
-        app.MapGet("/v2/health/ready", (ServiceRegistry reg) =>
+        // Health through ASP.NET Core health checks, answered with the protocol's bodies: live has no checks (the
+        // process answers), ready runs the "ready" ones; not ready is 400, as for a model.
+        app.MapHealthChecks("/v2/health/live", new HealthCheckOptions
         {
-            // Ready: every service's engine is built (a server without services is ready).
-            bool ready = reg.All.All(s => s.State == ServiceState.Ready);
-            return Json(ready ? 200 : 400, new ReadyResponse(ready), Types.ReadyResponse);
-        });
-        app.MapGet("/v2", () => Json(200, new ServerMetadata("trtnative", Endpoints.Version, ["binary_tensor_data"]), Types.ServerMetadata));
+            Predicate = _ => false,
+            ResponseWriter = (ctx, report) => WriteHealth(ctx, new LiveResponse(report.Status == HealthStatus.Healthy), Types.LiveResponse),
+        }).WithMetadata(new HttpMethodMetadata(["GET"]));
+        app.MapHealthChecks("/v2/health/ready", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains(ServicesReadyCheck.ReadyTag),
+            ResultStatusCodes =
+            {
+                [HealthStatus.Healthy] = StatusCodes.Status200OK,
+                [HealthStatus.Degraded] = StatusCodes.Status400BadRequest,
+                [HealthStatus.Unhealthy] = StatusCodes.Status400BadRequest,
+            },
+            ResponseWriter = (ctx, report) => WriteHealth(ctx, new ReadyResponse(report.Status == HealthStatus.Healthy), Types.ReadyResponse),
+        }).WithMetadata(new HttpMethodMetadata(["GET"]));
+        app.MapGet("/v2", () => Json(200, new ServerMetadata("trtnative", Endpoints.Version, ["binary_tensor_data"]), Types.ServerMetadata))
+            .WithTags(Tag).Produces<ServerMetadata>();
 
         foreach (var prefix in new[] { "/v2/models/{name}", "/v2/models/{name}/versions/{version}" })
         {
             app.MapGet(prefix, (string name, string? version, ServiceRegistry reg) =>
-                Handle(() => Json(200, Metadata(Find(reg, name, version)), Types.ModelMetadata)));
-            app.MapGet(prefix + "/ready", (string name, string? version, ServiceRegistry reg) => Handle(() =>
+                Json(200, Metadata(Find(reg, name, version)), Types.ModelMetadata))
+                .WithTags(Tag).Produces<ModelMetadata>().Produces<ErrorResponse>(404);
+            app.MapGet(prefix + "/ready", (string name, string? version, ServiceRegistry reg) =>
             {
                 var svc = Find(reg, name, version);
                 bool ready = svc.State == ServiceState.Ready;
                 return Json(ready ? 200 : 400, new ModelReadyResponse(svc.Def.Name, ready), Types.ModelReadyResponse);
-            }));
+            }).WithTags(Tag).Produces<ModelReadyResponse>().Produces<ModelReadyResponse>(400).Produces<ErrorResponse>(404);
             app.MapPost(prefix + "/infer", (string name, string? version, HttpContext ctx, ServiceRegistry reg, ServerOptions opts) =>
-                Handle(() => InferAsync(Find(reg, name, version), ctx, opts)));
+                InferAsync(Find(reg, name, version), ctx, opts))
+                .WithTags(Tag).DescribesBody<InferRequest>("application/json", "application/octet-stream")
+                .Produces<InferResponse>().Produces<ErrorResponse>(400).Produces<ErrorResponse>(404);
         }
     }
 
@@ -222,23 +233,8 @@ public static class KServeEndpoints
 
     private static DdException Bad(string why) => new(400, 0, why);
 
-    private static async Task<IResult> Handle(Func<Task<IResult>> f)
-    {
-        try
-        {
-            return await f();
-        }
-        catch (DdException e)
-        {
-            return Json(e.HttpCode, new ErrorResponse(e.Message), Types.ErrorResponse);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            return Json(500, new ErrorResponse(e.Message), Types.ErrorResponse);
-        }
-    }
-
-    private static Task<IResult> Handle(Func<IResult> f) => Handle(() => Task.FromResult(f()));
+    private static Task WriteHealth<T>(HttpContext ctx, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
+        ctx.Response.WriteAsJsonAsync(value, info, "application/json", ctx.RequestAborted);
 
     private static IResult Json<T>(int code, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
         Results.Json(value, info, "application/json", code);
@@ -312,4 +308,14 @@ public sealed record ErrorResponse(string Error);
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(ModelReadyResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
-internal sealed partial class KServeJson : JsonSerializerContext;
+internal sealed partial class KServeJson : JsonSerializerContext
+{
+    /// <summary>The generated metadata with a relaxed encoder: error messages keep their quotes and '+' readable.</summary>
+    public static KServeJson Relaxed { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}

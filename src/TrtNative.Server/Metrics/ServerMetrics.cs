@@ -1,90 +1,75 @@
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
+using System.Diagnostics.Metrics;
 
 namespace TrtNative.Server.Metrics;
 
-/// <summary>A Prometheus histogram with fixed buckets; thread-safe.</summary>
-public sealed class Histogram(double[] bounds)
-{
-    private readonly long[] _counts = new long[bounds.Length + 1];
-    private long _count;
-    private double _sum;
-    private readonly Lock _lock = new();
-
-    /// <summary>Adds one observation.</summary>
-    public void Observe(double v)
-    {
-        int i = 0;
-        while (i < bounds.Length && v > bounds[i]) i++;
-        lock (_lock)
-        {
-            _counts[i]++;
-            _count++;
-            _sum += v;
-        }
-    }
-
-    internal void Write(StringBuilder sb, string name, string labels)
-    {
-        long cum = 0;
-        lock (_lock)
-        {
-            string sep = labels.Length > 0 ? labels + "," : "";
-            for (int i = 0; i < bounds.Length; i++)
-            {
-                cum += _counts[i];
-                sb.Append(name).Append("_bucket{").Append(sep).Append("le=\"").Append(Fmt(bounds[i])).Append("\"} ").Append(cum).Append('\n');
-            }
-            cum += _counts[^1];
-            sb.Append(name).Append("_bucket{").Append(sep).Append("le=\"+Inf\"} ").Append(cum).Append('\n');
-            string l = labels.Length > 0 ? "{" + labels + "}" : "";
-            sb.Append(name).Append("_sum").Append(l).Append(' ').Append(Fmt(_sum)).Append('\n');
-            sb.Append(name).Append("_count").Append(l).Append(' ').Append(_count).Append('\n');
-        }
-    }
-
-    internal static string Fmt(double d) => d.ToString("R", CultureInfo.InvariantCulture);
-}
-
 /// <summary>
-/// The server's metrics in Prometheus text format 0.0.4 (written here, no client library): requests by
-/// endpoint and outcome, request latency, per-service queue time, batch size, engine build time, images with
-/// non-finite scores, and GPU memory in use where a GPU backend holds some.
+/// The server's metrics as <see cref="System.Diagnostics.Metrics"/> instruments on the "TrtNative.Server" meter:
+/// requests by endpoint and status code, request latency, per-service queue time, batch size and run time, engine
+/// build time, images with non-finite scores, and GPU memory in use where a GPU backend holds some. GET /metrics
+/// exports them (with ASP.NET Core's and the runtime's meters) through OpenTelemetry's Prometheus exporter; the
+/// instrument names are the Prometheus names less the suffixes the exporter adds (_total for counters, the unit
+/// for seconds).
 /// </summary>
 public sealed class ServerMetrics
 {
+    /// <summary>The meter's name (what an exporter subscribes to).</summary>
+    public const string MeterName = "TrtNative.Server";
+
     private static readonly double[] LatencyBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
     private static readonly double[] QueueBounds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
     private static readonly double[] BatchBounds = [1, 2, 4, 8, 16, 32, 48, 64, 128, 256];
 
-    private readonly ConcurrentDictionary<(string endpoint, string code), long> _requests = new();
-    private readonly ConcurrentDictionary<string, Histogram> _latency = new();
-    private readonly ConcurrentDictionary<string, Histogram> _queue = new();
-    private readonly ConcurrentDictionary<string, Histogram> _batch = new();
-    private readonly ConcurrentDictionary<string, Histogram> _run = new();
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _latency;
+    private readonly Histogram<double> _queue;
+    private readonly Histogram<double> _batch;
+    private readonly Histogram<double> _run;
+    private readonly Counter<long> _nonFinite;
     private readonly ConcurrentDictionary<string, (string backend, double seconds)> _build = new();
     private readonly ConcurrentDictionary<string, Func<long>> _gpuMem = new();
-    private readonly ConcurrentDictionary<string, long> _nonFinite = new();
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meters"/> (one meter per host).</summary>
+    public ServerMetrics(IMeterFactory meters)
+    {
+        var m = meters.Create(MeterName);
+        _requests = m.CreateCounter<long>("trtnative_requests", description: "HTTP requests by endpoint and status code.");
+        _latency = m.CreateHistogram("trtnative_request_duration", "s", "HTTP request latency.", advice: Buckets(LatencyBounds));
+        _queue = m.CreateHistogram("trtnative_queue_time", "s", "Time an image waited in a service's batching queue.", advice: Buckets(QueueBounds));
+        _batch = m.CreateHistogram("trtnative_batch_size", null, "Images per backend run.", advice: Buckets(BatchBounds));
+        _run = m.CreateHistogram("trtnative_batch_run", "s",
+            "Time from submitting a batch to the backend to its scores (pipelined batches overlap).", advice: Buckets(QueueBounds));
+        _nonFinite = m.CreateCounter<long>("trtnative_nonfinite_outputs",
+            description: "Images whose scores held a NaN or an infinity; their predicts failed with 500/1007.");
+        m.CreateObservableGauge("trtnative_engine_build", () => _build.Select(kv =>
+            new Measurement<double>(kv.Value.seconds, new KeyValuePair<string, object?>("service", kv.Key), new("backend", kv.Value.backend))),
+            "s", "Time the service's engine (or CPU session) took to build.");
+        m.CreateObservableGauge("trtnative_gpu_memory", () => _gpuMem.Select(kv =>
+            new Measurement<long>(kv.Value(), new KeyValuePair<string, object?>("service", kv.Key))),
+            "By", "Device memory held by a service's GPU engine.");
+    }
+
+    private static InstrumentAdvice<double> Buckets(double[] bounds) => new() { HistogramBucketBoundaries = bounds };
 
     /// <summary>Counts one finished HTTP request and its duration.</summary>
     public void Request(string endpoint, int status, double seconds)
     {
-        _requests.AddOrUpdate((endpoint, status.ToString(CultureInfo.InvariantCulture)), 1, (_, v) => v + 1);
-        _latency.GetOrAdd(endpoint, _ => new Histogram(LatencyBounds)).Observe(seconds);
+        var ep = new KeyValuePair<string, object?>("endpoint", endpoint);
+        _requests.Add(1, ep, new("code", status));
+        _latency.Record(seconds, ep);
     }
 
     /// <summary>Records one batch: its size, each item's wait in the queue, and how long the backend ran it.</summary>
     public void Batch(string service, int size, double[] queueSeconds, double runSeconds)
     {
-        _run.GetOrAdd(service, _ => new Histogram(QueueBounds)).Observe(runSeconds);
-        _batch.GetOrAdd(service, _ => new Histogram(BatchBounds)).Observe(size);
-        var q = _queue.GetOrAdd(service, _ => new Histogram(QueueBounds));
-        foreach (var s in queueSeconds) q.Observe(s);
+        var s = new KeyValuePair<string, object?>("service", service);
+        _run.Record(runSeconds, s);
+        _batch.Record(size, s);
+        foreach (var q in queueSeconds) _queue.Record(q, s);
     }
 
     /// <summary>Counts images whose scores held a NaN or an infinity (their requests failed).</summary>
-    public void NonFiniteOutputs(string service, int images) => _nonFinite.AddOrUpdate(service, images, (_, v) => v + images);
+    public void NonFiniteOutputs(string service, int images) => _nonFinite.Add(images, new KeyValuePair<string, object?>("service", service));
 
     /// <summary>Records how long a service's engine (or CPU session) took to build.</summary>
     public void EngineBuilt(string service, string backend, double seconds) => _build[service] = (backend, seconds);
@@ -98,34 +83,4 @@ public sealed class ServerMetrics
         _build.TryRemove(service, out _);
         _gpuMem.TryRemove(service, out _);
     }
-
-    /// <summary>The exposition text.</summary>
-    public string Render()
-    {
-        var sb = new StringBuilder();
-        sb.Append("# HELP trtnative_requests_total HTTP requests by endpoint and status code.\n# TYPE trtnative_requests_total counter\n");
-        foreach (var ((ep, code), v) in _requests.OrderBy(k => k.Key.endpoint).ThenBy(k => k.Key.code))
-            sb.Append($"trtnative_requests_total{{endpoint=\"{Esc(ep)}\",code=\"{code}\"}} {v}\n");
-        sb.Append("# HELP trtnative_request_duration_seconds HTTP request latency.\n# TYPE trtnative_request_duration_seconds histogram\n");
-        foreach (var (ep, h) in _latency.OrderBy(k => k.Key)) h.Write(sb, "trtnative_request_duration_seconds", $"endpoint=\"{Esc(ep)}\"");
-        sb.Append("# HELP trtnative_queue_time_seconds Time an image waited in a service's batching queue.\n# TYPE trtnative_queue_time_seconds histogram\n");
-        foreach (var (s, h) in _queue.OrderBy(k => k.Key)) h.Write(sb, "trtnative_queue_time_seconds", $"service=\"{Esc(s)}\"");
-        sb.Append("# HELP trtnative_batch_size Images per backend run.\n# TYPE trtnative_batch_size histogram\n");
-        foreach (var (s, h) in _batch.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_size", $"service=\"{Esc(s)}\"");
-        sb.Append("# HELP trtnative_batch_run_seconds Time from submitting a batch to the backend to its scores (pipelined batches overlap).\n# TYPE trtnative_batch_run_seconds histogram\n");
-        foreach (var (s, h) in _run.OrderBy(k => k.Key)) h.Write(sb, "trtnative_batch_run_seconds", $"service=\"{Esc(s)}\"");
-        sb.Append("# HELP trtnative_nonfinite_outputs_total Images whose scores held a NaN or an infinity; their predicts failed with 500/1007.\n# TYPE trtnative_nonfinite_outputs_total counter\n");
-        foreach (var (s, v) in _nonFinite.OrderBy(k => k.Key)) sb.Append($"trtnative_nonfinite_outputs_total{{service=\"{Esc(s)}\"}} {v}\n");
-        sb.Append("# HELP trtnative_engine_build_seconds Time the service's engine (or CPU session) took to build.\n# TYPE trtnative_engine_build_seconds gauge\n");
-        foreach (var (s, (b, sec)) in _build.OrderBy(k => k.Key))
-            sb.Append($"trtnative_engine_build_seconds{{service=\"{Esc(s)}\",backend=\"{Esc(b)}\"}} {Histogram.Fmt(sec)}\n");
-        if (!_gpuMem.IsEmpty)
-        {
-            sb.Append("# HELP trtnative_gpu_memory_bytes Device memory held by a service's GPU engine.\n# TYPE trtnative_gpu_memory_bytes gauge\n");
-            foreach (var (s, f) in _gpuMem.OrderBy(k => k.Key)) sb.Append($"trtnative_gpu_memory_bytes{{service=\"{Esc(s)}\"}} {f()}\n");
-        }
-        return sb.ToString();
-    }
-
-    private static string Esc(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
 }

@@ -164,7 +164,7 @@ public sealed class ModelService : IAsyncDisposable
     /// Runs one predict call (already parsed); returns the body's predictions in data order.
     /// <paramref name="expectation"/> (from <see cref="Expect"/>) is released as the items are queued.
     /// </summary>
-    public async Task<JsonArray> PredictAsync(List<(string uri, PreparedImage image)> items, int best, double threshold, CancellationToken ct,
+    public async Task<List<Prediction>> PredictAsync(List<(string uri, PreparedImage image)> items, int best, double threshold, CancellationToken ct,
         IDisposable? expectation = null)
     {
         if (_deleted) throw DdException.ServiceNotFound(Def.Name);
@@ -191,7 +191,7 @@ public sealed class ModelService : IAsyncDisposable
             }
             // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
             ReturnPixels(items.Select(i => i.image.Pixels));
-            var preds = new JsonArray();
+            var preds = new List<Prediction>(items.Count);
             for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
             return preds;
         }
@@ -206,18 +206,16 @@ public sealed class ModelService : IAsyncDisposable
     /// <summary>DeepDetect's predict statistics of this service (the predict path records them).</summary>
     public ServiceStats PredictStats { get; } = new();
 
-    private JsonObject Classes(string uri, float[] s, int best, double threshold)
+    private Prediction Classes(string uri, float[] s, int best, double threshold)
     {
         var order = Ranked(s, best, threshold);
-        var classes = new JsonArray();
+        var classes = new List<PredictedClass>(order.Count);
         for (int k = 0; k < order.Count; k++)
         {
             int i = order[k];
-            var c = new JsonObject { ["prob"] = (double)s[i], ["cat"] = Def.Labels.TryGetValue(i, out var l) ? l : i.ToString() };
-            if (k == order.Count - 1) c["last"] = true;
-            classes.Add(c);
+            classes.Add(new PredictedClass(s[i], Def.Labels.TryGetValue(i, out var l) ? l : i.ToString(), k == order.Count - 1 ? true : null));
         }
-        return new JsonObject { ["uri"] = uri, ["classes"] = classes };
+        return new Prediction(uri, classes);
     }
 
     /// <summary>
@@ -254,72 +252,64 @@ public sealed class ModelService : IAsyncDisposable
     }
 
     /// <summary>DeepDetect's service_stats, plus how the batching queue grouped the images (engine_batches).</summary>
-    public JsonObject Stats()
+    public ServiceStatsBody Stats()
     {
-        var o = PredictStats.ToJson();
         long batches = Interlocked.Read(ref _batches);
-        o["engine_batches"] = batches;
-        o["avg_engine_batch_size"] = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches;
-        return o;
+        return PredictStats.Snapshot() with
+        {
+            EngineBatches = batches,
+            AvgEngineBatchSize = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches,
+        };
     }
 
     /// <summary>
     /// The service object of GET /services/{name}. With <paramref name="status"/> (DeepDetect's default) it carries
     /// <c>jobs</c>: the service's training jobs, always none here.
     /// </summary>
-    public JsonObject Describe(bool labels, bool status = true)
+    public ServiceInfo Describe(bool labels, bool status = true)
     {
-        var o = new JsonObject
-        {
-            ["name"] = Def.Name,
-            ["description"] = Def.Description,
-            ["mllib"] = Def.Mllib,
-            ["mltype"] = "classification",
-            ["type"] = "supervised",
-            ["predict"] = true,
-            ["training"] = false,
-            ["repository"] = Def.Repository,
-            ["model"] = Path.GetFileName(Def.Spec.ModelPath),
-            ["parameters"] = Def.Parameters.DeepClone(),
-            ["width"] = Def.Input.Width,
-            ["height"] = Def.Input.Height,
-            ["state"] = State.ToString().ToLowerInvariant(),
-            ["backend"] = _backend?.Kind ?? (BackendKind == BackendKind.Cpu ? "onnxruntime-cpu" : "trtnative-gpu"),
-            ["backend_reason"] = BackendReason,
-            ["max_batch_size"] = Def.Spec.MaxBatchSize,
-            ["datatype"] = Def.Spec.DataType,
-            ["input_tensor"] = Def.Spec.Model.Input.ToString(),
-            ["output_tensor"] = Def.Spec.Model.Output.ToString(),
-            ["service_stats"] = Stats(),
-            ["model_stats"] = ModelStats(),
-            // DeepDetect still sends the same object under its old name.
-            ["stats"] = ModelStats(),
-        };
-        if (status) o["jobs"] = new JsonArray();
-        if (State == ServiceState.Ready) o["engine_build_seconds"] = BuildSeconds;
-        if (_backend is TrtNativeGpuBackend g)
-        {
-            o["engine_source"] = g.Source;
-            o["engine_file"] = Path.GetFileName(g.EngineFile);
-            o["gpu_memory_bytes"] = g.DeviceMemoryBytes;
-        }
-        if (Error != null) o["error"] = Error;
+        // DeepDetect's model_stats (params = weights in the ONNX initializers); it still sends the same object as "stats".
+        var modelStats = new ModelStatsBody(Def.Spec.Model.Parameters > 0 ? Def.Spec.Model.Parameters : null);
+        var g = _backend as TrtNativeGpuBackend;
+        List<string>? labelList = null;
         if (labels)
         {
             int n = Def.Labels.Count == 0 ? 0 : Def.Labels.Keys.Max() + 1;
-            var arr = new JsonArray();
-            for (int i = 0; i < n; i++) arr.Add(Def.Labels.TryGetValue(i, out var l) ? l : i.ToString());
-            o["labels"] = arr;
+            labelList = new List<string>(n);
+            for (int i = 0; i < n; i++) labelList.Add(Def.Labels.TryGetValue(i, out var l) ? l : i.ToString());
         }
-        return o;
-    }
-
-    // DeepDetect's model_stats: the fields it knows for this model (params = weights in the ONNX initializers).
-    private JsonObject ModelStats()
-    {
-        var o = new JsonObject();
-        if (Def.Spec.Model.Parameters > 0) o["params"] = Def.Spec.Model.Parameters;
-        return o;
+        return new ServiceInfo(
+            Name: Def.Name,
+            Description: Def.Description,
+            Mllib: Def.Mllib,
+            Mltype: "classification",
+            Type: "supervised",
+            Predict: true,
+            Training: false,
+            Repository: Def.Repository,
+            Model: Path.GetFileName(Def.Spec.ModelPath),
+            Parameters: (JsonObject)Def.Parameters.DeepClone(),
+            Width: Def.Input.Width,
+            Height: Def.Input.Height,
+            State: State.ToString().ToLowerInvariant(),
+            Backend: _backend?.Kind ?? (BackendKind == BackendKind.Cpu ? "onnxruntime-cpu" : "trtnative-gpu"),
+            BackendReason: BackendReason,
+            MaxBatchSize: Def.Spec.MaxBatchSize,
+            Datatype: Def.Spec.DataType,
+            InputTensor: Def.Spec.Model.Input.ToString(),
+            OutputTensor: Def.Spec.Model.Output.ToString(),
+            ServiceStats: Stats(),
+            ModelStats: modelStats,
+            Stats: modelStats)
+        {
+            Jobs = status ? [] : null,
+            EngineBuildSeconds = State == ServiceState.Ready ? BuildSeconds : null,
+            EngineSource = g?.Source,
+            EngineFile = g == null ? null : Path.GetFileName(g.EngineFile),
+            GpuMemoryBytes = g?.DeviceMemoryBytes,
+            Error = Error,
+            Labels = labelList,
+        };
     }
 
     /// <summary>Stops the queue and frees the backend (waits for a build in progress).</summary>

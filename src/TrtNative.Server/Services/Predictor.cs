@@ -13,7 +13,7 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
     private readonly SemaphoreSlim _decoders = new(Math.Max(2, Environment.ProcessorCount));
 
     /// <summary>Returns (service name, predictions) or throws a <see cref="DdException"/>.</summary>
-    public async Task<(string service, JsonArray predictions)> PredictAsync(JsonObject body, CancellationToken ct)
+    public async Task<(string service, List<Prediction> predictions)> PredictAsync(JsonObject body, CancellationToken ct)
     {
         string name = JsonRead.Str(body, "service", "service") ?? throw DdException.BadRequest("'service' is missing");
         var svc = registry.Get(name);

@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using TrtNative.Server.Api;
 
 namespace TrtNative.Server.Services;
 
@@ -37,7 +37,7 @@ public sealed class ServiceStats
     }
 
     /// <summary>The fields DeepDetect sends, with its names and units.</summary>
-    public JsonObject ToJson()
+    public ServiceStatsBody Snapshot()
     {
         lock (_lock)
         {
@@ -45,23 +45,21 @@ public sealed class ServiceStats
             double avgBatch = count == 0 ? -1 : (double)_inferenceCount / count;
             double avgPredictMs = count == 0 ? -1 : _predictMs / count;
             double avgTransformMs = count == 0 ? -1 : _transformMs / count;
-            return new JsonObject
-            {
-                ["inference_count"] = _inferenceCount,
-                ["predict_success"] = _success,
-                ["predict_failure"] = _failure,
-                ["predict_count"] = count,
-                ["avg_batch_size"] = avgBatch,
-                ["avg_predict_duration_ms"] = avgPredictMs,
-                ["avg_transform_duration_ms"] = avgTransformMs,
-                ["avg_predict_duration_s"] = avgPredictMs / 1000.0,
-                ["avg_transform_duration_s"] = avgTransformMs / 1000.0,
-                ["total_predict_duration_ms"] = _predictMs,
-                ["total_transform_duration_ms"] = _transformMs,
+            return new ServiceStatsBody(
+                InferenceCount: _inferenceCount,
+                PredictSuccess: _success,
+                PredictFailure: _failure,
+                PredictCount: count,
+                AvgBatchSize: avgBatch,
+                AvgPredictDurationMs: avgPredictMs,
+                AvgTransformDurationMs: avgTransformMs,
+                AvgPredictDurationS: avgPredictMs / 1000.0,
+                AvgTransformDurationS: avgTransformMs / 1000.0,
+                TotalPredictDurationMs: _predictMs,
+                TotalTransformDurationMs: _transformMs,
                 // DeepDetect keeps these two (in seconds) for older clients.
-                ["avg_predict_duration"] = avgPredictMs / 1000.0,
-                ["avg_transform_duration"] = avgTransformMs / 1000.0,
-            };
+                AvgPredictDuration: avgPredictMs / 1000.0,
+                AvgTransformDuration: avgTransformMs / 1000.0);
         }
     }
 }

@@ -1,0 +1,126 @@
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace TrtNative.Server.Api;
+
+/// <summary>DeepDetect's status object: {code, msg, dd_code?, dd_msg?}; <c>detail</c> (ours) says why when there is no dd_code.</summary>
+public sealed record DdStatusBody(
+    int Code,
+    string Msg,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? DdCode = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? DdMsg = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null);
+
+/// <summary>An answer that is only a status (service created or deleted, any error).</summary>
+public sealed record DdStatusResponse(DdStatusBody Status);
+
+/// <summary>GET /info.</summary>
+public sealed record InfoResponse(DdStatusBody Status, InfoHead Head);
+
+/// <summary>The head of GET /info.</summary>
+public sealed record InfoHead(string Method, string Version, string Branch, string Commit, List<ServiceSummary> Services);
+
+/// <summary>One service in GET /info.</summary>
+public sealed record ServiceSummary(string Name, string Description, string Mllib, string Mltype, string Type, bool Predict, bool Training, string State);
+
+/// <summary>GET /services/{name}.</summary>
+public sealed record ServiceInfoResponse(DdStatusBody Status, ServiceInfo Body);
+
+/// <summary>
+/// The service object of GET /services/{name}. <see cref="Parameters"/> is the creation body's parameters as sent
+/// (DeepDetect echoes them; their values are loosely typed, so they stay a JSON object).
+/// </summary>
+public sealed record ServiceInfo(
+    string Name,
+    string Description,
+    string Mllib,
+    string Mltype,
+    string Type,
+    bool Predict,
+    bool Training,
+    string Repository,
+    string Model,
+    JsonObject Parameters,
+    int Width,
+    int Height,
+    string State,
+    string Backend,
+    string? BackendReason,
+    int MaxBatchSize,
+    string Datatype,
+    string InputTensor,
+    string OutputTensor,
+    ServiceStatsBody ServiceStats,
+    ModelStatsBody ModelStats,
+    ModelStatsBody Stats)
+{
+    /// <summary>The service's training jobs (always none); sent only with status=true, DeepDetect's default.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<JsonObject>? Jobs { get; init; }
+    /// <summary>Seconds the engine took to build; only once built.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? EngineBuildSeconds { get; init; }
+    /// <summary>GPU backends: where the engine came from (built, cache).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineSource { get; init; }
+    /// <summary>GPU backends: the engine file's name.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineFile { get; init; }
+    /// <summary>GPU backends: device memory the engine holds.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? GpuMemoryBytes { get; init; }
+    /// <summary>Why the service failed to build, if it did.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Error { get; init; }
+    /// <summary>The class labels by index (labels=true, the default).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Labels { get; init; }
+}
+
+/// <summary>
+/// DeepDetect's service_stats (its names and units), plus how the batching queue grouped the images
+/// (<c>engine_batches</c>, <c>avg_engine_batch_size</c>).
+/// </summary>
+public sealed record ServiceStatsBody(
+    long InferenceCount,
+    long PredictSuccess,
+    long PredictFailure,
+    long PredictCount,
+    double AvgBatchSize,
+    double AvgPredictDurationMs,
+    double AvgTransformDurationMs,
+    double AvgPredictDurationS,
+    double AvgTransformDurationS,
+    double TotalPredictDurationMs,
+    double TotalTransformDurationMs,
+    double AvgPredictDuration,
+    double AvgTransformDuration)
+{
+    /// <summary>Backend runs so far.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? EngineBatches { get; init; }
+    /// <summary>Images per backend run on average (0 before the first).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? AvgEngineBatchSize { get; init; }
+}
+
+/// <summary>DeepDetect's model_stats: the weights in the ONNX initializers, when known.</summary>
+public sealed record ModelStatsBody([property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Params);
+
+/// <summary>POST /predict.</summary>
+public sealed record PredictResponse(DdStatusBody Status, PredictHead Head, PredictBody Body);
+
+/// <summary>The head of a predict answer; <see cref="Time"/> in milliseconds.</summary>
+public sealed record PredictHead(string Method, string Service, double Time);
+
+/// <summary>The body of a predict answer.</summary>
+public sealed record PredictBody(List<Prediction> Predictions);
+
+/// <summary>One image's classes, best first.</summary>
+public sealed record Prediction(string Uri, List<PredictedClass> Classes);
+
+/// <summary>One class and its score; <see cref="Last"/> marks the last class of the list, as DeepDetect does.</summary>
+public sealed record PredictedClass(
+    double Prob,
+    string Cat,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Last = null);
+
+/// <summary>Source-generated JSON for the DeepDetect answers (snake_case names, as DeepDetect spells them).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(DdStatusResponse))]
+[JsonSerializable(typeof(InfoResponse))]
+[JsonSerializable(typeof(ServiceInfoResponse))]
+[JsonSerializable(typeof(PredictResponse))]
+[JsonSerializable(typeof(ServiceStatsBody))]
+public sealed partial class DdJson : JsonSerializerContext;
