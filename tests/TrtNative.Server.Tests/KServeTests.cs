@@ -19,6 +19,7 @@ public class KServeTests
             if ((string?)b["body"]?["state"] != "building") return;
             await Task.Delay(50);
         }
+        Assert.Fail($"service '{name}' is still building after 15 s");
     }
 
     [Fact]

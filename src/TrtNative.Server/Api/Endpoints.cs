@@ -180,9 +180,9 @@ public static class Endpoints
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
         if (ctx.Request.ContentLength > max)
             throw DdException.InputError($"request body is {ctx.Request.ContentLength} bytes, over the {max}-byte limit");
-        // Read into a scratch buffer (bounded pool: a large body's buffer is not kept), sized from Content-Length
-        // when given, grown by doubling otherwise.
-        var buf = ScratchBuffers.Bytes.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max + 1, 1 << 20)) + 1);
+        // Read into a scratch buffer (bounded pool: a large body's buffer is not kept), sized from Content-Length when
+        // given (Kestrel holds the client to it, and it is at most the limit), grown by doubling otherwise.
+        var buf = ScratchBuffers.Bytes.Rent((int)Math.Clamp(ctx.Request.ContentLength ?? 4096, 1, Math.Min(max, int.MaxValue - 1)) + 1);
         try
         {
             int len = 0, n;

@@ -172,16 +172,7 @@ public static class KServeEndpoints
             for (int i = 0; i < n; i++) items[i] = PreparedImage.FromTensor(values.AsSpan(i * item, item).ToArray(), c);
         }
 
-        var batcher = await svc.ReadyAsync(ctx.RequestAborted);
-        float[][] scores;
-        try
-        {
-            scores = await batcher.SubmitAsync(items);
-        }
-        catch (QueueFullException e)
-        {
-            throw DdException.Conflict(e.Message);
-        }
+        var scores = await svc.RunAsync(items.ToList(), i => $"item {i}", ctx.RequestAborted);
         int classes = scores[0].Length;
         var flat = new float[n * classes];
         for (int i = 0; i < n; i++) scores[i].CopyTo(flat, i * classes);

@@ -78,6 +78,8 @@ public sealed class RepositoryChange : IDisposable
     public void Commit() => _committed = true;
 
     /// <summary>Removes the staging folder; without <see cref="Commit"/>, first undoes every change (newest first).</summary>
+    /// <remarks>Runs while an error unwinds: a step that fails (a busy file, permissions) is skipped, the others still run, and the
+    /// error that caused the undo stays the one the client sees.</remarks>
     public void Dispose()
     {
         if (!_committed)
@@ -85,16 +87,31 @@ public sealed class RepositoryChange : IDisposable
             for (int i = _installed.Count - 1; i >= 0; i--)
             {
                 var (target, backup) = _installed[i];
-                Remove(target);
-                if (backup != null)
+                BestEffort(() =>
                 {
-                    if (Directory.Exists(backup) && new DirectoryInfo(backup).LinkTarget == null) Directory.Move(backup, target);
-                    else File.Move(backup, target);
-                }
+                    Remove(target);
+                    if (backup != null)
+                    {
+                        if (Directory.Exists(backup) && new DirectoryInfo(backup).LinkTarget == null) Directory.Move(backup, target);
+                        else File.Move(backup, target);
+                    }
+                });
             }
-            if (CreatedRoot != null) Remove(CreatedRoot);
+            if (CreatedRoot != null) BestEffort(() => Remove(CreatedRoot));
         }
-        if (_staging != null) Remove(_staging);
+        if (_staging != null) BestEffort(() => Remove(_staging));
+    }
+
+    private static void BestEffort(Action step)
+    {
+        try
+        {
+            step();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left for the next install into this repository (stale staging folders are removed then).
+        }
     }
 
     /// <summary>Deletes a file, link or directory tree (links are removed, never followed); missing is fine.</summary>

@@ -167,14 +167,28 @@ public sealed class ModelService : IAsyncDisposable
     public async Task<List<Prediction>> PredictAsync(List<(string uri, PreparedImage image)> items, int best, double threshold, CancellationToken ct,
         IDisposable? expectation = null)
     {
+        var scores = await RunAsync(items.Select(i => i.image).ToList(), i => $"image '{items[i].uri}'", ct, expectation);
+        // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
+        ReturnPixels(items.Select(i => i.image.Pixels));
+        var preds = new List<Prediction>(items.Count);
+        for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
+        return preds;
+    }
+
+    /// <summary>
+    /// Runs prepared items through this service's batcher and returns their scores, for every API (DeepDetect's
+    /// predict, KServe's infer): a full queue is a conflict (DdException.Conflict), a non-finite output fails the request naming
+    /// the item (<paramref name="describe"/> names item i), and a service deleted meanwhile is 404/1002.
+    /// </summary>
+    public async Task<float[][]> RunAsync(List<PreparedImage> items, Func<int, string> describe, CancellationToken ct, IDisposable? expectation = null)
+    {
         if (_deleted) throw DdException.ServiceNotFound(Def.Name);
         try
         {
             var batcher = await ReadyAsync(ct);
-            float[][] scores;
             try
             {
-                scores = await batcher.SubmitAsync(items.Select(i => i.image).ToList(), expectation);
+                return await batcher.SubmitAsync(items, expectation);
             }
             catch (QueueFullException e)
             {
@@ -182,23 +196,18 @@ public sealed class ModelService : IAsyncDisposable
             }
             catch (NonFiniteOutputException e)
             {
-                throw DdException.Internal($"non-finite model output: the scores of image '{items[e.ItemIndex].uri}' hold a NaN or an infinity " +
+                throw DdException.Internal($"non-finite model output: the scores of {describe(e.ItemIndex)} hold a NaN or an infinity " +
                     $"({e.Message}); no prediction is returned for this request", e);
             }
             finally
             {
                 expectation?.Dispose();
             }
-            // Every item's task completed, so the backend has read them all: the pixel buffers are free again.
-            ReturnPixels(items.Select(i => i.image.Pixels));
-            var preds = new List<Prediction>(items.Count);
-            for (int i = 0; i < items.Count; i++) preds.Add(Classes(items[i].uri, scores[i], best, threshold));
-            return preds;
         }
         catch (Exception e) when (_deleted && e is not DdException { HttpCode: 404 })
         {
-            // The service was deleted while this predict ran (its queue closed, its waiting items failed): for the
-            // client that is the service not being there, not a server error.
+            // The service was deleted while this call ran (its queue closed, its waiting items failed): for the client
+            // that is the service not being there, not a server error.
             throw DdException.ServiceNotFound(Def.Name);
         }
     }

@@ -36,6 +36,9 @@ public sealed class ServiceStats
         }
     }
 
+    // Milliseconds to seconds, keeping DeepDetect's -1 for "no predict yet".
+    private static double Seconds(double ms) => ms < 0 ? -1 : ms / 1000.0;
+
     /// <summary>The fields DeepDetect sends, with its names and units.</summary>
     public ServiceStatsBody Snapshot()
     {
@@ -53,13 +56,13 @@ public sealed class ServiceStats
                 AvgBatchSize: avgBatch,
                 AvgPredictDurationMs: avgPredictMs,
                 AvgTransformDurationMs: avgTransformMs,
-                AvgPredictDurationS: avgPredictMs / 1000.0,
-                AvgTransformDurationS: avgTransformMs / 1000.0,
+                AvgPredictDurationS: Seconds(avgPredictMs),
+                AvgTransformDurationS: Seconds(avgTransformMs),
                 TotalPredictDurationMs: _predictMs,
                 TotalTransformDurationMs: _transformMs,
                 // DeepDetect keeps these two (in seconds) for older clients.
-                AvgPredictDuration: avgPredictMs / 1000.0,
-                AvgTransformDuration: avgTransformMs / 1000.0);
+                AvgPredictDuration: Seconds(avgPredictMs),
+                AvgTransformDuration: Seconds(avgTransformMs));
         }
     }
 }

@@ -94,6 +94,10 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
             return;
         fixed (T* p = source)
             CudaDriver.Check(CudaDriver.cuMemcpyHtoD_v2(dst, p, (nuint)(source.Length * sizeof(T))), "cuMemcpyHtoD_v2");
+        // From pageable memory the call may return once the data is staged, before the DMA lands; work on a
+        // non-blocking stream is not ordered after it. Waiting for the legacy stream, which carried the copy, makes the
+        // "done" of this method true.
+        CudaDriver.Check(CudaDriver.cuStreamSynchronize(0), "cuStreamSynchronize");
     }
 
     /// <summary>Copies from the buffer at <paramref name="offset"/> elements into host memory; returns when the copy is done.</summary>

@@ -31,7 +31,7 @@ public static partial class GraphPasses
                 for (long c = 0; c < n; c++)
                     scaledW[r * n + c] = w.Floats[r * n + c] * m.Scale[c];
             string wName = GraphEdit.FreshName(g, m.MatMul.Input(1) + "_scaled");
-            g.Initializers[wName] = Tensor.FromFloats(scaledW, [k, n]);
+            g.Initializers[wName] = Tensor.FromFloats(scaledW, [k, n], w.Type);
             m.MatMul.Inputs[1] = wName;
             if (m.BiasAdd is { } add)
             {
@@ -40,7 +40,7 @@ public static partial class GraphPasses
                 var scaledB = new float[bias.Floats!.Length];
                 for (int i = 0; i < scaledB.Length; i++) scaledB[i] = bias.Floats[i] * m.Scale[i % n];
                 string bName = GraphEdit.FreshName(g, add.Input(bi) + "_scaled");
-                g.Initializers[bName] = Tensor.FromFloats(scaledB, (long[])bias.Shape.Clone());
+                g.Initializers[bName] = Tensor.FromFloats(scaledB, (long[])bias.Shape.Clone(), bias.Type);
                 add.Inputs[bi] = bName;
             }
             log.Note(pass, $"folded {mul.OpType} '{mul.Name}' by a constant into the weights of MatMul '{m.MatMul.Name}'" +
