@@ -133,12 +133,33 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             }
             _exec.SetTensorAddress(_in, _input.DevicePointer);
             _exec.SetTensorAddress(_out, _output.DevicePointer);
+            WarmUp(log);
         }
         catch
         {
             DisposeAll();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Runs every batch size a batch can run at (<see cref="BatchBucket"/>) twice before the service is ready: the
+    /// first run sets the layers up for that shape (which may build cuDNN plans) and loads the kernels, the second
+    /// captures the CUDA graph. Without it the first request of each new size would pay for that.
+    /// </summary>
+    private void WarmUp(Action<string>? log)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var sizes = _fixedBatch ? [MaxBatchSize] : Enumerable.Range(1, MaxBatchSize).Select(n => BatchBucket(n, MaxBatchSize)).Distinct().ToArray();
+        _input.Clear(_stream);  // on the engine's stream: ordered before the runs
+        foreach (int b in sizes)
+        {
+            _exec.SetInputShape(_in, [b, _c, _h, _w]);
+            _exec.EnqueueAsync(_stream);
+            _exec.EnqueueAsync(_stream);
+        }
+        _stream.Synchronize();
+        log?.Invoke($"warmed up {sizes.Length} batch sizes ({string.Join(",", sizes)}) in {clock.Elapsed.TotalSeconds:F1} s");
     }
 
     /// <summary>Where the engine came from: "built", "loaded plan …" or "rebuilt (StalePlan)".</summary>
