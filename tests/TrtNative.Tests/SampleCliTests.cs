@@ -43,6 +43,8 @@ public class SampleCliTests
     [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--workspace", "--timing-cache", "-o, --output")]
     [InlineData("run", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed")]
     [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
+    [InlineData("check", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed", "--sets")]
+    [InlineData("loadgen", "--service", "--url", "--concurrency", "--duration", "--base64", "--json", "--engine-plan")]
     public void EveryCommandHasHelpListingItsArgumentsAndOptions(string command, params string[] expected)
     {
         var (code, output, err) = Run(command, "--help");
@@ -103,6 +105,24 @@ public class SampleCliTests
     }
 
     [Fact]
+    public void CheckRefusesAPlanItCannotRunInOnnxRuntime()
+    {
+        string plan = Path.Combine(Directory.CreateTempSubdirectory("trtn-sample-check-").FullName, "digits.fp16.plan");
+        File.WriteAllBytes(plan, [1, 2, 3]);
+        try
+        {
+            var (code, _, err) = Run("check", plan);
+            Assert.Equal(2, code);
+            Assert.Contains("not an ONNX model", err);
+            NoStackTrace(err);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(plan)!, recursive: true);
+        }
+    }
+
+    [Fact]
     public void CommandLinesOfTheScriptsAndDocsStillParse()
     {
         string dir = Directory.CreateTempSubdirectory("trtn-sample-cli-").FullName;
@@ -115,6 +135,7 @@ public class SampleCliTests
                 ["build", Digits, "--fp32", "--profile", "1:8:64", "--workspace", "64", "--timing-cache", Path.Combine(dir, "tc.json"), "-o", Path.Combine(dir, "d.plan")],
                 ["build", Digits, "--output", Path.Combine(dir, "d2.plan")],
                 ["run", Digits, "--batch", "4", "--seed", "3", "--fp32"],
+                ["check", Digits, "--fp16", "--batch", "8", "--sets", "2", "--seed", "1"],
             ];
             foreach (var line in lines)
             {

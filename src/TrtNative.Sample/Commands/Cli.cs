@@ -21,6 +21,7 @@ internal static class Cli
         RunCommand.Create(),
         BenchCommand.Create(),
         LoadgenCommand.Create(),
+        CheckCommand.Create(),
     };
 
     /// <summary>Parses <paramref name="args"/>, runs the command and returns the process exit code.</summary>

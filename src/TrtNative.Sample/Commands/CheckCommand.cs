@@ -1,0 +1,100 @@
+using System.CommandLine;
+using Microsoft.ML.OnnxRuntime;
+using TrtNative.Cuda;
+using TrtNative.Ir;
+using TrtNative.Runtime;
+
+namespace TrtNative.Sample.Commands;
+
+/// <summary>
+/// check MODEL.onnx [--fp16|--fp32] [--profile MIN:OPT:MAX] [--batch N] [--sets N] [--seed S]: builds the engine and
+/// runs it and ONNX Runtime (CPU) on the same fresh N(0,1) inputs; prints, per output, relative L2 error, largest
+/// absolute error, non-finite values and top-1 agreement, and whether that is within the precision's budget
+/// (fp32: rel L2 ≤ 1e-4; fp16: rel L2 ≤ 1e-2 and top-1 agreement on at least 63 of 64 rows). Exit code 0 within
+/// budget, 1 outside it (or when the engine cannot be built or run).
+/// </summary>
+internal static class CheckCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("check", "Compare an engine built from a model with ONNX Runtime (CPU) on the same random inputs: " +
+                                           "rel L2, max abs error, non-finite values and top-1 agreement per output.");
+        var symbols = new EngineOptions.Symbols(command, batch: true, seed: true);
+        var sets = new Option<int>("--sets") { Description = "input batches to compare", HelpName = "N", DefaultValueFactory = _ => 4 }.AtLeast(1);
+        command.Add(sets);
+        Cli.SetAction(command, r => Run(symbols.Bind(r), r.GetValue(sets)));
+        return command;
+    }
+
+    public static int Run(EngineOptions o, int sets)
+    {
+        if (!o.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            Console.Error.WriteLine($"check: {o.Path} is not an ONNX model: check builds the engine from the model and runs the model in ONNX Runtime too");
+            return Cli.Usage;
+        }
+        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("check: no usable GPU: " + reason); return Cli.Failed; }
+        using var ctx = CudaContext.Create();
+        using var engine = o.Open(ctx, verbose: true);
+        using var ec = engine.CreateExecutionContext();
+        using var ort = new InferenceSession(o.Path);
+        int seed = o.Seed >= 0 ? o.Seed : Random.Shared.Next();
+        var rng = new Random(seed);
+        var actual = engine.Outputs.ToDictionary(d => d.Name, _ => new List<float>());
+        var reference = engine.Outputs.ToDictionary(d => d.Name, _ => new List<float>());
+        var rowShapes = new Dictionary<string, long[]>();
+        for (int s = 0; s < sets; s++)
+        {
+            var inputs = new Dictionary<string, Tensor>();
+            foreach (var d in engine.Inputs)
+            {
+                var shape = d.Shape.Select((dim, k) => dim.IsKnown ? dim.Value : k == 0 ? o.Batches[0] : d.MaxShape[k]).ToArray();
+                inputs[d.Name] = Tensor.FromFloats(Normal(rng, (int)shape.Aggregate(1L, (a, b) => a * b)), shape);
+            }
+            var ours = ec.Run(inputs);
+            var values = inputs.Select(kv => OrtValue.CreateTensorValueFromMemory(kv.Value.Floats!, kv.Value.Shape)).ToList();
+            try
+            {
+                using var runOptions = new RunOptions();
+                var names = engine.Outputs.Select(d => d.Name).ToArray();
+                using var theirs = ort.Run(runOptions, inputs.Keys.ToArray(), values, names);
+                for (int i = 0; i < names.Length; i++)
+                {
+                    actual[names[i]].AddRange(ours[names[i]].Floats!);
+                    reference[names[i]].AddRange(theirs[i].GetTensorDataAsSpan<float>().ToArray());
+                    rowShapes[names[i]] = ours[names[i]].Shape;
+                }
+            }
+            finally
+            {
+                foreach (var v in values) v.Dispose();
+            }
+        }
+        Console.WriteLine($"check: {Path.GetFileName(o.Path)} {o.Precision} against ONNX Runtime (CPU), {sets} set(s) at batch {o.Batches[0]}, seed {seed}");
+        bool within = true;
+        foreach (var (name, values) in actual)
+        {
+            var shape = (long[])rowShapes[name].Clone();
+            shape[0] *= sets;
+            var c = OutputComparison.Of(name, values.ToArray(), reference[name].ToArray(), shape);
+            bool ok = WithinBudget(c, o.Precision);
+            within &= ok;
+            Console.WriteLine($"  {c} -> {(ok ? "within" : "OUTSIDE")} the {o.Precision} budget");
+        }
+        return within ? Cli.Ok : Cli.Failed;
+    }
+
+    /// <summary>The accuracy the GPU tests ask of an engine: fp32 rel L2 ≤ 1e-4; fp16 ≤ 1e-2 with top-1 on ≥ 63/64 rows.</summary>
+    internal static bool WithinBudget(OutputComparison c, Precision precision) =>
+        c.NonFinite == 0 && (precision == Precision.Fp32
+            ? c.RelativeL2 <= 1e-4
+            : c.RelativeL2 <= 1e-2 && (c.Rows == 0 || c.Top1Agree * 64 >= c.Rows * 63));
+
+    private static float[] Normal(Random rng, int n)
+    {
+        var v = new float[n];
+        for (int i = 0; i < n; i++)
+            v[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        return v;
+    }
+}

@@ -1,0 +1,58 @@
+namespace TrtNative.Runtime;
+
+/// <summary>
+/// How far an engine's output is from a reference output (ONNX Runtime, the CPU reference executor) computed on the
+/// same inputs: relative L2 error ‖actual − reference‖ / ‖reference‖, the largest absolute difference, whether the
+/// actual output holds a NaN or an infinity, and, for [rows, classes] outputs, on how many rows the top-1 class agrees.
+/// </summary>
+/// <param name="Name">The output's name.</param>
+/// <param name="Shape">Its shape (all rows of every compared batch together).</param>
+/// <param name="RelativeL2">Relative L2 error; +∞ when the actual output is not finite.</param>
+/// <param name="MaxAbsError">Largest absolute difference over the finite elements.</param>
+/// <param name="NonFinite">Elements of the actual output that are NaN or infinite.</param>
+/// <param name="Top1Agree">Rows whose arg-max agrees (rank-2 outputs; 0 otherwise).</param>
+/// <param name="Rows">Rows compared for top-1 (rank-2 outputs; 0 otherwise).</param>
+public sealed record OutputComparison(string Name, long[] Shape, double RelativeL2, double MaxAbsError, long NonFinite, int Top1Agree, int Rows)
+{
+    /// <summary>Compares <paramref name="actual"/> with <paramref name="reference"/>, both laid out in <paramref name="shape"/>.</summary>
+    /// <exception cref="ArgumentException">The two have different lengths or do not fill the shape.</exception>
+    public static OutputComparison Of(string name, ReadOnlySpan<float> actual, ReadOnlySpan<float> reference, long[] shape)
+    {
+        long count = shape.Aggregate(1L, (a, d) => a * d);
+        if (actual.Length != reference.Length || actual.Length != count)
+            throw new ArgumentException($"output '{name}': {actual.Length} values against {reference.Length} reference values for shape [{string.Join(",", shape)}]");
+        double num = 0, den = 0, maxAbs = 0;
+        long nonFinite = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            den += (double)reference[i] * reference[i];
+            if (!float.IsFinite(actual[i])) { nonFinite++; continue; }
+            double d = (double)actual[i] - reference[i];
+            num += d * d;
+            maxAbs = Math.Max(maxAbs, Math.Abs(d));
+        }
+        double rel = nonFinite > 0 ? double.PositiveInfinity : Math.Sqrt(num / (den > 0 ? den : 1));
+        int agree = 0, rows = 0;
+        if (shape.Length == 2 && shape[1] > 0)
+        {
+            rows = (int)shape[0];
+            int classes = (int)shape[1];
+            for (int r = 0; r < rows; r++)
+                if (ArgMax(actual.Slice(r * classes, classes)) == ArgMax(reference.Slice(r * classes, classes))) agree++;
+        }
+        return new OutputComparison(name, shape, rel, maxAbs, nonFinite, agree, rows);
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++)
+            if (row[i] > row[best] || float.IsNaN(row[best])) best = i;
+        return best;
+    }
+
+    /// <summary>One line: "logits [64,1000]: rel L2 3.2e-04, max abs 1.1e-03, top-1 64/64".</summary>
+    public override string ToString() =>
+        $"{Name} [{string.Join(",", Shape)}]: rel L2 {RelativeL2:E2}, max abs {MaxAbsError:E2}" +
+        (Rows > 0 ? $", top-1 {Top1Agree}/{Rows}" : "") + (NonFinite > 0 ? $", {NonFinite} non-finite values" : "");
+}
