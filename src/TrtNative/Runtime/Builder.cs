@@ -63,7 +63,7 @@ public sealed class Builder
             CudnnVersion = gpu.CudnnVersion,
             CublasLtVersion = gpu.CublasLtVersion,
             ModelHash = modelHash ?? HashProgram(program),
-            BuilderConfig = config.Canonical(),
+            Settings = config.Settings(),
         };
 
         // Tactics from the timing cache, when every tunable layer has one for this GPU and these shapes.

@@ -154,14 +154,7 @@ public sealed class Engine : IDisposable
         }
     }
 
-    internal long WorkspaceLimit => ParseWorkspace(Header.BuilderConfig);
-
-    private static long ParseWorkspace(string canonical)
-    {
-        foreach (var part in canonical.Split(';'))
-            if (part.StartsWith("workspace=", StringComparison.Ordinal) && long.TryParse(part.AsSpan(10), out long v)) return v;
-        return 256L << 20;
-    }
+    internal long WorkspaceLimit => Header.Settings.MaxWorkspaceSize;
 
     /// <summary>Symbol values from concrete input shapes; throws when inputs disagree or a shape has the wrong rank.</summary>
     internal Dictionary<string, long> BindSymbols(IReadOnlyDictionary<string, long[]> shapes, string what)
@@ -265,7 +258,7 @@ public sealed class Engine : IDisposable
         return new PlanExpectations
         {
             GpuName = gpu.Name, ComputeCapability = gpu.ComputeCapability, CudnnVersion = gpu.CudnnVersion,
-            CublasLtVersion = gpu.CublasLtVersion, ModelHash = modelHash, BuilderConfig = config?.Canonical(),
+            CublasLtVersion = gpu.CublasLtVersion, ModelHash = modelHash, Settings = config?.Settings(),
         };
     }
 
