@@ -52,7 +52,10 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     }
 
     /// <summary>Loads or builds the engine (minutes for big models on a cold timing cache).</summary>
-    public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null)
+    /// <param name="spec">What to build.</param>
+    /// <param name="log">Plan and timing-cache messages (a stale plan, a rebuild).</param>
+    /// <param name="progress">The build's phases, when the engine is built.</param>
+    public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null, IProgress<BuildProgress>? progress = null)
     {
         int count = CudaDevice.Count;
         if (spec.GpuId >= count)
@@ -69,7 +72,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             var sm = _ctx.Device.ComputeCapability.Sm;
             EngineFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_arch{sm}_{spec.DataType}_bs{MaxBatchSize}");
             string cacheFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_timing.cache");
-            string hash = ModelHash.Compute(spec.ModelPath);
+            // The model was read and parsed once when the service was created: hash and graph come from that load.
+            var model = spec.Model.Onnx;
+            string hash = model.ContentHash;
             // The config is known before any plan is read, so a plan built with other settings counts as stale.
             var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32 };
             if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
@@ -96,7 +101,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             if (engine == null)
             {
                 cfg.TimingCache = TimingCacheFile.Load(cacheFile, msg => log?.Invoke(msg));
-                engine = new Builder(_ctx).BuildFromOnnx(spec.ModelPath, cfg, log == null ? null : new Progress<string>(log));
+                engine = new Builder(_ctx).Build(model, cfg, progress);
                 Source ??= "built";
                 if (spec.WriteEngine)
                 {

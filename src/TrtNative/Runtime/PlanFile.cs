@@ -285,7 +285,15 @@ public static class ModelHash
         {
             throw new TrtNativeException(ErrorCode.InvalidModel, $"Cannot read model '{onnxPath}': {e.Message}", e);
         }
-        var locations = ExternalDataLocations(model, onnxPath);
+        return Compute(model, ParseForHash(model, onnxPath), onnxPath);
+    }
+
+    /// <summary>The hash of <see cref="Compute(string)"/> for model bytes already read and parsed from <paramref name="onnxPath"/>.</summary>
+    internal static string Compute(byte[] model, global::Onnx.ModelProto proto, string onnxPath)
+    {
+        var locations = new SortedSet<string>(StringComparer.Ordinal);
+        if (proto.Graph is not null)
+            Collect(proto.Graph, locations);
         string dir = Path.GetDirectoryName(Path.GetFullPath(onnxPath))!;
 
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -312,19 +320,22 @@ public static class ModelHash
 
     internal static SortedSet<string> ExternalDataLocations(byte[] model, string source)
     {
-        global::Onnx.ModelProto proto;
+        var result = new SortedSet<string>(StringComparer.Ordinal);
+        if (ParseForHash(model, source).Graph is { } g)
+            Collect(g, result);
+        return result;
+    }
+
+    private static global::Onnx.ModelProto ParseForHash(byte[] model, string source)
+    {
         try
         {
-            proto = global::Onnx.ModelProto.Parser.ParseFrom(model);
+            return global::Onnx.ModelProto.Parser.ParseFrom(model);
         }
         catch (Google.Protobuf.InvalidProtocolBufferException e)
         {
             throw new TrtNativeException(ErrorCode.InvalidModel, $"'{source}' is not a valid ONNX model: {e.Message}", e);
         }
-        var result = new SortedSet<string>(StringComparer.Ordinal);
-        if (proto.Graph is not null)
-            Collect(proto.Graph, result);
-        return result;
     }
 
     private static void Collect(global::Onnx.GraphProto g, SortedSet<string> into)
