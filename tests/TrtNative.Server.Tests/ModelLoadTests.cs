@@ -1,4 +1,5 @@
 using System.Net;
+using TrtNative;
 using Microsoft.Extensions.DependencyInjection;
 using TrtNative.Server.Inference;
 using Xunit;
@@ -77,5 +78,59 @@ public class ModelLoadTests(ModelLoadServerFactory f) : IClassFixture<ModelLoadS
             Assert.True(DateTime.UtcNow < deadline, "the service kept the model's weights after its backend was created");
             await Task.Delay(20);
         }
+    }
+}
+
+/// <summary>What the GPU backend does with a plan in the repository that it cannot use: it rebuilds.</summary>
+public class PlanRebuildTests
+{
+    private static (TrtNative.Runtime.Engine? Engine, string Source, List<string> Log) Try(byte[] plan, TrtNative.Runtime.PlanExpectations? want = null)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"trtn-plan-{Guid.NewGuid():N}");
+        File.WriteAllBytes(path, plan);
+        var log = new List<string>();
+        try
+        {
+            var (engine, source) = TrtNativeGpuBackend.LoadPlanOrRebuild(path, p =>
+            {
+                TrtNative.Runtime.PlanFile.Read(p, want);
+                throw new InvalidOperationException("the plan was accepted");
+            }, log.Add);
+            return (engine, source, log);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void APlanOfAnOlderFormatVersionIsRebuilt()
+    {
+        var plan = "TRTNPLAN"u8.ToArray().Concat(new byte[] { 1, 0, 0, 0 }).Concat(new byte[64]).ToArray();
+        var (engine, source, log) = Try(plan);
+        Assert.Null(engine);
+        Assert.Equal("rebuilt (StalePlan)", source);
+        var line = Assert.Single(log);
+        Assert.Contains("format version 1", line);
+        Assert.Contains("rebuild the engine", line);
+    }
+
+    [Fact]
+    public void AForeignFileIsRebuilt()
+    {
+        var (engine, source, log) = Try("not a plan at all"u8.ToArray());
+        Assert.Null(engine);
+        Assert.Equal("rebuilt (CorruptPlan)", source);
+        Assert.Contains("bad magic", Assert.Single(log));
+    }
+
+    [Fact]
+    public void OtherFailuresAreNotHiddenByARebuild()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"trtn-plan-{Guid.NewGuid():N}");
+        var e = Assert.Throws<TrtNativeException>(() => TrtNativeGpuBackend.LoadPlanOrRebuild(path,
+            _ => throw new TrtNativeException(ErrorCode.OutOfMemory, "no memory"), null));
+        Assert.Equal(ErrorCode.OutOfMemory, e.Code);
     }
 }

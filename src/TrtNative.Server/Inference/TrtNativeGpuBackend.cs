@@ -87,16 +87,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             Engine? engine = null;
             if (spec.ReadEngine && File.Exists(EngineFile))
             {
-                try
-                {
-                    engine = Engine.Load(_ctx, EngineFile, hash, cfg);
-                    Source = $"loaded plan {Path.GetFileName(EngineFile)}";
-                }
-                catch (TrtNativeException e) when (e.Code is ErrorCode.StalePlan or ErrorCode.CorruptPlan)
-                {
-                    log?.Invoke($"rebuilding: {e.Message}");
-                    Source = $"rebuilt ({e.Code})";
-                }
+                (engine, string source) = LoadPlanOrRebuild(EngineFile, path => Engine.Load(_ctx, path, hash, cfg), log);
+                Source = source;
             }
             if (engine == null)
             {
@@ -143,6 +135,25 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         {
             DisposeAll();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Loads the plan at <paramref name="path"/> through <paramref name="load"/>, or returns no engine when the plan is
+    /// stale (other GPU, libraries, model, build options or plan format version) or damaged: the caller then rebuilds
+    /// it. Other failures propagate.
+    /// </summary>
+    internal static (Engine? Engine, string Source) LoadPlanOrRebuild(string path, Func<string, Engine> load, Action<string>? log)
+    {
+        try
+        {
+            var engine = load(path);
+            return (engine, $"loaded plan {Path.GetFileName(path)}");
+        }
+        catch (TrtNativeException e) when (e.Code is ErrorCode.StalePlan or ErrorCode.CorruptPlan)
+        {
+            log?.Invoke($"rebuilding: {e.Message}");
+            return (null, $"rebuilt ({e.Code})");
         }
     }
 
