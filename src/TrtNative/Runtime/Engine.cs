@@ -48,6 +48,11 @@ public sealed class Engine : IDisposable
     private readonly DeviceBuffer<byte> _weights;
     private int _disposed;
 
+    /// <summary>Creates the native engine for <paramref name="program"/> in <paramref name="context"/> and uploads its weights.</summary>
+    /// <param name="context">The CUDA context the engine lives in.</param>
+    /// <param name="program">The lowered program, tactics set.</param>
+    /// <param name="profile">Shape ranges of every input.</param>
+    /// <param name="header">What the engine was built for (GPU, libraries, model, build options).</param>
     /// <param name="memory">The memory plan at the profile's max, when the builder made it already.</param>
     internal Engine(CudaContext context, LayerProgram program, IReadOnlyDictionary<string, InputShapeRange> profile, PlanHeader header,
         MemoryPlan? memory = null)
