@@ -310,8 +310,8 @@ public class TimingCacheGpuTests
         finally { File.Delete(path); }
     }
 
-    private sealed class ListProgress(List<string> into) : IProgress<string>
+    private sealed class ListProgress(List<string> into) : IProgress<BuildProgress>
     {
-        public void Report(string value) => into.Add(value);
+        public void Report(BuildProgress value) => into.Add(value.Message);
     }
 }

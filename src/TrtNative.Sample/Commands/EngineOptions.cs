@@ -156,27 +156,43 @@ internal sealed class EngineOptions
             if (verbose) Console.WriteLine($"loaded plan {Path} in {sw0.Elapsed.TotalSeconds:F2} s ({e.LayerCount} layers)");
             return e;
         }
-        var graph = TrtNative.Onnx.OnnxImporter.Load(Path);
+        // One read and parse of the model: hash, signature and graph come from it.
+        var model = TrtNative.Onnx.OnnxModel.Load(Path);
         var config = Config();
-        var input = graph.Inputs[0];
+        var input = model.Graph.Inputs[0];
         var shape = input.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"input '{input.Name}' has no shape");
         if (!shape[0].IsKnown)
         {
             long[] Fix(long b) => shape.Select((d, k) => k == 0 ? b : d.Value).ToArray();
             config.OptimizationProfiles.Add(new OptimizationProfile().Set(input.Name, Fix(MinBatch), Fix(OptBatch), Fix(MaxBatch)));
         }
-        var progress = new Progress<string>(m => { if (verbose) Console.WriteLine("  " + m); });
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var engine = new Builder(ctx).Build(graph, config, ModelHash.Compute(Path), new SyncProgress(verbose));
+        var engine = new Builder(ctx).Build(model, config, new ProgressLine(verbose ? Console.Out : TextWriter.Null));
         if (verbose) Console.WriteLine($"built {Path} ({Precision}, batch {MinBatch}..{MaxBatch}) in {sw.Elapsed.TotalSeconds:F1} s: {engine.LayerCount} layers, weights {engine.WeightBytes / 1048576.0:F1} MiB, activations {engine.ActivationBytes / 1048576.0:F1} MiB");
         if (TimingCache is not null && config.TimingCache is not null) TimingCacheFile.MergeAndSave(TimingCache, config.TimingCache);
         return engine;
     }
 
-    /// <summary>Prints progress lines as they come (Progress&lt;T&gt; would post them to the thread pool).</summary>
-    private sealed class SyncProgress(bool verbose) : IProgress<string>
+    /// <summary>
+    /// Prints one line per finished build phase as it comes (Progress&lt;T&gt; would post them to the thread pool):
+    /// elapsed time, a bar of finished phases, the phase and its message.
+    /// </summary>
+    internal sealed class ProgressLine(TextWriter to) : IProgress<BuildProgress>
     {
         private readonly System.Diagnostics.Stopwatch _sw = System.Diagnostics.Stopwatch.StartNew();
-        public void Report(string value) { if (verbose) Console.WriteLine($"  [{_sw.Elapsed.TotalSeconds,6:F1} s] {value}"); }
+
+        public void Report(BuildProgress value)
+        {
+            // A phase's start is shown only for the slow GPU phases, so a long autotune says what it is doing.
+            bool end = value.Step == (int)value.Phase + 1;
+            if (!end && value.Phase is not (BuildPhase.CreateEngine or BuildPhase.Tune)) return;
+            to.WriteLine(Format(value, _sw.Elapsed));
+        }
+
+        internal static string Format(BuildProgress p, TimeSpan elapsed)
+        {
+            int total = Math.Max(p.Total, 1), done = Math.Clamp(p.Step, 0, total);
+            return $"  [{elapsed.TotalSeconds,6:F1} s] [{new string('#', done)}{new string('.', total - done)}] {p.Phase,-12} {p.Message}";
+        }
     }
 }

@@ -1,3 +1,4 @@
+using TrtNative.Runtime;
 namespace TrtNative.Server.Inference;
 
 /// <summary>Which backend a service gets, and why.</summary>
@@ -24,6 +25,15 @@ public class BackendFactory(ServerOptions opts, ILogger<BackendFactory>? log = n
     public virtual IInferenceBackend Create(BackendKind kind, BackendSpec spec) => kind switch
     {
         BackendKind.Cpu => new OnnxRuntimeBackend(spec),
-        _ => new TrtNativeGpuBackend(spec, msg => log?.LogInformation("{Model}: {Msg}", Path.GetFileName(spec.ModelPath), msg)),
+        _ => new TrtNativeGpuBackend(spec, msg => log?.LogInformation("{Model}: {Msg}", Path.GetFileName(spec.ModelPath), msg),
+            log is null ? null : new BuildProgressLog(log, Path.GetFileName(spec.ModelPath))),
     };
+}
+
+/// <summary>Logs each build phase as it starts and ends (typed: phase, step of total, message as structured fields).</summary>
+public sealed class BuildProgressLog(ILogger log, string model) : IProgress<BuildProgress>
+{
+    /// <inheritdoc/>
+    public void Report(BuildProgress value) =>
+        log.LogInformation("{Model}: build {Phase} [{Step}/{Total}] {Message}", model, value.Phase, value.Step, value.Total, value.Message);
 }

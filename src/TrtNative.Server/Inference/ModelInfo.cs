@@ -1,5 +1,4 @@
-using Google.Protobuf;
-using Onnx;
+using TrtNative.Onnx;
 
 namespace TrtNative.Server.Inference;
 
@@ -11,47 +10,46 @@ public sealed record TensorInfo(string Name, long[] Dims)
 }
 
 /// <summary>
-/// The one image input and the score output of an ONNX classifier, read from the file without running it
-/// (so service creation can check width/height/channels/nclasses at once, before any engine build).
+/// The one image input and the score output of an ONNX classifier, from the model loaded once (<see cref="Onnx"/>:
+/// content hash, signature, graph) without running it, so service creation can check width/height/channels/nclasses
+/// at once, before any engine build.
 /// </summary>
 public sealed record ModelInfo(TensorInfo Input, TensorInfo Output, IReadOnlyList<TensorInfo> AllOutputs)
 {
-    /// <summary>Parses the graph's inputs (initializers excluded) and outputs; picks output "prob" or the single one.</summary>
+    /// <summary>Loads the model once (<see cref="OnnxModel.Load"/>) and reads its signature; see <see cref="From"/>.</summary>
     public static ModelInfo Read(string path)
     {
-        ModelProto m;
+        OnnxModel model;
         try
         {
-            using var fs = File.OpenRead(path);
-            m = ModelProto.Parser.ParseFrom(fs);
+            model = OnnxModel.Load(path);
         }
-        catch (Exception e) when (e is InvalidProtocolBufferException or IOException)
+        catch (TrtNativeException e) when (e.Code == ErrorCode.InvalidModel)
         {
-            throw new InvalidDataException($"'{Path.GetFileName(path)}' is not a readable ONNX model: {e.Message}", e);
+            throw new InvalidDataException(e.Message, e);
         }
-        if (m.Graph == null) throw new InvalidDataException($"'{Path.GetFileName(path)}' has no graph");
-        var inits = m.Graph.Initializer.Select(t => t.Name).ToHashSet();
-        var inputs = m.Graph.Input.Where(v => !inits.Contains(v.Name)).Select(ToInfo).ToList();
-        var outputs = m.Graph.Output.Select(ToInfo).ToList();
+        return From(model);
+    }
+
+    /// <summary>The graph's inputs (initializers excluded) and outputs; picks output "prob" or the single one.</summary>
+    public static ModelInfo From(OnnxModel model)
+    {
+        var inputs = model.Inputs.Select(t => new TensorInfo(t.Name, t.Dims)).ToList();
+        var outputs = model.Outputs.Select(t => new TensorInfo(t.Name, t.Dims)).ToList();
         if (inputs.Count != 1)
             throw new InvalidDataException($"the model must have exactly one image input, it has {inputs.Count}: {string.Join(", ", inputs)}");
         if (inputs[0].Dims.Length != 4)
             throw new InvalidDataException($"the model input {inputs[0]} is not 4-D NCHW");
         var outp = outputs.FirstOrDefault(o => o.Name == "prob") ?? (outputs.Count == 1 ? outputs[0] : null)
             ?? throw new InvalidDataException($"no output named 'prob' and more than one output: {string.Join(", ", outputs)}");
-        long parameters = m.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, b) => a * b));
-        return new ModelInfo(inputs[0], outp, outputs) { Parameters = parameters };
+        return new ModelInfo(inputs[0], outp, outputs) { Parameters = model.Parameters, Onnx = model };
     }
+
+    /// <summary>The model as loaded once: the GPU backend builds from it and records its content hash.</summary>
+    public required OnnxModel Onnx { get; init; }
 
     /// <summary>Number of weights: the elements of every initializer.</summary>
     public long Parameters { get; init; }
-
-    private static TensorInfo ToInfo(ValueInfoProto v)
-    {
-        var dims = v.Type?.TensorType?.Shape?.Dim;
-        if (dims == null) return new TensorInfo(v.Name, []);
-        return new TensorInfo(v.Name, dims.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0 ? d.DimValue : -1L).ToArray());
-    }
 
     /// <summary>Classes per item when every non-batch output dim is known, else null.</summary>
     public int? StaticClasses

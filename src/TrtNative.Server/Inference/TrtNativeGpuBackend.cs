@@ -52,7 +52,10 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     }
 
     /// <summary>Loads or builds the engine (minutes for big models on a cold timing cache).</summary>
-    public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null)
+    /// <param name="spec">What to build.</param>
+    /// <param name="log">Plan and timing-cache messages (a stale plan, a rebuild).</param>
+    /// <param name="progress">The build's phases, when the engine is built.</param>
+    public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null, IProgress<BuildProgress>? progress = null)
     {
         int count = CudaDevice.Count;
         if (spec.GpuId >= count)
@@ -69,7 +72,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             var sm = _ctx.Device.ComputeCapability.Sm;
             EngineFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_arch{sm}_{spec.DataType}_bs{MaxBatchSize}");
             string cacheFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_timing.cache");
-            string hash = ModelHash.Compute(spec.ModelPath);
+            // The model was read and parsed once when the service was created: hash and graph come from that load.
+            var model = spec.Model.Onnx;
+            string hash = model.ContentHash;
             // The config is known before any plan is read, so a plan built with other settings counts as stale.
             var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32 };
             if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
@@ -82,21 +87,13 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             Engine? engine = null;
             if (spec.ReadEngine && File.Exists(EngineFile))
             {
-                try
-                {
-                    engine = Engine.Load(_ctx, EngineFile, hash, cfg);
-                    Source = $"loaded plan {Path.GetFileName(EngineFile)}";
-                }
-                catch (TrtNativeException e) when (e.Code is ErrorCode.StalePlan or ErrorCode.CorruptPlan)
-                {
-                    log?.Invoke($"rebuilding: {e.Message}");
-                    Source = $"rebuilt ({e.Code})";
-                }
+                (engine, string source) = LoadPlanOrRebuild(EngineFile, path => Engine.Load(_ctx, path, hash, cfg), log);
+                Source = source;
             }
             if (engine == null)
             {
                 cfg.TimingCache = TimingCacheFile.Load(cacheFile, msg => log?.Invoke(msg));
-                engine = new Builder(_ctx).BuildFromOnnx(spec.ModelPath, cfg, log == null ? null : new Progress<string>(log));
+                engine = new Builder(_ctx).Build(model, cfg, progress);
                 Source ??= "built";
                 if (spec.WriteEngine)
                 {
@@ -160,6 +157,25 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         }
         _stream.Synchronize();
         log?.Invoke($"warmed up {sizes.Length} batch sizes ({string.Join(",", sizes)}) in {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    /// <summary>
+    /// Loads the plan at <paramref name="path"/> through <paramref name="load"/>, or returns no engine when the plan is
+    /// stale (other GPU, libraries, model, build options or plan format version) or damaged: the caller then rebuilds
+    /// it. Other failures propagate.
+    /// </summary>
+    internal static (Engine? Engine, string Source) LoadPlanOrRebuild(string path, Func<string, Engine> load, Action<string>? log)
+    {
+        try
+        {
+            var engine = load(path);
+            return (engine, $"loaded plan {Path.GetFileName(path)}");
+        }
+        catch (TrtNativeException e) when (e.Code is ErrorCode.StalePlan or ErrorCode.CorruptPlan)
+        {
+            log?.Invoke($"rebuilding: {e.Message}");
+            return (null, $"rebuilt ({e.Code})");
+        }
     }
 
     /// <summary>Where the engine came from: "built", "loaded plan …" or "rebuilt (StalePlan)".</summary>

@@ -50,6 +50,11 @@ public sealed class ModelService : IAsyncDisposable
                     BackendReason = $"GPU present but the TrtNative native library is unusable ({e.Message}); using ONNX Runtime CPU";
                     _backend = factory.Create(BackendKind.Cpu, def.Spec);
                 }
+                finally
+                {
+                    // The backend holds what it needs now: the service keeps the model's hash and signature, not its weights.
+                    def.Spec.Model.Onnx.ReleaseWeights();
+                }
                 if (def.NClasses is int n && n != _backend.OutputSize)
                     throw new InvalidOperationException($"nclasses is {n} but the model outputs {_backend.OutputSize} scores per image");
                 BuildSeconds = sw.Elapsed.TotalSeconds;

@@ -8,12 +8,51 @@ using TrtNative.Passes;
 
 namespace TrtNative.Runtime;
 
+/// <summary>The phases of an engine build, in the order they run.</summary>
+public enum BuildPhase
+{
+    /// <summary>The ONNX graph is imported (from the model parsed at load).</summary>
+    Import,
+    /// <summary>Graph passes: fold constants and BatchNorm, fuse epilogues, attention.</summary>
+    Optimize,
+    /// <summary>The optimized graph becomes native layers at the build's precision.</summary>
+    Lower,
+    /// <summary>Shape ranges are resolved and weights and activations placed in memory (sized for the profile's max).</summary>
+    PlanMemory,
+    /// <summary>The native engine is created on the GPU and the weights uploaded (GPU).</summary>
+    CreateEngine,
+    /// <summary>Tactics come from the timing cache or are timed on the GPU (GPU).</summary>
+    Tune,
+}
+
 /// <summary>
-/// Builds GPU engines from ONNX models: import, optimize (fold constants, fold BatchNorm, fuse conv/gemm
-/// epilogues), lower to native layers, choose tactics by timing them on the GPU (or from the timing cache).
+/// One progress event of a build. Each phase reports when it starts and when it ends; <see cref="Step"/> counts the
+/// phases finished so far out of <see cref="Total"/>, so Step / Total is the fraction done (a progress bar).
+/// </summary>
+/// <param name="Phase">The phase this event belongs to.</param>
+/// <param name="Step">Phases finished so far (the phase's start reports one less than its end).</param>
+/// <param name="Total">Number of phases in this build.</param>
+/// <param name="Message">What happens or happened, for people: "optimized: 53 nodes (120 changes)".</param>
+public sealed record BuildProgress(BuildPhase Phase, int Step, int Total, string Message)
+{
+    /// <summary>"[3/6] Lower: lowered: 54 layers, 44.6 MiB of weights".</summary>
+    public override string ToString() => $"[{Step}/{Total}] {Phase}: {Message}";
+}
+
+/// <summary>What the CPU phases of a build produce: the lowered program, its resolved profile and memory plan.</summary>
+internal sealed record CompiledProgram(LayerProgram Program, IReadOnlyDictionary<string, InputShapeRange> Profile, MemoryPlan Memory,
+    Dictionary<string, long> MaxBindings, Dictionary<string, long> OptBindings, PassLog Log);
+
+/// <summary>
+/// Builds GPU engines from ONNX models in phases (<see cref="BuildPhase"/>): import, optimize (fold constants, fold
+/// BatchNorm, fuse conv/gemm epilogues), lower to native layers and plan memory run on the CPU; creating the engine and
+/// choosing tactics (timing them on the GPU, or from the timing cache) need the GPU.
 /// </summary>
 public sealed class Builder
 {
+    /// <summary>Phases of a build, for <see cref="BuildProgress.Total"/>.</summary>
+    internal static readonly int PhaseCount = Enum.GetValues<BuildPhase>().Length;
+
     /// <summary>A builder for the GPU of <paramref name="context"/>.</summary>
     public Builder(CudaContext context)
     {
@@ -24,12 +63,19 @@ public sealed class Builder
     /// <summary>The CUDA context engines are built in.</summary>
     public CudaContext Context { get; }
 
-    /// <summary>Imports and builds <paramref name="onnxPath"/>; the plan header records <see cref="ModelHash.Compute"/> of the file.</summary>
-    public Engine BuildFromOnnx(string onnxPath, BuilderConfig config, IProgress<string>? progress = null)
+    /// <summary>Loads <paramref name="onnxPath"/> once (<see cref="OnnxModel.Load"/>) and builds it.</summary>
+    public Engine BuildFromOnnx(string onnxPath, BuilderConfig config, IProgress<BuildProgress>? progress = null) =>
+        Build(OnnxModel.Load(onnxPath), config, progress);
+
+    /// <summary>Builds <paramref name="model"/>; the plan header records its <see cref="OnnxModel.ContentHash"/>.</summary>
+    /// <exception cref="TrtNativeException">Unsupported (naming the node), InvalidArgument (profile), OutOfMemory, CudaError.</exception>
+    public Engine Build(OnnxModel model, BuilderConfig config, IProgress<BuildProgress>? progress = null)
     {
-        progress?.Report($"importing {onnxPath}");
-        var graph = OnnxImporter.Load(onnxPath);
-        return Build(graph, config, ModelHash.Compute(onnxPath), progress);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        var settings = Validate(config);
+        var graph = Import(model, progress);
+        return Build(graph, settings, config.TimingCache, model.ContentHash, progress);
     }
 
     /// <summary>
@@ -37,23 +83,20 @@ public sealed class Builder
     /// is recorded in the plan header; by default it is a hash of the lowered program, weights included.
     /// </summary>
     /// <exception cref="TrtNativeException">Unsupported (naming the node), InvalidArgument (profile), OutOfMemory, CudaError.</exception>
-    public Engine Build(Graph graph, BuilderConfig config, string? modelHash = null, IProgress<string>? progress = null)
+    public Engine Build(Graph graph, BuilderConfig config, string? modelHash = null, IProgress<BuildProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(config);
+        var settings = Validate(config);
+        Report(progress, BuildPhase.Import, end: false, $"graph '{graph.Name}' given: {graph.Nodes.Count} nodes");
+        Report(progress, BuildPhase.Import, end: true, $"graph '{graph.Name}': {graph.Nodes.Count} nodes");
+        return Build(graph, settings, config.TimingCache, modelHash, progress);
+    }
+
+    private Engine Build(Graph graph, BuildSettings settings, TimingCache? cache, string? modelHash, IProgress<BuildProgress>? progress)
+    {
+        var compiled = CompileOnCpu(graph, settings, progress);
         NativeLibraryLoader.EnsureLoaded();
-        if (config.OptimizationProfiles.Count > 1)
-            throw new TrtNativeException(ErrorCode.Unsupported, "one optimization profile per engine is supported");
-        if (config.MaxWorkspaceSize < 0) throw new TrtNativeException(ErrorCode.InvalidArgument, "MaxWorkspaceSize must not be negative");
-
-        var log = new PassLog();
-        progress?.Report($"optimizing {graph.Nodes.Count} nodes");
-        var optimized = Optimizer.Optimize(graph, log);
-        progress?.Report($"optimized: {optimized.Nodes.Count} nodes ({log.Entries.Count} changes); lowering for {config.Precision}");
-        var program = GpuLowering.Lower(optimized, config.Precision == Precision.Fp16);
-        progress?.Report($"lowered: {program.Layers.Count} layers, {program.WeightBytes / 1048576.0:F1} MiB of weights");
-
-        var profile = ResolveProfile(program, config);
         var gpu = GpuInfo.Query(Context.Device.Ordinal);
         var header = new PlanHeader
         {
@@ -62,43 +105,120 @@ public sealed class Builder
             CudaDriverVersion = gpu.CudaDriverVersion,
             CudnnVersion = gpu.CudnnVersion,
             CublasLtVersion = gpu.CublasLtVersion,
-            ModelHash = modelHash ?? HashProgram(program),
-            BuilderConfig = config.Canonical(),
+            ModelHash = modelHash ?? HashProgram(compiled.Program),
+            Settings = settings,
         };
+        var keys = CachedTactics(compiled, settings, cache, gpu, out bool allCached);
+        var engine = CreateEngine(compiled, header, progress);
+        return Tune(engine, compiled, settings, cache, keys, allCached, progress);
+    }
 
-        // Tactics from the timing cache, when every tunable layer has one for this GPU and these shapes.
-        var cache = config.TimingCache;
+    /// <summary>The typed options of <paramref name="config"/>, checked.</summary>
+    private static BuildSettings Validate(BuilderConfig config)
+    {
+        var settings = config.Settings();
+        if (settings.MaxWorkspaceSize < 0) throw new TrtNativeException(ErrorCode.InvalidArgument, "MaxWorkspaceSize must not be negative");
+        return settings;
+    }
+
+    /// <summary>Import phase: the model's graph, imported from the parse done at load.</summary>
+    internal static Graph Import(OnnxModel model, IProgress<BuildProgress>? progress)
+    {
+        Report(progress, BuildPhase.Import, end: false, $"importing {Path.GetFileName(model.Path)}");
+        var graph = model.Graph;
+        Report(progress, BuildPhase.Import, end: true, $"imported {graph.Nodes.Count} nodes, {graph.Initializers.Count} initializers");
+        return graph;
+    }
+
+    /// <summary>The CPU phases after import: optimize, lower, plan memory.</summary>
+    internal static CompiledProgram CompileOnCpu(Graph graph, BuildSettings settings, IProgress<BuildProgress>? progress)
+    {
+        var log = new PassLog();
+        var optimized = Optimize(graph, log, progress);
+        var program = Lower(optimized, settings.Precision, progress);
+        return PlanMemory(program, settings, log, progress);
+    }
+
+    /// <summary>Optimize phase: the optimizer's pass table over a copy of <paramref name="graph"/>.</summary>
+    internal static Graph Optimize(Graph graph, PassLog log, IProgress<BuildProgress>? progress)
+    {
+        Report(progress, BuildPhase.Optimize, end: false, $"optimizing {graph.Nodes.Count} nodes");
+        var optimized = Optimizer.Optimize(graph, log);
+        Report(progress, BuildPhase.Optimize, end: true, $"optimized: {optimized.Nodes.Count} nodes ({log.Entries.Count} changes)");
+        return optimized;
+    }
+
+    /// <summary>Lower phase: native layers at <paramref name="precision"/>.</summary>
+    internal static LayerProgram Lower(Graph optimized, Precision precision, IProgress<BuildProgress>? progress)
+    {
+        Report(progress, BuildPhase.Lower, end: false, $"lowering {optimized.Nodes.Count} nodes for {precision}");
+        var program = GpuLowering.Lower(optimized, precision == Precision.Fp16);
+        Report(progress, BuildPhase.Lower, end: true, $"lowered: {program.Layers.Count} layers, {program.WeightBytes / 1048576.0:F1} MiB of weights");
+        return program;
+    }
+
+    /// <summary>Plan-memory phase: the profile resolved against the program's inputs, symbol bindings, the memory plan.</summary>
+    internal static CompiledProgram PlanMemory(LayerProgram program, BuildSettings settings, PassLog log, IProgress<BuildProgress>? progress)
+    {
+        Report(progress, BuildPhase.PlanMemory, end: false, $"planning memory for {program.Tensors.Count} tensors");
+        var profile = ResolveProfile(program, settings);
+        var max = Engine.BindSymbols(program, profile.ToDictionary(kv => kv.Key, kv => kv.Value.Max), "profile max");
+        var opt = Engine.BindSymbols(program, profile.ToDictionary(kv => kv.Key, kv => kv.Value.Opt), "profile opt");
+        var memory = MemoryPlan.Create(program, max);
+        Report(progress, BuildPhase.PlanMemory, end: true,
+            $"memory: weights {memory.WeightBytes / 1048576.0:F1} MiB, activations {memory.ArenaBytes / 1048576.0:F1} MiB at the profile's max");
+        return new CompiledProgram(program, profile, memory, max, opt, log);
+    }
+
+    /// <summary>Create-engine phase (GPU): the native engine, weights uploaded.</summary>
+    private Engine CreateEngine(CompiledProgram c, PlanHeader header, IProgress<BuildProgress>? progress)
+    {
+        Report(progress, BuildPhase.CreateEngine, end: false, $"creating the engine on {header.GpuName}");
+        var engine = new Engine(Context, c.Program, c.Profile, header, c.Memory);
+        Report(progress, BuildPhase.CreateEngine, end: true, $"engine created: {engine.LayerCount} layers");
+        return engine;
+    }
+
+    /// <summary>
+    /// The timing-cache key of every tunable layer (when autotuning), with the cached tactics set on the layers;
+    /// <paramref name="allCached"/> says whether the cache had them all.
+    /// </summary>
+    private static string?[] CachedTactics(CompiledProgram c, BuildSettings settings, TimingCache? cache, GpuInfo gpu, out bool allCached)
+    {
+        var program = c.Program;
         var keys = new string?[program.Layers.Count];
-        bool allCached = config.Autotune;
-        var optBindings = new Dictionary<string, long>();
-        if (config.Autotune)
+        allCached = settings.Autotune;
+        if (!settings.Autotune) return keys;
+        for (int i = 0; i < program.Layers.Count; i++)
         {
-            using var probe = new EngineShapes(program, profile);
-            optBindings = probe.Opt;
-            for (int i = 0; i < program.Layers.Count; i++)
-            {
-                var l = program.Layers[i];
-                if (!l.Tunable) continue;
-                keys[i] = TimingCache.Key(LayerSignature(program, l, optBindings), gpu.Name, gpu.ComputeCapability, gpu.CudnnVersion, gpu.CublasLtVersion);
-                if (cache is not null && cache.TryGet(keys[i]!, out var e) && int.TryParse(e.TacticId, out int t)) l.Tactic = t;
-                else allCached = false;
-            }
+            var l = program.Layers[i];
+            if (!l.Tunable) continue;
+            keys[i] = TimingCache.Key(LayerSignature(program, l, c.OptBindings), gpu.Name, gpu.ComputeCapability, gpu.CudnnVersion, gpu.CublasLtVersion);
+            if (cache is not null && cache.TryGet(keys[i]!, out var e) && int.TryParse(e.TacticId, out int t)) l.Tactic = t;
+            else allCached = false;
         }
+        return keys;
+    }
 
-        var engine = new Engine(Context, program, profile, header);
-        if (!config.Autotune || allCached)
+    /// <summary>Tune phase (GPU): keeps the cached tactics when the cache had them all, else times them at the opt shapes.</summary>
+    private Engine Tune(Engine engine, CompiledProgram c, BuildSettings settings, TimingCache? cache, string?[] keys, bool allCached, IProgress<BuildProgress>? progress)
+    {
+        var program = c.Program;
+        if (!settings.Autotune || allCached)
         {
-            progress?.Report(config.Autotune ? "tactics: all from the timing cache" : "tactics: library heuristics (autotune off)");
+            string how = settings.Autotune ? "tactics: all from the timing cache" : "tactics: library heuristics (autotune off)";
+            Report(progress, BuildPhase.Tune, end: false, how);
+            Report(progress, BuildPhase.Tune, end: true, how);
             return engine;
         }
         try
         {
-            progress?.Report($"autotuning {program.Layers.Count(l => l.Tunable)} layers at the opt shapes");
+            Report(progress, BuildPhase.Tune, end: false, $"autotuning {program.Layers.Count(l => l.Tunable)} layers at the opt shapes");
             using (var ctx = engine.CreateExecutionContext())
             {
-                foreach (var (name, r) in profile) ctx.SetInputShape(name, r.Opt);
+                foreach (var (name, r) in c.Profile) ctx.SetInputShape(name, r.Opt);
                 ctx.FillInputsRandom(seed: 1);
-                var (tactics, times) = ctx.Autotune(config.MaxWorkspaceSize);
+                var (tactics, times) = ctx.Autotune(settings.MaxWorkspaceSize);
                 for (int i = 0; i < program.Layers.Count; i++)
                 {
                     if (!program.Layers[i].Tunable) continue;
@@ -106,10 +226,10 @@ public sealed class Builder
                     if (cache is not null && keys[i] is { } k) cache.Set(k, tactics[i].ToString(), times[i]);
                 }
             }
-            progress?.Report("autotuned");
             // Rebuild the native engine so its layer list carries the tactics exactly as a loaded plan would.
-            var tuned = new Engine(Context, program, profile, header);
+            var tuned = new Engine(Context, program, c.Profile, engine.Header, c.Memory);
             engine.Dispose();
+            Report(progress, BuildPhase.Tune, end: true, "autotuned");
             return tuned;
         }
         catch
@@ -119,9 +239,12 @@ public sealed class Builder
         }
     }
 
-    private static Dictionary<string, InputShapeRange> ResolveProfile(LayerProgram program, BuilderConfig config)
+    private static void Report(IProgress<BuildProgress>? progress, BuildPhase phase, bool end, string message) =>
+        progress?.Report(new BuildProgress(phase, (int)phase + (end ? 1 : 0), PhaseCount, message));
+
+    internal static Dictionary<string, InputShapeRange> ResolveProfile(LayerProgram program, BuildSettings settings)
     {
-        var given = config.OptimizationProfiles.Count == 1 ? config.OptimizationProfiles[0].Ranges : new Dictionary<string, InputShapeRange>();
+        var given = settings.Profile;
         foreach (var name in given.Keys)
             if (program.Inputs.All(i => i.Name != name))
                 throw new TrtNativeException(ErrorCode.InvalidArgument, $"the optimization profile names '{name}', which is not an input of the model ({string.Join(", ", program.Inputs.Select(i => i.Name))})");
@@ -167,22 +290,5 @@ public sealed class Builder
             for (int i = 0; i < saved.Length; i++) p.Layers[i].Tactic = saved[i];
         }
         return Convert.ToHexString(SHA256.HashData(ms.ToArray())).ToLowerInvariant();
-    }
-
-    /// <summary>Symbol bindings at the profile's opt shapes, computed the way an engine does.</summary>
-    private sealed class EngineShapes : IDisposable
-    {
-        public EngineShapes(LayerProgram program, IReadOnlyDictionary<string, InputShapeRange> profile)
-        {
-            Opt = new Dictionary<string, long>();
-            foreach (var input in program.Inputs)
-            {
-                var s = profile[input.Name].Opt;
-                for (int d = 0; d < s.Length; d++)
-                    if (!input.Shape[d].IsKnown) Opt[input.Shape[d].Symbol!] = s[d] / input.Shape[d].Factor;
-            }
-        }
-        public Dictionary<string, long> Opt { get; }
-        public void Dispose() { }
     }
 }

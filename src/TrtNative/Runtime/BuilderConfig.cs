@@ -58,14 +58,128 @@ public sealed class BuilderConfig
     /// <summary>Time the candidate cuDNN / cuBLASLt algorithms on the GPU (default true); false uses the libraries' heuristics.</summary>
     public bool Autotune { get; set; } = true;
 
-    /// <summary>Canonical text recorded in plan headers: two configs that build the same engine give the same text.</summary>
+    /// <summary>
+    /// The immutable options this config builds with (what a plan header records); the timing cache is not part of
+    /// them. Throws <see cref="ErrorCode.Unsupported"/> for more than one optimization profile.
+    /// </summary>
+    public BuildSettings Settings()
+    {
+        if (OptimizationProfiles.Count > 1)
+            throw new TrtNativeException(ErrorCode.Unsupported, "one optimization profile per engine is supported");
+        var profile = new SortedDictionary<string, InputShapeRange>(StringComparer.Ordinal);
+        foreach (var p in OptimizationProfiles)
+            foreach (var (name, r) in p.Ranges)
+                profile[name] = new InputShapeRange((long[])r.Min.Clone(), (long[])r.Opt.Clone(), (long[])r.Max.Clone());
+        return new BuildSettings(Precision, MaxWorkspaceSize, Autotune, profile);
+    }
+
+    /// <summary>Canonical text of <see cref="Settings"/>, for comparison and display.</summary>
+    public string Canonical() => Settings().Canonical();
+}
+
+/// <summary>
+/// The options an engine was built with, typed and immutable: precision, workspace limit, autotuning and the
+/// optimization profile (min/opt/max per input, by name). Plan headers store them field by field; <see cref="Canonical"/>
+/// is derived for comparison and display only. Equality compares every option.
+/// </summary>
+public sealed class BuildSettings : IEquatable<BuildSettings>
+{
+    /// <summary>Settings with the given options; <paramref name="profile"/> is copied (null: no profile).</summary>
+    public BuildSettings(Precision precision, long maxWorkspaceSize, bool autotune, IReadOnlyDictionary<string, InputShapeRange>? profile = null)
+    {
+        Precision = precision;
+        MaxWorkspaceSize = maxWorkspaceSize;
+        Autotune = autotune;
+        var p = new SortedDictionary<string, InputShapeRange>(StringComparer.Ordinal);
+        if (profile is not null)
+            foreach (var (name, r) in profile) p[name] = r;
+        Profile = p;
+    }
+
+    /// <summary>The defaults of a new <see cref="BuilderConfig"/>.</summary>
+    public static BuildSettings Default { get; } = new BuilderConfig().Settings();
+
+    /// <summary>Arithmetic precision.</summary>
+    public Precision Precision { get; }
+
+    /// <summary>Upper bound for any layer's scratch memory in bytes.</summary>
+    public long MaxWorkspaceSize { get; }
+
+    /// <summary>Whether tactics were timed on the GPU.</summary>
+    public bool Autotune { get; }
+
+    /// <summary>The profile's shape ranges by input name (ordinal order); empty when every input is static.</summary>
+    public IReadOnlyDictionary<string, InputShapeRange> Profile { get; }
+
+    /// <summary>"precision=Fp16;workspace=268435456;autotune=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])".</summary>
     public string Canonical()
     {
         var sb = new StringBuilder();
         sb.Append($"precision={Precision};workspace={MaxWorkspaceSize};autotune={Autotune}");
-        foreach (var p in OptimizationProfiles)
-            foreach (var (name, r) in p.Ranges)
-                sb.Append($";{name}={r}");
+        foreach (var (name, r) in Profile)
+            sb.Append($";{name}={r}");
         return sb.ToString();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Canonical();
+
+    /// <inheritdoc/>
+    public bool Equals(BuildSettings? other) =>
+        other is not null && Precision == other.Precision && MaxWorkspaceSize == other.MaxWorkspaceSize && Autotune == other.Autotune
+        && Profile.Count == other.Profile.Count
+        && Profile.All(kv => other.Profile.TryGetValue(kv.Key, out var r)
+            && r.Min.AsSpan().SequenceEqual(kv.Value.Min) && r.Opt.AsSpan().SequenceEqual(kv.Value.Opt) && r.Max.AsSpan().SequenceEqual(kv.Value.Max));
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as BuildSettings);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => Canonical().GetHashCode(StringComparison.Ordinal);
+
+    internal void Write(FormatWriter w)
+    {
+        w.I32((int)Precision);
+        w.I64(MaxWorkspaceSize);
+        w.I32(Autotune ? 1 : 0);
+        w.I32(Profile.Count);
+        foreach (var (name, r) in Profile)
+        {
+            w.Str(name);
+            w.I32(r.Min.Length);
+            foreach (var v in r.Min) w.I64(v);
+            foreach (var v in r.Opt) w.I64(v);
+            foreach (var v in r.Max) w.I64(v);
+        }
+    }
+
+    /// <summary>Reads what <see cref="Write"/> wrote; a damaged field is a <see cref="FormatException"/>.</summary>
+    internal static BuildSettings Read(ref FormatReader r)
+    {
+        int precision = r.I32("precision");
+        if (!Enum.IsDefined((Precision)precision)) throw new FormatException($"unknown precision {precision}");
+        long workspace = r.I64("workspace limit");
+        int autotune = r.I32("autotune flag");
+        if (autotune is not (0 or 1)) throw new FormatException($"autotune flag is {autotune}");
+        int count = r.I32("profile input count");
+        if (count < 0 || count > r.Remaining) throw new FormatException($"profile input count {count}");
+        var profile = new Dictionary<string, InputShapeRange>(StringComparer.Ordinal);
+        for (int i = 0; i < count; i++)
+        {
+            string name = r.Str("profile input name");
+            int rank = r.I32("profile rank");
+            if (rank < 0 || (long)rank * 24 > r.Remaining) throw new FormatException($"profile rank {rank} for '{name}'");
+            long[] Dims(ref FormatReader rr, string what)
+            {
+                var d = new long[rank];
+                for (int k = 0; k < rank; k++) d[k] = rr.I64(what);
+                return d;
+            }
+            var min = Dims(ref r, "profile min");
+            var opt = Dims(ref r, "profile opt");
+            var max = Dims(ref r, "profile max");
+            if (!profile.TryAdd(name, new InputShapeRange(min, opt, max))) throw new FormatException($"profile names '{name}' twice");
+        }
+        return new BuildSettings((Precision)precision, workspace, autotune == 1, profile);
     }
 }

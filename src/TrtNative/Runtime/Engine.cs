@@ -48,7 +48,14 @@ public sealed class Engine : IDisposable
     private readonly DeviceBuffer<byte> _weights;
     private int _disposed;
 
-    internal Engine(CudaContext context, LayerProgram program, IReadOnlyDictionary<string, InputShapeRange> profile, PlanHeader header)
+    /// <summary>Creates the native engine for <paramref name="program"/> in <paramref name="context"/> and uploads its weights.</summary>
+    /// <param name="context">The CUDA context the engine lives in.</param>
+    /// <param name="program">The lowered program, tactics set.</param>
+    /// <param name="profile">Shape ranges of every input.</param>
+    /// <param name="header">What the engine was built for (GPU, libraries, model, build options).</param>
+    /// <param name="memory">The memory plan at the profile's max, when the builder made it already.</param>
+    internal Engine(CudaContext context, LayerProgram program, IReadOnlyDictionary<string, InputShapeRange> profile, PlanHeader header,
+        MemoryPlan? memory = null)
     {
         Context = context;
         Program = program;
@@ -58,7 +65,7 @@ public sealed class Engine : IDisposable
         context.MakeCurrent();
         MaxBindings = BindSymbols(profile.ToDictionary(kv => kv.Key, kv => kv.Value.Max), "profile max");
         OptBindings = BindSymbols(profile.ToDictionary(kv => kv.Key, kv => kv.Value.Opt), "profile opt");
-        Memory = MemoryPlan.Create(program, MaxBindings);
+        Memory = memory ?? MemoryPlan.Create(program, MaxBindings);
         _weights = DeviceBuffer<byte>.Allocate(context, Memory.WeightBytes);
         try
         {
@@ -154,20 +161,16 @@ public sealed class Engine : IDisposable
         }
     }
 
-    internal long WorkspaceLimit => ParseWorkspace(Header.BuilderConfig);
-
-    private static long ParseWorkspace(string canonical)
-    {
-        foreach (var part in canonical.Split(';'))
-            if (part.StartsWith("workspace=", StringComparison.Ordinal) && long.TryParse(part.AsSpan(10), out long v)) return v;
-        return 256L << 20;
-    }
+    internal long WorkspaceLimit => Header.Settings.MaxWorkspaceSize;
 
     /// <summary>Symbol values from concrete input shapes; throws when inputs disagree or a shape has the wrong rank.</summary>
-    internal Dictionary<string, long> BindSymbols(IReadOnlyDictionary<string, long[]> shapes, string what)
+    internal Dictionary<string, long> BindSymbols(IReadOnlyDictionary<string, long[]> shapes, string what) => BindSymbols(Program, shapes, what);
+
+    /// <summary>Symbol values of <paramref name="program"/>'s inputs from concrete shapes; see the instance overload.</summary>
+    internal static Dictionary<string, long> BindSymbols(LayerProgram program, IReadOnlyDictionary<string, long[]> shapes, string what)
     {
         var b = new Dictionary<string, long>();
-        foreach (var input in Program.Inputs)
+        foreach (var input in program.Inputs)
         {
             if (!shapes.TryGetValue(input.Name, out var s))
             {
@@ -265,7 +268,7 @@ public sealed class Engine : IDisposable
         return new PlanExpectations
         {
             GpuName = gpu.Name, ComputeCapability = gpu.ComputeCapability, CudnnVersion = gpu.CudnnVersion,
-            CublasLtVersion = gpu.CublasLtVersion, ModelHash = modelHash, BuilderConfig = config?.Canonical(),
+            CublasLtVersion = gpu.CublasLtVersion, ModelHash = modelHash, Settings = config?.Settings(),
         };
     }
 

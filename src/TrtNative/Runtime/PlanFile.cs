@@ -31,8 +31,8 @@ public sealed record PlanHeader
     /// <summary>SHA-256 of the model (see <see cref="Runtime.ModelHash"/>), 64 lowercase hex digits.</summary>
     public required string ModelHash { get; init; }
 
-    /// <summary>The builder configuration in a canonical form chosen by the caller (compared byte for byte).</summary>
-    public required string BuilderConfig { get; init; }
+    /// <summary>The options the engine was built with, stored typed (the canonical text is derived for display).</summary>
+    public required BuildSettings Settings { get; init; }
 }
 
 /// <summary>
@@ -53,8 +53,8 @@ public sealed record PlanExpectations
     public long? CublasLtVersion { get; init; }
     /// <summary>Expected model hash (hex, any case).</summary>
     public string? ModelHash { get; init; }
-    /// <summary>Expected canonical builder configuration.</summary>
-    public string? BuilderConfig { get; init; }
+    /// <summary>Expected build options (compared option by option).</summary>
+    public BuildSettings? Settings { get; init; }
 
     /// <summary>Expectations that require every field of <paramref name="current"/> (the environment and inputs here and now).</summary>
     public static PlanExpectations Matching(PlanHeader current) => new()
@@ -65,19 +65,22 @@ public sealed record PlanExpectations
         CudnnVersion = current.CudnnVersion,
         CublasLtVersion = current.CublasLtVersion,
         ModelHash = current.ModelHash,
-        BuilderConfig = current.BuilderConfig,
+        Settings = current.Settings,
     };
 }
 
 /// <summary>
 /// The plan file: a header saying what the plan was built for, an opaque payload (the engine), and a SHA-256 over
-/// both. Layout (little-endian): "TRTNPLAN", u32 format version, u32 header length, header fields, u64 payload
-/// length, payload, 32-byte SHA-256 of everything before it. Written atomically.
+/// both. Layout (little-endian): "TRTNPLAN", u32 format version, u32 header length, header fields (GPU, libraries,
+/// model hash, then the build options: i32 precision, i64 workspace limit, i32 autotune, i32 profile inputs, each a
+/// name, i32 rank and rank i64s for min, opt and max), u64 payload length, payload, 32-byte SHA-256 of everything
+/// before it. Written atomically.
 /// </summary>
 public static class PlanFile
 {
     /// <summary>The format version this code writes and reads.</summary>
-    public const int FormatVersion = 1;
+    /// <remarks>Version 2 stores the build options typed (version 1 stored them as text); older plans are stale.</remarks>
+    public const int FormatVersion = 2;
 
     private static ReadOnlySpan<byte> Magic => "TRTNPLAN"u8;
     private const int ChecksumSize = 32;
@@ -126,7 +129,7 @@ public static class PlanFile
         fields.I64(h.CudnnVersion);
         fields.I64(h.CublasLtVersion);
         fields.Bytes(hash);
-        fields.Str(h.BuilderConfig);
+        h.Settings.Write(fields);
         byte[] fieldBytes = fields.ToArrayWithChecksum()[..^ChecksumSize];
 
         var w = new FormatWriter();
@@ -199,7 +202,7 @@ public static class PlanFile
             int driver = fields.I32("CUDA driver version");
             long cudnn = fields.I64("cuDNN version"), cublasLt = fields.I64("cuBLASLt version");
             string hash = Convert.ToHexStringLower(fields.Bytes(32, "model hash"));
-            string config = fields.Str("builder config");
+            var settings = BuildSettings.Read(ref fields);
             if (fields.Remaining != 0)
                 throw new FormatException($"header has {fields.Remaining} unexpected trailing bytes");
             header = new PlanHeader
@@ -211,7 +214,7 @@ public static class PlanFile
                 CudnnVersion = cudnn,
                 CublasLtVersion = cublasLt,
                 ModelHash = hash,
-                BuilderConfig = config,
+                Settings = settings,
             };
             payloadLength = r.I64("payload length");
             if (payloadLength < 0 || payloadLength > r.Remaining - ChecksumSize)
@@ -254,8 +257,8 @@ public static class PlanFile
             diffs.Add($"cuBLASLt version: plan has {h.CublasLtVersion}, here {bv}");
         if (e.ModelHash is not null && !string.Equals(e.ModelHash, h.ModelHash, StringComparison.OrdinalIgnoreCase))
             diffs.Add($"model: plan built from model {h.ModelHash[..12]}…, the model now hashes to {e.ModelHash[..Math.Min(12, e.ModelHash.Length)]}…");
-        if (e.BuilderConfig is not null && e.BuilderConfig != h.BuilderConfig)
-            diffs.Add($"builder config: plan has '{h.BuilderConfig}', expected '{e.BuilderConfig}'");
+        if (e.Settings is not null && !e.Settings.Equals(h.Settings))
+            diffs.Add($"build options: plan has '{h.Settings.Canonical()}', expected '{e.Settings.Canonical()}'");
         if (diffs.Count > 0)
             throw new TrtNativeException(ErrorCode.StalePlan,
                 $"Plan '{source}' is stale: {string.Join("; ", diffs)}. Rebuild the engine.");
@@ -282,7 +285,15 @@ public static class ModelHash
         {
             throw new TrtNativeException(ErrorCode.InvalidModel, $"Cannot read model '{onnxPath}': {e.Message}", e);
         }
-        var locations = ExternalDataLocations(model, onnxPath);
+        return Compute(model, ParseForHash(model, onnxPath), onnxPath);
+    }
+
+    /// <summary>The hash of <see cref="Compute(string)"/> for model bytes already read and parsed from <paramref name="onnxPath"/>.</summary>
+    internal static string Compute(byte[] model, global::Onnx.ModelProto proto, string onnxPath)
+    {
+        var locations = new SortedSet<string>(StringComparer.Ordinal);
+        if (proto.Graph is not null)
+            Collect(proto.Graph, locations);
         string dir = Path.GetDirectoryName(Path.GetFullPath(onnxPath))!;
 
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -309,19 +320,22 @@ public static class ModelHash
 
     internal static SortedSet<string> ExternalDataLocations(byte[] model, string source)
     {
-        global::Onnx.ModelProto proto;
+        var result = new SortedSet<string>(StringComparer.Ordinal);
+        if (ParseForHash(model, source).Graph is { } g)
+            Collect(g, result);
+        return result;
+    }
+
+    private static global::Onnx.ModelProto ParseForHash(byte[] model, string source)
+    {
         try
         {
-            proto = global::Onnx.ModelProto.Parser.ParseFrom(model);
+            return global::Onnx.ModelProto.Parser.ParseFrom(model);
         }
         catch (Google.Protobuf.InvalidProtocolBufferException e)
         {
             throw new TrtNativeException(ErrorCode.InvalidModel, $"'{source}' is not a valid ONNX model: {e.Message}", e);
         }
-        var result = new SortedSet<string>(StringComparer.Ordinal);
-        if (proto.Graph is not null)
-            Collect(proto.Graph, result);
-        return result;
     }
 
     private static void Collect(global::Onnx.GraphProto g, SortedSet<string> into)

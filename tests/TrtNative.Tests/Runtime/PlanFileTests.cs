@@ -43,7 +43,13 @@ public sealed class TempDir : IDisposable
 
 public class PlanFileTests
 {
-    private static PlanHeader Header(string config = "fp16=1;maxBatch=8;workspace=1GiB") => new()
+    internal static BuildSettings Settings(long workspace = 1L << 30, Precision precision = Precision.Fp16) =>
+        new(precision, workspace, autotune: true, new Dictionary<string, InputShapeRange>
+        {
+            ["input"] = new([1, 3, 224, 224], [4, 3, 224, 224], [8, 3, 224, 224]),
+        });
+
+    private static PlanHeader Header(long workspace = 1L << 30) => new()
     {
         GpuName = "NVIDIA H100 80GB HBM3",
         ComputeCapability = new ComputeCapability(9, 0),
@@ -51,7 +57,7 @@ public class PlanFileTests
         CudnnVersion = 90100,
         CublasLtVersion = 120402,
         ModelHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("model"u8)),
-        BuilderConfig = config,
+        Settings = Settings(workspace),
     };
 
     private static byte[] RandomBytes(int n)
@@ -98,11 +104,11 @@ public class PlanFileTests
     {
         using var dir = new TempDir();
         string path = dir.File("a.plan");
-        PlanFile.Write(path, Header("old"), RandomBytes(10));
+        PlanFile.Write(path, Header(1), RandomBytes(10));
         var payload = RandomBytes(20);
-        PlanFile.Write(path, Header("new"), payload);
+        PlanFile.Write(path, Header(2), payload);
         var (h, p) = PlanFile.Read(path);
-        Assert.Equal("new", h.BuilderConfig);
+        Assert.Equal(2, h.Settings.MaxWorkspaceSize);
         Assert.Equal(payload, p);
     }
 
@@ -176,7 +182,7 @@ public class PlanFileTests
         { "cudnn", "cuDNN version: plan has 90100, here 90300" },
         { "cublaslt", "cuBLASLt version: plan has 120402, here 120800" },
         { "model", "model: plan built from model" },
-        { "config", "builder config: plan has 'fp16=1;maxBatch=8;workspace=1GiB', expected 'fp16=0;maxBatch=8;workspace=1GiB'" },
+        { "config", "build options: plan has 'precision=Fp16;workspace=1073741824;autotune=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])', expected 'precision=Fp32;workspace=1073741824;autotune=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])'" },
     };
 
     [Theory]
@@ -195,14 +201,14 @@ public class PlanFileTests
             "cudnn" => want with { CudnnVersion = 90300 },
             "cublaslt" => want with { CublasLtVersion = 120800 },
             "model" => want with { ModelHash = new string('a', 64) },
-            "config" => want with { BuilderConfig = "fp16=0;maxBatch=8;workspace=1GiB" },
+            "config" => want with { Settings = Settings(precision: Precision.Fp32) },
             _ => throw new ArgumentException(field),
         };
         var e = Assert.Throws<TrtNativeException>(() => PlanFile.Read(bytes, want));
         Assert.Equal(ErrorCode.StalePlan, e.Code);
         Assert.Contains(expectedText, e.Message);
         Assert.Contains("Rebuild the engine", e.Message);
-        Assert.DoesNotContain(";", e.Message.Replace(h.BuilderConfig, "").Replace(want.BuilderConfig!, "")); // exactly one difference listed
+        Assert.DoesNotContain(";", e.Message.Replace(h.Settings.Canonical(), "").Replace(want.Settings!.Canonical(), "")); // exactly one difference listed
 
         // The same expectation with that field left unchecked (null) accepts the plan.
         var relaxed = field switch
@@ -213,7 +219,7 @@ public class PlanFileTests
             "cudnn" => want with { CudnnVersion = null },
             "cublaslt" => want with { CublasLtVersion = null },
             "model" => want with { ModelHash = null },
-            _ => want with { BuilderConfig = null },
+            _ => want with { Settings = null },
         };
         Assert.Equal(payload, PlanFile.Read(bytes, relaxed).Payload);
     }
@@ -250,16 +256,16 @@ public class PlanFileTests
         using var dir = new TempDir();
         string path = dir.File("model.plan");
         var oldPayload = RandomBytes(1000);
-        PlanFile.Write(path, Header("old"), oldPayload);
+        PlanFile.Write(path, Header(1), oldPayload);
         var before = File.ReadAllBytes(path);
 
         var ex = Assert.Throws<IOException>(() =>
-            PlanFile.Write(path, Header("new"), RandomBytes(10_000), s => new ThrowingStream(s, failAfter)));
+            PlanFile.Write(path, Header(2), RandomBytes(10_000), s => new ThrowingStream(s, failAfter)));
         Assert.Contains("simulated crash", ex.Message);
 
         Assert.Equal(before, File.ReadAllBytes(path));
         var (h, p) = PlanFile.Read(path);
-        Assert.Equal("old", h.BuilderConfig);
+        Assert.Equal(1, h.Settings.MaxWorkspaceSize);
         Assert.Equal(oldPayload, p);
         Assert.Equal([path], Directory.GetFiles(dir.Path)); // temp file removed
     }
