@@ -940,6 +940,10 @@ internal sealed class GpuLowering
 
     private unsafe void AddLayer<T>(LayerKind kind, T prm, int[] inputs, int[] outputs) where T : unmanaged
     {
+        var info = LayerKinds.Of(kind);
+        if (typeof(T) != info.ParamsType) throw new InvalidOperationException($"a {kind} layer takes {info.ParamsType.Name}, not {typeof(T).Name}");
+        if (inputs.Length < info.MinInputs || inputs.Take(info.MinInputs).Any(i => i < 0))
+            throw new InvalidOperationException($"a {kind} layer needs its first {info.MinInputs} inputs, got [{string.Join(", ", inputs)}]");
         var bytes = new byte[sizeof(T)];
         MemoryMarshal.Write(bytes, in prm);
         // Trailing absent optional inputs are dropped; inner ones stay as -1.
