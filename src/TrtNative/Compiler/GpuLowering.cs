@@ -56,6 +56,7 @@ internal sealed class GpuLowering
         ("Elu", (l, n) => l.LowerUnary(n, UnaryOp.Elu, n.GetFloat("alpha", 1f))),
         ("Selu", (l, n) => l.LowerUnary(n, UnaryOp.Selu, n.GetFloat("alpha", 1.67326319217681884765625f), n.GetFloat("gamma", 1.05070102214813232421875f))),
         ("Gelu", (l, n) => l.LowerGelu(n)),
+        ("trtnative.Gelu", (l, n) => l.LowerGelu(n)),
         ("Exp", (l, n) => l.LowerUnary(n, UnaryOp.Exp)),
         ("Log", (l, n) => l.LowerUnary(n, UnaryOp.Log)),
         ("Sqrt", (l, n) => l.LowerUnary(n, UnaryOp.Sqrt)),
@@ -148,16 +149,10 @@ internal sealed class GpuLowering
             _vals[i.Name] = v;
         }
 
-        var gelus = FindErfGelus();
         foreach (var node in _g.Nodes)
         {
             _node = node;
             if (node.Outputs.All(o => o.Length == 0 || _known.ContainsKey(o))) continue; // computed at build time
-            if (gelus.TryGetValue(node, out var geluInput))
-            {
-                if (geluInput is not null) LowerUnaryOf(node, geluInput, UnaryOp.Gelu);
-                continue;
-            }
             try
             {
                 LowerNode(node);
@@ -419,53 +414,7 @@ internal sealed class GpuLowering
         _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
     }
 
-    private void LowerUnaryOf(Node n, string input, UnaryOp op)
-    {
-        var x = Value(input);
-        int y = NewTensor(n.Outputs[0], Act, Apply(x.Logical, x.Perm), TensorRole.Activation);
-        AddLayer(LayerKind.Unary, new UnaryParams { Op = (int)op }, [x.Tensor], [y]);
-        _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
-    }
-
-    /// <summary>
-    /// The exact GELU as exporters write it before opset 20: Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5), each
-    /// intermediate read once. Returns the chain's nodes: the last maps to x (lowered as one GELU layer), the others
-    /// to null (skipped). Saves four passes over the (large) MLP activations.
-    /// </summary>
-    private Dictionary<Node, string?> FindErfGelus()
-    {
-        var result = new Dictionary<Node, string?>();
-        var consumers = _g.Consumers();
-        var producers = _g.Producers();
-        bool Scalar(string name, float want, float tol) =>
-            _known.TryGetValue(name, out var t) && t.Floats is { Length: 1 } f && MathF.Abs(f[0] - want) <= tol;
-        bool Single(string value) => consumers.TryGetValue(value, out var c) && c.Count == 1 && !_g.IsOutput(value);
-        string? Other(Node n, string one) => n.Inputs.Count == 2 && n.Inputs[0] == one ? n.Inputs[1] : n.Inputs.Count == 2 && n.Inputs[1] == one ? n.Inputs[0] : null;
-        foreach (var erf in _g.Nodes.Where(n => n.OpType == "Erf" && n.Domain.Length == 0))
-        {
-            if (!producers.TryGetValue(erf.Inputs[0], out var div) || !Single(erf.Inputs[0])) continue;
-            string x;
-            if (div.OpType == "Div" && Scalar(div.Inputs[1], MathF.Sqrt(2), 1e-3f)) x = div.Inputs[0];
-            else if (div.OpType == "Mul" && Scalar(div.Inputs[1], 1 / MathF.Sqrt(2), 1e-3f)) x = div.Inputs[0];
-            else continue;
-            if (!Single(erf.Outputs[0])) continue;
-            var add = consumers[erf.Outputs[0]][0];
-            if (add.OpType != "Add" || Other(add, erf.Outputs[0]) is not { } one || !Scalar(one, 1f, 1e-6f) || !Single(add.Outputs[0])) continue;
-            var mul1 = consumers[add.Outputs[0]][0];
-            if (mul1.OpType != "Mul" || Other(mul1, add.Outputs[0]) != x || !Single(mul1.Outputs[0])) continue;
-            var mul2 = consumers[mul1.Outputs[0]][0];
-            if (mul2.OpType != "Mul" || Other(mul2, mul1.Outputs[0]) is not { } half || !Scalar(half, 0.5f, 1e-6f)) continue;
-            if (_known.ContainsKey(x)) continue;
-            result[div] = null;
-            result[erf] = null;
-            result[add] = null;
-            result[mul1] = null;
-            result[mul2] = x;
-        }
-        return result;
-    }
-
-    /// <summary>Exact (erf) GELU: ONNX Gelu (opset 20) with approximate='none'.</summary>
+    /// <summary>Exact (erf) GELU: ONNX Gelu (opset 20) with approximate='none', or the trtnative.Gelu that FuseGelu makes of the exporters' Erf chain.</summary>
     private void LowerGelu(Node n)
     {
         if (n.GetString("approximate", "none") != "none") throw Unsupported("only approximate='none' (erf) GELU is supported");
