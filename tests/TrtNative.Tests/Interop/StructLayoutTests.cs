@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -168,7 +169,8 @@ public sealed class CCompilerFactAttribute : FactAttribute
     /// <summary>The first of $CC, gcc, cc, clang, g++ found on PATH, or null.</summary>
     public static readonly string? Compiler = Find();
 
-    public CCompilerFactAttribute()
+    public CCompilerFactAttribute([CallerFilePath] string? sourceFilePath = null, [CallerLineNumber] int sourceLineNumber = -1)
+        : base(sourceFilePath, sourceLineNumber)
     {
         if (Compiler is null) Skip = "no C compiler found ($CC, gcc, cc, clang or g++ on PATH): the header's layouts cannot be measured";
     }

@@ -2,7 +2,6 @@ using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests.Models;
 
@@ -11,6 +10,8 @@ namespace TrtNative.Tests.Models;
 /// Models/export_torchvision.py, imported, optimized and compared with ONNX Runtime at 224×224 on fresh random
 /// inputs. Without python3-torch and python3-torchvision these tests fail, naming the packages to install.
 /// </summary>
+[Trait("Category", "Model")]
+[Trait("Category", "Slow")]
 public class TorchvisionModelTests(ITestOutputHelper output)
 {
     private ModelCheckResult Check(string model, long batch)
