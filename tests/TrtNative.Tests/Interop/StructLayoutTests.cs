@@ -13,7 +13,8 @@ namespace TrtNative.Tests.Interop;
 /// Every struct of native/include/trtnative.h against its C# mirror, field by field: the header's struct definitions
 /// are read, a C program that includes the header prints sizeof and offsetof of each field (compiled with the first C
 /// compiler found), and every number is compared with <see cref="Marshal.OffsetOf(Type, string)"/> /
-/// <see cref="Marshal.SizeOf(Type)"/> of the mirror. C names map to C# names by one rule (snake_case → PascalCase);
+/// <see cref="Marshal.SizeOf(Type)"/> of the mirror; compiled as C, it also prints each field's scalar type (C11
+/// _Generic), so an int32 mirrored as a float fails too. C names map to C# names by one rule (snake_case → PascalCase);
 /// a field on one side only fails the test.
 /// </summary>
 public class StructLayoutTests
@@ -101,10 +102,11 @@ public class StructLayoutTests
             {
                 var field = type.GetField(Pascal(f), BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance);
                 if (field is null) continue;
-                var (offset, fieldSize) = native[(s.Name, f)];
+                var (offset, fieldSize, kind) = native[(s.Name, f)];
                 int csOffset = (int)Marshal.OffsetOf(type, field.Name), csSize = Marshal.SizeOf(field.FieldType);
                 if (offset != csOffset) errors.Add($"{s.Name}.{f}: offset {offset}, {type.Name}.{field.Name} {csOffset}");
                 if (fieldSize != csSize) errors.Add($"{s.Name}.{f}: size {fieldSize}, {type.Name}.{field.Name} {csSize}");
+                if (kind != "?" && kind != Kind(field)) errors.Add($"{s.Name}.{f}: type {kind}, {type.Name}.{field.Name} {Kind(field)} (i int32, l int64, u uint64, f float, c char, * array, s struct)");
             }
         }
         Assert.True(errors.Count == 0, string.Join("\n", errors));
@@ -112,17 +114,43 @@ public class StructLayoutTests
         Assert.Equal(structs.Sum(s => s.Fields.Count + 1), native.Count);
         Assert.Equal(Marshal.SizeOf<ConvParams>(), native[("trtn_conv_params", "")].Size);
         Assert.True(native[("trtn_conv_params", "tactic")].Offset > 0);
+        if (native[("trtn_conv_params", "tactic")].Kind != "?")
+        {
+            Assert.Equal("f", native[("trtn_gemm_params", "alpha")].Kind);
+            Assert.Equal("l*", native[("trtn_copy_params", "start")].Kind);
+            Assert.Equal("s", native[("trtn_conv_params", "act")].Kind);
+        }
     }
 
-    private static Dictionary<(string Struct, string Field), (int Offset, int Size)> CompileAndRun(string header, List<CStruct> structs)
+    /// <summary>The C kind letter of a mirror field's type, as KIND in the C program prints it.</summary>
+    private static string Kind(FieldInfo f)
+    {
+        var fixedBuffer = f.GetCustomAttribute<FixedBufferAttribute>();
+        var t = fixedBuffer?.ElementType ?? f.FieldType;
+        string k = t == typeof(int) ? "i" : t == typeof(long) ? "l" : t == typeof(ulong) ? "u" : t == typeof(float) ? "f"
+            : t == typeof(byte) || t == typeof(sbyte) ? "c" : t.IsValueType && !t.IsPrimitive ? "s" : "?" + t.Name;
+        return fixedBuffer is null ? k : k + "*";
+    }
+
+    private static Dictionary<(string Struct, string Field), (int Offset, int Size, string Kind)> CompileAndRun(string header, List<CStruct> structs)
     {
         var c = new StringBuilder();
-        c.AppendLine("#include <stdio.h>\n#include <stddef.h>\n#include \"trtnative.h\"\nint main(void) {");
+        c.AppendLine("#include <stdio.h>\n#include <stddef.h>\n#include \"trtnative.h\"");
+        // The field's scalar type (arrays decay to pointers, nested structs are "s"); "?" where _Generic is missing (C++).
+        c.AppendLine("""
+            #ifndef __cplusplus
+            #define KIND(e) _Generic((e), int32_t: "i", int64_t: "l", uint64_t: "u", float: "f", char: "c", \
+                int32_t*: "i*", int64_t*: "l*", uint64_t*: "u*", float*: "f*", char*: "c*", default: "s")
+            #else
+            #define KIND(e) "?"
+            #endif
+            int main(void) {
+            """);
         foreach (var s in structs)
         {
-            c.AppendLine($"    printf(\"{s.Name} . 0 %zu\\n\", sizeof({s.Name}));");
+            c.AppendLine($"    printf(\"{s.Name} . 0 %zu s\\n\", sizeof({s.Name}));");
             foreach (var f in s.Fields)
-                c.AppendLine($"    printf(\"{s.Name} {f} %zu %zu\\n\", offsetof({s.Name}, {f}), sizeof((({s.Name}*)0)->{f}));");
+                c.AppendLine($"    printf(\"{s.Name} {f} %zu %zu %s\\n\", offsetof({s.Name}, {f}), sizeof((({s.Name}*)0)->{f}), KIND((({s.Name}*)0)->{f}));");
         }
         c.AppendLine("    return 0;\n}");
         string dir = Directory.CreateTempSubdirectory("trtn-layout-").FullName;
@@ -133,11 +161,11 @@ public class StructLayoutTests
             string compiler = CCompilerFactAttribute.Compiler!;
             Run(compiler, ["-I", Path.GetDirectoryName(header)!, "-o", exe, src], out _);
             Run(exe, [], out string output);
-            var result = new Dictionary<(string, string), (int, int)>();
+            var result = new Dictionary<(string, string), (int, int, string)>();
             foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
                 var p = line.Split(' ');
-                result[(p[0], p[1] == "." ? "" : p[1])] = (int.Parse(p[2]), int.Parse(p[3]));
+                result[(p[0], p[1] == "." ? "" : p[1])] = (int.Parse(p[2]), int.Parse(p[3]), p.Length > 4 ? p[4] : "");
             }
             return result;
         }
