@@ -4,7 +4,6 @@ using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Ops;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests;
 

@@ -5,7 +5,7 @@ using Xunit;
 
 namespace TrtNative.Tests;
 
-public class OnnxExporterTests(Xunit.Abstractions.ITestOutputHelper output)
+public class OnnxExporterTests(ITestOutputHelper output)
 {
     /// <summary>A graph built in C# with float, bool and int64 initializers, a Constant tensor attribute and a batch symbol.</summary>
     private static Graph BuildGraph()

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Runtime.InteropServices;
 using TrtNative.Interop;
 using TrtNative.Ir;
@@ -20,19 +21,87 @@ namespace TrtNative.Compiler;
 /// </remarks>
 internal sealed class GpuLowering
 {
-    /// <summary>The ops (ai.onnx domain unless prefixed) this lowering handles.</summary>
-    public static readonly string[] SupportedOps =
+    /// <summary>
+    /// Every op (ai.onnx domain, or "trtnative." + a fused op of our passes) this lowering handles, and how. The
+    /// supported-op list and the dispatch in <see cref="LowerNode"/> both come from this table.
+    /// </summary>
+    private static readonly (string Op, Action<GpuLowering, Node> Lower)[] Lowerings =
     [
-        "Conv", "trtnative.FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-        "Gemm", "trtnative.FusedGemm", "MatMul", "trtnative.FusedMatMul", "trtnative.Attention",
-        "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu",
-        "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu", "Gelu", "Exp", "Log", "Sqrt",
-        "Neg", "Abs", "Erf", "Reciprocal", "Floor", "Ceil", "Softplus", "Sin", "Cos", "Round", "Sign",
-        "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization",
-        "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL2",
-        "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Gather", "Slice", "Split", "Expand",
-        "Identity", "Dropout", "Cast", "Pad", "Resize",
+        ("Conv", (l, n) => l.LowerConv(n)),
+        ("trtnative.FusedConv", (l, n) => l.LowerConv(n)),
+        ("MaxPool", (l, n) => l.LowerPool(n, global: false)),
+        ("AveragePool", (l, n) => l.LowerPool(n, global: false)),
+        ("GlobalAveragePool", (l, n) => l.LowerPool(n, global: true)),
+        ("GlobalMaxPool", (l, n) => l.LowerPool(n, global: true)),
+        ("Gemm", (l, n) => l.LowerGemm(n)),
+        ("trtnative.FusedGemm", (l, n) => l.LowerGemm(n)),
+        ("MatMul", (l, n) => l.LowerMatMul(n)),
+        ("trtnative.FusedMatMul", (l, n) => l.LowerMatMul(n)),
+        ("trtnative.Attention", (l, n) => l.LowerAttention(n)),
+        ("Add", (l, n) => l.LowerBinary(n, BinaryOp.Add)),
+        ("Sub", (l, n) => l.LowerBinary(n, BinaryOp.Sub)),
+        ("Mul", (l, n) => l.LowerBinary(n, BinaryOp.Mul)),
+        ("Div", (l, n) => l.LowerBinary(n, BinaryOp.Div)),
+        ("Pow", (l, n) => l.LowerBinary(n, BinaryOp.Pow)),
+        ("Max", (l, n) => l.LowerBinary(n, BinaryOp.Max)),
+        ("Min", (l, n) => l.LowerBinary(n, BinaryOp.Min)),
+        ("PRelu", (l, n) => l.LowerBinary(n, BinaryOp.PRelu)),
+        ("Relu", (l, n) => l.LowerUnary(n, UnaryOp.Relu)),
+        ("Sigmoid", (l, n) => l.LowerUnary(n, UnaryOp.Sigmoid)),
+        ("Tanh", (l, n) => l.LowerUnary(n, UnaryOp.Tanh)),
+        ("LeakyRelu", (l, n) => l.LowerUnary(n, UnaryOp.LeakyRelu, n.GetFloat("alpha", 0.01f))),
+        ("Clip", (l, n) => l.LowerClip(n)),
+        ("HardSigmoid", (l, n) => l.LowerUnary(n, UnaryOp.HardSigmoid, n.GetFloat("alpha", 0.2f), n.GetFloat("beta", 0.5f))),
+        ("HardSwish", (l, n) => l.LowerUnary(n, UnaryOp.HardSwish)),
+        ("Elu", (l, n) => l.LowerUnary(n, UnaryOp.Elu, n.GetFloat("alpha", 1f))),
+        ("Selu", (l, n) => l.LowerUnary(n, UnaryOp.Selu, n.GetFloat("alpha", 1.67326319217681884765625f), n.GetFloat("gamma", 1.05070102214813232421875f))),
+        ("Gelu", (l, n) => l.LowerGelu(n)),
+        ("trtnative.Gelu", (l, n) => l.LowerGelu(n)),
+        ("Exp", (l, n) => l.LowerUnary(n, UnaryOp.Exp)),
+        ("Log", (l, n) => l.LowerUnary(n, UnaryOp.Log)),
+        ("Sqrt", (l, n) => l.LowerUnary(n, UnaryOp.Sqrt)),
+        ("Neg", (l, n) => l.LowerUnary(n, UnaryOp.Neg)),
+        ("Abs", (l, n) => l.LowerUnary(n, UnaryOp.Abs)),
+        ("Erf", (l, n) => l.LowerUnary(n, UnaryOp.Erf)),
+        ("Reciprocal", (l, n) => l.LowerUnary(n, UnaryOp.Reciprocal)),
+        ("Floor", (l, n) => l.LowerUnary(n, UnaryOp.Floor)),
+        ("Ceil", (l, n) => l.LowerUnary(n, UnaryOp.Ceil)),
+        ("Softplus", (l, n) => l.LowerUnary(n, UnaryOp.Softplus)),
+        ("Sin", (l, n) => l.LowerUnary(n, UnaryOp.Sin)),
+        ("Cos", (l, n) => l.LowerUnary(n, UnaryOp.Cos)),
+        ("Round", (l, n) => l.LowerUnary(n, UnaryOp.Round)),
+        ("Sign", (l, n) => l.LowerUnary(n, UnaryOp.Sign)),
+        ("Softmax", (l, n) => l.LowerSoftmax(n, log: false)),
+        ("LogSoftmax", (l, n) => l.LowerSoftmax(n, log: true)),
+        ("LayerNormalization", (l, n) => l.LowerLayerNorm(n)),
+        ("BatchNormalization", (l, n) => l.LowerBatchNorm(n)),
+        ("ReduceMean", (l, n) => l.LowerReduce(n, 0)),
+        ("ReduceSum", (l, n) => l.LowerReduce(n, 1)),
+        ("ReduceMax", (l, n) => l.LowerReduce(n, 2)),
+        ("ReduceMin", (l, n) => l.LowerReduce(n, 3)),
+        ("ReduceSumSquare", (l, n) => l.LowerReduce(n, 4)),
+        ("ReduceL2", (l, n) => l.LowerReduce(n, 5)),
+        ("Reshape", (l, n) => l.LowerReshape(n)),
+        ("Flatten", (l, n) => l.LowerReshape(n)),
+        ("Squeeze", (l, n) => l.LowerReshape(n)),
+        ("Unsqueeze", (l, n) => l.LowerReshape(n)),
+        ("Transpose", (l, n) => l.LowerTranspose(n)),
+        ("Concat", (l, n) => l.LowerConcat(n)),
+        ("Gather", (l, n) => l.LowerGather(n)),
+        ("Slice", (l, n) => l.LowerSlice(n)),
+        ("Split", (l, n) => l.LowerSplit(n)),
+        ("Expand", (l, n) => l.LowerExpand(n)),
+        ("Identity", (l, n) => l.LowerIdentity(n)),
+        ("Dropout", (l, n) => l.LowerIdentity(n)),
+        ("Cast", (l, n) => l.LowerCast(n)),
+        ("Pad", (l, n) => l.LowerPad(n)),
+        ("Resize", (l, n) => l.LowerResize(n)),
     ];
+
+    private static readonly FrozenDictionary<string, Action<GpuLowering, Node>> s_lowerByOp = Lowerings.ToFrozenDictionary(r => r.Op, r => r.Lower);
+
+    /// <summary>The ops this lowering handles, in <see cref="Lowerings"/>' order.</summary>
+    public static readonly string[] SupportedOps = Lowerings.Select(r => r.Op).ToArray();
 
     private sealed record Val(int Tensor, Dim[] Logical, int[] Perm);
 
@@ -80,16 +149,10 @@ internal sealed class GpuLowering
             _vals[i.Name] = v;
         }
 
-        var gelus = FindErfGelus();
         foreach (var node in _g.Nodes)
         {
             _node = node;
             if (node.Outputs.All(o => o.Length == 0 || _known.ContainsKey(o))) continue; // computed at build time
-            if (gelus.TryGetValue(node, out var geluInput))
-            {
-                if (geluInput is not null) LowerUnaryOf(node, geluInput, UnaryOp.Gelu);
-                continue;
-            }
             try
             {
                 LowerNode(node);
@@ -120,72 +183,9 @@ internal sealed class GpuLowering
     private void LowerNode(Node n)
     {
         string op = n.Domain is "" or "ai.onnx" ? n.OpType : n.Domain == Node.TrtNativeDomain ? "trtnative." + n.OpType : n.QualifiedOp;
-        switch (op)
-        {
-            case "Conv": case "trtnative.FusedConv": LowerConv(n); break;
-            case "MaxPool": case "AveragePool": LowerPool(n, global: false); break;
-            case "GlobalAveragePool": case "GlobalMaxPool": LowerPool(n, global: true); break;
-            case "Gemm": case "trtnative.FusedGemm": LowerGemm(n); break;
-            case "MatMul": case "trtnative.FusedMatMul": LowerMatMul(n); break;
-            case "trtnative.Attention": LowerAttention(n); break;
-            case "Add": LowerBinary(n, BinaryOp.Add); break;
-            case "Sub": LowerBinary(n, BinaryOp.Sub); break;
-            case "Mul": LowerBinary(n, BinaryOp.Mul); break;
-            case "Div": LowerBinary(n, BinaryOp.Div); break;
-            case "Pow": LowerBinary(n, BinaryOp.Pow); break;
-            case "Max": LowerBinary(n, BinaryOp.Max); break;
-            case "Min": LowerBinary(n, BinaryOp.Min); break;
-            case "PRelu": LowerBinary(n, BinaryOp.PRelu); break;
-            case "Relu": LowerUnary(n, UnaryOp.Relu); break;
-            case "Sigmoid": LowerUnary(n, UnaryOp.Sigmoid); break;
-            case "Tanh": LowerUnary(n, UnaryOp.Tanh); break;
-            case "LeakyRelu": LowerUnary(n, UnaryOp.LeakyRelu, n.GetFloat("alpha", 0.01f)); break;
-            case "HardSigmoid": LowerUnary(n, UnaryOp.HardSigmoid, n.GetFloat("alpha", 0.2f), n.GetFloat("beta", 0.5f)); break;
-            case "HardSwish": LowerUnary(n, UnaryOp.HardSwish); break;
-            case "Elu": LowerUnary(n, UnaryOp.Elu, n.GetFloat("alpha", 1f)); break;
-            case "Selu": LowerUnary(n, UnaryOp.Selu, n.GetFloat("alpha", 1.67326319217681884765625f), n.GetFloat("gamma", 1.05070102214813232421875f)); break;
-            case "Gelu":
-                if (n.GetString("approximate", "none") != "none") throw Unsupported("only approximate='none' (erf) GELU is supported");
-                LowerUnary(n, UnaryOp.Gelu); break;
-            case "Exp": LowerUnary(n, UnaryOp.Exp); break;
-            case "Log": LowerUnary(n, UnaryOp.Log); break;
-            case "Sqrt": LowerUnary(n, UnaryOp.Sqrt); break;
-            case "Neg": LowerUnary(n, UnaryOp.Neg); break;
-            case "Abs": LowerUnary(n, UnaryOp.Abs); break;
-            case "Erf": LowerUnary(n, UnaryOp.Erf); break;
-            case "Reciprocal": LowerUnary(n, UnaryOp.Reciprocal); break;
-            case "Floor": LowerUnary(n, UnaryOp.Floor); break;
-            case "Ceil": LowerUnary(n, UnaryOp.Ceil); break;
-            case "Softplus": LowerUnary(n, UnaryOp.Softplus); break;
-            case "Sin": LowerUnary(n, UnaryOp.Sin); break;
-            case "Cos": LowerUnary(n, UnaryOp.Cos); break;
-            case "Round": LowerUnary(n, UnaryOp.Round); break;
-            case "Sign": LowerUnary(n, UnaryOp.Sign); break;
-            case "Clip": LowerClip(n); break;
-            case "Softmax": LowerSoftmax(n, log: false); break;
-            case "LogSoftmax": LowerSoftmax(n, log: true); break;
-            case "LayerNormalization": LowerLayerNorm(n); break;
-            case "BatchNormalization": LowerBatchNorm(n); break;
-            case "ReduceMean": LowerReduce(n, 0); break;
-            case "ReduceSum": LowerReduce(n, 1); break;
-            case "ReduceMax": LowerReduce(n, 2); break;
-            case "ReduceMin": LowerReduce(n, 3); break;
-            case "ReduceSumSquare": LowerReduce(n, 4); break;
-            case "ReduceL2": LowerReduce(n, 5); break;
-            case "Reshape": case "Flatten": case "Squeeze": case "Unsqueeze": LowerReshape(n); break;
-            case "Identity": case "Dropout": LowerIdentity(n); break;
-            case "Cast": LowerCast(n); break;
-            case "Transpose": LowerTranspose(n); break;
-            case "Concat": LowerConcat(n); break;
-            case "Gather": LowerGather(n); break;
-            case "Slice": LowerSlice(n); break;
-            case "Split": LowerSplit(n); break;
-            case "Expand": LowerExpand(n); break;
-            case "Pad": LowerPad(n); break;
-            case "Resize": LowerResize(n); break;
-            default:
-                throw Unsupported($"op {n.QualifiedOp} is not supported by the GPU engine (it is only supported when its result can be computed at build time). GPU ops: {string.Join(", ", SupportedOps)}");
-        }
+        if (!s_lowerByOp.TryGetValue(op, out var lower))
+            throw Unsupported($"op {n.QualifiedOp} is not supported by the GPU engine (it is only supported when its result can be computed at build time). GPU ops: {string.Join(", ", SupportedOps)}");
+        lower(this, n);
     }
 
     private void LowerConv(Node n)
@@ -414,50 +414,11 @@ internal sealed class GpuLowering
         _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
     }
 
-    private void LowerUnaryOf(Node n, string input, UnaryOp op)
+    /// <summary>Exact (erf) GELU: ONNX Gelu (opset 20) with approximate='none', or the trtnative.Gelu that FuseGelu makes of the exporters' Erf chain.</summary>
+    private void LowerGelu(Node n)
     {
-        var x = Value(input);
-        int y = NewTensor(n.Outputs[0], Act, Apply(x.Logical, x.Perm), TensorRole.Activation);
-        AddLayer(LayerKind.Unary, new UnaryParams { Op = (int)op }, [x.Tensor], [y]);
-        _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
-    }
-
-    /// <summary>
-    /// The exact GELU as exporters write it before opset 20: Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5), each
-    /// intermediate read once. Returns the chain's nodes: the last maps to x (lowered as one GELU layer), the others
-    /// to null (skipped). Saves four passes over the (large) MLP activations.
-    /// </summary>
-    private Dictionary<Node, string?> FindErfGelus()
-    {
-        var result = new Dictionary<Node, string?>();
-        var consumers = _g.Consumers();
-        var producers = _g.Producers();
-        bool Scalar(string name, float want, float tol) =>
-            _known.TryGetValue(name, out var t) && t.Floats is { Length: 1 } f && MathF.Abs(f[0] - want) <= tol;
-        bool Single(string value) => consumers.TryGetValue(value, out var c) && c.Count == 1 && !_g.IsOutput(value);
-        string? Other(Node n, string one) => n.Inputs.Count == 2 && n.Inputs[0] == one ? n.Inputs[1] : n.Inputs.Count == 2 && n.Inputs[1] == one ? n.Inputs[0] : null;
-        foreach (var erf in _g.Nodes.Where(n => n.OpType == "Erf" && n.Domain.Length == 0))
-        {
-            if (!producers.TryGetValue(erf.Inputs[0], out var div) || !Single(erf.Inputs[0])) continue;
-            string x;
-            if (div.OpType == "Div" && Scalar(div.Inputs[1], MathF.Sqrt(2), 1e-3f)) x = div.Inputs[0];
-            else if (div.OpType == "Mul" && Scalar(div.Inputs[1], 1 / MathF.Sqrt(2), 1e-3f)) x = div.Inputs[0];
-            else continue;
-            if (!Single(erf.Outputs[0])) continue;
-            var add = consumers[erf.Outputs[0]][0];
-            if (add.OpType != "Add" || Other(add, erf.Outputs[0]) is not { } one || !Scalar(one, 1f, 1e-6f) || !Single(add.Outputs[0])) continue;
-            var mul1 = consumers[add.Outputs[0]][0];
-            if (mul1.OpType != "Mul" || Other(mul1, add.Outputs[0]) != x || !Single(mul1.Outputs[0])) continue;
-            var mul2 = consumers[mul1.Outputs[0]][0];
-            if (mul2.OpType != "Mul" || Other(mul2, mul1.Outputs[0]) is not { } half || !Scalar(half, 0.5f, 1e-6f)) continue;
-            if (_known.ContainsKey(x)) continue;
-            result[div] = null;
-            result[erf] = null;
-            result[add] = null;
-            result[mul1] = null;
-            result[mul2] = x;
-        }
-        return result;
+        if (n.GetString("approximate", "none") != "none") throw Unsupported("only approximate='none' (erf) GELU is supported");
+        LowerUnary(n, UnaryOp.Gelu);
     }
 
     private void LowerClip(Node n)
@@ -940,6 +901,10 @@ internal sealed class GpuLowering
 
     private unsafe void AddLayer<T>(LayerKind kind, T prm, int[] inputs, int[] outputs) where T : unmanaged
     {
+        var info = LayerKinds.Of(kind);
+        if (typeof(T) != info.ParamsType) throw new InvalidOperationException($"a {kind} layer takes {info.ParamsType.Name}, not {typeof(T).Name}");
+        if (inputs.Length < info.MinInputs || inputs.Take(info.MinInputs).Any(i => i < 0))
+            throw new InvalidOperationException($"a {kind} layer needs its first {info.MinInputs} inputs, got [{string.Join(", ", inputs)}]");
         var bytes = new byte[sizeof(T)];
         MemoryMarshal.Write(bytes, in prm);
         // Trailing absent optional inputs are dropped; inner ones stay as -1.

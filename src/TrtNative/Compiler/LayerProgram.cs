@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 using TrtNative.Interop;
 using TrtNative.Ir;
@@ -40,16 +39,11 @@ internal sealed class ProgramLayer
     /// </summary>
     public int Tactic { get; set; } = -1;
 
-    public bool Tunable => Kind is LayerKind.Conv or LayerKind.Gemm;
+    /// <summary>True when autotuning times tactics for this layer's kind (<see cref="LayerKinds"/>).</summary>
+    public bool Tunable => LayerKinds.Find(Kind)?.Tunable ?? false;
 
     /// <summary>Byte offset of the tactic field in a kind's parameter block, -1 for kinds without one.</summary>
-    public static int TacticOffset(LayerKind kind) => kind switch
-    {
-        LayerKind.Conv => (int)Marshal.OffsetOf<ConvParams>(nameof(ConvParams.Tactic)),
-        LayerKind.Gemm => (int)Marshal.OffsetOf<GemmParams>(nameof(GemmParams.Tactic)),
-        LayerKind.Attention => (int)Marshal.OffsetOf<AttentionParams>(nameof(AttentionParams.Tactic)),
-        _ => -1,
-    };
+    public static int TacticOffset(LayerKind kind) => LayerKinds.Find(kind)?.TacticOffset ?? -1;
 
     /// <summary>The parameter block with <see cref="Tactic"/> written in.</summary>
     public byte[] ParamsWithTactic() => WithTactic(Tactic);

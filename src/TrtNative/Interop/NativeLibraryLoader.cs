@@ -134,17 +134,9 @@ internal static class NativeLibraryLoader
     }
 
     /// <summary>Null when every parameter struct has the native size, else the first difference.</summary>
-    internal static unsafe string? CheckStructSizes()
+    internal static string? CheckStructSizes()
     {
-        (LayerKind Kind, int Size)[] sizes =
-        [
-            (LayerKind.Conv, sizeof(ConvParams)), (LayerKind.Gemm, sizeof(GemmParams)), (LayerKind.Binary, sizeof(BinaryParams)),
-            (LayerKind.Unary, sizeof(UnaryParams)), (LayerKind.Pool, sizeof(PoolParams)), (LayerKind.Softmax, sizeof(SoftmaxParams)),
-            (LayerKind.LayerNorm, sizeof(LayerNormParams)), (LayerKind.Reduce, sizeof(ReduceParams)), (LayerKind.Copy, sizeof(CopyParams)),
-            (LayerKind.Concat, sizeof(ConcatParams)), (LayerKind.Resize, sizeof(ResizeParams)), (LayerKind.Gather, sizeof(GatherParams)),
-            (LayerKind.Pad, sizeof(PadParams)), (LayerKind.Attention, sizeof(AttentionParams)),
-        ];
-        foreach (var (kind, size) in sizes)
+        foreach (var (kind, size) in Compiler.LayerKinds.All.Select(k => (k.Kind, k.ParamsSize)))
         {
             ulong native = NativeMethods.trtn_layer_params_size((int)kind);
             if (native != (ulong)size) return $"{kind} parameters are {native} bytes natively, {size} here";

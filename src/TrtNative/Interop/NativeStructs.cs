@@ -2,8 +2,9 @@ using System.Runtime.InteropServices;
 
 namespace TrtNative.Interop;
 
-// Blittable mirrors of the structs in native/include/trtnative.h. Field order and types must match exactly;
-// NativeLibraryLoader compares every layer-parameter size with trtn_layer_params_size at load.
+// Blittable mirrors of the structs in native/include/trtnative.h. Field order and types must match exactly: StructLayoutTests
+// compares every field's offset and size with the header's (compiled by a C compiler), and NativeLibraryLoader compares
+// every layer-parameter size (from Compiler/LayerKinds.cs) with trtn_layer_params_size at load.
 
 internal enum NativeDType { Float32 = 0, Float16 = 1, Int32 = 2, Int64 = 3 }
 
@@ -151,7 +152,7 @@ internal struct BuildOptions
 internal unsafe struct DeviceInfo
 {
     public fixed byte Name[256];
-    public int CcMajor, CcMinor, Multiprocessors, CudaRuntimeVersion, CudaDriverVersion, CudnnVersion, CublasLtVersion, Reserved;
+    public int CcMajor, CcMinor, Multiprocessors, CudaRuntimeVersion, CudaDriverVersion, CudnnVersion, CublasltVersion, Reserved;
     public ulong TotalMemory;
 }
 
@@ -171,6 +172,6 @@ internal unsafe struct ImageParams
     public float Scale;
     public fixed float Mean[4];
     public fixed float Std[4];
-    public fixed int SourceChannel[4];
+    public fixed int SrcChannel[4];
     public fixed int Reserved[3];
 }

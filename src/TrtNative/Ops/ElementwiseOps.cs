@@ -116,8 +116,8 @@ internal static class ElementwiseOps
 
     // ---------------------------------------------------------------- unary
 
-    private static void Unary(OpRegistry r, string op, Func<Node, Func<float, float>>? floats, Func<Node, Func<long, long>>? ints = null,
-        bool boolOnly = false, int minOpset = 1)
+    internal static void Unary(OpRegistry r, string op, Func<Node, Func<float, float>>? floats, Func<Node, Func<long, long>>? ints = null,
+        bool boolOnly = false, int minOpset = 1, string domain = "")
     {
         r.Add(op, ctx =>
         {
@@ -143,7 +143,7 @@ internal static class ElementwiseOps
                 for (int i = 0; i < y.Length; i++) y[i] = Wrap(x.Type, f(xi[i]));
                 ctx.SetOutput(0, Tensor.FromInts(y, x.Shape, x.Type));
             }
-        }, minOpset: minOpset);
+        }, domain, minOpset);
     }
 
     /// <summary>A unary floating test with a bool result (IsNaN, IsInf).</summary>
@@ -500,6 +500,9 @@ internal static class ElementwiseOps
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /// <summary>Exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)), computed in double and rounded once.</summary>
+    internal static float Gelu(float x) => (float)(0.5 * x * (1 + Erf(x / Math.Sqrt(2))));
 
     /// <summary>erf(x) to double precision (Abramowitz–Stegun 7.1.26 is too coarse for fp32 comparisons).</summary>
     internal static double Erf(double x)

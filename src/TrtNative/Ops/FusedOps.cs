@@ -5,7 +5,8 @@ namespace TrtNative.Ops;
 /// <summary>
 /// The fused ops our passes create (domain <see cref="Node.TrtNativeDomain"/>), with the activation attributes of
 /// <see cref="Activation"/>: FusedConv(X, W, B?, R?) = act(conv(X, W) + B + R); FusedGemm(A, B, C?) = act(Gemm);
-/// FusedMatMul(A, B, Bias?) = act(MatMul(A, B) + Bias), Bias 1-D over the last dimension.
+/// FusedMatMul(A, B, Bias?) = act(MatMul(A, B) + Bias), Bias 1-D over the last dimension; Gelu(X) = the exact (erf)
+/// GELU, 0.5·X·(1 + erf(X/√2)), element-wise.
 /// </summary>
 internal static class FusedOps
 {
@@ -16,6 +17,7 @@ internal static class FusedOps
         r.Add("FusedGemm", ctx => { Act(ctx.Node, ctx.Unsupported); MatrixOps.InferGemm(ctx, fused: true); },
             ctx => ctx.SetOutput(0, MatrixOps.ExecGemm(ctx, ctx.Input(0), ctx.Input(1), ctx.OptionalInput(2), Act(ctx.Node, ctx.Unsupported))), d);
         r.Add("FusedMatMul", InferFusedMatMul, ExecFusedMatMul, d);
+        ElementwiseOps.Unary(r, "Gelu", _ => ElementwiseOps.Gelu, domain: d);
     }
 
     /// <summary>The node's activation; an unknown name is reported as unsupported with the node named.</summary>

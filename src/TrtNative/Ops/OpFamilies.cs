@@ -12,7 +12,7 @@ internal static class OpFamilies
         MatrixOps.Register,        // Gemm, MatMul
         ShapeOps.Register,         // Reshape, Flatten, Transpose, Concat, Squeeze, Unsqueeze, Shape, Gather, Slice, Cast, ...
         ResizeOps.Register,        // Resize, Pad
-        FusedOps.Register,         // trtnative.FusedConv, trtnative.FusedGemm, trtnative.FusedMatMul
+        FusedOps.Register,         // trtnative.FusedConv, trtnative.FusedGemm, trtnative.FusedMatMul, trtnative.Gelu
         AttentionOps.Register,     // trtnative.Attention
     ];
 }

@@ -32,6 +32,7 @@ public static class Optimizer
         (nameof(GraphPasses.FuseAttention), GraphPasses.FuseAttention),
         (nameof(GraphPasses.RemoveNoOpReshapes), GraphPasses.RemoveNoOpReshapes),
         (nameof(GraphPasses.FoldConstants) + " (again)", GraphPasses.FoldConstants),
+        (nameof(GraphPasses.FuseGelu), GraphPasses.FuseGelu),
         (nameof(GraphPasses.RemoveDeadNodes), GraphPasses.RemoveDeadNodes),
     ];
 

@@ -25,7 +25,7 @@ public sealed record GpuInfo(string Name, ComputeCapability ComputeCapability, i
         NativeStatus.ThrowIfFailed(NativeMethods.trtn_device_get_info(ordinal, &d));
         string name = Marshal.PtrToStringUTF8((nint)d.Name) ?? "?";
         return new GpuInfo(name, new ComputeCapability(d.CcMajor, d.CcMinor), d.Multiprocessors, d.CudaRuntimeVersion,
-            d.CudaDriverVersion, d.CudnnVersion, d.CublasLtVersion, (long)d.TotalMemory);
+            d.CudaDriverVersion, d.CudnnVersion, d.CublasltVersion, (long)d.TotalMemory);
     }
 
     /// <summary>"NVIDIA H100 80GB HBM3, sm_90, CUDA 13000, cuDNN 91400, cuBLASLt 130100".</summary>

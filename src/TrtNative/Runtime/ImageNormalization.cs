@@ -93,7 +93,7 @@ public sealed class ImageNormalization
         {
             p.Mean[c] = Mean[c];
             p.Std[c] = Std[c];
-            p.SourceChannel[c] = SourceChannels[c];
+            p.SrcChannel[c] = SourceChannels[c];
         }
         return p;
     }

@@ -6,7 +6,6 @@ using TrtNative.Passes;
 using TrtNative.Tests.Models;
 using TrtNative.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests.Compiler;
 

@@ -3,7 +3,6 @@ using TrtNative.Conformance;
 using TrtNative.Ir;
 using TrtNative.Passes;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests.Compiler;
 

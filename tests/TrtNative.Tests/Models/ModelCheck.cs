@@ -4,7 +4,6 @@ using TrtNative.Passes;
 using TrtNative.Reference;
 using TrtNative.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests.Models;
 

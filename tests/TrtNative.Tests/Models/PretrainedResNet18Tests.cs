@@ -3,7 +3,6 @@ using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests.Models;
 
@@ -12,6 +11,7 @@ namespace TrtNative.Tests.Models;
 /// unfolded BatchNorm, output the 512 pooled features [1,512,1,1]. Compared with ONNX Runtime on fresh random
 /// images, by relative L2 error and by arg-max (top-1) agreement of the features.
 /// </summary>
+[Trait("Category", "Model")]
 public class PretrainedResNet18Tests(ITestOutputHelper output)
 {
     /// <summary>The model file, from the test assembly's "ResNet18Path" metadata (set by the .csproj).</summary>

@@ -2,7 +2,6 @@ using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests.Models;
 
@@ -11,6 +10,8 @@ namespace TrtNative.Tests.Models;
 /// Models/export_torchvision.py, imported, optimized and compared with ONNX Runtime at 224×224 on fresh random
 /// inputs. Without python3-torch and python3-torchvision these tests fail, naming the packages to install.
 /// </summary>
+[Trait("Category", "Model")]
+[Trait("Category", "Slow")]
 public class TorchvisionModelTests(ITestOutputHelper output)
 {
     private ModelCheckResult Check(string model, long batch)
@@ -96,7 +97,11 @@ public class TorchvisionModelTests(ITestOutputHelper output)
         // Every block's layer scale ([C,1,1] Mul after the Linear and the Transpose back) is folded into the Linear.
         Assert.DoesNotContain(r.Optimized.Nodes,
             n => n.OpType == "Mul" && n.Inputs.Any(i => r.Optimized.Initializers.TryGetValue(i, out var t) && t.Rank == 3));
-        Assert.Equal(ModelCheck.Count(r.Imported, "Mul") - 18, ModelCheck.Count(r.Optimized, "Mul"));
+        // Every block's exact GELU (Div, Erf, Add and two Muls as torch exports it) is one trtnative.Gelu.
+        Assert.Equal(18, ModelCheck.CountFused(r.Optimized, "Gelu"));
+        Assert.Equal(0, ModelCheck.Count(r.Optimized, "Erf"));
+        // So the Muls left are the imported ones less 18 layer scales and 2 × 18 GELU Muls.
+        Assert.Equal(ModelCheck.Count(r.Imported, "Mul") - 18 - 2 * 18, ModelCheck.Count(r.Optimized, "Mul"));
     }
 
     [Fact]
@@ -122,6 +127,9 @@ public class TorchvisionModelTests(ITestOutputHelper output)
         Assert.Equal(0, ModelCheck.Count(opt, "MatMul"));
         Assert.Equal(ModelCheck.Count(r.Imported, "Transpose") - 12 * 4, ModelCheck.Count(opt, "Transpose"));
         Assert.Equal(25, ModelCheck.Count(opt, "LayerNormalization"));
+        // Each MLP's exact GELU (the Erf chain) is one trtnative.Gelu.
+        Assert.Equal(12, ModelCheck.CountFused(opt, "Gelu"));
+        Assert.Equal(0, ModelCheck.Count(opt, "Erf"));
         // The exporter's shape chains over the batch (Shape → Gather → Concat → Reshape/Expand) are build-time values.
         Assert.Equal(0, ModelCheck.Count(opt, "Shape"));
     }

@@ -2,7 +2,6 @@ using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace TrtNative.Tests.Models;
 
@@ -11,6 +10,7 @@ namespace TrtNative.Tests.Models;
 /// <see cref="OnnxImporter"/>, optimized, and compared with ONNX Runtime on fresh random inputs at batch 3 (and 1 and 5),
 /// at opset 17 and, for MobileNetV2 and ViT, at the older opsets many published models still use.
 /// </summary>
+[Trait("Category", "Model")]
 public class ZooModelTests(ITestOutputHelper output)
 {
     private static readonly Dictionary<string, long> Batch3 = new() { [ModelZoo.Batch] = 3 };

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using TrtNative.Ir;
 using TrtNative.Ops;
 using Xunit;
-using Xunit.Abstractions;
 using static TrtNative.Tests.Ops.MathOpTestUtil;
 
 namespace TrtNative.Tests.Ops;

@@ -12,7 +12,7 @@ public class OptimizerTests
     {
         Assert.Equal(
             ["FoldConstants", "RemoveIdentities", "FoldBatchNormIntoConv", "FuseConvActivation", "FoldScaleIntoMatMul", "FuseGemmActivation",
-             "FuseAttention", "RemoveNoOpReshapes", "FoldConstants (again)", "RemoveDeadNodes"],
+             "FuseAttention", "RemoveNoOpReshapes", "FoldConstants (again)", "FuseGelu", "RemoveDeadNodes"],
             Optimizer.Pipeline.Select(p => p.Name));
     }
 
