@@ -201,6 +201,8 @@ cmd_bundle() {
       -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en
   done
   # native/CMakeLists.txt takes its modules (FindCUDNN.cmake) from ../cmake: both go, side by side.
+  # Windows builds of ONNX Runtime come along with the package even for linux-x64 (the Sample's check uses it).
+  rm -f "$stage/bin"/onnxruntime*.dll
   cp -r native "$stage/native"
   cp -r cmake "$stage/cmake"
   cp scripts/*.sh "$stage/scripts/"
