@@ -68,7 +68,17 @@ public sealed record ServiceInfo(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Error { get; init; }
     /// <summary>The class labels by index (labels=true, the default).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Labels { get; init; }
+    /// <summary>GPU services: the engine against ONNX Runtime (CPU) on a few random inputs, checked when built.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public AccuracyReport? AccuracyCheck { get; init; }
 }
+
+/// <summary>
+/// The engine's build-time accuracy check (Services/AccuracyCheck): the reference it was compared with, on how many
+/// random inputs, relative L2 error, largest absolute error, non-finite scores, top-1 agreement ("4/4") and whether
+/// that is within the precision's budget; <see cref="Error"/> instead when the check could not run.
+/// </summary>
+public sealed record AccuracyReport(string Reference, int Items, double? RelL2, double? MaxAbsError, long? NonFinite, string? Top1,
+    bool? WithinBudget, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error);
 
 /// <summary>
 /// DeepDetect's service_stats (its names and units), plus how the batching queue grouped the images

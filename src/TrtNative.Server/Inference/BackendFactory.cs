@@ -10,8 +10,11 @@ public class BackendFactory(ServerOptions opts, ILogger<BackendFactory>? log = n
     /// <summary>True: the TrtNative engine backend is part of this server.</summary>
     public static bool GpuBackendBuiltIn => true;
 
+    /// <summary>GPUs this machine has (for checking a service's gpuid).</summary>
+    public virtual int GpuCount => TrtNative.Cuda.CudaDevice.Count;
+
     /// <summary>Picks the backend for an mllib ("tensorrt" or "onnxruntime"); <paramref name="reason"/> explains a CPU fallback.</summary>
-    public BackendKind Select(string mllib, out string reason)
+    public virtual BackendKind Select(string mllib, out string reason)
     {
         if (mllib == "onnxruntime") { reason = "mllib onnxruntime runs on the CPU"; return BackendKind.Cpu; }
         if (opts.ForceCpu) { reason = "CPU forced by --cpu"; return BackendKind.Cpu; }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
 using TrtNative.Server.Inference;
+using TrtNative.Runtime;
 using TrtNative.Server.Metrics;
 
 namespace TrtNative.Server.Services;
@@ -57,6 +58,7 @@ public sealed class ModelService : IAsyncDisposable
                 }
                 if (def.NClasses is int n && n != _backend.OutputSize)
                     throw new InvalidOperationException($"nclasses is {n} but the model outputs {_backend.OutputSize} scores per image");
+                if (BackendKind == BackendKind.Gpu) Accuracy = CheckAccuracy(factory, def);
                 BuildSeconds = sw.Elapsed.TotalSeconds;
                 metrics.EngineBuilt(def.Name, _backend.Kind, BuildSeconds);
                 if (_backend.DeviceMemoryBytes > 0) metrics.TrackGpuMemory(def.Name, () => _backend.DeviceMemoryBytes);
@@ -88,6 +90,27 @@ public sealed class ModelService : IAsyncDisposable
     public string? Error { get; private set; }
     /// <summary>Seconds the engine build took.</summary>
     public double BuildSeconds { get; private set; }
+    /// <summary>GPU services: the engine against ONNX Runtime (CPU) on a few random inputs, checked when it was built.</summary>
+    public AccuracyReport? Accuracy { get; private set; }
+
+    // The engine against ONNX Runtime on the CPU (AccuracyCheck). A check that cannot run is reported, not fatal: the
+    // engine itself built.
+    private AccuracyReport CheckAccuracy(BackendFactory factory, ServiceDefinition def)
+    {
+        var precision = def.Spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32;
+        try
+        {
+            using var reference = factory.Create(BackendKind.Cpu, def.Spec);
+            var c = AccuracyCheck.Run(_backend!, reference, def.Spec.Channels, def.Spec.Height, def.Spec.Width, seed: 1);
+            // JSON has no infinity: a non-finite engine output has no relative error, its count says why.
+            return new AccuracyReport(reference.Kind, AccuracyCheck.Items, double.IsFinite(c.RelativeL2) ? c.RelativeL2 : null, c.MaxAbsError,
+                c.NonFinite, $"{c.Top1Agree}/{c.Rows}", c.WithinBudget(precision), null);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new AccuracyReport("onnxruntime-cpu", 0, null, null, null, null, null, $"the check could not run: {e.Message}");
+        }
+    }
 
     private void OnBatch(int size, double[] waits, double runSeconds)
     {
@@ -323,6 +346,7 @@ public sealed class ModelService : IAsyncDisposable
             GpuMemoryBytes = g?.DeviceMemoryBytes,
             Error = Error,
             Labels = labelList,
+            AccuracyCheck = Accuracy,
         };
     }
 

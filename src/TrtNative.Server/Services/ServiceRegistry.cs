@@ -38,8 +38,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
             using var change = PrepareRepository(body);
             var def = await DefineAsync(name, body, change, ct);
             var kind = factory.Select(def.Mllib.ToLowerInvariant() == "onnxruntime" ? "onnxruntime" : "tensorrt", out var reason);
-            if (kind == BackendKind.Gpu && def.Spec.GpuId >= TrtNative.Cuda.CudaDevice.Count)
-                throw DdException.BadMllib($"parameters.mllib.gpuid {def.Spec.GpuId} does not exist: this machine has {TrtNative.Cuda.CudaDevice.Count} GPU(s)");
+            if (kind == BackendKind.Gpu && def.Spec.GpuId >= factory.GpuCount)
+                throw DdException.BadMllib($"parameters.mllib.gpuid {def.Spec.GpuId} does not exist: this machine has {factory.GpuCount} GPU(s)");
             ModelRepository.WriteConfig(def.Repository, body);
             change.Commit();
             var svc = new ModelService(def, factory, kind, reason, metrics, opts);
