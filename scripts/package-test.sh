@@ -87,7 +87,7 @@ static void ReadmeExample(string model)
     var config = new BuilderConfig { Precision = Precision.Fp16 };
     config.OptimizationProfiles.Add(new OptimizationProfile().Set("data", [1, 1, 8, 8], [8, 1, 8, 8], [32, 1, 8, 8]));
     using var engine = new Builder(cuda).BuildFromOnnx(model, config);
-    using var context = engine.CreateExecutionContext();
+    using var context = engine.CreateContext();
     var prob = context.Run(new Dictionary<string, Tensor> { ["data"] = Tensor.FromFloats(new float[2 * 64], [2, 1, 8, 8]) })["prob"];
     Console.WriteLine($"[{string.Join(",", prob.Shape)}] {string.Join(" ", prob.Floats!.Take(10).Select(p => p.ToString("F3")))}");
 }

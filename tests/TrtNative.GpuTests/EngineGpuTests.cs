@@ -91,7 +91,7 @@ public class EngineGpuTests
         using var ctx = CudaContext.Create();
         using var engine = new Builder(ctx).Build(g, Config(precision, "input", [1, 3, 16, 16], [4, 3, 16, 16], [9, 3, 16, 16]));
         _out.WriteLine(engine.Describe());
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         var reference = Optimize(g);
         foreach (long batch in new long[] { 1, 7, 9, 2 })
         {
@@ -114,7 +114,7 @@ public class EngineGpuTests
         var g = SmallNet(7);
         using var ctx = CudaContext.Create();
         using var engine = new Builder(ctx).Build(g, Config(Precision.Fp32, "input", [1, 3, 16, 16], [2, 3, 16, 16], [4, 3, 16, 16]));
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         var x = Tensor.FromFloats(Rand(new Random(3), 3 * 3 * 16 * 16), [3, 3, 16, 16]);
         var inputs = new Dictionary<string, Tensor> { ["input"] = x };
         var first = ec.Run(inputs)["probs"].Floats!;
@@ -145,7 +145,7 @@ public class EngineGpuTests
         var g = SmallNet(9);
         using var ctx = CudaContext.Create();
         using var engine = new Builder(ctx).Build(g, Config(Precision.Fp16, "input", [1, 3, 16, 16], [2, 3, 16, 16], [4, 3, 16, 16]));
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         using var stream = CudaStream.Create(ctx);
         var x = Tensor.FromFloats(Rand(new Random(6), 3 * 3 * 16 * 16), [3, 3, 16, 16]);
         var inputs = new Dictionary<string, Tensor> { ["input"] = x };
@@ -170,7 +170,7 @@ public class EngineGpuTests
         var g = SmallNet(11);
         using var ctx = CudaContext.Create();
         using var engine = new Builder(ctx).Build(g, Config(Precision.Fp32, "input", [1, 3, 16, 16], [2, 3, 16, 16], [4, 3, 16, 16]));
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         var e = Assert.Throws<TrtNativeException>(() => ec.SetInputShape("input", [5, 3, 16, 16]));
         Assert.Equal(ErrorCode.ShapeMismatch, e.Code);
         Assert.Contains("outside the engine's optimization profile", e.Message);
@@ -196,8 +196,8 @@ public class EngineGpuTests
         Assert.Equal(plan, again);
         var x = Tensor.FromFloats(Rand(new Random(6), 3 * 3 * 16 * 16), [3, 3, 16, 16]);
         var inputs = new Dictionary<string, Tensor> { ["input"] = x };
-        using var a = engine.CreateExecutionContext();
-        using var b = loaded.CreateExecutionContext();
+        using var a = engine.CreateContext();
+        using var b = loaded.CreateContext();
         Assert.Equal(a.Run(inputs)["probs"].Floats!, b.Run(inputs)["probs"].Floats!);
 
         string path = Path.Combine(Path.GetTempPath(), $"trtn-test-{Guid.NewGuid():N}.plan");
@@ -237,7 +237,7 @@ public class EngineGpuTests
         Assert.Equal(ErrorCode.CorruptPlan, Assert.Throws<TrtNativeException>(() => Engine.Deserialize(ctx, truncated)).Code);
         // The process keeps working: the intact plan still loads and runs.
         using var ok = Engine.Deserialize(ctx, plan);
-        using var ec = ok.CreateExecutionContext();
+        using var ec = ok.CreateContext();
         var x = Tensor.FromFloats(Rand(new Random(8), 2 * 3 * 16 * 16), [2, 3, 16, 16]);
         Assert.Equal(new long[] { 2, 10 }, ec.Run(new Dictionary<string, Tensor> { ["input"] = x })["probs"].Shape);
     }
@@ -253,11 +253,11 @@ public class EngineGpuTests
         var huge = Config(Precision.Fp32, "input", [1, 3, 16, 16], [1, 3, 16, 16], [1L << 30, 3, 16, 16]);
         huge.Autotune = false;
         using var engine = builder.Build(g, huge);
-        var e = Assert.Throws<TrtNativeException>(() => engine.CreateExecutionContext());
+        var e = Assert.Throws<TrtNativeException>(() => engine.CreateContext());
         Assert.Equal(ErrorCode.OutOfMemory, e.Code);
         _out.WriteLine(e.Message);
         using var small = builder.Build(g, Config(Precision.Fp32, "input", [1, 3, 16, 16], [1, 3, 16, 16], [2, 3, 16, 16]));
-        using var ec = small.CreateExecutionContext();
+        using var ec = small.CreateContext();
         var x = Tensor.FromFloats(Rand(new Random(9), 3 * 16 * 16), [1, 3, 16, 16]);
         Assert.Equal(new long[] { 1, 10 }, ec.Run(new Dictionary<string, Tensor> { ["input"] = x })["probs"].Shape);
     }

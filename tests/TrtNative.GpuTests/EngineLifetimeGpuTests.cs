@@ -17,7 +17,7 @@ public class EngineLifetimeGpuTests
 
     public EngineLifetimeGpuTests(ITestOutputHelper output) => _out = output;
 
-    private static readonly string[] Owners = ["CudaContext", "Engine", "ExecutionContext0", "ExecutionContext1"];
+    private static readonly string[] Owners = ["CudaContext", "Engine", "EngineContext0", "EngineContext1"];
 
     private static IEnumerable<string[]> Permutations(string[] items)
     {
@@ -57,7 +57,7 @@ public class EngineLifetimeGpuTests
         long leaksBefore = CudaDiagnostics.LeakedAllocations, failedBefore = CudaDiagnostics.FailedReleases;
         var cuda = CudaContext.Create();
         var engine = Engine.Deserialize(cuda, plan);
-        var contexts = new[] { engine.CreateExecutionContext(), engine.CreateExecutionContext() };
+        var contexts = new[] { engine.CreateContext(), engine.CreateContext() };
         var input = Input();
         var expected = contexts[0].Run(input)["probs"].Floats!;
         Assert.Equal(expected, contexts[1].Run(input)["probs"].Floats!);
@@ -75,7 +75,7 @@ public class EngineLifetimeGpuTests
             }
             gone.Add(owner);
             _out.WriteLine($"{owner} disposed: live device bytes {live} -> {CudaDiagnostics.LiveDeviceBytes}");
-            if (owner == "Engine" && !(gone.Contains("ExecutionContext0") && gone.Contains("ExecutionContext1")))
+            if (owner == "Engine" && !(gone.Contains("EngineContext0") && gone.Contains("EngineContext1")))
                 Assert.True(CudaDiagnostics.LiveDeviceBytes == live, $"the weights ({weightBytes} bytes) were freed while a context lives");
 
             // Make freed memory likely to be reused with garbage: a context reading freed weights would now differ.
@@ -85,7 +85,7 @@ public class EngineLifetimeGpuTests
 
             for (int i = 0; i < contexts.Length; i++)
             {
-                if (gone.Contains($"ExecutionContext{i}"))
+                if (gone.Contains($"EngineContext{i}"))
                     Assert.Throws<ObjectDisposedException>(() => contexts[i].Run(input));
                 else if (gone.Contains("CudaContext"))
                     Assert.Throws<ObjectDisposedException>(() => contexts[i].Run(input));
@@ -94,7 +94,7 @@ public class EngineLifetimeGpuTests
             }
             if (gone.Contains("Engine"))
             {
-                Assert.Throws<ObjectDisposedException>(() => engine.CreateExecutionContext());
+                Assert.Throws<ObjectDisposedException>(() => engine.CreateContext());
                 Assert.Throws<ObjectDisposedException>(() => engine.Serialize());
             }
         }
@@ -109,7 +109,7 @@ public class EngineLifetimeGpuTests
         RequireEngine();
         using var cuda = CudaContext.Create();
         using var engine = Engine.Deserialize(cuda, Plan(cuda));
-        var ec = engine.CreateExecutionContext();
+        var ec = engine.CreateContext();
         using var stream = CudaStream.Create(cuda);
         ec.Dispose();
         ec.Dispose(); // idempotent
@@ -133,7 +133,7 @@ public class EngineLifetimeGpuTests
         RequireEngine();
         using var cuda = CudaContext.Create();
         var engine = Engine.Deserialize(cuda, Plan(cuda));
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         var input = Input();
         var expected = ec.Run(input)["probs"].Floats!;
         engine.Dispose();

@@ -85,7 +85,7 @@ public class ImageGpuTests
         using var ctx = CudaContext.Create();
         using var engine = new Builder(ctx).Build(EngineGpuTests.SmallNet(seed),
             EngineGpuTests.Config(Precision.Fp32, "input", [1, c, h, w], [max, c, h, w], [max, c, h, w]));
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         using var stager = new ImageBatchStager(ctx, max, h, w, c);
         using var input = DeviceBuffer<float>.Allocate(ctx, max * c * h * w);
         using var output = DeviceBuffer<float>.Allocate(ctx, max * 10);

@@ -82,7 +82,7 @@ public class ModelGpuTests
         var sw = System.Diagnostics.Stopwatch.StartNew();
         using var engine = new Builder(ctx).BuildFromOnnx(onnx, config);
         _out.WriteLine($"{model} {precision}: built in {sw.Elapsed.TotalSeconds:F1} s, {engine.LayerCount} layers, weights {engine.WeightBytes / 1048576.0:F1} MiB, arena {engine.ActivationBytes / 1048576.0:F1} MiB");
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         double tol = precision == Precision.Fp32 ? 1e-4 : 1e-2;
         float[] RunBatch(int start, int batch)
         {
@@ -137,7 +137,7 @@ public class ModelGpuTests
         byte[] plan = engine.Serialize();
         using var loaded = Engine.Deserialize(ctx, plan, engine.Header.ModelHash);
         Assert.Equal(plan, loaded.Serialize());
-        using var ec2 = loaded.CreateExecutionContext();
+        using var ec2 = loaded.CreateContext();
         var seven = Tensor.FromFloats(x[..(7 * per)], [7, 3, 224, 224]);
         var a = ec.Run(new Dictionary<string, Tensor> { ["input"] = seven })["logits"].Floats!;
         var b = ec2.Run(new Dictionary<string, Tensor> { ["input"] = seven })["logits"].Floats!;
@@ -195,7 +195,7 @@ public class PrecisionBisectGpuTests
                 // The model tests' profile: tactics are tuned at batch 8 and used at other batch sizes.
                 config.OptimizationProfiles.Add(new OptimizationProfile().Set("input", [1, 3, 224, 224], [8, 3, 224, 224], [64, 3, 224, 224]));
                 using var e = builder.Build(cut, config);
-                using var ec = e.CreateExecutionContext();
+                using var ec = e.CreateContext();
                 outs[p] = ec.Run(inputs)[name].Floats!;
                 if (k == g.Nodes.Count - 1 || k % 10 == 0)
                     Console.WriteLine($"BISECT {p} tactics: " + string.Join(" ", e.Describe().Split('\n').Where(l => l.Contains("tactic=")).Select(l => l[(l.IndexOf("tactic=") + 7)..].Split(' ')[0])));

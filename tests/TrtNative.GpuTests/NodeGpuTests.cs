@@ -32,7 +32,7 @@ public class NodeGpuTests
             {
                 var config = new BuilderConfig { Precision = Precision.Fp32, Autotune = false, MaxWorkspaceSize = 64L << 20 };
                 using var engine = builder.Build(graph, config);
-                using var ec = engine.CreateExecutionContext();
+                using var ec = engine.CreateContext();
                 return ec.Run(inputs);
             },
         };

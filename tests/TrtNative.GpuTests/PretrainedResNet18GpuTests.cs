@@ -37,7 +37,7 @@ public class PretrainedResNet18GpuTests
         using var ctx = CudaContext.Create();
         var config = new BuilderConfig { Precision = precision, MaxWorkspaceSize = 256L << 20 };
         using var engine = new Builder(ctx).Build(Optimizer.Optimize(graph), config);
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
 
         int seed = Random.Shared.Next();
         var random = new Random(seed);

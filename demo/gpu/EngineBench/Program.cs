@@ -2,7 +2,7 @@
 // Usage: TrtNative.EngineBench PLAN --batch 1,64,128 [--iters 50] [--warmup 10] [--json FILE]
 // For each batch: input on the GPU (random, bound with SetTensorAddress), `warmup` enqueues, then `iters` enqueues
 // each timed with CUDA events; median and p90 ms per run and images/s from the median. Also times
-// ExecutionContext.Run on host tensors (the server's path: copy in, run, copy out) for the same batch.
+// EngineContext.Run on host tensors (the server's path: copy in, run, copy out) for the same batch.
 using System.Diagnostics;
 using System.Text.Json;
 using TrtNative.Cuda;
@@ -33,7 +33,7 @@ Console.WriteLine($"loaded {Path.GetFileName(plan)} in {sw.Elapsed.TotalSeconds:
 var input = engine.Inputs[0];
 string output = engine.Outputs[0].Name;
 Console.WriteLine($"input {input}, output {engine.Outputs[0]}");
-using var ec = engine.CreateExecutionContext();
+using var ec = engine.CreateContext();
 using var stream = CudaStream.Create(ctx);
 using var t0 = CudaEvent.Create(ctx);
 using var t1 = CudaEvent.Create(ctx);

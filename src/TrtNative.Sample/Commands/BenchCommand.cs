@@ -26,7 +26,7 @@ internal static class BenchCommand
         using var ctx = CudaContext.Create();
         o.MaxBatch = Math.Max(o.MaxBatch, o.Batches.Max());
         using var engine = o.Open(ctx, verbose: true);
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         if (o.NoGraph) ec.SetGraphCapture(false);
         using var stream = CudaStream.Create(ctx);
         using var start = CudaEvent.Create(ctx);
@@ -46,7 +46,7 @@ internal static class BenchCommand
     private static string Family(string implementation) =>
         string.Join(' ', implementation.Split(' ').Where(w => !w.StartsWith("eng", StringComparison.Ordinal) && !w.All(char.IsDigit)));
 
-    private static void PrintLayerTimes(TrtNative.Runtime.ExecutionContext ec, CudaStream stream, long batch)
+    private static void PrintLayerTimes(TrtNative.Runtime.EngineContext ec, CudaStream stream, long batch)
     {
         var runs = Enumerable.Range(0, 5).Select(_ => ec.ProfileLayers(stream)).ToArray();
         var layers = runs[0].Select((l, i) => l with { Milliseconds = runs.Select(r => r[i].Milliseconds).Order().ElementAt(runs.Length / 2) }).ToArray();

@@ -36,7 +36,7 @@ internal static class CheckCommand
         if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("check: no usable GPU: " + reason); return Cli.Failed; }
         using var ctx = CudaContext.Create();
         using var engine = o.Open(ctx, verbose: true);
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         using var ort = new InferenceSession(o.Path);
         int seed = o.Seed >= 0 ? o.Seed : Random.Shared.Next();
         var rng = new Random(seed);

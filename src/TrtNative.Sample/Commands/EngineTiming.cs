@@ -10,7 +10,7 @@ namespace TrtNative.Sample.Commands;
 internal static class EngineTiming
 {
     /// <summary>Times <paramref name="ec"/> at <paramref name="batch"/> (the first dimension of each symbolic-batch input).</summary>
-    public static (double MedianMs, double P90Ms) Measure(Engine engine, TrtNative.Runtime.ExecutionContext ec, CudaStream stream, CudaEvent start, CudaEvent stop,
+    public static (double MedianMs, double P90Ms) Measure(Engine engine, TrtNative.Runtime.EngineContext ec, CudaStream stream, CudaEvent start, CudaEvent stop,
         long batch, int warmup, int iterations)
     {
         foreach (var d in engine.Inputs)

@@ -124,7 +124,7 @@ internal static class LoadgenCommand
         if (!CudaPlatform.IsAvailable(out string reason)) return new EngineReport(plan, "cannot measure the engine on this machine: no usable GPU: " + reason, []);
         using var ctx = CudaContext.Create();
         using var engine = Engine.Load(ctx, plan);
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         using var stream = CudaStream.Create(ctx);
         using var start = CudaEvent.Create(ctx);
         using var stop = CudaEvent.Create(ctx);

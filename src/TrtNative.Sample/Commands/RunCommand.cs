@@ -20,7 +20,7 @@ internal static class RunCommand
         if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("run: no usable GPU: " + reason); return Cli.Failed; }
         using var ctx = CudaContext.Create();
         using var engine = o.Open(ctx, verbose: true);
-        using var ec = engine.CreateExecutionContext();
+        using var ec = engine.CreateContext();
         var rng = new Random(o.Seed >= 0 ? o.Seed : Random.Shared.Next());
         var inputs = new Dictionary<string, Tensor>();
         foreach (var d in engine.Inputs)

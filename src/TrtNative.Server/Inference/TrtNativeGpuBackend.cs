@@ -1,12 +1,12 @@
 using TrtNative.Cuda;
 using TrtNative.Ir;
 using TrtNative.Runtime;
-using ExecutionContext = TrtNative.Runtime.ExecutionContext;
+using EngineContext = TrtNative.Runtime.EngineContext;
 
 namespace TrtNative.Server.Inference;
 
 /// <summary>
-/// GPU backend: a TrtNative engine (Builder → Engine → ExecutionContext) on one GPU. The engine's optimisation
+/// GPU backend: a TrtNative engine (Builder → Engine → EngineContext) on one GPU. The engine's optimisation
 /// profile covers batch 1..maxBatchSize at the service's C×H×W. The plan is saved in the repository under
 /// DeepDetect's name, {tensorRTEngineFile}_arch{SM}_{dtype}_bs{maxBatchSize}, and reloaded at the next creation
 /// (readEngine) unless it is stale (other GPU, libraries or model) or damaged, in which case it is rebuilt. Tactic
@@ -26,7 +26,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 {
     private readonly CudaContext _ctx;
     private readonly Engine _engine;
-    private readonly ExecutionContext _exec;
+    private readonly EngineContext _exec;
     private readonly string _in, _out;
     private readonly int _c, _h, _w;
     private readonly bool _fixedBatch;
@@ -102,7 +102,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                 }
             }
             _engine = engine;
-            _exec = engine.CreateExecutionContext();
+            _exec = engine.CreateContext();
             var probe = _exec.Run(new Dictionary<string, Tensor> { [_in] = Tensor.FromFloats(new float[(_fixedBatch ? MaxBatchSize : 1) * _c * _h * _w],
                 [_fixedBatch ? MaxBatchSize : 1, _c, _h, _w]) });
             OutputSize = probe.TryGetValue(_out, out var o) ? o.Floats!.Length / (_fixedBatch ? MaxBatchSize : 1)

@@ -214,7 +214,7 @@ public sealed class Builder
         try
         {
             Report(progress, BuildPhase.Tune, end: false, $"autotuning {program.Layers.Count(l => l.Tunable)} layers at the opt shapes");
-            using (var ctx = engine.CreateExecutionContext())
+            using (var ctx = engine.CreateContext())
             {
                 foreach (var (name, r) in c.Profile) ctx.SetInputShape(name, r.Opt);
                 ctx.FillInputsRandom(seed: 1);

@@ -39,7 +39,7 @@ public sealed record GpuInfo(string Name, ComputeCapability ComputeCapability, i
 /// Engine, contexts and <see cref="CudaContext"/> may be disposed in any order: each execution context keeps the
 /// native engine, the weights and the CUDA context alive, so they are freed when the engine and its last context
 /// are both disposed. A context whose engine was disposed keeps working; the engine's
-/// <see cref="CreateExecutionContext"/>, <see cref="Serialize"/> and <see cref="Save"/> then throw
+/// <see cref="CreateContext"/>, <see cref="Serialize"/> and <see cref="Save"/> then throw
 /// <see cref="ObjectDisposedException"/> (its description — inputs, outputs, header — stays readable).
 /// </summary>
 public sealed class Engine : IDisposable
@@ -123,7 +123,7 @@ public sealed class Engine : IDisposable
     /// resources alive until it is disposed).
     /// </summary>
     /// <exception cref="ObjectDisposedException">The engine was disposed.</exception>
-    public ExecutionContext CreateExecutionContext()
+    public EngineContext CreateContext()
     {
         ThrowIfDisposed();
         return new(this);

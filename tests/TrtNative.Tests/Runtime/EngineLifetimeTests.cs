@@ -6,9 +6,9 @@ using Xunit;
 namespace TrtNative.Tests.Runtime;
 
 /// <summary>
-/// The handle graph an <c>Engine</c> and its <c>ExecutionContext</c>s build, checked without a GPU: recording handles
+/// The handle graph an <c>Engine</c> and its <c>EngineContext</c>s build, checked without a GPU: recording handles
 /// stand in for the CUDA context, the weights, the native engine, each native context and its activation arena,
-/// wired exactly as Engine and ExecutionContext wire them (parent = CUDA context; the engine keeps the weights alive;
+/// wired exactly as Engine and EngineContext wire them (parent = CUDA context; the engine keeps the weights alive;
 /// a context keeps the engine and its arena alive). Every order in which the owners dispose must free each native
 /// object exactly once, and only after everything that uses it.
 /// </summary>
@@ -46,7 +46,7 @@ public class EngineLifetimeTests
                 case "CudaContext": Cuda.Release(); break;
                 case "Engine": Engine.Release(); Weights.Release(); break;
                 default:
-                    int i = int.Parse(owner.AsSpan("ExecutionContext".Length));
+                    int i = int.Parse(owner.AsSpan("EngineContext".Length));
                     Contexts[i].Release();
                     Arenas[i].Release();
                     break;
@@ -65,7 +65,7 @@ public class EngineLifetimeTests
     [Fact]
     public void EveryDisposeOrderFreesEachObjectOnceAndOnlyAfterItsUsers()
     {
-        string[] owners = ["CudaContext", "Engine", "ExecutionContext0", "ExecutionContext1"];
+        string[] owners = ["CudaContext", "Engine", "EngineContext0", "EngineContext1"];
         int orders = 0;
         foreach (var order in Permutations(owners))
         {
@@ -77,7 +77,7 @@ public class EngineLifetimeTests
                 g.Dispose(owner);
                 gone.Add(owner);
                 string at = $"order {string.Join(" > ", order)}, after {owner}";
-                bool ctx0 = gone.Contains("ExecutionContext0"), ctx1 = gone.Contains("ExecutionContext1");
+                bool ctx0 = gone.Contains("EngineContext0"), ctx1 = gone.Contains("EngineContext1");
                 bool engineFree = gone.Contains("Engine") && ctx0 && ctx1;
                 Assert.True(ctx0 == g.Log.Contains("context0") && ctx0 == g.Log.Contains("arena0"), at + ": context0/arena0");
                 Assert.True(ctx1 == g.Log.Contains("context1") && ctx1 == g.Log.Contains("arena1"), at + ": context1/arena1");
@@ -104,7 +104,7 @@ public class EngineLifetimeTests
         bool added = false;
         g.Contexts[0].DangerousAddRef(ref added); // what the interop marshaller does around a call
         Assert.True(added);
-        g.Dispose("ExecutionContext0");
+        g.Dispose("EngineContext0");
         g.Dispose("Engine");
         Assert.Empty(g.Log); // the call still runs on the native context, its arena and the weights
         g.Contexts[0].DangerousRelease();

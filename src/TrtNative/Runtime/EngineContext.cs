@@ -18,7 +18,7 @@ public enum GraphState
 }
 
 /// <summary>
-/// One layer's time from <see cref="ExecutionContext.ProfileLayers"/>: its name, kind (Conv, Gemm, Copy, ...), first
+/// One layer's time from <see cref="EngineContext.ProfileLayers"/>: its name, kind (Conv, Gemm, Copy, ...), first
 /// output's shape, GPU milliseconds, and what ran (e.g. "cudnn graph+epilogue eng12_k2=1", "cublasLt heuristic 0").
 /// </summary>
 public sealed record LayerTiming(string Name, string Kind, long[] OutputShape, float Milliseconds, string Implementation);
@@ -32,7 +32,7 @@ public sealed record LayerTiming(string Name, string Kind, long[] OutputShape, f
 /// <see cref="Runtime.Engine.Dispose"/>; after its own <see cref="Dispose"/> every member but <see cref="Engine"/>
 /// throws <see cref="ObjectDisposedException"/>.
 /// </summary>
-public sealed class ExecutionContext : IDisposable
+public sealed class EngineContext : IDisposable
 {
     private int _disposed;
     private readonly Engine _engine;
@@ -45,7 +45,7 @@ public sealed class ExecutionContext : IDisposable
     private bool _shapesApplied;
     private CudaStream? _stream;
 
-    internal ExecutionContext(Engine engine)
+    internal EngineContext(Engine engine)
     {
         _engine = engine;
         engine.Context.MakeCurrent();
