@@ -707,6 +707,8 @@ int main() {
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
         test_gemm(fp16, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);   // ViT's projections + residual
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU, true);
+        // A squeeze-excitation gate moved onto the weights: per-sample B, transposed, with bias and residual.
+        test_gemm(fp16, 3, 196, 96, 24, true, true, TRTN_ACT_NONE, true);
         for (int layout : {0, 1, 2}) {
             test_attention(fp16, layout, -1);
             test_attention(fp16, layout, 0);

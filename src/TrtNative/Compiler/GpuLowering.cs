@@ -132,6 +132,7 @@ internal sealed class GpuLowering
         var l = new GpuLowering(g, known, fp16);
         l.Run();
         FuseResidualIntoGemm.Run(l._p);
+        FuseScaleIntoPointwiseConv.Run(l._p);
         return l._p;
     }
 

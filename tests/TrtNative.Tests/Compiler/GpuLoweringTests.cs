@@ -130,6 +130,23 @@ public class GpuLoweringTests(ITestOutputHelper output)
         Assert.Equal(18, ResidualGemms(program));
     }
 
+    /// <summary>
+    /// EfficientNet-B0's squeeze-excitation gates before a 1×1 projection at resolutions where H·W ≥ 2K become gated
+    /// weights and a batched GEMM (no gated activation written); the 7×7 and 14×14 blocks keep the multiply. The
+    /// fp32 lowering still matches ONNX Runtime (<see cref="EfficientNetB0Fp32"/>).
+    /// </summary>
+    [Fact]
+    public void EfficientNetB0GatesRideOnTheProjectionWeights()
+    {
+        var graph = Optimizer.Optimize(OnnxImporter.Load(TorchvisionExports.Get("efficientnet_b0")));
+        var program = GpuLowering.Lower(graph, fp16: true);
+        int gated = program.Layers.Count(l => l.Name.EndsWith("->weights", StringComparison.Ordinal));
+        int muls = program.Layers.Count(l => l.Kind == global::TrtNative.Interop.LayerKind.Binary && !l.Name.EndsWith("->weights", StringComparison.Ordinal));
+        output.WriteLine($"gates on weights: {gated}, multiplies left: {muls}");
+        Assert.True(gated >= 8, $"only {gated} of EfficientNet-B0's 16 gates were moved onto the weights");
+        Assert.Equal(16, gated + muls);
+    }
+
     [Fact]
     public void ResidualAddAfterALinearBecomesTheGemmsResidual()
     {
