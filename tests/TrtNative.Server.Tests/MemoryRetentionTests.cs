@@ -51,7 +51,15 @@ public class MemoryRetentionTests(ITestOutputHelper output)
             Assert.Equal(n, pred["body"]!["predictions"]!.AsArray().Count);
             Assert.Equal(120.0, Prob(pred, n - 1, "chan zero"), 3); // B of the last image: the answer is whole
         }
+        // The answer can reach the client before the server's handler has returned and dropped the request's images
+        // (seen under a loaded full test run: 182 MiB, the 1000 images, still referenced at the first look). "Once it
+        // is over" is what is measured: look again for up to 5 s while the handler finishes.
         long after = Heap();
+        for (int tries = 0; tries < 25 && after - before >= 16L << 20; tries++)
+        {
+            await Task.Delay(200);
+            after = Heap();
+        }
         long retained = after - before;
         var svc = server.Services.GetRequiredService<ServiceRegistry>().Get("mem");
         output.WriteLine($"managed heap: {before >> 20} MiB before, {after >> 20} MiB after the {n}-image predict " +
