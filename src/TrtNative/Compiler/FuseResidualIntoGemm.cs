@@ -48,16 +48,15 @@ internal static class FuseResidualIntoGemm
     {
         var add = p.Layers[addIndex];
         int root = p.Root(product);
-        int gemmIndex = p.Layers.FindIndex(l => l.Outputs.Any(o => p.Root(o) == root));
+        int gemmIndex = p.Producer(root);
         if (gemmIndex < 0 || gemmIndex >= addIndex) return false;
         var gemm = p.Layers[gemmIndex];
         if (gemm.Kind != LayerKind.Gemm || gemm.Outputs.Length != 1 || (gemm.Inputs.Length > 3 && gemm.Inputs[3] >= 0)) return false;
         if (MemoryMarshal.Read<GemmParams>(gemm.Params).Act.Kind != 0) return false;
 
         // The product is read by this Add alone and is no engine output.
-        if (p.Tensors[root].Role != TensorRole.Activation || p.Outputs.Any(o => p.Root(o.TensorId) == root)) return false;
-        for (int j = 0; j < p.Layers.Count; j++)
-            if (j != addIndex && p.Layers[j].Inputs.Any(t => t >= 0 && p.Root(t) == root)) return false;
+        if (p.Tensors[root].Role != TensorRole.Activation || p.IsEngineOutput(root) || p.Readers(root) is not [var onlyReader] || onlyReader != addIndex)
+            return false;
 
         // Same physical shape for the product view, the residual and the sum: a plain element-wise sum.
         var shape = p.Tensors[product].Shape;
@@ -66,7 +65,7 @@ internal static class FuseResidualIntoGemm
 
         // The residual exists before the GEMM runs, and nothing between the two layers writes it.
         int residualRoot = p.Root(residual);
-        int producer = p.Layers.FindIndex(l => l.Outputs.Any(o => p.Root(o) == residualRoot));
+        int producer = p.Producer(residualRoot);
         if (producer >= gemmIndex) return false;
         for (int j = gemmIndex; j < addIndex; j++)
             if (p.Layers[j].Outputs.Any(o => p.Root(o) == residualRoot)) return false;

@@ -36,10 +36,7 @@ internal static class FuseScaleIntoPointwiseConv
         var mp = MemoryMarshal.Read<BinaryParams>(mul.Params);
         if (mp.Op != (int)BinaryOp.Mul || mp.Act.Kind != 0) return false;
         int gated = mul.Outputs[0], root = p.Root(gated);
-        if (p.Tensors[root].Role != TensorRole.Activation || p.Outputs.Any(o => p.Root(o.TensorId) == root)) return false;
-        var readers = Enumerable.Range(0, p.Layers.Count).Where(j => p.Layers[j].Inputs.Any(t => t >= 0 && p.Root(t) == root)).ToList();
-        if (readers.Count != 1) return false;
-        int convIndex = readers[0];
+        if (p.Tensors[root].Role != TensorRole.Activation || p.IsEngineOutput(root) || p.Readers(root) is not [var convIndex]) return false;
         var conv = p.Layers[convIndex];
         if (conv.Kind != LayerKind.Conv || conv.Inputs[0] != gated) return false;
         var cp = MemoryMarshal.Read<ConvParams>(conv.Params);
@@ -66,30 +63,12 @@ internal static class FuseScaleIntoPointwiseConv
         Dim n = xs[0], c = xs[3], kd = ws[0];
         var dt = p.Tensors[x].DType;
 
-        int Alias(int tensor, Dim[] shape, string name)
-        {
-            int r = p.Root(tensor);
-            int id = p.Tensors.Count;
-            p.Tensors.Add(new ProgramTensor
-            {
-                Id = id, Name = name, DType = p.Tensors[tensor].DType, Shape = shape, AliasOf = r,
-                Role = p.Tensors[r].Role == TensorRole.Weight ? TensorRole.Weight : TensorRole.Activation,
-            });
-            return id;
-        }
-        int NewTensor(string name, NativeDType type, Dim[] shape, TensorRole role, byte[]? data = null)
-        {
-            int id = p.Tensors.Count;
-            p.Tensors.Add(new ProgramTensor { Id = id, Name = name, DType = type, Shape = shape, Role = role, Data = data });
-            return id;
-        }
-
         string stem = conv.Name;
-        int w3 = Alias(conv.Inputs[1], [Dim.Of(1), kd, c], stem + ".w3");
-        int s3 = Alias(s, [n, Dim.Of(1), c], stem + ".gate3");
-        int gatedW = NewTensor(stem + ".gated_w", dt, [n, kd, c], TensorRole.Activation);
-        int x3 = Alias(x, [n, Dim.Of(hw), c], stem + ".x3");
-        int y3 = Alias(conv.Outputs[0], [n, Dim.Of(hw), kd], stem + ".y3");
+        int w3 = p.AddAlias(conv.Inputs[1], [Dim.Of(1), kd, c], stem + ".w3");
+        int s3 = p.AddAlias(s, [n, Dim.Of(1), c], stem + ".gate3");
+        int gatedW = p.AddTensor(stem + ".gated_w", dt, [n, kd, c], TensorRole.Activation);
+        int x3 = p.AddAlias(x, [n, Dim.Of(hw), c], stem + ".x3");
+        int y3 = p.AddAlias(conv.Outputs[0], [n, Dim.Of(hw), kd], stem + ".y3");
         int bias = -1;
         if (cp.HasBias != 0 && conv.Inputs.Length > 2 && conv.Inputs[2] >= 0)
         {
@@ -97,10 +76,10 @@ internal static class FuseScaleIntoPointwiseConv
             var b = p.Tensors[p.Root(conv.Inputs[2])];
             var values = MemoryMarshal.Cast<byte, float>(b.Data).ToArray();
             bias = dt == NativeDType.Float16
-                ? NewTensor(stem + ".bias16", dt, [kd], TensorRole.Weight, MemoryMarshal.AsBytes(values.Select(v => (Half)v).ToArray().AsSpan()).ToArray())
+                ? p.AddTensor(stem + ".bias16", dt, [kd], TensorRole.Weight, MemoryMarshal.AsBytes(values.Select(v => (Half)v).ToArray().AsSpan()).ToArray())
                 : conv.Inputs[2];
         }
-        int residual = cp.HasResidual != 0 && conv.Inputs.Length > 3 && conv.Inputs[3] >= 0 ? Alias(conv.Inputs[3], [n, Dim.Of(hw), kd], stem + ".r3") : -1;
+        int residual = cp.HasResidual != 0 && conv.Inputs.Length > 3 && conv.Inputs[3] >= 0 ? p.AddAlias(conv.Inputs[3], [n, Dim.Of(hw), kd], stem + ".r3") : -1;
 
         var gate = new ProgramLayer
         {
@@ -109,7 +88,7 @@ internal static class FuseScaleIntoPointwiseConv
         var gemm = new ProgramLayer
         {
             Name = stem, Kind = LayerKind.Gemm,
-            Params = Bytes(new GemmParams { TransB = 1, Alpha = 1f, HasBias = bias >= 0 ? 1 : 0, Act = cp.Act, Tactic = -1 }),
+            Params = LayerProgram.ParamBytes(new GemmParams { TransB = 1, Alpha = 1f, HasBias = bias >= 0 ? 1 : 0, Act = cp.Act, Tactic = -1 }),
             Inputs = residual >= 0 ? [x3, gatedW, bias, residual] : bias >= 0 ? [x3, gatedW, bias] : [x3, gatedW],
             Outputs = [y3],
         };
@@ -118,12 +97,5 @@ internal static class FuseScaleIntoPointwiseConv
         p.Layers.Insert(convIndex, gate);
         p.Layers.RemoveAt(mulIndex);
         return true;
-    }
-
-    private static byte[] Bytes<T>(T value) where T : unmanaged
-    {
-        var bytes = new byte[Marshal.SizeOf<T>()];
-        MemoryMarshal.Write(bytes, in value);
-        return bytes;
     }
 }

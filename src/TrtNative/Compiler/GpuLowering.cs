@@ -874,9 +874,7 @@ internal sealed class GpuLowering
     private int NewTensor(string name, NativeDType dt, Dim[] shape, TensorRole role, byte[]? data = null, int aliasOf = -1)
     {
         if (shape.Length > 8) throw Unsupported($"'{name}' has rank {shape.Length}; the GPU engine supports up to 8");
-        int id = _p.Tensors.Count;
-        _p.Tensors.Add(new ProgramTensor { Id = id, Name = name, DType = dt, Shape = shape, Role = role, Data = data, AliasOf = aliasOf });
-        return id;
+        return _p.AddTensor(name, dt, shape, role, data, aliasOf);
     }
 
     private int Weight(string name, float[] data, Dim[] shape, NativeDType dt)
@@ -894,10 +892,8 @@ internal sealed class GpuLowering
 
     private int Alias(int tensor, Dim[] shape, string name)
     {
-        var t = _p.Tensors[tensor];
-        int root = t.AliasOf >= 0 ? t.AliasOf : tensor;
-        // Aliases own no memory (and no weight bytes): they use their root's address.
-        return NewTensor(name, t.DType, shape, _p.Tensors[root].Role == TensorRole.Weight ? TensorRole.Weight : TensorRole.Activation, null, root);
+        if (shape.Length > 8) throw Unsupported($"'{name}' has rank {shape.Length}; the GPU engine supports up to 8");
+        return _p.AddAlias(tensor, shape, name);
     }
 
     private unsafe void AddLayer<T>(LayerKind kind, T prm, int[] inputs, int[] outputs) where T : unmanaged
@@ -906,8 +902,7 @@ internal sealed class GpuLowering
         if (typeof(T) != info.ParamsType) throw new InvalidOperationException($"a {kind} layer takes {info.ParamsType.Name}, not {typeof(T).Name}");
         if (inputs.Length < info.MinInputs || inputs.Take(info.MinInputs).Any(i => i < 0))
             throw new InvalidOperationException($"a {kind} layer needs its first {info.MinInputs} inputs, got [{string.Join(", ", inputs)}]");
-        var bytes = new byte[sizeof(T)];
-        MemoryMarshal.Write(bytes, in prm);
+        var bytes = LayerProgram.ParamBytes(prm);
         // Trailing absent optional inputs are dropped; inner ones stay as -1.
         int n = inputs.Length;
         while (n > 0 && inputs[n - 1] < 0) n--;
@@ -950,8 +945,7 @@ internal sealed class GpuLowering
         }
         var saved = _node;
         _node = null!;
-        var bytes = new byte[sizeof(CopyParams)];
-        MemoryMarshal.Write(bytes, in prm);
+        var bytes = LayerProgram.ParamBytes(prm);
         string lname = _p.Layers.Any(l => l.Name == name) ? $"{name}#{_p.Layers.Count}" : name;
         _p.Layers.Add(new ProgramLayer { Name = lname, Kind = LayerKind.Copy, Params = bytes, Inputs = [v.Tensor], Outputs = [output] });
         _node = saved;

@@ -81,6 +81,40 @@ internal sealed class LayerProgram
     /// <summary>The storage owner of tensor <paramref name="id"/> (itself unless it is an alias).</summary>
     public int Root(int id) => Tensors[id].AliasOf >= 0 ? Tensors[id].AliasOf : id;
 
+    /// <summary>Adds a tensor (ids are dense, in order); returns its id.</summary>
+    public int AddTensor(string name, NativeDType dtype, Dim[] shape, TensorRole role, byte[]? data = null, int aliasOf = -1)
+    {
+        int id = Tensors.Count;
+        Tensors.Add(new ProgramTensor { Id = id, Name = name, DType = dtype, Shape = shape, Role = role, Data = data, AliasOf = aliasOf });
+        return id;
+    }
+
+    /// <summary>Adds a view of <paramref name="tensor"/>'s storage with another shape (a reshape): it owns no memory.</summary>
+    public int AddAlias(int tensor, Dim[] shape, string name)
+    {
+        int root = Root(tensor);
+        return AddTensor(name, Tensors[tensor].DType, shape, Tensors[root].Role == TensorRole.Weight ? TensorRole.Weight : TensorRole.Activation,
+            null, root);
+    }
+
+    /// <summary>Indices of the layers that read tensor storage <paramref name="root"/> (through any alias).</summary>
+    public List<int> Readers(int root) =>
+        Enumerable.Range(0, Layers.Count).Where(j => Layers[j].Inputs.Any(t => t >= 0 && Root(t) == root)).ToList();
+
+    /// <summary>Index of the first layer that writes tensor storage <paramref name="root"/>, or -1.</summary>
+    public int Producer(int root) => Layers.FindIndex(l => l.Outputs.Any(o => Root(o) == root));
+
+    /// <summary>Whether tensor storage <paramref name="root"/> is an engine output.</summary>
+    public bool IsEngineOutput(int root) => Outputs.Any(o => Root(o.TensorId) == root);
+
+    /// <summary>A layer's parameter block: the struct's bytes as the native side reads them.</summary>
+    public static byte[] ParamBytes<T>(in T prm) where T : unmanaged
+    {
+        var bytes = new byte[System.Runtime.CompilerServices.Unsafe.SizeOf<T>()];
+        System.Runtime.InteropServices.MemoryMarshal.Write(bytes, in prm);
+        return bytes;
+    }
+
     /// <summary>Total weight bytes.</summary>
     public long WeightBytes => Tensors.Where(t => t.Data is not null).Sum(t => (long)t.Data!.Length);
 
