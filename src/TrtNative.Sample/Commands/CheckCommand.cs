@@ -49,7 +49,7 @@ internal static class CheckCommand
             foreach (var d in engine.Inputs)
             {
                 var shape = d.Shape.Select((dim, k) => dim.IsKnown ? dim.Value : k == 0 ? o.Batches[0] : d.MaxShape[k]).ToArray();
-                inputs[d.Name] = Tensor.FromFloats(Normal(rng, (int)shape.Aggregate(1L, (a, b) => a * b)), shape);
+                inputs[d.Name] = Tensor.FromFloats(RandomInputs.Normal(rng, (int)shape.Aggregate(1L, (a, b) => a * b)), shape);
             }
             var ours = ec.Run(inputs);
             var values = inputs.Select(kv => OrtValue.CreateTensorValueFromMemory(kv.Value.Floats!, kv.Value.Shape)).ToList();
@@ -82,13 +82,5 @@ internal static class CheckCommand
             Console.WriteLine($"  {c} -> {(ok ? "within" : "OUTSIDE")} the {o.Precision} budget");
         }
         return within ? Cli.Ok : Cli.Failed;
-    }
-
-    private static float[] Normal(Random rng, int n)
-    {
-        var v = new float[n];
-        for (int i = 0; i < n; i++)
-            v[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
-        return v;
     }
 }

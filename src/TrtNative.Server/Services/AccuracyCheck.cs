@@ -19,13 +19,7 @@ public static class AccuracyCheck
         var rng = new Random(seed);
         int chw = channels * height * width;
         var items = new List<PreparedImage>(Items);
-        for (int i = 0; i < Items; i++)
-        {
-            var x = new float[chw];
-            for (int k = 0; k < chw; k++)
-                x[k] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
-            items.Add(PreparedImage.FromTensor(x, channels));
-        }
+        for (int i = 0; i < Items; i++) items.Add(PreparedImage.FromTensor(RandomInputs.Normal(rng, chw), channels));
         var actual = RunAll(engine, items);
         var expected = RunAll(reference, items);
         return OutputComparison.Of("scores", actual, expected, [Items, actual.Length / Items]);
