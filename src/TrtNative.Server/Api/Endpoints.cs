@@ -163,7 +163,7 @@ public static class Endpoints
     }
 
     /// <summary>A request body in a scratch buffer; Dispose gives the buffer back (nothing may read it afterwards).</summary>
-    private sealed class PooledBody(byte[] buffer, int length) : IDisposable
+    internal sealed class PooledBody(byte[] buffer, int length) : IDisposable
     {
         private byte[]? _buffer = buffer;
         public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledBody))).AsMemory(0, length);
@@ -175,7 +175,11 @@ public static class Endpoints
         }
     }
 
-    private static async Task<PooledBody> ReadBodyAsync(HttpContext ctx)
+    /// <summary>
+    /// Reads the request body (up to ServerOptions.MaxRequestBytes; over it, or a body Kestrel refuses, is a 400) into a
+    /// scratch buffer from the bounded pool; both APIs read their bodies through it.
+    /// </summary>
+    internal static async Task<PooledBody> ReadBodyAsync(HttpContext ctx)
     {
         long max = ctx.RequestServices.GetRequiredService<ServerOptions>().MaxRequestBytes;
         if (ctx.Request.ContentLength > max)

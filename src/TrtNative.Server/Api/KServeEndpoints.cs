@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Encodings.Web;
@@ -87,7 +86,8 @@ public static class KServeEndpoints
 
     private static async Task<IResult> InferAsync(ModelService svc, HttpContext ctx, ServerOptions opts)
     {
-        byte[] body = await ReadBodyAsync(ctx, opts.MaxRequestBytes);
+        using var raw = await Endpoints.ReadBodyAsync(ctx);
+        var body = raw.Memory;
         int jsonLength = body.Length;
         if (ctx.Request.Headers.TryGetValue(HeaderLength, out var hv))
         {
@@ -97,7 +97,7 @@ public static class KServeEndpoints
         InferRequest req;
         try
         {
-            req = JsonSerializer.Deserialize(body.AsSpan(0, jsonLength), Types.InferRequest) ?? throw Bad("the request is null");
+            req = JsonSerializer.Deserialize(body.Span[..jsonLength], Types.InferRequest) ?? throw Bad("the request is null");
         }
         catch (JsonException e)
         {
@@ -138,7 +138,7 @@ public static class KServeEndpoints
             if (bsz.ValueKind != JsonValueKind.Number || !bsz.TryGetInt64(out long size) || size != count * elemBytes)
                 throw Bad($"binary_data_size {bsz} does not match {count} {dtype} values ({count * elemBytes} bytes)");
             if (body.Length - jsonLength < size) throw Bad($"the body has {body.Length - jsonLength} binary bytes, the input needs {size}");
-            binary = body.AsSpan(jsonLength, (int)size);
+            binary = body.Span.Slice(jsonLength, (int)size);
         }
         else if (input.Data is not { } data)
         {
@@ -229,27 +229,6 @@ public static class KServeEndpoints
 
     private static IResult Json<T>(int code, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
         Results.Json(value, info, "application/json", code);
-
-    private static async Task<byte[]> ReadBodyAsync(HttpContext ctx, long max)
-    {
-        if (ctx.Request.ContentLength > max) throw Bad($"request body is {ctx.Request.ContentLength} bytes, over the {max}-byte limit");
-        using var ms = new MemoryStream(ctx.Request.ContentLength is long l ? (int)l : 4096);
-        var buf = ArrayPool<byte>.Shared.Rent(81920);
-        try
-        {
-            int r;
-            while ((r = await ctx.Request.Body.ReadAsync(buf, ctx.RequestAborted)) > 0)
-            {
-                if (ms.Length + r > max) throw Bad($"request body is over the {max}-byte limit");
-                ms.Write(buf, 0, r);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buf);
-        }
-        return ms.ToArray();
-    }
 }
 
 /// <summary>An inference request (Open Inference Protocol).</summary>
