@@ -31,9 +31,9 @@
 extern "C" {
 #endif
 
-/* Bumped on every incompatible change of a signature or a struct below (4: TRTN_LAYER_ATTENTION, a GEMM's residual
- * input, trtn_context_layer_implementation). */
-#define TRTN_ABI_VERSION 4
+/* Bumped on every incompatible change of a signature, a struct or an enum below (4: TRTN_LAYER_ATTENTION, a GEMM's
+ * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know). */
+#define TRTN_ABI_VERSION 5
 #define TRTN_MAX_DIMS 8
 
 typedef struct trtn_status trtn_status;
@@ -76,10 +76,12 @@ typedef enum trtn_layer_kind {
     TRTN_LAYER_ATTENTION = 14 /* fused scaled-dot-product attention over permuted views of its inputs */
 } trtn_layer_kind;
 
-/* Unary ops. 0..9 are also the fused activations (same order as TrtNative.Ops.ActivationKind, plus Gelu). */
+/* Unary ops. 0..10 are also the fused activations (same order as TrtNative.Ops.ActivationKind, plus the two GELUs:
+ * GELU is the exact erf form, GELU_TANH the tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))). */
 typedef enum trtn_unary_op {
     TRTN_ACT_NONE = 0, TRTN_ACT_RELU = 1, TRTN_ACT_CLIP = 2, TRTN_ACT_SIGMOID = 3, TRTN_ACT_SILU = 4,
     TRTN_ACT_HARDSWISH = 5, TRTN_ACT_HARDSIGMOID = 6, TRTN_ACT_LEAKYRELU = 7, TRTN_ACT_TANH = 8, TRTN_ACT_GELU = 9,
+    TRTN_ACT_GELU_TANH = 10,
     TRTN_UNARY_EXP = 20, TRTN_UNARY_LOG = 21, TRTN_UNARY_SQRT = 22, TRTN_UNARY_NEG = 23, TRTN_UNARY_ABS = 24,
     TRTN_UNARY_ERF = 25, TRTN_UNARY_RECIPROCAL = 26, TRTN_UNARY_FLOOR = 27, TRTN_UNARY_CEIL = 28,
     TRTN_UNARY_SOFTPLUS = 29, TRTN_UNARY_ELU = 30, TRTN_UNARY_SIN = 31, TRTN_UNARY_COS = 32,
@@ -93,7 +95,7 @@ typedef enum trtn_binary_op {
 
 /* An activation applied after a layer's main computation. */
 typedef struct trtn_activation {
-    int32_t kind;   /* trtn_unary_op 0..9 */
+    int32_t kind;   /* trtn_unary_op 0..10 */
     float alpha;    /* clip: min, leakyrelu: slope, hardsigmoid: alpha */
     float beta;     /* clip: max, hardsigmoid: beta */
 } trtn_activation;

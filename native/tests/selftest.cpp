@@ -162,6 +162,7 @@ double host_act(int act, double x, double a, double b) {
         case TRTN_ACT_LEAKYRELU: return x >= 0 ? x : a * x;
         case TRTN_ACT_TANH: return std::tanh(x);
         case TRTN_ACT_GELU: return 0.5 * x * (1 + std::erf(x * 0.70710678118654752));
+        case TRTN_ACT_GELU_TANH: return 0.5 * x * (1 + std::tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
         default: return x;
     }
 }
@@ -337,9 +338,7 @@ void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched
         double acc = bias[n] + (residual ? res[((size_t)bb * M + m) * N + n] : 0.0);
         const float* bm = b.data() + (batched_b ? (size_t)bb * K * N : 0);
         for (int k = 0; k < K; ++k) acc += (double)a[((size_t)bb * M + m) * K + k] * (trans_b ? bm[(size_t)n * K + k] : bm[(size_t)k * N + n]);
-        if (act == TRTN_ACT_RELU) acc = acc > 0 ? acc : 0;
-        if (act == TRTN_ACT_GELU) acc = 0.5 * acc * (1 + std::erf(acc / std::sqrt(2.0)));
-        want[((size_t)bb * M + m) * N + n] = acc;
+        want[((size_t)bb * M + m) * N + n] = host_act(act, acc, 0, 0);
     }
     trtn_gemm_params prm{};
     prm.trans_b = trans_b; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = -1;
@@ -695,7 +694,7 @@ int main() {
         test_conv(fp16, 1, 2, 28, 28, 64, 64, 1, 0, 1, false, TRTN_ACT_SILU, kGraphTactic);
         if (fp16)
             for (int act : {TRTN_ACT_NONE, TRTN_ACT_RELU, TRTN_ACT_CLIP, TRTN_ACT_LEAKYRELU, TRTN_ACT_SIGMOID, TRTN_ACT_SILU, TRTN_ACT_TANH,
-                            TRTN_ACT_GELU, TRTN_ACT_HARDSIGMOID, TRTN_ACT_HARDSWISH})
+                            TRTN_ACT_GELU, TRTN_ACT_GELU_TANH, TRTN_ACT_HARDSIGMOID, TRTN_ACT_HARDSWISH})
                 test_conv(fp16, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, act, kFusedGraphTactic);
         unsetenv("TRTN_CONV_GRAPH");
         test_tuned_twins(fp16);
@@ -704,6 +703,9 @@ int main() {
         test_conv(fp16, 1, 8, 28, 28, 128, 512, 1, 0, 1, true, TRTN_ACT_RELU);
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
+        // tanh-GELU in cuBLASLt's epilogue (ViT/ConvNeXt MLPs in fp16); with a residual it runs in our kernel.
+        test_gemm(fp16, 1, 197, 768, 3072, true, false, TRTN_ACT_GELU_TANH);
+        test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU_TANH, true);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
         test_gemm(fp16, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);   // ViT's projections + residual
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU, true);

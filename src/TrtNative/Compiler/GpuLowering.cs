@@ -132,6 +132,7 @@ internal sealed class GpuLowering
         var l = new GpuLowering(g, known, fp16);
         l.Run();
         FuseResidualIntoGemm.Run(l._p);
+        FuseGeluIntoGemm.Run(l._p);
         FuseScaleIntoPointwiseConv.Run(l._p);
         return l._p;
     }
@@ -415,11 +416,16 @@ internal sealed class GpuLowering
         _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
     }
 
-    /// <summary>Exact (erf) GELU: ONNX Gelu (opset 20) with approximate='none', or the trtnative.Gelu that FuseGelu makes of the exporters' Erf chain.</summary>
+    /// <summary>ONNX Gelu (opset 20, approximate 'none' or 'tanh'), or the exact trtnative.Gelu that FuseGelu makes of the exporters' Erf chain.</summary>
     private void LowerGelu(Node n)
     {
-        if (n.GetString("approximate", "none") != "none") throw Unsupported("only approximate='none' (erf) GELU is supported");
-        LowerUnary(n, UnaryOp.Gelu);
+        var op = n.GetString("approximate", "none") switch
+        {
+            "none" => UnaryOp.Gelu,
+            "tanh" => UnaryOp.GeluTanh,
+            var other => throw Unsupported($"approximate='{other}' is not a GELU form ('none' or 'tanh')"),
+        };
+        LowerUnary(n, op);
     }
 
     private void LowerClip(Node n)

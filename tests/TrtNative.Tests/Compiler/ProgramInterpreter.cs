@@ -64,7 +64,8 @@ internal sealed unsafe class ProgramInterpreter
     {
         0 => x, 1 => MathF.Max(x, 0), 2 => MathF.Min(MathF.Max(x, a), b), 3 => 1f / (1f + MathF.Exp(-x)), 4 => x / (1f + MathF.Exp(-x)),
         5 => x * MathF.Max(0, MathF.Min(1, x / 6f + 0.5f)), 6 => MathF.Max(0, MathF.Min(1, a * x + b)), 7 => x >= 0 ? x : a * x,
-        8 => MathF.Tanh(x), 9 => 0.5f * x * (1f + Erf(x / MathF.Sqrt(2))), 20 => MathF.Exp(x), 21 => MathF.Log(x), 22 => MathF.Sqrt(x),
+        8 => MathF.Tanh(x), 9 => 0.5f * x * (1f + Erf(x / MathF.Sqrt(2))),
+        10 => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x))), 20 => MathF.Exp(x), 21 => MathF.Log(x), 22 => MathF.Sqrt(x),
         23 => -x, 24 => MathF.Abs(x), 25 => Erf(x), 26 => 1f / x, 27 => MathF.Floor(x), 28 => MathF.Ceiling(x),
         29 => MathF.Log(1 + MathF.Exp(x)), 30 => x >= 0 ? x : a * (MathF.Exp(x) - 1), 31 => MathF.Sin(x), 32 => MathF.Cos(x),
         33 => MathF.Round(x, MidpointRounding.ToEven), 34 => MathF.Sign(x), 35 => x > 0 ? b * x : b * a * (MathF.Exp(x) - 1),
