@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of a signature, a struct or an enum below (4: TRTN_LAYER_ATTENTION, a GEMM's
- * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know). */
+ * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, and attention inputs sliced from a packed tensor). */
 #define TRTN_ABI_VERSION 5
 #define TRTN_MAX_DIMS 8
 
@@ -197,11 +197,14 @@ typedef struct trtn_pad_params {
     int64_t begin[TRTN_MAX_DIMS];
 } trtn_pad_params;
 
-/* Inputs Q, K, V (rank 3 or 4, float32 or float16, any of their dims' orders), output O (same rank).
+/* Inputs Q, K, V (float32 or float16, any of their dims' orders), output O (rank 3 or 4).
  * Each operand is read as a view through a permutation of its tensor's dims: view axis i is tensor dim perm[i]
  * (entries past the rank are -1). Views: Q [..., Sq, D], K [..., Skv, D], V [..., Skv, Dv], with equal leading
  * (batch, head) dims. O = softmax(scale * Q K^T, over Skv) V has the view [..., Sq, Dv], written into the output
- * tensor through o_perm the same way. So the transposes an exporter puts around attention cost no copies. */
+ * tensor through o_perm the same way. So the transposes an exporter puts around attention cost no copies.
+ * An input may also be one slice of a larger tensor, such as Q, K and V packed in one projection's output: with
+ * fixed_axis[i] >= 0, input i has one more dim than the output, held at fixed_index[i] (the perm then names the
+ * other dims). -1: no fixed dim. */
 typedef struct trtn_attention_params {
     int32_t q_perm[4];
     int32_t k_perm[4];
@@ -209,6 +212,8 @@ typedef struct trtn_attention_params {
     int32_t o_perm[4];
     float scale;
     int32_t tactic;         /* -1: choose at set_shapes; 0: our kernel; 1: cuDNN's fused flash attention */
+    int32_t fixed_axis[3];  /* Q, K, V */
+    int32_t fixed_index[3];
 } trtn_attention_params;
 
 typedef struct trtn_build_options {

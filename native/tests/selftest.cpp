@@ -315,6 +315,7 @@ void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv 
         }
     trtn_attention_params prm{};
     for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
+    for (int i = 0; i < 3; ++i) prm.fixed_axis[i] = -1;
     prm.scale = scale;
     prm.tactic = tactic;
     std::vector<T> ts = {{dims_of(Sq, D), q}, {dims_of(Skv, D), k}, {dims_of(Skv, Dv), v}, {dims_of(Sq, Dv), {}}};
@@ -328,6 +329,52 @@ void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv 
     std::printf("  attention ran: %s\n", g_last_impl.c_str());
     char name[128];
     std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d sq=%d skv=%d d=%d dv=%d", fp16 ? "16" : "32", layout, tactic, Sq, Skv, D, Dv);
+    check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+// Q, K and V as slices of one packed projection output, as ViT's in-projection leaves them: the tensor is
+// [S, B, 3, H, D] (dim 2 picks Q, K or V, held by fixed_axis / fixed_index), the views [B, H, S, D], the output
+// [S, B, H, D]. Each input gets its own copy of the packed tensor here, which checks the offsets of all three.
+void test_attention_packed(bool fp16, int32_t tactic) {
+    const int S = 37, B = 2, H = 3, D = 64;
+    const float scale = 0.125f;
+    auto packed = rnd((size_t)S * B * 3 * H * D);
+    auto at = [&](int s, int b, int which, int h, int d) { return (((((size_t)s * B + b) * 3 + which) * H + h) * D) + d; };
+    std::vector<double> want((size_t)S * B * H * D);
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < H; ++h)
+            for (int i = 0; i < S; ++i) {
+                std::vector<double> sc(S);
+                double m = -1e300;
+                for (int j = 0; j < S; ++j) {
+                    double a = 0;
+                    for (int d = 0; d < D; ++d) a += (double)packed[at(i, b, 0, h, d)] * packed[at(j, b, 1, h, d)];
+                    sc[j] = a * scale;
+                    m = std::max(m, sc[j]);
+                }
+                double sum = 0;
+                for (auto& x : sc) { x = std::exp(x - m); sum += x; }
+                for (int d = 0; d < D; ++d) {
+                    double acc = 0;
+                    for (int j = 0; j < S; ++j) acc += sc[j] * packed[at(j, b, 2, h, d)];
+                    want[(((size_t)i * B + b) * H + h) * D + d] = acc / sum;
+                }
+            }
+    trtn_attention_params prm{};
+    const int32_t view[4] = {1, 3, 0, 4}, out[4] = {1, 2, 0, 3};
+    for (int i = 0; i < 4; ++i) { prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = view[i]; prm.o_perm[i] = out[i]; }
+    for (int i = 0; i < 3; ++i) { prm.fixed_axis[i] = 2; prm.fixed_index[i] = i; }
+    prm.scale = scale;
+    prm.tactic = tactic;
+    std::vector<int64_t> pd = {S, B, 3, H, D};
+    std::vector<T> ts = {{pd, packed}, {pd, packed}, {pd, packed}, {{S, B, H, D}, {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
+    if (tactic == 1) ran = ran && g_last_impl == "cudnn flash attention";
+    if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
+    std::printf("  attention ran: %s\n", g_last_impl.c_str());
+    char name[128];
+    std::snprintf(name, sizeof name, "attention%s packed qkv tactic=%d", fp16 ? "16" : "32", tactic);
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -716,6 +763,9 @@ int main() {
             test_attention(fp16, layout, 0);
             if (fp16) test_attention(fp16, layout, 1);
         }
+        test_attention_packed(fp16, 0);
+        test_attention_packed(fp16, -1);
+        if (fp16) test_attention_packed(fp16, 1);
         // Long key sequences: the kernel's scores need more than 48 KiB of shared memory per block; V's feature dim
         // differs from Q's.
         test_attention(fp16, 1, 0, 19, 2048, 64, 32);

@@ -133,6 +133,7 @@ internal sealed class GpuLowering
         l.Run();
         FuseResidualIntoGemm.Run(l._p);
         FuseGeluIntoGemm.Run(l._p);
+        FuseSliceIntoAttention.Run(l._p);
         FuseScaleIntoPointwiseConv.Run(l._p);
         return l._p;
     }
@@ -350,6 +351,7 @@ internal sealed class GpuLowering
         if (r is not (3 or 4)) throw Unsupported($"rank {r} is not supported (3 or 4)");
         var prm = new AttentionParams { Scale = n.GetFloat("scale", float.NaN), Tactic = -1 };
         if (float.IsNaN(prm.Scale)) throw Unsupported("attribute 'scale' is missing");
+        for (int k = 0; k < 3; k++) prm.FixedAxis[k] = -1;  // whole tensors; FuseSliceIntoAttention may make them slices
         var ids = new int[3];
         var permOut = new int*[] { prm.QPerm, prm.KPerm, prm.VPerm, prm.OPerm };
         for (int k = 0; k < 3; k++)

@@ -141,6 +141,8 @@ internal unsafe struct AttentionParams
     public fixed int OPerm[4];
     public float Scale;
     public int Tactic;
+    public fixed int FixedAxis[3];
+    public fixed int FixedIndex[3];
 }
 
 [StructLayout(LayoutKind.Sequential)]
