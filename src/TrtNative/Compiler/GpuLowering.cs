@@ -134,6 +134,7 @@ internal sealed class GpuLowering
         FuseResidualIntoGemm.Run(l._p);
         FuseGeluIntoGemm.Run(l._p);
         FuseSliceIntoAttention.Run(l._p);
+        MergeCopies.Run(l._p);
         FuseScaleIntoPointwiseConv.Run(l._p);
         return l._p;
     }
