@@ -456,7 +456,7 @@ public sealed class ModelService : IAsyncDisposable
             EngineBuildSeconds = State == ServiceState.Ready ? BuildSeconds : null,
             EngineSource = g?.Source,
             EngineFile = g == null ? null : Path.GetFileName(g.EngineFile),
-            GpuMemoryBytes = g == null ? null : GpuMemoryBytes(),
+            GpuMemoryBytes = GpuMemoryBytes(),
             Error = Error ?? (State == ServiceState.Ready && !IsReady ? _replicas!.NoHealthy().Message : null),
             Replicas = Replicas.Count == 0 ? null : Replicas.Select(Describe).ToList(),
             Labels = labelList,
@@ -473,7 +473,7 @@ public sealed class ModelService : IAsyncDisposable
             Error = r.Error,
             EngineSource = g?.Source,
             EngineFile = g == null ? null : Path.GetFileName(g.EngineFile),
-            GpuMemoryBytes = g == null ? null : ReplicaMemory(r),
+            GpuMemoryBytes = ReplicaMemory(r) is long b && b > 0 ? b : null,
         };
     }
 
