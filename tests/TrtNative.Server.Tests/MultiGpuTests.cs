@@ -249,6 +249,22 @@ public class ReplicaSetTests
     }
 
     [Fact]
+    public async Task ABatchIsRetriedOnceOnly()
+    {
+        var (set, gpus) = Set(3);
+        await using var q = Batcher(set);
+        gpus.Kill(0);
+        gpus.Kill(1);
+        // Replica 0 fails, the retry goes to 1 (tie with 2, lower index), which fails too: the batch ends there (its
+        // images might be what breaks the devices) though replica 2 is healthy; the next batch goes to 2.
+        var e = await Assert.ThrowsAsync<NoHealthyReplicaException>(() => q.SubmitAsync([FakeGpuBackend.Item(1)]));
+        Assert.Contains("GPU 1 (NVIDIA H100 80GB HBM3) failed while running the batch, after a retry on another replica", e.Message);
+        Assert.Equal([ReplicaState.Failed, ReplicaState.Failed, ReplicaState.Healthy], set.Replicas.Select(r => r.State));
+        Assert.Equal(2f, (await q.SubmitAsync([FakeGpuBackend.Item(2)]))[0][2]);
+        await set.DisposeAsync();
+    }
+
+    [Fact]
     public async Task AnErrorThatIsNotTheDevicesFailsOnlyItsBatch()
     {
         var (set, gpus) = Set(2);

@@ -21,6 +21,7 @@ public sealed class ModelService : IAsyncDisposable
 {
     private readonly ServerMetrics _metrics;
     private readonly ServerOptions _opts;
+    private readonly ILogger? _log;
     private readonly Task<DynamicBatcher> _ready;
     private ReplicaSet? _replicas;
     private DynamicBatcher? _batcher;
@@ -29,11 +30,12 @@ public sealed class ModelService : IAsyncDisposable
 
     /// <summary>Starts the engine build in the background.</summary>
     public ModelService(ServiceDefinition def, BackendFactory factory, BackendKind kind, string backendReason,
-        ServerMetrics metrics, ServerOptions opts)
+        ServerMetrics metrics, ServerOptions opts, ILogger? log = null)
     {
         Def = def;
         _metrics = metrics;
         _opts = opts;
+        _log = log;
         BackendKind = kind;
         BackendReason = backendReason;
         var sw = Stopwatch.StartNew();
@@ -44,7 +46,7 @@ public sealed class ModelService : IAsyncDisposable
                 List<Replica> replicas;
                 try
                 {
-                    replicas = ReplicaBuilder.Build(factory, kind, def.Spec, def.GpuIds);
+                    replicas = ReplicaBuilder.Build(factory, kind, def.Spec, def.GpuIds, msg => log?.LogWarning("service {Name}: {Message}", def.Name, msg));
                 }
                 catch (TrtNativeException e) when (kind == BackendKind.Gpu && e.Code == ErrorCode.NativeLibrary)
                 {
@@ -62,7 +64,12 @@ public sealed class ModelService : IAsyncDisposable
                 _replicas = new ReplicaSet(replicas, r => Rebuild(factory, backendKind, def, r))
                 {
                     OnBatch = (r, size) => metrics.ReplicaBatch(def.Name, r.Label, size),
-                    OnFailed = (r, _) => metrics.ReplicaFailed(def.Name, r.Label),
+                    OnFailed = (r, e) =>
+                    {
+                        metrics.ReplicaFailed(def.Name, r.Label);
+                        log?.LogError("service {Name}: replica {Index} on GPU {Gpu} ({Device}) taken out of rotation: {Error}",
+                            def.Name, r.Index, r.Label, r.Device, e.Message);
+                    },
                 };
                 if (def.NClasses is int n && n != _replicas.OutputSize)
                     throw new InvalidOperationException($"nclasses is {n} but the model outputs {_replicas.OutputSize} scores per image");
@@ -179,6 +186,9 @@ public sealed class ModelService : IAsyncDisposable
         try
         {
             done = await set.RestoreAsync(gpus);
+            foreach (var r in done)
+                _log?.LogInformation("service {Name}: restore of replica {Index} on GPU {Gpu}: {State} {Error}", Def.Name, r.Index, r.Label,
+                    r.State.ToString().ToLowerInvariant(), r.Error);
         }
         catch (InvalidOperationException e)
         {

@@ -46,7 +46,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
             }
             ModelRepository.WriteConfig(def.Repository, body);
             change.Commit();
-            var svc = new ModelService(def, factory, kind, reason, metrics, opts);
+            var svc = new ModelService(def, factory, kind, reason, metrics, opts, log);
             _services[name] = svc;
             log.LogInformation("service {Name}: {Model} on {Kind} ({Reason}), GPUs [{Gpus}], input {C}x{H}x{W}, max batch {B}",
                 name, def.Spec.ModelPath, kind, reason, string.Join(",", def.GpuIds), def.Spec.Channels, def.Spec.Height, def.Spec.Width, def.Spec.MaxBatchSize);
