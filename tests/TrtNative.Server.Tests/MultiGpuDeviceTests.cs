@@ -9,7 +9,7 @@ using static TrtNative.Server.Tests.Http;
 
 namespace TrtNative.Server.Tests;
 
-/// <summary>A fact skipped, with the count found, unless the machine has at least <paramref name="gpus"/> usable GPUs.</summary>
+/// <summary>A fact skipped, with the count found, unless the machine has at least the given number of usable GPUs.</summary>
 public sealed class MultiGpuFactAttribute : FactAttribute
 {
     public MultiGpuFactAttribute(int gpus = 2, [System.Runtime.CompilerServices.CallerFilePath] string? sourceFilePath = null,

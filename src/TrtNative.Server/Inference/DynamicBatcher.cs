@@ -209,12 +209,12 @@ public sealed class DynamicBatcher : IAsyncDisposable
     }
 
     // A formed batch as the replicas see it: its items' inputs, and their completion.
-    private sealed class Batch(DynamicBatcher owner, List<Item> items) : ReplicaBatch(Inputs(items))
+    private sealed class Batch(DynamicBatcher owner, List<Item> items) : ReplicaBatch(InputsOf(items))
     {
         private long _start;
         private double[] _waits = [];
 
-        private static List<PreparedImage> Inputs(List<Item> items)
+        private static List<PreparedImage> InputsOf(List<Item> items)
         {
             var inputs = new List<PreparedImage>(items.Count);
             foreach (var it in items) inputs.Add(it.Input);
