@@ -594,6 +594,24 @@ public class MultiGpuServerTests
         Assert.Equal("ready", (string?)(await Get(c, "/services/alldead")).body["body"]!["state"]);
     }
 
+    [Fact]
+    public async Task DeletingTheServiceFreesEveryReplicasBackend()
+    {
+        using var f = new MultiGpuServerFactory();
+        f.Gpus.RunDelayMs = 2;
+        var c = f.CreateClient();
+        await Create(c, f, "gone", "all");
+        f.Gpus.Kill(1); // one replica failed (its backend is still held until a restore or the delete)
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => PredictOne(c, "gone", i))));
+        Assert.Equal(HttpStatusCode.OK, (await Delete(c, "/services/gone")).code);
+        Assert.Equal(3, f.Gpus.Made.Count);
+        Assert.All(f.Gpus.Made, b => Assert.True(b.Disposed, $"the backend on GPU {b.Gpu} was not freed"));
+        var (code, body) = await Post(c, "/predict", Predict("gone", Image(1)));
+        Assert.Equal((HttpStatusCode.NotFound, 1002), (code, DdCode(body)));
+        string m = await c.GetStringAsync("/metrics");
+        Assert.Null(Prom.Value(m, "trtnative_replica_healthy", ("service", "gone"), ("gpu", "0"))); // its gauges went with it
+    }
+
     [Theory]
     [InlineData("[]", 1006, "empty list")]
     [InlineData("[0, 0]", 1006, "lists GPU 0 twice")]
