@@ -26,7 +26,11 @@ pos = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or ar
 SERVER, PORT, WORK, OUT = pos[0], int(pos[1]), os.path.abspath(pos[2]), os.path.abspath(pos[3])
 HTTP_PORT = PORT + 1
 N_WARM, N_SEQ = 20, int(os.environ.get("N_SEQ", 40 if CPU else 200))
-CLIENTS = 64
+CLIENTS = int(os.environ.get("CLIENTS", 64))
+# parameters.mllib.gpuid as JSON (0, [0,1], "all"): scripts/gpu-multigpu-bench.sh compares one GPU with all of them.
+GPUID = json.loads(os.environ.get("GPUID", "0"))
+# 1: stop after the concurrent-clients throughput (no engine or PyTorch runs), for repeated runs.
+THROUGHPUT_ONLY = os.environ.get("THROUGHPUT_ONLY") == "1"
 DURATION = float(os.environ.get("DURATION", 4 if CPU else 15))
 BIG = int(os.environ.get("BIG", 16 if CPU else 128))
 REPO = os.path.join(WORK, "model") + "/"
@@ -120,7 +124,7 @@ wait_http(PORT, "/info", 60)
 create = {"description": "image classification", "mllib": "tensorrt",
           "model": {"init": f"http://127.0.0.1:{HTTP_PORT}/resnet_50_onnx.tar.gz", "repository": REPO},
           "parameters": {"input": {"connector": "image", "height": 224, "rgb": True, "scale": 0.0039, "width": 224},
-                         "mllib": {"gpuid": 0, "maxBatchSize": 128, "datatype": "fp16", "maxWorkspaceSize": 6096, "nclasses": 1000}},
+                         "mllib": {"gpuid": GPUID, "maxBatchSize": 128, "datatype": "fp16", "maxWorkspaceSize": 6096, "nclasses": 1000}},
           "type": "supervised"}
 res["create_body"] = create
 c = Client()
@@ -314,8 +318,12 @@ save()
 plan = s.get("engine_file")
 if plan and not os.path.isabs(plan):
     plan = os.path.join(REPO, plan)  # service_stats gives the plan's file name in the repository
+res["replicas"] = stats(c).get("replicas")  # per GPU: batches and images of the whole run
 server.terminate()
 server.wait(timeout=60)
+if THROUGHPUT_ONLY:
+    save()
+    sys.exit(0)
 
 # --- raw engine and PyTorch at the same batch sizes ----------------------------------------------------------------
 reached = max(1, int(round(res["throughput"]["avg_engine_batch"])))

@@ -51,7 +51,8 @@ public class GpuBackendTests
         {
             Assert.Equal("built", gpu.Source);
             Assert.True(File.Exists(gpu.EngineFile));
-            Assert.Matches("TRTengine_arch\\d+_fp32_bs8$", gpu.EngineFile);
+            // DeepDetect's name, then the GPU model (PlanFiles.DeviceTag).
+            Assert.EndsWith($"TRTengine_arch{CudaDevice.Get(0).ComputeCapability.Sm}_fp32_bs8_{PlanFiles.DeviceTag(CudaDevice.Get(0).Name)}", gpu.EngineFile);
             Assert.True(gpu.DeviceMemoryBytes > 0);
             for (int k = 0; k < batches.Count; k++)
             {

@@ -8,7 +8,7 @@ namespace TrtNative.Server.Inference;
 /// <summary>
 /// GPU backend: a TrtNative engine (Builder → Engine → EngineContext) on one GPU. The engine's optimisation
 /// profile covers batch 1..maxBatchSize at the service's C×H×W. The plan is saved in the repository under
-/// DeepDetect's name, {tensorRTEngineFile}_arch{SM}_{dtype}_bs{maxBatchSize}, and reloaded at the next creation
+/// DeepDetect's name plus the GPU model, {tensorRTEngineFile}_arch{SM}_{dtype}_bs{maxBatchSize}_{gpu} (<see cref="PlanFiles"/>), and reloaded at the next creation
 /// (readEngine) unless it is stale (other GPU, libraries or model) or damaged, in which case it is rebuilt. Tactic
 /// timings go to {tensorRTEngineFile}_timing.cache so rebuilds skip autotuning.
 /// <para>
@@ -70,7 +70,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         try
         {
             var sm = _ctx.Device.ComputeCapability.Sm;
-            EngineFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_arch{sm}_{spec.DataType}_bs{MaxBatchSize}");
+            EngineFile = Path.Combine(spec.Repository, PlanFiles.Plan(spec.EngineFileName, sm, _ctx.Device.Name, spec.DataType, MaxBatchSize));
             string cacheFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_timing.cache");
             // The model was read and parsed once when the service was created: hash and graph come from that load.
             var model = spec.Model.Onnx;
