@@ -367,7 +367,8 @@ TRTN_API trtn_status* trtn_jpeg_decoder_create(int32_t device, int32_t max_batch
 TRTN_API void trtn_jpeg_decoder_destroy(trtn_jpeg_decoder* decoder);
 /* 1 when the hardware decoder is in use, 0 when only the CUDA backend is. */
 TRTN_API int32_t trtn_jpeg_decoder_is_hardware(const trtn_jpeg_decoder* decoder);
-/* Decodes count (1..max_batch) JPEG files (host memory: data[i], sizes[i] bytes, read during the call only) to
+/* Decodes count (1..max_batch) JPEG files (host memory: data[i], sizes[i] bytes; keep them unchanged until the
+ * stream has passed the decode, as nvJPEG may copy them asynchronously; pinned memory is fastest) to
  * interleaved 8-bit RGB (a grey JPEG gives R = G = B) in device memory the decoder owns, queued on stream.
  * images (host, count entries) receives each image's address, size and status: an image nvJPEG refuses fails alone
  * (status != TRTN_OK) and the others are decoded. The pixels stay valid until the next decode or destroy; read them

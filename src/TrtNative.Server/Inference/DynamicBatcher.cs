@@ -110,9 +110,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             for (int i = 0; i < items.Count; i++)
             {
-                // C × H × W either way: pixel bytes of an image, floats of a tensor.
-                int size = items[i].Tensor?.Length ?? items[i].Pixels.Length;
+                // C × H × W either way: pixel bytes of an image (the bytes an encoded JPEG will give), floats of a tensor.
+                int size = items[i].Tensor?.Length ?? items[i].Jpeg?.PixelBytes ?? items[i].Pixels.Length;
                 if (size != _itemSize) throw new ArgumentException($"item {i} has {size} {(items[i].Tensor != null ? "tensor values" : "pixel bytes")}, expected {_itemSize}");
+                if (items[i].Jpeg != null && !_backend.DecodesJpeg)
+                    throw new ArgumentException($"item {i} is an encoded JPEG, but backend {_backend.Kind} takes decoded pixels only");
                 var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
                 unwritten--;
                 Interlocked.Decrement(ref _expected);
@@ -224,7 +226,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     {
         try
         {
-            Deliver(f.Items, f.Pending.Complete(), f.Started, f.Waits);
+            Deliver(f.Items, f.Pending.Complete(), f.Started, f.Waits, f.Pending.ItemErrors);
         }
         catch (Exception e)
         {
@@ -239,7 +241,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
         return waits;
     }
 
-    private void Deliver(List<Item> batch, float[] y, long start, double[] waits)
+    private void Deliver(List<Item> batch, float[] y, long start, double[] waits, IReadOnlyList<Exception?>? itemErrors = null)
     {
         double runSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         int per = y.Length / batch.Count;
@@ -248,6 +250,12 @@ public sealed class DynamicBatcher : IAsyncDisposable
         int nonFinite = 0;
         for (int i = 0; i < batch.Count; i++)
         {
+            // An image no decoder could read fails alone; its neighbours' scores are unaffected.
+            if (itemErrors?[i] is { } unreadable)
+            {
+                batch[i].Done.TrySetException(new UnreadableImageException(batch[i].Index, unreadable.Message, unreadable));
+                continue;
+            }
             var scores = y.AsSpan(i * per, per);
             // A NaN or an infinity is never a prediction: that item fails, its neighbours in the batch do not.
             int bad = FirstNonFinite(scores);

@@ -176,6 +176,9 @@ public sealed class ModelService : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _pixels = new();
     private int _pooledPixels;
 
+    /// <summary>True when the service's backend decodes JPEGs itself (on the GPU), so a predict may hand them over encoded.</summary>
+    public bool DecodesJpeg => _backend?.DecodesJpeg == true && State == ServiceState.Ready;
+
     /// <summary>
     /// Announces images a predict will submit once decoded, so a batch being formed waits for them (see
     /// <see cref="DynamicBatcher.Expect"/>). A no-op while the engine is still building.
@@ -221,6 +224,10 @@ public sealed class ModelService : IAsyncDisposable
             catch (QueueFullException e)
             {
                 throw DdException.Conflict(e.Message);
+            }
+            catch (UnreadableImageException e)
+            {
+                throw DdException.InputError($"Could not read {describe(e.ItemIndex)}: {e.Message}");
             }
             catch (NonFiniteOutputException e)
             {
