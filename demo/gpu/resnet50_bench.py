@@ -142,7 +142,7 @@ while True:
         save()
         raise SystemExit(f"the engine build took over {BUILD_LIMIT} s; gave up (BUILD_LIMIT)")
     time.sleep(0.5)
-res["service"] = {k: s.get(k) for k in ("state", "backend", "backend_reason", "engine_build_seconds", "engine_source",
+res["service"] = {k: s.get(k) for k in ("state", "backend", "backend_reason", "jpeg_decode", "engine_build_seconds", "engine_source",
                                         "engine_file", "gpu_memory_bytes", "error", "input_tensor", "output_tensor")}
 res["service"]["seconds_to_ready"] = round(time.time() - t0, 3)
 log("service", json.dumps(res["service"]))

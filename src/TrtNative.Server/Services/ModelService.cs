@@ -349,6 +349,9 @@ public sealed class ModelService : IAsyncDisposable
             Jobs = status ? [] : null,
             EngineBuildSeconds = State == ServiceState.Ready ? BuildSeconds : null,
             EngineSource = g?.Source,
+            JpegDecode = g == null ? null : g.DecodesJpeg
+                ? $"{g.GpuDecode}; {g.GpuDecodedImages} decoded on the GPU, {g.CpuRetriedImages} refused and decoded on the CPU"
+                : g.GpuDecode,
             EngineFile = g == null ? null : Path.GetFileName(g.EngineFile),
             GpuMemoryBytes = g?.DeviceMemoryBytes,
             Error = Error,
