@@ -365,7 +365,8 @@ TRTN_API trtn_status* trtn_resize_images(const void* items, int32_t count, int32
  * when this build has no nvJPEG, TRTN_NO_DEVICE without CUDA. Not thread-safe: one decoder per concurrent batch. */
 TRTN_API trtn_status* trtn_jpeg_decoder_create(int32_t device, int32_t max_batch, trtn_jpeg_decoder** out);
 TRTN_API void trtn_jpeg_decoder_destroy(trtn_jpeg_decoder* decoder);
-/* 1 when the hardware decoder is in use, 0 when only the CUDA backend is. */
+/* 1 when the hardware decoder is in use, 0 when only the CUDA backend is (no hardware decoder, or three hardware
+ * batches in a row failed: then the CUDA backend takes every file). */
 TRTN_API int32_t trtn_jpeg_decoder_is_hardware(const trtn_jpeg_decoder* decoder);
 /* Decodes count (1..max_batch) JPEG files (host memory: data[i], sizes[i] bytes; keep them unchanged until the
  * stream has passed the decode, as nvJPEG may copy them asynchronously; pinned memory is fastest) to

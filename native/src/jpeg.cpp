@@ -111,6 +111,11 @@ int32_t image_code(nvjpegStatus_t s) {
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
+// A bad file fails the batched call it is in, but so would something the hardware path cannot do at all on this
+// machine (an output format, a driver): after this many hardware batches in a row that failed although each of their
+// files then decoded alone, the CUDA backend takes everything.
+constexpr int kMaxHwFailures = 3;
+
 }  // namespace
 
 struct trtn_jpeg_decoder {
@@ -123,6 +128,8 @@ struct trtn_jpeg_decoder {
     nvjpegJpegState_t hw_batch = nullptr;
     nvjpegJpegStream_t hw_parsed = nullptr;   // a parsed header, for nvjpegDecodeBatchedSupported
     int cuda_batch_size = 0, hw_batch_size = 0;  // batch size the batched state was initialised for (0: re-initialise)
+    bool use_hw = true;
+    int hw_failures = 0;                      // consecutive failed hardware batches; at kMaxHwFailures the hardware is left
     uint8_t* arena = nullptr;                 // the decoded images, one after another
     size_t arena_bytes = 0;
 
@@ -209,7 +216,7 @@ TRTN_API trtn_status* trtn_jpeg_decoder_create(int32_t device, int32_t max_batch
 
 TRTN_API void trtn_jpeg_decoder_destroy(trtn_jpeg_decoder* decoder) { delete decoder; }
 
-TRTN_API int32_t trtn_jpeg_decoder_is_hardware(const trtn_jpeg_decoder* decoder) { return decoder && decoder->hw ? 1 : 0; }
+TRTN_API int32_t trtn_jpeg_decoder_is_hardware(const trtn_jpeg_decoder* decoder) { return decoder && decoder->hw && decoder->use_hw ? 1 : 0; }
 
 TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const void* const* data, const uint64_t* sizes,
                                                int32_t count, void* stream, trtn_jpeg_image* images) {
@@ -264,7 +271,7 @@ TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const
             dest[i].channel[0] = decoder->arena + offset[i];
             dest[i].pitch[0] = (size_t)im.pitch;
             int unsupported = 1;
-            if (decoder->hw &&
+            if (decoder->hw && decoder->use_hw &&
                 nj.streamParse(decoder->hw, static_cast<const unsigned char*>(data[i]), (size_t)sizes[i], 0, 0, decoder->hw_parsed) ==
                     NVJPEG_STATUS_SUCCESS &&
                 nj.batchedSupported(decoder->hw, decoder->hw_parsed, &unsupported) == NVJPEG_STATUS_SUCCESS && unsupported == 0)
@@ -273,8 +280,9 @@ TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const
                 cuda_group.push_back(i);
         }
         std::vector<int> single;
-        if (!decode_batched(nj, decoder->hw, decoder->hw_batch, decoder->hw_batch_size, hw_group, data, sizes, dest, s))
-            single.insert(single.end(), hw_group.begin(), hw_group.end());
+        bool hw_failed = !decode_batched(nj, decoder->hw, decoder->hw_batch, decoder->hw_batch_size, hw_group, data, sizes, dest, s);
+        if (hw_failed) single.insert(single.end(), hw_group.begin(), hw_group.end());
+        else if (!hw_group.empty()) decoder->hw_failures = 0;
         // One file alone needs no batch (and a lone failure then names the file at once).
         if (cuda_group.size() == 1 ||
             !decode_batched(nj, decoder->cuda, decoder->cuda_batch, decoder->cuda_batch_size, cuda_group, data, sizes, dest, s))
@@ -287,6 +295,12 @@ TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const
                 images[i].status = image_code(st);
                 images[i].nvjpeg_status = st;
             }
+        }
+        if (hw_failed) {
+            // A failed hardware batch whose files all decode one by one was the hardware path's failure, not a file's.
+            bool files_fine = true;
+            for (int i : hw_group) files_fine = files_fine && images[i].status == TRTN_OK;
+            if (files_fine && ++decoder->hw_failures >= kMaxHwFailures) decoder->use_hw = false;
         }
         for (int i = 0; i < count; ++i)
             if (images[i].status == TRTN_OK) images[i].pixels = reinterpret_cast<uint64_t>(dest[i].channel[0]);

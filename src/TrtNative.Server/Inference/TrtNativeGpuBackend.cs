@@ -133,7 +133,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             }
             _exec.SetTensorAddress(_in, _input.DevicePointer);
             _exec.SetTensorAddress(_out, _output.DevicePointer);
-            GpuDecode = spec.GpuDecode ? CreateJpegDecoders() : "off (--gpu-decode false)";
+            _noGpuDecode = spec.GpuDecode ? CreateJpegDecoders() : "off (--gpu-decode false)";
             log?.Invoke($"JPEG decoding: {GpuDecode}");
             WarmUp(log);
         }
@@ -146,7 +146,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 
     // One nvJPEG decoder per lane (a lane's decoded images live until its next batch). Without nvJPEG (a build without
     // it, no libnvjpeg, a GPU it refuses) every image takes the CPU path, as before: that is a message, not an error.
-    private string CreateJpegDecoders()
+    // Returns why JPEGs stay on the CPU, or null when the decoders exist.
+    private string? CreateJpegDecoders()
     {
         try
         {
@@ -155,7 +156,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                 lane.Jpeg = new GpuJpegDecoder(_ctx, MaxBatchSize);
                 lane.JpegStage = new GpuJpegStage(lane.Jpeg, _stream, lane.Stager);
             }
-            return _lanes[0].Jpeg!.IsHardware ? "nvJPEG, hardware decoder" : "nvJPEG, CUDA backend (no hardware decoder)";
+            return null;
         }
         catch (TrtNativeException e) when (e.Code is ErrorCode.Unsupported or ErrorCode.NoDevice or ErrorCode.CudaError or ErrorCode.OutOfMemory)
         {
@@ -170,7 +171,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     }
 
     /// <summary>Where JPEGs are decoded: "nvJPEG, hardware decoder", "nvJPEG, CUDA backend …", "off …" or "CPU (SkiaSharp): why".</summary>
-    public string GpuDecode { get; private set; } = "off";
+    public string GpuDecode => _noGpuDecode ?? (_lanes.All(l => l.Jpeg!.IsHardware) ? "nvJPEG, hardware decoder" : "nvJPEG, CUDA backend (no hardware decoder in use)");
+
+    private string? _noGpuDecode = "off";
 
     /// <inheritdoc/>
     public bool DecodesJpeg => _lanes[0]?.JpegStage != null;

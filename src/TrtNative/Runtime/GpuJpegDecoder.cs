@@ -73,11 +73,13 @@ public sealed unsafe class GpuJpegDecoder : IDisposable
             _handle.Release();
             throw;
         }
-        IsHardware = NativeMethods.trtn_jpeg_decoder_is_hardware(_handle) != 0;
     }
 
-    /// <summary>True when nvJPEG's hardware decoder is in use (its CUDA backend takes the files it does not accept).</summary>
-    public bool IsHardware { get; }
+    /// <summary>
+    /// True when nvJPEG's hardware decoder is in use (its CUDA backend takes the files it does not accept); false without
+    /// one, or once hardware batches failed three times in a row although their files decoded alone.
+    /// </summary>
+    public bool IsHardware => NativeMethods.trtn_jpeg_decoder_is_hardware(_handle) != 0;
 
     /// <summary>Files per batch at most.</summary>
     public int MaxBatch { get; }
