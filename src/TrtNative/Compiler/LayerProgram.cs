@@ -68,7 +68,9 @@ internal sealed record ProgramBinding(string Name, int TensorId, Dim[] Shape);
 /// </summary>
 internal sealed class LayerProgram
 {
-    public const int PayloadVersion = 1;
+    /// <summary>Version of this payload's layout. The layer parameter blocks are the shim's structs, so the payload
+    /// also records the ABI version they were written for: a plan from another ABI is stale.</summary>
+    public const int PayloadVersion = 2;
 
     public bool Fp16 { get; init; }
     public List<ProgramTensor> Tensors { get; } = new();
@@ -121,6 +123,7 @@ internal sealed class LayerProgram
     public void Write(BinaryWriter w)
     {
         w.Write(PayloadVersion);
+        w.Write(NativeLibraryLoader.ExpectedAbiVersion);
         w.Write(Fp16);
         w.Write(Tensors.Count);
         foreach (var t in Tensors)
@@ -155,6 +158,9 @@ internal sealed class LayerProgram
         int version = r.ReadInt32();
         if (version != PayloadVersion)
             throw new TrtNativeException(ErrorCode.StalePlan, $"plan payload version {version}, this TrtNative reads {PayloadVersion}: rebuild the plan");
+        int abi = r.ReadInt32();
+        if (abi != NativeLibraryLoader.ExpectedAbiVersion)
+            throw new TrtNativeException(ErrorCode.StalePlan, $"the plan's layers were written for native ABI {abi}, this TrtNative uses {NativeLibraryLoader.ExpectedAbiVersion}: rebuild the plan");
         var p = new LayerProgram { Fp16 = r.ReadBoolean() };
         int nt = r.ReadInt32();
         for (int i = 0; i < nt; i++)
