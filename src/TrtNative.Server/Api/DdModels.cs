@@ -60,6 +60,8 @@ public sealed record ServiceInfo(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? EngineBuildSeconds { get; init; }
     /// <summary>GPU backends: where the engine came from (built, cache).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineSource { get; init; }
+    /// <summary>GPU backends: where JPEGs are decoded (nvJPEG's hardware decoder or CUDA backend, or the CPU and why), with counts.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? JpegDecode { get; init; }
     /// <summary>GPU backends: the engine file's name.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineFile { get; init; }
     /// <summary>GPU backends: device memory the engine holds.</summary>

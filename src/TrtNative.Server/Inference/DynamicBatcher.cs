@@ -126,9 +126,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             for (int i = 0; i < items.Count; i++)
             {
-                // C × H × W either way: pixel bytes of an image, floats of a tensor.
-                int size = items[i].Tensor?.Length ?? items[i].Pixels.Length;
+                // C × H × W either way: pixel bytes of an image (the bytes an encoded JPEG will give), floats of a tensor.
+                int size = items[i].Tensor?.Length ?? items[i].Jpeg?.PixelBytes ?? items[i].Pixels.Length;
                 if (size != _itemSize) throw new ArgumentException($"item {i} has {size} {(items[i].Tensor != null ? "tensor values" : "pixel bytes")}, expected {_itemSize}");
+                if (items[i].Jpeg != null && !_replicas.DecodesJpeg)
+                    throw new ArgumentException($"item {i} is an encoded JPEG, but backend {_replicas.Kind} takes decoded pixels only");
                 var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
                 unwritten--;
                 Interlocked.Decrement(ref _expected);
@@ -227,11 +229,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
             _waits = QueueTimes(items, timestamp);
         }
 
-        public override void Deliver(float[] scores, Replica replica)
+        public override void Deliver(float[] scores, Replica replica, IReadOnlyList<Exception?>? itemErrors = null)
         {
             try
             {
-                owner.Deliver(items, scores, _start, _waits);
+                owner.Deliver(items, scores, _start, _waits, itemErrors);
             }
             catch (Exception e)
             {
@@ -252,7 +254,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
         return waits;
     }
 
-    private void Deliver(List<Item> batch, float[] y, long start, double[] waits)
+    private void Deliver(List<Item> batch, float[] y, long start, double[] waits, IReadOnlyList<Exception?>? itemErrors = null)
     {
         double runSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         int per = y.Length / batch.Count;
@@ -261,6 +263,12 @@ public sealed class DynamicBatcher : IAsyncDisposable
         int nonFinite = 0;
         for (int i = 0; i < batch.Count; i++)
         {
+            // An image no decoder could read fails alone; its neighbours' scores are unaffected.
+            if (itemErrors?[i] is { } unreadable)
+            {
+                batch[i].Done.TrySetException(new UnreadableImageException(batch[i].Index, unreadable.Message, unreadable));
+                continue;
+            }
             var scores = y.AsSpan(i * per, per);
             // A NaN or an infinity is never a prediction: that item fails, its neighbours in the batch do not.
             int bad = FirstNonFinite(scores);

@@ -89,8 +89,11 @@ public abstract class ReplicaBatch(IReadOnlyList<PreparedImage> inputs)
     /// <summary>A replica starts running it (a <see cref="Stopwatch"/> timestamp); called again if it is retried.</summary>
     public abstract void Starting(long timestamp);
 
-    /// <summary>Its scores (Inputs.Count × OutputSize), from <paramref name="replica"/>.</summary>
-    public abstract void Deliver(float[] scores, Replica replica);
+    /// <summary>
+    /// Its scores (Inputs.Count × OutputSize), from <paramref name="replica"/>; <paramref name="itemErrors"/> names the
+    /// items no decoder could read (see <see cref="IPendingBatch.ItemErrors"/>), null when every item was read.
+    /// </summary>
+    public abstract void Deliver(float[] scores, Replica replica, IReadOnlyList<Exception?>? itemErrors = null);
 
     /// <summary>It failed: every item gets <paramref name="error"/>.</summary>
     public abstract void Fail(Exception error);
@@ -154,6 +157,19 @@ public sealed class ReplicaSet : IAsyncDisposable
 
     /// <summary>Scores per item.</summary>
     public int OutputSize { get; }
+
+    /// <summary>
+    /// True when the replicas that have a backend decode JPEGs themselves (<see cref="IInferenceBackend.DecodesJpeg"/>):
+    /// a batch of encoded JPEGs may then go to any of them. They are built alike, so they agree.
+    /// </summary>
+    public bool DecodesJpeg
+    {
+        get
+        {
+            var built = _replicas.Select(r => r.Backend).Where(b => b != null).ToList();
+            return built.Count > 0 && built.All(b => b!.DecodesJpeg);
+        }
+    }
 
     /// <summary>True while at least one replica is in rotation.</summary>
     public bool AnyHealthy
@@ -390,17 +406,17 @@ public sealed class ReplicaSet : IAsyncDisposable
             Failed(r, s.Batch, e);
             return;
         }
-        Completed(r, s.Batch, y);
+        Completed(r, s.Batch, y, s.Pending.ItemErrors);
     }
 
-    private void Completed(Replica r, ReplicaBatch batch, float[] y)
+    private void Completed(Replica r, ReplicaBatch batch, float[] y, IReadOnlyList<Exception?>? itemErrors = null)
     {
         // Counted before the items complete: a client that has its answer sees the batch in the replica's counts.
         Interlocked.Increment(ref r._batches);
         Interlocked.Add(ref r._images, batch.Inputs.Count);
         OnBatch?.Invoke(r, batch.Inputs.Count);
         Release(r);
-        batch.Deliver(y, r);
+        batch.Deliver(y, r, itemErrors);
     }
 
     private void Failed(Replica r, ReplicaBatch batch, Exception e)

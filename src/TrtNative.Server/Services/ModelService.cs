@@ -289,6 +289,9 @@ public sealed class ModelService : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _pixels = new();
     private int _pooledPixels;
 
+    /// <summary>True when the service's backend decodes JPEGs itself (on the GPU), so a predict may hand them over encoded.</summary>
+    public bool DecodesJpeg => _replicas?.DecodesJpeg == true && State == ServiceState.Ready;
+
     /// <summary>
     /// Announces images a predict will submit once decoded, so a batch being formed waits for them (see
     /// <see cref="DynamicBatcher.Expect"/>). A no-op while the engine is still building.
@@ -341,6 +344,10 @@ public sealed class ModelService : IAsyncDisposable
                 // 500/1007: the service exists and was built, but no device can run it now.
                 throw DdException.Internal($"service '{Def.Name}' cannot run: {e.Message}; bring replicas back with " +
                     $"POST /services/{Def.Name}/replicas/restore", e);
+            }
+            catch (UnreadableImageException e)
+            {
+                throw DdException.InputError($"Could not read {describe(e.ItemIndex)}: {e.Message}");
             }
             catch (NonFiniteOutputException e)
             {
@@ -465,6 +472,9 @@ public sealed class ModelService : IAsyncDisposable
             Jobs = status ? [] : null,
             EngineBuildSeconds = State == ServiceState.Ready ? BuildSeconds : null,
             EngineSource = g?.Source,
+            JpegDecode = g == null ? null : g.DecodesJpeg
+                ? $"{g.GpuDecode}; {g.GpuDecodedImages} decoded on the GPU, {g.CpuRetriedImages} refused and decoded on the CPU"
+                : g.GpuDecode,
             EngineFile = g == null ? null : Path.GetFileName(g.EngineFile),
             GpuMemoryBytes = GpuMemoryBytes(),
             Error = Error ?? (State == ServiceState.Ready && !IsReady ? _replicas!.NoHealthy().Message : null),
