@@ -26,6 +26,8 @@ public static class ServerApp
           --build-wait-seconds X   how long a predict waits for an engine build (default 30)
           --cpu-threads N          ONNX Runtime threads (default: its own)
           --cpu                    never use a GPU
+          --gpu-decode true|false  decode JPEGs on the GPU (nvJPEG) where possible (default true)
+          --gpu-lanes N            GPU streams with their own execution context per GPU, 1 or 2 (default 2)
         Any TrtNative:* setting can also come from appsettings.json or TrtNative__Name environment variables.
         """;
 

@@ -62,12 +62,20 @@ public sealed class ServerOptions
     public bool ForceCpu { get; set; }
     /// <summary>GPU services decode JPEGs on the GPU (nvJPEG) where they can; false keeps every image on the CPU path (A/B).</summary>
     public bool GpuDecode { get; set; } = true;
+    /// <summary>
+    /// GPU lanes per GPU service replica: streams with their own execution context (1 or 2). Two (the default) let one
+    /// batch's upload, decode and normalisation overlap the other batch's engine run, for a second activation arena;
+    /// one keeps a single stream and context (less device memory).
+    /// </summary>
+    public int GpuLanes { get; set; } = 2;
 
-    /// <summary>Reads the "TrtNative" section.</summary>
+    /// <summary>Reads the "TrtNative" section; a setting out of its range is an <see cref="ArgumentException"/> naming it.</summary>
     public static ServerOptions From(IConfiguration cfg)
     {
         var o = new ServerOptions();
         cfg.GetSection("TrtNative").Bind(o);
+        if (o.GpuLanes is < 1 or > Inference.TrtNativeGpuBackend.MaxLanes)
+            throw new ArgumentException($"--gpu-lanes (TrtNative:GpuLanes) must be 1 or {Inference.TrtNativeGpuBackend.MaxLanes}, got {o.GpuLanes}");
         return o;
     }
 
@@ -84,6 +92,7 @@ public sealed class ServerOptions
         ["--cpu-threads"] = "TrtNative:CpuThreads",
         ["--cpu"] = "TrtNative:ForceCpu",
         ["--gpu-decode"] = "TrtNative:GpuDecode",
+        ["--gpu-lanes"] = "TrtNative:GpuLanes",
     };
 
     /// <summary>

@@ -20,9 +20,9 @@ public sealed class GpuFactAttribute : FactAttribute
 /// <summary>The GPU backend against the CPU backend (runs only on a GPU host with libtrtnative; see demo/gpu for the device check).</summary>
 public class GpuBackendTests
 {
-    private static BackendSpec Spec(string repo, string dtype) =>
+    private static BackendSpec Spec(string repo, string dtype, int lanes = 2) =>
         new(Path.Combine(repo, "means.onnx"), repo, ModelInfo.Read(Path.Combine(repo, "means.onnx")), 3, 4, 4, 8, dtype, 0, 0,
-            "TRTengine", ReadEngine: true, WriteEngine: true, CpuThreads: 1);
+            "TRTengine", ReadEngine: true, WriteEngine: true, CpuThreads: 1, GpuLanes: lanes);
 
     private static List<PreparedImage> Images(Random rnd, int n)
     {
@@ -62,7 +62,7 @@ public class GpuBackendTests
                 Assert.Equal(want[k].Length, got.Length);
                 for (int i = 0; i < want[k].Length; i++) Assert.Equal(want[k][i], got[i], 4);
             }
-            // Pipelined: two batches in flight (sharing the device buffers on one stream), a third is refused.
+            // Pipelined: two batches in flight (each on its own lane: stream, context, device buffers), a third is refused.
             var p1 = gpu.Submit(batches[2]);
             var p2 = gpu.Submit(batches[3]);
             Assert.Throws<InvalidOperationException>(() => gpu.Submit(batches[4]));
@@ -79,6 +79,84 @@ public class GpuBackendTests
         var got16 = fp16.Run(batches[2]);
         for (int i = 0; i < want[2].Length; i++)
             Assert.True(Math.Abs(want[2][i] - got16[i]) <= 1e-2 * Math.Max(1, Math.Abs(want[2][i])), $"fp16 score {i}: {got16[i]} vs CPU {want[2][i]}");
+    }
+
+    /// <summary>
+    /// A GPU lane count other than 1 or 2 is refused with the reason, before any GPU work (runs everywhere).
+    /// </summary>
+    [Fact]
+    public void LaneCountOutsideOneOrTwoIsRefused()
+    {
+        using var d = new TempDir();
+        string repo = TestModels.MeansRepo(d.Sub("m"));
+        foreach (int lanes in new[] { 0, 3 })
+        {
+            var e = Assert.Throws<TrtNativeException>(() => new TrtNativeGpuBackend(Spec(repo, "fp32", lanes)));
+            Assert.Equal(ErrorCode.InvalidArgument, e.Code);
+            Assert.Contains($"GPU lanes {lanes} must be 1 or 2", e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Two lanes (a stream, an execution context and device buffers each) give exactly the scores of one lane (both
+    /// staging sets on one stream and context) for the same pipelined batches: pixel, JPEG, mixed tensor items, at
+    /// changing batch sizes. Both lanes' contexts have their CUDA graphs captured by the warm-up.
+    /// </summary>
+    [GpuFact]
+    public void TwoLanesGiveTheScoresOfOneLane()
+    {
+        using var d = new TempDir();
+        string repo = TestModels.MeansRepo(d.Sub("m"));
+        var rnd = new Random(11);
+        var input = new ImageInputParams { Width = 4, Height = 4, Interp = Interp.Linear, Scale = 1f / 255f };
+        var norm = input.ToNormalization();
+        var baseline = File.ReadAllBytes(TestModels.Fixture("baseline.jpg"));
+        var photo = GpuJpegTests.Photo(640, 480, 12);
+        List<PreparedImage> Jpegs(int n) => Enumerable.Range(0, n)
+            .Select(i => PreparedImage.FromJpeg(new EncodedJpeg(i % 2 == 0 ? photo : baseline, input, 1 << 20), norm)).ToList();
+        List<PreparedImage> Mixed(int n)
+        {
+            var items = Images(rnd, n);
+            for (int i = 0; i < n; i += 3) items[i] = PreparedImage.FromTensor(Enumerable.Range(0, 48).Select(_ => (float)(rnd.NextDouble() * 4 - 2)).ToArray(), 3);
+            if (n > 1) items[1] = Jpegs(1)[0];
+            return items;
+        }
+        var batches = new List<List<PreparedImage>> { Images(rnd, 5), Jpegs(8), Images(rnd, 1), Mixed(7), Jpegs(3), Images(rnd, 8), Mixed(2), Images(rnd, 5) };
+
+        // The same pipelined order as a replica's worker: submit the next batch, then complete the previous one.
+        static List<float[]> Pipelined(TrtNativeGpuBackend gpu, List<List<PreparedImage>> batches)
+        {
+            var got = new List<float[]>();
+            IPendingBatch? previous = null;
+            foreach (var b in batches)
+            {
+                var next = gpu.Submit(b);
+                if (previous != null)
+                {
+                    got.Add(previous.Complete());
+                    Assert.Null(previous.ItemErrors);
+                }
+                previous = next;
+            }
+            got.Add(previous!.Complete());
+            return got;
+        }
+
+        using var one = new TrtNativeGpuBackend(Spec(repo, "fp32", lanes: 1));
+        using var two = new TrtNativeGpuBackend(Spec(repo, "fp32", lanes: 2));
+        Assert.StartsWith("loaded plan", two.Source);  // the same engine, so the same tactics
+        Assert.Equal((1, 2), (one.Lanes, two.Lanes));
+        Assert.Equal([GraphState.Replaying], one.LaneGraphStates);
+        Assert.Equal([GraphState.Replaying, GraphState.Replaying], two.LaneGraphStates);
+        Assert.True(two.DeviceMemoryBytes > one.DeviceMemoryBytes, $"two lanes hold {two.DeviceMemoryBytes} bytes, one lane {one.DeviceMemoryBytes}");
+        var want = Pipelined(one, batches);
+        var got = Pipelined(two, batches);
+        for (int k = 0; k < batches.Count; k++) Assert.Equal(want[k], got[k]);
+        Assert.Equal(one.GpuDecodedImages, two.GpuDecodedImages);
+        Assert.Equal(one.CpuRetriedImages, two.CpuRetriedImages);
+        // Again, the other way round through the staging sets (each lane now runs the batches the other ran).
+        var again = Pipelined(two, [Images(rnd, 1), .. batches]);
+        for (int k = 0; k < batches.Count; k++) Assert.Equal(want[k], again[k + 1]);
     }
 
     /// <summary>
@@ -119,7 +197,7 @@ public class GpuBackendTests
 /// </summary>
 public class GpuJpegTests
 {
-    private static byte[] Photo(int w, int h, int seed)
+    internal static byte[] Photo(int w, int h, int seed)
     {
         var rnd = new Random(seed);
         using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));

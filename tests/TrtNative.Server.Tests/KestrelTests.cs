@@ -27,6 +27,18 @@ public class KestrelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void GpuLanesDefaultToTwoAndOutOfRangeIsRefused()
+    {
+        static ServerOptions Parse(params string[] args) =>
+            ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs(args, [])).Build());
+        Assert.Equal(2, Parse().GpuLanes);
+        Assert.Equal(1, Parse("--gpu-lanes", "1").GpuLanes);
+        Assert.Equal(2, Parse("--gpu-lanes=2").GpuLanes);
+        foreach (var bad in new[] { "0", "3" })
+            Assert.Contains($"--gpu-lanes (TrtNative:GpuLanes) must be 1 or 2, got {bad}", Assert.Throws<ArgumentException>(() => Parse("--gpu-lanes", bad)).Message);
+    }
+
+    [Fact]
     public async Task ServesTheApiOverTcp()
     {
         using var d = new TempDir();

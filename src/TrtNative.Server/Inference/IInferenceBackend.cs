@@ -87,10 +87,12 @@ public interface IInferenceBackend : IDisposable
 /// <param name="WriteEngine">Save the built engine in the repository.</param>
 /// <param name="CpuThreads">ONNX Runtime intra-op threads (0 = default).</param>
 /// <param name="GpuDecode">GPU backend: decode JPEGs on the GPU (nvJPEG) where it can (the server's --gpu-decode).</param>
+/// <param name="GpuLanes">GPU backend: streams with their own execution context, 1 or 2 (the server's --gpu-lanes); two
+/// let one batch's upload and decode overlap the other's engine run, for a second activation arena.</param>
 public sealed record BackendSpec(
     string ModelPath, string Repository, ModelInfo Model, int Channels, int Height, int Width, int MaxBatchSize,
     string DataType, int GpuId, int MaxWorkspaceMb, string EngineFileName, bool ReadEngine, bool WriteEngine, int CpuThreads,
-    bool GpuDecode = true);
+    bool GpuDecode = true, int GpuLanes = 2);
 
 /// <summary>
 /// A backend that takes the next batch while the previous one is still on the device, so the host work of one batch

@@ -15,30 +15,63 @@ namespace TrtNative.Server.Inference;
 /// Per batch: the images' 8-bit pixels are copied into pinned staging memory, uploaded asynchronously with their
 /// normalisation parameters, and a GPU kernel (<see cref="ImageBatchStager"/>) reorders channels, normalises and
 /// writes the engine's float32 NCHW input in place; the engine's first layer turns that into its fp16 NHWC layout on
-/// the GPU. Scores come back through pinned memory; one stream, one synchronisation per batch. Batches are padded up
+/// the GPU. Scores come back through pinned memory; one synchronisation per batch. Batches are padded up
 /// to a few fixed sizes (<see cref="BatchBucket"/>) so the engine sees a handful of shapes, each of which keeps its
 /// set-up and CUDA graph in the execution context, instead of a new shape (plain run, then capture) per batch.
-/// Two staging lanes (pinned pixels, pinned scores, an event) let the batching loop stage one batch while the GPU runs
-/// the previous one (<see cref="Submit"/>); the device buffers are shared, which the single stream keeps in order.
+/// Two staging sets (pinned pixels, pinned scores, a JPEG decoder, an event) let the batching loop stage one batch
+/// while the GPU runs the previous one (<see cref="Submit"/>). Each staging set runs on a GPU lane: its own stream,
+/// execution context of the shared engine (weights shared, activations and workspace its own) and bound input/output
+/// buffers. With two lanes (the default) a batch's upload, decode and normalisation overlap the other batch's engine
+/// run, at the cost of a second activation arena; with one lane (<see cref="BackendSpec.GpuLanes"/> 1) both staging
+/// sets share one stream and one context, and the stream keeps their uses of the device buffers in order.
 /// </para>
 /// </summary>
 public sealed class TrtNativeGpuBackend : IPipelinedBackend
 {
     private readonly CudaContext _ctx;
     private readonly Engine _engine;
-    private readonly EngineContext _exec;
     private readonly string _in, _out;
     private readonly int _c, _h, _w;
     private readonly bool _fixedBatch;
-    private readonly CudaStream _stream;
-    private readonly Lane[] _lanes = new Lane[2];
-    private int _nextLane;
-    private readonly DeviceBuffer<float> _input, _output;
+    private readonly Lane[] _lanes;
+    private readonly Staging[] _staging = new Staging[2];
+    private int _nextStaging;
+    private int _disposed;
+
+    /// <summary>Most GPU lanes a backend uses: the batching loop keeps at most two batches in flight per backend.</summary>
+    public const int MaxLanes = 2;
+
+    // A GPU lane: the stream a batch's whole path runs on (upload, decode, resize, normalise, engine, download), and
+    // an execution context with its own activations, workspace, shape slots and CUDA graphs, bound to the lane's own
+    // input and output buffers (a graph replays fixed addresses on a fixed stream, so neither is ever rebound).
+    private sealed class Lane(CudaStream stream, EngineContext exec, DeviceBuffer<float> input, DeviceBuffer<float> output) : IDisposable
+    {
+        public CudaStream Stream { get; } = stream;
+        public EngineContext Exec { get; } = exec;
+        public DeviceBuffer<float> Input { get; } = input;
+        public DeviceBuffer<float> Output { get; } = output;
+
+        // Waits for the lane's queued work so nothing frees memory under it; a failed stream is freed regardless.
+        public void Drain()
+        {
+            try { Stream.Synchronize(); } catch (TrtNativeException) { /* a failed stream: free regardless */ }
+        }
+
+        public void Dispose()
+        {
+            Output.Dispose();
+            Input.Dispose();
+            Stream.Dispose();
+            Exec.Dispose();
+        }
+    }
 
     // One batch's host side: its pixels and parameters (pinned, with their device copies), its scores (pinned), the
-    // event recorded after its scores' download, and its JPEG decoder (null when GPU decoding is off or unavailable).
-    private sealed class Lane(ImageBatchStager stager, PinnedBuffer<float> scores, CudaEvent done) : IDisposable
+    // event recorded after its scores' download, its JPEG decoder (null when GPU decoding is off or unavailable), and
+    // the lane it runs on.
+    private sealed class Staging(Lane lane, ImageBatchStager stager, PinnedBuffer<float> scores, CudaEvent done) : IDisposable
     {
+        public Lane Lane { get; } = lane;
         public ImageBatchStager Stager { get; } = stager;
         public PinnedBuffer<float> Scores { get; } = scores;
         public CudaEvent Done { get; } = done;
@@ -60,6 +93,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     /// <param name="progress">The build's phases, when the engine is built.</param>
     public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null, IProgress<BuildProgress>? progress = null)
     {
+        if (spec.GpuLanes is < 1 or > MaxLanes)
+            throw new TrtNativeException(ErrorCode.InvalidArgument, $"GPU lanes {spec.GpuLanes} must be 1 or {MaxLanes} (the batching loop keeps at most {MaxLanes} batches in flight per GPU)");
+        _lanes = new Lane[spec.GpuLanes];
         int count = CudaDevice.Count;
         if (spec.GpuId >= count)
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"gpuid {spec.GpuId} does not exist: this machine has {count} GPU(s)");
@@ -105,37 +141,15 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                 }
             }
             _engine = engine;
-            _exec = engine.CreateContext();
-            var probe = _exec.Run(new Dictionary<string, Tensor> { [_in] = Tensor.FromFloats(new float[(_fixedBatch ? MaxBatchSize : 1) * _c * _h * _w],
-                [_fixedBatch ? MaxBatchSize : 1, _c, _h, _w]) });
-            OutputSize = probe.TryGetValue(_out, out var o) ? o.Floats!.Length / (_fixedBatch ? MaxBatchSize : 1)
-                : throw new TrtNativeException(ErrorCode.InvalidModel, $"the engine has no output '{_out}' ({string.Join(", ", probe.Keys)})");
-            // Own input/output buffers bound to the context: the stager writes the input in place, scores are
-            // copied from the output into pinned memory.
-            _stream = CudaStream.Create(_ctx);
-            _input = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * _c * _h * _w);
-            _output = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * OutputSize);
-            for (int i = 0; i < _lanes.Length; i++)
-            {
-                var stager = new ImageBatchStager(_ctx, MaxBatchSize, _h, _w, _c);
-                PinnedBuffer<float>? scores = null;
-                try
-                {
-                    scores = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
-                    _lanes[i] = new Lane(stager, scores, CudaEvent.Create(_ctx));
-                }
-                catch
-                {
-                    scores?.Dispose();
-                    stager.Dispose();
-                    throw;
-                }
-            }
-            _exec.SetTensorAddress(_in, _input.DevicePointer);
-            _exec.SetTensorAddress(_out, _output.DevicePointer);
+            OutputSize = ProbeOutputSize();
+            for (int i = 0; i < _lanes.Length; i++) _lanes[i] = CreateLane();
+            for (int i = 0; i < _staging.Length; i++) _staging[i] = CreateStaging(_lanes[i % _lanes.Length]);
             _noGpuDecode = spec.GpuDecode ? CreateJpegDecoders() : "off (--gpu-decode false)";
             log?.Invoke($"JPEG decoding: {GpuDecode}");
-            WarmUp(log);
+            var warmClock = System.Diagnostics.Stopwatch.StartNew();
+            foreach (var lane in _lanes) WarmUp(lane);
+            log?.Invoke($"warmed up {_lanes.Length} GPU lane(s) at batch sizes {string.Join(",", BatchSizes())} in {warmClock.Elapsed.TotalSeconds:F1} s; "
+                + $"CUDA graphs: {string.Join(", ", _lanes.Select(l => l.Exec.GraphState))}");
         }
         catch
         {
@@ -144,39 +158,92 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         }
     }
 
-    // One nvJPEG decoder per lane (a lane's decoded images live until its next batch). Without nvJPEG (a build without
-    // it, no libnvjpeg, a GPU it refuses) every image takes the CPU path, as before: that is a message, not an error.
-    // Returns why JPEGs stay on the CPU, or null when the decoders exist.
+    // Scores per item, from one run of a context of its own at the smallest batch (before any lane exists).
+    private int ProbeOutputSize()
+    {
+        int b = _fixedBatch ? MaxBatchSize : 1;
+        using var probe = _engine.CreateContext();
+        var y = probe.Run(new Dictionary<string, Tensor> { [_in] = Tensor.FromFloats(new float[b * _c * _h * _w], [b, _c, _h, _w]) });
+        return y.TryGetValue(_out, out var o) ? o.Floats!.Length / b
+            : throw new TrtNativeException(ErrorCode.InvalidModel, $"the engine has no output '{_out}' ({string.Join(", ", y.Keys)})");
+    }
+
+    // A lane's stream, context and buffers; the context's input and output are the lane's buffers from the start, so
+    // its graphs are captured on them and stay valid. Whatever was created before a failure is freed.
+    private Lane CreateLane()
+    {
+        var owned = new List<IDisposable>();
+        try
+        {
+            var exec = _engine.CreateContext();
+            owned.Add(exec);
+            var stream = CudaStream.Create(_ctx);
+            owned.Add(stream);
+            var input = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * _c * _h * _w);
+            owned.Add(input);
+            var output = DeviceBuffer<float>.Allocate(_ctx, (long)MaxBatchSize * OutputSize);
+            owned.Add(output);
+            exec.SetTensorAddress(_in, input.DevicePointer);
+            exec.SetTensorAddress(_out, output.DevicePointer);
+            return new Lane(stream, exec, input, output);
+        }
+        catch
+        {
+            for (int i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
+            throw;
+        }
+    }
+
+    private Staging CreateStaging(Lane lane)
+    {
+        var stager = new ImageBatchStager(_ctx, MaxBatchSize, _h, _w, _c);
+        PinnedBuffer<float>? scores = null;
+        try
+        {
+            scores = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
+            return new Staging(lane, stager, scores, CudaEvent.Create(_ctx));
+        }
+        catch
+        {
+            scores?.Dispose();
+            stager.Dispose();
+            throw;
+        }
+    }
+
+    // One nvJPEG decoder per staging set (its decoded images live until its next batch), decoding on its lane's stream.
+    // Without nvJPEG (a build without it, no libnvjpeg, a GPU it refuses) every image takes the CPU path, as before:
+    // that is a message, not an error. Returns why JPEGs stay on the CPU, or null when the decoders exist.
     private string? CreateJpegDecoders()
     {
         try
         {
-            foreach (var lane in _lanes)
+            foreach (var st in _staging)
             {
-                lane.Jpeg = new GpuJpegDecoder(_ctx, MaxBatchSize);
-                lane.JpegStage = new GpuJpegStage(lane.Jpeg, _stream, lane.Stager);
+                st.Jpeg = new GpuJpegDecoder(_ctx, MaxBatchSize);
+                st.JpegStage = new GpuJpegStage(st.Jpeg, st.Lane.Stream, st.Stager);
             }
             return null;
         }
         catch (TrtNativeException e) when (e.Code is ErrorCode.Unsupported or ErrorCode.NoDevice or ErrorCode.CudaError or ErrorCode.OutOfMemory)
         {
-            foreach (var lane in _lanes)
+            foreach (var st in _staging)
             {
-                lane.Jpeg?.Dispose();
-                lane.Jpeg = null;
-                lane.JpegStage = null;
+                st.Jpeg?.Dispose();
+                st.Jpeg = null;
+                st.JpegStage = null;
             }
             return $"CPU (SkiaSharp): {e.Message}";
         }
     }
 
     /// <summary>Where JPEGs are decoded: "nvJPEG, hardware decoder", "nvJPEG, CUDA backend …", "off …" or "CPU (SkiaSharp): why".</summary>
-    public string GpuDecode => _noGpuDecode ?? (_lanes.All(l => l.Jpeg!.IsHardware) ? "nvJPEG, hardware decoder" : "nvJPEG, CUDA backend (no hardware decoder in use)");
+    public string GpuDecode => _noGpuDecode ?? (_staging.All(st => st.Jpeg!.IsHardware) ? "nvJPEG, hardware decoder" : "nvJPEG, CUDA backend (no hardware decoder in use)");
 
     private string? _noGpuDecode = "off";
 
     /// <inheritdoc/>
-    public bool DecodesJpeg => _lanes[0]?.JpegStage != null;
+    public bool DecodesJpeg => _staging[0]?.JpegStage != null;
 
     /// <summary>JPEG items decoded by nvJPEG so far.</summary>
     public long GpuDecodedImages => Interlocked.Read(ref _gpuDecoded);
@@ -186,24 +253,37 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 
     private long _gpuDecoded, _cpuRetried;
 
+    /// <summary>GPU lanes (streams with their own execution context): 1 or 2.</summary>
+    public int Lanes => _lanes.Length;
+
+    /// <summary>Each lane's context's graph state at its last shape (after the warm-up: the largest batch), for tests and logs.</summary>
+    internal IReadOnlyList<GraphState> LaneGraphStates => _lanes.Select(l => l.Exec.GraphState).ToArray();
+
+    private int[] BatchSizes() => _fixedBatch ? [MaxBatchSize] : Enumerable.Range(1, MaxBatchSize).Select(n => BatchBucket(n, MaxBatchSize)).Distinct().ToArray();
+
     /// <summary>
-    /// Runs every batch size a batch can run at (<see cref="BatchBucket"/>) twice before the service is ready: the
-    /// first run sets the layers up for that shape (which may build cuDNN plans) and loads the kernels, the second
-    /// captures the CUDA graph. Without it the first request of each new size would pay for that.
+    /// Runs every batch size a batch can run at (<see cref="BatchBucket"/>) twice on <paramref name="lane"/> before the
+    /// service is ready: the first run sets the layers up for that shape (which may build cuDNN plans) and loads the
+    /// kernels, the second captures the lane's CUDA graph. Without it the first request of each new size on each lane
+    /// would pay for that. Every shape is set up before any run so the workspace has its final size first: a larger
+    /// workspace later would drop the graphs already captured.
     /// </summary>
-    private void WarmUp(Action<string>? log)
+    private void WarmUp(Lane lane)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var sizes = _fixedBatch ? [MaxBatchSize] : Enumerable.Range(1, MaxBatchSize).Select(n => BatchBucket(n, MaxBatchSize)).Distinct().ToArray();
-        _input.Clear(_stream);  // on the engine's stream: ordered before the runs
+        var sizes = BatchSizes();
         foreach (int b in sizes)
         {
-            _exec.SetInputShape(_in, [b, _c, _h, _w]);
-            _exec.EnqueueAsync(_stream);
-            _exec.EnqueueAsync(_stream);
+            lane.Exec.SetInputShape(_in, [b, _c, _h, _w]);
+            lane.Exec.GetOutputShape(_out);  // sets the shape up, growing the workspace to what it needs
         }
-        _stream.Synchronize();
-        log?.Invoke($"warmed up {sizes.Length} batch sizes ({string.Join(",", sizes)}) in {clock.Elapsed.TotalSeconds:F1} s");
+        lane.Input.Clear(lane.Stream);  // on the lane's stream: ordered before the runs
+        foreach (int b in sizes)
+        {
+            lane.Exec.SetInputShape(_in, [b, _c, _h, _w]);
+            lane.Exec.EnqueueAsync(lane.Stream);
+            lane.Exec.EnqueueAsync(lane.Stream);
+        }
+        lane.Stream.Synchronize();
     }
 
     /// <summary>
@@ -238,8 +318,15 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     /// <inheritdoc/>
     public int OutputSize { get; }
     /// <inheritdoc/>
-    public long DeviceMemoryBytes => _engine.WeightBytes + _engine.ActivationBytes + _input.SizeInBytes + _output.SizeInBytes
-        + _lanes.Sum(l => (long)l.Stager.MaxBatch * l.Stager.ImageBytes);
+    /// <remarks>
+    /// The weights once; per lane the context's activation arena and workspace and the lane's input and output; per
+    /// staging set its device pixels. The second lane costs a second arena, workspace, input and output: for ResNet-50
+    /// fp16 at max batch 128 the memory plan gives a 748 MiB arena (weights 49 MiB) and a 74 MiB input, so about
+    /// 0.8 GiB plus the workspace. One lane (<see cref="BackendSpec.GpuLanes"/>) saves that.
+    /// </remarks>
+    public long DeviceMemoryBytes => _engine.WeightBytes
+        + _lanes.Sum(l => l.Exec.Engine.ActivationBytes + l.Exec.WorkspaceBytes + l.Input.SizeInBytes + l.Output.SizeInBytes)
+        + _staging.Sum(st => (long)st.Stager.MaxBatch * st.Stager.ImageBytes);
 
     /// <inheritdoc/>
     public float[] Run(IReadOnlyList<PreparedImage> images)
@@ -258,22 +345,25 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     {
         int n = images.Count;
         if (n < 1 || n > MaxBatchSize) throw new ArgumentException($"batch of {n} images is outside 1..{MaxBatchSize}");
-        var lane = _lanes[_nextLane];
-        if (lane.Busy) throw new InvalidOperationException("two batches are already in flight: complete the older one first");
+        var st = _staging[_nextStaging];
+        if (st.Busy) throw new InvalidOperationException("two batches are already in flight: complete the older one first");
+        var lane = st.Lane;
+        var stream = lane.Stream;
         int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
         Exception?[]? errors = null;
         bool jpeg = false;
         for (int i = 0; i < n && !jpeg; i++) jpeg = images[i].Jpeg != null;
-        for (int i = 0; i < n; i++) lane.Stager.SetNormalization(i, images[i].Normalization);
+        for (int i = 0; i < n; i++) st.Stager.SetNormalization(i, images[i].Normalization);
         // Padding images: whatever pixels are left in the staging slots; their scores are never read.
-        for (int i = n; i < run; i++) lane.Stager.SetNormalization(i, images[0].Normalization);
-        // One stream: this batch's uploads, decoding and normalisation start only after the previous batch's engine run
-        // and download have finished with the shared device buffers.
-        _exec.SetInputShape(_in, [run, _c, _h, _w]);
+        for (int i = n; i < run; i++) st.Stager.SetNormalization(i, images[0].Normalization);
+        // Everything below is queued on the lane's stream. With a lane per staging set, the lane's previous batch has
+        // completed (this staging set was not busy) and the other batch runs on the other stream: nothing waits for
+        // it. With one shared lane the stream orders this batch after the previous one's use of the device buffers.
+        lane.Exec.SetInputShape(_in, [run, _c, _h, _w]);
         if (!jpeg)
         {
-            for (int i = 0; i < n; i++) images[i].Pixels.CopyTo(lane.Stager.Image(i));
-            lane.Stager.EnqueueNormalize(_stream, run, _input);
+            for (int i = 0; i < n; i++) images[i].Pixels.CopyTo(st.Stager.Image(i));
+            st.Stager.EnqueueNormalize(stream, run, lane.Input);
         }
         else
         {
@@ -281,7 +371,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             // decoded on the CPU here) are uploaded slot by slot, runs of neighbours in one copy.
             errors = new Exception?[n];
             Span<bool> upload = stackalloc bool[n];
-            int taken = BatchStaging.Stage(images, lane.JpegStage, lane.Stager.Image, upload, errors);
+            int taken = BatchStaging.Stage(images, st.JpegStage, st.Stager.Image, upload, errors);
             int jpegs = 0;
             for (int i = 0; i < n; i++) if (images[i].Jpeg != null) jpegs++;
             Interlocked.Add(ref _gpuDecoded, taken);
@@ -291,30 +381,30 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                 if (!upload[i]) { i++; continue; }
                 int first = i;
                 while (i < n && upload[i]) i++;
-                lane.Stager.EnqueueUpload(_stream, first, i - first);
+                st.Stager.EnqueueUpload(stream, first, i - first);
             }
-            lane.Stager.EnqueueNormalizeOnDevice(_stream, run, _input);
+            st.Stager.EnqueueNormalizeOnDevice(stream, run, lane.Input);
             if (Array.TrueForAll(errors, e => e == null)) errors = null;
         }
         if (images.Any(im => im.Tensor != null))
         {
             // Tensor items (KServe FP32/FP16) go to the engine input as they are, over what the kernel wrote for their
-            // slots: wait for the stream (the kernel, and the previous batch still reading the input), then copy.
-            // Such batches give up the overlap with the previous batch; image batches keep it.
-            _stream.Synchronize();
+            // slots: wait for the lane's stream (the kernel; with one shared lane also the previous batch still
+            // reading the input), then copy. With a lane per staging set the other batch keeps running meanwhile.
+            stream.Synchronize();
             int item = _c * _h * _w;
             for (int i = 0; i < n; i++)
-                if (images[i].Tensor is { } t) _input.CopyFrom(t, (long)i * item);
+                if (images[i].Tensor is { } t) lane.Input.CopyFrom(t, (long)i * item);
         }
-        _exec.EnqueueAsync(_stream);
-        _output.EnqueueCopyTo(lane.Scores, _stream, (long)n * OutputSize);
-        lane.Done.Record(_stream);
-        lane.Busy = true;
-        _nextLane = (_nextLane + 1) % _lanes.Length;
-        return new PendingBatch(lane, n * OutputSize, errors);
+        lane.Exec.EnqueueAsync(stream);
+        lane.Output.EnqueueCopyTo(st.Scores, stream, (long)n * OutputSize);
+        st.Done.Record(stream);
+        st.Busy = true;
+        _nextStaging = (_nextStaging + 1) % _staging.Length;
+        return new PendingBatch(st, n * OutputSize, errors);
     }
 
-    private sealed class PendingBatch(Lane lane, int count, Exception?[]? errors) : IPendingBatch
+    private sealed class PendingBatch(Staging st, int count, Exception?[]? errors) : IPendingBatch
     {
         public IReadOnlyList<Exception?>? ItemErrors => errors;
 
@@ -322,12 +412,12 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         {
             try
             {
-                lane.Done.Synchronize();
-                return lane.Scores.Span[..count].ToArray();
+                st.Done.Synchronize();
+                return st.Scores.Span[..count].ToArray();
             }
             finally
             {
-                lane.Busy = false;
+                st.Busy = false;
             }
         }
     }
@@ -347,18 +437,20 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         }
     }
 
-    /// <summary>Frees the buffers, the context, the engine and the CUDA context, in that order.</summary>
+    /// <summary>
+    /// Waits for every lane's queued work (a failed stream is freed regardless), then frees the staging sets, the
+    /// lanes (buffers, stream, context), the engine and the CUDA context, in that order.
+    /// </summary>
     public void Dispose() => DisposeAll();
 
     private void DisposeAll()
     {
-        // Queued work may still use the buffers (a failed request path): let the stream drain first.
-        try { _stream?.Synchronize(); } catch (TrtNativeException) { /* a failed stream: free regardless */ }
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        // Queued work may still use the buffers (a failed request path): every lane drains before anything is freed,
+        // staging sets included (their memory is in use on their lane's stream).
+        foreach (var lane in _lanes) lane?.Drain();
+        foreach (var st in _staging) st?.Dispose();
         foreach (var lane in _lanes) lane?.Dispose();
-        _output?.Dispose();
-        _input?.Dispose();
-        _stream?.Dispose();
-        _exec?.Dispose();
         _engine?.Dispose();
         _ctx.Dispose();
     }

@@ -139,7 +139,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         double thr = JsonRead.Num(outObj, "confidence_threshold", "parameters.output.confidence_threshold") ?? 0.0;
 
         var spec = new BackendSpec(contents.ModelPath, repo, info, input.Channels, input.OutHeight, input.OutWidth, maxBatch,
-            dtype, gpus.All ? 0 : gpus.Ordinals[0], workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, opts.GpuDecode);
+            dtype, gpus.All ? 0 : gpus.Ordinals[0], workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, opts.GpuDecode, opts.GpuLanes);
         return new ServiceDefinition(name, description, mllib, repo, (JsonObject)parameters.DeepClone(), input, contents.Labels,
             nclasses, best, thr, spec) { Gpus = gpus };
     }

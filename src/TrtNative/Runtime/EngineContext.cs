@@ -71,6 +71,12 @@ public sealed class EngineContext : IDisposable
     public Engine Engine => _engine;
 
     /// <summary>
+    /// Device memory held for the layers' scratch space, in bytes: the most any shape set up so far needed (it grows
+    /// with new shapes and is never shrunk). The activation arena is <see cref="Runtime.Engine.ActivationBytes"/>.
+    /// </summary>
+    public long WorkspaceBytes => _workspace?.SizeInBytes ?? 0;
+
+    /// <summary>
     /// Sets the shape of input <paramref name="name"/> for the next runs. Throws <see cref="ErrorCode.ShapeMismatch"/>
     /// naming the dimension when the shape is outside the engine's optimization profile.
     /// </summary>
