@@ -140,7 +140,8 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
 void check(const std::string& name, bool ran, const std::vector<float>& got, const std::vector<double>& want, double tol) {
     double num = 0, den = 0;
     bool nan = false;
-    for (size_t i = 0; i < want.size(); ++i) {
+    // A layer that failed before its output was read leaves got empty: compare only what exists.
+    for (size_t i = 0; i < want.size() && got.size() == want.size(); ++i) {
         if (!std::isfinite(got[i])) nan = true;
         num += (got[i] - want[i]) * (got[i] - want[i]);
         den += want[i] * want[i];
