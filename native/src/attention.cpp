@@ -137,7 +137,10 @@ private:
         // The Hopper kernels' tensor maps want 16-byte aligned operands: a slice must start on such a boundary.
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
             if (w->strides[3] != 1 || (w->offset * 2) % 16 != 0) return false;
-        std::string key = "attention:" + std::to_string(params<trtn_attention_params>().scale) + ":" + std::to_string(env.workspace_limit);
+        // The scale by its bits: std::to_string keeps 6 decimals, so close scales would share one graph.
+        uint32_t scale_bits = 0;
+        std::memcpy(&scale_bits, &params<trtn_attention_params>().scale, sizeof scale_bits);
+        std::string key = "attention:" + std::to_string(scale_bits) + ":" + std::to_string(env.workspace_limit);
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
             for (int i = 0; i < 4; ++i) key += ":" + std::to_string(w->dims[i]) + "/" + std::to_string(w->strides[i]);
         auto& slot = env.graph_cache[key];
