@@ -778,10 +778,14 @@ void test_jpeg_decode() {
     const void* data[] = {kJpegBaseline, not_jpeg, kJpegProgressive, truncated.data(), kJpegGrey};
     uint64_t sizes[] = {sizeof kJpegBaseline, sizeof not_jpeg, sizeof kJpegProgressive, truncated.size(), sizeof kJpegGrey};
     const bool should_decode[] = {true, false, true, false, true};
-    trtn_jpeg_image images[5];
+    trtn_jpeg_image images[5] = {};
     cudaStream_t s;
     cudaStreamCreate(&s);
-    for (int round = 0; round < 2; ++round) {  // the second batch reuses the decoder's buffers and batched states
+    bool hw_at_start = trtn_jpeg_decoder_is_hardware(dec) != 0;
+    // Later batches reuse the decoder's buffers and batched states. Three rounds: a hardware path that fails every
+    // batch (its files then decode alone, so each file still passes) makes the decoder leave the hardware after
+    // the third, which the line after the loop shows.
+    for (int round = 0; round < 3; ++round) {
         bool ran = ok(trtn_jpeg_decoder_decode(dec, data, sizes, 5, s, images), "jpeg decode") && cudaStreamSynchronize(s) == cudaSuccess;
         for (int i = 0; i < 5; ++i) {
             bool good = ran && (images[i].status == TRTN_OK) == should_decode[i];
@@ -808,6 +812,10 @@ void test_jpeg_decode() {
             (good ? g_pass : g_fail)++;
         }
     }
+    if (hw_at_start)
+        std::printf("  jpeg decoder after 3 batches: %s\n", trtn_jpeg_decoder_is_hardware(dec)
+                        ? "still hardware + CUDA (no three hardware batches failed in a row)"
+                        : "CUDA only: every hardware batch failed and its files decoded alone (hardware path broken)");
     trtn_status* bad = trtn_jpeg_decoder_decode(dec, data, sizes, 9, s, images);
     bool refused = bad && trtn_status_code(bad) == TRTN_INVALID_ARGUMENT;
     std::printf("%s %-40s %s\n", refused ? "PASS" : "FAIL", "jpeg decode refuses 9 > max_batch", bad ? trtn_status_message(bad) : "(accepted)");
