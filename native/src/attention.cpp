@@ -78,7 +78,11 @@ class AttentionLayer : public Layer {
 public:
     using Layer::Layer;
 
-    std::string implementation() const override { return use_cudnn_ ? "cudnn flash attention" : "attention kernel"; }
+    // A default (tactic -1) fp16 layer that wanted cuDNN but fell back says why, for profiles and the self-test.
+    std::string implementation() const override {
+        if (use_cudnn_) return "cudnn flash attention";
+        return cudnn_error_.empty() ? "attention kernel" : "attention kernel (cuDNN refused: " + cudnn_error_ + ")";
+    }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_attention_params>();
@@ -100,6 +104,7 @@ public:
 
         use_cudnn_ = false;
         ws_ = 0;
+        cudnn_error_.clear();
         bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && q.dtype == TRTN_FLOAT16 && attention_graph_enabled());
         if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
         require(use_cudnn_ || p.tactic != kTacticCudnn || o.count() == 0, TRTN_UNSUPPORTED,

@@ -108,7 +108,7 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
         cudaMemset(ptrs.back(), 0xff, (size_t)count(ts.back().shape) * (fp16 ? 2 : 4));
     }
     for (int r = 0; r < runs && good; ++r) good = ok(trtn_context_enqueue(c, s), "enqueue");
-    char impl[256] = {};
+    char impl[1024] = {};  // room for a fallback's reason
     g_last_impl = good && ok(trtn_context_layer_implementation(c, 0, impl, sizeof impl), "layer_implementation") ? impl : "";
     if (autotune) std::printf("  implementation: %s\n", impl);
     cudaError_t ce = cudaStreamSynchronize(s);
