@@ -78,7 +78,11 @@ class AttentionLayer : public Layer {
 public:
     using Layer::Layer;
 
-    std::string implementation() const override { return use_cudnn_ ? "cudnn flash attention" : "attention kernel"; }
+    // A default (tactic -1) fp16 layer that wanted cuDNN but fell back says why, for profiles and the self-test.
+    std::string implementation() const override {
+        if (use_cudnn_) return "cudnn flash attention";
+        return cudnn_error_.empty() ? "attention kernel" : "attention kernel (cuDNN refused: " + cudnn_error_ + ")";
+    }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_attention_params>();
@@ -100,10 +104,11 @@ public:
 
         use_cudnn_ = false;
         ws_ = 0;
+        cudnn_error_.clear();
         bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && q.dtype == TRTN_FLOAT16 && attention_graph_enabled());
         if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
         require(use_cudnn_ || p.tactic != kTacticCudnn || o.count() == 0, TRTN_UNSUPPORTED,
-                "attention: cuDNN's flash attention does not apply here" + shapes());
+                "attention: cuDNN's flash attention does not apply here" + shapes() + ": " + cudnn_error_);
         return ws_;
     }
 
@@ -131,22 +136,37 @@ private:
     // The flash-attention graph for these views; false (and our kernel runs) where cuDNN has no engine for it.
     // Graphs are shared through env.graph_cache (ViT's identical layers, the re-setup after autotuning).
     bool build_cudnn(RunEnv& env, int32_t dtype) {
-        if (dtype != TRTN_FLOAT16) return false;
+        cudnn_error_.clear();
+        if (dtype != TRTN_FLOAT16) { cudnn_error_ = "not float16"; return false; }
         int64_t d = qv_.dims[3], dv = vv_.dims[3];
-        if (d % 8 != 0 || dv % 8 != 0 || d > 128 || dv > 128) return false;
+        if (d % 8 != 0 || dv % 8 != 0 || d > 128 || dv > 128) { cudnn_error_ = "feature dims must be multiples of 8 up to 128"; return false; }
         // The Hopper kernels' tensor maps want 16-byte aligned operands: a slice must start on such a boundary.
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
-            if (w->strides[3] != 1 || (w->offset * 2) % 16 != 0) return false;
-        std::string key = "attention:" + std::to_string(params<trtn_attention_params>().scale) + ":" + std::to_string(env.workspace_limit);
+            if (w->strides[3] != 1 || (w->offset * 2) % 16 != 0) {
+                cudnn_error_ = "an operand's feature dim is not contiguous or its slice does not start on 16 bytes";
+                return false;
+            }
+        // The scale by its bits: std::to_string keeps 6 decimals, so close scales would share one graph.
+        uint32_t scale_bits = 0;
+        std::memcpy(&scale_bits, &params<trtn_attention_params>().scale, sizeof scale_bits);
+        std::string key = "attention:" + std::to_string(scale_bits) + ":" + std::to_string(env.workspace_limit);
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
             for (int i = 0; i < 4; ++i) key += ":" + std::to_string(w->dims[i]) + "/" + std::to_string(w->strides[i]);
         auto& slot = env.graph_cache[key];
         if (!slot) {
             // The frontend picks its unified attention node on recent cuDNN whatever the GPU; where that does not
             // build here, the composite one may.
-            for (auto variant : {fe::AttentionImplementation_t::AUTO, fe::AttentionImplementation_t::COMPOSITE})
+            std::string reasons;
+            for (auto variant : {fe::AttentionImplementation_t::AUTO, fe::AttentionImplementation_t::COMPOSITE}) {
                 if (auto built = try_build(env, variant)) { slot = built; break; }
-            if (!slot) { env.graph_cache.erase(key); return false; }
+                reasons += std::string(reasons.empty() ? "" : "; ") +
+                           (variant == fe::AttentionImplementation_t::AUTO ? "auto node: " : "composite node: ") + cudnn_error_;
+            }
+            if (!slot) {
+                cudnn_error_ = reasons;
+                env.graph_cache.erase(key);
+                return false;
+            }
         }
         auto built = std::static_pointer_cast<BuiltAttention>(slot);
         graph_ = built;
@@ -185,16 +205,27 @@ private:
             O->set_output(true).set_uid(kUidO).set_data_type(fe::DataType_t::HALF)
                 .set_dim({ov_.dims[0], ov_.dims[1], ov_.dims[2], ov_.dims[3]}).set_stride(four(ov_));
             auto h = static_cast<cudnnHandle_t>(env.cudnn);
-            if (g.validate().is_bad() || g.build_operation_graph(h).is_bad() ||
-                g.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}).is_bad())
+            // Each step's refusal is kept (cudnn_error_) for the error a forced tactic=1 reports.
+            auto good = [&](fe::error_t e, const char* step) {
+                if (e.is_good()) return true;
+                cudnn_error_ = std::string(step) + ": " + e.get_message();
+                return false;
+            };
+            if (!good(g.validate(), "validate") || !good(g.build_operation_graph(h), "build_operation_graph") ||
+                !good(g.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "heuristics"))
                 return nullptr;
             g.deselect_workspace_greater_than(static_cast<int64_t>(std::min<uint64_t>(env.workspace_limit, INT64_MAX)));
-            if (g.check_support().is_bad() || g.build_plans().is_bad()) return nullptr;
+            if (!good(g.check_support(), "check_support") || !good(g.build_plans(), "build_plans")) return nullptr;
             int64_t ws = 0;
-            if (g.get_workspace_size(ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > env.workspace_limit) return nullptr;
+            if (!good(g.get_workspace_size(ws), "workspace size")) return nullptr;
+            if (ws < 0 || static_cast<size_t>(ws) > env.workspace_limit) {
+                cudnn_error_ = "workspace of " + std::to_string(ws) + " bytes over the limit";
+                return nullptr;
+            }
             built->workspace = static_cast<size_t>(ws);
             return built;
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+            cudnn_error_ = e.what();
             return nullptr;  // e.g. the frontend found no attention node for these views
         }
     }
@@ -203,6 +234,7 @@ private:
     bool use_cudnn_ = false;
     std::shared_ptr<BuiltAttention> graph_;
     size_t ws_ = 0;
+    std::string cudnn_error_;  // why build_cudnn found no graph (reported when tactic 1 forces cuDNN)
 };
 
 }  // namespace

@@ -126,6 +126,7 @@ struct ConvGraph::Impl {
     std::vector<int8_t> built;          // 0 not tried, 1 built, -1 cuDNN refused
     std::vector<bool> runtime_compiled;
     std::unordered_map<int64_t, void*> pack;
+    std::string last_build_error;
 };
 
 ConvGraph::ConvGraph(cudnnHandle_t handle, const trtn_conv_params& p, const ConvGraphShape& s, size_t ws_limit)
@@ -213,9 +214,15 @@ int64_t ConvGraph::find(int32_t tactic) const {
 
 bool ConvGraph::build(size_t i) {
     auto& im = *impl_;
-    if (im.built.at(i) == 0) im.built[i] = im.graph.build_plan_at_index(im.plan_index[i]).is_good() ? 1 : -1;
+    if (im.built.at(i) == 0) {
+        auto e = im.graph.build_plan_at_index(im.plan_index[i]);
+        im.built[i] = e.is_good() ? 1 : -1;
+        if (e.is_bad()) im.last_build_error = im.names[i] + ": " + e.get_message();
+    }
     return im.built[i] == 1;
 }
+
+const std::string& ConvGraph::last_build_error() const { return impl_->last_build_error; }
 
 size_t ConvGraph::workspace(size_t i) const {
     int64_t ws = 0;

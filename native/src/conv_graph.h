@@ -64,6 +64,8 @@ public:
     int64_t find(int32_t tactic) const;
     // Builds candidate i's execution plan (once; later calls reuse it). false when cuDNN cannot build it here.
     bool build(size_t i);
+    // cuDNN's message for the last build() that failed (empty if none did): shown when no candidate builds.
+    const std::string& last_build_error() const;
     // Scratch bytes of candidate i (built).
     size_t workspace(size_t i) const;
     // Enqueues candidate i (built) on the handle's stream.

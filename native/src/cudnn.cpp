@@ -120,7 +120,7 @@ public:
         if (is_graph_tactic(desc.tactic) && conv_graph_enabled()) {
             if (use_graph(env, is_fused_graph_tactic(desc.tactic), desc.tactic)) return ws_;
             require(!conv_graph_forced(), TRTN_UNSUPPORTED, "conv: no cuDNN graph configuration builds for input " + x.shape_string() +
-                                                                ", weights " + w.shape_string() + " (TRTN_CONV_GRAPH=force)");
+                                                                ", weights " + w.shape_string() + " (TRTN_CONV_GRAPH=force): " + graph_error_);
         }
         // A stored legacy tactic is used when it still applies at these shapes; otherwise the heuristics choose.
         if (desc.tactic >= 0 && desc.tactic < CUDNN_CONVOLUTION_FWD_ALGO_COUNT &&
@@ -284,6 +284,7 @@ private:
 
     // Selects the graph configuration with this tactic, or the first that builds; false when none does.
     bool use_graph(RunEnv& env, bool fused, int32_t tactic) {
+        graph_error_.clear();
         try {
             ConvGraph& g = graph(env, fused);
             int64_t want = g.find(tactic);
@@ -297,8 +298,11 @@ private:
                 adopt({ConvImpl::Graph, algo_, fused, i, ws});
                 return true;
             }
-        } catch (const std::exception&) {
+            graph_error_ = "none of its " + std::to_string(g.candidate_count()) + " configurations builds within the workspace limit; last refusal: " +
+                           g.last_build_error();
+        } catch (const std::exception& e) {
             cudaGetLastError();  // no graph here (another cuDNN, other shapes): the caller falls back
+            graph_error_ = e.what();
         }
         return false;
     }
@@ -375,6 +379,7 @@ private:
     size_t ws_ = 0;
     size_t limit_ = 0;
     int rejected_ = 0;  // candidates that disagreed with the direct kernel at the last autotune
+    std::string graph_error_;  // why the last use_graph found no configuration (for TRTN_CONV_GRAPH=force)
 };
 
 }  // namespace

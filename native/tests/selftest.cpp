@@ -108,7 +108,7 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
         cudaMemset(ptrs.back(), 0xff, (size_t)count(ts.back().shape) * (fp16 ? 2 : 4));
     }
     for (int r = 0; r < runs && good; ++r) good = ok(trtn_context_enqueue(c, s), "enqueue");
-    char impl[256] = {};
+    char impl[1024] = {};  // room for a fallback's reason
     g_last_impl = good && ok(trtn_context_layer_implementation(c, 0, impl, sizeof impl), "layer_implementation") ? impl : "";
     if (autotune) std::printf("  implementation: %s\n", impl);
     cudaError_t ce = cudaStreamSynchronize(s);
@@ -140,7 +140,8 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
 void check(const std::string& name, bool ran, const std::vector<float>& got, const std::vector<double>& want, double tol) {
     double num = 0, den = 0;
     bool nan = false;
-    for (size_t i = 0; i < want.size(); ++i) {
+    // A layer that failed before its output was read leaves got empty: compare only what exists.
+    for (size_t i = 0; i < want.size() && got.size() == want.size(); ++i) {
         if (!std::isfinite(got[i])) nan = true;
         num += (got[i] - want[i]) * (got[i] - want[i]);
         den += want[i] * want[i];
@@ -777,10 +778,14 @@ void test_jpeg_decode() {
     const void* data[] = {kJpegBaseline, not_jpeg, kJpegProgressive, truncated.data(), kJpegGrey};
     uint64_t sizes[] = {sizeof kJpegBaseline, sizeof not_jpeg, sizeof kJpegProgressive, truncated.size(), sizeof kJpegGrey};
     const bool should_decode[] = {true, false, true, false, true};
-    trtn_jpeg_image images[5];
+    trtn_jpeg_image images[5] = {};
     cudaStream_t s;
     cudaStreamCreate(&s);
-    for (int round = 0; round < 2; ++round) {  // the second batch reuses the decoder's buffers and batched states
+    bool hw_at_start = trtn_jpeg_decoder_is_hardware(dec) != 0;
+    // Later batches reuse the decoder's buffers and batched states. Three rounds: a hardware path that fails every
+    // batch (its files then decode alone, so each file still passes) makes the decoder leave the hardware after
+    // the third, which the line after the loop shows.
+    for (int round = 0; round < 3; ++round) {
         bool ran = ok(trtn_jpeg_decoder_decode(dec, data, sizes, 5, s, images), "jpeg decode") && cudaStreamSynchronize(s) == cudaSuccess;
         for (int i = 0; i < 5; ++i) {
             bool good = ran && (images[i].status == TRTN_OK) == should_decode[i];
@@ -807,6 +812,10 @@ void test_jpeg_decode() {
             (good ? g_pass : g_fail)++;
         }
     }
+    if (hw_at_start)
+        std::printf("  jpeg decoder after 3 batches: %s\n", trtn_jpeg_decoder_is_hardware(dec)
+                        ? "still hardware + CUDA (no three hardware batches failed in a row)"
+                        : "CUDA only: every hardware batch failed and its files decoded alone (hardware path broken)");
     trtn_status* bad = trtn_jpeg_decoder_decode(dec, data, sizes, 9, s, images);
     bool refused = bad && trtn_status_code(bad) == TRTN_INVALID_ARGUMENT;
     std::printf("%s %-40s %s\n", refused ? "PASS" : "FAIL", "jpeg decode refuses 9 > max_batch", bad ? trtn_status_message(bad) : "(accepted)");
