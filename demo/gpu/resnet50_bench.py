@@ -13,7 +13,8 @@ predicts after 20 warm-ups (head.time and client round trip, p50/p99); 64 concur
 single-image predicts for DURATION s (images/s, average engine batch from service_stats); stop the server; the
 engine's raw throughput (TrtNative.EngineBench on the plan the server saved) at the batch the server reached, 64 and
 128; PyTorch fp16 eager throughput (NCHW and channels_last) at the same batch sizes; the latency and throughput phases
-again on a server started with --gpu-decode false (every JPEG decoded on the CPU: the A/B of the GPU JPEG path).
+again on a server started with --gpu-decode false (every JPEG decoded on the CPU: the A/B of the GPU JPEG path) and
+with --gpu-lanes 1 (the A/B of the concurrent GPU lanes).
 The JPEGs are IMG=WxH (default 640x480). Prints a table last and writes OUT/resnet50_bench.json after every step.
 """
 import http.client, json, math, multiprocessing as mp, os, shutil, subprocess, sys, threading, time
@@ -411,26 +412,30 @@ except Exception as e:  # noqa: BLE001 - report, keep the table
     res["latency_delay0"] = {"error": repr(e)}
 save()
 
-# --- A/B: the same latency and throughput with --gpu-decode false (every JPEG decoded and resized on the CPU) ------
+# --- A/Bs: the same latency and throughput on a server started with --gpu-decode false (every JPEG decoded and resized
+# on the CPU), and with --gpu-lanes 1 (one stream and execution context: no overlap of one batch's staging with the
+# other's engine run) ---------------------------------------------------------------------------------------------------
+AB = [("gpu_decode_off", ["--gpu-decode", "false"]), ("gpu_lanes_1", ["--gpu-lanes", "1"])]
 if not CPU:
-    try:
-        cmd_off = cmd + ["--gpu-decode", "false"]
-        server = subprocess.Popen(cmd_off, stdout=server_log, stderr=subprocess.STDOUT)
-        procs.append(server)
-        wait_http(PORT, "/info", 60)
-        c = Client()
-        st, body = c.call("PUT", "/services/testonnx", create)
-        assert st == 201, body
-        while (s0 := stats(c)).get("state") == "building":
-            time.sleep(0.2)
-        assert s0["state"] == "ready", s0
-        res["gpu_decode_off"] = {"server_command": " ".join(cmd_off), "latency": latency_loop(Client()), "throughput": throughput_run(c)}
-        log("gpu_decode_off", json.dumps(res["gpu_decode_off"]))
-        server.terminate()
-        server.wait(timeout=60)
-    except Exception as e:  # noqa: BLE001 - report, keep the table
-        res["gpu_decode_off"] = {"error": repr(e)}
-    save()
+    for key, extra in AB:
+        try:
+            cmd_ab = cmd + extra
+            server = subprocess.Popen(cmd_ab, stdout=server_log, stderr=subprocess.STDOUT)
+            procs.append(server)
+            wait_http(PORT, "/info", 60)
+            c = Client()
+            st, body = c.call("PUT", "/services/testonnx", create)
+            assert st == 201, body
+            while (s0 := stats(c)).get("state") == "building":
+                time.sleep(0.2)
+            assert s0["state"] == "ready", s0
+            res[key] = {"server_command": " ".join(cmd_ab), "latency": latency_loop(Client()), "throughput": throughput_run(c)}
+            log(key, json.dumps(res[key]))
+            server.terminate()
+            server.wait(timeout=60)
+        except Exception as e:  # noqa: BLE001 - report, keep the table
+            res[key] = {"error": repr(e)}
+        save()
 
 # --- table --------------------------------------------------------------------------------------------------------
 L, T = res["latency"], res["throughput"]
@@ -444,14 +449,15 @@ if "head_time_ms" in L0:
     print(f"same, --max-batch-delay-ms 0: head.time p50 {L0['head_time_ms']['p50']} ms p99 {L0['head_time_ms']['p99']} ms; "
           f"round trip p50 {L0['round_trip_ms']['p50']} ms p99 {L0['round_trip_ms']['p99']} ms")
 print(f"{CLIENTS} clients, {T['seconds']} s: {T['images_per_s']} images/s, avg engine batch {T['avg_engine_batch']}, errors {T['errors']}")
-print(f"JPEGs {IMG_W}x{IMG_H}; the above with GPU decode on (the default); with --gpu-decode false:")
-off = res.get("gpu_decode_off", {})
-if "latency" in off:
-    Lo, To = off["latency"], off["throughput"]
-    print(f"  single predict round trip p50 {Lo['round_trip_ms']['p50']} ms p99 {Lo['round_trip_ms']['p99']} ms; "
-          f"{CLIENTS} clients {To['images_per_s']} images/s, avg engine batch {To['avg_engine_batch']}, errors {To['errors']}")
-else:
-    print("  not measured:", off.get("error", "CPU run"))
+print(f"JPEGs {IMG_W}x{IMG_H}; the above with the defaults (GPU decode on, 2 GPU lanes); A/Bs:")
+for key, extra in AB:
+    off = res.get(key, {})
+    if "latency" in off:
+        Lo, To = off["latency"], off["throughput"]
+        print(f"  {' '.join(extra)}: single predict round trip p50 {Lo['round_trip_ms']['p50']} ms p99 {Lo['round_trip_ms']['p99']} ms; "
+              f"{CLIENTS} clients {To['images_per_s']} images/s, avg engine batch {To['avg_engine_batch']}, errors {To['errors']}")
+    else:
+        print(f"  {' '.join(extra)}: not measured:", off.get("error", "CPU run"))
 print(f"{'batch':>6} {'engine img/s':>13} {'engine+copies':>14} {'torch nchw':>11} {'torch cl':>9} {'engine/torch best':>18}")
 eng = {r["batch"]: r for r in res["engine"]} if isinstance(res["engine"], list) else {}
 tor = {}
