@@ -210,7 +210,7 @@ typedef struct trtn_attention_params {
 } trtn_attention_params;
 
 typedef struct trtn_build_options {
-    int32_t fp16;                    /* 1: the engine computes in fp16 (fp32 accumulation); 0: fp32 with TF32 off */
+    int32_t fp16;                    /* 1: the engine computes in fp16 (fp32 accumulation), layers with fp32 tensors in fp32; 0: fp32 with TF32 off */
     int32_t reserved;
     uint64_t max_workspace_bytes;    /* upper bound for any layer's scratch space */
 } trtn_build_options;

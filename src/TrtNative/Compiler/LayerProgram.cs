@@ -25,6 +25,12 @@ internal sealed class ProgramTensor
     public int ElementSize => DType switch { NativeDType.Float16 => 2, NativeDType.Int64 => 8, _ => 4 };
 }
 
+internal static class NativeDTypeExtensions
+{
+    /// <summary>Whether activations of this type are floating point (what precision choices apply to).</summary>
+    public static bool IsFloat(this NativeDType t) => t is NativeDType.Float32 or NativeDType.Float16;
+}
+
 /// <summary>One native layer: kind, blittable parameter block, tensor ids (-1 = absent optional input).</summary>
 internal sealed class ProgramLayer
 {
@@ -68,9 +74,13 @@ internal sealed record ProgramBinding(string Name, int TensorId, Dim[] Shape);
 /// </summary>
 internal sealed class LayerProgram
 {
-    public const int PayloadVersion = 1;
+    /// <remarks>Version 2 adds <see cref="KeptFp32"/>.</remarks>
+    public const int PayloadVersion = 2;
 
     public bool Fp16 { get; init; }
+
+    /// <summary>The nodes of an fp16 program that run in fp32, and why (mixed precision); empty for pure programs.</summary>
+    public List<PrecisionChoice> KeptFp32 { get; } = new();
     public List<ProgramTensor> Tensors { get; } = new();
     public List<ProgramLayer> Layers { get; } = new();
     public List<ProgramBinding> Inputs { get; } = new();
@@ -148,6 +158,8 @@ internal sealed class LayerProgram
         }
         WriteBindings(w, Inputs);
         WriteBindings(w, Outputs);
+        w.Write(KeptFp32.Count);
+        foreach (var k in KeptFp32) { w.Write(k.Node); w.Write(k.Op); w.Write(k.Reason); }
     }
 
     public static LayerProgram Read(BinaryReader r)
@@ -183,6 +195,9 @@ internal sealed class LayerProgram
         }
         ReadBindings(r, p.Inputs);
         ReadBindings(r, p.Outputs);
+        int kept = r.ReadInt32();
+        if (kept < 0) throw new FormatException($"kept-in-fp32 count {kept}");
+        for (int i = 0; i < kept; i++) p.KeptFp32.Add(new PrecisionChoice(r.ReadString(), r.ReadString(), r.ReadString()));
         return p;
     }
 
@@ -221,6 +236,7 @@ internal sealed class LayerProgram
     {
         var sb = new StringBuilder();
         sb.AppendLine($"program ({(Fp16 ? "fp16" : "fp32")}): {Tensors.Count} tensors, {Layers.Count} layers, {WeightBytes:N0} weight bytes");
+        foreach (var k in KeptFp32) sb.AppendLine($"  kept in fp32: {k}");
         string T(int id) => id < 0 ? "_" : $"%{id}{Tensors[id].Shape.Format()}";
         foreach (var l in Layers)
             sb.AppendLine($"  {string.Join(", ", l.Outputs.Select(T))} = {l.Kind}({string.Join(", ", l.Inputs.Select(T))}){(l.Tunable ? $" tactic={l.Tactic}" : "")}  # {l.Name}");
