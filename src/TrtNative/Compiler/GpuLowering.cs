@@ -182,7 +182,7 @@ internal sealed class GpuLowering
 
         if (_options.Fp16)
             foreach (var n in _g.Nodes.Where(n => _options.KeepFp32.ContainsKey(n.Name)))
-                _p.KeptFp32.Add(new PrecisionChoice(n.Name, n.QualifiedOp, _options.KeepFp32[n.Name]));
+                _p.KeptFp32.Add(new Runtime.PrecisionChoice(n.Name, n.QualifiedOp, _options.KeepFp32[n.Name]));
 
         foreach (var o in _g.Outputs)
         {

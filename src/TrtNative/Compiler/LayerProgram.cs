@@ -1,6 +1,7 @@
 using System.Text;
 using TrtNative.Interop;
 using TrtNative.Ir;
+using TrtNative.Runtime;
 
 namespace TrtNative.Compiler;
 

@@ -23,6 +23,11 @@ public enum BuildPhase
     CreateEngine,
     /// <summary>Tactics come from the timing cache or are timed on the GPU (GPU).</summary>
     Tune,
+    /// <summary>
+    /// Automatic mixed precision (GPU, fp16 engines): fp16 and fp32 engines are compared node by node on calibration
+    /// inputs; when nodes must be kept in fp32, the engine is lowered, created and tuned again with them.
+    /// </summary>
+    ProtectPrecision,
 }
 
 /// <summary>
@@ -75,7 +80,7 @@ public sealed class Builder
         ArgumentNullException.ThrowIfNull(config);
         var settings = Validate(config);
         var graph = Import(model, progress);
-        return Build(graph, settings, config.TimingCache, model.ContentHash, progress);
+        return Build(graph, settings, config.TimingCache, config.CalibrationInputs, model.ContentHash, progress);
     }
 
     /// <summary>
@@ -90,12 +95,22 @@ public sealed class Builder
         var settings = Validate(config);
         Report(progress, BuildPhase.Import, end: false, $"graph '{graph.Name}' given: {graph.Nodes.Count} nodes");
         Report(progress, BuildPhase.Import, end: true, $"graph '{graph.Name}': {graph.Nodes.Count} nodes");
-        return Build(graph, settings, config.TimingCache, modelHash, progress);
+        return Build(graph, settings, config.TimingCache, config.CalibrationInputs, modelHash, progress);
     }
 
-    private Engine Build(Graph graph, BuildSettings settings, TimingCache? cache, string? modelHash, IProgress<BuildProgress>? progress)
+    private Engine Build(Graph graph, BuildSettings settings, TimingCache? cache, IReadOnlyList<IReadOnlyDictionary<string, Tensor>>? calibration,
+        string? modelHash, IProgress<BuildProgress>? progress)
     {
-        var compiled = CompileOnCpu(graph, settings, progress);
+        var log = new PassLog();
+        var optimized = Optimize(graph, log, progress);
+        var compiled = Compile(optimized, new LoweringOptions { Fp16 = settings.Precision == Precision.Fp16 }, settings, log, progress);
+        var engine = CreateAndTune(compiled, settings, cache, modelHash, progress);
+        return ProtectPrecision(engine, optimized, log, settings, cache, calibration, modelHash, progress);
+    }
+
+    /// <summary>The GPU phases: the engine created (header filled in) and its tactics chosen.</summary>
+    private Engine CreateAndTune(CompiledProgram compiled, BuildSettings settings, TimingCache? cache, string? modelHash, IProgress<BuildProgress>? progress)
+    {
         NativeLibraryLoader.EnsureLoaded();
         var gpu = GpuInfo.Query(Context.Device.Ordinal);
         var header = new PlanHeader
@@ -135,9 +150,12 @@ public sealed class Builder
     {
         var log = new PassLog();
         var optimized = Optimize(graph, log, progress);
-        var program = Lower(optimized, settings.Precision, progress);
-        return PlanMemory(program, settings, log, progress);
+        return Compile(optimized, new LoweringOptions { Fp16 = settings.Precision == Precision.Fp16 }, settings, log, progress);
     }
+
+    /// <summary>Lower and plan-memory phases of an optimized graph.</summary>
+    private static CompiledProgram Compile(Graph optimized, LoweringOptions options, BuildSettings settings, PassLog log, IProgress<BuildProgress>? progress) =>
+        PlanMemory(Lower(optimized, options, progress), settings, log, progress);
 
     /// <summary>Optimize phase: the optimizer's pass table over a copy of <paramref name="graph"/>.</summary>
     internal static Graph Optimize(Graph graph, PassLog log, IProgress<BuildProgress>? progress)
@@ -149,10 +167,15 @@ public sealed class Builder
     }
 
     /// <summary>Lower phase: native layers at <paramref name="precision"/>.</summary>
-    internal static LayerProgram Lower(Graph optimized, Precision precision, IProgress<BuildProgress>? progress)
+    internal static LayerProgram Lower(Graph optimized, Precision precision, IProgress<BuildProgress>? progress) =>
+        Lower(optimized, new LoweringOptions { Fp16 = precision == Precision.Fp16 }, progress);
+
+    /// <summary>Lower phase with per-node precision.</summary>
+    internal static LayerProgram Lower(Graph optimized, LoweringOptions options, IProgress<BuildProgress>? progress)
     {
-        Report(progress, BuildPhase.Lower, end: false, $"lowering {optimized.Nodes.Count} nodes for {precision}");
-        var program = GpuLowering.Lower(optimized, precision == Precision.Fp16);
+        string precision = options.Fp16 ? nameof(Precision.Fp16) : nameof(Precision.Fp32);
+        Report(progress, BuildPhase.Lower, end: false, $"lowering {optimized.Nodes.Count} nodes for {precision}" + (options.KeepFp32.Count > 0 ? $", {options.KeepFp32.Count} kept in fp32" : ""));
+        var program = GpuLowering.Lower(optimized, options);
         Report(progress, BuildPhase.Lower, end: true, $"lowered: {program.Layers.Count} layers, {program.WeightBytes / 1048576.0:F1} MiB of weights");
         return program;
     }
@@ -237,6 +260,101 @@ public sealed class Builder
             engine.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Protect-precision phase (GPU): for an fp16 engine with protection on, the search of
+    /// <see cref="PrecisionProtection"/> with observed fp16 and fp32 engines (heuristic tactics, sized for the calibration
+    /// shapes) as the runs; when it keeps nodes in fp32, <paramref name="engine"/> is replaced by one lowered with them.
+    /// </summary>
+    private Engine ProtectPrecision(Engine engine, Graph optimized, PassLog log, BuildSettings settings, TimingCache? cache,
+        IReadOnlyList<IReadOnlyDictionary<string, Tensor>>? calibration, string? modelHash, IProgress<BuildProgress>? progress)
+    {
+        if (settings.Precision == Precision.Fp32 || !settings.PrecisionProtection)
+        {
+            string why = settings.Precision == Precision.Fp32 ? "fp32 engine: nothing to protect" : "precision protection off: pure fp16";
+            Report(progress, BuildPhase.ProtectPrecision, end: false, why);
+            Report(progress, BuildPhase.ProtectPrecision, end: true, why);
+            return engine;
+        }
+        try
+        {
+            var inputs = calibration ?? RandomCalibration(engine.Profile);
+            var calibrationSettings = CalibrationSettings(optimized, settings, inputs);
+            Report(progress, BuildPhase.ProtectPrecision, end: false, $"comparing fp16 with fp32 node by node on {inputs.Count} calibration run(s)");
+            var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibrationSettings, engine.Header, inputs);
+            var result = PrecisionProtection.Search(optimized, PrecisionBudget.Fp16, reference,
+                keep => RunObserved(optimized, new LoweringOptions { Fp16 = true, KeepFp32 = keep }, calibrationSettings, engine.Header, inputs),
+                line => Report(progress, BuildPhase.ProtectPrecision, end: false, line));
+            string outputs = string.Join("; ", result.Outputs);
+            string budget = result.WithinBudget ? "within budget" : "STILL OVER BUDGET (the kept nodes are the best found)";
+            if (result.KeepFp32.Count == 0)
+            {
+                Report(progress, BuildPhase.ProtectPrecision, end: true, $"pure fp16, {budget}: {outputs}");
+                return engine;
+            }
+            engine.Dispose();
+            var compiled = Compile(optimized, new LoweringOptions { Fp16 = true, KeepFp32 = result.KeepFp32 }, settings, log, null);
+            var rebuilt = CreateAndTune(compiled, settings, cache, modelHash, null);
+            Report(progress, BuildPhase.ProtectPrecision, end: true,
+                $"kept {result.KeepFp32.Count} node(s) in fp32 ({string.Join(", ", result.KeepFp32.Keys)}), {budget}: {outputs}");
+            return rebuilt;
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs of calibration: two batches of standard-normal values at the profile's opt shapes (fixed seeds).</summary>
+    internal static IReadOnlyList<IReadOnlyDictionary<string, Tensor>> RandomCalibration(IReadOnlyDictionary<string, InputShapeRange> profile) =>
+        Enumerable.Range(0, 2).Select(run =>
+        {
+            var rng = new Random(1000 + run);
+            IReadOnlyDictionary<string, Tensor> set = profile.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key,
+                kv => Tensor.FromFloats(RandomInputs.Normal(rng, (int)kv.Value.Opt.Aggregate(1L, (a, d) => a * d)), kv.Value.Opt), StringComparer.Ordinal);
+            return set;
+        }).ToList();
+
+    /// <summary>
+    /// The settings of the calibration engines: heuristic tactics, no protection, and a profile that spans exactly the
+    /// calibration shapes (so their memory, with every node output kept, is sized for those and not for the profile's max).
+    /// </summary>
+    internal static BuildSettings CalibrationSettings(Graph optimized, BuildSettings settings, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs)
+    {
+        if (inputs.Count == 0) throw new TrtNativeException(ErrorCode.InvalidArgument, "calibration needs at least one set of inputs");
+        var names = optimized.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var profile = new Dictionary<string, InputShapeRange>(StringComparer.Ordinal);
+        for (int k = 0; k < inputs.Count; k++)
+        {
+            foreach (var name in inputs[k].Keys.Where(n => !names.Contains(n)))
+                throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k} names '{name}', which is not an input of the model ({string.Join(", ", names)})");
+            foreach (var name in names)
+            {
+                if (!inputs[k].TryGetValue(name, out var t))
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k} has no tensor for input '{name}'");
+                if (t.Floats is null)
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k}: input '{name}' must be a float tensor, got {t.Type.OnnxName()}");
+                if (!profile.TryGetValue(name, out var r)) { profile[name] = new InputShapeRange(t.Shape, t.Shape, t.Shape); continue; }
+                if (r.Min.Length != t.Shape.Length)
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k}: input '{name}' has rank {t.Shape.Length}, set 0 has {r.Min.Length}");
+                var min = r.Min.Zip(t.Shape, Math.Min).ToArray();
+                var max = r.Max.Zip(t.Shape, Math.Max).ToArray();
+                profile[name] = new InputShapeRange(min, max, max);
+            }
+        }
+        return new BuildSettings(Precision.Fp32, settings.MaxWorkspaceSize, autotune: false, profile, precisionProtection: false);
+    }
+
+    /// <summary>Lowers with every node output observed, builds an engine for the calibration shapes and runs each input set.</summary>
+    private IReadOnlyList<IReadOnlyDictionary<string, Tensor>> RunObserved(Graph optimized, LoweringOptions options, BuildSettings calibrationSettings,
+        PlanHeader header, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs)
+    {
+        var compiled = Compile(optimized, options with { Observe = true }, calibrationSettings, new PassLog(), null);
+        using var engine = new Engine(Context, compiled.Program, compiled.Profile, header, compiled.Memory);
+        using var ctx = engine.CreateContext();
+        return inputs.Select(x => (IReadOnlyDictionary<string, Tensor>)ctx.Run(x)).ToList();
     }
 
     private static void Report(IProgress<BuildProgress>? progress, BuildPhase phase, bool end, string message) =>

@@ -107,6 +107,12 @@ public sealed class Engine : IDisposable
     /// <summary>The layer list, one line per layer (for logs).</summary>
     public string Describe() => Program.Dump();
 
+    /// <summary>
+    /// The nodes of an fp16 engine that run in fp32 and why (automatic mixed precision,
+    /// <see cref="BuilderConfig.PrecisionProtection"/>); empty for a pure fp16 or an fp32 engine. Read from the plan.
+    /// </summary>
+    public IReadOnlyList<PrecisionChoice> KeptInFp32 => Program.KeptFp32;
+
     internal LayerProgram Program { get; }
     internal IReadOnlyDictionary<string, InputShapeRange> Profile { get; }
     internal MemoryPlan Memory { get; }

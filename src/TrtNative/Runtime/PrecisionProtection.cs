@@ -3,6 +3,16 @@ using TrtNative.Ir;
 
 namespace TrtNative.Runtime;
 
+/// <summary>A node that runs in fp32 in a reduced-precision program, and why.</summary>
+/// <param name="Node">The node's name in the optimized graph.</param>
+/// <param name="Op">Its op ("Conv", "trtnative.FusedConv").</param>
+/// <param name="Reason">Why it was kept in fp32, for people: "fp32 output reaches 1.2e+05, beyond fp16's range".</param>
+public sealed record PrecisionChoice(string Node, string Op, string Reason)
+{
+    /// <summary>"conv2 (Conv): fp32 output reaches 1.2e+05, beyond fp16's range".</summary>
+    public override string ToString() => $"{Node} ({Op}): {Reason}";
+}
+
 /// <summary>
 /// The limits automatic mixed precision holds a reduced-precision engine to, against an fp32 engine of the same model
 /// on the calibration inputs.

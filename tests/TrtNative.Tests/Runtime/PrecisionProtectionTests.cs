@@ -148,4 +148,40 @@ public class PrecisionProtectionTests(ITestOutputHelper output)
         Assert.True(result.WithinBudget, $"seed {seed}: {string.Join("; ", result.Outputs)}");
         Assert.Equal(1, result.Rounds);
     }
+
+    [Fact]
+    public void RandomCalibrationIsTwoFixedStandardNormalRunsAtTheOptShapes()
+    {
+        var profile = new Dictionary<string, InputShapeRange> { ["x"] = new([1, 3, 8, 8], [4, 3, 8, 8], [16, 3, 8, 8]) };
+        var a = Builder.RandomCalibration(profile);
+        var b = Builder.RandomCalibration(profile);
+        Assert.Equal(2, a.Count);
+        Assert.All(a, run => Assert.Equal([4L, 3, 8, 8], run["x"].Shape));
+        Assert.Equal(a[1]["x"].Floats, b[1]["x"].Floats); // a build is reproducible
+        Assert.NotEqual(a[0]["x"].Floats, a[1]["x"].Floats);
+        var v = a.SelectMany(r => r["x"].Floats!).ToArray();
+        double mean = v.Average(), std = Math.Sqrt(v.Average(x => (x - mean) * (x - mean)));
+        Assert.InRange(mean, -0.15, 0.15);
+        Assert.InRange(std, 0.85, 1.15);
+    }
+
+    [Fact]
+    public void CalibrationSettingsSpanTheGivenShapesAndNameWhatIsWrong()
+    {
+        var g = Optimizer.Optimize(OverflowNet.Build(3));
+        var settings = new BuildSettings(Precision.Fp16, 1 << 20, true);
+        Tensor X(long batch) => RandomTensors.Normal([batch, 3, 16, 16], 1);
+        var s = Builder.CalibrationSettings(g, settings, [new Dictionary<string, Tensor> { ["input"] = X(2) }, new Dictionary<string, Tensor> { ["input"] = X(5) }]);
+        Assert.Equal([2L, 3, 16, 16], s.Profile["input"].Min);
+        Assert.Equal([5L, 3, 16, 16], s.Profile["input"].Max);
+        Assert.False(s.Autotune);
+        Assert.False(s.PrecisionProtection);
+
+        TrtNativeException Bad(params IReadOnlyDictionary<string, Tensor>[] sets) =>
+            Assert.Throws<TrtNativeException>(() => Builder.CalibrationSettings(g, settings, sets));
+        Assert.Contains("'image', which is not an input", Bad(new Dictionary<string, Tensor> { ["image"] = X(1), ["input"] = X(1) }).Message);
+        Assert.Contains("set 1 has no tensor for input 'input'", Bad(new Dictionary<string, Tensor> { ["input"] = X(1) }, new Dictionary<string, Tensor>()).Message);
+        Assert.Contains("float tensor", Bad(new Dictionary<string, Tensor> { ["input"] = Tensor.FromInts([1], [1]) }).Message);
+        Assert.Contains("at least one", Bad().Message);
+    }
 }
