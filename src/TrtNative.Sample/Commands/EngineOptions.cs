@@ -17,7 +17,7 @@ internal sealed class EngineOptions
     public string? Output;
     public List<long> Batches = new();
     public int Warmup = 20, Iterations = 200, Seed = -1;
-    public bool NoGraph, LayerTimes;
+    public bool NoGraph, LayerTimes, NoPrecisionProtection;
 
     /// <summary>
     /// The command-line symbols of the engine commands: every one takes a plan or model and the options that shape
@@ -43,6 +43,10 @@ internal sealed class EngineOptions
             HelpName = "MiB",
             DefaultValueFactory = _ => 512,
         }.AtLeast(1);
+        public readonly Option<bool> NoPrecisionProtection = new("--no-precision-protection")
+        {
+            Description = "build pure fp16: no automatic mixed precision (by default nodes that overflow or drift in fp16 are found on calibration inputs and kept in fp32)",
+        };
         public readonly Option<FileInfo?> TimingCache = new("--timing-cache")
         {
             Description = "timing cache file: tactics are read from it and the new ones written back (created when missing)",
@@ -61,6 +65,7 @@ internal sealed class EngineOptions
             command.Add(Fp32);
             command.Add(Profile);
             command.Add(Workspace);
+            command.Add(NoPrecisionProtection);
             command.Add(TimingCache);
             Cli.OneOf(command, Fp16, Fp32);
             if (output)
@@ -101,6 +106,7 @@ internal sealed class EngineOptions
                 Iterations = Iterations is null ? 200 : r.GetValue(Iterations),
                 NoGraph = NoGraph is not null && r.GetValue(NoGraph),
                 LayerTimes = LayerTimes is not null && r.GetValue(LayerTimes),
+                NoPrecisionProtection = r.GetValue(NoPrecisionProtection),
             };
             if (Batch is not null && r.GetValue(Batch) is { Length: > 0 } batches) o.Batches.AddRange(batches);
             if (o.Batches.Count == 0) o.Batches.Add(o.MinBatch);
@@ -140,7 +146,7 @@ internal sealed class EngineOptions
 
     public BuilderConfig Config()
     {
-        var c = new BuilderConfig { Precision = Precision, MaxWorkspaceSize = WorkspaceMiB << 20 };
+        var c = new BuilderConfig { Precision = Precision, MaxWorkspaceSize = WorkspaceMiB << 20, PrecisionProtection = !NoPrecisionProtection };
         if (TimingCache is not null && File.Exists(TimingCache)) c.TimingCache = TimingCacheFile.Load(TimingCache, w => Console.Error.WriteLine("timing cache: " + w));
         else if (TimingCache is not null) c.TimingCache = new TimingCache();
         return c;
@@ -169,6 +175,7 @@ internal sealed class EngineOptions
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var engine = new Builder(ctx).Build(model, config, new ProgressLine(verbose ? Console.Out : TextWriter.Null));
         if (verbose) Console.WriteLine($"built {Path} ({Precision}, batch {MinBatch}..{MaxBatch}) in {sw.Elapsed.TotalSeconds:F1} s: {engine.LayerCount} layers, weights {engine.WeightBytes / 1048576.0:F1} MiB, activations {engine.ActivationBytes / 1048576.0:F1} MiB");
+        if (verbose) foreach (var k in engine.KeptInFp32) Console.WriteLine($"  kept in fp32: {k}");
         if (TimingCache is not null && config.TimingCache is not null) TimingCacheFile.MergeAndSave(TimingCache, config.TimingCache);
         return engine;
     }
@@ -185,7 +192,7 @@ internal sealed class EngineOptions
         {
             // A phase's start is shown only for the slow GPU phases, so a long autotune says what it is doing.
             bool end = value.Step == (int)value.Phase + 1;
-            if (!end && value.Phase is not (BuildPhase.CreateEngine or BuildPhase.Tune)) return;
+            if (!end && value.Phase is not (BuildPhase.CreateEngine or BuildPhase.Tune or BuildPhase.ProtectPrecision)) return;
             to.WriteLine(Format(value, _sw.Elapsed));
         }
 

@@ -278,6 +278,31 @@ public sealed class Engine : IDisposable
         };
     }
 
+    /// <summary>What the plan file at <paramref name="path"/> holds, read and verified without a GPU (`inspect --engine`).</summary>
+    /// <exception cref="TrtNativeException">CorruptPlan when damaged, StalePlan for another format version.</exception>
+    public static PlanInfo Inspect(string path)
+    {
+        var (header, payload) = PlanFile.Read(path);
+        var p = ReadProgram(payload);
+        return new PlanInfo(header, p.Layers.Count, p.WeightBytes, p.Inputs.Select(b => (b.Name, b.Shape)).ToArray(),
+            p.Outputs.Select(b => (b.Name, b.Shape)).ToArray(), p.KeptFp32.ToArray());
+    }
+
+    /// <summary>The layer program of a plan payload (<see cref="PlanFile.Read(string, PlanExpectations?)"/>), without a GPU.</summary>
+    /// <exception cref="TrtNativeException">CorruptPlan when it cannot be decoded, StalePlan for another payload version.</exception>
+    internal static LayerProgram ReadProgram(byte[] payload)
+    {
+        try
+        {
+            using var r = new BinaryReader(new MemoryStream(payload));
+            return LayerProgram.Read(r);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException)
+        {
+            throw new TrtNativeException(ErrorCode.CorruptPlan, $"the plan payload cannot be decoded: {e.Message}", e);
+        }
+    }
+
     private static Engine FromPlan(CudaContext context, (PlanHeader Header, byte[] Payload) plan)
     {
         LayerProgram program;
@@ -325,3 +350,13 @@ public sealed class Engine : IDisposable
         _weights.Dispose();
     }
 }
+
+/// <summary>What a plan file holds, read without a GPU (<see cref="Engine.Inspect"/>).</summary>
+/// <param name="Header">What it was built for and with.</param>
+/// <param name="LayerCount">Native layers.</param>
+/// <param name="WeightBytes">Bytes of weights.</param>
+/// <param name="Inputs">Engine inputs (float32, logical shapes).</param>
+/// <param name="Outputs">Engine outputs (float32, logical shapes).</param>
+/// <param name="KeptInFp32">Nodes of an fp16 engine kept in fp32 and why (<see cref="Engine.KeptInFp32"/>).</param>
+public sealed record PlanInfo(PlanHeader Header, int LayerCount, long WeightBytes, IReadOnlyList<(string Name, Dim[] Shape)> Inputs,
+    IReadOnlyList<(string Name, Dim[] Shape)> Outputs, IReadOnlyList<PrecisionChoice> KeptInFp32);
