@@ -61,9 +61,12 @@ public interface IInferenceBackend : IDisposable
 /// <param name="ReadEngine">Reuse an engine file already in the repository.</param>
 /// <param name="WriteEngine">Save the built engine in the repository.</param>
 /// <param name="CpuThreads">ONNX Runtime intra-op threads (0 = default).</param>
+/// <param name="PrecisionProtection">fp16 engines: automatic mixed precision (nodes that overflow or drift in fp16 kept
+/// in fp32; parameters.mllib.precisionProtection, default true).</param>
 public sealed record BackendSpec(
     string ModelPath, string Repository, ModelInfo Model, int Channels, int Height, int Width, int MaxBatchSize,
-    string DataType, int GpuId, int MaxWorkspaceMb, string EngineFileName, bool ReadEngine, bool WriteEngine, int CpuThreads);
+    string DataType, int GpuId, int MaxWorkspaceMb, string EngineFileName, bool ReadEngine, bool WriteEngine, int CpuThreads,
+    bool PrecisionProtection = true);
 
 /// <summary>
 /// A backend that takes the next batch while the previous one is still on the device, so the host work of one batch

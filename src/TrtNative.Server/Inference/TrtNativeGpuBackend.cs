@@ -76,7 +76,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             var model = spec.Model.Onnx;
             string hash = model.ContentHash;
             // The config is known before any plan is read, so a plan built with other settings counts as stale.
-            var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32 };
+            var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32, PrecisionProtection = spec.PrecisionProtection };
             if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
             if (fixedBatch <= 0 || spec.Model.Input.Dims.Skip(1).Any(d => d <= 0))
             {
@@ -101,6 +101,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                     TimingCacheFile.MergeAndSave(cacheFile, cfg.TimingCache, msg => log?.Invoke(msg));
                 }
             }
+            foreach (var k in engine.KeptInFp32) log?.Invoke($"kept in fp32: {k}");
             _engine = engine;
             _exec = engine.CreateContext();
             var probe = _exec.Run(new Dictionary<string, Tensor> { [_in] = Tensor.FromFloats(new float[(_fixedBatch ? MaxBatchSize : 1) * _c * _h * _w],

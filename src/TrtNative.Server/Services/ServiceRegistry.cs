@@ -119,6 +119,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         string engineFile = JsonRead.Str(mll, "tensorRTEngineFile", "parameters.mllib.tensorRTEngineFile") ?? "TRTengine";
         bool readEngine = JsonRead.Bool(mll, "readEngine", "parameters.mllib.readEngine") ?? true;
         bool writeEngine = JsonRead.Bool(mll, "writeEngine", "parameters.mllib.writeEngine") ?? true;
+        bool protection = JsonRead.Bool(mll, "precisionProtection", "parameters.mllib.precisionProtection") ?? true;
         if (gpuid < 0) throw DdException.BadMllib($"parameters.mllib.gpuid must be >= 0 (got {gpuid})");
         if (maxBatch < 1 || maxBatch > 4096) throw DdException.BadMllib($"parameters.mllib.maxBatchSize must be in 1..4096 (got {maxBatch})");
         if (workspace < 0) throw DdException.BadMllib($"parameters.mllib.maxWorkspaceSize must be >= 0 MB (got {workspace})");
@@ -136,7 +137,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         double thr = JsonRead.Num(outObj, "confidence_threshold", "parameters.output.confidence_threshold") ?? 0.0;
 
         var spec = new BackendSpec(contents.ModelPath, repo, info, input.Channels, input.OutHeight, input.OutWidth, maxBatch,
-            dtype, gpuid, workspace, engineFile, readEngine, writeEngine, opts.CpuThreads);
+            dtype, gpuid, workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, protection);
         return new ServiceDefinition(name, description, mllib, repo, (JsonObject)parameters.DeepClone(), input, contents.Labels,
             nclasses, best, thr, spec);
     }

@@ -307,15 +307,26 @@ public sealed class Builder
         }
     }
 
-    /// <summary>Runs of calibration: two batches of standard-normal values at the profile's opt shapes (fixed seeds).</summary>
+    /// <summary>
+    /// Runs of calibration: two batches of standard-normal values (fixed seeds) at the profile's opt shapes, the first
+    /// dim (the batch) capped at <see cref="CalibrationBatch"/> where the profile allows: an observed engine keeps every
+    /// node output, so its memory grows with the batch.
+    /// </summary>
     internal static IReadOnlyList<IReadOnlyDictionary<string, Tensor>> RandomCalibration(IReadOnlyDictionary<string, InputShapeRange> profile) =>
         Enumerable.Range(0, 2).Select(run =>
         {
             var rng = new Random(1000 + run);
-            IReadOnlyDictionary<string, Tensor> set = profile.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key,
-                kv => Tensor.FromFloats(RandomInputs.Normal(rng, (int)kv.Value.Opt.Aggregate(1L, (a, d) => a * d)), kv.Value.Opt), StringComparer.Ordinal);
+            IReadOnlyDictionary<string, Tensor> set = profile.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv =>
+            {
+                var shape = (long[])kv.Value.Opt.Clone();
+                if (shape.Length > 0) shape[0] = Math.Max(kv.Value.Min[0], Math.Min(shape[0], CalibrationBatch));
+                return Tensor.FromFloats(RandomInputs.Normal(rng, (int)shape.Aggregate(1L, (a, d) => a * d)), shape);
+            }, StringComparer.Ordinal);
             return set;
         }).ToList();
+
+    /// <summary>Largest batch of the default calibration runs.</summary>
+    internal const long CalibrationBatch = 8;
 
     /// <summary>
     /// The settings of the calibration engines: heuristic tactics, no protection, and a profile that spans exactly the

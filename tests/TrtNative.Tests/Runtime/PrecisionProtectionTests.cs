@@ -150,13 +150,17 @@ public class PrecisionProtectionTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void RandomCalibrationIsTwoFixedStandardNormalRunsAtTheOptShapes()
+    public void RandomCalibrationIsTwoFixedStandardNormalRunsAtTheOptShapesWithTheBatchCapped()
     {
         var profile = new Dictionary<string, InputShapeRange> { ["x"] = new([1, 3, 8, 8], [4, 3, 8, 8], [16, 3, 8, 8]) };
         var a = Builder.RandomCalibration(profile);
         var b = Builder.RandomCalibration(profile);
         Assert.Equal(2, a.Count);
         Assert.All(a, run => Assert.Equal([4L, 3, 8, 8], run["x"].Shape));
+        // The batch is capped at 8 where the profile allows, and stays within it where it does not.
+        var big = new Dictionary<string, InputShapeRange> { ["x"] = new([1, 3, 8, 8], [64, 3, 8, 8], [64, 3, 8, 8]), ["y"] = new([16, 2], [32, 2], [32, 2]) };
+        Assert.Equal([8L, 3, 8, 8], Builder.RandomCalibration(big)[0]["x"].Shape);
+        Assert.Equal([16L, 2], Builder.RandomCalibration(big)[0]["y"].Shape);
         Assert.Equal(a[1]["x"].Floats, b[1]["x"].Floats); // a build is reproducible
         Assert.NotEqual(a[0]["x"].Floats, a[1]["x"].Floats);
         var v = a.SelectMany(r => r["x"].Floats!).ToArray();
