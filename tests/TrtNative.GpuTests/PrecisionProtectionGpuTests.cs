@@ -146,6 +146,36 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
         Assert.True(EngineGpuTests.RelL2(ya, yb) <= 1e-2);
     }
 
+    [Fact]
+    public void NodeComparisonFindsWhereFp16DivergesFirst()
+    {
+        EngineGpuTests.RequireEngine();
+        string dir = Directory.CreateTempSubdirectory("trtn-amp-check-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "overflow.onnx");
+            TrtNative.Onnx.OnnxExporter.Save(OverflowNet.Build(21), path);
+            var model = TrtNative.Onnx.OnnxModel.Load(path);
+            using var ctx = CudaContext.Create();
+            var builder = new Builder(ctx);
+            var inputs = new Dictionary<string, Tensor> { [OverflowNet.Input] = Tensor.FromFloats(RandomInputs.Normal(new Random(3), 4 * 3 * 16 * 16), [4, 3, 16, 16]) };
+            var pure = builder.CompareNodesWithFp32(model, Config(Precision.Fp16, protection: true), [inputs]);
+            foreach (var d in pure) Report("pure fp16: " + d);
+            Assert.Equal(OverflowNet.BigConv, pure.First(d => d.Diverges).Node);
+            Assert.True(pure.First(d => d.Diverges).NonFinite > 0);
+            using var engine = builder.Build(model, Config(Precision.Fp16, protection: true));
+            var mixed = builder.CompareNodesWithFp32(model, Config(Precision.Fp16, protection: true), [inputs], engine.KeptInFp32);
+            foreach (var d in mixed) Report("protected: " + d);
+            Assert.DoesNotContain(mixed, d => d.Diverges);
+            Assert.Contains(mixed, d => d.Node == OverflowNet.BigConv && d.KeptInFp32);
+            Assert.Throws<TrtNativeException>(() => builder.CompareNodesWithFp32(model, Config(Precision.Fp32, protection: true), [inputs]));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Collects progress on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
     private sealed class SyncProgress(List<BuildProgress> into) : IProgress<BuildProgress>
     {

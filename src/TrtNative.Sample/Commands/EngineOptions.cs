@@ -19,6 +19,9 @@ internal sealed class EngineOptions
     public int Warmup = 20, Iterations = 200, Seed = -1;
     public bool NoGraph, LayerTimes, NoPrecisionProtection;
 
+    /// <summary>The model <see cref="Open"/> built the engine from (null for a plan), for commands that need it again.</summary>
+    public TrtNative.Onnx.OnnxModel? Model;
+
     /// <summary>
     /// The command-line symbols of the engine commands: every one takes a plan or model and the options that shape
     /// an engine built from a model; the constructor's flags add the options only some commands use.
@@ -163,7 +166,7 @@ internal sealed class EngineOptions
             return e;
         }
         // One read and parse of the model: hash, signature and graph come from it.
-        var model = TrtNative.Onnx.OnnxModel.Load(Path);
+        var model = Model = TrtNative.Onnx.OnnxModel.Load(Path);
         var config = Config();
         var input = model.Graph.Inputs[0];
         var shape = input.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"input '{input.Name}' has no shape");

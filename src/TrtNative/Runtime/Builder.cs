@@ -111,21 +111,52 @@ public sealed class Builder
     /// <summary>The GPU phases: the engine created (header filled in) and its tactics chosen.</summary>
     private Engine CreateAndTune(CompiledProgram compiled, BuildSettings settings, TimingCache? cache, string? modelHash, IProgress<BuildProgress>? progress)
     {
+        var (header, gpu) = Header(settings, modelHash ?? HashProgram(compiled.Program));
+        var keys = CachedTactics(compiled, settings, cache, gpu, out bool allCached);
+        var engine = CreateEngine(compiled, header, progress);
+        return Tune(engine, compiled, settings, cache, keys, allCached, progress);
+    }
+
+    /// <summary>The plan header of an engine built here and now with <paramref name="settings"/>, and the GPU's description.</summary>
+    private (PlanHeader Header, GpuInfo Gpu) Header(BuildSettings settings, string modelHash)
+    {
         NativeLibraryLoader.EnsureLoaded();
         var gpu = GpuInfo.Query(Context.Device.Ordinal);
-        var header = new PlanHeader
+        return (new PlanHeader
         {
             GpuName = gpu.Name,
             ComputeCapability = gpu.ComputeCapability,
             CudaDriverVersion = gpu.CudaDriverVersion,
             CudnnVersion = gpu.CudnnVersion,
             CublasLtVersion = gpu.CublasLtVersion,
-            ModelHash = modelHash ?? HashProgram(compiled.Program),
+            ModelHash = modelHash,
             Settings = settings,
-        };
-        var keys = CachedTactics(compiled, settings, cache, gpu, out bool allCached);
-        var engine = CreateEngine(compiled, header, progress);
-        return Tune(engine, compiled, settings, cache, keys, allCached, progress);
+        }, gpu);
+    }
+
+    /// <summary>
+    /// A diagnostic (`TrtNative.Sample check`): every node output of <paramref name="model"/> in the reduced precision
+    /// of <paramref name="config"/> (with <paramref name="keptInFp32"/> in fp32, as an engine's
+    /// <see cref="Engine.KeptInFp32"/>) against an fp32 engine on <paramref name="inputs"/>, in graph order. Builds
+    /// two observed engines with heuristic tactics for the inputs' shapes.
+    /// </summary>
+    /// <exception cref="TrtNativeException">InvalidArgument for an fp32 config or inputs that do not fit the model.</exception>
+    public IReadOnlyList<NodeDrift> CompareNodesWithFp32(OnnxModel model, BuilderConfig config, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs,
+        IEnumerable<PrecisionChoice>? keptInFp32 = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(inputs);
+        var settings = Validate(config);
+        if (settings.Precision == Precision.Fp32)
+            throw new TrtNativeException(ErrorCode.InvalidArgument, "comparing node by node with fp32 needs a reduced-precision config (fp16)");
+        var optimized = Optimize(model.Graph, new PassLog(), null);
+        var calibration = CalibrationSettings(optimized, settings, inputs);
+        var (header, _) = Header(settings, model.ContentHash);
+        var keep = (keptInFp32 ?? []).ToDictionary(k => k.Node, k => k.Reason, StringComparer.Ordinal);
+        var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibration, header, inputs);
+        var reduced = RunObserved(optimized, new LoweringOptions { Fp16 = true, KeepFp32 = keep }, calibration, header, inputs);
+        return PrecisionProtection.ByNode(optimized, PrecisionProtection.Compare(reduced, reference), keep.Keys.ToHashSet(StringComparer.Ordinal), PrecisionBudget.Fp16);
     }
 
     /// <summary>The typed options of <paramref name="config"/>, checked.</summary>

@@ -63,6 +63,22 @@ internal sealed record ValueDrift(string Value, double RelL2, long NonFinite, lo
     public override string ToString() => $"{Value}: rel L2 {RelL2:E2}, {NonFinite} non-finite, fp32 max |x| {ReferenceMaxAbs:E2}";
 }
 
+/// <summary>How far one node's output is from fp32's, for people (<see cref="Builder.CompareNodesWithFp32"/>).</summary>
+/// <param name="Node">The node of the optimized graph.</param>
+/// <param name="Op">Its op.</param>
+/// <param name="Value">The output compared.</param>
+/// <param name="RelL2">Relative L2 error against fp32 over the finite elements.</param>
+/// <param name="NonFinite">NaN or infinite elements in the reduced-precision value.</param>
+/// <param name="Fp32MaxAbs">Largest magnitude of the fp32 value.</param>
+/// <param name="KeptInFp32">Whether the node itself ran in fp32.</param>
+/// <param name="Diverges">Its output has NaN/inf or drifts past the per-node budget (fp16: rel L2 1e-2).</param>
+public sealed record NodeDrift(string Node, string Op, string Value, double RelL2, long NonFinite, double Fp32MaxAbs, bool KeptInFp32, bool Diverges)
+{
+    /// <summary>"conv_big (Conv) -> c2: rel L2 3.1e-04, 0 NaN/inf, fp32 max |x| 1.5e+05".</summary>
+    public override string ToString() =>
+        $"{Node} ({Op}{(KeptInFp32 ? ", kept in fp32" : "")}) -> {Value}: rel L2 {RelL2:E2}, {NonFinite} NaN/inf, fp32 max |x| {Fp32MaxAbs:E2}";
+}
+
 /// <summary>What the search for fp32 nodes found.</summary>
 /// <param name="KeepFp32">Nodes to keep in fp32, each with its reason, in the order they were chosen.</param>
 /// <param name="Outputs">The engine outputs' drift with those nodes in fp32 (the last calibration run).</param>
@@ -124,6 +140,18 @@ internal static class PrecisionProtection
             result[name] = ValueDrift.Of(name, Enumerable.Range(0, reduced.Count).Select(i => (reduced[i][name].Floats!, reference[i][name].Floats!)));
         return result;
     }
+
+    /// <summary>
+    /// The drift of every observed node output, in graph order; a node diverges where its output has NaN/inf or
+    /// drifts past <see cref="PrecisionBudget.LayerRelL2"/>.
+    /// </summary>
+    public static IReadOnlyList<NodeDrift> ByNode(Graph optimized, IReadOnlyDictionary<string, ValueDrift> drift, IReadOnlySet<string> kept, PrecisionBudget budget) =>
+        optimized.Nodes.SelectMany(n => n.Outputs.Where(v => v.Length > 0 && drift.ContainsKey(v)).Select(v =>
+        {
+            var d = drift[v];
+            return new NodeDrift(n.Name, n.QualifiedOp, v, d.RelL2, d.NonFinite, d.ReferenceMaxAbs, kept.Contains(n.Name),
+                d.NonFinite > 0 || d.RelL2 > budget.LayerRelL2);
+        })).ToList();
 
     /// <summary>Whether every output is finite where fp32 is and within <see cref="PrecisionBudget.OutputRelL2"/>.</summary>
     public static bool OutputsWithinBudget(IEnumerable<ValueDrift> outputs, PrecisionBudget budget) =>

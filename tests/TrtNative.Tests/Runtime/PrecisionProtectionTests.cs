@@ -100,6 +100,20 @@ public class PrecisionProtectionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ByNodeListsEveryObservedOutputInGraphOrderAndMarksWhereItDiverges()
+    {
+        var d = Drift(("d", 2e-2, 0, 5), ("b", 3e-3, 0, 5), ("a", 1e-3, 0, 5), ("c", 0, 7, 5));
+        var nodes = PrecisionProtection.ByNode(Chain(), d, new HashSet<string> { "b" }, Budget);
+        Assert.Equal(["a", "b", "c", "d"], nodes.Select(n => n.Node));
+        Assert.Equal([false, false, true, true], nodes.Select(n => n.Diverges));
+        Assert.Equal([false, true, false, false], nodes.Select(n => n.KeptInFp32));
+        Assert.Equal("c (Relu) -> c: rel L2 0.00E+000, 7 NaN/inf, fp32 max |x| 5.00E+000", nodes[2].ToString());
+        Assert.Contains("kept in fp32", nodes[1].ToString());
+        // A value the runs did not observe is left out.
+        Assert.Equal(3, PrecisionProtection.ByNode(Chain(), Drift(("a", 0, 0, 1), ("b", 0, 0, 1), ("d", 0, 0, 1)), None, Budget).Count);
+    }
+
+    [Fact]
     public void OutputsAreWithinBudgetWhenFiniteAndCloseEnough()
     {
         Assert.True(PrecisionProtection.OutputsWithinBudget([new ValueDrift("o", 9e-3, 0, 0, 1)], Budget));
