@@ -66,8 +66,8 @@ public:
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_attention_params>();
         auto& q = in(t, 0); auto& k = in(t, 1); auto& v = in(t, 2); auto& o = out(t, 0);
-        require(q.dtype == k.dtype && q.dtype == v.dtype && q.dtype == o.dtype && (q.dtype == TRTN_FLOAT32 || q.dtype == TRTN_FLOAT16),
-                TRTN_UNSUPPORTED, "attention: Q, K, V and the output must share float32/float16 type");
+        require(q.dtype == k.dtype && q.dtype == v.dtype && q.dtype == o.dtype && (q.dtype == TRTN_FLOAT32 || q.dtype == TRTN_FLOAT16 || q.dtype == TRTN_BFLOAT16),
+                TRTN_UNSUPPORTED, "attention: Q, K, V and the output must share float32/float16/bfloat16 type");
         require(q.rank == k.rank && q.rank == v.rank && q.rank == o.rank, TRTN_SHAPE_MISMATCH, "attention: Q, K, V and the output must share a rank");
         qv_ = make_view(q, p.q_perm, "Q");
         kv_ = make_view(k, p.k_perm, "K");
@@ -87,7 +87,7 @@ public:
         bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && q.dtype == TRTN_FLOAT16 && attention_graph_enabled());
         if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
         require(use_cudnn_ || p.tactic != kTacticCudnn || o.count() == 0, TRTN_UNSUPPORTED,
-                "attention: cuDNN's flash attention does not apply here" + shapes());
+                "attention: cuDNN's flash attention does not apply here (float16 only, feature dims multiples of 8 up to 128, contiguous)" + shapes());
         return ws_;
     }
 

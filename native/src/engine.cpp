@@ -222,7 +222,9 @@ TRTN_API trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_op
         engine->options = *options;
         // Every layer but a copy (a conversion) computes in the engine's precision or, in an fp16 engine, in fp32
         // (mixed precision: the compiler keeps some layers in fp32). Each layer checks its inputs' types itself.
-        int32_t act_type = options->fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32;
+        require(!options->fp16 || options->reduced_type == TRTN_FLOAT16 || options->reduced_type == TRTN_BFLOAT16, TRTN_INVALID_ARGUMENT,
+                std::string("options->reduced_type must be float16 or bfloat16, got ") + dtype_name(options->reduced_type));
+        int32_t act_type = options->fp16 ? options->reduced_type : TRTN_FLOAT32;
         for (auto& l : engine->layers) {
             if (l.kind == TRTN_LAYER_COPY) continue;
             for (size_t i = 0; i < l.outputs.size(); ++i) {

@@ -106,6 +106,28 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void OverflowNetNeedsNoFp32NodeInBf16()
+    {
+        EngineGpuTests.RequireEngine();
+        int seed = Random.Shared.Next();
+        var g = OverflowNet.Build(seed);
+        var x = Tensor.FromFloats(RandomInputs.Normal(new Random(seed + 1), Inputs * 3 * 16 * 16), [Inputs, 3, 16, 16]);
+        using var ctx = CudaContext.Create();
+        var builder = new Builder(ctx);
+        using var fp32 = builder.Build(g, Config(Precision.Fp32, protection: true));
+        using var bf16 = builder.Build(g, Config(Precision.Bf16, protection: true));
+        var want = Run(fp32, x);
+        var got = Run(bf16, x);
+        double err = EngineGpuTests.RelL2(got, want);
+        int agree = Top1Agree(got, want, Inputs);
+        Report($"RESULT overflow net bf16 (seed {seed}): kept {bf16.KeptInFp32.Count}, rel L2 vs fp32 {err:E3}, top-1 {agree}/{Inputs}");
+        Assert.Empty(bf16.KeptInFp32);
+        Assert.All(got, v => Assert.True(float.IsFinite(v)));
+        Assert.True(err <= 2e-2, $"rel L2 {err:E3} (seed {seed})");
+        Assert.True(agree >= Inputs - 1, $"top-1 {agree}/{Inputs} (seed {seed})");
+    }
+
+    [Fact]
     public void UserCalibrationInputsAreUsedAndCheckedAgainstTheModel()
     {
         EngineGpuTests.RequireEngine();

@@ -40,7 +40,7 @@ public class SampleCliTests
     [Theory]
     [InlineData("inspect", "MODEL.onnx", "--engine")]
     [InlineData("conformance", "DIR", "--filter")]
-    [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--workspace", "--no-precision-protection", "--timing-cache", "-o, --output")]
+    [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--bf16", "--profile", "--workspace", "--no-precision-protection", "--timing-cache", "-o, --output")]
     [InlineData("run", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed")]
     [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
     [InlineData("check", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed", "--sets")]

@@ -34,6 +34,7 @@ internal sealed class EngineOptions
         }.AcceptExistingOnly();
         public readonly Option<bool> Fp16 = new("--fp16") { Description = "build an fp16 engine from a model (the default)" };
         public readonly Option<bool> Fp32 = new("--fp32") { Description = "build an fp32 engine from a model" };
+        public readonly Option<bool> Bf16 = new("--bf16") { Description = "build a bf16 engine from a model (fp32's range, fp16's speed on Ampere and Hopper)" };
         public readonly Option<long[]> Profile = new("--profile")
         {
             Description = "batch sizes of the engine built from a model: smallest, the one to tune for, largest (1 <= MIN <= OPT <= MAX) [default: 1:8:64]",
@@ -48,7 +49,7 @@ internal sealed class EngineOptions
         }.AtLeast(1);
         public readonly Option<bool> NoPrecisionProtection = new("--no-precision-protection")
         {
-            Description = "build pure fp16: no automatic mixed precision (by default nodes that overflow or drift in fp16 are found on calibration inputs and kept in fp32)",
+            Description = "build pure fp16/bf16: no automatic mixed precision (by default nodes that overflow or drift in the reduced type are found on calibration inputs and kept in fp32)",
         };
         public readonly Option<FileInfo?> TimingCache = new("--timing-cache")
         {
@@ -66,13 +67,14 @@ internal sealed class EngineOptions
             command.Add(Path);
             command.Add(Fp16);
             command.Add(Fp32);
+            command.Add(Bf16);
             command.Add(Profile);
             command.Add(Workspace);
             command.Add(NoPrecisionProtection);
             command.Add(TimingCache);
-            Cli.OneOf(command, Fp16, Fp32);
+            Cli.OneOf(command, Fp16, Fp32, Bf16);
             if (output)
-                command.Add(Output = new Option<FileInfo?>("--output", "-o") { Description = "where to write the plan (default: beside the model, MODEL.fp16.plan or MODEL.fp32.plan)", HelpName = "PLAN" });
+                command.Add(Output = new Option<FileInfo?>("--output", "-o") { Description = "where to write the plan (default: beside the model, MODEL.fp16.plan, MODEL.bf16.plan or MODEL.fp32.plan)", HelpName = "PLAN" });
             if (batch)
                 command.Add(Batch = new Option<long[]>("--batch")
                 {
@@ -99,7 +101,7 @@ internal sealed class EngineOptions
             var o = new EngineOptions
             {
                 Path = r.GetValue(Path)!.FullName,
-                Precision = r.GetValue(Fp32) ? Precision.Fp32 : Precision.Fp16,
+                Precision = r.GetValue(Fp32) ? Precision.Fp32 : r.GetValue(Bf16) ? Precision.Bf16 : Precision.Fp16,
                 MinBatch = profile[0], OptBatch = profile[1], MaxBatch = profile[2],
                 WorkspaceMiB = r.GetValue(Workspace),
                 TimingCache = r.GetValue(TimingCache)?.FullName,

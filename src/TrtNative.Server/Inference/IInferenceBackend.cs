@@ -54,7 +54,7 @@ public interface IInferenceBackend : IDisposable
 /// <param name="Height">Tensor height the service feeds.</param>
 /// <param name="Width">Tensor width the service feeds.</param>
 /// <param name="MaxBatchSize">Largest batch (TensorRT: the optimisation profile's max).</param>
-/// <param name="DataType">"fp32" or "fp16".</param>
+/// <param name="DataType">"fp32", "fp16" or "bf16" (<see cref="PrecisionNames"/>).</param>
 /// <param name="GpuId">GPU ordinal.</param>
 /// <param name="MaxWorkspaceMb">Builder workspace limit in MB (0 = default).</param>
 /// <param name="EngineFileName">Base name of the engine file (DeepDetect's tensorRTEngineFile).</param>

@@ -76,7 +76,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             var model = spec.Model.Onnx;
             string hash = model.ContentHash;
             // The config is known before any plan is read, so a plan built with other settings counts as stale.
-            var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32, PrecisionProtection = spec.PrecisionProtection };
+            PrecisionNames.TryParse(spec.DataType, out var precision);
+            var cfg = new BuilderConfig { Precision = precision, PrecisionProtection = spec.PrecisionProtection };
             if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
             if (fixedBatch <= 0 || spec.Model.Input.Dims.Skip(1).Any(d => d <= 0))
             {

@@ -97,7 +97,7 @@ public sealed class ModelService : IAsyncDisposable
     // engine itself built.
     private AccuracyReport CheckAccuracy(BackendFactory factory, ServiceDefinition def)
     {
-        var precision = def.Spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32;
+        PrecisionNames.TryParse(def.Spec.DataType, out var precision);
         try
         {
             using var reference = factory.Create(BackendKind.Cpu, def.Spec);

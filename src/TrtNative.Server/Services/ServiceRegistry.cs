@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using TrtNative.Runtime;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
 using TrtNative.Server.Inference;
@@ -123,8 +124,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if (gpuid < 0) throw DdException.BadMllib($"parameters.mllib.gpuid must be >= 0 (got {gpuid})");
         if (maxBatch < 1 || maxBatch > 4096) throw DdException.BadMllib($"parameters.mllib.maxBatchSize must be in 1..4096 (got {maxBatch})");
         if (workspace < 0) throw DdException.BadMllib($"parameters.mllib.maxWorkspaceSize must be >= 0 MB (got {workspace})");
-        if (dtype == "int8") throw DdException.BadMllib("parameters.mllib.datatype int8 is not supported yet (use fp32 or fp16)");
-        if (dtype is not ("fp32" or "fp16")) throw DdException.BadMllib($"parameters.mllib.datatype '{dtype}' is unknown (use fp32 or fp16)");
+        if (dtype == "int8") throw DdException.BadMllib("parameters.mllib.datatype int8 is not supported yet (use fp32, fp16 or bf16)");
+        if (!PrecisionNames.TryParse(dtype, out _)) throw DdException.BadMllib($"parameters.mllib.datatype '{dtype}' is unknown (use fp32, fp16 or bf16)");
         if (nclasses is int nc)
         {
             if (nc < 1) throw DdException.BadMllib($"parameters.mllib.nclasses must be >= 1 (got {nc})");

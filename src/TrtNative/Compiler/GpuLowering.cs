@@ -124,7 +124,7 @@ internal sealed class GpuLowering
         _g = g;
         _known = known;
         _options = options;
-        _p = new LayerProgram { Fp16 = options.Fp16 };
+        _p = new LayerProgram { ActivationType = options.Activation };
     }
 
     /// <summary>The float type the current node computes in: the program's, or fp32 for a node kept in fp32.</summary>
@@ -180,7 +180,7 @@ internal sealed class GpuLowering
             }
         }
 
-        if (_options.Fp16)
+        if (_options.Reduced)
             foreach (var n in _g.Nodes.Where(n => _options.KeepFp32.ContainsKey(n.Name)))
                 _p.KeptFp32.Add(new Runtime.PrecisionChoice(n.Name, n.QualifiedOp, _options.KeepFp32[n.Name]));
 
@@ -619,7 +619,7 @@ internal sealed class GpuLowering
         var to = (DataType)n.GetInt("to", 0);
         var from = _g.Values.TryGetValue(n.Inputs[0], out var vi) ? vi.Type : DataType.Undefined;
         if (!to.IsFloating() || !from.IsFloating())
-            throw Unsupported($"Cast from {from.OnnxName()} to {to.OnnxName()} at run time is not supported (the engine computes in {(_p.Fp16 ? "float16" : "float32")})");
+            throw Unsupported($"Cast from {from.OnnxName()} to {to.OnnxName()} at run time is not supported (the engine computes in {_p.ActivationType.ShortName()})");
         _vals[n.Outputs[0]] = Value(n.Inputs[0]);
     }
 
@@ -928,6 +928,12 @@ internal sealed class GpuLowering
             for (int i = 0; i < h.Length; i++) h[i] = (Half)data[i];
             bytes = MemoryMarshal.AsBytes(h.AsSpan()).ToArray();
         }
+        else if (dt == NativeDType.BFloat16)
+        {
+            var b = new ushort[data.Length];
+            for (int i = 0; i < b.Length; i++) b[i] = BFloat16.FromFloat(data[i]);
+            bytes = MemoryMarshal.AsBytes(b.AsSpan()).ToArray();
+        }
         else bytes = MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
         return NewTensor(name, dt, shape, TensorRole.Weight, bytes);
     }
@@ -966,7 +972,7 @@ internal sealed class GpuLowering
         if (t.DType == dt || !t.DType.IsFloat() || !dt.IsFloat() || _p.Tensors[_p.Root(id)].Role == TensorRole.Weight) return id;
         if (_retyped.TryGetValue((id, dt), out int done)) return done;
         var saved = _node;
-        int y = NewTensor($"{t.Name}.{(dt == NativeDType.Float16 ? "fp16" : "fp32")}", dt, t.Shape, TensorRole.Activation);
+        int y = NewTensor($"{t.Name}.{dt.ShortName()}", dt, t.Shape, TensorRole.Activation);
         AddCopyLayer(_p.Tensors[y].Name, new Val(id, t.Shape, Identity(t.Shape.Length)), Identity(t.Shape.Length), y);
         _node = saved;
         _retyped[(id, dt)] = y;

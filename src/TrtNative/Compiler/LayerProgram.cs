@@ -23,13 +23,19 @@ internal sealed class ProgramTensor
     public byte[]? Data { get; init; }
     public int AliasOf { get; init; } = -1;
 
-    public int ElementSize => DType switch { NativeDType.Float16 => 2, NativeDType.Int64 => 8, _ => 4 };
+    public int ElementSize => DType switch { NativeDType.Float16 or NativeDType.BFloat16 => 2, NativeDType.Int64 => 8, _ => 4 };
 }
 
 internal static class NativeDTypeExtensions
 {
     /// <summary>Whether activations of this type are floating point (what precision choices apply to).</summary>
-    public static bool IsFloat(this NativeDType t) => t is NativeDType.Float32 or NativeDType.Float16;
+    public static bool IsFloat(this NativeDType t) => t is NativeDType.Float32 or NativeDType.Float16 or NativeDType.BFloat16;
+
+    /// <summary>"fp32", "fp16", "bf16" (names of derived tensors, dumps).</summary>
+    public static string ShortName(this NativeDType t) => t switch
+    {
+        NativeDType.Float16 => "fp16", NativeDType.BFloat16 => "bf16", NativeDType.Float32 => "fp32", _ => t.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>One native layer: kind, blittable parameter block, tensor ids (-1 = absent optional input).</summary>
@@ -75,19 +81,25 @@ internal sealed record ProgramBinding(string Name, int TensorId, Dim[] Shape);
 /// </summary>
 internal sealed class LayerProgram
 {
-    /// <remarks>Version 2 adds <see cref="KeptFp32"/>.</remarks>
+    /// <remarks>Version 2 adds <see cref="KeptFp32"/> and stores <see cref="ActivationType"/> (bf16).</remarks>
     public const int PayloadVersion = 2;
 
-    public bool Fp16 { get; init; }
+    /// <summary>The type the program computes in: fp32, fp16 or bf16 (nodes in <see cref="KeptFp32"/> excepted).</summary>
+    public NativeDType ActivationType { get; init; } = NativeDType.Float32;
 
-    /// <summary>The nodes of an fp16 program that run in fp32, and why (mixed precision); empty for pure programs.</summary>
+    /// <summary>Whether the program computes in fp16.</summary>
+    public bool Fp16 => ActivationType == NativeDType.Float16;
+
+    /// <summary>Whether the program computes in a reduced type (fp16 or bf16).</summary>
+    public bool Reduced => ActivationType != NativeDType.Float32;
+
+    /// <summary>The nodes of a reduced program that run in fp32, and why (mixed precision); empty for pure programs.</summary>
     public List<PrecisionChoice> KeptFp32 { get; } = new();
     public List<ProgramTensor> Tensors { get; } = new();
     public List<ProgramLayer> Layers { get; } = new();
     public List<ProgramBinding> Inputs { get; } = new();
     public List<ProgramBinding> Outputs { get; } = new();
 
-    public NativeDType ActivationType => Fp16 ? NativeDType.Float16 : NativeDType.Float32;
 
     /// <summary>The storage owner of tensor <paramref name="id"/> (itself unless it is an alias).</summary>
     public int Root(int id) => Tensors[id].AliasOf >= 0 ? Tensors[id].AliasOf : id;
@@ -132,7 +144,7 @@ internal sealed class LayerProgram
     public void Write(BinaryWriter w)
     {
         w.Write(PayloadVersion);
-        w.Write(Fp16);
+        w.Write((int)ActivationType);
         w.Write(Tensors.Count);
         foreach (var t in Tensors)
         {
@@ -168,7 +180,9 @@ internal sealed class LayerProgram
         int version = r.ReadInt32();
         if (version != PayloadVersion)
             throw new TrtNativeException(ErrorCode.StalePlan, $"plan payload version {version}, this TrtNative reads {PayloadVersion}: rebuild the plan");
-        var p = new LayerProgram { Fp16 = r.ReadBoolean() };
+        var act = (NativeDType)r.ReadInt32();
+        if (!act.IsFloat()) throw new FormatException($"activation type {(int)act} is not a float type");
+        var p = new LayerProgram { ActivationType = act };
         int nt = r.ReadInt32();
         for (int i = 0; i < nt; i++)
         {
@@ -236,7 +250,7 @@ internal sealed class LayerProgram
     public string Dump()
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"program ({(Fp16 ? "fp16" : "fp32")}): {Tensors.Count} tensors, {Layers.Count} layers, {WeightBytes:N0} weight bytes");
+        sb.AppendLine($"program ({ActivationType.ShortName()}): {Tensors.Count} tensors, {Layers.Count} layers, {WeightBytes:N0} weight bytes");
         foreach (var k in KeptFp32) sb.AppendLine($"  kept in fp32: {k}");
         string T(int id) => id < 0 ? "_" : $"%{id}{Tensors[id].Shape.Format()}";
         foreach (var l in Layers)

@@ -24,7 +24,7 @@ public enum BuildPhase
     /// <summary>Tactics come from the timing cache or are timed on the GPU (GPU).</summary>
     Tune,
     /// <summary>
-    /// Automatic mixed precision (GPU, fp16 engines): fp16 and fp32 engines are compared node by node on calibration
+    /// Automatic mixed precision (GPU, fp16 and bf16 engines): the reduced and fp32 engines are compared node by node on calibration
     /// inputs; when nodes must be kept in fp32, the engine is lowered, created and tuned again with them.
     /// </summary>
     ProtectPrecision,
@@ -103,7 +103,7 @@ public sealed class Builder
     {
         var log = new PassLog();
         var optimized = Optimize(graph, log, progress);
-        var compiled = Compile(optimized, new LoweringOptions { Fp16 = settings.Precision == Precision.Fp16 }, settings, log, progress);
+        var compiled = Compile(optimized, new LoweringOptions { Activation = settings.Precision.ActivationType() }, settings, log, progress);
         var engine = CreateAndTune(compiled, settings, cache, modelHash, progress);
         return ProtectPrecision(engine, optimized, log, settings, cache, calibration, modelHash, progress);
     }
@@ -149,14 +149,15 @@ public sealed class Builder
         ArgumentNullException.ThrowIfNull(inputs);
         var settings = Validate(config);
         if (settings.Precision == Precision.Fp32)
-            throw new TrtNativeException(ErrorCode.InvalidArgument, "comparing node by node with fp32 needs a reduced-precision config (fp16)");
+            throw new TrtNativeException(ErrorCode.InvalidArgument, "comparing node by node with fp32 needs a reduced-precision config (fp16 or bf16)");
         var optimized = Optimize(model.Graph, new PassLog(), null);
         var calibration = CalibrationSettings(optimized, settings, inputs);
         var (header, _) = Header(settings, model.ContentHash);
         var keep = (keptInFp32 ?? []).ToDictionary(k => k.Node, k => k.Reason, StringComparer.Ordinal);
         var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibration, header, inputs);
-        var reduced = RunObserved(optimized, new LoweringOptions { Fp16 = true, KeepFp32 = keep }, calibration, header, inputs);
-        return PrecisionProtection.ByNode(optimized, PrecisionProtection.Compare(reduced, reference), keep.Keys.ToHashSet(StringComparer.Ordinal), PrecisionBudget.Fp16);
+        var reduced = RunObserved(optimized, new LoweringOptions { Activation = settings.Precision.ActivationType(), KeepFp32 = keep }, calibration, header, inputs);
+        return PrecisionProtection.ByNode(optimized, PrecisionProtection.Compare(reduced, reference), keep.Keys.ToHashSet(StringComparer.Ordinal),
+            PrecisionBudget.For(settings.Precision));
     }
 
     /// <summary>The typed options of <paramref name="config"/>, checked.</summary>
@@ -181,7 +182,7 @@ public sealed class Builder
     {
         var log = new PassLog();
         var optimized = Optimize(graph, log, progress);
-        return Compile(optimized, new LoweringOptions { Fp16 = settings.Precision == Precision.Fp16 }, settings, log, progress);
+        return Compile(optimized, new LoweringOptions { Activation = settings.Precision.ActivationType() }, settings, log, progress);
     }
 
     /// <summary>Lower and plan-memory phases of an optimized graph.</summary>
@@ -199,12 +200,12 @@ public sealed class Builder
 
     /// <summary>Lower phase: native layers at <paramref name="precision"/>.</summary>
     internal static LayerProgram Lower(Graph optimized, Precision precision, IProgress<BuildProgress>? progress) =>
-        Lower(optimized, new LoweringOptions { Fp16 = precision == Precision.Fp16 }, progress);
+        Lower(optimized, new LoweringOptions { Activation = precision.ActivationType() }, progress);
 
     /// <summary>Lower phase with per-node precision.</summary>
     internal static LayerProgram Lower(Graph optimized, LoweringOptions options, IProgress<BuildProgress>? progress)
     {
-        string precision = options.Fp16 ? nameof(Precision.Fp16) : nameof(Precision.Fp32);
+        string precision = options.Activation.ShortName();
         Report(progress, BuildPhase.Lower, end: false, $"lowering {optimized.Nodes.Count} nodes for {precision}" + (options.KeepFp32.Count > 0 ? $", {options.KeepFp32.Count} kept in fp32" : ""));
         var program = GpuLowering.Lower(optimized, options);
         Report(progress, BuildPhase.Lower, end: true, $"lowered: {program.Layers.Count} layers, {program.WeightBytes / 1048576.0:F1} MiB of weights");
@@ -294,7 +295,7 @@ public sealed class Builder
     }
 
     /// <summary>
-    /// Protect-precision phase (GPU): for an fp16 engine with protection on, the search of
+    /// Protect-precision phase (GPU): for an fp16 or bf16 engine with protection on, the search of
     /// <see cref="PrecisionProtection"/> with observed fp16 and fp32 engines (heuristic tactics, sized for the calibration
     /// shapes) as the runs; when it keeps nodes in fp32, <paramref name="engine"/> is replaced by one lowered with them.
     /// </summary>
@@ -303,7 +304,7 @@ public sealed class Builder
     {
         if (settings.Precision == Precision.Fp32 || !settings.PrecisionProtection)
         {
-            string why = settings.Precision == Precision.Fp32 ? "fp32 engine: nothing to protect" : "precision protection off: pure fp16";
+            string why = settings.Precision == Precision.Fp32 ? "fp32 engine: nothing to protect" : $"precision protection off: pure {settings.Precision.Name()}";
             Report(progress, BuildPhase.ProtectPrecision, end: false, why);
             Report(progress, BuildPhase.ProtectPrecision, end: true, why);
             return engine;
@@ -312,20 +313,22 @@ public sealed class Builder
         {
             var inputs = calibration ?? RandomCalibration(engine.Profile);
             var calibrationSettings = CalibrationSettings(optimized, settings, inputs);
-            Report(progress, BuildPhase.ProtectPrecision, end: false, $"comparing fp16 with fp32 node by node on {inputs.Count} calibration run(s)");
+            string name = settings.Precision.Name();
+            var reduced = settings.Precision.ActivationType();
+            Report(progress, BuildPhase.ProtectPrecision, end: false, $"comparing {name} with fp32 node by node on {inputs.Count} calibration run(s)");
             var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibrationSettings, engine.Header, inputs);
-            var result = PrecisionProtection.Search(optimized, PrecisionBudget.Fp16, reference,
-                keep => RunObserved(optimized, new LoweringOptions { Fp16 = true, KeepFp32 = keep }, calibrationSettings, engine.Header, inputs),
+            var result = PrecisionProtection.Search(optimized, PrecisionBudget.For(settings.Precision), reference,
+                keep => RunObserved(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = keep }, calibrationSettings, engine.Header, inputs),
                 line => Report(progress, BuildPhase.ProtectPrecision, end: false, line));
             string outputs = string.Join("; ", result.Outputs);
             string budget = result.WithinBudget ? "within budget" : "STILL OVER BUDGET (the kept nodes are the best found)";
             if (result.KeepFp32.Count == 0)
             {
-                Report(progress, BuildPhase.ProtectPrecision, end: true, $"pure fp16, {budget}: {outputs}");
+                Report(progress, BuildPhase.ProtectPrecision, end: true, $"pure {name}, {budget}: {outputs}");
                 return engine;
             }
             engine.Dispose();
-            var compiled = Compile(optimized, new LoweringOptions { Fp16 = true, KeepFp32 = result.KeepFp32 }, settings, log, null);
+            var compiled = Compile(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = result.KeepFp32 }, settings, log, null);
             var rebuilt = CreateAndTune(compiled, settings, cache, modelHash, null);
             Report(progress, BuildPhase.ProtectPrecision, end: true,
                 $"kept {result.KeepFp32.Count} node(s) in fp32 ({string.Join(", ", result.KeepFp32.Keys)}), {budget}: {outputs}");

@@ -9,6 +9,30 @@ public enum Precision
     Fp32,
     /// <summary>fp16 activations and weights with fp32 accumulation; inputs and outputs stay fp32.</summary>
     Fp16,
+    /// <summary>bf16 activations and weights (fp32's range, 8 significant bits) with fp32 accumulation; inputs and outputs stay fp32.</summary>
+    Bf16,
+}
+
+/// <summary>The names of <see cref="Precision"/> in configurations ("fp32", "fp16", "bf16": DeepDetect's datatype, the Sample's flags).</summary>
+public static class PrecisionNames
+{
+    /// <summary>"fp32", "fp16" or "bf16".</summary>
+    public static string Name(this Precision p) => p switch { Precision.Fp16 => "fp16", Precision.Bf16 => "bf16", _ => "fp32" };
+
+    /// <summary>The precision named <paramref name="name"/> (any case); false for another name.</summary>
+    public static bool TryParse(string? name, out Precision precision)
+    {
+        foreach (var p in Enum.GetValues<Precision>())
+            if (string.Equals(p.Name(), name, StringComparison.OrdinalIgnoreCase)) { precision = p; return true; }
+        precision = Precision.Fp32;
+        return false;
+    }
+
+    /// <summary>The type the lowering computes in for <paramref name="p"/>.</summary>
+    internal static Interop.NativeDType ActivationType(this Precision p) => p switch
+    {
+        Precision.Fp16 => Interop.NativeDType.Float16, Precision.Bf16 => Interop.NativeDType.BFloat16, _ => Interop.NativeDType.Float32,
+    };
 }
 
 /// <summary>The shapes one input may take: every dimension between <see cref="Min"/> and <see cref="Max"/>, tuned for <see cref="Opt"/>.</summary>
@@ -59,10 +83,10 @@ public sealed class BuilderConfig
     public bool Autotune { get; set; } = true;
 
     /// <summary>
-    /// Automatic mixed precision (default true; applies to fp16 engines): after the build, the fp16 engine and an fp32
-    /// engine of the same model run on calibration inputs and are compared node by node; nodes whose values leave fp16's
-    /// range, turn NaN/inf or drift past the budget are kept in fp32 and the engine is rebuilt, until the outputs are
-    /// finite and within rel L2 1e-2 of fp32 (at most four rounds). The plan and
+    /// Automatic mixed precision (default true; applies to fp16 and bf16 engines): after the build, the engine and an
+    /// fp32 engine of the same model run on calibration inputs and are compared node by node; nodes whose values leave
+    /// the reduced type's range, turn NaN/inf or drift past the budget are kept in fp32 and the engine is rebuilt, until
+    /// the outputs are finite and within rel L2 1e-2 (fp16) or 2e-2 (bf16) of fp32 (at most four rounds). The plan and
     /// <see cref="Engine.KeptInFp32"/> record which nodes and why. False builds pure fp16.
     /// </summary>
     public bool PrecisionProtection { get; set; } = true;

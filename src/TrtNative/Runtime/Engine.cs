@@ -156,7 +156,10 @@ public sealed class Engine : IDisposable
                 fixed (int* outs = l.Outputs)
                     NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_add_layer(h, l.Name, (int)l.Kind, pp, (ulong)prm.Length, ins, l.Inputs.Length, outs, l.Outputs.Length));
             }
-            var opts = new BuildOptions { Fp16 = Program.Fp16 ? 1 : 0, MaxWorkspaceBytes = (ulong)WorkspaceLimit };
+            var opts = new BuildOptions
+            {
+                Fp16 = Program.Reduced ? 1 : 0, ReducedType = Program.Reduced ? (int)Program.ActivationType : 0, MaxWorkspaceBytes = (ulong)WorkspaceLimit,
+            };
             NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_build(h, &opts));
             return h;
         }

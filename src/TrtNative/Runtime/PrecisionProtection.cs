@@ -28,6 +28,12 @@ internal sealed record PrecisionBudget(double OutputRelL2, double LayerRelL2, do
 
     /// <summary>The budget of an fp16 engine.</summary>
     public static PrecisionBudget Fp16 { get; } = new(1e-2, 1e-2, Fp16Max / 2);
+
+    /// <summary>The budget of a bf16 engine: rel L2 2e-2 (8 significant bits); its range is fp32's.</summary>
+    public static PrecisionBudget Bf16 { get; } = new(2e-2, 2e-2, float.MaxValue / 2.0);
+
+    /// <summary>The budget of an engine of <paramref name="precision"/> (fp16 or bf16).</summary>
+    public static PrecisionBudget For(Precision precision) => precision == Precision.Bf16 ? Bf16 : Fp16;
 }
 
 /// <summary>How one observed value of the reduced-precision engine compares with the fp32 engine's, over all calibration runs.</summary>

@@ -40,6 +40,7 @@ internal sealed unsafe class ProgramInterpreter
     {
         NativeDType.Float32 => MemoryMarshal.Cast<byte, float>(t.Data).ToArray(),
         NativeDType.Float16 => MemoryMarshal.Cast<byte, Half>(t.Data).ToArray().Select(h => (float)h).ToArray(),
+        NativeDType.BFloat16 => MemoryMarshal.Cast<byte, ushort>(t.Data).ToArray().Select(BFloat16.ToFloat).ToArray(),
         NativeDType.Int32 => MemoryMarshal.Cast<byte, int>(t.Data).ToArray().Select(i => (float)i).ToArray(),
         _ => throw new NotSupportedException(t.DType.ToString()),
     };
@@ -54,6 +55,7 @@ internal sealed unsafe class ProgramInterpreter
     {
         var t = _p.Tensors[id];
         if (t.DType == NativeDType.Float16) for (int i = 0; i < v.Length; i++) v[i] = (float)(Half)v[i];
+        if (t.DType == NativeDType.BFloat16) for (int i = 0; i < v.Length; i++) v[i] = BFloat16.Round(v[i]);
         if (v.Length != _shape[id].ElementCount()) throw new InvalidOperationException($"layer wrote {v.Length} elements into %{id} of shape [{string.Join(",", _shape[id])}]");
         _mem[_p.Root(id)] = v;
     }

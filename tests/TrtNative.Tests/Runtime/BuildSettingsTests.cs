@@ -28,7 +28,7 @@ public class BuildSettingsTests
         return PlanFile.Read(path).Header.Settings;
     }
 
-    private static readonly string[] VariantNames = ["default", "fp32", "workspace0", "workspaceMax", "noAutotune", "noProtection", "twoInputs", "rank0", "unicodeName"];
+    private static readonly string[] VariantNames = ["default", "fp32", "workspace0", "workspaceMax", "noAutotune", "noProtection", "bf16", "twoInputs", "rank0", "unicodeName"];
 
     public static TheoryData<string> Variants => new(VariantNames);
 
@@ -43,6 +43,7 @@ public class BuildSettingsTests
             "workspaceMax" => new BuildSettings(Precision.Fp16, long.MaxValue, true, profile),
             "noAutotune" => new BuildSettings(Precision.Fp16, 64L << 20, false, profile),
             "noProtection" => new BuildSettings(Precision.Fp16, 64L << 20, true, profile, precisionProtection: false),
+            "bf16" => new BuildSettings(Precision.Bf16, 64L << 20, true, profile),
             "twoInputs" => new BuildSettings(Precision.Fp16, 64L << 20, true, new Dictionary<string, InputShapeRange>(profile)
             {
                 ["mask"] = new([1, 128], [2, 256], [8, 512]),
