@@ -50,9 +50,19 @@ public class Bf16LoweringTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void MobileNetV2InBf16MatchesOnnxRuntime()
+    public void MobileNetV2InBf16MatchesOnnxRuntime() => CheckModel("mobilenet_v2");
+
+    /// <summary>EfficientNet-B0's squeeze-excitation gates become gated GEMM weights (FuseScaleIntoPointwiseConv): their bias in bf16.</summary>
+    [Fact]
+    public void EfficientNetB0InBf16MatchesOnnxRuntime()
     {
-        string path = TorchvisionExports.Get("mobilenet_v2");
+        var program = CheckModel("efficientnet_b0");
+        Assert.Contains(program.Tensors, t => t.Name.EndsWith(".bias16", StringComparison.Ordinal) && t.DType == NativeDType.BFloat16);
+    }
+
+    private LayerProgram CheckModel(string model)
+    {
+        string path = TorchvisionExports.Get(model);
         var graph = Optimizer.Optimize(OnnxImporter.Load(path));
         var program = Lower(graph);
         int seed = RandomTensors.FreshSeed();
@@ -61,10 +71,11 @@ public class Bf16LoweringTests(ITestOutputHelper output)
         var got = new ProgramInterpreter(program).Run(inputs);
         foreach (var (name, w) in want)
         {
-            double err = RelativeL2.AssertWithin(got[name], w, 2e-2, $"mobilenet_v2 bf16 '{name}' (seed {seed})");
-            output.WriteLine($"mobilenet_v2 bf16 {name}: rel L2 {err:E3} (seed {seed})");
+            double err = RelativeL2.AssertWithin(got[name], w, 2e-2, $"{model} bf16 '{name}' (seed {seed})");
+            output.WriteLine($"{model} bf16 {name}: rel L2 {err:E3} (seed {seed})");
         }
         // The engine edges stay fp32; the conversions are bf16 copies.
         Assert.All(program.Inputs.Concat(program.Outputs), b => Assert.Equal(NativeDType.Float32, program.Tensors[b.TensorId].DType));
+        return program;
     }
 }
