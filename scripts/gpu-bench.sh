@@ -18,10 +18,11 @@ log="$OUTDIR/bench.log"
 bench() {  # model precision [label]
   /usr/bin/time -f "BUILD+BENCH wall_s=%e model=$1 precision=$2 ${3:-}" \
     /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$1.onnx --$2 --profile 1:32:$max_batch --batch $batches \
-    --iters 100 --warmup 20 >> "$log" 2>&1 || echo "bench $1 $2 failed" >> "$log"
+    --iters 100 --warmup 20 ${4:-} >> "$log" 2>&1 || echo "bench $1 $2 failed" >> "$log"
 }
+# --layers: each layer's time and what it ran (cuDNN engine, cuBLASLt, our kernel) for the per-layer analysis.
 for m in $models; do
-  bench "$m" fp16
+  bench "$m" fp16 "" --layers
   for f in $fp32_models; do [ "$f" = "$m" ] && bench "$m" fp32; done
 done
 first="${models%% *}"

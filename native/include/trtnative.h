@@ -31,8 +31,9 @@
 extern "C" {
 #endif
 
-/* Bumped on every incompatible change of a signature or a struct below (4: TRTN_LAYER_ATTENTION, a GEMM's residual
- * input, trtn_context_layer_implementation; 5: TRTN_BFLOAT16, trtn_build_options.reduced_type). */
+/* Bumped on every incompatible change of a signature, a struct or an enum below (4: TRTN_LAYER_ATTENTION, a GEMM's
+ * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, attention
+ * inputs sliced from a packed tensor, TRTN_BFLOAT16 and trtn_build_options.reduced_type). */
 #define TRTN_ABI_VERSION 5
 #define TRTN_MAX_DIMS 8
 
@@ -77,10 +78,12 @@ typedef enum trtn_layer_kind {
     TRTN_LAYER_ATTENTION = 14 /* fused scaled-dot-product attention over permuted views of its inputs */
 } trtn_layer_kind;
 
-/* Unary ops. 0..9 are also the fused activations (same order as TrtNative.Ops.ActivationKind, plus Gelu). */
+/* Unary ops. 0..10 are also the fused activations (same order as TrtNative.Ops.ActivationKind, plus the two GELUs:
+ * GELU is the exact erf form, GELU_TANH the tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))). */
 typedef enum trtn_unary_op {
     TRTN_ACT_NONE = 0, TRTN_ACT_RELU = 1, TRTN_ACT_CLIP = 2, TRTN_ACT_SIGMOID = 3, TRTN_ACT_SILU = 4,
     TRTN_ACT_HARDSWISH = 5, TRTN_ACT_HARDSIGMOID = 6, TRTN_ACT_LEAKYRELU = 7, TRTN_ACT_TANH = 8, TRTN_ACT_GELU = 9,
+    TRTN_ACT_GELU_TANH = 10,
     TRTN_UNARY_EXP = 20, TRTN_UNARY_LOG = 21, TRTN_UNARY_SQRT = 22, TRTN_UNARY_NEG = 23, TRTN_UNARY_ABS = 24,
     TRTN_UNARY_ERF = 25, TRTN_UNARY_RECIPROCAL = 26, TRTN_UNARY_FLOOR = 27, TRTN_UNARY_CEIL = 28,
     TRTN_UNARY_SOFTPLUS = 29, TRTN_UNARY_ELU = 30, TRTN_UNARY_SIN = 31, TRTN_UNARY_COS = 32,
@@ -94,7 +97,7 @@ typedef enum trtn_binary_op {
 
 /* An activation applied after a layer's main computation. */
 typedef struct trtn_activation {
-    int32_t kind;   /* trtn_unary_op 0..9 */
+    int32_t kind;   /* trtn_unary_op 0..10 */
     float alpha;    /* clip: min, leakyrelu: slope, hardsigmoid: alpha */
     float beta;     /* clip: max, hardsigmoid: beta */
 } trtn_activation;
@@ -196,11 +199,14 @@ typedef struct trtn_pad_params {
     int64_t begin[TRTN_MAX_DIMS];
 } trtn_pad_params;
 
-/* Inputs Q, K, V (rank 3 or 4, float32 or float16, any of their dims' orders), output O (same rank).
+/* Inputs Q, K, V (float32 or float16, any of their dims' orders), output O (rank 3 or 4).
  * Each operand is read as a view through a permutation of its tensor's dims: view axis i is tensor dim perm[i]
  * (entries past the rank are -1). Views: Q [..., Sq, D], K [..., Skv, D], V [..., Skv, Dv], with equal leading
  * (batch, head) dims. O = softmax(scale * Q K^T, over Skv) V has the view [..., Sq, Dv], written into the output
- * tensor through o_perm the same way. So the transposes an exporter puts around attention cost no copies. */
+ * tensor through o_perm the same way. So the transposes an exporter puts around attention cost no copies.
+ * An input may also be one slice of a larger tensor, such as Q, K and V packed in one projection's output: with
+ * fixed_axis[i] >= 0, input i has one more dim than the output, held at fixed_index[i] (the perm then names the
+ * other dims). -1: no fixed dim. */
 typedef struct trtn_attention_params {
     int32_t q_perm[4];
     int32_t k_perm[4];
@@ -208,6 +214,8 @@ typedef struct trtn_attention_params {
     int32_t o_perm[4];
     float scale;
     int32_t tactic;         /* -1: choose at set_shapes; 0: our kernel; 1: cuDNN's fused flash attention */
+    int32_t fixed_axis[3];  /* Q, K, V */
+    int32_t fixed_index[3];
 } trtn_attention_params;
 
 typedef struct trtn_build_options {

@@ -25,32 +25,49 @@ namespace {
 constexpr int32_t kTacticKernel = 0, kTacticCudnn = 1;
 constexpr int64_t kUidQ = 1, kUidK = 2, kUidV = 3, kUidO = 4;
 
-// One operand as a 4-D view [lead0, lead1, seq, feature]: dims and element strides. Rank-3 views have lead1 = 1.
+// One operand as a 4-D view [lead0, lead1, seq, feature]: dims, element strides and the element offset of its first
+// element (non-zero for a slice of a packed tensor). Rank-3 views have lead1 = 1.
 struct View {
     int64_t dims[4] = {1, 1, 1, 1};
     int64_t strides[4] = {0, 0, 0, 0};
+    int64_t offset = 0;
 };
 
-View make_view(const TensorView& t, const int32_t* perm, const char* what) {
-    require(t.rank == 3 || t.rank == 4, TRTN_UNSUPPORTED,
-            std::string("attention: ") + what + " must have rank 3 or 4, got " + t.shape_string());
+// The view of tensor t through perm (view axis i = tensor dim perm[i]); with fixed_axis >= 0, tensor dim fixed_axis is
+// held at fixed_index and t has one dim more than the view.
+View make_view(const TensorView& t, const int32_t* perm, int rank, int32_t fixed_axis, int32_t fixed_index, const char* what) {
+    bool fixed = fixed_axis >= 0;
+    require(rank == 3 || rank == 4, TRTN_UNSUPPORTED, std::string("attention: the output must have rank 3 or 4"));
+    require(t.rank == rank + (fixed ? 1 : 0), TRTN_SHAPE_MISMATCH,
+            std::string("attention: ") + what + " has rank " + std::to_string(t.rank) + " (" + t.shape_string() + "); it must have " +
+                std::to_string(rank + (fixed ? 1 : 0)) + (fixed ? " (the output's rank + its fixed dim)" : " (the output's rank)"));
     int64_t contiguous[TRTN_MAX_DIMS];
     int64_t s = 1;
     for (int i = t.rank - 1; i >= 0; --i) { contiguous[i] = s; s *= t.dims[i]; }
     bool used[TRTN_MAX_DIMS] = {};
     View v;
-    int offset = 4 - t.rank;  // rank 3: [lead0, seq, feature] go to slots 0, 2, 3
-    for (int i = 0; i < t.rank; ++i) {
+    if (fixed) {
+        require(fixed_axis < t.rank && fixed_index >= 0 && fixed_index < t.dims[fixed_axis], TRTN_INVALID_ARGUMENT,
+                std::string("attention: ") + what + "'s fixed dim " + std::to_string(fixed_axis) + " at index " + std::to_string(fixed_index) +
+                    " is outside " + t.shape_string());
+        used[fixed_axis] = true;
+        v.offset = fixed_index * contiguous[fixed_axis];
+    }
+    int offset = 4 - rank;  // rank 3: [lead0, seq, feature] go to slots 0, 2, 3
+    for (int i = 0; i < rank; ++i) {
         int32_t p = perm[i];
         require(p >= 0 && p < t.rank && !used[p], TRTN_INVALID_ARGUMENT,
-                std::string("attention: ") + what + "'s permutation is not a permutation of its " + std::to_string(t.rank) + " dims");
+                std::string("attention: ") + what + "'s permutation is not a permutation of its " + std::to_string(rank) + " view dims");
         used[p] = true;
-        int slot = t.rank == 4 ? i : (i == 0 ? 0 : i + offset);
+        int slot = rank == 4 ? i : (i == 0 ? 0 : i + offset);
         v.dims[slot] = t.dims[p];
         v.strides[slot] = contiguous[p];
     }
     return v;
 }
+
+// The operand's first element.
+void* at(const TensorView& t, const View& v) { return static_cast<char*>(t.ptr) + v.offset * dtype_size(t.dtype); }
 
 bool attention_graph_enabled() {
     const char* v = std::getenv("TRTN_ATTENTION_CUDNN");
@@ -68,11 +85,10 @@ public:
         auto& q = in(t, 0); auto& k = in(t, 1); auto& v = in(t, 2); auto& o = out(t, 0);
         require(q.dtype == k.dtype && q.dtype == v.dtype && q.dtype == o.dtype && (q.dtype == TRTN_FLOAT32 || q.dtype == TRTN_FLOAT16 || q.dtype == TRTN_BFLOAT16),
                 TRTN_UNSUPPORTED, "attention: Q, K, V and the output must share float32/float16/bfloat16 type");
-        require(q.rank == k.rank && q.rank == v.rank && q.rank == o.rank, TRTN_SHAPE_MISMATCH, "attention: Q, K, V and the output must share a rank");
-        qv_ = make_view(q, p.q_perm, "Q");
-        kv_ = make_view(k, p.k_perm, "K");
-        vv_ = make_view(v, p.v_perm, "V");
-        ov_ = make_view(o, p.o_perm, "the output");
+        qv_ = make_view(q, p.q_perm, o.rank, p.fixed_axis[0], p.fixed_index[0], "Q");
+        kv_ = make_view(k, p.k_perm, o.rank, p.fixed_axis[1], p.fixed_index[1], "K");
+        vv_ = make_view(v, p.v_perm, o.rank, p.fixed_axis[2], p.fixed_index[2], "V");
+        ov_ = make_view(o, p.o_perm, o.rank, -1, 0, "the output");
         auto shapes = [&] { return " (Q " + q.shape_string() + ", K " + k.shape_string() + ", V " + v.shape_string() + ", output " + o.shape_string() + ")"; };
         for (int i = 0; i < 2; ++i)
             require(qv_.dims[i] == kv_.dims[i] && qv_.dims[i] == vv_.dims[i] && qv_.dims[i] == ov_.dims[i], TRTN_SHAPE_MISMATCH,
@@ -101,13 +117,13 @@ public:
             require(st == CUDNN_STATUS_SUCCESS, TRTN_CUDA_ERROR, std::string("cudnnSetStream failed: ") + cudnnGetErrorString(st));
             // A fresh map per call: execute() adds pointers to its own pass-by-value scalars (the scale), valid only
             // during that call, and never overwrites an entry a previous call left.
-            std::unordered_map<int64_t, void*> pack{{kUidQ, q.ptr}, {kUidK, k.ptr}, {kUidV, v.ptr}, {kUidO, o.ptr}};
+            std::unordered_map<int64_t, void*> pack{{kUidQ, at(q, qv_)}, {kUidK, at(k, kv_)}, {kUidV, at(v, vv_)}, {kUidO, o.ptr}};
             auto e = graph_->graph.execute(h, pack, env.workspace);
             if (e.is_bad()) fail(TRTN_CUDA_ERROR, "attention: cuDNN flash attention failed: " + e.get_message());
             return;
         }
         auto& p = params<trtn_attention_params>();
-        kernels::attention(q.dtype, q.ptr, k.ptr, v.ptr, o.ptr, qv_.dims[0], qv_.dims[1], qv_.dims[2], kv_.dims[2], qv_.dims[3],
+        kernels::attention(q.dtype, at(q, qv_), at(k, kv_), at(v, vv_), o.ptr, qv_.dims[0], qv_.dims[1], qv_.dims[2], kv_.dims[2], qv_.dims[3],
                            vv_.dims[3], qv_.strides, kv_.strides, vv_.strides, ov_.strides, p.scale, env.stream);
     }
 
@@ -118,8 +134,9 @@ private:
         if (dtype != TRTN_FLOAT16) return false;
         int64_t d = qv_.dims[3], dv = vv_.dims[3];
         if (d % 8 != 0 || dv % 8 != 0 || d > 128 || dv > 128) return false;
+        // The Hopper kernels' tensor maps want 16-byte aligned operands: a slice must start on such a boundary.
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
-            if (w->strides[3] != 1) return false;
+            if (w->strides[3] != 1 || (w->offset * 2) % 16 != 0) return false;
         std::string key = "attention:" + std::to_string(params<trtn_attention_params>().scale) + ":" + std::to_string(env.workspace_limit);
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
             for (int i = 0; i < 4; ++i) key += ":" + std::to_string(w->dims[i]) + "/" + std::to_string(w->strides[i]);

@@ -79,6 +79,7 @@ TensorPtr activation(fg::Graph& g, TensorPtr x, const trtn_activation& act) {
                                       .set_swish_beta(1.f));
         case TRTN_ACT_TANH: return pointwise(g, x, fe::PointwiseMode_t::TANH_FWD);
         case TRTN_ACT_GELU: return pointwise(g, x, fe::PointwiseMode_t::GELU_FWD);  // erf form, like our kernel
+        case TRTN_ACT_GELU_TANH: return pointwise(g, x, fe::PointwiseMode_t::GELU_APPROX_TANH_FWD);
         case TRTN_ACT_HARDSIGMOID: return hard_sigmoid(g, x, act.alpha, act.beta);
         case TRTN_ACT_HARDSWISH: return pointwise(g, x, hard_sigmoid(g, x, 1.f / 6.f, 0.5f), fe::PointwiseMode_t::MUL);
         default: fail(TRTN_UNSUPPORTED, "cuDNN graph: activation " + std::to_string(act.kind) + " cannot be fused");
@@ -109,7 +110,8 @@ bool ConvGraphShape::operator==(const ConvGraphShape& o) const {
 bool ConvGraph::can_fuse(const trtn_activation& act) {
     switch (act.kind) {
         case TRTN_ACT_NONE: case TRTN_ACT_RELU: case TRTN_ACT_CLIP: case TRTN_ACT_LEAKYRELU: case TRTN_ACT_SIGMOID:
-        case TRTN_ACT_SILU: case TRTN_ACT_TANH: case TRTN_ACT_GELU: case TRTN_ACT_HARDSIGMOID: case TRTN_ACT_HARDSWISH:
+        case TRTN_ACT_SILU: case TRTN_ACT_TANH: case TRTN_ACT_GELU: case TRTN_ACT_GELU_TANH: case TRTN_ACT_HARDSIGMOID:
+        case TRTN_ACT_HARDSWISH:
             return true;
         default: return false;
     }

@@ -1,6 +1,6 @@
 // GEMM layer through cuBLASLt: row-major Y = act(alpha * op(A) op(B) + bias + residual), batched with broadcast,
 // the optional residual (input 3, the output's shape) added as cuBLASLt's C with beta 1,
-// bias and ReLU fused into cuBLASLt's epilogue, other activations in our own kernel afterwards.
+// bias, ReLU and tanh-GELU fused into cuBLASLt's epilogue, other activations in our own kernel afterwards.
 // fp32 runs with CUBLAS_COMPUTE_32F (never the fast-TF32 compute type); fp16 accumulates in fp32.
 #include "engine.h"
 #include "kernels/kernels.h"
@@ -89,10 +89,16 @@ public:
         cublasOperation_t tb = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
         TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
         TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-        bool relu = p.act.kind == TRTN_ACT_RELU;
-        cublasLtEpilogue_t epi = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS) : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+        // cuBLASLt's epilogue has ReLU and the tanh-approximated GELU. With a residual the activation runs in our
+        // kernel instead: the layer's contract is act(product + bias + residual), and the epilogue's order relative
+        // to C is not something we rely on.
+        bool relu = p.act.kind == TRTN_ACT_RELU && !has_residual_;
+        bool gelu = p.act.kind == TRTN_ACT_GELU_TANH && !has_residual_;
+        cublasLtEpilogue_t epi = relu ? (bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+                               : gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                      : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
         TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-        post_act_ = (p.act.kind != TRTN_ACT_NONE && !relu);
+        post_act_ = p.act.kind != TRTN_ACT_NONE && !relu && !gelu;
         if (bias) {
             int64_t zero = 0;
             TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &zero, sizeof(zero)));

@@ -179,6 +179,7 @@ double host_act(int act, double x, double a, double b) {
         case TRTN_ACT_LEAKYRELU: return x >= 0 ? x : a * x;
         case TRTN_ACT_TANH: return std::tanh(x);
         case TRTN_ACT_GELU: return 0.5 * x * (1 + std::erf(x * 0.70710678118654752));
+        case TRTN_ACT_GELU_TANH: return 0.5 * x * (1 + std::tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
         default: return x;
     }
 }
@@ -331,6 +332,7 @@ void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv 
         }
     trtn_attention_params prm{};
     for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
+    for (int i = 0; i < 3; ++i) prm.fixed_axis[i] = -1;
     prm.scale = scale;
     prm.tactic = tactic;
     std::vector<T> ts = {{dims_of(Sq, D), q}, {dims_of(Skv, D), k}, {dims_of(Skv, Dv), v}, {dims_of(Sq, Dv), {}}};
@@ -354,6 +356,7 @@ void test_attention_refuses_cudnn_in_bf16() {
     trtn_attention_params prm{};
     int32_t perm[4] = {0, 1, 2, -1};
     for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
+    for (int i = 0; i < 3; ++i) prm.fixed_axis[i] = -1;  // whole tensors
     prm.scale = 0.125f;
     prm.tactic = 1;
     std::vector<T> ts = {{{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, {}}};
@@ -363,6 +366,52 @@ void test_attention_refuses_cudnn_in_bf16() {
     (ran ? g_fail : g_pass)++;
 }
 
+// Q, K and V as slices of one packed projection output, as ViT's in-projection leaves them: the tensor is
+// [S, B, 3, H, D] (dim 2 picks Q, K or V, held by fixed_axis / fixed_index), the views [B, H, S, D], the output
+// [S, B, H, D]. Each input gets its own copy of the packed tensor here, which checks the offsets of all three.
+void test_attention_packed(bool fp16, int32_t tactic) {
+    const int S = 37, B = 2, H = 3, D = 64;
+    const float scale = 0.125f;
+    auto packed = rnd((size_t)S * B * 3 * H * D);
+    auto at = [&](int s, int b, int which, int h, int d) { return (((((size_t)s * B + b) * 3 + which) * H + h) * D) + d; };
+    std::vector<double> want((size_t)S * B * H * D);
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < H; ++h)
+            for (int i = 0; i < S; ++i) {
+                std::vector<double> sc(S);
+                double m = -1e300;
+                for (int j = 0; j < S; ++j) {
+                    double a = 0;
+                    for (int d = 0; d < D; ++d) a += (double)packed[at(i, b, 0, h, d)] * packed[at(j, b, 1, h, d)];
+                    sc[j] = a * scale;
+                    m = std::max(m, sc[j]);
+                }
+                double sum = 0;
+                for (auto& x : sc) { x = std::exp(x - m); sum += x; }
+                for (int d = 0; d < D; ++d) {
+                    double acc = 0;
+                    for (int j = 0; j < S; ++j) acc += sc[j] * packed[at(j, b, 2, h, d)];
+                    want[(((size_t)i * B + b) * H + h) * D + d] = acc / sum;
+                }
+            }
+    trtn_attention_params prm{};
+    const int32_t view[4] = {1, 3, 0, 4}, out[4] = {1, 2, 0, 3};
+    for (int i = 0; i < 4; ++i) { prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = view[i]; prm.o_perm[i] = out[i]; }
+    for (int i = 0; i < 3; ++i) { prm.fixed_axis[i] = 2; prm.fixed_index[i] = i; }
+    prm.scale = scale;
+    prm.tactic = tactic;
+    std::vector<int64_t> pd = {S, B, 3, H, D};
+    std::vector<T> ts = {{pd, packed}, {pd, packed}, {pd, packed}, {{S, B, H, D}, {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
+    if (tactic == 1) ran = ran && g_last_impl == "cudnn flash attention";
+    if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
+    std::printf("  attention ran: %s\n", g_last_impl.c_str());
+    char name[128];
+    std::snprintf(name, sizeof name, "attention%s packed qkv tactic=%d", fp16 ? "16" : "32", tactic);
+    check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
 void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act, bool residual = false) {
     auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N), res = rnd((size_t)B * M * N);
     std::vector<double> want((size_t)B * M * N);
@@ -370,9 +419,7 @@ void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched
         double acc = bias[n] + (residual ? res[((size_t)bb * M + m) * N + n] : 0.0);
         const float* bm = b.data() + (batched_b ? (size_t)bb * K * N : 0);
         for (int k = 0; k < K; ++k) acc += (double)a[((size_t)bb * M + m) * K + k] * (trans_b ? bm[(size_t)n * K + k] : bm[(size_t)k * N + n]);
-        if (act == TRTN_ACT_RELU) acc = acc > 0 ? acc : 0;
-        if (act == TRTN_ACT_GELU) acc = 0.5 * acc * (1 + std::erf(acc / std::sqrt(2.0)));
-        want[((size_t)bb * M + m) * N + n] = acc;
+        want[((size_t)bb * M + m) * N + n] = host_act(act, acc, 0, 0);
     }
     trtn_gemm_params prm{};
     prm.trans_b = trans_b; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = -1;
@@ -728,7 +775,7 @@ int main() {
         test_conv(fp16, 1, 2, 28, 28, 64, 64, 1, 0, 1, false, TRTN_ACT_SILU, kGraphTactic);
         if (fp16)
             for (int act : {TRTN_ACT_NONE, TRTN_ACT_RELU, TRTN_ACT_CLIP, TRTN_ACT_LEAKYRELU, TRTN_ACT_SIGMOID, TRTN_ACT_SILU, TRTN_ACT_TANH,
-                            TRTN_ACT_GELU, TRTN_ACT_HARDSIGMOID, TRTN_ACT_HARDSWISH})
+                            TRTN_ACT_GELU, TRTN_ACT_GELU_TANH, TRTN_ACT_HARDSIGMOID, TRTN_ACT_HARDSWISH})
                 test_conv(fp16, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, act, kFusedGraphTactic);
         unsetenv("TRTN_CONV_GRAPH");
         test_tuned_twins(fp16);
@@ -737,6 +784,9 @@ int main() {
         test_conv(fp16, 1, 8, 28, 28, 128, 512, 1, 0, 1, true, TRTN_ACT_RELU);
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
+        // tanh-GELU in cuBLASLt's epilogue (ViT/ConvNeXt MLPs in fp16); with a residual it runs in our kernel.
+        test_gemm(fp16, 1, 197, 768, 3072, true, false, TRTN_ACT_GELU_TANH);
+        test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU_TANH, true);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
         test_gemm(fp16, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);   // ViT's projections + residual
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU, true);
@@ -747,6 +797,9 @@ int main() {
             test_attention(fp16, layout, 0);
             if (fp16) test_attention(fp16, layout, 1);
         }
+        test_attention_packed(fp16, 0);
+        test_attention_packed(fp16, -1);
+        if (fp16) test_attention_packed(fp16, 1);
         // Long key sequences: the kernel's scores need more than 48 KiB of shared memory per block; V's feature dim
         // differs from Q's.
         test_attention(fp16, 1, 0, 19, 2048, 64, 32);

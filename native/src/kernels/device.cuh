@@ -29,6 +29,7 @@ __device__ __forceinline__ float apply_unary(int op, float x, float a, float b) 
         case TRTN_ACT_LEAKYRELU: return x >= 0.f ? x : a * x;
         case TRTN_ACT_TANH: return tanhf(x);
         case TRTN_ACT_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+        case TRTN_ACT_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
         case TRTN_UNARY_EXP: return expf(x);
         case TRTN_UNARY_LOG: return logf(x);
         case TRTN_UNARY_SQRT: return sqrtf(x);

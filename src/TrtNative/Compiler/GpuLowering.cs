@@ -148,6 +148,9 @@ internal sealed class GpuLowering
         var l = new GpuLowering(g, known, options);
         l.Run();
         FuseResidualIntoGemm.Run(l._p);
+        FuseGeluIntoGemm.Run(l._p);
+        FuseSliceIntoAttention.Run(l._p);
+        MergeCopies.Run(l._p);
         FuseScaleIntoPointwiseConv.Run(l._p);
         return l._p;
     }
@@ -389,6 +392,7 @@ internal sealed class GpuLowering
         if (r is not (3 or 4)) throw Unsupported($"rank {r} is not supported (3 or 4)");
         var prm = new AttentionParams { Scale = n.GetFloat("scale", float.NaN), Tactic = -1 };
         if (float.IsNaN(prm.Scale)) throw Unsupported("attribute 'scale' is missing");
+        for (int k = 0; k < 3; k++) prm.FixedAxis[k] = -1;  // whole tensors; FuseSliceIntoAttention may make them slices
         var ids = new int[3];
         var permOut = new int*[] { prm.QPerm, prm.KPerm, prm.VPerm, prm.OPerm };
         for (int k = 0; k < 3; k++)
@@ -455,11 +459,16 @@ internal sealed class GpuLowering
         _vals[n.Outputs[0]] = new Val(y, x.Logical, x.Perm);
     }
 
-    /// <summary>Exact (erf) GELU: ONNX Gelu (opset 20) with approximate='none', or the trtnative.Gelu that FuseGelu makes of the exporters' Erf chain.</summary>
+    /// <summary>ONNX Gelu (opset 20, approximate 'none' or 'tanh'), or the exact trtnative.Gelu that FuseGelu makes of the exporters' Erf chain.</summary>
     private void LowerGelu(Node n)
     {
-        if (n.GetString("approximate", "none") != "none") throw Unsupported("only approximate='none' (erf) GELU is supported");
-        LowerUnary(n, UnaryOp.Gelu);
+        var op = n.GetString("approximate", "none") switch
+        {
+            "none" => UnaryOp.Gelu,
+            "tanh" => UnaryOp.GeluTanh,
+            var other => throw Unsupported($"approximate='{other}' is not a GELU form ('none' or 'tanh')"),
+        };
+        LowerUnary(n, op);
     }
 
     private void LowerClip(Node n)

@@ -81,8 +81,10 @@ internal sealed record ProgramBinding(string Name, int TensorId, Dim[] Shape);
 /// </summary>
 internal sealed class LayerProgram
 {
-    /// <remarks>Version 2 adds <see cref="KeptFp32"/> and stores <see cref="ActivationType"/> (bf16).</remarks>
-    public const int PayloadVersion = 2;
+    /// <summary>Version of this payload's layout. The layer parameter blocks are the shim's structs, so the payload
+    /// also records the ABI version they were written for: a plan from another ABI is stale.</summary>
+    /// <remarks>Version 3 adds <see cref="KeptFp32"/> and stores <see cref="ActivationType"/> (bf16).</remarks>
+    public const int PayloadVersion = 3;
 
     /// <summary>The type the program computes in: fp32, fp16 or bf16 (nodes in <see cref="KeptFp32"/> excepted).</summary>
     public NativeDType ActivationType { get; init; } = NativeDType.Float32;
@@ -144,6 +146,7 @@ internal sealed class LayerProgram
     public void Write(BinaryWriter w)
     {
         w.Write(PayloadVersion);
+        w.Write(NativeLibraryLoader.ExpectedAbiVersion);
         w.Write((int)ActivationType);
         w.Write(Tensors.Count);
         foreach (var t in Tensors)
@@ -180,6 +183,9 @@ internal sealed class LayerProgram
         int version = r.ReadInt32();
         if (version != PayloadVersion)
             throw new TrtNativeException(ErrorCode.StalePlan, $"plan payload version {version}, this TrtNative reads {PayloadVersion}: rebuild the plan");
+        int abi = r.ReadInt32();
+        if (abi != NativeLibraryLoader.ExpectedAbiVersion)
+            throw new TrtNativeException(ErrorCode.StalePlan, $"the plan's layers were written for native ABI {abi}, this TrtNative uses {NativeLibraryLoader.ExpectedAbiVersion}: rebuild the plan");
         var act = (NativeDType)r.ReadInt32();
         if (!act.IsFloat()) throw new FormatException($"activation type {(int)act} is not a float type");
         var p = new LayerProgram { ActivationType = act };

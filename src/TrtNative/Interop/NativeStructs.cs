@@ -14,10 +14,13 @@ internal enum LayerKind
     Copy = 9, Concat = 10, Resize = 11, Gather = 12, Pad = 13, Attention = 14,
 }
 
-/// <summary>trtn_unary_op: 0..8 are <see cref="Ops.ActivationKind"/> in the same order, 9 is exact (erf) GELU.</summary>
+/// <summary>
+/// trtn_unary_op: 0..8 are <see cref="Ops.ActivationKind"/> in the same order, 9 is exact (erf) GELU, 10 GELU's tanh
+/// approximation (cuBLASLt's epilogue computes that one).
+/// </summary>
 internal enum UnaryOp
 {
-    None = 0, Relu = 1, Clip = 2, Sigmoid = 3, Silu = 4, HardSwish = 5, HardSigmoid = 6, LeakyRelu = 7, Tanh = 8, Gelu = 9,
+    None = 0, Relu = 1, Clip = 2, Sigmoid = 3, Silu = 4, HardSwish = 5, HardSigmoid = 6, LeakyRelu = 7, Tanh = 8, Gelu = 9, GeluTanh = 10,
     Exp = 20, Log = 21, Sqrt = 22, Neg = 23, Abs = 24, Erf = 25, Reciprocal = 26, Floor = 27, Ceil = 28,
     Softplus = 29, Elu = 30, Sin = 31, Cos = 32, Round = 33, Sign = 34, Selu = 35, PowScalar = 36,
 }
@@ -138,6 +141,8 @@ internal unsafe struct AttentionParams
     public fixed int OPerm[4];
     public float Scale;
     public int Tactic;
+    public fixed int FixedAxis[3];
+    public fixed int FixedIndex[3];
 }
 
 [StructLayout(LayoutKind.Sequential)]

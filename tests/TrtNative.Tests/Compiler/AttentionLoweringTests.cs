@@ -16,12 +16,12 @@ namespace TrtNative.Tests.Compiler;
 /// </summary>
 public class AttentionLoweringTests
 {
-    private static unsafe (int[] Q, int[] K, int[] V, int[] O, float Scale, int Tactic) Params(ProgramLayer l)
+    private static unsafe (int[] Q, int[] K, int[] V, int[] O, float Scale, int Tactic, int[] FixedAxis, int[] FixedIndex) Params(ProgramLayer l)
     {
         Assert.Equal(sizeof(AttentionParams), l.Params.Length);
         var p = MemoryMarshal.Read<AttentionParams>(l.Params);
-        int[] A(int* x) => Enumerable.Range(0, 4).Select(i => x[i]).ToArray();
-        return (A(p.QPerm), A(p.KPerm), A(p.VPerm), A(p.OPerm), p.Scale, p.Tactic);
+        int[] A(int* x, int n = 4) => Enumerable.Range(0, n).Select(i => x[i]).ToArray();
+        return (A(p.QPerm), A(p.KPerm), A(p.VPerm), A(p.OPerm), p.Scale, p.Tactic, A(p.FixedAxis, 3), A(p.FixedIndex, 3));
     }
 
     /// <summary>Lowers the optimized graph, runs it with batch bound to 3 and compares with the reference executor.</summary>
@@ -113,16 +113,19 @@ public class AttentionLoweringTests
         var program = LowerAndCompare(g, fp16: false);
 
         var l = Assert.Single(program.Layers, l => l.Kind == LayerKind.Attention);
-        // Q, K and V are the three slices (batch-first, as the in-projection left them) seen through aliases.
-        var slices = program.Layers.Where(c => c.Kind == LayerKind.Copy && c.Name.Contains("slice", StringComparison.OrdinalIgnoreCase)).ToList();
-        Assert.Equal(3, slices.Count);
-        Assert.Equal(slices.Select(c => c.Outputs[0]), l.Inputs.Select(program.Root));
-        Assert.Equal(["batch", "5", "8"], program.Tensors[slices[0].Outputs[0]].Shape.Select(dim => dim.ToString()));
+        // Q, K and V are read from the in-projection's output itself (batch-first, as it was written): the slices are
+        // the fixed index of its 3·E axis seen as [3, heads, D] (FuseSliceIntoAttention), so no slice is copied.
+        var projection = program.Layers.First(c => c.Kind == LayerKind.Gemm);
+        Assert.All(l.Inputs, i => Assert.Equal(projection.Outputs[0], program.Root(i)));
+        Assert.All(l.Inputs, i => Assert.Equal(["batch", "5", "3", "2", "4"], program.Tensors[i].Shape.Select(dim => dim.ToString())));
         var p = Params(l);
-        Assert.Equal([0, 2, 1, 3], p.Q);   // logical [S, B, H, D] lives as [B, S, H, D]; the view is [B, H, S, D]
+        Assert.Equal([2, 2, 2], p.FixedAxis);
+        Assert.Equal([0, 1, 2], p.FixedIndex);
+        Assert.Equal([0, 3, 1, 4], p.Q);   // logical [S, B, H, D] lives as [B, S, (3), H, D]; the view is [B, H, S, D]
         Assert.Equal([1, 2, 0, 3], p.O);   // written seq-first, as the out-projection's reshape wants
-        // The other copies: the three slices and the output's way back to batch-first into the engine output.
-        Assert.Equal(5, program.Layers.Count(c => c.Kind == LayerKind.Copy));
+        // The one copy left: the output's way back to batch-first into the engine output.
+        Assert.DoesNotContain(program.Layers, c => c.Kind == LayerKind.Copy && c.Name.Contains("slice", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal(1, program.Layers.Count(c => c.Kind == LayerKind.Copy));
     }
 
     [Fact]

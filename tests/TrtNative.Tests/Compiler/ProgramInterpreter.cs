@@ -66,7 +66,8 @@ internal sealed unsafe class ProgramInterpreter
     {
         0 => x, 1 => MathF.Max(x, 0), 2 => MathF.Min(MathF.Max(x, a), b), 3 => 1f / (1f + MathF.Exp(-x)), 4 => x / (1f + MathF.Exp(-x)),
         5 => x * MathF.Max(0, MathF.Min(1, x / 6f + 0.5f)), 6 => MathF.Max(0, MathF.Min(1, a * x + b)), 7 => x >= 0 ? x : a * x,
-        8 => MathF.Tanh(x), 9 => 0.5f * x * (1f + Erf(x / MathF.Sqrt(2))), 20 => MathF.Exp(x), 21 => MathF.Log(x), 22 => MathF.Sqrt(x),
+        8 => MathF.Tanh(x), 9 => 0.5f * x * (1f + Erf(x / MathF.Sqrt(2))),
+        10 => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x))), 20 => MathF.Exp(x), 21 => MathF.Log(x), 22 => MathF.Sqrt(x),
         23 => -x, 24 => MathF.Abs(x), 25 => Erf(x), 26 => 1f / x, 27 => MathF.Floor(x), 28 => MathF.Ceiling(x),
         29 => MathF.Log(1 + MathF.Exp(x)), 30 => x >= 0 ? x : a * (MathF.Exp(x) - 1), 31 => MathF.Sin(x), 32 => MathF.Cos(x),
         33 => MathF.Round(x, MidpointRounding.ToEven), 34 => MathF.Sign(x), 35 => x > 0 ? b * x : b * a * (MathF.Exp(x) - 1),
@@ -126,20 +127,24 @@ internal sealed unsafe class ProgramInterpreter
     {
         var p = P<AttentionParams>(l);
         int r = _shape[l.Outputs[0]].Length;
-        (long[] Shape, long[] Strides) View(int id, int* perm)
+        // fixedAxis >= 0: the tensor has one dim more than the view, held at fixedIndex (a slice of a packed tensor).
+        (long[] Shape, long[] Strides, long Offset) View(int id, int* perm, int fixedAxis, int fixedIndex)
         {
             var s = _shape[id];
-            if (s.Length != r) throw new InvalidOperationException($"attention: %{id} has rank {s.Length}, the output {r}");
+            bool fixedDim = fixedAxis >= 0;
+            if (s.Length != r + (fixedDim ? 1 : 0)) throw new InvalidOperationException($"attention: %{id} has rank {s.Length}, the output {r}{(fixedDim ? " (+1 fixed dim)" : "")}");
             var st = Strides(s);
             var axes = Enumerable.Range(0, 4).Select(i => perm[i]).ToArray();
-            if (axes.Skip(r).Any(a => a != -1) || !axes.Take(r).Order().SequenceEqual(Enumerable.Range(0, r)))
+            var expected = Enumerable.Range(0, s.Length).Where(a => a != fixedAxis);
+            if (axes.Skip(r).Any(a => a != -1) || !axes.Take(r).Order().SequenceEqual(expected))
                 throw new InvalidOperationException($"attention: [{string.Join(",", axes)}] is not a permutation of {r} dims padded with -1");
-            return (axes.Take(r).Select(a => s[a]).ToArray(), axes.Take(r).Select(a => st[a]).ToArray());
+            if (fixedDim && (fixedIndex < 0 || fixedIndex >= s[fixedAxis])) throw new InvalidOperationException($"attention: fixed index {fixedIndex} outside dim {fixedAxis} of %{id}");
+            return (axes.Take(r).Select(a => s[a]).ToArray(), axes.Take(r).Select(a => st[a]).ToArray(), fixedDim ? fixedIndex * st[fixedAxis] : 0);
         }
-        var (qs, qst) = View(l.Inputs[0], p.QPerm);
-        var (ks, kst) = View(l.Inputs[1], p.KPerm);
-        var (vs, vst) = View(l.Inputs[2], p.VPerm);
-        var (os, ost) = View(l.Outputs[0], p.OPerm);
+        var (qs, qst, q0) = View(l.Inputs[0], p.QPerm, p.FixedAxis[0], p.FixedIndex[0]);
+        var (ks, kst, k0) = View(l.Inputs[1], p.KPerm, p.FixedAxis[1], p.FixedIndex[1]);
+        var (vs, vst, v0) = View(l.Inputs[2], p.VPerm, p.FixedAxis[2], p.FixedIndex[2]);
+        var (os, ost, _) = View(l.Outputs[0], p.OPerm, -1, 0);
         long sq = qs[^2], d = qs[^1], skv = ks[^2], dv = vs[^1];
         if (ks[^1] != d || vs[^2] != skv || !qs[..^2].SequenceEqual(ks[..^2]) || !qs[..^2].SequenceEqual(vs[..^2])
             || !os.SequenceEqual(qs[..^1].Append(dv)))
@@ -150,7 +155,7 @@ internal sealed unsafe class ProgramInterpreter
         float scale = p.Scale;
         Parallel.For(0, lead * sq, row =>
         {
-            long rest = row / sq, i = row % sq, qo = i * qst[^2], ko = 0, vo = 0, oo = i * ost[^2];
+            long rest = row / sq, i = row % sq, qo = q0 + i * qst[^2], ko = k0, vo = v0, oo = i * ost[^2];
             for (int a = r - 3; a >= 0; a--)
             {
                 long c = rest % qs[a];

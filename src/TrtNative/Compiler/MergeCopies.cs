@@ -1,0 +1,76 @@
+using System.Runtime.InteropServices;
+using TrtNative.Interop;
+
+namespace TrtNative.Compiler;
+
+/// <summary>
+/// A layer-program pass: a copy whose output only feeds another copy becomes one copy. The fp16 engines' input took
+/// two (fp32 → fp16, then NCHW → NHWC for the first convolution); the copy kernel converts the dtype and permutes in
+/// the same pass, so the intermediate tensor is never written.
+/// </summary>
+/// <remarks>
+/// Both copies must be plain permutations (no slicing, steps 1) of the same rank, the second must read the first's
+/// output tensor itself (not a reshaping alias of it), and that tensor must be read by nothing else and be no engine
+/// output. Output axis d of the second copy is its input's dim perm₂[d], which is the first copy's input dim
+/// perm₁[perm₂[d]].
+/// </remarks>
+internal static class MergeCopies
+{
+    /// <summary>Rewrites <paramref name="p"/> in place; returns how many copies were removed.</summary>
+    public static int Run(LayerProgram p)
+    {
+        int merged = 0;
+        for (int i = 0; i < p.Layers.Count; i++)
+        {
+            if (TryMerge(p, i))
+            {
+                merged++;
+                i--;  // the first copy was before this one: the layer now at i has not been looked at
+            }
+        }
+        return merged;
+    }
+
+    private static unsafe bool TryMerge(LayerProgram p, int secondIndex)
+    {
+        var second = p.Layers[secondIndex];
+        if (second.Kind != LayerKind.Copy || second.Inputs is not [var mid] || p.Tensors[mid].AliasOf >= 0) return false;
+        int firstIndex = p.Producer(mid);
+        if (firstIndex < 0 || firstIndex >= secondIndex) return false;
+        var first = p.Layers[firstIndex];
+        if (first.Kind != LayerKind.Copy || first.Inputs.Length != 1 || first.Outputs is not [var written] || written != mid) return false;
+        if (p.Tensors[mid].Role != TensorRole.Activation || p.IsEngineOutput(mid) || p.Readers(mid) is not [var only] || only != secondIndex) return false;
+
+        int rank = p.Tensors[mid].Shape.Length;
+        if (p.Tensors[first.Inputs[0]].Shape.Length != rank || p.Tensors[second.Outputs[0]].Shape.Length != rank) return false;
+        var a = MemoryMarshal.Read<CopyParams>(first.Params);
+        var b = MemoryMarshal.Read<CopyParams>(second.Params);
+        if (!IsPlainPermutation(a, rank) || !IsPlainPermutation(b, rank)) return false;
+
+        // The first copy's input must not change between the two copies.
+        int source = p.Root(first.Inputs[0]);
+        for (int j = firstIndex + 1; j < secondIndex; j++)
+            if (p.Layers[j].Outputs.Any(o => p.Root(o) == source)) return false;
+
+        var merged = new CopyParams();
+        for (int d = 0; d < rank; d++)
+        {
+            merged.Perm[d] = a.Perm[b.Perm[d]];
+            merged.Step[d] = 1;
+        }
+        p.Layers[secondIndex] = new ProgramLayer
+        {
+            Name = second.Name, Kind = LayerKind.Copy, Params = LayerProgram.ParamBytes(merged), Inputs = first.Inputs, Outputs = second.Outputs,
+            Tactic = second.Tactic,
+        };
+        p.Layers.RemoveAt(firstIndex);
+        return true;
+    }
+
+    private static unsafe bool IsPlainPermutation(CopyParams c, int rank)
+    {
+        for (int d = 0; d < rank; d++)
+            if (c.Start[d] != 0 || c.Step[d] != 1 || c.Perm[d] < 0 || c.Perm[d] >= rank) return false;
+        return true;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Runtime.InteropServices;
+using TrtNative.Compiler;
+using TrtNative.Interop;
+using TrtNative.Ir;
+using TrtNative.Onnx;
+using TrtNative.Passes;
+using TrtNative.Tests.Models;
+using TrtNative.Tests.Support;
+using Xunit;
+
+namespace TrtNative.Tests.Compiler;
+
+/// <summary><see cref="MergeCopies"/>: chained permute/convert copies become one; a copy read elsewhere stays.</summary>
+public class MergeCopiesTests(ITestOutputHelper output)
+{
+    private (LayerProgram Program, double Error) LowerAndRun(Graph g, bool fp16, long[] shape)
+    {
+        var program = GpuLowering.Lower(Optimizer.Optimize(g), fp16);
+        int seed = RandomTensors.FreshSeed();
+        var inputs = new Dictionary<string, Tensor> { ["x"] = RandomTensors.Normal(shape, seed) };
+        var want = TrtNative.Reference.ReferenceExecutor.Run(g, inputs);
+        var got = new ProgramInterpreter(program).Run(inputs);
+        double err = g.Outputs.Max(o => RelativeL2.Of(got[o.Name], want[o.Name]));
+        output.WriteLine($"{string.Join(", ", program.Layers.Select(l => $"{l.Kind} {l.Name}"))}; rel L2 {err:E3} (seed {seed})");
+        return (program, err);
+    }
+
+    private static Graph ConvNet(bool inputAlsoOutput = false)
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", [Dim.Sym("batch"), Dim.Of(3), Dim.Of(6), Dim.Of(5)]);
+        var y = b.Op("Conv", [x, b.Init("w", [4, 3, 3, 3]), b.Init("b", [4])], n => n.Set("pads", new long[] { 1, 1, 1, 1 }));
+        return inputAlsoOutput ? b.Build(y, b.Op("Relu", x)) : b.Build(y);
+    }
+
+    /// <summary>fp16: the engine input is converted and made NHWC by one copy that the convolution reads.</summary>
+    [Fact]
+    public void Fp16InputIsConvertedAndPermutedInOneCopy()
+    {
+        var (program, err) = LowerAndRun(ConvNet(), fp16: true, [2, 3, 6, 5]);
+        var conv = Assert.Single(program.Layers, l => l.Kind == LayerKind.Conv);
+        var feed = program.Layers.Single(l => l.Outputs.Contains(program.Root(conv.Inputs[0])));
+        Assert.Equal(LayerKind.Copy, feed.Kind);
+        Assert.Equal(program.Inputs[0].TensorId, Assert.Single(feed.Inputs));
+        Assert.Equal(NativeDType.Float16, program.Tensors[feed.Outputs[0]].DType);
+        Assert.True(err <= 1e-2, $"rel L2 {err:E3}");
+    }
+
+    /// <summary>The fp16 input is also read by a Relu: its conversion is shared, so the two copies stay.</summary>
+    [Fact]
+    public void CopyReadElsewhereStays()
+    {
+        var (program, err) = LowerAndRun(ConvNet(inputAlsoOutput: true), fp16: true, [2, 3, 6, 5]);
+        var conv = Assert.Single(program.Layers, l => l.Kind == LayerKind.Conv);
+        var feed = program.Layers.Single(l => l.Outputs.Contains(program.Root(conv.Inputs[0])));
+        Assert.NotEqual(program.Inputs[0].TensorId, Assert.Single(feed.Inputs));
+        Assert.True(err <= 1e-2, $"rel L2 {err:E3}");
+    }
+
+    /// <summary>Transposes in a row fold into one permutation, checked against the reference executor.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ChainedPermutationsComposeCorrectly(bool fp16)
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", [Dim.Sym("batch"), Dim.Of(3), Dim.Of(4), Dim.Of(5)]);
+        var t1 = b.Op("Transpose", [x], n => n.Set("perm", new long[] { 0, 2, 3, 1 }));
+        var t2 = b.Op("Transpose", [t1], n => n.Set("perm", new long[] { 2, 0, 3, 1 }));
+        var (program, err) = LowerAndRun(b.Build(t2), fp16, [2, 3, 4, 5]);
+        Assert.True(program.Layers.Count(l => l.Kind == LayerKind.Copy) <= 2, "the transposes were not merged with the conversions");
+        Assert.True(err <= (fp16 ? 1e-3 : 0), $"rel L2 {err:E3}");
+    }
+
+    [Fact]
+    public void ResNet50Fp16HasOneInputCopy()
+    {
+        var graph = Optimizer.Optimize(OnnxImporter.Load(TorchvisionExports.Get("resnet50")));
+        var program = GpuLowering.Lower(graph, fp16: true);
+        var copies = program.Layers.Where(l => l.Kind == LayerKind.Copy).ToList();
+        output.WriteLine($"resnet50 fp16 copies: {string.Join(", ", copies.Select(c => c.Name))}");
+        Assert.Single(copies, c => c.Inputs.Contains(program.Inputs[0].TensorId));
+        Assert.Equal(2, copies.Count);  // the input's conversion and the logits' way back to fp32
+    }
+}
