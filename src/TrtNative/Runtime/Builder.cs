@@ -296,7 +296,7 @@ public sealed class Builder
 
     /// <summary>
     /// Protect-precision phase (GPU): for an fp16 or bf16 engine with protection on, the search of
-    /// <see cref="PrecisionProtection"/> with observed fp16 and fp32 engines (heuristic tactics, sized for the calibration
+    /// <see cref="PrecisionProtection"/> with observed reduced-precision and fp32 engines (heuristic tactics, sized for the calibration
     /// shapes) as the runs; when it keeps nodes in fp32, <paramref name="engine"/> is replaced by one lowered with them.
     /// </summary>
     private Engine ProtectPrecision(Engine engine, Graph optimized, PassLog log, BuildSettings settings, TimingCache? cache,
