@@ -40,7 +40,7 @@ public class SampleCliTests
     [Theory]
     [InlineData("inspect", "MODEL.onnx", "--engine")]
     [InlineData("conformance", "DIR", "--filter")]
-    [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--bf16", "--profile", "--workspace", "--no-precision-protection", "--timing-cache", "-o, --output")]
+    [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--bf16", "--profile", "--workspace", "--no-precision-protection", "--calibration", "--timing-cache", "-o, --output")]
     [InlineData("run", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed")]
     [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
     [InlineData("check", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed", "--sets")]
@@ -76,6 +76,7 @@ public class SampleCliTests
     [InlineData("--workspace must be at least 1", "build", "@digits", "--workspace", "0")]
     [InlineData("Required argument missing", "run")]
     [InlineData("give either MODEL.onnx or --engine PLAN", "inspect")]
+    [InlineData("--calibration: directory '/no/such/calibration/dir' does not exist", "build", "@digits", "--calibration", "/no/such/calibration/dir")]
     [InlineData("give either MODEL.onnx or --engine PLAN", "inspect", "@digits", "--engine", "@digits")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
@@ -95,6 +96,17 @@ public class SampleCliTests
         Assert.StartsWith("inspect: error (InvalidModel): ", err);
         Assert.Single(err.TrimEnd().Split('\n'));
         NoStackTrace(err);
+    }
+
+    [Fact]
+    public void CalibrationFolderWithoutImagesIsAUsageError()
+    {
+        using var dir = new Runtime.TempDir();
+        File.WriteAllText(dir.File("notes.txt"), "not an image");
+        var (code, output, err) = Run("build", Digits, "--calibration", dir.Path);
+        Assert.Equal(2, code);
+        Assert.Contains("holds no image", err);
+        Assert.Equal("", output);
     }
 
     [Fact]

@@ -18,6 +18,7 @@ internal sealed class EngineOptions
     public List<long> Batches = new();
     public int Warmup = 20, Iterations = 200, Seed = -1;
     public bool NoGraph, LayerTimes, NoPrecisionProtection;
+    public string? Calibration;
 
     /// <summary>The model <see cref="Open"/> built the engine from (null for a plan), for commands that need it again.</summary>
     public TrtNative.Onnx.OnnxModel? Model;
@@ -51,6 +52,12 @@ internal sealed class EngineOptions
         {
             Description = "build pure fp16/bf16: no automatic mixed precision (by default nodes that overflow or drift in the reduced type are found on calibration inputs and kept in fp32)",
         };
+        public readonly Option<DirectoryInfo?> Calibration = new("--calibration")
+        {
+            Description = "a folder of sample images for precision protection's calibration (default: random N(0,1) inputs); " +
+                          "resized to the input, scaled to [0,1], ImageNet mean/std for 3 channels",
+            HelpName = "DIR",
+        };
         public readonly Option<FileInfo?> TimingCache = new("--timing-cache")
         {
             Description = "timing cache file: tactics are read from it and the new ones written back (created when missing)",
@@ -71,6 +78,14 @@ internal sealed class EngineOptions
             command.Add(Profile);
             command.Add(Workspace);
             command.Add(NoPrecisionProtection);
+            command.Add(Calibration);
+            command.Validators.Add(r =>
+            {
+                if (r.GetValue(Calibration) is not { } dir) return;
+                if (!dir.Exists) r.AddError($"--calibration: directory '{dir.FullName}' does not exist");
+                else if (CalibrationImages.Files(dir.FullName).Length == 0)
+                    r.AddError($"--calibration: '{dir.FullName}' holds no image ({string.Join(", ", CalibrationImages.Extensions)})");
+            });
             command.Add(TimingCache);
             Cli.OneOf(command, Fp16, Fp32, Bf16);
             if (output)
@@ -112,6 +127,7 @@ internal sealed class EngineOptions
                 NoGraph = NoGraph is not null && r.GetValue(NoGraph),
                 LayerTimes = LayerTimes is not null && r.GetValue(LayerTimes),
                 NoPrecisionProtection = r.GetValue(NoPrecisionProtection),
+                Calibration = r.GetValue(Calibration)?.FullName,
             };
             if (Batch is not null && r.GetValue(Batch) is { Length: > 0 } batches) o.Batches.AddRange(batches);
             if (o.Batches.Count == 0) o.Batches.Add(o.MinBatch);
@@ -176,6 +192,11 @@ internal sealed class EngineOptions
         {
             long[] Fix(long b) => shape.Select((d, k) => k == 0 ? b : d.Value).ToArray();
             config.OptimizationProfiles.Add(new OptimizationProfile().Set(input.Name, Fix(MinBatch), Fix(OptBatch), Fix(MaxBatch)));
+        }
+        if (Calibration is not null)
+        {
+            config.CalibrationInputs = CalibrationImages.Load(Calibration, input.Name, shape, MinBatch, MaxBatch);
+            if (verbose) Console.WriteLine($"calibration: {config.CalibrationInputs.Count} batch(es) of images from {Calibration}");
         }
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var engine = new Builder(ctx).Build(model, config, new ProgressLine(verbose ? Console.Out : TextWriter.Null));
