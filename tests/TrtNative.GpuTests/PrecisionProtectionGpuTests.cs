@@ -67,6 +67,12 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
         using var protectedEngine = builder.Build(g, Config(Precision.Fp16, protection: true), progress: new SyncProgress(progress));
         using var pure = builder.Build(g, Config(Precision.Fp16, protection: false));
         foreach (var p in progress.Where(p => p.Phase == BuildPhase.ProtectPrecision)) Report(p.ToString());
+        // The build log says what was kept and why, and the rebuild reports as steps of the protect-precision phase.
+        Assert.Contains(progress, p => p.Phase == BuildPhase.ProtectPrecision && p.Message.Contains($"keep {OverflowNet.BigConv} in fp32: "));
+        Assert.Contains(progress, p => p.Phase == BuildPhase.ProtectPrecision && p.Message.StartsWith("rebuilding with ", StringComparison.Ordinal));
+        var last = progress[^1];
+        Assert.Equal((BuildPhase.ProtectPrecision, last.Total), (last.Phase, last.Step));
+        Assert.Contains("node(s) in fp32", last.Message);
 
         var want32 = Run(fp32, x);
         Assert.True(EngineGpuTests.RelL2(want32, reference) <= 1e-4, "the fp32 engine must match the reference");

@@ -328,8 +328,10 @@ public sealed class Builder
                 return engine;
             }
             engine.Dispose();
-            var compiled = Compile(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = result.KeepFp32 }, settings, log, null);
-            var rebuilt = CreateAndTune(compiled, settings, cache, modelHash, null);
+            // The rebuild's phases are reported as steps of this one, so the phase count stays a progress bar.
+            var inner = progress is null ? null : new PhaseRelabel(progress, $"rebuilding with {result.KeepFp32.Count} node(s) in fp32");
+            var compiled = Compile(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = result.KeepFp32 }, settings, log, inner);
+            var rebuilt = CreateAndTune(compiled, settings, cache, modelHash, inner);
             Report(progress, BuildPhase.ProtectPrecision, end: true,
                 $"kept {result.KeepFp32.Count} node(s) in fp32 ({string.Join(", ", result.KeepFp32.Keys)}), {budget}: {outputs}");
             return rebuilt;
@@ -400,6 +402,13 @@ public sealed class Builder
         using var engine = new Engine(Context, compiled.Program, compiled.Profile, header, compiled.Memory);
         using var ctx = engine.CreateContext();
         return inputs.Select(x => (IReadOnlyDictionary<string, Tensor>)ctx.Run(x)).ToList();
+    }
+
+    /// <summary>Reports another phase's events as unfinished steps of <see cref="BuildPhase.ProtectPrecision"/>.</summary>
+    private sealed class PhaseRelabel(IProgress<BuildProgress> to, string what) : IProgress<BuildProgress>
+    {
+        public void Report(BuildProgress value) =>
+            to.Report(new BuildProgress(BuildPhase.ProtectPrecision, (int)BuildPhase.ProtectPrecision, value.Total, $"{what}: {value.Phase}: {value.Message}"));
     }
 
     private static void Report(IProgress<BuildProgress>? progress, BuildPhase phase, bool end, string message) =>
