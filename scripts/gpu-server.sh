@@ -4,7 +4,8 @@
 #   2. unpacks the server bundle (./build.sh bundle-server; TRTN_SERVER_TAR, default .carry/server-bundle.tar.xz)
 #      under out/srv (inside the repository: the tests find demo/digits by walking up) and runs the server's xunit
 #      tests there on the GPU: every service they create runs on the GPU backend;
-#   3. unless TRTN_SERVER_BENCH=0: the ResNet-50 fp16 service benchmark (demo/gpu/resnet50_bench.sh).
+#   3. unless TRTN_SERVER_BENCH=0: the ResNet-50 fp16 service benchmark (demo/gpu/resnet50_bench.sh), and with 2+ GPUs
+#      the multi-GPU one (scripts/gpu-multigpu-bench.sh: gpuid 0 against "all" at 64 and 256 clients).
 # Logs under $OUT. Exit status: the tests' (the benchmark is reported, not asserted).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +30,10 @@ echo "server tests rc=$rc"
 if [ "${TRTN_SERVER_BENCH:-1}" != 0 ]; then
   echo "== ResNet-50 service benchmark ($((SECONDS - t0)) s so far)"
   TRTN_SERVER_TAR="$tarball" TRTN_PATCH_DIR=/nonexistent TRTN_NATIVE_BUILD=/tmp/nb-server bash demo/gpu/resnet50_bench.sh 2>&1 | tail -60
+fi
+if [ "${TRTN_SERVER_BENCH:-1}" != 0 ] && [ "$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')" -ge 2 ]; then
+  echo "== multi-GPU benchmark: gpuid 0 vs \"all\" ($((SECONDS - t0)) s so far)"
+  OUT="$out" TRTN_SERVER_TAR="$tarball" TRTN_PATCH_DIR=/nonexistent TRTN_NATIVE_BUILD=/tmp/nb-server bash scripts/gpu-multigpu-bench.sh 2>&1 | tail -20
 fi
 echo "== done in $((SECONDS - t0)) s"
 exit $rc

@@ -12,8 +12,9 @@ same model (8 images, all classes) and a 128-image predict against single predic
 predicts after 20 warm-ups (head.time and client round trip, p50/p99); 64 concurrent keep-alive clients sending
 single-image predicts for DURATION s (images/s, average engine batch from service_stats); stop the server; the
 engine's raw throughput (TrtNative.EngineBench on the plan the server saved) at the batch the server reached, 64 and
-128; PyTorch fp16 eager throughput (NCHW and channels_last) at the same batch sizes. Prints a table last and writes
-OUT/resnet50_bench.json after every step.
+128; PyTorch fp16 eager throughput (NCHW and channels_last) at the same batch sizes; the latency and throughput phases
+again on a server started with --gpu-decode false (every JPEG decoded on the CPU: the A/B of the GPU JPEG path).
+The JPEGs are IMG=WxH (default 640x480). Prints a table last and writes OUT/resnet50_bench.json after every step.
 """
 import http.client, json, math, multiprocessing as mp, os, shutil, subprocess, sys, threading, time
 import numpy as np
@@ -26,10 +27,16 @@ pos = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or ar
 SERVER, PORT, WORK, OUT = pos[0], int(pos[1]), os.path.abspath(pos[2]), os.path.abspath(pos[3])
 HTTP_PORT = PORT + 1
 N_WARM, N_SEQ = 20, int(os.environ.get("N_SEQ", 40 if CPU else 200))
-CLIENTS = 64
+CLIENTS = int(os.environ.get("CLIENTS", 64))
+# parameters.mllib.gpuid as JSON (0, [0,1], "all"): scripts/gpu-multigpu-bench.sh compares one GPU with all of them.
+GPUID = json.loads(os.environ.get("GPUID", "0"))
+# 1: stop after the concurrent-clients throughput (no engine or PyTorch runs), for repeated runs.
+THROUGHPUT_ONLY = os.environ.get("THROUGHPUT_ONLY") == "1"
 DURATION = float(os.environ.get("DURATION", 4 if CPU else 15))
 BIG = int(os.environ.get("BIG", 16 if CPU else 128))
 REPO = os.path.join(WORK, "model") + "/"
+# The predicts' JPEG size (IMG=WxH): photos arrive at about 640x480; 224x224 skips most of the decode and resize work.
+IMG_W, IMG_H = (int(v) for v in os.environ.get("IMG", "640x480").split("x"))
 res = {"mode": "cpu-fallback" if CPU else "gpu", "started": time.strftime("%Y-%m-%d %H:%M:%S")}
 procs = []
 
@@ -78,10 +85,10 @@ def wait_http(port, path, seconds):
     raise SystemExit(f"nothing answered on port {port}")
 
 
-def jpeg(path, seed, size=224):
+def jpeg(path, seed, w=IMG_W, h=IMG_H):
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    img = np.stack([(xx * (seed % 7 + 1)) % 256, (yy * (seed % 5 + 1)) % 256, rng.integers(0, 256, (size, size))], -1)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([(xx * (seed % 7 + 1)) % 256, (yy * (seed % 5 + 1)) % 256, rng.integers(0, 256, (h, w))], -1)
     Image.fromarray(img.astype(np.uint8)).save(path, format="JPEG", quality=90)
 
 
@@ -120,7 +127,7 @@ wait_http(PORT, "/info", 60)
 create = {"description": "image classification", "mllib": "tensorrt",
           "model": {"init": f"http://127.0.0.1:{HTTP_PORT}/resnet_50_onnx.tar.gz", "repository": REPO},
           "parameters": {"input": {"connector": "image", "height": 224, "rgb": True, "scale": 0.0039, "width": 224},
-                         "mllib": {"gpuid": 0, "maxBatchSize": 128, "datatype": "fp16", "maxWorkspaceSize": 6096, "nclasses": 1000}},
+                         "mllib": {"gpuid": GPUID, "maxBatchSize": 128, "datatype": "fp16", "maxWorkspaceSize": 6096, "nclasses": 1000}},
           "type": "supervised"}
 res["create_body"] = create
 c = Client()
@@ -139,7 +146,7 @@ while True:
         save()
         raise SystemExit(f"the engine build took over {BUILD_LIMIT} s; gave up (BUILD_LIMIT)")
     time.sleep(0.5)
-res["service"] = {k: s.get(k) for k in ("state", "backend", "backend_reason", "engine_build_seconds", "engine_source",
+res["service"] = {k: s.get(k) for k in ("state", "backend", "backend_reason", "jpeg_decode", "engine_build_seconds", "engine_source",
                                         "engine_file", "gpu_memory_bytes", "error", "input_tensor", "output_tensor")}
 res["service"]["seconds_to_ready"] = round(time.time() - t0, 3)
 log("service", json.dumps(res["service"]))
@@ -281,29 +288,35 @@ def server_side(m0, m1):
 
 
 n_proc = max(1, min(8, (os.cpu_count() or 2) // 2))
-m_before = metric_sums()
-before = stats(c)["service_stats"]
-ctxmp = mp.get_context("fork")
-q = ctxmp.Queue()
-start = time.time() + 0.5
-deadline = start + DURATION
-ps = [ctxmp.Process(target=client_proc, args=(CLIENTS // n_proc + (1 if k < CLIENTS % n_proc else 0), deadline, q)) for k in range(n_proc)]
-for p in ps:
-    p.start()
-parts = [q.get() for _ in ps]
-for p in ps:
-    p.join()
-wall = time.time() - start
-after = stats(c)["service_stats"]
-done = sum(p[0] for p in parts)
-lat = [x for p in parts for x in p[2]]
-d_batches = after["engine_batches"] - before["engine_batches"]
-d_items = after["avg_engine_batch_size"] * after["engine_batches"] - before["avg_engine_batch_size"] * before["engine_batches"]
-res["throughput"] = {"clients": CLIENTS, "client_processes": n_proc, "seconds": round(wall, 2), "images": done,
-                     "errors": sum(p[1] for p in parts), "images_per_s": round(done / wall, 1),
-                     "engine_batches": d_batches, "avg_engine_batch": round(d_items / d_batches, 2) if d_batches else 0,
-                     "round_trip_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99)} if lat else None,
-                     "server_side": server_side(m_before, metric_sums())}
+
+
+def throughput_run(c):
+    m_before = metric_sums()
+    before = stats(c)["service_stats"]
+    ctxmp = mp.get_context("fork")
+    q = ctxmp.Queue()
+    start = time.time() + 0.5
+    deadline = start + DURATION
+    ps = [ctxmp.Process(target=client_proc, args=(CLIENTS // n_proc + (1 if k < CLIENTS % n_proc else 0), deadline, q)) for k in range(n_proc)]
+    for p in ps:
+        p.start()
+    parts = [q.get() for _ in ps]
+    for p in ps:
+        p.join()
+    wall = time.time() - start
+    after = stats(c)["service_stats"]
+    done = sum(p[0] for p in parts)
+    lat = [x for p in parts for x in p[2]]
+    d_batches = after["engine_batches"] - before["engine_batches"]
+    d_items = after["avg_engine_batch_size"] * after["engine_batches"] - before["avg_engine_batch_size"] * before["engine_batches"]
+    return {"clients": CLIENTS, "client_processes": n_proc, "seconds": round(wall, 2), "images": done,
+            "errors": sum(p[1] for p in parts), "images_per_s": round(done / wall, 1),
+            "engine_batches": d_batches, "avg_engine_batch": round(d_items / d_batches, 2) if d_batches else 0,
+            "round_trip_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99)} if lat else None,
+            "server_side": server_side(m_before, metric_sums())}
+
+
+res["throughput"] = throughput_run(c)
 log("throughput", json.dumps(res["throughput"]))
 st, metrics = None, None
 cm = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
@@ -314,8 +327,12 @@ save()
 plan = s.get("engine_file")
 if plan and not os.path.isabs(plan):
     plan = os.path.join(REPO, plan)  # service_stats gives the plan's file name in the repository
+res["replicas"] = stats(c).get("replicas")  # per GPU: batches and images of the whole run
 server.terminate()
 server.wait(timeout=60)
+if THROUGHPUT_ONLY:
+    save()
+    sys.exit(0)
 
 # --- raw engine and PyTorch at the same batch sizes ----------------------------------------------------------------
 reached = max(1, int(round(res["throughput"]["avg_engine_batch"])))
@@ -394,6 +411,27 @@ except Exception as e:  # noqa: BLE001 - report, keep the table
     res["latency_delay0"] = {"error": repr(e)}
 save()
 
+# --- A/B: the same latency and throughput with --gpu-decode false (every JPEG decoded and resized on the CPU) ------
+if not CPU:
+    try:
+        cmd_off = cmd + ["--gpu-decode", "false"]
+        server = subprocess.Popen(cmd_off, stdout=server_log, stderr=subprocess.STDOUT)
+        procs.append(server)
+        wait_http(PORT, "/info", 60)
+        c = Client()
+        st, body = c.call("PUT", "/services/testonnx", create)
+        assert st == 201, body
+        while (s0 := stats(c)).get("state") == "building":
+            time.sleep(0.2)
+        assert s0["state"] == "ready", s0
+        res["gpu_decode_off"] = {"server_command": " ".join(cmd_off), "latency": latency_loop(Client()), "throughput": throughput_run(c)}
+        log("gpu_decode_off", json.dumps(res["gpu_decode_off"]))
+        server.terminate()
+        server.wait(timeout=60)
+    except Exception as e:  # noqa: BLE001 - report, keep the table
+        res["gpu_decode_off"] = {"error": repr(e)}
+    save()
+
 # --- table --------------------------------------------------------------------------------------------------------
 L, T = res["latency"], res["throughput"]
 print("\n== ResNet-50", "fp16 GPU" if not CPU else "(CPU fallback run: not the GPU figures)", "—", res["service"].get("backend"), "—", res["service"].get("engine_source"))
@@ -406,6 +444,14 @@ if "head_time_ms" in L0:
     print(f"same, --max-batch-delay-ms 0: head.time p50 {L0['head_time_ms']['p50']} ms p99 {L0['head_time_ms']['p99']} ms; "
           f"round trip p50 {L0['round_trip_ms']['p50']} ms p99 {L0['round_trip_ms']['p99']} ms")
 print(f"{CLIENTS} clients, {T['seconds']} s: {T['images_per_s']} images/s, avg engine batch {T['avg_engine_batch']}, errors {T['errors']}")
+print(f"JPEGs {IMG_W}x{IMG_H}; the above with GPU decode on (the default); with --gpu-decode false:")
+off = res.get("gpu_decode_off", {})
+if "latency" in off:
+    Lo, To = off["latency"], off["throughput"]
+    print(f"  single predict round trip p50 {Lo['round_trip_ms']['p50']} ms p99 {Lo['round_trip_ms']['p99']} ms; "
+          f"{CLIENTS} clients {To['images_per_s']} images/s, avg engine batch {To['avg_engine_batch']}, errors {To['errors']}")
+else:
+    print("  not measured:", off.get("error", "CPU run"))
 print(f"{'batch':>6} {'engine img/s':>13} {'engine+copies':>14} {'torch nchw':>11} {'torch cl':>9} {'engine/torch best':>18}")
 eng = {r["batch"]: r for r in res["engine"]} if isinstance(res["engine"], list) else {}
 tor = {}

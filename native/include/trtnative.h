@@ -33,13 +33,15 @@ extern "C" {
 
 /* Bumped on every incompatible change of a signature, a struct or an enum below (4: TRTN_LAYER_ATTENTION, a GEMM's
  * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, attention
- * inputs sliced from a packed tensor, TRTN_BFLOAT16 and trtn_build_options.reduced_type). */
+ * inputs sliced from a packed tensor, the JPEG decoder and trtn_resize_images, TRTN_BFLOAT16 and
+ * trtn_build_options.reduced_type). */
 #define TRTN_ABI_VERSION 5
 #define TRTN_MAX_DIMS 8
 
 typedef struct trtn_status trtn_status;
 typedef struct trtn_engine trtn_engine;
 typedef struct trtn_context trtn_context;
+typedef struct trtn_jpeg_decoder trtn_jpeg_decoder;
 
 /* Codes match TrtNative.ErrorCode on the managed side. */
 typedef enum trtn_code {
@@ -253,6 +255,35 @@ typedef enum trtn_image_layout {
     TRTN_IMAGE_NHWC = 1     /* interleaved: [batch, height, width, channels] */
 } trtn_image_layout;
 
+/* Resampling filters of trtn_resize_images, with OpenCV's definitions (as the server's CPU resampler). */
+typedef enum trtn_interp {
+    TRTN_INTERP_NEAREST = 0,
+    TRTN_INTERP_LINEAR = 1,
+    TRTN_INTERP_CUBIC = 2,     /* Keys, a = -0.75 */
+    TRTN_INTERP_AREA = 3,      /* box averages when shrinking; linear when enlarging */
+    TRTN_INTERP_LANCZOS4 = 4
+} trtn_interp;
+
+/* One image of trtn_resize_images (in device memory): the source is resized to resize_width x resize_height and
+ * the out_width x out_height window at (crop_x, crop_y) of that is written to dst. */
+typedef struct trtn_resize_item {
+    uint64_t src;              /* device address: src_height rows of src_pitch bytes, src_channels bytes per pixel */
+    uint64_t dst;              /* device address: out_height x out_width x out_channels bytes, interleaved, contiguous */
+    int32_t src_width, src_height, src_pitch;
+    int32_t resize_width, resize_height;
+    int32_t crop_x, crop_y;
+    int32_t interp;            /* trtn_interp */
+} trtn_resize_item;
+
+/* What trtn_jpeg_decoder_decode reports per image (host memory). */
+typedef struct trtn_jpeg_image {
+    uint64_t pixels;           /* device address of the decoded image, interleaved R,G,B: height rows of pitch bytes; 0 if it failed */
+    int32_t width, height, pitch;
+    int32_t status;            /* TRTN_OK; TRTN_UNSUPPORTED: a JPEG nvJPEG does not decode; TRTN_INVALID_ARGUMENT: not a readable JPEG */
+    int32_t nvjpeg_status;     /* nvjpegStatus_t of the call that refused the image (0 when decoded) */
+    int32_t reserved;
+} trtn_jpeg_image;
+
 typedef struct trtn_context_info {
     uint64_t workspace_bytes;        /* needed for the current shapes */
     int64_t enqueue_count;
@@ -329,6 +360,34 @@ TRTN_API trtn_status* trtn_context_layer_implementation(const trtn_context* cont
 TRTN_API trtn_status* trtn_preprocess_images(const void* pixels, const void* params, int32_t batch, int32_t height,
                                              int32_t width, int32_t src_channels, int32_t out_channels,
                                              int32_t out_dtype, int32_t out_layout, void* dst, void* stream);
+
+/* ---- image resize ----
+ * items: device memory, count trtn_resize_item. Per item, the source resized (trtn_interp, OpenCV's sample
+ * positions, edge pixels replicated) and cropped to out_height x out_width, rounded (half to even) and saturated to
+ * 8 bits. src_channels 3 (R,G,B) or 1; out_channels 3 (from 3) or 1 (from 1, or from 3 through OpenCV's fixed-point
+ * RGB->grey, applied to each source pixel before resampling). Queued on stream; returns at once. The result equals
+ * the server's CPU path (separable resampling in the same float order) except where sin() differs (lanczos4: +-1). */
+TRTN_API trtn_status* trtn_resize_images(const void* items, int32_t count, int32_t src_channels, int32_t out_channels,
+                                         int32_t out_height, int32_t out_width, void* stream);
+
+/* ---- JPEG decoding (nvJPEG) ----
+ * A decoder for batches of up to max_batch JPEG files on one device: nvJPEG's hardware decoder where the GPU has one
+ * (baseline JPEGs it accepts), its CUDA backend for the others (progressive, ...). Create returns TRTN_UNSUPPORTED
+ * when this build has no nvJPEG, TRTN_NO_DEVICE without CUDA. Not thread-safe: one decoder per concurrent batch. */
+TRTN_API trtn_status* trtn_jpeg_decoder_create(int32_t device, int32_t max_batch, trtn_jpeg_decoder** out);
+TRTN_API void trtn_jpeg_decoder_destroy(trtn_jpeg_decoder* decoder);
+/* 1 when the hardware decoder is in use, 0 when only the CUDA backend is (no hardware decoder, or three hardware
+ * batches in a row failed: then the CUDA backend takes every file). */
+TRTN_API int32_t trtn_jpeg_decoder_is_hardware(const trtn_jpeg_decoder* decoder);
+/* Decodes count (1..max_batch) JPEG files (host memory: data[i], sizes[i] bytes; keep them unchanged until the
+ * stream has passed the decode, as nvJPEG may copy them asynchronously; pinned memory is fastest) to
+ * interleaved 8-bit RGB (a grey JPEG gives R = G = B) in device memory the decoder owns, queued on stream.
+ * images (host, count entries) receives each image's address, size and status: an image nvJPEG refuses fails alone
+ * (status != TRTN_OK) and the others are decoded. The pixels stay valid until the next decode or destroy; read them
+ * on stream (or after it). The call's own status is an error only when nothing could be attempted (bad arguments,
+ * out of device memory, a CUDA error). */
+TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const void* const* data, const uint64_t* sizes,
+                                               int32_t count, void* stream, trtn_jpeg_image* images);
 
 #ifdef __cplusplus
 }

@@ -29,4 +29,9 @@ TRTN_API trtn_status* trtn_context_profile(trtn_context*, void*, float*, int32_t
 TRTN_API trtn_status* trtn_context_layer_implementation(const trtn_context*, int32_t, char*, uint64_t) { return no_cuda("trtn_context_layer_implementation"); }
 TRTN_API trtn_status* trtn_context_get_info(const trtn_context*, trtn_context_info*) { return no_cuda("trtn_context_get_info"); }
 TRTN_API trtn_status* trtn_preprocess_images(const void*, const void*, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, void*, void*) { return no_cuda("trtn_preprocess_images"); }
+TRTN_API trtn_status* trtn_resize_images(const void*, int32_t, int32_t, int32_t, int32_t, int32_t, void*) { return no_cuda("trtn_resize_images"); }
+TRTN_API trtn_status* trtn_jpeg_decoder_create(int32_t, int32_t, trtn_jpeg_decoder** out) { if (out) *out = nullptr; return no_cuda("trtn_jpeg_decoder_create"); }
+TRTN_API void trtn_jpeg_decoder_destroy(trtn_jpeg_decoder*) {}
+TRTN_API int32_t trtn_jpeg_decoder_is_hardware(const trtn_jpeg_decoder*) { return 0; }
+TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder*, const void* const*, const uint64_t*, int32_t, void*, trtn_jpeg_image*) { return no_cuda("trtn_jpeg_decoder_decode"); }
 }

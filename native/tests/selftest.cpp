@@ -1,6 +1,7 @@
 // Native self-test: runs single-layer engines through the C ABI on the GPU and compares each with a CPU
 // reference (fp64 accumulation), in fp32 and fp16. Prints one line per case and "N passed, M failed".
 #include "trtnative.h"
+#include "selftest_jpegs.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <random>
 #include <string>
@@ -636,6 +638,218 @@ void test_preprocess() {
     cudaStreamDestroy(s);
 }
 
+// The server's CPU resampler (src/TrtNative.Server/Imaging/Resampler.cs), separable, in the same float order: the
+// reference the resize kernel must equal.
+void cpu_coeffs(int src, int dst, int mode, std::vector<int>& idx, std::vector<float>& w, int& taps) {
+    double scale = (double)src / dst;
+    if (mode == TRTN_INTERP_AREA && scale <= 1.0) mode = TRTN_INTERP_LINEAR;
+    taps = mode == TRTN_INTERP_NEAREST ? 1 : mode == TRTN_INTERP_LINEAR ? 2 : mode == TRTN_INTERP_CUBIC ? 4
+         : mode == TRTN_INTERP_LANCZOS4 ? 8 : (int)std::ceil(scale) + 1;
+    idx.assign((size_t)dst * taps, 0);
+    w.assign((size_t)dst * taps, 0.f);
+    for (int d = 0; d < dst; ++d) {
+        int b = d * taps;
+        if (mode == TRTN_INTERP_NEAREST) {
+            idx[b] = std::min((int)std::floor(d * scale), src - 1);
+            w[b] = 1;
+        } else if (mode == TRTN_INTERP_AREA) {
+            double x0 = d * scale, x1 = x0 + scale;
+            int first = (int)std::floor(x0);
+            for (int k = 0; k < taps; ++k) {
+                int sx = first + k;
+                double overlap = std::max(0.0, std::min(x1, (double)(sx + 1)) - std::max(x0, (double)sx));
+                idx[b + k] = std::clamp(sx, 0, src - 1);
+                w[b + k] = (float)(overlap / scale);
+            }
+        } else {
+            double fx = (d + 0.5) * scale - 0.5;
+            int sx = (int)std::floor(fx);
+            double f = fx - sx, sum = 0;
+            int half = taps / 2;
+            std::vector<double> tw(taps);
+            for (int k = 0; k < taps; ++k) {
+                double t = f - (k - half + 1), a = -0.75, at = std::fabs(t);
+                if (mode == TRTN_INTERP_LINEAR) tw[k] = std::max(0.0, 1 - at);
+                else if (mode == TRTN_INTERP_CUBIC)
+                    tw[k] = at <= 1 ? ((a + 2) * at - (a + 3)) * at * at + 1 : at < 2 ? ((a * at - 5 * a) * at + 8 * a) * at - 4 * a : 0;
+                else {
+                    double px = M_PI * t;
+                    tw[k] = at < 1e-12 ? 1 : at >= 4 ? 0 : 4 * std::sin(px) * std::sin(px / 4) / (px * px);
+                }
+                sum += tw[k];
+            }
+            for (int k = 0; k < taps; ++k) {
+                idx[b + k] = std::clamp(sx + k - half + 1, 0, src - 1);
+                w[b + k] = (float)(tw[k] / sum);
+            }
+        }
+    }
+}
+
+// src: sw x sh x ch tight; returns the rw x rh resized image cropped to ow x oh at (cx, cy).
+std::vector<uint8_t> cpu_resize(const std::vector<uint8_t>& src, int sw, int sh, int ch, int rw, int rh, int cx, int cy, int ow, int oh, int mode) {
+    std::vector<int> xi, yi;
+    std::vector<float> xw, yw;
+    int xt, yt;
+    cpu_coeffs(sw, rw, mode, xi, xw, xt);
+    cpu_coeffs(sh, rh, mode, yi, yw, yt);
+    std::vector<float> tmp((size_t)sh * rw * ch);
+    for (int y = 0; y < sh; ++y)
+        for (int x = 0; x < rw; ++x)
+            for (int c = 0; c < ch; ++c) {
+                float s = 0;
+                for (int k = 0; k < xt; ++k) s += xw[x * xt + k] * (float)src[((size_t)y * sw + xi[x * xt + k]) * ch + c];
+                tmp[((size_t)y * rw + x) * ch + c] = s;
+            }
+    std::vector<uint8_t> out((size_t)ow * oh * ch);
+    for (int y = 0; y < oh; ++y)
+        for (int x = 0; x < ow; ++x)
+            for (int c = 0; c < ch; ++c) {
+                int ry = y + cy, rx = x + cx;
+                float s = 0;
+                for (int k = 0; k < yt; ++k) s += yw[ry * yt + k] * tmp[((size_t)yi[ry * yt + k] * rw + rx) * ch + c];
+                out[((size_t)y * ow + x) * ch + c] = (uint8_t)std::clamp((int)std::nearbyint(s), 0, 255);
+            }
+    return out;
+}
+
+// OpenCV's fixed-point RGB -> grey, as the server's decoder.
+std::vector<uint8_t> cpu_grey(const std::vector<uint8_t>& rgb) {
+    std::vector<uint8_t> g(rgb.size() / 3);
+    for (size_t i = 0; i < g.size(); ++i) g[i] = (uint8_t)((rgb[3 * i] * 4899 + rgb[3 * i + 1] * 9617 + rgb[3 * i + 2] * 1868 + 8192) >> 14);
+    return g;
+}
+
+// The resize kernel against the CPU resampler: shrink, enlarge and same size, each filter, RGB, RGB -> grey and grey,
+// sources with row padding (pitch > width). Equal byte for byte except lanczos4 (sin() may differ by an ulp: +-1).
+void test_resize() {
+    const int OW = 24, OH = 20;
+    struct Case { int sw, sh, rw, rh, cx, cy; };
+    const Case cases[] = {{97, 61, 32, 24, 4, 2}, {13, 11, 30, 22, 3, 1}, {24, 20, 24, 20, 0, 0}, {250, 190, 26, 21, 1, 0}};
+    const int n = (int)(sizeof cases / sizeof cases[0]);
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    void* ditems = nullptr;
+    cudaMalloc(&ditems, (n + 1) * sizeof(trtn_resize_item));
+    for (int mode = TRTN_INTERP_NEAREST; mode <= TRTN_INTERP_LANCZOS4; ++mode)
+        for (int chans : {33, 31, 11}) {
+            int sc = chans / 10, oc = chans % 10;
+            std::vector<void*> srcs, dsts;
+            std::vector<trtn_resize_item> items(n);
+            std::vector<std::vector<uint8_t>> want(n);
+            for (int i = 0; i < n; ++i) {
+                const Case& c = cases[i];
+                std::vector<uint8_t> px((size_t)c.sw * c.sh * sc);
+                for (auto& v : px) v = (uint8_t)(rng() & 0xff);
+                int pitch = c.sw * sc + 5;
+                void* d = nullptr;
+                cudaMalloc(&d, (size_t)pitch * c.sh);
+                cudaMemcpy2D(d, pitch, px.data(), (size_t)c.sw * sc, (size_t)c.sw * sc, c.sh, cudaMemcpyHostToDevice);
+                void* o = nullptr;
+                cudaMalloc(&o, (size_t)OW * OH * oc);
+                cudaMemset(o, 0x5a, (size_t)OW * OH * oc);
+                srcs.push_back(d);
+                dsts.push_back(o);
+                items[i] = trtn_resize_item{(uint64_t)d, (uint64_t)o, c.sw, c.sh, pitch, c.rw, c.rh, c.cx, c.cy, mode};
+                want[i] = cpu_resize(sc == 3 && oc == 1 ? cpu_grey(px) : px, c.sw, c.sh, oc, c.rw, c.rh, c.cx, c.cy, OW, OH, mode);
+            }
+            cudaMemcpy(ditems, items.data(), n * sizeof(trtn_resize_item), cudaMemcpyHostToDevice);
+            bool ran = ok(trtn_resize_images(ditems, n, sc, oc, OH, OW, s), "resize_images") && cudaStreamSynchronize(s) == cudaSuccess;
+            int worst = 0;
+            for (int i = 0; i < n && ran; ++i) {
+                std::vector<uint8_t> got(want[i].size());
+                cudaMemcpy(got.data(), dsts[i], got.size(), cudaMemcpyDeviceToHost);
+                for (size_t k = 0; k < got.size(); ++k) worst = std::max(worst, std::abs((int)got[k] - (int)want[i][k]));
+            }
+            bool good = ran && worst <= (mode == TRTN_INTERP_LANCZOS4 ? 1 : 0);
+            const char* names[] = {"nearest", "linear", "cubic", "area", "lanczos4"};
+            std::printf("%s resize %-8s %d->%d channel(s), max |gpu - cpu| = %d\n", good ? "PASS" : "FAIL", names[mode], sc, oc, worst);
+            (good ? g_pass : g_fail)++;
+            for (void* p : srcs) cudaFree(p);
+            for (void* p : dsts) cudaFree(p);
+        }
+    // A crop window outside the resized image: zeros, never a read out of bounds. 3 -> 4 channels is refused.
+    std::vector<uint8_t> src(16 * 16 * 3, 200);
+    void *d, *o;
+    cudaMalloc(&d, src.size());
+    cudaMalloc(&o, OW * OH * 3);
+    cudaMemcpy(d, src.data(), src.size(), cudaMemcpyHostToDevice);
+    trtn_resize_item bad{(uint64_t)d, (uint64_t)o, 16, 16, 48, 24, 20, 5, 0, TRTN_INTERP_LINEAR};
+    cudaMemcpy(ditems, &bad, sizeof bad, cudaMemcpyHostToDevice);
+    bool ran = ok(trtn_resize_images(ditems, 1, 3, 3, OH, OW, s), "resize_images bad item") && cudaStreamSynchronize(s) == cudaSuccess;
+    std::vector<uint8_t> got(OW * OH * 3, 1);
+    cudaMemcpy(got.data(), o, got.size(), cudaMemcpyDeviceToHost);
+    bool zeros = ran && std::all_of(got.begin(), got.end(), [](uint8_t v) { return v == 0; });
+    std::printf("%s %-40s\n", zeros ? "PASS" : "FAIL", "resize: a bad crop window gives zeros");
+    (zeros ? g_pass : g_fail)++;
+    trtn_status* refused = trtn_resize_images(ditems, 1, 3, 4, OH, OW, s);
+    bool r = refused && trtn_status_code(refused) == TRTN_INVALID_ARGUMENT;
+    std::printf("%s %-40s %s\n", r ? "PASS" : "FAIL", "resize refuses 3 -> 4 channels", refused ? trtn_status_message(refused) : "(accepted)");
+    if (refused) trtn_status_destroy(refused);
+    (r ? g_pass : g_fail)++;
+    cudaFree(d); cudaFree(o); cudaFree(ditems);
+    cudaStreamDestroy(s);
+}
+
+// nvJPEG: baseline (4:2:0), progressive and grey 48x32 files plus two that are not JPEGs, in one batch. The bad ones
+// fail alone (status != OK); the others decode to the picture they were encoded from (selftest_jpegs.h) within
+// what two JPEG decoders may differ by (mean |d| <= 2, max <= 16 levels; libjpeg-turbo itself: mean 0.7, max 5).
+// Generated with: cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, 95] (+ [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])).
+void test_jpeg_decode() {
+    trtn_jpeg_decoder* dec = nullptr;
+    trtn_status* st = trtn_jpeg_decoder_create(0, 8, &dec);
+    if (st) {
+        bool unsupported = trtn_status_code(st) == TRTN_UNSUPPORTED;
+        std::printf("%s %-40s %s\n", unsupported ? "SKIP" : "FAIL", "jpeg decoder", trtn_status_message(st));
+        trtn_status_destroy(st);
+        if (!unsupported) g_fail++;
+        return;
+    }
+    std::printf("  jpeg decoder: %s backend\n", trtn_jpeg_decoder_is_hardware(dec) ? "hardware + CUDA" : "CUDA");
+    static const uint8_t not_jpeg[] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0};
+    std::vector<uint8_t> truncated(kJpegBaseline, kJpegBaseline + 40);
+    const void* data[] = {kJpegBaseline, not_jpeg, kJpegProgressive, truncated.data(), kJpegGrey};
+    uint64_t sizes[] = {sizeof kJpegBaseline, sizeof not_jpeg, sizeof kJpegProgressive, truncated.size(), sizeof kJpegGrey};
+    const bool should_decode[] = {true, false, true, false, true};
+    trtn_jpeg_image images[5];
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    for (int round = 0; round < 2; ++round) {  // the second batch reuses the decoder's buffers and batched states
+        bool ran = ok(trtn_jpeg_decoder_decode(dec, data, sizes, 5, s, images), "jpeg decode") && cudaStreamSynchronize(s) == cudaSuccess;
+        for (int i = 0; i < 5; ++i) {
+            bool good = ran && (images[i].status == TRTN_OK) == should_decode[i];
+            double mean = 0;
+            int worst = 0;
+            if (good && should_decode[i]) {
+                good = images[i].width == 48 && images[i].height == 32 && images[i].pitch >= 48 * 3 && images[i].pixels != 0;
+                std::vector<uint8_t> px(48 * 32 * 3);
+                if (good)
+                    cudaMemcpy2D(px.data(), 48 * 3, (const void*)images[i].pixels, images[i].pitch, 48 * 3, 32, cudaMemcpyDeviceToHost);
+                for (int y = 0; y < 32 && good; ++y)
+                    for (int x = 0; x < 48; ++x)
+                        for (int c = 0; c < 3; ++c) {
+                            int want = i == 4 ? 4 * x + 3 * y : c == 0 ? 5 * x : c == 1 ? 7 * y : 3 * (x + y);
+                            int d = std::abs((int)px[(y * 48 + x) * 3 + c] - want);
+                            mean += d;
+                            worst = std::max(worst, d);
+                        }
+                mean /= 48 * 32 * 3;
+                good = good && mean <= 2 && worst <= 16;
+            }
+            std::printf("%s jpeg decode round %d file %d: status %d (nvjpeg %d), %dx%d, mean |d| %.2f, max %d\n", good ? "PASS" : "FAIL",
+                        round, i, images[i].status, images[i].nvjpeg_status, images[i].width, images[i].height, mean, worst);
+            (good ? g_pass : g_fail)++;
+        }
+    }
+    trtn_status* bad = trtn_jpeg_decoder_decode(dec, data, sizes, 9, s, images);
+    bool refused = bad && trtn_status_code(bad) == TRTN_INVALID_ARGUMENT;
+    std::printf("%s %-40s %s\n", refused ? "PASS" : "FAIL", "jpeg decode refuses 9 > max_batch", bad ? trtn_status_message(bad) : "(accepted)");
+    if (bad) trtn_status_destroy(bad);
+    (refused ? g_pass : g_fail)++;
+    cudaStreamDestroy(s);
+    trtn_jpeg_decoder_destroy(dec);
+}
+
 // A context alternating between two batch sizes keeps both set-ups and graphs: after each shape has been run
 // twice (plain, then captured), switching back replays at once, with correct outputs each time.
 void test_shape_slots() {
@@ -827,6 +1041,8 @@ int main() {
     test_copy_ranks(true);
     g_reduced = TRTN_FLOAT16;
     test_preprocess();
+    test_resize();
+    test_jpeg_decode();
     test_shape_slots();
     test_profile();
     std::printf("%d passed, %d failed\n", g_pass, g_fail);

@@ -60,6 +60,8 @@ public sealed class ServerOptions
     public int CpuThreads { get; set; }
     /// <summary>Never use a GPU even when one is present.</summary>
     public bool ForceCpu { get; set; }
+    /// <summary>GPU services decode JPEGs on the GPU (nvJPEG) where they can; false keeps every image on the CPU path (A/B).</summary>
+    public bool GpuDecode { get; set; } = true;
 
     /// <summary>Reads the "TrtNative" section.</summary>
     public static ServerOptions From(IConfiguration cfg)
@@ -81,6 +83,7 @@ public sealed class ServerOptions
         ["--build-wait-seconds"] = "TrtNative:BuildWaitSeconds",
         ["--cpu-threads"] = "TrtNative:CpuThreads",
         ["--cpu"] = "TrtNative:ForceCpu",
+        ["--gpu-decode"] = "TrtNative:GpuDecode",
     };
 
     /// <summary>

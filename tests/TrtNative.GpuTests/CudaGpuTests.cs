@@ -35,6 +35,23 @@ public class CudaGpuTests
     }
 
     [Fact]
+    public void EveryDeviceIsEnumeratedWithItsProperties()
+    {
+        Gpu.Require();
+        var all = CudaDevice.All();
+        Assert.Equal(CudaDevice.Count, all.Count);
+        for (int i = 0; i < all.Count; i++)
+        {
+            var one = CudaDevice.Get(i);
+            _out.WriteLine(all[i].ToString());
+            Assert.Equal((i, one.Name, one.ComputeCapability, one.TotalMemory, one.MultiprocessorCount),
+                (all[i].Ordinal, all[i].Name, all[i].ComputeCapability, all[i].TotalMemory, all[i].MultiprocessorCount));
+            Assert.False(string.IsNullOrWhiteSpace(all[i].Name));
+            Assert.True(all[i].TotalMemory > 1L << 30, $"GPU {i}: total memory {all[i].TotalMemory}");
+        }
+    }
+
+    [Fact]
     public void CopyRoundTripPreservesFreshRandomData()
     {
         Gpu.Require();

@@ -120,4 +120,58 @@ public class ImageGpuTests
             Assert.True(err <= 1e-6, $"batch {batch}: rel L2 {err:E3} (seed {seed})");
         }
     }
+
+    /// <summary>The GPU JPEG path's staging: only the chosen slots are uploaded, the rest are what device work wrote.</summary>
+    [Fact]
+    public void StagerUploadsChosenSlotsAndNormalisesWhatTheDeviceHolds()
+    {
+        EngineGpuTests.RequireEngine();
+        const int h = 5, w = 7, c = 3;
+        var rng = new Random(11);
+        using var ctx = CudaContext.Create();
+        using var stager = new ImageBatchStager(ctx, 4, h, w, c);
+        using var stream = CudaStream.Create(ctx);
+        using var output = DeviceBuffer<float>.Allocate(ctx, 4 * c * h * w);
+        var norm = new ImageNormalization(3, 1f);
+        stager.DevicePixels.Clear();
+        var px = new byte[4][];
+        for (int i = 0; i < 4; i++)
+        {
+            px[i] = new byte[h * w * c];
+            rng.NextBytes(px[i]);
+            px[i].CopyTo(stager.Image(i));
+            stager.SetNormalization(i, norm);
+        }
+        stager.EnqueueUpload(stream, 1, 2);
+        stager.EnqueueNormalizeOnDevice(stream, 4, output);
+        stream.Synchronize();
+        var got = output.ToArray();
+        for (int i = 0; i < 4; i++)
+        {
+            var want = new float[c * h * w];
+            norm.ToPlanar(i is 1 or 2 ? px[i] : new byte[h * w * c], h, w, c, want);
+            Assert.Equal(want, got.AsSpan(i * c * h * w, c * h * w).ToArray());
+        }
+        Assert.Throws<TrtNativeException>(() => stager.EnqueueUpload(stream, 3, 2));
+    }
+
+    /// <summary>nvJPEG refuses what is not a JPEG, per file; a resize of a refused or unknown image is an error naming it.</summary>
+    [Fact]
+    public void JpegDecoderRefusesNonJpegsPerFileAndValidatesResizes()
+    {
+        EngineGpuTests.RequireEngine();
+        using var ctx = CudaContext.Create();
+        using var stream = CudaStream.Create(ctx);
+        using var decoder = new GpuJpegDecoder(ctx, 2);
+        _out.WriteLine($"hardware decoder: {decoder.IsHardware}");
+        var results = new GpuJpegImage[2];
+        decoder.Decode(stream, [new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10 }, new byte[] { 0xFF, 0xD8, 0xFF }], results);
+        Assert.All(results, r => Assert.False(r.Decoded));
+        Assert.All(results, r => Assert.True(r.Error is ErrorCode.InvalidArgument or ErrorCode.Unsupported, r.ToString()));
+        using var dst = DeviceBuffer<byte>.Allocate(ctx, 64 * 64 * 3);
+        var e = Assert.Throws<TrtNativeException>(() => decoder.EnqueueResize(stream, [new JpegResize(0, 0, 64, 64, 0, 0, ResizeFilter.Linear)], dst, 64, 64, 3));
+        Assert.Contains("image 0 was not decoded", e.Message);
+        e = Assert.Throws<TrtNativeException>(() => decoder.Decode(stream, [new byte[1], new byte[1], new byte[1]], results));
+        Assert.Contains("1..2", e.Message);
+    }
 }

@@ -1,4 +1,6 @@
+using SkiaSharp;
 using TrtNative.Cuda;
+using TrtNative.Runtime;
 using TrtNative.Server.Imaging;
 using TrtNative.Server.Inference;
 using Xunit;
@@ -51,7 +53,8 @@ public class GpuBackendTests
         {
             Assert.Equal("built", gpu.Source);
             Assert.True(File.Exists(gpu.EngineFile));
-            Assert.Matches("TRTengine_arch\\d+_fp32_bs8$", gpu.EngineFile);
+            // DeepDetect's name, then the GPU model (PlanFiles.DeviceTag).
+            Assert.EndsWith($"TRTengine_arch{CudaDevice.Get(0).ComputeCapability.Sm}_fp32_bs8_{PlanFiles.DeviceTag(CudaDevice.Get(0).Name)}", gpu.EngineFile);
             Assert.True(gpu.DeviceMemoryBytes > 0);
             for (int k = 0; k < batches.Count; k++)
             {
@@ -102,6 +105,161 @@ public class GpuBackendTests
         var g2 = p2.Complete();
         for (int i = 0; i < wantImages.Length; i++) Assert.Equal(wantImages[i], g1[i], 4);
         for (int i = 0; i < want.Length; i++) Assert.Equal(want[i], g2[i], 4);
+    }
+}
+
+/// <summary>
+/// The GPU JPEG path (nvJPEG + the resize kernel) against the CPU path (SkiaSharp + Resampler) on the same files. Stated
+/// bound, per file and filter, over the prepared 8-bit pixels: mean |GPU − CPU| ≤ 1.5 levels and at most 1% of the
+/// bytes more than 8 levels apart on photo-like images. The resize itself equals the CPU's byte for byte
+/// (ResizeKernelReferenceTests, native self-test); what remains is two JPEG decoders' IDCT and chroma upsampling. The
+/// 40×30 fixtures (a hard red | blue edge, enlarged to 64×48) get the mean bound only, since an upsampling difference at
+/// the edge is spread over many output pixels there. Written before any device run: if it fails, the printed numbers
+/// say by how much.
+/// </summary>
+public class GpuJpegTests
+{
+    private static byte[] Photo(int w, int h, int seed)
+    {
+        var rnd = new Random(seed);
+        using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var px = new byte[w * h * 4];
+        for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+        {
+            int i = (y * w + x) * 4;
+            double cx = x - w * 0.4, cy = y - h * 0.6;
+            bool disc = cx * cx + cy * cy < h * h / 9.0;
+            px[i] = (byte)Math.Clamp(x * 255 / w + rnd.Next(-12, 13), 0, 255);
+            px[i + 1] = (byte)Math.Clamp((disc ? 40 : y * 255 / h) + rnd.Next(-12, 13), 0, 255);
+            px[i + 2] = (byte)Math.Clamp(((x / 16 + y / 16) % 2 == 0 ? 200 : 60) + rnd.Next(-12, 13), 0, 255);
+            px[i + 3] = 255;
+        }
+        System.Runtime.InteropServices.Marshal.Copy(px, 0, bmp.GetPixels(), px.Length);
+        using var data = bmp.Encode(SKEncodedImageFormat.Jpeg, 90);
+        return data.ToArray();
+    }
+
+    private static (double Mean, double Over8) Diff(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+    {
+        long sum = 0, over = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            int d = Math.Abs(a[i] - b[i]);
+            sum += d;
+            if (d > 8) over++;
+        }
+        return ((double)sum / a.Length, (double)over / a.Length);
+    }
+
+    [GpuFact]
+    public void GpuPathMatchesTheCpuPathWithinTheStatedBound()
+    {
+        var photos = new[] { Photo(640, 480, 1), Photo(1920, 1080, 2), Photo(500, 375, 3) };
+        var fixtures = new[] { "baseline.jpg", "progressive.jpg", "gray.jpg" }.Select(n => File.ReadAllBytes(TestModels.Fixture(n))).ToArray();
+        var files = photos.Concat(fixtures).ToArray();
+        using var ctx = TrtNative.Cuda.CudaContext.Create(0);
+        using var stream = TrtNative.Cuda.CudaStream.Create(ctx);
+        using var decoder = new GpuJpegDecoder(ctx, files.Length);
+        Console.WriteLine($"nvJPEG hardware decoder: {decoder.IsHardware}");
+        var failures = new List<string>();
+        foreach (bool bw in new[] { false, true })
+        foreach (var interp in Enum.GetValues<Interp>())
+        {
+            var p = new ImageInputParams { Width = 256, Height = 240, CropWidth = 224, CropHeight = 224, Interp = interp, Bw = bw };
+            var small = p with { Width = 64, Height = 48, CropWidth = 0, CropHeight = 0 };
+            using var stager = new ImageBatchStager(ctx, files.Length, 224, 224, p.Channels);
+            var jpegs = files.Select((f, i) => new EncodedJpeg(f, i < photos.Length ? p : small, 40_000_000)).ToList();
+            var stage = new GpuJpegStage(decoder, stream, stager);
+            var decoded = new bool[files.Length];
+            var photoJobs = jpegs.Take(photos.Length).ToList();
+            stage.DecodeInto(photoJobs, Enumerable.Range(0, photoJobs.Count).ToArray(), decoded);
+            stream.Synchronize();
+            var device = stager.DevicePixels.ToArray();
+            for (int i = 0; i < photoJobs.Count; i++)
+            {
+                Assert.True(decoded[i], $"nvJPEG refused photo {i}");
+                var cpu = new byte[stager.ImageBytes];
+                photoJobs[i].DecodeOnCpu(cpu);
+                var (mean, over8) = Diff(device.AsSpan(i * stager.ImageBytes, stager.ImageBytes), cpu);
+                Console.WriteLine($"photo {i} {interp} bw={bw}: mean |d| {mean:F3}, > 8 levels {over8:P3}");
+                if (mean > 1.5 || over8 > 0.01) failures.Add($"photo {i} {interp} bw={bw}: mean {mean:F3}, over 8: {over8:P3}");
+            }
+            using var smallStager = new ImageBatchStager(ctx, fixtures.Length, 48, 64, p.Channels);
+            var fixtureJobs = jpegs.Skip(photos.Length).ToList();
+            new GpuJpegStage(decoder, stream, smallStager).DecodeInto(fixtureJobs, Enumerable.Range(0, fixtureJobs.Count).ToArray(), decoded);
+            stream.Synchronize();
+            device = smallStager.DevicePixels.ToArray();
+            for (int i = 0; i < fixtureJobs.Count; i++)
+            {
+                Assert.True(decoded[i], $"nvJPEG refused fixture {i}");
+                var cpu = new byte[smallStager.ImageBytes];
+                fixtureJobs[i].DecodeOnCpu(cpu);
+                var (mean, over8) = Diff(device.AsSpan(i * smallStager.ImageBytes, smallStager.ImageBytes), cpu);
+                Console.WriteLine($"fixture {i} {interp} bw={bw}: mean |d| {mean:F3}, > 8 levels {over8:P3}");
+                if (mean > 1.5) failures.Add($"fixture {i} {interp} bw={bw}: mean {mean:F3}");
+            }
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [GpuFact]
+    public void DecoderRefusesBadFilesAloneAndTheBackendRetriesOrFailsThoseItemsOnly()
+    {
+        var baseline = File.ReadAllBytes(TestModels.Fixture("baseline.jpg"));
+        var headerOnly = baseline.AsSpan(0, 300).ToArray();   // frame header, no scan: nvJPEG and SkiaSharp both refuse it
+        Assert.True(JpegHeader.GpuDecodable(headerOnly, 1 << 20));
+        using (var ctx = TrtNative.Cuda.CudaContext.Create(0))
+        using (var stream = TrtNative.Cuda.CudaStream.Create(ctx))
+        using (var decoder = new GpuJpegDecoder(ctx, 4))
+        {
+            var results = new GpuJpegImage[3];
+            decoder.Decode(stream, [baseline, headerOnly, Photo(320, 240, 4)], results);
+            stream.Synchronize();
+            Assert.True(results[0].Decoded && results[0].Width == 40 && results[0].Height == 30, results[0].ToString());
+            Assert.False(results[1].Decoded, results[1].ToString());
+            Assert.True(results[2].Decoded && results[2].Width == 320, results[2].ToString());
+            Assert.Throws<TrtNativeException>(() => decoder.Decode(stream, [baseline, baseline, baseline, baseline, baseline], results));
+        }
+
+        using var d = new TempDir();
+        string repo = TestModels.MeansRepo(d.Sub("m"));
+        var spec = new BackendSpec(Path.Combine(repo, "means.onnx"), repo, ModelInfo.Read(Path.Combine(repo, "means.onnx")), 3, 4, 4, 8, "fp32", 0, 0,
+            "TRTengine", ReadEngine: false, WriteEngine: false, CpuThreads: 1);
+        using var gpu = new TrtNativeGpuBackend(spec);
+        Assert.True(gpu.DecodesJpeg, gpu.GpuDecode);
+        var input = new ImageInputParams { Width = 4, Height = 4, Interp = Interp.Area, Scale = 1f / 255f };
+        var norm = input.ToNormalization();
+        var progressive = File.ReadAllBytes(TestModels.Fixture("progressive.jpg"));
+        var items = new List<PreparedImage>
+        {
+            PreparedImage.FromJpeg(new EncodedJpeg(baseline, input, 1 << 20), norm),
+            PreparedImage.FromJpeg(new EncodedJpeg(headerOnly, input, 1 << 20), norm),
+            PreparedImage.FromJpeg(new EncodedJpeg(progressive, input, 1 << 20), norm),
+            PreparedImage.FromJpeg(new EncodedJpeg(Photo(640, 480, 5), input, 1 << 20), norm),
+        };
+        var pending = gpu.Submit(items);
+        var got = pending.Complete();
+        Assert.NotNull(pending.ItemErrors);
+        Assert.Equal([false, true, false, false], pending.ItemErrors!.Select(e => e != null));
+        // The readable items against the CPU backend on CPU-path pixels: the model averages 16 pixels per channel.
+        using var cpu = new OnnxRuntimeBackend(spec);
+        var want = cpu.Run(items.Where((_, i) => i != 1).Select(it =>
+        {
+            var px = new byte[48];
+            it.Jpeg!.DecodeOnCpu(px);
+            return new PreparedImage(px, norm);
+        }).ToList());
+        var readable = new[] { 0, 2, 3 };
+        for (int k = 0; k < readable.Length; k++)
+            for (int c = 0; c < 3; c++)
+                Assert.True(Math.Abs(want[k * 3 + c] - got[readable[k] * 3 + c]) <= 3f / 255f, $"item {readable[k]} class {c}: {got[readable[k] * 3 + c]} vs CPU {want[k * 3 + c]}");
+        Assert.True(gpu.GpuDecodedImages + gpu.CpuRetriedImages == 4, $"{gpu.GpuDecodedImages} + {gpu.CpuRetriedImages}");
+        Assert.Throws<UnreadableImageException>(() => gpu.Run(items));
+
+        using var off = new TrtNativeGpuBackend(spec with { GpuDecode = false });
+        Assert.False(off.DecodesJpeg);
+        Assert.StartsWith("off", off.GpuDecode);
     }
 }
 

@@ -15,6 +15,9 @@ public class KestrelTests(ITestOutputHelper output)
     {
         var o = ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs([], [])).Build());
         Assert.Equal(("127.0.0.1", 8080, false), (o.Host, o.Port, o.Demo));
+        Assert.True(o.GpuDecode);
+        foreach (var args in new[] { new[] { "--gpu-decode", "false" }, ["--gpu-decode=false"] })
+            Assert.False(ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs(args, [])).Build()).GpuDecode);
         var rest = new List<string>();
         var cfg = ServerOptions.ParseArgs(["--host", "0.0.0.0", "--port=9001", "--demo", "--allowed-root", "/a", "--allowed-root=/b", "--environment=Development"], rest);
         o = ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(cfg).Build());

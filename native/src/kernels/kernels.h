@@ -79,4 +79,7 @@ namespace trtn::kernels {
 void preprocess_images(const uint8_t* pixels, const trtn_image_params* params, int64_t batch, int64_t height, int64_t width,
                        int src_channels, int out_channels, int32_t out_dtype, bool planar, void* y, cudaStream_t s);
 
+// Per item (device memory): resize + crop of an 8-bit interleaved image to out_h x out_w (see trtn_resize_images).
+void resize_images(const trtn_resize_item* items, int count, int src_channels, int out_channels, int out_h, int out_w, cudaStream_t s);
+
 }  // namespace trtn::kernels

@@ -60,6 +60,8 @@ public sealed record ServiceInfo(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? EngineBuildSeconds { get; init; }
     /// <summary>GPU backends: where the engine came from (built, cache).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineSource { get; init; }
+    /// <summary>GPU backends: where JPEGs are decoded (nvJPEG's hardware decoder or CUDA backend, or the CPU and why), with counts.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? JpegDecode { get; init; }
     /// <summary>GPU backends: the engine file's name.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineFile { get; init; }
     /// <summary>GPU backends: device memory the engine holds.</summary>
@@ -70,7 +72,35 @@ public sealed record ServiceInfo(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Labels { get; init; }
     /// <summary>GPU services: the engine against ONNX Runtime (CPU) on a few random inputs, checked when built.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public AccuracyReport? AccuracyCheck { get; init; }
+    /// <summary>Once built: the service's replicas (one per GPU of parameters.mllib.gpuid; one for a CPU service).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<ReplicaInfo>? Replicas { get; init; }
 }
+
+/// <summary>
+/// One replica of a service: its index, GPU ordinal (null on the CPU) and device name, its state (healthy, failed,
+/// restoring) and, when not healthy, why; the batches and images it ran, batches in flight now, and how many times a
+/// device error took it out of rotation.
+/// </summary>
+public sealed record ReplicaInfo(int Index, int? Gpu, string Device, string State, long Batches, long Images, int InFlight, long Failures)
+{
+    /// <summary>The device error, or the build or restore failure, that took it out of rotation.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Error { get; init; }
+    /// <summary>GPU replicas: where its engine came from (built, loaded plan, rebuilt).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineSource { get; init; }
+    /// <summary>GPU replicas: its plan file's name.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EngineFile { get; init; }
+    /// <summary>GPU replicas: device memory its backend holds.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? GpuMemoryBytes { get; init; }
+}
+
+/// <summary>A GPU's share of a service's work (service_stats.per_gpu): backend runs and their images.</summary>
+public sealed record GpuStatsBody(string Gpu, long EngineBatches, long InferenceCount);
+
+/// <summary>POST /services/{name}/replicas/restore: the replicas it brought back.</summary>
+public sealed record RestoreResponse(DdStatusBody Status, RestoreBody Body);
+
+/// <summary>The body of a restore answer.</summary>
+public sealed record RestoreBody(List<ReplicaInfo> Restored, List<ReplicaInfo> Replicas);
 
 /// <summary>
 /// The engine's build-time accuracy check (Services/AccuracyCheck): the reference it was compared with, on how many
@@ -103,6 +133,8 @@ public sealed record ServiceStatsBody(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? EngineBatches { get; init; }
     /// <summary>Images per backend run on average (0 before the first).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? AvgEngineBatchSize { get; init; }
+    /// <summary>GPU services: backend runs and images per GPU, in the order of the service's GPUs.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<GpuStatsBody>? PerGpu { get; init; }
 }
 
 /// <summary>DeepDetect's model_stats: the weights in the ONNX initializers, when known.</summary>
@@ -132,5 +164,6 @@ public sealed record PredictedClass(
 [JsonSerializable(typeof(InfoResponse))]
 [JsonSerializable(typeof(ServiceInfoResponse))]
 [JsonSerializable(typeof(PredictResponse))]
+[JsonSerializable(typeof(RestoreResponse))]
 [JsonSerializable(typeof(ServiceStatsBody))]
 public sealed partial class DdJson : JsonSerializerContext;

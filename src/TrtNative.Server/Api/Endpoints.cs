@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.Features;
 using TrtNative.Server.Imaging;
+using TrtNative.Server.Inference;
 using TrtNative.Server.Metrics;
 using TrtNative.Server.Services;
 
@@ -45,7 +46,7 @@ public static class Endpoints
 
         app.MapGet("/info", (ServiceRegistry reg) => Json(200, new InfoResponse(DdStatus.Make(200), new InfoHead("/info", Version, "trtnative", Commit,
             reg.All.Select(s => new ServiceSummary(s.Def.Name, s.Def.Description, s.Def.Mllib, "classification", "supervised", true, false,
-                s.State.ToString().ToLowerInvariant())).ToList())), DdJson.Default.InfoResponse))
+                s.StateName)).ToList())), DdJson.Default.InfoResponse))
             .WithTags(Tag).Produces<InfoResponse>();
 
         app.MapMethods("/services/{name}", ["PUT", "POST"], async (string name, HttpContext ctx, ServiceRegistry reg) =>
@@ -64,6 +65,23 @@ public static class Endpoints
             bool status = ctx.Request.Query["status"].ToString() is not ("false" or "0");
             return Json(200, new ServiceInfoResponse(DdStatus.Make(200), svc.Describe(labels, status)), DdJson.Default.ServiceInfoResponse);
         }).WithTags(Tag).Produces<ServiceInfoResponse>().ProducesErrors();
+
+        // Not in DeepDetect (which has no multi-GPU inference): brings failed replicas back without a restart. The body is
+        // optional: {"gpuid": n | [n, ...] | "all" | -1} picks which (default: every failed replica).
+        app.MapPost("/services/{name}/replicas/restore", async (string name, HttpContext ctx, ServiceRegistry reg) =>
+        {
+            var svc = reg.Get(name);
+            using var raw = await ReadBodyAsync(ctx);
+            GpuSelection? which = null;
+            if (raw.Memory.Length > 0)
+            {
+                var body = JsonRead.ParseObject(raw.Memory.Span);
+                if (body["gpuid"] != null) which = GpuSelection.Parse(body["gpuid"]);
+            }
+            var restored = await svc.RestoreAsync(which, ctx.RequestAborted);
+            return Json(200, new RestoreResponse(DdStatus.Make(200), new RestoreBody(restored.Select(ModelService.Describe).ToList(),
+                svc.Replicas.Select(ModelService.Describe).ToList())), DdJson.Default.RestoreResponse);
+        }).WithTags(Tag).DescribesBody<JsonObject>("application/json").Produces<RestoreResponse>().ProducesErrors();
 
         app.MapDelete("/services/{name}", async (string name, HttpContext ctx, ServiceRegistry reg) =>
         {

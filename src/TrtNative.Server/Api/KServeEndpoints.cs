@@ -58,7 +58,7 @@ public static class KServeEndpoints
             app.MapGet(prefix + "/ready", (string name, string? version, ServiceRegistry reg) =>
             {
                 var svc = Find(reg, name, version);
-                bool ready = svc.State == ServiceState.Ready;
+                bool ready = svc.IsReady;
                 return Json(ready ? 200 : 400, new ModelReadyResponse(svc.Def.Name, ready), Types.ModelReadyResponse);
             }).WithTags(Tag).Produces<ModelReadyResponse>().Produces<ModelReadyResponse>(400).Produces<ErrorResponse>(404);
             app.MapPost(prefix + "/infer", (string name, string? version, HttpContext ctx, ServiceRegistry reg, ServerOptions opts) =>
@@ -81,7 +81,10 @@ public static class KServeEndpoints
         long batch = spec.Model.Input.Dims[0] > 0 ? spec.Model.Input.Dims[0] : -1;
         return new ModelMetadata(svc.Def.Name, ["1"], svc.BackendKind == BackendKind.Cpu ? "onnxruntime_onnx" : "trtnative_onnx",
             [new TensorMetadata(spec.Model.Input.Name, "FP32", [batch, spec.Channels, spec.Height, spec.Width])],
-            [new TensorMetadata(spec.Model.Output.Name, "FP32", [batch, spec.Model.StaticClasses ?? -1])]);
+            [new TensorMetadata(spec.Model.Output.Name, "FP32", [batch, spec.Model.StaticClasses ?? -1])])
+        {
+            Replicas = svc.BackendKind == BackendKind.Gpu && svc.Replicas.Count > 0 ? svc.Replicas.Select(ModelService.Describe).ToList() : null,
+        };
     }
 
     private static async Task<IResult> InferAsync(ModelService svc, HttpContext ctx, ServerOptions opts)
@@ -250,7 +253,14 @@ public sealed record InferOutput(string Name, long[] Shape, string Datatype, Dic
 public sealed record ServerMetadata(string Name, string Version, string[] Extensions);
 
 /// <summary>GET /v2/models/{name}.</summary>
-public sealed record ModelMetadata(string Name, string[] Versions, string Platform, List<TensorMetadata> Inputs, List<TensorMetadata> Outputs);
+public sealed record ModelMetadata(string Name, string[] Versions, string Platform, List<TensorMetadata> Inputs, List<TensorMetadata> Outputs)
+{
+    /// <summary>
+    /// GPU models: one entry per GPU replica (state, batches and images run, failure) — an extension field next to the
+    /// protocol's; clients that do not know it ignore it.
+    /// </summary>
+    public List<ReplicaInfo>? Replicas { get; init; }
+}
 
 /// <summary>A tensor's name, datatype and shape (-1: any size).</summary>
 public sealed record TensorMetadata(string Name, string Datatype, long[] Shape);

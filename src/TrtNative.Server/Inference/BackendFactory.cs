@@ -13,6 +13,24 @@ public class BackendFactory(ServerOptions opts, ILogger<BackendFactory>? log = n
     /// <summary>GPUs this machine has (for checking a service's gpuid).</summary>
     public virtual int GpuCount => TrtNative.Cuda.CudaDevice.Count;
 
+    /// <summary>
+    /// What GPU <paramref name="ordinal"/> is: its model decides which replicas share a plan. A device the driver cannot
+    /// describe is "GPU n (undescribed)" with SM 0 (its backend's build then reports the driver's error). Virtual so
+    /// tests can describe fake GPUs.
+    /// </summary>
+    public virtual GpuInfo Gpu(int ordinal)
+    {
+        try
+        {
+            var d = TrtNative.Cuda.CudaDevice.Get(ordinal);
+            return new GpuInfo(d.Ordinal, d.Name, d.ComputeCapability.Sm, d.TotalMemory);
+        }
+        catch (TrtNativeException)
+        {
+            return new GpuInfo(ordinal, $"GPU {ordinal} (undescribed)", 0, 0);
+        }
+    }
+
     /// <summary>Picks the backend for an mllib ("tensorrt" or "onnxruntime"); <paramref name="reason"/> explains a CPU fallback.</summary>
     public virtual BackendKind Select(string mllib, out string reason)
     {

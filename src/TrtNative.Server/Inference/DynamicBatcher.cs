@@ -18,19 +18,20 @@ public sealed class NonFiniteOutputException(int itemIndex, int score, float val
 }
 
 /// <summary>
-/// The batching queue in front of one backend: items from concurrent predicts are merged into batches of up to
-/// the backend's max batch; a batch closes when full, when its first item has waited the max delay, or at once
-/// when nothing else is on its way (the queue is empty and no request has announced images with
-/// <see cref="Expect"/>): a lone predict goes straight through instead of waiting the delay for company that
-/// cannot come. One loop per service calls the backend, so the backend sees one batch at a time. Each item's
-/// result is completed on its own task, so every request gets exactly its own scores; an item whose scores hold a
-/// NaN or an infinity fails alone (<see cref="NonFiniteOutputException"/>).
+/// The batching queue in front of a service's replicas (<see cref="ReplicaSet"/>; one backend is a set of one): items
+/// from concurrent predicts are merged into batches of up to the backend's max batch; a batch closes when full, when
+/// its first item has waited the max delay, or at once when nothing else is on its way (the queue is empty and no
+/// request has announced images with <see cref="Expect"/>): a lone predict goes straight through instead of waiting
+/// the delay for company that cannot come. One loop forms the batches, once a replica can take one, and dispatches
+/// each to the least-loaded healthy replica, whose own worker runs it (so replicas run concurrently, and each backend
+/// sees one call at a time). Each item's result is completed on its own task, so every request gets exactly its own
+/// scores; an item whose scores hold a NaN or an infinity fails alone (<see cref="NonFiniteOutputException"/>).
 /// </summary>
 public sealed class DynamicBatcher : IAsyncDisposable
 {
     private sealed record Item(PreparedImage Input, TaskCompletionSource<float[]> Done, long EnqueuedAt, int Index);
 
-    private readonly IInferenceBackend _backend;
+    private readonly ReplicaSet _replicas;
     private readonly Channel<Item> _queue;
     private readonly TimeSpan _maxDelay;
     private readonly int _itemSize;
@@ -40,9 +41,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private readonly Action<int>? _onNonFinite;
     private readonly int _capacity;
     private int _expected; // images announced by requests still being decoded
+    private int _forming;  // 1 while the loop forms a batch (its items are out of the queue, not yet dispatched)
+    private long _batches;
     private volatile bool _closed;
 
-    /// <param name="backend">Runs the batches.</param>
+    /// <param name="backend">Runs the batches (a replica set of one).</param>
     /// <param name="itemSize">Pixel bytes per image item, tensor values per tensor item (H × W × C).</param>
     /// <param name="maxDelay">Longest wait of a batch's first item for others.</param>
     /// <param name="capacity">Items that may wait; more are refused.</param>
@@ -50,14 +53,27 @@ public sealed class DynamicBatcher : IAsyncDisposable
     /// <param name="onNonFinite">Called after a batch in which some items' scores held a NaN or an infinity, with their count (those items fail with <see cref="NonFiniteOutputException"/>).</param>
     public DynamicBatcher(IInferenceBackend backend, int itemSize, TimeSpan maxDelay, int capacity, Action<int, double[], double>? onBatch = null,
         Action<int>? onNonFinite = null)
+        : this(ReplicaSet.Single(backend), itemSize, maxDelay, capacity, onBatch, onNonFinite)
     {
-        _backend = backend;
+    }
+
+    /// <param name="replicas">Run the batches; the batcher starts their workers and stops them at dispose (their backends stay).</param>
+    /// <param name="itemSize">Pixel bytes per image item, tensor values per tensor item (H × W × C).</param>
+    /// <param name="maxDelay">Longest wait of a batch's first item for others.</param>
+    /// <param name="capacity">Items that may wait; more are refused.</param>
+    /// <param name="onBatch">Called after each batch (from the worker of the replica that ran it) with its size, each item's queue time and the run time, in seconds.</param>
+    /// <param name="onNonFinite">Called after a batch in which some items' scores held a NaN or an infinity, with their count.</param>
+    public DynamicBatcher(ReplicaSet replicas, int itemSize, TimeSpan maxDelay, int capacity, Action<int, double[], double>? onBatch = null,
+        Action<int>? onNonFinite = null)
+    {
+        _replicas = replicas;
         _itemSize = itemSize;
         _maxDelay = maxDelay;
         _onBatch = onBatch;
         _onNonFinite = onNonFinite;
         _capacity = capacity;
-        _queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(capacity) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
+        _replicas.Start(() => Volatile.Read(ref _forming) != 0 || _queue.Reader.Count > 0);
         _loop = Task.Factory.StartNew(() => LoopAsync(_stop.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
@@ -86,7 +102,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     }
 
     /// <summary>Number of batches run so far.</summary>
-    public long Batches { get; private set; }
+    public long Batches => Interlocked.Read(ref _batches);
 
     /// <summary>
     /// Queues one request's items; the returned scores are in the same order. <paramref name="expectation"/> (from
@@ -110,9 +126,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             for (int i = 0; i < items.Count; i++)
             {
-                // C × H × W either way: pixel bytes of an image, floats of a tensor.
-                int size = items[i].Tensor?.Length ?? items[i].Pixels.Length;
+                // C × H × W either way: pixel bytes of an image (the bytes an encoded JPEG will give), floats of a tensor.
+                int size = items[i].Tensor?.Length ?? items[i].Jpeg?.PixelBytes ?? items[i].Pixels.Length;
                 if (size != _itemSize) throw new ArgumentException($"item {i} has {size} {(items[i].Tensor != null ? "tensor values" : "pixel bytes")}, expected {_itemSize}");
+                if (items[i].Jpeg != null && !_replicas.DecodesJpeg)
+                    throw new ArgumentException($"item {i} is an encoded JPEG, but backend {_replicas.Kind} takes decoded pixels only");
                 var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
                 unwritten--;
                 Interlocked.Decrement(ref _expected);
@@ -135,37 +153,30 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private async Task LoopAsync(CancellationToken stop)
     {
         var reader = _queue.Reader;
-        var pipelined = _backend as IPipelinedBackend;
-        InFlight? inflight = null;
         try
         {
             while (true)
             {
-                // Nothing new to start: deliver the batch still on the device before waiting for more work.
-                if (inflight != null && !reader.TryPeek(out _))
-                {
-                    Finish(inflight);
-                    inflight = null;
-                }
                 if (!await reader.WaitToReadAsync(stop)) break;
-                var batch = await FormBatchAsync(reader, stop);
-                if (batch.Count == 0) continue;
-                if (pipelined == null)
+                // A batch is formed only once a replica can take it: meanwhile items keep arriving and the batch grows.
+                await _replicas.WaitForSlotAsync(stop);
+                Volatile.Write(ref _forming, 1);
+                try
                 {
-                    RunBatch(batch);
-                    continue;
+                    var batch = await FormBatchAsync(reader, stop);
+                    if (batch.Count > 0) _replicas.Dispatch(new Batch(this, batch));
                 }
-                // Stage and queue this batch while the previous one still runs, then deliver the previous one: the
-                // host work of one batch overlaps the device work of the other.
-                var started = Start(pipelined, batch);
-                if (inflight != null) Finish(inflight);
-                inflight = started;
+                finally
+                {
+                    Volatile.Write(ref _forming, 0);
+                    // Workers holding a finished batch until this one came look again.
+                    _replicas.Poke();
+                }
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
         }
-        if (inflight != null) Finish(inflight);
         while (reader.TryRead(out var left))
             left.Done.TrySetException(new ObjectDisposedException("service", "the service was deleted"));
     }
@@ -174,11 +185,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
     // at once when nothing more is queued or announced. Empty only if the queued item vanished.
     private async Task<List<Item>> FormBatchAsync(ChannelReader<Item> reader, CancellationToken stop)
     {
-        var batch = new List<Item>(Math.Min(_backend.MaxBatchSize, 64));
+        var batch = new List<Item>(Math.Min(_replicas.MaxBatchSize, 64));
         if (!reader.TryRead(out var first)) return batch;
         batch.Add(first);
         long deadline = first.EnqueuedAt + (long)(_maxDelay.TotalSeconds * Stopwatch.Frequency);
-        while (batch.Count < _backend.MaxBatchSize)
+        while (batch.Count < _replicas.MaxBatchSize)
         {
             if (reader.TryRead(out var it)) { batch.Add(it); continue; }
             // Nothing queued and nothing announced: waiting cannot fill the batch, so run it now.
@@ -199,36 +210,40 @@ public sealed class DynamicBatcher : IAsyncDisposable
         return batch;
     }
 
-    private sealed record InFlight(List<Item> Items, IPendingBatch Pending, long Started, double[] Waits);
-
-    private InFlight? Start(IPipelinedBackend backend, List<Item> batch)
+    // A formed batch as the replicas see it: its items' inputs, and their completion.
+    private sealed class Batch(DynamicBatcher owner, List<Item> items) : ReplicaBatch(InputsOf(items))
     {
-        long start = Stopwatch.GetTimestamp();
-        var waits = QueueTimes(batch, start);
-        try
-        {
-            return new InFlight(batch, backend.Submit(Inputs(batch)), start, waits);
-        }
-        catch (Exception e)
-        {
-            foreach (var it in batch) it.Done.TrySetException(e);
-            return null;
-        }
-        finally
-        {
-            _inputs.Clear();
-        }
-    }
+        private long _start;
+        private double[] _waits = [];
 
-    private void Finish(InFlight f)
-    {
-        try
+        private static List<PreparedImage> InputsOf(List<Item> items)
         {
-            Deliver(f.Items, f.Pending.Complete(), f.Started, f.Waits);
+            var inputs = new List<PreparedImage>(items.Count);
+            foreach (var it in items) inputs.Add(it.Input);
+            return inputs;
         }
-        catch (Exception e)
+
+        public override void Starting(long timestamp)
         {
-            foreach (var it in f.Items) it.Done.TrySetException(e);
+            _start = timestamp;
+            _waits = QueueTimes(items, timestamp);
+        }
+
+        public override void Deliver(float[] scores, Replica replica, IReadOnlyList<Exception?>? itemErrors = null)
+        {
+            try
+            {
+                owner.Deliver(items, scores, _start, _waits, itemErrors);
+            }
+            catch (Exception e)
+            {
+                Fail(e);
+            }
+        }
+
+        public override void Fail(Exception error)
+        {
+            foreach (var it in items) it.Done.TrySetException(error);
         }
     }
 
@@ -239,15 +254,21 @@ public sealed class DynamicBatcher : IAsyncDisposable
         return waits;
     }
 
-    private void Deliver(List<Item> batch, float[] y, long start, double[] waits)
+    private void Deliver(List<Item> batch, float[] y, long start, double[] waits, IReadOnlyList<Exception?>? itemErrors = null)
     {
         double runSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         int per = y.Length / batch.Count;
-        Batches++;
+        Interlocked.Increment(ref _batches);
         _onBatch?.Invoke(batch.Count, waits, runSeconds);
         int nonFinite = 0;
         for (int i = 0; i < batch.Count; i++)
         {
+            // An image no decoder could read fails alone; its neighbours' scores are unaffected.
+            if (itemErrors?[i] is { } unreadable)
+            {
+                batch[i].Done.TrySetException(new UnreadableImageException(batch[i].Index, unreadable.Message, unreadable));
+                continue;
+            }
             var scores = y.AsSpan(i * per, per);
             // A NaN or an infinity is never a prediction: that item fails, its neighbours in the batch do not.
             int bad = FirstNonFinite(scores);
@@ -269,41 +290,14 @@ public sealed class DynamicBatcher : IAsyncDisposable
         return -1;
     }
 
-    private void RunBatch(List<Item> batch)
-    {
-        long start = Stopwatch.GetTimestamp();
-        var waits = QueueTimes(batch, start);
-        try
-        {
-            Deliver(batch, _backend.Run(Inputs(batch)), start, waits);
-        }
-        catch (Exception e)
-        {
-            foreach (var it in batch) it.Done.TrySetException(e);
-        }
-        finally
-        {
-            _inputs.Clear();
-        }
-    }
-
-    // The batch's images, in one list reused for every batch (backends only read it during the call).
-    private List<PreparedImage> Inputs(List<Item> batch)
-    {
-        _inputs.Clear();
-        foreach (var it in batch) _inputs.Add(it.Input);
-        return _inputs;
-    }
-
-    private readonly List<PreparedImage> _inputs = [];
-
-    /// <summary>Stops the loop; waiting items fail.</summary>
+    /// <summary>Stops the loop, then the replicas' workers once they have run what they hold; waiting items fail.</summary>
     public async ValueTask DisposeAsync()
     {
         _closed = true;
         _queue.Writer.TryComplete();
         _stop.Cancel();
         try { await _loop; } catch { /* loop faults are already reported per item */ }
+        await _replicas.StopAsync();
         _stop.Dispose();
     }
 }

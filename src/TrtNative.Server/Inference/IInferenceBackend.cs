@@ -1,4 +1,5 @@
 using TrtNative.Runtime;
+using TrtNative.Server.Imaging;
 
 namespace TrtNative.Server.Inference;
 
@@ -18,6 +19,27 @@ public sealed record PreparedImage(byte[] Pixels, ImageNormalization Normalizati
 
     /// <summary>The model input itself (see <see cref="FromTensor"/>), or null for an image.</summary>
     public float[]? Tensor { get; private init; }
+
+    /// <summary>
+    /// An item that is still an encoded JPEG, for a backend that decodes on the GPU (<see cref="IInferenceBackend.DecodesJpeg"/>):
+    /// it decodes, resizes and crops it itself, or hands it to the CPU path (<see cref="EncodedJpeg.DecodeOnCpu"/>) when its
+    /// decoder refuses it. <see cref="Pixels"/> is empty; <see cref="Normalization"/> applies as for pixels.
+    /// </summary>
+    public static PreparedImage FromJpeg(EncodedJpeg jpeg, ImageNormalization normalization) => new([], normalization) { Jpeg = jpeg };
+
+    /// <summary>The encoded JPEG (see <see cref="FromJpeg"/>), or null.</summary>
+    public EncodedJpeg? Jpeg { get; private init; }
+}
+
+/// <summary>
+/// Fails one item of a batch that no decoder could read (an encoded image the backend received, see
+/// <see cref="PreparedImage.FromJpeg"/>); the other items of its batch are delivered as usual. <see cref="ItemIndex"/> is
+/// the item's position in the list its request submitted.
+/// </summary>
+public sealed class UnreadableImageException(int itemIndex, string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The item's index within its request.</summary>
+    public int ItemIndex { get; } = itemIndex;
 }
 
 /// <summary>
@@ -38,6 +60,9 @@ public interface IInferenceBackend : IDisposable
 
     /// <summary>Device memory this backend holds, in bytes (0 for CPU backends).</summary>
     long DeviceMemoryBytes { get; }
+
+    /// <summary>True when the backend takes encoded JPEG items (<see cref="PreparedImage.FromJpeg"/>) and decodes them itself.</summary>
+    bool DecodesJpeg => false;
 
     /// <summary>
     /// Runs one batch (1..<see cref="MaxBatchSize"/> images; their pixels are only read during the call). Returns
@@ -61,12 +86,13 @@ public interface IInferenceBackend : IDisposable
 /// <param name="ReadEngine">Reuse an engine file already in the repository.</param>
 /// <param name="WriteEngine">Save the built engine in the repository.</param>
 /// <param name="CpuThreads">ONNX Runtime intra-op threads (0 = default).</param>
-/// <param name="PrecisionProtection">fp16 engines: automatic mixed precision (nodes that overflow or drift in fp16 kept
-/// in fp32; parameters.mllib.precisionProtection, default true).</param>
+/// <param name="GpuDecode">GPU backend: decode JPEGs on the GPU (nvJPEG) where it can (the server's --gpu-decode).</param>
+/// <param name="PrecisionProtection">fp16/bf16 engines: automatic mixed precision (nodes that overflow or drift in the
+/// reduced type kept in fp32; parameters.mllib.precisionProtection, default true).</param>
 public sealed record BackendSpec(
     string ModelPath, string Repository, ModelInfo Model, int Channels, int Height, int Width, int MaxBatchSize,
     string DataType, int GpuId, int MaxWorkspaceMb, string EngineFileName, bool ReadEngine, bool WriteEngine, int CpuThreads,
-    bool PrecisionProtection = true);
+    bool GpuDecode = true, bool PrecisionProtection = true);
 
 /// <summary>
 /// A backend that takes the next batch while the previous one is still on the device, so the host work of one batch
@@ -87,5 +113,11 @@ public interface IPendingBatch
 {
     /// <summary>Waits for the batch and returns images.Count × OutputSize scores (as <see cref="IInferenceBackend.Run"/>).</summary>
     float[] Complete();
+
+    /// <summary>
+    /// Per item of the batch, the reason it could not be read (its scores are then meaningless and it fails alone), or
+    /// null; null as a whole when every item was read. Known once <see cref="IPipelinedBackend.Submit"/> has returned.
+    /// </summary>
+    IReadOnlyList<Exception?>? ItemErrors => null;
 }
 

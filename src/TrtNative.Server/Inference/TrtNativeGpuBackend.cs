@@ -8,7 +8,7 @@ namespace TrtNative.Server.Inference;
 /// <summary>
 /// GPU backend: a TrtNative engine (Builder → Engine → EngineContext) on one GPU. The engine's optimisation
 /// profile covers batch 1..maxBatchSize at the service's C×H×W. The plan is saved in the repository under
-/// DeepDetect's name, {tensorRTEngineFile}_arch{SM}_{dtype}_bs{maxBatchSize}, and reloaded at the next creation
+/// DeepDetect's name plus the GPU model, {tensorRTEngineFile}_arch{SM}_{dtype}_bs{maxBatchSize}_{gpu} (<see cref="PlanFiles"/>), and reloaded at the next creation
 /// (readEngine) unless it is stale (other GPU, libraries or model) or damaged, in which case it is rebuilt. Tactic
 /// timings go to {tensorRTEngineFile}_timing.cache so rebuilds skip autotuning.
 /// <para>
@@ -35,16 +35,19 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     private int _nextLane;
     private readonly DeviceBuffer<float> _input, _output;
 
-    // One batch's host side: its pixels and parameters (pinned, with their device copies), its scores (pinned), and
-    // the event recorded after its scores' download.
+    // One batch's host side: its pixels and parameters (pinned, with their device copies), its scores (pinned), the
+    // event recorded after its scores' download, and its JPEG decoder (null when GPU decoding is off or unavailable).
     private sealed class Lane(ImageBatchStager stager, PinnedBuffer<float> scores, CudaEvent done) : IDisposable
     {
         public ImageBatchStager Stager { get; } = stager;
         public PinnedBuffer<float> Scores { get; } = scores;
         public CudaEvent Done { get; } = done;
+        public GpuJpegDecoder? Jpeg { get; set; }
+        public GpuJpegStage? JpegStage { get; set; }
         public bool Busy { get; set; }
         public void Dispose()
         {
+            Jpeg?.Dispose();
             Done.Dispose();
             Scores.Dispose();
             Stager.Dispose();
@@ -70,7 +73,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         try
         {
             var sm = _ctx.Device.ComputeCapability.Sm;
-            EngineFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_arch{sm}_{spec.DataType}_bs{MaxBatchSize}");
+            EngineFile = Path.Combine(spec.Repository, PlanFiles.Plan(spec.EngineFileName, sm, _ctx.Device.Name, spec.DataType, MaxBatchSize));
             string cacheFile = Path.Combine(spec.Repository, $"{spec.EngineFileName}_timing.cache");
             // The model was read and parsed once when the service was created: hash and graph come from that load.
             var model = spec.Model.Onnx;
@@ -132,6 +135,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             }
             _exec.SetTensorAddress(_in, _input.DevicePointer);
             _exec.SetTensorAddress(_out, _output.DevicePointer);
+            _noGpuDecode = spec.GpuDecode ? CreateJpegDecoders() : "off (--gpu-decode false)";
+            log?.Invoke($"JPEG decoding: {GpuDecode}");
             WarmUp(log);
         }
         catch
@@ -140,6 +145,48 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             throw;
         }
     }
+
+    // One nvJPEG decoder per lane (a lane's decoded images live until its next batch). Without nvJPEG (a build without
+    // it, no libnvjpeg, a GPU it refuses) every image takes the CPU path, as before: that is a message, not an error.
+    // Returns why JPEGs stay on the CPU, or null when the decoders exist.
+    private string? CreateJpegDecoders()
+    {
+        try
+        {
+            foreach (var lane in _lanes)
+            {
+                lane.Jpeg = new GpuJpegDecoder(_ctx, MaxBatchSize);
+                lane.JpegStage = new GpuJpegStage(lane.Jpeg, _stream, lane.Stager);
+            }
+            return null;
+        }
+        catch (TrtNativeException e) when (e.Code is ErrorCode.Unsupported or ErrorCode.NoDevice or ErrorCode.CudaError or ErrorCode.OutOfMemory)
+        {
+            foreach (var lane in _lanes)
+            {
+                lane.Jpeg?.Dispose();
+                lane.Jpeg = null;
+                lane.JpegStage = null;
+            }
+            return $"CPU (SkiaSharp): {e.Message}";
+        }
+    }
+
+    /// <summary>Where JPEGs are decoded: "nvJPEG, hardware decoder", "nvJPEG, CUDA backend …", "off …" or "CPU (SkiaSharp): why".</summary>
+    public string GpuDecode => _noGpuDecode ?? (_lanes.All(l => l.Jpeg!.IsHardware) ? "nvJPEG, hardware decoder" : "nvJPEG, CUDA backend (no hardware decoder in use)");
+
+    private string? _noGpuDecode = "off";
+
+    /// <inheritdoc/>
+    public bool DecodesJpeg => _lanes[0]?.JpegStage != null;
+
+    /// <summary>JPEG items decoded by nvJPEG so far.</summary>
+    public long GpuDecodedImages => Interlocked.Read(ref _gpuDecoded);
+
+    /// <summary>JPEG items nvJPEG refused, decoded on the CPU instead.</summary>
+    public long CpuRetriedImages => Interlocked.Read(ref _cpuRetried);
+
+    private long _gpuDecoded, _cpuRetried;
 
     /// <summary>
     /// Runs every batch size a batch can run at (<see cref="BatchBucket"/>) twice before the service is ready: the
@@ -197,7 +244,16 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         + _lanes.Sum(l => (long)l.Stager.MaxBatch * l.Stager.ImageBytes);
 
     /// <inheritdoc/>
-    public float[] Run(IReadOnlyList<PreparedImage> images) => Submit(images).Complete();
+    public float[] Run(IReadOnlyList<PreparedImage> images)
+    {
+        var pending = Submit(images);
+        var scores = pending.Complete();
+        // Run has no way to fail one item alone: the first unreadable one fails the call.
+        if (pending.ItemErrors is { } errors)
+            for (int i = 0; i < errors.Count; i++)
+                if (errors[i] is { } e) throw new UnreadableImageException(i, e.Message, e);
+        return scores;
+    }
 
     /// <inheritdoc/>
     public IPendingBatch Submit(IReadOnlyList<PreparedImage> images)
@@ -207,17 +263,41 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         var lane = _lanes[_nextLane];
         if (lane.Busy) throw new InvalidOperationException("two batches are already in flight: complete the older one first");
         int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
-        for (int i = 0; i < n; i++)
-        {
-            images[i].Pixels.CopyTo(lane.Stager.Image(i));
-            lane.Stager.SetNormalization(i, images[i].Normalization);
-        }
+        Exception?[]? errors = null;
+        bool jpeg = false;
+        for (int i = 0; i < n && !jpeg; i++) jpeg = images[i].Jpeg != null;
+        for (int i = 0; i < n; i++) lane.Stager.SetNormalization(i, images[i].Normalization);
         // Padding images: whatever pixels are left in the staging slots; their scores are never read.
         for (int i = n; i < run; i++) lane.Stager.SetNormalization(i, images[0].Normalization);
-        // One stream: this upload starts only after the previous batch's engine run and download have finished with
-        // the shared device buffers.
+        // One stream: this batch's uploads, decoding and normalisation start only after the previous batch's engine run
+        // and download have finished with the shared device buffers.
         _exec.SetInputShape(_in, [run, _c, _h, _w]);
-        lane.Stager.EnqueueNormalize(_stream, run, _input);
+        if (!jpeg)
+        {
+            for (int i = 0; i < n; i++) images[i].Pixels.CopyTo(lane.Stager.Image(i));
+            lane.Stager.EnqueueNormalize(_stream, run, _input);
+        }
+        else
+        {
+            // nvJPEG decodes and resizes into the JPEG items' device slots; the other items (and JPEGs nvJPEG refused,
+            // decoded on the CPU here) are uploaded slot by slot, runs of neighbours in one copy.
+            errors = new Exception?[n];
+            Span<bool> upload = stackalloc bool[n];
+            int taken = BatchStaging.Stage(images, lane.JpegStage, lane.Stager.Image, upload, errors);
+            int jpegs = 0;
+            for (int i = 0; i < n; i++) if (images[i].Jpeg != null) jpegs++;
+            Interlocked.Add(ref _gpuDecoded, taken);
+            Interlocked.Add(ref _cpuRetried, jpegs - taken);
+            for (int i = 0; i < n;)
+            {
+                if (!upload[i]) { i++; continue; }
+                int first = i;
+                while (i < n && upload[i]) i++;
+                lane.Stager.EnqueueUpload(_stream, first, i - first);
+            }
+            lane.Stager.EnqueueNormalizeOnDevice(_stream, run, _input);
+            if (Array.TrueForAll(errors, e => e == null)) errors = null;
+        }
         if (images.Any(im => im.Tensor != null))
         {
             // Tensor items (KServe FP32/FP16) go to the engine input as they are, over what the kernel wrote for their
@@ -233,11 +313,13 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         lane.Done.Record(_stream);
         lane.Busy = true;
         _nextLane = (_nextLane + 1) % _lanes.Length;
-        return new PendingBatch(lane, n * OutputSize);
+        return new PendingBatch(lane, n * OutputSize, errors);
     }
 
-    private sealed class PendingBatch(Lane lane, int count) : IPendingBatch
+    private sealed class PendingBatch(Lane lane, int count, Exception?[]? errors) : IPendingBatch
     {
+        public IReadOnlyList<Exception?>? ItemErrors => errors;
+
         public float[] Complete()
         {
             try

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using TrtNative.Server.Inference;
 
 namespace TrtNative.Server.Metrics;
 
@@ -28,6 +29,10 @@ public sealed class ServerMetrics
     private readonly Counter<long> _nonFinite;
     private readonly ConcurrentDictionary<string, (string backend, double seconds)> _build = new();
     private readonly ConcurrentDictionary<string, Func<long>> _gpuMem = new();
+    private readonly Counter<long> _replicaBatches;
+    private readonly Counter<long> _replicaImages;
+    private readonly Counter<long> _replicaFailures;
+    private readonly ConcurrentDictionary<string, IReadOnlyList<Replica>> _replicas = new();
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/> (one meter per host).</summary>
     public ServerMetrics(IMeterFactory meters)
@@ -47,7 +52,57 @@ public sealed class ServerMetrics
         m.CreateObservableGauge("trtnative_gpu_memory", () => _gpuMem.Select(kv =>
             new Measurement<long>(kv.Value(), new KeyValuePair<string, object?>("service", kv.Key))),
             "By", "Device memory held by a service's GPU engine.");
+        _replicaBatches = m.CreateCounter<long>("trtnative_replica_batches", description: "Batches a service's replica ran, by GPU (gpu=\"cpu\" for a CPU backend).");
+        _replicaImages = m.CreateCounter<long>("trtnative_replica_images", description: "Images in the batches a service's replica ran, by GPU.");
+        _replicaFailures = m.CreateCounter<long>("trtnative_replica_failures",
+            description: "Device errors that took a service's replica out of rotation, by GPU.");
+        m.CreateObservableGauge("trtnative_replica_healthy", () => ReplicaGauge(r => r.State == ReplicaState.Healthy ? 1 : 0),
+            null, "1 while a service's replica is in rotation, 0 while it is failed or being restored.");
+        m.CreateObservableGauge("trtnative_replica_in_flight", () => ReplicaGauge(r => r.InFlight),
+            null, "Batches dispatched to a service's replica and not yet delivered.");
+        m.CreateObservableGauge("trtnative_replica_gpu_memory", () => ReplicaGauge(r => GpuBytes(r), skipZero: true),
+            "By", "Device memory held by a service's replica on its GPU.");
     }
+
+    private IEnumerable<Measurement<long>> ReplicaGauge(Func<Replica, long> value, bool skipZero = false)
+    {
+        foreach (var (service, replicas) in _replicas)
+            foreach (var r in replicas)
+            {
+                long v = value(r);
+                if (skipZero && v <= 0) continue;
+                yield return new Measurement<long>(v, new KeyValuePair<string, object?>("service", service), new("gpu", r.Label));
+            }
+    }
+
+    // A replica being restored may have its backend freed under the reader: it then holds nothing.
+    private static long GpuBytes(Replica r)
+    {
+        try
+        {
+            return r.Backend?.DeviceMemoryBytes ?? 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Counts one batch a replica ran (labels: service, gpu).</summary>
+    public void ReplicaBatch(string service, string gpu, int images)
+    {
+        var s = new KeyValuePair<string, object?>("service", service);
+        var g = new KeyValuePair<string, object?>("gpu", gpu);
+        _replicaBatches.Add(1, s, g);
+        _replicaImages.Add(images, s, g);
+    }
+
+    /// <summary>Counts a device error that took a replica out of rotation.</summary>
+    public void ReplicaFailed(string service, string gpu) =>
+        _replicaFailures.Add(1, new KeyValuePair<string, object?>("service", service), new("gpu", gpu));
+
+    /// <summary>Registers a service's replicas for the per-GPU gauges (state, batches in flight, device memory).</summary>
+    public void TrackReplicas(string service, IReadOnlyList<Replica> replicas) => _replicas[service] = replicas;
 
     private static InstrumentAdvice<double> Buckets(double[] bounds) => new() { HistogramBucketBoundaries = bounds };
 
@@ -82,5 +137,6 @@ public sealed class ServerMetrics
     {
         _build.TryRemove(service, out _);
         _gpuMem.TryRemove(service, out _);
+        _replicas.TryRemove(service, out _);
     }
 }

@@ -13,26 +13,29 @@ namespace TrtNative.Server.Services;
 public enum ServiceState { Building, Ready, Failed }
 
 /// <summary>
-/// One service: its repository, labels, image parameters and the single backend (+ batching queue) built for
-/// it in the background at creation. Predicts wait for the build (bounded) and then go through the queue.
+/// One service: its repository, labels, image parameters and its replicas — one backend per listed GPU, or the one CPU
+/// backend (<see cref="ReplicaSet"/>) — behind one batching queue, built in the background at creation. Predicts wait
+/// for the build (bounded) and then go through the queue.
 /// </summary>
 public sealed class ModelService : IAsyncDisposable
 {
     private readonly ServerMetrics _metrics;
     private readonly ServerOptions _opts;
+    private readonly ILogger? _log;
     private readonly Task<DynamicBatcher> _ready;
-    private IInferenceBackend? _backend;
+    private ReplicaSet? _replicas;
     private DynamicBatcher? _batcher;
     private volatile bool _deleted; // set when DELETE starts: predicts still running answer 404/1002
     private long _batches, _batchItems;
 
     /// <summary>Starts the engine build in the background.</summary>
     public ModelService(ServiceDefinition def, BackendFactory factory, BackendKind kind, string backendReason,
-        ServerMetrics metrics, ServerOptions opts)
+        ServerMetrics metrics, ServerOptions opts, ILogger? log = null)
     {
         Def = def;
         _metrics = metrics;
         _opts = opts;
+        _log = log;
         BackendKind = kind;
         BackendReason = backendReason;
         var sw = Stopwatch.StartNew();
@@ -40,29 +43,42 @@ public sealed class ModelService : IAsyncDisposable
         {
             try
             {
+                List<Replica> replicas;
                 try
                 {
-                    _backend = factory.Create(kind, def.Spec);
+                    replicas = ReplicaBuilder.Build(factory, kind, def.Spec, def.GpuIds, msg => log?.LogWarning("service {Name}: {Message}", def.Name, msg));
                 }
                 catch (TrtNativeException e) when (kind == BackendKind.Gpu && e.Code == ErrorCode.NativeLibrary)
                 {
                     // A GPU without our native shim: serve on the CPU and say why (GET /services/{name}, backend_reason).
                     BackendKind = BackendKind.Cpu;
                     BackendReason = $"GPU present but the TrtNative native library is unusable ({e.Message}); using ONNX Runtime CPU";
-                    _backend = factory.Create(BackendKind.Cpu, def.Spec);
+                    replicas = ReplicaBuilder.Build(factory, BackendKind.Cpu, def.Spec, []);
                 }
                 finally
                 {
                     // The backend holds what it needs now: the service keeps the model's hash and signature, not its weights.
                     def.Spec.Model.Onnx.ReleaseWeights();
                 }
-                if (def.NClasses is int n && n != _backend.OutputSize)
-                    throw new InvalidOperationException($"nclasses is {n} but the model outputs {_backend.OutputSize} scores per image");
+                var backendKind = BackendKind;
+                _replicas = new ReplicaSet(replicas, r => Rebuild(factory, backendKind, def, r))
+                {
+                    OnBatch = (r, size) => metrics.ReplicaBatch(def.Name, r.Label, size),
+                    OnFailed = (r, e) =>
+                    {
+                        metrics.ReplicaFailed(def.Name, r.Label);
+                        log?.LogError("service {Name}: replica {Index} on GPU {Gpu} ({Device}) taken out of rotation: {Error}",
+                            def.Name, r.Index, r.Label, r.Device, e.Message);
+                    },
+                };
+                if (def.NClasses is int n && n != _replicas.OutputSize)
+                    throw new InvalidOperationException($"nclasses is {n} but the model outputs {_replicas.OutputSize} scores per image");
                 if (BackendKind == BackendKind.Gpu) Accuracy = CheckAccuracy(factory, def);
                 BuildSeconds = sw.Elapsed.TotalSeconds;
-                metrics.EngineBuilt(def.Name, _backend.Kind, BuildSeconds);
-                if (_backend.DeviceMemoryBytes > 0) metrics.TrackGpuMemory(def.Name, () => _backend.DeviceMemoryBytes);
-                _batcher = new DynamicBatcher(_backend, def.Spec.Channels * def.Spec.Height * def.Spec.Width,
+                metrics.EngineBuilt(def.Name, _replicas.Kind, BuildSeconds);
+                if (GpuMemoryBytes() > 0) metrics.TrackGpuMemory(def.Name, () => GpuMemoryBytes() ?? 0);
+                metrics.TrackReplicas(def.Name, _replicas.Replicas);
+                _batcher = new DynamicBatcher(_replicas, def.Spec.Channels * def.Spec.Height * def.Spec.Width,
                     TimeSpan.FromMilliseconds(opts.MaxBatchDelayMs), opts.MaxQueue, OnBatch, n => metrics.NonFiniteOutputs(def.Name, n));
                 State = ServiceState.Ready;
                 return _batcher;
@@ -71,7 +87,7 @@ public sealed class ModelService : IAsyncDisposable
             {
                 Error = e.Message;
                 State = ServiceState.Failed;
-                _backend?.Dispose();
+                if (_replicas != null) _replicas.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 throw;
             }
         });
@@ -88,6 +104,101 @@ public sealed class ModelService : IAsyncDisposable
     public ServiceState State { get; private set; } = ServiceState.Building;
     /// <summary>The build failure, when <see cref="State"/> is Failed.</summary>
     public string? Error { get; private set; }
+
+    /// <summary>Built and at least one replica in rotation: predicts can be served (readiness).</summary>
+    public bool IsReady => State == ServiceState.Ready && _replicas?.AnyHealthy == true;
+
+    /// <summary>
+    /// The state reported by GET /services/{name} and /info: building, ready, or failed — a failed build, or every
+    /// replica out of rotation after device errors (until one is restored).
+    /// </summary>
+    public string StateName => State == ServiceState.Ready && !IsReady ? "failed" : State.ToString().ToLowerInvariant();
+
+    /// <summary>The replicas (none while building or after a failed build).</summary>
+    public IReadOnlyList<Replica> Replicas => _replicas?.Replicas ?? [];
+
+    // A fresh backend for a failed replica (restore). The model is read again: the service dropped its weights after
+    // the build, and a plan that must be rebuilt needs them. A model file changed since creation is refused: the
+    // replica would run another model than its siblings.
+    private static IInferenceBackend Rebuild(BackendFactory factory, BackendKind kind, ServiceDefinition def, Replica r)
+    {
+        var model = ModelInfo.Read(def.Spec.ModelPath);
+        try
+        {
+            if (model.Onnx.ContentHash != def.Spec.Model.Onnx.ContentHash)
+                throw new InvalidOperationException($"the model file {def.Spec.ModelPath} changed since the service was created; recreate the service");
+            return factory.Create(kind, def.Spec with { GpuId = r.Gpu ?? def.Spec.GpuId, Model = model });
+        }
+        finally
+        {
+            model.Onnx.ReleaseWeights();
+        }
+    }
+
+    // Device memory of the GPU replicas' backends (null when none is a GPU backend).
+    private long? GpuMemoryBytes()
+    {
+        long sum = 0;
+        bool any = false;
+        foreach (var r in Replicas)
+        {
+            long? b = ReplicaMemory(r);
+            if (b is long v && v > 0) { sum += v; any = true; }
+        }
+        return any ? sum : null;
+    }
+
+    // A replica being restored may have its backend swapped or freed meanwhile: then it holds nothing to report.
+    private static long? ReplicaMemory(Replica r)
+    {
+        try
+        {
+            return r.Backend?.DeviceMemoryBytes;
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Brings failed replicas back without restarting the server: each failed replica among <paramref name="which"/>
+    /// (null: all) gets a fresh backend (the plan is loaded from the repository, or rebuilt). 409/1008 while the
+    /// service builds, 500/1007 when its build failed or a replica could not be restored (naming it and why),
+    /// 400/1006 for a GPU the service does not use.
+    /// </summary>
+    public async Task<IReadOnlyList<Replica>> RestoreAsync(GpuSelection? which, CancellationToken ct)
+    {
+        await ReadyAsync(ct);
+        var set = _replicas!;
+        HashSet<int>? gpus = null;
+        if (which is { All: false })
+        {
+            gpus = [];
+            foreach (int g in which.Ordinals)
+            {
+                if (!set.Replicas.Any(r => r.Gpu == g))
+                    throw DdException.BadMllib($"{GpuSelection.Field} {g}: service '{Def.Name}' has no replica on GPU {g} (its GPUs: {string.Join(", ", set.Replicas.Select(r => r.Label))})");
+                gpus.Add(g);
+            }
+        }
+        IReadOnlyList<Replica> done;
+        try
+        {
+            done = await set.RestoreAsync(gpus);
+            foreach (var r in done)
+                _log?.LogInformation("service {Name}: restore of replica {Index} on GPU {Gpu}: {State} {Error}", Def.Name, r.Index, r.Label,
+                    r.State.ToString().ToLowerInvariant(), r.Error);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw DdException.Internal(e.Message, e);
+        }
+        var still = done.Where(r => r.State != ReplicaState.Healthy).ToList();
+        if (still.Count > 0)
+            throw DdException.Internal($"service '{Def.Name}': " + string.Join("; ", still.Select(r => $"replica {r.Index} (GPU {r.Label}) was not restored: {r.Error}")));
+        return done;
+    }
     /// <summary>Seconds the engine build took.</summary>
     public double BuildSeconds { get; private set; }
     /// <summary>GPU services: the engine against ONNX Runtime (CPU) on a few random inputs, checked when it was built.</summary>
@@ -97,11 +208,13 @@ public sealed class ModelService : IAsyncDisposable
     // engine itself built.
     private AccuracyReport CheckAccuracy(BackendFactory factory, ServiceDefinition def)
     {
+        // The first built replica: every replica of a GPU model runs one plan.
+        var engine = _replicas!.Replicas.First(r => r.Backend != null).Backend!;
         PrecisionNames.TryParse(def.Spec.DataType, out var precision);
         try
         {
             using var reference = factory.Create(BackendKind.Cpu, def.Spec);
-            var c = AccuracyCheck.Run(_backend!, reference, def.Spec.Channels, def.Spec.Height, def.Spec.Width, seed: 1);
+            var c = AccuracyCheck.Run(engine, reference, def.Spec.Channels, def.Spec.Height, def.Spec.Width, seed: 1);
             // JSON has no infinity: a non-finite engine output has no relative error, its count says why.
             return new AccuracyReport(reference.Kind, AccuracyCheck.Items, double.IsFinite(c.RelativeL2) ? c.RelativeL2 : null, c.MaxAbsError,
                 c.NonFinite, $"{c.Top1Agree}/{c.Rows}", c.WithinBudget(precision), null);
@@ -176,6 +289,9 @@ public sealed class ModelService : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _pixels = new();
     private int _pooledPixels;
 
+    /// <summary>True when the service's backend decodes JPEGs itself (on the GPU), so a predict may hand them over encoded.</summary>
+    public bool DecodesJpeg => _replicas?.DecodesJpeg == true && State == ServiceState.Ready;
+
     /// <summary>
     /// Announces images a predict will submit once decoded, so a batch being formed waits for them (see
     /// <see cref="DynamicBatcher.Expect"/>). A no-op while the engine is still building.
@@ -216,11 +332,22 @@ public sealed class ModelService : IAsyncDisposable
             var batcher = await ReadyAsync(ct);
             try
             {
+                if (_replicas?.AnyHealthy == false) throw _replicas.NoHealthy();
                 return await batcher.SubmitAsync(items, expectation);
             }
             catch (QueueFullException e)
             {
                 throw DdException.Conflict(e.Message);
+            }
+            catch (NoHealthyReplicaException e)
+            {
+                // 500/1007: the service exists and was built, but no device can run it now.
+                throw DdException.Internal($"service '{Def.Name}' cannot run: {e.Message}; bring replicas back with " +
+                    $"POST /services/{Def.Name}/replicas/restore", e);
+            }
+            catch (UnreadableImageException e)
+            {
+                throw DdException.InputError($"Could not read {describe(e.ItemIndex)}: {e.Message}");
             }
             catch (NonFiniteOutputException e)
             {
@@ -296,6 +423,9 @@ public sealed class ModelService : IAsyncDisposable
         {
             EngineBatches = batches,
             AvgEngineBatchSize = batches == 0 ? 0.0 : (double)Interlocked.Read(ref _batchItems) / batches,
+            PerGpu = BackendKind == BackendKind.Gpu && Replicas.Count > 0
+                ? Replicas.Select(r => new GpuStatsBody(r.Label, r.Batches, r.Images)).ToList()
+                : null,
         };
     }
 
@@ -307,7 +437,7 @@ public sealed class ModelService : IAsyncDisposable
     {
         // DeepDetect's model_stats (params = weights in the ONNX initializers); it still sends the same object as "stats".
         var modelStats = new ModelStatsBody(Def.Spec.Model.Parameters > 0 ? Def.Spec.Model.Parameters : null);
-        var g = _backend as TrtNativeGpuBackend;
+        var g = Replicas.FirstOrDefault()?.Backend as TrtNativeGpuBackend;
         List<string>? labelList = null;
         if (labels)
         {
@@ -328,8 +458,8 @@ public sealed class ModelService : IAsyncDisposable
             Parameters: (JsonObject)Def.Parameters.DeepClone(),
             Width: Def.Input.Width,
             Height: Def.Input.Height,
-            State: State.ToString().ToLowerInvariant(),
-            Backend: _backend?.Kind ?? (BackendKind == BackendKind.Cpu ? "onnxruntime-cpu" : "trtnative-gpu"),
+            State: StateName,
+            Backend: _replicas?.Kind ?? (BackendKind == BackendKind.Cpu ? "onnxruntime-cpu" : "trtnative-gpu"),
             BackendReason: BackendReason,
             MaxBatchSize: Def.Spec.MaxBatchSize,
             Datatype: Def.Spec.DataType,
@@ -342,21 +472,38 @@ public sealed class ModelService : IAsyncDisposable
             Jobs = status ? [] : null,
             EngineBuildSeconds = State == ServiceState.Ready ? BuildSeconds : null,
             EngineSource = g?.Source,
+            JpegDecode = g == null ? null : g.DecodesJpeg
+                ? $"{g.GpuDecode}; {g.GpuDecodedImages} decoded on the GPU, {g.CpuRetriedImages} refused and decoded on the CPU"
+                : g.GpuDecode,
             EngineFile = g == null ? null : Path.GetFileName(g.EngineFile),
-            GpuMemoryBytes = g?.DeviceMemoryBytes,
-            Error = Error,
+            GpuMemoryBytes = GpuMemoryBytes(),
+            Error = Error ?? (State == ServiceState.Ready && !IsReady ? _replicas!.NoHealthy().Message : null),
+            Replicas = Replicas.Count == 0 ? null : Replicas.Select(Describe).ToList(),
             Labels = labelList,
             AccuracyCheck = Accuracy,
         };
     }
 
-    /// <summary>Stops the queue and frees the backend (waits for a build in progress).</summary>
+    /// <summary>One replica as GET /services/{name} and the KServe model metadata show it.</summary>
+    public static ReplicaInfo Describe(Replica r)
+    {
+        var g = r.Backend as TrtNativeGpuBackend;
+        return new ReplicaInfo(r.Index, r.Gpu, r.Device, r.State.ToString().ToLowerInvariant(), r.Batches, r.Images, r.InFlight, r.Failures)
+        {
+            Error = r.Error,
+            EngineSource = g?.Source,
+            EngineFile = g == null ? null : Path.GetFileName(g.EngineFile),
+            GpuMemoryBytes = ReplicaMemory(r) is long b && b > 0 ? b : null,
+        };
+    }
+
+    /// <summary>Stops the queue and frees the backends (waits for a build in progress).</summary>
     public async ValueTask DisposeAsync()
     {
         _deleted = true;
         try { await _ready; } catch { /* failed build: nothing to free */ }
         if (_batcher != null) await _batcher.DisposeAsync();
-        _backend?.Dispose();
+        if (_replicas != null) await _replicas.DisposeAsync();
         _metrics.ServiceRemoved(Def.Name);
     }
 }
@@ -374,4 +521,14 @@ public sealed class ModelService : IAsyncDisposable
 /// <param name="Threshold">Default output.confidence_threshold.</param>
 /// <param name="Spec">What the backend is asked to build.</param>
 public sealed record ServiceDefinition(string Name, string Description, string Mllib, string Repository, JsonObject Parameters,
-    ImageInputParams Input, IReadOnlyDictionary<int, string> Labels, int? NClasses, int Best, double Threshold, BackendSpec Spec);
+    ImageInputParams Input, IReadOnlyDictionary<int, string> Labels, int? NClasses, int Best, double Threshold, BackendSpec Spec)
+{
+    /// <summary>The GPUs parameters.mllib.gpuid asks for.</summary>
+    public GpuSelection Gpus { get; init; } = GpuSelection.Default;
+
+    /// <summary>
+    /// The GPU ordinals the service runs on, one replica each, resolved against the machine at creation (empty for a
+    /// CPU service). <see cref="Spec"/>'s GpuId is the first; each replica's backend gets its own.
+    /// </summary>
+    public IReadOnlyList<int> GpuIds { get; init; } = [];
+}

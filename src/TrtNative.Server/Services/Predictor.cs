@@ -43,6 +43,9 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
             if (entries.Count > opts.MaxImagesPerRequest)
                 throw DdException.InputError($"the request has {entries.Count} images, over the limit of {opts.MaxImagesPerRequest}");
             var normalization = input.ToNormalization();
+            // A GPU service decodes the JPEGs its decoder can take itself, batched across requests; the rest (and
+            // anything it refuses) take the SkiaSharp path below.
+            bool gpuJpeg = svc.DecodesJpeg;
             // Tell the batching queue these images are coming, so a batch being formed waits for them.
             using var expectation = svc.Expect(entries.Count);
             // Decode in parallel (bounded by the thread pool); any unreadable image fails this request only.
@@ -52,6 +55,8 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                 try
                 {
                     var bytes = await e.Load(ct);
+                    if (gpuJpeg && JpegHeader.GpuDecodable(bytes, opts.MaxImagePixels))
+                        return (e.Uri, PreparedImage.FromJpeg(new EncodedJpeg(bytes, input, opts.MaxImagePixels), normalization));
                     var img = ImageDecoder.Decode(bytes, input.Bw, opts.MaxImagePixels);
                     // Resize and crop here; normalisation happens in the backend (a GPU kernel on the GPU). The pixel
                     // buffers come from the service's pool (returned once the batch has read them).

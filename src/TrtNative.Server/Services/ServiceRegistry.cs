@@ -39,14 +39,18 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
             using var change = PrepareRepository(body);
             var def = await DefineAsync(name, body, change, ct);
             var kind = factory.Select(def.Mllib.ToLowerInvariant() == "onnxruntime" ? "onnxruntime" : "tensorrt", out var reason);
-            if (kind == BackendKind.Gpu && def.Spec.GpuId >= factory.GpuCount)
-                throw DdException.BadMllib($"parameters.mllib.gpuid {def.Spec.GpuId} does not exist: this machine has {factory.GpuCount} GPU(s)");
+            if (kind == BackendKind.Gpu)
+            {
+                // One replica per GPU; a CPU service has one backend whatever gpuid says (DeepDetect ignores it there too).
+                var gpus = def.Gpus.Resolve(factory.GpuCount);
+                def = def with { GpuIds = gpus, Spec = def.Spec with { GpuId = gpus[0] } };
+            }
             ModelRepository.WriteConfig(def.Repository, body);
             change.Commit();
-            var svc = new ModelService(def, factory, kind, reason, metrics, opts);
+            var svc = new ModelService(def, factory, kind, reason, metrics, opts, log);
             _services[name] = svc;
-            log.LogInformation("service {Name}: {Model} on {Kind} ({Reason}), input {C}x{H}x{W}, max batch {B}",
-                name, def.Spec.ModelPath, kind, reason, def.Spec.Channels, def.Spec.Height, def.Spec.Width, def.Spec.MaxBatchSize);
+            log.LogInformation("service {Name}: {Model} on {Kind} ({Reason}), GPUs [{Gpus}], input {C}x{H}x{W}, max batch {B}",
+                name, def.Spec.ModelPath, kind, reason, string.Join(",", def.GpuIds), def.Spec.Channels, def.Spec.Height, def.Spec.Width, def.Spec.MaxBatchSize);
             return svc;
         }
         finally
@@ -112,7 +116,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         if ((d[2] > 0 && d[2] != input.OutHeight) || (d[3] > 0 && d[3] != input.OutWidth))
             throw DdException.BadMllib($"the model input {info.Input} needs {d[2]}x{d[3]} (HxW) but the service feeds {input.OutHeight}x{input.OutWidth}");
 
-        int gpuid = JsonRead.Int(mll, "gpuid", "parameters.mllib.gpuid") ?? 0;
+        var gpus = GpuSelection.Parse(mll?["gpuid"]);
         int maxBatch = JsonRead.Int(mll, "maxBatchSize", "parameters.mllib.maxBatchSize") ?? 48;
         int workspace = JsonRead.Int(mll, "maxWorkspaceSize", "parameters.mllib.maxWorkspaceSize") ?? 0;
         string dtype = (JsonRead.Str(mll, "datatype", "parameters.mllib.datatype") ?? "fp32").ToLowerInvariant();
@@ -121,7 +125,6 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         bool readEngine = JsonRead.Bool(mll, "readEngine", "parameters.mllib.readEngine") ?? true;
         bool writeEngine = JsonRead.Bool(mll, "writeEngine", "parameters.mllib.writeEngine") ?? true;
         bool protection = JsonRead.Bool(mll, "precisionProtection", "parameters.mllib.precisionProtection") ?? true;
-        if (gpuid < 0) throw DdException.BadMllib($"parameters.mllib.gpuid must be >= 0 (got {gpuid})");
         if (maxBatch < 1 || maxBatch > 4096) throw DdException.BadMllib($"parameters.mllib.maxBatchSize must be in 1..4096 (got {maxBatch})");
         if (workspace < 0) throw DdException.BadMllib($"parameters.mllib.maxWorkspaceSize must be >= 0 MB (got {workspace})");
         if (dtype == "int8") throw DdException.BadMllib("parameters.mllib.datatype int8 is not supported yet (use fp32, fp16 or bf16)");
@@ -138,9 +141,10 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         double thr = JsonRead.Num(outObj, "confidence_threshold", "parameters.output.confidence_threshold") ?? 0.0;
 
         var spec = new BackendSpec(contents.ModelPath, repo, info, input.Channels, input.OutHeight, input.OutWidth, maxBatch,
-            dtype, gpuid, workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, protection);
+            dtype, gpus.All ? 0 : gpus.Ordinals[0], workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, opts.GpuDecode,
+            protection);
         return new ServiceDefinition(name, description, mllib, repo, (JsonObject)parameters.DeepClone(), input, contents.Labels,
-            nclasses, best, thr, spec);
+            nclasses, best, thr, spec) { Gpus = gpus };
     }
 
     /// <summary>

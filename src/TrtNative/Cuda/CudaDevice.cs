@@ -56,6 +56,20 @@ public sealed unsafe class CudaDevice
         return new CudaDevice(ordinal, dev, Marshal.PtrToStringUTF8((nint)name) ?? "", new ComputeCapability(major, minor), (long)total, sms);
     }
 
+    /// <summary>
+    /// Every CUDA device of the machine in ordinal order, with its name, compute capability and memory (an empty list
+    /// where CUDA is not available, instead of an exception: a caller enumerating GPUs wants "none").
+    /// </summary>
+    /// <exception cref="TrtNativeException">CudaError when the driver fails to describe a device it reported.</exception>
+    public static IReadOnlyList<CudaDevice> All()
+    {
+        if (!CudaPlatform.IsAvailable(out _)) return [];
+        int count = Count;
+        var all = new CudaDevice[count];
+        for (int i = 0; i < count; i++) all[i] = Get(i);
+        return all;
+    }
+
     /// <summary>0-based ordinal.</summary>
     public int Ordinal { get; }
 

@@ -149,6 +149,24 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
     }
 
     /// <summary>
+    /// Queues a copy of elements <paramref name="offset"/>..offset+count-1 of pinned host memory into the same elements
+    /// of this buffer on <paramref name="stream"/> (as <see cref="EnqueueCopyFrom(PinnedBuffer{T}, CudaStream, long)"/>).
+    /// </summary>
+    public void EnqueueCopyFrom(PinnedBuffer<T> source, CudaStream stream, long offset, long count)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(stream);
+        if (offset < 0 || count < 0 || offset + count > Math.Min(source.Length, Length))
+            throw new TrtNativeException(ErrorCode.InvalidArgument,
+                $"EnqueueCopyFrom: elements {offset}..{offset + count - 1} do not fit (device buffer {Length}, pinned buffer {source.Length}).");
+        if (count == 0) return;
+        nint s = stream.Enter();
+        ulong dst = Enter() + (ulong)(offset * sizeof(T));
+        CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync_v2(dst, (void*)(source.Pointer + (nint)(offset * sizeof(T))), (nuint)(count * sizeof(T)), s),
+            "cuMemcpyHtoDAsync_v2");
+    }
+
+    /// <summary>
     /// Queues a copy of <paramref name="count"/> elements (default: as many as both hold) from the start of this
     /// buffer into pinned host memory on <paramref name="stream"/>. Returns at once: read
     /// <paramref name="destination"/> only after the stream (or a later event) is synchronized.

@@ -96,6 +96,25 @@ internal static unsafe partial class NativeMethods
     //     int32_t src_channels, int32_t out_channels, int32_t out_dtype, int32_t out_layout, void* dst, void* stream);
     [LibraryImport(Library)] internal static partial nint trtn_preprocess_images(nint pixels, nint parameters, int batch, int height, int width,
         int srcChannels, int outChannels, int outDtype, int outLayout, nint dst, nint stream);
+
+    // trtn_status* trtn_resize_images(const void* items, int32_t count, int32_t src_channels, int32_t out_channels,
+    //     int32_t out_height, int32_t out_width, void* stream);
+    [LibraryImport(Library)] internal static partial nint trtn_resize_images(nint items, int count, int srcChannels, int outChannels,
+        int outHeight, int outWidth, nint stream);
+
+    // trtn_status* trtn_jpeg_decoder_create(int32_t device, int32_t max_batch, trtn_jpeg_decoder** out);
+    [LibraryImport(Library)] internal static partial nint trtn_jpeg_decoder_create(int device, int maxBatch, out nint decoder);
+
+    // void trtn_jpeg_decoder_destroy(trtn_jpeg_decoder* decoder);
+    [LibraryImport(Library)] internal static partial void trtn_jpeg_decoder_destroy(nint decoder);
+
+    // int32_t trtn_jpeg_decoder_is_hardware(const trtn_jpeg_decoder* decoder);
+    [LibraryImport(Library)] internal static partial int trtn_jpeg_decoder_is_hardware(NativeJpegDecoderHandle decoder);
+
+    // trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder*, const void* const* data, const uint64_t* sizes, int32_t count,
+    //     void* stream, trtn_jpeg_image* images);
+    [LibraryImport(Library)] internal static partial nint trtn_jpeg_decoder_decode(NativeJpegDecoderHandle decoder, nint* data, ulong* sizes,
+        int count, nint stream, JpegImage* images);
 }
 
 /// <summary>The one place native statuses become exceptions.</summary>
@@ -194,6 +213,42 @@ internal sealed class NativeContextHandle : CudaHandle
         var r = EnterParent();
         if (r != CUresult.CUDA_SUCCESS) return r;
         NativeMethods.trtn_context_destroy(handle);
+        return CUresult.CUDA_SUCCESS;
+    }
+}
+
+/// <summary>
+/// Owns a trtn_jpeg_decoder* (nvJPEG handles and the decoded images' device memory). Its parent is the CUDA context,
+/// which must be current when it is destroyed.
+/// </summary>
+internal sealed class NativeJpegDecoderHandle : CudaHandle
+{
+    private NativeJpegDecoderHandle(CudaHandle context) : base(context) { }
+
+    internal override string Kind => "trtn_jpeg_decoder";
+
+    /// <summary>Creates a decoder for batches of up to <paramref name="maxBatch"/> files on <paramref name="device"/>.</summary>
+    public static NativeJpegDecoderHandle Create(CudaHandle context, int device, int maxBatch)
+    {
+        var h = new NativeJpegDecoderHandle(context);
+        try
+        {
+            NativeStatus.ThrowIfFailed(NativeMethods.trtn_jpeg_decoder_create(device, maxBatch, out nint decoder));
+            h.SetHandleValue(decoder);
+            return h;
+        }
+        catch
+        {
+            h.Abandon();
+            throw;
+        }
+    }
+
+    protected override CUresult ReleaseNative()
+    {
+        var r = EnterParent();
+        if (r != CUresult.CUDA_SUCCESS) return r;
+        NativeMethods.trtn_jpeg_decoder_destroy(handle);
         return CUresult.CUDA_SUCCESS;
     }
 }

@@ -180,3 +180,26 @@ internal unsafe struct ImageParams
     public fixed int SrcChannel[4];
     public fixed int Reserved[3];
 }
+
+/// <summary>trtn_resize_item: one image of trtn_resize_images (48 bytes, device memory).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct ResizeItem
+{
+    public ulong Src;
+    public ulong Dst;
+    public int SrcWidth, SrcHeight, SrcPitch;
+    public int ResizeWidth, ResizeHeight;
+    public int CropX, CropY;
+    public int Interp;
+}
+
+/// <summary>trtn_jpeg_image: what trtn_jpeg_decoder_decode reports per file (32 bytes, host memory).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct JpegImage
+{
+    public ulong Pixels;
+    public int Width, Height, Pitch;
+    public int Status;
+    public int NvjpegStatus;
+    public int Reserved;
+}

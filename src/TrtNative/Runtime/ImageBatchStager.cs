@@ -62,6 +62,13 @@ public sealed unsafe class ImageBatchStager : IDisposable
     /// <summary>Bytes per image (height × width × channels).</summary>
     public int ImageBytes { get; }
 
+    /// <summary>
+    /// The device copy of the batch's pixels (image i at byte i × <see cref="ImageBytes"/>), which the normalisation reads:
+    /// for work that writes images on the device itself (e.g. <see cref="GpuJpegDecoder.EnqueueResize"/>) before
+    /// <see cref="EnqueueNormalizeOnDevice(CudaStream, int, DeviceBuffer{float}, bool)"/>.
+    /// </summary>
+    public DeviceBuffer<byte> DevicePixels => _pixels;
+
     /// <summary>Pinned memory for image <paramref name="index"/>: write its height × width × channels bytes here.</summary>
     public Span<byte> Image(int index)
     {
@@ -93,7 +100,30 @@ public sealed unsafe class ImageBatchStager : IDisposable
         Enqueue(stream, count, destination.DevicePointer, destination.Length, NativeDType.Float16, planar);
     }
 
-    private void Enqueue(CudaStream stream, int count, nint dst, long dstLength, NativeDType type, bool planar)
+    /// <summary>
+    /// Queues the upload of images <paramref name="first"/>..first+count-1 from pinned to device memory, for batches
+    /// whose other images are written on the device (<see cref="DevicePixels"/>).
+    /// </summary>
+    public void EnqueueUpload(CudaStream stream, int first, int count)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (first < 0 || count < 0 || first + count > MaxBatch)
+            throw new TrtNativeException(ErrorCode.InvalidArgument, $"images {first}..{first + count - 1} outside 0..{MaxBatch - 1}");
+        if (count == 0) return;
+        _pixels.EnqueueCopyFrom(_hostPixels, stream, (long)first * ImageBytes, (long)count * ImageBytes);
+    }
+
+    /// <summary>
+    /// As <see cref="EnqueueNormalize(CudaStream, int, DeviceBuffer{float}, bool)"/> without the upload: normalises what
+    /// <see cref="DevicePixels"/> holds (uploaded with <see cref="EnqueueUpload"/> or written on the device).
+    /// </summary>
+    public void EnqueueNormalizeOnDevice(CudaStream stream, int count, DeviceBuffer<float> destination, bool planar = true)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        Enqueue(stream, count, destination.DevicePointer, destination.Length, NativeDType.Float32, planar, upload: false);
+    }
+
+    private void Enqueue(CudaStream stream, int count, nint dst, long dstLength, NativeDType type, bool planar, bool upload = true)
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (count < 1 || count > MaxBatch)
@@ -109,7 +139,7 @@ public sealed unsafe class ImageBatchStager : IDisposable
         long need = (long)count * outChannels * Height * Width;
         if (dstLength < need)
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"destination holds {dstLength} values, {count} image(s) of {outChannels}x{Height}x{Width} need {need}");
-        _pixels.EnqueueCopyFrom(_hostPixels, stream, (long)count * ImageBytes);
+        if (upload) _pixels.EnqueueCopyFrom(_hostPixels, stream, (long)count * ImageBytes);
         _params.EnqueueCopyFrom(_hostParams, stream, count);
         nint s = stream.Enter();
         NativeStatus.ThrowIfFailed(NativeMethods.trtn_preprocess_images(_pixels.DevicePointer, _params.DevicePointer, count, Height, Width,

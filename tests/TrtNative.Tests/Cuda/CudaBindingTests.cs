@@ -129,6 +129,12 @@ public class CudaBindingTests
             Assert.Contains(reason, e.Message);
             var e2 = Assert.Throws<TrtNativeException>(() => CudaContext.Create(0));
             Assert.Equal(ErrorCode.NoDevice, e2.Code);
+            // Enumeration answers "none" instead of throwing.
+            Assert.Empty(CudaDevice.All());
+        }
+        else
+        {
+            Assert.Equal(CudaDevice.Count, CudaDevice.All().Count);
         }
     }
 }

@@ -66,6 +66,12 @@ public class NativeAbiTests
         Assert.Contains("no CUDA support", e.Message);
         var e2 = Assert.Throws<TrtNativeException>(() => NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_create(0, out var h)));
         Assert.Equal(ErrorCode.NoDevice, e2.Code);
+        // The JPEG decoder and the resize: the same refusal, naming the call (the server then keeps the CPU path).
+        var e3 = Assert.Throws<TrtNativeException>(() => NativeStatus.ThrowIfFailed(NativeMethods.trtn_jpeg_decoder_create(0, 4, out var d)));
+        Assert.Equal(ErrorCode.NoDevice, e3.Code);
+        Assert.Contains("trtn_jpeg_decoder_create", e3.Message);
+        var e4 = Assert.Throws<TrtNativeException>(() => NativeStatus.ThrowIfFailed(NativeMethods.trtn_resize_images(0, 1, 3, 3, 4, 4, 0)));
+        Assert.Contains("trtn_resize_images", e4.Message);
         // A null status is success and throws nothing.
         NativeStatus.ThrowIfFailed(0);
     }
