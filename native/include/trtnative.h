@@ -33,7 +33,8 @@ extern "C" {
 
 /* Bumped on every incompatible change of a signature, a struct or an enum below (4: TRTN_LAYER_ATTENTION, a GEMM's
  * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, attention
- * inputs sliced from a packed tensor, the JPEG decoder and trtn_resize_images). */
+ * inputs sliced from a packed tensor, the JPEG decoder and trtn_resize_images, TRTN_BFLOAT16 and
+ * trtn_build_options.reduced_type). */
 #define TRTN_ABI_VERSION 5
 #define TRTN_MAX_DIMS 8
 
@@ -58,7 +59,8 @@ typedef enum trtn_dtype {
     TRTN_FLOAT32 = 0,
     TRTN_FLOAT16 = 1,
     TRTN_INT32 = 2,
-    TRTN_INT64 = 3
+    TRTN_INT64 = 3,
+    TRTN_BFLOAT16 = 4
 } trtn_dtype;
 
 typedef enum trtn_layer_kind {
@@ -219,8 +221,9 @@ typedef struct trtn_attention_params {
 } trtn_attention_params;
 
 typedef struct trtn_build_options {
-    int32_t fp16;                    /* 1: the engine computes in fp16 (fp32 accumulation); 0: fp32 with TF32 off */
-    int32_t reserved;
+    int32_t fp16;                    /* 1: reduced precision: layers compute in reduced_type (fp32 accumulation), those
+                                        with fp32 tensors in fp32 (mixed precision); 0: fp32 with TF32 off */
+    int32_t reduced_type;            /* with fp16 = 1: TRTN_FLOAT16 or TRTN_BFLOAT16 */
     uint64_t max_workspace_bytes;    /* upper bound for any layer's scratch space */
 } trtn_build_options;
 

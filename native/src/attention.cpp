@@ -87,8 +87,8 @@ public:
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_attention_params>();
         auto& q = in(t, 0); auto& k = in(t, 1); auto& v = in(t, 2); auto& o = out(t, 0);
-        require(q.dtype == k.dtype && q.dtype == v.dtype && q.dtype == o.dtype && (q.dtype == TRTN_FLOAT32 || q.dtype == TRTN_FLOAT16),
-                TRTN_UNSUPPORTED, "attention: Q, K, V and the output must share float32/float16 type");
+        require(q.dtype == k.dtype && q.dtype == v.dtype && q.dtype == o.dtype && (q.dtype == TRTN_FLOAT32 || q.dtype == TRTN_FLOAT16 || q.dtype == TRTN_BFLOAT16),
+                TRTN_UNSUPPORTED, "attention: Q, K, V and the output must share float32/float16/bfloat16 type");
         qv_ = make_view(q, p.q_perm, o.rank, p.fixed_axis[0], p.fixed_index[0], "Q");
         kv_ = make_view(k, p.k_perm, o.rank, p.fixed_axis[1], p.fixed_index[1], "K");
         vv_ = make_view(v, p.v_perm, o.rank, p.fixed_axis[2], p.fixed_index[2], "V");
@@ -108,7 +108,8 @@ public:
         bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && q.dtype == TRTN_FLOAT16 && attention_graph_enabled());
         if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
         require(use_cudnn_ || p.tactic != kTacticCudnn || o.count() == 0, TRTN_UNSUPPORTED,
-                "attention: cuDNN's flash attention does not apply here" + shapes() + ": " + cudnn_error_);
+                "attention: cuDNN's flash attention does not apply here (float16 only, feature dims multiples of 8 up to 128, contiguous)" + shapes() +
+                    (cudnn_error_.empty() ? "" : ": " + cudnn_error_));
         return ws_;
     }
 

@@ -51,6 +51,7 @@ inline int64_t dtype_size(int32_t dtype) {
     switch (dtype) {
         case TRTN_FLOAT32: return 4;
         case TRTN_FLOAT16: return 2;
+        case TRTN_BFLOAT16: return 2;
         case TRTN_INT32: return 4;
         case TRTN_INT64: return 8;
         default: fail(TRTN_INVALID_ARGUMENT, "unknown dtype " + std::to_string(dtype));
@@ -63,6 +64,7 @@ inline const char* dtype_name(int32_t dtype) {
         case TRTN_FLOAT16: return "float16";
         case TRTN_INT32: return "int32";
         case TRTN_INT64: return "int64";
+        case TRTN_BFLOAT16: return "bfloat16";
         default: return "?";
     }
 }

@@ -134,7 +134,7 @@ ConvGraph::ConvGraph(cudnnHandle_t handle, const trtn_conv_params& p, const Conv
     auto& im = *impl_;
     im.shape = s;
     auto& g = im.graph;
-    auto io = s.dtype == TRTN_FLOAT16 ? fe::DataType_t::HALF : fe::DataType_t::FLOAT;
+    auto io = s.dtype == TRTN_FLOAT16 ? fe::DataType_t::HALF : s.dtype == TRTN_BFLOAT16 ? fe::DataType_t::BFLOAT16 : fe::DataType_t::FLOAT;
     g.set_io_data_type(io).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
     int64_t cg = s.c / p.groups;  // cuDNN infers the group count from X's channels over W's
     auto X = g.tensor(fg::Tensor_attributes().set_name("X").set_uid(kUidX).set_data_type(io)

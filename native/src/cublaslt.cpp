@@ -58,7 +58,7 @@ public:
         auto& a = in(t, 0); auto& b = in(t, 1); auto& y = out(t, 0);
         auto* bias = p.has_bias ? opt_in(t, 2) : nullptr;
         require(a.rank >= 2 && b.rank >= 2, TRTN_UNSUPPORTED, "gemm: operands must have rank >= 2, got " + a.shape_string() + " and " + b.shape_string());
-        require(a.dtype == b.dtype && a.dtype == y.dtype && (a.dtype == TRTN_FLOAT32 || a.dtype == TRTN_FLOAT16), TRTN_UNSUPPORTED,
+        require(a.dtype == b.dtype && a.dtype == y.dtype && (a.dtype == TRTN_FLOAT32 || a.dtype == TRTN_FLOAT16 || a.dtype == TRTN_BFLOAT16), TRTN_UNSUPPORTED,
                 "gemm: operands must share float32/float16 type, got " + a.shape_string() + ", " + b.shape_string() + ", " + y.shape_string());
         int64_t M = p.trans_a ? a.dims[a.rank - 1] : a.dims[a.rank - 2];
         int64_t K = p.trans_a ? a.dims[a.rank - 2] : a.dims[a.rank - 1];
@@ -81,8 +81,8 @@ public:
         M_ = M; N_ = N; K_ = K; batch_ = batch;
         if (M * N == 0) return 0;
 
-        cudaDataType_t dt = a.dtype == TRTN_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
-        int64_t es = a.dtype == TRTN_FLOAT16 ? 2 : 4;
+        cudaDataType_t dt = a.dtype == TRTN_FLOAT16 ? CUDA_R_16F : a.dtype == TRTN_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
+        int64_t es = dtype_size(a.dtype);
         TRTN_LT_CHECK(cublasLtMatmulDescCreate(&op_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         // Column-major view: D^T[N,M] = op(B)^T[N,K] * op(A)^T[K,M]; "A" of cuBLASLt is our B and vice versa.
         cublasOperation_t ta = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;

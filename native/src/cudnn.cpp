@@ -85,8 +85,8 @@ public:
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
         require(x.rank == 4 && w.rank == 4 && y.rank == 4, TRTN_UNSUPPORTED,
                 "conv: only 2-D convolutions over NHWC tensors are supported, got input " + x.shape_string() + ", weights " + w.shape_string());
-        require(x.dtype == w.dtype && x.dtype == y.dtype && (x.dtype == TRTN_FLOAT32 || x.dtype == TRTN_FLOAT16), TRTN_UNSUPPORTED,
-                "conv: input, weights and output must share float32/float16 type");
+        require(x.dtype == w.dtype && x.dtype == y.dtype && (x.dtype == TRTN_FLOAT32 || x.dtype == TRTN_FLOAT16 || x.dtype == TRTN_BFLOAT16),
+                TRTN_UNSUPPORTED, "conv: input, weights and output must share float32/float16/bfloat16 type");
         int64_t N = x.dims[0], H = x.dims[1], W = x.dims[2], C = x.dims[3];
         int64_t K = w.dims[0], R = w.dims[1], S = w.dims[2], Cg = w.dims[3];
         require(p.groups >= 1 && C == Cg * p.groups && K % p.groups == 0, TRTN_SHAPE_MISMATCH,
@@ -95,13 +95,13 @@ public:
         auto* r = p.has_residual ? opt_in(t, 3) : nullptr;
         require(!p.has_bias || (b && b->dtype == TRTN_FLOAT32 && b->count() == K), TRTN_SHAPE_MISMATCH, "conv: bias must be float32 with " + std::to_string(K) + " elements");
         require(!p.has_residual || (r && r->dtype == y.dtype && r->count() == y.count()), TRTN_SHAPE_MISMATCH, "conv: residual must have the output's shape " + y.shape_string());
-        cudnnDataType_t dt = x.dtype == TRTN_FLOAT16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+        cudnnDataType_t dt = x.dtype == TRTN_FLOAT16 ? CUDNN_DATA_HALF : x.dtype == TRTN_BFLOAT16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
         TRTN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NHWC, dt, (int)N, (int)C, (int)H, (int)W));
         TRTN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_, dt, CUDNN_TENSOR_NHWC, (int)K, (int)Cg, (int)R, (int)S));
         TRTN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w,
                                                          CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
         TRTN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv_, p.groups));
-        math_ = x.dtype == TRTN_FLOAT16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+        math_ = x.dtype == TRTN_FLOAT32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
         TRTN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_, math_));
         int on, oc, oh, ow;
         TRTN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_, x_, w_, &on, &oc, &oh, &ow));
@@ -153,7 +153,7 @@ public:
     int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
         if (y.count() == 0) { if (ms) *ms = 0; return tactic(); }
-        size_t bytes = (size_t)y.count() * (y.dtype == TRTN_FLOAT16 ? 2 : 4);
+        size_t bytes = (size_t)y.count() * dtype_size(y.dtype);
         void* ref = nullptr;
         TRTN_CUDA_CHECK(cudaMalloc(&ref, bytes));
         struct FreeRef { void* p; ~FreeRef() { cudaFree(p); } } free_ref{ref};
@@ -162,7 +162,7 @@ public:
         y.ptr = ref;
         run_direct(t, env);
         y.ptr = saved;
-        double tol = y.dtype == TRTN_FLOAT16 ? 2e-2 : 1e-4;
+        double tol = y.dtype == TRTN_FLOAT16 ? 2e-2 : y.dtype == TRTN_BFLOAT16 ? 5e-2 : 1e-4;
         size_t avail = std::min<size_t>(env.workspace_bytes, limit_);
         auto agrees = [&] {
             double err = kernels::relative_l2(y.dtype, y.ptr, ref, y.count(), env.stream);

@@ -220,14 +220,16 @@ TRTN_API trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_op
         require(!engine->built, TRTN_INVALID_ARGUMENT, "engine is already built");
         require(!engine->layers.empty(), TRTN_INVALID_ARGUMENT, "engine has no layers");
         engine->options = *options;
-        // Every float tensor a layer touches must have the engine's precision, except copies (conversions)
-        // and layer-norm parameters (fp32 always).
-        int32_t act_type = options->fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32;
+        // Every layer but a copy (a conversion) computes in the engine's precision or, in an fp16 engine, in fp32
+        // (mixed precision: the compiler keeps some layers in fp32). Each layer checks its inputs' types itself.
+        require(!options->fp16 || options->reduced_type == TRTN_FLOAT16 || options->reduced_type == TRTN_BFLOAT16, TRTN_INVALID_ARGUMENT,
+                std::string("options->reduced_type must be float16 or bfloat16, got ") + dtype_name(options->reduced_type));
+        int32_t act_type = options->fp16 ? options->reduced_type : TRTN_FLOAT32;
         for (auto& l : engine->layers) {
             if (l.kind == TRTN_LAYER_COPY) continue;
             for (size_t i = 0; i < l.outputs.size(); ++i) {
                 int32_t dt = engine->tensor_dtype[l.outputs[i]];
-                require(dt == act_type, TRTN_INVALID_ARGUMENT, "layer '" + l.name + "': output " + std::to_string(i) + " is " + dtype_name(dt) + " but the engine computes in " + dtype_name(act_type));
+                require(dt == act_type || dt == TRTN_FLOAT32, TRTN_INVALID_ARGUMENT, "layer '" + l.name + "': output " + std::to_string(i) + " is " + dtype_name(dt) + " but the engine computes in " + dtype_name(act_type) + " (or fp32)");
             }
         }
         engine->built = true;

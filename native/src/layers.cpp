@@ -24,8 +24,8 @@ void contiguous_strides(const TensorView& t, int64_t* strides) {
 void same_float_type(const std::vector<const TensorView*>& ts, const char* what) {
     for (auto* t : ts) {
         if (!t) continue;
-        require(t->dtype == TRTN_FLOAT32 || t->dtype == TRTN_FLOAT16, TRTN_UNSUPPORTED,
-                std::string(what) + ": tensor type " + dtype_name(t->dtype) + " is not float32/float16");
+        require(t->dtype == TRTN_FLOAT32 || t->dtype == TRTN_FLOAT16 || t->dtype == TRTN_BFLOAT16, TRTN_UNSUPPORTED,
+                std::string(what) + ": tensor type " + dtype_name(t->dtype) + " is not float32/float16/bfloat16");
         require(t->dtype == ts[0]->dtype, TRTN_INVALID_ARGUMENT, std::string(what) + ": mixed element types");
     }
 }

@@ -3,6 +3,7 @@
 #include "trtnative.h"
 #include "selftest_jpegs.h"
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -20,6 +21,11 @@ namespace {
 
 int g_pass = 0, g_fail = 0;
 std::string g_last_impl;  // what the last run_layer's layer ran (trtn_context_layer_implementation)
+// The reduced type of the "fp16" cases: TRTN_FLOAT16, or TRTN_BFLOAT16 in the bf16 pass (names prefixed "bf16 ",
+// tolerances 8x: bf16 keeps 8 significant bits to fp16's 11).
+int32_t g_reduced = TRTN_FLOAT16;
+
+size_t elem_size(int32_t dt) { return dt == TRTN_FLOAT16 || dt == TRTN_BFLOAT16 ? 2 : 4; }
 std::mt19937 rng(1234);
 
 std::vector<float> rnd(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -50,7 +56,7 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
                bool graph_check = false, bool autotune = false) {
     trtn_engine* e = nullptr;
     if (!ok(trtn_engine_create(0, &e), "engine_create")) return false;
-    int32_t act = fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32;
+    int32_t act = fp16 ? g_reduced : TRTN_FLOAT32;
     std::vector<int32_t> ids;
     for (auto& t : ts) {
         int32_t id;
@@ -61,7 +67,7 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
     std::vector<int32_t> ins(ids.begin(), ids.begin() + n_in);
     int32_t outid = ids.back();
     if (!ok(trtn_engine_add_layer(e, "layer0", kind, params, trtn_layer_params_size(kind), ins.data(), n_in, &outid, 1), "add_layer")) return false;
-    trtn_build_options bo{fp16 ? 1 : 0, 0, 256ull << 20};
+    trtn_build_options bo{fp16 ? 1 : 0, fp16 ? g_reduced : 0, 256ull << 20};
     if (!ok(trtn_engine_build(e, &bo), "build")) return false;
     trtn_context* c = nullptr;
     if (!ok(trtn_context_create(e, &c), "context_create")) return false;
@@ -72,13 +78,17 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
     std::vector<void*> ptrs;
     for (auto& t : ts) {
         size_t n = (size_t)count(t.shape);
-        size_t es = t.dtype == TRTN_FLOAT16 ? 2 : 4;
+        size_t es = elem_size(t.dtype);
         void* p = nullptr;
         cudaMalloc(&p, std::max<size_t>(n * es, 256));
         if (!t.data.empty()) {
             if (t.dtype == TRTN_FLOAT16) {
                 std::vector<__half> h(n);
                 for (size_t i = 0; i < n; ++i) h[i] = __float2half(t.data[i]);
+                cudaMemcpy(p, h.data(), n * 2, cudaMemcpyHostToDevice);
+            } else if (t.dtype == TRTN_BFLOAT16) {
+                std::vector<__nv_bfloat16> h(n);
+                for (size_t i = 0; i < n; ++i) h[i] = __float2bfloat16(t.data[i]);
                 cudaMemcpy(p, h.data(), n * 2, cudaMemcpyHostToDevice);
             } else {
                 cudaMemcpy(p, t.data.data(), n * 4, cudaMemcpyHostToDevice);
@@ -105,7 +115,7 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
         uint64_t ws2 = 0;
         if (good) good = ok(trtn_context_set_shapes(c, dims.data(), (int64_t)dims.size(), &ws2), "set_shapes after autotune");
         std::printf("  autotuned tactic=%d (%.3f ms), workspace %llu\n", tactic, ms, (unsigned long long)ws2);
-        cudaMemset(ptrs.back(), 0xff, (size_t)count(ts.back().shape) * (fp16 ? 2 : 4));
+        cudaMemset(ptrs.back(), 0xff, (size_t)count(ts.back().shape) * elem_size(ts.back().dtype));
     }
     for (int r = 0; r < runs && good; ++r) good = ok(trtn_context_enqueue(c, s), "enqueue");
     char impl[1024] = {};  // room for a fallback's reason
@@ -126,6 +136,10 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
         std::vector<__half> h(n);
         cudaMemcpy(h.data(), ptrs.back(), n * 2, cudaMemcpyDeviceToHost);
         for (size_t i = 0; i < n; ++i) out[i] = __half2float(h[i]);
+    } else if (o.dtype == TRTN_BFLOAT16) {
+        std::vector<__nv_bfloat16> h(n);
+        cudaMemcpy(h.data(), ptrs.back(), n * 2, cudaMemcpyDeviceToHost);
+        for (size_t i = 0; i < n; ++i) out[i] = __bfloat162float(h[i]);
     } else {
         cudaMemcpy(out.data(), ptrs.back(), n * 4, cudaMemcpyDeviceToHost);
     }
@@ -137,7 +151,10 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
     return good;
 }
 
-void check(const std::string& name, bool ran, const std::vector<float>& got, const std::vector<double>& want, double tol) {
+void check(const std::string& case_name, bool ran, const std::vector<float>& got, const std::vector<double>& want, double tol) {
+    bool bf16 = g_reduced == TRTN_BFLOAT16;
+    std::string name = bf16 ? "bf16 " + case_name : case_name;
+    if (bf16) tol = tol > 0 ? tol * 8 : 8e-3;
     double num = 0, den = 0;
     bool nan = false;
     // A layer that failed before its output was read leaves got empty: compare only what exists.
@@ -198,7 +215,7 @@ void test_tuned_twins(bool fp16) {
     int32_t ins[4] = {ids[0], ids[1], ids[2], -1};
     if (good) good = ok(trtn_engine_add_layer(e, "conv_a", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[3], 1), "add_layer a");
     if (good) good = ok(trtn_engine_add_layer(e, "conv_b", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[4], 1), "add_layer b");
-    trtn_build_options bo{fp16 ? 1 : 0, 0, 256ull << 20};
+    trtn_build_options bo{fp16 ? 1 : 0, fp16 ? TRTN_FLOAT16 : 0, 256ull << 20};
     if (good) good = ok(trtn_engine_build(e, &bo), "build");
     trtn_context* c = nullptr;
     if (good) good = ok(trtn_context_create(e, &c), "context_create");
@@ -328,11 +345,28 @@ void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv 
     if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
     // ViT-like fp16 views ([B,H,S,D] read from [B,S,H,D]) must take cuDNN's flash attention by default: the fast
     // path silently not applying is what this catches.
-    if (tactic < 0 && fp16 && layout == 2 && D % 8 == 0 && Dv % 8 == 0) ran = ran && g_last_impl == "cudnn flash attention";
+    if (tactic < 0 && fp16 && g_reduced == TRTN_FLOAT16 && layout == 2 && D % 8 == 0 && Dv % 8 == 0) ran = ran && g_last_impl == "cudnn flash attention";
+    if (tactic < 0 && fp16 && g_reduced == TRTN_BFLOAT16) ran = ran && g_last_impl == "attention kernel";
     std::printf("  attention ran: %s\n", g_last_impl.c_str());
     char name[128];
     std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d sq=%d skv=%d d=%d dv=%d", fp16 ? "16" : "32", layout, tactic, Sq, Skv, D, Dv);
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+// cuDNN's flash attention is fp16 only: a bf16 attention layer that asks for it (tactic 1) must be refused with a
+// status (printed by run_layer), not run something else.
+void test_attention_refuses_cudnn_in_bf16() {
+    trtn_attention_params prm{};
+    int32_t perm[4] = {0, 1, 2, -1};
+    for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
+    for (int i = 0; i < 3; ++i) prm.fixed_axis[i] = -1;  // whole tensors
+    prm.scale = 0.125f;
+    prm.tactic = 1;
+    std::vector<T> ts = {{{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, true, got);
+    std::printf("%s %-40s %s\n", ran ? "FAIL" : "PASS", "bf16 attention tactic=1 is refused", ran ? "it ran" : "refused");
+    (ran ? g_fail : g_pass)++;
 }
 
 // Q, K and V as slices of one packed projection output, as ViT's in-projection leaves them: the tensor is
@@ -996,6 +1030,25 @@ int main() {
         test_misc(fp16);
         test_copy_ranks(fp16);
     }
+    // bf16 (reduced_type TRTN_BFLOAT16) on the same layers: our kernels, cuDNN (legacy and graph) and cuBLASLt in bf16;
+    // attention runs our kernel (cuDNN's flash attention is fp16 only and must refuse bf16 with a clear status).
+    g_reduced = TRTN_BFLOAT16;
+    test_conv(true, 1, 2, 14, 14, 16, 32, 3, 1, 1);
+    test_conv(true, 16, 2, 14, 14, 16, 16, 3, 1, 2);
+    test_conv(true, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
+    test_conv(true, 1, 2, 56, 56, 24, 144, 1, 0, 1, true, TRTN_ACT_NONE);
+    setenv("TRTN_CONV_GRAPH", "force", 1);
+    test_conv(true, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
+    unsetenv("TRTN_CONV_GRAPH");
+    test_gemm(true, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
+    test_gemm(true, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
+    test_gemm(true, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);
+    for (int layout : {0, 1, 2}) test_attention(true, layout, -1);
+    test_attention_refuses_cudnn_in_bf16();
+    test_softmax_ln(true);
+    test_misc(true);
+    test_copy_ranks(true);
+    g_reduced = TRTN_FLOAT16;
     test_preprocess();
     test_resize();
     test_jpeg_decode();

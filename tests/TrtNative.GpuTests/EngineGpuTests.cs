@@ -83,6 +83,7 @@ public class EngineGpuTests
     [Theory]
     [InlineData(Precision.Fp32, 1e-5)]
     [InlineData(Precision.Fp16, 1e-2)]
+    [InlineData(Precision.Bf16, 2e-2)]
     public void SmallNetMatchesReferenceAtSeveralBatchSizes(Precision precision, double tol)
     {
         RequireEngine();

@@ -419,6 +419,16 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         // fp16 is accepted (CPU backend computes in fp32; reported in the service).
         var (okc, _) = await Put(_c, "/services/fp16", MeansService(TestModels.MeansRepo(f.Dir.Sub("fp16")), mllib: new JsonObject { ["datatype"] = "fp16" }));
         Assert.Equal(HttpStatusCode.Created, okc);
+        var (bf16, _) = await Put(_c, "/services/bf16", MeansService(TestModels.MeansRepo(f.Dir.Sub("bf16")), mllib: new JsonObject { ["datatype"] = "bf16" }));
+        Assert.Equal(HttpStatusCode.Created, bf16);
+        // Precision protection is a boolean (default true); pure fp16 is asked for with false.
+        var (pure, _) = await Put(_c, "/services/fp16pure", MeansService(TestModels.MeansRepo(f.Dir.Sub("fp16pure")),
+            mllib: new JsonObject { ["datatype"] = "fp16", ["precisionProtection"] = false }));
+        Assert.Equal(HttpStatusCode.Created, pure);
+        var (badc, bad) = await Put(_c, "/services/fp16maybe", MeansService(TestModels.MeansRepo(f.Dir.Sub("fp16maybe")),
+            mllib: new JsonObject { ["datatype"] = "fp16", ["precisionProtection"] = "maybe" }));
+        Assert.Equal(HttpStatusCode.BadRequest, badc);
+        Assert.Contains("parameters.mllib.precisionProtection", (string?)bad["status"]!["dd_msg"]);
     }
 
     private static JsonObject WithInit(JsonObject body, string init)

@@ -38,9 +38,9 @@ public class SampleCliTests
     private static void NoStackTrace(string text) => Assert.DoesNotMatch(@"\n\s+at \S+\(", text);
 
     [Theory]
-    [InlineData("inspect", "MODEL.onnx")]
+    [InlineData("inspect", "MODEL.onnx", "--engine")]
     [InlineData("conformance", "DIR", "--filter")]
-    [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--workspace", "--timing-cache", "-o, --output")]
+    [InlineData("build", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--bf16", "--profile", "--workspace", "--no-precision-protection", "--calibration", "--timing-cache", "-o, --output")]
     [InlineData("run", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed")]
     [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
     [InlineData("check", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed", "--sets")]
@@ -75,6 +75,9 @@ public class SampleCliTests
     [InlineData("--iters must be at least 1, got 0", "bench", "@digits", "--iters", "0")]
     [InlineData("--workspace must be at least 1", "build", "@digits", "--workspace", "0")]
     [InlineData("Required argument missing", "run")]
+    [InlineData("give either MODEL.onnx or --engine PLAN", "inspect")]
+    [InlineData("--calibration: directory '/no/such/calibration/dir' does not exist", "build", "@digits", "--calibration", "/no/such/calibration/dir")]
+    [InlineData("give either MODEL.onnx or --engine PLAN", "inspect", "@digits", "--engine", "@digits")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
         var (code, output, err) = Run(args.Select(a => a == "@digits" ? Digits : a).ToArray());
@@ -93,6 +96,51 @@ public class SampleCliTests
         Assert.StartsWith("inspect: error (InvalidModel): ", err);
         Assert.Single(err.TrimEnd().Split('\n'));
         NoStackTrace(err);
+    }
+
+    [Fact]
+    public void CalibrationFolderWithoutImagesIsAUsageError()
+    {
+        using var dir = new Runtime.TempDir();
+        File.WriteAllText(dir.File("notes.txt"), "not an image");
+        var (code, output, err) = Run("build", Digits, "--calibration", dir.Path);
+        Assert.Equal(2, code);
+        Assert.Contains("holds no image", err);
+        Assert.Equal("", output);
+    }
+
+    [Fact]
+    public void InspectEnginePrintsTheNodesKeptInFp32WithoutAGpu()
+    {
+        using var dir = new Runtime.TempDir();
+        string plan = dir.File("overflow.fp16.plan");
+        var g = TrtNative.Passes.Optimizer.Optimize(Models.OverflowNet.Build(1));
+        var program = TrtNative.Compiler.GpuLowering.Lower(g, new TrtNative.Compiler.LoweringOptions
+        {
+            Fp16 = true,
+            KeepFp32 = new Dictionary<string, string> { [Models.OverflowNet.BigConv] = "fp32 output 'c2' reaches 1.50E+005" },
+        });
+        using (var ms = new MemoryStream())
+        {
+            using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                program.Write(w);
+                w.Write(0); // no profile
+            }
+            TrtNative.Runtime.PlanFile.Write(plan, new TrtNative.Runtime.PlanHeader
+            {
+                GpuName = "NVIDIA H200", ComputeCapability = new TrtNative.Cuda.ComputeCapability(9, 0), CudaDriverVersion = 13000,
+                CudnnVersion = 91900, CublasLtVersion = 130100, ModelHash = new string('a', 64),
+                Settings = new TrtNative.Runtime.BuildSettings(TrtNative.Runtime.Precision.Fp16, 1 << 20, true),
+            }, ms.ToArray());
+        }
+        var (code, output, err) = Run("inspect", "--engine", plan);
+        Assert.True(code == 0, err);
+        Assert.Contains("NVIDIA H200", output);
+        Assert.Contains("protection=True", output);
+        Assert.Contains("precision protection on: 1 node(s) kept in fp32", output);
+        Assert.Contains("kept in fp32: conv_big (Conv): fp32 output 'c2' reaches 1.50E+005", output);
+        Assert.Contains("logits: float [batch,10]", output);
     }
 
     [Fact]

@@ -122,6 +122,11 @@ void attention(int32_t dtype, const void* q, const void* k, const void* v, void*
         attention_tile<__half><<<grid, kThreads, shared, s>>>(static_cast<const __half*>(q), static_cast<const __half*>(k),
                                                static_cast<const __half*>(v), static_cast<__half*>(o), view_of(qs), view_of(ks),
                                                view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
+    } else if (dtype == TRTN_BFLOAT16) {
+        allow_shared<__nv_bfloat16>(budget);
+        attention_tile<__nv_bfloat16><<<grid, kThreads, shared, s>>>(static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),
+                                               static_cast<const __nv_bfloat16*>(v), static_cast<__nv_bfloat16*>(o), view_of(qs), view_of(ks),
+                                               view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     } else {
         allow_shared<float>(budget);
         attention_tile<float><<<grid, kThreads, shared, s>>>(static_cast<const float*>(q), static_cast<const float*>(k),

@@ -79,11 +79,16 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
         auto Rs = static_cast<const float*>(residual); auto Y = static_cast<float*>(y);
         if (small) conv_direct_kernel<float, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
         else conv_direct_kernel<float, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
-    } else {
+    } else if (dtype == TRTN_FLOAT16) {
         auto X = static_cast<const __half*>(x); auto Wt = static_cast<const __half*>(w);
         auto Rs = static_cast<const __half*>(residual); auto Y = static_cast<__half*>(y);
         if (small) conv_direct_kernel<__half, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
         else conv_direct_kernel<__half, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+    } else {
+        auto X = static_cast<const __nv_bfloat16*>(x); auto Wt = static_cast<const __nv_bfloat16*>(w);
+        auto Rs = static_cast<const __nv_bfloat16*>(residual); auto Y = static_cast<__nv_bfloat16*>(y);
+        if (small) conv_direct_kernel<__nv_bfloat16, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+        else conv_direct_kernel<__nv_bfloat16, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
     }
     TRTN_LAUNCH_CHECK("conv_direct");
 }
@@ -100,7 +105,8 @@ double relative_l2(int32_t dtype, const void* a, const void* b, int64_t n, cudaS
         unsigned grid = grid_for(n, block);
         if (grid > 1024) grid = 1024;
         if (dtype == TRTN_FLOAT32) diff_kernel<float><<<grid, block, 0, s>>>(static_cast<const float*>(a), static_cast<const float*>(b), n, dev);
-        else diff_kernel<__half><<<grid, block, 0, s>>>(static_cast<const __half*>(a), static_cast<const __half*>(b), n, dev);
+        else if (dtype == TRTN_FLOAT16) diff_kernel<__half><<<grid, block, 0, s>>>(static_cast<const __half*>(a), static_cast<const __half*>(b), n, dev);
+        else diff_kernel<__nv_bfloat16><<<grid, block, 0, s>>>(static_cast<const __nv_bfloat16*>(a), static_cast<const __nv_bfloat16*>(b), n, dev);
         TRTN_LAUNCH_CHECK("relative_l2");
         TRTN_CUDA_CHECK(cudaMemcpyAsync(host, dev, sizeof(host), cudaMemcpyDeviceToHost, s));
         TRTN_CUDA_CHECK(cudaStreamSynchronize(s));

@@ -235,6 +235,9 @@ void strided_copy(int32_t in_dtype, int32_t out_dtype, const void* x, void* y, c
     else if (in_dtype == TRTN_FLOAT32 && out_dtype == TRTN_FLOAT16) launch_copy<float, __half>(x, y, d, s);
     else if (in_dtype == TRTN_FLOAT16 && out_dtype == TRTN_FLOAT32) launch_copy<__half, float>(x, y, d, s);
     else if (in_dtype == TRTN_FLOAT16 && out_dtype == TRTN_FLOAT16) launch_copy<__half, __half>(x, y, d, s);
+    else if (in_dtype == TRTN_FLOAT32 && out_dtype == TRTN_BFLOAT16) launch_copy<float, __nv_bfloat16>(x, y, d, s);
+    else if (in_dtype == TRTN_BFLOAT16 && out_dtype == TRTN_FLOAT32) launch_copy<__nv_bfloat16, float>(x, y, d, s);
+    else if (in_dtype == TRTN_BFLOAT16 && out_dtype == TRTN_BFLOAT16) launch_copy<__nv_bfloat16, __nv_bfloat16>(x, y, d, s);
     else if (in_dtype == TRTN_INT32 && out_dtype == TRTN_INT32) launch_copy<int32_t, int32_t>(x, y, d, s);
     else if (in_dtype == TRTN_INT64 && out_dtype == TRTN_INT64) launch_copy<int64_t, int64_t>(x, y, d, s);
     else fail(TRTN_UNSUPPORTED, std::string("strided_copy: conversion ") + dtype_name(in_dtype) + " -> " + dtype_name(out_dtype) + " is not supported");
@@ -248,8 +251,10 @@ void gather(int32_t dtype, const void* data, const int32_t* idx, void* y, int64_
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
         gather_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(data), idx, static_cast<float*>(y), n, axis_len, n_idx, inner);
-    else
+    else if (dtype == TRTN_FLOAT16)
         gather_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(data), idx, static_cast<__half*>(y), n, axis_len, n_idx, inner);
+    else
+        gather_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(data), idx, static_cast<__nv_bfloat16*>(y), n, axis_len, n_idx, inner);
     TRTN_LAUNCH_CHECK("gather");
 }
 
@@ -265,8 +270,10 @@ void pad(int32_t dtype, const void* x, void* y, int rank, const int64_t* in_dims
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
         pad_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, d, mode, value);
-    else
+    else if (dtype == TRTN_FLOAT16)
         pad_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, d, mode, value);
+    else
+        pad_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, d, mode, value);
     TRTN_LAUNCH_CHECK("pad");
 }
 
@@ -290,8 +297,10 @@ void resize(int32_t dtype, const void* x, void* y, int rank, const int64_t* in_d
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
         resize_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, d);
-    else
+    else if (dtype == TRTN_FLOAT16)
         resize_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, d);
+    else
+        resize_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, d);
     TRTN_LAUNCH_CHECK("resize");
 }
 

@@ -1,6 +1,7 @@
 // Device-side helpers: load/store as float, activations, launch sizing.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cstdint>
 
@@ -10,9 +11,11 @@ namespace trtn::kernels {
 
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 template <class T> __device__ __forceinline__ T from_f(float v);
 template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
 template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 __device__ __forceinline__ float apply_unary(int op, float x, float a, float b) {
     switch (op) {
@@ -55,10 +58,10 @@ inline unsigned grid_for(int64_t n, int block) {
     return static_cast<unsigned>(g);
 }
 
-inline bool is_float_type(int32_t dt) { return dt == TRTN_FLOAT32 || dt == TRTN_FLOAT16; }
+inline bool is_float_type(int32_t dt) { return dt == TRTN_FLOAT32 || dt == TRTN_FLOAT16 || dt == TRTN_BFLOAT16; }
 
 inline void require_float(int32_t dt, const char* what) {
-    require(is_float_type(dt), TRTN_UNSUPPORTED, std::string(what) + ": element type " + dtype_name(dt) + " is not float32 or float16");
+    require(is_float_type(dt), TRTN_UNSUPPORTED, std::string(what) + ": element type " + dtype_name(dt) + " is not float32, float16 or bfloat16");
 }
 
 }  // namespace trtn::kernels

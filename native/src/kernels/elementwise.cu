@@ -168,8 +168,10 @@ void unary(int32_t dtype, const void* x, void* y, int64_t n, int32_t op, float a
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
         unary_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, op, alpha, beta);
-    else
+    else if (dtype == TRTN_FLOAT16)
         unary_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, op, alpha, beta);
+    else
+        unary_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, op, alpha, beta);
     TRTN_LAUNCH_CHECK("unary");
 }
 
@@ -178,7 +180,8 @@ void binary(int32_t dtype, const void* a, const void* b, void* y, int rank, cons
     require_float(dtype, "binary");
     require(rank >= 0 && rank <= kMaxDims, TRTN_UNSUPPORTED, "binary: rank " + std::to_string(rank) + " exceeds 8");
     if (dtype == TRTN_FLOAT32) launch_binary<float>(a, b, y, rank, out_dims, a_strides, b_strides, op, act, s);
-    else launch_binary<__half>(a, b, y, rank, out_dims, a_strides, b_strides, op, act, s);
+    else if (dtype == TRTN_FLOAT16) launch_binary<__half>(a, b, y, rank, out_dims, a_strides, b_strides, op, act, s);
+    else launch_binary<__nv_bfloat16>(a, b, y, rank, out_dims, a_strides, b_strides, op, act, s);
 }
 
 void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, int64_t rows, int64_t channels,
@@ -190,15 +193,19 @@ void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, i
     if (n < (1ll << 31)) {
         if (dtype == TRTN_FLOAT32)
             bias_act_kernel32<float><<<grid_for(n, block), block, 0, s>>>(static_cast<float*>(y), bias, static_cast<const float*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
-        else
+        else if (dtype == TRTN_FLOAT16)
             bias_act_kernel32<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<__half*>(y), bias, static_cast<const __half*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
+        else
+            bias_act_kernel32<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<__nv_bfloat16*>(y), bias, static_cast<const __nv_bfloat16*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
         TRTN_LAUNCH_CHECK("bias_act");
         return;
     }
     if (dtype == TRTN_FLOAT32)
         bias_act_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<float*>(y), bias, static_cast<const float*>(residual), n, channels, act.kind, act.alpha, act.beta);
-    else
+    else if (dtype == TRTN_FLOAT16)
         bias_act_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<__half*>(y), bias, static_cast<const __half*>(residual), n, channels, act.kind, act.alpha, act.beta);
+    else
+        bias_act_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<__nv_bfloat16*>(y), bias, static_cast<const __nv_bfloat16*>(residual), n, channels, act.kind, act.alpha, act.beta);
     TRTN_LAUNCH_CHECK("bias_act");
 }
 

@@ -1,5 +1,5 @@
 // Host-side launchers of the shim's own CUDA kernels. Each validates its arguments, launches on the given
-// stream and checks the launch. Element type is TRTN_FLOAT32 or TRTN_FLOAT16 unless stated; arithmetic is fp32.
+// stream and checks the launch. Element type is TRTN_FLOAT32, TRTN_FLOAT16 or TRTN_BFLOAT16 unless stated; arithmetic is fp32.
 #pragma once
 
 #include "../common.h"
@@ -30,7 +30,7 @@ void binary(int32_t dtype, const void* a, const void* b, void* y, int rank, cons
 void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, int64_t rows, int64_t channels,
               const trtn_activation& act, cudaStream_t s);
 
-// General strided copy with dtype conversion (float32 <-> float16, or same-type copies of any dtype).
+// General strided copy with dtype conversion (float32 <-> float16 or bfloat16, or same-type copies of any dtype).
 void strided_copy(int32_t in_dtype, int32_t out_dtype, const void* x, void* y, const Strided& desc, cudaStream_t s);
 
 void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t p,

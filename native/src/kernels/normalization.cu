@@ -174,7 +174,8 @@ void softmax(int32_t dtype, const void* x, void* y, int64_t outer, int64_t len, 
         int L = (int)len;
 #define TRTN_SOFTMAX_WARP(PL)                                                                                        \
         if (dtype == TRTN_FLOAT32) softmax_rows_warp<float, PL><<<grid, warps * 32, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), outer, L, log); \
-        else softmax_rows_warp<__half, PL><<<grid, warps * 32, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, L, log);
+        else if (dtype == TRTN_FLOAT16) softmax_rows_warp<__half, PL><<<grid, warps * 32, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, L, log); \
+        else softmax_rows_warp<__nv_bfloat16, PL><<<grid, warps * 32, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), outer, L, log);
         if (len <= 32) { TRTN_SOFTMAX_WARP(1) }
         else if (len <= 128) { TRTN_SOFTMAX_WARP(4) }
         else if (len <= 256) { TRTN_SOFTMAX_WARP(8) }
@@ -184,10 +185,12 @@ void softmax(int32_t dtype, const void* x, void* y, int64_t outer, int64_t len, 
     } else if (inner == 1) {
         require(outer <= 0x7fffffff, TRTN_UNSUPPORTED, "softmax: too many rows");
         if (dtype == TRTN_FLOAT32) softmax_rows<float><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), len, log);
-        else softmax_rows<__half><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), len, log);
+        else if (dtype == TRTN_FLOAT16) softmax_rows<__half><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), len, log);
+        else softmax_rows<__nv_bfloat16><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), len, log);
     } else {
         if (dtype == TRTN_FLOAT32) softmax_cols<float><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), outer, len, inner, log);
-        else softmax_cols<__half><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, len, inner, log);
+        else if (dtype == TRTN_FLOAT16) softmax_cols<__half><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, len, inner, log);
+        else softmax_cols<__nv_bfloat16><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), outer, len, inner, log);
     }
     TRTN_LAUNCH_CHECK("softmax");
 }
@@ -199,7 +202,8 @@ void layernorm(int32_t dtype, const void* x, const float* scale, const float* bi
     if (rows * cols == 0) return;
     require(rows <= 0x7fffffff, TRTN_UNSUPPORTED, "layernorm: too many rows");
     if (dtype == TRTN_FLOAT32) layernorm_rows<float><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const float*>(x), scale, bias, static_cast<float*>(y), cols, eps);
-    else layernorm_rows<__half><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), cols, eps);
+    else if (dtype == TRTN_FLOAT16) layernorm_rows<__half><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), cols, eps);
+    else layernorm_rows<__nv_bfloat16><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __nv_bfloat16*>(x), scale, bias, static_cast<__nv_bfloat16*>(y), cols, eps);
     TRTN_LAUNCH_CHECK("layernorm");
 }
 
@@ -220,7 +224,8 @@ void reduce(int32_t dtype, const void* x, void* y, int rank, const int64_t* dims
     require(outputs <= 0x7fffffff, TRTN_UNSUPPORTED, "reduce: too many outputs");
     int block = d.red_count >= 256 ? 256 : 32;
     if (dtype == TRTN_FLOAT32) reduce_kernel<float><<<(unsigned)outputs, block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), d, op);
-    else reduce_kernel<__half><<<(unsigned)outputs, block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), d, op);
+    else if (dtype == TRTN_FLOAT16) reduce_kernel<__half><<<(unsigned)outputs, block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), d, op);
+    else reduce_kernel<__nv_bfloat16><<<(unsigned)outputs, block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), d, op);
     TRTN_LAUNCH_CHECK("reduce");
 }
 

@@ -65,16 +65,20 @@ void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int6
         dim3 grid((unsigned)((c + 127) / 128), (unsigned)n);
         if (dtype == TRTN_FLOAT32)
             global_avg_kernel<float><<<grid, 128, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, h * w, c);
-        else
+        else if (dtype == TRTN_FLOAT16)
             global_avg_kernel<__half><<<grid, 128, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, h * w, c);
+        else
+            global_avg_kernel<__nv_bfloat16><<<grid, 128, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, h * w, c);
         TRTN_LAUNCH_CHECK("global_avg_pool");
         return;
     }
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
         pool_kernel<float><<<grid_for(total, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), total, h, w, c, p, q, prm);
-    else
+    else if (dtype == TRTN_FLOAT16)
         pool_kernel<__half><<<grid_for(total, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), total, h, w, c, p, q, prm);
+    else
+        pool_kernel<__nv_bfloat16><<<grid_for(total, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), total, h, w, c, p, q, prm);
     TRTN_LAUNCH_CHECK("pool");
 }
 

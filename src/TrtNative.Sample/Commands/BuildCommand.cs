@@ -19,7 +19,7 @@ internal static class BuildCommand
         if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("build: no usable GPU: " + reason); return Cli.Failed; }
         using var ctx = CudaContext.Create();
         using var engine = o.Open(ctx, verbose: true);
-        string plan = o.Output ?? System.IO.Path.ChangeExtension(o.Path, o.Precision == TrtNative.Runtime.Precision.Fp16 ? ".fp16.plan" : ".fp32.plan");
+        string plan = o.Output ?? System.IO.Path.ChangeExtension(o.Path, $".{TrtNative.Runtime.PrecisionNames.Name(o.Precision)}.plan");
         engine.Save(plan);
         Console.WriteLine($"wrote {plan} ({new FileInfo(plan).Length / 1048576.0:F1} MiB)");
         foreach (var i in engine.Inputs) Console.WriteLine($"  input  {i}");

@@ -10,8 +10,9 @@ namespace TrtNative.Sample.Commands;
 /// check MODEL.onnx [--fp16|--fp32] [--profile MIN:OPT:MAX] [--batch N] [--sets N] [--seed S]: builds the engine and
 /// runs it and ONNX Runtime (CPU) on the same fresh N(0,1) inputs; prints, per output, relative L2 error, largest
 /// absolute error, non-finite values and top-1 agreement, and whether that is within the precision's budget
-/// (fp32: rel L2 ≤ 1e-4; fp16: rel L2 ≤ 1e-2 and top-1 agreement on at least 63 of 64 rows). Exit code 0 within
-/// budget, 1 outside it (or when the engine cannot be built or run).
+/// (fp32: rel L2 ≤ 1e-4; fp16: rel L2 ≤ 1e-2 and top-1 agreement on at least 63 of 64 rows), the nodes the engine
+/// keeps in fp32, and for fp16 the nodes where it first diverges from fp32 (NaN/inf or rel L2 > 1e-2 node by node).
+/// Exit code 0 within budget, 1 outside it (or when the engine cannot be built or run).
 /// </summary>
 internal static class CheckCommand
 {
@@ -43,6 +44,7 @@ internal static class CheckCommand
         var actual = engine.Outputs.ToDictionary(d => d.Name, _ => new List<float>());
         var reference = engine.Outputs.ToDictionary(d => d.Name, _ => new List<float>());
         var rowShapes = new Dictionary<string, long[]>();
+        Dictionary<string, Tensor>? firstInputs = null;
         for (int s = 0; s < sets; s++)
         {
             var inputs = new Dictionary<string, Tensor>();
@@ -51,6 +53,7 @@ internal static class CheckCommand
                 var shape = d.Shape.Select((dim, k) => dim.IsKnown ? dim.Value : k == 0 ? o.Batches[0] : d.MaxShape[k]).ToArray();
                 inputs[d.Name] = Tensor.FromFloats(RandomInputs.Normal(rng, (int)shape.Aggregate(1L, (a, b) => a * b)), shape);
             }
+            firstInputs ??= inputs;
             var ours = ec.Run(inputs);
             var values = inputs.Select(kv => OrtValue.CreateTensorValueFromMemory(kv.Value.Floats!, kv.Value.Shape)).ToList();
             try
@@ -81,6 +84,28 @@ internal static class CheckCommand
             within &= ok;
             Console.WriteLine($"  {c} -> {(ok ? "within" : "OUTSIDE")} the {o.Precision} budget");
         }
+        foreach (var k in engine.KeptInFp32) Console.WriteLine($"  kept in fp32: {k}");
+        if (o.Precision != Precision.Fp32) PrintDivergence(ctx, o, engine, firstInputs!);
         return within ? Cli.Ok : Cli.Failed;
+    }
+
+    /// <summary>
+    /// Where the reduced precision departs from fp32, node by node on the first set's inputs (fp16 and fp32 engines with
+    /// every node output kept): the first nodes past the per-node budget or with NaN/inf, else the largest drift.
+    /// </summary>
+    private static void PrintDivergence(CudaContext ctx, EngineOptions o, Engine engine, Dictionary<string, Tensor> inputs)
+    {
+        var model = o.Model ?? TrtNative.Onnx.OnnxModel.Load(o.Path);
+        var nodes = new Builder(ctx).CompareNodesWithFp32(model, o.Config(), [inputs], engine.KeptInFp32);
+        var first = nodes.Where(d => d.Diverges).Take(5).ToList();
+        if (first.Count == 0)
+        {
+            var worst = nodes.MaxBy(d => d.RelL2);
+            Console.WriteLine($"  {o.Precision} against fp32 node by node: no node diverges (NaN/inf or rel L2 > 1e-2) over {nodes.Count} node outputs" +
+                              (worst is null ? "" : $"; largest drift {worst}"));
+            return;
+        }
+        Console.WriteLine($"  {o.Precision} against fp32 node by node: first of {nodes.Count(d => d.Diverges)} diverging node output(s) of {nodes.Count}:");
+        foreach (var d in first) Console.WriteLine($"    {d}");
     }
 }

@@ -17,7 +17,11 @@ internal sealed class EngineOptions
     public string? Output;
     public List<long> Batches = new();
     public int Warmup = 20, Iterations = 200, Seed = -1;
-    public bool NoGraph, LayerTimes;
+    public bool NoGraph, LayerTimes, NoPrecisionProtection;
+    public string? Calibration;
+
+    /// <summary>The model <see cref="Open"/> built the engine from (null for a plan), for commands that need it again.</summary>
+    public TrtNative.Onnx.OnnxModel? Model;
 
     /// <summary>
     /// The command-line symbols of the engine commands: every one takes a plan or model and the options that shape
@@ -31,6 +35,7 @@ internal sealed class EngineOptions
         }.AcceptExistingOnly();
         public readonly Option<bool> Fp16 = new("--fp16") { Description = "build an fp16 engine from a model (the default)" };
         public readonly Option<bool> Fp32 = new("--fp32") { Description = "build an fp32 engine from a model" };
+        public readonly Option<bool> Bf16 = new("--bf16") { Description = "build a bf16 engine from a model (fp32's range, fp16's speed on Ampere and Hopper)" };
         public readonly Option<long[]> Profile = new("--profile")
         {
             Description = "batch sizes of the engine built from a model: smallest, the one to tune for, largest (1 <= MIN <= OPT <= MAX) [default: 1:8:64]",
@@ -43,6 +48,16 @@ internal sealed class EngineOptions
             HelpName = "MiB",
             DefaultValueFactory = _ => 512,
         }.AtLeast(1);
+        public readonly Option<bool> NoPrecisionProtection = new("--no-precision-protection")
+        {
+            Description = "build pure fp16/bf16: no automatic mixed precision (by default nodes that overflow or drift in the reduced type are found on calibration inputs and kept in fp32)",
+        };
+        public readonly Option<DirectoryInfo?> Calibration = new("--calibration")
+        {
+            Description = "a folder of sample images for precision protection's calibration (default: random N(0,1) inputs); " +
+                          "resized to the input, scaled to [0,1], ImageNet mean/std for 3 channels",
+            HelpName = "DIR",
+        };
         public readonly Option<FileInfo?> TimingCache = new("--timing-cache")
         {
             Description = "timing cache file: tactics are read from it and the new ones written back (created when missing)",
@@ -59,12 +74,22 @@ internal sealed class EngineOptions
             command.Add(Path);
             command.Add(Fp16);
             command.Add(Fp32);
+            command.Add(Bf16);
             command.Add(Profile);
             command.Add(Workspace);
+            command.Add(NoPrecisionProtection);
+            command.Add(Calibration);
+            command.Validators.Add(r =>
+            {
+                if (r.GetValue(Calibration) is not { } dir) return;
+                if (!dir.Exists) r.AddError($"--calibration: directory '{dir.FullName}' does not exist");
+                else if (CalibrationImages.Files(dir.FullName).Length == 0)
+                    r.AddError($"--calibration: '{dir.FullName}' holds no image ({string.Join(", ", CalibrationImages.Extensions)})");
+            });
             command.Add(TimingCache);
-            Cli.OneOf(command, Fp16, Fp32);
+            Cli.OneOf(command, Fp16, Fp32, Bf16);
             if (output)
-                command.Add(Output = new Option<FileInfo?>("--output", "-o") { Description = "where to write the plan (default: beside the model, MODEL.fp16.plan or MODEL.fp32.plan)", HelpName = "PLAN" });
+                command.Add(Output = new Option<FileInfo?>("--output", "-o") { Description = "where to write the plan (default: beside the model, MODEL.fp16.plan, MODEL.bf16.plan or MODEL.fp32.plan)", HelpName = "PLAN" });
             if (batch)
                 command.Add(Batch = new Option<long[]>("--batch")
                 {
@@ -91,7 +116,7 @@ internal sealed class EngineOptions
             var o = new EngineOptions
             {
                 Path = r.GetValue(Path)!.FullName,
-                Precision = r.GetValue(Fp32) ? Precision.Fp32 : Precision.Fp16,
+                Precision = r.GetValue(Fp32) ? Precision.Fp32 : r.GetValue(Bf16) ? Precision.Bf16 : Precision.Fp16,
                 MinBatch = profile[0], OptBatch = profile[1], MaxBatch = profile[2],
                 WorkspaceMiB = r.GetValue(Workspace),
                 TimingCache = r.GetValue(TimingCache)?.FullName,
@@ -101,6 +126,8 @@ internal sealed class EngineOptions
                 Iterations = Iterations is null ? 200 : r.GetValue(Iterations),
                 NoGraph = NoGraph is not null && r.GetValue(NoGraph),
                 LayerTimes = LayerTimes is not null && r.GetValue(LayerTimes),
+                NoPrecisionProtection = r.GetValue(NoPrecisionProtection),
+                Calibration = r.GetValue(Calibration)?.FullName,
             };
             if (Batch is not null && r.GetValue(Batch) is { Length: > 0 } batches) o.Batches.AddRange(batches);
             if (o.Batches.Count == 0) o.Batches.Add(o.MinBatch);
@@ -140,7 +167,7 @@ internal sealed class EngineOptions
 
     public BuilderConfig Config()
     {
-        var c = new BuilderConfig { Precision = Precision, MaxWorkspaceSize = WorkspaceMiB << 20 };
+        var c = new BuilderConfig { Precision = Precision, MaxWorkspaceSize = WorkspaceMiB << 20, PrecisionProtection = !NoPrecisionProtection };
         if (TimingCache is not null && File.Exists(TimingCache)) c.TimingCache = TimingCacheFile.Load(TimingCache, w => Console.Error.WriteLine("timing cache: " + w));
         else if (TimingCache is not null) c.TimingCache = new TimingCache();
         return c;
@@ -157,7 +184,7 @@ internal sealed class EngineOptions
             return e;
         }
         // One read and parse of the model: hash, signature and graph come from it.
-        var model = TrtNative.Onnx.OnnxModel.Load(Path);
+        var model = Model = TrtNative.Onnx.OnnxModel.Load(Path);
         var config = Config();
         var input = model.Graph.Inputs[0];
         var shape = input.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"input '{input.Name}' has no shape");
@@ -166,9 +193,15 @@ internal sealed class EngineOptions
             long[] Fix(long b) => shape.Select((d, k) => k == 0 ? b : d.Value).ToArray();
             config.OptimizationProfiles.Add(new OptimizationProfile().Set(input.Name, Fix(MinBatch), Fix(OptBatch), Fix(MaxBatch)));
         }
+        if (Calibration is not null)
+        {
+            config.CalibrationInputs = CalibrationImages.Load(Calibration, input.Name, shape, MinBatch, MaxBatch);
+            if (verbose) Console.WriteLine($"calibration: {config.CalibrationInputs.Count} batch(es) of images from {Calibration}");
+        }
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var engine = new Builder(ctx).Build(model, config, new ProgressLine(verbose ? Console.Out : TextWriter.Null));
         if (verbose) Console.WriteLine($"built {Path} ({Precision}, batch {MinBatch}..{MaxBatch}) in {sw.Elapsed.TotalSeconds:F1} s: {engine.LayerCount} layers, weights {engine.WeightBytes / 1048576.0:F1} MiB, activations {engine.ActivationBytes / 1048576.0:F1} MiB");
+        if (verbose) foreach (var k in engine.KeptInFp32) Console.WriteLine($"  kept in fp32: {k}");
         if (TimingCache is not null && config.TimingCache is not null) TimingCacheFile.MergeAndSave(TimingCache, config.TimingCache);
         return engine;
     }
@@ -185,7 +218,7 @@ internal sealed class EngineOptions
         {
             // A phase's start is shown only for the slow GPU phases, so a long autotune says what it is doing.
             bool end = value.Step == (int)value.Phase + 1;
-            if (!end && value.Phase is not (BuildPhase.CreateEngine or BuildPhase.Tune)) return;
+            if (!end && value.Phase is not (BuildPhase.CreateEngine or BuildPhase.Tune or BuildPhase.ProtectPrecision)) return;
             to.WriteLine(Format(value, _sw.Elapsed));
         }
 

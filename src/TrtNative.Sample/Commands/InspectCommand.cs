@@ -10,10 +10,45 @@ internal static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Argument<FileInfo>("MODEL.onnx") { Description = "the ONNX model" }.AcceptExistingOnly();
-        var command = new Command("inspect", "Inputs, outputs, op counts, what the passes fused, and the optimized graph of an ONNX model (no GPU needed).") { model };
-        Cli.SetAction(command, r => Run(r.GetValue(model)!.FullName));
+        var model = new Argument<FileInfo?>("MODEL.onnx") { Description = "the ONNX model", Arity = ArgumentArity.ZeroOrOne };
+        var engine = new Option<FileInfo?>("--engine")
+        {
+            Description = "an engine plan instead: what it was built for and with, its layers, and the nodes kept in fp32 and why",
+            HelpName = "PLAN",
+        };
+        var command = new Command("inspect", "Inputs, outputs, op counts, what the passes fused, and the optimized graph of an ONNX model; or, with --engine, a plan (no GPU needed).") { model, engine };
+        command.Validators.Add(r =>
+        {
+            bool hasModel = r.GetValue(model) is not null, hasPlan = r.GetValue(engine) is not null;
+            if (hasModel == hasPlan) r.AddError("give either MODEL.onnx or --engine PLAN");
+            foreach (var f in new[] { r.GetValue(model), r.GetValue(engine) })
+                if (f is not null && !f.Exists) r.AddError($"File does not exist: '{f.FullName}'.");
+        });
+        Cli.SetAction(command, r => r.GetValue(engine) is { } plan ? RunPlan(plan.FullName) : Run(r.GetValue(model)!.FullName));
         return command;
+    }
+
+    /// <summary>A plan's header and program, read without a GPU (the plan is verified, not loaded on a device).</summary>
+    public static int RunPlan(string path)
+    {
+        var info = TrtNative.Runtime.Engine.Inspect(path);
+        var (h, s) = (info.Header, info.Header.Settings);
+        Console.WriteLine($"plan      {path}");
+        Console.WriteLine($"built on  {h.GpuName} (sm {h.ComputeCapability}), driver {h.CudaDriverVersion}, cuDNN {h.CudnnVersion}, cuBLASLt {h.CublasLtVersion}");
+        Console.WriteLine($"model     {h.ModelHash}");
+        Console.WriteLine($"settings  {s.Canonical()}");
+        Console.WriteLine("inputs");
+        foreach (var (name, shape) in info.Inputs) Console.WriteLine($"  {name}: float {shape.Format()}");
+        Console.WriteLine("outputs");
+        foreach (var (name, shape) in info.Outputs) Console.WriteLine($"  {name}: float {shape.Format()}");
+        Console.WriteLine($"layers    {info.LayerCount}, weights {info.WeightBytes / 1048576.0:F1} MiB");
+        string protection = s.Precision == TrtNative.Runtime.Precision.Fp32 ? "fp32 engine"
+            : !s.PrecisionProtection ? "precision protection off (pure fp16)"
+            : info.KeptInFp32.Count == 0 ? "precision protection on: no node needed fp32 (pure fp16)"
+            : $"precision protection on: {info.KeptInFp32.Count} node(s) kept in fp32";
+        Console.WriteLine($"precision {protection}");
+        foreach (var k in info.KeptInFp32) Console.WriteLine($"  kept in fp32: {k}");
+        return 0;
     }
 
     public static int Run(string path)

@@ -79,7 +79,7 @@ public interface IInferenceBackend : IDisposable
 /// <param name="Height">Tensor height the service feeds.</param>
 /// <param name="Width">Tensor width the service feeds.</param>
 /// <param name="MaxBatchSize">Largest batch (TensorRT: the optimisation profile's max).</param>
-/// <param name="DataType">"fp32" or "fp16".</param>
+/// <param name="DataType">"fp32", "fp16" or "bf16" (<see cref="PrecisionNames"/>).</param>
 /// <param name="GpuId">GPU ordinal.</param>
 /// <param name="MaxWorkspaceMb">Builder workspace limit in MB (0 = default).</param>
 /// <param name="EngineFileName">Base name of the engine file (DeepDetect's tensorRTEngineFile).</param>
@@ -89,10 +89,12 @@ public interface IInferenceBackend : IDisposable
 /// <param name="GpuDecode">GPU backend: decode JPEGs on the GPU (nvJPEG) where it can (the server's --gpu-decode).</param>
 /// <param name="GpuLanes">GPU backend: streams with their own execution context, 1 or 2 (the server's --gpu-lanes); two
 /// let one batch's upload and decode overlap the other's engine run, for a second activation arena.</param>
+/// <param name="PrecisionProtection">fp16/bf16 engines: automatic mixed precision (nodes that overflow or drift in the
+/// reduced type kept in fp32; parameters.mllib.precisionProtection, default true).</param>
 public sealed record BackendSpec(
     string ModelPath, string Repository, ModelInfo Model, int Channels, int Height, int Width, int MaxBatchSize,
     string DataType, int GpuId, int MaxWorkspaceMb, string EngineFileName, bool ReadEngine, bool WriteEngine, int CpuThreads,
-    bool GpuDecode = true, int GpuLanes = 2);
+    bool GpuDecode = true, int GpuLanes = 2, bool PrecisionProtection = true);
 
 /// <summary>
 /// A backend that takes the next batch while the previous one is still on the device, so the host work of one batch

@@ -115,7 +115,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             var model = spec.Model.Onnx;
             string hash = model.ContentHash;
             // The config is known before any plan is read, so a plan built with other settings counts as stale.
-            var cfg = new BuilderConfig { Precision = spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32 };
+            PrecisionNames.TryParse(spec.DataType, out var precision);
+            var cfg = new BuilderConfig { Precision = precision, PrecisionProtection = spec.PrecisionProtection };
             if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
             if (fixedBatch <= 0 || spec.Model.Input.Dims.Skip(1).Any(d => d <= 0))
             {
@@ -140,6 +141,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                     TimingCacheFile.MergeAndSave(cacheFile, cfg.TimingCache, msg => log?.Invoke(msg));
                 }
             }
+            foreach (var k in engine.KeptInFp32) log?.Invoke($"kept in fp32: {k}");
             _engine = engine;
             OutputSize = ProbeOutputSize();
             for (int i = 0; i < _lanes.Length; i++) _lanes[i] = CreateLane();

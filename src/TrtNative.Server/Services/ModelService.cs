@@ -210,7 +210,7 @@ public sealed class ModelService : IAsyncDisposable
     {
         // The first built replica: every replica of a GPU model runs one plan.
         var engine = _replicas!.Replicas.First(r => r.Backend != null).Backend!;
-        var precision = def.Spec.DataType == "fp16" ? Precision.Fp16 : Precision.Fp32;
+        PrecisionNames.TryParse(def.Spec.DataType, out var precision);
         try
         {
             using var reference = factory.Create(BackendKind.Cpu, def.Spec);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using TrtNative.Runtime;
 using TrtNative.Server.Api;
 using TrtNative.Server.Imaging;
 using TrtNative.Server.Inference;
@@ -123,10 +124,11 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         string engineFile = JsonRead.Str(mll, "tensorRTEngineFile", "parameters.mllib.tensorRTEngineFile") ?? "TRTengine";
         bool readEngine = JsonRead.Bool(mll, "readEngine", "parameters.mllib.readEngine") ?? true;
         bool writeEngine = JsonRead.Bool(mll, "writeEngine", "parameters.mllib.writeEngine") ?? true;
+        bool protection = JsonRead.Bool(mll, "precisionProtection", "parameters.mllib.precisionProtection") ?? true;
         if (maxBatch < 1 || maxBatch > 4096) throw DdException.BadMllib($"parameters.mllib.maxBatchSize must be in 1..4096 (got {maxBatch})");
         if (workspace < 0) throw DdException.BadMllib($"parameters.mllib.maxWorkspaceSize must be >= 0 MB (got {workspace})");
-        if (dtype == "int8") throw DdException.BadMllib("parameters.mllib.datatype int8 is not supported yet (use fp32 or fp16)");
-        if (dtype is not ("fp32" or "fp16")) throw DdException.BadMllib($"parameters.mllib.datatype '{dtype}' is unknown (use fp32 or fp16)");
+        if (dtype == "int8") throw DdException.BadMllib("parameters.mllib.datatype int8 is not supported yet (use fp32, fp16 or bf16)");
+        if (!PrecisionNames.TryParse(dtype, out _)) throw DdException.BadMllib($"parameters.mllib.datatype '{dtype}' is unknown (use fp32, fp16 or bf16)");
         if (nclasses is int nc)
         {
             if (nc < 1) throw DdException.BadMllib($"parameters.mllib.nclasses must be >= 1 (got {nc})");
@@ -139,7 +141,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         double thr = JsonRead.Num(outObj, "confidence_threshold", "parameters.output.confidence_threshold") ?? 0.0;
 
         var spec = new BackendSpec(contents.ModelPath, repo, info, input.Channels, input.OutHeight, input.OutWidth, maxBatch,
-            dtype, gpus.All ? 0 : gpus.Ordinals[0], workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, opts.GpuDecode, opts.GpuLanes);
+            dtype, gpus.All ? 0 : gpus.Ordinals[0], workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, opts.GpuDecode,
+            opts.GpuLanes, protection);
         return new ServiceDefinition(name, description, mllib, repo, (JsonObject)parameters.DeepClone(), input, contents.Labels,
             nclasses, best, thr, spec) { Gpus = gpus };
     }

@@ -75,9 +75,12 @@ internal static class FuseScaleIntoPointwiseConv
             // The convolution's bias is float32; a GEMM's has the output's type.
             var b = p.Tensors[p.Root(conv.Inputs[2])];
             var values = MemoryMarshal.Cast<byte, float>(b.Data).ToArray();
-            bias = dt == NativeDType.Float16
-                ? p.AddTensor(stem + ".bias16", dt, [kd], TensorRole.Weight, MemoryMarshal.AsBytes(values.Select(v => (Half)v).ToArray().AsSpan()).ToArray())
-                : conv.Inputs[2];
+            bias = dt switch
+            {
+                NativeDType.Float16 => p.AddTensor(stem + ".bias16", dt, [kd], TensorRole.Weight, MemoryMarshal.AsBytes(values.Select(v => (Half)v).ToArray().AsSpan()).ToArray()),
+                NativeDType.BFloat16 => p.AddTensor(stem + ".bias16", dt, [kd], TensorRole.Weight, MemoryMarshal.AsBytes(values.Select(BFloat16.FromFloat).ToArray().AsSpan()).ToArray()),
+                _ => conv.Inputs[2],
+            };
         }
         int residual = cp.HasResidual != 0 && conv.Inputs.Length > 3 && conv.Inputs[3] >= 0 ? p.AddAlias(conv.Inputs[3], [n, Dim.Of(hw), kd], stem + ".r3") : -1;
 

@@ -17,7 +17,9 @@ namespace TrtNative.Compiler;
 /// consumer needs another order, and a Transpose costs nothing (it only changes the permutation). A conversion
 /// between orders that differ only in size-1 axes is an alias, not a copy.
 /// Precision: in fp16 mode every activation and weight is fp16 (fp32 accumulation in the kernels); engine inputs
-/// and outputs stay fp32 and are converted at the edges. Conv biases and layer-norm parameters stay fp32.
+/// and outputs stay fp32 and are converted at the edges. Conv biases and layer-norm parameters stay fp32. Nodes named
+/// in <see cref="LoweringOptions.KeepFp32"/> run in fp32 with fp32 weights (mixed precision): a layer whose activation
+/// input has another float type reads a converted copy, so conversions appear only at precision boundaries.
 /// </remarks>
 internal sealed class GpuLowering
 {
@@ -112,24 +114,38 @@ internal sealed class GpuLowering
     private readonly LayerProgram _p;
     private readonly Dictionary<string, Val> _vals = new();
     private readonly Dictionary<(int, string), Val> _converted = new();
+    private readonly Dictionary<(int, NativeDType), int> _retyped = new();
+    private readonly Dictionary<(string, NativeDType), Val> _constants = new();
+    private readonly LoweringOptions _options;
     private Node _node = null!;
 
-    private GpuLowering(Graph g, Dictionary<string, Tensor> known, bool fp16)
+    private GpuLowering(Graph g, Dictionary<string, Tensor> known, LoweringOptions options)
     {
         _g = g;
         _known = known;
-        _p = new LayerProgram { Fp16 = fp16 };
+        _options = options;
+        _p = new LayerProgram { ActivationType = options.Activation };
     }
 
-    private NativeDType Act => _p.ActivationType;
+    /// <summary>The float type the current node computes in: the program's, or fp32 for a node kept in fp32.</summary>
+    private NativeDType Act => _node is not null && _options.KeepFp32.ContainsKey(_node.Name) ? NativeDType.Float32 : _p.ActivationType;
 
     /// <summary>Lowers <paramref name="graph"/> (optimized; shapes are re-inferred here on a copy).</summary>
     /// <exception cref="TrtNativeException">Unsupported naming the node, op, opset and what is supported.</exception>
-    public static LayerProgram Lower(Graph graph, bool fp16)
+    public static LayerProgram Lower(Graph graph, bool fp16) => Lower(graph, new LoweringOptions { Fp16 = fp16 });
+
+    /// <summary>Lowers <paramref name="graph"/> with per-node precision and, for calibration, observed node outputs.</summary>
+    /// <exception cref="TrtNativeException">Unsupported naming the node, op, opset and what is supported; InvalidArgument
+    /// for a node to keep in fp32 that the graph does not have.</exception>
+    public static LayerProgram Lower(Graph graph, LoweringOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        var missing = options.KeepFp32.Keys.Where(k => graph.Nodes.All(n => n.Name != k)).ToList();
+        if (missing.Count > 0)
+            throw new TrtNativeException(ErrorCode.InvalidArgument, $"nodes to keep in fp32 are not in the graph: {string.Join(", ", missing)}");
         var g = graph.Clone();
         var known = ShapeInference.Run(g);
-        var l = new GpuLowering(g, known, fp16);
+        var l = new GpuLowering(g, known, options);
         l.Run();
         FuseResidualIntoGemm.Run(l._p);
         FuseGeluIntoGemm.Run(l._p);
@@ -148,9 +164,8 @@ internal sealed class GpuLowering
             var shape = i.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"graph input '{i.Name}' has no shape");
             int id = NewTensor(i.Name, NativeDType.Float32, shape, TensorRole.Input);
             _p.Inputs.Add(new ProgramBinding(i.Name, id, shape));
-            var v = new Val(id, shape, Identity(shape.Length));
-            if (Act != NativeDType.Float32) v = EmitCopy(v, v.Perm, Act, i.Name + ".fp16");
-            _vals[i.Name] = v;
+            // Converted to the reduced type by the first layer that reads it in that type (AddLayer).
+            _vals[i.Name] = new Val(id, shape, Identity(shape.Length));
         }
 
         foreach (var node in _g.Nodes)
@@ -168,6 +183,10 @@ internal sealed class GpuLowering
             }
         }
 
+        if (_options.Reduced)
+            foreach (var n in _g.Nodes.Where(n => _options.KeepFp32.ContainsKey(n.Name)))
+                _p.KeptFp32.Add(new Runtime.PrecisionChoice(n.Name, n.QualifiedOp, _options.KeepFp32[n.Name]));
+
         foreach (var o in _g.Outputs)
         {
             _node = null!;
@@ -180,6 +199,27 @@ internal sealed class GpuLowering
             AddCopyLayer("output:" + o.Name, v, Identity(v.Logical.Length), id);
             _p.Outputs.Add(new ProgramBinding(o.Name, id, v.Logical));
         }
+        if (_options.Observe) ObserveNodeOutputs();
+    }
+
+    /// <summary>
+    /// Makes every run-time node output an extra fp32 engine output named after the value (graph outputs already are),
+    /// so a calibration run can compare the values of an fp16 and an fp32 program node by node.
+    /// </summary>
+    private void ObserveNodeOutputs()
+    {
+        _node = null!;
+        var taken = _p.Outputs.Select(o => o.Name).Concat(_p.Inputs.Select(i => i.Name)).ToHashSet();
+        foreach (var n in _g.Nodes)
+            foreach (var name in n.Outputs)
+            {
+                if (name.Length == 0 || _known.ContainsKey(name) || !_vals.TryGetValue(name, out var v) || !taken.Add(name)) continue;
+                if (!_p.Tensors[v.Tensor].DType.IsFloat()) continue;
+                v = Ensure(v, Identity(v.Logical.Length));
+                int id = NewTensor(name, NativeDType.Float32, v.Logical, TensorRole.Output);
+                AddCopyLayer("observe:" + name, v, Identity(v.Logical.Length), id);
+                _p.Outputs.Add(new ProgramBinding(name, id, v.Logical));
+            }
     }
 
     // ---------------------------------------------------------------- nodes
@@ -588,7 +628,7 @@ internal sealed class GpuLowering
         var to = (DataType)n.GetInt("to", 0);
         var from = _g.Values.TryGetValue(n.Inputs[0], out var vi) ? vi.Type : DataType.Undefined;
         if (!to.IsFloating() || !from.IsFloating())
-            throw Unsupported($"Cast from {from.OnnxName()} to {to.OnnxName()} at run time is not supported (the engine computes in {(_p.Fp16 ? "float16" : "float32")})");
+            throw Unsupported($"Cast from {from.OnnxName()} to {to.OnnxName()} at run time is not supported (the engine computes in {_p.ActivationType.ShortName()})");
         _vals[n.Outputs[0]] = Value(n.Inputs[0]);
     }
 
@@ -830,9 +870,11 @@ internal sealed class GpuLowering
         {
             if (c.IsSymbolic || c.Floats is null)
                 throw Unsupported($"'{name}' is an integer or shape value; the GPU engine computes only float tensors at run time");
+            // One weight per type the constant is read in (a node kept in fp32 reads it in fp32).
+            if (_constants.TryGetValue((name, Act), out var made)) return made;
             var shape = c.Shape.Select(Dim.Of).ToArray();
             var val = new Val(Weight(name, c.Floats, shape, Act), shape, Identity(shape.Length));
-            _vals[name] = val;
+            _constants[(name, Act)] = val;
             return val;
         }
         throw Unsupported($"input '{name}' is not produced by an earlier node");
@@ -895,6 +937,12 @@ internal sealed class GpuLowering
             for (int i = 0; i < h.Length; i++) h[i] = (Half)data[i];
             bytes = MemoryMarshal.AsBytes(h.AsSpan()).ToArray();
         }
+        else if (dt == NativeDType.BFloat16)
+        {
+            var b = new ushort[data.Length];
+            for (int i = 0; i < b.Length; i++) b[i] = BFloat16.FromFloat(data[i]);
+            bytes = MemoryMarshal.AsBytes(b.AsSpan()).ToArray();
+        }
         else bytes = MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
         return NewTensor(name, dt, shape, TensorRole.Weight, bytes);
     }
@@ -915,9 +963,29 @@ internal sealed class GpuLowering
         // Trailing absent optional inputs are dropped; inner ones stay as -1.
         int n = inputs.Length;
         while (n > 0 && inputs[n - 1] < 0) n--;
+        inputs = kind == LayerKind.Copy ? inputs : inputs.Select(t => Retyped(t, _p.Tensors[outputs[0]].DType)).ToArray();
         string name = _node?.Name is { Length: > 0 } nn ? nn : (_p.Tensors[outputs[0]].Name);
         if (_p.Layers.Any(l => l.Name == name)) name = $"{name}#{_p.Layers.Count}";
         _p.Layers.Add(new ProgramLayer { Name = name, Kind = kind, Params = bytes, Inputs = inputs[..n], Outputs = outputs });
+    }
+
+    /// <summary>
+    /// Tensor <paramref name="id"/> as a layer computing in <paramref name="dt"/> reads it: itself, or for an activation
+    /// of the other float type (a precision boundary) a converted copy, made once per tensor and type. Weights are
+    /// made in the reading node's type already (and conv biases, layer-norm parameters are fp32 by contract).
+    /// </summary>
+    private int Retyped(int id, NativeDType dt)
+    {
+        if (id < 0) return id;
+        var t = _p.Tensors[id];
+        if (t.DType == dt || !t.DType.IsFloat() || !dt.IsFloat() || _p.Tensors[_p.Root(id)].Role == TensorRole.Weight) return id;
+        if (_retyped.TryGetValue((id, dt), out int done)) return done;
+        var saved = _node;
+        int y = NewTensor($"{t.Name}.{dt.ShortName()}", dt, t.Shape, TensorRole.Activation);
+        AddCopyLayer(_p.Tensors[y].Name, new Val(id, t.Shape, Identity(t.Shape.Length)), Identity(t.Shape.Length), y);
+        _node = saved;
+        _retyped[(id, dt)] = y;
+        return y;
     }
 
     /// <summary>The value in memory order <paramref name="perm"/>: itself, an alias (orders equal up to size-1 axes) or a copy.</summary>

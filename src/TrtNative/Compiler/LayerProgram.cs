@@ -1,6 +1,7 @@
 using System.Text;
 using TrtNative.Interop;
 using TrtNative.Ir;
+using TrtNative.Runtime;
 
 namespace TrtNative.Compiler;
 
@@ -22,7 +23,19 @@ internal sealed class ProgramTensor
     public byte[]? Data { get; init; }
     public int AliasOf { get; init; } = -1;
 
-    public int ElementSize => DType switch { NativeDType.Float16 => 2, NativeDType.Int64 => 8, _ => 4 };
+    public int ElementSize => DType switch { NativeDType.Float16 or NativeDType.BFloat16 => 2, NativeDType.Int64 => 8, _ => 4 };
+}
+
+internal static class NativeDTypeExtensions
+{
+    /// <summary>Whether activations of this type are floating point (what precision choices apply to).</summary>
+    public static bool IsFloat(this NativeDType t) => t is NativeDType.Float32 or NativeDType.Float16 or NativeDType.BFloat16;
+
+    /// <summary>"fp32", "fp16", "bf16" (names of derived tensors, dumps).</summary>
+    public static string ShortName(this NativeDType t) => t switch
+    {
+        NativeDType.Float16 => "fp16", NativeDType.BFloat16 => "bf16", NativeDType.Float32 => "fp32", _ => t.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>One native layer: kind, blittable parameter block, tensor ids (-1 = absent optional input).</summary>
@@ -70,15 +83,25 @@ internal sealed class LayerProgram
 {
     /// <summary>Version of this payload's layout. The layer parameter blocks are the shim's structs, so the payload
     /// also records the ABI version they were written for: a plan from another ABI is stale.</summary>
-    public const int PayloadVersion = 2;
+    /// <remarks>Version 3 adds <see cref="KeptFp32"/> and stores <see cref="ActivationType"/> (bf16).</remarks>
+    public const int PayloadVersion = 3;
 
-    public bool Fp16 { get; init; }
+    /// <summary>The type the program computes in: fp32, fp16 or bf16 (nodes in <see cref="KeptFp32"/> excepted).</summary>
+    public NativeDType ActivationType { get; init; } = NativeDType.Float32;
+
+    /// <summary>Whether the program computes in fp16.</summary>
+    public bool Fp16 => ActivationType == NativeDType.Float16;
+
+    /// <summary>Whether the program computes in a reduced type (fp16 or bf16).</summary>
+    public bool Reduced => ActivationType != NativeDType.Float32;
+
+    /// <summary>The nodes of a reduced program that run in fp32, and why (mixed precision); empty for pure programs.</summary>
+    public List<PrecisionChoice> KeptFp32 { get; } = new();
     public List<ProgramTensor> Tensors { get; } = new();
     public List<ProgramLayer> Layers { get; } = new();
     public List<ProgramBinding> Inputs { get; } = new();
     public List<ProgramBinding> Outputs { get; } = new();
 
-    public NativeDType ActivationType => Fp16 ? NativeDType.Float16 : NativeDType.Float32;
 
     /// <summary>The storage owner of tensor <paramref name="id"/> (itself unless it is an alias).</summary>
     public int Root(int id) => Tensors[id].AliasOf >= 0 ? Tensors[id].AliasOf : id;
@@ -124,7 +147,7 @@ internal sealed class LayerProgram
     {
         w.Write(PayloadVersion);
         w.Write(NativeLibraryLoader.ExpectedAbiVersion);
-        w.Write(Fp16);
+        w.Write((int)ActivationType);
         w.Write(Tensors.Count);
         foreach (var t in Tensors)
         {
@@ -151,6 +174,8 @@ internal sealed class LayerProgram
         }
         WriteBindings(w, Inputs);
         WriteBindings(w, Outputs);
+        w.Write(KeptFp32.Count);
+        foreach (var k in KeptFp32) { w.Write(k.Node); w.Write(k.Op); w.Write(k.Reason); }
     }
 
     public static LayerProgram Read(BinaryReader r)
@@ -161,7 +186,9 @@ internal sealed class LayerProgram
         int abi = r.ReadInt32();
         if (abi != NativeLibraryLoader.ExpectedAbiVersion)
             throw new TrtNativeException(ErrorCode.StalePlan, $"the plan's layers were written for native ABI {abi}, this TrtNative uses {NativeLibraryLoader.ExpectedAbiVersion}: rebuild the plan");
-        var p = new LayerProgram { Fp16 = r.ReadBoolean() };
+        var act = (NativeDType)r.ReadInt32();
+        if (!act.IsFloat()) throw new FormatException($"activation type {(int)act} is not a float type");
+        var p = new LayerProgram { ActivationType = act };
         int nt = r.ReadInt32();
         for (int i = 0; i < nt; i++)
         {
@@ -189,6 +216,9 @@ internal sealed class LayerProgram
         }
         ReadBindings(r, p.Inputs);
         ReadBindings(r, p.Outputs);
+        int kept = r.ReadInt32();
+        if (kept < 0) throw new FormatException($"kept-in-fp32 count {kept}");
+        for (int i = 0; i < kept; i++) p.KeptFp32.Add(new PrecisionChoice(r.ReadString(), r.ReadString(), r.ReadString()));
         return p;
     }
 
@@ -226,7 +256,8 @@ internal sealed class LayerProgram
     public string Dump()
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"program ({(Fp16 ? "fp16" : "fp32")}): {Tensors.Count} tensors, {Layers.Count} layers, {WeightBytes:N0} weight bytes");
+        sb.AppendLine($"program ({ActivationType.ShortName()}): {Tensors.Count} tensors, {Layers.Count} layers, {WeightBytes:N0} weight bytes");
+        foreach (var k in KeptFp32) sb.AppendLine($"  kept in fp32: {k}");
         string T(int id) => id < 0 ? "_" : $"%{id}{Tensors[id].Shape.Format()}";
         foreach (var l in Layers)
             sb.AppendLine($"  {string.Join(", ", l.Outputs.Select(T))} = {l.Kind}({string.Join(", ", l.Inputs.Select(T))}){(l.Tunable ? $" tactic={l.Tactic}" : "")}  # {l.Name}");

@@ -6,7 +6,7 @@ namespace TrtNative.Interop;
 // compares every field's offset and size with the header's (compiled by a C compiler), and NativeLibraryLoader compares
 // every layer-parameter size (from Compiler/LayerKinds.cs) with trtn_layer_params_size at load.
 
-internal enum NativeDType { Float32 = 0, Float16 = 1, Int32 = 2, Int64 = 3 }
+internal enum NativeDType { Float32 = 0, Float16 = 1, Int32 = 2, Int64 = 3, BFloat16 = 4 }
 
 internal enum LayerKind
 {
@@ -149,7 +149,7 @@ internal unsafe struct AttentionParams
 internal struct BuildOptions
 {
     public int Fp16;
-    public int Reserved;
+    public int ReducedType;
     public ulong MaxWorkspaceBytes;
 }
 

@@ -23,6 +23,11 @@ public enum BuildPhase
     CreateEngine,
     /// <summary>Tactics come from the timing cache or are timed on the GPU (GPU).</summary>
     Tune,
+    /// <summary>
+    /// Automatic mixed precision (GPU, fp16 and bf16 engines): the reduced and fp32 engines are compared node by node on calibration
+    /// inputs; when nodes must be kept in fp32, the engine is lowered, created and tuned again with them.
+    /// </summary>
+    ProtectPrecision,
 }
 
 /// <summary>
@@ -75,7 +80,7 @@ public sealed class Builder
         ArgumentNullException.ThrowIfNull(config);
         var settings = Validate(config);
         var graph = Import(model, progress);
-        return Build(graph, settings, config.TimingCache, model.ContentHash, progress);
+        return Build(graph, settings, config.TimingCache, config.CalibrationInputs, model.ContentHash, progress);
     }
 
     /// <summary>
@@ -90,27 +95,69 @@ public sealed class Builder
         var settings = Validate(config);
         Report(progress, BuildPhase.Import, end: false, $"graph '{graph.Name}' given: {graph.Nodes.Count} nodes");
         Report(progress, BuildPhase.Import, end: true, $"graph '{graph.Name}': {graph.Nodes.Count} nodes");
-        return Build(graph, settings, config.TimingCache, modelHash, progress);
+        return Build(graph, settings, config.TimingCache, config.CalibrationInputs, modelHash, progress);
     }
 
-    private Engine Build(Graph graph, BuildSettings settings, TimingCache? cache, string? modelHash, IProgress<BuildProgress>? progress)
+    private Engine Build(Graph graph, BuildSettings settings, TimingCache? cache, IReadOnlyList<IReadOnlyDictionary<string, Tensor>>? calibration,
+        string? modelHash, IProgress<BuildProgress>? progress)
     {
-        var compiled = CompileOnCpu(graph, settings, progress);
+        var log = new PassLog();
+        var optimized = Optimize(graph, log, progress);
+        var compiled = Compile(optimized, new LoweringOptions { Activation = settings.Precision.ActivationType() }, settings, log, progress);
+        var engine = CreateAndTune(compiled, settings, cache, modelHash, progress);
+        return ProtectPrecision(engine, optimized, log, settings, cache, calibration, modelHash, progress);
+    }
+
+    /// <summary>The GPU phases: the engine created (header filled in) and its tactics chosen.</summary>
+    private Engine CreateAndTune(CompiledProgram compiled, BuildSettings settings, TimingCache? cache, string? modelHash, IProgress<BuildProgress>? progress)
+    {
+        var (header, gpu) = Header(settings, modelHash ?? HashProgram(compiled.Program));
+        var keys = CachedTactics(compiled, settings, cache, gpu, out bool allCached);
+        var engine = CreateEngine(compiled, header, progress);
+        return Tune(engine, compiled, settings, cache, keys, allCached, progress);
+    }
+
+    /// <summary>The plan header of an engine built here and now with <paramref name="settings"/>, and the GPU's description.</summary>
+    private (PlanHeader Header, GpuInfo Gpu) Header(BuildSettings settings, string modelHash)
+    {
         NativeLibraryLoader.EnsureLoaded();
         var gpu = GpuInfo.Query(Context.Device.Ordinal);
-        var header = new PlanHeader
+        return (new PlanHeader
         {
             GpuName = gpu.Name,
             ComputeCapability = gpu.ComputeCapability,
             CudaDriverVersion = gpu.CudaDriverVersion,
             CudnnVersion = gpu.CudnnVersion,
             CublasLtVersion = gpu.CublasLtVersion,
-            ModelHash = modelHash ?? HashProgram(compiled.Program),
+            ModelHash = modelHash,
             Settings = settings,
-        };
-        var keys = CachedTactics(compiled, settings, cache, gpu, out bool allCached);
-        var engine = CreateEngine(compiled, header, progress);
-        return Tune(engine, compiled, settings, cache, keys, allCached, progress);
+        }, gpu);
+    }
+
+    /// <summary>
+    /// A diagnostic (`TrtNative.Sample check`): every node output of <paramref name="model"/> in the reduced precision
+    /// of <paramref name="config"/> (with <paramref name="keptInFp32"/> in fp32, as an engine's
+    /// <see cref="Engine.KeptInFp32"/>) against an fp32 engine on <paramref name="inputs"/>, in graph order. Builds
+    /// two observed engines with heuristic tactics for the inputs' shapes.
+    /// </summary>
+    /// <exception cref="TrtNativeException">InvalidArgument for an fp32 config or inputs that do not fit the model.</exception>
+    public IReadOnlyList<NodeDrift> CompareNodesWithFp32(OnnxModel model, BuilderConfig config, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs,
+        IEnumerable<PrecisionChoice>? keptInFp32 = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(inputs);
+        var settings = Validate(config);
+        if (settings.Precision == Precision.Fp32)
+            throw new TrtNativeException(ErrorCode.InvalidArgument, "comparing node by node with fp32 needs a reduced-precision config (fp16 or bf16)");
+        var optimized = Optimize(model.Graph, new PassLog(), null);
+        var calibration = CalibrationSettings(optimized, settings, inputs);
+        var (header, _) = Header(settings, model.ContentHash);
+        var keep = (keptInFp32 ?? []).ToDictionary(k => k.Node, k => k.Reason, StringComparer.Ordinal);
+        var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibration, header, inputs);
+        var reduced = RunObserved(optimized, new LoweringOptions { Activation = settings.Precision.ActivationType(), KeepFp32 = keep }, calibration, header, inputs);
+        return PrecisionProtection.ByNode(optimized, PrecisionProtection.Compare(reduced, reference), keep.Keys.ToHashSet(StringComparer.Ordinal),
+            PrecisionBudget.For(settings.Precision));
     }
 
     /// <summary>The typed options of <paramref name="config"/>, checked.</summary>
@@ -135,9 +182,12 @@ public sealed class Builder
     {
         var log = new PassLog();
         var optimized = Optimize(graph, log, progress);
-        var program = Lower(optimized, settings.Precision, progress);
-        return PlanMemory(program, settings, log, progress);
+        return Compile(optimized, new LoweringOptions { Activation = settings.Precision.ActivationType() }, settings, log, progress);
     }
+
+    /// <summary>Lower and plan-memory phases of an optimized graph.</summary>
+    private static CompiledProgram Compile(Graph optimized, LoweringOptions options, BuildSettings settings, PassLog log, IProgress<BuildProgress>? progress) =>
+        PlanMemory(Lower(optimized, options, progress), settings, log, progress);
 
     /// <summary>Optimize phase: the optimizer's pass table over a copy of <paramref name="graph"/>.</summary>
     internal static Graph Optimize(Graph graph, PassLog log, IProgress<BuildProgress>? progress)
@@ -149,10 +199,15 @@ public sealed class Builder
     }
 
     /// <summary>Lower phase: native layers at <paramref name="precision"/>.</summary>
-    internal static LayerProgram Lower(Graph optimized, Precision precision, IProgress<BuildProgress>? progress)
+    internal static LayerProgram Lower(Graph optimized, Precision precision, IProgress<BuildProgress>? progress) =>
+        Lower(optimized, new LoweringOptions { Activation = precision.ActivationType() }, progress);
+
+    /// <summary>Lower phase with per-node precision.</summary>
+    internal static LayerProgram Lower(Graph optimized, LoweringOptions options, IProgress<BuildProgress>? progress)
     {
-        Report(progress, BuildPhase.Lower, end: false, $"lowering {optimized.Nodes.Count} nodes for {precision}");
-        var program = GpuLowering.Lower(optimized, precision == Precision.Fp16);
+        string precision = options.Activation.ShortName();
+        Report(progress, BuildPhase.Lower, end: false, $"lowering {optimized.Nodes.Count} nodes for {precision}" + (options.KeepFp32.Count > 0 ? $", {options.KeepFp32.Count} kept in fp32" : ""));
+        var program = GpuLowering.Lower(optimized, options);
         Report(progress, BuildPhase.Lower, end: true, $"lowered: {program.Layers.Count} layers, {program.WeightBytes / 1048576.0:F1} MiB of weights");
         return program;
     }
@@ -237,6 +292,123 @@ public sealed class Builder
             engine.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Protect-precision phase (GPU): for an fp16 or bf16 engine with protection on, the search of
+    /// <see cref="PrecisionProtection"/> with observed reduced-precision and fp32 engines (heuristic tactics, sized for the calibration
+    /// shapes) as the runs; when it keeps nodes in fp32, <paramref name="engine"/> is replaced by one lowered with them.
+    /// </summary>
+    private Engine ProtectPrecision(Engine engine, Graph optimized, PassLog log, BuildSettings settings, TimingCache? cache,
+        IReadOnlyList<IReadOnlyDictionary<string, Tensor>>? calibration, string? modelHash, IProgress<BuildProgress>? progress)
+    {
+        if (settings.Precision == Precision.Fp32 || !settings.PrecisionProtection)
+        {
+            string why = settings.Precision == Precision.Fp32 ? "fp32 engine: nothing to protect" : $"precision protection off: pure {settings.Precision.Name()}";
+            Report(progress, BuildPhase.ProtectPrecision, end: false, why);
+            Report(progress, BuildPhase.ProtectPrecision, end: true, why);
+            return engine;
+        }
+        try
+        {
+            var inputs = calibration ?? RandomCalibration(engine.Profile);
+            var calibrationSettings = CalibrationSettings(optimized, settings, inputs);
+            string name = settings.Precision.Name();
+            var reduced = settings.Precision.ActivationType();
+            Report(progress, BuildPhase.ProtectPrecision, end: false, $"comparing {name} with fp32 node by node on {inputs.Count} calibration run(s)");
+            var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibrationSettings, engine.Header, inputs);
+            var result = PrecisionProtection.Search(optimized, PrecisionBudget.For(settings.Precision), reference,
+                keep => RunObserved(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = keep }, calibrationSettings, engine.Header, inputs),
+                line => Report(progress, BuildPhase.ProtectPrecision, end: false, line));
+            string outputs = string.Join("; ", result.Outputs);
+            string budget = result.WithinBudget ? "within budget" : "STILL OVER BUDGET (the kept nodes are the best found)";
+            if (result.KeepFp32.Count == 0)
+            {
+                Report(progress, BuildPhase.ProtectPrecision, end: true, $"pure {name}, {budget}: {outputs}");
+                return engine;
+            }
+            engine.Dispose();
+            // The rebuild's phases are reported as steps of this one, so the phase count stays a progress bar.
+            var inner = progress is null ? null : new PhaseRelabel(progress, $"rebuilding with {result.KeepFp32.Count} node(s) in fp32");
+            var compiled = Compile(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = result.KeepFp32 }, settings, log, inner);
+            var rebuilt = CreateAndTune(compiled, settings, cache, modelHash, inner);
+            Report(progress, BuildPhase.ProtectPrecision, end: true,
+                $"kept {result.KeepFp32.Count} node(s) in fp32 ({string.Join(", ", result.KeepFp32.Keys)}), {budget}: {outputs}");
+            return rebuilt;
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs of calibration: two batches of standard-normal values (fixed seeds) at the profile's opt shapes, the first
+    /// dim (the batch) capped at <see cref="CalibrationBatch"/> where the profile allows: an observed engine keeps every
+    /// node output, so its memory grows with the batch.
+    /// </summary>
+    internal static IReadOnlyList<IReadOnlyDictionary<string, Tensor>> RandomCalibration(IReadOnlyDictionary<string, InputShapeRange> profile) =>
+        Enumerable.Range(0, 2).Select(run =>
+        {
+            var rng = new Random(1000 + run);
+            IReadOnlyDictionary<string, Tensor> set = profile.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv =>
+            {
+                var shape = (long[])kv.Value.Opt.Clone();
+                if (shape.Length > 0) shape[0] = Math.Max(kv.Value.Min[0], Math.Min(shape[0], CalibrationBatch));
+                return Tensor.FromFloats(RandomInputs.Normal(rng, (int)shape.Aggregate(1L, (a, d) => a * d)), shape);
+            }, StringComparer.Ordinal);
+            return set;
+        }).ToList();
+
+    /// <summary>Largest batch of the default calibration runs.</summary>
+    internal const long CalibrationBatch = 8;
+
+    /// <summary>
+    /// The settings of the calibration engines: heuristic tactics, no protection, and a profile that spans exactly the
+    /// calibration shapes (so their memory, with every node output kept, is sized for those and not for the profile's max).
+    /// </summary>
+    internal static BuildSettings CalibrationSettings(Graph optimized, BuildSettings settings, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs)
+    {
+        if (inputs.Count == 0) throw new TrtNativeException(ErrorCode.InvalidArgument, "calibration needs at least one set of inputs");
+        var names = optimized.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var profile = new Dictionary<string, InputShapeRange>(StringComparer.Ordinal);
+        for (int k = 0; k < inputs.Count; k++)
+        {
+            foreach (var name in inputs[k].Keys.Where(n => !names.Contains(n)))
+                throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k} names '{name}', which is not an input of the model ({string.Join(", ", names)})");
+            foreach (var name in names)
+            {
+                if (!inputs[k].TryGetValue(name, out var t))
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k} has no tensor for input '{name}'");
+                if (t.Floats is null)
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k}: input '{name}' must be a float tensor, got {t.Type.OnnxName()}");
+                if (!profile.TryGetValue(name, out var r)) { profile[name] = new InputShapeRange(t.Shape, t.Shape, t.Shape); continue; }
+                if (r.Min.Length != t.Shape.Length)
+                    throw new TrtNativeException(ErrorCode.InvalidArgument, $"calibration set {k}: input '{name}' has rank {t.Shape.Length}, set 0 has {r.Min.Length}");
+                var min = r.Min.Zip(t.Shape, Math.Min).ToArray();
+                var max = r.Max.Zip(t.Shape, Math.Max).ToArray();
+                profile[name] = new InputShapeRange(min, max, max);
+            }
+        }
+        return new BuildSettings(Precision.Fp32, settings.MaxWorkspaceSize, autotune: false, profile, precisionProtection: false);
+    }
+
+    /// <summary>Lowers with every node output observed, builds an engine for the calibration shapes and runs each input set.</summary>
+    private IReadOnlyList<IReadOnlyDictionary<string, Tensor>> RunObserved(Graph optimized, LoweringOptions options, BuildSettings calibrationSettings,
+        PlanHeader header, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs)
+    {
+        var compiled = Compile(optimized, options with { Observe = true }, calibrationSettings, new PassLog(), null);
+        using var engine = new Engine(Context, compiled.Program, compiled.Profile, header, compiled.Memory);
+        using var ctx = engine.CreateContext();
+        return inputs.Select(x => (IReadOnlyDictionary<string, Tensor>)ctx.Run(x)).ToList();
+    }
+
+    /// <summary>Reports another phase's events as unfinished steps of <see cref="BuildPhase.ProtectPrecision"/>.</summary>
+    private sealed class PhaseRelabel(IProgress<BuildProgress> to, string what) : IProgress<BuildProgress>
+    {
+        public void Report(BuildProgress value) =>
+            to.Report(new BuildProgress(BuildPhase.ProtectPrecision, (int)BuildPhase.ProtectPrecision, value.Total, $"{what}: {value.Phase}: {value.Message}"));
     }
 
     private static void Report(IProgress<BuildProgress>? progress, BuildPhase phase, bool end, string message) =>

@@ -9,6 +9,30 @@ public enum Precision
     Fp32,
     /// <summary>fp16 activations and weights with fp32 accumulation; inputs and outputs stay fp32.</summary>
     Fp16,
+    /// <summary>bf16 activations and weights (fp32's range, 8 significant bits) with fp32 accumulation; inputs and outputs stay fp32.</summary>
+    Bf16,
+}
+
+/// <summary>The names of <see cref="Precision"/> in configurations ("fp32", "fp16", "bf16": DeepDetect's datatype, the Sample's flags).</summary>
+public static class PrecisionNames
+{
+    /// <summary>"fp32", "fp16" or "bf16".</summary>
+    public static string Name(this Precision p) => p switch { Precision.Fp16 => "fp16", Precision.Bf16 => "bf16", _ => "fp32" };
+
+    /// <summary>The precision named <paramref name="name"/> (any case); false for another name.</summary>
+    public static bool TryParse(string? name, out Precision precision)
+    {
+        foreach (var p in Enum.GetValues<Precision>())
+            if (string.Equals(p.Name(), name, StringComparison.OrdinalIgnoreCase)) { precision = p; return true; }
+        precision = Precision.Fp32;
+        return false;
+    }
+
+    /// <summary>The type the lowering computes in for <paramref name="p"/>.</summary>
+    internal static Interop.NativeDType ActivationType(this Precision p) => p switch
+    {
+        Precision.Fp16 => Interop.NativeDType.Float16, Precision.Bf16 => Interop.NativeDType.BFloat16, _ => Interop.NativeDType.Float32,
+    };
 }
 
 /// <summary>The shapes one input may take: every dimension between <see cref="Min"/> and <see cref="Max"/>, tuned for <see cref="Opt"/>.</summary>
@@ -59,6 +83,22 @@ public sealed class BuilderConfig
     public bool Autotune { get; set; } = true;
 
     /// <summary>
+    /// Automatic mixed precision (default true; applies to fp16 and bf16 engines): after the build, the engine and an
+    /// fp32 engine of the same model run on calibration inputs and are compared node by node; nodes whose values leave
+    /// the reduced type's range, turn NaN/inf or drift past the budget are kept in fp32 and the engine is rebuilt, until
+    /// the outputs are finite and within rel L2 1e-2 (fp16) or 2e-2 (bf16) of fp32 (at most four rounds). The plan and
+    /// <see cref="Engine.KeptInFp32"/> record which nodes and why. False builds pure fp16.
+    /// </summary>
+    public bool PrecisionProtection { get; set; } = true;
+
+    /// <summary>
+    /// The calibration runs of <see cref="PrecisionProtection"/>, each a full set of input tensors by name (e.g. sample
+    /// images, preprocessed); null (default): two runs of standard-normal inputs at the profile's opt shapes. Like the
+    /// timing cache, they steer the build but are not part of <see cref="Settings"/>.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyDictionary<string, Ir.Tensor>>? CalibrationInputs { get; set; }
+
+    /// <summary>
     /// The immutable options this config builds with (what a plan header records); the timing cache is not part of
     /// them. Throws <see cref="ErrorCode.Unsupported"/> for more than one optimization profile.
     /// </summary>
@@ -70,7 +110,7 @@ public sealed class BuilderConfig
         foreach (var p in OptimizationProfiles)
             foreach (var (name, r) in p.Ranges)
                 profile[name] = new InputShapeRange((long[])r.Min.Clone(), (long[])r.Opt.Clone(), (long[])r.Max.Clone());
-        return new BuildSettings(Precision, MaxWorkspaceSize, Autotune, profile);
+        return new BuildSettings(Precision, MaxWorkspaceSize, Autotune, profile, PrecisionProtection);
     }
 
     /// <summary>Canonical text of <see cref="Settings"/>, for comparison and display.</summary>
@@ -78,18 +118,20 @@ public sealed class BuilderConfig
 }
 
 /// <summary>
-/// The options an engine was built with, typed and immutable: precision, workspace limit, autotuning and the
-/// optimization profile (min/opt/max per input, by name). Plan headers store them field by field; <see cref="Canonical"/>
+/// The options an engine was built with, typed and immutable: precision, workspace limit, autotuning, precision
+/// protection and the optimization profile (min/opt/max per input, by name). Plan headers store them field by field; <see cref="Canonical"/>
 /// is derived for comparison and display only. Equality compares every option.
 /// </summary>
 public sealed class BuildSettings : IEquatable<BuildSettings>
 {
     /// <summary>Settings with the given options; <paramref name="profile"/> is copied (null: no profile).</summary>
-    public BuildSettings(Precision precision, long maxWorkspaceSize, bool autotune, IReadOnlyDictionary<string, InputShapeRange>? profile = null)
+    public BuildSettings(Precision precision, long maxWorkspaceSize, bool autotune, IReadOnlyDictionary<string, InputShapeRange>? profile = null,
+        bool precisionProtection = true)
     {
         Precision = precision;
         MaxWorkspaceSize = maxWorkspaceSize;
         Autotune = autotune;
+        PrecisionProtection = precisionProtection;
         var p = new SortedDictionary<string, InputShapeRange>(StringComparer.Ordinal);
         if (profile is not null)
             foreach (var (name, r) in profile) p[name] = r;
@@ -108,14 +150,17 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
     /// <summary>Whether tactics were timed on the GPU.</summary>
     public bool Autotune { get; }
 
+    /// <summary>Whether automatic mixed precision was on (<see cref="BuilderConfig.PrecisionProtection"/>).</summary>
+    public bool PrecisionProtection { get; }
+
     /// <summary>The profile's shape ranges by input name (ordinal order); empty when every input is static.</summary>
     public IReadOnlyDictionary<string, InputShapeRange> Profile { get; }
 
-    /// <summary>"precision=Fp16;workspace=268435456;autotune=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])".</summary>
+    /// <summary>"precision=Fp16;workspace=268435456;autotune=True;protection=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])".</summary>
     public string Canonical()
     {
         var sb = new StringBuilder();
-        sb.Append($"precision={Precision};workspace={MaxWorkspaceSize};autotune={Autotune}");
+        sb.Append($"precision={Precision};workspace={MaxWorkspaceSize};autotune={Autotune};protection={PrecisionProtection}");
         foreach (var (name, r) in Profile)
             sb.Append($";{name}={r}");
         return sb.ToString();
@@ -127,6 +172,7 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
     /// <inheritdoc/>
     public bool Equals(BuildSettings? other) =>
         other is not null && Precision == other.Precision && MaxWorkspaceSize == other.MaxWorkspaceSize && Autotune == other.Autotune
+        && PrecisionProtection == other.PrecisionProtection
         && Profile.Count == other.Profile.Count
         && Profile.All(kv => other.Profile.TryGetValue(kv.Key, out var r)
             && r.Min.AsSpan().SequenceEqual(kv.Value.Min) && r.Opt.AsSpan().SequenceEqual(kv.Value.Opt) && r.Max.AsSpan().SequenceEqual(kv.Value.Max));
@@ -142,6 +188,7 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
         w.I32((int)Precision);
         w.I64(MaxWorkspaceSize);
         w.I32(Autotune ? 1 : 0);
+        w.I32(PrecisionProtection ? 1 : 0);
         w.I32(Profile.Count);
         foreach (var (name, r) in Profile)
         {
@@ -161,6 +208,8 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
         long workspace = r.I64("workspace limit");
         int autotune = r.I32("autotune flag");
         if (autotune is not (0 or 1)) throw new FormatException($"autotune flag is {autotune}");
+        int protection = r.I32("precision protection flag");
+        if (protection is not (0 or 1)) throw new FormatException($"precision protection flag is {protection}");
         int count = r.I32("profile input count");
         if (count < 0 || count > r.Remaining) throw new FormatException($"profile input count {count}");
         var profile = new Dictionary<string, InputShapeRange>(StringComparer.Ordinal);
@@ -180,6 +229,6 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
             var max = Dims(ref r, "profile max");
             if (!profile.TryAdd(name, new InputShapeRange(min, opt, max))) throw new FormatException($"profile names '{name}' twice");
         }
-        return new BuildSettings((Precision)precision, workspace, autotune == 1, profile);
+        return new BuildSettings((Precision)precision, workspace, autotune == 1, profile, protection == 1);
     }
 }

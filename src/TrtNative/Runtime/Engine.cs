@@ -107,6 +107,12 @@ public sealed class Engine : IDisposable
     /// <summary>The layer list, one line per layer (for logs).</summary>
     public string Describe() => Program.Dump();
 
+    /// <summary>
+    /// The nodes of an fp16 engine that run in fp32 and why (automatic mixed precision,
+    /// <see cref="BuilderConfig.PrecisionProtection"/>); empty for a pure fp16 or an fp32 engine. Read from the plan.
+    /// </summary>
+    public IReadOnlyList<PrecisionChoice> KeptInFp32 => Program.KeptFp32;
+
     internal LayerProgram Program { get; }
     internal IReadOnlyDictionary<string, InputShapeRange> Profile { get; }
     internal MemoryPlan Memory { get; }
@@ -150,7 +156,10 @@ public sealed class Engine : IDisposable
                 fixed (int* outs = l.Outputs)
                     NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_add_layer(h, l.Name, (int)l.Kind, pp, (ulong)prm.Length, ins, l.Inputs.Length, outs, l.Outputs.Length));
             }
-            var opts = new BuildOptions { Fp16 = Program.Fp16 ? 1 : 0, MaxWorkspaceBytes = (ulong)WorkspaceLimit };
+            var opts = new BuildOptions
+            {
+                Fp16 = Program.Reduced ? 1 : 0, ReducedType = Program.Reduced ? (int)Program.ActivationType : 0, MaxWorkspaceBytes = (ulong)WorkspaceLimit,
+            };
             NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_build(h, &opts));
             return h;
         }
@@ -272,6 +281,31 @@ public sealed class Engine : IDisposable
         };
     }
 
+    /// <summary>What the plan file at <paramref name="path"/> holds, read and verified without a GPU (`inspect --engine`).</summary>
+    /// <exception cref="TrtNativeException">CorruptPlan when damaged, StalePlan for another format version.</exception>
+    public static PlanInfo Inspect(string path)
+    {
+        var (header, payload) = PlanFile.Read(path);
+        var p = ReadProgram(payload);
+        return new PlanInfo(header, p.Layers.Count, p.WeightBytes, p.Inputs.Select(b => (b.Name, b.Shape)).ToArray(),
+            p.Outputs.Select(b => (b.Name, b.Shape)).ToArray(), p.KeptFp32.ToArray());
+    }
+
+    /// <summary>The layer program of a plan payload (<see cref="PlanFile.Read(string, PlanExpectations?)"/>), without a GPU.</summary>
+    /// <exception cref="TrtNativeException">CorruptPlan when it cannot be decoded, StalePlan for another payload version.</exception>
+    internal static LayerProgram ReadProgram(byte[] payload)
+    {
+        try
+        {
+            using var r = new BinaryReader(new MemoryStream(payload));
+            return LayerProgram.Read(r);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException)
+        {
+            throw new TrtNativeException(ErrorCode.CorruptPlan, $"the plan payload cannot be decoded: {e.Message}", e);
+        }
+    }
+
     private static Engine FromPlan(CudaContext context, (PlanHeader Header, byte[] Payload) plan)
     {
         LayerProgram program;
@@ -319,3 +353,13 @@ public sealed class Engine : IDisposable
         _weights.Dispose();
     }
 }
+
+/// <summary>What a plan file holds, read without a GPU (<see cref="Engine.Inspect"/>).</summary>
+/// <param name="Header">What it was built for and with.</param>
+/// <param name="LayerCount">Native layers.</param>
+/// <param name="WeightBytes">Bytes of weights.</param>
+/// <param name="Inputs">Engine inputs (float32, logical shapes).</param>
+/// <param name="Outputs">Engine outputs (float32, logical shapes).</param>
+/// <param name="KeptInFp32">Nodes of an fp16 engine kept in fp32 and why (<see cref="Engine.KeptInFp32"/>).</param>
+public sealed record PlanInfo(PlanHeader Header, int LayerCount, long WeightBytes, IReadOnlyList<(string Name, Dim[] Shape)> Inputs,
+    IReadOnlyList<(string Name, Dim[] Shape)> Outputs, IReadOnlyList<PrecisionChoice> KeptInFp32);

@@ -45,12 +45,13 @@ public sealed record OutputComparison(string Name, long[] Shape, double Relative
 
     /// <summary>
     /// Whether this is within the accuracy the engine promises for <paramref name="precision"/> (the GPU tests' budget):
-    /// no non-finite value; fp32 rel L2 ≤ 1e-4; fp16 rel L2 ≤ 1e-2 and the same top-1 class on at least 63 of 64 rows.
+    /// no non-finite value; fp32 rel L2 ≤ 1e-4; fp16 rel L2 ≤ 1e-2, bf16 ≤ 2e-2, and for both the same top-1 class on at
+    /// least 63 of 64 rows.
     /// </summary>
     public bool WithinBudget(Precision precision) =>
         NonFinite == 0 && (precision == Precision.Fp32
             ? RelativeL2 <= 1e-4
-            : RelativeL2 <= 1e-2 && (Rows == 0 || (long)Top1Agree * 64 >= (long)Rows * 63));
+            : RelativeL2 <= (precision == Precision.Bf16 ? 2e-2 : 1e-2) && (Rows == 0 || (long)Top1Agree * 64 >= (long)Rows * 63));
 
     private static int ArgMax(ReadOnlySpan<float> row)
     {

@@ -72,15 +72,16 @@ public sealed record PlanExpectations
 /// <summary>
 /// The plan file: a header saying what the plan was built for, an opaque payload (the engine), and a SHA-256 over
 /// both. Layout (little-endian): "TRTNPLAN", u32 format version, u32 header length, header fields (GPU, libraries,
-/// model hash, then the build options: i32 precision, i64 workspace limit, i32 autotune, i32 profile inputs, each a
+/// model hash, then the build options: i32 precision, i64 workspace limit, i32 autotune, i32 precision protection, i32 profile inputs, each a
 /// name, i32 rank and rank i64s for min, opt and max), u64 payload length, payload, 32-byte SHA-256 of everything
 /// before it. Written atomically.
 /// </summary>
 public static class PlanFile
 {
     /// <summary>The format version this code writes and reads.</summary>
-    /// <remarks>Version 2 stores the build options typed (version 1 stored them as text); older plans are stale.</remarks>
-    public const int FormatVersion = 2;
+    /// <remarks>Version 2 stores the build options typed (version 1 stored them as text); version 3 adds the precision
+    /// protection flag to them and the nodes kept in fp32 to the payload. Older plans are stale.</remarks>
+    public const int FormatVersion = 3;
 
     private static ReadOnlySpan<byte> Magic => "TRTNPLAN"u8;
     private const int ChecksumSize = 32;

@@ -53,10 +53,10 @@ public class AttentionLoweringTests
 
         var l = Assert.Single(program.Layers, l => l.Kind == LayerKind.Attention);
         Assert.DoesNotContain(program.Layers, l => l.Kind is LayerKind.Softmax or LayerKind.Gemm);
-        // The head reshapes are aliases: the layer reads the three engine inputs' memory (fp16: their converted copies).
+        // The head reshapes are aliases: the layer reads the three engine inputs' memory (fp16: converted copies of those views).
         var engineInputs = program.Inputs.Select(i => i.TensorId).ToList();
         var read = l.Inputs.Select(program.Root).ToList();
-        if (fp16) read = read.Select(t => Assert.Single(program.Layers, c => c.Kind == LayerKind.Copy && c.Outputs.Contains(t)).Inputs[0]).ToList();
+        if (fp16) read = read.Select(t => Assert.Single(program.Layers, c => c.Kind == LayerKind.Copy && c.Outputs.Contains(t)).Inputs[0]).Select(program.Root).ToList();
         Assert.Equal(engineInputs, read);
         // Copies: the output binding only, plus the fp16 conversions of three inputs.
         Assert.Equal(fp16 ? 4 : 1, program.Layers.Count(l => l.Kind == LayerKind.Copy));

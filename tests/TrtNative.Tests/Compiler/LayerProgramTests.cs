@@ -72,6 +72,26 @@ public class LayerProgramTests
     }
 
     [Fact]
+    public void PayloadKeepsTheNodesKeptInFp32AndRefusesAnOlderVersion()
+    {
+        var g = Optimizer.Optimize(Net(4));
+        var node = g.Nodes[0].Name;
+        var program = GpuLowering.Lower(g, new LoweringOptions { Fp16 = true, KeepFp32 = new Dictionary<string, string> { [node] = "why: ünïcode reason" } });
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) program.Write(w);
+        var bytes = ms.ToArray();
+        var back = LayerProgram.Read(new BinaryReader(new MemoryStream(bytes)));
+        var kept = Assert.Single(back.KeptFp32);
+        Assert.Equal(new global::TrtNative.Runtime.PrecisionChoice(node, g.Nodes[0].QualifiedOp, "why: ünïcode reason"), kept);
+        Assert.Contains($"kept in fp32: {node}", back.Dump());
+
+        BitConverter.TryWriteBytes(bytes.AsSpan(0, 4), LayerProgram.PayloadVersion - 1);
+        var e = Assert.Throws<TrtNativeException>(() => LayerProgram.Read(new BinaryReader(new MemoryStream(bytes))));
+        Assert.Equal(ErrorCode.StalePlan, e.Code);
+        Assert.Contains("rebuild the plan", e.Message);
+    }
+
+    [Fact]
     public void MemoryPlanNeverOverlapsTensorsThatAreAliveTogether()
     {
         var program = GpuLowering.Lower(Optimizer.Optimize(Net(5)), fp16: false);

@@ -40,6 +40,7 @@ internal sealed unsafe class ProgramInterpreter
     {
         NativeDType.Float32 => MemoryMarshal.Cast<byte, float>(t.Data).ToArray(),
         NativeDType.Float16 => MemoryMarshal.Cast<byte, Half>(t.Data).ToArray().Select(h => (float)h).ToArray(),
+        NativeDType.BFloat16 => MemoryMarshal.Cast<byte, ushort>(t.Data).ToArray().Select(BFloat16.ToFloat).ToArray(),
         NativeDType.Int32 => MemoryMarshal.Cast<byte, int>(t.Data).ToArray().Select(i => (float)i).ToArray(),
         _ => throw new NotSupportedException(t.DType.ToString()),
     };
@@ -54,6 +55,7 @@ internal sealed unsafe class ProgramInterpreter
     {
         var t = _p.Tensors[id];
         if (t.DType == NativeDType.Float16) for (int i = 0; i < v.Length; i++) v[i] = (float)(Half)v[i];
+        if (t.DType == NativeDType.BFloat16) for (int i = 0; i < v.Length; i++) v[i] = BFloat16.Round(v[i]);
         if (v.Length != _shape[id].ElementCount()) throw new InvalidOperationException($"layer wrote {v.Length} elements into %{id} of shape [{string.Join(",", _shape[id])}]");
         _mem[_p.Root(id)] = v;
     }
@@ -90,8 +92,29 @@ internal sealed unsafe class ProgramInterpreter
         return r;
     }
 
+    /// <summary>
+    /// The shim's element-type rules (cudnn.cpp, cublaslt.cpp, layers.cpp): every input of a layer but a copy has the
+    /// output's type, except a convolution's bias and a layer norm's scale and bias (fp32) and gather indices (int32).
+    /// A mixed-precision program that breaks them would be refused on the GPU; here it fails the test.
+    /// </summary>
+    private void CheckTypes(ProgramLayer l)
+    {
+        if (l.Kind == LayerKind.Copy) return;
+        var dt = _p.Tensors[l.Outputs[0]].DType;
+        for (int k = 0; k < l.Inputs.Length; k++)
+        {
+            if (l.Inputs[k] < 0) continue;
+            bool fp32Param = (l.Kind == LayerKind.Conv && k == 2) || (l.Kind == LayerKind.LayerNorm && k >= 1);
+            var want = fp32Param ? NativeDType.Float32 : l.Kind == LayerKind.Gather && k == 1 ? NativeDType.Int32 : dt;
+            var t = _p.Tensors[l.Inputs[k]];
+            if (t.DType != want)
+                throw new InvalidOperationException($"layer '{l.Name}' ({l.Kind}) reads input {k} '{t.Name}' as {t.DType}; the shim needs {want}");
+        }
+    }
+
     private void Execute(ProgramLayer l)
     {
+        CheckTypes(l);
         switch (l.Kind)
         {
             case LayerKind.Copy: Copy(l); break;

@@ -134,7 +134,7 @@ public class BuildPipelineTests
         Assert.All(progress.Events, e => Assert.False(string.IsNullOrWhiteSpace(e.Message)));
         Assert.Contains("7 nodes", progress.Events[2].Message); // optimizing 7 nodes
         Assert.Contains($"{compiled.Program.Layers.Count} layers", progress.Events[5].Message);
-        Assert.Equal("[4/6] PlanMemory: " + progress.Events[7].Message, progress.Events[7].ToString());
+        Assert.Equal("[4/7] PlanMemory: " + progress.Events[7].Message, progress.Events[7].ToString());
     }
 
     [Fact]

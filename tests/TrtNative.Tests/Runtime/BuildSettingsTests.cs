@@ -28,7 +28,7 @@ public class BuildSettingsTests
         return PlanFile.Read(path).Header.Settings;
     }
 
-    private static readonly string[] VariantNames = ["default", "fp32", "workspace0", "workspaceMax", "noAutotune", "twoInputs", "rank0", "unicodeName"];
+    private static readonly string[] VariantNames = ["default", "fp32", "workspace0", "workspaceMax", "noAutotune", "noProtection", "bf16", "twoInputs", "rank0", "unicodeName"];
 
     public static TheoryData<string> Variants => new(VariantNames);
 
@@ -42,6 +42,8 @@ public class BuildSettingsTests
             "workspace0" => new BuildSettings(Precision.Fp16, 0, true, profile),
             "workspaceMax" => new BuildSettings(Precision.Fp16, long.MaxValue, true, profile),
             "noAutotune" => new BuildSettings(Precision.Fp16, 64L << 20, false, profile),
+            "noProtection" => new BuildSettings(Precision.Fp16, 64L << 20, true, profile, precisionProtection: false),
+            "bf16" => new BuildSettings(Precision.Bf16, 64L << 20, true, profile),
             "twoInputs" => new BuildSettings(Precision.Fp16, 64L << 20, true, new Dictionary<string, InputShapeRange>(profile)
             {
                 ["mask"] = new([1, 128], [2, 256], [8, 512]),
@@ -62,6 +64,7 @@ public class BuildSettingsTests
         Assert.Equal(s.Precision, back.Precision);
         Assert.Equal(s.MaxWorkspaceSize, back.MaxWorkspaceSize);
         Assert.Equal(s.Autotune, back.Autotune);
+        Assert.Equal(s.PrecisionProtection, back.PrecisionProtection);
         Assert.Equal(s.Profile.Keys, back.Profile.Keys);
         foreach (var (name, r) in s.Profile)
         {
@@ -114,7 +117,7 @@ public class BuildSettingsTests
         var profile = new OptimizationProfile().Set("input", [1, 3, 8, 8], [2, 3, 8, 8], [4, 3, 8, 8]);
         config.OptimizationProfiles.Add(profile);
         var s = config.Settings();
-        Assert.Equal("precision=Fp32;workspace=1234;autotune=False;input=[1,3,8,8]..[4,3,8,8] (opt [2,3,8,8])", s.Canonical());
+        Assert.Equal("precision=Fp32;workspace=1234;autotune=False;protection=True;input=[1,3,8,8]..[4,3,8,8] (opt [2,3,8,8])", s.Canonical());
         Assert.Equal(s.Canonical(), config.Canonical());
 
         config.MaxWorkspaceSize = 99;
@@ -170,12 +173,12 @@ public class BuildSettingsTests
     [Fact]
     public void AVersionOnePlanIsStaleAndSaysRebuild()
     {
-        Assert.Equal(2, PlanFile.FormatVersion);
+        Assert.Equal(3, PlanFile.FormatVersion);
         var e = Assert.Throws<TrtNativeException>(() => PlanFile.Read(VersionOnePlan()));
         // StalePlan is what the server's GPU backend catches to rebuild the engine in place of the plan.
         Assert.Equal(ErrorCode.StalePlan, e.Code);
         Assert.Contains("format version 1", e.Message);
-        Assert.Contains("reads version 2", e.Message);
+        Assert.Contains("reads version 3", e.Message);
         Assert.Contains("rebuild the engine", e.Message);
     }
 
