@@ -1042,8 +1042,10 @@ int main() {
     unsetenv("TRTN_CONV_GRAPH");
     test_gemm(true, 1, 64, 128, 96, true, false, TRTN_ACT_RELU);
     test_gemm(true, 3, 17, 64, 40, false, false, TRTN_ACT_GELU);
+    test_gemm(true, 1, 197, 768, 3072, true, false, TRTN_ACT_GELU_TANH);  // cuBLASLt's GELU epilogue in bf16
     test_gemm(true, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);
     for (int layout : {0, 1, 2}) test_attention(true, layout, -1);
+    test_attention_packed(true, -1);
     test_attention_refuses_cudnn_in_bf16();
     test_softmax_ln(true);
     test_misc(true);

@@ -4,15 +4,15 @@ using TrtNative.Interop;
 namespace TrtNative.Compiler;
 
 /// <summary>
-/// A layer-program pass for fp16: an exact GELU that only reads a GEMM's product becomes the GEMM's activation in
-/// its tanh form, which cuBLASLt computes in its epilogue. The transformer MLP's widest tensor (4 × the model width)
+/// A layer-program pass for the reduced types (fp16, bf16): an exact GELU that only reads a GEMM's product becomes the
+/// GEMM's activation in its tanh form, which cuBLASLt computes in its epilogue. The transformer MLP's widest tensor (4 × the model width)
 /// is then written once instead of written, read back and written again.
 /// </summary>
 /// <remarks>
-/// The tanh form is a numerics choice, made for fp16 only (fp32 layers keep the exact GELU). It differs from the erf
-/// form by at most 4.7e-4 in absolute terms (at x ≈ ±2.7; the difference is the same at x and −x). For positive
-/// inputs that is under half an fp16 unit in the last place wherever |GELU| ≥ 0.25, i.e. below the rounding that
-/// storing the fp16 result already makes. For negative inputs GELU is small (≥ −0.17) and the same absolute 4.7e-4 is
+/// The tanh form is a numerics choice, made for fp16 and bf16 layers only (fp32 layers keep the exact GELU). It differs
+/// from the erf form by at most 4.7e-4 in absolute terms (at x ≈ ±2.7; the difference is the same at x and −x). For
+/// positive inputs that is under half a unit in the last place wherever |GELU| ≥ 0.25 in fp16 (≥ 0.12 in bf16), i.e.
+/// below the rounding that storing the result already makes. For negative inputs GELU is small (≥ −0.17) and the same absolute 4.7e-4 is
 /// many fp16 ulps of such a value; what matters there is its size next to the O(1) values the next GEMM sums it with.
 /// The GEMM must have no activation and no residual (cuBLASLt's epilogue order relative to its C input is not relied
 /// on), its product must be read by the GELU alone and not be an engine output.
@@ -49,9 +49,10 @@ internal static class FuseGeluIntoGemm
         var prm = MemoryMarshal.Read<GemmParams>(gemm.Params);
         if (prm.Act.Kind != 0) return false;
 
-        // fp16 in and out: the approximation hides under fp16's rounding only.
+        // A reduced type in and out: the approximation hides under that type's rounding only.
         int output = gelu.Outputs[0];
-        if (p.Tensors[root].DType != NativeDType.Float16 || p.Tensors[output].DType != NativeDType.Float16) return false;
+        var type = p.Tensors[root].DType;
+        if (type is not (NativeDType.Float16 or NativeDType.BFloat16) || p.Tensors[output].DType != type) return false;
         if (p.Tensors[root].Role != TensorRole.Activation || p.IsEngineOutput(root) || p.Readers(root) is not [var onlyReader] || onlyReader != geluIndex)
             return false;
         // The GEMM will write the GELU's output tensor in place of its own: same shape, so same GEMM dimensions.

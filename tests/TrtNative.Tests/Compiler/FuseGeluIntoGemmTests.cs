@@ -54,6 +54,21 @@ public class FuseGeluIntoGemmTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Bf16GeluBecomesTheGemmsTanhEpilogueToo()
+    {
+        var g = LinearGelu();
+        var program = GpuLowering.Lower(Optimizer.Optimize(g), new LoweringOptions { Activation = NativeDType.BFloat16 });
+        var gemm = Assert.Single(program.Layers, l => l.Kind == LayerKind.Gemm);
+        Assert.Equal(NativeDType.BFloat16, program.Tensors[gemm.Outputs[0]].DType);
+        Assert.Equal((int)UnaryOp.GeluTanh, Act(gemm));
+        Assert.DoesNotContain(program.Layers, l => l.Kind == LayerKind.Unary);
+        int seed = RandomTensors.FreshSeed();
+        var inputs = new Dictionary<string, Tensor> { ["x"] = RandomTensors.Normal([3, 7, 16], seed) };
+        double err = RelativeL2.Of(new ProgramInterpreter(program).Run(inputs)[g.Outputs[0].Name], TrtNative.Reference.ReferenceExecutor.Run(g, inputs)[g.Outputs[0].Name]);
+        Assert.True(err <= 2e-2, $"rel L2 {err:E3} (seed {seed})");
+    }
+
+    [Fact]
     public void Fp32KeepsTheExactGelu()
     {
         var (program, err) = LowerAndRun(LinearGelu(), fp16: false);
