@@ -34,7 +34,7 @@ extern "C" {
 /* Bumped on every incompatible change of a signature, a struct or an enum below (4: TRTN_LAYER_ATTENTION, a GEMM's
  * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, attention
  * inputs sliced from a packed tensor, the JPEG decoder and trtn_resize_images, TRTN_BFLOAT16 and
- * trtn_build_options.reduced_type). */
+ * trtn_build_options.reduced_type and optimization_level). */
 #define TRTN_ABI_VERSION 5
 #define TRTN_MAX_DIMS 8
 
@@ -225,6 +225,12 @@ typedef struct trtn_build_options {
                                         with fp32 tensors in fp32 (mixed precision); 0: fp32 with TF32 off */
     int32_t reduced_type;            /* with fp16 = 1: TRTN_FLOAT16 or TRTN_BFLOAT16 */
     uint64_t max_workspace_bytes;    /* upper bound for any layer's scratch space */
+    int32_t optimization_level;      /* 0..5, like TensorRT's builder optimization level: how many tactics
+                                        trtn_context_autotune tries. Convolutions: 0-1 the direct kernel, the legacy
+                                        algorithms and the first cuDNN graph configuration that builds, none compiled
+                                        at run time; 2 up to 4 configurations, none compiled at run time; 3 (default)
+                                        up to 12, of which up to 3 compiled at run time (NVRTC, seconds each); 4-5 up
+                                        to 32, of which up to 8 compiled at run time */
 } trtn_build_options;
 
 typedef struct trtn_device_info {

@@ -36,10 +36,19 @@ namespace {
 // Tactic number of our own direct convolution kernel (cuDNN algorithm ids are 0..7; graph tactics: conv_graph.h).
 constexpr int32_t kTacticDirect = 1000;
 
-// Autotuning builds at most this many graph configurations per graph (heuristics order), and at most this many of
-// them runtime-compiled ones, whose plans take far longer to build.
-constexpr size_t kMaxGraphCandidates = 12;
-constexpr size_t kMaxRuntimeCompiled = 3;
+// How many graph configurations autotuning builds per graph (heuristics order), and how many of them may be
+// runtime-compiled ones, whose plans take far longer to build: set by the build's optimization level.
+struct GraphSearch {
+    size_t candidates;
+    size_t runtime_compiled;
+};
+
+GraphSearch graph_search(int32_t optimization_level) {
+    if (optimization_level <= 1) return {1, 0};
+    if (optimization_level == 2) return {4, 0};
+    if (optimization_level == 3) return {12, 3};
+    return {32, 8};
+}
 
 // How a convolution runs: our direct kernel, the legacy cudnnConvolutionForward with one algorithm, or a cuDNN
 // graph (plain, or with bias, residual and activation fused into it).
@@ -205,9 +214,10 @@ public:
                 if (fused && !(has_epilogue() && ConvGraph::can_fuse(params<trtn_conv_params>().act))) continue;
                 try {
                     ConvGraph& g = graph(env, fused);
+                    const GraphSearch search = graph_search(env.optimization_level);
                     size_t built = 0, compiled = 0;
-                    for (size_t i = 0; i < g.candidate_count() && built < kMaxGraphCandidates; ++i) {
-                        if (g.runtime_compiled(i) && compiled >= kMaxRuntimeCompiled) continue;
+                    for (size_t i = 0; i < g.candidate_count() && built < search.candidates; ++i) {
+                        if (g.runtime_compiled(i) && compiled >= search.runtime_compiled) continue;
                         if (g.runtime_compiled(i)) ++compiled;  // attempts count: a failed compile costs as much
                         if (!g.build(i)) continue;
                         ++built;

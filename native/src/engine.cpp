@@ -219,6 +219,8 @@ TRTN_API trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_op
         require(options != nullptr, TRTN_INVALID_ARGUMENT, "options is null");
         require(!engine->built, TRTN_INVALID_ARGUMENT, "engine is already built");
         require(!engine->layers.empty(), TRTN_INVALID_ARGUMENT, "engine has no layers");
+        require(options->optimization_level >= 0 && options->optimization_level <= 5, TRTN_INVALID_ARGUMENT,
+                "options->optimization_level must be 0..5, got " + std::to_string(options->optimization_level));
         engine->options = *options;
         // Every layer but a copy (a conversion) computes in the engine's precision or, in an fp16 engine, in fp32
         // (mixed precision: the compiler keeps some layers in fp32). Each layer checks its inputs' types itself.
@@ -259,6 +261,7 @@ TRTN_API trtn_status* trtn_context_create(trtn_engine* engine, trtn_context** ou
         }
         c->env.fp16 = engine->options.fp16 != 0;
         c->env.workspace_limit = engine->options.max_workspace_bytes;
+        c->env.optimization_level = engine->options.optimization_level;
         c->env.cudnn = create_cudnn();
         c->env.lt = create_cublaslt();
         *out = c.release();

@@ -41,6 +41,7 @@ struct RunEnv {
     size_t workspace_bytes = 0;
     bool fp16 = false;
     size_t workspace_limit = 0;
+    int32_t optimization_level = 3;  // trtn_build_options.optimization_level
     // Built cuDNN graphs shared by the context's layers and shape slots (identical layers, the re-setup after
     // autotuning, a shape seen again): building one can mean compiling its kernel. Keyed by what the graph depends
     // on; cleared before the cuDNN handle is destroyed.

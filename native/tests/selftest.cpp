@@ -67,7 +67,7 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
     std::vector<int32_t> ins(ids.begin(), ids.begin() + n_in);
     int32_t outid = ids.back();
     if (!ok(trtn_engine_add_layer(e, "layer0", kind, params, trtn_layer_params_size(kind), ins.data(), n_in, &outid, 1), "add_layer")) return false;
-    trtn_build_options bo{fp16 ? 1 : 0, fp16 ? g_reduced : 0, 256ull << 20};
+    trtn_build_options bo{fp16 ? 1 : 0, fp16 ? g_reduced : 0, 256ull << 20, 3};
     if (!ok(trtn_engine_build(e, &bo), "build")) return false;
     trtn_context* c = nullptr;
     if (!ok(trtn_context_create(e, &c), "context_create")) return false;
@@ -215,7 +215,7 @@ void test_tuned_twins(bool fp16) {
     int32_t ins[4] = {ids[0], ids[1], ids[2], -1};
     if (good) good = ok(trtn_engine_add_layer(e, "conv_a", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[3], 1), "add_layer a");
     if (good) good = ok(trtn_engine_add_layer(e, "conv_b", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[4], 1), "add_layer b");
-    trtn_build_options bo{fp16 ? 1 : 0, fp16 ? TRTN_FLOAT16 : 0, 256ull << 20};
+    trtn_build_options bo{fp16 ? 1 : 0, fp16 ? TRTN_FLOAT16 : 0, 256ull << 20, 3};
     if (good) good = ok(trtn_engine_build(e, &bo), "build");
     trtn_context* c = nullptr;
     if (good) good = ok(trtn_context_create(e, &c), "context_create");
@@ -868,7 +868,7 @@ void test_shape_slots() {
     trtn_unary_params up{TRTN_ACT_RELU, 0, 0};
     bool good = ok(trtn_engine_add_tensor(e, TRTN_FLOAT32, 2, &x), "add_tensor") && ok(trtn_engine_add_tensor(e, TRTN_FLOAT32, 2, &y), "add_tensor") &&
                 ok(trtn_engine_add_layer(e, "relu", TRTN_LAYER_UNARY, &up, sizeof(up), &x, 1, &y, 1), "add_layer");
-    trtn_build_options bo{0, 0, 1 << 20};
+    trtn_build_options bo{0, 0, 1 << 20, 3};
     trtn_context* c = nullptr;
     good = good && ok(trtn_engine_build(e, &bo), "build") && ok(trtn_context_create(e, &c), "context_create");
     const int maxn = 9, cols = 16;
@@ -921,7 +921,7 @@ void test_profile() {
                 ok(trtn_engine_add_layer(e, "relu", TRTN_LAYER_UNARY, &relu, sizeof(relu), &x, 1, &y, 1), "add_layer");
     int32_t yy[2] = {y, y};
     good = good && ok(trtn_engine_add_layer(e, "double", TRTN_LAYER_BINARY, &twice, sizeof(twice), yy, 2, &z, 1), "add_layer");
-    trtn_build_options bo{0, 0, 1 << 20};
+    trtn_build_options bo{0, 0, 1 << 20, 3};
     trtn_context* c = nullptr;
     good = good && ok(trtn_engine_build(e, &bo), "build") && ok(trtn_context_create(e, &c), "context_create");
     cudaStream_t s;

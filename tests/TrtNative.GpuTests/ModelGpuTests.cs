@@ -84,7 +84,7 @@ public class ModelGpuTests
         Assert.True(spread > 1e-4, $"{model}: the ONNX Runtime logits are (nearly) constant (std {spread:E2}); the comparison would prove nothing");
 
         using var ctx = CudaContext.Create();
-        var config = new BuilderConfig { Precision = precision, MaxWorkspaceSize = 512L << 20 };
+        var config = new BuilderConfig { Precision = precision, MaxWorkspaceSize = 512L << 20, OptimizationLevel = Gpu.TestOptimizationLevel };
         config.OptimizationProfiles.Add(new OptimizationProfile().Set("input", [1, 3, 224, 224], [8, 3, 224, 224], [MaxBatch, 3, 224, 224]));
         var sw = System.Diagnostics.Stopwatch.StartNew();
         using var engine = new Builder(ctx).BuildFromOnnx(onnx, config);
@@ -202,7 +202,7 @@ public class PrecisionBisectGpuTests
             var outs = new Dictionary<Precision, float[]>();
             foreach (var p in new[] { Precision.Fp32, Precision.Fp16 })
             {
-                var config = new BuilderConfig { Precision = p, MaxWorkspaceSize = 256L << 20 };
+                var config = new BuilderConfig { Precision = p, MaxWorkspaceSize = 256L << 20, OptimizationLevel = Gpu.TestOptimizationLevel };
                 // The model tests' profile: tactics are tuned at batch 8 and used at other batch sizes.
                 config.OptimizationProfiles.Add(new OptimizationProfile().Set("input", [1, 3, 224, 224], [8, 3, 224, 224], [64, 3, 224, 224]));
                 using var e = builder.Build(cut, config);

@@ -35,7 +35,7 @@ public class PretrainedResNet18GpuTests
         long[] shape = input.Shape!.Values();
 
         using var ctx = CudaContext.Create();
-        var config = new BuilderConfig { Precision = precision, MaxWorkspaceSize = 256L << 20 };
+        var config = new BuilderConfig { Precision = precision, MaxWorkspaceSize = 256L << 20, OptimizationLevel = Gpu.TestOptimizationLevel };
         using var engine = new Builder(ctx).Build(Optimizer.Optimize(graph), config);
         using var ec = engine.CreateContext();
 

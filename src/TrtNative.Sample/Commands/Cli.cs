@@ -71,6 +71,17 @@ internal static class Cli
         return option;
     }
 
+    /// <summary>Adds a validator that refuses values of <paramref name="option"/> above <paramref name="max"/>.</summary>
+    public static Option<T> AtMost<T>(this Option<T> option, T max) where T : IComparable<T>
+    {
+        option.Validators.Add(r =>
+        {
+            var v = r.GetValueOrDefault<T>();
+            if (v is not null && v.CompareTo(max) > 0) r.AddError($"{option.Name} must be at most {max}, got {v}");
+        });
+        return option;
+    }
+
     /// <summary>Refuses a command line that gives more than one of <paramref name="options"/>.</summary>
     public static void OneOf(Command command, params Option[] options) => command.Validators.Add(r =>
     {

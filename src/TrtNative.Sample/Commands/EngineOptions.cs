@@ -13,6 +13,7 @@ internal sealed class EngineOptions
     public Precision Precision = Precision.Fp16;
     public long MinBatch = 1, OptBatch = 8, MaxBatch = 64;
     public long WorkspaceMiB = 512;
+    public int OptimizationLevel = BuilderConfig.DefaultOptimizationLevel;
     public string? TimingCache;
     public string? Output;
     public List<long> Batches = new();
@@ -48,6 +49,13 @@ internal sealed class EngineOptions
             HelpName = "MiB",
             DefaultValueFactory = _ => 512,
         }.AtLeast(1);
+        public readonly Option<int> OptimizationLevel = new Option<int>("--optimization-level")
+        {
+            Description = "how many tactics autotuning tries, 0..5 like TensorRT's (3: up to 12 cuDNN graph configurations per " +
+                          "convolution, 3 of them compiled at run time; 0-1: no run-time compilation, fastest build)",
+            HelpName = "N",
+            DefaultValueFactory = _ => BuilderConfig.DefaultOptimizationLevel,
+        }.AtLeast(0).AtMost(5);
         public readonly Option<bool> NoPrecisionProtection = new("--no-precision-protection")
         {
             Description = "build pure fp16/bf16: no automatic mixed precision (by default nodes that overflow or drift in the reduced type are found on calibration inputs and kept in fp32)",
@@ -77,6 +85,7 @@ internal sealed class EngineOptions
             command.Add(Bf16);
             command.Add(Profile);
             command.Add(Workspace);
+            command.Add(OptimizationLevel);
             command.Add(NoPrecisionProtection);
             command.Add(Calibration);
             command.Validators.Add(r =>
@@ -119,6 +128,7 @@ internal sealed class EngineOptions
                 Precision = r.GetValue(Fp32) ? Precision.Fp32 : r.GetValue(Bf16) ? Precision.Bf16 : Precision.Fp16,
                 MinBatch = profile[0], OptBatch = profile[1], MaxBatch = profile[2],
                 WorkspaceMiB = r.GetValue(Workspace),
+                OptimizationLevel = r.GetValue(OptimizationLevel),
                 TimingCache = r.GetValue(TimingCache)?.FullName,
                 Output = Output is null ? null : r.GetValue(Output)?.FullName,
                 Seed = Seed is null ? -1 : r.GetValue(Seed),
@@ -167,7 +177,11 @@ internal sealed class EngineOptions
 
     public BuilderConfig Config()
     {
-        var c = new BuilderConfig { Precision = Precision, MaxWorkspaceSize = WorkspaceMiB << 20, PrecisionProtection = !NoPrecisionProtection };
+        var c = new BuilderConfig
+        {
+            Precision = Precision, MaxWorkspaceSize = WorkspaceMiB << 20, PrecisionProtection = !NoPrecisionProtection,
+            OptimizationLevel = OptimizationLevel,
+        };
         if (TimingCache is not null && File.Exists(TimingCache)) c.TimingCache = TimingCacheFile.Load(TimingCache, w => Console.Error.WriteLine("timing cache: " + w));
         else if (TimingCache is not null) c.TimingCache = new TimingCache();
         return c;

@@ -151,6 +151,7 @@ internal struct BuildOptions
     public int Fp16;
     public int ReducedType;
     public ulong MaxWorkspaceBytes;
+    public int OptimizationLevel;
 }
 
 [StructLayout(LayoutKind.Sequential)]

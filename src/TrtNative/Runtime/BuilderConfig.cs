@@ -82,6 +82,23 @@ public sealed class BuilderConfig
     /// <summary>Time the candidate cuDNN / cuBLASLt algorithms on the GPU (default true); false uses the libraries' heuristics.</summary>
     public bool Autotune { get; set; } = true;
 
+    /// <summary>Default of <see cref="OptimizationLevel"/>.</summary>
+    public const int DefaultOptimizationLevel = 3;
+
+    /// <summary>
+    /// How many tactics autotuning tries, 0..5 like TensorRT's builder optimization level (default 3). For each
+    /// convolution: 0-1 our direct kernel, cuDNN's legacy algorithms and the first cuDNN graph configuration that builds,
+    /// none compiled at run time; 2 up to 4 graph configurations; 3 up to 12, of which up to 3 compiled at run time
+    /// (NVRTC: seconds each, so this dominates a cold build); 4-5 up to 32, of which up to 8 compiled at run time.
+    /// </summary>
+    public int OptimizationLevel
+    {
+        get => _optimizationLevel;
+        set => _optimizationLevel = value is >= 0 and <= 5 ? value
+            : throw new TrtNativeException(ErrorCode.InvalidArgument, $"optimization level must be 0..5, got {value}");
+    }
+    private int _optimizationLevel = DefaultOptimizationLevel;
+
     /// <summary>
     /// Automatic mixed precision (default true; applies to fp16 and bf16 engines): after the build, the engine and an
     /// fp32 engine of the same model run on calibration inputs and are compared node by node; nodes whose values leave
@@ -110,7 +127,7 @@ public sealed class BuilderConfig
         foreach (var p in OptimizationProfiles)
             foreach (var (name, r) in p.Ranges)
                 profile[name] = new InputShapeRange((long[])r.Min.Clone(), (long[])r.Opt.Clone(), (long[])r.Max.Clone());
-        return new BuildSettings(Precision, MaxWorkspaceSize, Autotune, profile, PrecisionProtection);
+        return new BuildSettings(Precision, MaxWorkspaceSize, Autotune, profile, PrecisionProtection, OptimizationLevel);
     }
 
     /// <summary>Canonical text of <see cref="Settings"/>, for comparison and display.</summary>
@@ -126,12 +143,13 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
 {
     /// <summary>Settings with the given options; <paramref name="profile"/> is copied (null: no profile).</summary>
     public BuildSettings(Precision precision, long maxWorkspaceSize, bool autotune, IReadOnlyDictionary<string, InputShapeRange>? profile = null,
-        bool precisionProtection = true)
+        bool precisionProtection = true, int optimizationLevel = BuilderConfig.DefaultOptimizationLevel)
     {
         Precision = precision;
         MaxWorkspaceSize = maxWorkspaceSize;
         Autotune = autotune;
         PrecisionProtection = precisionProtection;
+        OptimizationLevel = optimizationLevel;
         var p = new SortedDictionary<string, InputShapeRange>(StringComparer.Ordinal);
         if (profile is not null)
             foreach (var (name, r) in profile) p[name] = r;
@@ -153,14 +171,17 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
     /// <summary>Whether automatic mixed precision was on (<see cref="BuilderConfig.PrecisionProtection"/>).</summary>
     public bool PrecisionProtection { get; }
 
+    /// <summary>How many tactics autotuning tried (<see cref="BuilderConfig.OptimizationLevel"/>).</summary>
+    public int OptimizationLevel { get; }
+
     /// <summary>The profile's shape ranges by input name (ordinal order); empty when every input is static.</summary>
     public IReadOnlyDictionary<string, InputShapeRange> Profile { get; }
 
-    /// <summary>"precision=Fp16;workspace=268435456;autotune=True;protection=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])".</summary>
+    /// <summary>"precision=Fp16;workspace=268435456;autotune=True;protection=True;level=3;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])".</summary>
     public string Canonical()
     {
         var sb = new StringBuilder();
-        sb.Append($"precision={Precision};workspace={MaxWorkspaceSize};autotune={Autotune};protection={PrecisionProtection}");
+        sb.Append($"precision={Precision};workspace={MaxWorkspaceSize};autotune={Autotune};protection={PrecisionProtection};level={OptimizationLevel}");
         foreach (var (name, r) in Profile)
             sb.Append($";{name}={r}");
         return sb.ToString();
@@ -172,7 +193,7 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
     /// <inheritdoc/>
     public bool Equals(BuildSettings? other) =>
         other is not null && Precision == other.Precision && MaxWorkspaceSize == other.MaxWorkspaceSize && Autotune == other.Autotune
-        && PrecisionProtection == other.PrecisionProtection
+        && PrecisionProtection == other.PrecisionProtection && OptimizationLevel == other.OptimizationLevel
         && Profile.Count == other.Profile.Count
         && Profile.All(kv => other.Profile.TryGetValue(kv.Key, out var r)
             && r.Min.AsSpan().SequenceEqual(kv.Value.Min) && r.Opt.AsSpan().SequenceEqual(kv.Value.Opt) && r.Max.AsSpan().SequenceEqual(kv.Value.Max));
@@ -189,6 +210,7 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
         w.I64(MaxWorkspaceSize);
         w.I32(Autotune ? 1 : 0);
         w.I32(PrecisionProtection ? 1 : 0);
+        w.I32(OptimizationLevel);
         w.I32(Profile.Count);
         foreach (var (name, r) in Profile)
         {
@@ -210,6 +232,8 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
         if (autotune is not (0 or 1)) throw new FormatException($"autotune flag is {autotune}");
         int protection = r.I32("precision protection flag");
         if (protection is not (0 or 1)) throw new FormatException($"precision protection flag is {protection}");
+        int level = r.I32("optimization level");
+        if (level is < 0 or > 5) throw new FormatException($"optimization level is {level}");
         int count = r.I32("profile input count");
         if (count < 0 || count > r.Remaining) throw new FormatException($"profile input count {count}");
         var profile = new Dictionary<string, InputShapeRange>(StringComparer.Ordinal);
@@ -229,6 +253,6 @@ public sealed class BuildSettings : IEquatable<BuildSettings>
             var max = Dims(ref r, "profile max");
             if (!profile.TryAdd(name, new InputShapeRange(min, opt, max))) throw new FormatException($"profile names '{name}' twice");
         }
-        return new BuildSettings((Precision)precision, workspace, autotune == 1, profile, protection == 1);
+        return new BuildSettings((Precision)precision, workspace, autotune == 1, profile, protection == 1, level);
     }
 }

@@ -159,6 +159,7 @@ public sealed class Engine : IDisposable
             var opts = new BuildOptions
             {
                 Fp16 = Program.Reduced ? 1 : 0, ReducedType = Program.Reduced ? (int)Program.ActivationType : 0, MaxWorkspaceBytes = (ulong)WorkspaceLimit,
+                OptimizationLevel = Header.Settings.OptimizationLevel,
             };
             NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_build(h, &opts));
             return h;

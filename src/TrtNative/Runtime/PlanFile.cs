@@ -80,8 +80,9 @@ public static class PlanFile
 {
     /// <summary>The format version this code writes and reads.</summary>
     /// <remarks>Version 2 stores the build options typed (version 1 stored them as text); version 3 adds the precision
-    /// protection flag to them and the nodes kept in fp32 to the payload. Older plans are stale.</remarks>
-    public const int FormatVersion = 3;
+    /// protection flag to them and the nodes kept in fp32 to the payload; version 4 adds the optimization level to them.
+    /// Older plans are stale.</remarks>
+    public const int FormatVersion = 4;
 
     private static ReadOnlySpan<byte> Magic => "TRTNPLAN"u8;
     private const int ChecksumSize = 32;

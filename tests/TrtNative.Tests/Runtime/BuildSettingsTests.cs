@@ -28,7 +28,7 @@ public class BuildSettingsTests
         return PlanFile.Read(path).Header.Settings;
     }
 
-    private static readonly string[] VariantNames = ["default", "fp32", "workspace0", "workspaceMax", "noAutotune", "noProtection", "bf16", "twoInputs", "rank0", "unicodeName"];
+    private static readonly string[] VariantNames = ["default", "fp32", "workspace0", "workspaceMax", "noAutotune", "noProtection", "level0", "level5", "bf16", "twoInputs", "rank0", "unicodeName"];
 
     public static TheoryData<string> Variants => new(VariantNames);
 
@@ -43,6 +43,8 @@ public class BuildSettingsTests
             "workspaceMax" => new BuildSettings(Precision.Fp16, long.MaxValue, true, profile),
             "noAutotune" => new BuildSettings(Precision.Fp16, 64L << 20, false, profile),
             "noProtection" => new BuildSettings(Precision.Fp16, 64L << 20, true, profile, precisionProtection: false),
+            "level0" => new BuildSettings(Precision.Fp16, 64L << 20, true, profile, optimizationLevel: 0),
+            "level5" => new BuildSettings(Precision.Fp16, 64L << 20, true, profile, optimizationLevel: 5),
             "bf16" => new BuildSettings(Precision.Bf16, 64L << 20, true, profile),
             "twoInputs" => new BuildSettings(Precision.Fp16, 64L << 20, true, new Dictionary<string, InputShapeRange>(profile)
             {
@@ -65,6 +67,7 @@ public class BuildSettingsTests
         Assert.Equal(s.MaxWorkspaceSize, back.MaxWorkspaceSize);
         Assert.Equal(s.Autotune, back.Autotune);
         Assert.Equal(s.PrecisionProtection, back.PrecisionProtection);
+        Assert.Equal(s.OptimizationLevel, back.OptimizationLevel);
         Assert.Equal(s.Profile.Keys, back.Profile.Keys);
         foreach (var (name, r) in s.Profile)
         {
@@ -117,7 +120,7 @@ public class BuildSettingsTests
         var profile = new OptimizationProfile().Set("input", [1, 3, 8, 8], [2, 3, 8, 8], [4, 3, 8, 8]);
         config.OptimizationProfiles.Add(profile);
         var s = config.Settings();
-        Assert.Equal("precision=Fp32;workspace=1234;autotune=False;protection=True;input=[1,3,8,8]..[4,3,8,8] (opt [2,3,8,8])", s.Canonical());
+        Assert.Equal("precision=Fp32;workspace=1234;autotune=False;protection=True;level=3;input=[1,3,8,8]..[4,3,8,8] (opt [2,3,8,8])", s.Canonical());
         Assert.Equal(s.Canonical(), config.Canonical());
 
         config.MaxWorkspaceSize = 99;
@@ -173,13 +176,26 @@ public class BuildSettingsTests
     [Fact]
     public void AVersionOnePlanIsStaleAndSaysRebuild()
     {
-        Assert.Equal(3, PlanFile.FormatVersion);
+        Assert.Equal(4, PlanFile.FormatVersion);
         var e = Assert.Throws<TrtNativeException>(() => PlanFile.Read(VersionOnePlan()));
         // StalePlan is what the server's GPU backend catches to rebuild the engine in place of the plan.
         Assert.Equal(ErrorCode.StalePlan, e.Code);
         Assert.Contains("format version 1", e.Message);
-        Assert.Contains("reads version 3", e.Message);
+        Assert.Contains("reads version 4", e.Message);
         Assert.Contains("rebuild the engine", e.Message);
+    }
+
+    [Fact]
+    public void OptimizationLevelIsZeroToFiveAndReachesTheSettings()
+    {
+        var c = new BuilderConfig();
+        Assert.Equal(3, c.Settings().OptimizationLevel);
+        foreach (int bad in new[] { -1, 6 })
+            Assert.Contains("optimization level must be 0..5", Assert.Throws<TrtNativeException>(() => c.OptimizationLevel = bad).Message);
+        c.OptimizationLevel = 1;
+        Assert.Equal(1, c.Settings().OptimizationLevel);
+        Assert.NotEqual(new BuilderConfig().Settings(), c.Settings());
+        Assert.Contains("level=1", c.Canonical());
     }
 
     [Fact]

@@ -182,7 +182,7 @@ public class PlanFileTests
         { "cudnn", "cuDNN version: plan has 90100, here 90300" },
         { "cublaslt", "cuBLASLt version: plan has 120402, here 120800" },
         { "model", "model: plan built from model" },
-        { "config", "build options: plan has 'precision=Fp16;workspace=1073741824;autotune=True;protection=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])', expected 'precision=Fp32;workspace=1073741824;autotune=True;protection=True;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])'" },
+        { "config", "build options: plan has 'precision=Fp16;workspace=1073741824;autotune=True;protection=True;level=3;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])', expected 'precision=Fp32;workspace=1073741824;autotune=True;protection=True;level=3;input=[1,3,224,224]..[8,3,224,224] (opt [4,3,224,224])'" },
     };
 
     [Theory]
