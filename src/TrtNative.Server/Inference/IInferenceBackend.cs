@@ -94,7 +94,14 @@ public interface IInferenceBackend : IDisposable
 public sealed record BackendSpec(
     string ModelPath, string Repository, ModelInfo Model, int Channels, int Height, int Width, int MaxBatchSize,
     string DataType, int GpuId, int MaxWorkspaceMb, string EngineFileName, bool ReadEngine, bool WriteEngine, int CpuThreads,
-    bool GpuDecode = true, int GpuLanes = 2, bool PrecisionProtection = true);
+    bool GpuDecode = true, int GpuLanes = 2, bool PrecisionProtection = true)
+{
+    /// <summary>
+    /// GPU backend: the calibration runs of precision protection (the repository's calibration images through the
+    /// service's input path, see <see cref="Services.CalibrationFolder"/>); null: the builder's random inputs.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyDictionary<string, TrtNative.Ir.Tensor>>? Calibration { get; init; }
+}
 
 /// <summary>
 /// A backend that takes the next batch while the previous one is still on the device, so the host work of one batch

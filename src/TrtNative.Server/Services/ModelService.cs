@@ -46,7 +46,8 @@ public sealed class ModelService : IAsyncDisposable
                 List<Replica> replicas;
                 try
                 {
-                    replicas = ReplicaBuilder.Build(factory, kind, def.Spec, def.GpuIds, msg => log?.LogWarning("service {Name}: {Message}", def.Name, msg));
+                    var spec = kind == BackendKind.Gpu ? WithCalibration(def, opts) : def.Spec;
+                    replicas = ReplicaBuilder.Build(factory, kind, spec, def.GpuIds, msg => log?.LogWarning("service {Name}: {Message}", def.Name, msg));
                 }
                 catch (TrtNativeException e) when (kind == BackendKind.Gpu && e.Code == ErrorCode.NativeLibrary)
                 {
@@ -92,6 +93,19 @@ public sealed class ModelService : IAsyncDisposable
             }
         });
         _ready.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted); // observed: reported via State/Error
+    }
+
+    /// <summary>
+    /// The spec with the repository's calibration images (<see cref="CalibrationFolder"/>) when it has some and precision
+    /// protection applies; a calibration image that cannot be read fails the service, naming the file.
+    /// </summary>
+    internal static BackendSpec WithCalibration(ServiceDefinition def, ServerOptions opts)
+    {
+        if (!def.Spec.PrecisionProtection || def.Spec.DataType == "fp32") return def.Spec;
+        long fixedBatch = def.Spec.Model.Input.Dims[0];
+        var runs = CalibrationFolder.Load(def.Repository, def.Input, def.Spec.Model.Input.Name, def.Spec.MaxBatchSize, opts.MaxImagePixels,
+            fixedBatch > 0 ? (int)fixedBatch : 0);
+        return runs == null ? def.Spec : def.Spec with { Calibration = runs };
     }
 
     /// <summary>The validated creation parameters.</summary>
