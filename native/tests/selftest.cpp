@@ -454,18 +454,35 @@ void test_softmax_ln(bool fp16) {
     bool ran = run_layer(TRTN_LAYER_SOFTMAX, &sp, {{{rows, cols}, x}, {{rows, cols}, {}}}, 1, fp16, got);
     check(fp16 ? "softmax16" : "softmax32", ran, got, want, fp16 ? 5e-3 : 1e-5);
 
-    auto sc = rnd(cols), bi = rnd(cols);
-    for (int r = 0; r < rows; ++r) {
-        double m = 0, v = 0;
-        for (int c = 0; c < cols; ++c) m += x[r * cols + c];
-        m /= cols;
-        for (int c = 0; c < cols; ++c) v += (x[r * cols + c] - m) * (x[r * cols + c] - m);
-        v /= cols;
-        for (int c = 0; c < cols; ++c) want[r * cols + c] = (x[r * cols + c] - m) / std::sqrt(v + 1e-6) * sc[c] + bi[c];
+    // Row lengths for both LayerNorm kernels: 197 (not a whole number of 16-byte chunks: the block kernel), the
+    // channel counts of ConvNeXt and ViT's width (lanes kernel: 8, 16 and 32 lanes per row), 2048 (8 chunks per lane in
+    // fp16) and 4000 (too long for the lanes kernel), with and without a bias.
+    for (int ln_cols : {197, 96, 192, 384, 768, 2048, 4000}) {
+        for (int with_bias : {1, 0}) {
+            if (!with_bias && ln_cols != 96) continue;
+            int lr = ln_cols == 96 ? 203 : rows;  // rows that leave the last block partly empty
+            auto lx = rnd((size_t)lr * ln_cols, -4, 4);
+            auto sc = rnd(ln_cols), bi = rnd(ln_cols);
+            std::vector<double> lwant(lx.size());
+            for (int r = 0; r < lr; ++r) {
+                double m = 0, v = 0;
+                for (int c = 0; c < ln_cols; ++c) m += lx[(size_t)r * ln_cols + c];
+                m /= ln_cols;
+                for (int c = 0; c < ln_cols; ++c) v += (lx[(size_t)r * ln_cols + c] - m) * (lx[(size_t)r * ln_cols + c] - m);
+                v /= ln_cols;
+                for (int c = 0; c < ln_cols; ++c)
+                    lwant[(size_t)r * ln_cols + c] = (lx[(size_t)r * ln_cols + c] - m) / std::sqrt(v + 1e-6) * sc[c] + (with_bias ? bi[c] : 0.0);
+            }
+            trtn_layernorm_params lp{1, 1e-6f, with_bias};
+            std::vector<T> lts = {{{lr, ln_cols}, lx}, {{ln_cols}, sc, TRTN_FLOAT32}};
+            if (with_bias) lts.push_back({{ln_cols}, bi, TRTN_FLOAT32});
+            lts.push_back({{lr, ln_cols}, {}});
+            ran = run_layer(TRTN_LAYER_LAYERNORM, &lp, lts, with_bias ? 3 : 2, fp16, got);
+            char name[64];
+            std::snprintf(name, sizeof name, "layernorm%s cols=%d%s", fp16 ? "16" : "32", ln_cols, with_bias ? "" : " no-bias");
+            check(name, ran, got, lwant, fp16 ? 5e-3 : 1e-5);
+        }
     }
-    trtn_layernorm_params lp{1, 1e-6f, 1};
-    ran = run_layer(TRTN_LAYER_LAYERNORM, &lp, {{{rows, cols}, x}, {{cols}, sc, TRTN_FLOAT32}, {{cols}, bi, TRTN_FLOAT32}, {{rows, cols}, {}}}, 3, fp16, got);
-    check(fp16 ? "layernorm16" : "layernorm32", ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
 void test_misc(bool fp16) {

@@ -127,6 +127,94 @@ __global__ void layernorm_rows(const T* __restrict__ x, const float* __restrict_
     }
 }
 
+// LayerNorm over short rows (the channels of an NHWC activation, a transformer's width): G lanes per row, each lane
+// holding up to Chunks 16-byte chunks of the row in registers, so the row is read from memory once and the mean and
+// variance are two register passes with shuffles (no shared memory, no block barrier). The block kernel above gives a
+// whole 256-thread block to each row, which leaves most threads idle on rows of 96-768 values and reads each row three
+// times. Requires cols to be a multiple of the chunk (16 bytes of T) and 16-byte aligned rows.
+template <class T, int G, int Chunks>
+__global__ void layernorm_rows_lanes(const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias,
+                                     T* __restrict__ y, int64_t rows, int cols, float eps) {
+    constexpr int V = 16 / sizeof(T);  // values per chunk
+    int lane = threadIdx.x % G;
+    int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / G;
+    // Lanes of a row past the last row still take part in the shuffles (whole warps), with nothing to load.
+    bool live = row < rows;
+    int chunks = cols / V;
+    const T* in = x + (live ? row : 0) * cols;
+    float v[Chunks][V];
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < Chunks; ++j) {
+        int c = lane + j * G;
+        if (live && c < chunks) {
+            uint4 raw = *reinterpret_cast<const uint4*>(in + (int64_t)c * V);
+            const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+            for (int k = 0; k < V; ++k) { v[j][k] = to_f(e[k]); sum += v[j][k]; }
+        } else {
+#pragma unroll
+            for (int k = 0; k < V; ++k) v[j][k] = 0.f;
+        }
+    }
+#pragma unroll
+    for (int o = G / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    float mean = sum / (float)cols;
+    float sq = 0.f;
+#pragma unroll
+    for (int j = 0; j < Chunks; ++j) {
+        if (lane + j * G < chunks) {
+#pragma unroll
+            for (int k = 0; k < V; ++k) { float d = v[j][k] - mean; sq += d * d; }
+        }
+    }
+#pragma unroll
+    for (int o = G / 2; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    float rstd = rsqrtf(sq / (float)cols + eps);
+    if (!live) return;
+    T* out = y + row * cols;
+#pragma unroll
+    for (int j = 0; j < Chunks; ++j) {
+        int c = lane + j * G;
+        if (c >= chunks) continue;
+        uint4 raw;
+        T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+            int i = c * V + k;
+            float r = (v[j][k] - mean) * rstd * scale[i];
+            if (bias) r += bias[i];
+            e[k] = from_f<T>(r);
+        }
+        *reinterpret_cast<uint4*>(out + (int64_t)c * V) = raw;
+    }
+}
+
+// Launches the lanes kernel when the row fits (returns false otherwise): G = lanes per row (8, 16 or 32, about two
+// chunks per lane), Chunks per lane up to 8.
+template <class T>
+bool layernorm_lanes(const T* x, const float* scale, const float* bias, T* y, int64_t rows, int64_t cols, float eps, cudaStream_t s) {
+    constexpr int V = 16 / sizeof(T);
+    if (cols % V != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0) return false;
+    int64_t chunks = cols / V;
+    int g = 8;
+    while (g < 32 && g * 2 < chunks) g *= 2;
+    int64_t per = (chunks + g - 1) / g;
+    if (per > 8) return false;
+    int64_t threads = rows * g;
+    unsigned grid = (unsigned)((threads + kBlock - 1) / kBlock);
+    int c = (int)cols;
+#define TRTN_LN_LAUNCH(G_, C_) layernorm_rows_lanes<T, G_, C_><<<grid, kBlock, 0, s>>>(x, scale, bias, y, rows, c, eps)
+#define TRTN_LN_CHUNKS(G_) \
+    if (per == 1) TRTN_LN_LAUNCH(G_, 1); else if (per == 2) TRTN_LN_LAUNCH(G_, 2); else if (per <= 4) TRTN_LN_LAUNCH(G_, 4); else TRTN_LN_LAUNCH(G_, 8)
+    if (g == 8) { TRTN_LN_CHUNKS(8); }
+    else if (g == 16) { TRTN_LN_CHUNKS(16); }
+    else { TRTN_LN_CHUNKS(32); }
+#undef TRTN_LN_CHUNKS
+#undef TRTN_LN_LAUNCH
+    return true;
+}
+
 struct ReduceDesc {
     int kept_rank, red_rank;
     int64_t kept_dims[kMaxDims], kept_strides[kMaxDims];
@@ -201,6 +289,11 @@ void layernorm(int32_t dtype, const void* x, const float* scale, const float* bi
     require(scale != nullptr, TRTN_INVALID_ARGUMENT, "layernorm: scale is null");
     if (rows * cols == 0) return;
     require(rows <= 0x7fffffff, TRTN_UNSUPPORTED, "layernorm: too many rows");
+    bool lanes = cols <= 0x7fffffff && rows * 32 <= (int64_t)0x7fffffff * kBlock &&
+                 (dtype == TRTN_FLOAT32 ? layernorm_lanes(static_cast<const float*>(x), scale, bias, static_cast<float*>(y), rows, cols, eps, s)
+                  : dtype == TRTN_FLOAT16 ? layernorm_lanes(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), rows, cols, eps, s)
+                  : layernorm_lanes(static_cast<const __nv_bfloat16*>(x), scale, bias, static_cast<__nv_bfloat16*>(y), rows, cols, eps, s));
+    if (lanes) { TRTN_LAUNCH_CHECK("layernorm"); return; }
     if (dtype == TRTN_FLOAT32) layernorm_rows<float><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const float*>(x), scale, bias, static_cast<float*>(y), cols, eps);
     else if (dtype == TRTN_FLOAT16) layernorm_rows<__half><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), cols, eps);
     else layernorm_rows<__nv_bfloat16><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __nv_bfloat16*>(x), scale, bias, static_cast<__nv_bfloat16*>(y), cols, eps);
