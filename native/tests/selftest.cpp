@@ -15,6 +15,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -537,6 +538,21 @@ void test_misc(bool fp16) {
     trtn_pool_params pp{0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0};
     ran = run_layer(TRTN_LAYER_POOL, &pp, {{{2, 9, 9, 8}, x}, {{2, P, P, 8}, {}}}, 1, fp16, got, true);
     check(fp16 ? "maxpool16 (graph replay)" : "maxpool32 (graph replay)", ran, got, pw, fp16 ? 1e-3 : 0);
+
+    // Global average pooling: the split kernel (large H*W, few N x C: a squeeze-excitation pool; needs workspace) and the
+    // one-pass kernel (many channels over 7x7), with CUDA-graph replay.
+    for (auto [gn, gh, gc] : {std::tuple{1, 112, 32}, std::tuple{3, 56, 96}, std::tuple{2, 7, 1280}}) {
+        auto gx = rnd((size_t)gn * gh * gh * gc);
+        std::vector<double> gw((size_t)gn * gc, 0);
+        for (int n = 0; n < gn; ++n)
+            for (int i = 0; i < gh * gh; ++i)
+                for (int c = 0; c < gc; ++c) gw[(size_t)n * gc + c] += gx[((size_t)n * gh * gh + i) * gc + c] / (double)(gh * gh);
+        trtn_pool_params gp{1, gh, gh, 1, 1, 0, 0, 0, 0, 1, 1, 0};
+        ran = run_layer(TRTN_LAYER_POOL, &gp, {{{gn, gh, gh, gc}, gx}, {{gn, 1, 1, gc}, {}}}, 1, fp16, got, true);
+        char gname[96];
+        std::snprintf(gname, sizeof gname, "globalavg%s %dx%dx%dx%d (graph replay)", fp16 ? "16" : "32", gn, gh, gh, gc);
+        check(gname, ran, got, gw, fp16 ? 2e-3 : 1e-5);
+    }
 
     std::vector<double> rw(2 * 8, 0);
     for (int n = 0; n < 2; ++n) for (int i = 0; i < 81; ++i) for (int c = 0; c < 8; ++c) rw[n * 8 + c] += x[(n * 81 + i) * 8 + c] / 81.0;

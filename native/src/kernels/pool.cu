@@ -1,6 +1,9 @@
 // Max / average pooling over NHWC tensors: one thread per output element, channels innermost (coalesced).
 #include <cfloat>
 
+#include <algorithm>
+#include <string>
+
 #include "device.cuh"
 #include "kernels.h"
 
@@ -50,17 +53,94 @@ __global__ void global_avg_kernel(const T* __restrict__ x, T* __restrict__ y, in
     y[n * C + c] = from_f<T>(acc / (float)HW);
 }
 
+// Global average pooling when N x C alone is too little parallelism (a squeeze-excitation pool over 112x112x32 has 32
+// threads at batch 1, each summing 12544 values in a row): H*W is cut into `splits` slices; block (x: 32 channels,
+// y: 8 rows of the slice) sums its slice into partial[n][split][c] (fp32), then one thread per (n, c) adds the
+// splits in order. Deterministic: the order of every sum is fixed.
+template <class T>
+__global__ void global_avg_partial(const T* __restrict__ x, float* __restrict__ partial, int64_t HW, int64_t C, int64_t splits) {
+    __shared__ float sums[8][33];
+    int64_t c = blockIdx.x * 32 + threadIdx.x;
+    int64_t split = blockIdx.y, n = blockIdx.z;
+    int64_t per = (HW + splits - 1) / splits;
+    int64_t begin = split * per, end = min(HW, begin + per);
+    float acc = 0.f;
+    if (c < C) {
+        const T* base = x + n * HW * C + c;
+        for (int64_t k = begin + threadIdx.y; k < end; k += 8) acc += to_f(base[k * C]);
+    }
+    sums[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float total = 0.f;
+#pragma unroll
+        for (int r = 0; r < 8; ++r) total += sums[r][threadIdx.x];
+        partial[(n * splits + split) * C + c] = total;
+    }
+}
+
+template <class T>
+__global__ void global_avg_finish(const float* __restrict__ partial, T* __restrict__ y, int64_t N, int64_t HW, int64_t C, int64_t splits) {
+    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (i >= N * C) return;
+    int64_t n = i / C, c = i % C;
+    float acc = 0.f;
+    for (int64_t k = 0; k < splits; ++k) acc += partial[(n * splits + k) * C + c];
+    y[i] = from_f<T>(acc / (float)HW);
+}
+
+bool is_global_avg(const trtn_pool_params& prm, int64_t h, int64_t w, int64_t p, int64_t q) {
+    return prm.mode == 1 && p == 1 && q == 1 && prm.kernel_h == h && prm.kernel_w == w && prm.pad_top == 0 && prm.pad_left == 0 &&
+           prm.pad_bottom == 0 && prm.pad_right == 0;
+}
+
+// Slices of H*W for the split global average: enough blocks to fill the GPU (about 512), each slice at least 64 rows;
+// 1 (the one-pass kernel) when N x C threads are plenty or H*W is short.
+int64_t global_avg_splits(int64_t n, int64_t hw, int64_t c) {
+    if (n * c >= 32768 || hw < 128 || n > 65535) return 1;
+    int64_t tiles = ((c + 31) / 32) * n;
+    int64_t want = (512 + tiles - 1) / tiles;
+    return std::max<int64_t>(1, std::min<int64_t>({want, hw / 64, 65535}));
+}
+
 }  // namespace
 
+size_t pool_nhwc_workspace(int64_t n, int64_t h, int64_t w, int64_t c, int64_t p, int64_t q, const trtn_pool_params& prm) {
+    if (!is_global_avg(prm, h, w, p, q)) return 0;
+    int64_t splits = global_avg_splits(n, h * w, c);
+    return splits > 1 ? (size_t)(n * splits * c) * sizeof(float) : 0;
+}
+
 void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t p,
-               int64_t q, const trtn_pool_params& prm, cudaStream_t s) {
+               int64_t q, const trtn_pool_params& prm, void* workspace, size_t workspace_bytes, cudaStream_t s) {
     require_float(dtype, "pool");
     require(prm.kernel_h > 0 && prm.kernel_w > 0 && prm.stride_h > 0 && prm.stride_w > 0 && prm.dilation_h > 0 && prm.dilation_w > 0,
             TRTN_INVALID_ARGUMENT, "pool: kernel, strides and dilations must be positive");
     int64_t total = n * p * q * c;
     if (total == 0) return;
-    bool global = prm.mode == 1 && p == 1 && q == 1 && prm.kernel_h == h && prm.kernel_w == w && prm.pad_top == 0 &&
-                  prm.pad_left == 0 && prm.pad_bottom == 0 && prm.pad_right == 0;
+    bool global = is_global_avg(prm, h, w, p, q);
+    int64_t splits = global ? global_avg_splits(n, h * w, c) : 1;
+    if (splits > 1) {
+        size_t need = (size_t)(n * splits * c) * sizeof(float);
+        require(workspace != nullptr && workspace_bytes >= need, TRTN_INVALID_ARGUMENT,
+                "global average pool: workspace of " + std::to_string(workspace_bytes) + " bytes, needs " + std::to_string(need));
+        auto* partial = static_cast<float*>(workspace);
+        dim3 grid((unsigned)((c + 31) / 32), (unsigned)splits, (unsigned)n), block(32, 8);
+        int fin = 256;
+        unsigned fgrid = (unsigned)((n * c + fin - 1) / fin);
+        if (dtype == TRTN_FLOAT32) {
+            global_avg_partial<float><<<grid, block, 0, s>>>(static_cast<const float*>(x), partial, h * w, c, splits);
+            global_avg_finish<float><<<fgrid, fin, 0, s>>>(partial, static_cast<float*>(y), n, h * w, c, splits);
+        } else if (dtype == TRTN_FLOAT16) {
+            global_avg_partial<__half><<<grid, block, 0, s>>>(static_cast<const __half*>(x), partial, h * w, c, splits);
+            global_avg_finish<__half><<<fgrid, fin, 0, s>>>(partial, static_cast<__half*>(y), n, h * w, c, splits);
+        } else {
+            global_avg_partial<__nv_bfloat16><<<grid, block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), partial, h * w, c, splits);
+            global_avg_finish<__nv_bfloat16><<<fgrid, fin, 0, s>>>(partial, static_cast<__nv_bfloat16*>(y), n, h * w, c, splits);
+        }
+        TRTN_LAUNCH_CHECK("global_avg_pool");
+        return;
+    }
     if (global && n <= 65535) {
         dim3 grid((unsigned)((c + 127) / 128), (unsigned)n);
         if (dtype == TRTN_FLOAT32)
