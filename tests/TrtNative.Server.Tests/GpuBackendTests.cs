@@ -40,6 +40,25 @@ public class GpuBackendTests
     }
 
     [GpuFact]
+    public void APlanThatCannotBeSavedFailsTheBackendWithoutLeakingTheEngine()
+    {
+        using var d = new TempDir();
+        string repo = TestModels.MeansRepo(d.Sub("m"));
+        var dev = CudaDevice.Get(0);
+        // A directory where the plan goes: the build succeeds, saving the plan over it fails.
+        Directory.CreateDirectory(Path.Combine(repo, PlanFiles.Plan("TRTengine", dev.ComputeCapability.Sm, dev.Name, "fp32", 8)));
+        long leakedBefore = CudaDiagnostics.LeakedAllocations;
+        Assert.ThrowsAny<Exception>(() => new TrtNativeGpuBackend(Spec(repo, "fp32")));
+        // An engine the constructor did not free is only reclaimed by a finalizer, which counts it as leaked.
+        for (int i = 0; i < 2; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.Equal(leakedBefore, CudaDiagnostics.LeakedAllocations);
+    }
+
+    [GpuFact]
     public void MatchesCpuAtChangingBatchSizesAndReusesItsPlan()
     {
         using var d = new TempDir();

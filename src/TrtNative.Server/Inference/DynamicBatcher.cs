@@ -202,8 +202,10 @@ public sealed class DynamicBatcher : IAsyncDisposable
             {
                 if (!await reader.WaitToReadAsync(cts.Token)) break;
             }
-            catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+            catch (OperationCanceledException)
             {
+                // The delay ran out, or the queue is being disposed: the items taken so far are out of the queue, so
+                // they run now (the replicas stop only after this loop) instead of being dropped unanswered.
                 break;
             }
         }

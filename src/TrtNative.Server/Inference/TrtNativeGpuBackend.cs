@@ -134,6 +134,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             {
                 cfg.TimingCache = TimingCacheFile.Load(cacheFile, msg => log?.Invoke(msg));
                 engine = new Builder(_ctx).Build(model, cfg, progress);
+                // Owned before the plan is saved: a failed save frees it in DisposeAll, before the context.
+                _engine = engine;
                 Source ??= "built";
                 if (spec.WriteEngine)
                 {

@@ -39,7 +39,7 @@ internal sealed record PrecisionBudget(double OutputRelL2, double LayerRelL2, do
 /// <summary>How one observed value of the reduced-precision engine compares with the fp32 engine's, over all calibration runs.</summary>
 /// <param name="Value">The value's name (a node output of the optimized graph).</param>
 /// <param name="RelL2">‖reduced − fp32‖ / ‖fp32‖ over the finite elements.</param>
-/// <param name="NonFinite">NaN or infinite elements in the reduced engine's value.</param>
+/// <param name="NonFinite">NaN or infinite elements in the reduced engine's value where the fp32 engine's is finite.</param>
 /// <param name="ReferenceNonFinite">NaN or infinite elements in the fp32 engine's value.</param>
 /// <param name="ReferenceMaxAbs">Largest finite magnitude of the fp32 engine's value.</param>
 internal sealed record ValueDrift(string Value, double RelL2, long NonFinite, long ReferenceNonFinite, double ReferenceMaxAbs)
@@ -166,8 +166,8 @@ internal static class PrecisionProtection
     /// <summary>
     /// The nodes (not yet kept) to run in fp32 next, with reasons. In order of priority:
     /// range — a value whose fp32 magnitude exceeds <see cref="PrecisionBudget.RangeLimit"/>: its producer and every
-    /// node that reads it; overflow — a node whose reduced output has NaN/inf (fp32's has none) while its inputs are
-    /// finite: where the non-finite values start; drift (only when <paramref name="outputsOverBudget"/> and neither rule
+    /// node that reads it; overflow — a node whose reduced output has NaN/inf where fp32's is finite while its inputs
+    /// have none: where the non-finite values start; drift (only when <paramref name="outputsOverBudget"/> and neither rule
     /// found a node) — a node whose output drifts past <see cref="PrecisionBudget.LayerRelL2"/> while its inputs do not,
     /// else the one such node whose drift grows the most over its inputs'.
     /// </summary>
@@ -191,7 +191,9 @@ internal static class PrecisionProtection
         foreach (var n in optimized.Nodes)
         {
             if (n.Inputs.Select(D).Any(d => d is { NonFinite: > 0 })) continue;
-            foreach (var d in n.Outputs.Select(D).OfType<ValueDrift>().Where(d => d.NonFinite > 0 && d.ReferenceNonFinite == 0))
+            // NonFinite counts only elements where fp32 is finite: fp32's own infinities (a mask) neither hide an
+            // overflow elsewhere in the value nor count as one.
+            foreach (var d in n.Outputs.Select(D).OfType<ValueDrift>().Where(d => d.NonFinite > 0))
                 Add(n, $"output '{d.Value}' has {d.NonFinite} NaN/inf values in the reduced type, none in fp32");
         }
         if (chosen.Count > 0 || !outputsOverBudget) return chosen;

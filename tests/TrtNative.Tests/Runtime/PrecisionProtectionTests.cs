@@ -59,9 +59,29 @@ public class PrecisionProtectionTests(ITestOutputHelper output)
         var chosen = PrecisionProtection.Choose(Chain(), d, None, Budget, outputsOverBudget: true);
         Assert.Equal(["b"], chosen.Keys);
         Assert.Contains("12 NaN/inf", chosen["b"]);
-        // fp32 is not finite there either: not the reduced type's fault.
-        var both = new Dictionary<string, ValueDrift>(d) { ["b"] = new("b", 0, 12, 12, 30) };
-        Assert.DoesNotContain("b", PrecisionProtection.Choose(Chain(), both, None, Budget, outputsOverBudget: false).Keys);
+    }
+
+    [Fact]
+    public void AnOverflowIsFoundInAValueWhoseFp32AlsoHoldsInfinities()
+    {
+        // A masked score: fp32 is -inf where the mask is, and the reduced type overflows at another element of the same
+        // value. NonFinite counts only elements where fp32 is finite, so that one is the reduced type's fault.
+        float[] a = [1, 2, 3, 4];
+        float[] fp32 = [float.NegativeInfinity, 2, 3e4f, 4];
+        float[] overflowed = [float.NegativeInfinity, 2, float.PositiveInfinity, 4];
+        var d = new Dictionary<string, ValueDrift>
+        {
+            ["a"] = ValueDrift.Of("a", [(a, a)]),
+            ["b"] = ValueDrift.Of("b", [(overflowed, fp32)]),
+            ["c"] = ValueDrift.Of("c", [(overflowed, fp32)]),
+            ["d"] = ValueDrift.Of("d", [(overflowed, fp32)]),
+        };
+        var chosen = PrecisionProtection.Choose(Chain(), d, None, Budget, outputsOverBudget: true);
+        Assert.Equal(["b"], chosen.Keys);
+        Assert.Contains("1 NaN/inf", chosen["b"]);
+        // Non-finite only where fp32 is too: not the reduced type's fault, nothing to keep.
+        var same = new Dictionary<string, ValueDrift>(d) { ["b"] = ValueDrift.Of("b", [(fp32, fp32)]) };
+        Assert.DoesNotContain("b", PrecisionProtection.Choose(Chain(), same, None, Budget, outputsOverBudget: false).Keys);
     }
 
     [Fact]
