@@ -159,6 +159,23 @@ public class ReplicaSetTests
         await set.DisposeAsync();
     }
 
+    /// <summary>A metrics or log observer that throws must not stop the replica's worker (later batches would hang).</summary>
+    [Fact]
+    public async Task AThrowingObserverDoesNotStopTheReplica()
+    {
+        var gpus = new FakeGpus();
+        var replicas = new List<Replica> { new(0, 0, gpus.Names[0], gpus.Make(0, 1), null) };
+        var set = new ReplicaSet(replicas, r => gpus.Make(r.Gpu!.Value, 1)) { OnBatch = (_, _) => throw new InvalidOperationException("metrics broke") };
+        await using var q = Batcher(set);
+        for (int i = 1; i <= 3; i++)
+        {
+            var got = await q.SubmitAsync([FakeGpuBackend.Item(i)]).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(i, FakeGpuBackend.Id(got[0]));
+        }
+        Assert.Equal(3L, set.Replicas[0].Batches);
+        await set.DisposeAsync();
+    }
+
     [Fact]
     public async Task BatchesGoToTheLeastLoadedReplicaAndTiesToTheLowerIndex()
     {

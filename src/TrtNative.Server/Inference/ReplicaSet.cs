@@ -414,9 +414,23 @@ public sealed class ReplicaSet : IAsyncDisposable
         // Counted before the items complete: a client that has its answer sees the batch in the replica's counts.
         Interlocked.Increment(ref r._batches);
         Interlocked.Add(ref r._images, batch.Inputs.Count);
-        OnBatch?.Invoke(r, batch.Inputs.Count);
+        Notify(() => OnBatch?.Invoke(r, batch.Inputs.Count));
         Release(r);
         batch.Deliver(y, r, itemErrors);
+    }
+
+    // The observers (metrics, logs) run on a replica's worker: one that throws must not stop the worker, which would
+    // leave every later batch sent to this replica unanswered.
+    private static void Notify(Action observer)
+    {
+        try
+        {
+            observer();
+        }
+        catch (Exception e)
+        {
+            System.Diagnostics.Trace.TraceError($"replica observer failed: {e}");
+        }
     }
 
     private void Failed(Replica r, ReplicaBatch batch, Exception e)
@@ -441,7 +455,7 @@ public sealed class ReplicaSet : IAsyncDisposable
         if (first)
         {
             Interlocked.Increment(ref r._failures);
-            OnFailed?.Invoke(r, e);
+            Notify(() => OnFailed?.Invoke(r, e));
         }
         Signal();
         // Retried once elsewhere: one GPU's failure does not fail a request while another GPU is up; a second device
