@@ -316,10 +316,21 @@ public sealed class Builder
             string name = settings.Precision.Name();
             var reduced = settings.Precision.ActivationType();
             Report(progress, BuildPhase.ProtectPrecision, end: false, $"comparing {name} with fp32 node by node on {inputs.Count} calibration run(s)");
-            var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibrationSettings, engine.Header, inputs);
-            var result = PrecisionProtection.Search(optimized, PrecisionBudget.For(settings.Precision), reference,
-                keep => RunObserved(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = keep }, calibrationSettings, engine.Header, inputs),
-                line => Report(progress, BuildPhase.ProtectPrecision, end: false, line));
+            ProtectionResult result;
+            try
+            {
+                var reference = RunObserved(optimized, new LoweringOptions { Fp16 = false }, calibrationSettings, engine.Header, inputs);
+                result = PrecisionProtection.Search(optimized, PrecisionBudget.For(settings.Precision), reference,
+                    keep => RunObserved(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = keep }, calibrationSettings, engine.Header, inputs),
+                    line => Report(progress, BuildPhase.ProtectPrecision, end: false, line));
+            }
+            catch (TrtNativeException e) when (e.Code is not ErrorCode.InvalidArgument)
+            {
+                // The calibration engines keep every node's output, so they need far more memory than the engine itself:
+                // say what failed and the way out instead of the bare error of an engine the user never asked for.
+                throw new TrtNativeException(e.Code, $"precision protection could not calibrate ({e.Message}); build with precision " +
+                    $"protection off for a pure {name} engine, or give smaller calibration inputs", e);
+            }
             string outputs = string.Join("; ", result.Outputs);
             string budget = result.WithinBudget ? "within budget" : "STILL OVER BUDGET (the kept nodes are the best found)";
             if (result.KeepFp32.Count == 0)
