@@ -1,6 +1,6 @@
 // Fused attention layer: O = softmax(scale * Q K^T) V over permuted views of its inputs (trtn_attention_params).
-// fp16 runs cuDNN's flash attention (graph API, vendored cudnn-frontend) where it applies: feature dims a multiple
-// of 8 up to 128, each operand's feature dim contiguous. Everything else (fp32 engines, other layouts, a cuDNN
+// fp16 and bf16 run cuDNN's flash attention (graph API, vendored cudnn-frontend) where it applies: feature dims a
+// multiple of 8 up to 128, each operand's feature dim contiguous. Everything else (fp32 engines, other layouts, a cuDNN
 // without the engine) runs our own kernel (kernels/attention.cu). Tactic 0 forces our kernel, 1 cuDNN.
 #include "engine.h"
 #include "kernels/kernels.h"
@@ -105,10 +105,11 @@ public:
         use_cudnn_ = false;
         ws_ = 0;
         cudnn_error_.clear();
-        bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && q.dtype == TRTN_FLOAT16 && attention_graph_enabled());
+        bool reduced = q.dtype == TRTN_FLOAT16 || q.dtype == TRTN_BFLOAT16;
+        bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && reduced && attention_graph_enabled());
         if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
         require(use_cudnn_ || p.tactic != kTacticCudnn || o.count() == 0, TRTN_UNSUPPORTED,
-                "attention: cuDNN's flash attention does not apply here (float16 only, feature dims multiples of 8 up to 128, contiguous)" + shapes() +
+                "attention: cuDNN's flash attention does not apply here (float16 or bfloat16, feature dims multiples of 8 up to 128, contiguous)" + shapes() +
                     (cudnn_error_.empty() ? "" : ": " + cudnn_error_));
         return ws_;
     }
@@ -138,7 +139,8 @@ private:
     // Graphs are shared through env.graph_cache (ViT's identical layers, the re-setup after autotuning).
     bool build_cudnn(RunEnv& env, int32_t dtype) {
         cudnn_error_.clear();
-        if (dtype != TRTN_FLOAT16) { cudnn_error_ = "not float16"; return false; }
+        if (dtype != TRTN_FLOAT16 && dtype != TRTN_BFLOAT16) { cudnn_error_ = "not float16 or bfloat16"; return false; }
+        io_type_ = dtype == TRTN_FLOAT16 ? fe::DataType_t::HALF : fe::DataType_t::BFLOAT16;
         int64_t d = qv_.dims[3], dv = vv_.dims[3];
         if (d % 8 != 0 || dv % 8 != 0 || d > 128 || dv > 128) { cudnn_error_ = "feature dims must be multiples of 8 up to 128"; return false; }
         // The Hopper kernels' tensor maps want 16-byte aligned operands: a slice must start on such a boundary.
@@ -150,7 +152,7 @@ private:
         // The scale by its bits: std::to_string keeps 6 decimals, so close scales would share one graph.
         uint32_t scale_bits = 0;
         std::memcpy(&scale_bits, &params<trtn_attention_params>().scale, sizeof scale_bits);
-        std::string key = "attention:" + std::to_string(scale_bits) + ":" + std::to_string(env.workspace_limit);
+        std::string key = "attention:" + std::to_string(dtype) + ":" + std::to_string(scale_bits) + ":" + std::to_string(env.workspace_limit);
         for (const View* w : {&qv_, &kv_, &vv_, &ov_})
             for (int i = 0; i < 4; ++i) key += ":" + std::to_string(w->dims[i]) + "/" + std::to_string(w->strides[i]);
         auto& slot = env.graph_cache[key];
@@ -193,9 +195,9 @@ private:
         try {
             auto built = std::make_shared<BuiltAttention>();
             auto& g = built->graph;
-            g.set_io_data_type(fe::DataType_t::HALF).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
+            g.set_io_data_type(io_type_).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
             auto tensor = [&](const char* name, int64_t uid, const View& w) {
-                return g.tensor(fg::Tensor_attributes().set_name(name).set_uid(uid).set_data_type(fe::DataType_t::HALF)
+                return g.tensor(fg::Tensor_attributes().set_name(name).set_uid(uid).set_data_type(io_type_)
                                     .set_dim({w.dims[0], w.dims[1], w.dims[2], w.dims[3]}).set_stride(four(w)));
             };
             auto Q = tensor("Q", kUidQ, qv_), K = tensor("K", kUidK, kv_), V = tensor("V", kUidV, vv_);
@@ -203,7 +205,7 @@ private:
                                .set_attn_scale(params<trtn_attention_params>().scale).set_implementation(variant);
             auto [O, stats] = g.sdpa(Q, K, V, options);
             (void)stats;
-            O->set_output(true).set_uid(kUidO).set_data_type(fe::DataType_t::HALF)
+            O->set_output(true).set_uid(kUidO).set_data_type(io_type_)
                 .set_dim({ov_.dims[0], ov_.dims[1], ov_.dims[2], ov_.dims[3]}).set_stride(four(ov_));
             auto h = static_cast<cudnnHandle_t>(env.cudnn);
             // Each step's refusal is kept (cudnn_error_) for the error a forced tactic=1 reports.
@@ -232,6 +234,7 @@ private:
     }
 
     View qv_, kv_, vv_, ov_;
+    fe::DataType_t io_type_ = fe::DataType_t::HALF;
     bool use_cudnn_ = false;
     std::shared_ptr<BuiltAttention> graph_;
     size_t ws_ = 0;

@@ -346,28 +346,11 @@ void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv 
     if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
     // ViT-like fp16 views ([B,H,S,D] read from [B,S,H,D]) must take cuDNN's flash attention by default: the fast
     // path silently not applying is what this catches.
-    if (tactic < 0 && fp16 && g_reduced == TRTN_FLOAT16 && layout == 2 && D % 8 == 0 && Dv % 8 == 0) ran = ran && g_last_impl == "cudnn flash attention";
-    if (tactic < 0 && fp16 && g_reduced == TRTN_BFLOAT16) ran = ran && g_last_impl == "attention kernel";
+    if (tactic < 0 && fp16 && layout == 2 && D % 8 == 0 && Dv % 8 == 0) ran = ran && g_last_impl == "cudnn flash attention";
     std::printf("  attention ran: %s\n", g_last_impl.c_str());
     char name[128];
     std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d sq=%d skv=%d d=%d dv=%d", fp16 ? "16" : "32", layout, tactic, Sq, Skv, D, Dv);
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
-}
-
-// cuDNN's flash attention is fp16 only: a bf16 attention layer that asks for it (tactic 1) must be refused with a
-// status (printed by run_layer), not run something else.
-void test_attention_refuses_cudnn_in_bf16() {
-    trtn_attention_params prm{};
-    int32_t perm[4] = {0, 1, 2, -1};
-    for (int i = 0; i < 4; ++i) prm.q_perm[i] = prm.k_perm[i] = prm.v_perm[i] = prm.o_perm[i] = perm[i];
-    for (int i = 0; i < 3; ++i) prm.fixed_axis[i] = -1;  // whole tensors
-    prm.scale = 0.125f;
-    prm.tactic = 1;
-    std::vector<T> ts = {{{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, rnd(2 * 16 * 64)}, {{2, 16, 64}, {}}};
-    std::vector<float> got;
-    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, true, got);
-    std::printf("%s %-40s %s\n", ran ? "FAIL" : "PASS", "bf16 attention tactic=1 is refused", ran ? "it ran" : "refused");
-    (ran ? g_fail : g_pass)++;
 }
 
 // Q, K and V as slices of one packed projection output, as ViT's in-projection leaves them: the tensor is
@@ -1064,7 +1047,7 @@ int main() {
         test_copy_ranks(fp16);
     }
     // bf16 (reduced_type TRTN_BFLOAT16) on the same layers: our kernels, cuDNN (legacy and graph) and cuBLASLt in bf16;
-    // attention runs our kernel (cuDNN's flash attention is fp16 only and must refuse bf16 with a clear status).
+    // attention: our kernel and cuDNN's flash attention (bf16 io) in every layout, and the packed Q/K/V views.
     g_reduced = TRTN_BFLOAT16;
     test_conv(true, 1, 2, 14, 14, 16, 32, 3, 1, 1);
     test_conv(true, 16, 2, 14, 14, 16, 16, 3, 1, 2);
@@ -1079,7 +1062,8 @@ int main() {
     test_gemm(true, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);
     for (int layout : {0, 1, 2}) test_attention(true, layout, -1);
     test_attention_packed(true, -1);
-    test_attention_refuses_cudnn_in_bf16();
+    for (int layout : {0, 1, 2}) { test_attention(true, layout, 0); test_attention(true, layout, 1); }
+    test_attention_packed(true, 1);
     test_softmax_ln(true);
     test_misc(true);
     test_copy_ranks(true);
