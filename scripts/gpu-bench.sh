@@ -4,7 +4,8 @@
 # GPU; writes $1/bench.log and $1/RESULTS.md. Models must be exported in /tmp/trtn-models.
 # Environment: TRTN_BENCH_MODELS, TRTN_BENCH_BATCHES (default 1,32,128), TRTN_BENCH_FP32 (models also run in fp32,
 #              default resnet50), TRTN_BENCH_BUILDS (cold builds of the first model, fp16, for the build spread;
-#              default 1), TRTN_BENCH_LEGACY (1: also the first model with TRTN_CONV_GRAPH=0, default 1).
+#              default 1), TRTN_BENCH_LEGACY (1: also the first model with TRTN_CONV_GRAPH=0, default 1),
+#              TRTN_BENCH_LN_AB (1: also convnext_tiny with TRTN_LAYERNORM_LANES=0, default 0).
 set -uo pipefail
 OUTDIR="${1:-${OUT:-./out}}"
 models="${TRTN_BENCH_MODELS:-resnet50 mobilenet_v3_large efficientnet_b0 vit_b_16 convnext_tiny}"
@@ -33,6 +34,12 @@ if [ "${TRTN_BENCH_LEGACY:-1}" = 1 ]; then
   TRTN_CONV_GRAPH=0 /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$first.onnx --fp16 --profile 1:32:$max_batch \
     --batch $batches --iters 100 --warmup 20 > "$OUTDIR/bench-legacy-conv.log" 2>&1 || echo "legacy-conv bench failed" >> "$OUTDIR/bench-legacy-conv.log"
   sed 's/^BENCH /LEGACY-CONV /' "$OUTDIR/bench-legacy-conv.log" | grep '^LEGACY-CONV' >> "$log"
+fi
+# Opt-in A/B of the LayerNorm kernels: convnext_tiny (rows of 96-768 channels) with TRTN_LAYERNORM_LANES=0.
+if [ "${TRTN_BENCH_LN_AB:-0}" = 1 ]; then
+  TRTN_LAYERNORM_LANES=0 /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/convnext_tiny.onnx --fp16 --profile 1:32:$max_batch \
+    --batch $batches --iters 100 --warmup 20 --layers > "$OUTDIR/bench-ln-block.log" 2>&1 || echo "layernorm A/B bench failed" >> "$OUTDIR/bench-ln-block.log"
+  sed 's/^BENCH /LN-BLOCK /' "$OUTDIR/bench-ln-block.log" | grep '^LN-BLOCK' >> "$log"
 fi
 compile=(); [ "${TRTN_BENCH_COMPILE:-0}" = 1 ] && compile=(--compile)
 python3 scripts/bench_torch.py "$(echo $models | tr ' ' ',')" "$batches" --precisions fp16 --fp32-models "$(echo $fp32_models | tr ' ' ',')" \
