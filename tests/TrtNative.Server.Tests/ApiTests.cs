@@ -429,6 +429,14 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
             mllib: new JsonObject { ["datatype"] = "fp16", ["precisionProtection"] = "maybe" }));
         Assert.Equal(HttpStatusCode.BadRequest, badc);
         Assert.Contains("parameters.mllib.precisionProtection", (string?)bad["status"]!["dd_msg"]);
+        // The optimization level (tactics autotuning tries) is 0..5.
+        var (lvl, _) = await Put(_c, "/services/level1", MeansService(TestModels.MeansRepo(f.Dir.Sub("level1")),
+            mllib: new JsonObject { ["datatype"] = "fp16", ["optimizationLevel"] = 1 }));
+        Assert.Equal(HttpStatusCode.Created, lvl);
+        var (badl, badLevel) = await Put(_c, "/services/level6", MeansService(TestModels.MeansRepo(f.Dir.Sub("level6")),
+            mllib: new JsonObject { ["datatype"] = "fp16", ["optimizationLevel"] = 6 }));
+        Assert.Equal(HttpStatusCode.BadRequest, badl);
+        Assert.Contains("parameters.mllib.optimizationLevel must be in 0..5", (string?)badLevel["status"]!["dd_msg"]);
     }
 
     private static JsonObject WithInit(JsonObject body, string init)

@@ -101,6 +101,12 @@ public sealed record BackendSpec(
     /// service's input path, see <see cref="Services.CalibrationFolder"/>); null: the builder's random inputs.
     /// </summary>
     public IReadOnlyList<IReadOnlyDictionary<string, TrtNative.Ir.Tensor>>? Calibration { get; init; }
+
+    /// <summary>
+    /// GPU backend: how many tactics autotuning tries, 0..5 (<see cref="TrtNative.Runtime.BuilderConfig.OptimizationLevel"/>;
+    /// parameters.mllib.optimizationLevel, default 3). Lower levels build faster and compile no cuDNN kernels at run time.
+    /// </summary>
+    public int OptimizationLevel { get; init; } = TrtNative.Runtime.BuilderConfig.DefaultOptimizationLevel;
 }
 
 /// <summary>

@@ -116,7 +116,11 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             string hash = model.ContentHash;
             // The config is known before any plan is read, so a plan built with other settings counts as stale.
             PrecisionNames.TryParse(spec.DataType, out var precision);
-            var cfg = new BuilderConfig { Precision = precision, PrecisionProtection = spec.PrecisionProtection, CalibrationInputs = spec.Calibration };
+            var cfg = new BuilderConfig
+            {
+                Precision = precision, PrecisionProtection = spec.PrecisionProtection, CalibrationInputs = spec.Calibration,
+                OptimizationLevel = spec.OptimizationLevel,
+            };
             if (spec.MaxWorkspaceMb > 0) cfg.MaxWorkspaceSize = (long)spec.MaxWorkspaceMb << 20;
             if (fixedBatch <= 0 || spec.Model.Input.Dims.Skip(1).Any(d => d <= 0))
             {

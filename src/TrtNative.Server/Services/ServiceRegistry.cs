@@ -125,6 +125,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
         bool readEngine = JsonRead.Bool(mll, "readEngine", "parameters.mllib.readEngine") ?? true;
         bool writeEngine = JsonRead.Bool(mll, "writeEngine", "parameters.mllib.writeEngine") ?? true;
         bool protection = JsonRead.Bool(mll, "precisionProtection", "parameters.mllib.precisionProtection") ?? true;
+        int level = JsonRead.Int(mll, "optimizationLevel", "parameters.mllib.optimizationLevel") ?? BuilderConfig.DefaultOptimizationLevel;
+        if (level is < 0 or > 5) throw DdException.BadMllib($"parameters.mllib.optimizationLevel must be in 0..5 (got {level})");
         if (maxBatch < 1 || maxBatch > 4096) throw DdException.BadMllib($"parameters.mllib.maxBatchSize must be in 1..4096 (got {maxBatch})");
         if (workspace < 0) throw DdException.BadMllib($"parameters.mllib.maxWorkspaceSize must be >= 0 MB (got {workspace})");
         if (dtype == "int8") throw DdException.BadMllib("parameters.mllib.datatype int8 is not supported yet (use fp32, fp16 or bf16)");
@@ -142,7 +144,7 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
 
         var spec = new BackendSpec(contents.ModelPath, repo, info, input.Channels, input.OutHeight, input.OutWidth, maxBatch,
             dtype, gpus.All ? 0 : gpus.Ordinals[0], workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, opts.GpuDecode,
-            opts.GpuLanes, protection);
+            opts.GpuLanes, protection) { OptimizationLevel = level };
         return new ServiceDefinition(name, description, mllib, repo, (JsonObject)parameters.DeepClone(), input, contents.Labels,
             nclasses, best, thr, spec) { Gpus = gpus };
     }
