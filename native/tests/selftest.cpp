@@ -522,6 +522,27 @@ void test_misc(bool fp16) {
     ran = run_layer(TRTN_LAYER_POOL, &pp, {{{2, 9, 9, 8}, x}, {{2, P, P, 8}, {}}}, 1, fp16, got, true);
     check(fp16 ? "maxpool16 (graph replay)" : "maxpool32 (graph replay)", ran, got, pw, fp16 ? 1e-3 : 0);
 
+    // Average pooling 3x3, stride 1, pads 1 (count_include_pad 0 and 1) over 16 channels: the vectorized kernel's average
+    // path and its padding counts.
+    for (int include : {0, 1}) {
+        const int AN = 2, AH = 7, AC = 16;
+        auto ax = rnd((size_t)AN * AH * AH * AC);
+        std::vector<double> aw((size_t)AN * AH * AH * AC);
+        for (int n = 0; n < AN; ++n) for (int p = 0; p < AH; ++p) for (int q = 0; q < AH; ++q) for (int c = 0; c < AC; ++c) {
+            double sum = 0;
+            int cnt = 0;
+            for (int r = -1; r <= 1; ++r) for (int t = -1; t <= 1; ++t) {
+                int hh = p + r, ww = q + t;
+                if (hh >= 0 && hh < AH && ww >= 0 && ww < AH) { sum += ax[(((size_t)n * AH + hh) * AH + ww) * AC + c]; ++cnt; }
+                else if (include) ++cnt;
+            }
+            aw[(((size_t)n * AH + p) * AH + q) * AC + c] = sum / cnt;
+        }
+        trtn_pool_params ap{1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, include};
+        ran = run_layer(TRTN_LAYER_POOL, &ap, {{{AN, AH, AH, AC}, ax}, {{AN, AH, AH, AC}, {}}}, 1, fp16, got);
+        check(std::string(fp16 ? "avgpool16" : "avgpool32") + " 3x3 pad 1 include_pad=" + std::to_string(include), ran, got, aw, fp16 ? 2e-3 : 1e-6);
+    }
+
     // Global average pooling: the split kernel (large H*W, few N x C: a squeeze-excitation pool; needs workspace) and the
     // one-pass kernel (many channels over 7x7), with CUDA-graph replay.
     for (auto [gn, gh, gc] : {std::tuple{1, 112, 32}, std::tuple{3, 56, 96}, std::tuple{2, 7, 1280}}) {

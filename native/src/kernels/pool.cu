@@ -2,6 +2,7 @@
 #include <cfloat>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "device.cuh"
@@ -51,6 +52,47 @@ __global__ void global_avg_kernel(const T* __restrict__ x, T* __restrict__ y, in
     float acc = 0.f;
     for (int64_t k = 0; k < HW; ++k) acc += to_f(base[k * C]);
     y[n * C + c] = from_f<T>(acc / (float)HW);
+}
+
+// The same pooling, V channels per thread (16-byte loads and stores) with 32-bit index math, for C a multiple of V
+// and fewer than 2^31 vectors: the scalar kernel's 64-bit divisions and 2-byte loads ran ResNet-50's 3x3 stem max
+// pool at batch 128 in 0.88 ms (17% of the model's summed layer time; about 250 MB move).
+template <class T, int V>
+__global__ void pool_vec_kernel(const T* __restrict__ x, T* __restrict__ y, uint32_t total, uint32_t H, uint32_t W,
+                                uint32_t CV, uint32_t P, uint32_t Q, trtn_pool_params p) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        uint32_t cv = i % CV, r = i / CV;
+        uint32_t q = r % Q;
+        r /= Q;
+        uint32_t pp = r % P, n = r / P;
+        int h0 = (int)(pp * p.stride_h) - p.pad_top;
+        int w0 = (int)(q * p.stride_w) - p.pad_left;
+        float acc[V];
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] = p.mode == 0 ? -FLT_MAX : 0.f;
+        int count = 0;
+        for (int kh = 0; kh < p.kernel_h; ++kh) {
+            int h = h0 + kh * p.dilation_h;
+            for (int kw = 0; kw < p.kernel_w; ++kw) {
+                int w = w0 + kw * p.dilation_w;
+                bool in = h >= 0 && h < (int)H && w >= 0 && w < (int)W;
+                if (in) {
+                    uint4 raw = *reinterpret_cast<const uint4*>(x + ((size_t)(n * H + h) * W + w) * CV * V + (size_t)cv * V);
+                    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+                    for (int k = 0; k < V; ++k) acc[k] = p.mode == 0 ? fmaxf(acc[k], to_f(e[k])) : acc[k] + to_f(e[k]);
+                    ++count;
+                } else if (p.mode == 1 && p.count_include_pad && h < (int)H + p.pad_bottom && w < (int)W + p.pad_right) {
+                    ++count;
+                }
+            }
+        }
+        uint4 out;
+        T* o = reinterpret_cast<T*>(&out);
+#pragma unroll
+        for (int k = 0; k < V; ++k) o[k] = from_f<T>(p.mode == 1 ? (count > 0 ? acc[k] / (float)count : 0.f) : acc[k]);
+        *reinterpret_cast<uint4*>(y + (size_t)i * V) = out;
+    }
 }
 
 // Global average pooling when N x C alone is too little parallelism (a squeeze-excitation pool over 112x112x32 has 32
@@ -153,6 +195,26 @@ void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int6
         return;
     }
     const int block = 256;
+    // TRTN_POOL_VEC=0 keeps the scalar kernel (A/B timing).
+    static const bool vec_enabled = [] {
+        const char* v = std::getenv("TRTN_POOL_VEC");
+        return !(v && v[0] == '0' && v[1] == '\0');
+    }();
+    int vw = dtype == TRTN_FLOAT32 ? 4 : 8;  // values per 16 bytes
+    bool vec = vec_enabled && c % vw == 0 && total / vw < 0x7fffffff && n * h * w * c < 0x7fffffff &&
+               reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+    if (vec) {
+        uint32_t tv = (uint32_t)(total / vw);
+        unsigned grid = (unsigned)std::min<int64_t>((tv + block - 1) / block, 65535LL * 32);
+        if (dtype == TRTN_FLOAT32)
+            pool_vec_kernel<float, 4><<<grid, block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 4), (uint32_t)p, (uint32_t)q, prm);
+        else if (dtype == TRTN_FLOAT16)
+            pool_vec_kernel<__half, 8><<<grid, block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 8), (uint32_t)p, (uint32_t)q, prm);
+        else
+            pool_vec_kernel<__nv_bfloat16, 8><<<grid, block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 8), (uint32_t)p, (uint32_t)q, prm);
+        TRTN_LAUNCH_CHECK("pool");
+        return;
+    }
     if (dtype == TRTN_FLOAT32)
         pool_kernel<float><<<grid_for(total, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), total, h, w, c, p, q, prm);
     else if (dtype == TRTN_FLOAT16)
