@@ -69,10 +69,7 @@ View make_view(const TensorView& t, const int32_t* perm, int rank, int32_t fixed
 // The operand's first element.
 void* at(const TensorView& t, const View& v) { return static_cast<char*>(t.ptr) + v.offset * dtype_size(t.dtype); }
 
-bool attention_graph_enabled() {
-    const char* v = std::getenv("TRTN_ATTENTION_CUDNN");
-    return !(v && std::strcmp(v, "0") == 0);
-}
+bool attention_graph_enabled() { return !env_is("TRTN_ATTENTION_CUDNN", "0"); }
 
 class AttentionLayer : public Layer {
 public:

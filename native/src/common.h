@@ -5,6 +5,8 @@
 #include "trtnative.h"
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -56,6 +58,13 @@ inline int64_t dtype_size(int32_t dtype) {
         case TRTN_INT64: return 8;
         default: fail(TRTN_INVALID_ARGUMENT, "unknown dtype " + std::to_string(dtype));
     }
+}
+
+// True when environment variable `name` is set to `value` (the switches TRTN_CONV_GRAPH, TRTN_ATTENTION_CUDNN,
+// TRTN_LAYERNORM_LANES, TRTN_POOL_VEC that turn a path off with "0" for A/B runs).
+inline bool env_is(const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v && std::strcmp(v, value) == 0;
 }
 
 inline const char* dtype_name(int32_t dtype) {

@@ -92,15 +92,9 @@ int32_t graph_tactic(bool fused, const std::string& config_name) {
     return kTacticGraphBit | (fused ? kTacticGraphFusedBit : 0) | static_cast<int32_t>(fnv1a(config_name) & 0x1FFFFFFFu);
 }
 
-bool conv_graph_enabled() {
-    const char* v = std::getenv("TRTN_CONV_GRAPH");
-    return !(v && std::strcmp(v, "0") == 0);
-}
+bool conv_graph_enabled() { return !env_is("TRTN_CONV_GRAPH", "0"); }
 
-bool conv_graph_forced() {
-    const char* v = std::getenv("TRTN_CONV_GRAPH");
-    return v && std::strcmp(v, "force") == 0;
-}
+bool conv_graph_forced() { return env_is("TRTN_CONV_GRAPH", "force"); }
 
 bool ConvGraphShape::operator==(const ConvGraphShape& o) const {
     return n == o.n && c == o.c && h == o.h && w == o.w && k == o.k && r == o.r && s == o.s && p == o.p && q == o.q &&

@@ -1,6 +1,5 @@
 // Row-wise kernels: softmax, layer normalization, reductions. Accumulation is always fp32.
 #include <cfloat>
-#include <cstdlib>
 
 #include "device.cuh"
 #include "kernels.h"
@@ -291,10 +290,7 @@ void layernorm(int32_t dtype, const void* x, const float* scale, const float* bi
     if (rows * cols == 0) return;
     require(rows <= 0x7fffffff, TRTN_UNSUPPORTED, "layernorm: too many rows");
     // TRTN_LAYERNORM_LANES=0 keeps the block kernel for every row (A/B timing, or a way around a fault in the lanes kernel).
-    static const bool lanes_enabled = [] {
-        const char* v = std::getenv("TRTN_LAYERNORM_LANES");
-        return !(v && v[0] == '0' && v[1] == '\0');
-    }();
+    static const bool lanes_enabled = !env_is("TRTN_LAYERNORM_LANES", "0");
     bool lanes = lanes_enabled && cols <= 0x7fffffff && rows * 32 <= (int64_t)0x7fffffff * kBlock &&
                  (dtype == TRTN_FLOAT32 ? layernorm_lanes(static_cast<const float*>(x), scale, bias, static_cast<float*>(y), rows, cols, eps, s)
                   : dtype == TRTN_FLOAT16 ? layernorm_lanes(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), rows, cols, eps, s)

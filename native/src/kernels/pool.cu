@@ -2,7 +2,6 @@
 #include <cfloat>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "device.cuh"
@@ -196,10 +195,7 @@ void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int6
     }
     const int block = 256;
     // TRTN_POOL_VEC=0 keeps the scalar kernel (A/B timing).
-    static const bool vec_enabled = [] {
-        const char* v = std::getenv("TRTN_POOL_VEC");
-        return !(v && v[0] == '0' && v[1] == '\0');
-    }();
+    static const bool vec_enabled = !env_is("TRTN_POOL_VEC", "0");
     int vw = dtype == TRTN_FLOAT32 ? 4 : 8;  // values per 16 bytes
     bool vec = vec_enabled && c % vw == 0 && total / vw < 0x7fffffff && n * h * w * c < 0x7fffffff &&
                reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;

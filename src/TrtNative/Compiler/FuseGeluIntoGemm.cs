@@ -56,7 +56,7 @@ internal static class FuseGeluIntoGemm
         if (p.Tensors[root].Role != TensorRole.Activation || p.IsEngineOutput(root) || p.Readers(root) is not [var onlyReader] || onlyReader != geluIndex)
             return false;
         // The GEMM will write the GELU's output tensor in place of its own: same shape, so same GEMM dimensions.
-        if (!SameShape(p.Tensors[root].Shape, p.Tensors[output].Shape)) return false;
+        if (!p.Tensors[root].Shape.SequenceEqual(p.Tensors[output].Shape)) return false;
 
         prm.Act = new NativeActivation { Kind = (int)UnaryOp.GeluTanh };
         p.Layers[gemmIndex] = new ProgramLayer
@@ -68,5 +68,4 @@ internal static class FuseGeluIntoGemm
         return true;
     }
 
-    private static bool SameShape(Ir.Dim[] a, Ir.Dim[] b) => a.Length == b.Length && a.Zip(b).All(d => d.First.Equals(d.Second));
 }

@@ -60,7 +60,7 @@ internal static class FuseResidualIntoGemm
 
         // Same physical shape for the product view, the residual and the sum: a plain element-wise sum.
         var shape = p.Tensors[product].Shape;
-        if (!SameShape(shape, p.Tensors[residual].Shape) || !SameShape(shape, p.Tensors[add.Outputs[0]].Shape)) return false;
+        if (!shape.SequenceEqual(p.Tensors[residual].Shape) || !shape.SequenceEqual(p.Tensors[add.Outputs[0]].Shape)) return false;
         if (p.Tensors[residual].DType != p.Tensors[add.Outputs[0]].DType) return false;
 
         // The residual exists before the GEMM runs, and nothing between the two layers writes it.
@@ -82,5 +82,4 @@ internal static class FuseResidualIntoGemm
         return true;
     }
 
-    private static bool SameShape(Ir.Dim[] a, Ir.Dim[] b) => a.Length == b.Length && a.Zip(b).All(d => d.First.Equals(d.Second));
 }
