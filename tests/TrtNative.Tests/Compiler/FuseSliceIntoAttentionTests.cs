@@ -40,16 +40,10 @@ public class FuseSliceIntoAttentionTests(ITestOutputHelper output)
 
     private (LayerProgram Program, double Error) LowerAndRun(Graph g, bool fp16)
     {
-        var optimized = Optimizer.Optimize(g);
-        Assert.Equal(1, TrtNative.Tests.Passes.PassCheck.Count(optimized, "trtnative.Attention"));
-        var program = GpuLowering.Lower(optimized, fp16);
-        int seed = RandomTensors.FreshSeed();
-        var inputs = new Dictionary<string, Tensor> { ["x"] = RandomTensors.Normal([3, 6, 8], seed) };
-        var want = TrtNative.Reference.ReferenceExecutor.Run(g, inputs);
-        var got = new ProgramInterpreter(program).Run(inputs);
-        double err = g.Outputs.Max(o => RelativeL2.Of(got[o.Name], want[o.Name]));
-        output.WriteLine($"{string.Join(", ", program.Layers.Select(l => l.Kind))}; rel L2 {err:E3} (seed {seed})");
-        return (program, err);
+        var r = InterpretedLowering.Run(g, fp16, ("x", [3, 6, 8]));
+        Assert.Equal(1, TrtNative.Tests.Passes.PassCheck.Count(r.Optimized, "trtnative.Attention"));
+        output.WriteLine($"{string.Join(", ", r.Program.Layers.Select(l => l.Kind))}; rel L2 {r.Error:E3} (seed {r.Seed})");
+        return (r.Program, r.Error);
     }
 
     private static unsafe int[] FixedIndices(ProgramLayer attention)

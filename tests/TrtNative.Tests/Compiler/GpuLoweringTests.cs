@@ -106,14 +106,8 @@ public class GpuLoweringTests(ITestOutputHelper output)
 
     private static (LayerProgram Program, double Error) LowerAndRun(Graph g, params (string Name, long[] Shape)[] inputs)
     {
-        var optimized = Optimizer.Optimize(g);
-        var program = GpuLowering.Lower(optimized, fp16: false);
-        int seed = RandomTensors.FreshSeed();
-        var values = inputs.Select((x, i) => (x.Name, T: RandomTensors.Normal(x.Shape, seed + i))).ToDictionary(x => x.Name, x => x.T);
-        var want = TrtNative.Reference.ReferenceExecutor.Run(g, values);
-        var got = new ProgramInterpreter(program).Run(values);
-        string output = g.Outputs[0].Name;
-        return (program, RelativeL2.Of(got[output], want[output]));
+        var r = InterpretedLowering.Run(g, fp16: false, inputs);
+        return (r.Program, r.Error);
     }
 
     private static int ResidualGemms(LayerProgram p) =>
