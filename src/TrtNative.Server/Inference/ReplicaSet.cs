@@ -166,8 +166,15 @@ public sealed class ReplicaSet : IAsyncDisposable
     {
         get
         {
-            var built = _replicas.Select(r => r.Backend).Where(b => b != null).ToList();
-            return built.Count > 0 && built.All(b => b!.DecodesJpeg);
+            // Asked once per predict: a plain loop, no list built.
+            bool any = false;
+            foreach (var r in _replicas)
+            {
+                if (r.Backend is not { } b) continue;
+                if (!b.DecodesJpeg) return false;
+                any = true;
+            }
+            return any;
         }
     }
 
