@@ -61,26 +61,22 @@ internal static class FuseSliceIntoAttention
         int a = cut.Axis;
         long chunk = sliced[a].Value;
 
-        // The attention's view of the slice must refine its cut axis: [before a] + F + [after a], with prod(F) = E.
+        // The attention's view of the slice reshapes it: its leading axes [0, s) must enumerate what comes before the
+        // cut axis, the next ones [s, t) the chunk (none for a chunk of 1: torch's index into a stacked Q, K, V).
         var seen = p.Tensors[view].Shape;
-        int after = sliced.Length - a - 1;
-        int middle = seen.Length - a - after;
-        if (middle < 1 || seen.Length + 1 > 5) return false;
-        if (!seen.Take(a).SequenceEqual(sliced.Take(a)) || !seen.Skip(a + middle).SequenceEqual(sliced.Skip(a + 1))) return false;
-        var refined = seen.Skip(a).Take(middle).ToArray();
-        if (refined.Any(d => !d.IsKnown) || refined.Aggregate(1L, (x, d) => x * d.Value) != chunk) return false;
+        if (seen.Length + 1 > 5 || ChunkAxes(seen, sliced, a) is not { } s) return false;
 
         // Nothing between the copy and the attention writes the packed tensor.
         int packedRoot = p.Root(packed);
         for (int j = copyIndex + 1; j < attentionIndex; j++)
             if (p.Layers[j].Outputs.Any(o => p.Root(o) == packedRoot)) return false;
 
-        var shape = src.Take(a).Append(Dim.Of(src[a].Value / chunk)).Concat(refined).Concat(src.Skip(a + 1)).ToArray();
+        var shape = seen.Take(s).Append(Dim.Of(src[a].Value / chunk)).Concat(seen.Skip(s)).ToArray();
         int alias = p.AddAlias(packed, shape, p.Tensors[slice].Name + ".packed");
         int* perm = input == 0 ? prm.QPerm : input == 1 ? prm.KPerm : prm.VPerm;
         for (int i = 0; i < 4; i++)
-            if (perm[i] >= a) perm[i]++;  // the chunk axis is inserted at a
-        prm.FixedAxis[input] = a;
+            if (perm[i] >= s) perm[i]++;  // the chunk axis is inserted at s
+        prm.FixedAxis[input] = s;
         prm.FixedIndex[input] = (int)(cut.Start / chunk);
 
         var inputs = (int[])att.Inputs.Clone();
@@ -95,6 +91,32 @@ internal static class FuseSliceIntoAttention
             copyRemoved = true;
         }
         return true;
+    }
+
+    /// <summary>
+    /// Where the chunk axis goes in <paramref name="seen"/>, a reshape of <paramref name="sliced"/>: the s whose leading
+    /// axes [0, s) hold exactly the elements before the cut axis <paramref name="a"/> and whose following axes hold
+    /// the chunk; null when no such s exists (the reshape mixes the chunk with its neighbours).
+    /// </summary>
+    internal static int? ChunkAxes(Dim[] seen, Dim[] sliced, int a)
+    {
+        if (sliced[..a].Product() is not { } outer) return null;
+        var chunk = sliced[a];
+        Dim? prefix = Dim.Of(1);
+        for (int s = 0; s <= seen.Length && prefix is { } ps; s++)
+        {
+            if (ps == outer)
+            {
+                Dim? run = Dim.Of(1);
+                for (int t = s; t <= seen.Length && run is { } pr; t++)
+                {
+                    if (pr == chunk) return s;
+                    if (t < seen.Length) run = Dim.Multiply(pr, seen[t]);
+                }
+            }
+            if (s < seen.Length) prefix = Dim.Multiply(ps, seen[s]);
+        }
+        return null;
     }
 
     /// <summary>

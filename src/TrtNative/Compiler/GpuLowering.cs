@@ -590,31 +590,16 @@ internal sealed class GpuLowering
     {
         var x = Value(n.Inputs[0]);
         var outLogical = LogicalShape(n.Outputs[0]);
-        if (SplitsInnermostAxis(x, outLogical) is { } perm)
+        // A view of x's memory where the reshape only regroups axes lying together in memory (the heads split of
+        // attention over a sequence-first view of batch-first memory, squeezes and unsqueezes in any order); else x
+        // is made contiguous in logical order first.
+        var perm = ReshapeView.Of(x.Logical, x.Perm, outLogical);
+        if (perm is null)
         {
-            // Splitting the last axis when it is also innermost in memory is a view in any memory order (the heads
-            // split of attention over a seq-first view of batch-first memory).
-            _vals[n.Outputs[0]] = new Val(Alias(x.Tensor, Apply(outLogical, perm), n.Outputs[0]), outLogical, perm);
-            return;
+            x = Ensure(x, Identity(x.Logical.Length));
+            perm = Identity(outLogical.Length);
         }
-        x = Ensure(x, Identity(x.Logical.Length));
-        int y = Alias(x.Tensor, outLogical, n.Outputs[0]);
-        _vals[n.Outputs[0]] = new Val(y, outLogical, Identity(outLogical.Length));
-    }
-
-    /// <summary>
-    /// The memory order of <paramref name="outLogical"/> as a view of <paramref name="x"/> when the reshape only splits
-    /// x's last axis and that axis is innermost in x's memory (the split axes then stay innermost, in order); null
-    /// otherwise, and for x already in logical order (an alias of any reshape then).
-    /// </summary>
-    private static int[]? SplitsInnermostAxis(Val x, Dim[] outLogical)
-    {
-        int r = x.Logical.Length;
-        if (r == 0 || outLogical.Length < r || x.Perm.SequenceEqual(Identity(r)) || x.Perm[^1] != r - 1) return null;
-        for (int a = 0; a < r - 1; a++) if (outLogical[a] != x.Logical[a]) return null;
-        var tail = outLogical[(r - 1)..];
-        if (!tail.IsKnown() || !x.Logical[^1].IsKnown || tail.Values().ElementCount() != x.Logical[^1].Value) return null;
-        return x.Perm[..^1].Concat(Enumerable.Range(r - 1, outLogical.Length - r + 1)).ToArray();
+        _vals[n.Outputs[0]] = new Val(Alias(x.Tensor, Apply(outLogical, perm), n.Outputs[0]), outLogical, perm);
     }
 
     private void LowerIdentity(Node n)

@@ -16,10 +16,11 @@ namespace TrtNative.Tests.Compiler;
 /// </summary>
 public class GpuLoweringTests(ITestOutputHelper output)
 {
-    private LayerProgram CheckModel(string model, long batch, bool fp16, double tolerance)
+    private LayerProgram CheckModel(string model, long batch, bool fp16, double tolerance, GraphPass? first = null)
     {
         string path = TorchvisionExports.Get(model);
-        var graph = Optimizer.Optimize(OnnxImporter.Load(path));
+        var imported = OnnxImporter.Load(path);
+        var graph = Optimizer.Optimize(first is null ? imported : first(imported, new PassLog()));
         var program = GpuLowering.Lower(graph, fp16);
         output.WriteLine($"{model}: {graph.Nodes.Count} nodes -> {program.Layers.Count} layers ({program.Layers.Count(l => l.Kind == global::TrtNative.Interop.LayerKind.Copy)} copies)");
         int seed = RandomTensors.FreshSeed();
@@ -60,6 +61,15 @@ public class GpuLoweringTests(ITestOutputHelper output)
     [Fact] public void EfficientNetB0Fp32() => CheckModel("efficientnet_b0", 1, false, 1e-5);
     [Fact] public void ResNet18Fp32() => CheckModel("resnet18", 1, false, 1e-5);
     [Fact] public void MobileNetV2Fp16() => CheckModel("mobilenet_v2", 1, true, 1e-2);
+
+    /// <summary>ConvNeXt-T at batch 2 (its channels-last LayerNorms and permutes); and with its 4x4 stride-4 stem as patch rows times weights.</summary>
+    [Fact]
+    public void ConvNextTinyFp32()
+    {
+        CheckModel("convnext_tiny", 2, false, 1e-5);
+        var program = CheckModel("convnext_tiny", 2, false, 1e-5, GraphPasses.PatchifyConvAsMatMul);
+        Assert.Equal(21, program.Layers.Count(l => l.Kind == LayerKind.Conv));  // 18 depthwise + 3 downsampling; the stem is a GEMM
+    }
     [Fact]
     public void VitB16Fp32()
     {
@@ -88,6 +98,28 @@ public class GpuLoweringTests(ITestOutputHelper output)
         int Copies(LayerProgram p) => p.Layers.Count(l => l.Kind == LayerKind.Copy);
         output.WriteLine($"vit_b_16: {Copies(unfused)} copies, {unfused.Layers.Count} layers without FuseAttention; {Copies(program)} copies, {program.Layers.Count} layers with it");
         Assert.True(Copies(program) < Copies(unfused), $"{Copies(program)} copies with FuseAttention, {Copies(unfused)} without");
+    }
+
+    /// <summary>
+    /// ViT as torch 2.x exports nn.MultiheadAttention: Q, K and V indexed out of the packed in-projection stacked as
+    /// [3, S, B, E] (unflatten, unsqueeze, transpose, squeeze, Gather), heads viewed 4-D through [S, B·H, D]. Every
+    /// step is a view of the projection's memory, and the attention reads Q, K and V where the GEMM wrote them — in
+    /// all encoder layers but the first, whose projection is batch-first in memory: there the [S, B·H, D] view needs
+    /// Q, K and V contiguous. Batch 2, so that a layout mixing the batch into another axis cannot pass unseen.
+    /// </summary>
+    [Fact]
+    public void VitB16Torch2ExportFp32()
+    {
+        var program = CheckModel("vit_b_16_torch2", 2, false, 1e-5);
+        var attentions = program.Layers.Where(l => l.Kind == LayerKind.Attention).ToList();
+        Assert.Equal(12, attentions.Count);
+        int readingGemms = attentions.Count(att => att.Inputs.All(input => program.Layers.Single(l => l.Outputs.Contains(program.Root(input))).Kind == LayerKind.Gemm));
+        int copies = program.Layers.Count(l => l.Kind == LayerKind.Copy);
+        output.WriteLine($"{readingGemms} of 12 attention layers read their GEMM's output; {copies} copies in all");
+        Assert.Equal(11, readingGemms);
+        // Besides the first layer's 6 (3 slices, 3 made contiguous): the input to NHWC, the patch embedding's way to
+        // tokens, the class token's broadcast, the residual to sequence-first, the class token's pick, the output.
+        Assert.True(copies <= 12, $"{copies} copies");
     }
 
     /// <summary>

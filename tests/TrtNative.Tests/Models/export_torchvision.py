@@ -2,7 +2,12 @@
 """Exports a torchvision classifier to ONNX for TrtNative's whole-model tests.
 
 Usage: export_torchvision.py MODEL OUTPUT.onnx
-  MODEL: resnet18 | resnet50 | mobilenet_v2 | mobilenet_v3_large | efficientnet_b0 | vit_b_16 | convnext_tiny
+  MODEL: resnet18 | resnet50 | mobilenet_v2 | mobilenet_v3_large | efficientnet_b0 | vit_b_16 | vit_b_16_torch2 |
+         convnext_tiny
+
+vit_b_16_torch2 is vit_b_16 with nn.MultiheadAttention exported the way torch 2.x writes it (the packed in-projection
+as unflatten/unsqueeze/transpose/squeeze/index, heads viewed 4-D, scaled_dot_product_attention as torch's ONNX
+symbolic emits it): the graph the GPU host's torch exports, reproduced on torch 1.13.
 
 Weights are random (torch.manual_seed(0)): the architectures' own initializers, then every parameter that those
 leave constant is randomized too (BatchNorm statistics and affine terms, LayerNorm affine terms, biases, ViT's
@@ -15,7 +20,7 @@ them when they are missing.
 import os
 import sys
 
-MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "convnext_tiny")
+MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "vit_b_16_torch2", "convnext_tiny")
 OPSET = 17
 
 
@@ -45,6 +50,39 @@ def randomize_constant_parameters(torch, model):
                 p.uniform_(0.05, 0.2)
 
 
+def torch2_multi_head_attention_forward(torch):
+    """torch 2.x's F.multi_head_attention_forward for what ViT calls (self-attention, need_weights=False, no masks)."""
+    F = torch.nn.functional
+
+    def forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v,
+                add_zero_attn, dropout_p, out_proj_weight, out_proj_bias, training=True, key_padding_mask=None,
+                need_weights=True, attn_mask=None, **unused):
+        assert query is key and key is value and not need_weights and attn_mask is None and key_padding_mask is None
+        tgt_len, bsz, embed_dim = query.shape
+        head_dim = embed_dim // num_heads
+        proj = F.linear(query, in_proj_weight, in_proj_bias)
+        # unflatten(-1, (3, E)); torch 1.13 cannot export unflatten, torch 2's symbolic is this Reshape.
+        proj = proj.reshape(proj.shape[:-1] + (3, embed_dim)).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous()
+        q, k, v = proj[0], proj[1], proj[2]
+        q = q.view(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
+        k = k.view(k.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+        v = v.view(v.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+        src_len = k.size(1)
+        q = q.view(bsz, num_heads, tgt_len, head_dim)
+        k = k.view(bsz, num_heads, src_len, head_dim)
+        v = v.view(bsz, num_heads, src_len, head_dim)
+        # scaled_dot_product_attention as torch's opset-14 symbolic writes it: Q and K^T each scaled by sqrt(scale),
+        # the scale computed from Shape(Q).
+        scale = 1.0 / torch.sqrt(torch._shape_as_tensor(q)[-1:].to(q.dtype))
+        s = torch.sqrt(scale)
+        out = torch.softmax((q * s) @ (k.transpose(-2, -1) * s), dim=-1) @ v
+        out = out.permute(2, 0, 1, 3).contiguous().view(bsz * tgt_len, embed_dim)
+        out = F.linear(out, out_proj_weight, out_proj_bias)
+        return out.view(tgt_len, bsz, out.size(1)), None
+
+    return forward
+
+
 def main(argv):
     if len(argv) != 3 or argv[1] not in MODELS:
         print(f"usage: {argv[0]} {{{'|'.join(MODELS)}}} OUTPUT.onnx", file=sys.stderr)
@@ -58,6 +96,9 @@ def main(argv):
               f"python3-torchvision (apt-get install python3-torch python3-torchvision)", file=sys.stderr)
         return 3
 
+    if name == "vit_b_16_torch2":
+        torch.nn.functional.multi_head_attention_forward = torch2_multi_head_attention_forward(torch)
+        name = "vit_b_16"
     torch.manual_seed(0)
     # weights=None: random initialization, nothing is downloaded.
     model = getattr(torchvision.models, name)(weights=None)
