@@ -273,7 +273,8 @@ def metric_sums():
         for kind in ("_sum", "_count"):
             name = line.split("{")[0]
             if name.endswith(kind) and ('service="testonnx"' in line or 'predict' in line):
-                out[(name[: -len(kind)], kind)] = float(line.rsplit(" ", 1)[1])
+                stage = line.split('stage="', 1)[1].split('"', 1)[0] if 'stage="' in line else ""
+                out[(name[: -len(kind)] + (":" + stage if stage else ""), kind)] = float(line.rsplit(" ", 1)[1])
     return out
 
 
@@ -281,7 +282,10 @@ def server_side(m0, m1):
     """Per-batch backend time, per-image queue time and per-request server time over the phase, in ms (means)."""
     r = {}
     for name, key in (("trtnative_batch_run_seconds", "batch_run_ms_mean"), ("trtnative_queue_time_seconds", "queue_ms_mean"),
-                      ("trtnative_request_duration_seconds", "request_ms_mean")):
+                      ("trtnative_request_duration_seconds", "request_ms_mean"),
+                      ("trtnative_batch_stage_seconds:host_submit", "stage_host_submit_ms_mean"),
+                      ("trtnative_batch_stage_seconds:gpu_prepare", "stage_gpu_prepare_ms_mean"),
+                      ("trtnative_batch_stage_seconds:gpu_engine", "stage_gpu_engine_ms_mean")):
         ds = m1.get((name, "_sum"), 0) - m0.get((name, "_sum"), 0)
         dc = m1.get((name, "_count"), 0) - m0.get((name, "_count"), 0)
         r[key] = round(1000 * ds / dc, 3) if dc else None

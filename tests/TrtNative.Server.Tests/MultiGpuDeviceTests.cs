@@ -98,6 +98,15 @@ public class MultiGpuDeviceTests
         for (int i = 0; i < 5; i++) await PredictChecked(c, "one", i);
         svc = (await Get(c, "/services/one")).body["body"]!.AsObject();
         Assert.Equal(5, (long)svc["service_stats"]!["per_gpu"]![0]!["inference_count"]!);
+        // Every batch the GPU ran is timed by stage, each stage took time.
+        string metrics = await c.GetStringAsync("/metrics");
+        double? batches = Prom.Value(metrics, "trtnative_replica_batches_total", ("service", "one"), ("gpu", "0"));
+        Assert.True(batches >= 1, $"replica batches {batches}");
+        foreach (var stage in new[] { "host_submit", "gpu_prepare", "gpu_engine" })
+        {
+            Assert.Equal(batches, Prom.Value(metrics, "trtnative_batch_stage_seconds_count", ("service", "one"), ("stage", stage)));
+            Assert.True(Prom.Value(metrics, "trtnative_batch_stage_seconds_sum", ("service", "one"), ("stage", stage)) > 0, stage);
+        }
 
         // The same service with gpuid 0 (an int): the same plan file, loaded.
         Assert.Equal(HttpStatusCode.OK, (await Delete(c, "/services/one")).code);

@@ -165,7 +165,7 @@ public class ReplicaSetTests
     {
         var gpus = new FakeGpus();
         var replicas = new List<Replica> { new(0, 0, gpus.Names[0], gpus.Make(0, 1), null) };
-        var set = new ReplicaSet(replicas, r => gpus.Make(r.Gpu!.Value, 1)) { OnBatch = (_, _) => throw new InvalidOperationException("metrics broke") };
+        var set = new ReplicaSet(replicas, r => gpus.Make(r.Gpu!.Value, 1)) { OnBatch = (_, _, _) => throw new InvalidOperationException("metrics broke") };
         await using var q = Batcher(set);
         for (int i = 1; i <= 3; i++)
         {

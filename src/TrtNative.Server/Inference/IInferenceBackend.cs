@@ -134,5 +134,15 @@ public interface IPendingBatch
     /// null; null as a whole when every item was read. Known once <see cref="IPipelinedBackend.Submit"/> has returned.
     /// </summary>
     IReadOnlyList<Exception?>? ItemErrors => null;
+
+    /// <summary>Where the batch's time went, once <see cref="Complete"/> has returned; null for a backend that does not measure it.</summary>
+    BatchStages? Stages => null;
 }
+
+/// <summary>
+/// One batch's time by stage, in seconds: on the host, staging it (decoding calls, uploads: the time Submit took);
+/// on the GPU, preparing its input (JPEG decoding, resizing, normalising) and running the engine with the scores'
+/// download. The GPU stages of two lanes overlap each other and the host's.
+/// </summary>
+public readonly record struct BatchStages(double HostSubmitSeconds, double GpuPrepareSeconds, double GpuEngineSeconds);
 

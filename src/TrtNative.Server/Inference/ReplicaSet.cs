@@ -140,8 +140,8 @@ public sealed class ReplicaSet : IAsyncDisposable
     /// <summary>One replica around <paramref name="backend"/> (what a service on one device, or a test, has).</summary>
     public static ReplicaSet Single(IInferenceBackend backend, int? gpu = null) => new([new Replica(0, gpu, backend.Kind, backend, null)]);
 
-    /// <summary>Called with the replica and the batch's size after each delivered batch.</summary>
-    public Action<Replica, int>? OnBatch { get; init; }
+    /// <summary>Called with the replica, the batch's size and (where the backend measures them) its stage times after each delivered batch.</summary>
+    public Action<Replica, int, BatchStages?>? OnBatch { get; init; }
 
     /// <summary>Called when a device error takes a replica out of rotation.</summary>
     public Action<Replica, Exception>? OnFailed { get; init; }
@@ -413,15 +413,15 @@ public sealed class ReplicaSet : IAsyncDisposable
             Failed(r, s.Batch, e);
             return;
         }
-        Completed(r, s.Batch, y, s.Pending.ItemErrors);
+        Completed(r, s.Batch, y, s.Pending.ItemErrors, s.Pending.Stages);
     }
 
-    private void Completed(Replica r, ReplicaBatch batch, float[] y, IReadOnlyList<Exception?>? itemErrors = null)
+    private void Completed(Replica r, ReplicaBatch batch, float[] y, IReadOnlyList<Exception?>? itemErrors = null, BatchStages? stages = null)
     {
         // Counted before the items complete: a client that has its answer sees the batch in the replica's counts.
         Interlocked.Increment(ref r._batches);
         Interlocked.Add(ref r._images, batch.Inputs.Count);
-        Notify(() => OnBatch?.Invoke(r, batch.Inputs.Count));
+        Notify(() => OnBatch?.Invoke(r, batch.Inputs.Count, stages));
         Release(r);
         batch.Deliver(y, r, itemErrors);
     }

@@ -67,13 +67,15 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     }
 
     // One batch's host side: its pixels and parameters (pinned, with their device copies), its scores (pinned), the
-    // event recorded after its scores' download, its JPEG decoder (null when GPU decoding is off or unavailable), and
-    // the lane it runs on.
-    private sealed class Staging(Lane lane, ImageBatchStager stager, PinnedBuffer<float> scores, CudaEvent done) : IDisposable
+    // events recorded before its input's preparation, before the engine and after its scores' download (ordering and
+    // the stage times), its JPEG decoder (null when GPU decoding is off or unavailable), and the lane it runs on.
+    private sealed class Staging(Lane lane, ImageBatchStager stager, PinnedBuffer<float> scores, CudaEvent begin, CudaEvent engine, CudaEvent done) : IDisposable
     {
         public Lane Lane { get; } = lane;
         public ImageBatchStager Stager { get; } = stager;
         public PinnedBuffer<float> Scores { get; } = scores;
+        public CudaEvent Begin { get; } = begin;
+        public CudaEvent Engine { get; } = engine;
         public CudaEvent Done { get; } = done;
         public GpuJpegDecoder? Jpeg { get; set; }
         public GpuJpegStage? JpegStage { get; set; }
@@ -82,6 +84,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         {
             Jpeg?.Dispose();
             Done.Dispose();
+            Engine.Dispose();
+            Begin.Dispose();
             Scores.Dispose();
             Stager.Dispose();
         }
@@ -209,7 +213,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         try
         {
             scores = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
-            return new Staging(lane, stager, scores, CudaEvent.Create(_ctx));
+            return new Staging(lane, stager, scores, CudaEvent.Create(_ctx), CudaEvent.Create(_ctx), CudaEvent.Create(_ctx));
         }
         catch
         {
@@ -355,6 +359,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         if (n < 1 || n > MaxBatchSize) throw new ArgumentException($"batch of {n} images is outside 1..{MaxBatchSize}");
         var st = _staging[_nextStaging];
         if (st.Busy) throw new InvalidOperationException("two batches are already in flight: complete the older one first");
+        long submitStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var lane = st.Lane;
         var stream = lane.Stream;
         int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
@@ -368,6 +373,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         // completed (this staging set was not busy) and the other batch runs on the other stream: nothing waits for
         // it. With one shared lane the stream orders this batch after the previous one's use of the device buffers.
         lane.Exec.SetInputShape(_in, [run, _c, _h, _w]);
+        st.Begin.Record(stream);
         if (!jpeg)
         {
             for (int i = 0; i < n; i++) images[i].Pixels.CopyTo(st.Stager.Image(i));
@@ -404,23 +410,28 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             for (int i = 0; i < n; i++)
                 if (images[i].Tensor is { } t) lane.Input.CopyFrom(t, (long)i * item);
         }
+        st.Engine.Record(stream);
         lane.Exec.EnqueueAsync(stream);
         lane.Output.EnqueueCopyTo(st.Scores, stream, (long)n * OutputSize);
         st.Done.Record(stream);
         st.Busy = true;
         _nextStaging = (_nextStaging + 1) % _staging.Length;
-        return new PendingBatch(st, n * OutputSize, errors);
+        return new PendingBatch(st, n * OutputSize, errors, System.Diagnostics.Stopwatch.GetElapsedTime(submitStart).TotalSeconds);
     }
 
-    private sealed class PendingBatch(Staging st, int count, Exception?[]? errors) : IPendingBatch
+    private sealed class PendingBatch(Staging st, int count, Exception?[]? errors, double submitSeconds) : IPendingBatch
     {
         public IReadOnlyList<Exception?>? ItemErrors => errors;
+
+        public BatchStages? Stages { get; private set; }
 
         public float[] Complete()
         {
             try
             {
                 st.Done.Synchronize();
+                Stages = new BatchStages(submitSeconds, CudaEvent.ElapsedMilliseconds(st.Begin, st.Engine) / 1e3,
+                    CudaEvent.ElapsedMilliseconds(st.Engine, st.Done) / 1e3);
                 return st.Scores.Span[..count].ToArray();
             }
             finally

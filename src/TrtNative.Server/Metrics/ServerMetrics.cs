@@ -26,6 +26,7 @@ public sealed class ServerMetrics
     private readonly Histogram<double> _queue;
     private readonly Histogram<double> _batch;
     private readonly Histogram<double> _run;
+    private readonly Histogram<double> _stage;
     private readonly Counter<long> _nonFinite;
     private readonly ConcurrentDictionary<string, (string backend, double seconds)> _build = new();
     private readonly ConcurrentDictionary<string, Func<long>> _gpuMem = new();
@@ -44,6 +45,9 @@ public sealed class ServerMetrics
         _batch = m.CreateHistogram("trtnative_batch_size", null, "Images per backend run.", advice: Buckets(BatchBounds));
         _run = m.CreateHistogram("trtnative_batch_run", "s",
             "Time from submitting a batch to the backend to its scores (pipelined batches overlap).", advice: Buckets(QueueBounds));
+        _stage = m.CreateHistogram("trtnative_batch_stage", "s",
+            "A batch's time by stage: host_submit (staging it on the host), gpu_prepare (decoding, resizing, normalising on the GPU), gpu_engine (the engine and the scores' download).",
+            advice: Buckets(QueueBounds));
         _nonFinite = m.CreateCounter<long>("trtnative_nonfinite_outputs",
             description: "Images whose scores held a NaN or an infinity; their predicts failed with 500/1007.");
         m.CreateObservableGauge("trtnative_engine_build", () => _build.Select(kv =>
@@ -88,13 +92,19 @@ public sealed class ServerMetrics
         }
     }
 
-    /// <summary>Counts one batch a replica ran (labels: service, gpu).</summary>
-    public void ReplicaBatch(string service, string gpu, int images)
+    /// <summary>Counts one batch a replica ran (labels: service, gpu) and records its stage times where the backend measured them.</summary>
+    public void ReplicaBatch(string service, string gpu, int images, BatchStages? stages = null)
     {
         var s = new KeyValuePair<string, object?>("service", service);
         var g = new KeyValuePair<string, object?>("gpu", gpu);
         _replicaBatches.Add(1, s, g);
         _replicaImages.Add(images, s, g);
+        if (stages is { } t)
+        {
+            _stage.Record(t.HostSubmitSeconds, s, new("stage", "host_submit"));
+            _stage.Record(t.GpuPrepareSeconds, s, new("stage", "gpu_prepare"));
+            _stage.Record(t.GpuEngineSeconds, s, new("stage", "gpu_engine"));
+        }
     }
 
     /// <summary>Counts a device error that took a replica out of rotation.</summary>
