@@ -208,6 +208,8 @@ public class ServerBatchingTests(BatchingFactory f) : IClassFixture<BatchingFact
         string repo = TestModels.MeansRepo(f.Dir.Sub("conc"));
         var (code, _) = await Put(c, "/services/conc", MeansService(repo, mllib: new JsonObject { ["maxBatchSize"] = 8 }));
         Assert.Equal(HttpStatusCode.Created, code);
+        // Predicts wait for a build only BuildWaitSeconds (then 409/1008, as DeepDetect): this test is about batching.
+        await WaitForReady(c, "conc");
         const int n = 48;
         var tasks = Enumerable.Range(0, n).Select(i => Task.Run(async () =>
         {
@@ -308,7 +310,7 @@ public class BuildStateTests(SlowBuildFactory f) : IClassFixture<SlowBuildFactor
         Assert.Equal((HttpStatusCode.Conflict, 1008), (pc, DdCode(body)));
         Assert.Contains("still being built", (string?)body["status"]!["dd_msg"]);
         f.Gate.Set();
-        for (int i = 0; i < 100 && (string?)(await Get(c, "/services/slow")).body["body"]!["state"] != "ready"; i++) await Task.Delay(50);
+        await WaitForReady(c, "slow");
         (pc, body) = await Post(c, "/predict", Predict("slow", Img.B64(Img.Uniform(1, 2, 3))));
         Assert.Equal(HttpStatusCode.OK, pc);
         Assert.Equal(3.0, Prob(body, 0, "chan zero"), 4);

@@ -19,8 +19,14 @@ public sealed class BlockingRunServerFactory : ServerFactory
 {
     public ManualResetEventSlim Gate { get; } = new(false);
     internal BlockingRunFactory? Backends { get; private set; }
-    public BlockingRunServerFactory() =>
+    public BlockingRunServerFactory()
+    {
+        // The fake stands in for the engine of a CPU service. On a GPU host a service would otherwise be a GPU one, and
+        // its build runs the accuracy check (ModelService.CheckAccuracy): Run on the gated fake (blocked until the gate's
+        // timeout) and a second, reference backend from this factory, which then is Last instead of the serving one.
+        Settings["TrtNative:ForceCpu"] = "true";
         TestServices = s => s.AddSingleton<BackendFactory>(sp => Backends = new BlockingRunFactory(sp.GetRequiredService<ServerOptions>(), Gate));
+    }
 }
 
 /// <summary>Client mistakes are 4xx with DeepDetect's status object, never 500/1007.</summary>
@@ -52,7 +58,7 @@ public class ClientErrorTests(BlockingRunServerFactory f) : IClassFixture<Blocki
         var c = f.CreateClient();
         string repo = TestModels.MeansRepo(f.Dir.Sub("race"));
         Assert.Equal(HttpStatusCode.Created, (await Put(c, "/services/race", MeansService(repo))).code);
-        for (int i = 0; i < 100 && (string?)(await Get(c, "/services/race")).body["body"]!["state"] != "ready"; i++) await Task.Delay(50);
+        await WaitForReady(c, "race");
         // First predict holds the (one-image) backend; the second waits in the queue when the DELETE comes.
         var first = Post(c, "/predict", Predict("race", Img.B64(Img.Uniform(1, 2, 3))));
         Assert.True(f.Backends!.Last!.Entered.Wait(TimeSpan.FromSeconds(20)), "the backend never ran");

@@ -208,11 +208,13 @@ public class GpuBackendTests
 /// <summary>
 /// The GPU JPEG path (nvJPEG + the resize kernel) against the CPU path (SkiaSharp + Resampler) on the same files. Stated
 /// bound, per file and filter, over the prepared 8-bit pixels: mean |GPU − CPU| ≤ 1.5 levels and at most 1% of the
-/// bytes more than 8 levels apart on photo-like images. The resize itself equals the CPU's byte for byte
-/// (ResizeKernelReferenceTests, native self-test); what remains is two JPEG decoders' IDCT and chroma upsampling. The
-/// 40×30 fixtures (a hard red | blue edge, enlarged to 64×48) get the mean bound only, since an upsampling difference at
-/// the edge is spread over many output pixels there. Written before any device run: if it fails, the printed numbers
-/// say by how much.
+/// bytes more than 8 levels apart on photo-like images; in grey (bw) the photos' mean ≤ 0.05 levels, since grey is
+/// luma only (the chroma terms cancel in OpenCV's weights) and what the two decoders may differ in there is IDCT
+/// rounding. The resize itself equals the CPU's byte for byte (ResizeKernelReferenceTests, native self-test). The first
+/// H200 run showed why the colour bound needs nvJPEG's interpolated chroma upsampling (jpeg.cpp asks for it): without it
+/// the 4:2:0 photos' RGB differed by mean 2–4.7 levels (8–14% over 8) for every filter while bw stayed ≤ 0.005 and the
+/// 1-component gray.jpg matched exactly. The 40×30 fixtures (a hard red | blue edge, enlarged to 64×48) get the mean
+/// bound only, since an upsampling difference at the edge is spread over many output pixels there.
 /// </summary>
 public class GpuJpegTests
 {
@@ -280,7 +282,7 @@ public class GpuJpegTests
                 photoJobs[i].DecodeOnCpu(cpu);
                 var (mean, over8) = Diff(device.AsSpan(i * stager.ImageBytes, stager.ImageBytes), cpu);
                 Console.WriteLine($"photo {i} {interp} bw={bw}: mean |d| {mean:F3}, > 8 levels {over8:P3}");
-                if (mean > 1.5 || over8 > 0.01) failures.Add($"photo {i} {interp} bw={bw}: mean {mean:F3}, over 8: {over8:P3}");
+                if (mean > (bw ? 0.05 : 1.5) || over8 > 0.01) failures.Add($"photo {i} {interp} bw={bw}: mean {mean:F3}, over 8: {over8:P3}");
             }
             using var smallStager = new ImageBatchStager(ctx, fixtures.Length, 48, 64, p.Channels);
             var fixtureJobs = jpegs.Skip(photos.Length).ToList();

@@ -371,7 +371,7 @@ internal sealed class JpegTakingBackend(OnnxRuntimeBackend inner, int imageBytes
 }
 
 /// <summary>Serves "tensorrt" services on <see cref="JpegTakingBackend"/> (as if a GPU were there).</summary>
-internal sealed class JpegTakingFactory(ServerOptions o) : BackendFactory(o)
+internal sealed class JpegTakingFactory(ServerOptions o, ManualResetEventSlim? buildGate = null) : BackendFactory(o)
 {
     public List<JpegTakingBackend> Made { get; } = [];
     public override int GpuCount => 1;
@@ -384,6 +384,7 @@ internal sealed class JpegTakingFactory(ServerOptions o) : BackendFactory(o)
     {
         var cpu = new OnnxRuntimeBackend(spec);
         if (kind == BackendKind.Cpu) return cpu;
+        buildGate?.Wait(TimeSpan.FromSeconds(60));
         var b = new JpegTakingBackend(cpu, spec.Channels * spec.Height * spec.Width);
         lock (Made) Made.Add(b);
         return b;
@@ -396,6 +397,44 @@ public sealed class JpegTakingServerFactory : ServerFactory
         TestServices = s => s.AddSingleton<BackendFactory>(sp => new JpegTakingFactory(sp.GetRequiredService<ServerOptions>()));
 }
 
+/// <summary><see cref="JpegTakingServerFactory"/> whose engine builds wait for <see cref="Gate"/>.</summary>
+public sealed class SlowJpegTakingServerFactory : ServerFactory
+{
+    public ManualResetEventSlim Gate { get; } = new(false);
+    public SlowJpegTakingServerFactory() =>
+        TestServices = s => s.AddSingleton<BackendFactory>(sp => new JpegTakingFactory(sp.GetRequiredService<ServerOptions>(), Gate));
+}
+
+/// <summary>
+/// The decoding route does not depend on when a predict comes: one sent during the build (found on the H200, where
+/// it went through the CPU decoder and the same file sent later through nvJPEG, with other scores) hands its JPEG over
+/// encoded like one sent after.
+/// </summary>
+public class JpegRouteDuringBuildTests(SlowJpegTakingServerFactory f) : IClassFixture<SlowJpegTakingServerFactory>
+{
+    [Fact]
+    public async Task AJpegSentDuringTheBuildTakesTheRouteOfOneSentAfter()
+    {
+        var c = f.CreateClient();
+        string repo = TestModels.MeansRepo(f.Dir.Sub("during"), h: 8, w: 8);
+        var (code, body) = await Put(c, "/services/during", MeansService(repo, w: 8, h: 8, input: new JsonObject { ["interp"] = "area" }));
+        Assert.True(code == HttpStatusCode.Created, body.ToJsonString());
+        Assert.Equal("building", (string?)(await Get(c, "/services/during")).body["body"]!["state"]);
+        string jpeg = Img.B64(System.IO.File.ReadAllBytes(TestModels.Fixture("baseline.jpg")));
+        var during = Post(c, "/predict", Predict("during", jpeg));
+        await Task.Delay(300);   // the predict has arrived (it waits for the build up to BuildWaitSeconds, 20 s here)
+        f.Gate.Set();
+        var (dc, d) = await during;
+        Assert.True(dc == HttpStatusCode.OK, d.ToJsonString());
+        var backend = Assert.Single(((JpegTakingFactory)f.Services.GetRequiredService<BackendFactory>()).Made);
+        Assert.Equal(1, backend.JpegItems);
+        var (ac, a) = await Post(c, "/predict", Predict("during", jpeg));
+        Assert.Equal(HttpStatusCode.OK, ac);
+        Assert.Equal(2, backend.JpegItems);
+        foreach (var cat in new[] { "chan zero", "chan one", "chan two" }) Assert.Equal(Prob(a, 0, cat), Prob(d, 0, cat));
+    }
+}
+
 /// <summary>The predict path with a backend that decodes JPEGs: routing, the CPU retry and per-item failures, end to end.</summary>
 public class GpuDecodeWiringTests(JpegTakingServerFactory f) : IClassFixture<JpegTakingServerFactory>
 {
@@ -405,7 +444,7 @@ public class GpuDecodeWiringTests(JpegTakingServerFactory f) : IClassFixture<Jpe
         string repo = TestModels.MeansRepo(f.Dir.Sub(name), h: 8, w: 8);
         var (code, body) = await Put(c, $"/services/{name}", MeansService(repo, w: 8, h: 8, input: new JsonObject { ["interp"] = "area" }, lib: lib));
         Assert.True(code == HttpStatusCode.Created, body.ToJsonString());
-        for (int i = 0; i < 200 && (string?)(await Get(c, $"/services/{name}")).body["body"]!["state"] != "ready"; i++) await Task.Delay(25);
+        await WaitForReady(c, name);
         return c;
     }
 

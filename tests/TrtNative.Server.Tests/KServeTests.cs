@@ -11,17 +11,6 @@ namespace TrtNative.Server.Tests;
 /// <summary>The KServe v2 / Open Inference Protocol API, on real Kestrel, next to DeepDetect's.</summary>
 public class KServeTests
 {
-    private static async Task WaitReady(HttpClient c, string name)
-    {
-        for (int i = 0; i < 300; i++)
-        {
-            var (_, b) = await Get(c, $"/services/{name}");
-            if ((string?)b["body"]?["state"] != "building") return;
-            await Task.Delay(50);
-        }
-        Assert.Fail($"service '{name}' is still building after 15 s");
-    }
-
     [Fact]
     public async Task HealthMetadataAndReadiness()
     {
@@ -38,9 +27,18 @@ public class KServeTests
         Assert.Contains("binary_tensor_data", server["extensions"]!.AsArray().Select(e => (string?)e));
 
         Assert.Equal(HttpStatusCode.Created, (await Put(s.Client, "/services/m", MeansService(TestModels.MeansRepo(d.Sub("m"))))).code);
-        await WaitReady(s.Client, "m");
+        await WaitForReady(s.Client, "m");
         var (gc, meta) = await Get(s.Client, "/v2/models/m");
         Assert.Equal(HttpStatusCode.OK, gc);
+        // A GPU model also lists its replicas, one per GPU (issue 14); a CPU model has none. The rest is the protocol's.
+        var replicas = meta["replicas"];
+        meta.Remove("replicas");
+        if ((string?)meta["platform"] == "trtnative_onnx")
+        {
+            var r = Assert.Single(replicas!.AsArray());
+            Assert.True((int?)r!["index"] == 0 && (int?)r["gpu"] >= 0 && (string?)r["state"] == "healthy", r.ToJsonString());
+        }
+        else Assert.Null(replicas);
         Assert.Equal("""{"name":"m","versions":["1"],"platform":"onnxruntime_onnx","inputs":[{"name":"data","datatype":"FP32","shape":[-1,3,4,4]}],"outputs":[{"name":"prob","datatype":"FP32","shape":[-1,3]}]}""",
             meta.ToJsonString().Replace("trtnative_onnx", "onnxruntime_onnx"));
         var (vc, _) = await Get(s.Client, "/v2/models/m/versions/1");
@@ -55,7 +53,7 @@ public class KServeTests
         // A service whose engine fails to build (nclasses contradicts what the model outputs) is not ready, nor is the server.
         var bad = MeansService(TestModels.MeansRepo(d.Sub("bad"), symbolicClasses: true), mllib: new JsonObject { ["nclasses"] = 5 });
         Assert.Equal(HttpStatusCode.Created, (await Put(s.Client, "/services/bad", bad)).code);
-        await WaitReady(s.Client, "bad");
+        await WaitWhileBuilding(s.Client, "bad");
         var (br, bready) = await Get(s.Client, "/v2/models/bad/ready");
         Assert.Equal((HttpStatusCode.BadRequest, false), (br, (bool)bready["ready"]!));
         (rc, ready) = await Get(s.Client, "/v2/health/ready");
@@ -128,7 +126,7 @@ public class KServeTests
         using var d = new TempDir();
         await using var s = await KestrelServer.StartAsync("--model-root", d.Path);
         Assert.Equal(HttpStatusCode.Created, (await Put(s.Client, "/services/m", MeansService(TestModels.MeansRepo(d.Sub("m"))))).code);
-        await WaitReady(s.Client, "m");
+        await WaitForReady(s.Client, "m");
         JsonArray Zeros(int n) => new(Enumerable.Range(0, n).Select(_ => (JsonNode)0).ToArray());
         var cases = new (string what, JsonObject body, string reason)[]
         {

@@ -118,6 +118,33 @@ public static class Http
     public static Task<(HttpStatusCode code, JsonObject body)> Get(HttpClient c, string url) => Send(c, HttpMethod.Get, url);
     public static Task<(HttpStatusCode code, JsonObject body)> Delete(HttpClient c, string url) => Send(c, HttpMethod.Delete, url);
 
+    /// <summary>
+    /// Polls GET /services/{name} until its state is no longer "building" and returns the service's body. How long a
+    /// build takes depends on the backend: a GPU engine build with its lanes' warm-up and accuracy check, with other
+    /// tests building on the same GPU, takes many times ONNX Runtime's session creation. So the wait follows the state,
+    /// with a deadline (minutes) that only a hung build reaches.
+    /// </summary>
+    public static async Task<JsonObject> WaitWhileBuilding(HttpClient c, string name, double timeoutSeconds = 300)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var (code, b) = await Get(c, $"/services/{name}");
+            var svc = b["body"] as JsonObject;
+            if (code != HttpStatusCode.OK || svc == null || (string?)svc["state"] != "building") return svc ?? b;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"service '{name}' is still building after {timeoutSeconds} s");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary><see cref="WaitWhileBuilding"/>, then asserts the service is ready (the body says why not).</summary>
+    public static async Task<JsonObject> WaitForReady(HttpClient c, string name, double timeoutSeconds = 300)
+    {
+        var svc = await WaitWhileBuilding(c, name, timeoutSeconds);
+        if ((string?)svc["state"] != "ready") throw new InvalidOperationException($"service '{name}' did not become ready: {svc.ToJsonString()}");
+        return svc;
+    }
+
     public static int DdCode(JsonObject o) => (int?)o["status"]?["dd_code"] ?? 0;
     public static int Code(JsonObject o) => (int)o["status"]!["code"]!;
 

@@ -23,7 +23,38 @@ sys.path.insert(0, HERE)
 import cv2  # noqa: E402  (dd_client imports it too; imported here to fail early with a clear message)
 import requests  # noqa: E402
 
+import dd_client  # noqa: E402
 from dd_client import DD  # noqa: E402
+
+
+def _numpy_without_tostring():
+    """The unchanged client PNG-encodes numpy images with cv2.imencode(...)[1].tostring(); NumPy 2.3 removed
+    ndarray.tostring (deprecated since 1.19 as an alias of tobytes). Where it is gone (pip's NumPy on the GPU host;
+    Debian's python3-numpy still has it), the client's cv2 is wrapped so imencode's buffer has the old alias back:
+    the client's files stay byte for byte DeepDetect's and send exactly the bytes they always sent."""
+    import numpy
+
+    if hasattr(numpy.ndarray, "tostring"):
+        return
+
+    class Buffer(numpy.ndarray):
+        def tostring(self, order="C"):
+            return self.tobytes(order)
+
+    class Cv2:
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+        def imencode(self, *args, **kwargs):
+            ok, buf = cv2.imencode(*args, **kwargs)
+            return ok, buf.view(Buffer)
+
+    dd_client.cv2 = Cv2()
+    print("note: numpy %s has no ndarray.tostring; the client's cv2.imencode buffers get it back (= tobytes)"
+          % numpy.__version__, flush=True)
+
+
+_numpy_without_tostring()
 
 # The service_stats fields DeepDetect's ServiceStats::to (src/service_stats.cc) writes.
 SERVICE_STATS = [

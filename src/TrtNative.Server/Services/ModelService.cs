@@ -64,7 +64,7 @@ public sealed class ModelService : IAsyncDisposable
                 var backendKind = BackendKind;
                 _replicas = new ReplicaSet(replicas, r => Rebuild(factory, backendKind, def, r))
                 {
-                    OnBatch = (r, size) => metrics.ReplicaBatch(def.Name, r.Label, size),
+                    OnBatch = (r, size, stages) => metrics.ReplicaBatch(def.Name, r.Label, size, stages),
                     OnFailed = (r, e) =>
                     {
                         metrics.ReplicaFailed(def.Name, r.Label);
@@ -305,6 +305,19 @@ public sealed class ModelService : IAsyncDisposable
 
     /// <summary>True when the service's backend decodes JPEGs itself (on the GPU), so a predict may hand them over encoded.</summary>
     public bool DecodesJpeg => _replicas?.DecodesJpeg == true && State == ServiceState.Ready;
+
+    /// <summary>
+    /// <see cref="DecodesJpeg"/> once the build is over: waits for it as a predict does (<see cref="ReadyAsync"/>:
+    /// 409/1008 after BuildWaitSeconds). Asked before the build ends, the answer would be "no" and the file would take
+    /// the CPU decoder while the same file sent later takes the GPU's, with other pixels (GpuJpegTests' bound) and so
+    /// other scores: the same file must give the same answer whenever it is sent.
+    /// </summary>
+    public async Task<bool> DecodesJpegAsync(CancellationToken ct)
+    {
+        if (_deleted) throw DdException.ServiceNotFound(Def.Name);
+        await ReadyAsync(ct);
+        return DecodesJpeg;
+    }
 
     /// <summary>
     /// Announces images a predict will submit once decoded, so a batch being formed waits for them (see

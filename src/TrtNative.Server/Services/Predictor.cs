@@ -37,6 +37,9 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
             var data = JsonRead.Data(body, "data", "data");
             if (data == null || data.Count == 0) throw DdException.NoData();
 
+            // Whether JPEGs go over encoded is known once the build is over: a predict that came during it waits first
+            // (409/1008 after BuildWaitSeconds), so its files take the route of the same files sent later.
+            bool gpuJpeg = await svc.DecodesJpegAsync(ct);
             long transformStart = Stopwatch.GetTimestamp();
             var entries = sources.Resolve(data, registry.AllowedRoots);
             if (entries.Count == 0) throw DdException.NoData("No Data: the data entries expand to no file");
@@ -44,8 +47,7 @@ public sealed class Predictor(ServiceRegistry registry, ImageSources sources, Se
                 throw DdException.InputError($"the request has {entries.Count} images, over the limit of {opts.MaxImagesPerRequest}");
             var normalization = input.ToNormalization();
             // A GPU service decodes the JPEGs its decoder can take itself, batched across requests; the rest (and
-            // anything it refuses) take the SkiaSharp path below.
-            bool gpuJpeg = svc.DecodesJpeg;
+            // anything it refuses) take the SkiaSharp path below (gpuJpeg, decided above once the build is over).
             // Tell the batching queue these images are coming, so a batch being formed waits for them.
             using var expectation = svc.Expect(entries.Count);
             // Decode in parallel (bounded by the thread pool); any unreadable image fails this request only.
