@@ -15,8 +15,9 @@
 #   ./build.sh sample [args]    run the console sample (src/TrtNative.Sample)
 #   ./build.sh bundle           self-contained linux-x64 GpuTests + Sample + native/ sources + scripts/ + ONNX node
 #                               tests into out/bundle.tar.xz (must stay under 60 MiB)
-#   ./build.sh bundle-server    self-contained linux-x64 TrtNative.Server + its tests + demo/gpu/EngineBench in one
-#                               folder server/ → out/server-bundle.tar.xz (for scripts/gpu-server.sh on a GPU host)
+#   ./build.sh bundle-server    self-contained linux-x64 TrtNative.Server + its tests + demo/gpu/EngineBench +
+#                               TrtNative.Sample (its loadgen) in one folder server/ → out/server-bundle.tar.xz
+#                               (must stay under 60 MiB; for scripts/gpu-server.sh on a GPU host)
 # Environment: CONFIG (Debug|Release, default Debug for build/test), TRTN_CUDA_ARCH (CUDA architectures for
 #              native/, default: its CMakeLists' list), TRTN_REQUIRE_NATIVE=1 makes a missing cmake an error,
 #              TRTN_SKIP_PACKAGE_TEST=1 leaves the package test out of `test` (it is then counted as skipped).
@@ -225,13 +226,16 @@ cmd_bundle_server() {
   local out="$root/out" stage="$root/out/server-bundle" limit=$((60 * 1024 * 1024))
   rm -rf "$stage" "$out/server-bundle.tar.xz"
   mkdir -p "$stage/server"
-  for p in src/TrtNative.Server tests/TrtNative.Server.Tests demo/gpu/EngineBench; do
+  # TrtNative.Sample first: where it shares a file with the server at a lower version (System.Diagnostics.DiagnosticSource
+  # from the runtime pack against the server's 11.0 package), the server's, published later, is the one left.
+  for p in src/TrtNative.Sample src/TrtNative.Server tests/TrtNative.Server.Tests demo/gpu/EngineBench; do
     dotnet publish "$p" -c Release -r linux-x64 --self-contained true -o "$stage/server" \
       -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en
   done
   # Windows builds of ONNX Runtime come along with the package even for linux-x64 (17 MB the GPU host never loads).
   rm -f "$stage/server"/*.pdb "$stage/server"/onnxruntime*.dll
-  chmod +x "$stage/server/TrtNative.Server" "$stage/server/TrtNative.Server.Tests" "$stage/server/TrtNative.EngineBench"
+  chmod +x "$stage/server/TrtNative.Server" "$stage/server/TrtNative.Server.Tests" "$stage/server/TrtNative.EngineBench" \
+    "$stage/server/TrtNative.Sample"
   (cd "$stage" && XZ_OPT="-9 -T0" tar -cJf "$out/server-bundle.tar.xz" server)
   local size
   size=$(stat -c %s "$out/server-bundle.tar.xz")

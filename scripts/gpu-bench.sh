@@ -5,7 +5,9 @@
 # Environment: TRTN_BENCH_MODELS, TRTN_BENCH_BATCHES (default 1,32,128), TRTN_BENCH_FP32 (models also run in fp32,
 #              default resnet50), TRTN_BENCH_BUILDS (cold builds of the first model, fp16, for the build spread;
 #              default 1), TRTN_BENCH_LEGACY (1: also the first model with TRTN_CONV_GRAPH=0, default 1),
-#              TRTN_BENCH_LN_AB (1: also convnext_tiny with TRTN_LAYERNORM_LANES=0, default 0).
+#              TRTN_BENCH_LN_AB (1: also convnext_tiny with TRTN_LAYERNORM_LANES=0, default 0),
+#              TRTN_BENCH_BF16 (models also run in bf16, default none; PyTorch is timed in fp16 only: compare
+#              with the fp16 row).
 set -uo pipefail
 OUTDIR="${1:-${OUT:-./out}}"
 models="${TRTN_BENCH_MODELS:-resnet50 mobilenet_v3_large efficientnet_b0 vit_b_16 convnext_tiny}"
@@ -25,6 +27,7 @@ bench() {  # model precision [label]
 for m in $models; do
   bench "$m" fp16 "" --layers
   for f in $fp32_models; do [ "$f" = "$m" ] && bench "$m" fp32; done
+  for f in ${TRTN_BENCH_BF16:-}; do [ "$f" = "$m" ] && bench "$m" bf16; done
 done
 first="${models%% *}"
 for i in $(seq 2 "$builds"); do bench "$first" fp16 "cold-build=$i"; done

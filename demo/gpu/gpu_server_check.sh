@@ -7,17 +7,12 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 out="${OUT:-$root/out}"; mkdir -p "$out"
-arch="${TRTN_CUDA_ARCH:-90}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-echo "== native build"
-if ! { cmake -S native -B /tmp/nb -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTRTN_CUDA_ARCHITECTURES="$arch" >"$out/native.log" 2>&1 &&
-       cmake --build /tmp/nb -j "$(nproc)" >>"$out/native.log" 2>&1; }; then
-  tail -40 "$out/native.log"; exit 1
-fi
 echo "== server"
 rm -rf /tmp/srv && mkdir -p /tmp/srv && tar -xJf .carry/server.tar.xz -C /tmp/srv
 [ -d .carry/patch ] && cp .carry/patch/* /tmp/srv/server/
-cp -L "$(find /tmp/nb -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)" /tmp/srv/server/libtrtnative.so
+echo "== native build"
+bash scripts/native-release.sh /tmp/nb /tmp/srv/server/libtrtnative.so "$out/native.log" || exit 1
 chmod +x /tmp/srv/server/TrtNative.Server
 echo "== model"
 python3 demo/gpu/export_resnet18.py /tmp/gpucheck/resnet18 2>&1 | tail -2

@@ -12,7 +12,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 out="${OUT:-$root/out}"; mkdir -p "$out"
 work="${TRTN_BENCH_WORK:-/tmp/r50bench}"; mkdir -p "$work"
-arch="${TRTN_CUDA_ARCH:-90}"
 cpu=""; [ "${1:-}" = "--cpu" ] && cpu="--cpu"
 py="${PYTHON:-python3}"
 tarball="${TRTN_SERVER_TAR:-$root/.carry/server.tar.xz}"
@@ -26,12 +25,7 @@ patch="${TRTN_PATCH_DIR:-$root/.carry/patch}"
 [ -d "$patch" ] && cp "$patch"/* "$srv/" && echo "patched: $(ls "$patch" | tr '\n' ' ')"
 if [ -z "$cpu" ]; then
   echo "== native build"
-  nb="${TRTN_NATIVE_BUILD:-/tmp/nb-bench}"  # its own build folder: a CMake cache is tied to one source path
-  if ! { cmake -S native -B "$nb" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" -DTRTN_CUDA_ARCHITECTURES="$arch" >"$out/native.log" 2>&1 &&
-         cmake --build "$nb" -j "$(nproc)" >>"$out/native.log" 2>&1; }; then
-    tail -40 "$out/native.log"; exit 1
-  fi
-  cp -L "$(find "$nb" -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)" "$srv/libtrtnative.so"
+  bash scripts/native-release.sh "${TRTN_NATIVE_BUILD:-/tmp/nb-bench}" "$srv/libtrtnative.so" "$out/native.log" || exit 1
   echo "native built ($((SECONDS - t0)) s so far)"
 fi
 chmod +x "$srv/TrtNative.Server" "$srv/TrtNative.EngineBench"

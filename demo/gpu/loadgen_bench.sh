@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Issue 10's load-generator run on a GPU host without dotnet (a benchmark, not a test), from the repository root:
+# TrtNative.Server serving ResNet-50 fp16 (maxBatchSize 128, created with the issue's PUT call as resnet50_bench.py
+# does) under `TrtNative.Sample loadgen`:
+#   640x480 JPEGs by path at 1,16,64,256 clients; 1920x1080 by path at 1,16,64,256; 640x480 as base64 at 1 and 64;
+#   each run also times the engine alone (--engine-plan: the plan the server saved) at the average batch each level
+#   formed, so server images/s ÷ engine images/s comes from one run; then 256 clients for 60 s while the server's RSS
+#   (/proc) and GPU memory (nvidia-smi) are sampled every 5 s (first/last/max: "memory flat").
+# Needs the server bundle (./build.sh bundle-server: TrtNative.Server, TrtNative.EngineBench and TrtNative.Sample in one
+# folder server/) and python3 with torch + torchvision (demo/gpu/export_resnet50.py; the rest is the standard library).
+# Usage: bash demo/gpu/loadgen_bench.sh [--cpu]
+#   --cpu  no native build, server started with --cpu (mllib tensorrt falls back to ONNX Runtime CPU), no engine
+#          figures: checks the flow where there is no GPU (use short durations and fewer clients there).
+# Environment (defaults in brackets):
+#   OUT                    where the JSON, logs and summary go [out/loadgen]
+#   TRTN_SERVER_TAR        the server bundle [.carry/server-bundle.tar.xz]
+#   TRTN_SERVER_DIR        an already unpacked server/ folder to use instead of the tarball (gets libtrtnative.so)
+#   TRTN_PATCH_DIR         newer managed DLLs laid over the unpacked bundle, if the folder exists [.carry/patch]
+#   TRTN_NATIVE_BUILD      native/ build folder, built there (or reused: cmake is incremental) [/tmp/nb-loadgen]
+#   TRTN_CUDA_ARCH         CUDA architecture of the native build [90]
+#   TRTN_LG_WORK           scratch folder: model archive, model repository, JPEGs, unpacked server [/tmp/lgbench]
+#   TRTN_LG_PORT           server port (the model archive is served on PORT+1) [18190]
+#   TRTN_LG_SECONDS        measured seconds per concurrency level [10]
+#   TRTN_LG_WARMUP         unmeasured seconds before each level [2]
+#   TRTN_LG_LEVELS         concurrency levels of the by-path runs [1,16,64,256]
+#   TRTN_LG_BASE64_LEVELS  concurrency levels of the 640x480 base64 run [1,64]
+#   TRTN_LG_SOAK_SECONDS   the memory run's measured seconds (0: no memory run) [60]
+#   TRTN_LG_SOAK_CLIENTS   the memory run's clients [256]
+#   TRTN_LG_SAMPLE_SECONDS memory sampling period [5]
+#   TRTN_LG_BUILD_LIMIT    seconds to wait for the engine build [600]
+#   GPUID                  parameters.mllib.gpuid as JSON [0]
+#   PYTHON                 [python3]
+# Prints the loadgen tables, then a summary (with the ratio server/engine at 64 clients 640x480) written also to
+# OUT/loadgen_summary.json. Exit status: 0 when the service came up and every loadgen run measured something.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+out="$(mkdir -p "${OUT:-$root/out/loadgen}" && cd "${OUT:-$root/out/loadgen}" && pwd)"
+work="${TRTN_LG_WORK:-/tmp/lgbench}"; mkdir -p "$work"; work="$(cd "$work" && pwd)"
+cpu=""; [ "${1:-}" = "--cpu" ] && cpu="--cpu"
+py="${PYTHON:-python3}"
+tarball="${TRTN_SERVER_TAR:-$root/.carry/server-bundle.tar.xz}"
+port="${TRTN_LG_PORT:-18190}"; http_port=$((port + 1))
+secs="${TRTN_LG_SECONDS:-10}"; warm="${TRTN_LG_WARMUP:-2}"
+levels="${TRTN_LG_LEVELS:-1,16,64,256}"; b64_levels="${TRTN_LG_BASE64_LEVELS:-1,64}"
+soak_secs="${TRTN_LG_SOAK_SECONDS:-60}"; soak_clients="${TRTN_LG_SOAK_CLIENTS:-256}"; period="${TRTN_LG_SAMPLE_SECONDS:-5}"
+build_limit="${TRTN_LG_BUILD_LIMIT:-600}"
+url="http://127.0.0.1:$port"
+t0=$SECONDS
+echo "== $(date -u '+%F %T') commit $(cat "$root/COMMIT" 2>/dev/null || git -C "$root" rev-parse --short HEAD 2>/dev/null)"
+[ -z "$cpu" ] && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
+
+echo "== server bundle"
+if [ -n "${TRTN_SERVER_DIR:-}" ]; then
+  srv="$(cd "$TRTN_SERVER_DIR" && pwd)" || exit 1
+else
+  rm -rf "$work/srv" && mkdir -p "$work/srv" && tar -xJf "$tarball" -C "$work/srv" || exit 1
+  srv="$work/srv/server"
+  patch="${TRTN_PATCH_DIR:-$root/.carry/patch}"
+  [ -d "$patch" ] && cp "$patch"/* "$srv/" && echo "patched: $(ls "$patch" | tr '\n' ' ')"
+fi
+for exe in TrtNative.Server TrtNative.Sample; do
+  [ -f "$srv/$exe" ] || { echo "$srv/$exe is missing: is this a ./build.sh bundle-server bundle?" >&2; exit 1; }
+  chmod +x "$srv/$exe"
+done
+if [ -z "$cpu" ]; then
+  echo "== native build"
+  bash scripts/native-release.sh "${TRTN_NATIVE_BUILD:-/tmp/nb-loadgen}" "$srv/libtrtnative.so" "$out/native.log" || exit 1
+  echo "native built ($((SECONDS - t0)) s so far)"
+fi
+
+echo "== model"
+[ -f "$work/www/resnet_50_onnx.tar.gz" ] || "$py" demo/gpu/export_resnet50.py "$work/www" 2>&1 | tail -2
+[ -f "$work/www/resnet_50_onnx.tar.gz" ] || { echo "no model archive in $work/www" >&2; exit 1; }
+echo "model ready ($((SECONDS - t0)) s so far)"
+
+echo "== server"
+pids=()
+cleanup() {
+  # Only the processes started here, by their ids; the server gets a TERM first so that it can shut down cleanly.
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$p" 2>/dev/null
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+"$py" -m http.server "$http_port" --bind 127.0.0.1 --directory "$work/www" >/dev/null 2>&1 &
+pids+=($!)
+rm -rf "$work/model" && mkdir -p "$work/model"  # a fresh repository: the engine is built, as in resnet50_bench.py
+"$srv/TrtNative.Server" --port "$port" --allowed-root "$work" --model-root "$work" --build-wait-seconds 600 $cpu >"$out/server.log" 2>&1 &
+spid=$!
+pids+=("$spid")
+echo "server pid $spid: $srv/TrtNative.Server --port $port --allowed-root $work --model-root $work --build-wait-seconds 600 $cpu"
+
+# The issue's service creation, verbatim but for the two paths (the body resnet50_bench.py sends); prints the plan.
+plan="$(PORT="$port" HTTP_PORT="$http_port" REPO="$work/model/" OUT="$out" CPU="$cpu" BUILD_LIMIT="$build_limit" GPUID="${GPUID:-0}" "$py" - <<'EOF'
+import http.client, json, os, sys, time
+port, http_port, repo, out = int(os.environ["PORT"]), int(os.environ["HTTP_PORT"]), os.environ["REPO"], os.environ["OUT"]
+def call(method, path, body=None, p=port):
+    c = http.client.HTTPConnection("127.0.0.1", p, timeout=600)
+    c.request(method, path, body=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"} if body else {})
+    r = c.getresponse(); text = r.read()
+    return r.status, (json.loads(text) if text and r.getheader("Content-Type", "").startswith("application/json") else text)
+def wait(p, path, seconds):
+    for _ in range(int(seconds * 5)):
+        try:
+            if call("GET", path, p=p)[0] == 200: return
+        except OSError: pass
+        time.sleep(0.2)
+    sys.exit(f"nothing answered on port {p}{path} in {seconds} s")
+wait(http_port, "/", 30)
+wait(port, "/info", 60)
+create = {"description": "image classification", "mllib": "tensorrt",
+          "model": {"init": f"http://127.0.0.1:{http_port}/resnet_50_onnx.tar.gz", "repository": repo},
+          "parameters": {"input": {"connector": "image", "height": 224, "rgb": True, "scale": 0.0039, "width": 224},
+                         "mllib": {"gpuid": json.loads(os.environ["GPUID"]), "maxBatchSize": 128, "datatype": "fp16",
+                                   "maxWorkspaceSize": 6096, "nclasses": 1000}},
+          "type": "supervised"}
+json.dump(create, open(os.path.join(out, "create.json"), "w"), indent=1)
+t0 = time.time()
+st, body = call("PUT", "/services/testonnx", create)
+print("PUT /services/testonnx ->", st, json.dumps(body) if isinstance(body, dict) else body, file=sys.stderr)
+if st != 201: sys.exit("the service was not created")
+while True:
+    st, s = call("GET", "/services/testonnx")
+    s = s["body"]
+    if s.get("state") != "building": break
+    if time.time() - t0 > float(os.environ["BUILD_LIMIT"]): sys.exit("the engine build took too long (TRTN_LG_BUILD_LIMIT)")
+    time.sleep(0.5)
+s["seconds_to_ready"] = round(time.time() - t0, 3)
+json.dump(s, open(os.path.join(out, "service.json"), "w"), indent=1)
+print("service", json.dumps({k: s.get(k) for k in ("state", "backend", "backend_reason", "jpeg_decode", "engine_build_seconds",
+                                                   "engine_file", "gpu_memory_bytes", "error", "seconds_to_ready")}), file=sys.stderr)
+if s.get("state") != "ready": sys.exit("the service is not ready")
+if not os.environ["CPU"] and s.get("backend") != "trtnative-gpu": sys.exit("the service is not on the GPU backend")
+plan = s.get("engine_file") or ""
+if plan and not os.path.isabs(plan): plan = os.path.join(repo, plan)  # service_stats gives the plan's name in the repository
+print(plan)
+EOF
+)" || { echo "service creation failed; server log tail:"; tail -30 "$out/server.log"; exit 1; }
+engine=()
+if [ -n "$plan" ] && [ -f "$plan" ]; then engine=(--engine-plan "$plan"); echo "engine plan: $plan"
+else echo "no engine plan on disk ('$plan'): no engine figures${cpu:+ (--cpu: the service runs on ONNX Runtime CPU)}"; fi
+echo "service ready ($((SECONDS - t0)) s so far)"
+
+rc=0
+# loadgen NAME SIZE LEVELS [EXTRA...]: one loadgen run, its JPEGs under WORK (the server's --allowed-root).
+loadgen() {
+  local name="$1" size="$2" lv="$3"; shift 3
+  echo "== loadgen $name: $size, clients $lv $* ($((SECONDS - t0)) s so far)"
+  "$srv/TrtNative.Sample" loadgen --url "$url" --service testonnx --concurrency "$lv" --duration "${secs}s" --warmup "${warm}s" \
+    --synthetic "$size" --synthetic-dir "$work/img-$size" --json "$out/loadgen-$name.json" "$@" >"$out/loadgen-$name.log" 2>&1 &
+  local lg=$! r
+  pids+=("$lg")  # in the background: a TERM is then handled at once (bash runs traps only between commands)
+  wait "$lg"; r=$?
+  sed -n '/^loadgen http/,$p' "$out/loadgen-$name.log"
+  [ $r -eq 0 ] || { echo "loadgen $name: rc $r"; tail -5 "$out/loadgen-$name.log"; rc=1; }
+}
+loadgen path-640x480 640x480 "$levels" "${engine[@]}"
+loadgen path-1920x1080 1920x1080 "$levels" "${engine[@]}"
+loadgen base64-640x480 640x480 "$b64_levels" --base64 "${engine[@]}"
+
+# Memory under sustained load: the server's RSS and its GPU memory (and the GPU's total, in case the process list
+# does not show the server's pid, as inside some containers), before, every PERIOD s during, and after the run.
+mem="$out/memory.csv"
+gpu_index="${GPUID:-0}"; [[ "$gpu_index" =~ ^[0-9]+$ ]] || gpu_index=0  # "all" or a list: GPU 0's total
+sample() {
+  local rss gproc="" gtotal=""
+  rss=$(awk '/^VmRSS:/{print $2}' "/proc/$spid/status" 2>/dev/null)
+  if [ -z "$cpu" ]; then
+    gproc=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null | awk -F', *' -v p="$spid" '$1==p{print $2}')
+    gtotal=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i "$gpu_index" 2>/dev/null | head -1)
+  fi
+  echo "$1,$((SECONDS - soak_t0)),${rss:-},${gproc:-},${gtotal:-}" >>"$mem"
+}
+if [ "$soak_secs" -gt 0 ]; then
+  echo "== loadgen soak-640x480: $soak_clients clients for $soak_secs s, memory every $period s ($((SECONDS - t0)) s so far)"
+  echo "phase,t_s,server_rss_kib,server_gpu_mib,gpu_used_mib" >"$mem"
+  soak_t0=$SECONDS
+  sample before
+  "$srv/TrtNative.Sample" loadgen --url "$url" --service testonnx --concurrency "$soak_clients" --duration "${soak_secs}s" --warmup "${warm}s" \
+    --synthetic 640x480 --synthetic-dir "$work/img-640x480" --json "$out/loadgen-soak-640x480.json" >"$out/loadgen-soak-640x480.log" 2>&1 &
+  lg=$!
+  pids+=("$lg")
+  while kill -0 "$lg" 2>/dev/null; do
+    sleep "$period"
+    kill -0 "$lg" 2>/dev/null && sample load
+  done
+  wait "$lg"; r=$?
+  sample after
+  sed -n '/^loadgen http/,$p' "$out/loadgen-soak-640x480.log"
+  [ $r -eq 0 ] || { echo "loadgen soak: rc $r"; tail -5 "$out/loadgen-soak-640x480.log"; rc=1; }
+fi
+kill -0 "$spid" 2>/dev/null || { echo "the server is no longer running; log tail:"; tail -30 "$out/server.log"; rc=1; }
+
+echo "== summary ($((SECONDS - t0)) s in all)"
+OUT="$out" "$py" - <<'EOF'
+import csv, json, os
+out = os.environ["OUT"]
+summary = {"runs": [], "memory": None}
+print(f"{'run':<20} {'clients':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'avg batch':>9} {'engine img/s':>13} {'srv/eng':>7}")
+for name in ("path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480"):
+    p = os.path.join(out, f"loadgen-{name}.json")
+    if not os.path.exists(p):
+        print(f"{name:<20} (no report: see loadgen-{name}.log)"); continue
+    r = json.load(open(p))
+    for l in r["levels"]:
+        lat, eng, b = l.get("latency_ms") or {}, l.get("engine"), l["server"].get("avg_batch_size")
+        ratio = round(l["images_per_second"] / eng["images_per_second"], 3) if eng and eng["images_per_second"] else None
+        row = {"run": name, "clients": l["concurrency"], "images_per_second": l["images_per_second"], "p50_ms": lat.get("p50"),
+               "p99_ms": lat.get("p99"), "errors": l["errors"], "avg_batch": b, "engine_batch": eng and eng["batch"],
+               "engine_images_per_second": eng and eng["images_per_second"], "server_over_engine": ratio}
+        summary["runs"].append(row)
+        f = lambda v, spec: "-" if v is None else format(v, spec)
+        e = "-" if not eng else f"{eng['images_per_second']:.0f} @{eng['batch']}"
+        print(f"{name:<20} {l['concurrency']:>7} {l['images_per_second']:>9.1f} {f(lat.get('p50'), '.2f'):>7} {f(lat.get('p99'), '.2f'):>7} "
+              f"{l['errors']:>6} {f(b, '.2f'):>9} {e:>13} {f(ratio, '.3f'):>7}")
+    if (r.get("engine") or {}).get("error"):
+        print(f"  {name}: engine: {r['engine']['error']}")
+at64 = [x for x in summary["runs"] if x["run"] == "path-640x480" and x["clients"] == 64]
+summary["ratio_64_clients_640x480"] = at64[0]["server_over_engine"] if at64 else None
+ratio = summary["ratio_64_clients_640x480"]
+print("server/engine at 64 clients 640x480 by path:", ratio if ratio is not None else
+      "not measured" + (" (no engine figure)" if at64 else " (no 64-client level)"), "(target >= 0.8)")
+mp = os.path.join(out, "memory.csv")
+if os.path.exists(mp):
+    rows = list(csv.DictReader(open(mp)))
+    mem = {}
+    for col in ("server_rss_kib", "server_gpu_mib", "gpu_used_mib"):
+        v = [(r["t_s"], int(r[col])) for r in rows if r[col]]
+        if v:
+            mem[col] = {"first": v[0][1], "last": v[-1][1], "max": max(x for _, x in v), "samples": len(v)}
+    summary["memory"] = mem
+    for col, m in mem.items():
+        print(f"memory {col}: first {m['first']}, last {m['last']}, max {m['max']} ({m['samples']} samples; memory.csv)")
+    if not mem:
+        print("memory: no samples")
+json.dump(summary, open(os.path.join(out, "loadgen_summary.json"), "w"), indent=1)
+EOF
+echo "== done rc $rc in $((SECONDS - t0)) s; JSON and logs in $out"
+exit $rc

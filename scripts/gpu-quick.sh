@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The shortest device run that both checks and measures models, for sessions with little device time. From
+# .carry/gpu (scripts/carry-sync.sh): one native build (gpu-test.sh's) while the models export, the GPU model tests
+# for those models only (ModelGpuTests.MatchesOnnxRuntime: fp32, fp16, bf16 against ONNX Runtime), then
+# gpu-bench.sh. No native self-test and no node tests (gpu-full.sh runs those). Logs under $OUT.
+# Environment: TRTN_MODELS (default "vit_b_16 resnet50"), TRTN_REFERENCE_N (default 64), TRTN_QUICK_TESTS=0 skips
+#              the tests, and gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
+set -uo pipefail
+here="$(pwd)"
+OUTDIR="${OUT:-$here/out}"
+mkdir -p "$OUTDIR" /tmp/trtn-models
+models="${TRTN_MODELS:-vit_b_16 resnet50}"
+t0=$SECONDS
+tar -xJf bundle.tar.xz -C /tmp || exit 1
+# The bundle carries native/ and cmake/ as they were when it was made; use this tree's (they may be newer).
+rm -rf /tmp/bundle/native /tmp/bundle/cmake && cp -r native /tmp/bundle/native && cp -r cmake /tmp/bundle/cmake
+cp scripts/*.sh scripts/*.py /tmp/bundle/scripts/ 2>/dev/null
+export PYTHONUNBUFFERED=1
+python3 scripts/export_models.py /tmp/trtn-models --reference "${TRTN_REFERENCE_N:-64}" $models > "$OUTDIR/export.log" 2>&1 &
+export_pid=$!
+# Native build only: a filter no test matches.
+OUT="$OUTDIR" bash /tmp/bundle/scripts/gpu-test.sh -method "NoTestHasThisName" > "$OUTDIR/native-console.log" 2>&1
+grep -E "built|FAILED" "$OUTDIR/native-console.log" | head -5
+echo "== native built ($((SECONDS - t0)) s)"
+wait $export_pid
+grep -E "exported|rc=|Error|error" "$OUTDIR/export.log" | tail -6
+echo "== models exported ($((SECONDS - t0)) s)"
+if [ "${TRTN_QUICK_TESTS:-1}" != 0 ]; then
+  TRTN_SKIP_NATIVE=1 TRTN_MODELS_DIR=/tmp/trtn-models OUT="$OUTDIR" bash /tmp/bundle/scripts/gpu-test.sh -method "*MatchesOnnxRuntime*" \
+    > "$OUTDIR/gpu-test-console.log" 2>&1
+  grep -E "^RESULT|\[FAIL\]|passed, " "$OUTDIR/gpu-test-console.log" | head -30
+  echo "== tests done ($((SECONDS - t0)) s)"
+fi
+TRTN_BENCH_MODELS="${TRTN_BENCH_MODELS:-$models}" bash scripts/gpu-bench.sh "$OUTDIR" | grep -v "^BENCH engine=pytorch"
+echo "== done ($((SECONDS - t0)) s)"
+rm -f "$OUTDIR/gpu-tests.trx" "$OUTDIR/gpu-tests.xml"
