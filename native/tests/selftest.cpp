@@ -566,11 +566,11 @@ void test_misc(bool fp16) {
 }
 
 
-// Strided copies of every rank the copy kernels specialise (1-5) and beyond (6-7: the general kernel): a full
-// reversal of the axes keeps every dim separate; plus a strided slice with offsets.
+// Strided copies of every rank the copy kernel specialises (1-8; 6 is a patch stem's rows): a full reversal of the
+// axes keeps every dim separate; plus a strided slice with offsets.
 void test_copy_ranks(bool fp16) {
-    const int64_t sizes[7] = {2, 3, 2, 3, 2, 3, 2};
-    for (int r = 1; r <= 7; ++r) {
+    const int64_t sizes[8] = {2, 3, 2, 3, 2, 3, 2, 3};
+    for (int r = 1; r <= 8; ++r) {
         std::vector<int64_t> in(sizes, sizes + r), out(r);
         for (int k = 0; k < r; ++k) out[k] = in[r - 1 - k];
         auto x = rnd((size_t)count(in));

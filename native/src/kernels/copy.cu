@@ -33,25 +33,11 @@ struct Strided32 {
     int32_t in_offset, out_offset;
 };
 
-template <class TI, class TO>
-__global__ void strided_copy_kernel32(const TI* __restrict__ x, TO* __restrict__ y, uint32_t n, Strided32 d) {
-    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        uint32_t r = i;
-        int32_t xi = d.in_offset, yi = d.out_offset;
-        for (int k = d.rank - 1; k >= 0; --k) {
-            uint32_t c = r % d.dims[k];
-            r /= d.dims[k];
-            xi += (int32_t)c * d.in_strides[k];
-            yi += (int32_t)c * d.out_strides[k];
-        }
-        y[yi] = convert<TI, TO>(x[xi]);
-    }
-}
-
-// The same with the rank fixed at compile time: the loop unrolls and reads the descriptor at constant offsets.
-// With the run-time rank loop above, ViT-B/16's layout copies ran at ~36 G elements/s on the H100, far below memory
-// bandwidth (Sample bench --layers, session 3); this version made them ~6x faster. The likely cause (not confirmed
-// with ptxas): a by-value parameter array indexed at run time is copied to local memory by every thread.
+// The rank is fixed at compile time (every rank up to kMaxDims has its kernel): the loop unrolls and reads the
+// descriptor at constant offsets. With a run-time rank loop, ViT-B/16's layout copies ran at ~36 G elements/s on the
+// H100, far below memory bandwidth (Sample bench --layers, session 3); this version made them ~6x faster. The likely
+// cause (not confirmed with ptxas): a by-value parameter array indexed at run time is copied to local memory by every
+// thread.
 template <class TI, class TO, int R>
 __global__ void strided_copy_rank(const TI* __restrict__ x, TO* __restrict__ y, uint32_t n, Strided32 d) {
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
@@ -73,13 +59,16 @@ void launch_copy32(const TI* x, TO* y, uint32_t n, Strided32 e, cudaStream_t s) 
     const int block = 256;
     unsigned grid = grid_for(n, block);
     if (e.rank == 0) { e.rank = 1; e.dims[0] = 1; e.in_strides[0] = 0; e.out_strides[0] = 0; }  // one element
+    static_assert(kMaxDims == 8, "a kernel per rank up to kMaxDims");
     switch (e.rank) {
         case 1: strided_copy_rank<TI, TO, 1><<<grid, block, 0, s>>>(x, y, n, e); break;
         case 2: strided_copy_rank<TI, TO, 2><<<grid, block, 0, s>>>(x, y, n, e); break;
         case 3: strided_copy_rank<TI, TO, 3><<<grid, block, 0, s>>>(x, y, n, e); break;
         case 4: strided_copy_rank<TI, TO, 4><<<grid, block, 0, s>>>(x, y, n, e); break;
         case 5: strided_copy_rank<TI, TO, 5><<<grid, block, 0, s>>>(x, y, n, e); break;
-        default: strided_copy_kernel32<TI, TO><<<grid, block, 0, s>>>(x, y, n, e); break;
+        case 6: strided_copy_rank<TI, TO, 6><<<grid, block, 0, s>>>(x, y, n, e); break;
+        case 7: strided_copy_rank<TI, TO, 7><<<grid, block, 0, s>>>(x, y, n, e); break;
+        default: strided_copy_rank<TI, TO, 8><<<grid, block, 0, s>>>(x, y, n, e); break;
     }
 }
 
