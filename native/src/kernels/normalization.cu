@@ -131,7 +131,7 @@ __global__ void layernorm_rows(const T* __restrict__ x, const float* __restrict_
 // holding up to Chunks 16-byte chunks of the row in registers, so the row is read from memory once and the mean and
 // variance are two register passes with shuffles (no shared memory, no block barrier). The block kernel above gives a
 // whole 256-thread block to each row, which leaves most threads idle on rows of 96-768 values and reads each row three
-// times. Requires cols to be a multiple of the chunk (16 bytes of T) and 16-byte aligned rows.
+// times. Requires cols to be a multiple of the chunk (16 bytes of T), 16-byte aligned rows, scale and bias.
 template <class T, int G, int Chunks>
 __global__ void layernorm_rows_lanes(const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias,
                                      T* __restrict__ y, int64_t rows, int cols, float eps) {
@@ -177,15 +177,20 @@ __global__ void layernorm_rows_lanes(const T* __restrict__ x, const float* __res
     for (int j = 0; j < Chunks; ++j) {
         int c = lane + j * G;
         if (c >= chunks) continue;
+        // The chunk's scale and bias as 16-byte loads: per-value loads made the weights' traffic (two floats per
+        // value) several times the row's own in load instructions.
+        float sc[V], bi[V];
+#pragma unroll
+        for (int q = 0; q < V / 4; ++q) {
+            float4 t = reinterpret_cast<const float4*>(scale + (int64_t)c * V)[q];
+            sc[4 * q] = t.x; sc[4 * q + 1] = t.y; sc[4 * q + 2] = t.z; sc[4 * q + 3] = t.w;
+            float4 b = bias ? reinterpret_cast<const float4*>(bias + (int64_t)c * V)[q] : make_float4(0.f, 0.f, 0.f, 0.f);
+            bi[4 * q] = b.x; bi[4 * q + 1] = b.y; bi[4 * q + 2] = b.z; bi[4 * q + 3] = b.w;
+        }
         uint4 raw;
         T* e = reinterpret_cast<T*>(&raw);
 #pragma unroll
-        for (int k = 0; k < V; ++k) {
-            int i = c * V + k;
-            float r = (v[j][k] - mean) * rstd * scale[i];
-            if (bias) r += bias[i];
-            e[k] = from_f<T>(r);
-        }
+        for (int k = 0; k < V; ++k) e[k] = from_f<T>((v[j][k] - mean) * rstd * sc[k] + bi[k]);
         *reinterpret_cast<uint4*>(out + (int64_t)c * V) = raw;
     }
 }
@@ -195,7 +200,8 @@ __global__ void layernorm_rows_lanes(const T* __restrict__ x, const float* __res
 template <class T>
 bool layernorm_lanes(const T* x, const float* scale, const float* bias, T* y, int64_t rows, int64_t cols, float eps, cudaStream_t s) {
     constexpr int V = 16 / sizeof(T);
-    if (cols % V != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0) return false;
+    auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    if (cols % V != 0 || !aligned(x) || !aligned(y) || !aligned(scale) || (bias && !aligned(bias))) return false;
     int64_t chunks = cols / V;
     int g = 8;
     while (g < 32 && g * 2 < chunks) g *= 2;
