@@ -26,6 +26,7 @@ public static class Optimizer
         (nameof(GraphPasses.FoldConstants), GraphPasses.FoldConstants),
         (nameof(GraphPasses.RemoveIdentities), GraphPasses.RemoveIdentities),
         (nameof(GraphPasses.FoldBatchNormIntoConv), GraphPasses.FoldBatchNormIntoConv),
+        (nameof(GraphPasses.PatchifyConvAsMatMul), GraphPasses.PatchifyConvAsMatMul),
         (nameof(GraphPasses.FuseConvActivation), GraphPasses.FuseConvActivation),
         (nameof(GraphPasses.FoldScaleIntoMatMul), GraphPasses.FoldScaleIntoMatMul),
         (nameof(GraphPasses.FuseGemmActivation), GraphPasses.FuseGemmActivation),

@@ -88,4 +88,25 @@ public class MergeCopiesTests(ITestOutputHelper output)
         Assert.Single(copies, c => c.Inputs.Contains(program.Inputs[0].TensorId));
         Assert.Equal(2, copies.Count);  // the input's conversion and the logits' way back to fp32
     }
+
+    /// <summary>
+    /// A patch stem in fp16 (PatchifyConvAsMatMul): the patch layout copy and the fp16 conversion of the patch rows (a
+    /// reshaping alias of it) are one copy from the engine input, which the patch GEMM reads.
+    /// </summary>
+    [Fact]
+    public void PatchRowsAreCutAndConvertedInOneCopy()
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", [Dim.Sym("batch"), Dim.Of(2), Dim.Of(8), Dim.Of(12)]);
+        var y = b.Op("Conv", [x, b.Init("w", [16, 2, 4, 4]), b.Init("b", [16])],
+            n => n.Set("strides", new long[] { 4, 4 }).Set("kernel_shape", new long[] { 4, 4 }));
+        var (program, err) = LowerAndRun(b.Build(b.Op("Relu", y)), fp16: true, [2, 2, 8, 12]);
+        var gemm = Assert.Single(program.Layers, l => l.Kind == LayerKind.Gemm);
+        var feed = program.Layers.Single(l => l.Outputs.Any(o => program.Root(o) == program.Root(gemm.Inputs[0])));
+        Assert.Equal(LayerKind.Copy, feed.Kind);
+        Assert.Equal(program.Inputs[0].TensorId, program.Root(Assert.Single(feed.Inputs)));  // the input seen as patches
+        Assert.Equal(NativeDType.Float16, program.Tensors[feed.Outputs[0]].DType);
+        Assert.Equal(6, program.Tensors[feed.Outputs[0]].Shape.Length);
+        Assert.True(err <= 1e-2, $"rel L2 {err:E3}");
+    }
 }
