@@ -4,8 +4,10 @@
 # GPU; writes $1/bench.log and $1/RESULTS.md. Models must be exported in /tmp/trtn-models.
 # Environment: TRTN_BENCH_MODELS, TRTN_BENCH_BATCHES (default 1,32,128), TRTN_BENCH_FP32 (models also run in fp32,
 #              default resnet50), TRTN_BENCH_BUILDS (cold builds of the first model, fp16, for the build spread;
-#              default 1), TRTN_BENCH_LEGACY (1: also the first model with TRTN_CONV_GRAPH=0, default 1),
-#              TRTN_BENCH_LN_AB (1: also convnext_tiny with TRTN_LAYERNORM_LANES=0, default 0),
+#              default 1), TRTN_BENCH_AB (A/B runs: space-separated SETTING:model,model entries, each model benched
+#              again in fp16 with the environment SETTING, e.g. "TRTN_PATCHIFY=0:vit_b_16,convnext_tiny
+#              TRTN_CONV_GRAPH=0:resnet50 TRTN_LAYERNORM_LANES=0:vit_b_16"; their BENCH lines go into bench.log as
+#              "AB SETTING BENCH ...", so the table keeps the default engine's figures; default none),
 #              TRTN_BENCH_BF16 (models also run in bf16, default none; PyTorch is timed in fp16 only: compare
 #              with the fp16 row).
 set -uo pipefail
@@ -31,22 +33,18 @@ for m in $models; do
 done
 first="${models%% *}"
 for i in $(seq 2 "$builds"); do bench "$first" fp16 "cold-build=$i"; done
-# A/B: the first model with the convolutions on cuDNN's legacy API only (TRTN_CONV_GRAPH=0), in its own log so
-# the table keeps the default engine's figures.
-if [ "${TRTN_BENCH_LEGACY:-1}" = 1 ]; then
-  TRTN_CONV_GRAPH=0 /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$first.onnx --fp16 --profile 1:32:$max_batch \
-    --batch $batches --iters 100 --warmup 20 > "$OUTDIR/bench-legacy-conv.log" 2>&1 || echo "legacy-conv bench failed" >> "$OUTDIR/bench-legacy-conv.log"
-  sed 's/^BENCH /LEGACY-CONV /' "$OUTDIR/bench-legacy-conv.log" | grep '^LEGACY-CONV' >> "$log"
-fi
-# Opt-in A/B of the LayerNorm kernels: convnext_tiny (rows of 96-768 channels) with TRTN_LAYERNORM_LANES=0.
-if [ "${TRTN_BENCH_LN_AB:-0}" = 1 ]; then
-  TRTN_LAYERNORM_LANES=0 /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/convnext_tiny.onnx --fp16 --profile 1:32:$max_batch \
-    --batch $batches --iters 100 --warmup 20 --layers > "$OUTDIR/bench-ln-block.log" 2>&1 || echo "layernorm A/B bench failed" >> "$OUTDIR/bench-ln-block.log"
-  sed 's/^BENCH /LN-BLOCK /' "$OUTDIR/bench-ln-block.log" | grep '^LN-BLOCK' >> "$log"
-fi
+for ab in ${TRTN_BENCH_AB:-}; do
+  setting="${ab%%:*}"
+  for m in $(echo "${ab#*:}" | tr ',' ' '); do
+    env "$setting" /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$m.onnx --fp16 --profile 1:32:$max_batch \
+      --batch $batches --iters 100 --warmup 20 --layers > "$OUTDIR/bench-ab.log" 2>&1 || echo "A/B bench $setting $m failed" >> "$log"
+    sed "s/^BENCH /AB $setting BENCH /" "$OUTDIR/bench-ab.log" | grep '^AB ' >> "$log"
+    cat "$OUTDIR/bench-ab.log" >> "$OUTDIR/bench-ab-all.log"
+  done
+done
 compile=(); [ "${TRTN_BENCH_COMPILE:-0}" = 1 ] && compile=(--compile)
 python3 scripts/bench_torch.py "$(echo $models | tr ' ' ',')" "$batches" --precisions fp16 --fp32-models "$(echo $fp32_models | tr ' ' ',')" \
   --iters 100 "${compile[@]}" >> "$log" 2>&1
 python3 scripts/bench_report.py "$log" "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" > "$OUTDIR/RESULTS.md"
-grep -E "^BENCH|^LEGACY-CONV|BUILD\+BENCH" "$log"
+grep -E "^BENCH|^AB |BUILD\+BENCH" "$log"
 cat "$OUTDIR/RESULTS.md"
