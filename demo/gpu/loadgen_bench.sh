@@ -28,6 +28,7 @@
 #   TRTN_LG_SOAK_CLIENTS   the memory run's clients [256]
 #   TRTN_LG_SAMPLE_SECONDS memory sampling period [5]
 #   TRTN_LG_BUILD_LIMIT    seconds to wait for the engine build [600]
+#   TRTN_LG_DECODE_SECONDS measured seconds per decodebench line before the server starts (0: none) [2]
 #   GPUID                  parameters.mllib.gpuid as JSON [0]
 #   PYTHON                 [python3]
 # Prints the loadgen tables, then a summary (with the ratio server/engine at 64 clients 640x480) written also to
@@ -67,6 +68,15 @@ if [ -z "$cpu" ]; then
   echo "== native build"
   bash scripts/native-release.sh "${TRTN_NATIVE_BUILD:-/tmp/nb-loadgen}" "$srv/libtrtnative.so" "$out/native.log" || exit 1
   echo "native built ($((SECONDS - t0)) s so far)"
+fi
+
+if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_SECONDS:-2}" != 0 ]; then
+  # The ceiling of the server's GPU image path, without a server: nvJPEG decode + resize per batch size and number of
+  # concurrent decoders, and SkiaSharp on the host's cores (the CPU fallback).
+  echo "== decode ceiling: TrtNative.Sample decodebench"
+  "$srv/TrtNative.Sample" decodebench --synthetic 640x480,1920x1080 --batch 16,32,64,128 --decoders 1,2,4 \
+    --duration "${TRTN_LG_DECODE_SECONDS:-2}s" 2>&1 | tee "$out/decodebench.log"
+  echo "decodebench done ($((SECONDS - t0)) s so far)"
 fi
 
 echo "== model"

@@ -45,6 +45,7 @@ public class SampleCliTests
     [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
     [InlineData("check", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed", "--sets")]
     [InlineData("loadgen", "--service", "--url", "--concurrency", "--duration", "--base64", "--json", "--engine-plan")]
+    [InlineData("decodebench", "--images", "--synthetic", "--batch", "--decoders", "--cpu-threads", "--size", "--duration")]
     public void EveryCommandHasHelpListingItsArgumentsAndOptions(string command, params string[] expected)
     {
         var (code, output, err) = Run(command, "--help");
@@ -80,6 +81,8 @@ public class SampleCliTests
     [InlineData("give either MODEL.onnx or --engine PLAN", "inspect")]
     [InlineData("--calibration: directory '/no/such/calibration/dir' does not exist", "build", "@digits", "--calibration", "/no/such/calibration/dir")]
     [InlineData("give either MODEL.onnx or --engine PLAN", "inspect", "@digits", "--engine", "@digits")]
+    [InlineData("--decoders: 'x' is not a count", "decodebench", "--decoders", "1,x")]
+    [InlineData("--batch: '0' is not a count (1 or more)", "decodebench", "--batch", "0")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
         var (code, output, err) = Run(args.Select(a => a == "@digits" ? Digits : a).ToArray());
@@ -98,6 +101,19 @@ public class SampleCliTests
         Assert.StartsWith("inspect: error (InvalidModel): ", err);
         Assert.Single(err.TrimEnd().Split('\n'));
         NoStackTrace(err);
+    }
+
+    /// <summary>decodebench's CPU half runs anywhere: SkiaSharp decodes and resizes the synthetic JPEGs on a thread.</summary>
+    [Fact]
+    public void DecodeBenchMeasuresTheCpuPathWithoutAGpu()
+    {
+        var (code, output, err) = Run("decodebench", "--synthetic", "96x64", "--synthetic-count", "2", "--decoders", "0", "--cpu-threads", "1",
+            "--size", "32", "--duration", "200ms");
+        Assert.True(code == 0, err);
+        var line = Assert.Single(output.Split('\n'), l => l.StartsWith("DECODE cpu "));
+        Assert.Contains("size=96x64 files=2 threads=1", line);
+        double rate = double.Parse(line.Split("images_per_s=")[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(rate > 0, line);
     }
 
     [Fact]

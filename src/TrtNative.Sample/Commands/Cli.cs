@@ -21,6 +21,7 @@ internal static class Cli
         RunCommand.Create(),
         BenchCommand.Create(),
         LoadgenCommand.Create(),
+        DecodeBenchCommand.Create(),
         CheckCommand.Create(),
     };
 

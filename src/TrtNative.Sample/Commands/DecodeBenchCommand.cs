@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.Diagnostics;
+using SkiaSharp;
+using TrtNative.Cuda;
+using TrtNative.Runtime;
+using TrtNative.Sample.LoadGen;
+
+namespace TrtNative.Sample.Commands;
+
+/// <summary>
+/// decodebench [--images DIR | --synthetic 640x480,1920x1080] [--synthetic-count N] [--batch 16,64,128]
+/// [--decoders 1,2,4] [--cpu-threads N] [--size 224] [--duration 3s]: how many JPEGs per second can be decoded and
+/// resized at all, without a server — the ceiling of the server's GPU image path. On the GPU: D threads, each with its
+/// own stream and <see cref="GpuJpegDecoder"/>, decode batches of B files and resize them to SIZE×SIZE until the time
+/// is up; the line also gives the host time of the decode call per batch (nvJPEG's parsing, and whatever of the
+/// decoding blocks the caller) against the whole batch's time. On the CPU: N threads decoding with SkiaSharp and
+/// resizing (the server's fallback path). One line per measurement, "DECODE gpu|cpu ...", for scripts to grep.
+/// </summary>
+internal static class DecodeBenchCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("decodebench", "JPEG decoding + resizing throughput without a server: nvJPEG batches on the GPU (per batch size " +
+                                                 "and number of concurrent decoders) and SkiaSharp on CPU threads.");
+        var images = new Option<string?>("--images") { Description = "folder of JPEGs (grouped by size)" };
+        var synthetic = new Option<string>("--synthetic") { Description = "sizes of synthetic JPEGs when no folder is given", DefaultValueFactory = _ => "640x480,1920x1080" };
+        var syntheticCount = new Option<int>("--synthetic-count") { Description = "synthetic JPEGs per size", DefaultValueFactory = _ => 8 }.AtLeast(1);
+        var batches = new Option<string>("--batch") { Description = "files per GPU decode call", DefaultValueFactory = _ => "16,64,128" };
+        var decoders = new Option<string>("--decoders") { Description = "concurrent GPU decoders (threads, each with its own stream); 0: no GPU run", DefaultValueFactory = _ => "1,2,4" };
+        var cpuThreads = new Option<int>("--cpu-threads") { Description = "CPU decoding threads (0: no CPU run)", DefaultValueFactory = _ => Environment.ProcessorCount }.AtLeast(0);
+        var size = new Option<int>("--size") { Description = "the square size images are resized to", DefaultValueFactory = _ => 224 }.AtLeast(1);
+        var duration = new Option<string>("--duration") { Description = "measured time per line (e.g. 3s, 500ms)", DefaultValueFactory = _ => "3s" };
+        foreach (var o in new Option[] { images, synthetic, syntheticCount, batches, decoders, cpuThreads, size, duration }) command.Options.Add(o);
+        Cli.SetAction(command, r =>
+        {
+            int[] batchSizes, decoderCounts;
+            TimeSpan time;
+            (int Width, int Height)[] sizes;
+            try
+            {
+                batchSizes = ParseCounts(r.GetValue(batches)!, "--batch", 1);
+                decoderCounts = ParseCounts(r.GetValue(decoders)!, "--decoders", 0);
+                time = LoadGenOptions.ParseDuration(r.GetValue(duration)!);
+                sizes = LoadGenOptions.ParseSizes(r.GetValue(synthetic)!);
+            }
+            catch (FormatException e)
+            {
+                Console.Error.WriteLine("decodebench: " + e.Message);
+                Console.Error.WriteLine("See 'TrtNative.Sample decodebench --help'.");
+                return Cli.Usage;
+            }
+            string? folder = r.GetValue(images);
+            var files = folder is not null
+                ? LoadImages.FromFolder(folder)
+                : LoadImages.Synthetic(sizes, r.GetValue(syntheticCount), Path.Combine(Path.GetTempPath(), "trtnative-decodebench"));
+            int side = r.GetValue(size);
+            foreach (var group in files.GroupBy(f => (f.Width, f.Height)).OrderBy(g => g.Key.Width * g.Key.Height))
+            {
+                var bytes = group.Select(f => f.Bytes).ToArray();
+                string label = $"size={group.Key.Width}x{group.Key.Height} files={bytes.Length}";
+                if (r.GetValue(cpuThreads) is > 0 and var threads)
+                    Console.WriteLine($"DECODE cpu {label} threads={threads} images_per_s={CpuImagesPerSecond(bytes, threads, side, time):F0}");
+                foreach (int d in decoderCounts.Where(d => d > 0))
+                    foreach (int b in batchSizes)
+                        Console.WriteLine($"DECODE gpu {label} batch={b} decoders={d} {GpuRun(bytes, b, d, side, time)}");
+            }
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    private static int[] ParseCounts(string text, string option, int min) =>
+        text.Split(',', StringSplitOptions.TrimEntries).Select(s => int.TryParse(s, out int v) && v >= min ? v
+            : throw new FormatException($"{option}: '{s}' is not a count ({min} or more)")).ToArray();
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on <paramref name="threads"/> threads (arguments: the thread's index, "go on?" and
+    /// "count these images"); once every thread has asked "go on?" the first time (its setup is done), a warm-up of a
+    /// fifth of <paramref name="time"/> (clocks, caches, nvJPEG's buffers at their size), then <paramref name="time"/>
+    /// measured. Returns the images counted in the measured part; a thread's exception is rethrown.
+    /// </summary>
+    private static long Measure(int threads, TimeSpan time, Action<int, Func<bool>, Action<int>> work)
+    {
+        var counts = new long[threads];
+        int stop = 0;
+        Exception? failure = null;
+        using var ready = new CountdownEvent(threads);
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            bool signalled = false;
+            try
+            {
+                work(t, () =>
+                {
+                    if (!signalled) { signalled = true; ready.Signal(); }
+                    return Volatile.Read(ref stop) == 0;
+                }, n => Interlocked.Add(ref counts[t], n));
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                Volatile.Write(ref stop, 1);
+            }
+            finally
+            {
+                if (!signalled) ready.Signal();
+            }
+        }) { IsBackground = true }).ToList();
+        foreach (var w in workers) w.Start();
+        ready.Wait();
+        long Total() => Enumerable.Range(0, threads).Sum(t => Interlocked.Read(ref counts[t]));
+        Thread.Sleep(time / 5);
+        long first = Total();
+        Thread.Sleep(time);
+        long last = Total();
+        Volatile.Write(ref stop, 1);
+        foreach (var w in workers) w.Join();
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        return last - first;
+    }
+
+    private static double CpuImagesPerSecond(byte[][] files, int threads, int side, TimeSpan time)
+    {
+        long images = Measure(threads, time, (t, go, count) =>
+        {
+            int k = t;
+            while (go())
+            {
+                using var bmp = SKBitmap.Decode(files[k++ % files.Length]) ?? throw new InvalidDataException("SkiaSharp could not decode a benchmark file");
+                using var small = bmp.Resize(new SKImageInfo(side, side, SKColorType.Rgba8888), new SKSamplingOptions(SKFilterMode.Linear));
+                count(1);
+            }
+        });
+        return images / time.TotalSeconds;
+    }
+
+    private static string GpuRun(byte[][] files, int batch, int decoders, int side, TimeSpan time)
+    {
+        using var ctx = CudaContext.Create();
+        var hostSeconds = new double[decoders];
+        var batchSeconds = new double[decoders];
+        var batchesRun = new long[decoders];
+        var refused = new long[decoders];
+        var hardware = new bool[decoders];
+        long images = Measure(decoders, time, (t, go, count) =>
+        {
+            using var stream = CudaStream.Create(ctx);
+            using var decoder = new GpuJpegDecoder(ctx, batch);
+            hardware[t] = decoder.IsHardware;
+            long imageBytes = (long)side * side * 3;
+            using var destination = DeviceBuffer<byte>.Allocate(ctx, batch * imageBytes);
+            var input = Enumerable.Range(0, batch).Select(i => (ReadOnlyMemory<byte>)files[(t + i) % files.Length]).ToList();
+            var results = new GpuJpegImage[batch];
+            var jobs = new List<JpegResize>(batch);
+            while (go())
+            {
+                long begin = Stopwatch.GetTimestamp();
+                decoder.Decode(stream, input, results);
+                long decoded = Stopwatch.GetTimestamp();
+                jobs.Clear();
+                for (int i = 0; i < batch; i++)
+                    if (results[i].Decoded) jobs.Add(new JpegResize(i, jobs.Count * imageBytes, side, side, 0, 0, ResizeFilter.Linear));
+                decoder.EnqueueResize(stream, jobs.ToArray(), destination, side, side, 3);
+                stream.Synchronize();
+                hostSeconds[t] += Stopwatch.GetElapsedTime(begin, decoded).TotalSeconds;
+                batchSeconds[t] += Stopwatch.GetElapsedTime(begin).TotalSeconds;
+                batchesRun[t]++;
+                refused[t] += batch - jobs.Count;
+                count(jobs.Count);
+            }
+        });
+        long n = batchesRun.Sum();
+        return $"hardware={(hardware.All(h => h) ? 1 : 0)} images_per_s={images / time.TotalSeconds:F0} " +
+               $"decode_call_ms={1000 * hostSeconds.Sum() / Math.Max(n, 1):F3} batch_ms={1000 * batchSeconds.Sum() / Math.Max(n, 1):F3} refused={refused.Sum()}";
+    }
+}
