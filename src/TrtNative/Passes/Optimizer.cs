@@ -30,6 +30,7 @@ public static class Optimizer
         (nameof(GraphPasses.FuseConvActivation), GraphPasses.FuseConvActivation),
         (nameof(GraphPasses.FoldScaleIntoMatMul), GraphPasses.FoldScaleIntoMatMul),
         (nameof(GraphPasses.FuseGemmActivation), GraphPasses.FuseGemmActivation),
+        (nameof(GraphPasses.SplitBeforeTranspose), GraphPasses.SplitBeforeTranspose),
         (nameof(GraphPasses.FuseAttention), GraphPasses.FuseAttention),
         (nameof(GraphPasses.RemoveNoOpReshapes), GraphPasses.RemoveNoOpReshapes),
         (nameof(GraphPasses.FoldConstants) + " (again)", GraphPasses.FoldConstants),
