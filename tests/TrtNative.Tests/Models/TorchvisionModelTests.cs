@@ -111,8 +111,9 @@ public class TorchvisionModelTests(ITestOutputHelper output)
         var opt = r.Optimized;
         var unfused = opt.Nodes.Where(n => n.OpType == "MatMul" && opt.Initializers.ContainsKey(n.Input(1))).Select(n => n.Name).ToList();
         Assert.True(unfused.Count == 0, $"MatMul by a weight left unfused: {string.Join(", ", unfused.Take(5))} ({unfused.Count})");
-        // 12 layers × (packed q/k/v in-projection + 2 MLP Linears) on 3-D activations; out_proj is a 2-D Gemm.
-        Assert.Equal(36, opt.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));
+        // 12 layers × (packed q/k/v in-projection + 2 MLP Linears) on 3-D activations, and the patch embedding
+        // (PatchifyConvAsMatMul); out_proj is a 2-D Gemm.
+        Assert.Equal(37, opt.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));
         // Each encoder layer's attention (Q scaled by 1/8, Kᵀ, Softmax, P·V, with the transposes of the heads and of
         // O) is one trtnative.Attention; the transposes left are the two per layer into and out of seq-first order.
         Assert.Equal(12, ModelCheck.CountFused(opt, "Attention"));
@@ -125,7 +126,8 @@ public class TorchvisionModelTests(ITestOutputHelper output)
         });
         Assert.Equal(0, ModelCheck.Count(opt, "Softmax"));
         Assert.Equal(0, ModelCheck.Count(opt, "MatMul"));
-        Assert.Equal(ModelCheck.Count(r.Imported, "Transpose") - 12 * 4, ModelCheck.Count(opt, "Transpose"));
+        // Four per layer absorbed; the patch embedding adds two (its patches cut, its product back to NCHW).
+        Assert.Equal(ModelCheck.Count(r.Imported, "Transpose") - 12 * 4 + 2, ModelCheck.Count(opt, "Transpose"));
         Assert.Equal(25, ModelCheck.Count(opt, "LayerNormalization"));
         // Each MLP's exact GELU (the Erf chain) is one trtnative.Gelu.
         Assert.Equal(12, ModelCheck.CountFused(opt, "Gelu"));

@@ -79,14 +79,16 @@ public class ZooModelTests(ITestOutputHelper output)
         int linears = g.Nodes.Count(n => n.OpType == "MatMul" && g.Initializers.ContainsKey(n.Inputs[1]));
         var r = Check(g);
         var opt = r.Optimized;
-        // Every Linear (MatMul by a weight, then Add of a 1-D bias) becomes one FusedMatMul with the bias; each
-        // block's attention (per-head Transposes, MatMul, scale Mul, Softmax, MatMul, Transpose of O) one Attention.
-        Assert.Equal(linears, ModelCheck.CountFused(opt, "FusedMatMul"));
-        Assert.Equal(linears, opt.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));
+        // Every Linear (MatMul by a weight, then Add of a 1-D bias) becomes one FusedMatMul with the bias, and so does
+        // the patch embedding (PatchifyConvAsMatMul); each block's attention (per-head Transposes, MatMul, scale Mul,
+        // Softmax, MatMul, Transpose of O) one Attention.
+        Assert.Equal(linears + 1, ModelCheck.CountFused(opt, "FusedMatMul"));
+        Assert.Equal(linears + 1, opt.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));
         Assert.Equal(0, ModelCheck.Count(opt, "MatMul"));
         Assert.Equal(2, ModelCheck.CountFused(opt, "Attention"));
         Assert.Equal(0, ModelCheck.Count(opt, "Softmax"));
-        Assert.Equal(1, ModelCheck.Count(opt, "Transpose"));   // the patch tokens' only
+        Assert.Equal(3, ModelCheck.Count(opt, "Transpose"));   // the patches' cut, their product back to NCHW, the tokens'
+        Assert.Equal(0, ModelCheck.Count(opt, "Conv"));
         // The class-token shape chain (Shape → Slice → Concat) is a build-time value; Expand still needs the batch.
         Assert.Equal(0, ModelCheck.Count(opt, "Shape"));
         Assert.Equal(1, ModelCheck.Count(opt, "Expand"));
@@ -116,7 +118,7 @@ public class ZooModelTests(ITestOutputHelper output)
         Assert.Equal(12, r.Imported.Opset);
         Assert.Equal(0, ModelCheck.Count(g, "LayerNormalization"));
         Assert.Equal(2 * 5, ModelCheck.Count(r.Optimized, "ReduceMean"));
-        Assert.Equal(linears, r.Optimized.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));
+        Assert.Equal(linears + 1, r.Optimized.Nodes.Count(n => n.OpType == "FusedMatMul" && n.HasInput(2)));  // + the patch embedding
         Assert.Equal(0, ModelCheck.Count(r.Optimized, "Shape"));
         // Softmax(axis -1) of the old coerce-to-2-D kind is the same over the last axis: attention fuses all the same.
         Assert.Equal(2, ModelCheck.CountFused(r.Optimized, "Attention"));

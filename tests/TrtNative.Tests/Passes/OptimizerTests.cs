@@ -11,8 +11,8 @@ public class OptimizerTests
     public void PipelineRunsThePassesInTheDocumentedOrder()
     {
         Assert.Equal(
-            ["FoldConstants", "RemoveIdentities", "FoldBatchNormIntoConv", "FuseConvActivation", "FoldScaleIntoMatMul", "FuseGemmActivation",
-             "FuseAttention", "RemoveNoOpReshapes", "FoldConstants (again)", "FuseGelu", "RemoveDeadNodes"],
+            ["FoldConstants", "RemoveIdentities", "FoldBatchNormIntoConv", "PatchifyConvAsMatMul", "FuseConvActivation", "FoldScaleIntoMatMul",
+             "FuseGemmActivation", "SplitBeforeTranspose", "FuseAttention", "RemoveNoOpReshapes", "FoldConstants (again)", "FuseGelu", "RemoveDeadNodes"],
             Optimizer.Pipeline.Select(p => p.Name));
     }
 
