@@ -34,7 +34,16 @@ int32_t cublaslt_version() { return static_cast<int32_t>(cublasLtGetVersion()); 
 
 namespace {
 
-constexpr int kMaxAlgos = 8;
+constexpr int kMaxAlgos = 32;
+
+// How many of cuBLASLt's heuristic results a GEMM asks for (and autotuning times), by optimization level: 8 up to
+// level 2 (what every level had before), 16 at the default 3, 32 at 4-5. The results come sorted by cuBLASLt's own
+// estimate, so a longer list only adds candidates behind the same first ones (a stored tactic index keeps its
+// meaning) and more chances where the estimate misjudges, as it may for the small-M GEMMs of a transformer at batch 1
+// (ViT-B/16: 197 rows, a few dozen output tiles on a 132-SM GPU). Not yet measured on a GPU.
+int gemm_candidates(int32_t optimization_level) {
+    return optimization_level <= 2 ? 8 : optimization_level == 3 ? 16 : kMaxAlgos;
+}
 
 int64_t gcd_align(int64_t bytes) {
     if (bytes == 0) return 256;
@@ -132,7 +141,7 @@ public:
         TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)));
         // The bias pointer is set here with a placeholder; run() sets the real one (addresses may change).
         count_ = 0;
-        TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, kMaxAlgos, results_, &count_));
+        TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, gemm_candidates(env.optimization_level), results_, &count_));
         require(count_ > 0, TRTN_UNSUPPORTED, "gemm: cuBLASLt has no algorithm for " + a.shape_string() + " x " + b.shape_string() + " within the workspace limit");
         chosen_ = desc.tactic >= 0 && desc.tactic < count_ ? desc.tactic : 0;
         return results_[chosen_].workspaceSize;
