@@ -50,7 +50,9 @@ internal static class MergeCopies
         var a = MemoryMarshal.Read<CopyParams>(first.Params);
         var b = MemoryMarshal.Read<CopyParams>(second.Params);
         if (!IsPlainPermutation(a, rank) || !IsPlainPermutation(b, readRank)) return false;
-        if (throughAlias && !IsIdentity(b, readRank)) return false;
+        // Through an alias the second copy must move every element where it lies (a dtype conversion): a prefix slice
+        // (start 0, step 1, a smaller output) would otherwise make the merged copy write mid's whole extent into it.
+        if (throughAlias && (!IsIdentity(b, readRank) || !p.Tensors[second.Outputs[0]].Shape.SequenceEqual(p.Tensors[read].Shape))) return false;
 
         // The first copy's input must not change between the two copies.
         int source = p.Root(first.Inputs[0]);

@@ -109,4 +109,26 @@ public class MergeCopiesTests(ITestOutputHelper output)
         Assert.Equal(6, program.Tensors[feed.Outputs[0]].Shape.Length);
         Assert.True(err <= 1e-2, $"rel L2 {err:E3}");
     }
+
+    /// <summary>
+    /// A slice from index 0 behind a layout copy seen through a reshape is a plain, in-order copy too (start 0, step 1)
+    /// but of fewer elements: it is not merged into the layout copy, which would write the whole reshaped extent into
+    /// the slice's smaller buffer.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void APrefixSliceThroughAReshapeIsNotMerged(bool fp16)
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", [Dim.Sym("batch"), Dim.Of(3), Dim.Of(4)]);
+        var t = b.Op("Transpose", [x], n => n.Set("perm", new long[] { 0, 2, 1 }));
+        var flat = b.Op("Reshape", t, b.Ints("flat", 0, 12));
+        var y = b.Op("Slice", flat, b.Ints("starts", 0), b.Ints("ends", 5), b.Ints("axes", 1));
+        var (program, err) = LowerAndRun(b.Build(y), fp16, [2, 3, 4]);
+        Assert.True(err <= (fp16 ? 1e-3 : 0), $"rel L2 {err:E3}");
+        var output = program.Outputs.Single();
+        var writer = program.Layers.Single(l => l.Outputs.Any(o => program.Root(o) == program.Root(output.TensorId)));
+        Assert.Equal(2, program.Tensors[writer.Outputs[0]].Shape.Length);
+    }
 }
