@@ -141,7 +141,10 @@ public:
         TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)));
         // The bias pointer is set here with a placeholder; run() sets the real one (addresses may change).
         count_ = 0;
-        TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, gemm_candidates(env.optimization_level), results_, &count_));
+        // A stored tactic (a plan, or a timing cache filled at a higher level) is an index into the list: ask for a list
+        // that long.
+        int wanted = std::max(gemm_candidates(env.optimization_level), std::min(kMaxAlgos, desc.tactic + 1));
+        TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, wanted, results_, &count_));
         require(count_ > 0, TRTN_UNSUPPORTED, "gemm: cuBLASLt has no algorithm for " + a.shape_string() + " x " + b.shape_string() + " within the workspace limit");
         chosen_ = desc.tactic >= 0 && desc.tactic < count_ ? desc.tactic : 0;
         return results_[chosen_].workspaceSize;
