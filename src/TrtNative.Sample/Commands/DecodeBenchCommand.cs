@@ -146,27 +146,34 @@ internal static class DecodeBenchCommand
         {
             using var stream = CudaStream.Create(ctx);
             using var decoder = new GpuJpegDecoder(ctx, batch);
-            hardware[t] = decoder.IsHardware;
             long imageBytes = (long)side * side * 3;
             using var destination = DeviceBuffer<byte>.Allocate(ctx, batch * imageBytes);
             var input = Enumerable.Range(0, batch).Select(i => (ReadOnlyMemory<byte>)files[(t + i) % files.Length]).ToList();
             var results = new GpuJpegImage[batch];
             var jobs = new List<JpegResize>(batch);
-            while (go())
+            try
             {
-                long begin = Stopwatch.GetTimestamp();
-                decoder.Decode(stream, input, results);
-                long decoded = Stopwatch.GetTimestamp();
-                jobs.Clear();
-                for (int i = 0; i < batch; i++)
-                    if (results[i].Decoded) jobs.Add(new JpegResize(i, jobs.Count * imageBytes, side, side, 0, 0, ResizeFilter.Linear));
-                decoder.EnqueueResize(stream, jobs.ToArray(), destination, side, side, 3);
-                stream.Synchronize();
-                hostSeconds[t] += Stopwatch.GetElapsedTime(begin, decoded).TotalSeconds;
-                batchSeconds[t] += Stopwatch.GetElapsedTime(begin).TotalSeconds;
-                batchesRun[t]++;
-                refused[t] += batch - jobs.Count;
-                count(jobs.Count);
+                while (go())
+                {
+                    long begin = Stopwatch.GetTimestamp();
+                    decoder.Decode(stream, input, results);
+                    long decoded = Stopwatch.GetTimestamp();
+                    jobs.Clear();
+                    for (int i = 0; i < batch; i++)
+                        if (results[i].Decoded) jobs.Add(new JpegResize(i, jobs.Count * imageBytes, side, side, 0, 0, ResizeFilter.Linear));
+                    decoder.EnqueueResize(stream, jobs.ToArray(), destination, side, side, 3);
+                    stream.Synchronize();
+                    hostSeconds[t] += Stopwatch.GetElapsedTime(begin, decoded).TotalSeconds;
+                    batchSeconds[t] += Stopwatch.GetElapsedTime(begin).TotalSeconds;
+                    batchesRun[t]++;
+                    refused[t] += batch - jobs.Count;
+                    count(jobs.Count);
+                }
+            }
+            finally
+            {
+                stream.Synchronize();  // nothing queued may outlive the buffers it uses
+                hardware[t] = decoder.IsHardware;  // read after the runs: the decoder may have left the hardware path
             }
         });
         long n = batchesRun.Sum();
