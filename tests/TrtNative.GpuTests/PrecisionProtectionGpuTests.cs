@@ -204,6 +204,32 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A second build with the timing cache the first one filled takes the kept nodes from it (no calibration runs)
+    /// and gets the same engine precision-wise: the same nodes kept, for the same reasons.
+    /// </summary>
+    [Fact]
+    public void ASecondBuildTakesTheDecisionFromTheTimingCache()
+    {
+        EngineGpuTests.RequireEngine();
+        var g = OverflowNet.Build(5);
+        using var ctx = CudaContext.Create();
+        var builder = new Builder(ctx);
+        var cache = new TimingCache();
+        var config = Config(Precision.Fp16, protection: true);
+        config.TimingCache = cache;
+        var first = new List<BuildProgress>();
+        var second = new List<BuildProgress>();
+        using var a = builder.Build(g, config, progress: new SyncProgress(first));
+        using var b = builder.Build(g, config, progress: new SyncProgress(second));
+        foreach (var p in second.Where(p => p.Phase == BuildPhase.ProtectPrecision)) Report("second build: " + p);
+        Assert.Contains(first, p => p.Phase == BuildPhase.ProtectPrecision && p.Message.StartsWith("comparing ", StringComparison.Ordinal));
+        Assert.DoesNotContain(second, p => p.Phase == BuildPhase.ProtectPrecision && p.Message.StartsWith("comparing ", StringComparison.Ordinal));
+        Assert.Contains("the timing cache's decision", second[^1].Message);
+        Assert.Contains(a.KeptInFp32, k => k.Node == OverflowNet.BigConv);
+        Assert.Equal(a.KeptInFp32, b.KeptInFp32);
+    }
+
     /// <summary>Collects progress on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
     private sealed class SyncProgress(List<BuildProgress> into) : IProgress<BuildProgress>
     {

@@ -312,10 +312,33 @@ public sealed class Builder
         try
         {
             var inputs = calibration ?? RandomCalibration(engine.Profile);
-            var calibrationSettings = CalibrationSettings(optimized, settings, inputs);
             string name = settings.Precision.Name();
             var reduced = settings.Precision.ActivationType();
+
+            // With the kept nodes known, the engine is the one built (none) or one lowered with them.
+            Engine Apply(IReadOnlyDictionary<string, string> keep, string why)
+            {
+                if (keep.Count == 0)
+                {
+                    Report(progress, BuildPhase.ProtectPrecision, end: true, $"pure {name}, {why}");
+                    return engine;
+                }
+                engine.Dispose();
+                // The rebuild's phases are reported as steps of this one, so the phase count stays a progress bar.
+                var inner = progress is null ? null : new PhaseRelabel(progress, $"rebuilding with {keep.Count} node(s) in fp32");
+                var compiled = Compile(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = keep }, settings, log, inner);
+                var rebuilt = CreateAndTune(compiled, settings, cache, modelHash, inner);
+                Report(progress, BuildPhase.ProtectPrecision, end: true, $"kept {keep.Count} node(s) in fp32 ({string.Join(", ", keep.Keys)}), {why}");
+                return rebuilt;
+            }
+
+            string? cacheKey = cache is null ? null : ProtectionCache.Key(engine.Header, settings.Precision, inputs);
+            if (cacheKey is not null && cache!.TryGet(cacheKey, out var entry) && ProtectionCache.Decode(entry.TacticId) is { } decided)
+                return Apply(decided, "the timing cache's decision for this model, precision, calibration and GPU");
+
+            var calibrationSettings = CalibrationSettings(optimized, settings, inputs);
             Report(progress, BuildPhase.ProtectPrecision, end: false, $"comparing {name} with fp32 node by node on {inputs.Count} calibration run(s)");
+            var sw = System.Diagnostics.Stopwatch.StartNew();
             ProtectionResult result;
             try
             {
@@ -331,21 +354,9 @@ public sealed class Builder
                 throw new TrtNativeException(e.Code, $"precision protection could not calibrate ({e.Message}); build with precision " +
                     $"protection off for a pure {name} engine, or give smaller calibration inputs", e);
             }
-            string outputs = string.Join("; ", result.Outputs);
+            if (cacheKey is not null) cache!.Set(cacheKey, ProtectionCache.Encode(result.KeepFp32), sw.Elapsed.TotalMilliseconds);
             string budget = result.WithinBudget ? "within budget" : "STILL OVER BUDGET (the kept nodes are the best found)";
-            if (result.KeepFp32.Count == 0)
-            {
-                Report(progress, BuildPhase.ProtectPrecision, end: true, $"pure {name}, {budget}: {outputs}");
-                return engine;
-            }
-            engine.Dispose();
-            // The rebuild's phases are reported as steps of this one, so the phase count stays a progress bar.
-            var inner = progress is null ? null : new PhaseRelabel(progress, $"rebuilding with {result.KeepFp32.Count} node(s) in fp32");
-            var compiled = Compile(optimized, new LoweringOptions { Activation = reduced, KeepFp32 = result.KeepFp32 }, settings, log, inner);
-            var rebuilt = CreateAndTune(compiled, settings, cache, modelHash, inner);
-            Report(progress, BuildPhase.ProtectPrecision, end: true,
-                $"kept {result.KeepFp32.Count} node(s) in fp32 ({string.Join(", ", result.KeepFp32.Keys)}), {budget}: {outputs}");
-            return rebuilt;
+            return Apply(result.KeepFp32, $"{budget}: {string.Join("; ", result.Outputs)}");
         }
         catch
         {
