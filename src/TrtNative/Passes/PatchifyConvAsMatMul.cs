@@ -27,7 +27,8 @@ public static partial class GraphPasses
     public static Graph PatchifyConvAsMatMul(Graph g, PassLog log)
     {
         const string pass = nameof(PatchifyConvAsMatMul);
-        if (Environment.GetEnvironmentVariable("TRTN_PATCHIFY") == "0") return g;
+        // Off for the A/B; below opset 5 a Reshape cannot take its shape as an input.
+        if (Environment.GetEnvironmentVariable("TRTN_PATCHIFY") == "0" || g.Opset < 5) return g.Clone();
         g = g.Clone();
         ShapeInference.Run(g);
         bool changed = false;

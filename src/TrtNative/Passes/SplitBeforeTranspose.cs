@@ -22,6 +22,7 @@ public static partial class GraphPasses
     public static Graph SplitBeforeTranspose(Graph g, PassLog log)
     {
         const string pass = nameof(SplitBeforeTranspose);
+        if (g.Opset < 5) return g.Clone();  // the new Reshape takes its shape as an input (opset 5 on)
         g = g.Clone();
         ShapeInference.Run(g);
         foreach (var last in g.Nodes.Where(n => n.Domain.Length == 0 && n.OpType == "Reshape").ToList())

@@ -44,6 +44,20 @@ public class SplitBeforeTransposeTests
         Assert.Equal(g.Nodes.Select(n => n.OpType), after.Nodes.Select(n => n.OpType));
     }
 
+    /// <summary>Below opset 5 a Reshape takes its shape as an attribute: the pass leaves such graphs alone.</summary>
+    [Fact]
+    public void BeforeOpset5NothingChanges()
+    {
+        var b = new GraphBuilder(opset: 4);
+        var x = b.Input("x", [Dim.Of(5), Dim.Of(2), Dim.Of(12)]);
+        var merged = b.Op("Reshape", [x], n => n.Set("shape", new long[] { 5, 6, 4 }));
+        var t = b.Op("Transpose", [merged], n => n.Set("perm", new long[] { 1, 0, 2 }));
+        var y = b.Op("Reshape", [t], n => n.Set("shape", new long[] { 2, 3, 5, 4 }));
+        var after = Apply(GraphPasses.SplitBeforeTranspose, b.Build(y), out var log);
+        Assert.Empty(log.Entries);
+        Assert.Equal(["Reshape", "Transpose", "Reshape"], after.Nodes.Select(n => n.OpType));
+    }
+
     [Fact]
     public void AChainThatMergesNothingStays()
     {
