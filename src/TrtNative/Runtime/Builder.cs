@@ -332,7 +332,7 @@ public sealed class Builder
                 return rebuilt;
             }
 
-            string? cacheKey = cache is null ? null : ProtectionCache.Key(engine.Header, settings.Precision, inputs);
+            string? cacheKey = cache is null ? null : ProtectionCache.Key(engine.Header, optimized, settings.Precision, inputs);
             if (cacheKey is not null && cache!.TryGet(cacheKey, out var entry) && ProtectionCache.Decode(entry.TacticId) is { } decided)
                 return Apply(decided, "the timing cache's decision for this model, precision, calibration and GPU");
 

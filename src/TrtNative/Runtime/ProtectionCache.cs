@@ -8,7 +8,8 @@ namespace TrtNative.Runtime;
 /// Precision protection's decision — the nodes kept in fp32, each with its reason — as an entry of the timing cache,
 /// so that a build which has made it once on this GPU skips the two observed engines and their calibration runs.
 /// Keyed like a timing (GPU, compute capability, cuDNN and cuBLASLt versions) and by what the decision depends on: the
-/// model, the reduced type and the calibration inputs.
+/// model, the optimized graph it names nodes of (another version of the passes may name or fuse them otherwise), the
+/// reduced type and the calibration inputs.
 /// </summary>
 internal static class ProtectionCache
 {
@@ -16,10 +17,19 @@ internal static class ProtectionCache
     private const string Version = "precision-protection/1";
     private const string Prefix = "keep:";
 
-    /// <summary>The entry's key for the engine of <paramref name="header"/> built in <paramref name="precision"/>.</summary>
-    public static string Key(PlanHeader header, Precision precision, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> calibration) =>
-        TimingCache.Key($"{Version}|model={header.ModelHash}|{precision.Name()}|calibration={Hash(calibration)}",
+    /// <summary>The entry's key for the engine of <paramref name="header"/>, lowered from <paramref name="optimized"/>, built in <paramref name="precision"/>.</summary>
+    public static string Key(PlanHeader header, Graph optimized, Precision precision, IReadOnlyList<IReadOnlyDictionary<string, Tensor>> calibration) =>
+        TimingCache.Key($"{Version}|model={header.ModelHash}|graph={Hash(optimized)}|{precision.Name()}|calibration={Hash(calibration)}",
             header.GpuName, header.ComputeCapability, header.CudnnVersion, header.CublasLtVersion);
+
+    /// <summary>SHA-256 (hex) of the graph's nodes: each one's op, name, inputs and outputs, in order.</summary>
+    private static string Hash(Graph g)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var n in g.Nodes)
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{n.QualifiedOp}\0{n.Name}\0{string.Join("\0", n.Inputs)}\0>{string.Join("\0", n.Outputs)}\n"));
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
 
     /// <summary>The kept nodes as the entry's tactic id ("keep:" for none).</summary>
     public static string Encode(IReadOnlyDictionary<string, string> keepFp32) =>

@@ -14,6 +14,13 @@ public class ProtectionCacheTests
         CublasLtVersion = 130100, ModelHash = model, Settings = new BuildSettings(Precision.Fp16, 1 << 20, true),
     };
 
+    private static Graph Net(string reluName = "relu")
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", 1, 4);
+        return b.Build(b.Node("Relu", [x], name: reluName).Outputs[0]);
+    }
+
     private static IReadOnlyList<IReadOnlyDictionary<string, Tensor>> Calibration(float first) =>
         [new Dictionary<string, Tensor> { ["x"] = Tensor.FromFloats([first, 2, 3, 4], [1, 4]) }];
 
@@ -39,14 +46,15 @@ public class ProtectionCacheTests
     public void OtherIdsAreNotDecisions(string id) => Assert.Null(ProtectionCache.Decode(id));
 
     [Fact]
-    public void TheKeyFollowsModelPrecisionCalibrationAndGpu()
+    public void TheKeyFollowsModelGraphPrecisionCalibrationAndGpu()
     {
-        string key = ProtectionCache.Key(Header(), Precision.Fp16, Calibration(1));
-        Assert.Equal(key, ProtectionCache.Key(Header(), Precision.Fp16, Calibration(1)));
-        Assert.NotEqual(key, ProtectionCache.Key(Header(model: "m2"), Precision.Fp16, Calibration(1)));
-        Assert.NotEqual(key, ProtectionCache.Key(Header(), Precision.Bf16, Calibration(1)));
-        Assert.NotEqual(key, ProtectionCache.Key(Header(), Precision.Fp16, Calibration(1.5f)));
-        Assert.NotEqual(key, ProtectionCache.Key(Header(gpu: "NVIDIA H100 80GB HBM3"), Precision.Fp16, Calibration(1)));
+        string key = ProtectionCache.Key(Header(), Net(), Precision.Fp16, Calibration(1));
+        Assert.Equal(key, ProtectionCache.Key(Header(), Net(), Precision.Fp16, Calibration(1)));
+        Assert.NotEqual(key, ProtectionCache.Key(Header(model: "m2"), Net(), Precision.Fp16, Calibration(1)));
+        Assert.NotEqual(key, ProtectionCache.Key(Header(), Net("renamed by another optimizer"), Precision.Fp16, Calibration(1)));
+        Assert.NotEqual(key, ProtectionCache.Key(Header(), Net(), Precision.Bf16, Calibration(1)));
+        Assert.NotEqual(key, ProtectionCache.Key(Header(), Net(), Precision.Fp16, Calibration(1.5f)));
+        Assert.NotEqual(key, ProtectionCache.Key(Header(gpu: "NVIDIA H100 80GB HBM3"), Net(), Precision.Fp16, Calibration(1)));
     }
 
     /// <summary>A decision stored in a timing cache file comes back from it.</summary>
@@ -55,7 +63,7 @@ public class ProtectionCacheTests
     {
         using var dir = new TempDir();
         var cache = new TimingCache();
-        string key = ProtectionCache.Key(Header(), Precision.Fp16, Calibration(1));
+        string key = ProtectionCache.Key(Header(), Net(), Precision.Fp16, Calibration(1));
         cache.Set(key, ProtectionCache.Encode(new Dictionary<string, string> { ["c2"] = "overflow" }), 1234.5);
         TimingCacheFile.Save(dir.File("t.cache"), cache);
         Assert.True(TimingCacheFile.Load(dir.File("t.cache")).TryGet(key, out var entry));
