@@ -46,7 +46,6 @@ internal static class MergeCopies
 
         int rank = p.Tensors[mid].Shape.Length, readRank = p.Tensors[read].Shape.Length;
         if (p.Tensors[first.Inputs[0]].Shape.Length != rank || p.Tensors[second.Outputs[0]].Shape.Length != readRank) return false;
-        if (!throughAlias && readRank != rank) return false;
         var a = MemoryMarshal.Read<CopyParams>(first.Params);
         var b = MemoryMarshal.Read<CopyParams>(second.Params);
         if (!IsPlainPermutation(a, rank) || !IsPlainPermutation(b, readRank)) return false;
