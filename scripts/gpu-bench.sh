@@ -21,10 +21,12 @@ max_batch="${batches##*,}"
 export LD_LIBRARY_PATH="/tmp/bundle/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 log="$OUTDIR/bench.log"
 : > "$log"
+# Every TrtNative figure of a run (table rows and A/B lines alike) is measured with the same options.
+sample=(/tmp/bundle/bin/TrtNative.Sample bench)
+timing=(--profile "1:32:$max_batch" --batch "$batches" --iters 100 --warmup 20)
 bench() {  # model precision [label]
   /usr/bin/time -f "BUILD+BENCH wall_s=%e model=$1 precision=$2 ${3:-}" \
-    /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$1.onnx --$2 --profile 1:32:$max_batch --batch $batches \
-    --iters 100 --warmup 20 ${4:-} >> "$log" 2>&1 || echo "bench $1 $2 failed" >> "$log"
+    "${sample[@]}" /tmp/trtn-models/$1.onnx --$2 "${timing[@]}" ${4:-} >> "$log" 2>&1 || echo "bench $1 $2 failed" >> "$log"
 }
 # --layers: each layer's time and what it ran (cuDNN engine, cuBLASLt, our kernel) for the per-layer analysis (fp32 too:
 # ResNet-50 fp32 ran at 0.54x PyTorch's fp32 at batch 1 in session 5, with no profile to say why).
@@ -38,8 +40,8 @@ for i in $(seq 2 "$builds"); do bench "$first" fp16 "cold-build=$i"; done
 for ab in ${TRTN_BENCH_AB:-}; do
   setting="${ab%%:*}"
   for m in $(echo "${ab#*:}" | tr ',' ' '); do
-    env "$setting" /tmp/bundle/bin/TrtNative.Sample bench /tmp/trtn-models/$m.onnx --fp16 --profile 1:32:$max_batch \
-      --batch $batches --iters 100 --warmup 20 --layers > "$OUTDIR/bench-ab.log" 2>&1 || echo "A/B bench $setting $m failed" >> "$log"
+    env "$setting" "${sample[@]}" /tmp/trtn-models/$m.onnx --fp16 "${timing[@]}" --layers > "$OUTDIR/bench-ab.log" 2>&1 \
+      || echo "A/B bench $setting $m failed" >> "$log"
     sed "s/^BENCH /AB $setting BENCH /" "$OUTDIR/bench-ab.log" | grep '^AB ' >> "$log"
     cat "$OUTDIR/bench-ab.log" >> "$OUTDIR/bench-ab-all.log"
   done
