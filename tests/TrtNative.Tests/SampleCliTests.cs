@@ -83,6 +83,7 @@ public class SampleCliTests
     [InlineData("give either MODEL.onnx or --engine PLAN", "inspect", "@digits", "--engine", "@digits")]
     [InlineData("--decoders: 'x' is not a count", "decodebench", "--decoders", "1,x")]
     [InlineData("--batch: '0' is not a count (1 or more)", "decodebench", "--batch", "0")]
+    [InlineData("no image size given", "decodebench", "--synthetic", " ")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
         var (code, output, err) = Run(args.Select(a => a == "@digits" ? Digits : a).ToArray());

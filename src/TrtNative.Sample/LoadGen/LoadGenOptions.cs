@@ -69,15 +69,18 @@ internal sealed class LoadGenOptions
         return TimeSpan.FromSeconds(v * scale);
     }
 
-    /// <summary>"640x480,1920x1080".</summary>
-    public static (int Width, int Height)[] ParseSizes(string s) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-        .Select(p =>
+    /// <summary>"640x480,1920x1080" (at least one).</summary>
+    public static (int Width, int Height)[] ParseSizes(string s)
+    {
+        var sizes = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p =>
         {
             var wh = p.Split('x', 'X');
             if (wh.Length != 2 || !int.TryParse(wh[0], out int w) || !int.TryParse(wh[1], out int h) || w < 1 || h < 1)
                 throw new FormatException($"'{p}' is not a size WIDTHxHEIGHT");
             return (w, h);
         }).ToArray();
+        return sizes.Length > 0 ? sizes : throw new FormatException("no image size given (WIDTHxHEIGHT,...)");
+    }
 
     /// <summary>"1,16,64,256" (each ≥ 1).</summary>
     public static int[] ParseLevels(string s)
