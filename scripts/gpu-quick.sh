@@ -2,9 +2,11 @@
 # The shortest device run that both checks and measures models, for sessions with little device time. From
 # .carry/gpu (scripts/carry-sync.sh): one native build (gpu-test.sh's) while the models export, the GPU model tests
 # for those models only (ModelGpuTests.MatchesOnnxRuntime: fp32, fp16, bf16 against ONNX Runtime), then
-# gpu-bench.sh. No native self-test and no node tests (gpu-full.sh runs those). Logs under $OUT.
+# gpu-bench.sh; the native self-test runs while the models export. No node tests (gpu-full.sh runs those). Logs
+# under $OUT.
 # Environment: TRTN_MODELS (default "vit_b_16 resnet50"), TRTN_REFERENCE_N (default 64), TRTN_QUICK_TESTS=0 skips
-#              the tests, and gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
+#              the tests, TRTN_QUICK_SELFTEST=0 the native self-test, and gpu-bench.sh's TRTN_BENCH_*
+#              (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
 set -uo pipefail
 here="$(pwd)"
 OUTDIR="${OUT:-$here/out}"
@@ -22,6 +24,11 @@ export_pid=$!
 OUT="$OUTDIR" bash /tmp/bundle/scripts/gpu-test.sh -method "NoTestHasThisName" > "$OUTDIR/native-console.log" 2>&1
 grep -E "built|FAILED" "$OUTDIR/native-console.log" | head -5
 echo "== native built ($((SECONDS - t0)) s)"
+# The native self-test (kernels, cuDNN graphs, nvJPEG) while the export still runs; TRTN_QUICK_SELFTEST=0 skips it.
+if [ "${TRTN_QUICK_SELFTEST:-1}" != 0 ] && [ -x /tmp/bundle/build/native/trtn_selftest ]; then
+  timeout 240 /tmp/bundle/build/native/trtn_selftest > "$OUTDIR/selftest.log" 2>&1
+  echo "== selftest rc=$? ($((SECONDS - t0)) s): $(grep -E 'FAIL' "$OUTDIR/selftest.log" | head -10 | tr '\n' ';') $(tail -1 "$OUTDIR/selftest.log")"
+fi
 wait $export_pid
 grep -E "exported|rc=|Error|error" "$OUTDIR/export.log" | tail -6
 echo "== models exported ($((SECONDS - t0)) s)"
