@@ -82,7 +82,9 @@ public class SampleCliTests
     [InlineData("--calibration: directory '/no/such/calibration/dir' does not exist", "build", "@digits", "--calibration", "/no/such/calibration/dir")]
     [InlineData("give either MODEL.onnx or --engine PLAN", "inspect", "@digits", "--engine", "@digits")]
     [InlineData("--decoders: 'x' is not a count", "decodebench", "--decoders", "1,x")]
-    [InlineData("--batch: '0' is not a count (1 or more)", "decodebench", "--batch", "0")]
+    [InlineData("--batch: '0' is neither a batch size (1 or more) nor a range", "decodebench", "--batch", "0")]
+    [InlineData("--batch: '16-8' is neither a batch size (1 or more) nor a range A-B with 1 <= A <= B", "decodebench", "--batch", "16-8")]
+    [InlineData("--batch: '4-x' is neither", "decodebench", "--batch", "4-x")]
     [InlineData("no image size given", "decodebench", "--synthetic", " ")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {

@@ -8,11 +8,11 @@ using TrtNative.Sample.LoadGen;
 namespace TrtNative.Sample.Commands;
 
 /// <summary>
-/// decodebench [--images DIR | --synthetic 640x480,1920x1080] [--synthetic-count N] [--batch 16,64,128]
+/// decodebench [--images DIR | --synthetic 640x480,1920x1080] [--synthetic-count N] [--batch 16,64,128,16-24]
 /// [--decoders 1,2,4] [--cpu-threads N] [--size 224] [--duration 3s]: how many JPEGs per second can be decoded and
 /// resized at all, without a server — the ceiling of the server's GPU image path. On the GPU: D threads, each with its
 /// own stream and <see cref="GpuJpegDecoder"/>, decode batches of B files and resize them to SIZE×SIZE until the time
-/// is up; the line also gives the host time of the decode call per batch (nvJPEG's parsing, and whatever of the
+/// is up (a range A-B cycles the batch size through A..B, as a server's batches vary from one to the next); the line also gives the host time of the decode call per batch (nvJPEG's parsing, and whatever of the
 /// decoding blocks the caller) against the whole batch's time. On the CPU: N threads decoding with SkiaSharp and
 /// resizing (the server's fallback path). One line per measurement, "DECODE gpu|cpu ...", for scripts to grep.
 /// </summary>
@@ -25,7 +25,7 @@ internal static class DecodeBenchCommand
         var images = new Option<string?>("--images") { Description = "folder of JPEGs (grouped by size)" };
         var synthetic = new Option<string>("--synthetic") { Description = "sizes of synthetic JPEGs when no folder is given", DefaultValueFactory = _ => "640x480,1920x1080" };
         var syntheticCount = new Option<int>("--synthetic-count") { Description = "synthetic JPEGs per size", DefaultValueFactory = _ => 8 }.AtLeast(1);
-        var batches = new Option<string>("--batch") { Description = "files per GPU decode call", DefaultValueFactory = _ => "16,64,128" };
+        var batches = new Option<string>("--batch") { Description = "files per GPU decode call; A-B cycles through A..B", DefaultValueFactory = _ => "16,64,128" };
         var decoders = new Option<string>("--decoders") { Description = "concurrent GPU decoders (threads, each with its own stream); 0: no GPU run", DefaultValueFactory = _ => "1,2,4" };
         var cpuThreads = new Option<int>("--cpu-threads") { Description = "CPU decoding threads (0: no CPU run)", DefaultValueFactory = _ => Environment.ProcessorCount }.AtLeast(0);
         var size = new Option<int>("--size") { Description = "the square size images are resized to", DefaultValueFactory = _ => 224 }.AtLeast(1);
@@ -33,12 +33,13 @@ internal static class DecodeBenchCommand
         foreach (var o in new Option[] { images, synthetic, syntheticCount, batches, decoders, cpuThreads, size, duration }) command.Options.Add(o);
         Cli.SetAction(command, r =>
         {
-            int[] batchSizes, decoderCounts;
+            (int Min, int Max)[] batchSizes;
+            int[] decoderCounts;
             TimeSpan time;
             (int Width, int Height)[] sizes;
             try
             {
-                batchSizes = ParseCounts(r.GetValue(batches)!, "--batch", 1);
+                batchSizes = ParseBatchSizes(r.GetValue(batches)!);
                 decoderCounts = ParseCounts(r.GetValue(decoders)!, "--decoders", 0);
                 time = LoadGenOptions.ParseDuration(r.GetValue(duration)!);
                 sizes = LoadGenOptions.ParseSizes(r.GetValue(synthetic)!);
@@ -61,8 +62,8 @@ internal static class DecodeBenchCommand
                 if (r.GetValue(cpuThreads) is > 0 and var threads)
                     Console.WriteLine($"DECODE cpu {label} threads={threads} images_per_s={CpuImagesPerSecond(bytes, threads, side, time):F0}");
                 foreach (int d in decoderCounts.Where(d => d > 0))
-                    foreach (int b in batchSizes)
-                        Console.WriteLine($"DECODE gpu {label} batch={b} decoders={d} {GpuRun(bytes, b, d, side, time)}");
+                    foreach (var b in batchSizes)
+                        Console.WriteLine($"DECODE gpu {label} batch={(b.Min == b.Max ? $"{b.Min}" : $"{b.Min}-{b.Max}")} decoders={d} {GpuRun(bytes, b.Min, b.Max, d, side, time)}");
             }
             return Cli.Ok;
         });
@@ -72,6 +73,19 @@ internal static class DecodeBenchCommand
     private static int[] ParseCounts(string text, string option, int min) =>
         text.Split(',', StringSplitOptions.TrimEntries).Select(s => int.TryParse(s, out int v) && v >= min ? v
             : throw new FormatException($"{option}: '{s}' is not a count ({min} or more)")).ToArray();
+
+    // "16,64,16-24": a fixed size, or a range whose sizes the batches cycle through.
+    private static (int Min, int Max)[] ParseBatchSizes(string text)
+    {
+        var sizes = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(s =>
+        {
+            var ends = s.Split('-');
+            int[] v = ends.Select(e => int.TryParse(e, out int n) && n >= 1 ? n : -1).ToArray();
+            if (ends.Length is 1 or 2 && v.All(n => n >= 1) && v[0] <= v[^1]) return (v[0], v[^1]);
+            throw new FormatException($"--batch: '{s}' is neither a batch size (1 or more) nor a range A-B with 1 <= A <= B");
+        }).ToArray();
+        return sizes.Length > 0 ? sizes : throw new FormatException("--batch: no batch size given");
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/> on <paramref name="threads"/> threads (arguments: the thread's index, "go on?" and
@@ -134,7 +148,8 @@ internal static class DecodeBenchCommand
         return images / time.TotalSeconds;
     }
 
-    private static string GpuRun(byte[][] files, int batch, int decoders, int side, TimeSpan time)
+    // Batches of minBatch..maxBatch files (cycling, one size per call) on each of `decoders` threads.
+    private static string GpuRun(byte[][] files, int minBatch, int maxBatch, int decoders, int side, TimeSpan time)
     {
         using var ctx = CudaContext.Create();
         var hostSeconds = new double[decoders];
@@ -145,18 +160,21 @@ internal static class DecodeBenchCommand
         long images = Measure(decoders, time, (t, go, count) =>
         {
             using var stream = CudaStream.Create(ctx);
-            using var decoder = new GpuJpegDecoder(ctx, batch);
+            using var decoder = new GpuJpegDecoder(ctx, maxBatch);
             long imageBytes = (long)side * side * 3;
-            using var destination = DeviceBuffer<byte>.Allocate(ctx, batch * imageBytes);
-            var input = Enumerable.Range(0, batch).Select(i => (ReadOnlyMemory<byte>)files[(t + i) % files.Length]).ToList();
-            var results = new GpuJpegImage[batch];
-            var jobs = new List<JpegResize>(batch);
+            using var destination = DeviceBuffer<byte>.Allocate(ctx, maxBatch * imageBytes);
+            var inputs = Enumerable.Range(minBatch, maxBatch - minBatch + 1)
+                .Select(b => Enumerable.Range(0, b).Select(i => (ReadOnlyMemory<byte>)files[(t + i) % files.Length]).ToList()).ToArray();
+            var results = new GpuJpegImage[maxBatch];
+            var jobs = new List<JpegResize>(maxBatch);
             try
             {
-                while (go())
+                for (long call = 0; go(); call++)
                 {
+                    var input = inputs[call % inputs.Length];
+                    int batch = input.Count;
                     long begin = Stopwatch.GetTimestamp();
-                    decoder.Decode(stream, input, results);
+                    decoder.Decode(stream, input, results.AsSpan(0, batch));
                     long decoded = Stopwatch.GetTimestamp();
                     jobs.Clear();
                     for (int i = 0; i < batch; i++)
