@@ -39,6 +39,7 @@ struct NvJpeg {
     decltype(&nvjpegJpegStreamDestroy) streamDestroy = nullptr;
     decltype(&nvjpegJpegStreamParse) streamParse = nullptr;
     decltype(&nvjpegDecodeBatchedSupported) batchedSupported = nullptr;
+    decltype(&nvjpegJpegStreamParseHeader) streamParseHeader = nullptr;  // optional: nvjpegJpegStreamParse stands in
     std::string error;  // why loading failed (empty when loaded)
 };
 
@@ -75,6 +76,9 @@ const NvJpeg& nvjpeg() {
         sym(lib.streamDestroy, "nvjpegJpegStreamDestroy");
         sym(lib.streamParse, "nvjpegJpegStreamParse");
         sym(lib.batchedSupported, "nvjpegDecodeBatchedSupported");
+        // The hardware check needs the header only; nvjpegJpegStreamParse also walks the whole entropy-coded data, on
+        // the batching thread, for every file of every batch.
+        lib.streamParseHeader = reinterpret_cast<decltype(lib.streamParseHeader)>(dlsym(h, "nvjpegJpegStreamParseHeader"));
         if (!ok) lib.createEx = nullptr;  // the handle stays open: process lifetime, like a linked library
     });
     return lib;
@@ -160,6 +164,12 @@ struct trtn_jpeg_decoder {
 };
 
 namespace {
+
+// Reads a file's header into `parsed` (enough for nvjpegDecodeBatchedSupported).
+nvjpegStatus_t parse_header(const NvJpeg& nj, nvjpegHandle_t handle, const void* data, uint64_t size, nvjpegJpegStream_t parsed) {
+    auto bytes = static_cast<const unsigned char*>(data);
+    return nj.streamParseHeader ? nj.streamParseHeader(handle, bytes, (size_t)size, parsed) : nj.streamParse(handle, bytes, (size_t)size, 0, 0, parsed);
+}
 
 // One batched call on `handle`; false when nvJPEG refused the batch (then nothing of it can be trusted).
 bool decode_batched(const NvJpeg& nj, nvjpegHandle_t handle, nvjpegJpegState_t state, int& initialized_for,
@@ -285,9 +295,7 @@ TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const
             dest[i].channel[0] = decoder->arena + offset[i];
             dest[i].pitch[0] = (size_t)im.pitch;
             int unsupported = 1;
-            if (decoder->hw && decoder->use_hw &&
-                nj.streamParse(decoder->hw, static_cast<const unsigned char*>(data[i]), (size_t)sizes[i], 0, 0, decoder->hw_parsed) ==
-                    NVJPEG_STATUS_SUCCESS &&
+            if (decoder->hw && decoder->use_hw && parse_header(nj, decoder->hw, data[i], sizes[i], decoder->hw_parsed) == NVJPEG_STATUS_SUCCESS &&
                 nj.batchedSupported(decoder->hw, decoder->hw_parsed, &unsupported) == NVJPEG_STATUS_SUCCESS && unsupported == 0)
                 hw_group.push_back(i);
             else
