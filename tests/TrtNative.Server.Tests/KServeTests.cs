@@ -53,7 +53,10 @@ public class KServeTests
         // A service whose engine fails to build (nclasses contradicts what the model outputs) is not ready, nor is the server.
         var bad = MeansService(TestModels.MeansRepo(d.Sub("bad"), symbolicClasses: true), mllib: new JsonObject { ["nclasses"] = 5 });
         Assert.Equal(HttpStatusCode.Created, (await Put(s.Client, "/services/bad", bad)).code);
-        await WaitWhileBuilding(s.Client, "bad");
+        // Its description still answers, naming why (the failed build's engine is gone: nothing may read it).
+        var failed = await WaitWhileBuilding(s.Client, "bad");
+        Assert.Equal("failed", (string?)failed["state"]);
+        Assert.Contains("nclasses is 5", (string?)failed["error"]);
         var (br, bready) = await Get(s.Client, "/v2/models/bad/ready");
         Assert.Equal((HttpStatusCode.BadRequest, false), (br, (bool)bready["ready"]!));
         (rc, ready) = await Get(s.Client, "/v2/health/ready");

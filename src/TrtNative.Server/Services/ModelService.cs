@@ -87,8 +87,11 @@ public sealed class ModelService : IAsyncDisposable
             catch (Exception e)
             {
                 Error = e.Message;
+                // Dropped before it is disposed: a description of the failed service must not read a freed engine.
+                var built = _replicas;
+                _replicas = null;
                 State = ServiceState.Failed;
-                if (_replicas != null) _replicas.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                built?.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 throw;
             }
         });
