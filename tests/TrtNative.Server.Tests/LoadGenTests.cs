@@ -35,6 +35,45 @@ public class LoadGenTests(ITestOutputHelper output)
         Assert.Equal(l.Images, l.Server.InferenceCount);
         Assert.InRange(l.Server.Batches!.Value, 1, l.Images);
         Assert.InRange(l.Server.AvgBatchSize!.Value, 1.0, maxBatch);
+        // The server's side from /metrics: every measured image waited in the queue, every batch ran; the CPU backend
+        // reports no GPU stages.
+        var st = l.Stages!;
+        Assert.True(st.QueueMs >= 0 && st.RequestMs > 0 && st.BatchRunMs > 0, $"stages: {st}");
+        Assert.Equal((null, null, null, null), (st.HostSubmitMs, st.GpuPrepareMs, st.GpuEngineMs, st.HostSubmitBusy));
+    }
+
+    [Fact]
+    public void StagesAreMeansOfTheMetricsBetweenTwoReadings()
+    {
+        const string before = """
+            # TYPE trtnative_batch_stage_seconds histogram
+            trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="a",stage="host_submit"} 1.0
+            trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="a",stage="host_submit"} 10
+            trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="b",stage="host_submit"} 5.0
+            trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="b",stage="host_submit"} 1
+            trtnative_request_duration_seconds_sum{endpoint="predict",code="200"} 2.0
+            trtnative_request_duration_seconds_count{endpoint="predict",code="200"} 100
+            """;
+        const string after = """
+            trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="a",stage="host_submit"} 1.5 1733450000000
+            trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="a",stage="host_submit"} 20
+            trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="a",stage="gpu_engine"} 0.02
+            trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="a",stage="gpu_engine"} 10
+            trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="b",stage="host_submit"} 9.0
+            trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="b",stage="host_submit"} 2
+            trtnative_request_duration_seconds_sum{endpoint="predict",code="200"} 3.0
+            trtnative_request_duration_seconds_count{endpoint="predict",code="200"} 150
+            trtnative_request_duration_seconds_sum{endpoint="services",code="200"} 0.5
+            trtnative_request_duration_seconds_count{endpoint="services",code="200"} 50
+            """;
+        var st = ServerStages.Between(before, after, "a", 2.0);
+        Assert.Equal(50.0, st.HostSubmitMs);   // 0.5 s over 10 batches
+        Assert.Equal(2.0, st.GpuEngineMs);     // only after: 0.02 s over 10
+        Assert.Equal(0.25, st.HostSubmitBusy); // 0.5 s of 2 s
+        Assert.Equal(15.0, st.RequestMs);      // every endpoint: 1.5 s over 100 requests
+        Assert.Null(st.GpuPrepareMs);
+        Assert.Null(st.QueueMs);
+        Assert.Equal(0, ServerStages.Sum(after, "trtnative_batch_stage_seconds_sum", ("service", "c")));
     }
 
     [Fact]

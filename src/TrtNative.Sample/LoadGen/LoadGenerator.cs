@@ -57,9 +57,13 @@ internal sealed class LoadGenerator : IDisposable
         {
             if (_o.Warmup > TimeSpan.Zero) await PhaseAsync(c, bodies, _o.Warmup, 0, ct);
             var before = await ServerCountersAsync(ct);
+            string? metricsBefore = await MetricsTextAsync(ct);
             var phase = await PhaseAsync(c, bodies, _o.Duration, _o.MaxRequestsPerLevel, ct);
             var after = await ServerCountersAsync(ct);
+            string? metricsAfter = await MetricsTextAsync(ct);
             var level = phase.Result(c, _o.ImagesPerRequest, Difference(before, after));
+            if (metricsBefore is not null && metricsAfter is not null)
+                level.Stages = ServerStages.Between(metricsBefore, metricsAfter, _o.Service.ToLowerInvariant(), phase.Seconds);
             _log($"{c} clients: {level.ImagesPerSecond:F1} images/s, p50 {level.LatencyMs?.P50:F2} ms, p99 {level.LatencyMs?.P99:F2} ms, " +
                  $"{level.Errors} errors, avg batch {level.Server.AvgBatchSize:F2}");
             levels.Add(level);
@@ -103,6 +107,13 @@ internal sealed class LoadGenerator : IDisposable
         using var r = await _http.GetAsync(_service + "?labels=false", ct);
         var text = await r.Content.ReadAsStringAsync(ct);
         return (r.StatusCode, r.StatusCode == HttpStatusCode.OK ? JsonNode.Parse(text)?["body"] as JsonObject : null);
+    }
+
+    // The server's /metrics text, or null when it has none (an older server, or a server without the endpoint).
+    private async Task<string?> MetricsTextAsync(CancellationToken ct)
+    {
+        using var r = await _http.GetAsync(_metrics, ct);
+        return r.StatusCode == HttpStatusCode.OK ? await r.Content.ReadAsStringAsync(ct) : null;
     }
 
     // Cumulative server counters at one moment.

@@ -38,6 +38,9 @@ internal sealed record LevelResult(
 {
     /// <summary>The engine's own images/s at this level's average batch size (from --engine-plan), when measured.</summary>
     public EngineFigure? Engine { get; set; }
+
+    /// <summary>Where the time went inside the server during the level (from its /metrics), when it has the endpoint.</summary>
+    public ServerStages? Stages { get; set; }
 }
 
 /// <summary>The engine alone at one batch size.</summary>
@@ -71,11 +74,17 @@ internal sealed record LoadReport(
             sb.AppendLine(ci, $"{l.Concurrency,7} {l.Requests,9} {l.ImagesPerSecond,9:F1} {(l.LatencyMs?.P50 ?? double.NaN),8:F2} {(l.LatencyMs?.P99 ?? double.NaN),8:F2} {l.Errors,7} {batch,9} {engine,13}");
         }
         foreach (var l in Levels)
+            if (l.Stages is { } st)
+                sb.AppendLine(ci, $"  {l.Concurrency} clients, server side (ms): queue {Ms(st.QueueMs)}, request {Ms(st.RequestMs)}; per batch: run {Ms(st.BatchRunMs)}, " +
+                                  $"host_submit {Ms(st.HostSubmitMs)}, gpu_prepare {Ms(st.GpuPrepareMs)}, gpu_engine {Ms(st.GpuEngineMs)}; share of the time in host_submit {Ms(st.HostSubmitBusy)}");
+        foreach (var l in Levels)
             foreach (var (kind, e) in l.ErrorKinds)
                 sb.AppendLine(ci, $"  {l.Concurrency} clients: {e.Count} x {kind}: {e.FirstMessage}");
         if (Engine?.Error is string why) sb.AppendLine("engine: " + why);
         return sb.ToString();
     }
+
+    private static string Ms(double? v) => v is double d ? d.ToString("F3", CultureInfo.InvariantCulture) : "-";
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
