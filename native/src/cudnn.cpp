@@ -33,8 +33,10 @@ int32_t cudnn_version() { return static_cast<int32_t>(cudnnGetVersion()); }
 
 namespace {
 
-// Tactic number of our own direct convolution kernel (cuDNN algorithm ids are 0..7; graph tactics: conv_graph.h).
+// Tactic numbers of our own kernels: the direct convolution and the depthwise one (cuDNN algorithm ids are 0..7;
+// graph tactics: conv_graph.h).
 constexpr int32_t kTacticDirect = 1000;
+constexpr int32_t kTacticDepthwise = 1001;
 
 // How many graph configurations autotuning builds per graph (heuristics order), and how many of them may be
 // runtime-compiled ones, whose plans take far longer to build: set by the build's optimization level.
@@ -50,9 +52,9 @@ GraphSearch graph_search(int32_t optimization_level) {
     return {32, 8};
 }
 
-// How a convolution runs: our direct kernel, the legacy cudnnConvolutionForward with one algorithm, or a cuDNN
-// graph (plain, or with bias, residual and activation fused into it).
-enum class ConvImpl { Direct, Legacy, Graph };
+// How a convolution runs: our direct kernel, our depthwise kernel, the legacy cudnnConvolutionForward with one
+// algorithm, or a cuDNN graph (plain, or with bias, residual and activation fused into it).
+enum class ConvImpl { Direct, Depthwise, Legacy, Graph };
 
 class ConvLayer : public Layer {
 public:
@@ -73,6 +75,7 @@ public:
     int32_t tactic() const override {
         switch (impl_) {
             case ConvImpl::Direct: return kTacticDirect;
+            case ConvImpl::Depthwise: return kTacticDepthwise;
             case ConvImpl::Graph: return graphs_[graph_fused_]->candidate_tactic(graph_index_);
             default: return static_cast<int32_t>(algo_);
         }
@@ -82,6 +85,7 @@ public:
         static const char* kAlgos[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
         switch (impl_) {
             case ConvImpl::Direct: return "direct conv kernel";
+            case ConvImpl::Depthwise: return "depthwise conv kernel";
             case ConvImpl::Graph:
                 return std::string(graph_fused_ ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[graph_fused_]->candidate_name(graph_index_);
             default:
@@ -124,6 +128,8 @@ public:
 
         limit_ = env.workspace_limit;
         if (desc.tactic == kTacticDirect) { impl_ = ConvImpl::Direct; ws_ = 0; return 0; }
+        // A depthwise tactic whose kernel no longer applies (other shapes) is chosen again below, like a stale algorithm.
+        if (desc.tactic == kTacticDepthwise && depthwise_enabled() && depthwise_applies(t)) { impl_ = ConvImpl::Depthwise; ws_ = 0; return 0; }
         // A stored graph tactic is rebuilt for these shapes (the same configuration when cuDNN still lists it,
         // else the heuristics' first that builds); without the graph API here the legacy heuristics choose.
         if (is_graph_tactic(desc.tactic) && conv_graph_enabled()) {
@@ -150,6 +156,7 @@ public:
     void run(std::vector<TensorView>& t, RunEnv& env) override {
         switch (impl_) {
             case ConvImpl::Direct: run_direct(t, env); break;
+            case ConvImpl::Depthwise: run_depthwise(t, env); break;
             case ConvImpl::Graph: run_graph(t, env, graph_fused_, graph_index_); break;
             default: run_with(t, env, algo_, ws_); break;
         }
@@ -189,6 +196,11 @@ public:
         };
         rejected_ = 0;
         add({ConvImpl::Direct});
+        if (depthwise_applies(t) && depthwise_enabled()) {
+            Candidate c{ConvImpl::Depthwise};
+            run_candidate(t, env, c);
+            if (agrees()) add(c);
+        }
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int n = 0;
@@ -261,6 +273,7 @@ private:
     void run_candidate(std::vector<TensorView>& t, RunEnv& env, const Candidate& c) {
         switch (c.impl) {
             case ConvImpl::Direct: run_direct(t, env); break;
+            case ConvImpl::Depthwise: run_depthwise(t, env); break;
             case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
             default: run_with(t, env, c.algo, c.ws); break;
         }
@@ -338,6 +351,26 @@ private:
         auto* r = p.has_residual ? opt_in(t, 3) : nullptr;
         kernels::conv_direct(y.dtype, x.ptr, w.ptr, b ? static_cast<const float*>(b->ptr) : nullptr, r ? r->ptr : nullptr, y.ptr,
                              x.dims, w.dims, y.dims, p, env.stream);
+    }
+
+    bool depthwise_applies(std::vector<TensorView>& t) {
+        auto& x = in(t, 0); auto& w = in(t, 1);
+        return kernels::conv_depthwise_applies(x.dtype, x.dims, w.dims, params<trtn_conv_params>());
+    }
+
+    // TRTN_DEPTHWISE=0 keeps our depthwise kernel out of autotuning (the A/B against cuDNN's engines).
+    static bool depthwise_enabled() {
+        static const bool enabled = !env_is("TRTN_DEPTHWISE", "0");
+        return enabled;
+    }
+
+    void run_depthwise(std::vector<TensorView>& t, RunEnv& env) {
+        auto& p = params<trtn_conv_params>();
+        auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
+        auto* b = p.has_bias ? opt_in(t, 2) : nullptr;
+        auto* r = p.has_residual ? opt_in(t, 3) : nullptr;
+        kernels::conv_depthwise(y.dtype, x.ptr, w.ptr, b ? static_cast<const float*>(b->ptr) : nullptr, r ? r->ptr : nullptr, y.ptr,
+                                x.dims, w.dims, y.dims, p, env.stream);
     }
 
     // The bias / residual / activation pass after a convolution that did not fuse them.

@@ -199,6 +199,7 @@ trtn_activation test_act(int act) {
 // the configuration's name. A hash that matches nothing makes the layer take the heuristics' first configuration.
 constexpr int32_t kGraphTactic = 1 << 30;
 constexpr int32_t kFusedGraphTactic = (1 << 30) | (1 << 29);
+constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel (cudnn.cpp)
 
 // Two identical convolutions in one engine, autotuned: the second is tuned through the first's choice (one timing per
 // distinct layer) and must run the same implementation and produce the same bits.
@@ -286,10 +287,12 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got, false, autotune);
     if (tactic == kFusedGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph+epilogue ", 0) == 0;
     if (tactic == kGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph ", 0) == 0;
+    if (tactic == kDepthwiseTactic) ran = ran && g_last_impl == "depthwise conv kernel";
     if (tactic >= 0 && g_last_impl.empty()) ran = false;
     char name[128];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
-                  stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph" : "");
+                  stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
+                  : tactic == kDepthwiseTactic ? " depthwise kernel" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -1019,6 +1022,11 @@ int main() {
         test_conv(fp16, 1, 2, 15, 15, 8, 16, 1, 0, 2);
         test_conv(fp16, 16, 2, 14, 14, 16, 16, 3, 1, 2);   // depthwise
         test_conv(fp16, 4, 1, 7, 7, 16, 32, 3, 1, 1);      // grouped
+        // Our depthwise kernel, forced: ConvNeXt's 7x7, a stride-2 3x3 whose output width is no multiple of the 4
+        // columns a thread computes, and 240 channels (a partial second channel tile).
+        test_conv(fp16, 96, 2, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, kDepthwiseTactic);
+        test_conv(fp16, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
+        test_conv(fp16, 240, 1, 28, 28, 240, 240, 5, 2, 1, false, TRTN_ACT_RELU, kDepthwiseTactic);
         // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.
         for (bool tuned : {false, true}) {
             test_conv(fp16, 32, 1, 112, 112, 32, 32, 3, 1, 1, tuned, TRTN_ACT_CLIP);

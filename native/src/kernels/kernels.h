@@ -64,6 +64,12 @@ namespace trtn::kernels {
 void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                  const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
 
+// Depthwise NHWC convolution (W [C,R,S,1], groups = C = K) with the same epilogue; applies when C is a multiple of
+// the channels one 16-byte load holds (8 at 16 bits, 4 at fp32) and the filter's taps fit shared memory.
+bool conv_depthwise_applies(int32_t dtype, const int64_t* x_dims, const int64_t* w_dims, const trtn_conv_params& p);
+void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
+                    const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
+
 // O = softmax(scale * Q K^T) V over views with element strides {lead0, lead1, seq, dim} per operand: Q [n0,n1,sq,d],
 // K [n0,n1,skv,d], V [n0,n1,skv,dv], O [n0,n1,sq,dv].
 void attention(int32_t dtype, const void* q, const void* k, const void* v, void* o, int64_t n0, int64_t n1, int64_t sq,
