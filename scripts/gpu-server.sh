@@ -41,5 +41,7 @@ if [ "${TRTN_SERVER_LOADGEN:-0}" = 1 ]; then
   echo "== load generator: demo/gpu/loadgen_bench.sh ($((SECONDS - t0)) s so far)"
   OUT="$out/loadgen" TRTN_SERVER_DIR="$srv" TRTN_NATIVE_BUILD=/tmp/nb-server bash demo/gpu/loadgen_bench.sh 2>&1 | tail -80
 fi
+# At most 8 files come back from a device call: the load generator's many logs and JSONs travel as one archive.
+[ -d "$out/loadgen" ] && tar -czf "$out/loadgen.tgz" -C "$out" loadgen && rm -rf "$out/loadgen"
 echo "== done in $((SECONDS - t0)) s"
 exit $rc

@@ -29,6 +29,8 @@
 #   TRTN_LG_SAMPLE_SECONDS memory sampling period [5]
 #   TRTN_LG_BUILD_LIMIT    seconds to wait for the engine build [600]
 #   TRTN_LG_DECODE_SECONDS measured seconds per decodebench line before the server starts (0: none) [2]
+#   TRTN_LG_DECODE_ENGINE  1: after the load, decodebench again with the service's engine plan running on another
+#                          stream (how much decoding and the engine slow each other down) [1]
 #   GPUID                  parameters.mllib.gpuid as JSON [0]
 #   PYTHON                 [python3]
 # Prints the loadgen tables, then a summary (with the ratio server/engine at 64 clients 640x480) written also to
@@ -206,6 +208,13 @@ if [ "$soak_secs" -gt 0 ]; then
 fi
 kill -0 "$spid" 2>/dev/null || { echo "the server is no longer running; log tail:"; tail -30 "$out/server.log"; rc=1; }
 
+# Decoding next to the engine (the server idle): what one lane's decoding costs the other lane's engine run and back.
+if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_ENGINE:-1}" = 1 ] && [ -n "${plan:-}" ] && [ -f "$plan" ]; then
+  echo "== decode next to the engine: decodebench --engine-plan ($((SECONDS - t0)) s so far)"
+  "$srv/TrtNative.Sample" decodebench --synthetic 640x480 --batch 16,12-28 --decoders 1,2 --cpu-threads 0 --duration 1s \
+    --engine-plan "$plan" --engine-batch 20 2>&1 | tee "$out/decodebench-engine.log"
+fi
+
 echo "== summary ($((SECONDS - t0)) s in all)"
 OUT="$out" "$py" - <<'EOF'
 import csv, json, os
@@ -228,6 +237,13 @@ for name in ("path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480")
         e = "-" if not eng else f"{eng['images_per_second']:.0f} @{eng['batch']}"
         print(f"{name:<20} {l['concurrency']:>7} {l['images_per_second']:>9.1f} {f(lat.get('p50'), '.2f'):>7} {f(lat.get('p99'), '.2f'):>7} "
               f"{l['errors']:>6} {f(b, '.2f'):>9} {e:>13} {f(ratio, '.3f'):>7}")
+    for l in r["levels"]:
+        st = l.get("stages")
+        if st:
+            g = lambda k: "-" if st.get(k) is None else f"{st[k]:.3f}"
+            print(f"  {name} {l['concurrency']} clients, server side ms: queue {g('queue_ms')}, request {g('request_ms')}; per batch: "
+                  f"run {g('batch_run_ms')} = host_submit {g('host_submit_ms')} + gpu_prepare {g('gpu_prepare_ms')} + gpu_engine "
+                  f"{g('gpu_engine_ms')} (overlapping); share of time in host_submit {g('host_submit_busy')}")
     if (r.get("engine") or {}).get("error"):
         print(f"  {name}: engine: {r['engine']['error']}")
 at64 = [x for x in summary["runs"] if x["run"] == "path-640x480" and x["clients"] == 64]

@@ -45,7 +45,7 @@ public class SampleCliTests
     [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
     [InlineData("check", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed", "--sets")]
     [InlineData("loadgen", "--service", "--url", "--concurrency", "--duration", "--base64", "--json", "--engine-plan")]
-    [InlineData("decodebench", "--images", "--synthetic", "--batch", "--decoders", "--cpu-threads", "--size", "--duration")]
+    [InlineData("decodebench", "--images", "--synthetic", "--batch", "--decoders", "--cpu-threads", "--size", "--duration", "--engine-plan", "--engine-batch")]
     public void EveryCommandHasHelpListingItsArgumentsAndOptions(string command, params string[] expected)
     {
         var (code, output, err) = Run(command, "--help");

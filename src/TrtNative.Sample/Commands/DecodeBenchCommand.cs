@@ -9,12 +9,16 @@ namespace TrtNative.Sample.Commands;
 
 /// <summary>
 /// decodebench [--images DIR | --synthetic 640x480,1920x1080] [--synthetic-count N] [--batch 16,64,128,16-24]
-/// [--decoders 1,2,4] [--cpu-threads N] [--size 224] [--duration 3s]: how many JPEGs per second can be decoded and
+/// [--decoders 1,2,4] [--cpu-threads N] [--size 224] [--duration 3s] [--engine-plan PLAN [--engine-batch 20]]: how many
+/// JPEGs per second can be decoded and
 /// resized at all, without a server — the ceiling of the server's GPU image path. On the GPU: D threads, each with its
 /// own stream and <see cref="GpuJpegDecoder"/>, decode batches of B files and resize them to SIZE×SIZE until the time
 /// is up (a range A-B cycles the batch size through A..B, as a server's batches vary from one to the next); the line also gives the host time of the decode call per batch (nvJPEG's parsing, and whatever of the
-/// decoding blocks the caller) against the whole batch's time. On the CPU: N threads decoding with SkiaSharp and
-/// resizing (the server's fallback path). One line per measurement, "DECODE gpu|cpu ...", for scripts to grep.
+/// decoding blocks the caller) against the whole batch's time. With --engine-plan every GPU line is measured again
+/// while that engine runs back to back at --engine-batch on a stream of its own ("engine=B"), with the engine's
+/// images/s meanwhile: a server overlaps one batch's decoding with another's engine run, and these lines say how much
+/// the two slow each other down. On the CPU: N threads decoding with SkiaSharp and resizing (the server's fallback
+/// path). One line per measurement, "DECODE gpu|cpu|engine ...", for scripts to grep.
 /// </summary>
 internal static class DecodeBenchCommand
 {
@@ -30,7 +34,10 @@ internal static class DecodeBenchCommand
         var cpuThreads = new Option<int>("--cpu-threads") { Description = "CPU decoding threads (0: no CPU run)", DefaultValueFactory = _ => Environment.ProcessorCount }.AtLeast(0);
         var size = new Option<int>("--size") { Description = "the square size images are resized to", DefaultValueFactory = _ => 224 }.AtLeast(1);
         var duration = new Option<string>("--duration") { Description = "measured time per line (e.g. 3s, 500ms)", DefaultValueFactory = _ => "3s" };
-        foreach (var o in new Option[] { images, synthetic, syntheticCount, batches, decoders, cpuThreads, size, duration }) command.Options.Add(o);
+        var enginePlan = new Option<string?>("--engine-plan") { Description = "also measure each GPU line while this engine plan runs on another stream" };
+        var engineBatch = new Option<int>("--engine-batch") { Description = "the background engine's batch size", DefaultValueFactory = _ => 20 }.AtLeast(1);
+        foreach (var o in new Option[] { images, synthetic, syntheticCount, batches, decoders, cpuThreads, size, duration, enginePlan, engineBatch })
+            command.Options.Add(o);
         Cli.SetAction(command, r =>
         {
             (int Min, int Max)[] batchSizes;
@@ -55,6 +62,9 @@ internal static class DecodeBenchCommand
                 ? LoadImages.FromFolder(folder)
                 : LoadImages.Synthetic(sizes, r.GetValue(syntheticCount), Path.Combine(Path.GetTempPath(), "trtnative-decodebench"));
             int side = r.GetValue(size);
+            using var load = r.GetValue(enginePlan) is string plan && decoderCounts.Any(d => d > 0) ? new BackgroundEngine(plan, r.GetValue(engineBatch)) : null;
+            if (load is not null)
+                Console.WriteLine($"DECODE engine batch={load.Batch} alone images_per_s={load.ImagesPerSecond(time):F0}");
             foreach (var group in files.GroupBy(f => (f.Width, f.Height)).OrderBy(g => g.Key.Width * g.Key.Height))
             {
                 var bytes = group.Select(f => f.Bytes).ToArray();
@@ -63,7 +73,14 @@ internal static class DecodeBenchCommand
                     Console.WriteLine($"DECODE cpu {label} threads={threads} images_per_s={CpuImagesPerSecond(bytes, threads, side, time):F0}");
                 foreach (int d in decoderCounts.Where(d => d > 0))
                     foreach (var b in batchSizes)
-                        Console.WriteLine($"DECODE gpu {label} batch={(b.Min == b.Max ? $"{b.Min}" : $"{b.Min}-{b.Max}")} decoders={d} {GpuRun(bytes, b.Min, b.Max, d, side, time)}");
+                    {
+                        string line = $"DECODE gpu {label} batch={(b.Min == b.Max ? $"{b.Min}" : $"{b.Min}-{b.Max}")} decoders={d}";
+                        Console.WriteLine($"{line} {GpuRun(bytes, b.Min, b.Max, d, side, time)}");
+                        if (load is null) continue;
+                        load.Start();
+                        string loaded = GpuRun(bytes, b.Min, b.Max, d, side, time);
+                        Console.WriteLine($"{line} engine={load.Batch} {loaded} engine_images_per_s={load.Stop():F0}");
+                    }
             }
             return Cli.Ok;
         });
@@ -197,5 +214,87 @@ internal static class DecodeBenchCommand
         long n = batchesRun.Sum();
         return $"hardware={(hardware.All(h => h) ? 1 : 0)} images_per_s={images / time.TotalSeconds:F0} " +
                $"decode_call_ms={1000 * hostSeconds.Sum() / Math.Max(n, 1):F3} batch_ms={1000 * batchSeconds.Sum() / Math.Max(n, 1):F3} refused={refused.Sum()}";
+    }
+
+    /// <summary>
+    /// An engine plan replayed back to back on a stream of its own (at most two runs queued), on a thread of its own
+    /// between <see cref="Start"/> and <see cref="Stop"/>: the GPU work a server's other lane does while a batch decodes.
+    /// </summary>
+    private sealed class BackgroundEngine : IDisposable
+    {
+        private readonly CudaContext _ctx;
+        private readonly Engine _engine;
+        private readonly TrtNative.Runtime.EngineContext _ec;
+        private readonly CudaStream _stream;
+        private readonly CudaEvent[] _done;
+        private Thread? _thread;
+        private volatile bool _stop;
+        private long _runs;
+        private long _started;
+
+        public BackgroundEngine(string plan, int batch)
+        {
+            _ctx = CudaContext.Create();
+            _engine = Engine.Load(_ctx, plan);
+            var input = _engine.Inputs[0];
+            Batch = Math.Clamp(batch, Math.Max(1, input.MinShape[0]), input.MaxShape[0]);
+            _ec = _engine.CreateContext();
+            foreach (var d in _engine.Inputs)
+                _ec.SetInputShape(d.Name, d.Shape.Select((dim, k) => dim.IsKnown ? dim.Value : k == 0 ? Batch : d.MaxShape[k]).ToArray());
+            _ec.FillInputsRandom(seed: 1);
+            _stream = CudaStream.Create(_ctx);
+            _done = [CudaEvent.Create(_ctx), CudaEvent.Create(_ctx)];
+        }
+
+        /// <summary>The batch the engine runs at (within the plan's profile).</summary>
+        public long Batch { get; }
+
+        /// <summary>Images/s of the engine alone, run for <paramref name="time"/>.</summary>
+        public double ImagesPerSecond(TimeSpan time)
+        {
+            Start();
+            Thread.Sleep(time);
+            return Stop();
+        }
+
+        public void Start()
+        {
+            _stop = false;
+            Interlocked.Exchange(ref _runs, 0);
+            _started = Stopwatch.GetTimestamp();
+            _thread = new Thread(() =>
+            {
+                for (long k = 0; !_stop; k++)
+                {
+                    // Two runs in flight: wait for the one before the previous, then queue the next.
+                    var ev = _done[k % 2];
+                    if (k >= 2) { ev.Synchronize(); Interlocked.Increment(ref _runs); }
+                    _ec.EnqueueAsync(_stream);
+                    ev.Record(_stream);
+                }
+            }) { IsBackground = true };
+            _thread.Start();
+        }
+
+        /// <summary>Stops the runs and returns the engine's images/s since <see cref="Start"/>.</summary>
+        public double Stop()
+        {
+            _stop = true;
+            _thread?.Join();
+            _stream.Synchronize();
+            double seconds = Stopwatch.GetElapsedTime(_started).TotalSeconds;
+            return Interlocked.Read(ref _runs) * Batch / Math.Max(seconds, 1e-9);
+        }
+
+        public void Dispose()
+        {
+            if (_thread is { IsAlive: true }) Stop();
+            _stream.Synchronize();
+            foreach (var e in _done) e.Dispose();
+            _stream.Dispose();
+            _ec.Dispose();
+            _engine.Dispose();
+            _ctx.Dispose();
+        }
     }
 }
