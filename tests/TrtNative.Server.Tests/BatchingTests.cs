@@ -69,6 +69,39 @@ internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? f
     public void Dispose() { }
 }
 
+/// <summary>
+/// A pipelined backend like <see cref="PipelinedRecordingBackend"/> whose batches report when their "device work" is done
+/// (<see cref="IPendingBatch.IsDone"/>): each takes <paramref name="runMs"/> from its Submit.
+/// </summary>
+internal sealed class PolledPipelinedBackend(int max, int runMs) : IPipelinedBackend
+{
+    private readonly RecordingBackend _inner = new(max);
+    private int _submitted;
+    public List<string> Log { get; } = [];
+    public string Kind => "fake-polled";
+    public int MaxBatchSize => max;
+    public int OutputSize => 2;
+    public long DeviceMemoryBytes => 0;
+    public float[] Run(IReadOnlyList<PreparedImage> images) => Submit(images).Complete();
+    public IPendingBatch Submit(IReadOnlyList<PreparedImage> images)
+    {
+        int k = Interlocked.Increment(ref _submitted);
+        lock (Log) Log.Add($"S{k}");
+        return new Pending(this, k, _inner.Run(images.ToList()), System.Diagnostics.Stopwatch.StartNew(), runMs);
+    }
+    private sealed class Pending(PolledPipelinedBackend owner, int k, float[] y, System.Diagnostics.Stopwatch clock, int runMs) : IPendingBatch
+    {
+        public bool? IsDone => clock.ElapsedMilliseconds >= runMs;
+        public float[] Complete()
+        {
+            while (IsDone != true) Thread.Sleep(1);
+            lock (owner.Log) owner.Log.Add($"C{k}");
+            return y;
+        }
+    }
+    public void Dispose() { }
+}
+
 public class DynamicBatcherTests
 {
     [Fact]
@@ -107,6 +140,24 @@ public class DynamicBatcherTests
         Assert.Equal(7f, (await q.SubmitAsync([RecordingBackend.Item(7)]))[0][0]);
         Assert.InRange(sw.ElapsedMilliseconds, 0, 5000);
         Assert.Equal(["S4", "C4"], be.Log.Skip(6));
+    }
+
+    [Fact]
+    public async Task ABatchFormedWhileAnotherRunsIsStagedBeforeThatOneIsDelivered()
+    {
+        // Nothing is queued while the first batch runs, so the worker does not wait for a next batch; one formed
+        // during the run is still staged before the first is delivered, and each is delivered once it is done.
+        var be = new PolledPipelinedBackend(max: 4, runMs: 300);
+        await using var q = new DynamicBatcher(be, 1, TimeSpan.FromMilliseconds(1), 100);
+        var first = q.SubmitAsync([RecordingBackend.Item(1)]);
+        while (!be.Log.Contains("S1")) await Task.Delay(1);
+        var second = q.SubmitAsync([RecordingBackend.Item(2)]);
+        Assert.Equal(1f, (await first)[0][0]);
+        Assert.Equal(2f, (await second)[0][0]);
+        Assert.Equal(["S1", "S2", "C1", "C2"], be.Log);
+        // A lone item afterwards is delivered once it is done, without waiting for company.
+        Assert.Equal(7f, (await q.SubmitAsync([RecordingBackend.Item(7)]))[0][0]);
+        Assert.Equal(["S3", "C3"], be.Log.Skip(4));
     }
 
     [Fact]

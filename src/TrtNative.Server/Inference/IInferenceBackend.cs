@@ -137,6 +137,12 @@ public interface IPendingBatch
 
     /// <summary>Where the batch's time went, once <see cref="Complete"/> has returned; null for a backend that does not measure it.</summary>
     BatchStages? Stages => null;
+
+    /// <summary>
+    /// Whether the batch's work has finished, so that <see cref="Complete"/> would not wait; null for a backend that
+    /// cannot tell without waiting.
+    /// </summary>
+    bool? IsDone => null;
 }
 
 /// <summary>

@@ -425,6 +425,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 
         public BatchStages? Stages { get; private set; }
 
+        public bool? IsDone => st.Done.IsComplete;
+
         public float[] Complete()
         {
             try

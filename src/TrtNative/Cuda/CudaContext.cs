@@ -177,6 +177,18 @@ public sealed unsafe class CudaEvent : IDisposable
     /// <summary>Waits until the work recorded before the event has finished.</summary>
     public void Synchronize() => CudaDriver.Check(CudaDriver.cuEventSynchronize(Enter()), "cuEventSynchronize");
 
+    /// <summary>Whether the work recorded before the event has finished, without waiting (cuEventQuery).</summary>
+    public bool IsComplete
+    {
+        get
+        {
+            var r = CudaDriver.cuEventQuery(Enter());
+            if (r == CUresult.CUDA_ERROR_NOT_READY) return false;
+            CudaDriver.Check(r, "cuEventQuery");
+            return true;
+        }
+    }
+
     /// <summary>
     /// Milliseconds between two recorded and completed events (cuEventElapsedTime_v2 where the driver has it, else
     /// cuEventElapsedTime). Synchronize <paramref name="end"/> first.

@@ -137,6 +137,9 @@ internal static unsafe partial class CudaDriver
     // CUresult cuEventSynchronize(CUevent hEvent);
     [LibraryImport(Library)] internal static partial CUresult cuEventSynchronize(nint hEvent);
 
+    // CUresult cuEventQuery(CUevent hEvent);
+    [LibraryImport(Library)] internal static partial CUresult cuEventQuery(nint hEvent);
+
     // CUresult cuEventElapsedTime(float* pMilliseconds, CUevent hStart, CUevent hEnd);
     [LibraryImport(Library)] internal static partial CUresult cuEventElapsedTime(float* pMilliseconds, nint hStart, nint hEnd);
 
