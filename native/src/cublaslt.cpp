@@ -45,6 +45,17 @@ int gemm_candidates(int32_t optimization_level) {
     return optimization_level <= 2 ? 8 : optimization_level == 3 ? 16 : kMaxAlgos;
 }
 
+// Split-K variants of the leading heuristic results, timed beside them for GEMMs whose output tiles cannot fill the
+// GPU (ViT-B/16 at batch 1: 197 x 768 outputs of the MLP's second GEMM are about a dozen 128x128 tiles for 132 SMs,
+// while its K = 3072 leaves each tile a long serial loop). A tactic is `index + kMaxAlgos * code`: heuristic result
+// `index` as cuBLASLt gave it (code 0, what every earlier plan stored) or cut into 2^code slices of K (codes 1-3),
+// reduced in fp32 in the workspace.
+constexpr int kMaxSplitCode = 3;
+constexpr int kSplitKLeaders = 4;  // the heuristic results whose split variants autotuning tries
+
+int split_of(int32_t tactic) { return tactic < 0 ? 1 : 1 << std::min(kMaxSplitCode, (int)(tactic / kMaxAlgos)); }
+int index_of(int32_t tactic) { return tactic < 0 ? -1 : (int)(tactic % kMaxAlgos); }
+
 int64_t gcd_align(int64_t bytes) {
     if (bytes == 0) return 256;
     return std::min<int64_t>(256, std::gcd<int64_t>(bytes, 256));
@@ -58,7 +69,9 @@ public:
     bool tunable() const override { return true; }
     int32_t tactic() const override { return chosen_; }
     std::string implementation() const override {
-        return "cublasLt heuristic " + std::to_string(chosen_) + (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
+        int split = split_of(chosen_);
+        return "cublasLt heuristic " + std::to_string(index_of(chosen_)) + (split > 1 ? " splitk " + std::to_string(split) : "") +
+               (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
     }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
@@ -143,11 +156,20 @@ public:
         count_ = 0;
         // A stored tactic (a plan, or a timing cache filled at a higher level) is an index into the list: ask for a list
         // that long.
-        int wanted = std::max(gemm_candidates(env.optimization_level), std::min(kMaxAlgos, desc.tactic + 1));
+        int stored = index_of(desc.tactic);
+        int wanted = std::max(gemm_candidates(env.optimization_level), std::min(kMaxAlgos, stored + 1));
         TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, wanted, results_, &count_));
         require(count_ > 0, TRTN_UNSUPPORTED, "gemm: cuBLASLt has no algorithm for " + a.shape_string() + " x " + b.shape_string() + " within the workspace limit");
-        chosen_ = desc.tactic >= 0 && desc.tactic < count_ ? desc.tactic : 0;
-        return results_[chosen_].workspaceSize;
+        limit_ = env.workspace_limit;
+        lt_ = env.lt;
+        split_count_ = 0;
+        chosen_ = 0;
+        if (stored >= 0 && stored < count_) {
+            chosen_ = stored;
+            // A stored split variant is rebuilt; one that cuBLASLt no longer accepts here falls back to its plain result.
+            if (split_of(desc.tactic) > 1 && split_enabled() && add_split(stored, split_of(desc.tactic))) chosen_ = desc.tactic;
+        }
+        return candidate(chosen_).workspaceSize;
     }
 
     void run(std::vector<TensorView>& t, RunEnv& env) override { run_with(t, env, chosen_); }
@@ -157,13 +179,19 @@ public:
     int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
         if (M_ * N_ == 0 || count_ == 0) { if (ms) *ms = 0; return -1; }
         std::vector<TimedCandidate> timed;
-        for (int i = 0; i < count_; ++i) {
-            if (results_[i].workspaceSize > env.workspace_bytes) continue;
+        auto time = [&](int tactic) {
+            if (candidate(tactic).workspaceSize > env.workspace_bytes) return;
             try {
-                timed.push_back({i, median_ms(env.stream, [&] { run_with(t, env, i); })});
+                timed.push_back({tactic, median_ms(env.stream, [&] { run_with(t, env, tactic); })});
             } catch (const Error&) {
                 cudaGetLastError();  // this candidate does not run here; try the next
             }
+        };
+        for (int i = 0; i < count_; ++i) time(i);
+        if (few_tiles() && split_enabled()) {
+            for (int i = 0; i < std::min(count_, kSplitKLeaders); ++i)
+                for (int code = 1; code <= kMaxSplitCode; ++code)
+                    if (K_ / (1 << code) >= 128 && add_split(i, 1 << code)) time(i + kMaxAlgos * code);
         }
         if (timed.empty()) { if (ms) *ms = 0; return chosen_; }
         TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { run_with(t, env, i); });
@@ -182,14 +210,72 @@ private:
             const void* bp = bias->ptr;
             TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
         }
-        require(results_[i].workspaceSize <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "gemm: workspace too small");
+        const cublasLtMatmulHeuristicResult_t& r = candidate(i);
+        require(r.workspaceSize <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "gemm: workspace too small");
         // A residual is cuBLASLt's C with beta 1 (C may be D itself: the memory plan can give both one buffer).
         auto* residual = has_residual_ ? opt_in(t, 3) : nullptr;
         float alpha = p.alpha, beta = residual ? 1.f : 0.f;
         const void* c = residual ? residual->ptr : y.ptr;
         TRTN_LT_CHECK(cublasLtMatmul(env.lt, op_, &alpha, b.ptr, la_, a.ptr, lb_, &beta, c, ld_, y.ptr, ld_,
-                                     &results_[i].algo, env.workspace, results_[i].workspaceSize, env.stream));
+                                     &r.algo, env.workspace, r.workspaceSize, env.stream));
         if (post_act_) kernels::unary(y.dtype, y.ptr, y.ptr, y.count(), p.act.kind, p.act.alpha, p.act.beta, env.stream);
+    }
+
+    // The heuristic result or split variant a tactic names (a split variant must have been added with add_split).
+    const cublasLtMatmulHeuristicResult_t& candidate(int32_t tactic) const {
+        if (split_of(tactic) == 1) return results_[index_of(tactic)];
+        for (int k = 0; k < split_count_; ++k)
+            if (split_tactics_[k] == tactic) return splits_[k];
+        fail(TRTN_INTERNAL, "gemm: tactic " + std::to_string(tactic) + " names a split-K variant that was not built");
+    }
+
+    // TRTN_GEMM_SPLITK=0 leaves the split-K variants out (A/B timing).
+    static bool split_enabled() {
+        static const bool enabled = !env_is("TRTN_GEMM_SPLITK", "0");
+        return enabled;
+    }
+
+    // Fewer 128x128 output tiles than the GPU has multiprocessors, and a K worth cutting.
+    bool few_tiles() const {
+        int device = 0, sms = 0;
+        if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+            cudaGetLastError();
+            return false;
+        }
+        int64_t tiles = ((M_ + 127) / 128) * ((N_ + 127) / 128) * batch_;
+        return tiles < sms && K_ >= 256;
+    }
+
+    // Adds heuristic result `index` cut into `split` slices of K, when its algorithm can split K, reduce in the
+    // compute type (fp32, in the workspace) and cuBLASLt accepts it within the workspace limit.
+    bool add_split(int index, int split) {
+        int code = 0;
+        while ((1 << code) < split) ++code;
+        int32_t tactic = index + kMaxAlgos * code;
+        for (int k = 0; k < split_count_; ++k)
+            if (split_tactics_[k] == tactic) return true;  // built already (the stored tactic, at set-up)
+        if (split_count_ >= kMaxSplits) return false;
+        cublasLtMatmulAlgo_t algo = results_[index].algo;
+        int32_t can_split = 0;
+        uint32_t schemes = 0;
+        size_t written = 0;
+        if (cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &can_split, sizeof can_split, &written) != CUBLAS_STATUS_SUCCESS ||
+            !can_split ||
+            cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes, sizeof schemes, &written) != CUBLAS_STATUS_SUCCESS ||
+            !(schemes & CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE))
+            return false;
+        uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+        if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof split) != CUBLAS_STATUS_SUCCESS ||
+            cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof scheme) != CUBLAS_STATUS_SUCCESS)
+            return false;
+        cublasLtMatmulHeuristicResult_t checked = {};
+        if (cublasLtMatmulAlgoCheck(lt_, op_, la_, lb_, ld_, ld_, &algo, &checked) != CUBLAS_STATUS_SUCCESS || checked.workspaceSize > limit_)
+            return false;
+        checked.algo = algo;
+        splits_[split_count_] = checked;
+        split_tactics_[split_count_] = tactic;
+        ++split_count_;
+        return true;
     }
 
     void release() {
@@ -206,6 +292,12 @@ private:
     cublasLtMatmulPreference_t pref_ = nullptr;
     cublasLtMatmulHeuristicResult_t results_[kMaxAlgos] = {};
     int count_ = 0;
+    static constexpr int kMaxSplits = kSplitKLeaders * kMaxSplitCode + 1;  // autotuning's, and a stored one beyond them
+    cublasLtMatmulHeuristicResult_t splits_[kMaxSplits] = {};  // split-K variants built for this shape
+    int32_t split_tactics_[kMaxSplits] = {};
+    int split_count_ = 0;
+    size_t limit_ = 0;
+    cublasLtHandle_t lt_ = nullptr;
     int chosen_ = 0;
     bool post_act_ = false;
     bool has_residual_ = false;

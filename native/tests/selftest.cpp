@@ -402,7 +402,10 @@ void test_attention_packed(bool fp16, int32_t tactic) {
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
-void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act, bool residual = false) {
+// tactic -1: the layer's choice; >= 32: a split-K variant (cublaslt.cpp: index + 32 * code, 2^code slices of K), which
+// the layer must then run (its implementation names the split).
+void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act, bool residual = false, int32_t tactic = -1,
+               bool autotune = false) {
     auto a = rnd((size_t)B * M * K), b = rnd((size_t)(batched_b ? B : 1) * K * N), bias = rnd(N), res = rnd((size_t)B * M * N);
     std::vector<double> want((size_t)B * M * N);
     for (int bb = 0; bb < B; ++bb) for (int m = 0; m < M; ++m) for (int n = 0; n < N; ++n) {
@@ -412,17 +415,18 @@ void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched
         want[((size_t)bb * M + m) * N + n] = host_act(act, acc, 0, 0);
     }
     trtn_gemm_params prm{};
-    prm.trans_b = trans_b; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = -1;
+    prm.trans_b = trans_b; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = tactic;
     std::vector<int64_t> bshape = trans_b ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N};
     if (batched_b) bshape.insert(bshape.begin(), B);
     std::vector<T> ts = {{{B, M, K}, a}, {bshape, b}, {{N}, bias}};
     if (residual) ts.push_back({{B, M, N}, res});
     ts.push_back({{B, M, N}, {}});
     std::vector<float> got;
-    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, residual ? 4 : 3, fp16, got, residual);
-    char name[128];
-    std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d%s", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act,
-                  residual ? " +residual" : "");
+    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, residual ? 4 : 3, fp16, got, residual, autotune);
+    if (tactic >= 32) ran = ran && g_last_impl.find("splitk") != std::string::npos;
+    char name[160];
+    std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d%s%s%s", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act,
+                  residual ? " +residual" : "", tactic >= 32 ? (" tactic " + std::to_string(tactic)).c_str() : "", autotune ? " tuned" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -1058,6 +1062,10 @@ int main() {
         test_gemm(fp16, 3, 17, 64, 40, false, false, TRTN_ACT_GELU_TANH, true);
         test_gemm(fp16, 4, 33, 24, 33, false, true, TRTN_ACT_NONE);
         test_gemm(fp16, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);   // ViT's projections + residual
+        // ViT-B/16's second MLP GEMM at batch 1 (197 x 768 outputs, K = 3072): heuristic 0 cut into 4 slices of K,
+        // then autotuned with the split variants competing.
+        test_gemm(fp16, 1, 197, 3072, 768, true, false, TRTN_ACT_NONE, true, 0 + 32 * 2);
+        test_gemm(fp16, 1, 197, 3072, 768, true, false, TRTN_ACT_NONE, true, -1, true);
         test_gemm(fp16, 1, 64, 128, 96, true, false, TRTN_ACT_RELU, true);
         // A squeeze-excitation gate moved onto the weights: per-sample B, transposed, with bias and residual.
         test_gemm(fp16, 3, 196, 96, 24, true, true, TRTN_ACT_NONE, true);
