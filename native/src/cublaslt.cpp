@@ -53,7 +53,8 @@ int gemm_candidates(int32_t optimization_level) {
 constexpr int kMaxSplitCode = 3;
 constexpr int kSplitKLeaders = 4;  // the heuristic results whose split variants autotuning tries
 
-int split_of(int32_t tactic) { return tactic < 0 ? 1 : 1 << std::min(kMaxSplitCode, (int)(tactic / kMaxAlgos)); }
+// A code beyond kMaxSplitCode (a damaged or foreign plan) reads as the plain result.
+int split_of(int32_t tactic) { return tactic < 0 || tactic / kMaxAlgos > kMaxSplitCode ? 1 : 1 << (tactic / kMaxAlgos); }
 int index_of(int32_t tactic) { return tactic < 0 ? -1 : (int)(tactic % kMaxAlgos); }
 
 int64_t gcd_align(int64_t bytes) {

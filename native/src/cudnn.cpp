@@ -197,9 +197,13 @@ public:
         rejected_ = 0;
         add({ConvImpl::Direct});
         if (depthwise_applies(t) && depthwise_enabled()) {
-            Candidate c{ConvImpl::Depthwise};
-            run_candidate(t, env, c);
-            if (agrees()) add(c);
+            try {
+                Candidate c{ConvImpl::Depthwise};
+                run_candidate(t, env, c);
+                if (agrees()) add(c);
+            } catch (const std::exception&) {
+                cudaGetLastError();  // our kernel does not run here; the other tactics remain
+            }
         }
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];

@@ -142,6 +142,11 @@ public class DynamicBatcherTests
         Assert.Equal(["S4", "C4"], be.Log.Skip(6));
     }
 
+    private static bool Logged(PolledPipelinedBackend be, string entry)
+    {
+        lock (be.Log) return be.Log.Contains(entry);
+    }
+
     [Fact]
     public async Task ABatchFormedWhileAnotherRunsIsStagedBeforeThatOneIsDelivered()
     {
@@ -150,7 +155,7 @@ public class DynamicBatcherTests
         var be = new PolledPipelinedBackend(max: 4, runMs: 300);
         await using var q = new DynamicBatcher(be, 1, TimeSpan.FromMilliseconds(1), 100);
         var first = q.SubmitAsync([RecordingBackend.Item(1)]);
-        while (!be.Log.Contains("S1")) await Task.Delay(1);
+        while (!Logged(be, "S1")) await Task.Delay(1);
         var second = q.SubmitAsync([RecordingBackend.Item(2)]);
         Assert.Equal(1f, (await first)[0][0]);
         Assert.Equal(2f, (await second)[0][0]);

@@ -61,7 +61,8 @@ struct alignas(16) Pack {
 template <class T, int V, int TQ>
 __global__ void conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                                       const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
-    extern __shared__ float taps[];  // [R*S][tile channels]
+    extern __shared__ float4 taps_storage[];  // [R*S][tile channels] floats, 16-byte aligned
+    float* taps = reinterpret_cast<float*>(taps_storage);
     const int RS = (int)(d.R * d.S);
     const int tile = blockDim.x * V;  // channels per block
     const int64_t c0 = (int64_t)blockIdx.y * tile;
@@ -93,10 +94,14 @@ __global__ void conv_depthwise_kernel(const T* __restrict__ x, const T* __restri
             if (h < 0 || h >= H) continue;
             const T* row = x + ((n * H + h) * (int64_t)W) * C + c;
             for (int s = 0; s < S; ++s) {
+                // V consecutive taps as float4 loads (tap_base is 16-byte aligned: tile and V are multiples of 4).
                 float wv[V];
-                const float* tp = tap_base + (r * S + s) * tile;
+                const float4* tp = reinterpret_cast<const float4*>(tap_base + (r * S + s) * tile);
                 #pragma unroll
-                for (int v = 0; v < V; ++v) wv[v] = tp[v];
+                for (int v = 0; v < V / 4; ++v) {
+                    float4 q4 = tp[v];
+                    wv[4 * v] = q4.x; wv[4 * v + 1] = q4.y; wv[4 * v + 2] = q4.z; wv[4 * v + 3] = q4.w;
+                }
                 #pragma unroll
                 for (int j = 0; j < TQ; ++j) {
                     const int64_t q = q0 + j;

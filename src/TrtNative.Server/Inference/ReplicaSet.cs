@@ -321,9 +321,18 @@ public sealed class ReplicaSet : IAsyncDisposable
                 // batch that arrives before then is staged first. Waiting in Complete instead would hold back a batch
                 // formed meanwhile until the device is idle (on the H100 the server's batches then ran one after the
                 // other: decoding plus engine time each, instead of one batch's decoding under the other's engine).
-                if (inflight.Pending.IsDone is not null)
+                bool? done;
+                try
                 {
-                    if (await DoneBeforeNextAsync(inflight.Pending, inbox))
+                    done = inflight.Pending.IsDone;
+                }
+                catch (Exception)
+                {
+                    done = true;  // the query failed (a device error): Finish reports it through Complete
+                }
+                if (done is not null)
+                {
+                    if (done == true || await DoneBeforeNextAsync(inflight.Pending, inbox))
                     {
                         Finish(r, inflight);
                         inflight = null;
