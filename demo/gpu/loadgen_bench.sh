@@ -76,7 +76,7 @@ if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_SECONDS:-2}" != 0 ]; then
   # The ceiling of the server's GPU image path, without a server: nvJPEG decode + resize per batch size and number of
   # concurrent decoders, and SkiaSharp on the host's cores (the CPU fallback).
   echo "== decode ceiling: TrtNative.Sample decodebench"
-  "$srv/TrtNative.Sample" decodebench --synthetic 640x480,1920x1080 --batch 16,32,64,128,12-28 --decoders 1,2,4 \
+  "$srv/TrtNative.Sample" decodebench --synthetic 640x480,1920x1080 --batch 16,32,64,128,12-28 --decoders 1,2 \
     --duration "${TRTN_LG_DECODE_SECONDS:-2}s" 2>&1 | tee "$out/decodebench.log"
   echo "decodebench done ($((SECONDS - t0)) s so far)"
 fi

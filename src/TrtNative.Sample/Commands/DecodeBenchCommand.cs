@@ -231,6 +231,7 @@ internal static class DecodeBenchCommand
         private volatile bool _stop;
         private long _runs;
         private long _started;
+        private volatile Exception? _failure;
 
         public BackgroundEngine(string plan, int batch)
         {
@@ -262,15 +263,23 @@ internal static class DecodeBenchCommand
             _stop = false;
             Interlocked.Exchange(ref _runs, 0);
             _started = Stopwatch.GetTimestamp();
+            _failure = null;
             _thread = new Thread(() =>
             {
-                for (long k = 0; !_stop; k++)
+                try
                 {
-                    // Two runs in flight: wait for the one before the previous, then queue the next.
-                    var ev = _done[k % 2];
-                    if (k >= 2) { ev.Synchronize(); Interlocked.Increment(ref _runs); }
-                    _ec.EnqueueAsync(_stream);
-                    ev.Record(_stream);
+                    for (long k = 0; !_stop; k++)
+                    {
+                        // Two runs in flight: wait for the one before the previous, then queue the next.
+                        var ev = _done[k % 2];
+                        if (k >= 2) { ev.Synchronize(); Interlocked.Increment(ref _runs); }
+                        _ec.EnqueueAsync(_stream);
+                        ev.Record(_stream);
+                    }
+                }
+                catch (Exception e)
+                {
+                    _failure = e;  // rethrown by Stop, on the measuring thread
                 }
             }) { IsBackground = true };
             _thread.Start();
@@ -281,6 +290,8 @@ internal static class DecodeBenchCommand
         {
             _stop = true;
             _thread?.Join();
+            if (_failure is { } failure)
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
             _stream.Synchronize();
             double seconds = Stopwatch.GetElapsedTime(_started).TotalSeconds;
             return Interlocked.Read(ref _runs) * Batch / Math.Max(seconds, 1e-9);
@@ -288,7 +299,8 @@ internal static class DecodeBenchCommand
 
         public void Dispose()
         {
-            if (_thread is { IsAlive: true }) Stop();
+            _stop = true;
+            _thread?.Join();
             _stream.Synchronize();
             foreach (var e in _done) e.Dispose();
             _stream.Dispose();
