@@ -348,14 +348,7 @@ private:
         return true;
     }
 
-    void run_direct(std::vector<TensorView>& t, RunEnv& env) {
-        auto& p = params<trtn_conv_params>();
-        auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
-        auto* b = p.has_bias ? opt_in(t, 2) : nullptr;
-        auto* r = p.has_residual ? opt_in(t, 3) : nullptr;
-        kernels::conv_direct(y.dtype, x.ptr, w.ptr, b ? static_cast<const float*>(b->ptr) : nullptr, r ? r->ptr : nullptr, y.ptr,
-                             x.dims, w.dims, y.dims, p, env.stream);
-    }
+    void run_direct(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_direct); }
 
     bool depthwise_applies(std::vector<TensorView>& t) {
         auto& x = in(t, 0); auto& w = in(t, 1);
@@ -368,13 +361,16 @@ private:
         return enabled;
     }
 
-    void run_depthwise(std::vector<TensorView>& t, RunEnv& env) {
+    void run_depthwise(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_depthwise); }
+
+    // One of our own convolution kernels (conv_direct, conv_depthwise: the same arguments), its epilogue included.
+    void run_own(std::vector<TensorView>& t, RunEnv& env, decltype(&kernels::conv_direct) kernel) {
         auto& p = params<trtn_conv_params>();
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
         auto* b = p.has_bias ? opt_in(t, 2) : nullptr;
         auto* r = p.has_residual ? opt_in(t, 3) : nullptr;
-        kernels::conv_depthwise(y.dtype, x.ptr, w.ptr, b ? static_cast<const float*>(b->ptr) : nullptr, r ? r->ptr : nullptr, y.ptr,
-                                x.dims, w.dims, y.dims, p, env.stream);
+        kernel(y.dtype, x.ptr, w.ptr, b ? static_cast<const float*>(b->ptr) : nullptr, r ? r->ptr : nullptr, y.ptr, x.dims, w.dims, y.dims, p,
+               env.stream);
     }
 
     // The bias / residual / activation pass after a convolution that did not fuse them.
