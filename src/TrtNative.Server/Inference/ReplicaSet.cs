@@ -321,15 +321,7 @@ public sealed class ReplicaSet : IAsyncDisposable
                 // batch that arrives before then is staged first. Waiting in Complete instead would hold back a batch
                 // formed meanwhile until the device is idle (on the H100 the server's batches then ran one after the
                 // other: decoding plus engine time each, instead of one batch's decoding under the other's engine).
-                bool? done;
-                try
-                {
-                    done = inflight.Pending.IsDone;
-                }
-                catch (Exception)
-                {
-                    done = true;  // the query failed (a device error): Finish reports it through Complete
-                }
+                bool? done = QueryDone(inflight.Pending);
                 if (done is not null)
                 {
                     if (done == true || await DoneBeforeNextAsync(inflight.Pending, inbox))
@@ -385,23 +377,28 @@ public sealed class ReplicaSet : IAsyncDisposable
         if (inflight != null) Finish(r, inflight);
     }
 
+    // The batch's IsDone; a failing query (a device error) counts as done, so that Finish reports it through Complete.
+    private static bool? QueryDone(IPendingBatch pending)
+    {
+        try
+        {
+            return pending.IsDone;
+        }
+        catch (Exception)
+        {
+            return true;
+        }
+    }
+
     // Polls until the batch's work is done (true) or something lands in the inbox (false), whichever comes first. The
-    // wait spins, as the driver's own event synchronisation does; a failing query counts as done, so that Complete
-    // reports the error.
+    // wait spins, as the driver's own event synchronisation does.
     private static async ValueTask<bool> DoneBeforeNextAsync(IPendingBatch pending, ChannelReader<object> inbox)
     {
         var spin = new SpinWait();
         while (true)
         {
             if (inbox.TryPeek(out _)) return false;
-            try
-            {
-                if (pending.IsDone != false) return true;
-            }
-            catch (Exception)
-            {
-                return true;
-            }
+            if (QueryDone(pending) != false) return true;
             if (spin.NextSpinWillYield)
             {
                 // Let other work run on this pool thread now and then; the next look comes right after.
