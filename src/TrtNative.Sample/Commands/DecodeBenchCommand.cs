@@ -237,12 +237,9 @@ internal static class DecodeBenchCommand
         {
             _ctx = CudaContext.Create();
             _engine = Engine.Load(_ctx, plan);
-            var input = _engine.Inputs[0];
-            Batch = Math.Clamp(batch, Math.Max(1, input.MinShape[0]), input.MaxShape[0]);
+            Batch = EngineTiming.ClampBatch(_engine, batch);
             _ec = _engine.CreateContext();
-            foreach (var d in _engine.Inputs)
-                _ec.SetInputShape(d.Name, d.Shape.Select((dim, k) => dim.IsKnown ? dim.Value : k == 0 ? Batch : d.MaxShape[k]).ToArray());
-            _ec.FillInputsRandom(seed: 1);
+            EngineTiming.Prepare(_engine, _ec, Batch);
             _stream = CudaStream.Create(_ctx);
             _done = [CudaEvent.Create(_ctx), CudaEvent.Create(_ctx)];
         }

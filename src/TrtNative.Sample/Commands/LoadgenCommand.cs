@@ -128,12 +128,11 @@ internal static class LoadgenCommand
         using var stream = CudaStream.Create(ctx);
         using var start = CudaEvent.Create(ctx);
         using var stop = CudaEvent.Create(ctx);
-        var input = engine.Inputs[0];
         var figures = new Dictionary<long, EngineFigure>();
         foreach (var level in levels)
         {
             if (level.Server.AvgBatchSize is not double avg) continue;
-            long batch = Math.Clamp((long)Math.Round(avg), Math.Max(1, input.MinShape[0]), input.MaxShape[0]);
+            long batch = EngineTiming.ClampBatch(engine, (long)Math.Round(avg));
             if (!figures.TryGetValue(batch, out var f))
             {
                 var (median, _) = EngineTiming.Measure(engine, ec, stream, start, stop, batch, warmup: 20, iterations: 100);
