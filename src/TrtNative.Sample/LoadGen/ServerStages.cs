@@ -18,15 +18,15 @@ internal sealed record ServerStages(
     public static ServerStages Between(string before, string after, string service, double seconds)
     {
         var svc = ("service", service);
+        double Delta(string sample, (string, string)[] labels) => Sum(after, sample, labels) - Sum(before, sample, labels);
         double? Mean(string histogram, params (string, string)[] labels)
         {
-            double count = Sum(after, histogram + "_count", labels) - Sum(before, histogram + "_count", labels);
-            double sum = Sum(after, histogram + "_sum", labels) - Sum(before, histogram + "_sum", labels);
-            return count > 0 ? Math.Round(1000 * sum / count, 3) : null;
+            double count = Delta(histogram + "_count", labels);
+            return count > 0 ? Math.Round(1000 * Delta(histogram + "_sum", labels) / count, 3) : null;
         }
-        double submitSeconds = Sum(after, "trtnative_batch_stage_seconds_sum", svc, ("stage", "host_submit"))
-                             - Sum(before, "trtnative_batch_stage_seconds_sum", svc, ("stage", "host_submit"));
-        var host = Mean("trtnative_batch_stage_seconds", svc, ("stage", "host_submit"));
+        (string, string)[] submit = [svc, ("stage", "host_submit")];
+        double submitSeconds = Delta("trtnative_batch_stage_seconds_sum", submit);
+        var host = Mean("trtnative_batch_stage_seconds", submit);
         return new ServerStages(
             Mean("trtnative_queue_time_seconds", svc),
             Mean("trtnative_request_duration_seconds"),
