@@ -35,7 +35,7 @@ extern "C" {
  * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, attention
  * inputs sliced from a packed tensor, the JPEG decoder and trtn_resize_images, TRTN_BFLOAT16 and
  * trtn_build_options.reduced_type and optimization_level). */
-#define TRTN_ABI_VERSION 5
+#define TRTN_ABI_VERSION 6
 #define TRTN_MAX_DIMS 8
 
 typedef struct trtn_status trtn_status;
@@ -322,6 +322,12 @@ TRTN_API trtn_status* trtn_engine_add_layer(trtn_engine* engine, const char* nam
                                             const void* params, uint64_t params_size,
                                             const int32_t* inputs, int32_t input_count,
                                             const int32_t* outputs, int32_t output_count);
+/* Tactics of layer `layer` timed at `count` shapes: output_elements[i] is the element count of the layer's first
+ * output at shape i, tactics[i] the tactic chosen there. A context's shape set runs, per layer, the tactic timed at
+ * the count nearest in ratio (the first listed on a tie), so a batch-1 run uses tactics timed at batch 1 and not
+ * those of the opt shapes. Without this call every shape runs the tactic in the parameter block. Before build. */
+TRTN_API trtn_status* trtn_engine_set_layer_tactics(trtn_engine* engine, int32_t layer, const int64_t* output_elements,
+                                                    const int32_t* tactics, int32_t count);
 /* Validates the layer list and fixes precision and workspace limit. No layer can be added afterwards. */
 TRTN_API trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_options* options);
 TRTN_API int32_t trtn_engine_layer_count(const trtn_engine* engine);

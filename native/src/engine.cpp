@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <tuple>
 #include <unordered_map>
@@ -13,6 +14,7 @@ using namespace trtn;
 // server alternating between batch sizes neither re-runs every layer's setup nor re-captures on each switch.
 struct ShapeSlot {
     std::vector<int64_t> dims;    // every tensor's dims, tensor 0 first
+    std::vector<LayerDesc> descs; // the engine's layers with the tactics for these dims (the layers refer to them)
     std::vector<std::unique_ptr<Layer>> layers;
     size_t workspace_needed = 0;
     // CUDA graph of the whole enqueue, valid while addresses, workspace and stream stay the same.
@@ -55,9 +57,26 @@ void drop_graphs(trtn_context* c) {
     for (auto& slot : c->slots) slot->drop_graph();
 }
 
-std::vector<std::unique_ptr<Layer>> make_layers(const trtn_engine* e) {
+// The tactic timed at the output size nearest in ratio to `elements` (the first on a tie); d.tactic when none were.
+int32_t tactic_for(const LayerDesc& d, int64_t elements) {
+    if (d.tuned.empty()) return d.tactic;
+    auto distance = [&](int64_t tuned) { return std::fabs(std::log(std::max<int64_t>(tuned, 1)) - std::log(std::max<int64_t>(elements, 1))); };
+    const LayerDesc::TunedTactic* best = &d.tuned[0];
+    for (auto& t : d.tuned)
+        if (distance(t.output_elements) < distance(best->output_elements)) best = &t;
+    return best->tactic;
+}
+
+// The engine's layers with each one's tactic for the tensors' current dims.
+std::vector<LayerDesc> descs_for(const trtn_engine* e, const std::vector<TensorView>& tensors) {
+    std::vector<LayerDesc> descs = e->layers;
+    for (auto& d : descs) d.tactic = tactic_for(d, tensors[d.outputs[0]].count());
+    return descs;
+}
+
+std::vector<std::unique_ptr<Layer>> make_layers(const std::vector<LayerDesc>& descs) {
     std::vector<std::unique_ptr<Layer>> layers;
-    for (auto& d : e->layers) {
+    for (auto& d : descs) {
         if (d.kind == TRTN_LAYER_CONV) layers.push_back(make_conv_layer(d));
         else if (d.kind == TRTN_LAYER_GEMM) layers.push_back(make_gemm_layer(d));
         else if (d.kind == TRTN_LAYER_ATTENTION) layers.push_back(make_attention_layer(d));
@@ -213,6 +232,23 @@ TRTN_API trtn_status* trtn_engine_add_layer(trtn_engine* engine, const char* nam
     });
 }
 
+TRTN_API trtn_status* trtn_engine_set_layer_tactics(trtn_engine* engine, int32_t layer, const int64_t* output_elements,
+                                                    const int32_t* tactics, int32_t count) {
+    return guard("trtn_engine_set_layer_tactics", [&] {
+        check_engine(engine);
+        require(!engine->built, TRTN_INVALID_ARGUMENT, "engine is already built");
+        require(layer >= 0 && layer < static_cast<int32_t>(engine->layers.size()), TRTN_INVALID_ARGUMENT,
+                "layer " + std::to_string(layer) + " out of range (" + std::to_string(engine->layers.size()) + " layers)");
+        require(count >= 1 && output_elements && tactics, TRTN_INVALID_ARGUMENT, "layer '" + engine->layers[layer].name + "': no tactics given");
+        std::vector<LayerDesc::TunedTactic> tuned;
+        for (int32_t i = 0; i < count; ++i) {
+            require(output_elements[i] >= 0, TRTN_INVALID_ARGUMENT, "layer '" + engine->layers[layer].name + "': negative output size");
+            tuned.push_back({output_elements[i], tactics[i]});
+        }
+        engine->layers[layer].tuned = std::move(tuned);
+    });
+}
+
 TRTN_API trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_options* options) {
     return guard("trtn_engine_build", [&] {
         check_engine(engine);
@@ -300,7 +336,8 @@ TRTN_API trtn_status* trtn_context_set_shapes(trtn_context* c, const int64_t* di
         if (!slot) {
             auto fresh = std::make_unique<ShapeSlot>();
             fresh->dims = std::move(key);
-            fresh->layers = make_layers(c->engine);
+            fresh->descs = descs_for(c->engine, c->tensors);
+            fresh->layers = make_layers(fresh->descs);
             fresh->workspace_needed = setup_layers(c, *fresh);
             if (c->slots.size() >= kMaxShapeSlots) {
                 auto lru = std::min_element(c->slots.begin(), c->slots.end(),
@@ -457,7 +494,10 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
                     tactic = in_layer(*l, [&] { return l->autotune(c->tensors, c->env, &ms); });
                     chosen.emplace(key, std::make_pair(tactic, ms));
                 }
+                // The new timing replaces the engine's tactic, and the ones timed at other shapes with it.
                 c->engine->layers[i].tactic = tactic;
+                c->engine->layers[i].tuned.clear();
+                c->current->descs[i].tactic = tactic;
             }
             if (tactics) tactics[i] = tactic;
             if (times_ms) times_ms[i] = ms;

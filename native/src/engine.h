@@ -21,6 +21,13 @@ struct LayerDesc {
     std::vector<uint8_t> params;
     std::vector<int32_t> inputs, outputs;   // -1 = absent optional input
     int32_t tactic = -1;
+    // Tactics timed at several shapes (trtn_engine_set_layer_tactics): the first output's element count there and
+    // the tactic chosen there. A shape slot runs the one timed nearest in ratio; empty: `tactic` at every shape.
+    struct TunedTactic {
+        int64_t output_elements;
+        int32_t tactic;
+    };
+    std::vector<TunedTactic> tuned;
 };
 
 // One tensor as a context sees it: element type, physical dims, device address.

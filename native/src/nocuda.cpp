@@ -14,6 +14,7 @@ TRTN_API trtn_status* trtn_engine_create(int32_t, trtn_engine** out) { if (out) 
 TRTN_API void trtn_engine_destroy(trtn_engine*) {}
 TRTN_API trtn_status* trtn_engine_add_tensor(trtn_engine*, int32_t, int32_t, int32_t*) { return no_cuda("trtn_engine_add_tensor"); }
 TRTN_API trtn_status* trtn_engine_add_layer(trtn_engine*, const char*, int32_t, const void*, uint64_t, const int32_t*, int32_t, const int32_t*, int32_t) { return no_cuda("trtn_engine_add_layer"); }
+TRTN_API trtn_status* trtn_engine_set_layer_tactics(trtn_engine*, int32_t, const int64_t*, const int32_t*, int32_t) { return no_cuda("trtn_engine_set_layer_tactics"); }
 TRTN_API trtn_status* trtn_engine_build(trtn_engine*, const trtn_build_options*) { return no_cuda("trtn_engine_build"); }
 TRTN_API int32_t trtn_engine_layer_count(const trtn_engine*) { return 0; }
 TRTN_API int32_t trtn_engine_get_tactic(const trtn_engine*, int32_t) { return -1; }

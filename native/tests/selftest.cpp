@@ -258,6 +258,49 @@ void test_tuned_twins(bool fp16) {
     if (e) trtn_engine_destroy(e);
 }
 
+// Tactics timed at several shapes (trtn_engine_set_layer_tactics): each shape set runs the tactic timed at the output
+// size nearest in ratio. Batch 1 and 2 are nearer batch 1's timing (the direct kernel), batch 4 and 8 nearer batch 8's
+// (-1: cuDNN's choice); tactics given after build are refused.
+void test_shape_tactics() {
+    const int H = 14, W = 14, C = 32, K = 32;
+    trtn_engine* e = nullptr;
+    bool good = ok(trtn_engine_create(0, &e), "engine_create");
+    int32_t ids[4];
+    int32_t dts[4] = {TRTN_FLOAT16, TRTN_FLOAT16, TRTN_FLOAT32, TRTN_FLOAT16}, ranks[4] = {4, 4, 1, 4};
+    for (int i = 0; i < 4 && good; ++i) good = ok(trtn_engine_add_tensor(e, dts[i], ranks[i], &ids[i]), "add_tensor");
+    trtn_conv_params prm{};
+    prm.pad_h = prm.pad_w = 1; prm.stride_h = prm.stride_w = 1; prm.dilation_h = prm.dilation_w = 1;
+    prm.groups = 1; prm.has_bias = 1; prm.act = {TRTN_ACT_RELU, 0, 0}; prm.tactic = -1;
+    int32_t ins[4] = {ids[0], ids[1], ids[2], -1};
+    if (good) good = ok(trtn_engine_add_layer(e, "conv", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[3], 1), "add_layer");
+    int64_t elements[2] = {1LL * H * W * K, 8LL * H * W * K};
+    int32_t tactics[2] = {1000, -1};  // our direct kernel at batch 1, cuDNN's choice at batch 8
+    if (good) good = ok(trtn_engine_set_layer_tactics(e, 0, elements, tactics, 2), "set_layer_tactics");
+    trtn_build_options bo{1, TRTN_FLOAT16, 256ull << 20, 3};
+    if (good) good = ok(trtn_engine_build(e, &bo), "build");
+    trtn_status* late = good ? trtn_engine_set_layer_tactics(e, 0, elements, tactics, 2) : nullptr;
+    bool refused = late && trtn_status_code(late) == TRTN_INVALID_ARGUMENT;
+    if (late) trtn_status_destroy(late);
+    trtn_context* c = nullptr;
+    if (good) good = ok(trtn_context_create(e, &c), "context_create");
+    std::string seen;
+    bool pass = good && refused;
+    for (int n : {1, 2, 4, 8}) {
+        std::vector<int64_t> dims = {n, H, W, C, K, 3, 3, C, K, n, H, W, K};
+        uint64_t ws = 0;
+        char impl[256] = {};
+        bool ran = good && ok(trtn_context_set_shapes(c, dims.data(), (int64_t)dims.size(), &ws), "set_shapes") &&
+                   ok(trtn_context_layer_implementation(c, 0, impl, sizeof impl), "implementation");
+        bool direct = std::string(impl) == "direct conv kernel";
+        pass = pass && ran && direct == (n <= 2);
+        seen += " batch " + std::to_string(n) + ": '" + impl + "';";
+    }
+    std::printf("%s conv16 tactics per shape (after build refused: %s):%s\n", pass ? "PASS" : "FAIL", refused ? "yes" : "no", seen.c_str());
+    (pass ? g_pass : g_fail)++;
+    if (c) trtn_context_destroy(c);
+    if (e) trtn_engine_destroy(e);
+}
+
 // NHWC conv reference with bias, residual and an activation.
 void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride, bool autotune = false,
                int act = TRTN_ACT_RELU, int32_t tactic = -1) {
@@ -1054,6 +1097,7 @@ int main() {
                 test_conv(fp16, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, act, kFusedGraphTactic);
         unsetenv("TRTN_CONV_GRAPH");
         test_tuned_twins(fp16);
+        if (fp16 && g_reduced == TRTN_FLOAT16) test_shape_tactics();
         // ResNet-like convolutions autotuned with every tactic family competing (graph configurations included).
         test_conv(fp16, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
         test_conv(fp16, 1, 8, 28, 28, 128, 512, 1, 0, 1, true, TRTN_ACT_RELU);

@@ -295,11 +295,20 @@ public class TimingCacheGpuTests
         config.TimingCache = cache;
         var builder = new Builder(ctx);
         using var first = builder.Build(g, config);
-        Assert.Equal(first.Program.Layers.Count(l => l.Tunable), cache.Count);
+        // Timed at two tuning points: the opt shapes (batch 2) and the min shapes (batch 1).
+        var tunableKinds = first.Program.Layers.Where(l => l.Tunable).Select(l => $"{l.Kind}:").Distinct().ToList();
+        Assert.Equal(2 * first.Program.Layers.Count(l => l.Tunable), cache.Entries.Keys.Count(k => tunableKinds.Any(k.StartsWith)));
+        foreach (var l in first.Program.Layers.Where(l => l.Tunable))
+        {
+            Assert.Equal(2, l.ShapeTactics.Count);
+            Assert.Equal(l.Tactic, l.ShapeTactics[0].Tactic);
+            Assert.Equal(l.ShapeTactics[0].OutputElements, 2 * l.ShapeTactics[1].OutputElements);
+        }
         var messages = new List<string>();
         using var second = builder.Build(g, config, progress: new ListProgress(messages));
         Assert.Contains(messages, m => m.Contains("all from the timing cache"));
         Assert.Equal(first.Program.Layers.Select(l => l.Tactic), second.Program.Layers.Select(l => l.Tactic));
+        Assert.Equal(first.Program.Layers.SelectMany(l => l.ShapeTactics), second.Program.Layers.SelectMany(l => l.ShapeTactics));
         Assert.Equal(first.Serialize(), second.Serialize());
 
         string path = Path.Combine(Path.GetTempPath(), $"trtn-cache-{Guid.NewGuid():N}.bin");

@@ -52,6 +52,13 @@ internal sealed class ProgramLayer
     /// </summary>
     public int Tactic { get; set; } = -1;
 
+    /// <summary>
+    /// Tactics timed at each of the build's tuning points (<see cref="TuningPoints"/>), when there were several: the
+    /// first output's element count there and the tactic chosen there. The shim runs, at each shape, the one timed at
+    /// the nearest output size; empty: <see cref="Tactic"/> at every shape.
+    /// </summary>
+    public List<ShapeTactic> ShapeTactics { get; set; } = new();
+
     /// <summary>True when autotuning times tactics for this layer's kind (<see cref="LayerKinds"/>).</summary>
     public bool Tunable => LayerKinds.Find(Kind)?.Tunable ?? false;
 
@@ -71,6 +78,9 @@ internal sealed class ProgramLayer
     }
 }
 
+/// <summary>A tactic timed at one tuning point: the layer's first output's element count there, and the tactic chosen.</summary>
+internal readonly record struct ShapeTactic(long OutputElements, int Tactic);
+
 /// <summary>An engine input or output as the caller sees it: logical shape (NCHW as in the model), float32.</summary>
 internal sealed record ProgramBinding(string Name, int TensorId, Dim[] Shape);
 
@@ -83,8 +93,9 @@ internal sealed class LayerProgram
 {
     /// <summary>Version of this payload's layout. The layer parameter blocks are the shim's structs, so the payload
     /// also records the ABI version they were written for: a plan from another ABI is stale.</summary>
-    /// <remarks>Version 3 adds <see cref="KeptFp32"/> and stores <see cref="ActivationType"/> (bf16).</remarks>
-    public const int PayloadVersion = 3;
+    /// <remarks>Version 3 adds <see cref="KeptFp32"/> and stores <see cref="ActivationType"/> (bf16); version 4 each
+    /// layer's <see cref="ProgramLayer.ShapeTactics"/>.</remarks>
+    public const int PayloadVersion = 4;
 
     /// <summary>The type the program computes in: fp32, fp16 or bf16 (nodes in <see cref="KeptFp32"/> excepted).</summary>
     public NativeDType ActivationType { get; init; } = NativeDType.Float32;
@@ -171,6 +182,8 @@ internal sealed class LayerProgram
             w.Write(l.Outputs.Length);
             foreach (var o in l.Outputs) w.Write(o);
             w.Write(l.Tactic);
+            w.Write(l.ShapeTactics.Count);
+            foreach (var st in l.ShapeTactics) { w.Write(st.OutputElements); w.Write(st.Tactic); }
         }
         WriteBindings(w, Inputs);
         WriteBindings(w, Outputs);
@@ -212,7 +225,16 @@ internal sealed class LayerProgram
             for (int k = 0; k < ins.Length; k++) ins[k] = r.ReadInt32();
             var outs = new int[r.ReadInt32()];
             for (int k = 0; k < outs.Length; k++) outs[k] = r.ReadInt32();
-            p.Layers.Add(new ProgramLayer { Name = name, Kind = kind, Params = prm, Inputs = ins, Outputs = outs, Tactic = r.ReadInt32() });
+            var layer = new ProgramLayer { Name = name, Kind = kind, Params = prm, Inputs = ins, Outputs = outs, Tactic = r.ReadInt32() };
+            int shapeTactics = r.ReadInt32();
+            if (shapeTactics < 0 || shapeTactics > 16) throw new FormatException($"layer '{name}': {shapeTactics} shape tactics");
+            for (int k = 0; k < shapeTactics; k++)
+            {
+                long elements = r.ReadInt64();
+                if (elements < 0) throw new FormatException($"layer '{name}': shape tactic for {elements} output elements");
+                layer.ShapeTactics.Add(new ShapeTactic(elements, r.ReadInt32()));
+            }
+            p.Layers.Add(layer);
         }
         ReadBindings(r, p.Inputs);
         ReadBindings(r, p.Outputs);
@@ -260,7 +282,7 @@ internal sealed class LayerProgram
         foreach (var k in KeptFp32) sb.AppendLine($"  kept in fp32: {k}");
         string T(int id) => id < 0 ? "_" : $"%{id}{Tensors[id].Shape.Format()}";
         foreach (var l in Layers)
-            sb.AppendLine($"  {string.Join(", ", l.Outputs.Select(T))} = {l.Kind}({string.Join(", ", l.Inputs.Select(T))}){(l.Tunable ? $" tactic={l.Tactic}" : "")}  # {l.Name}");
+            sb.AppendLine($"  {string.Join(", ", l.Outputs.Select(T))} = {l.Kind}({string.Join(", ", l.Inputs.Select(T))}){(l.Tunable ? $" tactic={l.Tactic}" : "")}{(l.ShapeTactics.Count > 0 ? $" by output size {string.Join(" ", l.ShapeTactics.Select(t => $"{t.OutputElements}:{t.Tactic}"))}" : "")}  # {l.Name}");
         return sb.ToString();
     }
 }

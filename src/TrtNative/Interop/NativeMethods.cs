@@ -50,6 +50,10 @@ internal static unsafe partial class NativeMethods
     internal static partial nint trtn_engine_add_layer(NativeEngineHandle engine, string name, int kind, byte* parameters, ulong paramsSize,
         int* inputs, int inputCount, int* outputs, int outputCount);
 
+    // trtn_status* trtn_engine_set_layer_tactics(trtn_engine*, int32_t layer, const int64_t* output_elements, const int32_t* tactics, int32_t count);
+    [LibraryImport(Library)]
+    internal static partial nint trtn_engine_set_layer_tactics(NativeEngineHandle engine, int layer, long* outputElements, int* tactics, int count);
+
     // trtn_status* trtn_engine_build(trtn_engine* engine, const trtn_build_options* options);
     [LibraryImport(Library)] internal static partial nint trtn_engine_build(NativeEngineHandle engine, BuildOptions* options);
 

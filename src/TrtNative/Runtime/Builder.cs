@@ -235,28 +235,54 @@ public sealed class Builder
     }
 
     /// <summary>
-    /// The timing-cache key of every tunable layer (when autotuning), with the cached tactics set on the layers;
-    /// <paramref name="allCached"/> says whether the cache had them all.
+    /// The timing-cache key of every tunable layer at every tuning point (when autotuning: [point][layer]), with the
+    /// cached tactics set on the layers; <paramref name="allCached"/> says whether the cache had them all.
     /// </summary>
-    private static string?[] CachedTactics(CompiledProgram c, BuildSettings settings, TimingCache? cache, GpuInfo gpu, out bool allCached)
+    private static string?[][] CachedTactics(CompiledProgram c, BuildSettings settings, TimingCache? cache, GpuInfo gpu, out bool allCached)
     {
         var program = c.Program;
-        var keys = new string?[program.Layers.Count];
         allCached = settings.Autotune;
-        if (!settings.Autotune) return keys;
+        if (!settings.Autotune) return [];
+        var bindings = PointBindings(c, settings);
+        var keys = bindings.Select(_ => new string?[program.Layers.Count]).ToArray();
+        var tactics = bindings.Select(_ => new int[program.Layers.Count]).ToArray();
         for (int i = 0; i < program.Layers.Count; i++)
         {
             var l = program.Layers[i];
             if (!l.Tunable) continue;
-            keys[i] = TimingCache.Key(LayerSignature(program, l, c.OptBindings), gpu.Name, gpu.ComputeCapability, gpu.CudnnVersion, gpu.CublasLtVersion);
-            if (cache is not null && cache.TryGet(keys[i]!, out var e) && int.TryParse(e.TacticId, out int t)) l.Tactic = t;
-            else allCached = false;
+            for (int k = 0; k < bindings.Count; k++)
+            {
+                keys[k][i] = TimingCache.Key(LayerSignature(program, l, bindings[k]), gpu.Name, gpu.ComputeCapability, gpu.CudnnVersion, gpu.CublasLtVersion);
+                if (cache is not null && cache.TryGet(keys[k][i]!, out var e) && int.TryParse(e.TacticId, out int t)) tactics[k][i] = t;
+                else allCached = false;
+            }
         }
+        if (allCached) SetTactics(program, bindings, tactics);
         return keys;
     }
 
-    /// <summary>Tune phase (GPU): keeps the cached tactics when the cache had them all, else times them at the opt shapes.</summary>
-    private Engine Tune(Engine engine, CompiledProgram c, BuildSettings settings, TimingCache? cache, string?[] keys, bool allCached, IProgress<BuildProgress>? progress)
+    /// <summary>Symbol bindings at each tuning point (<see cref="TuningPoints"/>), opt first.</summary>
+    private static IReadOnlyList<IReadOnlyDictionary<string, long>> PointBindings(CompiledProgram c, BuildSettings settings) =>
+        TuningPoints.Of(c.Profile, settings.OptimizationLevel)
+            .Select((shapes, k) => (IReadOnlyDictionary<string, long>)Engine.BindSymbols(c.Program, shapes, $"tuning point {k}")).ToList();
+
+    /// <summary>Each tunable layer's tactic at the opt shapes (point 0) and, with several points, its tactic at each.</summary>
+    private static void SetTactics(LayerProgram program, IReadOnlyList<IReadOnlyDictionary<string, long>> bindings, int[][] tactics)
+    {
+        for (int i = 0; i < program.Layers.Count; i++)
+        {
+            var l = program.Layers[i];
+            if (!l.Tunable) continue;
+            l.Tactic = tactics[0][i];
+            l.ShapeTactics = TuningPoints.ShapeTactics(program, l, bindings, tactics.Select(t => t[i]).ToList());
+        }
+    }
+
+    /// <summary>
+    /// Tune phase (GPU): keeps the cached tactics when the cache had them all, else times them at each tuning point
+    /// (<see cref="TuningPoints"/>).
+    /// </summary>
+    private Engine Tune(Engine engine, CompiledProgram c, BuildSettings settings, TimingCache? cache, string?[][] keys, bool allCached, IProgress<BuildProgress>? progress)
     {
         var program = c.Program;
         if (!settings.Autotune || allCached)
@@ -268,23 +294,28 @@ public sealed class Builder
         }
         try
         {
-            Report(progress, BuildPhase.Tune, end: false, $"autotuning {program.Layers.Count(l => l.Tunable)} layers at the opt shapes");
+            var points = TuningPoints.Of(c.Profile, settings.OptimizationLevel);
+            var bindings = PointBindings(c, settings);
+            var tactics = new int[points.Count][];
             using (var ctx = engine.CreateContext())
             {
-                foreach (var (name, r) in c.Profile) ctx.SetInputShape(name, r.Opt);
-                ctx.FillInputsRandom(seed: 1);
-                var (tactics, times) = ctx.Autotune(settings.MaxWorkspaceSize);
-                for (int i = 0; i < program.Layers.Count; i++)
+                for (int k = 0; k < points.Count; k++)
                 {
-                    if (!program.Layers[i].Tunable) continue;
-                    program.Layers[i].Tactic = tactics[i];
-                    if (cache is not null && keys[i] is { } k) cache.Set(k, tactics[i].ToString(), times[i]);
+                    string where = string.Join(", ", points[k].Select(kv => $"{kv.Key} [{string.Join(",", kv.Value)}]"));
+                    Report(progress, BuildPhase.Tune, end: false, $"autotuning {program.Layers.Count(l => l.Tunable)} layers at {(k == 0 ? "the opt shapes" : "tuning point " + k)}: {where}");
+                    foreach (var (name, shape) in points[k]) ctx.SetInputShape(name, shape);
+                    ctx.FillInputsRandom(seed: 1);
+                    var (chosen, times) = ctx.Autotune(settings.MaxWorkspaceSize);
+                    tactics[k] = chosen;
+                    for (int i = 0; i < program.Layers.Count; i++)
+                        if (program.Layers[i].Tunable && cache is not null && keys[k][i] is { } key) cache.Set(key, chosen[i].ToString(), times[i]);
                 }
             }
+            SetTactics(program, bindings, tactics);
             // Rebuild the native engine so its layer list carries the tactics exactly as a loaded plan would.
             var tuned = new Engine(Context, program, c.Profile, engine.Header, c.Memory);
             engine.Dispose();
-            Report(progress, BuildPhase.Tune, end: true, "autotuned");
+            Report(progress, BuildPhase.Tune, end: true, points.Count == 1 ? "autotuned" : $"autotuned at {points.Count} tuning points");
             return tuned;
         }
         catch
@@ -478,10 +509,10 @@ public sealed class Builder
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
         {
-            var saved = p.Layers.Select(l => l.Tactic).ToArray();
-            foreach (var l in p.Layers) l.Tactic = -1;
+            var saved = p.Layers.Select(l => (l.Tactic, l.ShapeTactics)).ToArray();
+            foreach (var l in p.Layers) { l.Tactic = -1; l.ShapeTactics = new(); }
             p.Write(w);
-            for (int i = 0; i < saved.Length; i++) p.Layers[i].Tactic = saved[i];
+            for (int i = 0; i < saved.Length; i++) (p.Layers[i].Tactic, p.Layers[i].ShapeTactics) = saved[i];
         }
         return Convert.ToHexString(SHA256.HashData(ms.ToArray())).ToLowerInvariant();
     }

@@ -148,13 +148,20 @@ public sealed class Engine : IDisposable
                 NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_add_tensor(h, (int)t.DType, t.Shape.Length, &id));
                 if (id != t.Id) throw new TrtNativeException(ErrorCode.Internal, $"tensor '{t.Name}' got native id {id}, expected {t.Id}");
             }
-            foreach (var l in Program.Layers)
+            for (int i = 0; i < Program.Layers.Count; i++)
             {
+                var l = Program.Layers[i];
                 var prm = l.ParamsWithTactic();
                 fixed (byte* pp = prm)
                 fixed (int* ins = l.Inputs)
                 fixed (int* outs = l.Outputs)
                     NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_add_layer(h, l.Name, (int)l.Kind, pp, (ulong)prm.Length, ins, l.Inputs.Length, outs, l.Outputs.Length));
+                if (l.ShapeTactics.Count == 0) continue;
+                var elements = l.ShapeTactics.Select(t => t.OutputElements).ToArray();
+                var tactics = l.ShapeTactics.Select(t => t.Tactic).ToArray();
+                fixed (long* pe = elements)
+                fixed (int* pt = tactics)
+                    NativeStatus.ThrowIfFailed(NativeMethods.trtn_engine_set_layer_tactics(h, i, pe, pt, tactics.Length));
             }
             var opts = new BuildOptions
             {

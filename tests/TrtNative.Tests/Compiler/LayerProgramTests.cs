@@ -58,6 +58,7 @@ public class LayerProgramTests
     {
         var program = GpuLowering.Lower(Optimizer.Optimize(Net(3)), fp16: true);
         program.Layers.First(l => l.Tunable).Tactic = 1000;
+        program.Layers.First(l => l.Tunable).ShapeTactics = [new(6 * 64, 1000), new(3 * 6 * 64, -1)];
         byte[] Bytes(LayerProgram p)
         {
             using var ms = new MemoryStream();
@@ -69,6 +70,8 @@ public class LayerProgramTests
         Assert.Equal(a, Bytes(back));
         Assert.Equal(1000, back.Layers.First(l => l.Tunable).Tactic);
         Assert.Equal(1000, BitConverter.ToInt32(back.Layers.First(l => l.Tunable).ParamsWithTactic(), 48));
+        Assert.Equal([new ShapeTactic(6 * 64, 1000), new ShapeTactic(3 * 6 * 64, -1)], back.Layers.First(l => l.Tunable).ShapeTactics);
+        Assert.Contains("by output size 384:1000 1152:-1", back.Dump());
     }
 
     [Fact]
