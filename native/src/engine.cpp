@@ -58,8 +58,10 @@ void drop_graphs(trtn_context* c) {
 }
 
 // The tactic timed at the output size nearest in ratio to `elements` (the first on a tie); d.tactic when none were.
+// TRTN_SHAPE_TACTICS=0 runs the opt shapes' tactic at every shape (the A/B of timing at several shapes).
 int32_t tactic_for(const LayerDesc& d, int64_t elements) {
-    if (d.tuned.empty()) return d.tactic;
+    static const bool by_shape = !env_is("TRTN_SHAPE_TACTICS", "0");
+    if (d.tuned.empty() || !by_shape) return d.tactic;
     auto distance = [&](int64_t tuned) { return std::fabs(std::log(std::max<int64_t>(tuned, 1)) - std::log(std::max<int64_t>(elements, 1))); };
     const LayerDesc::TunedTactic* best = &d.tuned[0];
     for (auto& t : d.tuned)
