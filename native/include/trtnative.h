@@ -215,7 +215,8 @@ typedef struct trtn_attention_params {
     int32_t v_perm[4];
     int32_t o_perm[4];
     float scale;
-    int32_t tactic;         /* -1: choose at set_shapes; 0: our kernel; 1: cuDNN's fused flash attention */
+    int32_t tactic;         /* -1: choose at set_shapes; 0: our kernel; 1: cuDNN's fused flash attention;
+                               2, 3, 4: our tensor-core kernel with 1, 2, 4 warps a block (fp16/bf16) */
     int32_t fixed_axis[3];  /* Q, K, V */
     int32_t fixed_index[3];
 } trtn_attention_params;

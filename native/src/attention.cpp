@@ -1,9 +1,12 @@
 // Fused attention layer: O = softmax(scale * Q K^T) V over permuted views of its inputs (trtn_attention_params).
 // fp16 and bf16 run cuDNN's flash attention (graph API, vendored cudnn-frontend) where it applies: feature dims a
 // multiple of 8 up to 128, each operand's feature dim contiguous. Everything else (fp32 engines, other layouts, a cuDNN
-// without the engine) runs our own kernel (kernels/attention.cu). Tactic 0 forces our kernel, 1 cuDNN.
+// without the engine) runs our own kernel (kernels/attention.cu). Autotuning also times our tensor-core kernel for
+// short key sequences (attention_mma), which wins at small batches. Tactic 0 forces our CUDA-core kernel, 1 cuDNN,
+// 2-4 the tensor-core kernel with 1, 2 or 4 warps per block.
 #include "engine.h"
 #include "kernels/kernels.h"
+#include "timing.h"
 
 #include <cudnn.h>
 #include <cudnn_frontend.h>
@@ -22,7 +25,11 @@ namespace fg = cudnn_frontend::graph;
 
 namespace {
 
-constexpr int32_t kTacticKernel = 0, kTacticCudnn = 1;
+constexpr int32_t kTacticKernel = 0, kTacticCudnn = 1, kTacticMma = 2;  // 2, 3, 4: tensor cores, 1, 2, 4 warps a block
+constexpr int kMmaVariants = 3;
+
+// Warps per block of a tensor-core tactic, 0 for other tactics.
+int mma_warps(int32_t tactic) { return tactic >= kTacticMma && tactic < kTacticMma + kMmaVariants ? 1 << (tactic - kTacticMma) : 0; }
 constexpr int64_t kUidQ = 1, kUidK = 2, kUidV = 3, kUidO = 4;
 
 // One operand as a 4-D view [lead0, lead1, seq, feature]: dims, element strides and the element offset of its first
@@ -78,6 +85,7 @@ public:
     // A default (tactic -1) fp16 layer that wanted cuDNN but fell back says why, for profiles and the self-test.
     std::string implementation() const override {
         if (use_cudnn_) return "cudnn flash attention";
+        if (warps_) return "attention tensor-core kernel (" + std::to_string(warps_) + (warps_ == 1 ? " warp)" : " warps)");
         return cudnn_error_.empty() ? "attention kernel" : "attention kernel (cuDNN refused: " + cudnn_error_ + ")";
     }
 
@@ -99,21 +107,67 @@ public:
         require(ov_.dims[2] == qv_.dims[2] && ov_.dims[3] == vv_.dims[3], TRTN_SHAPE_MISMATCH, "attention: the output view must be [..., Sq, Dv]" + shapes());
         require(kv_.dims[2] >= 1, TRTN_UNSUPPORTED, "attention: no keys" + shapes());
 
-        use_cudnn_ = false;
-        ws_ = 0;
-        cudnn_error_.clear();
-        bool reduced = q.dtype == TRTN_FLOAT16 || q.dtype == TRTN_BFLOAT16;
-        bool want = p.tactic == kTacticCudnn || (p.tactic < 0 && reduced && attention_graph_enabled());
-        if (want && o.count() > 0) use_cudnn_ = build_cudnn(env, q.dtype);
-        require(use_cudnn_ || p.tactic != kTacticCudnn || o.count() == 0, TRTN_UNSUPPORTED,
-                "attention: cuDNN's flash attention does not apply here (float16 or bfloat16, feature dims multiples of 8 up to 128, contiguous)" + shapes() +
-                    (cudnn_error_.empty() ? "" : ": " + cudnn_error_));
+        io_dtype_ = q.dtype;
+        out_count_ = o.count();
+        std::string described = shapes();
+        configure(env, desc.tactic, &described);
         return ws_;
+    }
+
+    bool tunable() const override { return true; }
+    int32_t tactic() const override {
+        if (use_cudnn_) return kTacticCudnn;
+        for (int32_t t = kTacticMma; t < kTacticMma + kMmaVariants; ++t)
+            if (mma_warps(t) == warps_) return t;
+        return kTacticKernel;
+    }
+
+    // Times every tactic that applies against our CUDA-core kernel's output on the same data and keeps the fastest
+    // that agrees: that kernel, cuDNN's flash attention, the tensor-core kernel with 1, 2 and 4 warps a block.
+    int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
+        auto& o = out(t, 0);
+        if (o.count() == 0) { if (ms) *ms = 0; return tactic(); }
+        size_t bytes = (size_t)o.count() * dtype_size(o.dtype);
+        void* ref = nullptr;
+        TRTN_CUDA_CHECK(cudaMalloc(&ref, bytes));
+        struct FreeRef { void* p; ~FreeRef() { cudaFree(p); } } free_ref{ref};
+        configure(env, kTacticKernel, nullptr);
+        void* saved = o.ptr;
+        o.ptr = ref;
+        run(t, env);
+        o.ptr = saved;
+        double tol = o.dtype == TRTN_FLOAT16 ? 2e-2 : o.dtype == TRTN_BFLOAT16 ? 5e-2 : 1e-4;
+
+        std::vector<int32_t> cands;
+        std::vector<TimedCandidate> timed;
+        for (int32_t tac = kTacticKernel; tac < kTacticMma + kMmaVariants; ++tac) {
+            try {
+                if (!configure(env, tac, nullptr) || ws_ > env.workspace_bytes) continue;
+                run(t, env);
+                if (kernels::relative_l2(o.dtype, o.ptr, ref, o.count(), env.stream) > tol) continue;
+                timed.push_back({static_cast<int>(cands.size()), median_ms(env.stream, [&] { run(t, env); })});
+                cands.push_back(tac);
+            } catch (const std::exception&) {
+                cudaGetLastError();  // this tactic does not run here; the others remain
+            }
+        }
+        require(!cands.empty(), TRTN_INTERNAL, "attention: no tactic ran and agreed with the reference kernel");
+        // Configuring a tactic already built is a lookup, so switching inside the timing loop costs little host time.
+        TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { configure(env, cands[i], nullptr); run(t, env); });
+        configure(env, cands[best.index], nullptr);
+        if (ms) *ms = best.ms;
+        return tactic();
     }
 
     void run(std::vector<TensorView>& t, RunEnv& env) override {
         auto& q = in(t, 0); auto& k = in(t, 1); auto& v = in(t, 2); auto& o = out(t, 0);
         if (o.count() == 0) return;
+        if (warps_) {
+            kernels::attention_mma(q.dtype, at(q, qv_), at(k, kv_), at(v, vv_), o.ptr, qv_.dims[0], qv_.dims[1], qv_.dims[2], kv_.dims[2],
+                                   qv_.dims[3], vv_.dims[3], qv_.strides, kv_.strides, vv_.strides, ov_.strides,
+                                   params<trtn_attention_params>().scale, warps_, env.stream);
+            return;
+        }
         if (use_cudnn_) {
             require(ws_ <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "attention: workspace too small");
             auto h = static_cast<cudnnHandle_t>(env.cudnn);
@@ -132,6 +186,32 @@ public:
     }
 
 private:
+    // Sets up `tactic` for the current views (-1: cuDNN for fp16/bf16 where it applies, else our CUDA-core kernel) and
+    // returns whether it runs here. In setup (`shapes` given, describing the operands) a tactic that does not apply is
+    // an error naming why; autotuning (no shapes) skips it.
+    bool configure(RunEnv& env, int32_t tactic, const std::string* shapes) {
+        use_cudnn_ = false;
+        warps_ = 0;
+        ws_ = 0;
+        cudnn_error_.clear();
+        if (int w = mma_warps(tactic)) {
+            bool fits = kernels::attention_mma_applies(io_dtype_, kv_.dims[2], qv_.dims[3], vv_.dims[3], w);
+            require(fits || !shapes, TRTN_UNSUPPORTED,
+                    "attention: the tensor-core kernel does not apply here (float16 or bfloat16, feature dims multiples of 16 up to 256, "
+                    "K and V within shared memory)" + (shapes ? *shapes : std::string()));
+            if (fits) warps_ = w;
+            return fits;
+        }
+        bool reduced = io_dtype_ == TRTN_FLOAT16 || io_dtype_ == TRTN_BFLOAT16;
+        bool want = tactic == kTacticCudnn || (tactic < 0 && reduced && attention_graph_enabled());
+        if (want && out_count_ > 0) use_cudnn_ = build_cudnn(env, io_dtype_);
+        bool runs = use_cudnn_ || tactic != kTacticCudnn || out_count_ == 0;
+        require(runs || !shapes, TRTN_UNSUPPORTED,
+                "attention: cuDNN's flash attention does not apply here (float16 or bfloat16, feature dims multiples of 8 up to 128, contiguous)" +
+                    (shapes ? *shapes : std::string()) + (cudnn_error_.empty() ? "" : ": " + cudnn_error_));
+        return runs;
+    }
+
     // The flash-attention graph for these views; false (and our kernel runs) where cuDNN has no engine for it.
     // Graphs are shared through env.graph_cache (ViT's identical layers, the re-setup after autotuning).
     bool build_cudnn(RunEnv& env, int32_t dtype) {
@@ -232,7 +312,10 @@ private:
 
     View qv_, kv_, vv_, ov_;
     fe::DataType_t io_type_ = fe::DataType_t::HALF;
+    int32_t io_dtype_ = TRTN_FLOAT32;  // Q, K, V and the output's type
+    int64_t out_count_ = 0;
     bool use_cudnn_ = false;
+    int warps_ = 0;                    // > 0: the tensor-core kernel with this many warps a block
     std::shared_ptr<BuiltAttention> graph_;
     size_t ws_ = 0;
     std::string cudnn_error_;  // why build_cudnn found no graph (reported when tactic 1 forces cuDNN)

@@ -224,6 +224,7 @@ TRTN_API trtn_status* trtn_engine_add_layer(trtn_engine* engine, const char* nam
         }
         if (kind == TRTN_LAYER_CONV) d.tactic = reinterpret_cast<const trtn_conv_params*>(params)->tactic;
         if (kind == TRTN_LAYER_GEMM) d.tactic = reinterpret_cast<const trtn_gemm_params*>(params)->tactic;
+        if (kind == TRTN_LAYER_ATTENTION) d.tactic = reinterpret_cast<const trtn_attention_params*>(params)->tactic;
         // Must match MinInputs in src/TrtNative/Compiler/LayerKinds.cs (LayerKindsTests reads this expression).
         int min_inputs = kind == TRTN_LAYER_ATTENTION ? 3
                          : kind == TRTN_LAYER_BINARY || kind == TRTN_LAYER_GEMM || kind == TRTN_LAYER_GATHER || kind == TRTN_LAYER_CONV || kind == TRTN_LAYER_LAYERNORM ? 2

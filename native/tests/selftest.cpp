@@ -339,10 +339,17 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
+// What the attention layer reports for a tensor-core tactic (attention.cpp: 2, 3, 4 = 1, 2, 4 warps a block).
+std::string mma_impl(int32_t tactic) {
+    int warps = 1 << (tactic - 2);
+    return "attention tensor-core kernel (" + std::to_string(warps) + (warps == 1 ? " warp)" : " warps)");
+}
+
 // Fused attention over permuted views. layout 0: contiguous [N,S,D] (identity perms); 1: ViT's [S,N,D] tensors
 // (torch's MultiheadAttention export) read as [N,S,D], output written as [S,N,D]; 2: [B,S,H,D] tensors read as
-// [B,H,S,D] (rank 4). tactic -1: the layer's choice, 0: our kernel, 1: cuDNN's flash attention (fp16).
-void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv = 41, int D = 64, int Dv = 64) {
+// [B,H,S,D] (rank 4). tactic -1: the layer's choice, 0: our kernel, 1: cuDNN's flash attention (fp16), 2-4: our
+// tensor-core kernel with 1, 2, 4 warps a block (fp16); autotune: the layer times them all and keeps the fastest.
+void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv = 41, int D = 64, int Dv = 64, bool autotune = false) {
     const int B = 2, H = 3, N = B * H;
     float scale = 0.125f;
     // Tensor dims and the view permutation for each layout; views are [N,S,D] (rank 3) or [B,H,S,D] (rank 4).
@@ -387,15 +394,17 @@ void test_attention(bool fp16, int layout, int32_t tactic, int Sq = 37, int Skv 
     prm.tactic = tactic;
     std::vector<T> ts = {{dims_of(Sq, D), q}, {dims_of(Skv, D), k}, {dims_of(Skv, Dv), v}, {dims_of(Sq, Dv), {}}};
     std::vector<float> got;
-    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
+    bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true, autotune);
     if (tactic == 1) ran = ran && g_last_impl == "cudnn flash attention";
     if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
+    if (tactic >= 2) ran = ran && g_last_impl == mma_impl(tactic);
     // ViT-like fp16 views ([B,H,S,D] read from [B,S,H,D]) must take cuDNN's flash attention by default: the fast
     // path silently not applying is what this catches.
-    if (tactic < 0 && fp16 && layout == 2 && D % 8 == 0 && Dv % 8 == 0) ran = ran && g_last_impl == "cudnn flash attention";
+    if (tactic < 0 && !autotune && fp16 && layout == 2 && D % 8 == 0 && Dv % 8 == 0) ran = ran && g_last_impl == "cudnn flash attention";
     std::printf("  attention ran: %s\n", g_last_impl.c_str());
     char name[128];
-    std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d sq=%d skv=%d d=%d dv=%d", fp16 ? "16" : "32", layout, tactic, Sq, Skv, D, Dv);
+    std::snprintf(name, sizeof name, "attention%s layout=%d tactic=%d%s sq=%d skv=%d d=%d dv=%d", fp16 ? "16" : "32", layout, tactic,
+                  autotune ? " autotuned" : "", Sq, Skv, D, Dv);
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -439,6 +448,7 @@ void test_attention_packed(bool fp16, int32_t tactic) {
     bool ran = run_layer(TRTN_LAYER_ATTENTION, &prm, ts, 3, fp16, got, true);
     if (tactic == 1) ran = ran && g_last_impl == "cudnn flash attention";
     if (tactic == 0) ran = ran && g_last_impl == "attention kernel";
+    if (tactic >= 2) ran = ran && g_last_impl == mma_impl(tactic);
     std::printf("  attention ran: %s\n", g_last_impl.c_str());
     char name[128];
     std::snprintf(name, sizeof name, "attention%s packed qkv tactic=%d", fp16 ? "16" : "32", tactic);
@@ -1126,6 +1136,18 @@ int main() {
         // Long key sequences: the kernel's scores need more than 48 KiB of shared memory per block; V's feature dim
         // differs from Q's.
         test_attention(fp16, 1, 0, 19, 2048, 64, 32);
+        if (fp16) {
+            // The tensor-core kernel: keys padded to 16 (41, 197), every warp count, V's feature dim differing from Q's,
+            // a query tail shorter than a warp's 16 rows, the packed projection's slices; then autotuned at ViT-B/16's
+            // batch-1 shape (197 tokens, 64 features) with every tactic competing.
+            for (int layout : {0, 1, 2})
+                for (int32_t tactic : {2, 3, 4}) test_attention(fp16, layout, tactic);
+            test_attention(fp16, 2, 2, 197, 197, 64, 64);
+            test_attention(fp16, 1, 3, 19, 100, 64, 32);
+            test_attention(fp16, 0, 4, 5, 16, 32, 128);
+            for (int32_t tactic : {2, 4}) test_attention_packed(fp16, tactic);
+            test_attention(fp16, 2, -1, 197, 197, 64, 64, true);
+        }
         test_softmax_ln(fp16);
         test_misc(fp16);
         test_copy_ranks(fp16);
@@ -1146,8 +1168,10 @@ int main() {
     test_gemm(true, 2, 197, 768, 768, true, false, TRTN_ACT_NONE, true);
     for (int layout : {0, 1, 2}) test_attention(true, layout, -1);
     test_attention_packed(true, -1);
-    for (int layout : {0, 1, 2}) { test_attention(true, layout, 0); test_attention(true, layout, 1); }
+    for (int layout : {0, 1, 2}) { test_attention(true, layout, 0); test_attention(true, layout, 1); test_attention(true, layout, 2); }
     test_attention_packed(true, 1);
+    test_attention_packed(true, 4);
+    test_attention(true, 2, -1, 197, 197, 64, 64, true);
     test_softmax_ln(true);
     test_misc(true);
     test_copy_ranks(true);

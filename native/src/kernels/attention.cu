@@ -2,9 +2,14 @@
 // The attention layer's own tactic (fp32 engines, and fp16 where cuDNN's flash attention does not apply). One block
 // computes a tile of query rows of one (batch, head): their scores against every key stay in shared memory, so each
 // key and value row is read once per tile instead of once per query. Accumulation is fp32.
+#include <mma.h>
+
 #include <algorithm>
 #include <cfloat>
+#include <cstdint>
 #include <mutex>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "device.cuh"
@@ -99,6 +104,159 @@ void allow_shared(size_t bytes) {
     done[dev] = 1;
 }
 
+
+// ---- tensor-core attention for short key sequences ----
+__device__ __forceinline__ int round16_dev(int n) { return (n + 15) / 16 * 16; }
+
+// Why: at small batches cuDNN's flash attention runs a few dozen blocks (ViT-B/16 at batch 1: 12 heads x 2 query
+// tiles of 128) on 132 SMs. Here a warp owns 16 query rows, so the same attention is 156 warps; a whole score row
+// fits shared memory, so the softmax is exact in one pass (no running max). Autotuning decides where it wins.
+
+constexpr int kMmaRows = 16;  // query rows per warp (one wmma tile)
+
+int round16(int64_t n) { return (int)((n + 15) / 16 * 16); }
+
+// Shared bytes of one warp: its query rows, fp32 scores (reused for the fp32 output tile), probabilities, 1/row sums.
+size_t mma_warp_bytes(int64_t skv, int64_t d, int64_t dv, size_t elem) {
+    size_t cols = (size_t)std::max(round16(skv), round16(dv));
+    return kMmaRows * (size_t)d * elem + kMmaRows * cols * 4 + kMmaRows * (size_t)round16(skv) * elem + kMmaRows * 4;
+}
+
+size_t mma_shared_bytes(int64_t skv, int64_t d, int64_t dv, size_t elem, int warps) {
+    return (size_t)round16(skv) * (size_t)(d + dv) * elem + (size_t)warps * mma_warp_bytes(skv, d, dv, elem);
+}
+
+// rows x cols elements of a strided operand into a dense [rows][cols] tile, rows from `valid` on zero-filled; threads
+// tid, tid + n, ... share the work. vec: 16-byte loads (dim stride 1, cols and row stride multiples of 8, base aligned).
+template <class T>
+__device__ void stage(T* dst, const T* src, int rows, int valid, int cols, int64_t row_stride, int64_t col_stride, bool vec, int tid,
+                      int n) {
+    if (vec) {
+        int per_row = cols / 8;
+        for (int i = tid; i < rows * per_row; i += n) {
+            int r = i / per_row, c = (i % per_row) * 8;
+            uint4 val = make_uint4(0, 0, 0, 0);
+            if (r < valid) val = *reinterpret_cast<const uint4*>(src + (int64_t)r * row_stride + c);
+            *reinterpret_cast<uint4*>(dst + r * cols + c) = val;
+        }
+    } else {
+        for (int i = tid; i < rows * cols; i += n) {
+            int r = i / cols, c = i % cols;
+            dst[i] = r < valid ? src[(int64_t)r * row_stride + (int64_t)c * col_stride] : from_f<T>(0.f);
+        }
+    }
+}
+
+template <class T>
+__global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ o,
+                                     View qv, View kv, View vv, View ov, int64_t n1, int sq, int skv, int d, int dv, float scale,
+                                     int vec_q, int vec_k, int vec_v) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    using namespace nvcuda;
+    extern __shared__ __align__(128) unsigned char mma_smem[];
+    const int skv_pad = round16_dev(skv), cols = max(skv_pad, round16_dev(dv));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    T* ks = reinterpret_cast<T*>(mma_smem);
+    T* vs = ks + (size_t)skv_pad * d;
+    size_t warp_bytes = kMmaRows * (size_t)d * sizeof(T) + kMmaRows * (size_t)cols * 4 + kMmaRows * (size_t)skv_pad * sizeof(T) + kMmaRows * 4;
+    unsigned char* mine = reinterpret_cast<unsigned char*>(vs + (size_t)skv_pad * dv) + warp * warp_bytes;
+    T* qs = reinterpret_cast<T*>(mine);
+    float* ss = reinterpret_cast<float*>(qs + kMmaRows * d);  // [16][cols] scores, then the output tile
+    T* ps = reinterpret_cast<T*>(ss + kMmaRows * cols);       // [16][skv_pad] probabilities
+    float* inv_sum = reinterpret_cast<float*>(ps + kMmaRows * skv_pad);
+
+    int64_t b = blockIdx.y, b0 = b / n1, b1 = b % n1;
+    const T* qb = q + b0 * qv.lead0 + b1 * qv.lead1;
+    const T* kb = k + b0 * kv.lead0 + b1 * kv.lead1;
+    const T* vb = v + b0 * vv.lead0 + b1 * vv.lead1;
+    T* ob = o + b0 * ov.lead0 + b1 * ov.lead1;
+    int row0 = (blockIdx.x * warps + warp) * kMmaRows;
+    int valid = max(0, min(kMmaRows, sq - row0));
+
+    stage(ks, kb, skv_pad, skv, d, kv.seq, kv.dim, vec_k, threadIdx.x, blockDim.x);
+    stage(vs, vb, skv_pad, skv, dv, vv.seq, vv.dim, vec_v, threadIdx.x, blockDim.x);
+    stage(qs, qb + (int64_t)row0 * qv.seq, kMmaRows, valid, d, qv.seq, qv.dim, vec_q && valid > 0, lane, 32);
+    __syncthreads();
+    if (valid == 0) return;  // no block-wide barrier follows
+
+    // Scores S = Q K^T: K staged [key][feature] is K^T in column-major order.
+    for (int j0 = 0; j0 < skv_pad; j0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.f);
+        for (int c0 = 0; c0 < d; c0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> kt;
+            wmma::load_matrix_sync(a, qs + c0, d);
+            wmma::load_matrix_sync(kt, ks + (size_t)j0 * d + c0, d);
+            wmma::mma_sync(acc, a, kt, acc);
+        }
+        wmma::store_matrix_sync(ss + j0, acc, cols, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // Softmax of each row in fp32; padded keys get probability 0.
+    for (int r = 0; r < kMmaRows; ++r) {
+        const float* row = ss + r * cols;
+        float m = -FLT_MAX;
+        for (int j = lane; j < skv; j += 32) m = fmaxf(m, row[j] * scale);
+        for (int sh = 16; sh > 0; sh >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, sh));
+        float sum = 0.f;
+        for (int j = lane; j < skv_pad; j += 32) {
+            float e = j < skv ? expf(row[j] * scale - m) : 0.f;
+            ps[r * skv_pad + j] = from_f<T>(e);
+            sum += e;
+        }
+        for (int sh = 16; sh > 0; sh >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, sh);
+        if (lane == 0) inv_sum[r] = 1.f / sum;
+    }
+    __syncwarp();
+
+    // O = P V into the score tile (the scores are spent), then scaled by 1/sum on the way out.
+    for (int c0 = 0; c0 < dv; c0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.f);
+        for (int j0 = 0; j0 < skv_pad; j0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> vt;
+            wmma::load_matrix_sync(a, ps + j0, skv_pad);
+            wmma::load_matrix_sync(vt, vs + (size_t)j0 * dv + c0, dv);
+            wmma::mma_sync(acc, a, vt, acc);
+        }
+        wmma::store_matrix_sync(ss + c0, acc, cols, wmma::mem_row_major);
+    }
+    __syncwarp();
+    for (int i = lane; i < valid * dv; i += 32) {
+        int r = i / dv, c = i % dv;
+        ob[(int64_t)(row0 + r) * ov.seq + (int64_t)c * ov.dim] = from_f<T>(ss[r * cols + c] * inv_sum[r]);
+    }
+#endif
+}
+
+// A 16-byte vector path for an operand: its feature dim contiguous, every stride that moves between rows or
+// (batch, head) pairs a multiple of 8 elements, and its base 16-byte aligned.
+bool vec_ok(const void* p, const int64_t* st, int64_t n0, int64_t n1, int64_t feat) {
+    return st[3] == 1 && feat % 8 == 0 && st[2] % 8 == 0 && (n0 == 1 || st[0] % 8 == 0) && (n1 == 1 || st[1] % 8 == 0) &&
+           reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+int optin_shared() {
+    int dev = 0, bytes = 0;
+    TRTN_CUDA_CHECK(cudaGetDevice(&dev));
+    TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return bytes;
+}
+
+// Raises a kernel's dynamic shared-memory limit to the device's opt-in maximum, once per (kernel, device).
+void allow_optin(const void* kernel) {
+    static std::mutex m;
+    static std::set<std::pair<const void*, int>> done;
+    int dev = 0;
+    TRTN_CUDA_CHECK(cudaGetDevice(&dev));
+    std::lock_guard<std::mutex> lock(m);
+    if (!done.insert({kernel, dev}).second) return;
+    TRTN_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin_shared()));
+}
+
 }  // namespace
 
 void attention(int32_t dtype, const void* q, const void* k, const void* v, void* o, int64_t n0, int64_t n1, int64_t sq,
@@ -134,6 +292,40 @@ void attention(int32_t dtype, const void* q, const void* k, const void* v, void*
                                                view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     }
     TRTN_LAUNCH_CHECK("attention_tile");
+}
+
+
+bool attention_mma_applies(int32_t dtype, int64_t skv, int64_t d, int64_t dv, int warps) {
+    if (dtype != TRTN_FLOAT16 && dtype != TRTN_BFLOAT16) return false;
+    if (d % 16 != 0 || dv % 16 != 0 || d < 16 || dv < 16 || d > 256 || dv > 256 || skv < 1 || skv > 4096) return false;
+    if (warps != 1 && warps != 2 && warps != 4) return false;
+    return mma_shared_bytes(skv, d, dv, 2, warps) <= (size_t)optin_shared();
+}
+
+void attention_mma(int32_t dtype, const void* q, const void* k, const void* v, void* o, int64_t n0, int64_t n1, int64_t sq,
+                   int64_t skv, int64_t d, int64_t dv, const int64_t* qs, const int64_t* ks, const int64_t* vs, const int64_t* os,
+                   float scale, int warps, cudaStream_t s) {
+    require(attention_mma_applies(dtype, skv, d, dv, warps), TRTN_UNSUPPORTED,
+            "attention: the tensor-core kernel does not apply (float16/bfloat16, feature dims multiples of 16 up to 256, K and V within shared memory)");
+    require(n0 >= 0 && n1 >= 1 && sq >= 0, TRTN_INVALID_ARGUMENT, "attention: bad dims");
+    if (n0 == 0 || sq == 0) return;
+    require(n0 * n1 <= 65535 && sq <= INT32_MAX, TRTN_UNSUPPORTED, "attention: more than 65535 (batch x head) pairs or too long a query sequence");
+    size_t shared = mma_shared_bytes(skv, d, dv, 2, warps);
+    int rows = kMmaRows * warps;
+    dim3 grid((unsigned)((sq + rows - 1) / rows), (unsigned)(n0 * n1));
+    int vq = vec_ok(q, qs, n0, n1, d), vk = vec_ok(k, ks, n0, n1, d), vv = vec_ok(v, vs, n0, n1, dv);
+    if (dtype == TRTN_FLOAT16) {
+        allow_optin(reinterpret_cast<const void*>(attention_mma_kernel<__half>));
+        attention_mma_kernel<__half><<<grid, 32 * warps, shared, s>>>(static_cast<const __half*>(q), static_cast<const __half*>(k),
+            static_cast<const __half*>(v), static_cast<__half*>(o), view_of(qs), view_of(ks), view_of(vs), view_of(os), n1, (int)sq,
+            (int)skv, (int)d, (int)dv, scale, vq, vk, vv);
+    } else {
+        allow_optin(reinterpret_cast<const void*>(attention_mma_kernel<__nv_bfloat16>));
+        attention_mma_kernel<__nv_bfloat16><<<grid, 32 * warps, shared, s>>>(static_cast<const __nv_bfloat16*>(q),
+            static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v), static_cast<__nv_bfloat16*>(o), view_of(qs),
+            view_of(ks), view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, scale, vq, vk, vv);
+    }
+    TRTN_LAUNCH_CHECK("attention_mma");
 }
 
 }  // namespace trtn::kernels

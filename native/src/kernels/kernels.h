@@ -76,6 +76,14 @@ void attention(int32_t dtype, const void* q, const void* k, const void* v, void*
                int64_t skv, int64_t d, int64_t dv, const int64_t* q_strides, const int64_t* k_strides,
                const int64_t* v_strides, const int64_t* o_strides, float scale, cudaStream_t s);
 
+// The same on tensor cores (fp16/bf16) for short key sequences: one warp owns 16 query rows with their scores against
+// every key in shared memory, the block's `warps` warps share K and V staged once. Applies when the feature dims are
+// multiples of 16 up to 256 and K, V and a warp's rows fit the device's shared memory (attention_mma_applies).
+bool attention_mma_applies(int32_t dtype, int64_t skv, int64_t d, int64_t dv, int warps);
+void attention_mma(int32_t dtype, const void* q, const void* k, const void* v, void* o, int64_t n0, int64_t n1, int64_t sq,
+                   int64_t skv, int64_t d, int64_t dv, const int64_t* q_strides, const int64_t* k_strides,
+                   const int64_t* v_strides, const int64_t* o_strides, float scale, int warps, cudaStream_t s);
+
 // ||a - b|| / ||b|| over n elements (synchronizes s). NaN in a counts as a huge difference.
 double relative_l2(int32_t dtype, const void* a, const void* b, int64_t n, cudaStream_t s);
 

@@ -41,7 +41,7 @@ internal static class LayerKinds
         Row<GatherParams>(LayerKind.Gather, minInputs: 2),
         Row<PadParams>(LayerKind.Pad, minInputs: 1),
         // The shim chooses between its kernel and cuDNN's flash attention at set_shapes; not autotuned yet.
-        Row<AttentionParams>(LayerKind.Attention, minInputs: 3, tunable: false, nameof(AttentionParams.Tactic)),
+        Row<AttentionParams>(LayerKind.Attention, minInputs: 3, tunable: true, nameof(AttentionParams.Tactic)),
     ];
 
     private static readonly Dictionary<LayerKind, LayerKindInfo> s_byKind = All.ToDictionary(k => k.Kind);

@@ -48,7 +48,7 @@ internal sealed class ProgramLayer
     public required int[] Outputs { get; init; }
     /// <summary>
     /// Chosen tactic (conv: cuDNN algorithm; gemm: cuBLASLt heuristic index; attention: 0 our kernel, 1 cuDNN's flash
-    /// attention), -1 = let the shim choose. Attention is not autotuned yet: its tactic stays -1.
+    /// attention, 2-4 our tensor-core kernel), -1 = let the shim choose.
     /// </summary>
     public int Tactic { get; set; } = -1;
 

@@ -26,7 +26,7 @@ public class LayerKindsTests
     [Fact]
     public void TunableKindsHaveATacticFieldAndTheOffsetIsTheFields()
     {
-        Assert.Equal([LayerKind.Conv, LayerKind.Gemm], LayerKinds.All.Where(k => k.Tunable).Select(k => k.Kind));
+        Assert.Equal([LayerKind.Conv, LayerKind.Gemm, LayerKind.Attention], LayerKinds.All.Where(k => k.Tunable).Select(k => k.Kind));
         foreach (var k in LayerKinds.All.Where(k => k.Tunable)) Assert.NotNull(k.TacticField);
         Assert.Equal((int)Marshal.OffsetOf<ConvParams>(nameof(ConvParams.Tactic)), ProgramLayer.TacticOffset(LayerKind.Conv));
         Assert.Equal((int)Marshal.OffsetOf<GemmParams>(nameof(GemmParams.Tactic)), ProgramLayer.TacticOffset(LayerKind.Gemm));
@@ -35,7 +35,7 @@ public class LayerKindsTests
         Assert.Equal(-1, ProgramLayer.TacticOffset((LayerKind)999));
 
         var attention = new ProgramLayer { Name = "a", Kind = LayerKind.Attention, Params = new byte[Marshal.SizeOf<AttentionParams>()], Inputs = [0, 1, 2], Outputs = [3] };
-        Assert.False(attention.Tunable);
+        Assert.True(attention.Tunable);
         Assert.Equal(1, BitConverter.ToInt32(attention.WithTactic(1), ProgramLayer.TacticOffset(LayerKind.Attention)));
     }
 
