@@ -21,6 +21,9 @@ max_batch="${batches##*,}"
 export LD_LIBRARY_PATH="/tmp/bundle/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 log="$OUTDIR/bench.log"
 : > "$log"
+# Every build logs each autotuning candidate's time and each layer's choice ("TUNE ..." lines in the logs): session 9's
+# depthwise kernel and split-K variants were never chosen and nothing said whether they lost or were refused.
+export TRTN_AUTOTUNE_LOG="${TRTN_AUTOTUNE_LOG:-1}"
 # Every TrtNative figure of a run (table rows and A/B lines alike) is measured with the same options.
 sample=(/tmp/bundle/bin/TrtNative.Sample bench)
 timing=(--profile "1:32:$max_batch" --batch "$batches" --iters 100 --warmup 20)

@@ -41,3 +41,6 @@ fi
 TRTN_BENCH_MODELS="${TRTN_BENCH_MODELS:-$models}" bash scripts/gpu-bench.sh "$OUTDIR" | grep -v "^BENCH engine=pytorch"
 echo "== done ($((SECONDS - t0)) s)"
 rm -f "$OUTDIR/gpu-tests.trx" "$OUTDIR/gpu-tests.xml"
+# At most 8 files come back from a device call: RESULTS.md and bench.log travel alone, every other log in logs.tgz
+# (session 9 lost selftest.log, the only record of which tactics the self-test's autotuned layers chose).
+(cd "$OUTDIR" && ls | grep -vxE "RESULTS.md|bench.log|logs.tgz" | tar -czf logs.tgz -T - && ls | grep -vxE "RESULTS.md|bench.log|logs.tgz" | xargs rm -f)

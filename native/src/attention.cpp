@@ -140,21 +140,33 @@ public:
 
         std::vector<int32_t> cands;
         std::vector<TimedCandidate> timed;
+        std::string where = desc.name + " out=" + o.shape_string();
         for (int32_t tac = kTacticKernel; tac < kTacticMma + kMmaVariants; ++tac) {
             try {
-                if (!configure(env, tac, nullptr) || ws_ > env.workspace_bytes) continue;
+                if (!configure(env, tac, nullptr)) {
+                    autotune_log(where, "tactic " + std::to_string(tac), "does not apply" + (cudnn_error_.empty() ? "" : ": " + cudnn_error_));
+                    continue;
+                }
+                if (ws_ > env.workspace_bytes) continue;
                 run(t, env);
-                if (kernels::relative_l2(o.dtype, o.ptr, ref, o.count(), env.stream) > tol) continue;
+                double err = kernels::relative_l2(o.dtype, o.ptr, ref, o.count(), env.stream);
+                if (err > tol) {
+                    autotune_log(where, implementation(), "rejected: rel L2 " + std::to_string(err) + " from the CUDA-core kernel");
+                    continue;
+                }
                 timed.push_back({static_cast<int>(cands.size()), median_ms(env.stream, [&] { run(t, env); })});
                 cands.push_back(tac);
-            } catch (const std::exception&) {
+                autotune_log(where, implementation(), ms_text(timed.back().ms));
+            } catch (const std::exception& e) {
                 cudaGetLastError();  // this tactic does not run here; the others remain
+                autotune_log(where, "tactic " + std::to_string(tac), std::string("failed: ") + e.what());
             }
         }
         require(!cands.empty(), TRTN_INTERNAL, "attention: no tactic ran and agreed with the reference kernel");
         // Configuring a tactic already built is a lookup, so switching inside the timing loop costs little host time.
         TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { configure(env, cands[i], nullptr); run(t, env); });
         configure(env, cands[best.index], nullptr);
+        autotune_log(where, implementation(), "chosen " + ms_text(best.ms));
         if (ms) *ms = best.ms;
         return tactic();
     }

@@ -69,9 +69,12 @@ public:
 
     bool tunable() const override { return true; }
     int32_t tactic() const override { return chosen_; }
-    std::string implementation() const override {
-        int split = split_of(chosen_);
-        return "cublasLt heuristic " + std::to_string(index_of(chosen_)) + (split > 1 ? " splitk " + std::to_string(split) : "") +
+    std::string implementation() const override { return name_of(chosen_); }
+
+    // What a tactic runs, as profiles and the autotuning log name it.
+    std::string name_of(int32_t tactic) const {
+        int split = split_of(tactic);
+        return "cublasLt heuristic " + std::to_string(index_of(tactic)) + (split > 1 ? " splitk " + std::to_string(split) : "") +
                (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
     }
 
@@ -180,12 +183,15 @@ public:
     int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
         if (M_ * N_ == 0 || count_ == 0) { if (ms) *ms = 0; return -1; }
         std::vector<TimedCandidate> timed;
+        std::string where = desc.name + " out=" + out(t, 0).shape_string();
         auto time = [&](int tactic) {
             if (candidate(tactic).workspaceSize > env.workspace_bytes) return;
             try {
                 timed.push_back({tactic, median_ms(env.stream, [&] { run_with(t, env, tactic); })});
-            } catch (const Error&) {
+                autotune_log(where, name_of(tactic), ms_text(timed.back().ms));
+            } catch (const Error& e) {
                 cudaGetLastError();  // this candidate does not run here; try the next
+                autotune_log(where, name_of(tactic), std::string("failed: ") + e.what());
             }
         };
         for (int i = 0; i < count_; ++i) time(i);
@@ -197,6 +203,7 @@ public:
         if (timed.empty()) { if (ms) *ms = 0; return chosen_; }
         TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { run_with(t, env, i); });
         chosen_ = best.index;
+        autotune_log(where, name_of(chosen_), "chosen " + ms_text(best.ms));
         if (ms) *ms = best.ms;
         return chosen_;
     }

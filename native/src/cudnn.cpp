@@ -81,17 +81,7 @@ public:
         }
     }
 
-    std::string implementation() const override {
-        static const char* kAlgos[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
-        switch (impl_) {
-            case ConvImpl::Direct: return "direct conv kernel";
-            case ConvImpl::Depthwise: return "depthwise conv kernel";
-            case ConvImpl::Graph:
-                return std::string(graph_fused_ ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[graph_fused_]->candidate_name(graph_index_);
-            default:
-                return std::string("cudnn legacy ") + (algo_ >= 0 && algo_ < 8 ? kAlgos[algo_] : std::to_string(algo_).c_str()) + " + epilogue kernel";
-        }
-    }
+    std::string implementation() const override { return name_of({impl_, algo_, graph_fused_, graph_index_, ws_}); }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_conv_params>();
@@ -180,10 +170,12 @@ public:
         y.ptr = saved;
         double tol = y.dtype == TRTN_FLOAT16 ? 2e-2 : y.dtype == TRTN_BFLOAT16 ? 5e-2 : 1e-4;
         size_t avail = std::min<size_t>(env.workspace_bytes, limit_);
-        auto agrees = [&] {
+        std::string where = desc.name + " out=" + y.shape_string();
+        auto agrees = [&](const Candidate& c) {
             double err = kernels::relative_l2(y.dtype, y.ptr, ref, y.count(), env.stream);
             if (err <= tol) return true;
             ++rejected_;
+            autotune_log(where, name_of(c), "rejected: rel L2 " + std::to_string(err) + " from the direct kernel");
             return false;
         };
 
@@ -193,6 +185,7 @@ public:
             int index = static_cast<int>(cands.size());
             cands.push_back(c);
             timed.push_back({index, median_ms(env.stream, [&] { run_candidate(t, env, c); })});
+            autotune_log(where, name_of(c), ms_text(timed.back().ms));
         };
         rejected_ = 0;
         add({ConvImpl::Direct});
@@ -200,9 +193,10 @@ public:
             try {
                 Candidate c{ConvImpl::Depthwise};
                 run_candidate(t, env, c);
-                if (agrees()) add(c);
-            } catch (const std::exception&) {
+                if (agrees(c)) add(c);
+            } catch (const std::exception& e) {
                 cudaGetLastError();  // our kernel does not run here; the other tactics remain
+                autotune_log(where, "depthwise conv kernel", std::string("failed: ") + e.what());
             }
         }
 
@@ -219,7 +213,7 @@ public:
                 Candidate c{ConvImpl::Legacy, algo_, false, 0, ws_};
                 if (c.ws > avail) continue;
                 run_candidate(t, env, c);
-                if (agrees()) add(c);
+                if (agrees(c)) add(c);
             } catch (const std::exception&) {
                 cudaGetLastError();  // this algorithm does not run here; try the next
             }
@@ -241,7 +235,7 @@ public:
                             Candidate c{ConvImpl::Graph, algo_, fused, i, g.workspace(i)};
                             if (c.ws > avail) continue;
                             run_candidate(t, env, c);
-                            if (agrees()) add(c);
+                            if (agrees(c)) add(c);
                         } catch (const std::exception&) {
                             cudaGetLastError();  // this configuration does not run here; try the next
                         }
@@ -254,6 +248,7 @@ public:
 
         TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { run_candidate(t, env, cands[i]); });
         adopt(cands[best.index]);
+        autotune_log(where, name_of(cands[best.index]), "chosen " + ms_text(best.ms));
         for (bool fused : {false, true})  // keep only the graph that runs
             if (impl_ != ConvImpl::Graph || graph_fused_ != fused) graphs_[fused].reset();
         if (ms) *ms = best.ms;
@@ -280,6 +275,19 @@ private:
             case ConvImpl::Depthwise: run_depthwise(t, env); break;
             case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
             default: run_with(t, env, c.algo, c.ws); break;
+        }
+    }
+
+    // What a candidate runs, as profiles and the autotuning log name it.
+    std::string name_of(const Candidate& c) const {
+        static const char* kAlgos[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+        switch (c.impl) {
+            case ConvImpl::Direct: return "direct conv kernel";
+            case ConvImpl::Depthwise: return "depthwise conv kernel";
+            case ConvImpl::Graph:
+                return std::string(c.fused ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[c.fused]->candidate_name(c.index);
+            default:
+                return std::string("cudnn legacy ") + (c.algo >= 0 && c.algo < 8 ? kAlgos[c.algo] : std::to_string(c.algo).c_str()) + " + epilogue kernel";
         }
     }
 

@@ -7,9 +7,26 @@
 #include "common.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 namespace trtn {
+
+// TRTN_AUTOTUNE_LOG=1: each candidate autotuning tried, with its median time or why it was left out, and each layer's
+// choice, one "TUNE ..." line each on stderr: what a benchmark log needs to say why a tactic won or never did.
+inline bool autotune_log_enabled() {
+    static const bool on = env_is("TRTN_AUTOTUNE_LOG", "1");
+    return on;
+}
+inline void autotune_log(const std::string& layer, const std::string& candidate, const std::string& outcome) {
+    if (autotune_log_enabled()) std::fprintf(stderr, "TUNE layer=%s candidate=\"%s\" %s\n", layer.c_str(), candidate.c_str(), outcome.c_str());
+}
+inline std::string ms_text(float ms) {
+    char b[32];
+    std::snprintf(b, sizeof b, "ms=%.4f", ms);
+    return b;
+}
 
 // Two CUDA events for one timing, destroyed even when the timed body throws.
 class EventPair {
