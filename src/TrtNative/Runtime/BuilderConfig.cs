@@ -90,6 +90,7 @@ public sealed class BuilderConfig
     /// convolution: 0-1 our direct kernel, cuDNN's legacy algorithms and the first cuDNN graph configuration that builds,
     /// none compiled at run time; 2 up to 4 graph configurations; 3 up to 12, of which up to 3 compiled at run time
     /// (NVRTC: seconds each, so this dominates a cold build); 4-5 up to 32, of which up to 8 compiled at run time.
+    /// Tactics are timed at the profile's opt and min shapes, and from level 4 at its max shapes too (<see cref="TuningPoints"/>).
     /// </summary>
     public int OptimizationLevel
     {
