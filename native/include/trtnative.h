@@ -34,7 +34,7 @@ extern "C" {
 /* Bumped on every incompatible change of a signature, a struct or an enum below (4: TRTN_LAYER_ATTENTION, a GEMM's
  * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, attention
  * inputs sliced from a packed tensor, the JPEG decoder and trtn_resize_images, TRTN_BFLOAT16 and
- * trtn_build_options.reduced_type and optimization_level). */
+ * trtn_build_options.reduced_type and optimization_level; 6: trtn_engine_set_layer_tactics, attention tactics 2-4). */
 #define TRTN_ABI_VERSION 6
 #define TRTN_MAX_DIMS 8
 
@@ -351,8 +351,10 @@ TRTN_API trtn_status* trtn_context_set_graph_capture(trtn_context* context, int3
 /* Launches every layer on stream (a cudaStream_t / CUstream; NULL = legacy default stream). */
 TRTN_API trtn_status* trtn_context_enqueue(trtn_context* context, void* stream);
 /* Times the candidate tactics of every tunable layer at the current shapes and addresses (which must hold valid
- * data: it runs the engine once first) and stores the fastest in the engine. tactics (may be NULL) receives one
- * value per layer; times_ms (may be NULL) the chosen tactic's time. Synchronizes stream. */
+ * data: it runs the engine once first) and stores the fastest in the engine, replacing its tactics per shape (set
+ * with trtn_engine_set_layer_tactics). tactics (may be NULL) receives one value per layer; times_ms (may be NULL) the
+ * chosen tactic's time. Synchronizes stream. It changes the engine: no other context of the engine may be used
+ * meanwhile (the builder autotunes a private engine). */
 TRTN_API trtn_status* trtn_context_autotune(trtn_context* context, void* stream, int32_t* tactics, float* times_ms,
                                             int32_t layer_count);
 /* Runs every layer once with plain launches (never the graph) at the current shapes and addresses, with a CUDA event

@@ -112,9 +112,9 @@ public sealed class Builder
     private Engine CreateAndTune(CompiledProgram compiled, BuildSettings settings, TimingCache? cache, string? modelHash, IProgress<BuildProgress>? progress)
     {
         var (header, gpu) = Header(settings, modelHash ?? HashProgram(compiled.Program));
-        var keys = CachedTactics(compiled, settings, cache, gpu, out bool allCached);
+        var cached = CachedTactics(compiled, settings, cache, gpu);
         var engine = CreateEngine(compiled, header, progress);
-        return Tune(engine, compiled, settings, cache, keys, allCached, progress);
+        return Tune(engine, compiled, settings, cache, cached, progress);
     }
 
     /// <summary>The plan header of an engine built here and now with <paramref name="settings"/>, and the GPU's description.</summary>
@@ -235,30 +235,40 @@ public sealed class Builder
     }
 
     /// <summary>
-    /// The timing-cache key of every tunable layer at every tuning point (when autotuning: [point][layer]), with the
-    /// cached tactics set on the layers; <paramref name="allCached"/> says whether the cache had them all.
+    /// What the timing cache holds for a build: each tunable layer's key at each tuning point ([point][layer]) and, for
+    /// each point whose keys it all has, their tactics ([point] null where the point must be timed). Empty when not
+    /// autotuning.
     /// </summary>
-    private static string?[][] CachedTactics(CompiledProgram c, BuildSettings settings, TimingCache? cache, GpuInfo gpu, out bool allCached)
+    private sealed record CachedPoints(string?[][] Keys, int[]?[] Tactics)
+    {
+        public bool AllCached => Tactics.Length > 0 && Tactics.All(t => t is not null);
+    }
+
+    /// <summary>The timing cache's keys and tactics for <paramref name="c"/>'s tunable layers; sets them on the layers when it has them all.</summary>
+    private static CachedPoints CachedTactics(CompiledProgram c, BuildSettings settings, TimingCache? cache, GpuInfo gpu)
     {
         var program = c.Program;
-        allCached = settings.Autotune;
-        if (!settings.Autotune) return [];
+        if (!settings.Autotune) return new CachedPoints([], []);
         var bindings = PointBindings(c, settings);
         var keys = bindings.Select(_ => new string?[program.Layers.Count]).ToArray();
-        var tactics = bindings.Select(_ => new int[program.Layers.Count]).ToArray();
-        for (int i = 0; i < program.Layers.Count; i++)
+        var tactics = new int[]?[bindings.Count];
+        for (int k = 0; k < bindings.Count; k++)
         {
-            var l = program.Layers[i];
-            if (!l.Tunable) continue;
-            for (int k = 0; k < bindings.Count; k++)
+            var found = new int[program.Layers.Count];
+            bool all = true;
+            for (int i = 0; i < program.Layers.Count; i++)
             {
+                var l = program.Layers[i];
+                if (!l.Tunable) continue;
                 keys[k][i] = TimingCache.Key(LayerSignature(program, l, bindings[k]), gpu.Name, gpu.ComputeCapability, gpu.CudnnVersion, gpu.CublasLtVersion);
-                if (cache is not null && cache.TryGet(keys[k][i]!, out var e) && int.TryParse(e.TacticId, out int t)) tactics[k][i] = t;
-                else allCached = false;
+                if (cache is not null && cache.TryGet(keys[k][i]!, out var e) && int.TryParse(e.TacticId, out int t)) found[i] = t;
+                else all = false;
             }
+            if (all) tactics[k] = found;
         }
-        if (allCached) SetTactics(program, bindings, tactics);
-        return keys;
+        var points = new CachedPoints(keys, tactics);
+        if (points.AllCached) SetTactics(program, bindings, tactics!);
+        return points;
     }
 
     /// <summary>Symbol bindings at each tuning point (<see cref="TuningPoints"/>), opt first.</summary>
@@ -279,13 +289,15 @@ public sealed class Builder
     }
 
     /// <summary>
-    /// Tune phase (GPU): keeps the cached tactics when the cache had them all, else times them at each tuning point
-    /// (<see cref="TuningPoints"/>).
+    /// Tune phase (GPU): the cached tactics when the cache had them all; else each tuning point (<see cref="TuningPoints"/>)
+    /// whose tactics the cache lacks is timed. A layer whose timing-cache key repeats one seen at an earlier point (its
+    /// shapes do not change between them, or another layer's at that point are the same) keeps that point's tactic: what
+    /// is cached for a key is then exactly what the build chose for it, so a warm build gives the same plan.
     /// </summary>
-    private Engine Tune(Engine engine, CompiledProgram c, BuildSettings settings, TimingCache? cache, string?[][] keys, bool allCached, IProgress<BuildProgress>? progress)
+    private Engine Tune(Engine engine, CompiledProgram c, BuildSettings settings, TimingCache? cache, CachedPoints cached, IProgress<BuildProgress>? progress)
     {
         var program = c.Program;
-        if (!settings.Autotune || allCached)
+        if (!settings.Autotune || cached.AllCached)
         {
             string how = settings.Autotune ? "tactics: all from the timing cache" : "tactics: library heuristics (autotune off)";
             Report(progress, BuildPhase.Tune, end: false, how);
@@ -297,18 +309,27 @@ public sealed class Builder
             var points = TuningPoints.Of(c.Profile, settings.OptimizationLevel);
             var bindings = PointBindings(c, settings);
             var tactics = new int[points.Count][];
+            var chosenFor = new Dictionary<string, int>(StringComparer.Ordinal);
             using (var ctx = engine.CreateContext())
             {
                 for (int k = 0; k < points.Count; k++)
                 {
-                    string where = string.Join(", ", points[k].Select(kv => $"{kv.Key} [{string.Join(",", kv.Value)}]"));
-                    Report(progress, BuildPhase.Tune, end: false, $"autotuning {program.Layers.Count(l => l.Tunable)} layers at {(k == 0 ? "the opt shapes" : "tuning point " + k)}: {where}");
-                    foreach (var (name, shape) in points[k]) ctx.SetInputShape(name, shape);
-                    ctx.FillInputsRandom(seed: 1);
-                    var (chosen, times) = ctx.Autotune(settings.MaxWorkspaceSize);
-                    tactics[k] = chosen;
-                    for (int i = 0; i < program.Layers.Count; i++)
-                        if (program.Layers[i].Tunable && cache is not null && keys[k][i] is { } key) cache.Set(key, chosen[i].ToString(), times[i]);
+                    string where = $"{(k == 0 ? "the opt shapes" : "tuning point " + k)}: {string.Join(", ", points[k].Select(kv => $"{kv.Key} [{string.Join(",", kv.Value)}]"))}";
+                    float[]? times = null;
+                    if (cached.Tactics[k] is { } fromCache)
+                    {
+                        Report(progress, BuildPhase.Tune, end: false, $"tactics at {where}: from the timing cache");
+                        tactics[k] = (int[])fromCache.Clone();
+                    }
+                    else
+                    {
+                        Report(progress, BuildPhase.Tune, end: false, $"autotuning {program.Layers.Count(l => l.Tunable)} layers at {where}");
+                        foreach (var (name, shape) in points[k]) ctx.SetInputShape(name, shape);
+                        ctx.FillInputsRandom(seed: 1);
+                        (tactics[k], times) = ctx.Autotune(settings.MaxWorkspaceSize);
+                    }
+                    foreach (int i in TuningPoints.KeepEarlierChoices(cached.Keys[k], tactics[k], chosenFor))
+                        if (times is not null) cache?.Set(cached.Keys[k][i]!, tactics[k][i].ToString(), times[i]);
                 }
             }
             SetTactics(program, bindings, tactics);
@@ -496,7 +517,7 @@ public sealed class Builder
         return result;
     }
 
-    /// <summary>What identifies a tunable layer's timing: kind, parameters (without tactic), tensor types and opt shapes.</summary>
+    /// <summary>What identifies a tunable layer's timing: kind, parameters (without tactic), tensor types and shapes under <paramref name="bindings"/>.</summary>
     private static string LayerSignature(LayerProgram p, ProgramLayer l, IReadOnlyDictionary<string, long> bindings)
     {
         var prm = l.WithTactic(-1);
@@ -510,9 +531,15 @@ public sealed class Builder
         using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             var saved = p.Layers.Select(l => (l.Tactic, l.ShapeTactics)).ToArray();
-            foreach (var l in p.Layers) { l.Tactic = -1; l.ShapeTactics = new(); }
-            p.Write(w);
-            for (int i = 0; i < saved.Length; i++) (p.Layers[i].Tactic, p.Layers[i].ShapeTactics) = saved[i];
+            try
+            {
+                foreach (var l in p.Layers) { l.Tactic = -1; l.ShapeTactics = new(); }
+                p.Write(w);
+            }
+            finally
+            {
+                for (int i = 0; i < saved.Length; i++) (p.Layers[i].Tactic, p.Layers[i].ShapeTactics) = saved[i];
+            }
         }
         return Convert.ToHexString(SHA256.HashData(ms.ToArray())).ToLowerInvariant();
     }

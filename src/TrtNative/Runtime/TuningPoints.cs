@@ -32,15 +32,34 @@ internal static class TuningPoints
     }
 
     /// <summary>
+    /// Gives every layer whose timing-cache key was chosen before (at an earlier point, or by an earlier layer) that
+    /// tactic in <paramref name="tactics"/>, records the other layers' choices in <paramref name="chosenFor"/> and
+    /// returns those layers (the ones to cache). Layers without a key (not tunable) are left alone. One key, one tactic:
+    /// a warm build that reads the cache then gives the plan the timed build gave.
+    /// </summary>
+    public static List<int> KeepEarlierChoices(IReadOnlyList<string?> keys, int[] tactics, Dictionary<string, int> chosenFor)
+    {
+        var fresh = new List<int>();
+        for (int i = 0; i < keys.Count; i++)
+        {
+            if (keys[i] is not { } key) continue;
+            if (chosenFor.TryGetValue(key, out int earlier)) { tactics[i] = earlier; continue; }
+            chosenFor[key] = tactics[i];
+            fresh.Add(i);
+        }
+        return fresh;
+    }
+
+    /// <summary>
     /// What each layer runs at each point, as the shim takes it: the layer's first output's element count at point k
-    /// (under <paramref name="bindings"/>[k]) with the tactic chosen there. Empty when there is one point.
+    /// (under <paramref name="bindings"/>[k]) with the tactic chosen there. Empty when one tactic serves every point.
     /// </summary>
     public static List<ShapeTactic> ShapeTactics(LayerProgram program, ProgramLayer layer, IReadOnlyList<IReadOnlyDictionary<string, long>> bindings,
         IReadOnlyList<int> tactics)
     {
         if (bindings.Count != tactics.Count)
             throw new TrtNativeException(ErrorCode.Internal, $"layer '{layer.Name}': {tactics.Count} tactics for {bindings.Count} tuning points");
-        if (bindings.Count < 2) return new();
+        if (tactics.Distinct().Count() < 2) return new();
         var output = program.Tensors[layer.Outputs[0]].Shape;
         return bindings.Select((b, k) => new ShapeTactic(output.Resolve(b).Aggregate(1L, (a, d) => a * d), tactics[k])).ToList();
     }

@@ -31,6 +31,22 @@ public class TuningPointsTests
     }
 
     [Fact]
+    public void AKeySeenAtAnEarlierPointKeepsItsTacticAndIsNotCachedAgain()
+    {
+        var chosenFor = new Dictionary<string, int>(StringComparer.Ordinal);
+        // Opt point: layers 0 and 2 tunable (layer 1 not: no key).
+        int[] opt = [5, -1, 9];
+        Assert.Equal([0, 2], TuningPoints.KeepEarlierChoices(["conv@32", null, "gemm@32"], opt, chosenFor));
+        Assert.Equal([5, -1, 9], opt);
+        // Min point: the conv's shapes changed, the GEMM's did not (its key repeats): it keeps the opt point's tactic,
+        // whatever its second timing chose, and only the conv's new key is to be cached.
+        int[] min = [6, -1, 4];
+        Assert.Equal([0], TuningPoints.KeepEarlierChoices(["conv@1", null, "gemm@32"], min, chosenFor));
+        Assert.Equal([6, -1, 9], min);
+        Assert.Equal(new Dictionary<string, int> { ["conv@32"] = 5, ["gemm@32"] = 9, ["conv@1"] = 6 }, chosenFor);
+    }
+
+    [Fact]
     public void ShapeTacticsGiveEachPointsOutputSizeWithItsTactic()
     {
         var g = new Graph { Name = "t" };
@@ -43,8 +59,9 @@ public class TuningPointsTests
         var conv = program.Layers.Single(l => l.Tunable);
         IReadOnlyList<IReadOnlyDictionary<string, long>> bindings = [new Dictionary<string, long> { ["batch"] = 32 }, new Dictionary<string, long> { ["batch"] = 1 }];
         Assert.Equal([new ShapeTactic(32 * 8 * 8 * 6, 7), new ShapeTactic(8 * 8 * 6, 1000)], TuningPoints.ShapeTactics(program, conv, bindings, [7, 1000]));
-        // One point: the layer's tactic alone says it all.
+        // One point, or one tactic at every point: the layer's tactic alone says it all.
         Assert.Empty(TuningPoints.ShapeTactics(program, conv, bindings.Take(1).ToList(), [7]));
+        Assert.Empty(TuningPoints.ShapeTactics(program, conv, bindings, [7, 7]));
         var e = Assert.Throws<TrtNativeException>(() => TuningPoints.ShapeTactics(program, conv, bindings, [7]));
         Assert.Contains("1 tactics for 2 tuning points", e.Message);
     }
