@@ -168,6 +168,32 @@ public class LoadGenTests(ITestOutputHelper output)
         Assert.Equal([(640, 480), (1920, 1080)], LoadGenOptions.ParseSizes("640x480, 1920x1080"));
         Assert.Throws<FormatException>(() => LoadGenOptions.ParseSizes("640"));
         Assert.Equal([1, 16, 64, 256], LoadGenOptions.ParseLevels("1,16,64,256"));
-        Assert.Throws<FormatException>(() => LoadGenOptions.ParseLevels("0,4"));
+        Assert.Equal([4, 8], LoadGenOptions.ParseLevels(" 4, ,8,"));
+        Assert.Equal("--concurrency: '0' is not a concurrency level (1 or more)", Assert.Throws<FormatException>(() => LoadGenOptions.ParseLevels("0,4")).Message);
+        Assert.Equal("--concurrency: '4-8' is not a concurrency level (1 or more)", Assert.Throws<FormatException>(() => LoadGenOptions.ParseLevels("4-8")).Message);
+        Assert.Equal("--concurrency: no concurrency level given", Assert.Throws<FormatException>(() => LoadGenOptions.ParseLevels(" , ")).Message);
+    }
+
+    /// <summary>The one parser of number lists, with the arguments decodebench gives it for --decoders and --batch.</summary>
+    [Fact]
+    public void ParsesCountsAndRanges()
+    {
+        int[] Decoders(string s) => LoadGenOptions.ParseCounts(s, "--decoders", "count", min: 0);
+        (int Min, int Max)[] Batches(string s) => LoadGenOptions.ParseRanges(s, "--batch", "batch size", min: 1);
+        string Error(Action parse) => Assert.Throws<FormatException>(parse).Message;
+
+        Assert.Equal([1, 2, 4], Decoders("1,2,4"));
+        Assert.Equal([0], Decoders("0"));
+        Assert.Equal([0, 3], Decoders(" 0 ,,3"));
+        Assert.Equal("--decoders: 'x' is not a count (0 or more)", Error(() => Decoders("1,x")));
+        Assert.Equal("--decoders: '-1' is not a count (0 or more)", Error(() => Decoders("-1")));
+        Assert.Equal("--decoders: '1-2' is not a count (0 or more)", Error(() => Decoders("1-2")));
+        Assert.Equal("--decoders: no count given", Error(() => Decoders("")));
+
+        Assert.Equal([(16, 16), (64, 64), (128, 128)], Batches("16,64,128"));
+        Assert.Equal([(16, 24), (8, 8), (5, 5)], Batches("16-24, 8 ,5-5"));
+        foreach (var bad in new[] { "0", "16-8", "4-x", "x", "0-4", "1-2-3", "-4", "4-" })
+            Assert.Equal($"--batch: '{bad}' is neither a batch size (1 or more) nor a range A-B with 1 <= A <= B", Error(() => Batches("2," + bad)));
+        Assert.Equal("--batch: no batch size given", Error(() => Batches(",")));
     }
 }

@@ -85,6 +85,9 @@ public class SampleCliTests
     [InlineData("--batch: '0' is neither a batch size (1 or more) nor a range", "decodebench", "--batch", "0")]
     [InlineData("--batch: '16-8' is neither a batch size (1 or more) nor a range A-B with 1 <= A <= B", "decodebench", "--batch", "16-8")]
     [InlineData("--batch: '4-x' is neither", "decodebench", "--batch", "4-x")]
+    [InlineData("--batch: no batch size given", "decodebench", "--batch", ",")]
+    [InlineData("--decoders: no count given", "decodebench", "--decoders", "")]
+    [InlineData("--concurrency: '0' is not a concurrency level (1 or more)", "loadgen", "--service", "digits", "--concurrency", "1,0")]
     [InlineData("no image size given", "decodebench", "--synthetic", " ")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
@@ -111,7 +114,7 @@ public class SampleCliTests
     public void DecodeBenchMeasuresTheCpuPathWithoutAGpu()
     {
         var (code, output, err) = Run("decodebench", "--synthetic", "96x64", "--synthetic-count", "2", "--decoders", "0", "--cpu-threads", "1",
-            "--size", "32", "--duration", "200ms");
+            "--size", "32", "--duration", "200ms", "--batch", "8,2-4");
         Assert.True(code == 0, err);
         var line = Assert.Single(output.Split('\n'), l => l.StartsWith("DECODE cpu "));
         Assert.Contains("size=96x64 files=2 threads=1", line);

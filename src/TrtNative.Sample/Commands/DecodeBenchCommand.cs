@@ -46,8 +46,8 @@ internal static class DecodeBenchCommand
             (int Width, int Height)[] sizes;
             try
             {
-                batchSizes = ParseBatchSizes(r.GetValue(batches)!);
-                decoderCounts = ParseCounts(r.GetValue(decoders)!, "--decoders", 0);
+                batchSizes = LoadGenOptions.ParseRanges(r.GetValue(batches)!, "--batch", "batch size", min: 1);
+                decoderCounts = LoadGenOptions.ParseCounts(r.GetValue(decoders)!, "--decoders", "count", min: 0);
                 time = LoadGenOptions.ParseDuration(r.GetValue(duration)!);
                 sizes = LoadGenOptions.ParseSizes(r.GetValue(synthetic)!);
             }
@@ -85,23 +85,6 @@ internal static class DecodeBenchCommand
             return Cli.Ok;
         });
         return command;
-    }
-
-    private static int[] ParseCounts(string text, string option, int min) =>
-        text.Split(',', StringSplitOptions.TrimEntries).Select(s => int.TryParse(s, out int v) && v >= min ? v
-            : throw new FormatException($"{option}: '{s}' is not a count ({min} or more)")).ToArray();
-
-    // "16,64,16-24": a fixed size, or a range whose sizes the batches cycle through.
-    private static (int Min, int Max)[] ParseBatchSizes(string text)
-    {
-        var sizes = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(s =>
-        {
-            var ends = s.Split('-');
-            int[] v = ends.Select(e => int.TryParse(e, out int n) && n >= 1 ? n : -1).ToArray();
-            if (ends.Length is 1 or 2 && v.All(n => n >= 1) && v[0] <= v[^1]) return (v[0], v[^1]);
-            throw new FormatException($"--batch: '{s}' is neither a batch size (1 or more) nor a range A-B with 1 <= A <= B");
-        }).ToArray();
-        return sizes.Length > 0 ? sizes : throw new FormatException("--batch: no batch size given");
     }
 
     /// <summary>

@@ -83,10 +83,31 @@ internal sealed class LoadGenOptions
     }
 
     /// <summary>"1,16,64,256" (each ≥ 1).</summary>
-    public static int[] ParseLevels(string s)
+    public static int[] ParseLevels(string s) => ParseCounts(s, "--concurrency", "concurrency level", min: 1);
+
+    /// <summary>
+    /// A comma-separated list of whole numbers, each <paramref name="min"/> or more: "1,16,64" (spaces and empty items
+    /// ignored; at least one). A wrong list throws a <see cref="FormatException"/> that names <paramref name="option"/>
+    /// and calls an item "a <paramref name="noun"/>": "--decoders: 'x' is not a count (0 or more)".
+    /// </summary>
+    public static int[] ParseCounts(string text, string option, string noun, int min) =>
+        ParseItems(text, option, noun, p => TryCount(p, min, out int n) ? n
+            : throw new FormatException($"{option}: '{p}' is not a {noun} ({min} or more)"));
+
+    /// <summary>
+    /// As <see cref="ParseCounts"/>, where an item may also be a range A-B with <paramref name="min"/> ≤ A ≤ B:
+    /// "16,64,16-24" is (16, 16), (64, 64), (16, 24).
+    /// </summary>
+    public static (int Min, int Max)[] ParseRanges(string text, string option, string noun, int min) =>
+        ParseItems(text, option, noun, p =>
+            p.Split('-') is { Length: 1 or 2 } ends && TryCount(ends[0], min, out int a) && TryCount(ends[^1], min, out int b) && a <= b ? (a, b)
+            : throw new FormatException($"{option}: '{p}' is neither a {noun} ({min} or more) nor a range A-B with {min} <= A <= B"));
+
+    private static T[] ParseItems<T>(string text, string option, string noun, Func<string, T> parse)
     {
-        var levels = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p =>
-            int.TryParse(p, out int n) && n >= 1 ? n : throw new FormatException($"'{p}' is not a concurrency level (an integer >= 1)")).ToArray();
-        return levels.Length > 0 ? levels : throw new FormatException("no concurrency level given");
+        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToArray();
+        return items.Length > 0 ? items : throw new FormatException($"{option}: no {noun} given");
     }
+
+    private static bool TryCount(string s, int min, out int n) => int.TryParse(s, out n) && n >= min;
 }
