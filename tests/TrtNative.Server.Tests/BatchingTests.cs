@@ -36,10 +36,17 @@ internal sealed class RecordingBackend(int max, int delayMs = 0, ManualResetEven
     public static PreparedImage Item(params byte[] values) => new(values, new TrtNative.Runtime.ImageNormalization(1));
 }
 
-/// <summary>A pipelined backend (sum and first pixel per item, like <see cref="RecordingBackend"/>) that logs Submit and Complete calls.</summary>
-internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? firstSubmitGate = null) : IPipelinedBackend
+/// <summary>
+/// A pipelined backend (sum and first pixel per item, like <see cref="RecordingBackend"/>) that logs Submit ("S1") and
+/// Complete ("C1") calls and fails a Submit that would put a third batch in flight; the first Submit waits for
+/// <paramref name="firstSubmitGate"/> when one is given. Without <paramref name="runMs"/> a batch cannot tell whether
+/// it is done (<see cref="IPendingBatch.IsDone"/> null) and Complete takes 5 ms; with it, each batch's "device work"
+/// takes <paramref name="runMs"/> from its Submit, IsDone reports when it is over and Complete waits for that.
+/// </summary>
+internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? firstSubmitGate = null, int? runMs = null) : IPipelinedBackend
 {
     private readonly RecordingBackend _inner = new(max);
+    private readonly int? _runMs = runMs;
     private int _submitted, _inFlight;
     public List<string> Log { get; } = [];
     public string Kind => "fake-pipelined";
@@ -49,53 +56,22 @@ internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? f
     public float[] Run(IReadOnlyList<PreparedImage> images) => Submit(images).Complete();
     public IPendingBatch Submit(IReadOnlyList<PreparedImage> images)
     {
-        if (++_inFlight > 2) throw new InvalidOperationException("more than two batches in flight");
-        int k = ++_submitted;
+        if (Interlocked.Increment(ref _inFlight) > 2) throw new InvalidOperationException("more than two batches in flight");
+        int k = Interlocked.Increment(ref _submitted);
         if (k == 1) firstSubmitGate?.Wait(TimeSpan.FromSeconds(30));
         lock (Log) Log.Add($"S{k}");
         var y = _inner.Run(images.ToList()); // computed now: the images may be reused after Submit returns
-        return new Pending(this, k, y);
+        return new Pending(this, k, y, System.Diagnostics.Stopwatch.StartNew());
     }
-    private sealed class Pending(PipelinedRecordingBackend owner, int k, float[] y) : IPendingBatch
+    private sealed class Pending(PipelinedRecordingBackend owner, int k, float[] y, System.Diagnostics.Stopwatch clock) : IPendingBatch
     {
+        public bool? IsDone => owner._runMs is { } ms ? clock.ElapsedMilliseconds >= ms : null;
         public float[] Complete()
         {
-            Thread.Sleep(5); // the "device" is still busy
+            if (owner._runMs is null) Thread.Sleep(5); // the "device" is still busy
+            else while (IsDone != true) Thread.Sleep(1);
             lock (owner.Log) owner.Log.Add($"C{k}");
-            owner._inFlight--;
-            return y;
-        }
-    }
-    public void Dispose() { }
-}
-
-/// <summary>
-/// A pipelined backend like <see cref="PipelinedRecordingBackend"/> whose batches report when their "device work" is done
-/// (<see cref="IPendingBatch.IsDone"/>): each takes <paramref name="runMs"/> from its Submit.
-/// </summary>
-internal sealed class PolledPipelinedBackend(int max, int runMs) : IPipelinedBackend
-{
-    private readonly RecordingBackend _inner = new(max);
-    private int _submitted;
-    public List<string> Log { get; } = [];
-    public string Kind => "fake-polled";
-    public int MaxBatchSize => max;
-    public int OutputSize => 2;
-    public long DeviceMemoryBytes => 0;
-    public float[] Run(IReadOnlyList<PreparedImage> images) => Submit(images).Complete();
-    public IPendingBatch Submit(IReadOnlyList<PreparedImage> images)
-    {
-        int k = Interlocked.Increment(ref _submitted);
-        lock (Log) Log.Add($"S{k}");
-        return new Pending(this, k, _inner.Run(images.ToList()), System.Diagnostics.Stopwatch.StartNew(), runMs);
-    }
-    private sealed class Pending(PolledPipelinedBackend owner, int k, float[] y, System.Diagnostics.Stopwatch clock, int runMs) : IPendingBatch
-    {
-        public bool? IsDone => clock.ElapsedMilliseconds >= runMs;
-        public float[] Complete()
-        {
-            while (IsDone != true) Thread.Sleep(1);
-            lock (owner.Log) owner.Log.Add($"C{k}");
+            Interlocked.Decrement(ref owner._inFlight);
             return y;
         }
     }
@@ -142,7 +118,7 @@ public class DynamicBatcherTests
         Assert.Equal(["S4", "C4"], be.Log.Skip(6));
     }
 
-    private static bool Logged(PolledPipelinedBackend be, string entry)
+    private static bool Logged(PipelinedRecordingBackend be, string entry)
     {
         lock (be.Log) return be.Log.Contains(entry);
     }
@@ -152,7 +128,7 @@ public class DynamicBatcherTests
     {
         // Nothing is queued while the first batch runs, so the worker does not wait for a next batch; one formed
         // during the run is still staged before the first is delivered, and each is delivered once it is done.
-        var be = new PolledPipelinedBackend(max: 4, runMs: 300);
+        var be = new PipelinedRecordingBackend(max: 4, runMs: 300);
         await using var q = new DynamicBatcher(be, 1, TimeSpan.FromMilliseconds(1), 100);
         var first = q.SubmitAsync([RecordingBackend.Item(1)]);
         while (!Logged(be, "S1")) await Task.Delay(1);
