@@ -154,7 +154,7 @@ public:
                     autotune_log(where, implementation(), "rejected: rel L2 " + std::to_string(err) + " from the CUDA-core kernel");
                     continue;
                 }
-                timed.push_back({static_cast<int>(cands.size()), median_ms(env.stream, [&] { run(t, env); })});
+                timed.push_back({static_cast<int>(cands.size()), median_ms(env.timing(), [&] { run(t, env); })});
                 cands.push_back(tac);
                 autotune_log(where, implementation(), ms_text(timed.back().ms));
             } catch (const std::exception& e) {
@@ -164,7 +164,7 @@ public:
         }
         require(!cands.empty(), TRTN_INTERNAL, "attention: no tactic ran and agreed with the reference kernel");
         // Configuring a tactic already built is a lookup, so switching inside the timing loop costs little host time.
-        TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { configure(env, cands[i], nullptr); run(t, env); });
+        TimedCandidate best = pick_fastest(env.timing(), timed, [&](int i) { configure(env, cands[i], nullptr); run(t, env); });
         configure(env, cands[best.index], nullptr);
         autotune_log(where, implementation(), "chosen " + ms_text(best.ms));
         if (ms) *ms = best.ms;

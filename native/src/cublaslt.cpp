@@ -187,7 +187,7 @@ public:
         auto time = [&](int tactic) {
             if (candidate(tactic).workspaceSize > env.workspace_bytes) return;
             try {
-                timed.push_back({tactic, median_ms(env.stream, [&] { run_with(t, env, tactic); })});
+                timed.push_back({tactic, median_ms(env.timing(), [&] { run_with(t, env, tactic); })});
                 autotune_log(where, name_of(tactic), ms_text(timed.back().ms));
             } catch (const Error& e) {
                 cudaGetLastError();  // this candidate does not run here; try the next
@@ -201,7 +201,7 @@ public:
                     if (K_ / (1 << code) >= 128 && add_split(i, 1 << code)) time(i + kMaxAlgos * code);
         }
         if (timed.empty()) { if (ms) *ms = 0; return chosen_; }
-        TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { run_with(t, env, i); });
+        TimedCandidate best = pick_fastest(env.timing(), timed, [&](int i) { run_with(t, env, i); });
         chosen_ = best.index;
         autotune_log(where, name_of(chosen_), "chosen " + ms_text(best.ms));
         if (ms) *ms = best.ms;

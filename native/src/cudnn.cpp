@@ -184,7 +184,7 @@ public:
         auto add = [&](const Candidate& c) {
             int index = static_cast<int>(cands.size());
             cands.push_back(c);
-            timed.push_back({index, median_ms(env.stream, [&] { run_candidate(t, env, c); })});
+            timed.push_back({index, median_ms(env.timing(), [&] { run_candidate(t, env, c); })});
             autotune_log(where, name_of(c), ms_text(timed.back().ms));
         };
         rejected_ = 0;
@@ -246,7 +246,7 @@ public:
             }
         }
 
-        TimedCandidate best = pick_fastest(env.stream, timed, [&](int i) { run_candidate(t, env, cands[i]); });
+        TimedCandidate best = pick_fastest(env.timing(), timed, [&](int i) { run_candidate(t, env, cands[i]); });
         adopt(cands[best.index]);
         autotune_log(where, name_of(cands[best.index]), "chosen " + ms_text(best.ms));
         for (bool fused : {false, true})  // keep only the graph that runs

@@ -481,6 +481,23 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
             TRTN_CUDA_CHECK(cudaStreamSynchronize(stream));
             if (std::chrono::steady_clock::now() >= busy_until) break;
         }
+        // TRTN_TUNE_COLD_L2=1: twice the L2 cache to overwrite before each timed run (timing.h says why), freed on the way out.
+        struct ColdL2 {
+            RunEnv& env;
+            explicit ColdL2(RunEnv& e) : env(e) {
+                if (!cold_l2_timing()) return;
+                int device = 0, l2 = 0;
+                TRTN_CUDA_CHECK(cudaGetDevice(&device));
+                TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+                env.l2_flush_bytes = 2 * static_cast<size_t>(std::max(l2, 1 << 20));
+                TRTN_CUDA_CHECK(cudaMalloc(&env.l2_flush, env.l2_flush_bytes));
+            }
+            ~ColdL2() {
+                if (env.l2_flush) cudaFree(env.l2_flush);
+                env.l2_flush = nullptr;
+                env.l2_flush_bytes = 0;
+            }
+        } cold_l2(c->env);
         auto& layers = c->current->layers;
         // Layers identical in parameters and shapes (ResNet's repeated blocks) are timed once and share the choice.
         std::unordered_map<std::string, std::pair<int32_t, float>> chosen;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common.h"
+#include "timing.h"
 
 #include <cuda_runtime.h>
 
@@ -53,6 +54,10 @@ struct RunEnv {
     // autotuning, a shape seen again): building one can mean compiling its kernel. Keyed by what the graph depends
     // on; cleared before the cuDNN handle is destroyed.
     std::unordered_map<std::string, std::shared_ptr<void>> graph_cache;
+    // While autotuning with TRTN_TUNE_COLD_L2=1: the buffer each timed run overwrites first (trtn_context_autotune).
+    void* l2_flush = nullptr;
+    size_t l2_flush_bytes = 0;
+    TimingStream timing() const { return {stream, l2_flush, l2_flush_bytes}; }
 };
 
 class Layer {
