@@ -489,8 +489,11 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
                 int device = 0, l2 = 0;
                 TRTN_CUDA_CHECK(cudaGetDevice(&device));
                 TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
-                env.l2_flush_bytes = 2 * static_cast<size_t>(std::max(l2, 1 << 20));
-                TRTN_CUDA_CHECK(cudaMalloc(&env.l2_flush, env.l2_flush_bytes));
+                size_t bytes = 2 * static_cast<size_t>(std::max(l2, 1 << 20));
+                void* buffer = nullptr;
+                TRTN_CUDA_CHECK(cudaMalloc(&buffer, bytes));
+                env.l2_flush = buffer;
+                env.l2_flush_bytes = bytes;
             }
             ~ColdL2() {
                 if (env.l2_flush) cudaFree(env.l2_flush);

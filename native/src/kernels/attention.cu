@@ -239,22 +239,30 @@ bool vec_ok(const void* p, const int64_t* st, int64_t n0, int64_t n1, int64_t fe
            reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+// The current device's opt-in shared memory per block, asked once per device (every launch checks against it).
 int optin_shared() {
-    int dev = 0, bytes = 0;
+    static std::mutex m;
+    static std::vector<int> bytes;
+    int dev = 0;
     TRTN_CUDA_CHECK(cudaGetDevice(&dev));
-    TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    return bytes;
+    std::lock_guard<std::mutex> lock(m);
+    if (static_cast<size_t>(dev) >= bytes.size()) bytes.resize(dev + 1, 0);
+    if (bytes[dev] == 0) TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&bytes[dev], cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return bytes[dev];
 }
 
-// Raises a kernel's dynamic shared-memory limit to the device's opt-in maximum, once per (kernel, device).
+// Raises a kernel's dynamic shared-memory limit to the device's opt-in maximum, once per (kernel, device) that
+// succeeded.
 void allow_optin(const void* kernel) {
     static std::mutex m;
     static std::set<std::pair<const void*, int>> done;
     int dev = 0;
     TRTN_CUDA_CHECK(cudaGetDevice(&dev));
+    int limit = optin_shared();
     std::lock_guard<std::mutex> lock(m);
-    if (!done.insert({kernel, dev}).second) return;
-    TRTN_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin_shared()));
+    if (done.count({kernel, dev})) return;
+    TRTN_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    done.insert({kernel, dev});
 }
 
 }  // namespace
