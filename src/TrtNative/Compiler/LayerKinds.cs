@@ -40,7 +40,7 @@ internal static class LayerKinds
         Row<ResizeParams>(LayerKind.Resize, minInputs: 1),
         Row<GatherParams>(LayerKind.Gather, minInputs: 2),
         Row<PadParams>(LayerKind.Pad, minInputs: 1),
-        // The shim chooses between its kernel and cuDNN's flash attention at set_shapes; not autotuned yet.
+        // Autotuning times the shim's kernels against cuDNN's flash attention (attention.cpp).
         Row<AttentionParams>(LayerKind.Attention, minInputs: 3, tunable: true, nameof(AttentionParams.Tactic)),
     ];
 

@@ -235,11 +235,12 @@ public sealed class Builder
     }
 
     /// <summary>
-    /// What the timing cache holds for a build: each tunable layer's key at each tuning point ([point][layer]) and, for
-    /// each point whose keys it all has, their tactics ([point] null where the point must be timed). Empty when not
-    /// autotuning.
+    /// A build's tuning points (<see cref="TuningPoints"/>: input shapes and the symbol bindings they give) and what the
+    /// timing cache holds for them: each tunable layer's key at each point ([point][layer]) and, for each point whose
+    /// keys it all has, their tactics ([point] null where the point must be timed). Empty when not autotuning.
     /// </summary>
-    private sealed record CachedPoints(string?[][] Keys, int[]?[] Tactics)
+    private sealed record CachedPoints(IReadOnlyList<IReadOnlyDictionary<string, long[]>> Points, IReadOnlyList<IReadOnlyDictionary<string, long>> Bindings,
+        string?[][] Keys, int[]?[] Tactics)
     {
         public bool AllCached => Tactics.Length > 0 && Tactics.All(t => t is not null);
     }
@@ -248,8 +249,9 @@ public sealed class Builder
     private static CachedPoints CachedTactics(CompiledProgram c, BuildSettings settings, TimingCache? cache, GpuInfo gpu)
     {
         var program = c.Program;
-        if (!settings.Autotune) return new CachedPoints([], []);
-        var bindings = PointBindings(c, settings);
+        if (!settings.Autotune) return new CachedPoints([], [], [], []);
+        var points = TuningPoints.Of(c.Profile, settings.OptimizationLevel);
+        var bindings = points.Select((shapes, k) => (IReadOnlyDictionary<string, long>)Engine.BindSymbols(program, shapes, $"tuning point {k}")).ToList();
         var keys = bindings.Select(_ => new string?[program.Layers.Count]).ToArray();
         var tactics = new int[]?[bindings.Count];
         for (int k = 0; k < bindings.Count; k++)
@@ -266,15 +268,10 @@ public sealed class Builder
             }
             if (all) tactics[k] = found;
         }
-        var points = new CachedPoints(keys, tactics);
-        if (points.AllCached) SetTactics(program, bindings, tactics!);
-        return points;
+        var cached = new CachedPoints(points, bindings, keys, tactics);
+        if (cached.AllCached) SetTactics(program, bindings, tactics!);
+        return cached;
     }
-
-    /// <summary>Symbol bindings at each tuning point (<see cref="TuningPoints"/>), opt first.</summary>
-    private static IReadOnlyList<IReadOnlyDictionary<string, long>> PointBindings(CompiledProgram c, BuildSettings settings) =>
-        TuningPoints.Of(c.Profile, settings.OptimizationLevel)
-            .Select((shapes, k) => (IReadOnlyDictionary<string, long>)Engine.BindSymbols(c.Program, shapes, $"tuning point {k}")).ToList();
 
     /// <summary>Each tunable layer's tactic at the opt shapes (point 0) and, with several points, its tactic at each.</summary>
     private static void SetTactics(LayerProgram program, IReadOnlyList<IReadOnlyDictionary<string, long>> bindings, int[][] tactics)
@@ -306,8 +303,7 @@ public sealed class Builder
         }
         try
         {
-            var points = TuningPoints.Of(c.Profile, settings.OptimizationLevel);
-            var bindings = PointBindings(c, settings);
+            var points = cached.Points;
             var tactics = new int[points.Count][];
             var chosenFor = new Dictionary<string, int>(StringComparer.Ordinal);
             using (var ctx = engine.CreateContext())
@@ -332,7 +328,7 @@ public sealed class Builder
                         if (times is not null) cache?.Set(cached.Keys[k][i]!, tactics[k][i].ToString(), times[i]);
                 }
             }
-            SetTactics(program, bindings, tactics);
+            SetTactics(program, cached.Bindings, tactics);
             // Rebuild the native engine so its layer list carries the tactics exactly as a loaded plan would.
             var tuned = new Engine(Context, program, c.Profile, engine.Header, c.Memory);
             engine.Dispose();
