@@ -130,29 +130,21 @@ public:
         auto& o = out(t, 0);
         if (ms) *ms = 0;
         if (o.count() == 0) return tactic();
-        std::string where = desc.name + " out=" + o.shape_string();
-        size_t bytes = (size_t)o.count() * dtype_size(o.dtype);
-        void* ref = nullptr;
-        TRTN_CUDA_CHECK(cudaMalloc(&ref, bytes));
-        struct FreeRef { void* p; ~FreeRef() { cudaFree(p); } } free_ref{ref};
-        bool have_ref = false;
-        {
-            // The output's address is the context's: put it back however the reference run ends.
-            struct Restore { void*& slot; void* value; ~Restore() { slot = value; } } restore{o.ptr, o.ptr};
-            o.ptr = ref;
-            try {
+        std::string where = tuning_label(t);
+        ReferenceOutput ref(o.dtype, o.count());
+        try {
+            ref.record(o.ptr, [&] {
                 configure(env, kTacticKernel, nullptr);
                 run(t, env);
-                have_ref = true;
-            } catch (const std::exception& e) {
-                cudaGetLastError();
-                autotune_log(where, "attention kernel", std::string("failed as the reference: ") + e.what());
-            }
+            });
+        } catch (const std::exception& e) {
+            // Without a reference (the CUDA-core kernel's scores do not fit its shared memory) nothing is timed: the
+            // layer keeps the untuned choice.
+            cudaGetLastError();
+            autotune_log(where, "attention kernel", std::string("failed as the reference: ") + e.what());
+            configure(env, -1, nullptr);
+            return tactic();
         }
-        // Without a reference (the CUDA-core kernel's scores do not fit its shared memory) nothing is timed: the
-        // layer keeps the untuned choice.
-        if (!have_ref) { configure(env, -1, nullptr); return tactic(); }
-        double tol = o.dtype == TRTN_FLOAT16 ? 2e-2 : o.dtype == TRTN_BFLOAT16 ? 5e-2 : 1e-4;
 
         std::vector<int32_t> cands;
         std::vector<TimedCandidate> timed;
@@ -166,11 +158,10 @@ public:
                     autotune_log(where, implementation(), "skipped: needs " + std::to_string(ws_) + " bytes of workspace");
                     continue;
                 }
-                // All bits set is NaN in every float type: a candidate that leaves any output unwritten fails the check.
-                TRTN_CUDA_CHECK(cudaMemsetAsync(o.ptr, 0xFF, bytes, env.stream));
+                ref.poison(o.ptr, env.stream);
                 run(t, env);
-                double err = kernels::relative_l2(o.dtype, o.ptr, ref, o.count(), env.stream);
-                if (!(err <= tol)) {
+                double err = ref.error(o.ptr, env.stream);
+                if (!ref.agrees(err)) {
                     autotune_log(where, implementation(), "rejected: rel L2 " + std::to_string(err) + " from the CUDA-core kernel");
                     continue;
                 }

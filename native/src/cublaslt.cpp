@@ -183,7 +183,7 @@ public:
     int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
         if (M_ * N_ == 0 || count_ == 0) { if (ms) *ms = 0; return -1; }
         std::vector<TimedCandidate> timed;
-        std::string where = desc.name + " out=" + out(t, 0).shape_string();
+        std::string where = tuning_label(t);
         auto time = [&](int tactic) {
             if (candidate(tactic).workspaceSize > env.workspace_bytes) return;
             try {

@@ -10,6 +10,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace trtn {
 
@@ -159,25 +160,10 @@ public:
     int32_t autotune(std::vector<TensorView>& t, RunEnv& env, float* ms) override {
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
         if (y.count() == 0) { if (ms) *ms = 0; return tactic(); }
-        size_t bytes = (size_t)y.count() * dtype_size(y.dtype);
-        void* ref = nullptr;
-        TRTN_CUDA_CHECK(cudaMalloc(&ref, bytes));
-        struct FreeRef { void* p; ~FreeRef() { cudaFree(p); } } free_ref{ref};
-
-        void* saved = y.ptr;
-        y.ptr = ref;
-        run_direct(t, env);
-        y.ptr = saved;
-        double tol = y.dtype == TRTN_FLOAT16 ? 2e-2 : y.dtype == TRTN_BFLOAT16 ? 5e-2 : 1e-4;
+        ReferenceOutput ref(y.dtype, y.count());
+        ref.record(y.ptr, [&] { run_direct(t, env); });
         size_t avail = std::min<size_t>(env.workspace_bytes, limit_);
-        std::string where = desc.name + " out=" + y.shape_string();
-        auto agrees = [&](const Candidate& c) {
-            double err = kernels::relative_l2(y.dtype, y.ptr, ref, y.count(), env.stream);
-            if (err <= tol) return true;
-            ++rejected_;
-            autotune_log(where, name_of(c), "rejected: rel L2 " + std::to_string(err) + " from the direct kernel");
-            return false;
-        };
+        std::string where = tuning_label(t);
 
         std::vector<Candidate> cands;
         std::vector<TimedCandidate> timed;
@@ -187,18 +173,30 @@ public:
             timed.push_back({index, median_ms(env.timing(), [&] { run_candidate(t, env, c); })});
             autotune_log(where, name_of(c), ms_text(timed.back().ms));
         };
+        // Makes a candidate, runs it over a poisoned output and keeps it when it agrees with the direct kernel; one
+        // that cannot be made, needs more workspace than there is, or fails to run is left out.
+        auto try_add = [&](auto&& make) {
+            std::optional<Candidate> c;
+            try {
+                c = make();
+                if (c->ws > avail) return;
+                ref.poison(y.ptr, env.stream);
+                run_candidate(t, env, *c);
+                double err = ref.error(y.ptr, env.stream);
+                if (ref.agrees(err)) {
+                    add(*c);
+                    return;
+                }
+                ++rejected_;
+                autotune_log(where, name_of(*c), "rejected: rel L2 " + std::to_string(err) + " from the direct kernel");
+            } catch (const std::exception& e) {
+                cudaGetLastError();  // this candidate does not run here; the others remain
+                if (c) autotune_log(where, name_of(*c), std::string("failed: ") + e.what());
+            }
+        };
         rejected_ = 0;
         add({ConvImpl::Direct});
-        if (depthwise_applies(t) && depthwise_enabled()) {
-            try {
-                Candidate c{ConvImpl::Depthwise};
-                run_candidate(t, env, c);
-                if (agrees(c)) add(c);
-            } catch (const std::exception& e) {
-                cudaGetLastError();  // our kernel does not run here; the other tactics remain
-                autotune_log(where, "depthwise conv kernel", std::string("failed: ") + e.what());
-            }
-        }
+        if (depthwise_applies(t) && depthwise_enabled()) try_add([] { return Candidate{ConvImpl::Depthwise}; });
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int n = 0;
@@ -209,14 +207,7 @@ public:
         for (int i = 0; i < n; ++i) {
             if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok(perf[i].mathType) || perf[i].memory > avail) continue;
             if (!try_algo(env, perf[i].algo)) continue;
-            try {
-                Candidate c{ConvImpl::Legacy, algo_, false, 0, ws_};
-                if (c.ws > avail) continue;
-                run_candidate(t, env, c);
-                if (agrees(c)) add(c);
-            } catch (const std::exception&) {
-                cudaGetLastError();  // this algorithm does not run here; try the next
-            }
+            try_add([&] { return Candidate{ConvImpl::Legacy, algo_, false, 0, ws_}; });
         }
 
         if (conv_graph_enabled()) {
@@ -231,14 +222,7 @@ public:
                         if (g.runtime_compiled(i)) ++compiled;  // attempts count: a failed compile costs as much
                         if (!g.build(i)) continue;
                         ++built;
-                        try {
-                            Candidate c{ConvImpl::Graph, algo_, fused, i, g.workspace(i)};
-                            if (c.ws > avail) continue;
-                            run_candidate(t, env, c);
-                            if (agrees(c)) add(c);
-                        } catch (const std::exception&) {
-                            cudaGetLastError();  // this configuration does not run here; try the next
-                        }
+                        try_add([&] { return Candidate{ConvImpl::Graph, algo_, fused, i, g.workspace(i)}; });
                     }
                 } catch (const std::exception&) {
                     cudaGetLastError();  // no graph for this convolution: the other tactics remain

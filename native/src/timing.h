@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common.h"
+#include "kernels/kernels.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -140,5 +141,45 @@ TimedCandidate pick_fastest(const TimingStream& ts, std::vector<TimedCandidate> 
     }
     return best;
 }
+
+// The output a layer's autotuning checks every candidate against, in device memory freed however autotuning ends.
+// Each candidate runs over a poisoned output (all bits set: NaN in every float type), so one that leaves anything
+// unwritten cannot pass for the reference.
+class ReferenceOutput {
+public:
+    ReferenceOutput(int32_t dtype, int64_t count) : dtype_(dtype), count_(count), bytes_(static_cast<size_t>(count) * dtype_size(dtype)) {
+        TRTN_CUDA_CHECK(cudaMalloc(&data_, bytes_));
+    }
+    ~ReferenceOutput() { cudaFree(data_); }
+    ReferenceOutput(const ReferenceOutput&) = delete;
+    ReferenceOutput& operator=(const ReferenceOutput&) = delete;
+
+    // Runs the reference implementation with the layer's output address `out` pointing here, and puts the address
+    // back however the run ends.
+    template <class F>
+    void record(void*& out, F&& run) {
+        struct Restore {
+            void*& slot;
+            void* value;
+            ~Restore() { slot = value; }
+        } restore{out, out};
+        out = data_;
+        run();
+    }
+
+    void poison(void* out, cudaStream_t s) const { TRTN_CUDA_CHECK(cudaMemsetAsync(out, 0xFF, bytes_, s)); }
+
+    // rel L2 of a candidate's output against the reference (synchronizes s); NaN where anything is unwritten.
+    double error(const void* out, cudaStream_t s) const { return kernels::relative_l2(dtype_, out, data_, count_, s); }
+
+    // Whether that error is close enough: reduced types accumulate in other orders, and bf16 keeps 8 significant bits.
+    bool agrees(double err) const { return err <= (dtype_ == TRTN_FLOAT16 ? 2e-2 : dtype_ == TRTN_BFLOAT16 ? 5e-2 : 1e-4); }
+
+private:
+    int32_t dtype_;
+    int64_t count_;
+    size_t bytes_;
+    void* data_ = nullptr;
+};
 
 }  // namespace trtn
