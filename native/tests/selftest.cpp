@@ -201,6 +201,14 @@ constexpr int32_t kGraphTactic = 1 << 30;
 constexpr int32_t kFusedGraphTactic = (1 << 30) | (1 << 29);
 constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel (cudnn.cpp)
 
+// A 3x3 convolution, stride 1, padding 1, with bias and ReLU, its tactic left to the layer.
+trtn_conv_params conv3x3_bias_relu() {
+    trtn_conv_params prm{};
+    prm.pad_h = prm.pad_w = 1; prm.stride_h = prm.stride_w = 1; prm.dilation_h = prm.dilation_w = 1;
+    prm.groups = 1; prm.has_bias = 1; prm.act = {TRTN_ACT_RELU, 0, 0}; prm.tactic = -1;
+    return prm;
+}
+
 // Two identical convolutions in one engine, autotuned: the second is tuned through the first's choice (one timing per
 // distinct layer) and must run the same implementation and produce the same bits.
 void test_tuned_twins(bool fp16) {
@@ -211,9 +219,7 @@ void test_tuned_twins(bool fp16) {
     int32_t dt = fp16 ? TRTN_FLOAT16 : TRTN_FLOAT32, ids[5];
     int32_t dts[5] = {dt, dt, TRTN_FLOAT32, dt, dt}, ranks[5] = {4, 4, 1, 4, 4};
     for (int i = 0; i < 5 && good; ++i) good = ok(trtn_engine_add_tensor(e, dts[i], ranks[i], &ids[i]), "add_tensor");
-    trtn_conv_params prm{};
-    prm.pad_h = prm.pad_w = 1; prm.stride_h = prm.stride_w = 1; prm.dilation_h = prm.dilation_w = 1;
-    prm.groups = 1; prm.has_bias = 1; prm.act = {TRTN_ACT_RELU, 0, 0}; prm.tactic = -1;
+    trtn_conv_params prm = conv3x3_bias_relu();
     int32_t ins[4] = {ids[0], ids[1], ids[2], -1};
     if (good) good = ok(trtn_engine_add_layer(e, "conv_a", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[3], 1), "add_layer a");
     if (good) good = ok(trtn_engine_add_layer(e, "conv_b", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[4], 1), "add_layer b");
@@ -272,9 +278,7 @@ void test_shape_tactics() {
     int32_t ids[4];
     int32_t dts[4] = {TRTN_FLOAT16, TRTN_FLOAT16, TRTN_FLOAT32, TRTN_FLOAT16}, ranks[4] = {4, 4, 1, 4};
     for (int i = 0; i < 4 && good; ++i) good = ok(trtn_engine_add_tensor(e, dts[i], ranks[i], &ids[i]), "add_tensor");
-    trtn_conv_params prm{};
-    prm.pad_h = prm.pad_w = 1; prm.stride_h = prm.stride_w = 1; prm.dilation_h = prm.dilation_w = 1;
-    prm.groups = 1; prm.has_bias = 1; prm.act = {TRTN_ACT_RELU, 0, 0}; prm.tactic = -1;
+    trtn_conv_params prm = conv3x3_bias_relu();
     int32_t ins[4] = {ids[0], ids[1], ids[2], -1};
     if (good) good = ok(trtn_engine_add_layer(e, "conv", TRTN_LAYER_CONV, &prm, sizeof prm, ins, 4, &ids[3], 1), "add_layer");
     int64_t elements[2] = {1LL * H * W * K, 8LL * H * W * K};
