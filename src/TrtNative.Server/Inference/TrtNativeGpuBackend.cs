@@ -18,12 +18,13 @@ namespace TrtNative.Server.Inference;
 /// the GPU. Scores come back through pinned memory; one synchronisation per batch. Batches are padded up
 /// to a few fixed sizes (<see cref="BatchBucket"/>) so the engine sees a handful of shapes, each of which keeps its
 /// set-up and CUDA graph in the execution context, instead of a new shape (plain run, then capture) per batch.
-/// Two staging sets (pinned pixels, pinned scores, a JPEG decoder, an event) let the batching loop stage one batch
-/// while the GPU runs the previous one (<see cref="Submit"/>). Each staging set runs on a GPU lane: its own stream,
-/// execution context of the shared engine (weights shared, activations and workspace its own) and bound input/output
-/// buffers. With two lanes (the default) a batch's upload, decode and normalisation overlap the other batch's engine
-/// run, at the cost of a second activation arena; with one lane (<see cref="BackendSpec.GpuLanes"/> 1) both staging
-/// sets share one stream and one context, and the stream keeps their uses of the device buffers in order.
+/// Two staging sets (pinned pixels, pinned scores, a JPEG decoder, a high-priority stream its batch's input is
+/// prepared on, events) let the batching loop stage one batch while the GPU runs the previous one (<see cref="Submit"/>).
+/// Each staging set's engine run goes to a GPU lane: its own stream, execution context of the shared engine (weights
+/// shared, activations and workspace its own) and bound input/output buffers; events order a lane's input between the
+/// preparation that writes it and the engine run that reads it. With two lanes (the default) a batch's upload, decode
+/// and normalisation overlap the other batch's engine run, at the cost of a second activation arena; with one lane
+/// (<see cref="BackendSpec.GpuLanes"/> 1) both staging sets share one engine stream and one context.
 /// </para>
 /// </summary>
 public sealed class TrtNativeGpuBackend : IPipelinedBackend
@@ -41,15 +42,17 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     /// <summary>Most GPU lanes a backend uses: the batching loop keeps at most two batches in flight per backend.</summary>
     public const int MaxLanes = 2;
 
-    // A GPU lane: the stream a batch's whole path runs on (upload, decode, resize, normalise, engine, download), and
-    // an execution context with its own activations, workspace, shape slots and CUDA graphs, bound to the lane's own
-    // input and output buffers (a graph replays fixed addresses on a fixed stream, so neither is ever rebound).
-    private sealed class Lane(CudaStream stream, EngineContext exec, DeviceBuffer<float> input, DeviceBuffer<float> output) : IDisposable
+    // A GPU lane: the stream a batch's engine run and download run on, and an execution context with its own
+    // activations, workspace, shape slots and CUDA graphs, bound to the lane's own input and output buffers (a graph
+    // replays fixed addresses on a fixed stream, so neither is ever rebound). InputRead is recorded after each engine
+    // run: a batch prepared on another stream writes the lane's input only after it.
+    private sealed class Lane(CudaStream stream, EngineContext exec, DeviceBuffer<float> input, DeviceBuffer<float> output, CudaEvent inputRead) : IDisposable
     {
         public CudaStream Stream { get; } = stream;
         public EngineContext Exec { get; } = exec;
         public DeviceBuffer<float> Input { get; } = input;
         public DeviceBuffer<float> Output { get; } = output;
+        public CudaEvent InputRead { get; } = inputRead;
 
         // Waits for the lane's queued work so nothing frees memory under it; a failed stream is freed regardless.
         public void Drain()
@@ -59,6 +62,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 
         public void Dispose()
         {
+            InputRead.Dispose();
             Output.Dispose();
             Input.Dispose();
             Stream.Dispose();
@@ -67,11 +71,14 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     }
 
     // One batch's host side: its pixels and parameters (pinned, with their device copies), its scores (pinned), the
-    // events recorded before its input's preparation, before the engine and after its scores' download (ordering and
-    // the stage times), its JPEG decoder (null when GPU decoding is off or unavailable), and the lane it runs on.
-    private sealed class Staging(Lane lane, ImageBatchStager stager, PinnedBuffer<float> scores, CudaEvent begin, CudaEvent engine, CudaEvent done) : IDisposable
+    // stream its input is prepared on (upload, decode, resize, normalise), the events recorded before its input's
+    // preparation, after it, before the engine and after its scores' download (ordering and the stage times), its JPEG
+    // decoder (null when GPU decoding is off or unavailable), and the lane it runs on.
+    private sealed class Staging(Lane lane, ImageBatchStager stager, PinnedBuffer<float> scores, CudaStream prepare, CudaEvent begin, CudaEvent prepared, CudaEvent engine, CudaEvent done) : IDisposable
     {
         public Lane Lane { get; } = lane;
+        public CudaStream Prepare { get; } = prepare;
+        public CudaEvent Prepared { get; } = prepared;
         public ImageBatchStager Stager { get; } = stager;
         public PinnedBuffer<float> Scores { get; } = scores;
         public CudaEvent Begin { get; } = begin;
@@ -82,10 +89,14 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         public bool Busy { get; set; }
         public void Dispose()
         {
+            // Queued preparation may still use the pixels and the decoder: wait for it (a failed stream: free regardless).
+            try { Prepare.Synchronize(); } catch (TrtNativeException) { }
             Jpeg?.Dispose();
             Done.Dispose();
             Engine.Dispose();
+            Prepared.Dispose();
             Begin.Dispose();
+            Prepare.Dispose();
             Scores.Dispose();
             Stager.Dispose();
         }
@@ -197,7 +208,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             owned.Add(output);
             exec.SetTensorAddress(_in, input.DevicePointer);
             exec.SetTensorAddress(_out, output.DevicePointer);
-            return new Lane(stream, exec, input, output);
+            var inputRead = CudaEvent.Create(_ctx);
+            owned.Add(inputRead);
+            return new Lane(stream, exec, input, output, inputRead);
         }
         catch
         {
@@ -206,24 +219,36 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         }
     }
 
+    // A batch's preparation runs on a stream of its own, of high priority: its small kernels (nvJPEG's, the resize and
+    // normalisation) then take the SMs as the other lane's engine kernels free them, instead of queueing behind all of
+    // them; decoding next to a busy engine ran at half its speed. TRTN_SERVER_PREPARE_PRIORITY=0 keeps the stream at
+    // the default priority (the A/B).
+    private static readonly bool s_prepareHighPriority = Environment.GetEnvironmentVariable("TRTN_SERVER_PREPARE_PRIORITY") != "0";
+
     private Staging CreateStaging(Lane lane)
     {
-        var stager = new ImageBatchStager(_ctx, MaxBatchSize, _h, _w, _c);
-        PinnedBuffer<float>? scores = null;
+        var owned = new List<IDisposable>();
         try
         {
-            scores = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
-            return new Staging(lane, stager, scores, CudaEvent.Create(_ctx), CudaEvent.Create(_ctx), CudaEvent.Create(_ctx));
+            var stager = new ImageBatchStager(_ctx, MaxBatchSize, _h, _w, _c);
+            owned.Add(stager);
+            var scores = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
+            owned.Add(scores);
+            var prepare = CudaStream.Create(_ctx, s_prepareHighPriority);
+            owned.Add(prepare);
+            var events = new CudaEvent[4];
+            for (int i = 0; i < events.Length; i++) owned.Add(events[i] = CudaEvent.Create(_ctx));
+            return new Staging(lane, stager, scores, prepare, events[0], events[1], events[2], events[3]);
         }
         catch
         {
-            scores?.Dispose();
-            stager.Dispose();
+            for (int i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
             throw;
         }
     }
 
-    // One nvJPEG decoder per staging set (its decoded images live until its next batch), decoding on its lane's stream.
+    // One nvJPEG decoder per staging set (its decoded images live until its next batch), decoding on the set's
+    // preparation stream.
     // Without nvJPEG (a build without it, no libnvjpeg, a GPU it refuses) every image takes the CPU path, as before:
     // that is a message, not an error. Returns why JPEGs stay on the CPU, or null when the decoders exist.
     private string? CreateJpegDecoders()
@@ -233,7 +258,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             foreach (var st in _staging)
             {
                 st.Jpeg = new GpuJpegDecoder(_ctx, MaxBatchSize);
-                st.JpegStage = new GpuJpegStage(st.Jpeg, st.Lane.Stream, st.Stager);
+                st.JpegStage = new GpuJpegStage(st.Jpeg, st.Prepare, st.Stager);
             }
             return null;
         }
@@ -361,7 +386,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         if (st.Busy) throw new InvalidOperationException("two batches are already in flight: complete the older one first");
         long submitStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var lane = st.Lane;
-        var stream = lane.Stream;
+        var prepare = st.Prepare;
         int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
         Exception?[]? errors = null;
         bool jpeg = false;
@@ -369,15 +394,17 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         for (int i = 0; i < n; i++) st.Stager.SetNormalization(i, images[i].Normalization);
         // Padding images: whatever pixels are left in the staging slots; their scores are never read.
         for (int i = n; i < run; i++) st.Stager.SetNormalization(i, images[0].Normalization);
-        // Everything below is queued on the lane's stream. With a lane per staging set, the lane's previous batch has
-        // completed (this staging set was not busy) and the other batch runs on the other stream: nothing waits for
-        // it. With one shared lane the stream orders this batch after the previous one's use of the device buffers.
+        // The input is prepared on the staging set's stream, once the lane's last engine run has read the lane's input
+        // (with a lane per staging set that run was this set's previous batch, already complete; with one shared lane
+        // it may be the other batch). The engine run and the download follow on the lane's stream, after the
+        // preparation. This staging set's pixels, decoder and scores are free: its previous batch completed.
         lane.Exec.SetInputShape(_in, [run, _c, _h, _w]);
-        st.Begin.Record(stream);
+        prepare.WaitFor(lane.InputRead);
+        st.Begin.Record(prepare);
         if (!jpeg)
         {
             for (int i = 0; i < n; i++) images[i].Pixels.CopyTo(st.Stager.Image(i));
-            st.Stager.EnqueueNormalize(stream, run, lane.Input);
+            st.Stager.EnqueueNormalize(prepare, run, lane.Input);
         }
         else
         {
@@ -395,23 +422,27 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                 if (!upload[i]) { i++; continue; }
                 int first = i;
                 while (i < n && upload[i]) i++;
-                st.Stager.EnqueueUpload(stream, first, i - first);
+                st.Stager.EnqueueUpload(prepare, first, i - first);
             }
-            st.Stager.EnqueueNormalizeOnDevice(stream, run, lane.Input);
+            st.Stager.EnqueueNormalizeOnDevice(prepare, run, lane.Input);
             if (Array.TrueForAll(errors, e => e == null)) errors = null;
         }
         if (images.Any(im => im.Tensor != null))
         {
             // Tensor items (KServe FP32/FP16) go to the engine input as they are, over what the kernel wrote for their
-            // slots: wait for the lane's stream (the kernel; with one shared lane also the previous batch still
-            // reading the input), then copy. With a lane per staging set the other batch keeps running meanwhile.
-            stream.Synchronize();
+            // slots: wait for the preparation (the kernel, queued after the lane's last read of its input), then copy.
+            // The other batch keeps running meanwhile.
+            prepare.Synchronize();
             int item = _c * _h * _w;
             for (int i = 0; i < n; i++)
                 if (images[i].Tensor is { } t) lane.Input.CopyFrom(t, (long)i * item);
         }
+        st.Prepared.Record(prepare);
+        var stream = lane.Stream;
+        stream.WaitFor(st.Prepared);
         st.Engine.Record(stream);
         lane.Exec.EnqueueAsync(stream);
+        lane.InputRead.Record(stream);
         lane.Output.EnqueueCopyTo(st.Scores, stream, (long)n * OutputSize);
         st.Done.Record(stream);
         st.Busy = true;

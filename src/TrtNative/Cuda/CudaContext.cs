@@ -95,18 +95,26 @@ public sealed unsafe class CudaStream : IDisposable
         _handle = handle;
     }
 
-    /// <summary>Creates a stream in <paramref name="context"/>.</summary>
-    public static CudaStream Create(CudaContext context)
+    /// <summary>
+    /// Creates a stream in <paramref name="context"/>; with <paramref name="highPriority"/>, of the greatest priority the
+    /// context offers: the GPU then schedules its kernels' blocks ahead of those of default-priority streams still
+    /// waiting to run (running blocks are not preempted).
+    /// </summary>
+    public static CudaStream Create(CudaContext context, bool highPriority = false)
     {
         ArgumentNullException.ThrowIfNull(context);
         context.Handle.Enter(nameof(CudaStream));
         var handle = new StreamHandle(context.Handle);
-        nint s;
-        var r = CudaDriver.cuStreamCreate(&s, CudaDriver.CU_STREAM_NON_BLOCKING);
+        nint s = 0;
+        int least = 0, greatest = 0;
+        var r = highPriority ? CudaDriver.cuCtxGetStreamPriorityRange(&least, &greatest) : CUresult.CUDA_SUCCESS;
+        if (r == CUresult.CUDA_SUCCESS)
+            r = highPriority ? CudaDriver.cuStreamCreateWithPriority(&s, CudaDriver.CU_STREAM_NON_BLOCKING, greatest)
+                : CudaDriver.cuStreamCreate(&s, CudaDriver.CU_STREAM_NON_BLOCKING);
         if (r != CUresult.CUDA_SUCCESS)
         {
             handle.Abandon();
-            CudaDriver.Check(r, "cuStreamCreate");
+            CudaDriver.Check(r, highPriority ? "cuStreamCreateWithPriority" : "cuStreamCreate");
         }
         handle.SetHandleValue(s);
         return new CudaStream(context, handle);
@@ -127,6 +135,17 @@ public sealed unsafe class CudaStream : IDisposable
 
     /// <summary>Waits until all work queued on the stream has finished; surfaces asynchronous errors.</summary>
     public void Synchronize() => CudaDriver.Check(CudaDriver.cuStreamSynchronize(Enter()), "cuStreamSynchronize");
+
+    /// <summary>
+    /// Makes the work queued on this stream from now on wait for the work recorded before <paramref name="e"/> (on any
+    /// stream of the context); the host does not wait. An event never recorded makes nothing wait.
+    /// </summary>
+    public void WaitFor(CudaEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        nint s = Enter();
+        CudaDriver.Check(CudaDriver.cuStreamWaitEvent(s, e.Enter(), 0), "cuStreamWaitEvent");
+    }
 
     /// <summary>Destroys the stream (cuStreamDestroy_v2). Queued work still completes.</summary>
     public void Dispose() => _handle.Release();
@@ -159,7 +178,7 @@ public sealed unsafe class CudaEvent : IDisposable
     /// <summary>The CUevent; valid until Dispose.</summary>
     public nint Handle => _handle.Value;
 
-    private nint Enter()
+    internal nint Enter()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
         _handle.Context.Enter(nameof(CudaEvent));

@@ -122,6 +122,15 @@ internal static unsafe partial class CudaDriver
     // CUresult cuStreamCreate(CUstream* phStream, unsigned int Flags);
     [LibraryImport(Library)] internal static partial CUresult cuStreamCreate(nint* phStream, uint flags);
 
+    // CUresult cuStreamCreateWithPriority(CUstream* phStream, unsigned int flags, int priority);
+    [LibraryImport(Library)] internal static partial CUresult cuStreamCreateWithPriority(nint* phStream, uint flags, int priority);
+
+    // CUresult cuCtxGetStreamPriorityRange(int* leastPriority, int* greatestPriority);
+    [LibraryImport(Library)] internal static partial CUresult cuCtxGetStreamPriorityRange(int* leastPriority, int* greatestPriority);
+
+    // CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags);
+    [LibraryImport(Library)] internal static partial CUresult cuStreamWaitEvent(nint hStream, nint hEvent, uint flags);
+
     // CUresult cuStreamDestroy_v2(CUstream hStream);
     [LibraryImport(Library)] internal static partial CUresult cuStreamDestroy_v2(nint hStream);
 
