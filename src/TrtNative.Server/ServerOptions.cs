@@ -68,6 +68,11 @@ public sealed class ServerOptions
     /// one keeps a single stream and context (less device memory).
     /// </summary>
     public int GpuLanes { get; set; } = 2;
+    /// <summary>
+    /// Batches a GPU service replica keeps in flight (2 to 4), each with its own staging set; their engine runs take
+    /// the lanes in turn. More overlap a batch's decoding with more engine runs, for pinned memory and a JPEG decoder each.
+    /// </summary>
+    public int GpuBatchesInFlight { get; set; } = 2;
 
     /// <summary>Reads the "TrtNative" section; a setting out of its range is an <see cref="ArgumentException"/> naming it.</summary>
     public static ServerOptions From(IConfiguration cfg)
@@ -76,6 +81,8 @@ public sealed class ServerOptions
         cfg.GetSection("TrtNative").Bind(o);
         if (o.GpuLanes is < 1 or > Inference.TrtNativeGpuBackend.MaxLanes)
             throw new ArgumentException($"--gpu-lanes (TrtNative:GpuLanes) must be 1 or {Inference.TrtNativeGpuBackend.MaxLanes}, got {o.GpuLanes}");
+        if (o.GpuBatchesInFlight is < 2 or > Inference.TrtNativeGpuBackend.MaxBatchesInFlight)
+            throw new ArgumentException($"--gpu-batches-in-flight (TrtNative:GpuBatchesInFlight) must be 2 to {Inference.TrtNativeGpuBackend.MaxBatchesInFlight}, got {o.GpuBatchesInFlight}");
         return o;
     }
 
@@ -93,6 +100,7 @@ public sealed class ServerOptions
         ["--cpu"] = "TrtNative:ForceCpu",
         ["--gpu-decode"] = "TrtNative:GpuDecode",
         ["--gpu-lanes"] = "TrtNative:GpuLanes",
+        ["--gpu-batches-in-flight"] = "TrtNative:GpuBatchesInFlight",
     };
 
     /// <summary>

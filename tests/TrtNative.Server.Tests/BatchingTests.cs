@@ -38,12 +38,13 @@ internal sealed class RecordingBackend(int max, int delayMs = 0, ManualResetEven
 
 /// <summary>
 /// A pipelined backend (sum and first pixel per item, like <see cref="RecordingBackend"/>) that logs Submit ("S1") and
-/// Complete ("C1") calls and fails a Submit that would put a third batch in flight; the first Submit waits for
+/// Complete ("C1") calls and fails a Submit that would put more than <paramref name="depth"/> batches in flight (its
+/// <see cref="IPipelinedBackend.MaxInFlight"/>); the first Submit waits for
 /// <paramref name="firstSubmitGate"/> when one is given. Without <paramref name="runMs"/> a batch cannot tell whether
 /// it is done (<see cref="IPendingBatch.IsDone"/> null) and Complete takes 5 ms; with it, each batch's "device work"
 /// takes <paramref name="runMs"/> from its Submit, IsDone reports when it is over and Complete waits for that.
 /// </summary>
-internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? firstSubmitGate = null, int? runMs = null) : IPipelinedBackend
+internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? firstSubmitGate = null, int? runMs = null, int depth = 2) : IPipelinedBackend
 {
     private readonly RecordingBackend _inner = new(max);
     private readonly int? _runMs = runMs;
@@ -53,10 +54,11 @@ internal sealed class PipelinedRecordingBackend(int max, ManualResetEventSlim? f
     public int MaxBatchSize => max;
     public int OutputSize => 2;
     public long DeviceMemoryBytes => 0;
+    public int MaxInFlight => depth;
     public float[] Run(IReadOnlyList<PreparedImage> images) => Submit(images).Complete();
     public IPendingBatch Submit(IReadOnlyList<PreparedImage> images)
     {
-        if (Interlocked.Increment(ref _inFlight) > 2) throw new InvalidOperationException("more than two batches in flight");
+        if (Interlocked.Increment(ref _inFlight) > depth) throw new InvalidOperationException($"more than {depth} batches in flight");
         int k = Interlocked.Increment(ref _submitted);
         if (k == 1) firstSubmitGate?.Wait(TimeSpan.FromSeconds(30));
         lock (Log) Log.Add($"S{k}");
@@ -116,6 +118,21 @@ public class DynamicBatcherTests
         Assert.Equal(7f, (await q.SubmitAsync([RecordingBackend.Item(7)]))[0][0]);
         Assert.InRange(sw.ElapsedMilliseconds, 0, 5000);
         Assert.Equal(["S4", "C4"], be.Log.Skip(6));
+    }
+
+    [Fact]
+    public async Task ABackendWithThreeBatchesInFlightGetsTheThirdBeforeTheFirstIsCompleted()
+    {
+        using var gate = new ManualResetEventSlim(false);
+        var be = new PipelinedRecordingBackend(max: 1, gate, depth: 3);
+        await using var q = new DynamicBatcher(be, 1, TimeSpan.FromMilliseconds(5), 100);
+        // Six one-image batches, all queued before the first is submitted: three are submitted before the first is
+        // completed, then each completion makes room for one more, and they are delivered in order.
+        var pending = q.SubmitAsync(Enumerable.Range(1, 6).Select(i => RecordingBackend.Item((byte)(10 * i))).ToList());
+        gate.Set();
+        var r = await pending;
+        Assert.Equal(Enumerable.Range(1, 6).Select(i => 10f * i), r.Select(x => x[0]));
+        Assert.Equal(["S1", "S2", "S3", "C1", "S4", "C2", "S5", "C3", "S6", "C4", "C5", "C6"], be.Log);
     }
 
     private static bool Logged(PipelinedRecordingBackend be, string entry)

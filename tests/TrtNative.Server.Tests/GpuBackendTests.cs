@@ -20,9 +20,9 @@ public sealed class GpuFactAttribute : FactAttribute
 /// <summary>The GPU backend against the CPU backend (runs only on a GPU host with libtrtnative; see demo/gpu for the device check).</summary>
 public class GpuBackendTests
 {
-    private static BackendSpec Spec(string repo, string dtype, int lanes = 2) =>
+    private static BackendSpec Spec(string repo, string dtype, int lanes = 2, int inFlight = 2) =>
         new(Path.Combine(repo, "means.onnx"), repo, ModelInfo.Read(Path.Combine(repo, "means.onnx")), 3, 4, 4, 8, dtype, 0, 0,
-            "TRTengine", ReadEngine: true, WriteEngine: true, CpuThreads: 1, GpuLanes: lanes);
+            "TRTengine", ReadEngine: true, WriteEngine: true, CpuThreads: 1, GpuLanes: lanes) { GpuBatchesInFlight = inFlight };
 
     private static List<PreparedImage> Images(Random rnd, int n)
     {
@@ -101,10 +101,11 @@ public class GpuBackendTests
     }
 
     /// <summary>
-    /// A GPU lane count other than 1 or 2 is refused with the reason, before any GPU work (runs everywhere).
+    /// A GPU lane count other than 1 or 2, or batches in flight other than 2 to 4, are refused with the reason, before
+    /// any GPU work (runs everywhere).
     /// </summary>
     [Fact]
-    public void LaneCountOutsideOneOrTwoIsRefused()
+    public void LaneAndBatchesInFlightCountsOutOfRangeAreRefused()
     {
         using var d = new TempDir();
         string repo = TestModels.MeansRepo(d.Sub("m"));
@@ -114,12 +115,19 @@ public class GpuBackendTests
             Assert.Equal(ErrorCode.InvalidArgument, e.Code);
             Assert.Contains($"GPU lanes {lanes} must be 1 or 2", e.Message);
         }
+        foreach (int inFlight in new[] { 1, 5 })
+        {
+            var e = Assert.Throws<TrtNativeException>(() => new TrtNativeGpuBackend(Spec(repo, "fp32", inFlight: inFlight)));
+            Assert.Equal(ErrorCode.InvalidArgument, e.Code);
+            Assert.Contains($"GPU batches in flight {inFlight} must be 2 to 4", e.Message);
+        }
     }
 
     /// <summary>
     /// Two lanes (a stream, an execution context and device buffers each) give exactly the scores of one lane (both
     /// staging sets on one stream and context) for the same pipelined batches: pixel, JPEG, mixed tensor items, at
-    /// changing batch sizes. Both lanes' contexts have their CUDA graphs captured by the warm-up.
+    /// changing batch sizes; so do three batches in flight on two lanes (two staging sets taking one lane in turn).
+    /// Both lanes' contexts have their CUDA graphs captured by the warm-up.
     /// </summary>
     [GpuFact]
     public void TwoLanesGiveTheScoresOfOneLane()
@@ -142,22 +150,24 @@ public class GpuBackendTests
         }
         var batches = new List<List<PreparedImage>> { Images(rnd, 5), Jpegs(8), Images(rnd, 1), Mixed(7), Jpegs(3), Images(rnd, 8), Mixed(2), Images(rnd, 5) };
 
-        // The same pipelined order as a replica's worker: submit the next batch, then complete the previous one.
+        // The same pipelined order as a replica's worker: submit the next batch, then, with as many in flight as the
+        // backend takes, complete the oldest.
         static List<float[]> Pipelined(TrtNativeGpuBackend gpu, List<List<PreparedImage>> batches)
         {
             var got = new List<float[]>();
-            IPendingBatch? previous = null;
+            var pending = new Queue<IPendingBatch>();
+            void CompleteOldest()
+            {
+                var oldest = pending.Dequeue();
+                got.Add(oldest.Complete());
+                Assert.Null(oldest.ItemErrors);
+            }
             foreach (var b in batches)
             {
-                var next = gpu.Submit(b);
-                if (previous != null)
-                {
-                    got.Add(previous.Complete());
-                    Assert.Null(previous.ItemErrors);
-                }
-                previous = next;
+                pending.Enqueue(gpu.Submit(b));
+                if (pending.Count == gpu.MaxInFlight) CompleteOldest();
             }
-            got.Add(previous!.Complete());
+            while (pending.Count > 0) CompleteOldest();
             return got;
         }
 
@@ -171,6 +181,12 @@ public class GpuBackendTests
         var want = Pipelined(one, batches);
         var got = Pipelined(two, batches);
         for (int k = 0; k < batches.Count; k++) Assert.Equal(want[k], got[k]);
+        using (var three = new TrtNativeGpuBackend(Spec(repo, "fp32", lanes: 2, inFlight: 3)))
+        {
+            Assert.Equal(3, three.MaxInFlight);
+            var deeper = Pipelined(three, batches);
+            for (int k = 0; k < batches.Count; k++) Assert.Equal(want[k], deeper[k]);
+        }
         Assert.Equal(one.GpuDecodedImages, two.GpuDecodedImages);
         Assert.Equal(one.CpuRetriedImages, two.CpuRetriedImages);
         // Again, the other way round through the staging sets (each lane now runs the batches the other ran).

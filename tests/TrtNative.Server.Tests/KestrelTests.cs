@@ -39,6 +39,19 @@ public class KestrelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void GpuBatchesInFlightDefaultToTwoAndOutOfRangeIsRefused()
+    {
+        static ServerOptions Parse(params string[] args) =>
+            ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs(args, [])).Build());
+        Assert.Equal(2, Parse().GpuBatchesInFlight);
+        Assert.Equal(3, Parse("--gpu-batches-in-flight", "3").GpuBatchesInFlight);
+        Assert.Equal(4, Parse("--gpu-batches-in-flight=4").GpuBatchesInFlight);
+        foreach (var bad in new[] { "1", "5" })
+            Assert.Contains($"--gpu-batches-in-flight (TrtNative:GpuBatchesInFlight) must be 2 to 4, got {bad}",
+                Assert.Throws<ArgumentException>(() => Parse("--gpu-batches-in-flight", bad)).Message);
+    }
+
+    [Fact]
     public async Task ServesTheApiOverTcp()
     {
         using var d = new TempDir();

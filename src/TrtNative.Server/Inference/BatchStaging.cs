@@ -79,9 +79,9 @@ public static class BatchStaging
 }
 
 /// <summary>The real <see cref="IGpuJpegStage"/>: a <see cref="GpuJpegDecoder"/> writing into a stager's device slots on one stream.</summary>
-/// <param name="decoder">The lane's decoder.</param>
-/// <param name="stream">The stream the batch runs on.</param>
-/// <param name="stager">The lane's stager: its device pixel memory receives the resized images.</param>
+/// <param name="decoder">The staging set's decoder.</param>
+/// <param name="stream">The stream the batch's input is prepared on.</param>
+/// <param name="stager">The staging set's stager: its device pixel memory receives the resized images.</param>
 public sealed class GpuJpegStage(GpuJpegDecoder decoder, CudaStream stream, ImageBatchStager stager) : IGpuJpegStage
 {
     private GpuJpegImage[] _results = [];

@@ -107,20 +107,31 @@ public sealed record BackendSpec(
     /// parameters.mllib.optimizationLevel, default 3). Lower levels build faster and compile no cuDNN kernels at run time.
     /// </summary>
     public int OptimizationLevel { get; init; } = TrtNative.Runtime.BuilderConfig.DefaultOptimizationLevel;
+
+    /// <summary>
+    /// GPU backend: batches in flight at once, 2..<see cref="TrtNativeGpuBackend.MaxBatchesInFlight"/> (the server's
+    /// --gpu-batches-in-flight): each has its own staging set (pinned pixels and scores, a JPEG decoder, a preparation
+    /// stream); their engine runs share the lanes in turn.
+    /// </summary>
+    public int GpuBatchesInFlight { get; init; } = 2;
 }
 
 /// <summary>
-/// A backend that takes the next batch while the previous one is still on the device, so the host work of one batch
-/// (staging, upload, queueing) overlaps the device work of the other. The batching loop keeps at most two batches
-/// submitted and completes them in submission order; it only ever calls one method at a time.
+/// A backend that takes the next batch while earlier ones are still on the device, so the host work of one batch
+/// (staging, upload, queueing) overlaps the device work of the others. The batching loop keeps at most
+/// <see cref="MaxInFlight"/> batches submitted and completes them in submission order; it only ever calls one method at
+/// a time.
 /// </summary>
 public interface IPipelinedBackend : IInferenceBackend
 {
     /// <summary>
     /// Starts one batch (1..<see cref="IInferenceBackend.MaxBatchSize"/> images, only read during this call) and
-    /// returns without waiting for it. At most two batches may be submitted and not yet completed.
+    /// returns without waiting for it. At most <see cref="MaxInFlight"/> batches may be submitted and not yet completed.
     /// </summary>
     IPendingBatch Submit(IReadOnlyList<PreparedImage> images);
+
+    /// <summary>How many batches may be submitted and not yet completed (at least 2).</summary>
+    int MaxInFlight => 2;
 }
 
 /// <summary>A submitted batch.</summary>

@@ -69,9 +69,9 @@ public sealed class Replica
     internal readonly Channel<object> Inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     internal Task Worker = Task.CompletedTask;
 
-    // Batches a replica may hold before the batching loop waits: a pipelined backend stages one batch while the
-    // previous one runs, a plain one runs one at a time (the same limits the single batching loop had).
-    internal int Depth => Backend is IPipelinedBackend ? 2 : 1;
+    // Batches a replica may hold before the batching loop waits: a pipelined backend stages batches while earlier ones
+    // run (as many as it has in flight at most), a plain one runs one at a time.
+    internal int Depth => Backend is IPipelinedBackend p ? p.MaxInFlight : 1;
 }
 
 /// <summary>
@@ -308,27 +308,25 @@ public sealed class ReplicaSet : IAsyncDisposable
 
     private sealed record RestoreRequest(TaskCompletionSource Done);
 
-    // One replica's loop: the single batching loop's run/pipeline logic, fed with formed batches.
+    // One replica's loop: the single batching loop's run/pipeline logic, fed with formed batches. Batches in flight
+    // are delivered in the order they were submitted.
     private async Task WorkAsync(Replica r)
     {
         var inbox = r.Inbox.Reader;
-        Started? inflight = null;
+        var inflight = new Queue<Started>();
         while (true)
         {
-            if (inflight != null && !inbox.TryPeek(out _))
+            if (inflight.Count > 0 && !inbox.TryPeek(out _))
             {
                 // A backend that can tell when a batch's work is done: the batch is delivered as soon as it is, and a
                 // batch that arrives before then is staged first. Waiting in Complete instead would hold back a batch
                 // formed meanwhile until the device is idle (on the H100 the server's batches then ran one after the
                 // other: decoding plus engine time each, instead of one batch's decoding under the other's engine).
-                bool? done = QueryDone(inflight.Pending);
+                var oldest = inflight.Peek();
+                bool? done = QueryDone(oldest.Pending);
                 if (done is not null)
                 {
-                    if (done == true || await DoneBeforeNextAsync(inflight.Pending, inbox))
-                    {
-                        Finish(r, inflight);
-                        inflight = null;
-                    }
+                    if (done == true || await DoneBeforeNextAsync(oldest.Pending, inbox)) Finish(r, inflight.Dequeue());
                     continue;
                 }
                 // Captured before looking: a change after the look still wakes this wait.
@@ -337,11 +335,7 @@ public sealed class ReplicaSet : IAsyncDisposable
                 // lands in the inbox later comes from new work, and delivering first is what a single loop did too.
                 if (!NextComesHere(r))
                 {
-                    if (!inbox.TryPeek(out _))
-                    {
-                        Finish(r, inflight);
-                        inflight = null;
-                    }
+                    if (!inbox.TryPeek(out _)) Finish(r, inflight.Dequeue());
                     continue;
                 }
                 await Task.WhenAny(inbox.WaitToReadAsync().AsTask(), changed);
@@ -351,8 +345,7 @@ public sealed class ReplicaSet : IAsyncDisposable
             if (!inbox.TryRead(out var msg)) continue;
             if (msg is RestoreRequest restore)
             {
-                if (inflight != null) Finish(r, inflight);
-                inflight = null;
+                while (inflight.Count > 0) Finish(r, inflight.Dequeue());
                 Restore(r, restore);
                 continue;
             }
@@ -369,12 +362,12 @@ public sealed class ReplicaSet : IAsyncDisposable
                 RunBatch(r, backend, batch);
                 continue;
             }
-            // Stage and queue this batch while the previous one still runs, then deliver the previous one.
-            var started = Start(r, pipelined, batch);
-            if (inflight != null) Finish(r, inflight);
-            inflight = started;
+            // Stage and queue this batch while the earlier ones still run; with the backend's limit reached, deliver the
+            // oldest (the next batch needs its staging set).
+            if (Start(r, pipelined, batch) is { } started) inflight.Enqueue(started);
+            while (inflight.Count >= pipelined.MaxInFlight) Finish(r, inflight.Dequeue());
         }
-        if (inflight != null) Finish(r, inflight);
+        while (inflight.Count > 0) Finish(r, inflight.Dequeue());
     }
 
     // The batch's IsDone; a failing query (a device error) counts as done, so that Finish reports it through Complete.
@@ -449,9 +442,8 @@ public sealed class ReplicaSet : IAsyncDisposable
         }
     }
 
-    private void Finish(Replica r, Started? s)
+    private void Finish(Replica r, Started s)
     {
-        if (s == null) return;
         float[] y;
         try
         {

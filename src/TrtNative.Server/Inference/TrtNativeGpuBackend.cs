@@ -18,8 +18,9 @@ namespace TrtNative.Server.Inference;
 /// the GPU. Scores come back through pinned memory; one synchronisation per batch. Batches are padded up
 /// to a few fixed sizes (<see cref="BatchBucket"/>) so the engine sees a handful of shapes, each of which keeps its
 /// set-up and CUDA graph in the execution context, instead of a new shape (plain run, then capture) per batch.
-/// Two staging sets (pinned pixels, pinned scores, a JPEG decoder, a high-priority stream its batch's input is
-/// prepared on, events) let the batching loop stage one batch while the GPU runs the previous one (<see cref="Submit"/>).
+/// Two to four staging sets (<see cref="BackendSpec.GpuBatchesInFlight"/>; pinned pixels, pinned scores, a JPEG decoder,
+/// a high-priority stream its batch's input is prepared on, events) let the batching loop stage batches while the GPU
+/// runs earlier ones (<see cref="Submit"/>).
 /// Each staging set's engine run goes to a GPU lane: its own stream, execution context of the shared engine (weights
 /// shared, activations and workspace its own) and bound input/output buffers; events order a lane's input between the
 /// preparation that writes it and the engine run that reads it. With two lanes (the default) a batch's upload, decode
@@ -35,12 +36,18 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     private readonly int _c, _h, _w;
     private readonly bool _fixedBatch;
     private readonly Lane[] _lanes;
-    private readonly Staging[] _staging = new Staging[2];
+    private readonly Staging[] _staging;
     private int _nextStaging;
     private int _disposed;
 
-    /// <summary>Most GPU lanes a backend uses: the batching loop keeps at most two batches in flight per backend.</summary>
+    /// <summary>Most GPU lanes a backend uses (engine streams with their own execution context).</summary>
     public const int MaxLanes = 2;
+
+    /// <summary>Most batches a backend keeps in flight (<see cref="BackendSpec.GpuBatchesInFlight"/>): one staging set each.</summary>
+    public const int MaxBatchesInFlight = 4;
+
+    /// <inheritdoc/>
+    public int MaxInFlight => _staging.Length;
 
     // A GPU lane: the stream a batch's engine run and download run on, and an execution context with its own
     // activations, workspace, shape slots and CUDA graphs, bound to the lane's own input and output buffers (a graph
@@ -109,8 +116,11 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     public TrtNativeGpuBackend(BackendSpec spec, Action<string>? log = null, IProgress<BuildProgress>? progress = null)
     {
         if (spec.GpuLanes is < 1 or > MaxLanes)
-            throw new TrtNativeException(ErrorCode.InvalidArgument, $"GPU lanes {spec.GpuLanes} must be 1 or {MaxLanes} (the batching loop keeps at most {MaxLanes} batches in flight per GPU)");
+            throw new TrtNativeException(ErrorCode.InvalidArgument, $"GPU lanes {spec.GpuLanes} must be 1 or {MaxLanes}");
+        if (spec.GpuBatchesInFlight is < 2 or > MaxBatchesInFlight)
+            throw new TrtNativeException(ErrorCode.InvalidArgument, $"GPU batches in flight {spec.GpuBatchesInFlight} must be 2 to {MaxBatchesInFlight}");
         _lanes = new Lane[spec.GpuLanes];
+        _staging = new Staging[spec.GpuBatchesInFlight];
         int count = CudaDevice.Count;
         if (spec.GpuId >= count)
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"gpuid {spec.GpuId} does not exist: this machine has {count} GPU(s)");
@@ -383,7 +393,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         int n = images.Count;
         if (n < 1 || n > MaxBatchSize) throw new ArgumentException($"batch of {n} images is outside 1..{MaxBatchSize}");
         var st = _staging[_nextStaging];
-        if (st.Busy) throw new InvalidOperationException("two batches are already in flight: complete the older one first");
+        if (st.Busy) throw new InvalidOperationException($"{_staging.Length} batches are already in flight: complete the oldest first");
         long submitStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var lane = st.Lane;
         var prepare = st.Prepare;
@@ -394,17 +404,18 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         for (int i = 0; i < n; i++) st.Stager.SetNormalization(i, images[i].Normalization);
         // Padding images: whatever pixels are left in the staging slots; their scores are never read.
         for (int i = n; i < run; i++) st.Stager.SetNormalization(i, images[0].Normalization);
-        // The input is prepared on the staging set's stream, once the lane's last engine run has read the lane's input
-        // (with a lane per staging set that run was this set's previous batch, already complete; with one shared lane
-        // it may be the other batch). The engine run and the download follow on the lane's stream, after the
-        // preparation. This staging set's pixels, decoder and scores are free: its previous batch completed.
+        // The input is prepared on the staging set's stream: uploads, decoding and resizing at once (this staging set's
+        // pixels, decoder and scores are free: its previous batch completed), the normalisation kernel that writes the
+        // lane's input only after the lane's last engine run has read it (a batch of another staging set sharing the
+        // lane may still be running). The engine run and the download follow on the lane's stream, after the preparation.
         lane.Exec.SetInputShape(_in, [run, _c, _h, _w]);
-        prepare.WaitFor(lane.InputRead);
         st.Begin.Record(prepare);
         if (!jpeg)
         {
             for (int i = 0; i < n; i++) images[i].Pixels.CopyTo(st.Stager.Image(i));
-            st.Stager.EnqueueNormalize(prepare, run, lane.Input);
+            st.Stager.EnqueueUpload(prepare, 0, run);
+            prepare.WaitFor(lane.InputRead);
+            st.Stager.EnqueueNormalizeOnDevice(prepare, run, lane.Input);
         }
         else
         {
@@ -424,6 +435,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                 while (i < n && upload[i]) i++;
                 st.Stager.EnqueueUpload(prepare, first, i - first);
             }
+            prepare.WaitFor(lane.InputRead);
             st.Stager.EnqueueNormalizeOnDevice(prepare, run, lane.Input);
             if (Array.TrueForAll(errors, e => e == null)) errors = null;
         }
@@ -498,8 +510,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     private void DisposeAll()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        // Queued work may still use the buffers (a failed request path): every lane drains before anything is freed,
-        // staging sets included (their memory is in use on their lane's stream).
+        // Queued work may still use the buffers (a failed request path): every lane drains before anything is freed
+        // (a staging set's scores are written on its lane's stream), and each staging set waits for its own
+        // preparation stream before freeing its pixels and decoder.
         foreach (var lane in _lanes) lane?.Drain();
         foreach (var st in _staging) st?.Dispose();
         foreach (var lane in _lanes) lane?.Dispose();

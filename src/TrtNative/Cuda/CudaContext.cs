@@ -84,7 +84,7 @@ public sealed unsafe class CudaContext : IDisposable
     public override string ToString() => $"CudaContext({Device})";
 }
 
-/// <summary>A non-blocking CUDA stream (cuStreamCreate with CU_STREAM_NON_BLOCKING).</summary>
+/// <summary>A non-blocking CUDA stream (CU_STREAM_NON_BLOCKING), of the default or the greatest priority.</summary>
 public sealed unsafe class CudaStream : IDisposable
 {
     private readonly StreamHandle _handle;
@@ -107,14 +107,17 @@ public sealed unsafe class CudaStream : IDisposable
         var handle = new StreamHandle(context.Handle);
         nint s = 0;
         int least = 0, greatest = 0;
-        var r = highPriority ? CudaDriver.cuCtxGetStreamPriorityRange(&least, &greatest) : CUresult.CUDA_SUCCESS;
-        if (r == CUresult.CUDA_SUCCESS)
-            r = highPriority ? CudaDriver.cuStreamCreateWithPriority(&s, CudaDriver.CU_STREAM_NON_BLOCKING, greatest)
-                : CudaDriver.cuStreamCreate(&s, CudaDriver.CU_STREAM_NON_BLOCKING);
+        string call = highPriority ? "cuCtxGetStreamPriorityRange" : "cuStreamCreate";
+        var r = highPriority ? CudaDriver.cuCtxGetStreamPriorityRange(&least, &greatest) : CudaDriver.cuStreamCreate(&s, CudaDriver.CU_STREAM_NON_BLOCKING);
+        if (highPriority && r == CUresult.CUDA_SUCCESS)
+        {
+            call = "cuStreamCreateWithPriority";
+            r = CudaDriver.cuStreamCreateWithPriority(&s, CudaDriver.CU_STREAM_NON_BLOCKING, greatest);
+        }
         if (r != CUresult.CUDA_SUCCESS)
         {
             handle.Abandon();
-            CudaDriver.Check(r, highPriority ? "cuStreamCreateWithPriority" : "cuStreamCreate");
+            CudaDriver.Check(r, call);
         }
         handle.SetHandleValue(s);
         return new CudaStream(context, handle);
