@@ -126,7 +126,7 @@ public class GpuBackendTests
     /// <summary>
     /// Two lanes (a stream, an execution context and device buffers each) give exactly the scores of one lane (both
     /// staging sets on one stream and context) for the same pipelined batches: pixel, JPEG, mixed tensor items, at
-    /// changing batch sizes; so do three batches in flight on two lanes (two staging sets taking one lane in turn).
+    /// changing batch sizes; so do three batches in flight on two lanes (the batches taking the lanes in turn).
     /// Both lanes' contexts have their CUDA graphs captured by the warm-up.
     /// </summary>
     [GpuFact]

@@ -15,9 +15,10 @@ namespace TrtNative.Sample.Commands;
 /// own stream and <see cref="GpuJpegDecoder"/>, decode batches of B files and resize them to SIZE×SIZE until the time
 /// is up (a range A-B cycles the batch size through A..B, as a server's batches vary from one to the next); the line also gives the host time of the decode call per batch (nvJPEG's parsing, and whatever of the
 /// decoding blocks the caller) against the whole batch's time. With --engine-plan every GPU line is measured again
-/// while that engine runs back to back at --engine-batch on a stream of its own ("engine=B"), with the engine's
-/// images/s meanwhile: a server overlaps one batch's decoding with another's engine run, and these lines say how much
-/// the two slow each other down. On the CPU: N threads decoding with SkiaSharp and resizing (the server's fallback
+/// while that engine runs back to back at --engine-batch on a stream of its own ("engine=B"), twice: with the decoders'
+/// streams at the default and at the greatest priority ("priority=default|high"), with the engine's images/s meanwhile:
+/// a server overlaps one batch's decoding with another's engine run, and these lines say how much the two slow each
+/// other down. On the CPU: N threads decoding with SkiaSharp and resizing (the server's fallback
 /// path). One line per measurement, "DECODE gpu|cpu|engine ...", for scripts to grep.
 /// </summary>
 internal static class DecodeBenchCommand
@@ -77,9 +78,14 @@ internal static class DecodeBenchCommand
                         string line = $"DECODE gpu {label} batch={(b.Min == b.Max ? $"{b.Min}" : $"{b.Min}-{b.Max}")} decoders={d}";
                         Console.WriteLine($"{line} {GpuRun(bytes, b.Min, b.Max, d, side, time)}");
                         if (load is null) continue;
-                        load.Start();
-                        string loaded = GpuRun(bytes, b.Min, b.Max, d, side, time);
-                        Console.WriteLine($"{line} engine={load.Batch} {loaded} engine_images_per_s={load.Stop():F0}");
+                        // Next to the engine, with the decoders' streams at the default and at the greatest priority
+                        // (the server prepares its batches on high-priority streams).
+                        foreach (bool high in new[] { false, true })
+                        {
+                            load.Start();
+                            string loaded = GpuRun(bytes, b.Min, b.Max, d, side, time, high);
+                            Console.WriteLine($"{line} engine={load.Batch} priority={(high ? "high" : "default")} {loaded} engine_images_per_s={load.Stop():F0}");
+                        }
                     }
             }
             return Cli.Ok;
@@ -149,7 +155,7 @@ internal static class DecodeBenchCommand
     }
 
     // Batches of minBatch..maxBatch files (cycling, one size per call) on each of `decoders` threads.
-    private static string GpuRun(byte[][] files, int minBatch, int maxBatch, int decoders, int side, TimeSpan time)
+    private static string GpuRun(byte[][] files, int minBatch, int maxBatch, int decoders, int side, TimeSpan time, bool highPriority = false)
     {
         using var ctx = CudaContext.Create();
         var hostSeconds = new double[decoders];
@@ -159,7 +165,7 @@ internal static class DecodeBenchCommand
         var hardware = new bool[decoders];
         long images = Measure(decoders, time, (t, go, count) =>
         {
-            using var stream = CudaStream.Create(ctx);
+            using var stream = CudaStream.Create(ctx, highPriority);
             using var decoder = new GpuJpegDecoder(ctx, maxBatch);
             long imageBytes = (long)side * side * 3;
             using var destination = DeviceBuffer<byte>.Allocate(ctx, maxBatch * imageBytes);

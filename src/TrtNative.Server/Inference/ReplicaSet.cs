@@ -71,7 +71,7 @@ public sealed class Replica
 
     // Batches a replica may hold before the batching loop waits: a pipelined backend stages batches while earlier ones
     // run (as many as it has in flight at most), a plain one runs one at a time.
-    internal int Depth => Backend is IPipelinedBackend p ? p.MaxInFlight : 1;
+    internal int Depth => Backend is IPipelinedBackend p ? Math.Max(1, p.MaxInFlight) : 1;
 }
 
 /// <summary>

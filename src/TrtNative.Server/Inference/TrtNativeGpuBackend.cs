@@ -21,11 +21,11 @@ namespace TrtNative.Server.Inference;
 /// Two to four staging sets (<see cref="BackendSpec.GpuBatchesInFlight"/>; pinned pixels, pinned scores, a JPEG decoder,
 /// a high-priority stream its batch's input is prepared on, events) let the batching loop stage batches while the GPU
 /// runs earlier ones (<see cref="Submit"/>).
-/// Each staging set's engine run goes to a GPU lane: its own stream, execution context of the shared engine (weights
-/// shared, activations and workspace its own) and bound input/output buffers; events order a lane's input between the
-/// preparation that writes it and the engine run that reads it. With two lanes (the default) a batch's upload, decode
-/// and normalisation overlap the other batch's engine run, at the cost of a second activation arena; with one lane
-/// (<see cref="BackendSpec.GpuLanes"/> 1) both staging sets share one engine stream and one context.
+/// Each batch's engine run goes to the next GPU lane in turn: its own stream, execution context of the shared engine
+/// (weights shared, activations and workspace its own) and bound input/output buffers; events order a lane's input
+/// between the preparation that writes it and the engine run that reads it. With two lanes (the default) a batch's
+/// upload, decode and normalisation overlap the other batch's engine run, at the cost of a second activation arena;
+/// with one lane (<see cref="BackendSpec.GpuLanes"/> 1) every batch's engine run shares one stream and one context.
 /// </para>
 /// </summary>
 public sealed class TrtNativeGpuBackend : IPipelinedBackend
@@ -37,7 +37,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     private readonly bool _fixedBatch;
     private readonly Lane[] _lanes;
     private readonly Staging[] _staging;
-    private int _nextStaging;
+    private int _nextStaging, _nextLane;
     private int _disposed;
 
     /// <summary>Most GPU lanes a backend uses (engine streams with their own execution context).</summary>
@@ -81,9 +81,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     // stream its input is prepared on (upload, decode, resize, normalise), the events recorded before its input's
     // preparation, after it, before the engine and after its scores' download (ordering and the stage times), its JPEG
     // decoder (null when GPU decoding is off or unavailable), and the lane it runs on.
-    private sealed class Staging(Lane lane, ImageBatchStager stager, PinnedBuffer<float> scores, CudaStream prepare, CudaEvent begin, CudaEvent prepared, CudaEvent engine, CudaEvent done) : IDisposable
+    private sealed class Staging(ImageBatchStager stager, PinnedBuffer<float> scores, CudaStream prepare, CudaEvent begin, CudaEvent prepared, CudaEvent engine, CudaEvent done) : IDisposable
     {
-        public Lane Lane { get; } = lane;
         public CudaStream Prepare { get; } = prepare;
         public CudaEvent Prepared { get; } = prepared;
         public ImageBatchStager Stager { get; } = stager;
@@ -176,7 +175,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             _engine = engine;
             OutputSize = ProbeOutputSize();
             for (int i = 0; i < _lanes.Length; i++) _lanes[i] = CreateLane();
-            for (int i = 0; i < _staging.Length; i++) _staging[i] = CreateStaging(_lanes[i % _lanes.Length]);
+            for (int i = 0; i < _staging.Length; i++) _staging[i] = CreateStaging();
             _noGpuDecode = spec.GpuDecode ? CreateJpegDecoders() : "off (--gpu-decode false)";
             log?.Invoke($"JPEG decoding: {GpuDecode}");
             var warmClock = System.Diagnostics.Stopwatch.StartNew();
@@ -235,7 +234,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     // the default priority (the A/B).
     private static readonly bool s_prepareHighPriority = Environment.GetEnvironmentVariable("TRTN_SERVER_PREPARE_PRIORITY") != "0";
 
-    private Staging CreateStaging(Lane lane)
+    private Staging CreateStaging()
     {
         var owned = new List<IDisposable>();
         try
@@ -248,7 +247,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             owned.Add(prepare);
             var events = new CudaEvent[4];
             for (int i = 0; i < events.Length; i++) owned.Add(events[i] = CudaEvent.Create(_ctx));
-            return new Staging(lane, stager, scores, prepare, events[0], events[1], events[2], events[3]);
+            return new Staging(stager, scores, prepare, events[0], events[1], events[2], events[3]);
         }
         catch
         {
@@ -395,7 +394,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         var st = _staging[_nextStaging];
         if (st.Busy) throw new InvalidOperationException($"{_staging.Length} batches are already in flight: complete the oldest first");
         long submitStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        var lane = st.Lane;
+        var lane = _lanes[_nextLane];
         var prepare = st.Prepare;
         int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
         Exception?[]? errors = null;
@@ -406,8 +405,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         for (int i = n; i < run; i++) st.Stager.SetNormalization(i, images[0].Normalization);
         // The input is prepared on the staging set's stream: uploads, decoding and resizing at once (this staging set's
         // pixels, decoder and scores are free: its previous batch completed), the normalisation kernel that writes the
-        // lane's input only after the lane's last engine run has read it (a batch of another staging set sharing the
-        // lane may still be running). The engine run and the download follow on the lane's stream, after the preparation.
+        // lane's input only after the lane's last engine run has read it (an earlier batch on this lane may still be
+        // running). The engine run and the download follow on the lane's stream, after the preparation.
         lane.Exec.SetInputShape(_in, [run, _c, _h, _w]);
         st.Begin.Record(prepare);
         if (!jpeg)
@@ -459,6 +458,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         st.Done.Record(stream);
         st.Busy = true;
         _nextStaging = (_nextStaging + 1) % _staging.Length;
+        _nextLane = (_nextLane + 1) % _lanes.Length;
         return new PendingBatch(st, n * OutputSize, errors, System.Diagnostics.Stopwatch.GetElapsedTime(submitStart).TotalSeconds);
     }
 
