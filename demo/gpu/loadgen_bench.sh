@@ -31,6 +31,11 @@
 #   TRTN_LG_DECODE_SECONDS measured seconds per decodebench line before the server starts (0: none) [2]
 #   TRTN_LG_DECODE_ENGINE  1: after the load, decodebench again with the service's engine plan running on another
 #                          stream (how much decoding and the engine slow each other down) [1]
+#   TRTN_LG_B_ENV          an A/B: after everything else, the server is restarted with these VAR=value settings added
+#                          to its environment (e.g. "TrtNative__GpuBatchesInFlight=3"), the service created again (its
+#                          plan is read back from the repository) and the 640x480 by-path run repeated ("path-640x480-b",
+#                          the server's log and the service's JSON under OUT/b) [none]
+#   TRTN_LG_B_LEVELS       that run's concurrency levels [64]
 #   GPUID                  parameters.mllib.gpuid as JSON [0]
 #   PYTHON                 [python3]
 # Prints the loadgen tables, then a summary (with the ratio server/engine at 64 clients 640x480) written also to
@@ -102,13 +107,20 @@ trap 'exit 130' INT TERM
 "$py" -m http.server "$http_port" --bind 127.0.0.1 --directory "$work/www" >/dev/null 2>&1 &
 pids+=($!)
 rm -rf "$work/model" && mkdir -p "$work/model"  # a fresh repository: the engine is built, as in resnet50_bench.py
-"$srv/TrtNative.Server" --port "$port" --allowed-root "$work" --model-root "$work" --build-wait-seconds 600 $cpu >"$out/server.log" 2>&1 &
-spid=$!
-pids+=("$spid")
-echo "server pid $spid: $srv/TrtNative.Server --port $port --allowed-root $work --model-root $work --build-wait-seconds 600 $cpu"
+# start_server LOG [VAR=value...]: the server in the background with those settings added to its environment.
+start_server() {
+  local log="$1"; shift
+  env "$@" "$srv/TrtNative.Server" --port "$port" --allowed-root "$work" --model-root "$work" --build-wait-seconds 600 $cpu >"$log" 2>&1 &
+  spid=$!
+  pids+=("$spid")
+  echo "server pid $spid: $* $srv/TrtNative.Server --port $port --allowed-root $work --model-root $work --build-wait-seconds 600 $cpu"
+}
+start_server "$out/server.log"
 
 # The issue's service creation, verbatim but for the two paths (the body resnet50_bench.py sends); prints the plan.
-plan="$(PORT="$port" HTTP_PORT="$http_port" REPO="$work/model/" OUT="$out" CPU="$cpu" BUILD_LIMIT="$build_limit" GPUID="${GPUID:-0}" "$py" - <<'EOF'
+# create_service DIR: create.json and service.json go to DIR.
+create_service() {
+PORT="$port" HTTP_PORT="$http_port" REPO="$work/model/" OUT="$1" CPU="$cpu" BUILD_LIMIT="$build_limit" GPUID="${GPUID:-0}" "$py" - <<'EOF'
 import http.client, json, os, sys, time
 port, http_port, repo, out = int(os.environ["PORT"]), int(os.environ["HTTP_PORT"]), os.environ["REPO"], os.environ["OUT"]
 def call(method, path, body=None, p=port):
@@ -152,7 +164,8 @@ plan = s.get("engine_file") or ""
 if plan and not os.path.isabs(plan): plan = os.path.join(repo, plan)  # service_stats gives the plan's name in the repository
 print(plan)
 EOF
-)" || { echo "service creation failed; server log tail:"; tail -30 "$out/server.log"; exit 1; }
+}
+plan="$(create_service "$out")" || { echo "service creation failed; server log tail:"; tail -30 "$out/server.log"; exit 1; }
 engine=()
 if [ -n "$plan" ] && [ -f "$plan" ]; then engine=(--engine-plan "$plan"); echo "engine plan: $plan"
 else echo "no engine plan on disk ('$plan'): no engine figures${cpu:+ (--cpu: the service runs on ONNX Runtime CPU)}"; fi
@@ -215,16 +228,33 @@ if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_ENGINE:-1}" = 1 ] && [ -n "${plan:-}" ] 
     --engine-plan "$plan" --engine-batch 20 2>&1 | tee "$out/decodebench-engine.log"
 fi
 
+# The A/B: the same service under a server with other settings, at the 640x480 by-path levels of TRTN_LG_B_LEVELS.
+if [ -n "${TRTN_LG_B_ENV:-}" ]; then
+  echo "== A/B: the server again with $TRTN_LG_B_ENV ($((SECONDS - t0)) s so far)"
+  kill "$spid" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$spid" 2>/dev/null
+  mkdir -p "$out/b"
+  read -r -a b_env <<<"$TRTN_LG_B_ENV"
+  start_server "$out/b/server.log" "${b_env[@]}"
+  if create_service "$out/b" >/dev/null; then
+    loadgen path-640x480-b 640x480 "${TRTN_LG_B_LEVELS:-64}" "${engine[@]}"
+  else
+    echo "A/B: service creation failed; server log tail:"; tail -30 "$out/b/server.log"; rc=1
+  fi
+fi
+
 echo "== summary ($((SECONDS - t0)) s in all)"
 OUT="$out" "$py" - <<'EOF'
 import csv, json, os
 out = os.environ["OUT"]
 summary = {"runs": [], "memory": None}
 print(f"{'run':<20} {'clients':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'avg batch':>9} {'engine img/s':>13} {'srv/eng':>7}")
-for name in ("path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480"):
+for name in ("path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480", "path-640x480-b"):
     p = os.path.join(out, f"loadgen-{name}.json")
     if not os.path.exists(p):
-        print(f"{name:<20} (no report: see loadgen-{name}.log)"); continue
+        if not name.endswith("-b"): print(f"{name:<20} (no report: see loadgen-{name}.log)")
+        continue
     r = json.load(open(p))
     for l in r["levels"]:
         lat, eng, b = l.get("latency_ms") or {}, l.get("engine"), l["server"].get("avg_batch_size")
