@@ -34,10 +34,11 @@ int32_t cudnn_version() { return static_cast<int32_t>(cudnnGetVersion()); }
 
 namespace {
 
-// Tactic numbers of our own kernels: the direct convolution and the depthwise one (cuDNN algorithm ids are 0..7;
-// graph tactics: conv_graph.h).
+// Tactic numbers of our own kernels: the direct convolution, the depthwise one and the one for few input channels
+// (cuDNN algorithm ids are 0..7; graph tactics: conv_graph.h).
 constexpr int32_t kTacticDirect = 1000;
 constexpr int32_t kTacticDepthwise = 1001;
+constexpr int32_t kTacticSmallChannel = 1002;
 
 // How many graph configurations autotuning builds per graph (heuristics order), and how many of them may be
 // runtime-compiled ones, whose plans take far longer to build: set by the build's optimization level.
@@ -53,9 +54,9 @@ GraphSearch graph_search(int32_t optimization_level) {
     return {32, 8};
 }
 
-// How a convolution runs: our direct kernel, our depthwise kernel, the legacy cudnnConvolutionForward with one
-// algorithm, or a cuDNN graph (plain, or with bias, residual and activation fused into it).
-enum class ConvImpl { Direct, Depthwise, Legacy, Graph };
+// How a convolution runs: our direct kernel, our depthwise kernel, our kernel for few input channels, the legacy
+// cudnnConvolutionForward with one algorithm, or a cuDNN graph (plain, or with bias, residual and activation fused into it).
+enum class ConvImpl { Direct, Depthwise, SmallChannel, Legacy, Graph };
 
 class ConvLayer : public Layer {
 public:
@@ -77,6 +78,7 @@ public:
         switch (impl_) {
             case ConvImpl::Direct: return kTacticDirect;
             case ConvImpl::Depthwise: return kTacticDepthwise;
+            case ConvImpl::SmallChannel: return kTacticSmallChannel;
             case ConvImpl::Graph: return graphs_[graph_fused_]->candidate_tactic(graph_index_);
             default: return static_cast<int32_t>(algo_);
         }
@@ -121,6 +123,11 @@ public:
         if (desc.tactic == kTacticDirect) { impl_ = ConvImpl::Direct; ws_ = 0; return 0; }
         // A depthwise tactic whose kernel no longer applies (other shapes) is chosen again below, like a stale algorithm.
         if (desc.tactic == kTacticDepthwise && depthwise_enabled() && depthwise_applies(t)) { impl_ = ConvImpl::Depthwise; ws_ = 0; return 0; }
+        if (desc.tactic == kTacticSmallChannel && small_channel_enabled() && small_channel_applies(t)) {
+            impl_ = ConvImpl::SmallChannel;
+            ws_ = 0;
+            return 0;
+        }
         // A stored graph tactic is rebuilt for these shapes (the same configuration when cuDNN still lists it,
         // else the heuristics' first that builds); without the graph API here the legacy heuristics choose.
         if (is_graph_tactic(desc.tactic) && conv_graph_enabled()) {
@@ -148,6 +155,7 @@ public:
         switch (impl_) {
             case ConvImpl::Direct: run_direct(t, env); break;
             case ConvImpl::Depthwise: run_depthwise(t, env); break;
+            case ConvImpl::SmallChannel: run_small_channel(t, env); break;
             case ConvImpl::Graph: run_graph(t, env, graph_fused_, graph_index_); break;
             default: run_with(t, env, algo_, ws_); break;
         }
@@ -197,6 +205,7 @@ public:
         rejected_ = 0;
         add({ConvImpl::Direct});
         if (depthwise_applies(t) && depthwise_enabled()) try_add([] { return Candidate{ConvImpl::Depthwise}; });
+        if (small_channel_applies(t) && small_channel_enabled()) try_add([] { return Candidate{ConvImpl::SmallChannel}; });
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int n = 0;
@@ -257,6 +266,7 @@ private:
         switch (c.impl) {
             case ConvImpl::Direct: run_direct(t, env); break;
             case ConvImpl::Depthwise: run_depthwise(t, env); break;
+            case ConvImpl::SmallChannel: run_small_channel(t, env); break;
             case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
             default: run_with(t, env, c.algo, c.ws); break;
         }
@@ -268,6 +278,7 @@ private:
         switch (c.impl) {
             case ConvImpl::Direct: return "direct conv kernel";
             case ConvImpl::Depthwise: return "depthwise conv kernel";
+            case ConvImpl::SmallChannel: return "small-channel conv kernel";
             case ConvImpl::Graph:
                 return std::string(c.fused ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[c.fused]->candidate_name(c.index);
             default:
@@ -354,6 +365,19 @@ private:
     }
 
     void run_depthwise(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_depthwise); }
+
+    bool small_channel_applies(std::vector<TensorView>& t) {
+        auto& x = in(t, 0); auto& w = in(t, 1);
+        return kernels::conv_small_channel_applies(x.dtype, x.dims, w.dims, params<trtn_conv_params>());
+    }
+
+    // TRTN_SMALL_CHANNEL=0 keeps our kernel for few input channels out of autotuning (the A/B against cuDNN's engines).
+    static bool small_channel_enabled() {
+        static const bool enabled = !env_is("TRTN_SMALL_CHANNEL", "0");
+        return enabled;
+    }
+
+    void run_small_channel(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_small_channel); }
 
     // One of our own convolution kernels (conv_direct, conv_depthwise: the same arguments), its epilogue included.
     void run_own(std::vector<TensorView>& t, RunEnv& env, decltype(&kernels::conv_direct) kernel) {

@@ -200,6 +200,7 @@ trtn_activation test_act(int act) {
 constexpr int32_t kGraphTactic = 1 << 30;
 constexpr int32_t kFusedGraphTactic = (1 << 30) | (1 << 29);
 constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel (cudnn.cpp)
+constexpr int32_t kSmallChannelTactic = 1002;  // our tensor-core kernel for fewer than 8 input channels (cudnn.cpp)
 
 // A 3x3 convolution, stride 1, padding 1, with bias and ReLU, its tactic left to the layer.
 trtn_conv_params conv3x3_bias_relu() {
@@ -339,11 +340,12 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     if (tactic == kFusedGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph+epilogue ", 0) == 0;
     if (tactic == kGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph ", 0) == 0;
     if (tactic == kDepthwiseTactic) ran = ran && g_last_impl == "depthwise conv kernel";
+    if (tactic == kSmallChannelTactic) ran = ran && g_last_impl == "small-channel conv kernel";
     if (tactic >= 0 && g_last_impl.empty()) ran = false;
     char name[128];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
-                  : tactic == kDepthwiseTactic ? " depthwise kernel" : "");
+                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kSmallChannelTactic ? " small-channel kernel" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -1094,6 +1096,16 @@ int main() {
         test_conv(fp16, 96, 2, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, kDepthwiseTactic);
         test_conv(fp16, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
         test_conv(fp16, 240, 1, 28, 28, 240, 240, 5, 2, 1, false, TRTN_ACT_RELU, kDepthwiseTactic);
+        // Our kernel for few input channels, forced (it runs fp16 and bf16 only): ResNet's 7x7 stride-2 stem, 3x3
+        // stride-2 stems with 16 and 32 outputs over odd sizes (partial tiles, borders), one grey channel with 48
+        // outputs; then the stem autotuned, the kernel among the candidates.
+        if (fp16) {
+            test_conv(fp16, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
+            test_conv(fp16, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);
+            test_conv(fp16, 1, 3, 17, 17, 3, 32, 3, 1, 2, false, TRTN_ACT_NONE, kSmallChannelTactic);
+            test_conv(fp16, 1, 1, 9, 11, 1, 48, 5, 2, 1, false, TRTN_ACT_RELU, kSmallChannelTactic);
+            test_conv(fp16, 1, 4, 56, 56, 3, 64, 7, 3, 2, true, TRTN_ACT_RELU);
+        }
         // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.
         for (bool tuned : {false, true}) {
             test_conv(fp16, 32, 1, 112, 112, 32, 32, 3, 1, 1, tuned, TRTN_ACT_CLIP);
@@ -1167,6 +1179,8 @@ int main() {
     test_conv(true, 16, 2, 14, 14, 16, 16, 3, 1, 2);
     test_conv(true, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
     test_conv(true, 1, 2, 56, 56, 24, 144, 1, 0, 1, true, TRTN_ACT_NONE);
+    test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
+    test_conv(true, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);
     setenv("TRTN_CONV_GRAPH", "force", 1);
     test_conv(true, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
     unsetenv("TRTN_CONV_GRAPH");

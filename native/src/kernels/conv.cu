@@ -1,7 +1,10 @@
 // Direct NHWC convolution with the fused epilogue (bias, residual, activation), fp32 accumulation. It is the
 // reference the autotuner checks cuDNN's candidates against, and a tactic of its own. A depthwise kernel with the same
 // epilogue (vector loads across channels, filter taps in shared memory): cuDNN's engines ran ConvNeXt's 7x7 depthwise
-// convolutions at about 8x the time their memory traffic needs on the H100. Also a relative-L2 comparison.
+// convolutions at about 8x the time their memory traffic needs on the H100. A tensor-core kernel for convolutions over
+// few input channels (image stems). Also a relative-L2 comparison.
+#include <mma.h>
+
 #include "device.cuh"
 #include "kernels.h"
 
@@ -151,6 +154,115 @@ DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) 
     return {vec, tx, ty, (size_t)tx * vec * taps * sizeof(float)};
 }
 
+// Convolution over few input channels (an image stem: 3 channels, 3x3 or 7x7) on tensor cores, as an implicit GEMM:
+// [output pixels x (taps x channels)] times [(taps x channels) x output channels]. cuDNN reads channels as 16-byte
+// vectors, and with 3 of them its best engines took ResNet-50's 7x7 stem at about 4x (fp16) and 6x (bf16) the time its
+// memory traffic needs on the H100. The block stages the weights once as a column-major [taps·channels padded to 16]
+// x [output channels] matrix and a table of each tap's (row offset, column offset, channel); each warp then gathers
+// 16 output pixels' inputs 16 taps-and-channels at a time into shared memory (zeros outside the image and past the
+// last tap) and multiplies, with fp32 accumulators; the epilogue (bias, residual, activation) reads them back from
+// shared memory and writes each pixel's output channels contiguously. Blocks loop over tiles of 64 output pixels.
+constexpr int kSmallWarps = 4;
+constexpr int kSmallTile = 16 * kSmallWarps;
+constexpr size_t kSmallSmem = 48 * 1024;
+
+struct SmallChannelLayout {
+    int kp;             // taps x channels, padded to a multiple of 16
+    size_t warp_bytes;  // a warp's region: its 16x16 input slice, later its 16 x K fp32 accumulators
+    size_t total;       // weights [K][kp], the warps' regions, the tap table [kp]
+};
+
+SmallChannelLayout small_channel_layout(int64_t K, int64_t taps_channels) {
+    int kp = (int)((taps_channels + 15) / 16 * 16);
+    size_t warp = std::max<size_t>(16 * 16 * 2, (size_t)16 * K * 4);
+    return {kp, warp, (size_t)K * kp * 2 + kSmallWarps * warp + (size_t)kp * 4};
+}
+
+template <class T, int NF>
+__global__ void __launch_bounds__(32 * kSmallWarps)
+conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
+                          T* __restrict__ y, ConvDims d, trtn_conv_params p, int kp, size_t warp_bytes, int64_t pixels) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    using namespace nvcuda;
+    constexpr int K = NF * 16;
+    extern __shared__ __align__(128) unsigned char small_smem[];
+    const int rsc = (int)(d.R * d.S * d.Cg), C = (int)d.C, S = (int)d.S, H = (int)d.H, W = (int)d.W;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    T* bs = reinterpret_cast<T*>(small_smem);  // element (tap·channel kk, output channel ko) at ko * kp + kk
+    unsigned char* regions = small_smem + (size_t)K * kp * sizeof(T);
+    T* as = reinterpret_cast<T*>(regions + warp * warp_bytes);      // [16 pixels][16 taps·channels]
+    float* cs = reinterpret_cast<float*>(regions + warp * warp_bytes);  // [16 pixels][K], after the products
+    int* taps = reinterpret_cast<int*>(regions + kSmallWarps * warp_bytes);
+    for (int i = threadIdx.x; i < K * kp; i += blockDim.x) {
+        int ko = i / kp, kk = i - ko * kp;
+        bs[i] = kk < rsc ? w[(int64_t)ko * rsc + kk] : from_f<T>(0.f);
+    }
+    for (int kk = threadIdx.x; kk < kp; kk += blockDim.x) {
+        int c = kk % C, rs = kk / C, s = rs % S, r = rs / S;
+        taps[kk] = kk < rsc ? ((r * p.dilation_h) << 20) | ((s * p.dilation_w) << 8) | c : -1;
+    }
+    __syncthreads();
+
+    // Lane l gathers tap·channel (l & 15) of the slice for pixels (l >> 4) + 2j, j = 0..7.
+    const int col = lane & 15;
+    const int64_t tiles = (pixels + kSmallTile - 1) / kSmallTile;
+    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int64_t m0 = tile * kSmallTile + warp * 16;
+        if (m0 >= pixels) continue;  // warp-uniform; no block-wide barrier follows
+        int64_t base[8];
+        int ih0[8], iw0[8];
+        bool valid[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            int64_t m = m0 + (lane >> 4) + 2 * j;
+            valid[j] = m < pixels;
+            int64_t mm = valid[j] ? m : 0;
+            int64_t q = mm % d.Q, t = mm / d.Q;
+            int64_t pp = t % d.P, n = t / d.P;
+            base[j] = n * d.H * d.W * d.C;
+            ih0[j] = (int)pp * p.stride_h - p.pad_h;
+            iw0[j] = (int)q * p.stride_w - p.pad_w;
+        }
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[NF];
+#pragma unroll
+        for (int f = 0; f < NF; ++f) wmma::fill_fragment(acc[f], 0.f);
+        for (int k0 = 0; k0 < kp; k0 += 16) {
+            int tap = taps[k0 + col];
+            int dh = tap >> 20, dw = (tap >> 8) & 0xfff, c = tap & 0xff;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                int ih = ih0[j] + dh, iw = iw0[j] + dw;
+                bool inside = tap >= 0 && valid[j] && ih >= 0 && ih < H && iw >= 0 && iw < W;
+                as[((lane >> 4) + 2 * j) * 16 + col] = inside ? x[base[j] + ((int64_t)ih * W + iw) * C + c] : from_f<T>(0.f);
+            }
+            __syncwarp();
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+            wmma::load_matrix_sync(a, as, 16);
+#pragma unroll
+            for (int f = 0; f < NF; ++f) {
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+                wmma::load_matrix_sync(b, bs + (size_t)f * 16 * kp + k0, kp);
+                wmma::mma_sync(acc[f], a, b, acc[f]);
+            }
+            __syncwarp();
+        }
+#pragma unroll
+        for (int f = 0; f < NF; ++f) wmma::store_matrix_sync(cs + f * 16, acc[f], K, wmma::mem_row_major);
+        __syncwarp();
+        for (int e = lane; e < 16 * K; e += 32) {
+            int i = e / K, ko = e - i * K;
+            int64_t m = m0 + i;
+            if (m >= pixels) break;  // later e only go further
+            float v = cs[e] + (bias ? bias[ko] : 0.f);
+            int64_t o = m * K + ko;
+            if (res) v += to_f(res[o]);
+            y[o] = from_f<T>(apply_unary(p.act.kind, v, p.act.alpha, p.act.beta));
+        }
+        __syncwarp();  // the next tile's slice overwrites these accumulators
+    }
+#endif
+}
+
 template <class T>
 __global__ void diff_kernel(const T* __restrict__ a, const T* __restrict__ b, int64_t n, double* out) {
     float num = 0.f, den = 0.f;
@@ -232,6 +344,57 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
         conv_depthwise_kernel<__nv_bfloat16, 8, kDepthwiseTQ><<<grid, block, l.smem, s>>>(static_cast<const __nv_bfloat16*>(x),
             static_cast<const __nv_bfloat16*>(w), bias, static_cast<const __nv_bfloat16*>(residual), static_cast<__nv_bfloat16*>(y), d, p);
     TRTN_LAUNCH_CHECK("conv_depthwise");
+}
+
+bool conv_small_channel_applies(int32_t dtype, const int64_t* xd, const int64_t* wd, const trtn_conv_params& p) {
+    if (dtype != TRTN_FLOAT16 && dtype != TRTN_BFLOAT16) return false;
+    int64_t C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
+    if (p.groups != 1 || Cg != C || C < 1 || C >= 8 || K % 16 != 0 || K < 16 || K > 64) return false;
+    if (p.dilation_h < 1 || p.dilation_w < 1 || (R - 1) * p.dilation_h >= 2048 || (S - 1) * p.dilation_w >= 4096) return false;
+    if (small_channel_layout(K, R * S * C).total > kSmallSmem) return false;
+    int device = 0, major = 0;
+    return cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+           major >= 8;  // wmma on fp16 and bf16
+}
+
+namespace {
+
+template <class T>
+void launch_small_channel(const T* x, const T* w, const float* bias, const T* res, T* y, const ConvDims& d, const trtn_conv_params& p,
+                          cudaStream_t s) {
+    SmallChannelLayout l = small_channel_layout(d.K, d.R * d.S * d.Cg);
+    int64_t pixels = d.N * d.P * d.Q;
+    int64_t tiles = (pixels + kSmallTile - 1) / kSmallTile;
+    int device = 0, sms = 0;
+    TRTN_CUDA_CHECK(cudaGetDevice(&device));
+    TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    // A few blocks per SM loop over the tiles: each stages the weights once.
+    unsigned grid = (unsigned)std::min<int64_t>(tiles, (int64_t)std::max(sms, 1) * 4);
+    dim3 block(32 * kSmallWarps);
+    switch (d.K / 16) {
+        case 1: conv_small_channel_kernel<T, 1><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
+        case 2: conv_small_channel_kernel<T, 2><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
+        case 3: conv_small_channel_kernel<T, 3><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
+        default: conv_small_channel_kernel<T, 4><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
+    }
+}
+
+}  // namespace
+
+void conv_small_channel(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
+                        const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s) {
+    require(conv_small_channel_applies(dtype, xd, wd, p), TRTN_INVALID_ARGUMENT,
+            "conv_small_channel: not a convolution this kernel runs (float16/bfloat16, one group, fewer than 8 input channels, "
+            "16 to 64 output channels in multiples of 16, weights within shared memory, compute capability 8.0 or later)");
+    ConvDims d{xd[0], xd[1], xd[2], xd[3], wd[0], wd[1], wd[2], wd[3], yd[1], yd[2]};
+    if (d.N * d.P * d.Q == 0) return;
+    if (dtype == TRTN_FLOAT16)
+        launch_small_channel(static_cast<const __half*>(x), static_cast<const __half*>(w), bias, static_cast<const __half*>(residual),
+                             static_cast<__half*>(y), d, p, s);
+    else
+        launch_small_channel(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), bias,
+                             static_cast<const __nv_bfloat16*>(residual), static_cast<__nv_bfloat16*>(y), d, p, s);
+    TRTN_LAUNCH_CHECK("conv_small_channel");
 }
 
 double relative_l2(int32_t dtype, const void* a, const void* b, int64_t n, cudaStream_t s) {

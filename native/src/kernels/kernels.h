@@ -70,6 +70,12 @@ bool conv_depthwise_applies(int32_t dtype, const int64_t* x_dims, const int64_t*
 void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                     const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
 
+// NHWC convolution over fewer than 8 input channels (an image stem) on tensor cores, with the same epilogue; applies to
+// fp16/bf16, one group, 16 to 64 output channels in multiples of 16, on compute capability 8.0 and later.
+bool conv_small_channel_applies(int32_t dtype, const int64_t* x_dims, const int64_t* w_dims, const trtn_conv_params& p);
+void conv_small_channel(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
+                        const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
+
 // O = softmax(scale * Q K^T) V over views with element strides {lead0, lead1, seq, dim} per operand: Q [n0,n1,sq,d],
 // K [n0,n1,skv,d], V [n0,n1,skv,dv], O [n0,n1,sq,dv].
 void attention(int32_t dtype, const void* q, const void* k, const void* v, void* o, int64_t n0, int64_t n1, int64_t sq,
