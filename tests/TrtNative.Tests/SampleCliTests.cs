@@ -73,6 +73,8 @@ public class SampleCliTests
     [InlineData("1 <= MIN <= OPT <= MAX", "build", "@digits", "--profile", "8:1:64")]
     [InlineData("give one of --fp16, --fp32", "run", "@digits", "--fp16", "--fp32")]
     [InlineData("--batch: 'x' is not a batch size", "bench", "@digits", "--batch", "1,x")]
+    [InlineData("--batch: '0' is not a batch size (1 or more)", "run", "@digits", "--batch", "0")]
+    [InlineData("--batch: no batch size given", "bench", "@digits", "--batch", ",")]
     [InlineData("--iters must be at least 1, got 0", "bench", "@digits", "--iters", "0")]
     [InlineData("--workspace must be at least 1", "build", "@digits", "--workspace", "0")]
     [InlineData("--optimization-level must be at most 5, got 6", "build", "@digits", "--optimization-level", "6")]

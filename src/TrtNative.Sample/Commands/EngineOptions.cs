@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using TrtNative.Cuda;
 using TrtNative.Runtime;
+using TrtNative.Sample.LoadGen;
 
 namespace TrtNative.Sample.Commands;
 
@@ -159,19 +160,19 @@ internal sealed class EngineOptions
             return v;
         }
 
+        // The one number-list syntax of the Sample's options (LoadGenOptions.ParseCounts), its error as the parse error.
         private static long[] ParseBatches(ArgumentResult r)
         {
-            var batches = new List<long>();
-            foreach (var part in r.Tokens.SelectMany(t => t.Value.Split(',')))
+            try
             {
-                if (!long.TryParse(part, out long b) || b < 1)
-                {
-                    r.AddError($"--batch: '{part}' is not a batch size (a whole number from 1)");
-                    return [];
-                }
-                batches.Add(b);
+                return LoadGenOptions.ParseCounts(string.Join(',', r.Tokens.Select(t => t.Value)), "--batch", "batch size", min: 1)
+                    .Select(b => (long)b).ToArray();
             }
-            return batches.ToArray();
+            catch (FormatException e)
+            {
+                r.AddError(e.Message);
+                return [];
+            }
         }
     }
 
