@@ -26,29 +26,29 @@ public class KestrelTests(ITestOutputHelper output)
         Assert.Equal(["--environment=Development"], rest);
     }
 
+    // The server's options from a command line alone.
+    private static ServerOptions ParseOptions(params string[] args) =>
+        ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs(args, [])).Build());
+
     [Fact]
     public void GpuLanesDefaultToTwoAndOutOfRangeIsRefused()
     {
-        static ServerOptions Parse(params string[] args) =>
-            ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs(args, [])).Build());
-        Assert.Equal(2, Parse().GpuLanes);
-        Assert.Equal(1, Parse("--gpu-lanes", "1").GpuLanes);
-        Assert.Equal(2, Parse("--gpu-lanes=2").GpuLanes);
+        Assert.Equal(2, ParseOptions().GpuLanes);
+        Assert.Equal(1, ParseOptions("--gpu-lanes", "1").GpuLanes);
+        Assert.Equal(2, ParseOptions("--gpu-lanes=2").GpuLanes);
         foreach (var bad in new[] { "0", "3" })
-            Assert.Contains($"--gpu-lanes (TrtNative:GpuLanes) must be 1 or 2, got {bad}", Assert.Throws<ArgumentException>(() => Parse("--gpu-lanes", bad)).Message);
+            Assert.Contains($"--gpu-lanes (TrtNative:GpuLanes) must be 1 or 2, got {bad}", Assert.Throws<ArgumentException>(() => ParseOptions("--gpu-lanes", bad)).Message);
     }
 
     [Fact]
     public void GpuBatchesInFlightDefaultToTwoAndOutOfRangeIsRefused()
     {
-        static ServerOptions Parse(params string[] args) =>
-            ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs(args, [])).Build());
-        Assert.Equal(2, Parse().GpuBatchesInFlight);
-        Assert.Equal(3, Parse("--gpu-batches-in-flight", "3").GpuBatchesInFlight);
-        Assert.Equal(4, Parse("--gpu-batches-in-flight=4").GpuBatchesInFlight);
+        Assert.Equal(2, ParseOptions().GpuBatchesInFlight);
+        Assert.Equal(3, ParseOptions("--gpu-batches-in-flight", "3").GpuBatchesInFlight);
+        Assert.Equal(4, ParseOptions("--gpu-batches-in-flight=4").GpuBatchesInFlight);
         foreach (var bad in new[] { "1", "5" })
             Assert.Contains($"--gpu-batches-in-flight (TrtNative:GpuBatchesInFlight) must be 2 to 4, got {bad}",
-                Assert.Throws<ArgumentException>(() => Parse("--gpu-batches-in-flight", bad)).Message);
+                Assert.Throws<ArgumentException>(() => ParseOptions("--gpu-batches-in-flight", bad)).Message);
     }
 
     [Fact]
