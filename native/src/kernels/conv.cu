@@ -166,16 +166,18 @@ constexpr int kSmallWarps = 4;
 constexpr int kSmallTile = 16 * kSmallWarps;
 constexpr size_t kSmallSmem = 48 * 1024;
 
+// Shared-memory row strides are padded past a multiple of 128 bytes (the weights' by 8 values, the accumulators' by 4)
+// so that the fragment loads and stores do not hit the same banks row after row.
 struct SmallChannelLayout {
     int kp;             // taps x channels, padded to a multiple of 16
-    size_t warp_bytes;  // a warp's region: its 16x16 input slice, later its 16 x K fp32 accumulators
-    size_t total;       // weights [K][kp], the warps' regions, the tap table [kp]
+    size_t warp_bytes;  // a warp's region: its 16x16 input slice, later its 16 x (K + 4) fp32 accumulators
+    size_t total;       // weights [K][kp + 8], the warps' regions, the tap table [kp]
 };
 
 SmallChannelLayout small_channel_layout(int64_t K, int64_t taps_channels) {
     int kp = (int)((taps_channels + 15) / 16 * 16);
-    size_t warp = std::max<size_t>(16 * 16 * 2, (size_t)16 * K * 4);
-    return {kp, warp, (size_t)K * kp * 2 + kSmallWarps * warp + (size_t)kp * 4};
+    size_t warp = std::max<size_t>(16 * 16 * 2, (size_t)16 * (K + 4) * 4);
+    return {kp, warp, (size_t)K * (kp + 8) * 2 + kSmallWarps * warp + (size_t)kp * 4};
 }
 
 template <class T, int NF>
@@ -184,17 +186,18 @@ conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, cons
                           T* __restrict__ y, ConvDims d, trtn_conv_params p, int kp, size_t warp_bytes, int64_t pixels) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     using namespace nvcuda;
-    constexpr int K = NF * 16;
+    constexpr int K = NF * 16, KS = K + 4;  // KS: the accumulators' row stride
     extern __shared__ __align__(128) unsigned char small_smem[];
+    const int ldb = kp + 8;                 // the weights' column stride
     const int rsc = (int)(d.R * d.S * d.Cg), C = (int)d.C, S = (int)d.S, H = (int)d.H, W = (int)d.W;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    T* bs = reinterpret_cast<T*>(small_smem);  // element (tap·channel kk, output channel ko) at ko * kp + kk
-    unsigned char* regions = small_smem + (size_t)K * kp * sizeof(T);
+    T* bs = reinterpret_cast<T*>(small_smem);  // element (tap·channel kk, output channel ko) at ko * ldb + kk
+    unsigned char* regions = small_smem + (size_t)K * ldb * sizeof(T);
     T* as = reinterpret_cast<T*>(regions + warp * warp_bytes);      // [16 pixels][16 taps·channels]
-    float* cs = reinterpret_cast<float*>(regions + warp * warp_bytes);  // [16 pixels][K], after the products
+    float* cs = reinterpret_cast<float*>(regions + warp * warp_bytes);  // [16 pixels][KS], after the products
     int* taps = reinterpret_cast<int*>(regions + kSmallWarps * warp_bytes);
-    for (int i = threadIdx.x; i < K * kp; i += blockDim.x) {
-        int ko = i / kp, kk = i - ko * kp;
+    for (int i = threadIdx.x; i < K * ldb; i += blockDim.x) {
+        int ko = i / ldb, kk = i - ko * ldb;
         bs[i] = kk < rsc ? w[(int64_t)ko * rsc + kk] : from_f<T>(0.f);
     }
     for (int kk = threadIdx.x; kk < kp; kk += blockDim.x) {
@@ -241,19 +244,19 @@ conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, cons
 #pragma unroll
             for (int f = 0; f < NF; ++f) {
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-                wmma::load_matrix_sync(b, bs + (size_t)f * 16 * kp + k0, kp);
+                wmma::load_matrix_sync(b, bs + (size_t)f * 16 * ldb + k0, ldb);
                 wmma::mma_sync(acc[f], a, b, acc[f]);
             }
             __syncwarp();
         }
 #pragma unroll
-        for (int f = 0; f < NF; ++f) wmma::store_matrix_sync(cs + f * 16, acc[f], K, wmma::mem_row_major);
+        for (int f = 0; f < NF; ++f) wmma::store_matrix_sync(cs + f * 16, acc[f], KS, wmma::mem_row_major);
         __syncwarp();
         for (int e = lane; e < 16 * K; e += 32) {
             int i = e / K, ko = e - i * K;
             int64_t m = m0 + i;
             if (m >= pixels) break;  // later e only go further
-            float v = cs[e] + (bias ? bias[ko] : 0.f);
+            float v = cs[i * KS + ko] + (bias ? bias[ko] : 0.f);
             int64_t o = m * K + ko;
             if (res) v += to_f(res[o]);
             y[o] = from_f<T>(apply_unary(p.act.kind, v, p.act.alpha, p.act.beta));
