@@ -229,16 +229,25 @@ conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, cons
         wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[NF];
 #pragma unroll
         for (int f = 0; f < NF; ++f) wmma::fill_fragment(acc[f], 0.f);
-        for (int k0 = 0; k0 < kp; k0 += 16) {
+        // This lane's 8 values of the slice at k0 (zeros outside the image and past the last tap).
+        auto gather = [&](int k0, T (&v)[8]) {
             int tap = taps[k0 + col];
             int dh = tap >> 20, dw = (tap >> 8) & 0xfff, c = tap & 0xff;
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
                 int ih = ih0[j] + dh, iw = iw0[j] + dw;
                 bool inside = tap >= 0 && valid[j] && ih >= 0 && ih < H && iw >= 0 && iw < W;
-                as[((lane >> 4) + 2 * j) * 16 + col] = inside ? x[base[j] + ((int64_t)ih * W + iw) * C + c] : from_f<T>(0.f);
+                v[j] = inside ? x[base[j] + ((int64_t)ih * W + iw) * C + c] : from_f<T>(0.f);
             }
+        };
+        T next[8];
+        gather(0, next);
+        for (int k0 = 0; k0 < kp; k0 += 16) {
+#pragma unroll
+            for (int j = 0; j < 8; ++j) as[((lane >> 4) + 2 * j) * 16 + col] = next[j];
             __syncwarp();
+            // The next slice's loads are issued before these products, so the two overlap.
+            if (k0 + 16 < kp) gather(k0 + 16, next);
             wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
             wmma::load_matrix_sync(a, as, 16);
 #pragma unroll
