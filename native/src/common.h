@@ -101,4 +101,31 @@ inline const char* dtype_name(int32_t dtype) {
             ::trtn::fail(TRTN_CUDA_ERROR, std::string("kernel launch ") + (what) + " failed: " +          \
                                               cudaGetErrorName(trtn_e_) + " (" + cudaGetErrorString(trtn_e_) + ")"); \
     } while (0)
+
+#include <mutex>
+#include <vector>
+
+namespace trtn {
+
+// An attribute of the current device (multiprocessors, compute capability, shared memory, L2 size), asked of the
+// runtime once per device and attribute: launches and applicability checks read these on every call. (A short list:
+// a few attributes of a few devices.)
+inline int device_attribute(cudaDeviceAttr attr) {
+    struct Known {
+        int device, attr, value;
+    };
+    int device = 0;
+    TRTN_CUDA_CHECK(cudaGetDevice(&device));
+    static std::mutex m;
+    static std::vector<Known> known;
+    std::lock_guard<std::mutex> lock(m);
+    for (const Known& k : known)
+        if (k.device == device && k.attr == static_cast<int>(attr)) return k.value;
+    int value = 0;
+    TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&value, attr, device));
+    known.push_back({device, static_cast<int>(attr), value});
+    return value;
+}
+
+}  // namespace trtn
 #endif

@@ -245,13 +245,8 @@ private:
 
     // Fewer 128x128 output tiles than the GPU has multiprocessors, and a K worth cutting.
     bool few_tiles() const {
-        int device = 0, sms = 0;
-        if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-            cudaGetLastError();
-            return false;
-        }
         int64_t tiles = ((M_ + 127) / 128) * ((N_ + 127) / 128) * batch_;
-        return tiles < sms && K_ >= 256;
+        return tiles < device_attribute(cudaDevAttrMultiProcessorCount) && K_ >= 256;
     }
 
     // Adds heuristic result `index` cut into `split` slices of K, when its algorithm can split K, reduce in the

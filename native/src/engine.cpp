@@ -486,10 +486,7 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
             RunEnv& env;
             explicit ColdL2(RunEnv& e) : env(e) {
                 if (!cold_l2_timing()) return;
-                int device = 0, l2 = 0;
-                TRTN_CUDA_CHECK(cudaGetDevice(&device));
-                TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
-                size_t bytes = 2 * static_cast<size_t>(std::max(l2, 1 << 20));
+                size_t bytes = 2 * static_cast<size_t>(std::max(device_attribute(cudaDevAttrL2CacheSize), 1 << 20));
                 void* buffer = nullptr;
                 TRTN_CUDA_CHECK(cudaMalloc(&buffer, bytes));
                 env.l2_flush = buffer;

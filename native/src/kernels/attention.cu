@@ -239,17 +239,8 @@ bool vec_ok(const void* p, const int64_t* st, int64_t n0, int64_t n1, int64_t fe
            reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-// The current device's opt-in shared memory per block, asked once per device (every launch checks against it).
-int optin_shared() {
-    static std::mutex m;
-    static std::vector<int> bytes;
-    int dev = 0;
-    TRTN_CUDA_CHECK(cudaGetDevice(&dev));
-    std::lock_guard<std::mutex> lock(m);
-    if (static_cast<size_t>(dev) >= bytes.size()) bytes.resize(dev + 1, 0);
-    if (bytes[dev] == 0) TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&bytes[dev], cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    return bytes[dev];
-}
+// The current device's opt-in shared memory per block (every launch checks against it).
+int optin_shared() { return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin); }
 
 // Raises a kernel's dynamic shared-memory limit to the device's opt-in maximum, once per (kernel, device) that
 // succeeded.

@@ -364,9 +364,7 @@ bool conv_small_channel_applies(int32_t dtype, const int64_t* xd, const int64_t*
     if (p.groups != 1 || Cg != C || C < 1 || C >= 8 || K % 16 != 0 || K < 16 || K > 64) return false;
     if (p.dilation_h < 1 || p.dilation_w < 1 || (R - 1) * p.dilation_h >= 2048 || (S - 1) * p.dilation_w >= 4096) return false;
     if (small_channel_layout(K, R * S * C).total > kSmallSmem) return false;
-    int device = 0, major = 0;
-    return cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-           major >= 8;  // wmma on fp16 and bf16
+    return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;  // wmma on fp16 and bf16
 }
 
 namespace {
@@ -377,10 +375,8 @@ void launch_small_channel(const T* x, const T* w, const float* bias, const T* re
     SmallChannelLayout l = small_channel_layout(d.K, d.R * d.S * d.Cg);
     int64_t pixels = d.N * d.P * d.Q;
     int64_t tiles = (pixels + kSmallTile - 1) / kSmallTile;
-    int device = 0, sms = 0;
-    TRTN_CUDA_CHECK(cudaGetDevice(&device));
-    TRTN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     // A few blocks per SM loop over the tiles: each stages the weights once.
+    int sms = device_attribute(cudaDevAttrMultiProcessorCount);
     unsigned grid = (unsigned)std::min<int64_t>(tiles, (int64_t)std::max(sms, 1) * 4);
     dim3 block(32 * kSmallWarps);
     switch (d.K / 16) {
