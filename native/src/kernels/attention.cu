@@ -106,7 +106,6 @@ void allow_shared(size_t bytes) {
 
 
 // ---- tensor-core attention for short key sequences ----
-__device__ __forceinline__ int round16_dev(int n) { return (n + 15) / 16 * 16; }
 
 // Why: at small batches cuDNN's flash attention runs a few dozen blocks (ViT-B/16 at batch 1: 12 heads x 2 query
 // tiles of 128) on 132 SMs. Here a warp owns 16 query rows, so the same attention is 156 warps; a whole score row
@@ -114,11 +113,11 @@ __device__ __forceinline__ int round16_dev(int n) { return (n + 15) / 16 * 16; }
 
 constexpr int kMmaRows = 16;  // query rows per warp (one wmma tile)
 
-int round16(int64_t n) { return (int)((n + 15) / 16 * 16); }
+__host__ __device__ inline int round16(int64_t n) { return (int)((n + 15) / 16 * 16); }
 
 // Shared bytes of one warp: its query rows, fp32 scores (reused for the fp32 output tile), probabilities, 1/row sums.
-size_t mma_warp_bytes(int64_t skv, int64_t d, int64_t dv, size_t elem) {
-    size_t cols = (size_t)std::max(round16(skv), round16(dv));
+__host__ __device__ inline size_t mma_warp_bytes(int64_t skv, int64_t d, int64_t dv, size_t elem) {
+    size_t cols = (size_t)max(round16(skv), round16(dv));
     return kMmaRows * (size_t)d * elem + kMmaRows * cols * 4 + kMmaRows * (size_t)round16(skv) * elem + kMmaRows * 4;
 }
 
@@ -147,6 +146,23 @@ __device__ void stage(T* dst, const T* src, int rows, int valid, int cols, int64
     }
 }
 
+// out [16 x 16] (fp32, row stride ldo) = A [16 x kdim] (row-major, row stride lda) times B [kdim x 16], whose rows
+// k0..k0+15 start at b + k0 * b_step, in `Layout` with leading dimension ldb.
+template <class Layout, class T>
+__device__ void mma_tile(float* out, int ldo, const T* a, int lda, const T* b, int64_t b_step, int ldb, int kdim) {
+    using namespace nvcuda;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.f);
+    for (int k0 = 0; k0 < kdim; k0 += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, Layout> fb;
+        wmma::load_matrix_sync(fa, a + k0, lda);
+        wmma::load_matrix_sync(fb, b + k0 * b_step, ldb);
+        wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(out, acc, ldo, wmma::mem_row_major);
+}
+
 template <class T>
 __global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ o,
                                      View qv, View kv, View vv, View ov, int64_t n1, int sq, int skv, int d, int dv, float scale,
@@ -154,12 +170,11 @@ __global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restric
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     using namespace nvcuda;
     extern __shared__ __align__(128) unsigned char mma_smem[];
-    const int skv_pad = round16_dev(skv), cols = max(skv_pad, round16_dev(dv));
+    const int skv_pad = round16(skv), cols = max(skv_pad, round16(dv));
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     T* ks = reinterpret_cast<T*>(mma_smem);
     T* vs = ks + (size_t)skv_pad * d;
-    size_t warp_bytes = kMmaRows * (size_t)d * sizeof(T) + kMmaRows * (size_t)cols * 4 + kMmaRows * (size_t)skv_pad * sizeof(T) + kMmaRows * 4;
-    unsigned char* mine = reinterpret_cast<unsigned char*>(vs + (size_t)skv_pad * dv) + warp * warp_bytes;
+    unsigned char* mine = reinterpret_cast<unsigned char*>(vs + (size_t)skv_pad * dv) + warp * mma_warp_bytes(skv, d, dv, sizeof(T));
     T* qs = reinterpret_cast<T*>(mine);
     float* ss = reinterpret_cast<float*>(qs + kMmaRows * d);  // [16][cols] scores, then the output tile
     T* ps = reinterpret_cast<T*>(ss + kMmaRows * cols);       // [16][skv_pad] probabilities
@@ -180,18 +195,7 @@ __global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restric
     if (valid == 0) return;  // no block-wide barrier follows
 
     // Scores S = Q K^T: K staged [key][feature] is K^T in column-major order.
-    for (int j0 = 0; j0 < skv_pad; j0 += 16) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
-        for (int c0 = 0; c0 < d; c0 += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> kt;
-            wmma::load_matrix_sync(a, qs + c0, d);
-            wmma::load_matrix_sync(kt, ks + (size_t)j0 * d + c0, d);
-            wmma::mma_sync(acc, a, kt, acc);
-        }
-        wmma::store_matrix_sync(ss + j0, acc, cols, wmma::mem_row_major);
-    }
+    for (int j0 = 0; j0 < skv_pad; j0 += 16) mma_tile<wmma::col_major>(ss + j0, cols, qs, d, ks + (size_t)j0 * d, 1, d, d);
     __syncwarp();
 
     // Softmax of each row in fp32; padded keys get probability 0.
@@ -212,18 +216,7 @@ __global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restric
     __syncwarp();
 
     // O = P V into the score tile (the scores are spent), then scaled by 1/sum on the way out.
-    for (int c0 = 0; c0 < dv; c0 += 16) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
-        for (int j0 = 0; j0 < skv_pad; j0 += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> vt;
-            wmma::load_matrix_sync(a, ps + j0, skv_pad);
-            wmma::load_matrix_sync(vt, vs + (size_t)j0 * dv + c0, dv);
-            wmma::mma_sync(acc, a, vt, acc);
-        }
-        wmma::store_matrix_sync(ss + c0, acc, cols, wmma::mem_row_major);
-    }
+    for (int c0 = 0; c0 < dv; c0 += 16) mma_tile<wmma::row_major>(ss + c0, cols, ps, skv_pad, vs + c0, dv, dv, skv_pad);
     __syncwarp();
     for (int i = lane; i < valid * dv; i += 32) {
         int r = i / dv, c = i % dv;
