@@ -37,7 +37,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     private readonly bool _fixedBatch;
     private readonly Lane[] _lanes;
     private readonly Staging[] _staging;
-    private int _nextStaging, _nextLane;
+    private long _submitted;  // batches submitted so far: the next takes staging set and lane _submitted modulo their counts
     private int _disposed;
 
     /// <summary>Most GPU lanes a backend uses (engine streams with their own execution context).</summary>
@@ -391,10 +391,10 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     {
         int n = images.Count;
         if (n < 1 || n > MaxBatchSize) throw new ArgumentException($"batch of {n} images is outside 1..{MaxBatchSize}");
-        var st = _staging[_nextStaging];
+        var st = _staging[_submitted % _staging.Length];
         if (st.Busy) throw new InvalidOperationException($"{_staging.Length} batches are already in flight: complete the oldest first");
         long submitStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        var lane = _lanes[_nextLane];
+        var lane = _lanes[_submitted % _lanes.Length];
         var prepare = st.Prepare;
         int run = _fixedBatch ? MaxBatchSize : BatchBucket(n, MaxBatchSize);
         Exception?[]? errors = null;
@@ -457,8 +457,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         lane.Output.EnqueueCopyTo(st.Scores, stream, (long)n * OutputSize);
         st.Done.Record(stream);
         st.Busy = true;
-        _nextStaging = (_nextStaging + 1) % _staging.Length;
-        _nextLane = (_nextLane + 1) % _lanes.Length;
+        _submitted++;
         return new PendingBatch(st, n * OutputSize, errors, System.Diagnostics.Stopwatch.GetElapsedTime(submitStart).TotalSeconds);
     }
 
