@@ -1080,8 +1080,6 @@ void test_profile() {
 }  // namespace
 
 int main() {
-    // Our kernel for few input channels is off by default until it has run on a GPU; here it is what is checked.
-    setenv("TRTN_SMALL_CHANNEL", "1", 1);
     std::printf("%s abi=%d\n", trtn_version(), trtn_abi_version());
     trtn_device_info di{};
     if (!ok(trtn_device_get_info(0, &di), "device_get_info")) { std::printf("0 passed, 1 failed\n"); return 1; }
@@ -1098,7 +1096,7 @@ int main() {
         test_conv(fp16, 96, 2, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, kDepthwiseTactic);
         test_conv(fp16, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
         test_conv(fp16, 240, 1, 28, 28, 240, 240, 5, 2, 1, false, TRTN_ACT_RELU, kDepthwiseTactic);
-        // Our kernel for few input channels, forced (fp16 and bf16 only; on through TRTN_SMALL_CHANNEL=1 in main):
+        // Our kernel for few input channels, forced (fp16 and bf16 only):
         // ResNet's 7x7 stride-2 stem, 3x3 stride-2 stems with 16 and 32 outputs over odd sizes (partial tiles,
         // borders), one grey channel with 48 outputs; then the stem autotuned, the kernel among the candidates.
         if (fp16) {
