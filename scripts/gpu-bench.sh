@@ -33,11 +33,17 @@ bench() {  # model precision [label]
 }
 # --layers: each layer's time and what it ran (cuDNN engine, cuBLASLt, our kernel) for the per-layer analysis (fp32 too:
 # ResNet-50 fp32 ran at 0.54x PyTorch's fp32 at batch 1 in session 5, with no profile to say why).
+compile=(); [ "${TRTN_BENCH_COMPILE:-0}" = 1 ] && compile=(--compile)
+# Each model's PyTorch figures are taken right after its TrtNative ones: a run cut short by the device's time limit
+# still leaves whole table rows.
 for m in $models; do
   bench "$m" fp16 "" --layers
-  for f in $fp32_models; do [ "$f" = "$m" ] && bench "$m" fp32 "" --layers; done
+  fp32=""
+  for f in $fp32_models; do [ "$f" = "$m" ] && bench "$m" fp32 "" --layers && fp32="$m"; done
   # bf16 with its profile too: ResNet-50 and MobileNetV3 ran 11-15% slower in bf16 than in fp16 (session 8, H100).
   for f in ${TRTN_BENCH_BF16:-}; do [ "$f" = "$m" ] && bench "$m" bf16 "" --layers; done
+  python3 scripts/bench_torch.py "$m" "$batches" --precisions fp16 --fp32-models "$fp32" --iters 100 "${compile[@]}" >> "$log" 2>&1 \
+    || echo "PyTorch bench $m failed" >> "$log"
 done
 first="${models%% *}"
 for i in $(seq 2 "$builds"); do bench "$first" fp16 "cold-build=$i"; done
@@ -61,9 +67,6 @@ if [ "${TRTN_BENCH_CACHE_BUILD:-1}" = 1 ]; then
       -o "/tmp/trtn-cache-build-$which.plan" "${extra[@]}" 2>&1 | sed "s/^/CACHE-BUILD $first $which: /" >> "$log"
   done
 fi
-compile=(); [ "${TRTN_BENCH_COMPILE:-0}" = 1 ] && compile=(--compile)
-python3 scripts/bench_torch.py "$(echo $models | tr ' ' ',')" "$batches" --precisions fp16 --fp32-models "$(echo $fp32_models | tr ' ' ',')" \
-  --iters 100 "${compile[@]}" >> "$log" 2>&1
 python3 scripts/bench_report.py "$log" "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" > "$OUTDIR/RESULTS.md"
 grep -E "^BENCH|^AB |BUILD\+BENCH|^CACHE-BUILD .*(built|error)" "$log"
 cat "$OUTDIR/RESULTS.md"
