@@ -422,7 +422,7 @@ public class JpegRouteDuringBuildTests(SlowJpegTakingServerFactory f) : IClassFi
         Assert.Equal("building", (string?)(await Get(c, "/services/during")).body["body"]!["state"]);
         string jpeg = Img.B64(System.IO.File.ReadAllBytes(TestModels.Fixture("baseline.jpg")));
         var during = Post(c, "/predict", Predict("during", jpeg));
-        await Task.Delay(300);   // the predict has arrived (it waits for the build up to BuildWaitSeconds, 20 s here)
+        await Task.Delay(300);   // the predict has arrived (it waits for the build up to BuildWaitSeconds, 90 s here)
         f.Gate.Set();
         var (dc, d) = await during;
         Assert.True(dc == HttpStatusCode.OK, d.ToJsonString());
