@@ -23,7 +23,8 @@
 #   TRTN_LG_SECONDS        measured seconds per concurrency level [10]
 #   TRTN_LG_WARMUP         unmeasured seconds before each level [2]
 #   TRTN_LG_LEVELS         concurrency levels of the by-path runs [1,16,64,256]
-#   TRTN_LG_BASE64_LEVELS  concurrency levels of the 640x480 base64 run [1,64]
+#   TRTN_LG_1080P_LEVELS   concurrency levels of the 1920x1080 by-path run (empty: no such run) [TRTN_LG_LEVELS]
+#   TRTN_LG_BASE64_LEVELS  concurrency levels of the 640x480 base64 run (empty: no such run) [1,64]
 #   TRTN_LG_SOAK_SECONDS   the memory run's measured seconds (0: no memory run) [60]
 #   TRTN_LG_SOAK_CLIENTS   the memory run's clients [256]
 #   TRTN_LG_SAMPLE_SECONDS memory sampling period [5]
@@ -31,10 +32,11 @@
 #   TRTN_LG_DECODE_SECONDS measured seconds per decodebench line before the server starts (0: none) [2]
 #   TRTN_LG_DECODE_ENGINE  1: after the load, decodebench again with the service's engine plan running on another
 #                          stream (how much decoding and the engine slow each other down) [1]
-#   TRTN_LG_B_ENV          an A/B: after everything else, the server is restarted with these VAR=value settings added
-#                          to its environment (e.g. "TrtNative__GpuBatchesInFlight=3"), the service created again (its
-#                          plan is read back from the repository) and the 640x480 by-path run repeated ("path-640x480-b",
-#                          the server's log and the service's JSON under OUT/b) [none]
+#   TRTN_LG_B_ENV          A/Bs: after everything else, for each ";"-separated group of VAR=value settings the server is
+#                          restarted with them added to its environment (e.g. "TrtNative__GpuBatchesInFlight=3;
+#                          TrtNative__JpegDecodersPerBatch=2"), the service created again (its plan is read back from
+#                          the repository) and the 640x480 by-path run repeated ("path-640x480-b1", "-b2", ...: the
+#                          server's log and the service's JSON under OUT/b1, OUT/b2, ...) [none]
 #   TRTN_LG_B_LEVELS       that run's concurrency levels [64]
 #   GPUID                  parameters.mllib.gpuid as JSON [0]
 #   PYTHON                 [python3]
@@ -50,7 +52,7 @@ py="${PYTHON:-python3}"
 tarball="${TRTN_SERVER_TAR:-$root/.carry/server-bundle.tar.xz}"
 port="${TRTN_LG_PORT:-18190}"; http_port=$((port + 1))
 secs="${TRTN_LG_SECONDS:-10}"; warm="${TRTN_LG_WARMUP:-2}"
-levels="${TRTN_LG_LEVELS:-1,16,64,256}"; b64_levels="${TRTN_LG_BASE64_LEVELS:-1,64}"
+levels="${TRTN_LG_LEVELS:-1,16,64,256}"; hd_levels="${TRTN_LG_1080P_LEVELS-$levels}"; b64_levels="${TRTN_LG_BASE64_LEVELS-1,64}"
 soak_secs="${TRTN_LG_SOAK_SECONDS:-60}"; soak_clients="${TRTN_LG_SOAK_CLIENTS:-256}"; period="${TRTN_LG_SAMPLE_SECONDS:-5}"
 build_limit="${TRTN_LG_BUILD_LIMIT:-600}"
 url="http://127.0.0.1:$port"
@@ -185,8 +187,8 @@ loadgen() {
   [ $r -eq 0 ] || { echo "loadgen $name: rc $r"; tail -5 "$out/loadgen-$name.log"; rc=1; }
 }
 loadgen path-640x480 640x480 "$levels" "${engine[@]}"
-loadgen path-1920x1080 1920x1080 "$levels" "${engine[@]}"
-loadgen base64-640x480 640x480 "$b64_levels" --base64 "${engine[@]}"
+[ -n "$hd_levels" ] && loadgen path-1920x1080 1920x1080 "$hd_levels" "${engine[@]}"
+[ -n "$b64_levels" ] && loadgen base64-640x480 640x480 "$b64_levels" --base64 "${engine[@]}"
 
 # Memory under sustained load: the server's RSS and its GPU memory (and the GPU's total, in case the process list
 # does not show the server's pid, as inside some containers), before, every PERIOD s during, and after the run.
@@ -228,21 +230,26 @@ if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_ENGINE:-1}" = 1 ] && [ -n "${plan:-}" ] 
     --engine-plan "$plan" --engine-batch 20 2>&1 | tee "$out/decodebench-engine.log"
 fi
 
-# The A/B: the same service under a server with other settings, at the 640x480 by-path levels of TRTN_LG_B_LEVELS.
-if [ -n "${TRTN_LG_B_ENV:-}" ]; then
-  echo "== A/B: the server again with $TRTN_LG_B_ENV ($((SECONDS - t0)) s so far)"
+# The A/Bs: the same service under a server with other settings, at the 640x480 by-path levels of TRTN_LG_B_LEVELS.
+IFS=';' read -r -a b_groups <<<"${TRTN_LG_B_ENV:-}"
+b=0
+for group in "${b_groups[@]}"; do
+  read -r -a b_env <<<"$group"
+  [ ${#b_env[@]} -gt 0 ] || continue
+  b=$((b + 1))
+  echo "== A/B b$b: the server again with ${b_env[*]} ($((SECONDS - t0)) s so far)"
   kill "$spid" 2>/dev/null
   for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.2; done
   kill -9 "$spid" 2>/dev/null
-  mkdir -p "$out/b"
-  read -r -a b_env <<<"$TRTN_LG_B_ENV"
-  start_server "$out/b/server.log" "${b_env[@]}"
-  if create_service "$out/b" >/dev/null; then
-    loadgen path-640x480-b 640x480 "${TRTN_LG_B_LEVELS:-64}" "${engine[@]}"
+  mkdir -p "$out/b$b"
+  echo "${b_env[*]}" >"$out/b$b/settings.txt"
+  start_server "$out/b$b/server.log" "${b_env[@]}"
+  if create_service "$out/b$b" >/dev/null; then
+    loadgen "path-640x480-b$b" 640x480 "${TRTN_LG_B_LEVELS:-64}" "${engine[@]}"
   else
-    echo "A/B: service creation failed; server log tail:"; tail -30 "$out/b/server.log"; rc=1
+    echo "A/B b$b: service creation failed; server log tail:"; tail -30 "$out/b$b/server.log"; rc=1
   fi
-fi
+done
 
 echo "== summary ($((SECONDS - t0)) s in all)"
 OUT="$out" "$py" - <<'EOF'
@@ -250,11 +257,15 @@ import csv, json, os
 out = os.environ["OUT"]
 summary = {"runs": [], "memory": None}
 print(f"{'run':<20} {'clients':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'avg batch':>9} {'engine img/s':>13} {'srv/eng':>7}")
-for name in ("path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480", "path-640x480-b"):
+b_runs = sorted((f[len("loadgen-"):-len(".json")] for f in os.listdir(out) if f.startswith("loadgen-path-640x480-b") and f.endswith(".json")),
+                key=lambda n: int(n.rsplit("-b", 1)[1]))
+for name in ["path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480"] + b_runs:
     p = os.path.join(out, f"loadgen-{name}.json")
     if not os.path.exists(p):
-        if not name.endswith("-b"): print(f"{name:<20} (no report: see loadgen-{name}.log)")
+        if os.path.exists(os.path.join(out, f"loadgen-{name}.log")): print(f"{name:<20} (no report: see loadgen-{name}.log)")
         continue
+    settings = os.path.join(out, name.rsplit("-", 1)[1], "settings.txt") if name in b_runs else None
+    if settings and os.path.exists(settings): print(f"{name}: {open(settings).read().strip()}")
     r = json.load(open(p))
     for l in r["levels"]:
         lat, eng, b = l.get("latency_ms") or {}, l.get("engine"), l["server"].get("avg_batch_size")
