@@ -73,6 +73,12 @@ public sealed class ServerOptions
     /// the lanes in turn. More overlap a batch's decoding with more engine runs, for pinned memory and a JPEG decoder each.
     /// </summary>
     public int GpuBatchesInFlight { get; set; } = 2;
+    /// <summary>
+    /// nvJPEG decoders each GPU batch's JPEGs are split between (1 to 4), each decoding its part at once on a thread of
+    /// its own: nvJPEG holds the calling thread while it parses a batch's files, and that host time bounded the
+    /// server's JPEG throughput on the H100. One (the default) decodes the whole batch on the batching thread.
+    /// </summary>
+    public int JpegDecodersPerBatch { get; set; } = 1;
 
     /// <summary>Reads the "TrtNative" section; a setting out of its range is an <see cref="ArgumentException"/> naming it.</summary>
     public static ServerOptions From(IConfiguration cfg)
@@ -83,6 +89,8 @@ public sealed class ServerOptions
             throw new ArgumentException($"--gpu-lanes (TrtNative:GpuLanes) must be 1 or {Inference.TrtNativeGpuBackend.MaxLanes}, got {o.GpuLanes}");
         if (o.GpuBatchesInFlight is < 2 or > Inference.TrtNativeGpuBackend.MaxBatchesInFlight)
             throw new ArgumentException($"--gpu-batches-in-flight (TrtNative:GpuBatchesInFlight) must be 2 to {Inference.TrtNativeGpuBackend.MaxBatchesInFlight}, got {o.GpuBatchesInFlight}");
+        if (o.JpegDecodersPerBatch is < 1 or > Inference.TrtNativeGpuBackend.MaxJpegDecodersPerBatch)
+            throw new ArgumentException($"--jpeg-decoders-per-batch (TrtNative:JpegDecodersPerBatch) must be 1 to {Inference.TrtNativeGpuBackend.MaxJpegDecodersPerBatch}, got {o.JpegDecodersPerBatch}");
         return o;
     }
 
@@ -101,6 +109,7 @@ public sealed class ServerOptions
         ["--gpu-decode"] = "TrtNative:GpuDecode",
         ["--gpu-lanes"] = "TrtNative:GpuLanes",
         ["--gpu-batches-in-flight"] = "TrtNative:GpuBatchesInFlight",
+        ["--jpeg-decoders-per-batch"] = "TrtNative:JpegDecodersPerBatch",
     };
 
     /// <summary>

@@ -20,9 +20,10 @@ public sealed class GpuFactAttribute : FactAttribute
 /// <summary>The GPU backend against the CPU backend (runs only on a GPU host with libtrtnative; see demo/gpu for the device check).</summary>
 public class GpuBackendTests
 {
-    private static BackendSpec Spec(string repo, string dtype, int lanes = 2, int inFlight = 2) =>
+    private static BackendSpec Spec(string repo, string dtype, int lanes = 2, int inFlight = 2, int jpegDecoders = 1) =>
         new(Path.Combine(repo, "means.onnx"), repo, ModelInfo.Read(Path.Combine(repo, "means.onnx")), 3, 4, 4, 8, dtype, 0, 0,
-            "TRTengine", ReadEngine: true, WriteEngine: true, CpuThreads: 1, GpuLanes: lanes) { GpuBatchesInFlight = inFlight };
+            "TRTengine", ReadEngine: true, WriteEngine: true, CpuThreads: 1, GpuLanes: lanes)
+        { GpuBatchesInFlight = inFlight, JpegDecodersPerBatch = jpegDecoders };
 
     private static List<PreparedImage> Images(Random rnd, int n)
     {
@@ -101,8 +102,8 @@ public class GpuBackendTests
     }
 
     /// <summary>
-    /// A GPU lane count other than 1 or 2, or batches in flight other than 2 to 4, are refused with the reason, before
-    /// any GPU work (runs everywhere).
+    /// A GPU lane count other than 1 or 2, batches in flight other than 2 to 4 or JPEG decoders per batch other than 1 to
+    /// 4 are refused with the reason, before any GPU work (runs everywhere).
     /// </summary>
     [Fact]
     public void LaneAndBatchesInFlightCountsOutOfRangeAreRefused()
@@ -121,12 +122,19 @@ public class GpuBackendTests
             Assert.Equal(ErrorCode.InvalidArgument, e.Code);
             Assert.Contains($"GPU batches in flight {inFlight} must be 2 to 4", e.Message);
         }
+        foreach (int decoders in new[] { 0, 5 })
+        {
+            var e = Assert.Throws<TrtNativeException>(() => new TrtNativeGpuBackend(Spec(repo, "fp32", jpegDecoders: decoders)));
+            Assert.Equal(ErrorCode.InvalidArgument, e.Code);
+            Assert.Contains($"JPEG decoders per batch {decoders} must be 1 to 4", e.Message);
+        }
     }
 
     /// <summary>
     /// Two lanes (a stream, an execution context and device buffers each) give exactly the scores of one lane (both
     /// staging sets on one stream and context) for the same pipelined batches: pixel, JPEG, mixed tensor items, at
-    /// changing batch sizes; so do three batches in flight on two lanes (the batches taking the lanes in turn).
+    /// changing batch sizes; so do three batches in flight on two lanes (the batches taking the lanes in turn), and
+    /// each batch's JPEGs split between three decoders (SplitGpuJpegStage: three threads and streams).
     /// Both lanes' contexts have their CUDA graphs captured by the warm-up.
     /// </summary>
     [GpuFact]
@@ -186,6 +194,12 @@ public class GpuBackendTests
             Assert.Equal(3, three.MaxInFlight);
             var deeper = Pipelined(three, batches);
             for (int k = 0; k < batches.Count; k++) Assert.Equal(want[k], deeper[k]);
+        }
+        using (var split = new TrtNativeGpuBackend(Spec(repo, "fp32", jpegDecoders: 3)))
+        {
+            var parts = Pipelined(split, batches);
+            for (int k = 0; k < batches.Count; k++) Assert.Equal(want[k], parts[k]);
+            Assert.Equal(one.GpuDecodedImages, split.GpuDecodedImages);
         }
         Assert.Equal(one.GpuDecodedImages, two.GpuDecodedImages);
         Assert.Equal(one.CpuRetriedImages, two.CpuRetriedImages);

@@ -206,6 +206,77 @@ public class BatchStagingTests
     }
 }
 
+/// <summary>SplitGpuJpegStage: a batch's files cut between decoders, each file to one of them with its own slot.</summary>
+public class SplitGpuJpegStageTests
+{
+    private static readonly ImageInputParams Input = new() { Width = 10, Height = 8 };
+
+    // A part that records the slots it was given and refuses the slots in `refuse`.
+    private sealed class RecordingPart(Action<string> say, params int[] refuse) : IGpuJpegStage
+    {
+        public List<int> Slots { get; } = [];
+        public Exception? Throw { get; init; }
+        public void DecodeInto(IReadOnlyList<EncodedJpeg> files, ReadOnlySpan<int> slots, Span<bool> decoded)
+        {
+            Assert.Equal(files.Count, slots.Length);
+            Assert.Equal(files.Count, decoded.Length);
+            say("part");
+            if (Throw != null) throw Throw;
+            for (int k = 0; k < slots.Length; k++)
+            {
+                Assert.Equal((byte)slots[k], files[k].Data[0]);  // file k arrives with its own slot
+                Slots.Add(slots[k]);
+                decoded[k] = !refuse.Contains(slots[k]);
+            }
+        }
+    }
+
+    private static List<EncodedJpeg> Files(int n) =>
+        Enumerable.Range(0, n).Select(i => new EncodedJpeg([(byte)(2 * i), 0xD8], Input, 1 << 20)).ToList();
+
+    [Fact]
+    public void EachFileGoesToOnePartWithItsSlotAndTheDecodedFlagsComeBackInOrder()
+    {
+        var events = new List<string>();
+        void Say(string e) { lock (events) events.Add(e); }
+        var parts = new[] { new RecordingPart(Say), new RecordingPart(Say, 4), new RecordingPart(Say, 12) };
+        var stage = new SplitGpuJpegStage(parts, () => Say("fork"), () => Say("join"));
+        int[] slots = Enumerable.Range(0, 7).Select(i => 2 * i).ToArray();  // file i in slot 2i
+        var decoded = new bool[7];
+
+        stage.DecodeInto(Files(7), slots, decoded);
+
+        Assert.Equal([[0, 2], [4, 6], [8, 10, 12]], parts.Select(p => p.Slots.ToArray()));  // 7 files: 2, 2 and 3
+        Assert.Equal([true, true, false, true, true, true, false], decoded);
+        Assert.Equal(["fork", "part", "part", "part", "join"], events);
+    }
+
+    [Fact]
+    public void ABatchOfOneFileUsesTheFirstDecoderAloneWithoutForking()
+    {
+        var events = new List<string>();
+        var parts = new[] { new RecordingPart(events.Add), new RecordingPart(events.Add) };
+        var decoded = new bool[1];
+        new SplitGpuJpegStage(parts, () => events.Add("fork"), () => events.Add("join")).DecodeInto(Files(1), [0], decoded);
+        Assert.Equal(["part"], events);
+        Assert.Equal([0], parts[0].Slots);
+        Assert.True(decoded[0]);
+    }
+
+    [Fact]
+    public void APartsErrorComesOutAsItselfAndTheStreamsStillJoin()
+    {
+        var events = new List<string>();
+        void Say(string e) { lock (events) events.Add(e); }
+        var failure = new TrtNative.TrtNativeException(TrtNative.ErrorCode.CudaError, "device lost");
+        var parts = new[] { new RecordingPart(Say), new RecordingPart(Say) { Throw = failure } };
+        var stage = new SplitGpuJpegStage(parts, () => Say("fork"), () => Say("join"));
+        var thrown = Assert.Throws<TrtNative.TrtNativeException>(() => stage.DecodeInto(Files(4), [0, 2, 4, 6], new bool[4]));
+        Assert.Same(failure, thrown);
+        Assert.Equal("join", events[^1]);
+    }
+}
+
 /// <summary>
 /// The resize kernel's arithmetic (native/src/kernels/image_resize.cu: per output pixel, the row sums over the
 /// horizontal taps, then the sum of those over the vertical taps, weights from the same double expressions) written in

@@ -52,6 +52,17 @@ public class KestrelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void JpegDecodersPerBatchDefaultToOneAndOutOfRangeIsRefused()
+    {
+        Assert.Equal(1, ParseOptions().JpegDecodersPerBatch);
+        Assert.Equal(2, ParseOptions("--jpeg-decoders-per-batch", "2").JpegDecodersPerBatch);
+        Assert.Equal(4, ParseOptions("--jpeg-decoders-per-batch=4").JpegDecodersPerBatch);
+        foreach (var bad in new[] { "0", "5" })
+            Assert.Contains($"--jpeg-decoders-per-batch (TrtNative:JpegDecodersPerBatch) must be 1 to 4, got {bad}",
+                Assert.Throws<ArgumentException>(() => ParseOptions("--jpeg-decoders-per-batch", bad)).Message);
+    }
+
+    [Fact]
     public async Task ServesTheApiOverTcp()
     {
         using var d = new TempDir();

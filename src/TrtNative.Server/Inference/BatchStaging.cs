@@ -109,3 +109,51 @@ public sealed class GpuJpegStage(GpuJpegDecoder decoder, CudaStream stream, Imag
         decoder.EnqueueResize(stream, _jobs.AsSpan(0, jobs), stager.DevicePixels, stager.Height, stager.Width, stager.Channels);
     }
 }
+
+/// <summary>
+/// One batch's JPEGs cut into contiguous parts, each decoded at once on a thread of its own by its own
+/// <see cref="IGpuJpegStage"/> (decoder and stream). nvJPEG's batched call holds the calling thread while it parses
+/// the files (0.66 ms for 16 640x480 files on the H100), and two decoders on two threads decoded 1.4x as many images
+/// a second as one. <paramref name="fork"/> runs before the parts (their streams wait for the batch's preparation
+/// stream), <paramref name="join"/> after them, even when one fails (the preparation stream waits for theirs).
+/// </summary>
+/// <param name="parts">The decoders; a batch of fewer files than parts uses only as many as it has files.</param>
+/// <param name="fork">Orders the parts' streams after the preparation stream's work so far.</param>
+/// <param name="join">Orders the preparation stream's next work after the parts' streams.</param>
+public sealed class SplitGpuJpegStage(IGpuJpegStage[] parts, Action fork, Action join) : IGpuJpegStage
+{
+    /// <inheritdoc/>
+    public void DecodeInto(IReadOnlyList<EncodedJpeg> files, ReadOnlySpan<int> slots, Span<bool> decoded)
+    {
+        int n = files.Count, used = Math.Min(parts.Length, n);
+        if (used <= 1)
+        {
+            parts[0].DecodeInto(files, slots, decoded);
+            return;
+        }
+        var all = files.ToArray();
+        var slotsCopy = slots.ToArray();
+        var done = new bool[n];
+        fork();
+        try
+        {
+            // Part p takes files [p * n / used, (p + 1) * n / used): sizes differ by at most one.
+            Parallel.For(0, used, new ParallelOptions { MaxDegreeOfParallelism = used }, p =>
+            {
+                int first = p * n / used, end = (p + 1) * n / used;
+                parts[p].DecodeInto(new ArraySegment<EncodedJpeg>(all, first, end - first), slotsCopy.AsSpan(first, end - first),
+                    done.AsSpan(first, end - first));
+            });
+        }
+        catch (AggregateException e)
+        {
+            // A part's own error, not the wrapper: whether it is a device failure decides if the replica leaves rotation.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
+        finally
+        {
+            join();
+        }
+        done.CopyTo(decoded);
+    }
+}

@@ -114,6 +114,13 @@ public sealed record BackendSpec(
     /// stream); their engine runs share the lanes in turn.
     /// </summary>
     public int GpuBatchesInFlight { get; init; } = 2;
+
+    /// <summary>
+    /// GPU backend: nvJPEG decoders a batch's JPEGs are split between, each decoding its part at once on a thread and
+    /// stream of its own, 1..<see cref="TrtNativeGpuBackend.MaxJpegDecodersPerBatch"/> (the server's
+    /// --jpeg-decoders-per-batch; every staging set has that many).
+    /// </summary>
+    public int JpegDecodersPerBatch { get; init; } = 1;
 }
 
 /// <summary>

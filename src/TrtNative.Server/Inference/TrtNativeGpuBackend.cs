@@ -46,6 +46,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     /// <summary>Most batches a backend keeps in flight (<see cref="BackendSpec.GpuBatchesInFlight"/>): one staging set each.</summary>
     public const int MaxBatchesInFlight = 4;
 
+    /// <summary>Most nvJPEG decoders one batch's JPEGs are split between (<see cref="BackendSpec.JpegDecodersPerBatch"/>).</summary>
+    public const int MaxJpegDecodersPerBatch = 4;
+
     /// <inheritdoc/>
     public int MaxInFlight => _staging.Length;
 
@@ -91,13 +94,35 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         public CudaEvent Engine { get; } = engine;
         public CudaEvent Done { get; } = done;
         public GpuJpegDecoder? Jpeg { get; set; }
-        public GpuJpegStage? JpegStage { get; set; }
+        public IGpuJpegStage? JpegStage { get; set; }
+        // With several JPEG decoders per batch (BackendSpec.JpegDecodersPerBatch): the others, each decoding on a stream
+        // of its own, and what they need (those streams, their events), freed with the set.
+        public List<GpuJpegDecoder> SideJpeg { get; } = [];
+        public List<CudaStream> SideStreams { get; } = [];
+        public List<CudaEvent> SideEvents { get; } = [];
         public bool Busy { get; set; }
+
+        // The JPEG decoders and what they own (streams, events); the set's pixels and streams stay.
+        public void DisposeJpeg()
+        {
+            foreach (var s in SideStreams)
+                try { s.Synchronize(); } catch (TrtNativeException) { }
+            foreach (var d in SideJpeg) d.Dispose();
+            foreach (var e in SideEvents) e.Dispose();
+            foreach (var s in SideStreams) s.Dispose();
+            SideJpeg.Clear();
+            SideEvents.Clear();
+            SideStreams.Clear();
+            Jpeg?.Dispose();
+            Jpeg = null;
+            JpegStage = null;
+        }
+
         public void Dispose()
         {
-            // Queued preparation may still use the pixels and the decoder: wait for it (a failed stream: free regardless).
+            // Queued preparation may still use the pixels and the decoders: wait for it (a failed stream: free regardless).
             try { Prepare.Synchronize(); } catch (TrtNativeException) { }
-            Jpeg?.Dispose();
+            DisposeJpeg();
             Done.Dispose();
             Engine.Dispose();
             Prepared.Dispose();
@@ -118,6 +143,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"GPU lanes {spec.GpuLanes} must be 1 or {MaxLanes}");
         if (spec.GpuBatchesInFlight is < 2 or > MaxBatchesInFlight)
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"GPU batches in flight {spec.GpuBatchesInFlight} must be 2 to {MaxBatchesInFlight}");
+        if (spec.JpegDecodersPerBatch is < 1 or > MaxJpegDecodersPerBatch)
+            throw new TrtNativeException(ErrorCode.InvalidArgument, $"JPEG decoders per batch {spec.JpegDecodersPerBatch} must be 1 to {MaxJpegDecodersPerBatch}");
         _lanes = new Lane[spec.GpuLanes];
         _staging = new Staging[spec.GpuBatchesInFlight];
         int count = CudaDevice.Count;
@@ -176,7 +203,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             OutputSize = ProbeOutputSize();
             for (int i = 0; i < _lanes.Length; i++) _lanes[i] = CreateLane();
             for (int i = 0; i < _staging.Length; i++) _staging[i] = CreateStaging();
-            _noGpuDecode = spec.GpuDecode ? CreateJpegDecoders() : "off (--gpu-decode false)";
+            _noGpuDecode = spec.GpuDecode ? CreateJpegDecoders(spec.JpegDecodersPerBatch) : "off (--gpu-decode false)";
             log?.Invoke($"JPEG decoding: {GpuDecode}");
             var warmClock = System.Diagnostics.Stopwatch.StartNew();
             foreach (var lane in _lanes) WarmUp(lane);
@@ -257,34 +284,68 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     }
 
     // One nvJPEG decoder per staging set (its decoded images live until its next batch), decoding on the set's
-    // preparation stream.
+    // preparation stream; with `decodersPerBatch` > 1 the others decode their part of the batch at once, each on a
+    // stream of its own that forks from the preparation stream and joins it again (SplitGpuJpegStage).
     // Without nvJPEG (a build without it, no libnvjpeg, a GPU it refuses) every image takes the CPU path, as before:
     // that is a message, not an error. Returns why JPEGs stay on the CPU, or null when the decoders exist.
-    private string? CreateJpegDecoders()
+    private string? CreateJpegDecoders(int decodersPerBatch)
     {
         try
         {
             foreach (var st in _staging)
             {
                 st.Jpeg = new GpuJpegDecoder(_ctx, MaxBatchSize);
-                st.JpegStage = new GpuJpegStage(st.Jpeg, st.Prepare, st.Stager);
+                var first = new GpuJpegStage(st.Jpeg, st.Prepare, st.Stager);
+                if (decodersPerBatch == 1)
+                {
+                    st.JpegStage = first;
+                    continue;
+                }
+                // Each object joins the set's lists as soon as it exists, so a failure part way frees what was made.
+                var parts = new IGpuJpegStage[decodersPerBatch];
+                parts[0] = first;
+                var forked = CudaEvent.Create(_ctx);
+                st.SideEvents.Add(forked);
+                var sides = new (CudaStream Stream, CudaEvent Joined)[decodersPerBatch - 1];
+                for (int p = 1; p < decodersPerBatch; p++)
+                {
+                    var stream = CudaStream.Create(_ctx, s_prepareHighPriority);
+                    st.SideStreams.Add(stream);
+                    var joined = CudaEvent.Create(_ctx);
+                    st.SideEvents.Add(joined);
+                    var decoder = new GpuJpegDecoder(_ctx, MaxBatchSize);
+                    st.SideJpeg.Add(decoder);
+                    sides[p - 1] = (stream, joined);
+                    parts[p] = new GpuJpegStage(decoder, stream, st.Stager);
+                }
+                var prepare = st.Prepare;
+                st.JpegStage = new SplitGpuJpegStage(parts,
+                    fork: () =>
+                    {
+                        forked.Record(prepare);
+                        foreach (var (stream, _) in sides) stream.WaitFor(forked);
+                    },
+                    join: () =>
+                    {
+                        foreach (var (stream, joined) in sides)
+                        {
+                            joined.Record(stream);
+                            prepare.WaitFor(joined);
+                        }
+                    });
             }
             return null;
         }
         catch (TrtNativeException e) when (e.Code is ErrorCode.Unsupported or ErrorCode.NoDevice or ErrorCode.CudaError or ErrorCode.OutOfMemory)
         {
-            foreach (var st in _staging)
-            {
-                st.Jpeg?.Dispose();
-                st.Jpeg = null;
-                st.JpegStage = null;
-            }
+            foreach (var st in _staging) st.DisposeJpeg();
             return $"CPU (SkiaSharp): {e.Message}";
         }
     }
 
     /// <summary>Where JPEGs are decoded: "nvJPEG, hardware decoder", "nvJPEG, CUDA backend …", "off …" or "CPU (SkiaSharp): why".</summary>
-    public string GpuDecode => _noGpuDecode ?? (_staging.All(st => st.Jpeg!.IsHardware) ? "nvJPEG, hardware decoder" : "nvJPEG, CUDA backend (no hardware decoder in use)");
+    public string GpuDecode => _noGpuDecode ?? (_staging.All(st => st.Jpeg!.IsHardware && st.SideJpeg.All(d => d.IsHardware))
+        ? "nvJPEG, hardware decoder" : "nvJPEG, CUDA backend (no hardware decoder in use)");
 
     private string? _noGpuDecode = "off";
 

@@ -144,7 +144,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
 
         var spec = new BackendSpec(contents.ModelPath, repo, info, input.Channels, input.OutHeight, input.OutWidth, maxBatch,
             dtype, gpus.All ? 0 : gpus.Ordinals[0], workspace, engineFile, readEngine, writeEngine, opts.CpuThreads, opts.GpuDecode,
-            opts.GpuLanes, protection) { OptimizationLevel = level, GpuBatchesInFlight = opts.GpuBatchesInFlight };
+            opts.GpuLanes, protection) { OptimizationLevel = level, GpuBatchesInFlight = opts.GpuBatchesInFlight,
+            JpegDecodersPerBatch = opts.JpegDecodersPerBatch };
         return new ServiceDefinition(name, description, mllib, repo, (JsonObject)parameters.DeepClone(), input, contents.Labels,
             nclasses, best, thr, spec) { Gpus = gpus };
     }
