@@ -30,37 +30,29 @@ public class KestrelTests(ITestOutputHelper output)
     private static ServerOptions ParseOptions(params string[] args) =>
         ServerOptions.From(new ConfigurationBuilder().AddInMemoryCollection(ServerOptions.ParseArgs(args, [])).Build());
 
-    [Fact]
-    public void GpuLanesDefaultToTwoAndOutOfRangeIsRefused()
+    // An integer option: its default, values given as "--flag value" and "--flag=value", and out-of-range values refused
+    // with a message naming the switch, its configuration key and the allowed range.
+    private static void AssertIntOption(string flag, string key, Func<ServerOptions, int> read, int byDefault, int low, int high, string range)
     {
-        Assert.Equal(2, ParseOptions().GpuLanes);
-        Assert.Equal(1, ParseOptions("--gpu-lanes", "1").GpuLanes);
-        Assert.Equal(2, ParseOptions("--gpu-lanes=2").GpuLanes);
-        foreach (var bad in new[] { "0", "3" })
-            Assert.Contains($"--gpu-lanes (TrtNative:GpuLanes) must be 1 or 2, got {bad}", Assert.Throws<ArgumentException>(() => ParseOptions("--gpu-lanes", bad)).Message);
+        Assert.Equal(byDefault, read(ParseOptions()));
+        Assert.Equal(low, read(ParseOptions(flag, low.ToString())));
+        Assert.Equal(high, read(ParseOptions($"{flag}={high}")));
+        foreach (var bad in new[] { low - 1, high + 1 })
+            Assert.Contains($"{flag} (TrtNative:{key}) must be {range}, got {bad}",
+                Assert.Throws<ArgumentException>(() => ParseOptions(flag, bad.ToString())).Message);
     }
 
     [Fact]
-    public void GpuBatchesInFlightDefaultToTwoAndOutOfRangeIsRefused()
-    {
-        Assert.Equal(2, ParseOptions().GpuBatchesInFlight);
-        Assert.Equal(3, ParseOptions("--gpu-batches-in-flight", "3").GpuBatchesInFlight);
-        Assert.Equal(4, ParseOptions("--gpu-batches-in-flight=4").GpuBatchesInFlight);
-        foreach (var bad in new[] { "1", "5" })
-            Assert.Contains($"--gpu-batches-in-flight (TrtNative:GpuBatchesInFlight) must be 2 to 4, got {bad}",
-                Assert.Throws<ArgumentException>(() => ParseOptions("--gpu-batches-in-flight", bad)).Message);
-    }
+    public void GpuLanesDefaultToTwoAndOutOfRangeIsRefused() =>
+        AssertIntOption("--gpu-lanes", "GpuLanes", o => o.GpuLanes, 2, 1, 2, "1 or 2");
 
     [Fact]
-    public void JpegDecodersPerBatchDefaultToOneAndOutOfRangeIsRefused()
-    {
-        Assert.Equal(1, ParseOptions().JpegDecodersPerBatch);
-        Assert.Equal(2, ParseOptions("--jpeg-decoders-per-batch", "2").JpegDecodersPerBatch);
-        Assert.Equal(4, ParseOptions("--jpeg-decoders-per-batch=4").JpegDecodersPerBatch);
-        foreach (var bad in new[] { "0", "5" })
-            Assert.Contains($"--jpeg-decoders-per-batch (TrtNative:JpegDecodersPerBatch) must be 1 to 4, got {bad}",
-                Assert.Throws<ArgumentException>(() => ParseOptions("--jpeg-decoders-per-batch", bad)).Message);
-    }
+    public void GpuBatchesInFlightDefaultToTwoAndOutOfRangeIsRefused() =>
+        AssertIntOption("--gpu-batches-in-flight", "GpuBatchesInFlight", o => o.GpuBatchesInFlight, 2, 2, 4, "2 to 4");
+
+    [Fact]
+    public void JpegDecodersPerBatchDefaultToOneAndOutOfRangeIsRefused() =>
+        AssertIntOption("--jpeg-decoders-per-batch", "JpegDecodersPerBatch", o => o.JpegDecodersPerBatch, 1, 1, 4, "1 to 4");
 
     [Fact]
     public async Task ServesTheApiOverTcp()
