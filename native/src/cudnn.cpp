@@ -175,11 +175,12 @@ public:
 
         std::vector<Candidate> cands;
         std::vector<TimedCandidate> timed;
+        std::string build_note;  // how long the candidate being added took to build, for the log
         auto add = [&](const Candidate& c) {
             int index = static_cast<int>(cands.size());
             cands.push_back(c);
             timed.push_back({index, median_ms(env.timing(), [&] { run_candidate(t, env, c); })});
-            autotune_log(where, name_of(c), ms_text(timed.back().ms));
+            autotune_log(where, name_of(c), ms_text(timed.back().ms) + build_note);
         };
         // Makes a candidate, runs it over a poisoned output and keeps it when it agrees with the direct kernel; one
         // that cannot be made, needs more workspace than there is, or fails to run is left out.
@@ -211,8 +212,10 @@ public:
         int n = 0;
         auto h = static_cast<cudnnHandle_t>(env.cudnn);
         TRTN_CUDNN_CHECK(cudnnSetStream(h, env.stream));
+        WallClock find_clock;
         TRTN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, x_, x.ptr, w_, w.ptr, conv_, y_, y.ptr, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                                 &n, perf, env.workspace, avail));
+        autotune_log(where, "cudnnFindConvolutionForwardAlgorithmEx", "took " + find_clock.ms_text() + " for " + std::to_string(n) + " algorithms");
         for (int i = 0; i < n; ++i) {
             if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok(perf[i].mathType) || perf[i].memory > avail) continue;
             if (!try_algo(env, perf[i].algo)) continue;
@@ -229,9 +232,12 @@ public:
                     for (size_t i = 0; i < g.candidate_count() && built < search.candidates; ++i) {
                         if (g.runtime_compiled(i) && compiled >= search.runtime_compiled) continue;
                         if (g.runtime_compiled(i)) ++compiled;  // attempts count: a failed compile costs as much
+                        WallClock build_clock;
                         if (!g.build(i)) continue;
                         ++built;
+                        build_note = " built in " + build_clock.ms_text() + (g.runtime_compiled(i) ? " (runtime-compiled)" : "");
                         try_add([&] { return Candidate{ConvImpl::Graph, algo_, fused, i, g.workspace(i)}; });
+                        build_note.clear();
                     }
                 } catch (const std::exception&) {
                     cudaGetLastError();  // no graph for this convolution: the other tactics remain

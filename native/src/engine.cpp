@@ -1,5 +1,6 @@
 // Engine (layer list) and execution context exports.
 #include "engine.h"
+#include "timing.h"
 
 #include <algorithm>
 #include <chrono>
@@ -511,8 +512,10 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
                 if (seen != chosen.end()) {
                     std::tie(tactic, ms) = seen->second;
                 } else {
+                    WallClock clock;
                     tactic = in_layer(*l, [&] { return l->autotune(c->tensors, c->env, &ms); });
                     chosen.emplace(key, std::make_pair(tactic, ms));
+                    autotune_log(l->tuning_label(c->tensors), "every candidate", "tuned in " + clock.ms_text());
                 }
                 // The new timing replaces the engine's tactic, and the ones timed at other shapes with it.
                 c->engine->layers[i].tactic = tactic;

@@ -76,6 +76,9 @@ public:
 
     const LayerDesc& desc;
 
+    // "name out=[dims]": how the autotuning log names this layer at the current shapes.
+    std::string tuning_label(std::vector<TensorView>& t) const { return desc.name + " out=" + out(t, 0).shape_string(); }
+
 protected:
     TensorView& in(std::vector<TensorView>& t, size_t i) const { return t[desc.inputs.at(i)]; }
     TensorView* opt_in(std::vector<TensorView>& t, size_t i) const {
@@ -83,8 +86,6 @@ protected:
     }
     TensorView& out(std::vector<TensorView>& t, size_t i) const { return t[desc.outputs.at(i)]; }
     template <class P> const P& params() const { return *reinterpret_cast<const P*>(desc.params.data()); }
-    // "name out=[dims]": how the autotuning log names this layer at the current shapes.
-    std::string tuning_label(std::vector<TensorView>& t) const { return desc.name + " out=" + out(t, 0).shape_string(); }
 };
 
 std::unique_ptr<Layer> make_conv_layer(const LayerDesc& d);

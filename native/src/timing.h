@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -28,6 +29,21 @@ inline std::string ms_text(float ms) {
     std::snprintf(b, sizeof b, "ms=%.4f", ms);
     return b;
 }
+
+// Host wall time since construction, for the autotuning log's build and search times (cold builds of MobileNetV3 and
+// EfficientNet take minutes on an H100, and the log did not say where).
+class WallClock {
+public:
+    double ms() const { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count(); }
+    std::string ms_text() const {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.1f ms", ms());
+        return b;
+    }
+
+private:
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
 
 // Two CUDA events for one timing, destroyed even when the timed body throws.
 class EventPair {
