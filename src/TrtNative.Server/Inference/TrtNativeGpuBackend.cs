@@ -84,7 +84,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     // stream its input is prepared on (upload, decode, resize, normalise), the events recorded before its input's
     // preparation, after it, before the engine and after its scores' download (ordering and the stage times), its JPEG
     // decoder (null when GPU decoding is off or unavailable), and the lane it runs on.
-    private sealed class Staging(ImageBatchStager stager, PinnedBuffer<float> scores, CudaStream prepare, CudaEvent begin, CudaEvent prepared, CudaEvent engine, CudaEvent done) : IDisposable
+    private sealed class Staging(ImageBatchStager stager, PinnedBuffer<float> scores, CudaStream prepare, bool ownsPrepare, CudaEvent begin, CudaEvent prepared, CudaEvent engine, CudaEvent done) : IDisposable
     {
         public CudaStream Prepare { get; } = prepare;
         public CudaEvent Prepared { get; } = prepared;
@@ -127,7 +127,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             Engine.Dispose();
             Prepared.Dispose();
             Begin.Dispose();
-            Prepare.Dispose();
+            if (ownsPrepare) Prepare.Dispose();
             Scores.Dispose();
             Stager.Dispose();
         }
@@ -202,7 +202,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             _engine = engine;
             OutputSize = ProbeOutputSize();
             for (int i = 0; i < _lanes.Length; i++) _lanes[i] = CreateLane();
-            for (int i = 0; i < _staging.Length; i++) _staging[i] = CreateStaging();
+            for (int i = 0; i < _staging.Length; i++) _staging[i] = CreateStaging(i);
             _noGpuDecode = spec.GpuDecode ? CreateJpegDecoders(spec.JpegDecodersPerBatch) : "off (--gpu-decode false)";
             log?.Invoke($"JPEG decoding: {GpuDecode}");
             var warmClock = System.Diagnostics.Stopwatch.StartNew();
@@ -261,7 +261,14 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
     // the default priority (the A/B).
     private static readonly bool s_prepareHighPriority = Environment.GetEnvironmentVariable("TRTN_SERVER_PREPARE_PRIORITY") != "0";
 
-    private Staging CreateStaging()
+    // TRTN_SERVER_PREPARE_STREAM=lane (an A/B, not a setting): each staging set prepares its batches on the stream of
+    // the lane its batches run on, as before the preparation streams existed (session 10's measured layout), where
+    // every staging set's batches take one lane (their counts divide); otherwise the sets keep their own streams.
+    private static readonly bool s_prepareOnLane = Environment.GetEnvironmentVariable("TRTN_SERVER_PREPARE_STREAM") == "lane";
+
+    // Staging set `index`: its batches are the submitted ones with that index modulo the set count, and run on lane
+    // `index` modulo the lane count whenever the lane count divides the set count.
+    private Staging CreateStaging(int index)
     {
         var owned = new List<IDisposable>();
         try
@@ -270,11 +277,12 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             owned.Add(stager);
             var scores = PinnedBuffer<float>.Allocate(_ctx, MaxBatchSize * OutputSize);
             owned.Add(scores);
-            var prepare = CudaStream.Create(_ctx, s_prepareHighPriority);
-            owned.Add(prepare);
+            bool onLane = s_prepareOnLane && _staging.Length % _lanes.Length == 0;
+            var prepare = onLane ? _lanes[index % _lanes.Length].Stream : CudaStream.Create(_ctx, s_prepareHighPriority);
+            if (!onLane) owned.Add(prepare);
             var events = new CudaEvent[4];
             for (int i = 0; i < events.Length; i++) owned.Add(events[i] = CudaEvent.Create(_ctx));
-            return new Staging(stager, scores, prepare, events[0], events[1], events[2], events[3]);
+            return new Staging(stager, scores, prepare, !onLane, events[0], events[1], events[2], events[3]);
         }
         catch
         {
