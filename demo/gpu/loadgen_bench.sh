@@ -30,6 +30,7 @@
 #   TRTN_LG_SAMPLE_SECONDS memory sampling period [5]
 #   TRTN_LG_BUILD_LIMIT    seconds to wait for the engine build [600]
 #   TRTN_LG_DECODE_SECONDS measured seconds per decodebench line before the server starts (0: none) [2]
+#   TRTN_LG_DECODERS       decodebench's numbers of concurrent decoders, before the server starts [1,2]
 #   TRTN_LG_DECODE_ENGINE  1: after the load, decodebench again with the service's engine plan running on another
 #                          stream (how much decoding and the engine slow each other down) [1]
 #   TRTN_LG_B_ENV          A/Bs: after everything else, for each ";"-separated group of VAR=value settings the server is
@@ -83,7 +84,7 @@ if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_SECONDS:-2}" != 0 ]; then
   # The ceiling of the server's GPU image path, without a server: nvJPEG decode + resize per batch size and number of
   # concurrent decoders, and SkiaSharp on the host's cores (the CPU fallback).
   echo "== decode ceiling: TrtNative.Sample decodebench"
-  "$srv/TrtNative.Sample" decodebench --synthetic 640x480,1920x1080 --batch 16,32,64,128,12-28 --decoders 1,2 \
+  "$srv/TrtNative.Sample" decodebench --synthetic 640x480,1920x1080 --batch 16,32,64,128,12-28 --decoders "${TRTN_LG_DECODERS:-1,2}" \
     --duration "${TRTN_LG_DECODE_SECONDS:-2}s" 2>&1 | tee "$out/decodebench.log"
   echo "decodebench done ($((SECONDS - t0)) s so far)"
 fi
