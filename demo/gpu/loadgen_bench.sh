@@ -47,6 +47,8 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 out="$(mkdir -p "${OUT:-$root/out/loadgen}" && cd "${OUT:-$root/out/loadgen}" && pwd)"
+# A reused OUT: an earlier run's reports would read as this one's in the summary.
+rm -rf "$out"/loadgen-*.json "$out"/loadgen-*.log "$out"/b "$out"/b[0-9]* "$out"/loadgen_summary.json "$out"/memory.csv
 work="${TRTN_LG_WORK:-/tmp/lgbench}"; mkdir -p "$work"; work="$(cd "$work" && pwd)"
 cpu=""; [ "${1:-}" = "--cpu" ] && cpu="--cpu"
 py="${PYTHON:-python3}"
@@ -258,7 +260,8 @@ import csv, json, os
 out = os.environ["OUT"]
 summary = {"runs": [], "memory": None}
 print(f"{'run':<20} {'clients':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'avg batch':>9} {'engine img/s':>13} {'srv/eng':>7}")
-b_runs = sorted((f[len("loadgen-"):-len(".json")] for f in os.listdir(out) if f.startswith("loadgen-path-640x480-b") and f.endswith(".json")),
+import re
+b_runs = sorted((m.group(1) for m in (re.fullmatch(r"loadgen-(path-640x480-b(\d+))\.json", f) for f in os.listdir(out)) if m),
                 key=lambda n: int(n.rsplit("-b", 1)[1]))
 for name in ["path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480"] + b_runs:
     p = os.path.join(out, f"loadgen-{name}.json")

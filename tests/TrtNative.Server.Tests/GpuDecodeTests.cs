@@ -240,7 +240,7 @@ public class SplitGpuJpegStageTests
         var events = new List<string>();
         void Say(string e) { lock (events) events.Add(e); }
         var parts = new[] { new RecordingPart(Say), new RecordingPart(Say, 4), new RecordingPart(Say, 12) };
-        var stage = new SplitGpuJpegStage(parts, () => Say("fork"), () => Say("join"));
+        var stage = new SplitGpuJpegStage(parts, () => Say("fork"), () => Say("join"), () => Say("settle"));
         int[] slots = Enumerable.Range(0, 7).Select(i => 2 * i).ToArray();  // file i in slot 2i
         var decoded = new bool[7];
 
@@ -257,23 +257,23 @@ public class SplitGpuJpegStageTests
         var events = new List<string>();
         var parts = new[] { new RecordingPart(events.Add), new RecordingPart(events.Add) };
         var decoded = new bool[1];
-        new SplitGpuJpegStage(parts, () => events.Add("fork"), () => events.Add("join")).DecodeInto(Files(1), [0], decoded);
+        new SplitGpuJpegStage(parts, () => events.Add("fork"), () => events.Add("join"), () => events.Add("settle")).DecodeInto(Files(1), [0], decoded);
         Assert.Equal(["part"], events);
         Assert.Equal([0], parts[0].Slots);
         Assert.True(decoded[0]);
     }
 
     [Fact]
-    public void APartsErrorComesOutAsItselfAndTheStreamsStillJoin()
+    public void APartsErrorComesOutAsItselfAfterTheStreamsJoinAndSettle()
     {
         var events = new List<string>();
         void Say(string e) { lock (events) events.Add(e); }
         var failure = new TrtNative.TrtNativeException(TrtNative.ErrorCode.CudaError, "device lost");
         var parts = new[] { new RecordingPart(Say), new RecordingPart(Say) { Throw = failure } };
-        var stage = new SplitGpuJpegStage(parts, () => Say("fork"), () => Say("join"));
+        var stage = new SplitGpuJpegStage(parts, () => Say("fork"), () => Say("join"), () => Say("settle"));
         var thrown = Assert.Throws<TrtNative.TrtNativeException>(() => stage.DecodeInto(Files(4), [0, 2, 4, 6], new bool[4]));
         Assert.Same(failure, thrown);
-        Assert.Equal("join", events[^1]);
+        Assert.Equal(["join", "settle"], events[^2..]);
     }
 }
 

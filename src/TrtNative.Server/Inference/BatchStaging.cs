@@ -115,12 +115,15 @@ public sealed class GpuJpegStage(GpuJpegDecoder decoder, CudaStream stream, Imag
 /// <see cref="IGpuJpegStage"/> (decoder and stream). nvJPEG's batched call holds the calling thread while it parses
 /// the files (0.66 ms for 16 640x480 files on the H100), and two decoders on two threads decoded 1.4x as many images
 /// a second as one. <paramref name="fork"/> runs before the parts (their streams wait for the batch's preparation
-/// stream), <paramref name="join"/> after them, even when one fails (the preparation stream waits for theirs).
+/// stream), <paramref name="join"/> after them, even when one fails (the preparation stream waits for theirs); after
+/// a failure <paramref name="settle"/> then waits for what the other parts queued, since the caller may reuse their
+/// buffers at once.
 /// </summary>
 /// <param name="parts">The decoders; a batch of fewer files than parts uses only as many as it has files.</param>
 /// <param name="fork">Orders the parts' streams after the preparation stream's work so far.</param>
 /// <param name="join">Orders the preparation stream's next work after the parts' streams.</param>
-public sealed class SplitGpuJpegStage(IGpuJpegStage[] parts, Action fork, Action join) : IGpuJpegStage
+/// <param name="settle">Blocks until the preparation stream's queued work is done.</param>
+public sealed class SplitGpuJpegStage(IGpuJpegStage[] parts, Action fork, Action join, Action settle) : IGpuJpegStage
 {
     /// <inheritdoc/>
     public void DecodeInto(IReadOnlyList<EncodedJpeg> files, ReadOnlySpan<int> slots, Span<bool> decoded)
@@ -135,6 +138,7 @@ public sealed class SplitGpuJpegStage(IGpuJpegStage[] parts, Action fork, Action
         var slotsCopy = slots.ToArray();
         var done = new bool[n];
         fork();
+        bool failed = true;
         try
         {
             // Part p takes files [p * n / used, (p + 1) * n / used): sizes differ by at most one.
@@ -144,6 +148,7 @@ public sealed class SplitGpuJpegStage(IGpuJpegStage[] parts, Action fork, Action
                 parts[p].DecodeInto(new ArraySegment<EncodedJpeg>(all, first, end - first), slotsCopy.AsSpan(first, end - first),
                     done.AsSpan(first, end - first));
             });
+            failed = false;
         }
         catch (AggregateException e)
         {
@@ -153,6 +158,7 @@ public sealed class SplitGpuJpegStage(IGpuJpegStage[] parts, Action fork, Action
         finally
         {
             join();
+            if (failed) settle();
         }
         done.CopyTo(decoded);
     }

@@ -340,7 +340,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                             joined.Record(stream);
                             prepare.WaitFor(joined);
                         }
-                    });
+                    },
+                    settle: prepare.Synchronize);
             }
             return null;
         }
@@ -376,13 +377,6 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 
     private int[] BatchSizes() => _fixedBatch ? [MaxBatchSize] : Enumerable.Range(1, MaxBatchSize).Select(n => BatchBucket(n, MaxBatchSize)).Distinct().ToArray();
 
-    /// <summary>
-    /// Runs every batch size a batch can run at (<see cref="BatchBucket"/>) twice on <paramref name="lane"/> before the
-    /// service is ready: the first run sets the layers up for that shape (which may build cuDNN plans) and loads the
-    /// kernels, the second captures the lane's CUDA graph. Without it the first request of each new size on each lane
-    /// would pay for that. Every shape is set up before any run so the workspace has its final size first: a larger
-    /// workspace later would drop the graphs already captured.
-    /// </summary>
     // TRTN_SERVER_PARALLEL_WARMUP=1 (an A/B switch until measured): the lanes warm up at once, one thread each. Their
     // contexts share only the engine, which setting shapes up reads; each has its own cuDNN and cuBLASLt handles. The
     // warm-up took 85-105 s for ResNet-50 at 14 batch sizes on two lanes (H100), paid again at every service creation.
@@ -406,6 +400,13 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         }
     }
 
+    /// <summary>
+    /// Runs every batch size a batch can run at (<see cref="BatchBucket"/>) twice on <paramref name="lane"/> before the
+    /// service is ready: the first run sets the layers up for that shape (which may build cuDNN plans) and loads the
+    /// kernels, the second captures the lane's CUDA graph. Without it the first request of each new size on each lane
+    /// would pay for that. Every shape is set up before any run so the workspace has its final size first: a larger
+    /// workspace later would drop the graphs already captured.
+    /// </summary>
     private void WarmUp(Lane lane)
     {
         var sizes = BatchSizes();
