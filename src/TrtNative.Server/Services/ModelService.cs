@@ -39,7 +39,9 @@ public sealed class ModelService : IAsyncDisposable
         BackendKind = kind;
         BackendReason = backendReason;
         var sw = Stopwatch.StartNew();
-        _ready = Task.Run(() =>
+        // A thread of its own, not the thread pool's: a build holds its thread for seconds to minutes, and several at
+        // once (a server starting with many services, or the tests' fifty) would hold the threads requests run on.
+        _ready = Task.Factory.StartNew(() =>
         {
             try
             {
@@ -94,7 +96,7 @@ public sealed class ModelService : IAsyncDisposable
                 built?.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 throw;
             }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         _ready.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted); // observed: reported via State/Error
     }
 
