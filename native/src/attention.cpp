@@ -165,7 +165,7 @@ public:
                     autotune_log(where, implementation(), "rejected: rel L2 " + std::to_string(err) + " from the CUDA-core kernel");
                     continue;
                 }
-                timed.push_back({static_cast<int>(cands.size()), median_ms(env.timing(), [&] { run(t, env); })});
+                timed.push_back({static_cast<int>(cands.size()), median_ms(env.timing(), [&] { run(t, env); }, timing_against(timed))});
                 cands.push_back(tac);
                 autotune_log(where, implementation(), ms_text(timed.back().ms));
             } catch (const std::exception& e) {

@@ -214,7 +214,7 @@ public:
         auto time = [&](int tactic) {
             if (candidate(tactic).workspaceSize > env.workspace_bytes) return;
             try {
-                timed.push_back({tactic, median_ms(env.timing(), [&] { run_with(t, env, tactic); })});
+                timed.push_back({tactic, median_ms(env.timing(), [&] { run_with(t, env, tactic); }, timing_against(timed))});
                 autotune_log(where, name_of(tactic), ms_text(timed.back().ms));
             } catch (const Error& e) {
                 cudaGetLastError();  // this candidate does not run here; try the next

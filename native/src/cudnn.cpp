@@ -179,7 +179,7 @@ public:
         auto add = [&](const Candidate& c) {
             int index = static_cast<int>(cands.size());
             cands.push_back(c);
-            timed.push_back({index, median_ms(env.timing(), [&] { run_candidate(t, env, c); })});
+            timed.push_back({index, median_ms(env.timing(), [&] { run_candidate(t, env, c); }, timing_against(timed))});
             autotune_log(where, name_of(c), ms_text(timed.back().ms) + build_note);
         };
         // Makes a candidate, runs it over a poisoned output and keeps it when it agrees with the direct kernel; one

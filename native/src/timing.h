@@ -88,12 +88,35 @@ inline bool cold_l2_timing() {
     return on;
 }
 
+// A candidate that was timed: an index the caller understands and its median time.
+struct TimedCandidate {
+    int index = -1;
+    float ms = 0;
+};
+
 struct TimingOptions {
     int warmup = 3;             // untimed runs first (module load, clocks, caches)
     int rounds = 7;             // timed rounds; the median is kept
     float min_round_ms = 0.25f; // runs per round grow until a round lasts about this long
     int max_runs_per_round = 64;
+    float give_up_ms = 0;       // > 0: one run after the warm-up slower than this (and than min_round_ms) is the answer
 };
+
+// A candidate whose first timed run takes more than kGiveUpFactor times the fastest candidate's median so far cannot
+// be chosen, so its rounds are skipped and that run stands for its time (TRTN_TUNE_GIVE_UP=0: every candidate gets its
+// rounds). Only runs longer than a round qualify: a single run of a few microseconds is too noisy to judge, and the
+// rounds of short runs cost little; slow candidates (the direct reference kernel at batch 128, for one) cost seven
+// more runs each.
+constexpr float kGiveUpFactor = 4.f;
+
+inline TimingOptions timing_against(const std::vector<TimedCandidate>& timed) {
+    static const bool enabled = !env_is("TRTN_TUNE_GIVE_UP", "0");
+    TimingOptions o;
+    if (!enabled) return o;
+    for (const TimedCandidate& c : timed)
+        if (c.ms > 0 && (o.give_up_ms == 0 || kGiveUpFactor * c.ms < o.give_up_ms)) o.give_up_ms = kGiveUpFactor * c.ms;
+    return o;
+}
 
 // Median time of one run of body (which enqueues work on ts.stream), in milliseconds. With a flush buffer each timed
 // run is one run after the L2 cache was overwritten (twice the rounds, each run timed alone).
@@ -118,6 +141,7 @@ float median_ms(const TimingStream& ts, F&& body, const TimingOptions& o = {}) {
     body();
     TRTN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
     float one = ev.elapsed();
+    if (o.give_up_ms > 0 && one > o.give_up_ms && one > o.min_round_ms) return one;
     int runs = one > 0 ? static_cast<int>(o.min_round_ms / one) + 1 : o.max_runs_per_round;
     runs = std::clamp(runs, 1, o.max_runs_per_round);
     std::vector<float> per_run;
@@ -131,12 +155,6 @@ float median_ms(const TimingStream& ts, F&& body, const TimingOptions& o = {}) {
     std::nth_element(per_run.begin(), per_run.begin() + per_run.size() / 2, per_run.end());
     return per_run[per_run.size() / 2];
 }
-
-// A candidate that was timed: an index the caller understands and its median time.
-struct TimedCandidate {
-    int index = -1;
-    float ms = 0;
-};
 
 // The fastest candidate, re-timing the leaders when they are within `margin` of each other (a close call decided by
 // one noisy timing is what made builds differ): the best few are timed again with more rounds, the faster kept.
