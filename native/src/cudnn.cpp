@@ -204,7 +204,6 @@ public:
             }
         };
         rejected_ = 0;
-        add({ConvImpl::Direct});
         if (depthwise_applies(t) && depthwise_enabled()) try_add([] { return Candidate{ConvImpl::Depthwise}; });
         if (small_channel_applies(t) && small_channel_enabled()) try_add([] { return Candidate{ConvImpl::SmallChannel}; });
 
@@ -245,6 +244,8 @@ public:
             }
         }
 
+        // Our direct kernel last: usually the slowest by far, it then gives up after one run (timing_against).
+        add({ConvImpl::Direct});
         TimedCandidate best = pick_fastest(env.timing(), timed, [&](int i) { run_candidate(t, env, cands[i]); });
         adopt(cands[best.index]);
         autotune_log(where, name_of(cands[best.index]), "chosen " + ms_text(best.ms));
