@@ -313,14 +313,19 @@ private:
             if (same(results_[i].algo)) return false;
         for (int k = 0; k < probe_count_; ++k)
             if (same(probes_[k].algo)) return false;
-        cublasLtMatmulAlgo_t algo = found.algo;
+        return keep_if_accepted(found.algo, tactic, probes_, probe_tactics_, probe_count_);
+    }
+
+    // Appends `algo` as `tactic` to a list of built variants (splits, probes) when cuBLASLt accepts it for this
+    // shape within the workspace limit.
+    bool keep_if_accepted(const cublasLtMatmulAlgo_t& algo, int32_t tactic, cublasLtMatmulHeuristicResult_t* list, int32_t* tactics, int& count) {
         cublasLtMatmulHeuristicResult_t checked = {};
         if (cublasLtMatmulAlgoCheck(lt_, op_, la_, lb_, ld_, ld_, &algo, &checked) != CUBLAS_STATUS_SUCCESS || checked.workspaceSize > limit_)
             return false;
         checked.algo = algo;
-        probes_[probe_count_] = checked;
-        probe_tactics_[probe_count_] = tactic;
-        ++probe_count_;
+        list[count] = checked;
+        tactics[count] = tactic;
+        ++count;
         return true;
     }
 
@@ -358,14 +363,7 @@ private:
         if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof split) != CUBLAS_STATUS_SUCCESS ||
             cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof scheme) != CUBLAS_STATUS_SUCCESS)
             return false;
-        cublasLtMatmulHeuristicResult_t checked = {};
-        if (cublasLtMatmulAlgoCheck(lt_, op_, la_, lb_, ld_, ld_, &algo, &checked) != CUBLAS_STATUS_SUCCESS || checked.workspaceSize > limit_)
-            return false;
-        checked.algo = algo;
-        splits_[split_count_] = checked;
-        split_tactics_[split_count_] = tactic;
-        ++split_count_;
-        return true;
+        return keep_if_accepted(algo, tactic, splits_, split_tactics_, split_count_);
     }
 
     void release() {
