@@ -84,7 +84,7 @@ public:
         }
     }
 
-    std::string implementation() const override { return name_of({impl_, algo_, graph_fused_, graph_index_, ws_}); }
+    std::string implementation() const override { return name_of(adopted()); }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
         auto& p = params<trtn_conv_params>();
@@ -121,13 +121,14 @@ public:
 
         limit_ = env.workspace_limit;
         if (desc.tactic == kTacticDirect) { impl_ = ConvImpl::Direct; ws_ = 0; return 0; }
-        // A depthwise tactic whose kernel no longer applies (other shapes) is chosen again below, like a stale algorithm.
-        if (desc.tactic == kTacticDepthwise && depthwise_enabled() && depthwise_applies(t)) { impl_ = ConvImpl::Depthwise; ws_ = 0; return 0; }
-        if (desc.tactic == kTacticSmallChannel && small_channel_enabled() && small_channel_applies(t)) {
-            impl_ = ConvImpl::SmallChannel;
-            ws_ = 0;
-            return 0;
-        }
+        // A tactic of our depthwise or small-channel kernel that no longer applies (other shapes) is chosen again below,
+        // like a stale algorithm.
+        for (ConvImpl own : {ConvImpl::Depthwise, ConvImpl::SmallChannel})
+            if (desc.tactic == (own == ConvImpl::Depthwise ? kTacticDepthwise : kTacticSmallChannel) && own_usable(t, own)) {
+                impl_ = own;
+                ws_ = 0;
+                return 0;
+            }
         // A stored graph tactic is rebuilt for these shapes (the same configuration when cuDNN still lists it,
         // else the heuristics' first that builds); without the graph API here the legacy heuristics choose.
         if (is_graph_tactic(desc.tactic) && conv_graph_enabled()) {
@@ -151,15 +152,7 @@ public:
                                    " within the workspace limit of " + std::to_string(limit_) + " bytes");
     }
 
-    void run(std::vector<TensorView>& t, RunEnv& env) override {
-        switch (impl_) {
-            case ConvImpl::Direct: run_direct(t, env); break;
-            case ConvImpl::Depthwise: run_depthwise(t, env); break;
-            case ConvImpl::SmallChannel: run_small_channel(t, env); break;
-            case ConvImpl::Graph: run_graph(t, env, graph_fused_, graph_index_); break;
-            default: run_with(t, env, algo_, ws_); break;
-        }
-    }
+    void run(std::vector<TensorView>& t, RunEnv& env) override { run_candidate(t, env, adopted()); }
 
     // Times every candidate against our direct kernel's output on the same data and keeps the fastest that agrees:
     // the direct kernel, cuDNN's legacy algorithms (cudnnFind's list), and the engine configurations cuDNN's graph
@@ -204,8 +197,8 @@ public:
             }
         };
         rejected_ = 0;
-        if (depthwise_applies(t) && depthwise_enabled()) try_add([] { return Candidate{ConvImpl::Depthwise}; });
-        if (small_channel_applies(t) && small_channel_enabled()) try_add([] { return Candidate{ConvImpl::SmallChannel}; });
+        for (ConvImpl own : {ConvImpl::Depthwise, ConvImpl::SmallChannel})
+            if (own_usable(t, own)) try_add([own] { return Candidate{own}; });
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int n = 0;
@@ -264,6 +257,9 @@ private:
         size_t ws = 0;
     };
 
+    // What set-up or autotuning adopted, as a candidate.
+    Candidate adopted() const { return {impl_, algo_, graph_fused_, graph_index_, ws_}; }
+
     bool has_epilogue() const {
         auto& p = params<trtn_conv_params>();
         return p.has_bias || p.has_residual || p.act.kind != TRTN_ACT_NONE;
@@ -272,8 +268,8 @@ private:
     void run_candidate(std::vector<TensorView>& t, RunEnv& env, const Candidate& c) {
         switch (c.impl) {
             case ConvImpl::Direct: run_direct(t, env); break;
-            case ConvImpl::Depthwise: run_depthwise(t, env); break;
-            case ConvImpl::SmallChannel: run_small_channel(t, env); break;
+            case ConvImpl::Depthwise: run_own(t, env, kernels::conv_depthwise); break;
+            case ConvImpl::SmallChannel: run_own(t, env, kernels::conv_small_channel); break;
             case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
             default: run_with(t, env, c.algo, c.ws); break;
         }
@@ -360,35 +356,21 @@ private:
 
     void run_direct(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_direct); }
 
-    bool depthwise_applies(std::vector<TensorView>& t) {
+    // Whether our depthwise or small-channel kernel (`own`) runs this convolution: its switch is on and it takes these
+    // shapes. TRTN_DEPTHWISE=0 and TRTN_SMALL_CHANNEL=0 keep them out (A/B runs against cuDNN's engines). On the H100
+    // the small-channel kernel lost to cuDNN in fp16 (ResNet-50's stem at batch 32: 0.28 against 0.19 ms); in bf16,
+    // where cuDNN's best engine takes 0.33 ms, it may win (not yet measured in bf16).
+    bool own_usable(std::vector<TensorView>& t, ConvImpl own) {
+        static const bool depthwise = !env_is("TRTN_DEPTHWISE", "0");
+        static const bool small_channel = !env_is("TRTN_SMALL_CHANNEL", "0");
         auto& x = in(t, 0); auto& w = in(t, 1);
-        return kernels::conv_depthwise_applies(x.dtype, x.dims, w.dims, params<trtn_conv_params>());
+        auto& p = params<trtn_conv_params>();
+        return own == ConvImpl::Depthwise ? depthwise && kernels::conv_depthwise_applies(x.dtype, x.dims, w.dims, p)
+                                          : small_channel && kernels::conv_small_channel_applies(x.dtype, x.dims, w.dims, p);
     }
 
-    // TRTN_DEPTHWISE=0 keeps our depthwise kernel out of autotuning (the A/B against cuDNN's engines).
-    static bool depthwise_enabled() {
-        static const bool enabled = !env_is("TRTN_DEPTHWISE", "0");
-        return enabled;
-    }
-
-    void run_depthwise(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_depthwise); }
-
-    bool small_channel_applies(std::vector<TensorView>& t) {
-        auto& x = in(t, 0); auto& w = in(t, 1);
-        return kernels::conv_small_channel_applies(x.dtype, x.dims, w.dims, params<trtn_conv_params>());
-    }
-
-    // Our kernel for few input channels is an autotuning candidate like any other; TRTN_SMALL_CHANNEL=0 leaves it out
-    // for A/B runs. On the H100 it lost to cuDNN in fp16 (ResNet-50's stem at batch 32: 0.28 against 0.19 ms); in
-    // bf16, where cuDNN's best engine takes 0.33 ms, it may win (not yet measured in bf16).
-    static bool small_channel_enabled() {
-        static const bool enabled = !env_is("TRTN_SMALL_CHANNEL", "0");
-        return enabled;
-    }
-
-    void run_small_channel(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_small_channel); }
-
-    // One of our own convolution kernels (conv_direct, conv_depthwise: the same arguments), its epilogue included.
+    // One of our own convolution kernels (conv_direct, conv_depthwise, conv_small_channel: the same arguments), its
+    // epilogue included.
     void run_own(std::vector<TensorView>& t, RunEnv& env, decltype(&kernels::conv_direct) kernel) {
         auto& p = params<trtn_conv_params>();
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
