@@ -142,18 +142,13 @@ public sealed class SplitGpuJpegStage(IGpuJpegStage[] parts, Action fork, Action
         try
         {
             // Part p takes files [p * n / used, (p + 1) * n / used): sizes differ by at most one.
-            Parallel.For(0, used, new ParallelOptions { MaxDegreeOfParallelism = used }, p =>
+            Concurrently.For(used, p =>
             {
                 int first = p * n / used, end = (p + 1) * n / used;
                 parts[p].DecodeInto(new ArraySegment<EncodedJpeg>(all, first, end - first), slotsCopy.AsSpan(first, end - first),
                     done.AsSpan(first, end - first));
             });
             failed = false;
-        }
-        catch (AggregateException e)
-        {
-            // A part's own error, not the wrapper: whether it is a device failure decides if the replica leaves rotation.
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
         }
         finally
         {

@@ -384,20 +384,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 
     private void WarmUpLanes()
     {
-        if (!s_parallelWarmUp || _lanes.Length == 1)
-        {
-            foreach (var lane in _lanes) WarmUp(lane);
-            return;
-        }
-        try
-        {
-            Parallel.ForEach(_lanes, new ParallelOptions { MaxDegreeOfParallelism = _lanes.Length }, WarmUp);
-        }
-        catch (AggregateException e)
-        {
-            // A lane's own error (a TrtNativeException names what failed), not the wrapper.
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
-        }
+        if (s_parallelWarmUp) Concurrently.For(_lanes.Length, i => WarmUp(_lanes[i]));
+        else foreach (var lane in _lanes) WarmUp(lane);
     }
 
     /// <summary>
