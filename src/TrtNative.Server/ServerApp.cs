@@ -29,6 +29,7 @@ public static class ServerApp
           --gpu-decode true|false  decode JPEGs on the GPU (nvJPEG) where possible (default true)
           --gpu-lanes N            GPU streams with their own execution context per GPU, 1 or 2 (default 2)
           --gpu-batches-in-flight N  batches a GPU keeps in flight, 2 to 4 (default 2)
+          --jpeg-decoders-per-batch N  nvJPEG decoders a GPU batch's JPEGs are split between, 1 to 4 (default 1)
         Any TrtNative:* setting can also come from appsettings.json or TrtNative__Name environment variables.
         """;
 
