@@ -76,13 +76,8 @@ public class AccuracyCheckServerTests(FakeGpuServerFactory f) : IClassFixture<Fa
         var c = f.CreateClient();
         var (code, created) = await Put(c, $"/services/{name}", MeansService(TestModels.MeansRepo(f.Dir.Sub(name))));
         Assert.True(code == HttpStatusCode.Created, created.ToJsonString());
-        for (int i = 0; i < 300; i++)
-        {
-            var (_, info) = await Get(c, $"/services/{name}");
-            if ((string?)info["body"]?["state"] != "building") return info["body"]?["accuracy_check"] ?? throw new Xunit.Sdk.XunitException($"no accuracy_check in {info}");
-            await Task.Delay(50);
-        }
-        throw new Xunit.Sdk.XunitException($"service '{name}' still building after 15 s");
+        var info = await WaitWhileBuilding(c, name);
+        return info["accuracy_check"] ?? throw new Xunit.Sdk.XunitException($"no accuracy_check in {info}");
     }
 
     [Fact]

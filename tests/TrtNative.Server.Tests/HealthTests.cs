@@ -23,7 +23,7 @@ public class HealthTests
         // nclasses contradicts the model's output: the build fails.
         var bad = MeansService(TestModels.MeansRepo(f.Dir.Sub("broken"), symbolicClasses: true), mllib: new JsonObject { ["nclasses"] = 5 });
         Assert.Equal(HttpStatusCode.Created, (await Put(c, "/services/broken", bad)).code);
-        for (int i = 0; i < 300 && (string?)(await Get(c, "/services/broken")).body["body"]?["state"] == "building"; i++) await Task.Delay(50);
+        Assert.Equal("failed", (string?)(await WaitWhileBuilding(c, "broken"))["state"]);
 
         ready = await health.CheckHealthAsync(r => r.Tags.Contains(ServicesReadyCheck.ReadyTag));
         Assert.Equal(HealthStatus.Unhealthy, ready.Status);

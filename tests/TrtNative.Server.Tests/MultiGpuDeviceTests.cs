@@ -56,17 +56,7 @@ public class MultiGpuDeviceTests
         var mllib = new JsonObject { ["maxBatchSize"] = 16, ["gpuid"] = gpuid };
         var (code, body) = await Put(c, $"/services/{name}", MeansService(repo, mllib: mllib));
         Assert.True(code == HttpStatusCode.Created, body.ToJsonString());
-        for (int i = 0; i < 2400; i++)
-        {
-            var svc = (await Get(c, $"/services/{name}")).body["body"]!.AsObject();
-            if ((string?)svc["state"] != "building")
-            {
-                Assert.True((string?)svc["state"] == "ready", svc.ToJsonString());
-                return svc;
-            }
-            await Task.Delay(50);
-        }
-        throw new Xunit.Sdk.XunitException($"service '{name}' still building after 120 s");
+        return await WaitForReady(c, name);
     }
 
     // Image i: a uniform colour; the means model returns its B, G, R as the three scores.

@@ -406,13 +406,7 @@ public class MultiGpuServerTests
         mllib["gpuid"] = gpuid;
         var (code, body) = await Put(c, $"/services/{name}", MeansService(TestModels.MeansRepo(f.Dir.Sub(name)), mllib: mllib));
         Assert.True(code == HttpStatusCode.Created, body.ToJsonString());
-        for (int i = 0; i < 400; i++)
-        {
-            var (_, info) = await Get(c, $"/services/{name}");
-            if ((string?)info["body"]?["state"] != "building") return info["body"]!.AsObject();
-            await Task.Delay(50);
-        }
-        throw new Xunit.Sdk.XunitException($"service '{name}' still building after 20 s");
+        return await WaitWhileBuilding(c, name);
     }
 
     private static string Image(int i) => Img.B64(Img.Uniform((byte)(i % 256), (byte)(i * 7 % 256), 0));
@@ -656,8 +650,7 @@ public class MultiGpuServerTests
         var mllib = new JsonObject { ["gpuid"] = new JsonArray(0, 1) };
         var (code, body) = await Put(c, "/services/cpu", MeansService(TestModels.MeansRepo(f.Dir.Sub("cpu")), mllib: mllib, lib: "onnxruntime"));
         Assert.True(code == HttpStatusCode.Created, body.ToJsonString());
-        JsonObject svc = new();
-        for (int i = 0; i < 400 && (string?)(svc = (await Get(c, "/services/cpu")).body["body"]!.AsObject())["state"] == "building"; i++) await Task.Delay(50);
+        var svc = await WaitWhileBuilding(c, "cpu");
         var reps = svc["replicas"]!.AsArray();
         Assert.Single(reps);
         Assert.Null(reps[0]!["gpu"]);
