@@ -368,6 +368,22 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
             Assert.True(code == HttpStatusCode.BadRequest && DdCode(body) == 1005, $"{p}: {body.ToJsonString()}");
             Assert.Contains("outside the allowed roots", (string?)body["status"]!["dd_msg"]);
         }
+        // Strings that cannot be paths or URLs are the client's error, named, not a 500 (a 300 KB path of missing
+        // folders once took the server down, resolving one parent at a time).
+        var notPaths = new (string data, string reason)[]
+        {
+            ("/" + string.Concat(Enumerable.Repeat("a-/", 100_000)), "over the limit"),
+            (Path.Combine(f.Dir.Path, "ok\0.jpg"), "NUL character"),
+            ("file://", "empty path"),
+            ("http://[::1", "not a valid URL"),
+            ("http:// bad host/x.jpg", "not a valid URL"),
+        };
+        foreach (var (data, reason) in notPaths)
+        {
+            var (code, body) = await Post(_c, "/predict", Predict("roots", data));
+            Assert.True(code == HttpStatusCode.BadRequest && DdCode(body) == 1005, $"{data[..Math.Min(40, data.Length)]}: {body.ToJsonString()}");
+            Assert.Contains(reason, (string?)body["status"]!["dd_msg"]);
+        }
         // A symlink inside an allowed root that points outside is refused too.
         string link = Path.Combine(f.Dir.Path, "escape.png");
         File.CreateSymbolicLink(link, img);
@@ -389,11 +405,22 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         (code, body) = await Put(_c, "/services/crop", MeansService(repo, input: new JsonObject { ["mean"] = new JsonArray(1.0, 2.0) }));
         Assert.Equal((HttpStatusCode.BadRequest, 1005), (code, DdCode(body)));
         Assert.Contains("mean has 2 values for 3 channel(s)", body.ToJsonString());
+        // Finite values whose product overflows fp32 would make every input inf.
+        (code, body) = await Put(_c, "/services/crop", MeansService(repo, input: new JsonObject { ["scale"] = 1e38 }));
+        Assert.Equal((HttpStatusCode.BadRequest, 1005), (code, DdCode(body)));
+        Assert.Contains("out of fp32's range", (string?)body["status"]!["dd_msg"]);
         await CreateMeans("crop2");
         var req = Predict("crop2", Img.B64(Img.Uniform(1, 2, 3)));
         req["parameters"]!["input"] = new JsonObject { ["width"] = 8, ["height"] = 8 }; // model needs 4x4
         (code, body) = await Post(_c, "/predict", req);
         Assert.Equal((HttpStatusCode.BadRequest, 1005), (code, DdCode(body)));
+    }
+
+    private string LabelsRepo(string name, string corresp)
+    {
+        string repo = TestModels.MeansRepo(f.Dir.Sub(name));
+        File.WriteAllText(Path.Combine(repo, "corresp.txt"), corresp);
+        return repo;
     }
 
     [Fact]
@@ -408,11 +435,24 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
             ("nclasses", MeansService(TestModels.MeansRepo(f.Dir.Sub("ncl")), mllib: new JsonObject { ["nclasses"] = 1000 })),
             ("channels", MeansService(TestModels.MeansRepo(f.Dir.Sub("chan")), input: new JsonObject { ["bw"] = true })),
             ("initfail", WithInit(MeansService(f.Dir.Sub("initfail")), "http://127.0.0.1:1/nothing.tar.gz")),
+            ("initurl", WithInit(MeansService(f.Dir.Sub("initurl")), "http://[::1")),
+            ("nulrepo", MeansService(Path.Combine(f.Dir.Path, "a\0b"))),
+            ("emptypath", MeansService("")),
+            ("labelbeyond", MeansService(LabelsRepo("labelbeyond", "0 a\n3 d\n"))),
+            ("labelnegative", MeansService(LabelsRepo("labelnegative", "-5 neg\n"))),
+            ("labelhuge", MeansService(LabelsRepo("labelhuge", "2147483647 big\n"))),
+        };
+        var reasons = new Dictionary<string, string>
+        {
+            ["initurl"] = "is not a valid URL", ["nulrepo"] = "NUL character", ["emptypath"] = "empty path",
+            ["labelbeyond"] = "names class 3, but the model has 3 classes", ["labelnegative"] = "class index -5 is outside",
+            ["labelhuge"] = "class index 2147483647 is outside",
         };
         foreach (var (name, body) in cases)
         {
             var (code, resp) = await Put(_c, $"/services/{name}", body);
             Assert.True(code == HttpStatusCode.BadRequest && DdCode(resp) == 1006, $"{name}: {code} {resp.ToJsonString()}");
+            if (reasons.TryGetValue(name, out var reason)) Assert.Contains(reason, (string?)resp["status"]!["dd_msg"]);
         }
         var (_, r) = await Put(_c, "/services/int8b", MeansService(TestModels.MeansRepo(f.Dir.Sub("int8b")), mllib: new JsonObject { ["datatype"] = "int8" }));
         Assert.Contains("not supported yet", (string?)r["status"]!["dd_msg"]);

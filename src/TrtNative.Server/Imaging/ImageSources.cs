@@ -20,6 +20,17 @@ public readonly record struct DataString(string? Text, byte[]? Base64Bytes)
 
     /// <summary>A data string given as text.</summary>
     public static implicit operator DataString(string text) => new(text, null);
+
+    /// <summary>
+    /// Why <paramref name="path"/>, as a client gave it, cannot name a file (empty, a NUL character, longer than
+    /// <see cref="MaxPathChars"/>), or null if it can. Checked before any path work: resolving a very long missing path
+    /// walks up one parent at a time.
+    /// </summary>
+    public static string? InvalidPathReason(string path) =>
+        path.Length == 0 ? "is an empty path"
+        : path.Length > MaxPathChars ? $"is a path of {path.Length} characters, over the limit of {MaxPathChars}"
+        : path.Contains('\0') ? "contains a NUL character"
+        : null;
 }
 
 /// <summary>
@@ -47,6 +58,8 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
             string s = data[i].Text ?? throw new ArgumentException($"data[{i}] has neither text nor bytes");
             if (s.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
             {
+                if (!Uri.TryCreate(s, UriKind.Absolute, out _))
+                    throw DdException.InputError($"Could not read image(s): data[{i}] '{s}' is not a valid URL");
                 list.Add(new ImageEntry(s, ct => DownloadAsync(s, ct)));
                 continue;
             }
@@ -104,6 +117,7 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
 
     private static string CheckAllowed(string path, IReadOnlyList<string> roots, int i)
     {
+        if (DataString.InvalidPathReason(path) is { } why) throw DdException.InputError($"Could not read image(s): data[{i}] {why}");
         string real = RealPath(path);
         foreach (var r in roots)
         {
@@ -113,20 +127,31 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
         throw DdException.InputError($"Could not read image(s): data[{i}] '{path}' is outside the allowed roots ({string.Join(", ", roots)}); add one with --allowed-root");
     }
 
-    /// <summary>Absolute path with every symlink resolved (realpath), or the normalised path where it does not exist.</summary>
+    /// <summary>
+    /// Absolute path with every symlink resolved (realpath); for a missing path, its nearest existing ancestor resolved
+    /// (so a symlinked parent cannot hide an escape) with the missing rest appended.
+    /// </summary>
     public static string RealPath(string path)
     {
         string full = Path.GetFullPath(path);
         if (OperatingSystem.IsWindows()) return full;
-        nint p = Native.realpath(full, 0);
-        if (p == 0)
+        var missing = new Stack<string>();
+        for (string head = full; ; )
         {
-            // Missing file: resolve the nearest existing parent so a symlinked parent cannot hide an escape.
-            string? parent = Path.GetDirectoryName(full);
-            return parent != null && parent != full ? Path.Combine(RealPath(parent), Path.GetFileName(full)) : full;
+            nint p = Native.realpath(head, 0);
+            if (p != 0)
+            {
+                string real;
+                try { real = Marshal.PtrToStringUTF8(p)!; }
+                finally { Native.free(p); }
+                while (missing.Count > 0) real = Path.Combine(real, missing.Pop());
+                return real;
+            }
+            string? parent = Path.GetDirectoryName(head);
+            if (parent == null || parent == head) return full;
+            missing.Push(Path.GetFileName(head));
+            head = parent;
         }
-        try { return Marshal.PtrToStringUTF8(p)!; }
-        finally { Native.free(p); }
     }
 
     /// <summary>Reads a file, refusing more than <paramref name="max"/> bytes (also for files whose size is not known up front).</summary>

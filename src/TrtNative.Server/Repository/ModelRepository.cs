@@ -27,6 +27,7 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
     /// </summary>
     public RepositoryChange Prepare(string repository, bool create)
     {
+        if (DataString.InvalidPathReason(repository) is { } why) throw DdException.BadMllib($"model.repository {why}");
         string full = Path.GetFullPath(repository);
         CheckInsideModelRoots(full, repository);
         string? createdRoot = null;
@@ -118,7 +119,8 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
         bool cached = false;
         if (init.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || init.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
-            string name = Path.GetFileName(new Uri(init).AbsolutePath);
+            if (!Uri.TryCreate(init, UriKind.Absolute, out var url)) throw DdException.BadMllib($"model.init '{init}' is not a valid URL");
+            string name = Path.GetFileName(url.AbsolutePath);
             if (string.IsNullOrEmpty(name) || name is "." or "..") throw DdException.BadMllib($"model.init URL '{init}' has no file name");
             local = Path.Combine(repo, name);
             if (File.Exists(local))
@@ -218,6 +220,9 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
         return new RepositoryContents(model, corresp, corresp == null ? new Dictionary<int, string>() : ReadLabels(corresp));
     }
 
+    /// <summary>The largest class index a label file may name.</summary>
+    public const int MaxClassIndex = (1 << 24) - 1;
+
     /// <summary>Reads "index label…" lines, split at the first space.</summary>
     public static Dictionary<int, string> ReadLabels(string path)
     {
@@ -232,6 +237,9 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
             string idx = sp < 0 ? line : line[..sp];
             if (!int.TryParse(idx, out int i))
                 throw DdException.BadMllib($"{Path.GetFileName(path)} line {lineNo}: '{line}' does not start with a class index");
+            // GET /services/{name} lists every label up to the largest index.
+            if (i is < 0 or > MaxClassIndex)
+                throw DdException.BadMllib($"{Path.GetFileName(path)} line {lineNo}: class index {i} is outside 0..{MaxClassIndex}");
             d[i] = sp < 0 ? "" : line[(sp + 1)..];
         }
         return d;
