@@ -141,6 +141,9 @@ public class KServeTests
             ("not numbers", Request("data", "FP32", [1, 3, 4, 4], new JsonArray(Enumerable.Range(0, 48).Select(_ => (JsonNode)"a").ToArray())), "not a number"),
             ("UINT8 out of range", Request("data", "UINT8", [1, 4, 4, 3], new JsonArray(Enumerable.Range(0, 48).Select(_ => (JsonNode)300).ToArray())), "not a UINT8"),
             ("unknown output", WithOutput(Request("data", "FP32", [1, 3, 4, 4], Zeros(48)), "nope"), "unknown output 'nope'"),
+            ("null input", new JsonObject { ["inputs"] = new JsonArray((JsonNode?)null) }, "inputs[0] is null"),
+            ("null output", new JsonObject { ["inputs"] = new JsonArray(Request("data", "FP32", [1, 3, 4, 4], Zeros(48))["inputs"]![0]!.DeepClone()), ["outputs"] = new JsonArray((JsonNode?)null) }, "'outputs' holds a null"),
+            ("FP32 overflow", Request("data", "FP32", [1, 3, 4, 4], new JsonArray(Enumerable.Range(0, 48).Select(i => (JsonNode)(i == 5 ? 1e39 : 0)).ToArray())), "data[5] is not a finite FP32 value"),
         };
         foreach (var (what, body, reason) in cases)
         {

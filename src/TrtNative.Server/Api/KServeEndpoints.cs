@@ -109,11 +109,12 @@ public static class KServeEndpoints
         var spec = svc.Def.Spec;
         if (req.Inputs is not { Count: 1 })
             throw Bad($"the request must have exactly one input ('{spec.Model.Input.Name}'), it has {req.Inputs?.Count ?? 0}");
-        var input = req.Inputs[0];
+        var input = req.Inputs[0] ?? throw Bad("inputs[0] is null");
         if (input.Name != spec.Model.Input.Name) throw Bad($"unknown input '{input.Name}': model '{svc.Def.Name}' has one input, '{spec.Model.Input.Name}'");
         bool wantBinary = Bool(req.Parameters, "binary_data_output");
         foreach (var o in req.Outputs ?? [])
         {
+            if (o is null) throw Bad("'outputs' holds a null");
             if (o.Name != spec.Model.Output.Name) throw Bad($"unknown output '{o.Name}': model '{svc.Def.Name}' has one output, '{spec.Model.Output.Name}'");
             if (o.Parameters != null && o.Parameters.ContainsKey("binary_data")) wantBinary = Bool(o.Parameters, "binary_data");
         }
@@ -172,6 +173,9 @@ public static class KServeEndpoints
                     ? half ? (float)(Half)d : (float)d
                     : throw Bad($"data[{i}] is not a number"));
             }
+            // A value out of the type's range (1e39 as FP32) or a binary inf/NaN would come back as a non-finite output.
+            int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+            if (bad >= 0) throw Bad($"data[{bad}] is not a finite {dtype} value");
             for (int i = 0; i < n; i++) items[i] = PreparedImage.FromTensor(values.AsSpan(i * item, item).ToArray(), c);
         }
 
