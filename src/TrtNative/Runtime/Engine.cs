@@ -308,7 +308,7 @@ public sealed class Engine : IDisposable
             using var r = new BinaryReader(new MemoryStream(payload));
             return LayerProgram.Read(r);
         }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException)
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException or OverflowException)
         {
             throw new TrtNativeException(ErrorCode.CorruptPlan, $"the plan payload cannot be decoded: {e.Message}", e);
         }
@@ -329,7 +329,7 @@ public sealed class Engine : IDisposable
                 profile[name] = new InputShapeRange(ReadLongs(r), ReadLongs(r), ReadLongs(r));
             }
         }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException)
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException or OverflowException)
         {
             throw new TrtNativeException(ErrorCode.CorruptPlan, $"the plan payload cannot be decoded: {e.Message}", e);
         }

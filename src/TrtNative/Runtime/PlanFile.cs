@@ -182,8 +182,9 @@ public static class PlanFile
 
     private static (PlanHeader, byte[]) Read(ReadOnlySpan<byte> data, PlanExpectations? expected, string source)
     {
+        // Not a plan at all (an ONNX model given as a plan, say): nothing to delete or rebuild.
         if (data.Length < Magic.Length || !data[..Magic.Length].SequenceEqual(Magic))
-            throw Corrupt(source, "bad magic: not a TrtNative plan file");
+            throw new TrtNativeException(ErrorCode.CorruptPlan, $"'{source}' is not a TrtNative plan file (bad magic)");
         var r = new FormatReader(data);
         PlanHeader header;
         int payloadOffset;
