@@ -91,6 +91,8 @@ public class SampleCliTests
     [InlineData("--decoders: no count given", "decodebench", "--decoders", "")]
     [InlineData("--concurrency: '0' is not a concurrency level (1 or more)", "loadgen", "--service", "digits", "--concurrency", "1,0")]
     [InlineData("no image size given", "decodebench", "--synthetic", " ")]
+    [InlineData("--workspace must be at most 1048576, got 17592186044417", "build", "@digits", "--workspace", "17592186044417")]
+    [InlineData("'/tmp' is a directory, not a plan or an ONNX model", "build", "/tmp")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
         var (code, output, err) = Run(args.Select(a => a == "@digits" ? Digits : a).ToArray());
@@ -108,6 +110,16 @@ public class SampleCliTests
         Assert.Equal(1, code);
         Assert.StartsWith("inspect: error (InvalidModel): ", err);
         Assert.Single(err.TrimEnd().Split('\n'));
+        NoStackTrace(err);
+    }
+
+    [Fact]
+    public void AModelGivenAsAPlanIsNotCalledACorruptPlan()
+    {
+        var (code, _, err) = Run("inspect", "--engine", Digits);
+        Assert.Equal(1, code);
+        Assert.Contains("is not a TrtNative plan file (bad magic)", err);
+        Assert.DoesNotContain("Delete it", err);
         NoStackTrace(err);
     }
 

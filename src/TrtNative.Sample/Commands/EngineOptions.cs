@@ -22,6 +22,9 @@ internal sealed class EngineOptions
     public bool NoGraph, LayerTimes, NoPrecisionProtection;
     public string? Calibration;
 
+    /// <summary>The largest --workspace (1 TiB): its bytes must fit a long.</summary>
+    public const long MaxWorkspaceMiB = 1L << 20;
+
     /// <summary>The model <see cref="Open"/> built the engine from (null for a plan), for commands that need it again.</summary>
     public TrtNative.Onnx.OnnxModel? Model;
 
@@ -49,7 +52,7 @@ internal sealed class EngineOptions
             Description = "workspace limit of the engine built from a model, in MiB",
             HelpName = "MiB",
             DefaultValueFactory = _ => 512,
-        }.AtLeast(1);
+        }.AtLeast(1).AtMost(MaxWorkspaceMiB);
         public readonly Option<int> OptimizationLevel = new Option<int>("--optimization-level")
         {
             Description = "how many tactics autotuning tries, 0..5 like TensorRT's (3: up to 12 cuDNN graph configurations per " +
@@ -80,6 +83,11 @@ internal sealed class EngineOptions
         /// <summary>Declares the symbols on <paramref name="command"/>: -o (build), --batch (run, bench), --seed (run), the measuring options (bench).</summary>
         public Symbols(Command command, bool output = false, bool batch = false, bool seed = false, bool bench = false)
         {
+            // AcceptExistingOnly lets a directory through as a FileInfo.
+            Path.Validators.Add(r =>
+            {
+                if (r.GetValueOrDefault<FileInfo>() is { } f && Directory.Exists(f.FullName)) r.AddError($"'{f.FullName}' is a directory, not a plan or an ONNX model");
+            });
             command.Add(Path);
             command.Add(Fp16);
             command.Add(Fp32);
@@ -183,10 +191,13 @@ internal sealed class EngineOptions
             Precision = Precision, MaxWorkspaceSize = WorkspaceMiB << 20, PrecisionProtection = !NoPrecisionProtection,
             OptimizationLevel = OptimizationLevel,
         };
-        if (TimingCache is not null && File.Exists(TimingCache)) c.TimingCache = TimingCacheFile.Load(TimingCache, w => Console.Error.WriteLine("timing cache: " + w));
-        else if (TimingCache is not null) c.TimingCache = new TimingCache();
+        if (TimingCache is not null) c.TimingCache = TimingCacheFile.Load(TimingCache, WarnCorruptTimingCache);
         return c;
     }
+
+    // A damaged timing cache only costs the timings it held: warned about when read, and again when the build's
+    // timings replace it (its merge reads it a second time), never an error that loses the build.
+    private static void WarnCorruptTimingCache(string warning) => Console.Error.WriteLine("timing cache: " + warning);
 
     /// <summary>Loads a plan, or builds the ONNX model (profile over the first input's batch dimension).</summary>
     public Engine Open(CudaContext ctx, bool verbose)
@@ -201,9 +212,9 @@ internal sealed class EngineOptions
         // One read and parse of the model: hash, signature and graph come from it.
         var model = Model = TrtNative.Onnx.OnnxModel.Load(Path);
         var config = Config();
-        var input = model.Graph.Inputs[0];
+        var input = model.Graph.Inputs.FirstOrDefault() ?? throw new TrtNativeException(ErrorCode.Unsupported, $"{Path} has no graph inputs");
         var shape = input.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"input '{input.Name}' has no shape");
-        if (!shape[0].IsKnown)
+        if (shape.Length > 0 && !shape[0].IsKnown)
         {
             long[] Fix(long b) => shape.Select((d, k) => k == 0 ? b : d.Value).ToArray();
             config.OptimizationProfiles.Add(new OptimizationProfile().Set(input.Name, Fix(MinBatch), Fix(OptBatch), Fix(MaxBatch)));
@@ -217,7 +228,7 @@ internal sealed class EngineOptions
         var engine = new Builder(ctx).Build(model, config, new ProgressLine(verbose ? Console.Out : TextWriter.Null));
         if (verbose) Console.WriteLine($"built {Path} ({Precision}, batch {MinBatch}..{MaxBatch}) in {sw.Elapsed.TotalSeconds:F1} s: {engine.LayerCount} layers, weights {engine.WeightBytes / 1048576.0:F1} MiB, activations {engine.ActivationBytes / 1048576.0:F1} MiB");
         if (verbose) foreach (var k in engine.KeptInFp32) Console.WriteLine($"  kept in fp32: {k}");
-        if (TimingCache is not null && config.TimingCache is not null) TimingCacheFile.MergeAndSave(TimingCache, config.TimingCache);
+        if (TimingCache is not null && config.TimingCache is not null) TimingCacheFile.MergeAndSave(TimingCache, config.TimingCache, WarnCorruptTimingCache);
         return engine;
     }
 
