@@ -93,6 +93,9 @@ public class SampleCliTests
     [InlineData("no image size given", "decodebench", "--synthetic", " ")]
     [InlineData("--workspace must be at most 1048576, got 17592186044417", "build", "@digits", "--workspace", "17592186044417")]
     [InlineData("'/tmp' is a directory, not a plan or an ONNX model", "build", "/tmp")]
+    [InlineData("'0' is not a positive duration", "loadgen", "--service", "digits", "--duration", "0")]
+    [InlineData("'0s' is not a positive duration", "decodebench", "--duration", "0s")]
+    [InlineData("'100000x100000': each side must be at most 16384", "decodebench", "--synthetic", "100000x100000")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
         var (code, output, err) = Run(args.Select(a => a == "@digits" ? Digits : a).ToArray());

@@ -49,7 +49,7 @@ internal static class DecodeBenchCommand
             {
                 batchSizes = LoadGenOptions.ParseRanges(r.GetValue(batches)!, "--batch", "batch size", min: 1);
                 decoderCounts = LoadGenOptions.ParseCounts(r.GetValue(decoders)!, "--decoders", "count", min: 0);
-                time = LoadGenOptions.ParseDuration(r.GetValue(duration)!);
+                time = LoadGenOptions.ParseDuration(r.GetValue(duration)!, positive: true);
                 sizes = LoadGenOptions.ParseSizes(r.GetValue(synthetic)!);
             }
             catch (FormatException e)

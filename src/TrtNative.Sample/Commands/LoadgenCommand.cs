@@ -51,7 +51,7 @@ internal static class LoadgenCommand
                     Server = new Uri(r.GetValue(url)!),
                     Service = r.GetValue(service)!,
                     Concurrency = LoadGenOptions.ParseLevels(r.GetValue(concurrency)!),
-                    Duration = LoadGenOptions.ParseDuration(r.GetValue(duration)!),
+                    Duration = LoadGenOptions.ParseDuration(r.GetValue(duration)!, positive: true),
                     Warmup = LoadGenOptions.ParseDuration(r.GetValue(warmup)!),
                     ImageFolder = r.GetValue(images),
                     SyntheticSizes = LoadGenOptions.ParseSizes(r.GetValue(synthetic)!),
@@ -59,10 +59,10 @@ internal static class LoadgenCommand
                     Base64 = r.GetValue(base64),
                     ImagesPerRequest = r.GetValue(perRequest),
                     Best = r.GetValue(best),
-                    RequestTimeout = LoadGenOptions.ParseDuration(r.GetValue(timeout)!),
+                    RequestTimeout = LoadGenOptions.ParseDuration(r.GetValue(timeout)!, positive: true),
                 };
                 if (r.GetValue(syntheticDir) is { } dir) o.SyntheticFolder = dir;
-                if (r.GetValue(readyTimeout) is { } rt) o.ReadyTimeout = LoadGenOptions.ParseDuration(rt);
+                if (r.GetValue(readyTimeout) is { } rt) o.ReadyTimeout = LoadGenOptions.ParseDuration(rt, positive: true);
                 if (r.GetValue(maxRequests) is { } max) o.MaxRequestsPerLevel = max;
                 if (r.GetValue(create) is { } body)
                     o.CreateBody = JsonNode.Parse(File.ReadAllText(body.FullName)) as JsonObject ?? throw new FormatException("--create: the file is not a JSON object");

@@ -54,10 +54,13 @@ internal sealed class LoadGenOptions
     /// <summary>How long to wait for the service's engine to be built.</summary>
     public TimeSpan ReadyTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>The largest side of a synthetic image.</summary>
+    public const int MaxSyntheticSide = 16384;
+
     /// <summary>
-    /// "15s", "500ms", "2m" or a plain number of seconds.
+    /// "15s", "500ms", "2m" or a plain number of seconds; <paramref name="positive"/>: zero is refused too.
     /// </summary>
-    public static TimeSpan ParseDuration(string s)
+    public static TimeSpan ParseDuration(string s, bool positive = false)
     {
         s = s.Trim();
         (string num, double scale) = s.EndsWith("ms", StringComparison.OrdinalIgnoreCase) ? (s[..^2], 0.001)
@@ -66,6 +69,7 @@ internal sealed class LoadGenOptions
             : (s, 1.0);
         if (!double.TryParse(num, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || v < 0 || !double.IsFinite(v))
             throw new FormatException($"'{s}' is not a duration (e.g. 15s, 500ms, 2m)");
+        if (positive && v == 0) throw new FormatException($"'{s}' is not a positive duration");
         return TimeSpan.FromSeconds(v * scale);
     }
 
@@ -77,6 +81,8 @@ internal sealed class LoadGenOptions
             var wh = p.Split('x', 'X');
             if (wh.Length != 2 || !int.TryParse(wh[0], out int w) || !int.TryParse(wh[1], out int h) || w < 1 || h < 1)
                 throw new FormatException($"'{p}' is not a size WIDTHxHEIGHT");
+            // Synthetic images are made in memory, width x height x 4 bytes (JPEG's own limit is 65535).
+            if (w > MaxSyntheticSide || h > MaxSyntheticSide) throw new FormatException($"'{p}': each side must be at most {MaxSyntheticSide}");
             return (w, h);
         }).ToArray();
         return sizes.Length > 0 ? sizes : throw new FormatException("no image size given (WIDTHxHEIGHT,...)");
