@@ -117,6 +117,16 @@ public class SampleCliTests
     }
 
     [Fact]
+    public void ConformanceOnAFolderWithoutNodeTestsFails()
+    {
+        using var dir = new Runtime.TempDir();
+        var (code, output, err) = Run("conformance", dir.Path);
+        Assert.Equal(1, code);
+        Assert.Contains("0 passed, 0 failed, 0 skipped", output);
+        Assert.Contains("no ONNX node test", err);
+    }
+
+    [Fact]
     public void AModelGivenAsAPlanIsNotCalledACorruptPlan()
     {
         var (code, _, err) = Run("inspect", "--engine", Digits);

@@ -32,6 +32,12 @@ internal static class ConformanceCommand
             }
         }
         Console.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
+        // A folder with no node test (or a filter matching none) must not read as a conformance pass.
+        if (passed + failed + skipped == 0)
+        {
+            Console.Error.WriteLine($"conformance: no ONNX node test (a folder holding model.onnx) in '{dir}'{(filter is null ? "" : $" matching '{filter}'")}");
+            return Cli.Failed;
+        }
         return failed == 0 ? Cli.Ok : Cli.Failed;
     }
 }
