@@ -59,6 +59,21 @@ public class ErrorMappingTests(ThrowingServerFactory f) : IClassFixture<Throwing
     }
 
     [Fact]
+    public async Task RoutesThatDoNotExistAnswerInTheirProtocol()
+    {
+        // DeepDetect's clients read status from every answer; routing's own 404/405 used to have an empty body.
+        var (nc, nb) = await Get(_c, "/services/");
+        Assert.Equal((HttpStatusCode.NotFound, 404), (nc, Code(nb)));
+        Assert.Contains("no route GET /services/", nb.ToJsonString());
+        var (mc, mb) = await Get(_c, "/predict");
+        Assert.Equal((HttpStatusCode.MethodNotAllowed, 405), (mc, Code(mb)));
+        Assert.Contains("GET is not allowed on /predict", mb.ToJsonString());
+        var (kc, kb) = await Get(_c, "/v2/models/nosuch/foo");
+        Assert.Equal(HttpStatusCode.NotFound, kc);
+        Assert.Equal("no route GET /v2/models/nosuch/foo", (string?)kb["error"]);
+    }
+
+    [Fact]
     public async Task ADomainErrorKeepsItsRowInEachFormat()
     {
         var (dc, dd) = await Get(_c, "/services/nosuch");

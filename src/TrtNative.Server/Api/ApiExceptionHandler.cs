@@ -35,15 +35,38 @@ public sealed class ApiExceptionHandler(ILogger<ApiExceptionHandler> log) : IExc
         if (e.HttpCode >= 500) log.LogError(exception, "{Path}: {Message}", ctx.Request.Path, exception.Message);
         else log.LogInformation("{Path}: {Code}/{Dd} {Message}", ctx.Request.Path, e.HttpCode, e.DdCode, e.Message);
 
+        // A Kestrel refusal keeps status.code 400 whatever HTTP code it is sent with.
+        await WriteAsync(ctx, e, exception is BadHttpRequestException ? 400 : e.HttpCode, ct);
+        return true;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="e"/> as the answer in the protocol of the request's route, with HTTP status
+    /// <see cref="DdException.HttpCode"/> and DeepDetect's status.code <paramref name="statusCode"/>.
+    /// </summary>
+    public static async Task WriteAsync(HttpContext ctx, DdException e, int statusCode, CancellationToken ct)
+    {
         ctx.Response.StatusCode = e.HttpCode;
         byte[] body = ctx.Request.Path.StartsWithSegments(KServePrefix)
             ? JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse(e.Message), KServeJson.Relaxed.ErrorResponse)
-            // A Kestrel refusal keeps status.code 400 whatever HTTP code it is sent with.
-            : JsonSerializer.SerializeToUtf8Bytes(new DdStatusResponse(DdStatus.Make(exception is BadHttpRequestException ? 400 : e.HttpCode, e.DdCode, e.Message)),
-                DdJson.Default.DdStatusResponse);
+            : JsonSerializer.SerializeToUtf8Bytes(new DdStatusResponse(DdStatus.Make(statusCode, e.DdCode, e.Message)), DdJson.Default.DdStatusResponse);
         ctx.Response.ContentType = "application/json; charset=utf-8";
         ctx.Response.ContentLength = body.Length;
         await ctx.Response.Body.WriteAsync(body, ct);
-        return true;
+    }
+
+    /// <summary>
+    /// Gives the empty answers routing makes (404: no route, 405: the route without that method) the body of the
+    /// request's protocol: DeepDetect's clients read status from every answer.
+    /// </summary>
+    public static Task WriteEmptyStatusAsync(StatusCodeContext s)
+    {
+        var ctx = s.HttpContext;
+        int code = ctx.Response.StatusCode;
+        if (code is not (StatusCodes.Status404NotFound or StatusCodes.Status405MethodNotAllowed)) return Task.CompletedTask;
+        string what = code == StatusCodes.Status405MethodNotAllowed
+            ? $"{ctx.Request.Method} is not allowed on {ctx.Request.Path}"
+            : $"no route {ctx.Request.Method} {ctx.Request.Path}";
+        return WriteAsync(ctx, new DdException(code, 0, what), code, ctx.RequestAborted);
     }
 }

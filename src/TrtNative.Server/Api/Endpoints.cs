@@ -36,6 +36,7 @@ public static class Endpoints
                 metrics.Request(ep, ctx.Response.StatusCode, sw.Elapsed.TotalSeconds);
             }
         });
+        app.UseStatusCodePages(ApiExceptionHandler.WriteEmptyStatusAsync);
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             AllowStatusCode404Response = true,
