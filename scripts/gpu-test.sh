@@ -38,6 +38,8 @@ elif [ ! -f native/CMakeLists.txt ]; then
   echo "== native: bundle has no native/CMakeLists.txt; running the managed GPU tests only"
 else
   echo "== native: cmake (Release, CUDA arch $arch)"
+  # A failed build must not leave an earlier build's library to be tested (the machine may be warm from another call).
+  rm -f bin/libtrtnative.so
   # shellcheck disable=SC2086
   if cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" ${TRTN_CMAKE_ARGS:-} \
        >"$results/native-build.log" 2>&1 &&
