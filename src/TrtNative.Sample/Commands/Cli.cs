@@ -66,8 +66,7 @@ internal static class Cli
     {
         option.Validators.Add(r =>
         {
-            var v = r.GetValueOrDefault<T>();
-            if (v is not null && v.CompareTo(min) < 0) r.AddError($"{option.Name} must be at least {min}, got {v}");
+            if (Parsed<T>(r, out var v) && v.CompareTo(min) < 0) r.AddError($"{option.Name} must be at least {min}, got {v}");
         });
         return option;
     }
@@ -77,10 +76,25 @@ internal static class Cli
     {
         option.Validators.Add(r =>
         {
-            var v = r.GetValueOrDefault<T>();
-            if (v is not null && v.CompareTo(max) > 0) r.AddError($"{option.Name} must be at most {max}, got {v}");
+            if (Parsed<T>(r, out var v) && v.CompareTo(max) > 0) r.AddError($"{option.Name} must be at most {max}, got {v}");
         });
         return option;
+    }
+
+    // The option's value, false when its text does not convert ("--workspace abc"): the parser reports that itself,
+    // and reading the value in a validator would throw.
+    private static bool Parsed<T>(System.CommandLine.Parsing.OptionResult r, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? value)
+    {
+        try
+        {
+            value = r.GetValueOrDefault<T>();
+            return value is not null;
+        }
+        catch (InvalidOperationException)
+        {
+            value = default;
+            return false;
+        }
     }
 
     /// <summary>Refuses a command line that gives more than one of <paramref name="options"/>.</summary>

@@ -83,10 +83,11 @@ internal sealed class EngineOptions
         /// <summary>Declares the symbols on <paramref name="command"/>: -o (build), --batch (run, bench), --seed (run), the measuring options (bench).</summary>
         public Symbols(Command command, bool output = false, bool batch = false, bool seed = false, bool bench = false)
         {
-            // AcceptExistingOnly lets a directory through as a FileInfo.
+            // AcceptExistingOnly lets a directory through as a FileInfo. (The raw token: the value of a missing file
+            // cannot be read here.)
             Path.Validators.Add(r =>
             {
-                if (r.GetValueOrDefault<FileInfo>() is { } f && Directory.Exists(f.FullName)) r.AddError($"'{f.FullName}' is a directory, not a plan or an ONNX model");
+                if (r.Tokens is [var t] && Directory.Exists(t.Value)) r.AddError($"'{t.Value}' is a directory, not a plan or an ONNX model");
             });
             command.Add(Path);
             command.Add(Fp16);

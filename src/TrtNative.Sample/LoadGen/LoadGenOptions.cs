@@ -67,10 +67,12 @@ internal sealed class LoadGenOptions
             : s.EndsWith('s') || s.EndsWith('S') ? (s[..^1], 1.0)
             : s.EndsWith('m') || s.EndsWith('M') ? (s[..^1], 60.0)
             : (s, 1.0);
-        if (!double.TryParse(num, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || v < 0 || !double.IsFinite(v))
+        if (!double.TryParse(num, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || v < 0 || !(v * scale <= TimeSpan.MaxValue.TotalSeconds))
             throw new FormatException($"'{s}' is not a duration (e.g. 15s, 500ms, 2m)");
-        if (positive && v == 0) throw new FormatException($"'{s}' is not a positive duration");
-        return TimeSpan.FromSeconds(v * scale);
+        var t = TimeSpan.FromSeconds(v * scale);
+        // A positive value below TimeSpan's 100 ns tick is zero too.
+        if (positive && t <= TimeSpan.Zero) throw new FormatException($"'{s}' is not a positive duration");
+        return t;
     }
 
     /// <summary>"640x480,1920x1080" (at least one).</summary>
