@@ -202,7 +202,7 @@ internal sealed class LayerProgram
         var act = (NativeDType)r.ReadInt32();
         if (!act.IsFloat()) throw new FormatException($"activation type {(int)act} is not a float type");
         var p = new LayerProgram { ActivationType = act };
-        int nt = Count(r, 21, "tensor count");
+        int nt = ReadCount(r, 21, "tensor count");
         for (int i = 0; i < nt; i++)
         {
             string name = r.ReadString();
@@ -211,19 +211,19 @@ internal sealed class LayerProgram
             int alias = r.ReadInt32();
             var shape = ReadShape(r);
             int len = r.ReadInt32();
-            byte[]? data = len >= 0 ? r.ReadBytes(Count(len, r, 1, $"tensor '{name}' data length")) : null;
+            byte[]? data = len >= 0 ? r.ReadBytes(CheckCount(len, r, 1, $"tensor '{name}' data length")) : null;
             if (data is not null && data.Length != len) throw new EndOfStreamException();
             p.Tensors.Add(new ProgramTensor { Id = i, Name = name, DType = dt, Role = role, AliasOf = alias, Shape = shape, Data = data });
         }
-        int nl = Count(r, 25, "layer count");
+        int nl = ReadCount(r, 25, "layer count");
         for (int i = 0; i < nl; i++)
         {
             string name = r.ReadString();
             var kind = (LayerKind)r.ReadInt32();
-            var prm = r.ReadBytes(Count(r, 1, $"layer '{name}' parameter length"));
-            var ins = new int[Count(r, 4, $"layer '{name}' input count")];
+            var prm = r.ReadBytes(ReadCount(r, 1, $"layer '{name}' parameter length"));
+            var ins = new int[ReadCount(r, 4, $"layer '{name}' input count")];
             for (int k = 0; k < ins.Length; k++) ins[k] = r.ReadInt32();
-            var outs = new int[Count(r, 4, $"layer '{name}' output count")];
+            var outs = new int[ReadCount(r, 4, $"layer '{name}' output count")];
             for (int k = 0; k < outs.Length; k++) outs[k] = r.ReadInt32();
             var layer = new ProgramLayer { Name = name, Kind = kind, Params = prm, Inputs = ins, Outputs = outs, Tactic = r.ReadInt32() };
             int shapeTactics = r.ReadInt32();
@@ -238,16 +238,19 @@ internal sealed class LayerProgram
         }
         ReadBindings(r, p.Inputs);
         ReadBindings(r, p.Outputs);
-        int kept = Count(r, 3, "kept-in-fp32 count");
+        int kept = ReadCount(r, 3, "kept-in-fp32 count");
         for (int i = 0; i < kept; i++) p.KeptFp32.Add(new PrecisionChoice(r.ReadString(), r.ReadString(), r.ReadString()));
         return p;
     }
 
-    // A count or length read from a payload, refused when negative or when the bytes left could not hold that many
-    // items of at least bytesEach bytes: a damaged count must not allocate gigabytes before the read runs out.
-    private static int Count(BinaryReader r, int bytesEach, string what) => Count(r.ReadInt32(), r, bytesEach, what);
+    /// <summary>
+    /// A count or length read from a payload, refused (FormatException) when negative or when the bytes left could not
+    /// hold that many items of at least <paramref name="bytesEach"/> bytes: a damaged count must not allocate gigabytes
+    /// before the read runs out.
+    /// </summary>
+    internal static int ReadCount(BinaryReader r, int bytesEach, string what) => CheckCount(r.ReadInt32(), r, bytesEach, what);
 
-    private static int Count(int n, BinaryReader r, int bytesEach, string what)
+    private static int CheckCount(int n, BinaryReader r, int bytesEach, string what)
     {
         long left = r.BaseStream.Length - r.BaseStream.Position;
         if (n < 0 || (long)n * bytesEach > left) throw new FormatException($"{what} {n} does not fit the {left} bytes left");
@@ -262,7 +265,7 @@ internal sealed class LayerProgram
 
     private static Dim[] ReadShape(BinaryReader r)
     {
-        var s = new Dim[Count(r, 9, "shape rank")];
+        var s = new Dim[ReadCount(r, 9, "shape rank")];
         for (int i = 0; i < s.Length; i++)
         {
             long f = r.ReadInt64();
@@ -280,7 +283,7 @@ internal sealed class LayerProgram
 
     private static void ReadBindings(BinaryReader r, List<ProgramBinding> into)
     {
-        int n = Count(r, 9, "binding count");
+        int n = ReadCount(r, 9, "binding count");
         for (int i = 0; i < n; i++) into.Add(new ProgramBinding(r.ReadString(), r.ReadInt32(), ReadShape(r)));
     }
 

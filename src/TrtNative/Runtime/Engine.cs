@@ -294,19 +294,27 @@ public sealed class Engine : IDisposable
     public static PlanInfo Inspect(string path)
     {
         var (header, payload) = PlanFile.Read(path);
-        var p = ReadProgram(payload);
+        var p = ReadPayload(payload).Program;
         return new PlanInfo(header, p.Layers.Count, p.WeightBytes, p.Inputs.Select(b => (b.Name, b.Shape)).ToArray(),
             p.Outputs.Select(b => (b.Name, b.Shape)).ToArray(), p.KeptFp32.ToArray());
     }
 
-    /// <summary>The layer program of a plan payload (<see cref="PlanFile.Read(string, PlanExpectations?)"/>), without a GPU.</summary>
+    /// <summary>The layer program and profile of a plan payload (<see cref="Payload"/>), read without a GPU.</summary>
     /// <exception cref="TrtNativeException">CorruptPlan when it cannot be decoded, StalePlan for another payload version.</exception>
-    internal static LayerProgram ReadProgram(byte[] payload)
+    internal static (LayerProgram Program, Dictionary<string, InputShapeRange> Profile) ReadPayload(byte[] payload)
     {
         try
         {
             using var r = new BinaryReader(new MemoryStream(payload));
-            return LayerProgram.Read(r);
+            var program = LayerProgram.Read(r);
+            var profile = new Dictionary<string, InputShapeRange>();
+            int n = LayerProgram.ReadCount(r, 13, "profile count");
+            for (int i = 0; i < n; i++)
+            {
+                string name = r.ReadString();
+                profile[name] = new InputShapeRange(ReadLongs(r), ReadLongs(r), ReadLongs(r));
+            }
+            return (program, profile);
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException or OverflowException)
         {
@@ -316,23 +324,7 @@ public sealed class Engine : IDisposable
 
     private static Engine FromPlan(CudaContext context, (PlanHeader Header, byte[] Payload) plan)
     {
-        LayerProgram program;
-        var profile = new Dictionary<string, InputShapeRange>();
-        try
-        {
-            using var r = new BinaryReader(new MemoryStream(plan.Payload));
-            program = LayerProgram.Read(r);
-            int n = r.ReadInt32();
-            for (int i = 0; i < n; i++)
-            {
-                string name = r.ReadString();
-                profile[name] = new InputShapeRange(ReadLongs(r), ReadLongs(r), ReadLongs(r));
-            }
-        }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or FormatException or OverflowException)
-        {
-            throw new TrtNativeException(ErrorCode.CorruptPlan, $"the plan payload cannot be decoded: {e.Message}", e);
-        }
+        var (program, profile) = ReadPayload(plan.Payload);
         return new Engine(context, program, profile, plan.Header);
     }
 
@@ -344,7 +336,7 @@ public sealed class Engine : IDisposable
 
     private static long[] ReadLongs(BinaryReader r)
     {
-        var v = new long[r.ReadInt32()];
+        var v = new long[LayerProgram.ReadCount(r, 8, "profile shape rank")];
         for (int i = 0; i < v.Length; i++) v[i] = r.ReadInt64();
         return v;
     }

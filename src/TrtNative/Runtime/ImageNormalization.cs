@@ -37,14 +37,13 @@ public sealed class ImageNormalization
         SourceChannels = sourceChannels?.ToArray() ?? Enumerable.Range(0, channels).ToArray();
         if (SourceChannels.Any(c => c < 0 || c >= 4))
             throw new TrtNativeException(ErrorCode.InvalidArgument, $"source channels must be 0..3, got [{string.Join(", ", SourceChannels)}]");
-        // Finite parameters can still overflow fp32 (scale 1e38, std 1e-45): every input would become inf or NaN.
+        // Finite parameters can still overflow fp32 (scale 1e38, std 1e-45): every input would become inf or NaN. The
+        // steps in fp32 as the kernels take them, at the two extreme pixels (an overflow stays infinite to the end).
         for (int c = 0; c < channels; c++)
-        {
-            double low = -Mean[c] / Std[c], high = (255.0 * Scale - Mean[c]) / Std[c];
-            if (!float.IsFinite(1f / Std[c]) || !(Math.Abs(low) <= float.MaxValue && Math.Abs(high) <= float.MaxValue))
-                throw new TrtNativeException(ErrorCode.InvalidArgument,
-                    $"scale {scale}, mean {Mean[c]} and std {Std[c]} take channel {c}'s pixel values out of fp32's range");
-        }
+            foreach (float pixel in (ReadOnlySpan<float>)[0f, 255f])
+                if (!float.IsFinite((pixel * Scale - Mean[c]) / Std[c]))
+                    throw new TrtNativeException(ErrorCode.InvalidArgument,
+                        $"scale {scale}, mean {Mean[c]} and std {Std[c]} take channel {c}'s pixel values out of fp32's range");
     }
 
     /// <summary>Output channels.</summary>

@@ -77,20 +77,28 @@ public class LayerProgramTests
     [Fact]
     public void ADamagedPayloadIsACorruptPlanWhateverTheDamage()
     {
-        // inspect --engine reads a plan's payload without a GPU; a plan whose checksum matches a damaged payload must
-        // still end in CorruptPlan, not in whichever exception the damaged bytes happen to cause (once an
-        // OverflowException). Every 4-byte field is overwritten in turn with values that break counts and sizes.
+        // Every plan is decoded by ReadPayload (inspect --engine without a GPU). A damaged payload behind a matching
+        // checksum must still end in CorruptPlan, not in whichever exception the damaged bytes cause (they caused
+        // OverflowException and OutOfMemoryException). Four bytes at every offset in turn are overwritten with values
+        // that break counts and sizes.
         var program = GpuLowering.Lower(Optimizer.Optimize(Net(3)), fp16: true);
         using var ms = new MemoryStream();
-        using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) program.Write(w);
+        using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            program.Write(w);
+            // The profile that follows the program in a plan's payload: one input, rank-4 min/opt/max.
+            w.Write(1);
+            w.Write("input");
+            for (int k = 0; k < 3; k++) { w.Write(4); foreach (long d in new long[] { 1, 3, 8, 8 }) w.Write(d); }
+        }
         byte[] good = ms.ToArray();
         int corrupt = 0;
         foreach (int value in new[] { -1, int.MaxValue, int.MinValue, 0x40000000 })
-            for (int at = 8; at + 4 <= good.Length; at += 4)
+            for (int at = 8; at + 4 <= good.Length; at++)
             {
                 var bytes = (byte[])good.Clone();
                 BitConverter.TryWriteBytes(bytes.AsSpan(at, 4), value);
-                try { global::TrtNative.Runtime.Engine.ReadProgram(bytes); }
+                try { global::TrtNative.Runtime.Engine.ReadPayload(bytes); }
                 catch (TrtNativeException e) when (e.Code is ErrorCode.CorruptPlan or ErrorCode.StalePlan) { corrupt++; }
             }
         Assert.True(corrupt > 0, "no damage was detected at all");

@@ -40,6 +40,10 @@ public class ImageNormalizationTests
         Assert.Contains("mean must be finite", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, mean: [float.NaN])).Message);
         Assert.Contains("scale must be finite", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, scale: float.PositiveInfinity)).Message);
         Assert.Contains("source channels", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, sourceChannels: [4])).Message);
+        // Finite parameters whose fp32 steps overflow: 255 * 1e37 before the division, 1 / 1e-45 as a divisor.
+        Assert.Contains("out of fp32's range", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, scale: 1e37f, std: [10f])).Message);
+        Assert.Contains("out of fp32's range", Assert.Throws<TrtNativeException>(() => new ImageNormalization(1, mean: [1f], std: [1e-45f])).Message);
+        _ = new ImageNormalization(3, scale: 1f / 255, mean: [0.485f, 0.456f, 0.406f], std: [0.229f, 0.224f, 0.225f]); // ImageNet's
         var rgb = new ImageNormalization(3, sourceChannels: [2, 1, 0]);
         var e = Assert.Throws<TrtNativeException>(() => rgb.ToPlanar(new byte[4], 2, 2, 1, new float[12]));
         Assert.Contains("the images have 1 channel", e.Message);
