@@ -20,17 +20,6 @@ public readonly record struct DataString(string? Text, byte[]? Base64Bytes)
 
     /// <summary>A data string given as text.</summary>
     public static implicit operator DataString(string text) => new(text, null);
-
-    /// <summary>
-    /// Why <paramref name="path"/>, as a client gave it, cannot name a file (empty, a NUL character, longer than
-    /// <see cref="MaxPathChars"/>), or null if it can. Checked before any path work: resolving a very long missing path
-    /// walks up one parent at a time.
-    /// </summary>
-    public static string? InvalidPathReason(string path) =>
-        path.Length == 0 ? "is an empty path"
-        : path.Length > MaxPathChars ? $"is a path of {path.Length} characters, over the limit of {MaxPathChars}"
-        : path.Contains('\0') ? "contains a NUL character"
-        : null;
 }
 
 /// <summary>
@@ -56,7 +45,7 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
                 continue;
             }
             string s = data[i].Text ?? throw new ArgumentException($"data[{i}] has neither text nor bytes");
-            if (s.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+            if (ClientLocations.IsHttp(s))
             {
                 if (!Uri.TryCreate(s, UriKind.Absolute, out _))
                     throw DdException.InputError($"Could not read image(s): data[{i}] '{s}' is not a valid URL");
@@ -117,7 +106,7 @@ public sealed partial class ImageSources(HttpClient http, ServerOptions opts)
 
     private static string CheckAllowed(string path, IReadOnlyList<string> roots, int i)
     {
-        if (DataString.InvalidPathReason(path) is { } why) throw DdException.InputError($"Could not read image(s): data[{i}] {why}");
+        if (ClientLocations.InvalidPathReason(path) is { } why) throw DdException.InputError($"Could not read image(s): data[{i}] {why}");
         string real = RealPath(path);
         foreach (var r in roots)
         {

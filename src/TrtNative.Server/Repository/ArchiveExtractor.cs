@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.IO.Compression;
+using TrtNative.Server.Api;
 
 namespace TrtNative.Server.Repository;
 
@@ -41,7 +42,7 @@ public static class ArchiveExtractor
 
     private static string Target(string root, string name)
     {
-        if (string.IsNullOrEmpty(name) || name.Contains('\0')) throw new UnsafeArchiveException($"archive entry with an empty or invalid name");
+        if (ClientLocations.InvalidPathReason(name ?? "") is { } why) throw new UnsafeArchiveException($"an archive entry's name {why}");
         if (name.StartsWith('/') || name.StartsWith('\\') || (name.Length > 1 && name[1] == ':'))
             throw new UnsafeArchiveException($"archive entry '{name}' has an absolute path");
         string full = Path.GetFullPath(Path.Combine(root, name.Replace('\\', '/')));

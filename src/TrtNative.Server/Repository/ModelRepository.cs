@@ -27,7 +27,7 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
     /// </summary>
     public RepositoryChange Prepare(string repository, bool create)
     {
-        if (DataString.InvalidPathReason(repository) is { } why) throw DdException.BadMllib($"model.repository {why}");
+        if (ClientLocations.InvalidPathReason(repository) is { } why) throw DdException.BadMllib($"model.repository {why}");
         string full = Path.GetFullPath(repository);
         CheckInsideModelRoots(full, repository);
         string? createdRoot = null;
@@ -117,7 +117,7 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
         string local;
         string? cacheAs = null;
         bool cached = false;
-        if (init.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || init.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        if (ClientLocations.IsHttp(init))
         {
             if (!Uri.TryCreate(init, UriKind.Absolute, out var url)) throw DdException.BadMllib($"model.init '{init}' is not a valid URL");
             string name = Path.GetFileName(url.AbsolutePath);
@@ -221,7 +221,7 @@ public sealed class ModelRepository(HttpClient http, ServerOptions opts)
     }
 
     /// <summary>The largest class index a label file may name.</summary>
-    public const int MaxClassIndex = (1 << 24) - 1;
+    public const int MaxClassIndex = (1 << 20) - 1;
 
     /// <summary>Reads "index label…" lines, split at the first space.</summary>
     public static Dictionary<int, string> ReadLabels(string path)

@@ -137,8 +137,8 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
             if (info.StaticClasses is int sc && sc != nc)
                 throw DdException.BadMllib($"parameters.mllib.nclasses is {nc} but the model output {info.Output} has {sc} classes");
         }
-        if ((nclasses ?? info.StaticClasses) is int classes && contents.Labels.Keys.Where(k => k >= classes).Take(1).ToList() is [int beyond])
-            throw DdException.BadMllib($"{Path.GetFileName(contents.LabelsPath)} names class {beyond}, but the model has {classes} classes (0..{classes - 1})");
+        if ((nclasses ?? info.StaticClasses) is int classes && contents.Labels.Count > 0 && contents.Labels.Keys.Max() is var last && last >= classes)
+            throw DdException.BadMllib($"{Path.GetFileName(contents.LabelsPath)} names class {last}, but the model has {classes} classes (0..{classes - 1})");
         if (engineFile.IndexOfAny(['/', '\\']) >= 0 || engineFile.Contains(".."))
             throw DdException.BadMllib("parameters.mllib.tensorRTEngineFile must be a plain file name");
         int best = JsonRead.Int(outObj, "best", "parameters.output.best") ?? 1;
