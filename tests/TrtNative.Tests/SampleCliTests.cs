@@ -94,6 +94,10 @@ public class SampleCliTests
     [InlineData("--workspace must be at most 1048576, got 17592186044417", "build", "@digits", "--workspace", "17592186044417")]
     [InlineData("'/tmp' is a directory, not a plan or an ONNX model", "build", "/tmp")]
     [InlineData("File does not exist: '/no/such.onnx'", "build", "/no/such.onnx")]
+    [InlineData("--output '/proc/x/y.plan': cannot write in '/proc'", "build", "@digits", "-o", "/proc/x/y.plan")]
+    [InlineData("--output '/tmp' is a directory", "build", "@digits", "-o", "/tmp")]
+    [InlineData("is a file, not a folder", "build", "@digits", "--timing-cache", "@digits/t.cache")]
+    [InlineData("--batch '4,8': this command runs one batch size (bench measures several)", "run", "@digits", "--batch", "4,8")]
     [InlineData("Cannot parse argument 'abc' for option '--workspace'", "build", "@digits", "--workspace", "abc")]
     [InlineData("'1e-9' is not a positive duration", "decodebench", "--duration", "1e-9")]
     [InlineData("'1e300' is not a duration", "loadgen", "--service", "digits", "--duration", "1e300")]
@@ -102,7 +106,7 @@ public class SampleCliTests
     [InlineData("'100000x100000': each side must be at most 16384", "decodebench", "--synthetic", "100000x100000")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
     {
-        var (code, output, err) = Run(args.Select(a => a == "@digits" ? Digits : a).ToArray());
+        var (code, output, err) = Run(args.Select(a => a.Replace("@digits", Digits)).ToArray());
         Assert.Equal(2, code);
         Assert.Contains(message, err);
         Assert.Contains("--help", err);

@@ -81,6 +81,38 @@ internal static class Cli
         return option;
     }
 
+    /// <summary>
+    /// Refuses, before any work, a file option whose file cannot be written: the nearest folder on its path that
+    /// exists must be a writable folder (the writers create the missing ones), and the path itself no folder.
+    /// </summary>
+    public static Option<FileInfo?> WritableFile(this Option<FileInfo?> option)
+    {
+        option.Validators.Add(r =>
+        {
+            if (r.Tokens is not [var t]) return;
+            string full = Path.GetFullPath(t.Value);
+            if (Directory.Exists(full)) { r.AddError($"{option.Name} '{t.Value}' is a directory"); return; }
+            string? dir = Path.GetDirectoryName(full);
+            while (dir is not null && !Directory.Exists(dir))
+            {
+                if (File.Exists(dir)) { r.AddError($"{option.Name} '{t.Value}': '{dir}' is a file, not a folder"); return; }
+                dir = Path.GetDirectoryName(dir);
+            }
+            if (dir is null) return;
+            string probe = Path.Combine(dir, $".trtn-write-test.{Environment.ProcessId}.{Guid.NewGuid():N}");
+            try
+            {
+                File.WriteAllBytes(probe, []);
+                File.Delete(probe);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                r.AddError($"{option.Name} '{t.Value}': cannot write in '{dir}': {e.Message}");
+            }
+        });
+        return option;
+    }
+
     // The option's value, false when its text does not convert ("--workspace abc"): the parser reports that itself,
     // and reading the value in a validator would throw.
     private static bool Parsed<T>(System.CommandLine.Parsing.OptionResult r, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? value)

@@ -105,10 +105,10 @@ internal sealed class EngineOptions
                 else if (CalibrationImages.Files(dir.FullName).Length == 0)
                     r.AddError($"--calibration: '{dir.FullName}' holds no image ({string.Join(", ", CalibrationImages.Extensions)})");
             });
-            command.Add(TimingCache);
+            command.Add(TimingCache.WritableFile());
             Cli.OneOf(command, Fp16, Fp32, Bf16);
             if (output)
-                command.Add(Output = new Option<FileInfo?>("--output", "-o") { Description = "where to write the plan (default: beside the model, MODEL.fp16.plan, MODEL.bf16.plan or MODEL.fp32.plan)", HelpName = "PLAN" });
+                command.Add(Output = new Option<FileInfo?>("--output", "-o") { Description = "where to write the plan (default: beside the model, MODEL.fp16.plan, MODEL.bf16.plan or MODEL.fp32.plan)", HelpName = "PLAN" }.WritableFile());
             if (batch)
                 command.Add(Batch = new Option<long[]>("--batch")
                 {
@@ -116,6 +116,11 @@ internal sealed class EngineOptions
                     HelpName = bench ? "N,N.." : "N",
                     Arity = ArgumentArity.ExactlyOne,
                     CustomParser = ParseBatches,
+                });
+            if (batch && !bench)
+                Batch!.Validators.Add(r =>
+                {
+                    if (r.Tokens is [var t] && t.Value.Contains(',')) r.AddError($"--batch '{t.Value}': this command runs one batch size (bench measures several)");
                 });
             if (seed)
                 command.Add(Seed = new Option<int>("--seed") { Description = "seed of the random inputs (default: a random one)", HelpName = "S", DefaultValueFactory = _ => -1 });
