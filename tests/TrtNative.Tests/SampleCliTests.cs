@@ -144,6 +144,50 @@ public class SampleCliTests
         NoStackTrace(err);
     }
 
+    [Theory]
+    [InlineData("build")]
+    [InlineData("run")]
+    [InlineData("bench")]
+    [InlineData("check")]
+    public void AModelsOwnProblemIsNamedBeforeTheGpuIsAskedFor(string command)
+    {
+        // Read before the GPU check, so this holds on CI's machine without a GPU as on the GPU machine.
+        using var dir = new Runtime.TempDir();
+        string garbage = dir.File("garbage.onnx");
+        File.WriteAllBytes(garbage, [0x08, 0xff, 0xff, 0x12, 0x34]);
+        var (code, _, err) = Run(command, garbage);
+        Assert.Equal(1, code);
+        Assert.StartsWith($"{command}: error (InvalidModel): ", err);
+        Assert.DoesNotContain("no usable GPU", err);
+
+        string noInputs = dir.File("constant.onnx");
+        var model = new global::Onnx.ModelProto
+        {
+            IrVersion = 8,
+            OpsetImport = { new global::Onnx.OperatorSetIdProto { Version = 17 } },
+            Graph = new global::Onnx.GraphProto
+            {
+                Name = "constant",
+                Node =
+                {
+                    new global::Onnx.NodeProto
+                    {
+                        OpType = "Constant", Output = { "y" },
+                        Attribute = { new global::Onnx.AttributeProto { Name = "value", Type = global::Onnx.AttributeProto.Types.AttributeType.Tensor,
+                            T = new global::Onnx.TensorProto { DataType = 1, Dims = { 1 }, FloatData = { 1f } } } },
+                    },
+                },
+                Output = { new global::Onnx.ValueInfoProto { Name = "y", Type = new global::Onnx.TypeProto { TensorType = new global::Onnx.TypeProto.Types.Tensor
+                    { ElemType = 1, Shape = new global::Onnx.TensorShapeProto { Dim = { new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = 1 } } } } } } },
+            },
+        };
+        File.WriteAllBytes(noInputs, Google.Protobuf.MessageExtensions.ToByteArray(model));
+        (code, _, err) = Run(command, noInputs);
+        Assert.Equal(1, code);
+        Assert.Contains("has no graph inputs", err);
+        NoStackTrace(err);
+    }
+
     /// <summary>decodebench's CPU half runs anywhere: SkiaSharp decodes and resizes the synthetic JPEGs on a thread.</summary>
     [Fact]
     public void DecodeBenchMeasuresTheCpuPathWithoutAGpu()

@@ -22,8 +22,8 @@ internal static class BenchCommand
 
     public static int Run(EngineOptions o)
     {
-        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("bench: no usable GPU: " + reason); return Cli.Failed; }
-        using var ctx = CudaContext.Create();
+        using var ctx = o.ReadModelThenCreateContext("bench");
+        if (ctx is null) return Cli.Failed;
         o.MaxBatch = Math.Max(o.MaxBatch, o.Batches.Max());
         using var engine = o.Open(ctx, verbose: true);
         using var ec = engine.CreateContext();

@@ -16,8 +16,8 @@ internal static class BuildCommand
 
     public static int Run(EngineOptions o)
     {
-        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("build: no usable GPU: " + reason); return Cli.Failed; }
-        using var ctx = CudaContext.Create();
+        using var ctx = o.ReadModelThenCreateContext("build");
+        if (ctx is null) return Cli.Failed;
         using var engine = o.Open(ctx, verbose: true);
         string plan = o.Output ?? System.IO.Path.ChangeExtension(o.Path, $".{TrtNative.Runtime.PrecisionNames.Name(o.Precision)}.plan");
         engine.Save(plan);

@@ -34,8 +34,8 @@ internal static class CheckCommand
             Console.Error.WriteLine($"check: {o.Path} is not an ONNX model: check builds the engine from the model and runs the model in ONNX Runtime too");
             return Cli.Usage;
         }
-        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("check: no usable GPU: " + reason); return Cli.Failed; }
-        using var ctx = CudaContext.Create();
+        using var ctx = o.ReadModelThenCreateContext("check");
+        if (ctx is null) return Cli.Failed;
         using var engine = o.Open(ctx, verbose: true);
         using var ec = engine.CreateContext();
         using var ort = new InferenceSession(o.Path);

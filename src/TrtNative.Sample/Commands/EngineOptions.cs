@@ -205,21 +205,48 @@ internal sealed class EngineOptions
     // timings replace it (its merge reads it a second time), never an error that loses the build.
     private static void WarnCorruptTimingCache(string warning) => Console.Error.WriteLine("timing cache: " + warning);
 
+    private bool IsModel => Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Reads an ONNX model and checks its input (a plan is read by <see cref="Open"/>), then creates the CUDA context:
+    /// a model's own problems are named on any machine, not hidden behind "no usable GPU". Null, with the reason
+    /// written, when there is no usable GPU.
+    /// </summary>
+    public CudaContext? ReadModelThenCreateContext(string command)
+    {
+        if (IsModel)
+        {
+            // One read and parse of the model: hash, signature and graph come from it.
+            Model = TrtNative.Onnx.OnnxModel.Load(Path);
+            FirstInput(Model);
+        }
+        if (!CudaPlatform.IsAvailable(out string reason))
+        {
+            Console.Error.WriteLine($"{command}: no usable GPU: {reason}");
+            return null;
+        }
+        return CudaContext.Create();
+    }
+
+    private (TrtNative.Ir.ValueInfo Input, TrtNative.Ir.Dim[] Shape) FirstInput(TrtNative.Onnx.OnnxModel model)
+    {
+        var input = model.Graph.Inputs.FirstOrDefault() ?? throw new TrtNativeException(ErrorCode.Unsupported, $"{Path} has no graph inputs");
+        return (input, input.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"input '{input.Name}' has no shape"));
+    }
+
     /// <summary>Loads a plan, or builds the ONNX model (profile over the first input's batch dimension).</summary>
     public Engine Open(CudaContext ctx, bool verbose)
     {
-        if (!Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        if (!IsModel)
         {
             var sw0 = System.Diagnostics.Stopwatch.StartNew();
             var e = Engine.Load(ctx, Path);
             if (verbose) Console.WriteLine($"loaded plan {Path} in {sw0.Elapsed.TotalSeconds:F2} s ({e.LayerCount} layers)");
             return e;
         }
-        // One read and parse of the model: hash, signature and graph come from it.
-        var model = Model = TrtNative.Onnx.OnnxModel.Load(Path);
+        var model = Model ??= TrtNative.Onnx.OnnxModel.Load(Path);
         var config = Config();
-        var input = model.Graph.Inputs.FirstOrDefault() ?? throw new TrtNativeException(ErrorCode.Unsupported, $"{Path} has no graph inputs");
-        var shape = input.Shape ?? throw new TrtNativeException(ErrorCode.Unsupported, $"input '{input.Name}' has no shape");
+        var (input, shape) = FirstInput(model);
         if (shape.Length > 0 && !shape[0].IsKnown)
         {
             long[] Fix(long b) => shape.Select((d, k) => k == 0 ? b : d.Value).ToArray();

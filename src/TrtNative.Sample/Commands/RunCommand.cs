@@ -17,8 +17,8 @@ internal static class RunCommand
 
     public static int Run(EngineOptions o)
     {
-        if (!CudaPlatform.IsAvailable(out string reason)) { Console.Error.WriteLine("run: no usable GPU: " + reason); return Cli.Failed; }
-        using var ctx = CudaContext.Create();
+        using var ctx = o.ReadModelThenCreateContext("run");
+        if (ctx is null) return Cli.Failed;
         using var engine = o.Open(ctx, verbose: true);
         using var ec = engine.CreateContext();
         var rng = new Random(o.Seed >= 0 ? o.Seed : Random.Shared.Next());
