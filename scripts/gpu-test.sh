@@ -38,24 +38,11 @@ elif [ ! -f native/CMakeLists.txt ]; then
   echo "== native: bundle has no native/CMakeLists.txt; running the managed GPU tests only"
 else
   echo "== native: cmake (Release, CUDA arch $arch)"
-  # A failed build must not leave an earlier build's library to be tested (the machine may be warm from another call).
-  rm -f bin/libtrtnative.so
-  # shellcheck disable=SC2086
-  if cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" ${TRTN_CMAKE_ARGS:-} \
-       >"$results/native-build.log" 2>&1 &&
-     cmake --build build/native -j "$(nproc)" >>"$results/native-build.log" 2>&1; then
-    lib="$(find build/native -name 'libtrtnative.so*' \( -type f -o -type l \) | sort | head -1)"
-    if [ -n "$lib" ]; then
-      cp -L "$lib" bin/libtrtnative.so
-      echo "   built $lib -> bin/libtrtnative.so"
-    else
-      echo "   build succeeded but produced no libtrtnative.so" | tee -a "$results/native-build.log"
-      native_rc=1
-    fi
+  if TRTN_CUDA_ARCH="$arch" bash scripts/native-release.sh build/native bin/libtrtnative.so "$results/native-build.log"; then
+    echo "   built build/native -> bin/libtrtnative.so"
   else
     native_rc=1
-    echo "   native build FAILED; last lines of $results/native-build.log:"
-    tail -n 40 "$results/native-build.log"
+    echo "   native build FAILED (log: $results/native-build.log)"
   fi
 fi
 # The .NET host looks next to the app first; LD_LIBRARY_PATH covers dlopen from native code.
