@@ -9,7 +9,6 @@
 #include <cublasLt.h>
 
 #include <algorithm>
-#include <cstring>
 #include <numeric>
 
 namespace trtn {
@@ -54,24 +53,9 @@ int gemm_candidates(int32_t optimization_level) {
 constexpr int kMaxSplitCode = 3;
 constexpr int kSplitKLeaders = 4;  // the heuristic results whose split variants autotuning tries
 
-// A code beyond kMaxSplitCode (a damaged or foreign plan, or a probe below) reads as the plain result.
+// A code beyond kMaxSplitCode (a damaged or foreign plan) reads as the plain result.
 int split_of(int32_t tactic) { return tactic < 0 || tactic / kMaxAlgos > kMaxSplitCode ? 1 : 1 << (tactic / kMaxAlgos); }
 int index_of(int32_t tactic) { return tactic < 0 ? -1 : (int)(tactic % kMaxAlgos); }
-
-// Heuristic results asked at other row counts ("probes", TRTN_GEMM_PROBES=1 while unmeasured): cuBLASLt lists its
-// results in the order of its own estimate for the shape asked, and for a GEMM of few output tiles (ViT-B/16 at batch
-// 1: 197 rows) the configurations it puts first at 64 or 512 rows may run this shape faster than the ones it lists
-// for 197. Each is checked at the real shape (cublasLtMatmulAlgoCheck) and timed like the others. A tactic is
-// `kProbeBase * probe + index`: result `index` of the heuristic asked at kProbeRows[probe - 1] rows; code that
-// predates probes reads it as plain result `index` (split_of gives 1 beyond kMaxSplitCode).
-constexpr int kProbeBase = kMaxAlgos * (kMaxSplitCode + 1);
-constexpr int64_t kProbeRows[] = {32, 64, 128, 256, 512, 1024};
-constexpr int kProbeCount = static_cast<int>(sizeof kProbeRows / sizeof kProbeRows[0]);
-constexpr int kProbeResults = 4;  // the leading results of each probe that autotuning tries
-int probe_of(int32_t tactic) {
-    int p = tactic < 0 ? 0 : tactic / kProbeBase;
-    return p >= 1 && p <= kProbeCount ? p : 0;
-}
 
 int64_t gcd_align(int64_t bytes) {
     if (bytes == 0) return 256;
@@ -89,11 +73,9 @@ public:
 
     // What a tactic runs, as profiles and the autotuning log name it.
     std::string name_of(int32_t tactic) const {
-        int split = split_of(tactic), probe = probe_of(tactic);
-        return "cublasLt heuristic " + std::to_string(index_of(tactic)) +
-               (probe ? " at " + std::to_string(kProbeRows[probe - 1]) + " rows" : "") +
-               (split > 1 ? " splitk " + std::to_string(split) : "") + (has_residual_ ? " +residual" : "") +
-               (post_act_ ? " + activation kernel" : "");
+        int split = split_of(tactic);
+        return "cublasLt heuristic " + std::to_string(index_of(tactic)) + (split > 1 ? " splitk " + std::to_string(split) : "") +
+               (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
     }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
@@ -126,8 +108,6 @@ public:
         if (M * N == 0) return 0;
 
         cudaDataType_t dt = a.dtype == TRTN_FLOAT16 ? CUDA_R_16F : a.dtype == TRTN_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
-        dt_ = dt;
-        trans_a_ = p.trans_a != 0;
         int64_t es = dtype_size(a.dtype);
         TRTN_LT_CHECK(cublasLtMatmulDescCreate(&op_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         // Column-major view: D^T[N,M] = op(B)^T[N,K] * op(A)^T[K,M]; "A" of cuBLASLt is our B and vice versa.
@@ -187,18 +167,11 @@ public:
         limit_ = env.workspace_limit;
         lt_ = env.lt;
         split_count_ = 0;
-        probe_count_ = 0;
         chosen_ = 0;
         if (stored >= 0 && stored < count_) {
             chosen_ = stored;
             // A stored split variant is rebuilt; one that cuBLASLt no longer accepts here falls back to its plain result.
             if (split_of(desc.tactic) > 1 && split_enabled() && add_split(stored, split_of(desc.tactic))) chosen_ = desc.tactic;
-        }
-        // So is a stored probe (whatever TRTN_GEMM_PROBES says: it only widens the search).
-        if (int probe = probe_of(desc.tactic)) {
-            cublasLtMatmulHeuristicResult_t found[kMaxAlgos] = {};
-            int n = probe_results(probe, found, std::min(kMaxAlgos, index_of(desc.tactic) + 1));
-            chosen_ = index_of(desc.tactic) < n && add_probe(probe, index_of(desc.tactic), found[index_of(desc.tactic)]) ? desc.tactic : 0;
         }
         return candidate(chosen_).workspaceSize;
     }
@@ -226,14 +199,6 @@ public:
             for (int i = 0; i < std::min(count_, kSplitKLeaders); ++i)
                 for (int code = 1; code <= kMaxSplitCode; ++code)
                     if (K_ / (1 << code) >= 128 && add_split(i, 1 << code)) time(i + kMaxAlgos * code);
-        }
-        if (few_tiles() && probes_enabled() && batch_ == 1) {
-            for (int probe = 1; probe <= kProbeCount; ++probe) {
-                cublasLtMatmulHeuristicResult_t found[kProbeResults] = {};
-                int n = probe_results(probe, found, kProbeResults);
-                for (int i = 0; i < n; ++i)
-                    if (add_probe(probe, i, found[i])) time(kProbeBase * probe + i);
-            }
         }
         if (timed.empty()) { if (ms) *ms = 0; return chosen_; }
         TimedCandidate best = pick_fastest(env.timing(), timed, [&](int i) { run_with(t, env, i); });
@@ -264,69 +229,12 @@ private:
         if (post_act_) kernels::unary(y.dtype, y.ptr, y.ptr, y.count(), p.act.kind, p.act.alpha, p.act.beta, env.stream);
     }
 
-    // The heuristic result, split variant or probe a tactic names (a split variant must have been added with
-    // add_split, a probe with add_probe).
+    // The heuristic result or split variant a tactic names (a split variant must have been added with add_split).
     const cublasLtMatmulHeuristicResult_t& candidate(int32_t tactic) const {
-        if (probe_of(tactic)) {
-            for (int k = 0; k < probe_count_; ++k)
-                if (probe_tactics_[k] == tactic) return probes_[k];
-            fail(TRTN_INTERNAL, "gemm: tactic " + std::to_string(tactic) + " names a probe that was not built");
-        }
         if (split_of(tactic) == 1) return results_[index_of(tactic)];
         for (int k = 0; k < split_count_; ++k)
             if (split_tactics_[k] == tactic) return splits_[k];
         fail(TRTN_INTERNAL, "gemm: tactic " + std::to_string(tactic) + " names a split-K variant that was not built");
-    }
-
-    // TRTN_GEMM_PROBES=1 adds the probes to autotuning (off until an A/B on a GPU has measured them).
-    static bool probes_enabled() {
-        static const bool enabled = env_is("TRTN_GEMM_PROBES", "1");
-        return enabled;
-    }
-
-    // Up to `want` of cuBLASLt's heuristic results for this GEMM with probe `probe`'s row count in place of M (one
-    // product, batch 1); 0 when cuBLASLt has none.
-    int probe_results(int probe, cublasLtMatmulHeuristicResult_t* out, int want) {
-        if (batch_ != 1) return 0;
-        uint64_t m = static_cast<uint64_t>(kProbeRows[probe - 1]);
-        uint64_t b_rows = trans_a_ ? m : static_cast<uint64_t>(K_), b_cols = trans_a_ ? static_cast<uint64_t>(K_) : m;
-        cublasLtMatrixLayout_t lb = nullptr, ld = nullptr;
-        int n = 0;
-        if (cublasLtMatrixLayoutCreate(&lb, dt_, b_rows, b_cols, static_cast<int64_t>(b_rows)) == CUBLAS_STATUS_SUCCESS &&
-            cublasLtMatrixLayoutCreate(&ld, dt_, static_cast<uint64_t>(N_), m, N_) == CUBLAS_STATUS_SUCCESS &&
-            cublasLtMatmulAlgoGetHeuristic(lt_, op_, la_, lb, ld, ld, pref_, want, out, &n) != CUBLAS_STATUS_SUCCESS)
-            n = 0;
-        if (lb) cublasLtMatrixLayoutDestroy(lb);
-        if (ld) cublasLtMatrixLayoutDestroy(ld);
-        return n;
-    }
-
-    // Adds `found`, result `index` of probe `probe`, when cuBLASLt accepts it for this shape within the workspace
-    // limit and it is not already a candidate (the same configuration as a heuristic result here or another probe).
-    bool add_probe(int probe, int index, const cublasLtMatmulHeuristicResult_t& found) {
-        int32_t tactic = kProbeBase * probe + index;
-        for (int k = 0; k < probe_count_; ++k)
-            if (probe_tactics_[k] == tactic) return true;  // built already (the stored tactic, at set-up)
-        if (probe_count_ >= kMaxProbes) return false;
-        auto same = [&](const cublasLtMatmulAlgo_t& a) { return std::memcmp(&a, &found.algo, sizeof a) == 0; };
-        for (int i = 0; i < count_; ++i)
-            if (same(results_[i].algo)) return false;
-        for (int k = 0; k < probe_count_; ++k)
-            if (same(probes_[k].algo)) return false;
-        return keep_if_accepted(found.algo, tactic, probes_, probe_tactics_, probe_count_);
-    }
-
-    // Appends `algo` as `tactic` to a list of built variants (splits, probes) when cuBLASLt accepts it for this
-    // shape within the workspace limit.
-    bool keep_if_accepted(const cublasLtMatmulAlgo_t& algo, int32_t tactic, cublasLtMatmulHeuristicResult_t* list, int32_t* tactics, int& count) {
-        cublasLtMatmulHeuristicResult_t checked = {};
-        if (cublasLtMatmulAlgoCheck(lt_, op_, la_, lb_, ld_, ld_, &algo, &checked) != CUBLAS_STATUS_SUCCESS || checked.workspaceSize > limit_)
-            return false;
-        checked.algo = algo;
-        list[count] = checked;
-        tactics[count] = tactic;
-        ++count;
-        return true;
     }
 
     // TRTN_GEMM_SPLITK=0 leaves the split-K variants out (A/B timing).
@@ -363,7 +271,14 @@ private:
         if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof split) != CUBLAS_STATUS_SUCCESS ||
             cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof scheme) != CUBLAS_STATUS_SUCCESS)
             return false;
-        return keep_if_accepted(algo, tactic, splits_, split_tactics_, split_count_);
+        cublasLtMatmulHeuristicResult_t checked = {};
+        if (cublasLtMatmulAlgoCheck(lt_, op_, la_, lb_, ld_, ld_, &algo, &checked) != CUBLAS_STATUS_SUCCESS || checked.workspaceSize > limit_)
+            return false;
+        checked.algo = algo;
+        splits_[split_count_] = checked;
+        split_tactics_[split_count_] = tactic;
+        ++split_count_;
+        return true;
     }
 
     void release() {
@@ -384,12 +299,6 @@ private:
     cublasLtMatmulHeuristicResult_t splits_[kMaxSplits] = {};  // split-K variants built for this shape
     int32_t split_tactics_[kMaxSplits] = {};
     int split_count_ = 0;
-    static constexpr int kMaxProbes = kProbeCount * kProbeResults + 1;  // autotuning's, and a stored one beyond them
-    cublasLtMatmulHeuristicResult_t probes_[kMaxProbes] = {};          // probes built for this shape
-    int32_t probe_tactics_[kMaxProbes] = {};
-    int probe_count_ = 0;
-    cudaDataType_t dt_ = CUDA_R_32F;
-    bool trans_a_ = false;
     size_t limit_ = 0;
     cublasLtHandle_t lt_ = nullptr;
     int chosen_ = 0;
