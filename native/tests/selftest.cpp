@@ -1104,6 +1104,8 @@ int main() {
             test_conv(fp16, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);
             test_conv(fp16, 1, 3, 17, 17, 3, 32, 3, 1, 2, false, TRTN_ACT_NONE, kSmallChannelTactic);
             test_conv(fp16, 1, 1, 9, 11, 1, 48, 5, 2, 1, false, TRTN_ACT_RELU, kSmallChannelTactic);
+            // Enough output pixels (8 x 56 x 56) for four warps a block and several tiles a block.
+            test_conv(fp16, 1, 8, 112, 112, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
             test_conv(fp16, 1, 4, 56, 56, 3, 64, 7, 3, 2, true, TRTN_ACT_RELU);
         }
         // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.
@@ -1181,6 +1183,7 @@ int main() {
     test_conv(true, 1, 2, 56, 56, 24, 144, 1, 0, 1, true, TRTN_ACT_NONE);
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
     test_conv(true, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);
+    test_conv(true, 1, 8, 112, 112, 3, 32, 3, 1, 2, false, TRTN_ACT_HARDSWISH, kSmallChannelTactic);
     setenv("TRTN_CONV_GRAPH", "force", 1);
     test_conv(true, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
     unsetenv("TRTN_CONV_GRAPH");

@@ -3,8 +3,6 @@
 // epilogue (vector loads across channels, filter taps in shared memory): cuDNN's engines ran ConvNeXt's 7x7 depthwise
 // convolutions at about 8x the time their memory traffic needs on the H100. A tensor-core kernel for convolutions over
 // few input channels (image stems). Also a relative-L2 comparison.
-#include <mma.h>
-
 #include "device.cuh"
 #include "kernels.h"
 
@@ -157,122 +155,175 @@ DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) 
 // Convolution over few input channels (an image stem: 3 channels, 3x3 or 7x7) on tensor cores, as an implicit GEMM:
 // [output pixels x (taps x channels)] times [(taps x channels) x output channels]. cuDNN reads channels as 16-byte
 // vectors, and with 3 of them its best engines took ResNet-50's 7x7 stem at about 4x (fp16) and 6x (bf16) the time its
-// memory traffic needs on the H100. The block stages the weights once as a column-major [taps·channels padded to 16]
-// x [output channels] matrix and a table of each tap's (row offset, column offset, channel); each warp then gathers
-// 16 output pixels' inputs 16 taps-and-channels at a time into shared memory (zeros outside the image and past the
-// last tap) and multiplies, with fp32 accumulators; the epilogue (bias, residual, activation) reads them back from
-// shared memory and writes each pixel's output channels contiguously. Blocks loop over tiles of 64 output pixels.
-constexpr int kSmallWarps = 4;
-constexpr int kSmallTile = 16 * kSmallWarps;
+// memory traffic needs on the H100. The block stages the weights once as [output channels] x [taps·channels padded to
+// 16] and a table of each tap·channel's input offset and (row, column) offset. Each lane then loads the input values
+// of its own mma.sync m16n8k16 fragments straight from global memory into registers (zeros outside the image), one
+// 16-wide slice of taps·channels ahead of the products, so no shared-memory staging or warp barrier sits between the
+// loads and the tensor cores. A warp owns 32 output pixels (two 16-row tiles sharing each weight fragment) and all
+// output channels, with fp32 accumulators; the epilogue (bias, residual, activation) reads them back through shared
+// memory so that a warp's stores are contiguous. Blocks loop over tiles.
+constexpr int kSmallWarps = 4;           // warps per block when there are enough tiles to fill the GPU
+constexpr int kSmallWarpPixels = 32;
 constexpr size_t kSmallSmem = 48 * 1024;
+// The row offset of the taps past the last real one: it puts every read of theirs outside the image, so the bounds
+// check zeroes them (hence the image height + top padding limit in conv_small_channel_applies).
+constexpr int kSmallFarRow = 8192;
 
-// Shared-memory row strides are padded past a multiple of 128 bytes (the weights' by 8 values, the accumulators' by 4)
-// so that the fragment loads and stores do not hit the same banks row after row.
 struct SmallChannelLayout {
-    int kp;             // taps x channels, padded to a multiple of 16
-    size_t warp_bytes;  // a warp's region: its 16x16 input slice, later its 16 x (K + 4) fp32 accumulators
-    size_t total;       // weights [K][kp + 8], the warps' regions, the tap table [kp]
+    int kp;        // taps x channels, padded to a multiple of 16
+    int ldb;       // the weights' row stride: kp + 8, so that the 8 rows a fragment load reads start in distinct banks
+    size_t total;  // weights [K][ldb] (2-byte values), the tap table [kp] (int2), each warp's 16 x (K + 8) fp32 outputs
 };
 
 SmallChannelLayout small_channel_layout(int64_t K, int64_t taps_channels) {
     int kp = (int)((taps_channels + 15) / 16 * 16);
-    size_t warp = std::max<size_t>(16 * 16 * 2, (size_t)16 * (K + 4) * 4);
-    return {kp, warp, (size_t)K * (kp + 8) * 2 + kSmallWarps * warp + (size_t)kp * 4};
+    return {kp, kp + 8, (size_t)K * (kp + 8) * 2 + (size_t)kp * sizeof(int2) + (size_t)kSmallWarps * 16 * (K + 8) * sizeof(float)};
 }
 
-template <class T, int NF>
-__global__ void __launch_bounds__(32 * kSmallWarps)
+__device__ __forceinline__ unsigned short bits_of(__half v) { return __half_as_ushort(v); }
+__device__ __forceinline__ unsigned short bits_of(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+
+// d += a (16x16, row-major) x b (16x8, column-major), fp32 accumulation.
+template <class T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+// NT: output channels / 8 (the 8-wide MMA tiles). pairs: y is 4-byte aligned (two outputs per store).
+template <class T, int NT>
+__global__ void __launch_bounds__(32 * kSmallWarps, 3)
 conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
-                          T* __restrict__ y, ConvDims d, trtn_conv_params p, int kp, size_t warp_bytes, int64_t pixels) {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-    using namespace nvcuda;
-    constexpr int K = NF * 16, KS = K + 4;  // KS: the accumulators' row stride
+                          T* __restrict__ y, ConvDims d, trtn_conv_params p, int kp, int pixels, bool pairs) {
+    constexpr int K = NT * 8, KS = K + 8;  // KS: 8 rows of 64-bit accumulator stores start in distinct banks
     extern __shared__ __align__(128) unsigned char small_smem[];
-    const int ldb = kp + 8;                 // the weights' column stride
-    const int rsc = (int)(d.R * d.S * d.Cg), C = (int)d.C, S = (int)d.S, H = (int)d.H, W = (int)d.W;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    T* bs = reinterpret_cast<T*>(small_smem);  // element (tap·channel kk, output channel ko) at ko * ldb + kk
-    unsigned char* regions = small_smem + (size_t)K * ldb * sizeof(T);
-    T* as = reinterpret_cast<T*>(regions + warp * warp_bytes);      // [16 pixels][16 taps·channels]
-    float* cs = reinterpret_cast<float*>(regions + warp * warp_bytes);  // [16 pixels][KS], after the products
-    int* taps = reinterpret_cast<int*>(regions + kSmallWarps * warp_bytes);
+    const int ldb = kp + 8;
+    const int rsc = (int)(d.R * d.S * d.Cg), C = (int)d.C, S = (int)d.S, H = (int)d.H, W = (int)d.W, P = (int)d.P, Q = (int)d.Q;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const int tile_pixels = (int)(blockDim.x >> 5) * kSmallWarpPixels;
+    unsigned short* bs = reinterpret_cast<unsigned short*>(small_smem);  // (output channel ko, tap·channel kk) at ko * ldb + kk
+    int2* taps = reinterpret_cast<int2*>(small_smem + (size_t)K * ldb * 2);  // kk's input offset, (row << 16 | column) offset
+    float* cs = reinterpret_cast<float*>(taps + kp) + warp * 16 * KS;       // this warp's 16 x K accumulators, row stride KS
+    const unsigned short* xb = reinterpret_cast<const unsigned short*>(x);
+    const unsigned short* wb = reinterpret_cast<const unsigned short*>(w);
     for (int i = threadIdx.x; i < K * ldb; i += blockDim.x) {
         int ko = i / ldb, kk = i - ko * ldb;
-        bs[i] = kk < rsc ? w[(int64_t)ko * rsc + kk] : from_f<T>(0.f);
+        bs[i] = kk < rsc ? wb[ko * rsc + kk] : (unsigned short)0;
     }
     for (int kk = threadIdx.x; kk < kp; kk += blockDim.x) {
         int c = kk % C, rs = kk / C, s = rs % S, r = rs / S;
-        taps[kk] = kk < rsc ? ((r * p.dilation_h) << 20) | ((s * p.dilation_w) << 8) | c : -1;
+        int dh = r * p.dilation_h, dw = s * p.dilation_w;
+        taps[kk] = kk < rsc ? make_int2((dh * W + dw) * C + c, (dh << 16) | dw) : make_int2(0, kSmallFarRow << 16);
     }
     __syncthreads();
 
-    // Lane l gathers tap·channel (l & 15) of the slice for pixels (l >> 4) + 2j, j = 0..7.
-    const int col = lane & 15;
-    const int64_t tiles = (pixels + kSmallTile - 1) / kSmallTile;
-    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int64_t m0 = tile * kSmallTile + warp * 16;
+    const int tiles = (pixels + tile_pixels - 1) / tile_pixels;
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int m0 = tile * tile_pixels + warp * kSmallWarpPixels;
         if (m0 >= pixels) continue;  // warp-uniform; no block-wide barrier follows
-        int64_t base[8];
-        int ih0[8], iw0[8];
-        bool valid[8];
+        // This lane's pixels are rows g, g + 8, g + 16 and g + 24 of the warp's 32: the first input value each reads
+        // (pix, possibly outside the image) and its window's top-left corner.
+        int pix[4], ih0[4], iw0[4];
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
-            int64_t m = m0 + (lane >> 4) + 2 * j;
-            valid[j] = m < pixels;
-            int64_t mm = valid[j] ? m : 0;
-            int64_t q = mm % d.Q, t = mm / d.Q;
-            int64_t pp = t % d.P, n = t / d.P;
-            base[j] = n * d.H * d.W * d.C;
-            ih0[j] = (int)pp * p.stride_h - p.pad_h;
-            iw0[j] = (int)q * p.stride_w - p.pad_w;
+        for (int i = 0; i < 4; ++i) {
+            int m = m0 + g + 8 * i;
+            if (m < pixels) {
+                int q = m % Q, t = m / Q, pp = t % P, n = t / P;
+                ih0[i] = pp * p.stride_h - p.pad_h;
+                iw0[i] = q * p.stride_w - p.pad_w;
+                pix[i] = ((n * H + ih0[i]) * W + iw0[i]) * C;
+            } else {
+                ih0[i] = -2 * kSmallFarRow;  // every read outside the image
+                iw0[i] = 0;
+                pix[i] = 0;
+            }
         }
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[NF];
+        // The A fragments of the slice of taps·channels at k0: a[i][h] holds pixel i's columns k0 + 2·t4 + 8·h and the
+        // next one (the low half the first).
+        auto gather = [&](int k0, uint32_t (&a)[4][2]) {
+            int4 lo = *reinterpret_cast<const int4*>(taps + k0 + 2 * t4);
+            int4 hi = *reinterpret_cast<const int4*>(taps + k0 + 2 * t4 + 8);
+            const int off[4] = {lo.x, lo.z, hi.x, hi.z}, rc[4] = {lo.y, lo.w, hi.y, hi.w};
 #pragma unroll
-        for (int f = 0; f < NF; ++f) wmma::fill_fragment(acc[f], 0.f);
-        // This lane's 8 values of the slice at k0 (zeros outside the image and past the last tap).
-        auto gather = [&](int k0, T (&v)[8]) {
-            int tap = taps[k0 + col];
-            int dh = tap >> 20, dw = (tap >> 8) & 0xfff, c = tap & 0xff;
+            for (int i = 0; i < 4; ++i) {
+                unsigned short v[4];
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                int ih = ih0[j] + dh, iw = iw0[j] + dw;
-                bool inside = tap >= 0 && valid[j] && ih >= 0 && ih < H && iw >= 0 && iw < W;
-                v[j] = inside ? x[base[j] + ((int64_t)ih * W + iw) * C + c] : from_f<T>(0.f);
+                for (int j = 0; j < 4; ++j) {
+                    bool inside = (unsigned)(ih0[i] + (rc[j] >> 16)) < (unsigned)H && (unsigned)(iw0[i] + (rc[j] & 0xffff)) < (unsigned)W;
+                    // Every lane loads (element 0 in place of a read outside the image), so the loads need no branches.
+                    unsigned short loaded = __ldg(xb + (unsigned)(inside ? pix[i] + off[j] : 0));
+                    v[j] = inside ? loaded : (unsigned short)0;
+                }
+                a[i][0] = v[0] | ((uint32_t)v[1] << 16);
+                a[i][1] = v[2] | ((uint32_t)v[3] << 16);
             }
         };
-        T next[8];
-        gather(0, next);
+        float acc[2][NT][4] = {};
+        uint32_t a[4][2], next[4][2] = {};
+        gather(0, a);
         for (int k0 = 0; k0 < kp; k0 += 16) {
+            if (k0 + 16 < kp) gather(k0 + 16, next);  // issued before the products, so the loads overlap them
 #pragma unroll
-            for (int j = 0; j < 8; ++j) as[((lane >> 4) + 2 * j) * 16 + col] = next[j];
-            __syncwarp();
-            // The next slice's loads are issued before these products, so the two overlap.
-            if (k0 + 16 < kp) gather(k0 + 16, next);
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-            wmma::load_matrix_sync(a, as, 16);
+            for (int j = 0; j < NT; ++j) {
+                const unsigned short* brow = bs + (j * 8 + g) * ldb + k0 + 2 * t4;
+                uint32_t b0 = *reinterpret_cast<const uint32_t*>(brow), b1 = *reinterpret_cast<const uint32_t*>(brow + 8);
 #pragma unroll
-            for (int f = 0; f < NF; ++f) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-                wmma::load_matrix_sync(b, bs + (size_t)f * 16 * ldb + k0, ldb);
-                wmma::mma_sync(acc[f], a, b, acc[f]);
+                for (int mt = 0; mt < 2; ++mt) {
+                    const uint32_t frag[4] = {a[2 * mt][0], a[2 * mt + 1][0], a[2 * mt][1], a[2 * mt + 1][1]};
+                    mma_16816<T>(acc[mt][j], frag, b0, b1);
+                }
             }
-            __syncwarp();
-        }
 #pragma unroll
-        for (int f = 0; f < NF; ++f) wmma::store_matrix_sync(cs + f * 16, acc[f], KS, wmma::mem_row_major);
-        __syncwarp();
-        for (int e = lane; e < 16 * K; e += 32) {
-            int i = e / K, ko = e - i * K;
-            int64_t m = m0 + i;
-            if (m >= pixels) break;  // later e only go further
-            float v = cs[i * KS + ko] + (bias ? bias[ko] : 0.f);
-            int64_t o = m * K + ko;
-            if (res) v += to_f(res[o]);
-            y[o] = from_f<T>(apply_unary(p.act.kind, v, p.act.alpha, p.act.beta));
+            for (int i = 0; i < 4; ++i) {
+                a[i][0] = next[i][0];
+                a[i][1] = next[i][1];
+            }
         }
-        __syncwarp();  // the next tile's slice overwrites these accumulators
+        // The epilogue, a 16-row tile at a time through the warp's fp32 region: accumulator h of tile mt is row
+        // 8·h + g, output channels 8·j + 2·t4 and the next. Read back, each lane finishes two neighbouring outputs at a
+        // time, the warp a contiguous stretch of a pixel's channels, so the stores coalesce and the activation's code
+        // is not repeated for every accumulator.
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+#pragma unroll
+            for (int j = 0; j < NT; ++j)
+#pragma unroll
+                for (int h = 0; h < 2; ++h)
+                    *reinterpret_cast<float2*>(cs + (8 * h + g) * KS + 8 * j + 2 * t4) = make_float2(acc[mt][j][2 * h], acc[mt][j][2 * h + 1]);
+            __syncwarp();
+            for (int e = lane; e < 16 * (K / 2); e += 32) {
+                int i = e / (K / 2), ko = 2 * (e - i * (K / 2));
+                int m = m0 + 16 * mt + i;
+                if (m >= pixels) break;  // later e only go further
+                float2 v = *reinterpret_cast<const float2*>(cs + i * KS + ko);
+                int64_t o = (int64_t)m * K + ko;
+                if (bias) { v.x += bias[ko]; v.y += bias[ko + 1]; }
+                if (res) { v.x += to_f(res[o]); v.y += to_f(res[o + 1]); }
+                T r0 = from_f<T>(apply_unary(p.act.kind, v.x, p.act.alpha, p.act.beta));
+                T r1 = from_f<T>(apply_unary(p.act.kind, v.y, p.act.alpha, p.act.beta));
+                if (pairs) {
+                    *reinterpret_cast<uint32_t*>(y + o) = bits_of(r0) | ((uint32_t)bits_of(r1) << 16);
+                } else {
+                    y[o] = r0;
+                    y[o + 1] = r1;
+                }
+            }
+            __syncwarp();  // the next tile's accumulators overwrite these
+        }
     }
-#endif
 }
 
 template <class T>
@@ -360,11 +411,15 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
 
 bool conv_small_channel_applies(int32_t dtype, const int64_t* xd, const int64_t* wd, const trtn_conv_params& p) {
     if (dtype != TRTN_FLOAT16 && dtype != TRTN_BFLOAT16) return false;
-    int64_t C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
+    int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
     if (p.groups != 1 || Cg != C || C < 1 || C >= 8 || K % 16 != 0 || K < 16 || K > 64) return false;
-    if (p.dilation_h < 1 || p.dilation_w < 1 || (R - 1) * p.dilation_h >= 2048 || (S - 1) * p.dilation_w >= 4096) return false;
+    if (p.dilation_h < 1 || p.dilation_w < 1 || (R - 1) * p.dilation_h >= 2048 || (S - 1) * p.dilation_w >= 2048) return false;
+    // 32-bit input offsets and pixel indexes; the far row past the image (kSmallFarRow).
+    if (p.stride_h < 1 || p.stride_w < 1 || p.pad_h < 0 || p.pad_w < 0 || H + p.pad_h > kSmallFarRow) return false;
+    int64_t P = (H + 2 * p.pad_h - (R - 1) * p.dilation_h - 1) / p.stride_h + 1, Q = (W + 2 * p.pad_w - (S - 1) * p.dilation_w - 1) / p.stride_w + 1;
+    if (N * H * W * C >= (1ll << 30) || N * P * Q >= (1ll << 31)) return false;
     if (small_channel_layout(K, R * S * C).total > kSmallSmem) return false;
-    return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;  // wmma on fp16 and bf16
+    return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;  // mma.sync on fp16 and bf16
 }
 
 namespace {
@@ -373,17 +428,20 @@ template <class T>
 void launch_small_channel(const T* x, const T* w, const float* bias, const T* res, T* y, const ConvDims& d, const trtn_conv_params& p,
                           cudaStream_t s) {
     SmallChannelLayout l = small_channel_layout(d.K, d.R * d.S * d.Cg);
-    int64_t pixels = d.N * d.P * d.Q;
-    int64_t tiles = (pixels + kSmallTile - 1) / kSmallTile;
-    // A few blocks per SM loop over the tiles: each stages the weights once.
-    int sms = device_attribute(cudaDevAttrMultiProcessorCount);
-    unsigned grid = (unsigned)std::min<int64_t>(tiles, (int64_t)std::max(sms, 1) * 4);
-    dim3 block(32 * kSmallWarps);
-    switch (d.K / 16) {
-        case 1: conv_small_channel_kernel<T, 1><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
-        case 2: conv_small_channel_kernel<T, 2><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
-        case 3: conv_small_channel_kernel<T, 3><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
-        default: conv_small_channel_kernel<T, 4><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, l.warp_bytes, pixels); break;
+    int pixels = (int)(d.N * d.P * d.Q);
+    // A few blocks per SM loop over the tiles, each staging the weights once; two warps a block where four would
+    // leave SMs idle (a stem at batch 1).
+    int sms = std::max(device_attribute(cudaDevAttrMultiProcessorCount), 1);
+    int warps = (pixels + 32 * kSmallWarps - 1) / (32 * kSmallWarps) >= sms ? kSmallWarps : kSmallWarps / 2;
+    int tiles = (pixels + 32 * warps - 1) / (32 * warps);
+    unsigned grid = (unsigned)std::min<int64_t>(tiles, (int64_t)sms * 4);
+    bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
+    dim3 block(32 * warps);
+    switch (d.K / 8) {
+        case 2: conv_small_channel_kernel<T, 2><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
+        case 4: conv_small_channel_kernel<T, 4><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
+        case 6: conv_small_channel_kernel<T, 6><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
+        default: conv_small_channel_kernel<T, 8><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
     }
 }
 
@@ -393,7 +451,8 @@ void conv_small_channel(int32_t dtype, const void* x, const void* w, const float
                         const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s) {
     require(conv_small_channel_applies(dtype, xd, wd, p), TRTN_INVALID_ARGUMENT,
             "conv_small_channel: not a convolution this kernel runs (float16/bfloat16, one group, fewer than 8 input channels, "
-            "16 to 64 output channels in multiples of 16, weights within shared memory, compute capability 8.0 or later)");
+            "16 to 64 output channels in multiples of 16, weights within shared memory, an input under 2^30 values at most 8192 "
+            "rows high with its top padding, compute capability 8.0 or later)");
     ConvDims d{xd[0], xd[1], xd[2], xd[3], wd[0], wd[1], wd[2], wd[3], yd[1], yd[2]};
     if (d.N * d.P * d.Q == 0) return;
     if (dtype == TRTN_FLOAT16)
