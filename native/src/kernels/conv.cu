@@ -429,20 +429,18 @@ void launch_small_channel(const T* x, const T* w, const float* bias, const T* re
                           cudaStream_t s) {
     SmallChannelLayout l = small_channel_layout(d.K, d.R * d.S * d.Cg);
     int pixels = (int)(d.N * d.P * d.Q);
-    // A few blocks per SM loop over the tiles, each staging the weights once; two warps a block where four would
-    // leave SMs idle (a stem at batch 1).
+    // Two warps a block where four would leave SMs idle (a stem at batch 1); as many blocks as fit on the GPU at
+    // once loop over the tiles, each staging the weights once (a grid beyond that would leave a partial last wave).
     int sms = std::max(device_attribute(cudaDevAttrMultiProcessorCount), 1);
     int warps = (pixels + 32 * kSmallWarps - 1) / (32 * kSmallWarps) >= sms ? kSmallWarps : kSmallWarps / 2;
     int tiles = (pixels + 32 * warps - 1) / (32 * warps);
-    unsigned grid = (unsigned)std::min<int64_t>(tiles, (int64_t)sms * 4);
+    auto kernel = d.K == 16 ? conv_small_channel_kernel<T, 2> : d.K == 32 ? conv_small_channel_kernel<T, 4>
+                : d.K == 48 ? conv_small_channel_kernel<T, 6> : conv_small_channel_kernel<T, 8>;
+    int per_sm = 0;
+    TRTN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * warps, l.total));
+    unsigned grid = (unsigned)std::min<int64_t>(tiles, (int64_t)sms * std::max(per_sm, 1));
     bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
-    dim3 block(32 * warps);
-    switch (d.K / 8) {
-        case 2: conv_small_channel_kernel<T, 2><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
-        case 4: conv_small_channel_kernel<T, 4><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
-        case 6: conv_small_channel_kernel<T, 6><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
-        default: conv_small_channel_kernel<T, 8><<<grid, block, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs); break;
-    }
+    kernel<<<grid, 32 * warps, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs);
 }
 
 }  // namespace
