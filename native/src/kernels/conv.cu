@@ -45,7 +45,7 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
             }
         }
         if (res) acc += to_f(res[i]);
-        y[i] = from_f<T>(apply_unary(p.act.kind, acc, p.act.alpha, p.act.beta));
+        y[i] = from_f<T>(apply_activation(p.act.kind, acc, p.act.alpha, p.act.beta));
     }
 }
 
@@ -125,7 +125,7 @@ __global__ void conv_depthwise_kernel(const T* __restrict__ x, const T* __restri
             #pragma unroll
             for (int v = 0; v < V; ++v) {
                 float a = acc[j][v] + (res ? to_f(r0.v[v]) : 0.f);
-                out.v[v] = from_f<T>(apply_unary(p.act.kind, a, p.act.alpha, p.act.beta));
+                out.v[v] = from_f<T>(apply_activation(p.act.kind, a, p.act.alpha, p.act.beta));
             }
             *reinterpret_cast<Pack<T, V>*>(y + at) = out;
         }
@@ -312,8 +312,8 @@ conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, cons
                 int64_t o = (int64_t)m * K + ko;
                 if (bias) { v.x += bias[ko]; v.y += bias[ko + 1]; }
                 if (res) { v.x += to_f(res[o]); v.y += to_f(res[o + 1]); }
-                T r0 = from_f<T>(apply_unary(p.act.kind, v.x, p.act.alpha, p.act.beta));
-                T r1 = from_f<T>(apply_unary(p.act.kind, v.y, p.act.alpha, p.act.beta));
+                T r0 = from_f<T>(apply_activation(p.act.kind, v.x, p.act.alpha, p.act.beta));
+                T r1 = from_f<T>(apply_activation(p.act.kind, v.y, p.act.alpha, p.act.beta));
                 if (pairs) {
                     *reinterpret_cast<uint32_t*>(y + o) = bits_of(r0) | ((uint32_t)bits_of(r1) << 16);
                 } else {

@@ -17,8 +17,11 @@ template <> __device__ __forceinline__ float from_f<float>(float v) { return v; 
 template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-__device__ __forceinline__ float apply_unary(int op, float x, float a, float b) {
-    switch (op) {
+// The activations a layer fuses into its epilogue (trtn_activation: TRTN_ACT_*). Epilogues unroll this once per output
+// they hold, so it is kept apart from apply_unary's full set, whose transcendental functions (sinf's slow path needs a
+// stack frame) made each unrolled copy large: the depthwise kernel's 32 copies came to about 26k instructions.
+__device__ __forceinline__ float apply_activation(int kind, float x, float a, float b) {
+    switch (kind) {
         case TRTN_ACT_NONE: return x;
         case TRTN_ACT_RELU: return x > 0.f ? x : 0.f;
         case TRTN_ACT_CLIP: return fminf(fmaxf(x, a), b);
@@ -30,6 +33,13 @@ __device__ __forceinline__ float apply_unary(int op, float x, float a, float b) 
         case TRTN_ACT_TANH: return tanhf(x);
         case TRTN_ACT_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
         case TRTN_ACT_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+        default: return x;
+    }
+}
+
+// Every unary operation: the activations and TRTN_UNARY_*.
+__device__ __forceinline__ float apply_unary(int op, float x, float a, float b) {
+    switch (op) {
         case TRTN_UNARY_EXP: return expf(x);
         case TRTN_UNARY_LOG: return logf(x);
         case TRTN_UNARY_SQRT: return sqrtf(x);
@@ -47,7 +57,7 @@ __device__ __forceinline__ float apply_unary(int op, float x, float a, float b) 
         case TRTN_UNARY_SIGN: return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
         case TRTN_UNARY_SELU: return x > 0.f ? b * x : b * a * (expf(x) - 1.f);
         case TRTN_UNARY_POW_SCALAR: return a == 2.f ? x * x : (a == 0.5f ? sqrtf(x) : powf(x, a));
-        default: return x;
+        default: return apply_activation(op, x, a, b);
     }
 }
 

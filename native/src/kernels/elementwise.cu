@@ -53,7 +53,7 @@ __global__ void binary_kernel(const T* __restrict__ a, const T* __restrict__ b, 
             }
         }
         float v = apply_binary(op, to_f(a[ia]), to_f(b[ib]));
-        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+        y[i] = from_f<T>(apply_activation(act, v, aa, ab));
     }
 }
 
@@ -79,7 +79,7 @@ __global__ void binary_general32(const T* __restrict__ a, const T* __restrict__ 
             ib += c * d.sb[k];
         }
         float v = apply_binary(op, to_f(a[ia]), to_f(b[ib]));
-        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+        y[i] = from_f<T>(apply_activation(act, v, aa, ab));
     }
 }
 
@@ -90,7 +90,7 @@ __global__ void bias_act_kernel32(T* __restrict__ y, const float* __restrict__ b
         float v = to_f(y[i]);
         if (bias) v += bias[i % channels];
         if (r) v += to_f(r[i]);
-        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+        y[i] = from_f<T>(apply_activation(act, v, aa, ab));
     }
 }
 
@@ -101,7 +101,7 @@ __global__ void bias_act_kernel(T* __restrict__ y, const float* __restrict__ bia
         float v = to_f(y[i]);
         if (bias) v += bias[i % channels];
         if (r) v += to_f(r[i]);
-        y[i] = from_f<T>(apply_unary(act, v, aa, ab));
+        y[i] = from_f<T>(apply_activation(act, v, aa, ab));
     }
 }
 
