@@ -1104,8 +1104,10 @@ int main() {
             test_conv(fp16, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);
             test_conv(fp16, 1, 3, 17, 17, 3, 32, 3, 1, 2, false, TRTN_ACT_NONE, kSmallChannelTactic);
             test_conv(fp16, 1, 1, 9, 11, 1, 48, 5, 2, 1, false, TRTN_ACT_RELU, kSmallChannelTactic);
-            // Enough output pixels (8 x 56 x 56) for four warps a block and several tiles a block.
+            // Enough output pixels for four warps a block: 8 x 56 x 56 (whole tiles, one a block), then 32 x 57 x 57
+            // (more tiles than blocks fit on an H100, so blocks loop over several; a partial last tile).
             test_conv(fp16, 1, 8, 112, 112, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
+            test_conv(fp16, 1, 32, 113, 113, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
             test_conv(fp16, 1, 4, 56, 56, 3, 64, 7, 3, 2, true, TRTN_ACT_RELU);
         }
         // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.

@@ -417,7 +417,8 @@ bool conv_small_channel_applies(int32_t dtype, const int64_t* xd, const int64_t*
     // 32-bit input offsets and pixel indexes; the far row past the image (kSmallFarRow).
     if (p.stride_h < 1 || p.stride_w < 1 || p.pad_h < 0 || p.pad_w < 0 || H + p.pad_h > kSmallFarRow) return false;
     int64_t P = (H + 2 * p.pad_h - (R - 1) * p.dilation_h - 1) / p.stride_h + 1, Q = (W + 2 * p.pad_w - (S - 1) * p.dilation_w - 1) / p.stride_w + 1;
-    if (N * H * W * C >= (1ll << 30) || N * P * Q >= (1ll << 31)) return false;
+    // (The tile count rounds the pixel count up by up to 127 in an int.)
+    if (N * H * W * C <= 0 || N * H * W * C >= (1ll << 30) || N * P * Q >= (1ll << 31) - 256) return false;
     if (small_channel_layout(K, R * S * C).total > kSmallSmem) return false;
     return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;  // mma.sync on fp16 and bf16
 }
