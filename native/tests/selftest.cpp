@@ -312,7 +312,7 @@ void test_shape_tactics() {
 
 // NHWC conv reference with bias, residual and an activation.
 void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, int pad, int stride, bool autotune = false,
-               int act = TRTN_ACT_RELU, int32_t tactic = -1) {
+               int act = TRTN_ACT_RELU, int32_t tactic = -1, bool residual = true) {
     int Cg = C / groups, P = (H + 2 * pad - R) / stride + 1, Q = (W + 2 * pad - R) / stride + 1;
     auto x = rnd((size_t)N * H * W * C), w = rnd((size_t)K * R * R * Cg), b = rnd(K), res = rnd((size_t)N * P * Q * K);
     std::vector<double> want((size_t)N * P * Q * K);
@@ -327,25 +327,28 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
                 acc += (double)x[(((size_t)n * H + h) * W + ww) * C + g * Cg + c] * w[(((size_t)k * R + r) * R + s) * Cg + c];
         }
         size_t o = (((size_t)n * P + p) * Q + q) * K + k;
-        acc += res[o];
+        if (residual) acc += res[o];
         trtn_activation a = test_act(act);
         want[o] = host_act(act, acc, a.alpha, a.beta);
     }
     trtn_conv_params prm{};
     prm.pad_h = prm.pad_w = pad; prm.stride_h = prm.stride_w = stride; prm.dilation_h = prm.dilation_w = 1;
-    prm.groups = groups; prm.has_bias = 1; prm.has_residual = 1; prm.act = test_act(act); prm.tactic = tactic;
-    std::vector<T> ts = {{{N, H, W, C}, x}, {{K, R, R, Cg}, w}, {{K}, b, TRTN_FLOAT32}, {{N, P, Q, K}, res}, {{N, P, Q, K}, {}}};
+    prm.groups = groups; prm.has_bias = 1; prm.has_residual = residual ? 1 : 0; prm.act = test_act(act); prm.tactic = tactic;
+    std::vector<T> ts = {{{N, H, W, C}, x}, {{K, R, R, Cg}, w}, {{K}, b, TRTN_FLOAT32}};
+    if (residual) ts.push_back({{N, P, Q, K}, res});
+    ts.push_back({{N, P, Q, K}, {}});
     std::vector<float> got;
-    bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, 4, fp16, got, false, autotune);
+    bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, residual ? 4 : 3, fp16, got, false, autotune);
     if (tactic == kFusedGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph+epilogue ", 0) == 0;
     if (tactic == kGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph ", 0) == 0;
     if (tactic == kDepthwiseTactic) ran = ran && g_last_impl == "depthwise conv kernel";
     if (tactic == kSmallChannelTactic) ran = ran && g_last_impl == "small-channel conv kernel";
     if (tactic >= 0 && g_last_impl.empty()) ran = false;
     char name[128];
-    std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
+    std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
-                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kSmallChannelTactic ? " small-channel kernel" : "");
+                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kSmallChannelTactic ? " small-channel kernel" : "",
+                  residual ? "" : " no-residual");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -1186,6 +1189,8 @@ int main() {
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
     test_conv(true, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);
     test_conv(true, 1, 8, 112, 112, 3, 32, 3, 1, 2, false, TRTN_ACT_HARDSWISH, kSmallChannelTactic);
+    // A stem as models have it: bias and activation, no residual (every case above adds one).
+    test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic, false);
     setenv("TRTN_CONV_GRAPH", "force", 1);
     test_conv(true, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
     unsetenv("TRTN_CONV_GRAPH");
