@@ -171,13 +171,12 @@ constexpr int kSmallFarRow = 8192;
 
 struct SmallChannelLayout {
     int kp;        // taps x channels, padded to a multiple of 16
-    int ldb;       // the weights' row stride: kp + 8, so that the 8 rows a fragment load reads start in distinct banks
-    size_t total;  // weights [K][ldb] (2-byte values), the tap table [kp] (int2), each warp's 16 x (K + 8) fp32 outputs
+    size_t total;  // weights [K][kp + 8] (2-byte values), the tap table [kp] (int2), each warp's 16 x (K + 8) fp32 outputs
 };
 
 SmallChannelLayout small_channel_layout(int64_t K, int64_t taps_channels) {
     int kp = (int)((taps_channels + 15) / 16 * 16);
-    return {kp, kp + 8, (size_t)K * (kp + 8) * 2 + (size_t)kp * sizeof(int2) + (size_t)kSmallWarps * 16 * (K + 8) * sizeof(float)};
+    return {kp, (size_t)K * (kp + 8) * 2 + (size_t)kp * sizeof(int2) + (size_t)kSmallWarps * 16 * (K + 8) * sizeof(float)};
 }
 
 __device__ __forceinline__ unsigned short bits_of(__half v) { return __half_as_ushort(v); }
@@ -210,7 +209,7 @@ conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, cons
                           T* __restrict__ y, ConvDims d, trtn_conv_params p, int kp, int pixels, bool pairs) {
     constexpr int K = NT * 8, KS = K + 8;  // KS: 8 rows of 64-bit accumulator stores start in distinct banks
     extern __shared__ __align__(128) unsigned char small_smem[];
-    const int ldb = kp + 8;
+    const int ldb = kp + 8;  // the weights' row stride: the 8 rows a fragment load reads start in distinct banks
     const int rsc = (int)(d.R * d.S * d.Cg), C = (int)d.C, S = (int)d.S, H = (int)d.H, W = (int)d.W, P = (int)d.P, Q = (int)d.Q;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const int tile_pixels = (int)(blockDim.x >> 5) * kSmallWarpPixels;
