@@ -20,21 +20,53 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float
 // The activations a layer fuses into its epilogue (trtn_activation: TRTN_ACT_*). Epilogues unroll this once per output
 // they hold, so it is kept apart from apply_unary's full set, whose transcendental functions (sinf's slow path needs a
 // stack frame) made each unrolled copy large: the depthwise kernel's 32 copies came to about 26k instructions.
-__device__ __forceinline__ float apply_activation(int kind, float x, float a, float b) {
+template <int KIND>
+__device__ __forceinline__ float activation(float x, float a, float b) {
+    if constexpr (KIND == TRTN_ACT_RELU) return x > 0.f ? x : 0.f;
+    else if constexpr (KIND == TRTN_ACT_CLIP) return fminf(fmaxf(x, a), b);
+    else if constexpr (KIND == TRTN_ACT_SIGMOID) return 1.f / (1.f + expf(-x));
+    else if constexpr (KIND == TRTN_ACT_SILU) return x / (1.f + expf(-x));
+    else if constexpr (KIND == TRTN_ACT_HARDSWISH) return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
+    else if constexpr (KIND == TRTN_ACT_HARDSIGMOID) return fmaxf(0.f, fminf(1.f, a * x + b));
+    else if constexpr (KIND == TRTN_ACT_LEAKYRELU) return x >= 0.f ? x : a * x;
+    else if constexpr (KIND == TRTN_ACT_TANH) return tanhf(x);
+    else if constexpr (KIND == TRTN_ACT_GELU) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    else if constexpr (KIND == TRTN_ACT_GELU_TANH) return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    else return x;  // TRTN_ACT_NONE and unknown kinds
+}
+
+// Calls f(activation<KIND>) for the runtime kind: the one switch over TRTN_ACT_* (unknown kinds: the identity).
+template <class F>
+__device__ __forceinline__ void with_activation(int kind, F&& f) {
     switch (kind) {
-        case TRTN_ACT_NONE: return x;
-        case TRTN_ACT_RELU: return x > 0.f ? x : 0.f;
-        case TRTN_ACT_CLIP: return fminf(fmaxf(x, a), b);
-        case TRTN_ACT_SIGMOID: return 1.f / (1.f + expf(-x));
-        case TRTN_ACT_SILU: return x / (1.f + expf(-x));
-        case TRTN_ACT_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-        case TRTN_ACT_HARDSIGMOID: return fmaxf(0.f, fminf(1.f, a * x + b));
-        case TRTN_ACT_LEAKYRELU: return x >= 0.f ? x : a * x;
-        case TRTN_ACT_TANH: return tanhf(x);
-        case TRTN_ACT_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-        case TRTN_ACT_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-        default: return x;
+        case TRTN_ACT_RELU: f([](float x, float a, float b) { return activation<TRTN_ACT_RELU>(x, a, b); }); break;
+        case TRTN_ACT_CLIP: f([](float x, float a, float b) { return activation<TRTN_ACT_CLIP>(x, a, b); }); break;
+        case TRTN_ACT_SIGMOID: f([](float x, float a, float b) { return activation<TRTN_ACT_SIGMOID>(x, a, b); }); break;
+        case TRTN_ACT_SILU: f([](float x, float a, float b) { return activation<TRTN_ACT_SILU>(x, a, b); }); break;
+        case TRTN_ACT_HARDSWISH: f([](float x, float a, float b) { return activation<TRTN_ACT_HARDSWISH>(x, a, b); }); break;
+        case TRTN_ACT_HARDSIGMOID: f([](float x, float a, float b) { return activation<TRTN_ACT_HARDSIGMOID>(x, a, b); }); break;
+        case TRTN_ACT_LEAKYRELU: f([](float x, float a, float b) { return activation<TRTN_ACT_LEAKYRELU>(x, a, b); }); break;
+        case TRTN_ACT_TANH: f([](float x, float a, float b) { return activation<TRTN_ACT_TANH>(x, a, b); }); break;
+        case TRTN_ACT_GELU: f([](float x, float a, float b) { return activation<TRTN_ACT_GELU>(x, a, b); }); break;
+        case TRTN_ACT_GELU_TANH: f([](float x, float a, float b) { return activation<TRTN_ACT_GELU_TANH>(x, a, b); }); break;
+        default: f([](float x, float, float) { return x; }); break;
     }
+}
+
+__device__ __forceinline__ float apply_activation(int kind, float x, float a, float b) {
+    float y = x;
+    with_activation(kind, [&](auto act) { y = act(x, a, b); });
+    return y;
+}
+
+// The activation over N values with one branch on the kind: per value, an unrolled epilogue branched N times and kept
+// N copies of every case apart.
+template <int N>
+__device__ __forceinline__ void apply_activation(int kind, float (&v)[N], float a, float b) {
+    with_activation(kind, [&](auto act) {
+        #pragma unroll
+        for (int i = 0; i < N; ++i) v[i] = act(v[i], a, b);
+    });
 }
 
 // Every unary operation: the activations and TRTN_UNARY_*.
