@@ -1099,6 +1099,12 @@ int main() {
         test_conv(fp16, 96, 2, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, kDepthwiseTactic);
         test_conv(fp16, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
         test_conv(fp16, 240, 1, 28, 28, 240, 240, 5, 2, 1, false, TRTN_ACT_RELU, kDepthwiseTactic);
+        // Its other compiled shapes (3x3 stride 1 without a residual, 5x5 stride 2 over odd sizes, 7x7 stride 2) and the
+        // general form (3x3 stride 3).
+        test_conv(fp16, 64, 2, 56, 56, 64, 64, 3, 1, 1, false, TRTN_ACT_HARDSWISH, kDepthwiseTactic, false);
+        test_conv(fp16, 40, 2, 29, 27, 40, 40, 5, 2, 2, false, TRTN_ACT_SIGMOID, kDepthwiseTactic);
+        test_conv(fp16, 32, 1, 23, 23, 32, 32, 7, 3, 2, false, TRTN_ACT_NONE, kDepthwiseTactic);
+        test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, kDepthwiseTactic);
         // Our kernel for few input channels, forced (fp16 and bf16 only):
         // ResNet's 7x7 stride-2 stem, 3x3 stride-2 stems with 16 and 32 outputs over odd sizes (partial tiles,
         // borders), one grey channel with 48 outputs; then the stem autotuned, the kernel among the candidates.
@@ -1185,6 +1191,8 @@ int main() {
     test_conv(true, 1, 2, 14, 14, 16, 32, 3, 1, 1);
     test_conv(true, 16, 2, 14, 14, 16, 16, 3, 1, 2);
     test_conv(true, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
+    test_conv(true, 64, 2, 56, 56, 64, 64, 3, 1, 1, false, TRTN_ACT_HARDSWISH, kDepthwiseTactic, false);
+    test_conv(true, 40, 2, 29, 27, 40, 40, 5, 2, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
     test_conv(true, 1, 2, 56, 56, 24, 144, 1, 0, 1, true, TRTN_ACT_NONE);
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
     test_conv(true, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);

@@ -53,36 +53,50 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
 // 16-byte load of each input pixel it reads) and TQ neighbouring output columns of one output row, so each filter
 // tap, read once from shared memory, serves TQ outputs. The block stages its channels' filter taps in shared memory
 // as fp32, tap-major ([R*S][channels]) from the weights' channel-major layout. blockDim = (channel vectors, position
-// groups); blockIdx.y = the channel tile.
+// groups); blockIdx.y = the channel tile. Indexes are 32-bit (conv_depthwise_applies bounds the tensors).
+// KS > 0: the kernel is compiled for square KS x KS filters at stride STRIDE without dilation (the shapes of
+// MobileNet, EfficientNet and ConvNeXt). Each input row's window of (TQ - 1) * STRIDE + KS pixels is then loaded once,
+// every load of the row in flight together, and serves all TQ outputs; the general form (KS = 0) loads each pixel
+// once per output and tap, one tap at a time, and ran MobileNetV3's 3x3 layers at about 6x their memory bound.
 template <class T, int V>
 struct alignas(16) Pack {
     T v[V];
 };
 
-template <class T, int V, int TQ>
+template <class T, int V, int TQ, int KS, int STRIDE>
 __global__ void conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                                       const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
     extern __shared__ float4 taps_storage[];  // [R*S][tile channels] floats, 16-byte aligned
     float* taps = reinterpret_cast<float*>(taps_storage);
     const int RS = (int)(d.R * d.S);
     const int tile = blockDim.x * V;  // channels per block
-    const int64_t c0 = (int64_t)blockIdx.y * tile;
-    const int64_t C = d.C;
+    const int c0 = blockIdx.y * tile;
+    const int C = (int)d.C;
     const int threads = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
     for (int i = tid; i < tile * RS; i += threads) {
         int ch = i / RS, tap = i % RS;  // consecutive threads read consecutive weights
         taps[tap * tile + ch] = c0 + ch < C ? to_f(w[(c0 + ch) * RS + tap]) : 0.f;
     }
     __syncthreads();
-    const int64_t c = c0 + (int64_t)threadIdx.x * V;
+    const int c = c0 + threadIdx.x * V;
     if (c >= C) return;
-    const int H = (int)d.H, W = (int)d.W, S = (int)d.S, R = (int)d.R;
-    const int64_t P = d.P, Q = d.Q, qt = (Q + TQ - 1) / TQ, groups = d.N * P * qt;
+    const int H = (int)d.H, W = (int)d.W, S = (int)d.S, R = (int)d.R, P = (int)d.P, Q = (int)d.Q;
+    const int qt = (Q + TQ - 1) / TQ, groups = (int)d.N * P * qt;
     const float* tap_base = taps + threadIdx.x * V;
-    for (int64_t g = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; g < groups; g += (int64_t)gridDim.x * blockDim.y) {
-        const int64_t q0 = (g % qt) * TQ;
-        const int64_t pp = (g / qt) % P;
-        const int64_t n = g / (qt * P);
+    // V consecutive taps as float4 loads (tap_base is 16-byte aligned: tile and V are multiples of 4).
+    auto tap_weights = [&](int tap, float (&wv)[V]) {
+        const float4* tp = reinterpret_cast<const float4*>(tap_base + tap * tile);
+        #pragma unroll
+        for (int v = 0; v < V / 4; ++v) {
+            float4 q4 = tp[v];
+            wv[4 * v] = q4.x; wv[4 * v + 1] = q4.y; wv[4 * v + 2] = q4.z; wv[4 * v + 3] = q4.w;
+        }
+    };
+    for (int g = blockIdx.x * blockDim.y + threadIdx.y; g < groups; g += gridDim.x * blockDim.y) {
+        const int q0 = (g % qt) * TQ;
+        const int row_index = g / qt;  // n * P + output row
+        const int pp = row_index % P;
+        const int n = row_index / P;
         float acc[TQ][V];
         #pragma unroll
         for (int v = 0; v < V; ++v) {
@@ -90,43 +104,65 @@ __global__ void conv_depthwise_kernel(const T* __restrict__ x, const T* __restri
             #pragma unroll
             for (int j = 0; j < TQ; ++j) acc[j][v] = b0;
         }
-        for (int r = 0; r < R; ++r) {
-            const int h = (int)pp * p.stride_h - p.pad_h + r * p.dilation_h;
-            if (h < 0 || h >= H) continue;
-            const T* row = x + ((n * H + h) * (int64_t)W) * C + c;
-            for (int s = 0; s < S; ++s) {
-                // V consecutive taps as float4 loads (tap_base is 16-byte aligned: tile and V are multiples of 4).
-                float wv[V];
-                const float4* tp = reinterpret_cast<const float4*>(tap_base + (r * S + s) * tile);
+        if constexpr (KS > 0) {
+            constexpr int span = (TQ - 1) * STRIDE + KS;
+            const int col0 = q0 * STRIDE - p.pad_w;
+            #pragma unroll
+            for (int r = 0; r < KS; ++r) {
+                const int h = pp * STRIDE - p.pad_h + r;
+                if (h < 0 || h >= H) continue;
+                const T* row = x + (n * H + h) * W * C + c;
+                Pack<T, V> win[span];
                 #pragma unroll
-                for (int v = 0; v < V / 4; ++v) {
-                    float4 q4 = tp[v];
-                    wv[4 * v] = q4.x; wv[4 * v + 1] = q4.y; wv[4 * v + 2] = q4.z; wv[4 * v + 3] = q4.w;
+                for (int i = 0; i < span; ++i) {
+                    const int col = col0 + i;
+                    win[i] = col >= 0 && col < W ? *reinterpret_cast<const Pack<T, V>*>(row + col * C) : Pack<T, V>{};
                 }
                 #pragma unroll
-                for (int j = 0; j < TQ; ++j) {
-                    const int64_t q = q0 + j;
-                    const int col = (int)q * p.stride_w - p.pad_w + s * p.dilation_w;
-                    if (q >= Q || col < 0 || col >= W) continue;
-                    const Pack<T, V> in = *reinterpret_cast<const Pack<T, V>*>(row + (int64_t)col * C);
+                for (int s = 0; s < KS; ++s) {
+                    float wv[V];
+                    tap_weights(r * KS + s, wv);
                     #pragma unroll
-                    for (int v = 0; v < V; ++v) acc[j][v] += to_f(in.v[v]) * wv[v];
+                    for (int j = 0; j < TQ; ++j) {
+                        #pragma unroll
+                        for (int v = 0; v < V; ++v) acc[j][v] += to_f(win[j * STRIDE + s].v[v]) * wv[v];
+                    }
+                }
+            }
+        } else {
+            for (int r = 0; r < R; ++r) {
+                const int h = pp * p.stride_h - p.pad_h + r * p.dilation_h;
+                if (h < 0 || h >= H) continue;
+                const T* row = x + (n * H + h) * W * C + c;
+                for (int s = 0; s < S; ++s) {
+                    float wv[V];
+                    tap_weights(r * S + s, wv);
+                    #pragma unroll
+                    for (int j = 0; j < TQ; ++j) {
+                        const int q = q0 + j;
+                        const int col = q * p.stride_w - p.pad_w + s * p.dilation_w;
+                        if (q >= Q || col < 0 || col >= W) continue;
+                        const Pack<T, V> in = *reinterpret_cast<const Pack<T, V>*>(row + col * C);
+                        #pragma unroll
+                        for (int v = 0; v < V; ++v) acc[j][v] += to_f(in.v[v]) * wv[v];
+                    }
                 }
             }
         }
         #pragma unroll
         for (int j = 0; j < TQ; ++j) {
-            const int64_t q = q0 + j;
+            const int q = q0 + j;
             if (q >= Q) break;
-            const int64_t at = ((n * P + pp) * Q + q) * C + c;
-            Pack<T, V> out;
-            Pack<T, V> r0{};
-            if (res) r0 = *reinterpret_cast<const Pack<T, V>*>(res + at);
-            #pragma unroll
-            for (int v = 0; v < V; ++v) {
-                float a = acc[j][v] + (res ? to_f(r0.v[v]) : 0.f);
-                out.v[v] = from_f<T>(apply_activation(p.act.kind, a, p.act.alpha, p.act.beta));
+            const int at = (row_index * Q + q) * C + c;
+            if (res) {
+                const Pack<T, V> r0 = *reinterpret_cast<const Pack<T, V>*>(res + at);
+                #pragma unroll
+                for (int v = 0; v < V; ++v) acc[j][v] += to_f(r0.v[v]);
             }
+            apply_activation(p.act.kind, acc[j], p.act.alpha, p.act.beta);
+            Pack<T, V> out;
+            #pragma unroll
+            for (int v = 0; v < V; ++v) out.v[v] = from_f<T>(acc[j][v]);
             *reinterpret_cast<Pack<T, V>*>(y + at) = out;
         }
     }
@@ -375,10 +411,41 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
 
 bool conv_depthwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd, const trtn_conv_params& p) {
     if (!is_float_type(dtype)) return false;
-    int64_t C = xd[3], K = wd[0], Cg = wd[3];
+    int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
     int vec = dtype == TRTN_FLOAT32 ? 4 : 8;
-    return Cg == 1 && K == C && p.groups == C && C % vec == 0 && depthwise_launch(dtype, C, wd[1] * wd[2]).tx > 0;
+    if (Cg != 1 || K != C || p.groups != C || C % vec != 0 || depthwise_launch(dtype, C, R * S).tx == 0) return false;
+    if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 || p.pad_w < 0) return false;
+    // 32-bit indexes: the input, the output and the position groups (a quarter of the output's pixels, rounded up).
+    int64_t P = (H + 2 * p.pad_h - (R - 1) * p.dilation_h - 1) / p.stride_h + 1, Q = (W + 2 * p.pad_w - (S - 1) * p.dilation_w - 1) / p.stride_w + 1;
+    return N * H * W * C < (1ll << 31) && N * std::max<int64_t>(P, 1) * (std::max<int64_t>(Q, 0) + kDepthwiseTQ) * C < (1ll << 31);
 }
+
+namespace {
+
+// The depthwise kernel compiled for this filter: KS x KS at stride 1 or 2 without dilation for KS = 3, 5, 7 (the
+// layers of MobileNet, EfficientNet, ConvNeXt), else the general form.
+template <class T, int V>
+auto depthwise_kernel_for(const ConvDims& d, const trtn_conv_params& p) {
+    auto kernel = conv_depthwise_kernel<T, V, kDepthwiseTQ, 0, 1>;
+    bool square = d.R == d.S && p.dilation_h == 1 && p.dilation_w == 1 && p.stride_h == p.stride_w && p.stride_h <= 2;
+    if (!square) return kernel;
+    bool s1 = p.stride_h == 1;
+    switch (d.R) {
+        case 3: return s1 ? conv_depthwise_kernel<T, V, kDepthwiseTQ, 3, 1> : conv_depthwise_kernel<T, V, kDepthwiseTQ, 3, 2>;
+        case 5: return s1 ? conv_depthwise_kernel<T, V, kDepthwiseTQ, 5, 1> : conv_depthwise_kernel<T, V, kDepthwiseTQ, 5, 2>;
+        case 7: return s1 ? conv_depthwise_kernel<T, V, kDepthwiseTQ, 7, 1> : conv_depthwise_kernel<T, V, kDepthwiseTQ, 7, 2>;
+        default: return kernel;
+    }
+}
+
+template <class T, int V>
+void launch_depthwise(dim3 grid, dim3 block, size_t smem, cudaStream_t s, const void* x, const void* w, const float* bias,
+                      const void* res, void* y, const ConvDims& d, const trtn_conv_params& p) {
+    depthwise_kernel_for<T, V>(d, p)<<<grid, block, smem, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), bias,
+                                                             static_cast<const T*>(res), static_cast<T*>(y), d, p);
+}
+
+}  // namespace
 
 void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                     const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s) {
@@ -396,15 +463,9 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
     int64_t bx = std::min<int64_t>((groups + l.ty - 1) / l.ty, 1 << 20);
     int64_t tiles = (d.C + (int64_t)l.tx * l.vec - 1) / ((int64_t)l.tx * l.vec);
     dim3 grid((unsigned)bx, (unsigned)tiles), block((unsigned)l.tx, (unsigned)l.ty);
-    if (dtype == TRTN_FLOAT32)
-        conv_depthwise_kernel<float, 4, kDepthwiseTQ><<<grid, block, l.smem, s>>>(static_cast<const float*>(x), static_cast<const float*>(w), bias,
-            static_cast<const float*>(residual), static_cast<float*>(y), d, p);
-    else if (dtype == TRTN_FLOAT16)
-        conv_depthwise_kernel<__half, 8, kDepthwiseTQ><<<grid, block, l.smem, s>>>(static_cast<const __half*>(x), static_cast<const __half*>(w), bias,
-            static_cast<const __half*>(residual), static_cast<__half*>(y), d, p);
-    else
-        conv_depthwise_kernel<__nv_bfloat16, 8, kDepthwiseTQ><<<grid, block, l.smem, s>>>(static_cast<const __nv_bfloat16*>(x),
-            static_cast<const __nv_bfloat16*>(w), bias, static_cast<const __nv_bfloat16*>(residual), static_cast<__nv_bfloat16*>(y), d, p);
+    if (dtype == TRTN_FLOAT32) launch_depthwise<float, 4>(grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    else if (dtype == TRTN_FLOAT16) launch_depthwise<__half, 8>(grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    else launch_depthwise<__nv_bfloat16, 8>(grid, block, l.smem, s, x, w, bias, residual, y, d, p);
     TRTN_LAUNCH_CHECK("conv_depthwise");
 }
 
