@@ -94,7 +94,7 @@ public:
         require(expect(x.dims[1], p.kernel_h, p.stride_h, p.dilation_h, p.pad_top, p.pad_bottom, y.dims[1]) &&
                     expect(x.dims[2], p.kernel_w, p.stride_w, p.dilation_w, p.pad_left, p.pad_right, y.dims[2]),
                 TRTN_SHAPE_MISMATCH, "pool: output " + y.shape_string() + " does not match input " + x.shape_string() + " with the pooling window");
-        return kernels::pool_nhwc_workspace(x.dims[0], x.dims[1], x.dims[2], x.dims[3], y.dims[1], y.dims[2], p);
+        return kernels::pool_nhwc_workspace(x.dtype, x.dims[0], x.dims[1], x.dims[2], x.dims[3], y.dims[1], y.dims[2], p);
     }
     void run(std::vector<TensorView>& t, RunEnv& env) override {
         auto& x = in(t, 0); auto& y = out(t, 0);

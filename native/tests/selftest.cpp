@@ -618,9 +618,10 @@ void test_misc(bool fp16) {
         check(std::string(fp16 ? "avgpool16" : "avgpool32") + " 3x3 pad 1 include_pad=" + std::to_string(include), ran, got, aw, fp16 ? 2e-3 : 1e-6);
     }
 
-    // Global average pooling: the split kernel (large H*W, few N x C: a squeeze-excitation pool; needs workspace) and the
-    // one-pass kernel (many channels over 7x7), with CUDA-graph replay.
-    for (auto [gn, gh, gc] : {std::tuple{1, 112, 32}, std::tuple{3, 56, 96}, std::tuple{2, 7, 1280}}) {
+    // Global average pooling, with CUDA-graph replay: H*W in many slices (a squeeze-excitation pool at batch 1), in a
+    // few (144 channels: a partial channel tile in fp32), in one (many channels over 7x7), and 3 channels (no vector).
+    for (auto [gn, gh, gc] : {std::tuple{1, 112, 32}, std::tuple{3, 56, 96}, std::tuple{4, 56, 144}, std::tuple{2, 7, 1280},
+                              std::tuple{2, 20, 3}}) {
         auto gx = rnd((size_t)gn * gh * gh * gc);
         std::vector<double> gw((size_t)gn * gc, 0);
         for (int n = 0; n < gn; ++n)

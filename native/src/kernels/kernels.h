@@ -34,7 +34,7 @@ void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, i
 void strided_copy(int32_t in_dtype, int32_t out_dtype, const void* x, void* y, const Strided& desc, cudaStream_t s);
 
 // Scratch bytes pool_nhwc needs for these shapes (a global average over a large H*W with few N x C is split in slices).
-size_t pool_nhwc_workspace(int64_t n, int64_t h, int64_t w, int64_t c, int64_t p, int64_t q, const trtn_pool_params& prm);
+size_t pool_nhwc_workspace(int32_t dtype, int64_t n, int64_t h, int64_t w, int64_t c, int64_t p, int64_t q, const trtn_pool_params& prm);
 
 void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t p,
                int64_t q, const trtn_pool_params& prm, void* workspace, size_t workspace_bytes, cudaStream_t s);
