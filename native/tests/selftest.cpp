@@ -1106,6 +1106,8 @@ int main() {
         test_conv(fp16, 40, 2, 29, 27, 40, 40, 5, 2, 2, false, TRTN_ACT_SIGMOID, kDepthwiseTactic);
         test_conv(fp16, 32, 1, 23, 23, 32, 32, 7, 3, 2, false, TRTN_ACT_NONE, kDepthwiseTactic);
         test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, kDepthwiseTactic);
+        // 144 channels: two channel tiles of 9 vectors (fp16) or 18 and 18 (fp32), EfficientNet's SE-block width.
+        test_conv(fp16, 144, 2, 28, 28, 144, 144, 3, 1, 1, false, TRTN_ACT_SILU, kDepthwiseTactic, false);
         // Our kernel for few input channels, forced (fp16 and bf16 only):
         // ResNet's 7x7 stride-2 stem, 3x3 stride-2 stems with 16 and 32 outputs over odd sizes (partial tiles,
         // borders), one grey channel with 48 outputs; then the stem autotuned, the kernel among the candidates.

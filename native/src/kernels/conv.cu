@@ -182,8 +182,12 @@ DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) 
     int vec = dtype == TRTN_FLOAT32 ? 4 : 8;
     int64_t vectors = channels / vec;
     int64_t fit = (int64_t)(kDepthwiseSmem / (taps * vec * sizeof(float)));
-    int tx = (int)std::min<int64_t>({vectors, 16, fit});
-    if (tx < 1) return {vec, 0, 0, 0};
+    int64_t most = std::min<int64_t>({vectors, 16, fit});
+    if (most < 1) return {vec, 0, 0, 0};
+    // Channel tiles of equal width: EfficientNet's 144 channels (18 vectors) as 9 + 9, not 16 + 2, which left 14 of
+    // the second tile's 16 threads a row idle.
+    int64_t tiles = (vectors + most - 1) / most;
+    int tx = (int)((vectors + tiles - 1) / tiles);
     int ty = std::max(1, 256 / tx);
     return {vec, tx, ty, (size_t)tx * vec * taps * sizeof(float)};
 }
