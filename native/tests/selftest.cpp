@@ -571,6 +571,14 @@ void test_misc(bool fp16) {
         trtn_binary_params add{TRTN_BINARY_ADD, {TRTN_ACT_NONE, 0, 0}};
         bool r2 = run_layer(TRTN_LAYER_BINARY, &add, {{{2, 3, 2, 3, 2, 3}, u}, {{3, 1, 3, 1, 3}, v}, {{2, 3, 2, 3, 2, 3}, {}}}, 2, fp16, g);
         check(fp16 ? "binary16 rank-6 broadcast" : "binary32 rank-6 broadcast", r2, g, w2, fp16 ? 2e-3 : 1e-6);
+        // The vectorized kernel with the first operand broadcast, an operation that is not symmetric and an activation:
+        // relu([2,1,1,16] - [2,3,3,16]).
+        auto p = rnd(2 * 16), q = rnd(2 * 3 * 3 * 16);
+        std::vector<double> w3(q.size());
+        for (size_t i = 0; i < q.size(); ++i) w3[i] = std::max(0.0, (double)p[(i / 144) * 16 + i % 16] - q[i]);
+        trtn_binary_params sub{TRTN_BINARY_SUB, {TRTN_ACT_RELU, 0, 0}};
+        bool r3 = run_layer(TRTN_LAYER_BINARY, &sub, {{{2, 1, 1, 16}, p}, {{2, 3, 3, 16}, q}, {{2, 3, 3, 16}, {}}}, 2, fp16, g);
+        check(fp16 ? "binary16 broadcast first operand, relu" : "binary32 broadcast first operand, relu", r3, g, w3, fp16 ? 2e-3 : 1e-6);
     }
 
     trtn_copy_params cp{};

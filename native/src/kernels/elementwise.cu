@@ -25,6 +25,21 @@ __device__ __forceinline__ float apply_binary(int op, float a, float b) {
     }
 }
 
+// V consecutive values from p as floats (one 16-byte load), or p's one value V times.
+template <class T, int V>
+__device__ __forceinline__ void load_or_broadcast(const T* p, bool runs, float (&out)[V]) {
+    if (runs) {
+        uint4 raw = *reinterpret_cast<const uint4*>(p);
+        const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+        for (int v = 0; v < V; ++v) out[v] = to_f(e[v]);
+    } else {
+        float x = to_f(*p);
+#pragma unroll
+        for (int v = 0; v < V; ++v) out[v] = x;
+    }
+}
+
 struct BinaryDesc {
     int rank;
     int64_t dims[kMaxDims];
@@ -83,6 +98,38 @@ __global__ void binary_general32(const T* __restrict__ a, const T* __restrict__ 
     }
 }
 
+// binary_general32 with V consecutive elements a thread (16-byte loads and stores): the innermost merged dimension
+// is a multiple of V and each operand runs along it (stride 1: one vector load, its other strides multiples of V, so
+// aligned) or is broadcast along it (stride 0: one value for the V). Squeeze-excitation's x * scale[n, c] over NHWC
+// tensors took the scalar kernel about four times its memory traffic's time (MobileNetV3-L and EfficientNet-B0 on the
+// H100, session 14: 0.51 ms of EfficientNet-B0's 4.6 ms at batch 128).
+template <class T, int R, int V>
+__global__ void binary_vec32(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y, uint32_t vectors,
+                             BinaryDesc32 d, int op, int act, float aa, float ab) {
+    const bool a_runs = d.sa[R - 1] != 0, b_runs = d.sb[R - 1] != 0;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors; i += gridDim.x * blockDim.x) {
+        uint32_t r = i * V, ia = 0, ib = 0;
+#pragma unroll
+        for (int k = R - 1; k >= 0; --k) {
+            uint32_t c = r % d.dims[k];
+            r /= d.dims[k];
+            ia += c * d.sa[k];
+            ib += c * d.sb[k];
+        }
+        float av[V], bv[V];
+        load_or_broadcast<T, V>(a + ia, a_runs, av);
+        load_or_broadcast<T, V>(b + ib, b_runs, bv);
+#pragma unroll
+        for (int v = 0; v < V; ++v) av[v] = apply_binary(op, av[v], bv[v]);
+        apply_activation(act, av, aa, ab);
+        uint4 out;
+        T* o = reinterpret_cast<T*>(&out);
+#pragma unroll
+        for (int v = 0; v < V; ++v) o[v] = from_f<T>(av[v]);
+        *reinterpret_cast<uint4*>(y + (size_t)i * V) = out;
+    }
+}
+
 template <class T>
 __global__ void bias_act_kernel32(T* __restrict__ y, const float* __restrict__ bias, const T* __restrict__ r,
                                   uint32_t n, uint32_t channels, int act, float aa, float ab) {
@@ -105,12 +152,62 @@ __global__ void bias_act_kernel(T* __restrict__ y, const float* __restrict__ bia
     }
 }
 
+// The dimensions of an output of fewer than 2^31 elements with adjacent ones merged where both operands are contiguous
+// across them or both broadcast, for 32-bit index math (at least one dimension).
+BinaryDesc32 merge_dims(int rank, const int64_t* dims, const int64_t* sa, const int64_t* sb) {
+    BinaryDesc32 e{};
+    for (int k = 0; k < rank; ++k) {
+        if (dims[k] == 1) continue;
+        if (e.rank > 0) {
+            int j = e.rank - 1;
+            bool a_ok = (e.sa[j] == 0 && sa[k] == 0) || (e.sa[j] != 0 && (int64_t)e.sa[j] == sa[k] * dims[k]);
+            bool b_ok = (e.sb[j] == 0 && sb[k] == 0) || (e.sb[j] != 0 && (int64_t)e.sb[j] == sb[k] * dims[k]);
+            if (a_ok && b_ok) { e.dims[j] *= (uint32_t)dims[k]; e.sa[j] = (uint32_t)sa[k]; e.sb[j] = (uint32_t)sb[k]; continue; }
+        }
+        e.dims[e.rank] = (uint32_t)dims[k]; e.sa[e.rank] = (uint32_t)sa[k]; e.sb[e.rank] = (uint32_t)sb[k]; ++e.rank;
+    }
+    if (e.rank == 0) { e.rank = 1; e.dims[0] = 1; e.sa[0] = 0; e.sb[0] = 0; }  // one element
+    return e;
+}
+
+// Whether binary_vec32 runs this merged shape: see its comment (the pointers 16-byte aligned besides).
+bool binary_vectorizes(const BinaryDesc32& e, int vec, const void* a, const void* b, const void* y) {
+    auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    int last = e.rank - 1;
+    if (e.rank > 4 || e.dims[last] % vec != 0 || !aligned(y)) return false;
+    auto operand_ok = [&](const uint32_t* st, const void* p) {
+        if (st[last] == 0) return true;
+        if (st[last] != 1 || !aligned(p)) return false;
+        for (int k = 0; k < last; ++k)
+            if (st[k] % vec != 0) return false;
+        return true;
+    };
+    return operand_ok(e.sa, a) && operand_ok(e.sb, b);
+}
+
 template <class T>
 void launch_binary(const void* a, const void* b, void* y, int rank, const int64_t* dims, const int64_t* sa,
                    const int64_t* sb, int op, const trtn_activation& act, cudaStream_t s) {
     int64_t n = 1;
     for (int k = 0; k < rank; ++k) n *= dims[k];
     if (n == 0) return;
+    constexpr int V = 16 / sizeof(T);
+    if (n < (1ll << 31)) {
+        BinaryDesc32 e = merge_dims(rank, dims, sa, sb);
+        if (binary_vectorizes(e, V, a, b, y)) {
+            auto A = static_cast<const T*>(a); auto B = static_cast<const T*>(b); auto Y = static_cast<T*>(y);
+            uint32_t vectors = (uint32_t)(n / V);
+            unsigned grid = grid_for(vectors, 256);
+            switch (e.rank) {
+                case 1: binary_vec32<T, 1, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+                case 2: binary_vec32<T, 2, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+                case 3: binary_vec32<T, 3, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+                default: binary_vec32<T, 4, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            }
+            TRTN_LAUNCH_CHECK("binary");
+            return;
+        }
+    }
     BinaryDesc d{};
     d.rank = rank;
     bool a_full = true, b_full = true, b_scalar = true, a_scalar = true, b_last = rank > 0;
@@ -135,19 +232,7 @@ void launch_binary(const void* a, const void* b, void* y, int rank, const int64_
     else if (a_full && b_last) binary_kernel<T, 1><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (a_scalar && b_full) binary_kernel<T, 3><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (n < (1ll << 31)) {
-        // Merge adjacent dims where both operands are contiguous or both broadcast, then 32-bit index math.
-        BinaryDesc32 e{};
-        for (int k = 0; k < rank; ++k) {
-            if (dims[k] == 1) continue;
-            if (e.rank > 0) {
-                int j = e.rank - 1;
-                bool a_ok = (e.sa[j] == 0 && sa[k] == 0) || (e.sa[j] != 0 && (int64_t)e.sa[j] == sa[k] * dims[k]);
-                bool b_ok = (e.sb[j] == 0 && sb[k] == 0) || (e.sb[j] != 0 && (int64_t)e.sb[j] == sb[k] * dims[k]);
-                if (a_ok && b_ok) { e.dims[j] *= (uint32_t)dims[k]; e.sa[j] = (uint32_t)sa[k]; e.sb[j] = (uint32_t)sb[k]; continue; }
-            }
-            e.dims[e.rank] = (uint32_t)dims[k]; e.sa[e.rank] = (uint32_t)sa[k]; e.sb[e.rank] = (uint32_t)sb[k]; ++e.rank;
-        }
-        if (e.rank == 0) { e.rank = 1; e.dims[0] = 1; e.sa[0] = 0; e.sb[0] = 0; }  // one element
+        BinaryDesc32 e = merge_dims(rank, dims, sa, sb);
         switch (e.rank) {
             case 1: binary_general32<T, 1><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
             case 2: binary_general32<T, 2><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
