@@ -63,6 +63,10 @@ struct alignas(16) Pack {
     T v[V];
 };
 
+// Shared-memory rows of filter taps are padded by 4 floats: with a tile of a multiple of 32 channels, the staging's
+// consecutive threads (consecutive taps of one channel) all hit one bank, 32-way for a 7x7 filter; padded, 4-way.
+constexpr int kDepthwiseTapPad = 4;
+
 // Blocks of 128 threads: with 256, the bf16 7x7 kernel's 150 registers fit one block an SM (8 warps), and it ran
 // ConvNeXt's 7x7 layers 1.4-1.7x slower than the fp16 one (118 registers, two blocks); capping the registers at 128
 // instead spilled. With 128 threads, 3 blocks (12 warps) fit at 150 registers and 5 at 100.
@@ -71,16 +75,17 @@ constexpr int kDepthwiseThreads = 128;
 template <class T, int V, int TQ, int KS, int STRIDE>
 __global__ void __launch_bounds__(kDepthwiseThreads) conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                                       const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
-    extern __shared__ float4 taps_storage[];  // [R*S][tile channels] floats, 16-byte aligned
+    extern __shared__ float4 taps_storage[];  // [R*S][tile channels + kDepthwiseTapPad] floats, 16-byte aligned
     float* taps = reinterpret_cast<float*>(taps_storage);
-    const int RS = (int)(d.R * d.S);
+    const int RS = KS > 0 ? KS * KS : (int)(d.R * d.S);  // a constant divisor below where the shape is compiled in
     const int tile = blockDim.x * V;  // channels per block
+    const int row = tile + kDepthwiseTapPad;
     const int c0 = blockIdx.y * tile;
     const int C = (int)d.C;
     const int threads = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
     for (int i = tid; i < tile * RS; i += threads) {
         int ch = i / RS, tap = i % RS;  // consecutive threads read consecutive weights
-        taps[tap * tile + ch] = c0 + ch < C ? to_f(w[(c0 + ch) * RS + tap]) : 0.f;
+        taps[tap * row + ch] = c0 + ch < C ? to_f(w[(c0 + ch) * RS + tap]) : 0.f;
     }
     __syncthreads();
     const int c = c0 + threadIdx.x * V;
@@ -88,9 +93,9 @@ __global__ void __launch_bounds__(kDepthwiseThreads) conv_depthwise_kernel(const
     const int H = (int)d.H, W = (int)d.W, S = (int)d.S, R = (int)d.R, P = (int)d.P, Q = (int)d.Q;
     const int qt = (Q + TQ - 1) / TQ, groups = (int)d.N * P * qt;
     const float* tap_base = taps + threadIdx.x * V;
-    // V consecutive taps as float4 loads (tap_base is 16-byte aligned: tile and V are multiples of 4).
+    // V consecutive taps as float4 loads (tap_base is 16-byte aligned: row and V are multiples of 4).
     auto tap_weights = [&](int tap, float (&wv)[V]) {
-        const float4* tp = reinterpret_cast<const float4*>(tap_base + tap * tile);
+        const float4* tp = reinterpret_cast<const float4*>(tap_base + tap * row);
         #pragma unroll
         for (int v = 0; v < V / 4; ++v) {
             float4 q4 = tp[v];
@@ -186,7 +191,7 @@ constexpr size_t kDepthwiseSmem = 48 * 1024;
 DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) {
     int vec = dtype == TRTN_FLOAT32 ? 4 : 8;
     int64_t vectors = channels / vec;
-    int64_t fit = (int64_t)(kDepthwiseSmem / (taps * vec * sizeof(float)));
+    int64_t fit = ((int64_t)kDepthwiseSmem / (taps * (int64_t)sizeof(float)) - kDepthwiseTapPad) / vec;
     int64_t most = std::min<int64_t>({vectors, 16, fit});
     if (most < 1) return {vec, 0, 0, 0};
     // Channel tiles of equal width: EfficientNet's 144 channels (18 vectors) as 9 + 9, not 16 + 2, which left 14 of
@@ -194,7 +199,7 @@ DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) 
     int64_t tiles = (vectors + most - 1) / most;
     int tx = (int)((vectors + tiles - 1) / tiles);
     int ty = std::max(1, kDepthwiseThreads / tx);
-    return {vec, tx, ty, (size_t)tx * vec * taps * sizeof(float)};
+    return {vec, tx, ty, (size_t)(tx * vec + kDepthwiseTapPad) * taps * sizeof(float)};
 }
 
 // Convolution over few input channels (an image stem: 3 channels, 3x3 or 7x7) on tensor cores, as an implicit GEMM:
