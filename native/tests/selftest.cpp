@@ -199,6 +199,7 @@ trtn_activation test_act(int act) {
 // the configuration's name. A hash that matches nothing makes the layer take the heuristics' first configuration.
 constexpr int32_t kGraphTactic = 1 << 30;
 constexpr int32_t kFusedGraphTactic = (1 << 30) | (1 << 29);
+constexpr int32_t kDirectTactic = 1000;     // our direct kernel (cudnn.cpp)
 constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel (cudnn.cpp)
 constexpr int32_t kSmallChannelTactic = 1002;  // our tensor-core kernel for fewer than 8 input channels (cudnn.cpp)
 
@@ -341,13 +342,15 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     bool ran = run_layer(TRTN_LAYER_CONV, &prm, ts, residual ? 4 : 3, fp16, got, false, autotune);
     if (tactic == kFusedGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph+epilogue ", 0) == 0;
     if (tactic == kGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph ", 0) == 0;
+    if (tactic == kDirectTactic) ran = ran && g_last_impl == "direct conv kernel";
     if (tactic == kDepthwiseTactic) ran = ran && g_last_impl == "depthwise conv kernel";
     if (tactic == kSmallChannelTactic) ran = ran && g_last_impl == "small-channel conv kernel";
     if (tactic >= 0 && g_last_impl.empty()) ran = false;
     char name[128];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
-                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kSmallChannelTactic ? " small-channel kernel" : "",
+                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kSmallChannelTactic ? " small-channel kernel"
+                  : tactic == kDirectTactic ? " direct kernel" : "",
                   residual ? "" : " no-residual");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
@@ -1103,6 +1106,12 @@ int main() {
         test_conv(fp16, 1, 2, 15, 15, 8, 16, 1, 0, 2);
         test_conv(fp16, 16, 2, 14, 14, 16, 16, 3, 1, 2);   // depthwise
         test_conv(fp16, 4, 1, 7, 7, 16, 32, 3, 1, 1);      // grouped
+        // Our direct kernel, forced, where it gives each output a warp (at least 256 products an output): a
+        // squeeze-excitation 1x1 convolution over [2, 1, 1, 672] (16-byte loads), a 3x3 over 40 channels (no vector),
+        // and a grouped 3x3 stride 2 (two groups of 32 channels).
+        test_conv(fp16, 1, 2, 1, 1, 672, 28, 1, 0, 1, false, TRTN_ACT_SILU, kDirectTactic, false);
+        test_conv(fp16, 1, 2, 5, 5, 40, 24, 3, 1, 1, false, TRTN_ACT_RELU, kDirectTactic);
+        test_conv(fp16, 2, 1, 6, 6, 64, 32, 3, 1, 2, false, TRTN_ACT_NONE, kDirectTactic);
         // Our depthwise kernel, forced: ConvNeXt's 7x7, a stride-2 3x3 whose output width is no multiple of the 4
         // columns a thread computes, and 240 channels (a partial second channel tile).
         test_conv(fp16, 96, 2, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, kDepthwiseTactic);
@@ -1204,6 +1213,7 @@ int main() {
     test_conv(true, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
     test_conv(true, 64, 2, 56, 56, 64, 64, 3, 1, 1, false, TRTN_ACT_HARDSWISH, kDepthwiseTactic, false);
     test_conv(true, 40, 2, 29, 27, 40, 40, 5, 2, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
+    test_conv(true, 1, 2, 1, 1, 672, 28, 1, 0, 1, false, TRTN_ACT_SILU, kDirectTactic, false);
     test_conv(true, 1, 2, 56, 56, 24, 144, 1, 0, 1, true, TRTN_ACT_NONE);
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
     test_conv(true, 1, 1, 15, 13, 3, 16, 3, 1, 2, false, TRTN_ACT_CLIP, kSmallChannelTactic);
