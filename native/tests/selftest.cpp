@@ -591,6 +591,17 @@ void test_misc(bool fp16) {
         want[((n * 4 + h) * 5 + w) * 3 + c] = a[((n * 3 + c) * 4 + h) * 5 + w];
     ran = run_layer(TRTN_LAYER_COPY, &cp, {{{2, 3, 4, 5}, a, TRTN_FLOAT32}, {{2, 4, 5, 3}, {}}}, 1, fp16, got);
     check(fp16 ? "copy f32->f16 nchw->nhwc" : "copy nchw->nhwc", ran, got, want, fp16 ? 1e-3 : 0);
+    // One image (the dims merge to [pixels, channels]) with 4 channels, then pixels no multiple of 4 (the general kernel).
+    for (auto [cn, cc, ch, cw] : {std::tuple{1, 4, 6, 6}, std::tuple{2, 3, 3, 5}}) {
+        auto src = rnd((size_t)cn * cc * ch * cw);
+        std::vector<double> tw(src.size());
+        for (int n = 0; n < cn; ++n) for (int h = 0; h < ch; ++h) for (int w = 0; w < cw; ++w) for (int c = 0; c < cc; ++c)
+            tw[(((size_t)n * ch + h) * cw + w) * cc + c] = src[(((size_t)n * cc + c) * ch + h) * cw + w];
+        bool r = run_layer(TRTN_LAYER_COPY, &cp, {{{cn, cc, ch, cw}, src, TRTN_FLOAT32}, {{cn, ch, cw, cc}, {}}}, 1, fp16, got);
+        char cname[96];
+        std::snprintf(cname, sizeof cname, "copy%s nchw->nhwc %dx%dx%dx%d", fp16 ? " f32->f16" : "", cn, cc, ch, cw);
+        check(cname, r, got, tw, fp16 ? 1e-3 : 0);
+    }
 
     // max pool 3x3 s2 p1 on NHWC [2,9,9,8]
     auto x = rnd(2 * 9 * 9 * 8);

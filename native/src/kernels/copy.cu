@@ -54,6 +54,63 @@ __global__ void strided_copy_rank(const TI* __restrict__ x, TO* __restrict__ y, 
     }
 }
 
+// The copy of planes into pixels with few channels (an image input's NCHW -> NHWC, with its fp32 -> fp16 or bf16
+// conversion): iteration dims [N, M, C] (M pixels, C <= 4 channels), input strides [Sn, 1, Sc], output contiguous. A
+// thread reads 4 consecutive pixels of each channel plane (one 16- or 8-byte load each) and writes their 4 x C
+// outputs as 32-bit words; the general kernel's per-element index math and 2-byte stores ran ResNet-50's 128 x 3 x 224
+// x 224 input at about three times its memory traffic's time on the H100 (0.10 ms, session 14).
+template <class TI, class TO, int C>
+__global__ void planes_to_pixels(const TI* __restrict__ x, TO* __restrict__ y, uint32_t groups, uint32_t quads,
+                                 int32_t sn, int32_t sc) {
+    for (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += gridDim.x * blockDim.x) {
+        uint32_t n = g / quads, m = (g % quads) * 4;
+        const TI* src = x + (int64_t)n * sn + m;
+        TO out[4 * C];
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+            TI v[4];
+            if constexpr (sizeof(TI) == 4) *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(src + (int64_t)c * sc);
+            else *reinterpret_cast<uint2*>(v) = *reinterpret_cast<const uint2*>(src + (int64_t)c * sc);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) out[j * C + c] = convert<TI, TO>(v[j]);
+        }
+        auto* dst = reinterpret_cast<uint32_t*>(y + ((size_t)n * quads * 4 + m) * C);
+        const auto* words = reinterpret_cast<const uint32_t*>(out);
+#pragma unroll
+        for (int k = 0; k < (int)(4 * C * sizeof(TO) / 4); ++k) dst[k] = words[k];
+    }
+}
+
+// Runs planes_to_pixels when `e` (merged dims, 32-bit) is such a copy and everything is aligned for it.
+template <class TI, class TO>
+bool launch_planes_to_pixels(const TI* x, TO* y, const Strided32& e, cudaStream_t s) {
+    if constexpr (sizeof(TI) < 2 || sizeof(TO) < 2 || sizeof(TI) > 4 || sizeof(TO) > 4) {
+        return false;
+    } else {
+        // [M, C] (one image) or [N, M, C].
+        if (e.rank < 2 || e.rank > 3 || e.in_offset != 0 || e.out_offset != 0) return false;
+        int i = e.rank - 2;  // the pixel dim
+        uint32_t C = e.dims[i + 1], M = e.dims[i], N = e.rank == 3 ? e.dims[0] : 1;
+        int32_t sc = e.in_strides[i + 1], sn = e.rank == 3 ? e.in_strides[0] : 0;
+        bool shape = C >= 1 && C <= 4 && M % 4 == 0 && e.in_strides[i] == 1 && e.out_strides[i + 1] == 1 &&
+                     e.out_strides[i] == (int32_t)C && (e.rank == 2 || e.out_strides[0] == (int32_t)(M * C));
+        // Every 4-pixel load aligned (4 x 4 or 4 x 2 bytes), and every thread's first output word.
+        bool aligned = sc > 0 && sn >= 0 && sc % 4 == 0 && sn % 4 == 0 && reinterpret_cast<uintptr_t>(x) % (4 * sizeof(TI)) == 0 &&
+                       reinterpret_cast<uintptr_t>(y) % 4 == 0;
+        if (!shape || !aligned) return false;
+        uint32_t quads = M / 4, groups = N * quads;
+        const int block = 256;
+        unsigned grid = grid_for(groups, block);
+        switch (C) {
+            case 1: planes_to_pixels<TI, TO, 1><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
+            case 2: planes_to_pixels<TI, TO, 2><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
+            case 3: planes_to_pixels<TI, TO, 3><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
+            default: planes_to_pixels<TI, TO, 4><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
+        }
+        return true;
+    }
+}
+
 template <class TI, class TO>
 void launch_copy32(const TI* x, TO* y, uint32_t n, Strided32 e, cudaStream_t s) {
     const int block = 256;
@@ -102,7 +159,8 @@ void launch_copy(const void* x, void* y, const Strided& d0, cudaStream_t s) {
         Strided32 e{};
         e.rank = d.rank; e.in_offset = (int32_t)d.in_offset; e.out_offset = (int32_t)d.out_offset;
         for (int k = 0; k < d.rank; ++k) { e.dims[k] = (uint32_t)d.dims[k]; e.in_strides[k] = (int32_t)d.in_strides[k]; e.out_strides[k] = (int32_t)d.out_strides[k]; }
-        launch_copy32<TI, TO>(static_cast<const TI*>(x), static_cast<TO*>(y), (uint32_t)n, e, s);
+        if (!launch_planes_to_pixels<TI, TO>(static_cast<const TI*>(x), static_cast<TO*>(y), e, s))
+            launch_copy32<TI, TO>(static_cast<const TI*>(x), static_cast<TO*>(y), (uint32_t)n, e, s);
     } else {
         strided_copy_kernel<TI, TO><<<grid_for(n, block), block, 0, s>>>(static_cast<const TI*>(x), static_cast<TO*>(y), n, d);
     }
