@@ -641,7 +641,7 @@ void test_misc(bool fp16) {
     }
 
     // Global average pooling, with CUDA-graph replay: H*W in many slices (a squeeze-excitation pool at batch 1), in a
-    // few (144 channels: a partial channel tile in fp32), in one (many channels over 7x7), and 3 channels (no vector).
+    // few (144 channels: two channel tiles in fp32), in one (many channels over 7x7), and 3 channels (no vector).
     for (auto [gn, gh, gc] : {std::tuple{1, 112, 32}, std::tuple{3, 56, 96}, std::tuple{4, 56, 144}, std::tuple{2, 7, 1280},
                               std::tuple{2, 20, 3}}) {
         auto gx = rnd((size_t)gn * gh * gh * gc);
@@ -1134,7 +1134,7 @@ int main() {
         test_conv(fp16, 40, 2, 29, 27, 40, 40, 5, 2, 2, false, TRTN_ACT_SIGMOID, kDepthwiseTactic);
         test_conv(fp16, 32, 1, 23, 23, 32, 32, 7, 3, 2, false, TRTN_ACT_NONE, kDepthwiseTactic);
         test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, kDepthwiseTactic);
-        // 144 channels: two channel tiles of 9 vectors (fp16) or 18 and 18 (fp32), EfficientNet's SE-block width.
+        // 144 channels: two channel tiles of 9 vectors (fp16) or three of 12 (fp32), EfficientNet's SE-block width.
         test_conv(fp16, 144, 2, 28, 28, 144, 144, 3, 1, 1, false, TRTN_ACT_SILU, kDepthwiseTactic, false);
         // Our kernel for few input channels, forced (fp16 and bf16 only):
         // ResNet's 7x7 stride-2 stem, 3x3 stride-2 stems with 16 and 32 outputs over odd sizes (partial tiles,

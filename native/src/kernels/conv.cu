@@ -133,9 +133,24 @@ __global__ void __launch_bounds__(kDepthwiseThreads) conv_depthwise_kernel(const
     const int c0 = blockIdx.y * tile;
     const int C = (int)d.C;
     const int threads = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
-    for (int i = tid; i < tile * RS; i += threads) {
-        int ch = i / RS, tap = i % RS;  // consecutive threads read consecutive weights
-        taps[tap * row + ch] = c0 + ch < C ? to_f(w[(c0 + ch) * RS + tap]) : 0.f;
+    // The tile's weights are one contiguous span, read V at a time (16 bytes: the launcher checks w's alignment, and
+    // C and the tile are multiples of V, so a vector lies wholly inside or wholly past the last channel): with one
+    // 2-byte load an iteration, a small layer's blocks of one or two position groups spent most of their time here.
+    const T* wt = w + c0 * RS;
+    const int valid = (C - c0) * RS;
+    for (int i = tid * V; i < tile * RS; i += threads * V) {
+        float v[V] = {};
+        if (i < valid) {
+            uint4 raw = *reinterpret_cast<const uint4*>(wt + i);
+            const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+            for (int j = 0; j < V; ++j) v[j] = to_f(e[j]);
+        }
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+            int ch = (i + j) / RS, tap = (i + j) % RS;
+            taps[tap * row + ch] = v[j];
+        }
     }
     __syncthreads();
     const int c = c0 + threadIdx.x * V;
@@ -507,7 +522,9 @@ bool conv_depthwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd,
     if (!is_float_type(dtype)) return false;
     int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
     int vec = dtype == TRTN_FLOAT32 ? 4 : 8;
-    if (Cg != 1 || K != C || p.groups != C || C % vec != 0 || depthwise_launch(dtype, C, R * S).tx == 0) return false;
+    DepthwiseLaunch l = depthwise_launch(dtype, C, R * S);
+    if (Cg != 1 || K != C || p.groups != C || C % vec != 0 || l.tx == 0) return false;
+    if ((C + (int64_t)l.tx * vec - 1) / ((int64_t)l.tx * vec) > 65535) return false;  // channel tiles: grid.y
     if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 || p.pad_w < 0) return false;
     // 32-bit indexes: the input, the output and the position groups (a quarter of the output's pixels, rounded up).
     int64_t P = (H + 2 * p.pad_h - (R - 1) * p.dilation_h - 1) / p.stride_h + 1, Q = (W + 2 * p.pad_w - (S - 1) * p.dilation_w - 1) / p.stride_w + 1;
@@ -548,7 +565,7 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
     if (d.N * d.P * d.Q * d.K == 0) return;
     // Each pixel is read as one 16-byte load: with C a multiple of the vector, every pixel is aligned when the tensors are.
     auto aligned = [](const void* ptr) { return ptr == nullptr || reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-    if (!aligned(x) || !aligned(y) || !aligned(residual)) {
+    if (!aligned(x) || !aligned(w) || !aligned(y) || !aligned(residual)) {
         conv_direct(dtype, x, w, bias, residual, y, xd, wd, yd, p, s);
         return;
     }
@@ -556,9 +573,11 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
     int64_t groups = d.N * d.P * ((d.Q + kDepthwiseTQ - 1) / kDepthwiseTQ);
     int64_t tiles = (d.C + (int64_t)l.tx * l.vec - 1) / ((int64_t)l.tx * l.vec);
     // Fewer position groups a block where full blocks would leave SMs idle: at least two blocks an SM (ConvNeXt's
-    // 1x56x56x96 7x7 layer made 38 blocks of 252 threads for the H100's 132 SMs).
+    // 1x56x56x96 7x7 layer made 38 blocks of 252 threads for the H100's 132 SMs), but at least a warp's worth of
+    // threads, each block staging its tile's weights once.
     int64_t sms = std::max(device_attribute(cudaDevAttrMultiProcessorCount), 1);
-    int ty = (int)std::clamp<int64_t>(groups * tiles / (2 * sms), 1, l.ty);
+    int floor_ty = std::min(l.ty, (32 + l.tx - 1) / l.tx);
+    int ty = (int)std::clamp<int64_t>(groups * tiles / (2 * sms), floor_ty, l.ty);
     int64_t bx = std::min<int64_t>((groups + ty - 1) / ty, 1 << 20);
     dim3 grid((unsigned)bx, (unsigned)tiles), block((unsigned)l.tx, (unsigned)ty);
     if (dtype == TRTN_FLOAT32) launch_depthwise<float, 4>(grid, block, l.smem, s, x, w, bias, residual, y, d, p);
