@@ -591,15 +591,17 @@ void test_misc(bool fp16) {
         want[((n * 4 + h) * 5 + w) * 3 + c] = a[((n * 3 + c) * 4 + h) * 5 + w];
     ran = run_layer(TRTN_LAYER_COPY, &cp, {{{2, 3, 4, 5}, a, TRTN_FLOAT32}, {{2, 4, 5, 3}, {}}}, 1, fp16, got);
     check(fp16 ? "copy f32->f16 nchw->nhwc" : "copy nchw->nhwc", ran, got, want, fp16 ? 1e-3 : 0);
-    // One image (the dims merge to [pixels, channels]) with 4 channels, then pixels no multiple of 4 (the general kernel).
-    for (auto [cn, cc, ch, cw] : {std::tuple{1, 4, 6, 6}, std::tuple{2, 3, 3, 5}}) {
+    // One image (the dims merge to [pixels, channels]) with 4 channels, pixels no multiple of 4 (the general kernel),
+    // and 2 channels in the engine's precision (fp16 or bf16 in: 8-byte loads).
+    for (auto [cn, cc, ch, cw, cdt] : {std::tuple{1, 4, 6, 6, (int32_t)TRTN_FLOAT32}, std::tuple{2, 3, 3, 5, (int32_t)TRTN_FLOAT32},
+                                       std::tuple{2, 2, 4, 8, (int32_t)-1}}) {
         auto src = rnd((size_t)cn * cc * ch * cw);
         std::vector<double> tw(src.size());
         for (int n = 0; n < cn; ++n) for (int h = 0; h < ch; ++h) for (int w = 0; w < cw; ++w) for (int c = 0; c < cc; ++c)
             tw[(((size_t)n * ch + h) * cw + w) * cc + c] = src[(((size_t)n * cc + c) * ch + h) * cw + w];
-        bool r = run_layer(TRTN_LAYER_COPY, &cp, {{{cn, cc, ch, cw}, src, TRTN_FLOAT32}, {{cn, ch, cw, cc}, {}}}, 1, fp16, got);
+        bool r = run_layer(TRTN_LAYER_COPY, &cp, {{{cn, cc, ch, cw}, src, cdt}, {{cn, ch, cw, cc}, {}}}, 1, fp16, got);
         char cname[96];
-        std::snprintf(cname, sizeof cname, "copy%s nchw->nhwc %dx%dx%dx%d", fp16 ? " f32->f16" : "", cn, cc, ch, cw);
+        std::snprintf(cname, sizeof cname, "copy%s nchw->nhwc %dx%dx%dx%d", cdt == -1 ? "" : fp16 ? " f32->f16" : "", cn, cc, ch, cw);
         check(cname, r, got, tw, fp16 ? 1e-3 : 0);
     }
 
@@ -1117,17 +1119,19 @@ int main() {
         test_conv(fp16, 1, 2, 15, 15, 8, 16, 1, 0, 2);
         test_conv(fp16, 16, 2, 14, 14, 16, 16, 3, 1, 2);   // depthwise
         test_conv(fp16, 4, 1, 7, 7, 16, 32, 3, 1, 1);      // grouped
-        // Our direct kernel, forced, where it gives each output a warp (at least 256 products an output): a
-        // squeeze-excitation 1x1 convolution over [2, 1, 1, 672] (16-byte loads), a 3x3 over 40 channels (no vector),
-        // and a grouped 3x3 stride 2 (two groups of 32 channels).
+        // Our direct kernel, forced, where it gives each output a warp (at least 256 products an output over at least
+        // 32 channels): a squeeze-excitation 1x1 convolution over [2, 1, 1, 672] (16-byte loads), a 3x3 over 34 channels
+        // (no multiple of 4 or 8: one value a load), and a grouped 3x3 stride 2 (two groups of 32 channels).
         test_conv(fp16, 1, 2, 1, 1, 672, 28, 1, 0, 1, false, TRTN_ACT_SILU, kDirectTactic, false);
-        test_conv(fp16, 1, 2, 5, 5, 40, 24, 3, 1, 1, false, TRTN_ACT_RELU, kDirectTactic);
+        test_conv(fp16, 1, 2, 5, 5, 34, 24, 3, 1, 1, false, TRTN_ACT_RELU, kDirectTactic);
         test_conv(fp16, 2, 1, 6, 6, 64, 32, 3, 1, 2, false, TRTN_ACT_NONE, kDirectTactic);
         // Our depthwise kernel, forced: ConvNeXt's 7x7, a stride-2 3x3 whose output width is no multiple of the 4
-        // columns a thread computes, and 240 channels (a partial second channel tile).
+        // columns a thread computes, 240 channels (two or four channel tiles), and 136 channels, whose last tile is
+        // narrower (9 + 8 vectors in fp16, 12 + 12 + 10 in fp32: the weights' zero fill past the last channel).
         test_conv(fp16, 96, 2, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, kDepthwiseTactic);
         test_conv(fp16, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
         test_conv(fp16, 240, 1, 28, 28, 240, 240, 5, 2, 1, false, TRTN_ACT_RELU, kDepthwiseTactic);
+        test_conv(fp16, 136, 1, 14, 14, 136, 136, 3, 1, 1, false, TRTN_ACT_RELU, kDepthwiseTactic);
         // Its other compiled shapes (3x3 stride 1 without a residual, 5x5 stride 2 over odd sizes, 7x7 stride 2) and the
         // general form (3x3 stride 3).
         test_conv(fp16, 64, 2, 56, 56, 64, 64, 3, 1, 1, false, TRTN_ACT_HARDSWISH, kDepthwiseTactic, false);

@@ -464,7 +464,8 @@ __global__ void diff_kernel(const T* __restrict__ a, const T* __restrict__ b, in
 namespace {
 
 // conv_direct_warp_kernel where each output sums at least this many products, over at most this many outputs (a warp
-// each; beyond, the one-thread-per-output kernel has parallelism enough).
+// each; beyond, the one-thread-per-output kernel has parallelism enough), and the group has at least 32 channels (the
+// lanes split the channels: ViT's 16x16 patch embedding over 3 channels would leave 29 of them idle).
 constexpr int64_t kDirectWarpReduction = 256;
 constexpr int64_t kDirectWarpOutputs = 1 << 20;
 
@@ -488,7 +489,7 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
     const int block = 256;
     bool small = total < (1ll << 31) && d.N * d.H * d.W * d.C < (1ll << 31) && d.K * d.R * d.S * d.Cg < (1ll << 31);
     // A warp per output where each output's reduction is long and the outputs few enough for a warp each.
-    if (small && d.R * d.S * d.Cg >= kDirectWarpReduction && total <= kDirectWarpOutputs) {
+    if (small && d.R * d.S * d.Cg >= kDirectWarpReduction && d.Cg >= 32 && total <= kDirectWarpOutputs) {
         int v = dtype == TRTN_FLOAT32 ? 4 : 8;
         auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
         bool vec = d.Cg % v == 0 && d.C % v == 0 && aligned(x) && aligned(w);

@@ -65,10 +65,10 @@ __global__ void planes_to_pixels(const TI* __restrict__ x, TO* __restrict__ y, u
     for (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += gridDim.x * blockDim.x) {
         uint32_t n = g / quads, m = (g % quads) * 4;
         const TI* src = x + (int64_t)n * sn + m;
-        TO out[4 * C];
+        alignas(4) TO out[4 * C];  // read back as 32-bit words
 #pragma unroll
         for (int c = 0; c < C; ++c) {
-            TI v[4];
+            alignas(16) TI v[4];  // written as one vector
             if constexpr (sizeof(TI) == 4) *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(src + (int64_t)c * sc);
             else *reinterpret_cast<uint2*>(v) = *reinterpret_cast<const uint2*>(src + (int64_t)c * sc);
 #pragma unroll
