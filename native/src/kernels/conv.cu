@@ -123,13 +123,14 @@ constexpr int kDepthwiseTapPad = 4;
 constexpr int kDepthwiseThreads = 128;
 
 template <class T, int V, int TQ, int KS, int STRIDE>
-__global__ void __launch_bounds__(kDepthwiseThreads) conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
-                                      const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
+__global__ void __launch_bounds__(kDepthwiseThreads)
+conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
+                      T* __restrict__ y, ConvDims d, trtn_conv_params p) {
     extern __shared__ float4 taps_storage[];  // [R*S][tile channels + kDepthwiseTapPad] floats, 16-byte aligned
     float* taps = reinterpret_cast<float*>(taps_storage);
     const int RS = KS > 0 ? KS * KS : (int)(d.R * d.S);  // a constant divisor below where the shape is compiled in
     const int tile = blockDim.x * V;  // channels per block
-    const int row = tile + kDepthwiseTapPad;
+    const int tap_row = tile + kDepthwiseTapPad;  // floats between one tap's channels and the next tap's
     const int c0 = blockIdx.y * tile;
     const int C = (int)d.C;
     const int threads = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
@@ -149,7 +150,7 @@ __global__ void __launch_bounds__(kDepthwiseThreads) conv_depthwise_kernel(const
 #pragma unroll
         for (int j = 0; j < V; ++j) {
             int ch = (i + j) / RS, tap = (i + j) % RS;
-            taps[tap * row + ch] = v[j];
+            taps[tap * tap_row + ch] = v[j];
         }
     }
     __syncthreads();
@@ -158,9 +159,9 @@ __global__ void __launch_bounds__(kDepthwiseThreads) conv_depthwise_kernel(const
     const int H = (int)d.H, W = (int)d.W, S = (int)d.S, R = (int)d.R, P = (int)d.P, Q = (int)d.Q;
     const int qt = (Q + TQ - 1) / TQ, groups = (int)d.N * P * qt;
     const float* tap_base = taps + threadIdx.x * V;
-    // V consecutive taps as float4 loads (tap_base is 16-byte aligned: row and V are multiples of 4).
+    // V consecutive taps as float4 loads (tap_base is 16-byte aligned: tap_row and V are multiples of 4).
     auto tap_weights = [&](int tap, float (&wv)[V]) {
-        const float4* tp = reinterpret_cast<const float4*>(tap_base + tap * row);
+        const float4* tp = reinterpret_cast<const float4*>(tap_base + tap * tap_row);
         #pragma unroll
         for (int v = 0; v < V / 4; ++v) {
             float4 q4 = tp[v];
