@@ -139,6 +139,9 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
     // 2-byte load an iteration, a small layer's blocks of one or two position groups spent most of their time here.
     const T* wt = w + c0 * RS;
     const int valid = (C - c0) * RS;
+    // Unrolled where the tap count is a constant, so that several loads are in flight a thread (the general form's
+    // run-time divisions spilled when unrolled).
+#pragma unroll(KS > 0 ? 4 : 1)
     for (int i = tid * V; i < tile * RS; i += threads * V) {
         float v[V] = {};
         if (i < valid) {
