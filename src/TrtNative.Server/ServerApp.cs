@@ -24,6 +24,7 @@ public static class ServerApp
           --max-batch-delay-ms X   longest wait for a batch to fill (default 2)
           --max-queue N            images waiting per service before refusing (default 1024)
           --build-wait-seconds X   how long a predict waits for an engine build (default 30)
+          --create-wait-seconds X  how long creating a CPU service waits for its model to load (default 30)
           --cpu-threads N          ONNX Runtime threads (default: its own)
           --cpu                    never use a GPU
           --gpu-decode true|false  decode JPEGs on the GPU (nvJPEG) where possible (default true)

@@ -38,6 +38,12 @@ public sealed class ServerOptions
     public int MaxQueue { get; set; } = 1024;
     /// <summary>How long a predict waits for a service's engine build before failing with 409/1008.</summary>
     public double BuildWaitSeconds { get; set; } = 30;
+    /// <summary>
+    /// How long creating a CPU service (ONNX Runtime) waits for its model to load: as in DeepDetect, a model ONNX Runtime
+    /// refuses answers 400/1006 naming why and leaves no service; one still loading after this answers 201 and goes on.
+    /// GPU engine builds (minutes) always go on in the background.
+    /// </summary>
+    public double CreateWaitSeconds { get; set; } = 30;
     /// <summary>Largest request body accepted.</summary>
     public long MaxRequestBytes { get; set; } = 64L << 20;
     /// <summary>Most images one predict may carry (directories included).</summary>
@@ -104,6 +110,7 @@ public sealed class ServerOptions
         ["--max-batch-delay-ms"] = "TrtNative:MaxBatchDelayMs",
         ["--max-queue"] = "TrtNative:MaxQueue",
         ["--build-wait-seconds"] = "TrtNative:BuildWaitSeconds",
+        ["--create-wait-seconds"] = "TrtNative:CreateWaitSeconds",
         ["--cpu-threads"] = "TrtNative:CpuThreads",
         ["--cpu"] = "TrtNative:ForceCpu",
         ["--gpu-decode"] = "TrtNative:GpuDecode",

@@ -485,22 +485,31 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         return body;
     }
 
-    [Fact]
-    public async Task ModelThatFailsToBuildIs500_1007()
+    /// <summary>A means model whose node is an op ONNX Runtime does not know: metadata is fine, the session build fails.</summary>
+    internal static string WriteUnloadableModel(string dir)
     {
-        string dir = f.Dir.Sub("broken");
         TestModels.WriteMeans(Path.Combine(dir, "m.onnx"), 3, 4, 4);
-        // Same I/O, but an op ONNX Runtime does not know: metadata is fine, the session build fails.
         var model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(dir, "m.onnx")));
         model.Graph.Node[0].OpType = "NoSuchOp";
         File.WriteAllBytes(Path.Combine(dir, "m.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(model));
-        var (code, _) = await Put(_c, "/services/broken", MeansService(dir));
-        Assert.Equal(HttpStatusCode.Created, code); // the build runs in the background
-        var (pc, body) = await Post(_c, "/predict", Predict("broken", Img.B64(Img.Uniform(1, 2, 3))));
-        Assert.Equal((HttpStatusCode.InternalServerError, 1007), (pc, DdCode(body)));
-        Assert.Contains("failed to build", (string?)body["status"]!["dd_msg"]);
-        var (_, svc) = await Get(_c, "/services/broken");
-        Assert.Equal("failed", (string?)svc["body"]!["state"]);
+        return dir;
+    }
+
+    [Fact]
+    public async Task ModelOnnxRuntimeCannotLoadIs400_1006AndLeavesNoService()
+    {
+        string dir = WriteUnloadableModel(f.Dir.Sub("broken"));
+        // An ONNX Runtime service (a "tensorrt" one builds on the GPU where there is one, minutes, in the background).
+        var (code, body) = await Put(_c, "/services/broken", MeansService(dir, lib: "onnxruntime"));
+        Assert.Equal((HttpStatusCode.BadRequest, 1006), (code, DdCode(body))); // as DeepDetect: refused at creation
+        string msg = (string?)body["status"]!["dd_msg"] ?? "";
+        Assert.Contains("cannot be served", msg);
+        Assert.Contains("NoSuchOp", msg);
+        Assert.Equal(HttpStatusCode.NotFound, (await Get(_c, "/services/broken")).code);
+        Assert.False(File.Exists(Path.Combine(dir, "config.json"))); // the repository as it was
+        // The name is free again: a loadable model under it is created.
+        var (again, _) = await Put(_c, "/services/broken", MeansService(TestModels.MeansRepo(f.Dir.Sub("broken-fixed")), lib: "onnxruntime"));
+        Assert.Equal(HttpStatusCode.Created, again);
     }
 
     [Fact]
@@ -530,5 +539,28 @@ public class ApiTests(ServerFactory f) : IClassFixture<ServerFactory>
         (code, resp) = await Put(_c, "/services/made", body);
         Assert.True(code == HttpStatusCode.Created, resp.ToJsonString());
         Assert.True(File.Exists(Path.Combine(repo, "means.onnx")));
+    }
+}
+
+/// <summary>A server whose creations answer before the model has loaded (<c>--create-wait-seconds 0</c>).</summary>
+public sealed class NoCreateWaitFactory : ServerFactory
+{
+    public NoCreateWaitFactory() => Settings["TrtNative:CreateWaitSeconds"] = "0";
+}
+
+public class AsyncBuildFailureTests(NoCreateWaitFactory f) : IClassFixture<NoCreateWaitFactory>
+{
+    [Fact]
+    public async Task ModelThatFailsToBuildAfterCreationIs500_1007()
+    {
+        var c = f.CreateClient();
+        string dir = ApiTests.WriteUnloadableModel(f.Dir.Sub("broken"));
+        var (code, _) = await Put(c, "/services/broken", MeansService(dir));
+        Assert.Equal(HttpStatusCode.Created, code); // the load goes on in the background
+        var (pc, body) = await Post(c, "/predict", Predict("broken", Img.B64(Img.Uniform(1, 2, 3))));
+        Assert.Equal((HttpStatusCode.InternalServerError, 1007), (pc, DdCode(body)));
+        Assert.Contains("failed to build", (string?)body["status"]!["dd_msg"]);
+        var (_, svc) = await Get(c, "/services/broken");
+        Assert.Equal("failed", (string?)svc["body"]!["state"]);
     }
 }

@@ -340,6 +340,7 @@ public sealed class SlowBuildFactory : ServerFactory
     public SlowBuildFactory()
     {
         Settings["TrtNative:BuildWaitSeconds"] = "0.3";
+        Settings["TrtNative:CreateWaitSeconds"] = "0"; // creation answers while the gate holds the build
         TestServices = s => s.AddSingleton<BackendFactory>(sp => new GatedFactory(sp.GetRequiredService<ServerOptions>(), Gate));
     }
 }

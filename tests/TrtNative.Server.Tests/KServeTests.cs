@@ -15,7 +15,8 @@ public class KServeTests
     public async Task HealthMetadataAndReadiness()
     {
         using var d = new TempDir();
-        await using var s = await KestrelServer.StartAsync("--model-root", d.Path);
+        // Creation answers before a CPU service's model has loaded, so that the failed build below is seen as one.
+        await using var s = await KestrelServer.StartAsync("--model-root", d.Path, "--create-wait-seconds", "0");
         var (code, live) = await Get(s.Client, "/v2/health/live");
         Assert.Equal((HttpStatusCode.OK, true), (code, (bool)live["live"]!));
         var (rc, ready) = await Get(s.Client, "/v2/health/ready");

@@ -251,6 +251,23 @@ public sealed class ModelService : IAsyncDisposable
         _metrics.Batch(Def.Name, size, waits, runSeconds);
     }
 
+    /// <summary>Whether the build ended (built or failed) within <paramref name="wait"/>.</summary>
+    public async Task<bool> BuildEndsWithinAsync(TimeSpan wait, CancellationToken ct)
+    {
+        try
+        {
+            await _ready.WaitAsync(wait, ct);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        catch (Exception) when (_ready.IsFaulted)
+        {
+        }
+        return true;
+    }
+
     /// <summary>Waits (bounded) for the engine; 409/1008 while still building, 500/1007 when the build failed.</summary>
     public async Task<DynamicBatcher> ReadyAsync(CancellationToken ct)
     {

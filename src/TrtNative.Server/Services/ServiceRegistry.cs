@@ -45,9 +45,22 @@ public sealed class ServiceRegistry(ServerOptions opts, BackendFactory factory, 
                 var gpus = def.Gpus.Resolve(factory.GpuCount);
                 def = def with { GpuIds = gpus, Spec = def.Spec with { GpuId = gpus[0] } };
             }
-            ModelRepository.WriteConfig(def.Repository, body);
-            change.Commit();
             var svc = new ModelService(def, factory, kind, reason, metrics, opts, log);
+            try
+            {
+                // As DeepDetect, a CPU service is created once ONNX Runtime has loaded its model (bounded): a model it
+                // refuses is a 400 naming why, with no service and the repository as it was.
+                if (kind == BackendKind.Cpu && opts.CreateWaitSeconds > 0 &&
+                    await svc.BuildEndsWithinAsync(TimeSpan.FromSeconds(opts.CreateWaitSeconds), ct) && svc.State == ServiceState.Failed)
+                    throw DdException.BadMllib($"model '{def.Spec.ModelPath}' cannot be served: {svc.Error}");
+                ModelRepository.WriteConfig(def.Repository, body);
+                change.Commit();
+            }
+            catch
+            {
+                await svc.DisposeAsync();
+                throw;
+            }
             _services[name] = svc;
             log.LogInformation("service {Name}: {Model} on {Kind} ({Reason}), GPUs [{Gpus}], input {C}x{H}x{W}, max batch {B}",
                 name, def.Spec.ModelPath, kind, reason, string.Join(",", def.GpuIds), def.Spec.Channels, def.Spec.Height, def.Spec.Width, def.Spec.MaxBatchSize);
