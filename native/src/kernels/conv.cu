@@ -17,14 +17,20 @@ struct ConvDims {
     int64_t N, H, W, C, K, R, S, Cg, P, Q;
 };
 
+// The direct convolution with LANES threads per output element: one, or a warp for long reductions over few outputs
+// (a squeeze-excitation block's 1x1 convolutions over [N, 1, 1, C]: 672 products an output at batch 1 took one thread
+// per output about 6.5 us and cuDNN's graph engines up to 19 us on the H100). The lanes split each tap's channels, V
+// at a time (16-byte loads) where the group's channels and both tensors allow it, and a shuffle adds their sums.
 // I: index type (uint32_t when every tensor has fewer than 2^31 elements, else int64_t).
-template <class T, class I>
+template <class T, class I, int LANES, int V>
 __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                                    const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
-    I total = (I)(d.N * d.P * d.Q * d.K);
-    I K = (I)d.K, Q = (I)d.Q, P = (I)d.P, Kg = (I)(d.K / p.groups), Cg = (I)d.Cg;
-    int H = (int)d.H, W = (int)d.W, R = (int)d.R, S = (int)d.S;
-    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+    const I total = (I)(d.N * d.P * d.Q * d.K);
+    const I K = (I)d.K, Q = (I)d.Q, P = (I)d.P, Kg = (I)(d.K / p.groups), Cg = (I)d.Cg;
+    const int H = (int)d.H, W = (int)d.W, R = (int)d.R, S = (int)d.S;
+    const I lane = (I)(threadIdx.x % LANES);
+    const I step = (I)gridDim.x * blockDim.x / LANES;
+    for (I i = (blockIdx.x * (I)blockDim.x + threadIdx.x) / LANES; i < total; i += step) {
         I k = i % K;
         I t = i / K;
         I q = t % Q;
@@ -32,7 +38,7 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
         I pp = t % P;
         I n = t / P;
         I c0 = (k / Kg) * Cg;
-        float acc = bias ? bias[k] : 0.f;
+        float acc = 0.f;
         for (int r = 0; r < R; ++r) {
             int h = (int)pp * p.stride_h - p.pad_h + r * p.dilation_h;
             if (h < 0 || h >= H) continue;
@@ -41,42 +47,7 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
                 if (ww < 0 || ww >= W) continue;
                 const T* xp = x + ((I)((I)n * H + h) * W + ww) * (I)d.C + c0;
                 const T* wp = w + ((k * R + r) * S + s) * Cg;
-                for (I c = 0; c < Cg; ++c) acc += to_f(xp[c]) * to_f(wp[c]);
-            }
-        }
-        if (res) acc += to_f(res[i]);
-        y[i] = from_f<T>(apply_activation(p.act.kind, acc, p.act.alpha, p.act.beta));
-    }
-}
-
-// The direct convolution with a warp per output element, for long reductions over few outputs (a squeeze-excitation
-// block's 1x1 convolutions over [N, 1, 1, C]: 672 products per output at batch 1 took the one-thread-per-output kernel
-// about 6.5 us and cuDNN's graph engines up to 19 us on the H100). The lanes split each tap's channels, reading V at a
-// time (16-byte loads) when the group's channels and both tensors allow it; a shuffle adds their sums.
-template <class T, int V>
-__global__ void conv_direct_warp_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
-                                        const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
-    const uint32_t lane = threadIdx.x % 32;
-    const uint32_t total = (uint32_t)(d.N * d.P * d.Q * d.K), K = (uint32_t)d.K, Q = (uint32_t)d.Q, P = (uint32_t)d.P;
-    const uint32_t Kg = (uint32_t)(d.K / p.groups), Cg = (uint32_t)d.Cg;
-    const int H = (int)d.H, W = (int)d.W, R = (int)d.R, S = (int)d.S;
-    const uint32_t warps = gridDim.x * blockDim.x / 32;
-    for (uint32_t i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < total; i += warps) {
-        uint32_t k = i % K, t = i / K;
-        uint32_t q = t % Q;
-        t /= Q;
-        uint32_t pp = t % P, n = t / P;
-        uint32_t c0 = (k / Kg) * Cg;
-        float acc = 0.f;
-        for (int r = 0; r < R; ++r) {
-            int h = (int)pp * p.stride_h - p.pad_h + r * p.dilation_h;
-            if (h < 0 || h >= H) continue;
-            for (int s = 0; s < S; ++s) {
-                int ww = (int)q * p.stride_w - p.pad_w + s * p.dilation_w;
-                if (ww < 0 || ww >= W) continue;
-                const T* xp = x + ((uint32_t)((int)n * H + h) * (uint32_t)W + (uint32_t)ww) * (uint32_t)d.C + c0;
-                const T* wp = w + ((k * (uint32_t)R + (uint32_t)r) * (uint32_t)S + (uint32_t)s) * Cg;
-                for (uint32_t c = lane * V; c < Cg; c += 32 * V) {
+                for (I c = lane * V; c < Cg; c += LANES * V) {
                     if constexpr (V == 1) {
                         acc += to_f(xp[c]) * to_f(wp[c]);
                     } else {
@@ -89,13 +60,15 @@ __global__ void conv_direct_warp_kernel(const T* __restrict__ x, const T* __rest
                 }
             }
         }
+        if constexpr (LANES > 1) {
+            // Every lane of the warp runs the same iterations, so all of them reach the shuffle.
 #pragma unroll
-        for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-        if (lane == 0) {
-            if (bias) acc += bias[k];
-            if (res) acc += to_f(res[i]);
-            y[i] = from_f<T>(apply_activation(p.act.kind, acc, p.act.alpha, p.act.beta));
+            for (int off = LANES / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+            if (lane != 0) continue;
         }
+        if (bias) acc += bias[k];
+        if (res) acc += to_f(res[i]);
+        y[i] = from_f<T>(apply_activation(p.act.kind, acc, p.act.alpha, p.act.beta));
     }
 }
 
@@ -467,19 +440,32 @@ __global__ void diff_kernel(const T* __restrict__ a, const T* __restrict__ b, in
 
 namespace {
 
-// conv_direct_warp_kernel where each output sums at least this many products, over at most this many outputs (a warp
-// each; beyond, the one-thread-per-output kernel has parallelism enough), and the group has at least 32 channels (the
-// lanes split the channels: ViT's 16x16 patch embedding over 3 channels would leave 29 of them idle).
+// A warp per output where each output sums at least this many products, over at most this many outputs (beyond, one
+// thread per output has parallelism enough), and the group has at least 32 channels (the lanes split the channels:
+// ViT's 16x16 patch embedding over 3 channels would leave 29 of them idle).
 constexpr int64_t kDirectWarpReduction = 256;
 constexpr int64_t kDirectWarpOutputs = 1 << 20;
 
 template <class T>
-void launch_direct_warp(bool vec, unsigned grid, int block, cudaStream_t s, const void* x, const void* w, const float* bias,
-                        const void* res, void* y, const ConvDims& d, const trtn_conv_params& p) {
-    constexpr int V = 16 / sizeof(T);
-    auto kernel = vec ? conv_direct_warp_kernel<T, V> : conv_direct_warp_kernel<T, 1>;
-    kernel<<<grid, block, 0, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<const T*>(res),
-                                  static_cast<T*>(y), d, p);
+void launch_direct(const void* x, const void* w, const float* bias, const void* residual, void* y, const ConvDims& d,
+                   const trtn_conv_params& p, cudaStream_t s) {
+    auto X = static_cast<const T*>(x); auto Wt = static_cast<const T*>(w);
+    auto Rs = static_cast<const T*>(residual); auto Y = static_cast<T*>(y);
+    int64_t total = d.N * d.P * d.Q * d.K;
+    const int block = 256;
+    bool small = total < (1ll << 31) && d.N * d.H * d.W * d.C < (1ll << 31) && d.K * d.R * d.S * d.Cg < (1ll << 31);
+    if (small && d.R * d.S * d.Cg >= kDirectWarpReduction && d.Cg >= 32 && total <= kDirectWarpOutputs) {
+        constexpr int V = 16 / sizeof(T);
+        auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+        bool vec = d.Cg % V == 0 && d.C % V == 0 && aligned(x) && aligned(w);
+        auto kernel = vec ? conv_direct_kernel<T, uint32_t, 32, V> : conv_direct_kernel<T, uint32_t, 32, 1>;
+        unsigned grid = (unsigned)std::min<int64_t>((total * 32 + block - 1) / block, 1 << 20);
+        kernel<<<grid, block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+    } else if (small) {
+        conv_direct_kernel<T, uint32_t, 1, 1><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+    } else {
+        conv_direct_kernel<T, int64_t, 1, 1><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+    }
 }
 
 }  // namespace
@@ -488,38 +474,10 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
                  const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s) {
     require_float(dtype, "conv_direct");
     ConvDims d{xd[0], xd[1], xd[2], xd[3], wd[0], wd[1], wd[2], wd[3], yd[1], yd[2]};
-    int64_t total = d.N * d.P * d.Q * d.K;
-    if (total == 0) return;
-    const int block = 256;
-    bool small = total < (1ll << 31) && d.N * d.H * d.W * d.C < (1ll << 31) && d.K * d.R * d.S * d.Cg < (1ll << 31);
-    // A warp per output where each output's reduction is long and the outputs few enough for a warp each.
-    if (small && d.R * d.S * d.Cg >= kDirectWarpReduction && d.Cg >= 32 && total <= kDirectWarpOutputs) {
-        int v = dtype == TRTN_FLOAT32 ? 4 : 8;
-        auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-        bool vec = d.Cg % v == 0 && d.C % v == 0 && aligned(x) && aligned(w);
-        unsigned grid = (unsigned)std::min<int64_t>((total * 32 + block - 1) / block, 1 << 20);
-        if (dtype == TRTN_FLOAT32) launch_direct_warp<float>(vec, grid, block, s, x, w, bias, residual, y, d, p);
-        else if (dtype == TRTN_FLOAT16) launch_direct_warp<__half>(vec, grid, block, s, x, w, bias, residual, y, d, p);
-        else launch_direct_warp<__nv_bfloat16>(vec, grid, block, s, x, w, bias, residual, y, d, p);
-        TRTN_LAUNCH_CHECK("conv_direct");
-        return;
-    }
-    if (dtype == TRTN_FLOAT32) {
-        auto X = static_cast<const float*>(x); auto Wt = static_cast<const float*>(w);
-        auto Rs = static_cast<const float*>(residual); auto Y = static_cast<float*>(y);
-        if (small) conv_direct_kernel<float, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
-        else conv_direct_kernel<float, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
-    } else if (dtype == TRTN_FLOAT16) {
-        auto X = static_cast<const __half*>(x); auto Wt = static_cast<const __half*>(w);
-        auto Rs = static_cast<const __half*>(residual); auto Y = static_cast<__half*>(y);
-        if (small) conv_direct_kernel<__half, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
-        else conv_direct_kernel<__half, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
-    } else {
-        auto X = static_cast<const __nv_bfloat16*>(x); auto Wt = static_cast<const __nv_bfloat16*>(w);
-        auto Rs = static_cast<const __nv_bfloat16*>(residual); auto Y = static_cast<__nv_bfloat16*>(y);
-        if (small) conv_direct_kernel<__nv_bfloat16, uint32_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
-        else conv_direct_kernel<__nv_bfloat16, int64_t><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
-    }
+    if (d.N * d.P * d.Q * d.K == 0) return;
+    if (dtype == TRTN_FLOAT32) launch_direct<float>(x, w, bias, residual, y, d, p, s);
+    else if (dtype == TRTN_FLOAT16) launch_direct<__half>(x, w, bias, residual, y, d, p, s);
+    else launch_direct<__nv_bfloat16>(x, w, bias, residual, y, d, p, s);
     TRTN_LAUNCH_CHECK("conv_direct");
 }
 
