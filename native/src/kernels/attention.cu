@@ -229,7 +229,7 @@ __global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restric
 // (batch, head) pairs a multiple of 8 elements, and its base 16-byte aligned.
 bool vec_ok(const void* p, const int64_t* st, int64_t n0, int64_t n1, int64_t feat) {
     return st[3] == 1 && feat % 8 == 0 && st[2] % 8 == 0 && (n0 == 1 || st[0] % 8 == 0) && (n1 == 1 || st[1] % 8 == 0) &&
-           reinterpret_cast<uintptr_t>(p) % 16 == 0;
+           aligned16(p);
 }
 
 // The current device's opt-in shared memory per block (every launch checks against it).

@@ -51,11 +51,11 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
                     if constexpr (V == 1) {
                         acc += to_f(xp[c]) * to_f(wp[c]);
                     } else {
-                        uint4 xa = *reinterpret_cast<const uint4*>(xp + c), wa = *reinterpret_cast<const uint4*>(wp + c);
-                        const T* xe = reinterpret_cast<const T*>(&xa);
-                        const T* we = reinterpret_cast<const T*>(&wa);
+                        float xv[V], wv[V];
+                        load_vector<T, V>(xp + c, xv);
+                        load_vector<T, V>(wp + c, wv);
 #pragma unroll
-                        for (int v = 0; v < V; ++v) acc += to_f(xe[v]) * to_f(we[v]);
+                        for (int v = 0; v < V; ++v) acc += xv[v] * wv[v];
                     }
                 }
             }
@@ -117,12 +117,7 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
 #pragma unroll(KS > 0 ? 4 : 1)
     for (int i = tid * V; i < tile * RS; i += threads * V) {
         float v[V] = {};
-        if (i < valid) {
-            uint4 raw = *reinterpret_cast<const uint4*>(wt + i);
-            const T* e = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-            for (int j = 0; j < V; ++j) v[j] = to_f(e[j]);
-        }
+        if (i < valid) load_vector<T, V>(wt + i, v);
 #pragma unroll
         for (int j = 0; j < V; ++j) {
             int ch = (i + j) / RS, tap = (i + j) % RS;
@@ -231,7 +226,7 @@ constexpr int kDepthwiseTQ = 4;
 constexpr size_t kDepthwiseSmem = 48 * 1024;
 
 DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) {
-    int vec = dtype == TRTN_FLOAT32 ? 4 : 8;
+    int vec = vector_width(dtype);
     int64_t vectors = channels / vec;
     int64_t fit = ((int64_t)kDepthwiseSmem / (taps * (int64_t)sizeof(float)) - kDepthwiseTapPad) / vec;
     int64_t most = std::min<int64_t>({vectors, 16, fit});
@@ -456,8 +451,7 @@ void launch_direct(const void* x, const void* w, const float* bias, const void* 
     bool small = total < (1ll << 31) && d.N * d.H * d.W * d.C < (1ll << 31) && d.K * d.R * d.S * d.Cg < (1ll << 31);
     if (small && d.R * d.S * d.Cg >= kDirectWarpReduction && d.Cg >= 32 && total <= kDirectWarpOutputs) {
         constexpr int V = 16 / sizeof(T);
-        auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-        bool vec = d.Cg % V == 0 && d.C % V == 0 && aligned(x) && aligned(w);
+        bool vec = d.Cg % V == 0 && d.C % V == 0 && aligned16(x) && aligned16(w);
         auto kernel = vec ? conv_direct_kernel<T, uint32_t, 32, V> : conv_direct_kernel<T, uint32_t, 32, 1>;
         unsigned grid = (unsigned)std::min<int64_t>((total * 32 + block - 1) / block, 1 << 20);
         kernel<<<grid, block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
@@ -484,7 +478,7 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
 bool conv_depthwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd, const trtn_conv_params& p) {
     if (!is_float_type(dtype)) return false;
     int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
-    int vec = dtype == TRTN_FLOAT32 ? 4 : 8;
+    int vec = vector_width(dtype);
     DepthwiseLaunch l = depthwise_launch(dtype, C, R * S);
     if (Cg != 1 || K != C || p.groups != C || C % vec != 0 || l.tx == 0) return false;
     if ((C + (int64_t)l.tx * vec - 1) / ((int64_t)l.tx * vec) > 65535) return false;  // channel tiles: grid.y
@@ -527,7 +521,7 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
     ConvDims d{xd[0], xd[1], xd[2], xd[3], wd[0], wd[1], wd[2], wd[3], yd[1], yd[2]};
     if (d.N * d.P * d.Q * d.K == 0) return;
     // Each pixel is read as one 16-byte load: with C a multiple of the vector, every pixel is aligned when the tensors are.
-    auto aligned = [](const void* ptr) { return ptr == nullptr || reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+    auto aligned = [](const void* ptr) { return ptr == nullptr || aligned16(ptr); };
     if (!aligned(x) || !aligned(w) || !aligned(y) || !aligned(residual)) {
         conv_direct(dtype, x, w, bias, residual, y, xd, wd, yd, p, s);
         return;

@@ -69,6 +69,26 @@ __device__ __forceinline__ void apply_activation(int kind, float (&v)[N], float 
     });
 }
 
+// The 16 bytes at p (16-byte aligned) as V = 16 / sizeof(T) floats, and V floats stored there.
+template <class T, int V>
+__device__ __forceinline__ void load_vector(const T* p, float (&out)[V]) {
+    static_assert(V * sizeof(T) == 16, "one 16-byte vector");
+    uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int v = 0; v < V; ++v) out[v] = to_f(e[v]);
+}
+
+template <class T, int V>
+__device__ __forceinline__ void store_vector(T* p, const float (&in)[V]) {
+    static_assert(V * sizeof(T) == 16, "one 16-byte vector");
+    uint4 raw;
+    T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int v = 0; v < V; ++v) e[v] = from_f<T>(in[v]);
+    *reinterpret_cast<uint4*>(p) = raw;
+}
+
 // Every unary operation: the activations and TRTN_UNARY_*.
 __device__ __forceinline__ float apply_unary(int op, float x, float a, float b) {
     switch (op) {
@@ -101,6 +121,12 @@ inline unsigned grid_for(int64_t n, int block) {
 }
 
 inline bool is_float_type(int32_t dt) { return dt == TRTN_FLOAT32 || dt == TRTN_FLOAT16 || dt == TRTN_BFLOAT16; }
+
+// Values of a float dtype in one 16-byte vector: 4 fp32, 8 fp16 or bf16.
+inline int vector_width(int32_t dtype) { return static_cast<int>(16 / dtype_size(dtype)); }
+
+// Whether p may be read or written as 16-byte vectors.
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 inline void require_float(int32_t dt, const char* what) {
     require(is_float_type(dt), TRTN_UNSUPPORTED, std::string(what) + ": element type " + dtype_name(dt) + " is not float32, float16 or bfloat16");

@@ -29,10 +29,7 @@ __device__ __forceinline__ float apply_binary(int op, float a, float b) {
 template <class T, int V>
 __device__ __forceinline__ void load_or_broadcast(const T* p, bool runs, float (&out)[V]) {
     if (runs) {
-        uint4 raw = *reinterpret_cast<const uint4*>(p);
-        const T* e = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-        for (int v = 0; v < V; ++v) out[v] = to_f(e[v]);
+        load_vector<T, V>(p, out);
     } else {
         float x = to_f(*p);
 #pragma unroll
@@ -122,11 +119,7 @@ __global__ void binary_vec32(const T* __restrict__ a, const T* __restrict__ b, T
 #pragma unroll
         for (int v = 0; v < V; ++v) av[v] = apply_binary(op, av[v], bv[v]);
         apply_activation(act, av, aa, ab);
-        uint4 out;
-        T* o = reinterpret_cast<T*>(&out);
-#pragma unroll
-        for (int v = 0; v < V; ++v) o[v] = from_f<T>(av[v]);
-        *reinterpret_cast<uint4*>(y + (size_t)i * V) = out;
+        store_vector<T, V>(y + (size_t)i * V, av);
     }
 }
 
@@ -172,12 +165,11 @@ BinaryDesc32 merge_dims(int rank, const int64_t* dims, const int64_t* sa, const 
 
 // Whether binary_vec32 runs this merged shape: see its comment (the pointers 16-byte aligned besides).
 bool binary_vectorizes(const BinaryDesc32& e, int vec, const void* a, const void* b, const void* y) {
-    auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
     int last = e.rank - 1;
-    if (e.rank > 4 || e.dims[last] % vec != 0 || !aligned(y)) return false;
+    if (e.rank > 4 || e.dims[last] % vec != 0 || !aligned16(y)) return false;
     auto operand_ok = [&](const uint32_t* st, const void* p) {
         if (st[last] == 0) return true;
-        if (st[last] != 1 || !aligned(p)) return false;
+        if (st[last] != 1 || !aligned16(p)) return false;
         for (int k = 0; k < last; ++k)
             if (st[k] % vec != 0) return false;
         return true;
@@ -191,22 +183,22 @@ void launch_binary(const void* a, const void* b, void* y, int rank, const int64_
     int64_t n = 1;
     for (int k = 0; k < rank; ++k) n *= dims[k];
     if (n == 0) return;
+    auto A = static_cast<const T*>(a); auto B = static_cast<const T*>(b); auto Y = static_cast<T*>(y);
     constexpr int V = 16 / sizeof(T);
-    if (n < (1ll << 31)) {
-        BinaryDesc32 e = merge_dims(rank, dims, sa, sb);
-        if (binary_vectorizes(e, V, a, b, y)) {
-            auto A = static_cast<const T*>(a); auto B = static_cast<const T*>(b); auto Y = static_cast<T*>(y);
-            uint32_t vectors = (uint32_t)(n / V);
-            unsigned grid = grid_for(vectors, 256);
-            switch (e.rank) {
-                case 1: binary_vec32<T, 1, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
-                case 2: binary_vec32<T, 2, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
-                case 3: binary_vec32<T, 3, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
-                default: binary_vec32<T, 4, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
-            }
-            TRTN_LAUNCH_CHECK("binary");
-            return;
+    // Outputs of fewer than 2^31 elements: the merged dimensions, for 32-bit index math.
+    const bool fits32 = n < (1ll << 31);
+    const BinaryDesc32 e = fits32 ? merge_dims(rank, dims, sa, sb) : BinaryDesc32{};
+    if (fits32 && binary_vectorizes(e, V, a, b, y)) {
+        uint32_t vectors = (uint32_t)(n / V);
+        unsigned grid = grid_for(vectors, 256);
+        switch (e.rank) {
+            case 1: binary_vec32<T, 1, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            case 2: binary_vec32<T, 2, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            case 3: binary_vec32<T, 3, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            default: binary_vec32<T, 4, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
         }
+        TRTN_LAUNCH_CHECK("binary");
+        return;
     }
     BinaryDesc d{};
     d.rank = rank;
@@ -226,13 +218,11 @@ void launch_binary(const void* a, const void* b, void* y, int rank, const int64_
     const int block = 256;
     unsigned grid = grid_for(n, block);
     int64_t last = rank > 0 ? dims[rank - 1] : 1;
-    auto A = static_cast<const T*>(a); auto B = static_cast<const T*>(b); auto Y = static_cast<T*>(y);
     if (a_full && b_full) binary_kernel<T, 0><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (a_full && b_scalar) binary_kernel<T, 2><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (a_full && b_last) binary_kernel<T, 1><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (a_scalar && b_full) binary_kernel<T, 3><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
-    else if (n < (1ll << 31)) {
-        BinaryDesc32 e = merge_dims(rank, dims, sa, sb);
+    else if (fits32) {
         switch (e.rank) {
             case 1: binary_general32<T, 1><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
             case 2: binary_general32<T, 2><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;

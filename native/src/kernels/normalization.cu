@@ -200,8 +200,7 @@ __global__ void layernorm_rows_lanes(const T* __restrict__ x, const float* __res
 template <class T>
 bool layernorm_lanes(const T* x, const float* scale, const float* bias, T* y, int64_t rows, int64_t cols, float eps, cudaStream_t s) {
     constexpr int V = 16 / sizeof(T);
-    auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-    if (cols % V != 0 || !aligned(x) || !aligned(y) || !aligned(scale) || (bias && !aligned(bias))) return false;
+    if (cols % V != 0 || !aligned16(x) || !aligned16(y) || !aligned16(scale) || (bias && !aligned16(bias))) return false;
     int64_t chunks = cols / V;
     int g = 8;
     while (g < 32 && g * 2 < chunks) g *= 2;

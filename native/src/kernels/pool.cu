@@ -63,21 +63,19 @@ __global__ void pool_vec_kernel(const T* __restrict__ x, T* __restrict__ y, uint
                 int w = w0 + kw * p.dilation_w;
                 bool in = h >= 0 && h < (int)H && w >= 0 && w < (int)W;
                 if (in) {
-                    uint4 raw = *reinterpret_cast<const uint4*>(x + ((size_t)(n * H + h) * W + w) * CV * V + (size_t)cv * V);
-                    const T* e = reinterpret_cast<const T*>(&raw);
+                    float e[V];
+                    load_vector<T, V>(x + ((size_t)(n * H + h) * W + w) * CV * V + (size_t)cv * V, e);
 #pragma unroll
-                    for (int k = 0; k < V; ++k) acc[k] = p.mode == 0 ? fmaxf(acc[k], to_f(e[k])) : acc[k] + to_f(e[k]);
+                    for (int k = 0; k < V; ++k) acc[k] = p.mode == 0 ? fmaxf(acc[k], e[k]) : acc[k] + e[k];
                     ++count;
                 } else if (p.mode == 1 && p.count_include_pad && h < (int)H + p.pad_bottom && w < (int)W + p.pad_right) {
                     ++count;
                 }
             }
         }
-        uint4 out;
-        T* o = reinterpret_cast<T*>(&out);
 #pragma unroll
-        for (int k = 0; k < V; ++k) o[k] = from_f<T>(p.mode == 1 ? (count > 0 ? acc[k] / (float)count : 0.f) : acc[k]);
-        *reinterpret_cast<uint4*>(y + (size_t)i * V) = out;
+        for (int k = 0; k < V; ++k) acc[k] = p.mode == 1 ? (count > 0 ? acc[k] / (float)count : 0.f) : acc[k];
+        store_vector<T, V>(y + (size_t)i * V, acc);
     }
 }
 
@@ -105,10 +103,10 @@ __global__ void global_avg_partial(const T* __restrict__ x, float* __restrict__ 
             if constexpr (V == 1) {
                 acc[0] += to_f(base[k * C]);
             } else {
-                uint4 raw = *reinterpret_cast<const uint4*>(base + k * C);
-                const T* e = reinterpret_cast<const T*>(&raw);
+                float e[V];
+                load_vector<T, V>(base + k * C, e);
 #pragma unroll
-                for (int v = 0; v < V; ++v) acc[v] += to_f(e[v]);
+                for (int v = 0; v < V; ++v) acc[v] += e[v];
             }
         }
     }
@@ -143,7 +141,7 @@ bool is_global_avg(const trtn_pool_params& prm, int64_t h, int64_t w, int64_t p,
 
 // Channels per thread in the global average: a 16-byte vector where C is a multiple of one (and the tensor aligned).
 int global_avg_vector(int32_t dtype, int64_t c) {
-    int v = dtype == TRTN_FLOAT32 ? 4 : 8;
+    int v = vector_width(dtype);
     return c % v == 0 ? v : 1;
 }
 
@@ -195,7 +193,7 @@ void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int6
         require(workspace != nullptr && workspace_bytes >= need, TRTN_INVALID_ARGUMENT,
                 "global average pool: workspace of " + std::to_string(workspace_bytes) + " bytes, needs " + std::to_string(need));
         auto* partial = static_cast<float*>(workspace);
-        bool vec = global_avg_vector(dtype, c) > 1 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+        bool vec = global_avg_vector(dtype, c) > 1 && aligned16(x);
         if (dtype == TRTN_FLOAT32) vec ? launch_global_avg<float, 4>(x, y, partial, n, h * w, c, splits, s)
                                        : launch_global_avg<float, 1>(x, y, partial, n, h * w, c, splits, s);
         else if (dtype == TRTN_FLOAT16) vec ? launch_global_avg<__half, 8>(x, y, partial, n, h * w, c, splits, s)
@@ -208,9 +206,8 @@ void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int6
     const int block = 256;
     // TRTN_POOL_VEC=0 keeps the scalar kernel (A/B timing).
     static const bool vec_enabled = !env_is("TRTN_POOL_VEC", "0");
-    int vw = dtype == TRTN_FLOAT32 ? 4 : 8;  // values per 16 bytes
-    bool vec = vec_enabled && c % vw == 0 && total / vw < 0x7fffffff && n * h * w * c < 0x7fffffff &&
-               reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+    int vw = vector_width(dtype);
+    bool vec = vec_enabled && c % vw == 0 && total / vw < 0x7fffffff && n * h * w * c < 0x7fffffff && aligned16(x) && aligned16(y);
     if (vec) {
         uint32_t tv = (uint32_t)(total / vw);
         unsigned grid = (unsigned)std::min<int64_t>((tv + block - 1) / block, 65535LL * 32);
