@@ -271,20 +271,8 @@ public sealed class ModelService : IAsyncDisposable
     /// <summary>Waits (bounded) for the engine; 409/1008 while still building, 500/1007 when the build failed.</summary>
     public async Task<DynamicBatcher> ReadyAsync(CancellationToken ct)
     {
-        if (!_ready.IsCompleted)
-        {
-            try
-            {
-                await _ready.WaitAsync(TimeSpan.FromSeconds(_opts.BuildWaitSeconds), ct);
-            }
-            catch (TimeoutException)
-            {
-                throw DdException.Conflict($"the engine of service '{Def.Name}' is still being built; retry later (see GET /services/{Def.Name})");
-            }
-            catch (Exception) when (_ready.IsFaulted)
-            {
-            }
-        }
+        if (!_ready.IsCompleted && !await BuildEndsWithinAsync(TimeSpan.FromSeconds(_opts.BuildWaitSeconds), ct))
+            throw DdException.Conflict($"the engine of service '{Def.Name}' is still being built; retry later (see GET /services/{Def.Name})");
         if (_ready.IsFaulted) throw DdException.Internal($"the engine of service '{Def.Name}' failed to build: {Error}");
         return await _ready;
     }
