@@ -86,6 +86,9 @@ public sealed class ServerOptions
     /// </summary>
     public int JpegDecodersPerBatch { get; set; } = 1;
 
+    /// <summary>Longest build or creation wait accepted (a day): TimeSpan refuses far larger ones.</summary>
+    public const double MaxWaitSeconds = 86400;
+
     /// <summary>Reads the "TrtNative" section; a setting out of its range is an <see cref="ArgumentException"/> naming it.</summary>
     public static ServerOptions From(IConfiguration cfg)
     {
@@ -97,6 +100,11 @@ public sealed class ServerOptions
             throw new ArgumentException($"--gpu-batches-in-flight (TrtNative:GpuBatchesInFlight) must be 2 to {Inference.TrtNativeGpuBackend.MaxBatchesInFlight}, got {o.GpuBatchesInFlight}");
         if (o.JpegDecodersPerBatch is < 1 or > Inference.TrtNativeGpuBackend.MaxJpegDecodersPerBatch)
             throw new ArgumentException($"--jpeg-decoders-per-batch (TrtNative:JpegDecodersPerBatch) must be 1 to {Inference.TrtNativeGpuBackend.MaxJpegDecodersPerBatch}, got {o.JpegDecodersPerBatch}");
+        // A negative or NaN wait would fail every predict or creation with an exception of the runtime's, not a 4xx.
+        foreach (var (flag, key, seconds) in new[] { ("--build-wait-seconds", "BuildWaitSeconds", o.BuildWaitSeconds),
+                                                    ("--create-wait-seconds", "CreateWaitSeconds", o.CreateWaitSeconds) })
+            if (!(seconds >= 0 && seconds <= MaxWaitSeconds))
+                throw new ArgumentException($"{flag} (TrtNative:{key}) must be 0 to {MaxWaitSeconds} seconds, got {seconds}");
         return o;
     }
 

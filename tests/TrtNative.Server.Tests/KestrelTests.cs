@@ -42,6 +42,20 @@ public class KestrelTests(ITestOutputHelper output)
                 Assert.Throws<ArgumentException>(() => ParseOptions(flag, bad.ToString())).Message);
     }
 
+    [Theory]
+    [InlineData("--build-wait-seconds", "BuildWaitSeconds")]
+    [InlineData("--create-wait-seconds", "CreateWaitSeconds")]
+    public void WaitsDefaultToThirtySecondsAndNegativeOrHugeOnesAreRefused(string flag, string key)
+    {
+        Func<ServerOptions, double> read = key == "BuildWaitSeconds" ? o => o.BuildWaitSeconds : o => o.CreateWaitSeconds;
+        Assert.Equal(30, read(ParseOptions()));
+        Assert.Equal(0, read(ParseOptions(flag, "0")));
+        Assert.Equal(2.5, read(ParseOptions($"{flag}=2.5")));
+        foreach (var bad in new[] { "-1", "NaN", "1e12" })
+            Assert.Contains($"{flag} (TrtNative:{key}) must be 0 to 86400 seconds, got",
+                Assert.Throws<ArgumentException>(() => ParseOptions(flag, bad)).Message);
+    }
+
     [Fact]
     public void TheHelpTextNamesEverySwitch()
     {
