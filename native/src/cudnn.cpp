@@ -34,11 +34,31 @@ int32_t cudnn_version() { return static_cast<int32_t>(cudnnGetVersion()); }
 
 namespace {
 
-// Tactic numbers of our own kernels: the direct convolution, the depthwise one and the one for few input channels
-// (cuDNN algorithm ids are 0..7; graph tactics: conv_graph.h).
+// Tactic numbers of our own kernels: the direct convolution, the one for few input channels and, below, the depthwise
+// one's variants (cuDNN algorithm ids are 0..7; graph tactics: conv_graph.h).
 constexpr int32_t kTacticDirect = 1000;
-constexpr int32_t kTacticDepthwise = 1001;
 constexpr int32_t kTacticSmallChannel = 1002;
+
+// Our depthwise kernel's variants (kernels.h: output columns a thread), each a tactic of its own: 1001 stays the
+// 4-column kernel's, so plans and timing caches holding it keep their meaning.
+struct DepthwiseVariant {
+    int columns;
+    int32_t tactic;
+};
+constexpr DepthwiseVariant kDepthwiseVariants[] = {{4, 1001}, {2, 1003}, {1, 1004}};
+
+int32_t depthwise_tactic(int columns) {
+    for (const DepthwiseVariant& v : kDepthwiseVariants)
+        if (v.columns == columns) return v.tactic;
+    fail(TRTN_INTERNAL, "no depthwise variant with " + std::to_string(columns) + " columns");
+}
+
+// The columns of a depthwise tactic, or 0 for any other tactic.
+int depthwise_columns(int32_t tactic) {
+    for (const DepthwiseVariant& v : kDepthwiseVariants)
+        if (v.tactic == tactic) return v.columns;
+    return 0;
+}
 
 // How many graph configurations autotuning builds per graph (heuristics order), and how many of them may be
 // runtime-compiled ones, whose plans take far longer to build: set by the build's optimization level.
@@ -77,7 +97,7 @@ public:
     int32_t tactic() const override {
         switch (impl_) {
             case ConvImpl::Direct: return kTacticDirect;
-            case ConvImpl::Depthwise: return kTacticDepthwise;
+            case ConvImpl::Depthwise: return depthwise_tactic(depthwise_columns_);
             case ConvImpl::SmallChannel: return kTacticSmallChannel;
             case ConvImpl::Graph: return graphs_[graph_fused_]->candidate_tactic(graph_index_);
             default: return static_cast<int32_t>(algo_);
@@ -123,12 +143,15 @@ public:
         if (desc.tactic == kTacticDirect) { impl_ = ConvImpl::Direct; ws_ = 0; return 0; }
         // A tactic of our depthwise or small-channel kernel that no longer applies (other shapes) is chosen again below,
         // like a stale algorithm.
-        for (ConvImpl own : {ConvImpl::Depthwise, ConvImpl::SmallChannel})
-            if (desc.tactic == (own == ConvImpl::Depthwise ? kTacticDepthwise : kTacticSmallChannel) && own_usable(t, own)) {
-                impl_ = own;
-                ws_ = 0;
-                return 0;
-            }
+        int columns = depthwise_columns(desc.tactic);
+        if (columns > 0 && own_usable(t, ConvImpl::Depthwise)) {
+            adopt({ConvImpl::Depthwise, algo_, false, 0, 0, columns});
+            return 0;
+        }
+        if (desc.tactic == kTacticSmallChannel && own_usable(t, ConvImpl::SmallChannel)) {
+            adopt({ConvImpl::SmallChannel});
+            return 0;
+        }
         // A stored graph tactic is rebuilt for these shapes (the same configuration when cuDNN still lists it,
         // else the heuristics' first that builds); without the graph API here the legacy heuristics choose.
         if (is_graph_tactic(desc.tactic) && conv_graph_enabled()) {
@@ -197,8 +220,10 @@ public:
             }
         };
         rejected_ = 0;
-        for (ConvImpl own : {ConvImpl::Depthwise, ConvImpl::SmallChannel})
-            if (own_usable(t, own)) try_add([own] { return Candidate{own}; });
+        if (own_usable(t, ConvImpl::Depthwise))
+            for (const DepthwiseVariant& v : kDepthwiseVariants)
+                try_add([&] { return Candidate{ConvImpl::Depthwise, algo_, false, 0, 0, v.columns}; });
+        if (own_usable(t, ConvImpl::SmallChannel)) try_add([] { return Candidate{ConvImpl::SmallChannel}; });
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int n = 0;
@@ -255,10 +280,11 @@ private:
         bool fused = false;
         size_t index = 0;   // graph configuration
         size_t ws = 0;
+        int columns = 4;    // our depthwise kernel's output columns a thread
     };
 
     // What set-up or autotuning adopted, as a candidate.
-    Candidate adopted() const { return {impl_, algo_, graph_fused_, graph_index_, ws_}; }
+    Candidate adopted() const { return {impl_, algo_, graph_fused_, graph_index_, ws_, depthwise_columns_}; }
 
     bool has_epilogue() const {
         auto& p = params<trtn_conv_params>();
@@ -268,7 +294,9 @@ private:
     void run_candidate(std::vector<TensorView>& t, RunEnv& env, const Candidate& c) {
         switch (c.impl) {
             case ConvImpl::Direct: run_direct(t, env); break;
-            case ConvImpl::Depthwise: run_own(t, env, kernels::conv_depthwise); break;
+            case ConvImpl::Depthwise:
+                run_own(t, env, [&](auto... args) { kernels::conv_depthwise(args..., c.columns); });
+                break;
             case ConvImpl::SmallChannel: run_own(t, env, kernels::conv_small_channel); break;
             case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
             default: run_with(t, env, c.algo, c.ws); break;
@@ -280,7 +308,8 @@ private:
         static const char* kAlgos[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
         switch (c.impl) {
             case ConvImpl::Direct: return "direct conv kernel";
-            case ConvImpl::Depthwise: return "depthwise conv kernel";
+            case ConvImpl::Depthwise:
+                return c.columns == 4 ? "depthwise conv kernel" : "depthwise conv kernel, " + std::to_string(c.columns) + (c.columns == 1 ? " column" : " columns");
             case ConvImpl::SmallChannel: return "small-channel conv kernel";
             case ConvImpl::Graph:
                 return std::string(c.fused ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[c.fused]->candidate_name(c.index);
@@ -294,6 +323,7 @@ private:
         ws_ = c.ws;
         if (c.impl == ConvImpl::Legacy) algo_ = c.algo;
         if (c.impl == ConvImpl::Graph) { graph_fused_ = c.fused; graph_index_ = c.index; }
+        if (c.impl == ConvImpl::Depthwise) depthwise_columns_ = c.columns;
     }
 
     // The graph of this convolution at the current shapes, plain or fused: built once per context for each distinct
@@ -371,7 +401,8 @@ private:
 
     // One of our own convolution kernels (conv_direct, conv_depthwise, conv_small_channel: the same arguments), its
     // epilogue included.
-    void run_own(std::vector<TensorView>& t, RunEnv& env, decltype(&kernels::conv_direct) kernel) {
+    template <class Kernel>
+    void run_own(std::vector<TensorView>& t, RunEnv& env, Kernel kernel) {
         auto& p = params<trtn_conv_params>();
         auto& x = in(t, 0); auto& w = in(t, 1); auto& y = out(t, 0);
         auto* b = p.has_bias ? opt_in(t, 2) : nullptr;
@@ -426,6 +457,7 @@ private:
     std::shared_ptr<ConvGraph> graphs_[2];  // [fused]; shared through env.graph_cache
     bool graph_fused_ = false;
     size_t graph_index_ = 0;
+    int depthwise_columns_ = 4;
     size_t ws_ = 0;
     size_t limit_ = 0;
     int rejected_ = 0;  // candidates that disagreed with the direct kernel at the last autotune

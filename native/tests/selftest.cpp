@@ -200,7 +200,15 @@ trtn_activation test_act(int act) {
 constexpr int32_t kGraphTactic = 1 << 30;
 constexpr int32_t kFusedGraphTactic = (1 << 30) | (1 << 29);
 constexpr int32_t kDirectTactic = 1000;     // our direct kernel (cudnn.cpp)
-constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel (cudnn.cpp)
+constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel, 4 output columns a thread (cudnn.cpp)
+constexpr int32_t kDepthwise2Tactic = 1003;  // the same, 2 columns
+constexpr int32_t kDepthwise1Tactic = 1004;  // the same, 1 column
+
+// What the conv layer reports for a depthwise tactic, or "" for any other tactic.
+std::string depthwise_impl(int32_t tactic) {
+    return tactic == kDepthwiseTactic ? "depthwise conv kernel" : tactic == kDepthwise2Tactic ? "depthwise conv kernel, 2 columns"
+           : tactic == kDepthwise1Tactic ? "depthwise conv kernel, 1 column" : "";
+}
 constexpr int32_t kSmallChannelTactic = 1002;  // our tensor-core kernel for fewer than 8 input channels (cudnn.cpp)
 
 // A 3x3 convolution, stride 1, padding 1, with bias and ReLU, its tactic left to the layer.
@@ -343,13 +351,13 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     if (tactic == kFusedGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph+epilogue ", 0) == 0;
     if (tactic == kGraphTactic) ran = ran && g_last_impl.rfind("cudnn graph ", 0) == 0;
     if (tactic == kDirectTactic) ran = ran && g_last_impl == "direct conv kernel";
-    if (tactic == kDepthwiseTactic) ran = ran && g_last_impl == "depthwise conv kernel";
+    if (!depthwise_impl(tactic).empty()) ran = ran && g_last_impl == depthwise_impl(tactic);
     if (tactic == kSmallChannelTactic) ran = ran && g_last_impl == "small-channel conv kernel";
     if (tactic >= 0 && g_last_impl.empty()) ran = false;
     char name[128];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
-                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kSmallChannelTactic ? " small-channel kernel"
+                  : !depthwise_impl(tactic).empty() ? (" " + depthwise_impl(tactic)).c_str() : tactic == kSmallChannelTactic ? " small-channel kernel"
                   : tactic == kDirectTactic ? " direct kernel" : "",
                   residual ? "" : " no-residual");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
@@ -1140,6 +1148,14 @@ int main() {
         test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, kDepthwiseTactic);
         // 144 channels: two channel tiles of 9 vectors (fp16) or three of 12 (fp32), EfficientNet's SE-block width.
         test_conv(fp16, 144, 2, 28, 28, 144, 144, 3, 1, 1, false, TRTN_ACT_SILU, kDepthwiseTactic, false);
+        // Its 2- and 1-column variants: ConvNeXt's 7x7 at batch 1, a 3x3 stride 2 over an odd width (a partial last
+        // group at 2 columns), 5x5 over 136 channels (a narrower last tile), and the general form (3x3 stride 3).
+        for (int32_t narrow : {kDepthwise2Tactic, kDepthwise1Tactic}) {
+            test_conv(fp16, 96, 1, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, narrow);
+            test_conv(fp16, 24, 2, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, narrow);
+            test_conv(fp16, 136, 1, 14, 14, 136, 136, 5, 2, 1, false, TRTN_ACT_SILU, narrow, false);
+            test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, narrow);
+        }
         // Our kernel for few input channels, forced (fp16 and bf16 only):
         // ResNet's 7x7 stride-2 stem, 3x3 stride-2 stems with 16 and 32 outputs over odd sizes (partial tiles,
         // borders), one grey channel with 48 outputs; then the stem autotuned, the kernel among the candidates.

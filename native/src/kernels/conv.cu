@@ -81,6 +81,8 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
 // MobileNet, EfficientNet and ConvNeXt). Each input row's window of (TQ - 1) * STRIDE + KS pixels is then loaded once,
 // every load of the row in flight together, and serves all TQ outputs; the general form (KS = 0) loads each pixel
 // once per output and tap, one tap at a time, and ran MobileNetV3's 3x3 layers at about 6x their memory bound.
+// TQ is 4, 2 or 1, each a tactic timed at build time: at 4 a bf16 7x7 kernel needs 150-166 registers (3 blocks an SM)
+// and ConvNeXt's 1x56x56x96 layer makes 2 warps an SM; 2 and 1 need fewer registers and make 2x and 4x the threads.
 template <class T, int V>
 struct alignas(16) Pack {
     T v[V];
@@ -222,7 +224,8 @@ struct DepthwiseLaunch {
     size_t smem;
 };
 
-constexpr int kDepthwiseTQ = 4;
+// The widest variant's output columns a thread (kernels.h: conv_depthwise's `columns`, 4, 2 or 1).
+constexpr int kDepthwiseMaxColumns = 4;
 constexpr size_t kDepthwiseSmem = 48 * 1024;
 
 DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) {
@@ -485,39 +488,43 @@ bool conv_depthwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd,
     if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 || p.pad_w < 0) return false;
     // 32-bit indexes: the input, the output and the position groups (a quarter of the output's pixels, rounded up).
     int64_t P = (H + 2 * p.pad_h - (R - 1) * p.dilation_h - 1) / p.stride_h + 1, Q = (W + 2 * p.pad_w - (S - 1) * p.dilation_w - 1) / p.stride_w + 1;
-    return N * H * W * C < (1ll << 31) && N * std::max<int64_t>(P, 1) * (std::max<int64_t>(Q, 0) + kDepthwiseTQ) * C < (1ll << 31);
+    return N * H * W * C < (1ll << 31) && N * std::max<int64_t>(P, 1) * (std::max<int64_t>(Q, 0) + kDepthwiseMaxColumns) * C < (1ll << 31);
 }
 
 namespace {
 
 // The depthwise kernel compiled for this filter: KS x KS at stride 1 or 2 without dilation for KS = 3, 5, 7 (the
-// layers of MobileNet, EfficientNet, ConvNeXt), else the general form.
-template <class T, int V>
+// layers of MobileNet, EfficientNet, ConvNeXt), else the general form; TQ output columns a thread.
+template <class T, int V, int TQ>
 auto depthwise_kernel_for(const ConvDims& d, const trtn_conv_params& p) {
-    auto kernel = conv_depthwise_kernel<T, V, kDepthwiseTQ, 0, 1>;
+    auto kernel = conv_depthwise_kernel<T, V, TQ, 0, 1>;
     bool square = d.R == d.S && p.dilation_h == 1 && p.dilation_w == 1 && p.stride_h == p.stride_w && p.stride_h <= 2;
     if (!square) return kernel;
     bool s1 = p.stride_h == 1;
     switch (d.R) {
-        case 3: return s1 ? conv_depthwise_kernel<T, V, kDepthwiseTQ, 3, 1> : conv_depthwise_kernel<T, V, kDepthwiseTQ, 3, 2>;
-        case 5: return s1 ? conv_depthwise_kernel<T, V, kDepthwiseTQ, 5, 1> : conv_depthwise_kernel<T, V, kDepthwiseTQ, 5, 2>;
-        case 7: return s1 ? conv_depthwise_kernel<T, V, kDepthwiseTQ, 7, 1> : conv_depthwise_kernel<T, V, kDepthwiseTQ, 7, 2>;
+        case 3: return s1 ? conv_depthwise_kernel<T, V, TQ, 3, 1> : conv_depthwise_kernel<T, V, TQ, 3, 2>;
+        case 5: return s1 ? conv_depthwise_kernel<T, V, TQ, 5, 1> : conv_depthwise_kernel<T, V, TQ, 5, 2>;
+        case 7: return s1 ? conv_depthwise_kernel<T, V, TQ, 7, 1> : conv_depthwise_kernel<T, V, TQ, 7, 2>;
         default: return kernel;
     }
 }
 
 template <class T, int V>
-void launch_depthwise(dim3 grid, dim3 block, size_t smem, cudaStream_t s, const void* x, const void* w, const float* bias,
-                      const void* res, void* y, const ConvDims& d, const trtn_conv_params& p) {
-    depthwise_kernel_for<T, V>(d, p)<<<grid, block, smem, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), bias,
-                                                             static_cast<const T*>(res), static_cast<T*>(y), d, p);
+void launch_depthwise(int columns, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const void* x, const void* w,
+                      const float* bias, const void* res, void* y, const ConvDims& d, const trtn_conv_params& p) {
+    auto kernel = columns == 4 ? depthwise_kernel_for<T, V, 4>(d, p)
+                  : columns == 2 ? depthwise_kernel_for<T, V, 2>(d, p) : depthwise_kernel_for<T, V, 1>(d, p);
+    kernel<<<grid, block, smem, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<const T*>(res),
+                                     static_cast<T*>(y), d, p);
 }
 
 }  // namespace
 
 void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
-                    const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s) {
+                    const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s, int columns) {
     require(conv_depthwise_applies(dtype, xd, wd, p), TRTN_INVALID_ARGUMENT, "conv_depthwise: not a depthwise convolution this kernel runs");
+    require(columns == 4 || columns == 2 || columns == 1, TRTN_INVALID_ARGUMENT,
+            "conv_depthwise: " + std::to_string(columns) + " output columns a thread; the kernel is compiled for 4, 2 and 1");
     ConvDims d{xd[0], xd[1], xd[2], xd[3], wd[0], wd[1], wd[2], wd[3], yd[1], yd[2]};
     if (d.N * d.P * d.Q * d.K == 0) return;
     // Each pixel is read as one 16-byte load: with C a multiple of the vector, every pixel is aligned when the tensors are.
@@ -527,7 +534,7 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
         return;
     }
     DepthwiseLaunch l = depthwise_launch(dtype, d.C, d.R * d.S);
-    int64_t groups = d.N * d.P * ((d.Q + kDepthwiseTQ - 1) / kDepthwiseTQ);
+    int64_t groups = d.N * d.P * ((d.Q + columns - 1) / columns);
     int64_t tiles = (d.C + (int64_t)l.tx * l.vec - 1) / ((int64_t)l.tx * l.vec);
     // Fewer position groups a block where full blocks would leave SMs idle: at least two blocks an SM (ConvNeXt's
     // 1x56x56x96 7x7 layer made 38 blocks of 252 threads for the H100's 132 SMs), but at least a warp's worth of
@@ -537,9 +544,9 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
     int ty = (int)std::clamp<int64_t>(groups * tiles / (2 * sms), floor_ty, l.ty);
     int64_t bx = std::min<int64_t>((groups + ty - 1) / ty, 1 << 20);
     dim3 grid((unsigned)bx, (unsigned)tiles), block((unsigned)l.tx, (unsigned)ty);
-    if (dtype == TRTN_FLOAT32) launch_depthwise<float, 4>(grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    else if (dtype == TRTN_FLOAT16) launch_depthwise<__half, 8>(grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    else launch_depthwise<__nv_bfloat16, 8>(grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    if (dtype == TRTN_FLOAT32) launch_depthwise<float, 4>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    else if (dtype == TRTN_FLOAT16) launch_depthwise<__half, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    else launch_depthwise<__nv_bfloat16, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
     TRTN_LAUNCH_CHECK("conv_depthwise");
 }
 
