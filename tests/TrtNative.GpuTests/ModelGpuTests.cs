@@ -66,6 +66,8 @@ public class ModelGpuTests
     [InlineData("mobilenet_v3_large", Precision.Fp16)]
     [InlineData("convnext_tiny", Precision.Fp32)]
     [InlineData("convnext_tiny", Precision.Fp16)]
+    [InlineData("mobilenet_v3_large", Precision.Bf16)]
+    [InlineData("convnext_tiny", Precision.Bf16)]
     public void MatchesOnnxRuntime(string model, Precision precision)
     {
         EngineGpuTests.RequireEngine();
