@@ -256,8 +256,10 @@ public:
                         try_add([&] { return Candidate{ConvImpl::Graph, algo_, fused, i, g.workspace(i)}; });
                         build_note.clear();
                     }
-                } catch (const std::exception&) {
+                } catch (const std::exception& e) {
                     cudaGetLastError();  // no graph for this convolution: the other tactics remain
+                    // Said in the log: session 15's bf16 depthwise layers listed no fused graph, and nothing said why.
+                    autotune_log(where, fused ? "cudnn graph+epilogue" : "cudnn graph", std::string("failed: ") + e.what());
                 }
             }
         }
