@@ -486,7 +486,7 @@ bool conv_depthwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd,
     if (Cg != 1 || K != C || p.groups != C || C % vec != 0 || l.tx == 0) return false;
     if ((C + (int64_t)l.tx * vec - 1) / ((int64_t)l.tx * vec) > 65535) return false;  // channel tiles: grid.y
     if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 || p.pad_w < 0) return false;
-    // 32-bit indexes: the input, the output and the position groups (a quarter of the output's pixels, rounded up).
+    // 32-bit indexes: the input, the output and the position groups (at most the output's pixels, at 1 column a thread).
     int64_t P = (H + 2 * p.pad_h - (R - 1) * p.dilation_h - 1) / p.stride_h + 1, Q = (W + 2 * p.pad_w - (S - 1) * p.dilation_w - 1) / p.stride_w + 1;
     return N * H * W * C < (1ll << 31) && N * std::max<int64_t>(P, 1) * (std::max<int64_t>(Q, 0) + kDepthwiseMaxColumns) * C < (1ll << 31);
 }
