@@ -357,7 +357,8 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     char name[128];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
-                  : !depthwise_impl(tactic).empty() ? (" " + depthwise_impl(tactic)).c_str() : tactic == kSmallChannelTactic ? " small-channel kernel"
+                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kDepthwise2Tactic ? " depthwise kernel, 2 columns"
+                  : tactic == kDepthwise1Tactic ? " depthwise kernel, 1 column" : tactic == kSmallChannelTactic ? " small-channel kernel"
                   : tactic == kDirectTactic ? " direct kernel" : "",
                   residual ? "" : " no-residual");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
@@ -1244,6 +1245,13 @@ int main() {
     test_conv(true, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
     test_conv(true, 64, 2, 56, 56, 64, 64, 3, 1, 1, false, TRTN_ACT_HARDSWISH, kDepthwiseTactic, false);
     test_conv(true, 40, 2, 29, 27, 40, 40, 5, 2, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
+    // The narrower depthwise variants exist for bf16 (the 4-column 7x7 kernel's registers): ConvNeXt's 7x7, a 3x3 stride 2
+    // over an odd width, EfficientNet's 3x3 over 144 channels.
+    for (int32_t narrow : {kDepthwise2Tactic, kDepthwise1Tactic}) {
+        test_conv(true, 96, 2, 28, 28, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, narrow);
+        test_conv(true, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, narrow);
+        test_conv(true, 144, 2, 28, 28, 144, 144, 3, 1, 1, false, TRTN_ACT_SILU, narrow, false);
+    }
     test_conv(true, 1, 2, 1, 1, 672, 28, 1, 0, 1, false, TRTN_ACT_SILU, kDirectTactic, false);
     test_conv(true, 1, 2, 56, 56, 24, 144, 1, 0, 1, true, TRTN_ACT_NONE);
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);

@@ -71,7 +71,7 @@ void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias,
 bool conv_depthwise_applies(int32_t dtype, const int64_t* x_dims, const int64_t* w_dims, const trtn_conv_params& p);
 void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                     const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s,
-                    int columns = 4);
+                    int columns);
 
 // NHWC convolution over fewer than 8 input channels (an image stem) on tensor cores, with the same epilogue; applies to
 // fp16/bf16, one group, 16 to 64 output channels in multiples of 16, on compute capability 8.0 and later.
