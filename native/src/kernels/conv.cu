@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace trtn::kernels {
 namespace {
@@ -81,12 +82,31 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
 // MobileNet, EfficientNet and ConvNeXt). Each input row's window of (TQ - 1) * STRIDE + KS pixels is then loaded once,
 // every load of the row in flight together, and serves all TQ outputs; the general form (KS = 0) loads each pixel
 // once per output and tap, one tap at a time, and ran MobileNetV3's 3x3 layers at about 6x their memory bound.
-// TQ is 4, 2 or 1, each a tactic timed at build time: at 4 a bf16 7x7 kernel needs 150-166 registers (3 blocks an SM)
-// and ConvNeXt's 1x56x56x96 layer makes 2 warps an SM; 2 and 1 need fewer registers and make 2x and 4x the threads.
+// TQ is 4, 2 or 1, each a tactic timed at build time: at 4 a 7x7 kernel needs 104-128 registers and ConvNeXt's
+// 1x56x56x96 layer makes 2 warps an SM; 2 and 1 need fewer registers and make 2x and 4x the threads.
 template <class T, int V>
 struct alignas(16) Pack {
     T v[V];
 };
+
+// A window pixel as the compiled-shape path holds it: 16-bit pixels as 32-bit words of two channels each, widened
+// at use. Held as Pack<T, V>, ptxas gave every bf16 channel a register of its own: the 7x7 stride-2 kernel needed
+// 166 registers in bf16 and 128 in fp16 at 4 columns, 94 and 70 at 1; as words, 128 and 44 in both (nvcc 11.8).
+template <class T, int V>
+using WindowPixel = std::conditional_t<sizeof(T) == 2, Pack<uint32_t, V / 2>, Pack<T, V>>;
+
+template <class T, int V>
+__device__ __forceinline__ float window_value(const WindowPixel<T, V>& px, int v) {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+        const uint32_t word = px.v[v / 2];  // channel 2k in the low half, 2k + 1 in the high half
+        return __uint_as_float(v % 2 ? word & 0xffff0000u : word << 16);
+    } else if constexpr (std::is_same_v<T, __half>) {
+        const __half2 pair = *reinterpret_cast<const __half2*>(&px.v[v / 2]);
+        return v % 2 ? __high2float(pair) : __low2float(pair);
+    } else {
+        return px.v[v];
+    }
+}
 
 // Shared-memory rows of filter taps are padded by 4 floats: with a tile of a multiple of 32 channels, the staging's
 // consecutive threads (consecutive taps of one channel) all hit one bank, 32-way for a 7x7 filter; padded, 4-way.
@@ -161,11 +181,12 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
                 const int h = pp * STRIDE - p.pad_h + r;
                 if (h < 0 || h >= H) continue;
                 const T* row = x + (n * H + h) * W * C + c;
-                Pack<T, V> win[span];
+                using Pixel = WindowPixel<T, V>;
+                Pixel win[span];
                 #pragma unroll
                 for (int i = 0; i < span; ++i) {
                     const int col = col0 + i;
-                    win[i] = col >= 0 && col < W ? *reinterpret_cast<const Pack<T, V>*>(row + col * C) : Pack<T, V>{};
+                    win[i] = col >= 0 && col < W ? *reinterpret_cast<const Pixel*>(row + col * C) : Pixel{};
                 }
                 #pragma unroll
                 for (int s = 0; s < KS; ++s) {
@@ -174,7 +195,7 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
                     #pragma unroll
                     for (int j = 0; j < TQ; ++j) {
                         #pragma unroll
-                        for (int v = 0; v < V; ++v) acc[j][v] += to_f(win[j * STRIDE + s].v[v]) * wv[v];
+                        for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(win[j * STRIDE + s], v) * wv[v];
                     }
                 }
             }
