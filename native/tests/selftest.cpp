@@ -203,13 +203,13 @@ constexpr int32_t kDirectTactic = 1000;     // our direct kernel (cudnn.cpp)
 constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel, 4 output columns a thread (cudnn.cpp)
 constexpr int32_t kDepthwise2Tactic = 1003;  // the same, 2 columns
 constexpr int32_t kDepthwise1Tactic = 1004;  // the same, 1 column
+constexpr int32_t kSmallChannelTactic = 1002;  // our tensor-core kernel for fewer than 8 input channels (cudnn.cpp)
 
 // What the conv layer reports for a depthwise tactic, or "" for any other tactic.
 std::string depthwise_impl(int32_t tactic) {
     return tactic == kDepthwiseTactic ? "depthwise conv kernel" : tactic == kDepthwise2Tactic ? "depthwise conv kernel, 2 columns"
            : tactic == kDepthwise1Tactic ? "depthwise conv kernel, 1 column" : "";
 }
-constexpr int32_t kSmallChannelTactic = 1002;  // our tensor-core kernel for fewer than 8 input channels (cudnn.cpp)
 
 // A 3x3 convolution, stride 1, padding 1, with bias and ReLU, its tactic left to the layer.
 trtn_conv_params conv3x3_bias_relu() {
