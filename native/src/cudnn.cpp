@@ -39,25 +39,35 @@ namespace {
 constexpr int32_t kTacticDirect = 1000;
 constexpr int32_t kTacticSmallChannel = 1002;
 
-// Our depthwise kernel's variants (kernels.h: output columns a thread), each a tactic of its own: 1001 stays the
-// 4-column kernel's, so plans and timing caches holding it keep their meaning.
+// Our depthwise kernel's variants (kernels.h: DepthwiseSplit), each a tactic of its own: 1001 stays the 4-column
+// kernel's, so plans and timing caches holding it keep their meaning.
 struct DepthwiseVariant {
-    int columns;
+    kernels::DepthwiseSplit split;
     int32_t tactic;
 };
-constexpr DepthwiseVariant kDepthwiseVariants[] = {{4, 1001}, {2, 1003}, {1, 1004}};
+constexpr DepthwiseVariant kDepthwiseVariants[] = {
+    {{4, false}, 1001}, {{2, false}, 1003}, {{1, false}, 1004}, {{2, true}, 1005}, {{1, true}, 1006}};
 
-int32_t depthwise_tactic(int columns) {
+int32_t depthwise_tactic(kernels::DepthwiseSplit split) {
     for (const DepthwiseVariant& v : kDepthwiseVariants)
-        if (v.columns == columns) return v.tactic;
-    fail(TRTN_INTERNAL, "no depthwise variant with " + std::to_string(columns) + " columns");
+        if (v.split.columns == split.columns && v.split.narrow == split.narrow) return v.tactic;
+    fail(TRTN_INTERNAL, "no depthwise variant with " + std::to_string(split.columns) + " columns" + (split.narrow ? ", narrow" : ""));
 }
 
-// The columns of a depthwise tactic, or 0 for any other tactic.
-int depthwise_columns(int32_t tactic) {
+// The split of a depthwise tactic, or none for any other tactic.
+std::optional<kernels::DepthwiseSplit> depthwise_split(int32_t tactic) {
     for (const DepthwiseVariant& v : kDepthwiseVariants)
-        if (v.tactic == tactic) return v.columns;
-    return 0;
+        if (v.tactic == tactic) return v.split;
+    return std::nullopt;
+}
+
+// How profiles and the autotuning log name a depthwise variant: "depthwise conv kernel" for the 4-column one, then
+// ", 2 columns" or ", 1 column", and ", 2 channels" for the narrow split.
+std::string depthwise_name(kernels::DepthwiseSplit split) {
+    std::string name = "depthwise conv kernel";
+    if (split.columns != 4) name += ", " + std::to_string(split.columns) + (split.columns == 1 ? " column" : " columns");
+    if (split.narrow) name += ", 2 channels";
+    return name;
 }
 
 // How many graph configurations autotuning builds per graph (heuristics order), and how many of them may be
@@ -97,7 +107,7 @@ public:
     int32_t tactic() const override {
         switch (impl_) {
             case ConvImpl::Direct: return kTacticDirect;
-            case ConvImpl::Depthwise: return depthwise_tactic(depthwise_columns_);
+            case ConvImpl::Depthwise: return depthwise_tactic(depthwise_split_);
             case ConvImpl::SmallChannel: return kTacticSmallChannel;
             case ConvImpl::Graph: return graphs_[graph_fused_]->candidate_tactic(graph_index_);
             default: return static_cast<int32_t>(algo_);
@@ -143,9 +153,9 @@ public:
         if (desc.tactic == kTacticDirect) { impl_ = ConvImpl::Direct; ws_ = 0; return 0; }
         // A tactic of our depthwise or small-channel kernel that no longer applies (other shapes) is chosen again below,
         // like a stale algorithm.
-        int columns = depthwise_columns(desc.tactic);
-        if (columns > 0 && own_usable(t, ConvImpl::Depthwise)) {
-            adopt({ConvImpl::Depthwise, algo_, false, 0, 0, columns});
+        std::optional<kernels::DepthwiseSplit> split = depthwise_split(desc.tactic);
+        if (split && own_usable(t, ConvImpl::Depthwise)) {
+            adopt({ConvImpl::Depthwise, algo_, false, 0, 0, *split});
             return 0;
         }
         if (desc.tactic == kTacticSmallChannel && own_usable(t, ConvImpl::SmallChannel)) {
@@ -222,7 +232,7 @@ public:
         rejected_ = 0;
         if (own_usable(t, ConvImpl::Depthwise))
             for (const DepthwiseVariant& v : kDepthwiseVariants)
-                try_add([&] { return Candidate{ConvImpl::Depthwise, algo_, false, 0, 0, v.columns}; });
+                try_add([&] { return Candidate{ConvImpl::Depthwise, algo_, false, 0, 0, v.split}; });
         if (own_usable(t, ConvImpl::SmallChannel)) try_add([] { return Candidate{ConvImpl::SmallChannel}; });
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -282,11 +292,11 @@ private:
         bool fused = false;
         size_t index = 0;   // graph configuration
         size_t ws = 0;
-        int columns = 4;    // our depthwise kernel's output columns a thread
+        kernels::DepthwiseSplit depthwise;  // our depthwise kernel's outputs a thread
     };
 
     // What set-up or autotuning adopted, as a candidate.
-    Candidate adopted() const { return {impl_, algo_, graph_fused_, graph_index_, ws_, depthwise_columns_}; }
+    Candidate adopted() const { return {impl_, algo_, graph_fused_, graph_index_, ws_, depthwise_split_}; }
 
     bool has_epilogue() const {
         auto& p = params<trtn_conv_params>();
@@ -297,7 +307,7 @@ private:
         switch (c.impl) {
             case ConvImpl::Direct: run_direct(t, env); break;
             case ConvImpl::Depthwise:
-                run_own(t, env, [&](auto... args) { kernels::conv_depthwise(args..., c.columns); });
+                run_own(t, env, [&](auto... args) { kernels::conv_depthwise(args..., c.depthwise); });
                 break;
             case ConvImpl::SmallChannel: run_own(t, env, kernels::conv_small_channel); break;
             case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
@@ -310,8 +320,7 @@ private:
         static const char* kAlgos[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
         switch (c.impl) {
             case ConvImpl::Direct: return "direct conv kernel";
-            case ConvImpl::Depthwise:
-                return c.columns == 4 ? "depthwise conv kernel" : "depthwise conv kernel, " + std::to_string(c.columns) + (c.columns == 1 ? " column" : " columns");
+            case ConvImpl::Depthwise: return depthwise_name(c.depthwise);
             case ConvImpl::SmallChannel: return "small-channel conv kernel";
             case ConvImpl::Graph:
                 return std::string(c.fused ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[c.fused]->candidate_name(c.index);
@@ -325,7 +334,7 @@ private:
         ws_ = c.ws;
         if (c.impl == ConvImpl::Legacy) algo_ = c.algo;
         if (c.impl == ConvImpl::Graph) { graph_fused_ = c.fused; graph_index_ = c.index; }
-        if (c.impl == ConvImpl::Depthwise) depthwise_columns_ = c.columns;
+        if (c.impl == ConvImpl::Depthwise) depthwise_split_ = c.depthwise;
     }
 
     // The graph of this convolution at the current shapes, plain or fused: built once per context for each distinct
@@ -459,7 +468,7 @@ private:
     std::shared_ptr<ConvGraph> graphs_[2];  // [fused]; shared through env.graph_cache
     bool graph_fused_ = false;
     size_t graph_index_ = 0;
-    int depthwise_columns_ = 4;
+    kernels::DepthwiseSplit depthwise_split_;
     size_t ws_ = 0;
     size_t limit_ = 0;
     int rejected_ = 0;  // candidates that disagreed with the direct kernel at the last autotune

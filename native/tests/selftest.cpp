@@ -203,12 +203,16 @@ constexpr int32_t kDirectTactic = 1000;     // our direct kernel (cudnn.cpp)
 constexpr int32_t kDepthwiseTactic = 1001;  // our depthwise kernel, 4 output columns a thread (cudnn.cpp)
 constexpr int32_t kDepthwise2Tactic = 1003;  // the same, 2 columns
 constexpr int32_t kDepthwise1Tactic = 1004;  // the same, 1 column
+constexpr int32_t kDepthwiseNarrow2Tactic = 1005;  // the same, 2 columns of 2 channels a thread
+constexpr int32_t kDepthwiseNarrow1Tactic = 1006;  // the same, 1 column of 2 channels
 constexpr int32_t kSmallChannelTactic = 1002;  // our tensor-core kernel for fewer than 8 input channels (cudnn.cpp)
 
 // What the conv layer reports for a depthwise tactic, or "" for any other tactic.
 std::string depthwise_impl(int32_t tactic) {
     return tactic == kDepthwiseTactic ? "depthwise conv kernel" : tactic == kDepthwise2Tactic ? "depthwise conv kernel, 2 columns"
-           : tactic == kDepthwise1Tactic ? "depthwise conv kernel, 1 column" : "";
+           : tactic == kDepthwise1Tactic ? "depthwise conv kernel, 1 column"
+           : tactic == kDepthwiseNarrow2Tactic ? "depthwise conv kernel, 2 columns, 2 channels"
+           : tactic == kDepthwiseNarrow1Tactic ? "depthwise conv kernel, 1 column, 2 channels" : "";
 }
 
 // A 3x3 convolution, stride 1, padding 1, with bias and ReLU, its tactic left to the layer.
@@ -354,13 +358,14 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     if (!depthwise_impl(tactic).empty()) ran = ran && g_last_impl == depthwise_impl(tactic);
     if (tactic == kSmallChannelTactic) ran = ran && g_last_impl == "small-channel conv kernel";
     if (tactic >= 0 && g_last_impl.empty()) ran = false;
-    char name[128];
+    // A depthwise case is named as the layer names its variant, less "conv " (the names earlier logs hold).
+    const std::string depthwise = depthwise_impl(tactic);
+    const std::string kernel = !depthwise.empty() ? " depthwise kernel" + depthwise.substr(std::strlen("depthwise conv kernel"))
+                               : tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
+                               : tactic == kSmallChannelTactic ? " small-channel kernel" : tactic == kDirectTactic ? " direct kernel" : "";
+    char name[160];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
-                  stride, autotune ? " tuned" : "", act, tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
-                  : tactic == kDepthwiseTactic ? " depthwise kernel" : tactic == kDepthwise2Tactic ? " depthwise kernel, 2 columns"
-                  : tactic == kDepthwise1Tactic ? " depthwise kernel, 1 column" : tactic == kSmallChannelTactic ? " small-channel kernel"
-                  : tactic == kDirectTactic ? " direct kernel" : "",
-                  residual ? "" : " no-residual");
+                  stride, autotune ? " tuned" : "", act, kernel.c_str(), residual ? "" : " no-residual");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
@@ -1149,13 +1154,15 @@ int main() {
         test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, kDepthwiseTactic);
         // 144 channels: two channel tiles of 9 vectors (fp16) or three of 12 (fp32), EfficientNet's SE-block width.
         test_conv(fp16, 144, 2, 28, 28, 144, 144, 3, 1, 1, false, TRTN_ACT_SILU, kDepthwiseTactic, false);
-        // Its 2- and 1-column variants: ConvNeXt's 7x7 at batch 1, a 3x3 stride 2 over an odd width (a partial last
-        // group at 2 columns), 5x5 over 136 channels (a narrower last tile), and the general form (3x3 stride 3).
-        for (int32_t narrow : {kDepthwise2Tactic, kDepthwise1Tactic}) {
-            test_conv(fp16, 96, 1, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, narrow);
-            test_conv(fp16, 24, 2, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, narrow);
-            test_conv(fp16, 136, 1, 14, 14, 136, 136, 5, 2, 1, false, TRTN_ACT_SILU, narrow, false);
-            test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, narrow);
+        // Its 2- and 1-column variants, of a 16-byte vector of channels and of 2 (the narrow split): ConvNeXt's 7x7 at
+        // batch 1, a 3x3 stride 2 over an odd width (a partial last group at 2 columns), 5x5 over 136 channels (a
+        // narrower last tile), the general form (3x3 stride 3), and ConvNeXt's 1x14x14x384 7x7 (many narrow tiles).
+        for (int32_t variant : {kDepthwise2Tactic, kDepthwise1Tactic, kDepthwiseNarrow2Tactic, kDepthwiseNarrow1Tactic}) {
+            test_conv(fp16, 96, 1, 56, 56, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, variant);
+            test_conv(fp16, 24, 2, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, variant);
+            test_conv(fp16, 136, 1, 14, 14, 136, 136, 5, 2, 1, false, TRTN_ACT_SILU, variant, false);
+            test_conv(fp16, 16, 1, 20, 25, 16, 16, 3, 1, 3, false, TRTN_ACT_RELU, variant);
+            if (variant == kDepthwiseNarrow1Tactic) test_conv(fp16, 384, 1, 14, 14, 384, 384, 7, 3, 1, false, TRTN_ACT_NONE, variant);
         }
         // Our kernel for few input channels, forced (fp16 and bf16 only):
         // ResNet's 7x7 stride-2 stem, 3x3 stride-2 stems with 16 and 32 outputs over odd sizes (partial tiles,
@@ -1245,12 +1252,12 @@ int main() {
     test_conv(true, 1, 8, 56, 56, 64, 64, 3, 1, 1, true, TRTN_ACT_RELU);
     test_conv(true, 64, 2, 56, 56, 64, 64, 3, 1, 1, false, TRTN_ACT_HARDSWISH, kDepthwiseTactic, false);
     test_conv(true, 40, 2, 29, 27, 40, 40, 5, 2, 2, false, TRTN_ACT_CLIP, kDepthwiseTactic);
-    // The narrower depthwise variants exist for bf16 (the 4-column 7x7 kernel's registers): ConvNeXt's 7x7, a 3x3 stride 2
-    // over an odd width, EfficientNet's 3x3 over 144 channels.
-    for (int32_t narrow : {kDepthwise2Tactic, kDepthwise1Tactic}) {
-        test_conv(true, 96, 2, 28, 28, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, narrow);
-        test_conv(true, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, narrow);
-        test_conv(true, 144, 2, 28, 28, 144, 144, 3, 1, 1, false, TRTN_ACT_SILU, narrow, false);
+    // The depthwise kernel's other variants in bf16 (2 and 1 columns, of 8 channels a thread and of 2): ConvNeXt's 7x7,
+    // a 3x3 stride 2 over an odd width, EfficientNet's 3x3 over 144 channels.
+    for (int32_t variant : {kDepthwise2Tactic, kDepthwise1Tactic, kDepthwiseNarrow2Tactic, kDepthwiseNarrow1Tactic}) {
+        test_conv(true, 96, 2, 28, 28, 96, 96, 7, 3, 1, false, TRTN_ACT_NONE, variant);
+        test_conv(true, 24, 1, 15, 13, 24, 24, 3, 1, 2, false, TRTN_ACT_CLIP, variant);
+        test_conv(true, 144, 2, 28, 28, 144, 144, 3, 1, 1, false, TRTN_ACT_SILU, variant, false);
     }
     test_conv(true, 1, 2, 1, 1, 672, 28, 1, 0, 1, false, TRTN_ACT_SILU, kDirectTactic, false);
     test_conv(true, 1, 2, 56, 56, 24, 144, 1, 0, 1, true, TRTN_ACT_NONE);

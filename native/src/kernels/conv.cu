@@ -74,18 +74,21 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
 }
 
 // Depthwise convolution (one input channel per output channel, K = C): a thread owns V neighbouring channels (one
-// 16-byte load of each input pixel it reads) and TQ neighbouring output columns of one output row, so each filter
-// tap, read once from shared memory, serves TQ outputs. The block stages its channels' filter taps in shared memory
-// as fp32, tap-major ([R*S][channels]) from the weights' channel-major layout. blockDim = (channel vectors, position
-// groups); blockIdx.y = the channel tile. Indexes are 32-bit (conv_depthwise_applies bounds the tensors).
+// 16-byte load of each input pixel it reads, or 2 channels: the narrow split) and TQ neighbouring output columns of
+// one output row, so each filter tap, read once from shared memory, serves TQ outputs. The block stages its channels'
+// filter taps in shared memory as fp32, tap-major ([R*S][channels]) from the weights' channel-major layout. blockDim =
+// (threads across the channel tile, position groups); blockIdx.y = the channel tile. Indexes are 32-bit
+// (conv_depthwise_applies bounds the tensors).
 // KS > 0: the kernel is compiled for square KS x KS filters at stride STRIDE without dilation (the shapes of
 // MobileNet, EfficientNet and ConvNeXt). Each input row's window of (TQ - 1) * STRIDE + KS pixels is then loaded once,
 // every load of the row in flight together, and serves all TQ outputs; the general form (KS = 0) loads each pixel
 // once per output and tap, one tap at a time, and ran MobileNetV3's 3x3 layers at about 6x their memory bound.
 // TQ is 4, 2 or 1, each a tactic timed at build time: at 4 a 7x7 kernel needs 104-128 registers and ConvNeXt's
-// 1x56x56x96 layer makes 2 warps an SM; 2 and 1 need fewer registers and make 2x and 4x the threads.
+// 1x56x56x96 layer makes 2 warps an SM; 2 and 1 need fewer registers and make 2x and 4x the threads. The narrow split
+// (2 channels) makes another 4x (16-bit) or 2x (fp32): at batch 1 ConvNeXt's 1x14x14x384 7x7 layer took 14 us at 2
+// columns, in 147 blocks of one warp each, where cuDNN's fused fp16 graph took 6 us.
 template <class T, int V>
-struct alignas(16) Pack {
+struct alignas(sizeof(T) * V) Pack {
     T v[V];
 };
 
@@ -129,19 +132,21 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
     const int c0 = blockIdx.y * tile;
     const int C = (int)d.C;
     const int threads = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
-    // The tile's weights are one contiguous span, read V at a time (16 bytes: the launcher checks w's alignment, and
-    // C and the tile are multiples of V, so a vector lies wholly inside or wholly past the last channel): with one
-    // 2-byte load an iteration, a small layer's blocks of one or two position groups spent most of their time here.
+    // The tile's weights are one contiguous span, read 16 bytes (VS values) at a time: the launcher checks w's
+    // alignment, and C and the tile are multiples of VS, so a vector lies wholly inside or wholly past the last
+    // channel. With one 2-byte load an iteration, a small layer's blocks of one or two position groups spent most of
+    // their time here.
+    constexpr int VS = 16 / sizeof(T);
     const T* wt = w + c0 * RS;
     const int valid = (C - c0) * RS;
     // Unrolled where the tap count is a constant, so that several loads are in flight a thread (the general form's
     // run-time divisions spilled when unrolled).
 #pragma unroll(KS > 0 ? 4 : 1)
-    for (int i = tid * V; i < tile * RS; i += threads * V) {
-        float v[V] = {};
-        if (i < valid) load_vector<T, V>(wt + i, v);
+    for (int i = tid * VS; i < tile * RS; i += threads * VS) {
+        float v[VS] = {};
+        if (i < valid) load_vector<T, VS>(wt + i, v);
 #pragma unroll
-        for (int j = 0; j < V; ++j) {
+        for (int j = 0; j < VS; ++j) {
             int ch = (i + j) / RS, tap = (i + j) % RS;
             taps[tap * tap_row + ch] = v[j];
         }
@@ -152,13 +157,20 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
     const int H = (int)d.H, W = (int)d.W, S = (int)d.S, R = (int)d.R, P = (int)d.P, Q = (int)d.Q;
     const int qt = (Q + TQ - 1) / TQ, groups = (int)d.N * P * qt;
     const float* tap_base = taps + threadIdx.x * V;
-    // V consecutive taps as float4 loads (tap_base is 16-byte aligned: tap_row and V are multiples of 4).
+    // The thread's V channels of one tap as float4 loads, or one float2 at V = 2 (tap_base is aligned to V floats, at
+    // most 4: tap_row is a multiple of 4).
     auto tap_weights = [&](int tap, float (&wv)[V]) {
-        const float4* tp = reinterpret_cast<const float4*>(tap_base + tap * tap_row);
-        #pragma unroll
-        for (int v = 0; v < V / 4; ++v) {
-            float4 q4 = tp[v];
-            wv[4 * v] = q4.x; wv[4 * v + 1] = q4.y; wv[4 * v + 2] = q4.z; wv[4 * v + 3] = q4.w;
+        if constexpr (V == 2) {
+            const float2 q2 = *reinterpret_cast<const float2*>(tap_base + tap * tap_row);
+            wv[0] = q2.x; wv[1] = q2.y;
+        } else {
+            static_assert(V % 4 == 0, "4, 8 or 2 channels a thread");
+            const float4* tp = reinterpret_cast<const float4*>(tap_base + tap * tap_row);
+            #pragma unroll
+            for (int v = 0; v < V / 4; ++v) {
+                float4 q4 = tp[v];
+                wv[4 * v] = q4.x; wv[4 * v + 1] = q4.y; wv[4 * v + 2] = q4.z; wv[4 * v + 3] = q4.w;
+            }
         }
     };
     for (int g = blockIdx.x * blockDim.y + threadIdx.y; g < groups; g += gridDim.x * blockDim.y) {
@@ -238,29 +250,44 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
     }
 }
 
-// Channels per 16-byte load, and the block shape for `channels` channels and `taps` filter taps: (channel vectors per
-// block, position groups per block, shared-memory bytes), or a zero shape when the taps do not fit shared memory.
+// The block shape for `channels` channels and `taps` filter taps: (channels a thread, threads across the channel
+// tile, position groups per block, shared-memory bytes), or a zero shape when the taps do not fit shared memory.
+// Channel tiles are whole 16-byte vectors wide.
 struct DepthwiseLaunch {
-    int vec, tx, ty;
+    int thread_channels, tx, ty;
     size_t smem;
+    int64_t tiles(int64_t channels) const {
+        int64_t tile = (int64_t)tx * thread_channels;
+        return (channels + tile - 1) / tile;
+    }
 };
 
-// The widest variant's output columns a thread (kernels.h: conv_depthwise's `columns`, 4, 2 or 1).
+// The widest split's output columns a thread (kernels.h: DepthwiseSplit's `columns`, 4, 2 or 1), and the narrow
+// split's channels a thread.
 constexpr int kDepthwiseMaxColumns = 4;
+constexpr int kDepthwiseNarrowChannels = 2;
+// A channel tile's 16-byte vectors, at most. The narrow split's tiles are 4x narrower and its blocks cover 4x the
+// positions, so that each tap a block stages serves more outputs: at batch 1 the wide split's blocks staged the 25 KB
+// of taps of 128 channels for 2-4 output positions (ConvNeXt's 1x14x14x384 7x7 layer, 147 blocks: 3.7 MB read for a
+// 150 KB input).
+constexpr int kDepthwiseTileVectors = 16;
+constexpr int kDepthwiseNarrowTileVectors = 4;
 constexpr size_t kDepthwiseSmem = 48 * 1024;
 
-DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps) {
+DepthwiseLaunch depthwise_launch(int32_t dtype, int64_t channels, int64_t taps, bool narrow) {
     int vec = vector_width(dtype);
     int64_t vectors = channels / vec;
     int64_t fit = ((int64_t)kDepthwiseSmem / (taps * (int64_t)sizeof(float)) - kDepthwiseTapPad) / vec;
-    int64_t most = std::min<int64_t>({vectors, 16, fit});
+    int64_t most = std::min<int64_t>({vectors, narrow ? kDepthwiseNarrowTileVectors : kDepthwiseTileVectors, fit});
     if (most < 1) return {vec, 0, 0, 0};
     // Channel tiles of equal width: EfficientNet's 144 channels (18 vectors) as 9 + 9, not 16 + 2, which left 14 of
     // the second tile's 16 threads a row idle.
     int64_t tiles = (vectors + most - 1) / most;
-    int tx = (int)((vectors + tiles - 1) / tiles);
+    int tile_vectors = (int)((vectors + tiles - 1) / tiles);
+    int thread_channels = narrow ? kDepthwiseNarrowChannels : vec;
+    int tx = tile_vectors * vec / thread_channels;
     int ty = std::max(1, kDepthwiseThreads / tx);
-    return {vec, tx, ty, (size_t)(tx * vec + kDepthwiseTapPad) * taps * sizeof(float)};
+    return {thread_channels, tx, ty, (size_t)(tile_vectors * vec + kDepthwiseTapPad) * taps * sizeof(float)};
 }
 
 // Convolution over few input channels (an image stem: 3 channels, 3x3 or 7x7) on tensor cores, as an implicit GEMM:
@@ -503,9 +530,9 @@ bool conv_depthwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd,
     if (!is_float_type(dtype)) return false;
     int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
     int vec = vector_width(dtype);
-    DepthwiseLaunch l = depthwise_launch(dtype, C, R * S);
+    DepthwiseLaunch l = depthwise_launch(dtype, C, R * S, true);  // the narrow split: the most channel tiles
     if (Cg != 1 || K != C || p.groups != C || C % vec != 0 || l.tx == 0) return false;
-    if ((C + (int64_t)l.tx * vec - 1) / ((int64_t)l.tx * vec) > 65535) return false;  // channel tiles: grid.y
+    if (l.tiles(C) > 65535) return false;  // channel tiles: grid.y
     if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 || p.pad_w < 0) return false;
     // 32-bit indexes: the input, the output and the position groups (at most the output's pixels, at 1 column a thread).
     int64_t P = (H + 2 * p.pad_h - (R - 1) * p.dilation_h - 1) / p.stride_h + 1, Q = (W + 2 * p.pad_w - (S - 1) * p.dilation_w - 1) / p.stride_w + 1;
@@ -530,11 +557,14 @@ auto depthwise_kernel_for(const ConvDims& d, const trtn_conv_params& p) {
     }
 }
 
+// V channels a thread: the 16-byte vector (every column count) or the narrow split's 2 (2 and 1 columns).
 template <class T, int V>
 void launch_depthwise(int columns, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const void* x, const void* w,
                       const float* bias, const void* res, void* y, const ConvDims& d, const trtn_conv_params& p) {
-    auto kernel = columns == 4 ? depthwise_kernel_for<T, V, 4>(d, p)
-                  : columns == 2 ? depthwise_kernel_for<T, V, 2>(d, p) : depthwise_kernel_for<T, V, 1>(d, p);
+    auto kernel = columns == 2 ? depthwise_kernel_for<T, V, 2>(d, p) : depthwise_kernel_for<T, V, 1>(d, p);
+    if constexpr (V * sizeof(T) == 16) {
+        if (columns == 4) kernel = depthwise_kernel_for<T, V, 4>(d, p);
+    }
     kernel<<<grid, block, smem, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<const T*>(res),
                                      static_cast<T*>(y), d, p);
 }
@@ -542,10 +572,13 @@ void launch_depthwise(int columns, dim3 grid, dim3 block, size_t smem, cudaStrea
 }  // namespace
 
 void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
-                    const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s, int columns) {
+                    const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s,
+                    DepthwiseSplit split) {
     require(conv_depthwise_applies(dtype, xd, wd, p), TRTN_INVALID_ARGUMENT, "conv_depthwise: not a depthwise convolution this kernel runs");
-    require(columns == 4 || columns == 2 || columns == 1, TRTN_INVALID_ARGUMENT,
-            "conv_depthwise: " + std::to_string(columns) + " output columns a thread; the kernel is compiled for 4, 2 and 1");
+    const int columns = split.columns;
+    require(columns == 2 || columns == 1 || (columns == 4 && !split.narrow), TRTN_INVALID_ARGUMENT,
+            "conv_depthwise: " + std::to_string(columns) + " output columns a thread" + (split.narrow ? " of 2 channels" : "") +
+                "; the kernel is compiled for 4, 2 and 1, and for 2 and 1 in the narrow split");
     ConvDims d{xd[0], xd[1], xd[2], xd[3], wd[0], wd[1], wd[2], wd[3], yd[1], yd[2]};
     if (d.N * d.P * d.Q * d.K == 0) return;
     // Each pixel is read as one 16-byte load: with C a multiple of the vector, every pixel is aligned when the tensors are.
@@ -554,9 +587,9 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
         conv_direct(dtype, x, w, bias, residual, y, xd, wd, yd, p, s);
         return;
     }
-    DepthwiseLaunch l = depthwise_launch(dtype, d.C, d.R * d.S);
+    DepthwiseLaunch l = depthwise_launch(dtype, d.C, d.R * d.S, split.narrow);
     int64_t groups = d.N * d.P * ((d.Q + columns - 1) / columns);
-    int64_t tiles = (d.C + (int64_t)l.tx * l.vec - 1) / ((int64_t)l.tx * l.vec);
+    int64_t tiles = l.tiles(d.C);
     // Fewer position groups a block where full blocks would leave SMs idle: at least two blocks an SM (ConvNeXt's
     // 1x56x56x96 7x7 layer made 38 blocks of 252 threads for the H100's 132 SMs), but at least a warp's worth of
     // threads, each block staging its tile's weights once.
@@ -565,9 +598,18 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
     int ty = (int)std::clamp<int64_t>(groups * tiles / (2 * sms), floor_ty, l.ty);
     int64_t bx = std::min<int64_t>((groups + ty - 1) / ty, 1 << 20);
     dim3 grid((unsigned)bx, (unsigned)tiles), block((unsigned)l.tx, (unsigned)ty);
-    if (dtype == TRTN_FLOAT32) launch_depthwise<float, 4>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    else if (dtype == TRTN_FLOAT16) launch_depthwise<__half, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    else launch_depthwise<__nv_bfloat16, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    constexpr int kN = kDepthwiseNarrowChannels;
+    if (dtype == TRTN_FLOAT32) {
+        if (split.narrow) launch_depthwise<float, kN>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+        else launch_depthwise<float, 4>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    } else if (dtype == TRTN_FLOAT16) {
+        if (split.narrow) launch_depthwise<__half, kN>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+        else launch_depthwise<__half, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    } else if (split.narrow) {
+        launch_depthwise<__nv_bfloat16, kN>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    } else {
+        launch_depthwise<__nv_bfloat16, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    }
     TRTN_LAUNCH_CHECK("conv_depthwise");
 }
 

@@ -64,14 +64,21 @@ namespace trtn::kernels {
 void conv_direct(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                  const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
 
+// How conv_depthwise shares its outputs among threads: each thread computes `columns` neighbouring output columns
+// (4, 2 or 1) of its channels, which are the channels one 16-byte load holds (8 at 16 bits, 4 at fp32) or, `narrow`,
+// 2 (at 2 or 1 columns). Autotuning times each split: fewer columns and channels give a small layer more threads
+// and take fewer registers, more reuse each loaded input pixel and filter tap for more outputs.
+struct DepthwiseSplit {
+    int columns = 4;
+    bool narrow = false;
+};
+
 // Depthwise NHWC convolution (W [C,R,S,1], groups = C = K) with the same epilogue; applies when C is a multiple of
-// the channels one 16-byte load holds (8 at 16 bits, 4 at fp32) and the filter's taps fit shared memory. `columns`:
-// the output columns each thread computes, 4, 2 or 1 (autotuning times each: fewer give a small layer more threads
-// and take fewer registers, more reuse each loaded input pixel for more outputs).
+// the channels one 16-byte load holds and the filter's taps fit shared memory.
 bool conv_depthwise_applies(int32_t dtype, const int64_t* x_dims, const int64_t* w_dims, const trtn_conv_params& p);
 void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                     const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s,
-                    int columns);
+                    DepthwiseSplit split);
 
 // NHWC convolution over fewer than 8 input channels (an image stem) on tensor cores, with the same epilogue; applies to
 // fp16/bf16, one group, 16 to 64 output channels in multiples of 16, on compute capability 8.0 and later.
