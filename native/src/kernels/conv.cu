@@ -557,14 +557,15 @@ auto depthwise_kernel_for(const ConvDims& d, const trtn_conv_params& p) {
     }
 }
 
-// V channels a thread: the 16-byte vector (every column count) or the narrow split's 2 (2 and 1 columns).
-template <class T, int V>
-void launch_depthwise(int columns, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const void* x, const void* w,
+// The split's kernel: the channels of a 16-byte vector a thread (VW) at 4, 2 or 1 columns, or the narrow split's 2
+// (VN) at 2 or 1.
+template <class T>
+void launch_depthwise(DepthwiseSplit split, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const void* x, const void* w,
                       const float* bias, const void* res, void* y, const ConvDims& d, const trtn_conv_params& p) {
-    auto kernel = columns == 2 ? depthwise_kernel_for<T, V, 2>(d, p) : depthwise_kernel_for<T, V, 1>(d, p);
-    if constexpr (V * sizeof(T) == 16) {
-        if (columns == 4) kernel = depthwise_kernel_for<T, V, 4>(d, p);
-    }
+    constexpr int VW = 16 / sizeof(T), VN = kDepthwiseNarrowChannels;
+    auto kernel = split.narrow ? (split.columns == 2 ? depthwise_kernel_for<T, VN, 2>(d, p) : depthwise_kernel_for<T, VN, 1>(d, p))
+                  : split.columns == 4 ? depthwise_kernel_for<T, VW, 4>(d, p)
+                  : split.columns == 2 ? depthwise_kernel_for<T, VW, 2>(d, p) : depthwise_kernel_for<T, VW, 1>(d, p);
     kernel<<<grid, block, smem, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<const T*>(res),
                                      static_cast<T*>(y), d, p);
 }
@@ -598,18 +599,9 @@ void conv_depthwise(int32_t dtype, const void* x, const void* w, const float* bi
     int ty = (int)std::clamp<int64_t>(groups * tiles / (2 * sms), floor_ty, l.ty);
     int64_t bx = std::min<int64_t>((groups + ty - 1) / ty, 1 << 20);
     dim3 grid((unsigned)bx, (unsigned)tiles), block((unsigned)l.tx, (unsigned)ty);
-    constexpr int kN = kDepthwiseNarrowChannels;
-    if (dtype == TRTN_FLOAT32) {
-        if (split.narrow) launch_depthwise<float, kN>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-        else launch_depthwise<float, 4>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    } else if (dtype == TRTN_FLOAT16) {
-        if (split.narrow) launch_depthwise<__half, kN>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-        else launch_depthwise<__half, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    } else if (split.narrow) {
-        launch_depthwise<__nv_bfloat16, kN>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    } else {
-        launch_depthwise<__nv_bfloat16, 8>(columns, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
-    }
+    if (dtype == TRTN_FLOAT32) launch_depthwise<float>(split, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    else if (dtype == TRTN_FLOAT16) launch_depthwise<__half>(split, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
+    else launch_depthwise<__nv_bfloat16>(split, grid, block, l.smem, s, x, w, bias, residual, y, d, p);
     TRTN_LAUNCH_CHECK("conv_depthwise");
 }
 
