@@ -39,3 +39,12 @@ for key in sorted(set(trt) | set(torch)):
     ratio = f"{best[1] / tm:.2f}" if tm and best else "n/a"
     ips = f"{b / tm * 1000:.0f}" if tm else "n/a"
     print(f"| {m} | {p} | {b} | {tcell} | {bcell} | {ecell} | {ratio} | {ips} |")
+
+# bf16 against fp16 (issue 13's bar: within 5%), where both ran: the first build's figure of each.
+pairs = sorted((m, b) for (m, p, b) in trt if p == "Bf16" and (m, "Fp16", b) in trt)
+if pairs:
+    print("\n| model | batch | fp16 ms | bf16 ms | bf16 against fp16 |")
+    print("|---|---|---|---|---|")
+    for m, b in pairs:
+        f16, b16 = trt[(m, "Fp16", b)][0], trt[(m, "Bf16", b)][0]
+        print(f"| {m} | {b} | {f16:.3f} | {b16:.3f} | {b16 / f16 - 1:+.1%} |")

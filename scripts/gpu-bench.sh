@@ -10,7 +10,8 @@
 #              "AB SETTING BENCH ...", so the table keeps the default engine's figures; default none),
 #              TRTN_BENCH_BF16 (models also run in bf16, default none; PyTorch is timed in fp16 only: compare
 #              with the fp16 row), TRTN_BENCH_CACHE_BUILD (1: the first model's build with a cold, then a warm timing
-#              cache; default 1).
+#              cache; default 1), TRTN_BENCH_TORCH (0: no PyTorch runs, for bf16-against-fp16 calls that need no
+#              ratios; default 1).
 set -uo pipefail
 OUTDIR="${1:-${OUT:-./out}}"
 models="${TRTN_BENCH_MODELS:-resnet50 mobilenet_v3_large efficientnet_b0 vit_b_16 convnext_tiny}"
@@ -42,8 +43,13 @@ for m in $models; do
   for f in $fp32_models; do [ "$f" = "$m" ] && bench "$m" fp32 "" --layers && fp32="$m"; done
   # bf16 with its profile too: ResNet-50 and MobileNetV3 ran 11-15% slower in bf16 than in fp16 (session 8, H100).
   for f in ${TRTN_BENCH_BF16:-}; do [ "$f" = "$m" ] && bench "$m" bf16 "" --layers; done
-  python3 scripts/bench_torch.py "$m" "$batches" --precisions fp16 --fp32-models "$fp32" --iters 100 "${compile[@]}" >> "$log" 2>&1 \
-    || echo "PyTorch bench $m failed" >> "$log"
+  if [ "${TRTN_BENCH_TORCH:-1}" = 1 ]; then
+    python3 scripts/bench_torch.py "$m" "$batches" --precisions fp16 --fp32-models "$fp32" --iters 100 "${compile[@]}" >> "$log" 2>&1 \
+      || echo "PyTorch bench $m failed" >> "$log"
+  fi
+  # The table so far after each model: session 17's first call reached its time limit in the last model's PyTorch
+  # runs and left no RESULTS.md.
+  python3 scripts/bench_report.py "$log" "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" > "$OUTDIR/RESULTS.md"
 done
 first="${models%% *}"
 for i in $(seq 2 "$builds"); do bench "$first" fp16 "cold-build=$i"; done
