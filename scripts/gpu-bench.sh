@@ -32,6 +32,9 @@ bench() {  # model precision [label]
   /usr/bin/time -f "BUILD+BENCH wall_s=%e model=$1 precision=$2 ${3:-}" \
     "${sample[@]}" /tmp/trtn-models/$1.onnx --$2 "${timing[@]}" ${4:-} >> "$log" 2>&1 || echo "bench $1 $2 failed" >> "$log"
 }
+# RESULTS.md from bench.log as it stands (bench_report.py), on the card named once.
+gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+report() { python3 scripts/bench_report.py "$log" "$gpu_name" > "$OUTDIR/RESULTS.md"; }
 # --layers: each layer's time and what it ran (cuDNN engine, cuBLASLt, our kernel) for the per-layer analysis (fp32 too:
 # ResNet-50 fp32 ran at 0.54x PyTorch's fp32 at batch 1 in session 5, with no profile to say why).
 compile=(); [ "${TRTN_BENCH_COMPILE:-0}" = 1 ] && compile=(--compile)
@@ -49,7 +52,7 @@ for m in $models; do
   fi
   # The table so far after each model: session 17's first call reached its time limit in the last model's PyTorch
   # runs and left no RESULTS.md.
-  python3 scripts/bench_report.py "$log" "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" > "$OUTDIR/RESULTS.md"
+  report
 done
 first="${models%% *}"
 for i in $(seq 2 "$builds"); do bench "$first" fp16 "cold-build=$i"; done
@@ -73,6 +76,6 @@ if [ "${TRTN_BENCH_CACHE_BUILD:-1}" = 1 ]; then
       -o "/tmp/trtn-cache-build-$which.plan" "${extra[@]}" 2>&1 | sed "s/^/CACHE-BUILD $first $which: /" >> "$log"
   done
 fi
-python3 scripts/bench_report.py "$log" "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" > "$OUTDIR/RESULTS.md"
+report
 grep -E "^BENCH|^AB |BUILD\+BENCH|^CACHE-BUILD .*(built|error)" "$log"
 cat "$OUTDIR/RESULTS.md"
