@@ -1,6 +1,6 @@
-// Convolution layer (NHWC, fp32 or fp16, grouped/depthwise): cuDNN's graph API with bias, residual and activation
-// fused into the graph where an engine supports it, else cuDNN's legacy API or our direct kernel with the epilogue
-// applied by our own kernel; autotuning times them all. fp32 convolutions run with CUDNN_FMA_MATH: TF32 tensor cores are never used.
+// Convolution layer (NHWC, fp32, fp16 or bf16, grouped/depthwise): cuDNN's graph API with bias, residual and activation
+// fused into the graph where an engine supports it, cuDNN's legacy API with the epilogue applied by our own kernel, or
+// one of our convolution kernels (direct, depthwise, few input channels, pointwise) with it fused; autotuning times them all. fp32 convolutions run with CUDNN_FMA_MATH: TF32 tensor cores are never used.
 // fp16 convolutions accumulate in fp32 (CUDNN_DATA_FLOAT compute type) and may use tensor cores.
 #include "conv_graph.h"
 #include "engine.h"
@@ -34,31 +34,43 @@ int32_t cudnn_version() { return static_cast<int32_t>(cudnnGetVersion()); }
 
 namespace {
 
-// Tactic numbers of our own kernels: the direct convolution, the one for few input channels and, below, the depthwise
-// one's variants (cuDNN algorithm ids are 0..7; graph tactics: conv_graph.h).
-constexpr int32_t kTacticDirect = 1000;
-constexpr int32_t kTacticSmallChannel = 1002;
+// How a convolution runs: one of our kernels (direct, depthwise, few input channels, pointwise), the legacy
+// cudnnConvolutionForward with one algorithm, or a cuDNN graph (plain, or with bias, residual and activation fused into it).
+enum class ConvImpl { Direct, Depthwise, SmallChannel, Pointwise, Legacy, Graph };
 
-// Our depthwise kernel's variants (kernels.h: DepthwiseSplit), each a tactic of its own: 1001 stays the 4-column
-// kernel's, so plans and timing caches holding it keep their meaning.
-struct DepthwiseVariant {
-    kernels::DepthwiseSplit split;
+// Our kernels and their variants, each a tactic of its own (cuDNN algorithm ids are 0..7; graph tactics:
+// conv_graph.h). The numbers stay what plans and timing caches hold: 1001 is the 4-column depthwise kernel's.
+struct OwnKernel {
+    ConvImpl impl;
     int32_t tactic;
+    kernels::DepthwiseSplit depthwise;  // ConvImpl::Depthwise's
+    kernels::PointwiseTile pointwise;   // ConvImpl::Pointwise's
 };
-constexpr DepthwiseVariant kDepthwiseVariants[] = {
-    {{4, false}, 1001}, {{2, false}, 1003}, {{1, false}, 1004}, {{2, true}, 1005}, {{1, true}, 1006}};
-
-int32_t depthwise_tactic(kernels::DepthwiseSplit split) {
-    for (const DepthwiseVariant& v : kDepthwiseVariants)
-        if (v.split.columns == split.columns && v.split.narrow == split.narrow) return v.tactic;
-    fail(TRTN_INTERNAL, "no depthwise variant with " + std::to_string(split.columns) + " columns" + (split.narrow ? ", narrow" : ""));
+constexpr OwnKernel kOwnKernels[] = {
+    {ConvImpl::Direct, 1000, {}, {}},
+    {ConvImpl::Depthwise, 1001, {4, false}, {}},
+    {ConvImpl::SmallChannel, 1002, {}, {}},
+    {ConvImpl::Depthwise, 1003, {2, false}, {}},
+    {ConvImpl::Depthwise, 1004, {1, false}, {}},
+    {ConvImpl::Depthwise, 1005, {2, true}, {}},
+    {ConvImpl::Depthwise, 1006, {1, true}, {}},
+    {ConvImpl::Pointwise, 1007, {}, {64, 64}},
+    {ConvImpl::Pointwise, 1008, {}, {32, 64}},
+    {ConvImpl::Pointwise, 1009, {}, {32, 32}},
+};
+// Whether two of our kernels' variants are the same (the fields that do not apply to `impl` are ignored).
+bool same_variant(const OwnKernel& a, ConvImpl impl, kernels::DepthwiseSplit depthwise, kernels::PointwiseTile pointwise) {
+    if (a.impl != impl) return false;
+    if (impl == ConvImpl::Depthwise) return a.depthwise.columns == depthwise.columns && a.depthwise.narrow == depthwise.narrow;
+    if (impl == ConvImpl::Pointwise) return a.pointwise.pixels == pointwise.pixels && a.pointwise.channels == pointwise.channels;
+    return true;
 }
 
-// The split of a depthwise tactic, or none for any other tactic.
-std::optional<kernels::DepthwiseSplit> depthwise_split(int32_t tactic) {
-    for (const DepthwiseVariant& v : kDepthwiseVariants)
-        if (v.tactic == tactic) return v.split;
-    return std::nullopt;
+// The entry of one of our kernels' tactics, or none for any other tactic.
+const OwnKernel* own_kernel(int32_t tactic) {
+    for (const OwnKernel& k : kOwnKernels)
+        if (k.tactic == tactic) return &k;
+    return nullptr;
 }
 
 // How profiles and the autotuning log name a depthwise variant: "depthwise conv kernel" for the 4-column one, then
@@ -68,6 +80,10 @@ std::string depthwise_name(kernels::DepthwiseSplit split) {
     if (split.columns != 4) name += ", " + std::to_string(split.columns) + (split.columns == 1 ? " column" : " columns");
     if (split.narrow) name += ", 2 channels";
     return name;
+}
+
+std::string pointwise_name(kernels::PointwiseTile tile) {
+    return "pointwise conv kernel, " + std::to_string(tile.pixels) + "x" + std::to_string(tile.channels) + " tiles";
 }
 
 // How many graph configurations autotuning builds per graph (heuristics order), and how many of them may be
@@ -83,10 +99,6 @@ GraphSearch graph_search(int32_t optimization_level) {
     if (optimization_level == 3) return {12, 3};
     return {32, 8};
 }
-
-// How a convolution runs: our direct kernel, our depthwise kernel, our kernel for few input channels, the legacy
-// cudnnConvolutionForward with one algorithm, or a cuDNN graph (plain, or with bias, residual and activation fused into it).
-enum class ConvImpl { Direct, Depthwise, SmallChannel, Legacy, Graph };
 
 class ConvLayer : public Layer {
 public:
@@ -106,11 +118,12 @@ public:
     bool tunable() const override { return true; }
     int32_t tactic() const override {
         switch (impl_) {
-            case ConvImpl::Direct: return kTacticDirect;
-            case ConvImpl::Depthwise: return depthwise_tactic(depthwise_split_);
-            case ConvImpl::SmallChannel: return kTacticSmallChannel;
             case ConvImpl::Graph: return graphs_[graph_fused_]->candidate_tactic(graph_index_);
-            default: return static_cast<int32_t>(algo_);
+            case ConvImpl::Legacy: return static_cast<int32_t>(algo_);
+            default:
+                for (const OwnKernel& k : kOwnKernels)
+                    if (same_variant(k, impl_, depthwise_split_, pointwise_tile_)) return k.tactic;
+                fail(TRTN_INTERNAL, "conv: no tactic for the kernel adopted, " + implementation());
         }
     }
 
@@ -150,16 +163,11 @@ public:
         if (y.count() == 0) { ws_ = 0; return 0; }
 
         limit_ = env.workspace_limit;
-        if (desc.tactic == kTacticDirect) { impl_ = ConvImpl::Direct; ws_ = 0; return 0; }
-        // A tactic of our depthwise or small-channel kernel that no longer applies (other shapes) is chosen again below,
-        // like a stale algorithm.
-        std::optional<kernels::DepthwiseSplit> split = depthwise_split(desc.tactic);
-        if (split && own_usable(t, ConvImpl::Depthwise)) {
-            adopt({ConvImpl::Depthwise, algo_, false, 0, 0, *split});
-            return 0;
-        }
-        if (desc.tactic == kTacticSmallChannel && own_usable(t, ConvImpl::SmallChannel)) {
-            adopt({ConvImpl::SmallChannel});
+        // A tactic of one of our kernels that no longer applies (other shapes) is chosen again below, like a stale
+        // algorithm.
+        const OwnKernel* own = own_kernel(desc.tactic);
+        if (own && own_usable(t, own->impl)) {
+            adopt(own_candidate(*own));
             return 0;
         }
         // A stored graph tactic is rebuilt for these shapes (the same configuration when cuDNN still lists it,
@@ -230,10 +238,8 @@ public:
             }
         };
         rejected_ = 0;
-        if (own_usable(t, ConvImpl::Depthwise))
-            for (const DepthwiseVariant& v : kDepthwiseVariants)
-                try_add([&] { return Candidate{ConvImpl::Depthwise, algo_, false, 0, 0, v.split}; });
-        if (own_usable(t, ConvImpl::SmallChannel)) try_add([] { return Candidate{ConvImpl::SmallChannel}; });
+        for (const OwnKernel& k : kOwnKernels)
+            if (k.impl != ConvImpl::Direct && own_usable(t, k.impl)) try_add([&] { return own_candidate(k); });
 
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int n = 0;
@@ -293,10 +299,13 @@ private:
         size_t index = 0;   // graph configuration
         size_t ws = 0;
         kernels::DepthwiseSplit depthwise;  // our depthwise kernel's outputs a thread
+        kernels::PointwiseTile pointwise;   // our pointwise kernel's block tile
     };
 
     // What set-up or autotuning adopted, as a candidate.
-    Candidate adopted() const { return {impl_, algo_, graph_fused_, graph_index_, ws_, depthwise_split_}; }
+    Candidate adopted() const { return {impl_, algo_, graph_fused_, graph_index_, ws_, depthwise_split_, pointwise_tile_}; }
+
+    Candidate own_candidate(const OwnKernel& k) const { return {k.impl, algo_, false, 0, 0, k.depthwise, k.pointwise}; }
 
     bool has_epilogue() const {
         auto& p = params<trtn_conv_params>();
@@ -310,6 +319,9 @@ private:
                 run_own(t, env, [&](auto... args) { kernels::conv_depthwise(args..., c.depthwise); });
                 break;
             case ConvImpl::SmallChannel: run_own(t, env, kernels::conv_small_channel); break;
+            case ConvImpl::Pointwise:
+                run_own(t, env, [&](auto... args) { kernels::conv_pointwise(args..., c.pointwise); });
+                break;
             case ConvImpl::Graph: run_graph(t, env, c.fused, c.index); break;
             default: run_with(t, env, c.algo, c.ws); break;
         }
@@ -322,6 +334,7 @@ private:
             case ConvImpl::Direct: return "direct conv kernel";
             case ConvImpl::Depthwise: return depthwise_name(c.depthwise);
             case ConvImpl::SmallChannel: return "small-channel conv kernel";
+            case ConvImpl::Pointwise: return pointwise_name(c.pointwise);
             case ConvImpl::Graph:
                 return std::string(c.fused ? "cudnn graph+epilogue " : "cudnn graph ") + graphs_[c.fused]->candidate_name(c.index);
             default:
@@ -335,6 +348,7 @@ private:
         if (c.impl == ConvImpl::Legacy) algo_ = c.algo;
         if (c.impl == ConvImpl::Graph) { graph_fused_ = c.fused; graph_index_ = c.index; }
         if (c.impl == ConvImpl::Depthwise) depthwise_split_ = c.depthwise;
+        if (c.impl == ConvImpl::Pointwise) pointwise_tile_ = c.pointwise;
     }
 
     // The graph of this convolution at the current shapes, plain or fused: built once per context for each distinct
@@ -397,20 +411,26 @@ private:
 
     void run_direct(std::vector<TensorView>& t, RunEnv& env) { run_own(t, env, kernels::conv_direct); }
 
-    // Whether our depthwise or small-channel kernel (`own`) runs this convolution: its switch is on and it takes these
-    // shapes. TRTN_DEPTHWISE=0 and TRTN_SMALL_CHANNEL=0 keep them out (A/B runs against cuDNN's engines). On the H100
-    // the small-channel kernel lost to cuDNN in fp16 (ResNet-50's stem at batch 32: 0.28 against 0.19 ms); in bf16,
-    // where cuDNN's best engine takes 0.33 ms, it may win (not yet measured in bf16).
+    // Whether one of our kernels (`own`) runs this convolution: the direct kernel runs every one; the others when their
+    // switch is on and they take these shapes. TRTN_DEPTHWISE=0, TRTN_SMALL_CHANNEL=0 and TRTN_POINTWISE=0 keep them
+    // out (A/B runs against cuDNN's engines). On the H100 the small-channel kernel lost to cuDNN in fp16 (ResNet-50's
+    // stem at batch 32: 0.28 against 0.19 ms); in bf16, where cuDNN's best engine takes 0.33 ms, it may win.
     bool own_usable(std::vector<TensorView>& t, ConvImpl own) {
         static const bool depthwise = !env_is("TRTN_DEPTHWISE", "0");
         static const bool small_channel = !env_is("TRTN_SMALL_CHANNEL", "0");
+        static const bool pointwise = !env_is("TRTN_POINTWISE", "0");
         auto& x = in(t, 0); auto& w = in(t, 1);
         auto& p = params<trtn_conv_params>();
-        return own == ConvImpl::Depthwise ? depthwise && kernels::conv_depthwise_applies(x.dtype, x.dims, w.dims, p)
-                                          : small_channel && kernels::conv_small_channel_applies(x.dtype, x.dims, w.dims, p);
+        switch (own) {
+            case ConvImpl::Direct: return true;
+            case ConvImpl::Depthwise: return depthwise && kernels::conv_depthwise_applies(x.dtype, x.dims, w.dims, p);
+            case ConvImpl::SmallChannel: return small_channel && kernels::conv_small_channel_applies(x.dtype, x.dims, w.dims, p);
+            case ConvImpl::Pointwise: return pointwise && kernels::conv_pointwise_applies(x.dtype, x.dims, w.dims, p);
+            default: return false;
+        }
     }
 
-    // One of our own convolution kernels (conv_direct, conv_depthwise, conv_small_channel: the same arguments), its
+    // One of our own convolution kernels (conv_direct, conv_depthwise, conv_small_channel, conv_pointwise: the same arguments), its
     // epilogue included.
     template <class Kernel>
     void run_own(std::vector<TensorView>& t, RunEnv& env, Kernel kernel) {
@@ -469,6 +489,7 @@ private:
     bool graph_fused_ = false;
     size_t graph_index_ = 0;
     kernels::DepthwiseSplit depthwise_split_;
+    kernels::PointwiseTile pointwise_tile_;
     size_t ws_ = 0;
     size_t limit_ = 0;
     int rejected_ = 0;  // candidates that disagreed with the direct kernel at the last autotune

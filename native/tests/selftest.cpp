@@ -206,6 +206,9 @@ constexpr int32_t kDepthwise1Tactic = 1004;  // the same, 1 column
 constexpr int32_t kDepthwiseNarrow2Tactic = 1005;  // the same, 2 columns of 2 channels a thread
 constexpr int32_t kDepthwiseNarrow1Tactic = 1006;  // the same, 1 column of 2 channels
 constexpr int32_t kSmallChannelTactic = 1002;  // our tensor-core kernel for fewer than 8 input channels (cudnn.cpp)
+constexpr int32_t kPointwiseTactic = 1007;       // our tensor-core kernel for 1x1 convolutions, 64x64 tiles (cudnn.cpp)
+constexpr int32_t kPointwise32x64Tactic = 1008;  // the same, 32 pixels x 64 channels a block
+constexpr int32_t kPointwise32Tactic = 1009;     // the same, 32 x 32
 
 // What the conv layer reports for a depthwise tactic, or "" for any other tactic.
 std::string depthwise_impl(int32_t tactic) {
@@ -213,6 +216,12 @@ std::string depthwise_impl(int32_t tactic) {
            : tactic == kDepthwise1Tactic ? "depthwise conv kernel, 1 column"
            : tactic == kDepthwiseNarrow2Tactic ? "depthwise conv kernel, 2 columns, 2 channels"
            : tactic == kDepthwiseNarrow1Tactic ? "depthwise conv kernel, 1 column, 2 channels" : "";
+}
+
+// What the conv layer reports for a pointwise tactic, or "" for any other tactic.
+std::string pointwise_impl(int32_t tactic) {
+    return tactic == kPointwiseTactic ? "pointwise conv kernel, 64x64 tiles" : tactic == kPointwise32x64Tactic ? "pointwise conv kernel, 32x64 tiles"
+           : tactic == kPointwise32Tactic ? "pointwise conv kernel, 32x32 tiles" : "";
 }
 
 // A 3x3 convolution, stride 1, padding 1, with bias and ReLU, its tactic left to the layer.
@@ -357,16 +366,33 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
     if (tactic == kDirectTactic) ran = ran && g_last_impl == "direct conv kernel";
     if (!depthwise_impl(tactic).empty()) ran = ran && g_last_impl == depthwise_impl(tactic);
     if (tactic == kSmallChannelTactic) ran = ran && g_last_impl == "small-channel conv kernel";
+    if (!pointwise_impl(tactic).empty()) ran = ran && g_last_impl == pointwise_impl(tactic);
     if (tactic >= 0 && g_last_impl.empty()) ran = false;
-    // A depthwise case is named as the layer names its variant, less "conv " (the names earlier logs hold).
-    const std::string depthwise = depthwise_impl(tactic);
+    // A depthwise or pointwise case is named as the layer names its variant, less "conv " (the names earlier logs hold).
+    const std::string depthwise = depthwise_impl(tactic), pointwise = pointwise_impl(tactic);
     const std::string kernel = !depthwise.empty() ? " depthwise kernel" + depthwise.substr(std::strlen("depthwise conv kernel"))
+                               : !pointwise.empty() ? " pointwise kernel" + pointwise.substr(std::strlen("pointwise conv kernel"))
                                : tactic == kFusedGraphTactic ? " graph+epilogue" : tactic == kGraphTactic ? " graph"
                                : tactic == kSmallChannelTactic ? " small-channel kernel" : tactic == kDirectTactic ? " direct kernel" : "";
     char name[160];
     std::snprintf(name, sizeof name, "conv%s g=%d %dx%dx%dx%d k=%d r=%d s=%d%s act=%d%s%s", fp16 ? "16" : "32", groups, N, H, W, C, K, R,
                   stride, autotune ? " tuned" : "", act, kernel.c_str(), residual ? "" : " no-residual");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+// Our pointwise kernel, forced, at each block tile (fp16 and bf16 only): MobileNetV3-L's 14x14 expansion at batch 1
+// (hard-swish, no residual), its projection back to 112 channels with the residual (a partial channel tile), a
+// squeeze-excitation 1x1 over [1, 1, 1, 240] (one pixel, hard sigmoid), a ResNet downsampling 1x1 with stride 2 over an
+// odd size, 24 input channels (a partial stage of 32) into 40 outputs, and enough pixels for many blocks.
+void test_pointwise() {
+    for (int32_t tile : {kPointwiseTactic, kPointwise32x64Tactic, kPointwise32Tactic}) {
+        test_conv(true, 1, 1, 14, 14, 80, 480, 1, 0, 1, false, TRTN_ACT_HARDSWISH, tile, false);
+        test_conv(true, 1, 1, 14, 14, 480, 112, 1, 0, 1, false, TRTN_ACT_NONE, tile);
+        test_conv(true, 1, 1, 1, 1, 240, 960, 1, 0, 1, false, TRTN_ACT_HARDSIGMOID, tile, false);
+        test_conv(true, 1, 2, 15, 15, 64, 128, 1, 0, 2, false, TRTN_ACT_NONE, tile, false);
+        test_conv(true, 1, 2, 9, 7, 24, 40, 1, 0, 1, false, TRTN_ACT_SILU, tile);
+        test_conv(true, 1, 8, 28, 28, 64, 256, 1, 0, 1, false, TRTN_ACT_RELU, tile);
+    }
 }
 
 // What the attention layer reports for a tensor-core tactic (attention.cpp: 2, 3, 4 = 1, 2, 4 warps a block).
@@ -1177,6 +1203,7 @@ int main() {
             test_conv(fp16, 1, 8, 112, 112, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
             test_conv(fp16, 1, 32, 113, 113, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
             test_conv(fp16, 1, 4, 56, 56, 3, 64, 7, 3, 2, true, TRTN_ACT_RELU);
+            test_pointwise();
         }
         // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.
         for (bool tuned : {false, true}) {
@@ -1266,6 +1293,7 @@ int main() {
     test_conv(true, 1, 8, 112, 112, 3, 32, 3, 1, 2, false, TRTN_ACT_HARDSWISH, kSmallChannelTactic);
     // A stem as models have it: bias and activation, no residual (every case above adds one).
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic, false);
+    test_pointwise();
     setenv("TRTN_CONV_GRAPH", "force", 1);
     test_conv(true, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
     unsetenv("TRTN_CONV_GRAPH");

@@ -69,6 +69,34 @@ __device__ __forceinline__ void apply_activation(int kind, float (&v)[N], float 
     });
 }
 
+// The raw 16 bits of a half-precision value.
+__device__ __forceinline__ unsigned short bits_of(__half v) { return __half_as_ushort(v); }
+__device__ __forceinline__ unsigned short bits_of(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+
+// Tensor cores (compute capability 8.0 and later; empty below): d += a (16x16, row-major) x b (16x8, column-major)
+// in mma.sync's m16n8k16 fragments, fp32 accumulation. Each 32-bit register holds two neighbouring values, the lower
+// index in the low half. With g = lane / 4 and t = lane % 4: a[0], a[1] are rows g and g + 8 at columns 2t, 2t + 1 and
+// a[2], a[3] the same rows 8 columns on; b0 is rows 2t, 2t + 1 of column g and b1 those 8 rows on; d[0], d[1] are row
+// g at columns 2t, 2t + 1 and d[2], d[3] row g + 8.
+template <class T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
 // The 16 bytes at p (16-byte aligned) as V = 16 / sizeof(T) floats, and V floats stored there.
 template <class T, int V>
 __device__ __forceinline__ void load_vector(const T* p, float (&out)[V]) {

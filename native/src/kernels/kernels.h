@@ -86,6 +86,19 @@ bool conv_small_channel_applies(int32_t dtype, const int64_t* x_dims, const int6
 void conv_small_channel(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                         const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s);
 
+// Pointwise NHWC convolution (1x1 weights, one group, no padding, any stride) on tensor cores, as a GEMM of output
+// pixels by input channels times input by output channels, with the same epilogue; applies to fp16/bf16 with input and
+// output channels multiples of 8 on compute capability 8.0 and later. A block computes `tile`: 64 pixels x 64 channels,
+// 32 x 64 or 32 x 32; autotuning times each, the smaller ones giving a small layer (batch 1) more blocks.
+struct PointwiseTile {
+    int pixels = 64;
+    int channels = 64;
+};
+bool conv_pointwise_applies(int32_t dtype, const int64_t* x_dims, const int64_t* w_dims, const trtn_conv_params& p);
+void conv_pointwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
+                    const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s,
+                    PointwiseTile tile);
+
 // O = softmax(scale * Q K^T) V over views with element strides {lead0, lead1, seq, dim} per operand: Q [n0,n1,sq,d],
 // K [n0,n1,skv,d], V [n0,n1,skv,dv], O [n0,n1,sq,dv].
 void attention(int32_t dtype, const void* q, const void* k, const void* v, void* o, int64_t n0, int64_t n1, int64_t sq,

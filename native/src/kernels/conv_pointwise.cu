@@ -1,0 +1,215 @@
+// Pointwise (1x1) NHWC convolution on tensor cores, with the fused epilogue (bias, residual, activation). A 1x1
+// convolution is a GEMM, [output pixels x C] times [C x K], and at batch 1 its shapes are small (MobileNetV3-L's
+// 14x14x480 expansion: 196 x 80 times 80 x 480). There cuDNN's fused graphs took 7-8 us a layer in fp16 and 10-12 us in
+// bf16 with the same engine on the H100 (session 17's tuning logs), which made most of bf16's batch-1 gap. mma.sync
+// runs both types at one speed, and small tiles give such a layer enough blocks to spread over the GPU.
+#include "device.cuh"
+#include "kernels.h"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace trtn::kernels {
+namespace {
+
+constexpr int kPointwiseThreads = 128;        // four warps, two by two over the block's tile
+constexpr int kPointwiseDepth = 32;           // input channels a stage stages: four 16-byte chunks a row
+constexpr int kPointwiseRow = kPointwiseDepth + 8;  // a staged row's stride in values: the 8 rows a fragment load reads start in distinct banks
+
+struct PointwiseDims {
+    int64_t pixels;  // output pixels, N x P x Q
+    int64_t H, W, C, K, P, Q;
+    int stride_h, stride_w;
+};
+
+// 16 bytes from global to shared memory without passing through registers; `bytes` 0 writes zeros (rows past the
+// last pixel or output channel, chunks past the last input channel).
+__device__ __forceinline__ void copy_async16(void* smem, const void* global, int bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(global), "r"(bytes));
+#endif
+}
+__device__ __forceinline__ void copy_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+// Waits until at most `pending` of this thread's committed groups are still in flight.
+template <int pending>
+__device__ __forceinline__ void copy_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
+#endif
+}
+
+// One block computes BM output pixels by BN output channels, each warp a (BM / 2) x (BN / 2) quarter of it. The
+// input channels go by in stages of kPointwiseDepth, double-buffered: while the warps multiply one stage, cp.async
+// brings the next. Both operands are staged as rows of input channels (the activations' pixels, the weights' output
+// channels), which is the layout mma.sync's row-major A and column-major B fragments read.
+template <class T, int BM, int BN>
+__global__ void __launch_bounds__(kPointwiseThreads)
+conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
+                      T* __restrict__ y, PointwiseDims d, trtn_activation act, bool pairs) {
+    constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
+    static_assert(MI >= 1 && NI >= 1 && WM % 16 == 0 && WN % 8 == 0, "a warp's quarter is whole 16x8 tiles");
+    constexpr int kChunks = kPointwiseDepth / 8;  // 16-byte chunks a staged row
+    constexpr int A_LOADS = BM * kChunks / kPointwiseThreads, B_LOADS = BN * kChunks / kPointwiseThreads;
+    static_assert(A_LOADS * kPointwiseThreads == BM * kChunks && B_LOADS * kPointwiseThreads == BN * kChunks, "whole loads a thread");
+    __shared__ __align__(16) uint16_t as[2][BM * kPointwiseRow];
+    __shared__ __align__(16) uint16_t bs[2][BN * kPointwiseRow];
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const int wm = (warp >> 1) * WM, wn = (warp & 1) * WN;
+    const int64_t m0 = (int64_t)blockIdx.x * BM;
+    const int n0 = blockIdx.y * BN;
+    const int C = (int)d.C, K = (int)d.K;
+
+    // The rows this thread stages: row threadIdx.x / kChunks + i * (kPointwiseThreads / kChunks), always its chunk
+    // threadIdx.x % kChunks. Each row's first input value (-1: past the last pixel or output channel).
+    constexpr int kRowStep = kPointwiseThreads / kChunks;
+    const int chunk = threadIdx.x % kChunks, row0 = threadIdx.x / kChunks;
+    int64_t a_src[A_LOADS];
+#pragma unroll
+    for (int i = 0; i < A_LOADS; ++i) {
+        int64_t m = m0 + row0 + i * kRowStep;
+        if (m < d.pixels) {
+            int64_t q = m % d.Q, t = m / d.Q, p = t % d.P, n = t / d.P;
+            a_src[i] = ((n * d.H + p * d.stride_h) * d.W + q * d.stride_w) * d.C;
+        } else {
+            a_src[i] = -1;
+        }
+    }
+    int64_t b_src[B_LOADS];
+#pragma unroll
+    for (int i = 0; i < B_LOADS; ++i) {
+        int k = n0 + row0 + i * kRowStep;
+        b_src[i] = k < K ? (int64_t)k * C : -1;
+    }
+    auto stage = [&](int buffer, int c0) {
+        const int c = c0 + chunk * 8;
+        const bool in_channels = c < C;  // C is a multiple of 8: a chunk is wholly inside or outside
+#pragma unroll
+        for (int i = 0; i < A_LOADS; ++i) {
+            bool load = in_channels && a_src[i] >= 0;
+            copy_async16(&as[buffer][(row0 + i * kRowStep) * kPointwiseRow + chunk * 8], load ? x + a_src[i] + c : x, load ? 16 : 0);
+        }
+#pragma unroll
+        for (int i = 0; i < B_LOADS; ++i) {
+            bool load = in_channels && b_src[i] >= 0;
+            copy_async16(&bs[buffer][(row0 + i * kRowStep) * kPointwiseRow + chunk * 8], load ? w + b_src[i] + c : w, load ? 16 : 0);
+        }
+    };
+
+    float acc[MI][NI][4] = {};
+    const int stages = (C + kPointwiseDepth - 1) / kPointwiseDepth;
+    stage(0, 0);
+    copy_async_commit();
+    for (int s = 0; s < stages; ++s) {
+        const int buffer = s & 1;
+        if (s + 1 < stages) stage(buffer ^ 1, (s + 1) * kPointwiseDepth);
+        copy_async_commit();  // an empty group on the last stage keeps the wait below counting the same
+        copy_async_wait<1>();
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < kPointwiseDepth; kk += 16) {
+            uint32_t a[MI][4], b[NI][2];
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) {
+                const uint16_t* ap = &as[buffer][(wm + mi * 16 + g) * kPointwiseRow + kk + 2 * t4];
+                a[mi][0] = *reinterpret_cast<const uint32_t*>(ap);
+                a[mi][1] = *reinterpret_cast<const uint32_t*>(ap + 8 * kPointwiseRow);
+                a[mi][2] = *reinterpret_cast<const uint32_t*>(ap + 8);
+                a[mi][3] = *reinterpret_cast<const uint32_t*>(ap + 8 * kPointwiseRow + 8);
+            }
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) {
+                const uint16_t* bp = &bs[buffer][(wn + ni * 8 + g) * kPointwiseRow + kk + 2 * t4];
+                b[ni][0] = *reinterpret_cast<const uint32_t*>(bp);
+                b[ni][1] = *reinterpret_cast<const uint32_t*>(bp + 8);
+            }
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni) mma_16816<T>(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
+        }
+        __syncthreads();  // the next stage's copies overwrite this buffer
+    }
+
+    // Epilogue straight from the accumulators: each lane holds two neighbouring output channels of a pixel (K is even,
+    // so both exist when the first does).
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int64_t m = m0 + wm + mi * 16 + h * 8 + g;
+                const int k = n0 + wn + ni * 8 + 2 * t4;
+                if (m >= d.pixels || k >= K) continue;
+                float v[2] = {acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]};
+                const int64_t o = m * K + k;
+                if (bias) { v[0] += bias[k]; v[1] += bias[k + 1]; }
+                if (res) { v[0] += to_f(res[o]); v[1] += to_f(res[o + 1]); }
+                apply_activation(act.kind, v, act.alpha, act.beta);
+                T r0 = from_f<T>(v[0]), r1 = from_f<T>(v[1]);
+                if (pairs) {
+                    *reinterpret_cast<uint32_t*>(y + o) = bits_of(r0) | ((uint32_t)bits_of(r1) << 16);
+                } else {
+                    y[o] = r0;
+                    y[o + 1] = r1;
+                }
+            }
+}
+
+template <class T>
+void launch_pointwise(const T* x, const T* w, const float* bias, const T* res, T* y, const PointwiseDims& d, const trtn_activation& act,
+                      PointwiseTile tile, cudaStream_t s) {
+    auto kernel = tile.pixels == 64 ? conv_pointwise_kernel<T, 64, 64>
+                : tile.channels == 64 ? conv_pointwise_kernel<T, 32, 64> : conv_pointwise_kernel<T, 32, 32>;
+    dim3 grid((unsigned)((d.pixels + tile.pixels - 1) / tile.pixels), (unsigned)((d.K + tile.channels - 1) / tile.channels));
+    bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
+    kernel<<<grid, kPointwiseThreads, 0, s>>>(x, w, bias, res, y, d, act, pairs);
+}
+
+bool known_tile(PointwiseTile t) {
+    return (t.pixels == 64 && t.channels == 64) || (t.pixels == 32 && (t.channels == 64 || t.channels == 32));
+}
+
+}  // namespace
+
+bool conv_pointwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd, const trtn_conv_params& p) {
+    if (dtype != TRTN_FLOAT16 && dtype != TRTN_BFLOAT16) return false;
+    int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
+    if (p.groups != 1 || Cg != C || R != 1 || S != 1 || p.pad_h != 0 || p.pad_w != 0 || p.stride_h < 1 || p.stride_w < 1) return false;
+    // 16-byte rows of input channels; pairs of output channels. The kernel indexes channels in an int.
+    if (C < 8 || C % 8 != 0 || K < 8 || K % 8 != 0 || C >= (1 << 30) || K >= (1 << 30)) return false;
+    int64_t P = (H - 1) / p.stride_h + 1, Q = (W - 1) / p.stride_w + 1;
+    if (N < 1 || H < 1 || W < 1) return false;
+    // The grid: pixel tiles of 32 in x (under 2^31), channel tiles of 32 in y (at most 65535).
+    if ((N * P * Q + 31) / 32 >= (1ll << 31) || (K + 31) / 32 > 65535) return false;
+    return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;  // mma.sync and cp.async
+}
+
+void conv_pointwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
+                    const int64_t* xd, const int64_t* wd, const int64_t* yd, const trtn_conv_params& p, cudaStream_t s,
+                    PointwiseTile tile) {
+    require(conv_pointwise_applies(dtype, xd, wd, p), TRTN_INVALID_ARGUMENT,
+            "conv_pointwise: not a convolution this kernel runs (float16/bfloat16, 1x1 weights, one group, no padding, input "
+            "and output channels multiples of 8, compute capability 8.0 or later)");
+    require(known_tile(tile), TRTN_INVALID_ARGUMENT,
+            "conv_pointwise: no kernel for tiles of " + std::to_string(tile.pixels) + " pixels by " + std::to_string(tile.channels) +
+                " channels (64x64, 32x64 and 32x32 are compiled)");
+    require(aligned16(x) && aligned16(w), TRTN_INVALID_ARGUMENT, "conv_pointwise: input and weights must be 16-byte aligned");
+    PointwiseDims d{xd[0] * yd[1] * yd[2], xd[1], xd[2], xd[3], wd[0], yd[1], yd[2], p.stride_h, p.stride_w};
+    if (d.pixels == 0) return;
+    if (dtype == TRTN_FLOAT16)
+        launch_pointwise(static_cast<const __half*>(x), static_cast<const __half*>(w), bias, static_cast<const __half*>(residual),
+                         static_cast<__half*>(y), d, p.act, tile, s);
+    else
+        launch_pointwise(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), bias,
+                         static_cast<const __nv_bfloat16*>(residual), static_cast<__nv_bfloat16*>(y), d, p.act, tile, s);
+    TRTN_LAUNCH_CHECK("conv_pointwise");
+}
+
+}  // namespace trtn::kernels
