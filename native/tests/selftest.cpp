@@ -383,7 +383,8 @@ void test_conv(bool fp16, int groups, int N, int H, int W, int C, int K, int R, 
 // Our pointwise kernel, forced, at each block tile (fp16 and bf16 only): MobileNetV3-L's 14x14 expansion at batch 1
 // (hard-swish, no residual), its projection back to 112 channels with the residual (a partial channel tile), a
 // squeeze-excitation 1x1 over [1, 1, 1, 240] (one pixel, hard sigmoid), a ResNet downsampling 1x1 with stride 2 over an
-// odd size, 24 input channels (a partial stage of 32) into 40 outputs, and enough pixels for many blocks.
+// odd size, 24 input channels (a partial stage) into 40 outputs, enough pixels for many blocks, and the last projection
+// over 960 channels (many stages through the pipeline).
 void test_pointwise() {
     for (int32_t tile : {kPointwiseTactic, kPointwise32x64Tactic, kPointwise32Tactic}) {
         test_conv(true, 1, 1, 14, 14, 80, 480, 1, 0, 1, false, TRTN_ACT_HARDSWISH, tile, false);
@@ -392,6 +393,7 @@ void test_pointwise() {
         test_conv(true, 1, 2, 15, 15, 64, 128, 1, 0, 2, false, TRTN_ACT_NONE, tile, false);
         test_conv(true, 1, 2, 9, 7, 24, 40, 1, 0, 1, false, TRTN_ACT_SILU, tile);
         test_conv(true, 1, 8, 28, 28, 64, 256, 1, 0, 1, false, TRTN_ACT_RELU, tile);
+        test_conv(true, 1, 1, 7, 7, 960, 160, 1, 0, 1, false, TRTN_ACT_NONE, tile);
     }
 }
 

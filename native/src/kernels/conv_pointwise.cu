@@ -12,9 +12,7 @@
 namespace trtn::kernels {
 namespace {
 
-constexpr int kPointwiseThreads = 128;        // four warps, two by two over the block's tile
-constexpr int kPointwiseDepth = 32;           // input channels a stage stages: four 16-byte chunks a row
-constexpr int kPointwiseRow = kPointwiseDepth + 8;  // a staged row's stride in values: the 8 rows a fragment load reads start in distinct banks
+constexpr int kPointwiseThreads = 128;  // four warps, two by two over the block's tile
 
 struct PointwiseDims {
     int64_t pixels;  // output pixels, N x P x Q
@@ -44,20 +42,23 @@ __device__ __forceinline__ void copy_async_wait() {
 }
 
 // One block computes BM output pixels by BN output channels, each warp a (BM / 2) x (BN / 2) quarter of it. The
-// input channels go by in stages of kPointwiseDepth, double-buffered: while the warps multiply one stage, cp.async
-// brings the next. Both operands are staged as rows of input channels (the activations' pixels, the weights' output
-// channels), which is the layout mma.sync's row-major A and column-major B fragments read.
-template <class T, int BM, int BN>
+// input channels go by in stages of BK, STAGES - 1 of them in flight (cp.async) while the warps multiply one: at batch 1
+// a block's few products leave the loads' latency as its cost, for hundreds of input channels (a projection over 960).
+// Both operands are staged as rows of input channels (the activations' pixels, the weights' output channels), which is
+// the layout mma.sync's row-major A and column-major B fragments read; a row's stride of BK + 8 values puts the 8 rows
+// a fragment load reads in distinct banks.
+template <class T, int BM, int BN, int BK, int STAGES>
 __global__ void __launch_bounds__(kPointwiseThreads)
 conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
                       T* __restrict__ y, PointwiseDims d, trtn_activation act, bool pairs) {
-    constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
-    static_assert(MI >= 1 && NI >= 1 && WM % 16 == 0 && WN % 8 == 0, "a warp's quarter is whole 16x8 tiles");
-    constexpr int kChunks = kPointwiseDepth / 8;  // 16-byte chunks a staged row
+    constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8, ROW = BK + 8;
+    static_assert(MI >= 1 && NI >= 1 && WM % 16 == 0 && WN % 8 == 0 && BK % 16 == 0, "a warp's quarter is whole 16x8x16 products");
+    constexpr int kChunks = BK / 8;  // 16-byte chunks a staged row
     constexpr int A_LOADS = BM * kChunks / kPointwiseThreads, B_LOADS = BN * kChunks / kPointwiseThreads;
     static_assert(A_LOADS * kPointwiseThreads == BM * kChunks && B_LOADS * kPointwiseThreads == BN * kChunks, "whole loads a thread");
-    __shared__ __align__(16) uint16_t as[2][BM * kPointwiseRow];
-    __shared__ __align__(16) uint16_t bs[2][BN * kPointwiseRow];
+    static_assert(STAGES * (BM + BN) * ROW * 2 <= 48 * 1024, "static shared memory");
+    __shared__ __align__(16) uint16_t as[STAGES][BM * ROW];
+    __shared__ __align__(16) uint16_t bs[STAGES][BN * ROW];
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const int wm = (warp >> 1) * WM, wn = (warp & 1) * WN;
@@ -92,39 +93,46 @@ conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
 #pragma unroll
         for (int i = 0; i < A_LOADS; ++i) {
             bool load = in_channels && a_src[i] >= 0;
-            copy_async16(&as[buffer][(row0 + i * kRowStep) * kPointwiseRow + chunk * 8], load ? x + a_src[i] + c : x, load ? 16 : 0);
+            copy_async16(&as[buffer][(row0 + i * kRowStep) * ROW + chunk * 8], load ? x + a_src[i] + c : x, load ? 16 : 0);
         }
 #pragma unroll
         for (int i = 0; i < B_LOADS; ++i) {
             bool load = in_channels && b_src[i] >= 0;
-            copy_async16(&bs[buffer][(row0 + i * kRowStep) * kPointwiseRow + chunk * 8], load ? w + b_src[i] + c : w, load ? 16 : 0);
+            copy_async16(&bs[buffer][(row0 + i * kRowStep) * ROW + chunk * 8], load ? w + b_src[i] + c : w, load ? 16 : 0);
         }
     };
 
     float acc[MI][NI][4] = {};
-    const int stages = (C + kPointwiseDepth - 1) / kPointwiseDepth;
-    stage(0, 0);
-    copy_async_commit();
-    for (int s = 0; s < stages; ++s) {
-        const int buffer = s & 1;
-        if (s + 1 < stages) stage(buffer ^ 1, (s + 1) * kPointwiseDepth);
-        copy_async_commit();  // an empty group on the last stage keeps the wait below counting the same
-        copy_async_wait<1>();
-        __syncthreads();
+    const int stages = (C + BK - 1) / BK;
+    // Each thread commits one group of copies a stage, empty ones past the last, so that "all but the newest
+    // STAGES - 2 groups have landed" always means the stage about to be multiplied has.
 #pragma unroll
-        for (int kk = 0; kk < kPointwiseDepth; kk += 16) {
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < stages) stage(s, s * BK);
+        copy_async_commit();
+    }
+    for (int s = 0; s < stages; ++s) {
+        copy_async_wait<STAGES - 2>();
+        // Every thread's copies of stage s have landed, and every warp is done with stage s - 1, whose buffer the
+        // copies issued next overwrite.
+        __syncthreads();
+        if (s + STAGES - 1 < stages) stage((s + STAGES - 1) % STAGES, (s + STAGES - 1) * BK);
+        copy_async_commit();
+        const int buffer = s % STAGES;
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
             uint32_t a[MI][4], b[NI][2];
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
-                const uint16_t* ap = &as[buffer][(wm + mi * 16 + g) * kPointwiseRow + kk + 2 * t4];
+                const uint16_t* ap = &as[buffer][(wm + mi * 16 + g) * ROW + kk + 2 * t4];
                 a[mi][0] = *reinterpret_cast<const uint32_t*>(ap);
-                a[mi][1] = *reinterpret_cast<const uint32_t*>(ap + 8 * kPointwiseRow);
+                a[mi][1] = *reinterpret_cast<const uint32_t*>(ap + 8 * ROW);
                 a[mi][2] = *reinterpret_cast<const uint32_t*>(ap + 8);
-                a[mi][3] = *reinterpret_cast<const uint32_t*>(ap + 8 * kPointwiseRow + 8);
+                a[mi][3] = *reinterpret_cast<const uint32_t*>(ap + 8 * ROW + 8);
             }
 #pragma unroll
             for (int ni = 0; ni < NI; ++ni) {
-                const uint16_t* bp = &bs[buffer][(wn + ni * 8 + g) * kPointwiseRow + kk + 2 * t4];
+                const uint16_t* bp = &bs[buffer][(wn + ni * 8 + g) * ROW + kk + 2 * t4];
                 b[ni][0] = *reinterpret_cast<const uint32_t*>(bp);
                 b[ni][1] = *reinterpret_cast<const uint32_t*>(bp + 8);
             }
@@ -133,7 +141,6 @@ conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) mma_16816<T>(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
         }
-        __syncthreads();  // the next stage's copies overwrite this buffer
     }
 
     // Epilogue straight from the accumulators: each lane holds two neighbouring output channels of a pixel (K is even,
@@ -165,8 +172,9 @@ conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
 template <class T>
 void launch_pointwise(const T* x, const T* w, const float* bias, const T* res, T* y, const PointwiseDims& d, const trtn_activation& act,
                       PointwiseTile tile, cudaStream_t s) {
-    auto kernel = tile.pixels == 64 ? conv_pointwise_kernel<T, 64, 64>
-                : tile.channels == 64 ? conv_pointwise_kernel<T, 32, 64> : conv_pointwise_kernel<T, 32, 32>;
+    // Stage depth and count within 48 KB of static shared memory: 40, 40.5 and 36 KB.
+    auto kernel = tile.pixels == 64 ? conv_pointwise_kernel<T, 64, 64, 32, 4>
+                : tile.channels == 64 ? conv_pointwise_kernel<T, 32, 64, 64, 3> : conv_pointwise_kernel<T, 32, 32, 64, 4>;
     dim3 grid((unsigned)((d.pixels + tile.pixels - 1) / tile.pixels), (unsigned)((d.K + tile.channels - 1) / tile.channels));
     bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
     kernel<<<grid, kPointwiseThreads, 0, s>>>(x, w, bias, res, y, d, act, pairs);
