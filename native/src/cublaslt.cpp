@@ -1,6 +1,8 @@
 // GEMM layer through cuBLASLt: row-major Y = act(alpha * op(A) op(B) + bias + residual), batched with broadcast,
 // the optional residual (input 3, the output's shape) added as cuBLASLt's C with beta 1,
-// bias, ReLU and tanh-GELU fused into cuBLASLt's epilogue, other activations in our own kernel afterwards.
+// bias, ReLU and tanh-GELU fused into cuBLASLt's epilogue, other activations in our own kernel afterwards. In fp16 and
+// bf16 a product of A by a transposed B (a Linear layer's weights) may also run our tensor-core kernel (gemm_mma), with
+// every activation fused: autotuning times it beside cuBLASLt's algorithms.
 // fp32 runs with CUBLAS_COMPUTE_32F (never the fast-TF32 compute type); fp16 accumulates in fp32.
 #include "engine.h"
 #include "kernels/kernels.h"
@@ -57,6 +59,12 @@ constexpr int kSplitKLeaders = 4;  // the heuristic results whose split variants
 int split_of(int32_t tactic) { return tactic < 0 || tactic / kMaxAlgos > kMaxSplitCode ? 1 : 1 << (tactic / kMaxAlgos); }
 int index_of(int32_t tactic) { return tactic < 0 ? -1 : (int)(tactic % kMaxAlgos); }
 
+// Our tensor-core kernel's tactics: kMmaTactic + i runs it with kernels::kPointwiseTiles[i], beyond every cuBLASLt
+// tactic (index + kMaxAlgos * code stays under 128).
+constexpr int32_t kMmaTactic = 1000;
+constexpr int kMmaTiles = static_cast<int>(sizeof(kernels::kPointwiseTiles) / sizeof(kernels::kPointwiseTiles[0]));
+bool is_mma_tactic(int32_t tactic) { return tactic >= kMmaTactic && tactic < kMmaTactic + kMmaTiles; }
+
 int64_t gcd_align(int64_t bytes) {
     if (bytes == 0) return 256;
     return std::min<int64_t>(256, std::gcd<int64_t>(bytes, 256));
@@ -73,6 +81,10 @@ public:
 
     // What a tactic runs, as profiles and the autotuning log name it.
     std::string name_of(int32_t tactic) const {
+        if (is_mma_tactic(tactic)) {
+            kernels::PointwiseTile tile = kernels::kPointwiseTiles[tactic - kMmaTactic];
+            return "mma kernel, " + std::to_string(tile.pixels) + "x" + std::to_string(tile.channels) + " tiles" + (has_residual_ ? " +residual" : "");
+        }
         int split = split_of(tactic);
         return "cublasLt heuristic " + std::to_string(index_of(tactic)) + (split > 1 ? " splitk " + std::to_string(split) : "") +
                (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
@@ -106,6 +118,8 @@ public:
         if (batch_b == 1 && batch_a > 1 && !p.trans_a) { M *= batch_a; batch = 1; batch_a = 1; }
         M_ = M; N_ = N; K_ = K; batch_ = batch;
         if (M * N == 0) return 0;
+        mma_shape_ = {batch, M, N, K, batch_a == 1, batch_b == 1};
+        mma_usable_ = mma_enabled() && !p.trans_a && p.trans_b && kernels::gemm_mma_applies(a.dtype, batch, M, N, K);
 
         cudaDataType_t dt = a.dtype == TRTN_FLOAT16 ? CUDA_R_16F : a.dtype == TRTN_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
         int64_t es = dtype_size(a.dtype);
@@ -160,7 +174,7 @@ public:
         count_ = 0;
         // A stored tactic (a plan, or a timing cache filled at a higher level) is an index into the list: ask for a list
         // that long.
-        int stored = index_of(desc.tactic);
+        int stored = is_mma_tactic(desc.tactic) ? -1 : index_of(desc.tactic);
         int wanted = std::max(gemm_candidates(env.optimization_level), std::min(kMaxAlgos, stored + 1));
         TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, wanted, results_, &count_));
         require(count_ > 0, TRTN_UNSUPPORTED, "gemm: cuBLASLt has no algorithm for " + a.shape_string() + " x " + b.shape_string() + " within the workspace limit");
@@ -168,6 +182,11 @@ public:
         lt_ = env.lt;
         split_count_ = 0;
         chosen_ = 0;
+        // Our kernel's tactic where it still applies (else cuBLASLt's first result, like a stale index).
+        if (is_mma_tactic(desc.tactic) && mma_usable_) {
+            chosen_ = desc.tactic;
+            return 0;
+        }
         if (stored >= 0 && stored < count_) {
             chosen_ = stored;
             // A stored split variant is rebuilt; one that cuBLASLt no longer accepts here falls back to its plain result.
@@ -185,7 +204,7 @@ public:
         std::vector<TimedCandidate> timed;
         std::string where = tuning_label(t);
         auto time = [&](int tactic) {
-            if (candidate(tactic).workspaceSize > env.workspace_bytes) return;
+            if (!is_mma_tactic(tactic) && candidate(tactic).workspaceSize > env.workspace_bytes) return;
             try {
                 timed.push_back({tactic, median_ms(env.timing(), [&] { run_with(t, env, tactic); }, timing_against(timed))});
                 autotune_log(where, name_of(tactic), ms_text(timed.back().ms));
@@ -195,6 +214,7 @@ public:
             }
         };
         for (int i = 0; i < count_; ++i) time(i);
+        time_mma(t, env, where, time);
         if (few_tiles() && split_enabled()) {
             for (int i = 0; i < std::min(count_, kSplitKLeaders); ++i)
                 for (int code = 1; code <= kMaxSplitCode; ++code)
@@ -209,11 +229,41 @@ public:
     }
 
 private:
+    // Our kernel's tiles join the timing when each agrees with cuBLASLt's first result on the same data (cuBLASLt's
+    // own are trusted). Not where the residual is the output's own buffer (the memory plan may do that): the check
+    // would overwrite the residual.
+    template <class Time>
+    void time_mma(std::vector<TensorView>& t, RunEnv& env, const std::string& where, Time&& time) {
+        auto& y = out(t, 0);
+        auto* residual = has_residual_ ? opt_in(t, 3) : nullptr;
+        if (!mma_usable_ || (residual && residual->ptr == y.ptr)) return;
+        try {
+            ReferenceOutput ref(y.dtype, y.count());
+            ref.record(y.ptr, [&] { run_with(t, env, 0); });
+            for (int i = 0; i < kMmaTiles; ++i) {
+                ref.poison(y.ptr, env.stream);
+                run_with(t, env, kMmaTactic + i);
+                double err = ref.error(y.ptr, env.stream);
+                if (ref.agrees(err)) time(kMmaTactic + i);
+                else autotune_log(where, name_of(kMmaTactic + i), "rejected: rel L2 " + std::to_string(err) + " from cuBLASLt's");
+            }
+        } catch (const Error& e) {
+            cudaGetLastError();  // our kernel does not run here; cuBLASLt's candidates remain
+            autotune_log(where, "mma kernel", std::string("failed: ") + e.what());
+        }
+    }
+
     void run_with(std::vector<TensorView>& t, RunEnv& env, int i) {
         if (M_ * N_ == 0) return;
         auto& p = params<trtn_gemm_params>();
         auto& a = in(t, 0); auto& b = in(t, 1); auto& y = out(t, 0);
         auto* bias = p.has_bias ? opt_in(t, 2) : nullptr;
+        if (is_mma_tactic(i)) {
+            auto* residual = has_residual_ ? opt_in(t, 3) : nullptr;
+            kernels::gemm_mma(y.dtype, a.ptr, b.ptr, bias ? bias->ptr : nullptr, residual ? residual->ptr : nullptr, y.ptr, mma_shape_,
+                              p.alpha, p.act, env.stream, kernels::kPointwiseTiles[i - kMmaTactic]);
+            return;
+        }
         if (bias) {
             const void* bp = bias->ptr;
             TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
@@ -235,6 +285,12 @@ private:
         for (int k = 0; k < split_count_; ++k)
             if (split_tactics_[k] == tactic) return splits_[k];
         fail(TRTN_INTERNAL, "gemm: tactic " + std::to_string(tactic) + " names a split-K variant that was not built");
+    }
+
+    // TRTN_GEMM_MMA=0 leaves our kernel out (A/B timing against cuBLASLt alone).
+    static bool mma_enabled() {
+        static const bool enabled = !env_is("TRTN_GEMM_MMA", "0");
+        return enabled;
     }
 
     // TRTN_GEMM_SPLITK=0 leaves the split-K variants out (A/B timing).
@@ -304,6 +360,8 @@ private:
     int chosen_ = 0;
     bool post_act_ = false;
     bool has_residual_ = false;
+    bool mma_usable_ = false;
+    kernels::GemmMmaShape mma_shape_{};
     int64_t M_ = 0, N_ = 0, K_ = 0, batch_ = 1;
 };
 

@@ -54,9 +54,9 @@ constexpr OwnKernel kOwnKernels[] = {
     {ConvImpl::Depthwise, 1004, {1, false}, {}},
     {ConvImpl::Depthwise, 1005, {2, true}, {}},
     {ConvImpl::Depthwise, 1006, {1, true}, {}},
-    {ConvImpl::Pointwise, 1007, {}, {64, 64}},
-    {ConvImpl::Pointwise, 1008, {}, {32, 64}},
-    {ConvImpl::Pointwise, 1009, {}, {32, 32}},
+    {ConvImpl::Pointwise, 1007, {}, kernels::kPointwiseTiles[0]},
+    {ConvImpl::Pointwise, 1008, {}, kernels::kPointwiseTiles[1]},
+    {ConvImpl::Pointwise, 1009, {}, kernels::kPointwiseTiles[2]},
 };
 // Whether two of our kernels' variants are the same (the fields that do not apply to `impl` are ignored).
 bool same_variant(const OwnKernel& a, ConvImpl impl, kernels::DepthwiseSplit depthwise, kernels::PointwiseTile pointwise) {

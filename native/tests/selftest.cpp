@@ -513,6 +513,13 @@ void test_attention_packed(bool fp16, int32_t tactic) {
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
 }
 
+// Our tensor-core kernel in the GEMM layer (cublaslt.cpp: 1000 + the tile's index, 64x64, 32x64, 32x32).
+constexpr int32_t kGemmMmaTactic = 1000;
+std::string gemm_mma_impl(int32_t tactic) {
+    static const char* kTiles[] = {"64x64", "32x64", "32x32"};
+    return std::string("mma kernel, ") + kTiles[tactic - kGemmMmaTactic] + " tiles";
+}
+
 // tactic -1: the layer's choice; >= 32: a split-K variant (cublaslt.cpp: index + 32 * code, 2^code slices of K), which
 // the layer must then run (its implementation names the split).
 void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched_b, int act, bool residual = false, int32_t tactic = -1,
@@ -535,12 +542,27 @@ void test_gemm(bool fp16, int B, int M, int K, int N, bool trans_b, bool batched
     std::vector<float> got;
     bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, residual ? 4 : 3, fp16, got, residual, autotune);
     // cuBLASLt may refuse to split this shape's first result (the layer then runs it whole): say so, check the numbers.
-    if (tactic >= 32 && ran && g_last_impl.find("splitk") == std::string::npos)
+    if (tactic >= 32 && tactic < kGemmMmaTactic && ran && g_last_impl.find("splitk") == std::string::npos)
         std::printf("  note: cuBLASLt did not accept split-K here; ran '%s'\n", g_last_impl.c_str());
+    if (tactic >= kGemmMmaTactic) ran = ran && g_last_impl.rfind(gemm_mma_impl(tactic), 0) == 0;
     char name[160];
     std::snprintf(name, sizeof name, "gemm%s %dx%dx%dx%d tb=%d bb=%d act=%d%s%s%s", fp16 ? "16" : "32", B, M, K, N, trans_b, batched_b, act,
                   residual ? " +residual" : "", tactic >= 32 ? (" tactic " + std::to_string(tactic)).c_str() : "", autotune ? " tuned" : "");
     check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+// Our tensor-core kernel as the GEMM layer's, forced at each tile (fp16 and bf16 only): MobileNetV3-L's classifier at
+// batch 1 (one row, hard-swish fused, which cuBLASLt's epilogue lacks), a ViT projection with its residual, a
+// squeeze-excitation-gated projection (per-batch B, the residual), a batched A times a shared B (folded into one tall
+// product; partial tiles); then a ConvNeXt MLP GEMM autotuned with it among the candidates.
+void test_gemm_mma() {
+    for (int32_t tactic : {kGemmMmaTactic, kGemmMmaTactic + 1, kGemmMmaTactic + 2}) {
+        test_gemm(true, 1, 1, 1280, 1000, true, false, TRTN_ACT_HARDSWISH, false, tactic);
+        test_gemm(true, 1, 197, 768, 768, true, false, TRTN_ACT_NONE, true, tactic);
+        test_gemm(true, 2, 784, 240, 40, true, true, TRTN_ACT_NONE, true, tactic);
+        test_gemm(true, 3, 17, 64, 40, true, false, TRTN_ACT_GELU, false, tactic);
+    }
+    test_gemm(true, 1, 196, 1536, 384, true, false, TRTN_ACT_GELU, true, -1, true);
 }
 
 void test_softmax_ln(bool fp16) {
@@ -1206,6 +1228,7 @@ int main() {
             test_conv(fp16, 1, 32, 113, 113, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic);
             test_conv(fp16, 1, 4, 56, 56, 3, 64, 7, 3, 2, true, TRTN_ACT_RELU);
             test_pointwise();
+            test_gemm_mma();
         }
         // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.
         for (bool tuned : {false, true}) {
@@ -1296,6 +1319,7 @@ int main() {
     // A stem as models have it: bias and activation, no residual (every case above adds one).
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic, false);
     test_pointwise();
+    test_gemm_mma();
     setenv("TRTN_CONV_GRAPH", "force", 1);
     test_conv(true, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
     unsetenv("TRTN_CONV_GRAPH");

@@ -1,8 +1,10 @@
-// Pointwise (1x1) NHWC convolution on tensor cores, with the fused epilogue (bias, residual, activation). A 1x1
-// convolution is a GEMM, [output pixels x C] times [C x K], and at batch 1 its shapes are small (MobileNetV3-L's
-// 14x14x480 expansion: 196 x 80 times 80 x 480). There cuDNN's fused graphs took 7-8 us a layer in fp16 and 10-12 us in
-// bf16 with the same engine on the H100 (session 17's tuning logs), which made most of bf16's batch-1 gap. mma.sync
-// runs both types at one speed, and small tiles give such a layer enough blocks to spread over the GPU.
+// Pointwise (1x1) NHWC convolution on tensor cores, with the fused epilogue (bias, residual, activation), and the same
+// kernel for a GEMM whose second operand is stored transposed (a Linear layer's weights). A 1x1 convolution is a GEMM,
+// [output pixels x C] times [C x K], and at batch 1 its shapes are small (MobileNetV3-L's 14x14x480 expansion: 196 x 80
+// times 80 x 480). There cuDNN's fused graphs took 7-8 us a layer in fp16 and 10-12 us in bf16 with the same engine on
+// the H100, and cuBLASLt's GEMMs of such sizes 7 against 10 us (session 17's tuning logs): most of bf16's batch-1 gap.
+// mma.sync runs both types at one speed, small tiles give such a layer enough blocks to spread over the GPU, and the
+// epilogue applies any activation (cuBLASLt's has ReLU and GELU only).
 #include "device.cuh"
 #include "kernels.h"
 
@@ -14,10 +16,19 @@ namespace {
 
 constexpr int kPointwiseThreads = 128;  // four warps, two by two over the block's tile
 
+// A GEMM's rows are the output pixels of a 1 x M image (stride 1). Batches (grid z) start their operands at these
+// multiples of the batch index (0: shared).
 struct PointwiseDims {
     int64_t pixels;  // output pixels, N x P x Q
     int64_t H, W, C, K, P, Q;
     int stride_h, stride_w;
+    int64_t x_batch = 0, w_batch = 0, y_batch = 0;
+};
+
+// y = act(alpha * product + bias + residual).
+struct PointwiseEpilogue {
+    float alpha;
+    trtn_activation act;
 };
 
 // 16 bytes from global to shared memory without passing through registers; `bytes` 0 writes zeros (rows past the
@@ -47,10 +58,11 @@ __device__ __forceinline__ void copy_async_wait() {
 // Both operands are staged as rows of input channels (the activations' pixels, the weights' output channels), which is
 // the layout mma.sync's row-major A and column-major B fragments read; a row's stride of BK + 8 values puts the 8 rows
 // a fragment load reads in distinct banks.
-template <class T, int BM, int BN, int BK, int STAGES>
+// Bias: float (convolutions) or T (GEMMs).
+template <class T, class Bias, int BM, int BN, int BK, int STAGES>
 __global__ void __launch_bounds__(kPointwiseThreads)
-conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
-                      T* __restrict__ y, PointwiseDims d, trtn_activation act, bool pairs) {
+pointwise_mma_kernel(const T* __restrict__ x, const T* __restrict__ w, const Bias* __restrict__ bias, const T* __restrict__ res,
+                     T* __restrict__ y, PointwiseDims d, PointwiseEpilogue e, bool pairs) {
     constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8, ROW = BK + 8;
     static_assert(MI >= 1 && NI >= 1 && WM % 16 == 0 && WN % 8 == 0 && BK % 16 == 0, "a warp's quarter is whole 16x8x16 products");
     constexpr int kChunks = BK / 8;  // 16-byte chunks a staged row
@@ -65,6 +77,10 @@ conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
     const int64_t m0 = (int64_t)blockIdx.x * BM;
     const int n0 = blockIdx.y * BN;
     const int C = (int)d.C, K = (int)d.K;
+    x += blockIdx.z * d.x_batch;
+    w += blockIdx.z * d.w_batch;
+    y += blockIdx.z * d.y_batch;
+    if (res) res += blockIdx.z * d.y_batch;
 
     // The rows this thread stages: row threadIdx.x / kChunks + i * (kPointwiseThreads / kChunks), always its chunk
     // threadIdx.x % kChunks. Each row's first input value (-1: past the last pixel or output channel).
@@ -154,11 +170,11 @@ conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
                 const int64_t m = m0 + wm + mi * 16 + h * 8 + g;
                 const int k = n0 + wn + ni * 8 + 2 * t4;
                 if (m >= d.pixels || k >= K) continue;
-                float v[2] = {acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]};
+                float v[2] = {e.alpha * acc[mi][ni][2 * h], e.alpha * acc[mi][ni][2 * h + 1]};
                 const int64_t o = m * K + k;
-                if (bias) { v[0] += bias[k]; v[1] += bias[k + 1]; }
+                if (bias) { v[0] += to_f(bias[k]); v[1] += to_f(bias[k + 1]); }
                 if (res) { v[0] += to_f(res[o]); v[1] += to_f(res[o + 1]); }
-                apply_activation(act.kind, v, act.alpha, act.beta);
+                apply_activation(e.act.kind, v, e.act.alpha, e.act.beta);
                 T r0 = from_f<T>(v[0]), r1 = from_f<T>(v[1]);
                 if (pairs) {
                     *reinterpret_cast<uint32_t*>(y + o) = bits_of(r0) | ((uint32_t)bits_of(r1) << 16);
@@ -169,19 +185,30 @@ conv_pointwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
             }
 }
 
-template <class T>
-void launch_pointwise(const T* x, const T* w, const float* bias, const T* res, T* y, const PointwiseDims& d, const trtn_activation& act,
-                      PointwiseTile tile, cudaStream_t s) {
+template <class T, class Bias>
+void launch_pointwise(const T* x, const T* w, const Bias* bias, const T* res, T* y, const PointwiseDims& d, const PointwiseEpilogue& e,
+                      int64_t batch, PointwiseTile tile, cudaStream_t s) {
     // Stage depth and count within 48 KB of static shared memory: 40, 40.5 and 36 KB.
-    auto kernel = tile.pixels == 64 ? conv_pointwise_kernel<T, 64, 64, 32, 4>
-                : tile.channels == 64 ? conv_pointwise_kernel<T, 32, 64, 64, 3> : conv_pointwise_kernel<T, 32, 32, 64, 4>;
-    dim3 grid((unsigned)((d.pixels + tile.pixels - 1) / tile.pixels), (unsigned)((d.K + tile.channels - 1) / tile.channels));
+    auto kernel = tile.pixels == 64 ? pointwise_mma_kernel<T, Bias, 64, 64, 32, 4>
+                : tile.channels == 64 ? pointwise_mma_kernel<T, Bias, 32, 64, 64, 3> : pointwise_mma_kernel<T, Bias, 32, 32, 64, 4>;
+    dim3 grid((unsigned)((d.pixels + tile.pixels - 1) / tile.pixels), (unsigned)((d.K + tile.channels - 1) / tile.channels), (unsigned)batch);
     bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
-    kernel<<<grid, kPointwiseThreads, 0, s>>>(x, w, bias, res, y, d, act, pairs);
+    kernel<<<grid, kPointwiseThreads, 0, s>>>(x, w, bias, res, y, d, e, pairs);
 }
 
-bool known_tile(PointwiseTile t) {
-    return (t.pixels == 64 && t.channels == 64) || (t.pixels == 32 && (t.channels == 64 || t.channels == 32));
+void require_tile(const char* what, PointwiseTile t) {
+    bool known = false;
+    for (PointwiseTile k : kPointwiseTiles) known = known || (k.pixels == t.pixels && k.channels == t.channels);
+    require(known, TRTN_INVALID_ARGUMENT, std::string(what) + ": no kernel for tiles of " + std::to_string(t.pixels) + " rows by " +
+                                              std::to_string(t.channels) + " columns (64x64, 32x64 and 32x32 are compiled)");
+}
+
+// The grid's limits (tiles of 32 rows in x, under 2^31; tiles of 32 columns in y and batches in z, at most 65535), the
+// kernel's int channel indexes, and the tensor cores' compute capability.
+bool mma_shape_fits(int64_t rows, int64_t inner, int64_t cols, int64_t batch) {
+    return rows >= 1 && (rows + 31) / 32 < (1ll << 31) && inner >= 8 && inner % 8 == 0 && inner < (1 << 30) && cols >= 8 &&
+           cols % 8 == 0 && cols < (1 << 30) && (cols + 31) / 32 <= 65535 && batch >= 1 && batch <= 65535 &&
+           device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;
 }
 
 }  // namespace
@@ -190,13 +217,10 @@ bool conv_pointwise_applies(int32_t dtype, const int64_t* xd, const int64_t* wd,
     if (dtype != TRTN_FLOAT16 && dtype != TRTN_BFLOAT16) return false;
     int64_t N = xd[0], H = xd[1], W = xd[2], C = xd[3], K = wd[0], R = wd[1], S = wd[2], Cg = wd[3];
     if (p.groups != 1 || Cg != C || R != 1 || S != 1 || p.pad_h != 0 || p.pad_w != 0 || p.stride_h < 1 || p.stride_w < 1) return false;
-    // 16-byte rows of input channels; pairs of output channels. The kernel indexes channels in an int.
-    if (C < 8 || C % 8 != 0 || K < 8 || K % 8 != 0 || C >= (1 << 30) || K >= (1 << 30)) return false;
-    int64_t P = (H - 1) / p.stride_h + 1, Q = (W - 1) / p.stride_w + 1;
     if (N < 1 || H < 1 || W < 1) return false;
-    // The grid: pixel tiles of 32 in x (under 2^31), channel tiles of 32 in y (at most 65535).
-    if ((N * P * Q + 31) / 32 >= (1ll << 31) || (K + 31) / 32 > 65535) return false;
-    return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;  // mma.sync and cp.async
+    int64_t P = (H - 1) / p.stride_h + 1, Q = (W - 1) / p.stride_w + 1;
+    // 16-byte rows of input channels; pairs of output channels.
+    return mma_shape_fits(N * P * Q, C, K, 1);
 }
 
 void conv_pointwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
@@ -205,19 +229,39 @@ void conv_pointwise(int32_t dtype, const void* x, const void* w, const float* bi
     require(conv_pointwise_applies(dtype, xd, wd, p), TRTN_INVALID_ARGUMENT,
             "conv_pointwise: not a convolution this kernel runs (float16/bfloat16, 1x1 weights, one group, no padding, input "
             "and output channels multiples of 8, compute capability 8.0 or later)");
-    require(known_tile(tile), TRTN_INVALID_ARGUMENT,
-            "conv_pointwise: no kernel for tiles of " + std::to_string(tile.pixels) + " pixels by " + std::to_string(tile.channels) +
-                " channels (64x64, 32x64 and 32x32 are compiled)");
+    require_tile("conv_pointwise", tile);
     require(aligned16(x) && aligned16(w), TRTN_INVALID_ARGUMENT, "conv_pointwise: input and weights must be 16-byte aligned");
     PointwiseDims d{xd[0] * yd[1] * yd[2], xd[1], xd[2], xd[3], wd[0], yd[1], yd[2], p.stride_h, p.stride_w};
-    if (d.pixels == 0) return;
+    const PointwiseEpilogue e{1.f, p.act};
     if (dtype == TRTN_FLOAT16)
         launch_pointwise(static_cast<const __half*>(x), static_cast<const __half*>(w), bias, static_cast<const __half*>(residual),
-                         static_cast<__half*>(y), d, p.act, tile, s);
+                         static_cast<__half*>(y), d, e, 1, tile, s);
     else
         launch_pointwise(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), bias,
-                         static_cast<const __nv_bfloat16*>(residual), static_cast<__nv_bfloat16*>(y), d, p.act, tile, s);
+                         static_cast<const __nv_bfloat16*>(residual), static_cast<__nv_bfloat16*>(y), d, e, 1, tile, s);
     TRTN_LAUNCH_CHECK("conv_pointwise");
+}
+
+bool gemm_mma_applies(int32_t dtype, int64_t batch, int64_t M, int64_t N, int64_t K) {
+    return (dtype == TRTN_FLOAT16 || dtype == TRTN_BFLOAT16) && mma_shape_fits(M, K, N, batch);
+}
+
+void gemm_mma(int32_t dtype, const void* a, const void* b, const void* bias, const void* residual, void* y, const GemmMmaShape& g,
+              float alpha, const trtn_activation& act, cudaStream_t s, PointwiseTile tile) {
+    require(gemm_mma_applies(dtype, g.batch, g.M, g.N, g.K), TRTN_INVALID_ARGUMENT,
+            "gemm_mma: not a product this kernel runs (float16/bfloat16, inner and output columns multiples of 8, at most 65535 "
+            "batches, compute capability 8.0 or later)");
+    require_tile("gemm_mma", tile);
+    require(aligned16(a) && aligned16(b), TRTN_INVALID_ARGUMENT, "gemm_mma: operands must be 16-byte aligned");
+    PointwiseDims d{g.M, 1, g.M, g.K, g.N, 1, g.M, 1, 1, g.a_shared ? 0 : g.M * g.K, g.b_shared ? 0 : g.N * g.K, g.M * g.N};
+    const PointwiseEpilogue e{alpha, act};
+    if (dtype == TRTN_FLOAT16)
+        launch_pointwise(static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<const __half*>(bias),
+                         static_cast<const __half*>(residual), static_cast<__half*>(y), d, e, g.batch, tile, s);
+    else
+        launch_pointwise(static_cast<const __nv_bfloat16*>(a), static_cast<const __nv_bfloat16*>(b), static_cast<const __nv_bfloat16*>(bias),
+                         static_cast<const __nv_bfloat16*>(residual), static_cast<__nv_bfloat16*>(y), d, e, g.batch, tile, s);
+    TRTN_LAUNCH_CHECK("gemm_mma");
 }
 
 }  // namespace trtn::kernels

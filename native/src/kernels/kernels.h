@@ -89,15 +89,27 @@ void conv_small_channel(int32_t dtype, const void* x, const void* w, const float
 // Pointwise NHWC convolution (1x1 weights, one group, no padding, any stride) on tensor cores, as a GEMM of output
 // pixels by input channels times input by output channels, with the same epilogue; applies to fp16/bf16 with input and
 // output channels multiples of 8 on compute capability 8.0 and later. A block computes `tile`: 64 pixels x 64 channels,
-// 32 x 64 or 32 x 32; autotuning times each, the smaller ones giving a small layer (batch 1) more blocks.
+// 32 x 64 or 32 x 32 (kPointwiseTiles); autotuning times each, the smaller ones giving a small layer (batch 1) more blocks.
 struct PointwiseTile {
     int pixels = 64;
     int channels = 64;
 };
+inline constexpr PointwiseTile kPointwiseTiles[] = {{64, 64}, {32, 64}, {32, 32}};
 bool conv_pointwise_applies(int32_t dtype, const int64_t* x_dims, const int64_t* w_dims, const trtn_conv_params& p);
 void conv_pointwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                     const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s,
                     PointwiseTile tile);
+
+// The same kernel as a GEMM layer's: per batch, row-major Y (M x N) = act(alpha * A (M x K) times B^T + bias + R), B
+// stored N x K (a Linear layer's weights), bias (N values) and R (Y's shape) of the output's type; an operand shared
+// by every batch is stored once. Applies to fp16/bf16 with K and N multiples of 8 (and the same limits).
+struct GemmMmaShape {
+    int64_t batch, M, N, K;
+    bool a_shared, b_shared;
+};
+bool gemm_mma_applies(int32_t dtype, int64_t batch, int64_t M, int64_t N, int64_t K);
+void gemm_mma(int32_t dtype, const void* a, const void* b, const void* bias, const void* residual, void* y, const GemmMmaShape& shape,
+              float alpha, const trtn_activation& act, cudaStream_t s, PointwiseTile tile);
 
 // O = softmax(scale * Q K^T) V over views with element strides {lead0, lead1, seq, dim} per operand: Q [n0,n1,sq,d],
 // K [n0,n1,skv,d], V [n0,n1,skv,dv], O [n0,n1,sq,dv].
