@@ -47,8 +47,9 @@ internal sealed class ProgramLayer
     public required int[] Inputs { get; init; }
     public required int[] Outputs { get; init; }
     /// <summary>
-    /// Chosen tactic (conv: cuDNN algorithm; gemm: cuBLASLt heuristic index; attention: 0 our kernel, 1 cuDNN's flash
-    /// attention, 2-4 our tensor-core kernel), -1 = let the shim choose.
+    /// Chosen tactic (conv: a cuDNN algorithm or graph configuration, 1000-1009 our kernels; gemm: a cuBLASLt heuristic
+    /// index, with a split-K code above 31, 1000-1002 our tensor-core kernel; attention: 0 our kernel, 1 cuDNN's flash
+    /// attention, 2-4 our tensor-core kernel), -1 = let the shim choose. The shim's cudnn.cpp and cublaslt.cpp define them.
     /// </summary>
     public int Tactic { get; set; } = -1;
 
