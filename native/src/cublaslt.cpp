@@ -83,7 +83,8 @@ public:
     std::string name_of(int32_t tactic) const {
         if (is_mma_tactic(tactic)) {
             kernels::PointwiseTile tile = kernels::kPointwiseTiles[tactic - kMmaTactic];
-            return "mma kernel, " + std::to_string(tile.pixels) + "x" + std::to_string(tile.channels) + " tiles" + (has_residual_ ? " +residual" : "");
+            return "mma kernel, " + std::to_string(tile.pixels) + "x" + std::to_string(tile.channels) + " tiles" +
+                   (has_residual_ ? " +residual" : "");
         }
         int split = split_of(tactic);
         return "cublasLt heuristic " + std::to_string(index_of(tactic)) + (split > 1 ? " splitk " + std::to_string(split) : "") +

@@ -1,7 +1,8 @@
 // Convolution layer (NHWC, fp32, fp16 or bf16, grouped/depthwise): cuDNN's graph API with bias, residual and activation
 // fused into the graph where an engine supports it, cuDNN's legacy API with the epilogue applied by our own kernel, or
-// one of our convolution kernels (direct, depthwise, few input channels, pointwise) with it fused; autotuning times them all. fp32 convolutions run with CUDNN_FMA_MATH: TF32 tensor cores are never used.
-// fp16 convolutions accumulate in fp32 (CUDNN_DATA_FLOAT compute type) and may use tensor cores.
+// one of our convolution kernels (direct, depthwise, few input channels, pointwise) with it fused; autotuning times
+// them all. fp32 convolutions run with CUDNN_FMA_MATH: TF32 tensor cores are never used. fp16 and bf16 convolutions
+// accumulate in fp32 (CUDNN_DATA_FLOAT compute type) and may use tensor cores.
 #include "conv_graph.h"
 #include "engine.h"
 #include "kernels/kernels.h"
@@ -414,7 +415,8 @@ private:
     // Whether one of our kernels (`own`) runs this convolution: the direct kernel runs every one; the others when their
     // switch is on and they take these shapes. TRTN_DEPTHWISE=0, TRTN_SMALL_CHANNEL=0 and TRTN_POINTWISE=0 keep them
     // out (A/B runs against cuDNN's engines). On the H100 the small-channel kernel lost to cuDNN in fp16 (ResNet-50's
-    // stem at batch 32: 0.28 against 0.19 ms); in bf16, where cuDNN's best engine takes 0.33 ms, it may win.
+    // stem at batch 32: 0.28 against 0.19 ms); in bf16, where cuDNN's best engine takes 0.33 ms, it may win (not yet
+    // measured in bf16).
     bool own_usable(std::vector<TensorView>& t, ConvImpl own) {
         static const bool depthwise = !env_is("TRTN_DEPTHWISE", "0");
         static const bool small_channel = !env_is("TRTN_SMALL_CHANNEL", "0");
@@ -430,8 +432,8 @@ private:
         }
     }
 
-    // One of our own convolution kernels (conv_direct, conv_depthwise, conv_small_channel, conv_pointwise: the same arguments), its
-    // epilogue included.
+    // One of our own convolution kernels (conv_direct, conv_depthwise, conv_small_channel, conv_pointwise: the same
+    // arguments), its epilogue included.
     template <class Kernel>
     void run_own(std::vector<TensorView>& t, RunEnv& env, Kernel kernel) {
         auto& p = params<trtn_conv_params>();

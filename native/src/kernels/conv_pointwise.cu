@@ -57,8 +57,7 @@ __device__ __forceinline__ void copy_async_wait() {
 // a block's few products leave the loads' latency as its cost, for hundreds of input channels (a projection over 960).
 // Both operands are staged as rows of input channels (the activations' pixels, the weights' output channels), which is
 // the layout mma.sync's row-major A and column-major B fragments read; a row's stride of BK + 8 values puts the 8 rows
-// a fragment load reads in distinct banks.
-// Bias: float (convolutions) or T (GEMMs).
+// a fragment load reads in distinct banks. Bias: float (convolutions) or T (GEMMs).
 template <class T, class Bias, int BM, int BN, int BK, int STAGES>
 __global__ void __launch_bounds__(kPointwiseThreads)
 pointwise_mma_kernel(const T* __restrict__ x, const T* __restrict__ w, const Bias* __restrict__ bias, const T* __restrict__ res,
