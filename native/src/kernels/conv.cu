@@ -187,27 +187,66 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
         }
         if constexpr (KS > 0) {
             constexpr int span = (TQ - 1) * STRIDE + KS;
+            using Pixel = WindowPixel<T, V>;
             const int col0 = q0 * STRIDE - p.pad_w;
-            #pragma unroll
-            for (int r = 0; r < KS; ++r) {
-                const int h = pp * STRIDE - p.pad_h + r;
-                if (h < 0 || h >= H) continue;
-                const T* row = x + (n * H + h) * W * C + c;
-                using Pixel = WindowPixel<T, V>;
-                Pixel win[span];
-                #pragma unroll
-                for (int i = 0; i < span; ++i) {
-                    const int col = col0 + i;
-                    win[i] = col >= 0 && col < W ? *reinterpret_cast<const Pixel*>(row + col * C) : Pixel{};
-                }
-                #pragma unroll
-                for (int s = 0; s < KS; ++s) {
-                    float wv[V];
-                    tap_weights(r * KS + s, wv);
+            // 16-bit types with a small window (16 registers or fewer: the narrow split, 3x3 at 1 or 2 columns) load
+            // the next input row while they multiply this one. Row by row, each row's loads waited for the previous
+            // row's products (a branch per row kept the compiler from issuing them earlier): at batch 1, where a thread
+            // has one output position, the 7 rows of a 7x7 filter were 7 load latencies end to end. Rows outside the
+            // image multiply zeros instead of branching. Larger windows keep the row-by-row form (prefetched, they
+            // would cost registers, and their threads have more positions to hide latency with), and so does fp32:
+            // prefetched, nvcc 11.8 gave its narrow 7x7 kernels 168 registers (32 row by row).
+            if constexpr (sizeof(T) == 2 && sizeof(Pixel) * span <= 64) {
+                const int h0 = pp * STRIDE - p.pad_h;
+                auto load_row = [&](int r, Pixel (&win)[span]) {
+                    const int h = h0 + r;
+                    const bool inside = h >= 0 && h < H;
+                    const T* row = x + (n * H + (inside ? h : 0)) * W * C + c;
                     #pragma unroll
-                    for (int j = 0; j < TQ; ++j) {
+                    for (int i = 0; i < span; ++i) {
+                        const int col = col0 + i;
+                        win[i] = inside && col >= 0 && col < W ? *reinterpret_cast<const Pixel*>(row + col * C) : Pixel{};
+                    }
+                };
+                Pixel cur[span], next[span];
+                load_row(0, cur);
+                #pragma unroll
+                for (int r = 0; r < KS; ++r) {
+                    if (r + 1 < KS) load_row(r + 1, next);
+                    #pragma unroll
+                    for (int s = 0; s < KS; ++s) {
+                        float wv[V];
+                        tap_weights(r * KS + s, wv);
                         #pragma unroll
-                        for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(win[j * STRIDE + s], v) * wv[v];
+                        for (int j = 0; j < TQ; ++j) {
+                            #pragma unroll
+                            for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(cur[j * STRIDE + s], v) * wv[v];
+                        }
+                    }
+                    #pragma unroll
+                    for (int i = 0; i < span; ++i) cur[i] = next[i];
+                }
+            } else {
+                #pragma unroll
+                for (int r = 0; r < KS; ++r) {
+                    const int h = pp * STRIDE - p.pad_h + r;
+                    if (h < 0 || h >= H) continue;
+                    const T* row = x + (n * H + h) * W * C + c;
+                    Pixel win[span];
+                    #pragma unroll
+                    for (int i = 0; i < span; ++i) {
+                        const int col = col0 + i;
+                        win[i] = col >= 0 && col < W ? *reinterpret_cast<const Pixel*>(row + col * C) : Pixel{};
+                    }
+                    #pragma unroll
+                    for (int s = 0; s < KS; ++s) {
+                        float wv[V];
+                        tap_weights(r * KS + s, wv);
+                        #pragma unroll
+                        for (int j = 0; j < TQ; ++j) {
+                            #pragma unroll
+                            for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(win[j * STRIDE + s], v) * wv[v];
+                        }
                     }
                 }
             }
