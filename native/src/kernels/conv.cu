@@ -223,8 +223,10 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
                             for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(cur[j * STRIDE + s], v) * wv[v];
                         }
                     }
-                    #pragma unroll
-                    for (int i = 0; i < span; ++i) cur[i] = next[i];
+                    if (r + 1 < KS) {
+                        #pragma unroll
+                        for (int i = 0; i < span; ++i) cur[i] = next[i];
+                    }
                 }
             } else {
                 #pragma unroll
