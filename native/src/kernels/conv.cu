@@ -189,6 +189,19 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
             constexpr int span = (TQ - 1) * STRIDE + KS;
             using Pixel = WindowPixel<T, V>;
             const int col0 = q0 * STRIDE - p.pad_w;
+            // acc += window row r (held in win) times the filter's row r.
+            auto multiply_row = [&](int r, const Pixel (&win)[span]) {
+                #pragma unroll
+                for (int s = 0; s < KS; ++s) {
+                    float wv[V];
+                    tap_weights(r * KS + s, wv);
+                    #pragma unroll
+                    for (int j = 0; j < TQ; ++j) {
+                        #pragma unroll
+                        for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(win[j * STRIDE + s], v) * wv[v];
+                    }
+                }
+            };
             // 16-bit types with a small window (16 registers or fewer: the narrow split, 3x3 at 1 or 2 columns) load
             // the next input row while they multiply this one. Row by row, each row's loads waited for the previous
             // row's products (a branch per row kept the compiler from issuing them earlier): at batch 1, where a thread
@@ -213,16 +226,7 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
                 #pragma unroll
                 for (int r = 0; r < KS; ++r) {
                     if (r + 1 < KS) load_row(r + 1, next);
-                    #pragma unroll
-                    for (int s = 0; s < KS; ++s) {
-                        float wv[V];
-                        tap_weights(r * KS + s, wv);
-                        #pragma unroll
-                        for (int j = 0; j < TQ; ++j) {
-                            #pragma unroll
-                            for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(cur[j * STRIDE + s], v) * wv[v];
-                        }
-                    }
+                    multiply_row(r, cur);
                     if (r + 1 < KS) {
                         #pragma unroll
                         for (int i = 0; i < span; ++i) cur[i] = next[i];
@@ -240,16 +244,7 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
                         const int col = col0 + i;
                         win[i] = col >= 0 && col < W ? *reinterpret_cast<const Pixel*>(row + col * C) : Pixel{};
                     }
-                    #pragma unroll
-                    for (int s = 0; s < KS; ++s) {
-                        float wv[V];
-                        tap_weights(r * KS + s, wv);
-                        #pragma unroll
-                        for (int j = 0; j < TQ; ++j) {
-                            #pragma unroll
-                            for (int v = 0; v < V; ++v) acc[j][v] += window_value<T, V>(win[j * STRIDE + s], v) * wv[v];
-                        }
-                    }
+                    multiply_row(r, win);
                 }
             }
         } else {
