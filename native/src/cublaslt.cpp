@@ -119,7 +119,8 @@ public:
         if (batch_b == 1 && batch_a > 1 && !p.trans_a) { M *= batch_a; batch = 1; batch_a = 1; }
         M_ = M; N_ = N; K_ = K; batch_ = batch;
         if (M * N == 0) return 0;
-        mma_shape_ = {batch, M, N, K, batch_a == 1, batch_b == 1};
+        a_shared_ = batch_a == 1;
+        b_shared_ = batch_b == 1;
         mma_usable_ = mma_enabled() && !p.trans_a && p.trans_b && kernels::gemm_mma_applies(a.dtype, batch, M, N, K);
 
         cudaDataType_t dt = a.dtype == TRTN_FLOAT16 ? CUDA_R_16F : a.dtype == TRTN_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
@@ -261,7 +262,8 @@ private:
         auto* bias = p.has_bias ? opt_in(t, 2) : nullptr;
         if (is_mma_tactic(i)) {
             auto* residual = has_residual_ ? opt_in(t, 3) : nullptr;
-            kernels::gemm_mma(y.dtype, a.ptr, b.ptr, bias ? bias->ptr : nullptr, residual ? residual->ptr : nullptr, y.ptr, mma_shape_,
+            kernels::gemm_mma(y.dtype, a.ptr, b.ptr, bias ? bias->ptr : nullptr, residual ? residual->ptr : nullptr, y.ptr,
+                              kernels::GemmMmaShape{batch_, M_, N_, K_, a_shared_, b_shared_},
                               p.alpha, p.act, env.stream, kernels::kPointwiseTiles[i - kMmaTactic]);
             return;
         }
@@ -362,7 +364,7 @@ private:
     bool post_act_ = false;
     bool has_residual_ = false;
     bool mma_usable_ = false;
-    kernels::GemmMmaShape mma_shape_{};
+    bool a_shared_ = false, b_shared_ = false;  // an operand stored once for every batch
     int64_t M_ = 0, N_ = 0, K_ = 0, batch_ = 1;
 };
 

@@ -208,7 +208,9 @@ conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const fl
             // has one output position, the 7 rows of a 7x7 filter were 7 load latencies end to end. Rows outside the
             // image multiply zeros instead of branching. Larger windows keep the row-by-row form (prefetched, they
             // would cost registers, and their threads have more positions to hide latency with), and so does fp32:
-            // prefetched, nvcc 11.8 gave its narrow 7x7 kernels 168 registers (32 row by row).
+            // prefetched, nvcc 11.8 gave its narrow 7x7 kernels 168 registers (32 row by row). The row-by-row form keeps
+            // its own loads: calling load_row there changed every variant's registers and gave fp32's 7x7 at 2 columns
+            // a 16-byte stack frame.
             if constexpr (sizeof(T) == 2 && sizeof(Pixel) * span <= 64) {
                 const int h0 = pp * STRIDE - p.pad_h;
                 auto load_row = [&](int r, Pixel (&win)[span]) {
