@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 
 namespace trtn::kernels {
 namespace {
@@ -184,22 +185,42 @@ pointwise_mma_kernel(const T* __restrict__ x, const T* __restrict__ w, const Bia
             }
 }
 
+// The kernel compiled for each entry of kPointwiseTiles, in the list's order; a tile added to the list fails to compile
+// here until it has its kernel. Stage depth and count stay within 48 KB of static shared memory: 40, 40.5 and 36 KB.
+static_assert(std::size(kPointwiseTiles) == 3 && kPointwiseTiles[0].pixels == 64 && kPointwiseTiles[0].channels == 64 &&
+                  kPointwiseTiles[1].pixels == 32 && kPointwiseTiles[1].channels == 64 && kPointwiseTiles[2].pixels == 32 &&
+                  kPointwiseTiles[2].channels == 32,
+              "kPointwiseTiles and pointwise_kernel's instantiations must list the same tiles in the same order");
 template <class T, class Bias>
-void launch_pointwise(const T* x, const T* w, const Bias* bias, const T* res, T* y, const PointwiseDims& d, const PointwiseEpilogue& e,
-                      int64_t batch, PointwiseTile tile, cudaStream_t s) {
-    // Stage depth and count within 48 KB of static shared memory: 40, 40.5 and 36 KB.
-    auto kernel = tile.pixels == 64 ? pointwise_mma_kernel<T, Bias, 64, 64, 32, 4>
-                : tile.channels == 64 ? pointwise_mma_kernel<T, Bias, 32, 64, 64, 3> : pointwise_mma_kernel<T, Bias, 32, 32, 64, 4>;
-    dim3 grid((unsigned)((d.pixels + tile.pixels - 1) / tile.pixels), (unsigned)((d.K + tile.channels - 1) / tile.channels), (unsigned)batch);
-    bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
-    kernel<<<grid, kPointwiseThreads, 0, s>>>(x, w, bias, res, y, d, e, pairs);
+auto pointwise_kernel(size_t tile_index) {
+    switch (tile_index) {
+        case 0: return pointwise_mma_kernel<T, Bias, 64, 64, 32, 4>;
+        case 1: return pointwise_mma_kernel<T, Bias, 32, 64, 64, 3>;
+        default: return pointwise_mma_kernel<T, Bias, 32, 32, 64, 4>;
+    }
+}
+
+// Where `t` is in kPointwiseTiles, or the list's size.
+size_t tile_index(PointwiseTile t) {
+    size_t i = 0;
+    while (i < std::size(kPointwiseTiles) && (kPointwiseTiles[i].pixels != t.pixels || kPointwiseTiles[i].channels != t.channels)) ++i;
+    return i;
 }
 
 void require_tile(const char* what, PointwiseTile t) {
-    bool known = false;
-    for (PointwiseTile k : kPointwiseTiles) known = known || (k.pixels == t.pixels && k.channels == t.channels);
-    require(known, TRTN_INVALID_ARGUMENT, std::string(what) + ": no kernel for tiles of " + std::to_string(t.pixels) + " rows by " +
-                                              std::to_string(t.channels) + " columns (64x64, 32x64 and 32x32 are compiled)");
+    require(tile_index(t) < std::size(kPointwiseTiles), TRTN_INVALID_ARGUMENT,
+            std::string(what) + ": no kernel for tiles of " + std::to_string(t.pixels) + " rows by " + std::to_string(t.channels) +
+                " columns (64x64, 32x64 and 32x32 are compiled)");
+}
+
+// Callers have passed `tile` through require_tile.
+template <class T, class Bias>
+void launch_pointwise(const T* x, const T* w, const Bias* bias, const T* res, T* y, const PointwiseDims& d, const PointwiseEpilogue& e,
+                      int64_t batch, PointwiseTile tile, cudaStream_t s) {
+    auto kernel = pointwise_kernel<T, Bias>(tile_index(tile));
+    dim3 grid((unsigned)((d.pixels + tile.pixels - 1) / tile.pixels), (unsigned)((d.K + tile.channels - 1) / tile.channels), (unsigned)batch);
+    bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
+    kernel<<<grid, kPointwiseThreads, 0, s>>>(x, w, bias, res, y, d, e, pairs);
 }
 
 // The grid's limits (tiles of 32 rows in x, under 2^31; tiles of 32 columns in y and batches in z, at most 65535), the
