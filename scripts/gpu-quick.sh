@@ -6,8 +6,8 @@
 # under $OUT.
 # On a warm machine a later call rebuilds only what changed in native/ and reuses the exported models.
 # Environment: TRTN_MODELS (default "vit_b_16 resnet50"), TRTN_REFERENCE_N (default 64), TRTN_QUICK_TESTS=0 skips
-#              the tests, TRTN_QUICK_SELFTEST=0 the native self-test, and gpu-bench.sh's TRTN_BENCH_*
-#              (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
+#              the tests, TRTN_QUICK_SELFTEST=0 the native self-test, TRTN_QUICK_BENCH=0 the benchmarks, and
+#              gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
 set -uo pipefail
 here="$(pwd)"
 OUTDIR="${OUT:-$here/out}"
@@ -52,7 +52,9 @@ if [ "${TRTN_QUICK_TESTS:-1}" != 0 ]; then
   grep -E "^RESULT|\[FAIL\]|passed, " "$OUTDIR/gpu-test-console.log" | head -30
   echo "== tests done ($((SECONDS - t0)) s)"
 fi
-TRTN_BENCH_MODELS="${TRTN_BENCH_MODELS:-$models}" bash scripts/gpu-bench.sh "$OUTDIR" | grep -v "^BENCH engine=pytorch"
+if [ "${TRTN_QUICK_BENCH:-1}" != 0 ]; then
+  TRTN_BENCH_MODELS="${TRTN_BENCH_MODELS:-$models}" bash scripts/gpu-bench.sh "$OUTDIR" | grep -v "^BENCH engine=pytorch"
+fi
 echo "== done ($((SECONDS - t0)) s)"
 rm -f "$OUTDIR/gpu-tests.trx" "$OUTDIR/gpu-tests.xml"
 # At most 8 files come back from a device call: RESULTS.md and bench.log travel alone, every other log in logs.tgz
