@@ -11,6 +11,7 @@
 #include <cublasLt.h>
 
 #include <algorithm>
+#include <iterator>
 #include <numeric>
 
 namespace trtn {
@@ -62,7 +63,7 @@ int index_of(int32_t tactic) { return tactic < 0 ? -1 : (int)(tactic % kMaxAlgos
 // Our tensor-core kernel's tactics: kMmaTactic + i runs it with kernels::kPointwiseTiles[i], beyond every cuBLASLt
 // tactic (index + kMaxAlgos * code stays under 128).
 constexpr int32_t kMmaTactic = 1000;
-constexpr int kMmaTiles = static_cast<int>(sizeof(kernels::kPointwiseTiles) / sizeof(kernels::kPointwiseTiles[0]));
+constexpr int kMmaTiles = static_cast<int>(std::size(kernels::kPointwiseTiles));
 bool is_mma_tactic(int32_t tactic) { return tactic >= kMmaTactic && tactic < kMmaTactic + kMmaTiles; }
 
 int64_t gcd_align(int64_t bytes) {
@@ -82,8 +83,7 @@ public:
     // What a tactic runs, as profiles and the autotuning log name it.
     std::string name_of(int32_t tactic) const {
         if (is_mma_tactic(tactic)) {
-            kernels::PointwiseTile tile = kernels::kPointwiseTiles[tactic - kMmaTactic];
-            return "mma kernel, " + std::to_string(tile.pixels) + "x" + std::to_string(tile.channels) + " tiles" +
+            return "mma kernel, " + kernels::tile_text(kernels::kPointwiseTiles[tactic - kMmaTactic]) + " tiles" +
                    (has_residual_ ? " +residual" : "");
         }
         int split = split_of(tactic);

@@ -84,7 +84,7 @@ std::string depthwise_name(kernels::DepthwiseSplit split) {
 }
 
 std::string pointwise_name(kernels::PointwiseTile tile) {
-    return "pointwise conv kernel, " + std::to_string(tile.pixels) + "x" + std::to_string(tile.channels) + " tiles";
+    return "pointwise conv kernel, " + kernels::tile_text(tile) + " tiles";
 }
 
 // How many graph configurations autotuning builds per graph (heuristics order), and how many of them may be

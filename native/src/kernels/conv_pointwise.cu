@@ -185,18 +185,15 @@ pointwise_mma_kernel(const T* __restrict__ x, const T* __restrict__ w, const Bia
             }
 }
 
-// The kernel compiled for each entry of kPointwiseTiles, in the list's order; a tile added to the list fails to compile
-// here until it has its kernel. Stage depth and count stay within 48 KB of static shared memory: 40, 40.5 and 36 KB.
-static_assert(std::size(kPointwiseTiles) == 3 && kPointwiseTiles[0].pixels == 64 && kPointwiseTiles[0].channels == 64 &&
-                  kPointwiseTiles[1].pixels == 32 && kPointwiseTiles[1].channels == 64 && kPointwiseTiles[2].pixels == 32 &&
-                  kPointwiseTiles[2].channels == 32,
-              "kPointwiseTiles and pointwise_kernel's instantiations must list the same tiles in the same order");
+// The kernel compiled for each entry of kPointwiseTiles, by its index. Each tile's stage depth and count keep it within
+// 48 KB of static shared memory (the kernel asserts it): 40, 40.5 and 36 KB.
+static_assert(std::size(kPointwiseTiles) == 3, "pointwise_kernel instantiates one kernel per entry of kPointwiseTiles");
 template <class T, class Bias>
 auto pointwise_kernel(size_t tile_index) {
     switch (tile_index) {
-        case 0: return pointwise_mma_kernel<T, Bias, 64, 64, 32, 4>;
-        case 1: return pointwise_mma_kernel<T, Bias, 32, 64, 64, 3>;
-        default: return pointwise_mma_kernel<T, Bias, 32, 32, 64, 4>;
+        case 0: return pointwise_mma_kernel<T, Bias, kPointwiseTiles[0].pixels, kPointwiseTiles[0].channels, 32, 4>;
+        case 1: return pointwise_mma_kernel<T, Bias, kPointwiseTiles[1].pixels, kPointwiseTiles[1].channels, 64, 3>;
+        default: return pointwise_mma_kernel<T, Bias, kPointwiseTiles[2].pixels, kPointwiseTiles[2].channels, 64, 4>;
     }
 }
 
@@ -208,9 +205,11 @@ size_t tile_index(PointwiseTile t) {
 }
 
 void require_tile(const char* what, PointwiseTile t) {
-    require(tile_index(t) < std::size(kPointwiseTiles), TRTN_INVALID_ARGUMENT,
-            std::string(what) + ": no kernel for tiles of " + std::to_string(t.pixels) + " rows by " + std::to_string(t.channels) +
-                " columns (64x64, 32x64 and 32x32 are compiled)");
+    if (tile_index(t) < std::size(kPointwiseTiles)) return;
+    std::string compiled;
+    for (PointwiseTile k : kPointwiseTiles) compiled += (compiled.empty() ? "" : ", ") + tile_text(k);
+    fail(TRTN_INVALID_ARGUMENT, std::string(what) + ": no kernel for tiles of " + tile_text(t) + " (rows by columns; compiled: " +
+                                    compiled + ")");
 }
 
 // Callers have passed `tile` through require_tile.

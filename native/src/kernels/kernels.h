@@ -95,6 +95,8 @@ struct PointwiseTile {
     int channels = 64;
 };
 inline constexpr PointwiseTile kPointwiseTiles[] = {{64, 64}, {32, 64}, {32, 32}};
+// A tile as names and messages give it: "64x32" is 64 pixels (rows) by 32 channels (columns).
+inline std::string tile_text(PointwiseTile tile) { return std::to_string(tile.pixels) + "x" + std::to_string(tile.channels); }
 bool conv_pointwise_applies(int32_t dtype, const int64_t* x_dims, const int64_t* w_dims, const trtn_conv_params& p);
 void conv_pointwise(int32_t dtype, const void* x, const void* w, const float* bias, const void* residual, void* y,
                     const int64_t* x_dims, const int64_t* w_dims, const int64_t* y_dims, const trtn_conv_params& p, cudaStream_t s,
