@@ -6,8 +6,10 @@
 # under $OUT.
 # On a warm machine a later call rebuilds only what changed in native/ and reuses the exported models.
 # Environment: TRTN_MODELS (default "vit_b_16 resnet50"), TRTN_REFERENCE_N (default 64), TRTN_QUICK_TESTS=0 skips
-#              the tests, TRTN_QUICK_SELFTEST=0 the native self-test, TRTN_QUICK_BENCH=0 the benchmarks, and
-#              gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
+#              the tests, TRTN_QUICK_TEST_METHOD the tests' xunit -method pattern (default "*MatchesOnnxRuntime*";
+#              empty: every GPU test, the precision-protection and engine tests too), TRTN_QUICK_SELFTEST=0 the native
+#              self-test, TRTN_QUICK_BENCH=0 the benchmarks, and gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS
+#              defaults to TRTN_MODELS).
 set -uo pipefail
 here="$(pwd)"
 OUTDIR="${OUT:-$here/out}"
@@ -47,7 +49,9 @@ wait $export_pid
 grep -E "exported|rc=|Error|error" "$OUTDIR/export.log" | tail -6
 echo "== models exported ($((SECONDS - t0)) s)"
 if [ "${TRTN_QUICK_TESTS:-1}" != 0 ]; then
-  TRTN_SKIP_NATIVE=1 TRTN_MODELS_DIR=/tmp/trtn-models OUT="$OUTDIR" bash /tmp/bundle/scripts/gpu-test.sh -method "*MatchesOnnxRuntime*" \
+  method="${TRTN_QUICK_TEST_METHOD-*MatchesOnnxRuntime*}"
+  filter=(); [ -n "$method" ] && filter=(-method "$method")
+  TRTN_SKIP_NATIVE=1 TRTN_MODELS_DIR=/tmp/trtn-models OUT="$OUTDIR" bash /tmp/bundle/scripts/gpu-test.sh "${filter[@]}" \
     > "$OUTDIR/gpu-test-console.log" 2>&1
   grep -E "^RESULT|\[FAIL\]|passed, " "$OUTDIR/gpu-test-console.log" | head -30
   echo "== tests done ($((SECONDS - t0)) s)"
