@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.Tests;
@@ -13,14 +14,7 @@ public class SampleCliTests
     private static readonly string Sample = typeof(SampleCliTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "SamplePath").Value!;
 
-    private static string Digits => Path.Combine(RepoRoot(), "demo", "digits", "digits.onnx");
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "demo", "digits", "digits.onnx"))) return d.FullName;
-        throw new InvalidOperationException("demo/digits/digits.onnx not found above " + AppContext.BaseDirectory);
-    }
+    private static string Digits => RepoRoot.Combine("demo", "digits", "digits.onnx");
 
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
@@ -117,7 +111,7 @@ public class SampleCliTests
     [Fact]
     public void FailureExitsWithOneAndOneLineWithoutStackTrace()
     {
-        var (code, _, err) = Run("inspect", Path.Combine(RepoRoot(), "README.md"));
+        var (code, _, err) = Run("inspect", RepoRoot.Combine("README.md"));
         Assert.Equal(1, code);
         Assert.StartsWith("inspect: error (InvalidModel): ", err);
         Assert.Single(err.TrimEnd().Split('\n'));

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using TrtNative.Compiler;
 using TrtNative.Interop;
+using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.Tests.Compiler;
@@ -44,7 +45,7 @@ public class LayerKindsTests
     {
         // engine.cpp's trtn_engine_add_layer keeps its own list (the no-CUDA build has no entry point to ask it), so
         // the C# table is compared with the source text: the kinds named on the "? 3" and "? 2" lines, 1 otherwise.
-        string engine = File.ReadAllText(Path.Combine(RepoRoot(), "native", "src", "engine.cpp"));
+        string engine = File.ReadAllText(RepoRoot.Combine("native", "src", "engine.cpp"));
         int at = engine.IndexOf("int min_inputs =", StringComparison.Ordinal);
         Assert.True(at >= 0, "min_inputs not found in native/src/engine.cpp");
         string expr = engine[at..engine.IndexOf(';', at)];
@@ -57,13 +58,6 @@ public class LayerKindsTests
                 : System.Text.RegularExpressions.Regex.IsMatch(parts[1], $@"\b{name}\b") ? 2 : 1;
             Assert.True(native == k.MinInputs, $"{k.Kind}: engine.cpp needs {native} inputs, LayerKinds says {k.MinInputs}");
         }
-    }
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "native", "src", "engine.cpp"))) return d.FullName;
-        throw new InvalidOperationException("native/src/engine.cpp not found above " + AppContext.BaseDirectory);
     }
 }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using TrtNative.Interop;
 using TrtNative.Runtime;
 using TrtNative.Tests.Cuda;
+using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.Tests.Interop;
@@ -17,7 +18,7 @@ public class NativeAbiTests
 
     private static string BuildNoCudaLibrary()
     {
-        string root = FindRepoRoot();
+        string root = RepoRoot.Path;
         string build = Path.Combine(Path.GetTempPath(), $"trtn-native-nocuda-{Environment.ProcessId}");
         Run("cmake", $"-S \"{Path.Combine(root, "native")}\" -B \"{build}\" -DTRTN_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Release");
         Run("cmake", $"--build \"{build}\"");
@@ -25,13 +26,6 @@ public class NativeAbiTests
         Assert.True(File.Exists(lib), $"cmake did not produce {lib}");
         Environment.SetEnvironmentVariable("TRTN_NATIVE_LIBRARY", lib);
         return lib;
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "native", "CMakeLists.txt"))) return d.FullName;
-        throw new InvalidOperationException("native/CMakeLists.txt not found above " + AppContext.BaseDirectory);
     }
 
     private static void Run(string file, string args)

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
 using TrtNative.Interop;
+using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.Tests.Interop;
@@ -78,7 +79,7 @@ public class StructLayoutTests
     [CCompilerFact]
     public void EveryHeaderStructMatchesItsMirrorFieldByField()
     {
-        string header = Path.Combine(RepoRoot(), "native", "include", "trtnative.h");
+        string header = RepoRoot.Combine("native", "include", "trtnative.h");
         var structs = ParseHeader(File.ReadAllText(header));
         // The parameter structs of every layer kind and the info structs must all be there.
         Assert.True(structs.Count >= 19, $"only {structs.Count} structs read from {header}");
@@ -181,13 +182,6 @@ public class StructLayoutTests
         stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, $"{file} {string.Join(" ", args)} failed ({p.ExitCode}):\n{stdout}{err.Result}");
-    }
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "native", "include", "trtnative.h"))) return d.FullName;
-        throw new InvalidOperationException("native/include/trtnative.h not found above " + AppContext.BaseDirectory);
     }
 }
 
