@@ -8,8 +8,9 @@
 # Environment: TRTN_MODELS (default "vit_b_16 resnet50"), TRTN_REFERENCE_N (default 64), TRTN_QUICK_TESTS=0 skips
 #              the tests, TRTN_QUICK_TEST_METHOD the tests' xunit -method pattern (default "*MatchesOnnxRuntime*";
 #              empty: every GPU test, the precision-protection and engine tests too), TRTN_QUICK_SELFTEST=0 the native
-#              self-test, TRTN_QUICK_BENCH=0 the benchmarks, and gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS
-#              defaults to TRTN_MODELS).
+#              self-test, TRTN_QUICK_SELFTEST_AB settings (space-separated VAR=value) each run the self-test once
+#              more with that setting (selftest-VAR=value.log; e.g. "TRTN_PDL=1"), TRTN_QUICK_BENCH=0 the benchmarks,
+#              and gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
 set -uo pipefail
 here="$(pwd)"
 OUTDIR="${OUT:-$here/out}"
@@ -44,6 +45,10 @@ echo "== native built ($((SECONDS - t0)) s)"
 if [ "${TRTN_QUICK_SELFTEST:-1}" != 0 ] && [ -x /tmp/bundle/build/native/trtn_selftest ]; then
   timeout 240 /tmp/bundle/build/native/trtn_selftest > "$OUTDIR/selftest.log" 2>&1
   echo "== selftest rc=$? ($((SECONDS - t0)) s): $(grep -E 'FAIL' "$OUTDIR/selftest.log" | head -10 | tr '\n' ';') $(tail -1 "$OUTDIR/selftest.log")"
+  for setting in ${TRTN_QUICK_SELFTEST_AB:-}; do
+    timeout 240 env "$setting" /tmp/bundle/build/native/trtn_selftest > "$OUTDIR/selftest-$setting.log" 2>&1
+    echo "== selftest with $setting rc=$? ($((SECONDS - t0)) s): $(grep -E 'FAIL' "$OUTDIR/selftest-$setting.log" | head -10 | tr '\n' ';') $(tail -1 "$OUTDIR/selftest-$setting.log")"
+  done
 fi
 wait $export_pid
 grep -E "exported|rc=|Error|error" "$OUTDIR/export.log" | tail -6

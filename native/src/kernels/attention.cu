@@ -28,6 +28,7 @@ template <class T>
 __global__ void attention_tile(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ o,
                                View qv, View kv, View vv, View ov, int64_t n1, int sq, int skv, int d, int dv, int rows,
                                float scale) {
+    wait_for_producer();
     extern __shared__ float smem[];
     float* qs = smem;                    // [rows][d] query rows, pre-scaled
     float* p = smem + (size_t)rows * d;  // [rows][skv] scores, then probabilities
@@ -167,6 +168,7 @@ template <class T>
 __global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ o,
                                      View qv, View kv, View vv, View ov, int64_t n1, int sq, int skv, int d, int dv, float scale,
                                      int vec_q, int vec_k, int vec_v) {
+    wait_for_producer();
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     using namespace nvcuda;
     extern __shared__ __align__(128) unsigned char mma_smem[];
@@ -269,17 +271,17 @@ void attention(int32_t dtype, const void* q, const void* k, const void* v, void*
     dim3 grid((unsigned)((sq + rows - 1) / rows), (unsigned)(n0 * n1));
     if (dtype == TRTN_FLOAT16) {
         allow_shared<__half>(budget);
-        attention_tile<__half><<<grid, kThreads, shared, s>>>(static_cast<const __half*>(q), static_cast<const __half*>(k),
+        launch_kernel(attention_tile<__half>, grid, kThreads, shared, s, static_cast<const __half*>(q), static_cast<const __half*>(k),
                                                static_cast<const __half*>(v), static_cast<__half*>(o), view_of(qs), view_of(ks),
                                                view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     } else if (dtype == TRTN_BFLOAT16) {
         allow_shared<__nv_bfloat16>(budget);
-        attention_tile<__nv_bfloat16><<<grid, kThreads, shared, s>>>(static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),
+        launch_kernel(attention_tile<__nv_bfloat16>, grid, kThreads, shared, s, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),
                                                static_cast<const __nv_bfloat16*>(v), static_cast<__nv_bfloat16*>(o), view_of(qs), view_of(ks),
                                                view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     } else {
         allow_shared<float>(budget);
-        attention_tile<float><<<grid, kThreads, shared, s>>>(static_cast<const float*>(q), static_cast<const float*>(k),
+        launch_kernel(attention_tile<float>, grid, kThreads, shared, s, static_cast<const float*>(q), static_cast<const float*>(k),
                                                static_cast<const float*>(v), static_cast<float*>(o), view_of(qs), view_of(ks),
                                                view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     }
@@ -308,12 +310,12 @@ void attention_mma(int32_t dtype, const void* q, const void* k, const void* v, v
     int vq = vec_ok(q, qs, n0, n1, d), vk = vec_ok(k, ks, n0, n1, d), vv = vec_ok(v, vs, n0, n1, dv);
     if (dtype == TRTN_FLOAT16) {
         allow_optin(reinterpret_cast<const void*>(attention_mma_kernel<__half>));
-        attention_mma_kernel<__half><<<grid, 32 * warps, shared, s>>>(static_cast<const __half*>(q), static_cast<const __half*>(k),
+        launch_kernel(attention_mma_kernel<__half>, grid, 32 * warps, shared, s, static_cast<const __half*>(q), static_cast<const __half*>(k),
             static_cast<const __half*>(v), static_cast<__half*>(o), view_of(qs), view_of(ks), view_of(vs), view_of(os), n1, (int)sq,
             (int)skv, (int)d, (int)dv, scale, vq, vk, vv);
     } else {
         allow_optin(reinterpret_cast<const void*>(attention_mma_kernel<__nv_bfloat16>));
-        attention_mma_kernel<__nv_bfloat16><<<grid, 32 * warps, shared, s>>>(static_cast<const __nv_bfloat16*>(q),
+        launch_kernel(attention_mma_kernel<__nv_bfloat16>, grid, 32 * warps, shared, s, static_cast<const __nv_bfloat16*>(q),
             static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v), static_cast<__nv_bfloat16*>(o), view_of(qs),
             view_of(ks), view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, scale, vq, vk, vv);
     }

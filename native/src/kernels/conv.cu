@@ -26,6 +26,7 @@ struct ConvDims {
 template <class T, class I, int LANES, int V>
 __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                                    const T* __restrict__ res, T* __restrict__ y, ConvDims d, trtn_conv_params p) {
+    wait_for_producer();
     const I total = (I)(d.N * d.P * d.Q * d.K);
     const I K = (I)d.K, Q = (I)d.Q, P = (I)d.P, Kg = (I)(d.K / p.groups), Cg = (I)d.Cg;
     const int H = (int)d.H, W = (int)d.W, R = (int)d.R, S = (int)d.S;
@@ -124,6 +125,7 @@ template <class T, int V, int TQ, int KS, int STRIDE>
 __global__ void __launch_bounds__(kDepthwiseThreads)
 conv_depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
                       T* __restrict__ y, ConvDims d, trtn_conv_params p) {
+    wait_for_producer();
     extern __shared__ float4 taps_storage[];  // [R*S][tile channels + kDepthwiseTapPad] floats, 16-byte aligned
     float* taps = reinterpret_cast<float*>(taps_storage);
     const int RS = KS > 0 ? KS * KS : (int)(d.R * d.S);  // a constant divisor below where the shape is compiled in
@@ -360,6 +362,7 @@ template <class T, int NT>
 __global__ void __launch_bounds__(32 * kSmallWarps, 3)
 conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias, const T* __restrict__ res,
                           T* __restrict__ y, ConvDims d, trtn_conv_params p, int kp, int pixels, bool pairs) {
+    wait_for_producer();
     constexpr int K = NT * 8, KS = K + 8;  // KS: 8 rows of 64-bit accumulator stores start in distinct banks
     extern __shared__ __align__(128) unsigned char small_smem[];
     const int ldb = kp + 8;  // the weights' row stride: the 8 rows a fragment load reads start in distinct banks
@@ -480,6 +483,7 @@ conv_small_channel_kernel(const T* __restrict__ x, const T* __restrict__ w, cons
 
 template <class T>
 __global__ void diff_kernel(const T* __restrict__ a, const T* __restrict__ b, int64_t n, double* out) {
+    wait_for_producer();
     float num = 0.f, den = 0.f;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float u = to_f(a[i]), v = to_f(b[i]);
@@ -520,11 +524,11 @@ void launch_direct(const void* x, const void* w, const float* bias, const void* 
         bool vec = d.Cg % V == 0 && d.C % V == 0 && aligned16(x) && aligned16(w);
         auto kernel = vec ? conv_direct_kernel<T, uint32_t, 32, V> : conv_direct_kernel<T, uint32_t, 32, 1>;
         unsigned grid = (unsigned)std::min<int64_t>((total * 32 + block - 1) / block, 1 << 20);
-        kernel<<<grid, block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+        launch_kernel(kernel, grid, block, 0, s, X, Wt, bias, Rs, Y, d, p);
     } else if (small) {
-        conv_direct_kernel<T, uint32_t, 1, 1><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+        launch_kernel(conv_direct_kernel<T, uint32_t, 1, 1>, grid_for(total, block), block, 0, s, X, Wt, bias, Rs, Y, d, p);
     } else {
-        conv_direct_kernel<T, int64_t, 1, 1><<<grid_for(total, block), block, 0, s>>>(X, Wt, bias, Rs, Y, d, p);
+        launch_kernel(conv_direct_kernel<T, int64_t, 1, 1>, grid_for(total, block), block, 0, s, X, Wt, bias, Rs, Y, d, p);
     }
 }
 
@@ -581,7 +585,7 @@ void launch_depthwise(DepthwiseSplit split, dim3 grid, dim3 block, size_t smem, 
     auto kernel = split.narrow ? (split.columns == 2 ? depthwise_kernel_for<T, VN, 2>(d, p) : depthwise_kernel_for<T, VN, 1>(d, p))
                   : split.columns == 4 ? depthwise_kernel_for<T, VW, 4>(d, p)
                   : split.columns == 2 ? depthwise_kernel_for<T, VW, 2>(d, p) : depthwise_kernel_for<T, VW, 1>(d, p);
-    kernel<<<grid, block, smem, s>>>(static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<const T*>(res),
+    launch_kernel(kernel, grid, block, smem, s, static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<const T*>(res),
                                      static_cast<T*>(y), d, p);
 }
 
@@ -652,7 +656,7 @@ void launch_small_channel(const T* x, const T* w, const float* bias, const T* re
     TRTN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * warps, l.total));
     unsigned grid = (unsigned)std::min<int64_t>(tiles, (int64_t)sms * std::max(per_sm, 1));
     bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
-    kernel<<<grid, 32 * warps, l.total, s>>>(x, w, bias, res, y, d, p, l.kp, pixels, pairs);
+    launch_kernel(kernel, grid, 32 * warps, l.total, s, x, w, bias, res, y, d, p, l.kp, pixels, pairs);
 }
 
 }  // namespace
@@ -685,9 +689,9 @@ double relative_l2(int32_t dtype, const void* a, const void* b, int64_t n, cudaS
         const int block = 256;
         unsigned grid = grid_for(n, block);
         if (grid > 1024) grid = 1024;
-        if (dtype == TRTN_FLOAT32) diff_kernel<float><<<grid, block, 0, s>>>(static_cast<const float*>(a), static_cast<const float*>(b), n, dev);
-        else if (dtype == TRTN_FLOAT16) diff_kernel<__half><<<grid, block, 0, s>>>(static_cast<const __half*>(a), static_cast<const __half*>(b), n, dev);
-        else diff_kernel<__nv_bfloat16><<<grid, block, 0, s>>>(static_cast<const __nv_bfloat16*>(a), static_cast<const __nv_bfloat16*>(b), n, dev);
+        if (dtype == TRTN_FLOAT32) launch_kernel(diff_kernel<float>, grid, block, 0, s, static_cast<const float*>(a), static_cast<const float*>(b), n, dev);
+        else if (dtype == TRTN_FLOAT16) launch_kernel(diff_kernel<__half>, grid, block, 0, s, static_cast<const __half*>(a), static_cast<const __half*>(b), n, dev);
+        else launch_kernel(diff_kernel<__nv_bfloat16>, grid, block, 0, s, static_cast<const __nv_bfloat16*>(a), static_cast<const __nv_bfloat16*>(b), n, dev);
         TRTN_LAUNCH_CHECK("relative_l2");
         TRTN_CUDA_CHECK(cudaMemcpyAsync(host, dev, sizeof(host), cudaMemcpyDeviceToHost, s));
         TRTN_CUDA_CHECK(cudaStreamSynchronize(s));

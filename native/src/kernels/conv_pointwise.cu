@@ -63,6 +63,7 @@ template <class T, class Bias, int BM, int BN, int BK, int STAGES>
 __global__ void __launch_bounds__(kPointwiseThreads)
 pointwise_mma_kernel(const T* __restrict__ x, const T* __restrict__ w, const Bias* __restrict__ bias, const T* __restrict__ res,
                      T* __restrict__ y, PointwiseDims d, PointwiseEpilogue e, bool pairs) {
+    wait_for_producer();
     constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8, ROW = BK + 8;
     static_assert(MI >= 1 && NI >= 1 && WM % 16 == 0 && WN % 8 == 0 && BK % 16 == 0, "a warp's quarter is whole 16x8x16 products");
     constexpr int kChunks = BK / 8;  // 16-byte chunks a staged row
@@ -219,7 +220,7 @@ void launch_pointwise(const T* x, const T* w, const Bias* bias, const T* res, T*
     auto kernel = pointwise_kernel<T, Bias>(tile_index(tile));
     dim3 grid((unsigned)((d.pixels + tile.pixels - 1) / tile.pixels), (unsigned)((d.K + tile.channels - 1) / tile.channels), (unsigned)batch);
     bool pairs = (reinterpret_cast<uintptr_t>(y) & 3) == 0;
-    kernel<<<grid, kPointwiseThreads, 0, s>>>(x, w, bias, res, y, d, e, pairs);
+    launch_kernel(kernel, grid, kPointwiseThreads, 0, s, x, w, bias, res, y, d, e, pairs);
 }
 
 // The grid's limits (tiles of 32 rows in x, under 2^31; tiles of 32 columns in y and batches in z, at most 65535), the

@@ -13,6 +13,7 @@ template <> __device__ __forceinline__ int64_t convert<int64_t, int64_t>(int64_t
 
 template <class TI, class TO>
 __global__ void strided_copy_kernel(const TI* __restrict__ x, TO* __restrict__ y, int64_t n, Strided d) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, xi = d.in_offset, yi = d.out_offset;
         for (int k = d.rank - 1; k >= 0; --k) {
@@ -40,6 +41,7 @@ struct Strided32 {
 // thread.
 template <class TI, class TO, int R>
 __global__ void strided_copy_rank(const TI* __restrict__ x, TO* __restrict__ y, uint32_t n, Strided32 d) {
+    wait_for_producer();
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         uint32_t r = i;
         int32_t xi = d.in_offset, yi = d.out_offset;
@@ -62,6 +64,7 @@ __global__ void strided_copy_rank(const TI* __restrict__ x, TO* __restrict__ y, 
 template <class TI, class TO, int C>
 __global__ void planes_to_pixels(const TI* __restrict__ x, TO* __restrict__ y, uint32_t groups, uint32_t quads,
                                  int32_t sn, int32_t sc) {
+    wait_for_producer();
     for (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += gridDim.x * blockDim.x) {
         uint32_t n = g / quads, m = (g % quads) * 4;
         const TI* src = x + (int64_t)n * sn + m;
@@ -102,10 +105,10 @@ bool launch_planes_to_pixels(const TI* x, TO* y, const Strided32& e, cudaStream_
         const int block = 256;
         unsigned grid = grid_for(groups, block);
         switch (C) {
-            case 1: planes_to_pixels<TI, TO, 1><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
-            case 2: planes_to_pixels<TI, TO, 2><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
-            case 3: planes_to_pixels<TI, TO, 3><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
-            default: planes_to_pixels<TI, TO, 4><<<grid, block, 0, s>>>(x, y, groups, quads, sn, sc); break;
+            case 1: launch_kernel(planes_to_pixels<TI, TO, 1>, grid, block, 0, s, x, y, groups, quads, sn, sc); break;
+            case 2: launch_kernel(planes_to_pixels<TI, TO, 2>, grid, block, 0, s, x, y, groups, quads, sn, sc); break;
+            case 3: launch_kernel(planes_to_pixels<TI, TO, 3>, grid, block, 0, s, x, y, groups, quads, sn, sc); break;
+            default: launch_kernel(planes_to_pixels<TI, TO, 4>, grid, block, 0, s, x, y, groups, quads, sn, sc); break;
         }
         return true;
     }
@@ -118,14 +121,14 @@ void launch_copy32(const TI* x, TO* y, uint32_t n, Strided32 e, cudaStream_t s) 
     if (e.rank == 0) { e.rank = 1; e.dims[0] = 1; e.in_strides[0] = 0; e.out_strides[0] = 0; }  // one element
     static_assert(kMaxDims == 8, "a kernel per rank up to kMaxDims");
     switch (e.rank) {
-        case 1: strided_copy_rank<TI, TO, 1><<<grid, block, 0, s>>>(x, y, n, e); break;
-        case 2: strided_copy_rank<TI, TO, 2><<<grid, block, 0, s>>>(x, y, n, e); break;
-        case 3: strided_copy_rank<TI, TO, 3><<<grid, block, 0, s>>>(x, y, n, e); break;
-        case 4: strided_copy_rank<TI, TO, 4><<<grid, block, 0, s>>>(x, y, n, e); break;
-        case 5: strided_copy_rank<TI, TO, 5><<<grid, block, 0, s>>>(x, y, n, e); break;
-        case 6: strided_copy_rank<TI, TO, 6><<<grid, block, 0, s>>>(x, y, n, e); break;
-        case 7: strided_copy_rank<TI, TO, 7><<<grid, block, 0, s>>>(x, y, n, e); break;
-        default: strided_copy_rank<TI, TO, 8><<<grid, block, 0, s>>>(x, y, n, e); break;
+        case 1: launch_kernel(strided_copy_rank<TI, TO, 1>, grid, block, 0, s, x, y, n, e); break;
+        case 2: launch_kernel(strided_copy_rank<TI, TO, 2>, grid, block, 0, s, x, y, n, e); break;
+        case 3: launch_kernel(strided_copy_rank<TI, TO, 3>, grid, block, 0, s, x, y, n, e); break;
+        case 4: launch_kernel(strided_copy_rank<TI, TO, 4>, grid, block, 0, s, x, y, n, e); break;
+        case 5: launch_kernel(strided_copy_rank<TI, TO, 5>, grid, block, 0, s, x, y, n, e); break;
+        case 6: launch_kernel(strided_copy_rank<TI, TO, 6>, grid, block, 0, s, x, y, n, e); break;
+        case 7: launch_kernel(strided_copy_rank<TI, TO, 7>, grid, block, 0, s, x, y, n, e); break;
+        default: launch_kernel(strided_copy_rank<TI, TO, 8>, grid, block, 0, s, x, y, n, e); break;
     }
 }
 
@@ -162,7 +165,7 @@ void launch_copy(const void* x, void* y, const Strided& d0, cudaStream_t s) {
         if (!launch_planes_to_pixels<TI, TO>(static_cast<const TI*>(x), static_cast<TO*>(y), e, s))
             launch_copy32<TI, TO>(static_cast<const TI*>(x), static_cast<TO*>(y), (uint32_t)n, e, s);
     } else {
-        strided_copy_kernel<TI, TO><<<grid_for(n, block), block, 0, s>>>(static_cast<const TI*>(x), static_cast<TO*>(y), n, d);
+        launch_kernel(strided_copy_kernel<TI, TO>, grid_for(n, block), block, 0, s, static_cast<const TI*>(x), static_cast<TO*>(y), n, d);
     }
     TRTN_LAUNCH_CHECK("strided_copy");
 }
@@ -170,6 +173,7 @@ void launch_copy(const void* x, void* y, const Strided& d0, cudaStream_t s) {
 template <class T>
 __global__ void gather_kernel(const T* __restrict__ data, const int32_t* __restrict__ idx, T* __restrict__ y,
                               int64_t n, int64_t axis_len, int64_t n_idx, int64_t inner) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t in_ = i % inner;
         int64_t j = (i / inner) % n_idx;
@@ -191,6 +195,7 @@ struct PadDesc {
 
 template <class T>
 __global__ void pad_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, PadDesc d, int mode, float value) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, xi = 0, stride = 1;
         bool inside = true;
@@ -248,6 +253,7 @@ __device__ __forceinline__ int64_t nearest_index(float c, int mode, int64_t len)
 
 template <class T>
 __global__ void resize_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, ResizeDesc d) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t in_ = i % d.inner;
         int64_t ox = (i / d.inner) % d.ow;
@@ -297,11 +303,11 @@ void gather(int32_t dtype, const void* data, const int32_t* idx, void* y, int64_
     if (n == 0) return;
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
-        gather_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(data), idx, static_cast<float*>(y), n, axis_len, n_idx, inner);
+        launch_kernel(gather_kernel<float>, grid_for(n, block), block, 0, s, static_cast<const float*>(data), idx, static_cast<float*>(y), n, axis_len, n_idx, inner);
     else if (dtype == TRTN_FLOAT16)
-        gather_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(data), idx, static_cast<__half*>(y), n, axis_len, n_idx, inner);
+        launch_kernel(gather_kernel<__half>, grid_for(n, block), block, 0, s, static_cast<const __half*>(data), idx, static_cast<__half*>(y), n, axis_len, n_idx, inner);
     else
-        gather_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(data), idx, static_cast<__nv_bfloat16*>(y), n, axis_len, n_idx, inner);
+        launch_kernel(gather_kernel<__nv_bfloat16>, grid_for(n, block), block, 0, s, static_cast<const __nv_bfloat16*>(data), idx, static_cast<__nv_bfloat16*>(y), n, axis_len, n_idx, inner);
     TRTN_LAUNCH_CHECK("gather");
 }
 
@@ -316,11 +322,11 @@ void pad(int32_t dtype, const void* x, void* y, int rank, const int64_t* in_dims
     if (n == 0) return;
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
-        pad_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, d, mode, value);
+        launch_kernel(pad_kernel<float>, grid_for(n, block), block, 0, s, static_cast<const float*>(x), static_cast<float*>(y), n, d, mode, value);
     else if (dtype == TRTN_FLOAT16)
-        pad_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, d, mode, value);
+        launch_kernel(pad_kernel<__half>, grid_for(n, block), block, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), n, d, mode, value);
     else
-        pad_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, d, mode, value);
+        launch_kernel(pad_kernel<__nv_bfloat16>, grid_for(n, block), block, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, d, mode, value);
     TRTN_LAUNCH_CHECK("pad");
 }
 
@@ -343,11 +349,11 @@ void resize(int32_t dtype, const void* x, void* y, int rank, const int64_t* in_d
     if (n == 0) return;
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
-        resize_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, d);
+        launch_kernel(resize_kernel<float>, grid_for(n, block), block, 0, s, static_cast<const float*>(x), static_cast<float*>(y), n, d);
     else if (dtype == TRTN_FLOAT16)
-        resize_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, d);
+        launch_kernel(resize_kernel<__half>, grid_for(n, block), block, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), n, d);
     else
-        resize_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, d);
+        launch_kernel(resize_kernel<__nv_bfloat16>, grid_for(n, block), block, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, d);
     TRTN_LAUNCH_CHECK("resize");
 }
 

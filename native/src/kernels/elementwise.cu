@@ -7,6 +7,7 @@ namespace {
 
 template <class T>
 __global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, int op, float a, float b) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         y[i] = from_f<T>(apply_unary(op, to_f(x[i]), a, b));
 }
@@ -49,6 +50,7 @@ struct BinaryDesc {
 template <class T, int Mode>
 __global__ void binary_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y, int64_t n,
                               int64_t last, BinaryDesc d, int op, int act, float aa, float ab) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t ia = i, ib = i;
         if (Mode == 1) { ib = i % last; }
@@ -81,6 +83,7 @@ struct BinaryDesc32 {
 template <class T, int R>
 __global__ void binary_general32(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y, uint32_t n,
                                  BinaryDesc32 d, int op, int act, float aa, float ab) {
+    wait_for_producer();
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         uint32_t r = i, ia = 0, ib = 0;
 #pragma unroll
@@ -103,6 +106,7 @@ __global__ void binary_general32(const T* __restrict__ a, const T* __restrict__ 
 template <class T, int R, int V>
 __global__ void binary_vec32(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y, uint32_t vectors,
                              BinaryDesc32 d, int op, int act, float aa, float ab) {
+    wait_for_producer();
     const bool a_runs = d.sa[R - 1] != 0, b_runs = d.sb[R - 1] != 0;
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors; i += gridDim.x * blockDim.x) {
         uint32_t r = i * V, ia = 0, ib = 0;
@@ -126,6 +130,7 @@ __global__ void binary_vec32(const T* __restrict__ a, const T* __restrict__ b, T
 template <class T>
 __global__ void bias_act_kernel32(T* __restrict__ y, const float* __restrict__ bias, const T* __restrict__ r,
                                   uint32_t n, uint32_t channels, int act, float aa, float ab) {
+    wait_for_producer();
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         float v = to_f(y[i]);
         if (bias) v += bias[i % channels];
@@ -137,6 +142,7 @@ __global__ void bias_act_kernel32(T* __restrict__ y, const float* __restrict__ b
 template <class T>
 __global__ void bias_act_kernel(T* __restrict__ y, const float* __restrict__ bias, const T* __restrict__ r,
                                 int64_t n, int64_t channels, int act, float aa, float ab) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float v = to_f(y[i]);
         if (bias) v += bias[i % channels];
@@ -192,10 +198,10 @@ void launch_binary(const void* a, const void* b, void* y, int rank, const int64_
         uint32_t vectors = (uint32_t)(n / V);
         unsigned grid = grid_for(vectors, 256);
         switch (e.rank) {
-            case 1: binary_vec32<T, 1, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
-            case 2: binary_vec32<T, 2, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
-            case 3: binary_vec32<T, 3, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
-            default: binary_vec32<T, 4, V><<<grid, 256, 0, s>>>(A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            case 1: launch_kernel(binary_vec32<T, 1, V>, grid, 256, 0, s, A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            case 2: launch_kernel(binary_vec32<T, 2, V>, grid, 256, 0, s, A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            case 3: launch_kernel(binary_vec32<T, 3, V>, grid, 256, 0, s, A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
+            default: launch_kernel(binary_vec32<T, 4, V>, grid, 256, 0, s, A, B, Y, vectors, e, op, act.kind, act.alpha, act.beta); break;
         }
         TRTN_LAUNCH_CHECK("binary");
         return;
@@ -218,20 +224,20 @@ void launch_binary(const void* a, const void* b, void* y, int rank, const int64_
     const int block = 256;
     unsigned grid = grid_for(n, block);
     int64_t last = rank > 0 ? dims[rank - 1] : 1;
-    if (a_full && b_full) binary_kernel<T, 0><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
-    else if (a_full && b_scalar) binary_kernel<T, 2><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
-    else if (a_full && b_last) binary_kernel<T, 1><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
-    else if (a_scalar && b_full) binary_kernel<T, 3><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    if (a_full && b_full) launch_kernel(binary_kernel<T, 0>, grid, block, 0, s, A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else if (a_full && b_scalar) launch_kernel(binary_kernel<T, 2>, grid, block, 0, s, A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else if (a_full && b_last) launch_kernel(binary_kernel<T, 1>, grid, block, 0, s, A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else if (a_scalar && b_full) launch_kernel(binary_kernel<T, 3>, grid, block, 0, s, A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     else if (fits32) {
         switch (e.rank) {
-            case 1: binary_general32<T, 1><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
-            case 2: binary_general32<T, 2><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
-            case 3: binary_general32<T, 3><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
-            case 4: binary_general32<T, 4><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
-            default: binary_general32<T, 0><<<grid, block, 0, s>>>(A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            case 1: launch_kernel(binary_general32<T, 1>, grid, block, 0, s, A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            case 2: launch_kernel(binary_general32<T, 2>, grid, block, 0, s, A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            case 3: launch_kernel(binary_general32<T, 3>, grid, block, 0, s, A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            case 4: launch_kernel(binary_general32<T, 4>, grid, block, 0, s, A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
+            default: launch_kernel(binary_general32<T, 0>, grid, block, 0, s, A, B, Y, (uint32_t)n, e, op, act.kind, act.alpha, act.beta); break;
         }
     }
-    else binary_kernel<T, 4><<<grid, block, 0, s>>>(A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
+    else launch_kernel(binary_kernel<T, 4>, grid, block, 0, s, A, B, Y, n, last, d, op, act.kind, act.alpha, act.beta);
     TRTN_LAUNCH_CHECK("binary");
 }
 
@@ -242,11 +248,11 @@ void unary(int32_t dtype, const void* x, void* y, int64_t n, int32_t op, float a
     if (n == 0) return;
     const int block = 256;
     if (dtype == TRTN_FLOAT32)
-        unary_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), n, op, alpha, beta);
+        launch_kernel(unary_kernel<float>, grid_for(n, block), block, 0, s, static_cast<const float*>(x), static_cast<float*>(y), n, op, alpha, beta);
     else if (dtype == TRTN_FLOAT16)
-        unary_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), n, op, alpha, beta);
+        launch_kernel(unary_kernel<__half>, grid_for(n, block), block, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), n, op, alpha, beta);
     else
-        unary_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, op, alpha, beta);
+        launch_kernel(unary_kernel<__nv_bfloat16>, grid_for(n, block), block, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), n, op, alpha, beta);
     TRTN_LAUNCH_CHECK("unary");
 }
 
@@ -267,20 +273,20 @@ void bias_act(int32_t dtype, void* y, const float* bias, const void* residual, i
     const int block = 256;
     if (n < (1ll << 31)) {
         if (dtype == TRTN_FLOAT32)
-            bias_act_kernel32<float><<<grid_for(n, block), block, 0, s>>>(static_cast<float*>(y), bias, static_cast<const float*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
+            launch_kernel(bias_act_kernel32<float>, grid_for(n, block), block, 0, s, static_cast<float*>(y), bias, static_cast<const float*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
         else if (dtype == TRTN_FLOAT16)
-            bias_act_kernel32<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<__half*>(y), bias, static_cast<const __half*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
+            launch_kernel(bias_act_kernel32<__half>, grid_for(n, block), block, 0, s, static_cast<__half*>(y), bias, static_cast<const __half*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
         else
-            bias_act_kernel32<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<__nv_bfloat16*>(y), bias, static_cast<const __nv_bfloat16*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
+            launch_kernel(bias_act_kernel32<__nv_bfloat16>, grid_for(n, block), block, 0, s, static_cast<__nv_bfloat16*>(y), bias, static_cast<const __nv_bfloat16*>(residual), (uint32_t)n, (uint32_t)channels, act.kind, act.alpha, act.beta);
         TRTN_LAUNCH_CHECK("bias_act");
         return;
     }
     if (dtype == TRTN_FLOAT32)
-        bias_act_kernel<float><<<grid_for(n, block), block, 0, s>>>(static_cast<float*>(y), bias, static_cast<const float*>(residual), n, channels, act.kind, act.alpha, act.beta);
+        launch_kernel(bias_act_kernel<float>, grid_for(n, block), block, 0, s, static_cast<float*>(y), bias, static_cast<const float*>(residual), n, channels, act.kind, act.alpha, act.beta);
     else if (dtype == TRTN_FLOAT16)
-        bias_act_kernel<__half><<<grid_for(n, block), block, 0, s>>>(static_cast<__half*>(y), bias, static_cast<const __half*>(residual), n, channels, act.kind, act.alpha, act.beta);
+        launch_kernel(bias_act_kernel<__half>, grid_for(n, block), block, 0, s, static_cast<__half*>(y), bias, static_cast<const __half*>(residual), n, channels, act.kind, act.alpha, act.beta);
     else
-        bias_act_kernel<__nv_bfloat16><<<grid_for(n, block), block, 0, s>>>(static_cast<__nv_bfloat16*>(y), bias, static_cast<const __nv_bfloat16*>(residual), n, channels, act.kind, act.alpha, act.beta);
+        launch_kernel(bias_act_kernel<__nv_bfloat16>, grid_for(n, block), block, 0, s, static_cast<__nv_bfloat16*>(y), bias, static_cast<const __nv_bfloat16*>(residual), n, channels, act.kind, act.alpha, act.beta);
     TRTN_LAUNCH_CHECK("bias_act");
 }
 

@@ -12,6 +12,7 @@ namespace {
 template <class TO, bool Planar>
 __global__ void preprocess_kernel(const uint8_t* __restrict__ pixels, const trtn_image_params* __restrict__ params,
                                   TO* __restrict__ y, int64_t pixels_per_image, int64_t total_pixels, int src_c, int out_c) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total_pixels; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t n = i / pixels_per_image, p = i - n * pixels_per_image;
         const trtn_image_params& prm = params[n];
@@ -33,9 +34,9 @@ void launch(const uint8_t* pixels, const trtn_image_params* params, void* y, int
     int threads = 256;
     int64_t blocks = std::min<int64_t>((total + threads - 1) / threads, 65535 * 8);
     if (planar)
-        preprocess_kernel<TO, true><<<(unsigned)blocks, threads, 0, s>>>(pixels, params, static_cast<TO*>(y), ppi, total, src_c, out_c);
+        launch_kernel(preprocess_kernel<TO, true>, (unsigned)blocks, threads, 0, s, pixels, params, static_cast<TO*>(y), ppi, total, src_c, out_c);
     else
-        preprocess_kernel<TO, false><<<(unsigned)blocks, threads, 0, s>>>(pixels, params, static_cast<TO*>(y), ppi, total, src_c, out_c);
+        launch_kernel(preprocess_kernel<TO, false>, (unsigned)blocks, threads, 0, s, pixels, params, static_cast<TO*>(y), ppi, total, src_c, out_c);
 }
 
 }  // namespace

@@ -99,6 +99,7 @@ __device__ __forceinline__ float grey(const uint8_t* p) {
 
 template <int SrcC, int OutC>
 __global__ void resize_kernel(const trtn_resize_item* __restrict__ items, int out_h, int out_w) {
+    wait_for_producer();
     const trtn_resize_item it = items[blockIdx.y];
     int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (p >= (int64_t)out_h * out_w) return;
@@ -146,9 +147,9 @@ void resize_images(const trtn_resize_item* items, int count, int src_channels, i
     if (count == 0) return;
     int threads = 128;
     dim3 grid((unsigned)(((int64_t)out_h * out_w + threads - 1) / threads), (unsigned)count);
-    if (src_channels == 3 && out_channels == 3) resize_kernel<3, 3><<<grid, threads, 0, s>>>(items, out_h, out_w);
-    else if (src_channels == 3) resize_kernel<3, 1><<<grid, threads, 0, s>>>(items, out_h, out_w);
-    else resize_kernel<1, 1><<<grid, threads, 0, s>>>(items, out_h, out_w);
+    if (src_channels == 3 && out_channels == 3) launch_kernel(resize_kernel<3, 3>, grid, threads, 0, s, items, out_h, out_w);
+    else if (src_channels == 3) launch_kernel(resize_kernel<3, 1>, grid, threads, 0, s, items, out_h, out_w);
+    else launch_kernel(resize_kernel<1, 1>, grid, threads, 0, s, items, out_h, out_w);
     TRTN_LAUNCH_CHECK("resize_images");
 }
 

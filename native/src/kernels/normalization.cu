@@ -39,6 +39,7 @@ __device__ float block_reduce(float v) {
 // inner == 1: one block per row.
 template <class T>
 __global__ void softmax_rows(const T* __restrict__ x, T* __restrict__ y, int64_t len, bool log) {
+    wait_for_producer();
     const T* row = x + blockIdx.x * len;
     T* out = y + blockIdx.x * len;
     float m = -FLT_MAX;
@@ -59,6 +60,7 @@ __global__ void softmax_rows(const T* __restrict__ x, T* __restrict__ y, int64_t
 // inner == 1 and short rows (attention scores: 197 wide): one warp per row, values kept in registers.
 template <class T, int PerLane>
 __global__ void softmax_rows_warp(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int len, bool log) {
+    wait_for_producer();
     int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= rows) return;
@@ -93,6 +95,7 @@ __global__ void softmax_rows_warp(const T* __restrict__ x, T* __restrict__ y, in
 // inner > 1: one thread per (outer, inner) column.
 template <class T>
 __global__ void softmax_cols(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t len, int64_t inner, bool log) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t o = i / inner, in_ = i % inner;
         const T* col = x + o * len * inner + in_;
@@ -112,6 +115,7 @@ __global__ void softmax_cols(const T* __restrict__ x, T* __restrict__ y, int64_t
 template <class T>
 __global__ void layernorm_rows(const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias,
                                T* __restrict__ y, int64_t cols, float eps) {
+    wait_for_producer();
     const T* row = x + blockIdx.x * cols;
     T* out = y + blockIdx.x * cols;
     float sum = 0.f;
@@ -135,6 +139,7 @@ __global__ void layernorm_rows(const T* __restrict__ x, const float* __restrict_
 template <class T, int G, int Chunks>
 __global__ void layernorm_rows_lanes(const T* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias,
                                      T* __restrict__ y, int64_t rows, int cols, float eps) {
+    wait_for_producer();
     constexpr int V = 16 / sizeof(T);  // values per chunk
     int lane = threadIdx.x % G;
     int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / G;
@@ -209,7 +214,7 @@ bool layernorm_lanes(const T* x, const float* scale, const float* bias, T* y, in
     int64_t threads = rows * g;
     unsigned grid = (unsigned)((threads + kBlock - 1) / kBlock);
     int c = (int)cols;
-#define TRTN_LN_LAUNCH(G_, C_) layernorm_rows_lanes<T, G_, C_><<<grid, kBlock, 0, s>>>(x, scale, bias, y, rows, c, eps)
+#define TRTN_LN_LAUNCH(G_, C_) launch_kernel(layernorm_rows_lanes<T, G_, C_>, grid, kBlock, 0, s, x, scale, bias, y, rows, c, eps)
 #define TRTN_LN_CHUNKS(G_) \
     if (per == 1) TRTN_LN_LAUNCH(G_, 1); else if (per == 2) TRTN_LN_LAUNCH(G_, 2); else if (per <= 4) TRTN_LN_LAUNCH(G_, 4); else TRTN_LN_LAUNCH(G_, 8)
     if (g == 8) { TRTN_LN_CHUNKS(8); }
@@ -230,6 +235,7 @@ struct ReduceDesc {
 // One block per output element.
 template <class T>
 __global__ void reduce_kernel(const T* __restrict__ x, T* __restrict__ y, ReduceDesc d, int op) {
+    wait_for_producer();
     int64_t o = blockIdx.x;
     int64_t base = 0, r = o;
     for (int k = d.kept_rank - 1; k >= 0; --k) { base += (r % d.kept_dims[k]) * d.kept_strides[k]; r /= d.kept_dims[k]; }
@@ -266,9 +272,9 @@ void softmax(int32_t dtype, const void* x, void* y, int64_t outer, int64_t len, 
         require((outer + warps - 1) / warps <= 0x7fffffff, TRTN_UNSUPPORTED, "softmax: too many rows");
         int L = (int)len;
 #define TRTN_SOFTMAX_WARP(PL)                                                                                        \
-        if (dtype == TRTN_FLOAT32) softmax_rows_warp<float, PL><<<grid, warps * 32, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), outer, L, log); \
-        else if (dtype == TRTN_FLOAT16) softmax_rows_warp<__half, PL><<<grid, warps * 32, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, L, log); \
-        else softmax_rows_warp<__nv_bfloat16, PL><<<grid, warps * 32, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), outer, L, log);
+        if (dtype == TRTN_FLOAT32) launch_kernel(softmax_rows_warp<float, PL>, grid, warps * 32, 0, s, static_cast<const float*>(x), static_cast<float*>(y), outer, L, log); \
+        else if (dtype == TRTN_FLOAT16) launch_kernel(softmax_rows_warp<__half, PL>, grid, warps * 32, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), outer, L, log); \
+        else launch_kernel(softmax_rows_warp<__nv_bfloat16, PL>, grid, warps * 32, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), outer, L, log);
         if (len <= 32) { TRTN_SOFTMAX_WARP(1) }
         else if (len <= 128) { TRTN_SOFTMAX_WARP(4) }
         else if (len <= 256) { TRTN_SOFTMAX_WARP(8) }
@@ -277,13 +283,13 @@ void softmax(int32_t dtype, const void* x, void* y, int64_t outer, int64_t len, 
 #undef TRTN_SOFTMAX_WARP
     } else if (inner == 1) {
         require(outer <= 0x7fffffff, TRTN_UNSUPPORTED, "softmax: too many rows");
-        if (dtype == TRTN_FLOAT32) softmax_rows<float><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), len, log);
-        else if (dtype == TRTN_FLOAT16) softmax_rows<__half><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), len, log);
-        else softmax_rows<__nv_bfloat16><<<(unsigned)outer, kBlock, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), len, log);
+        if (dtype == TRTN_FLOAT32) launch_kernel(softmax_rows<float>, (unsigned)outer, kBlock, 0, s, static_cast<const float*>(x), static_cast<float*>(y), len, log);
+        else if (dtype == TRTN_FLOAT16) launch_kernel(softmax_rows<__half>, (unsigned)outer, kBlock, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), len, log);
+        else launch_kernel(softmax_rows<__nv_bfloat16>, (unsigned)outer, kBlock, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), len, log);
     } else {
-        if (dtype == TRTN_FLOAT32) softmax_cols<float><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), outer, len, inner, log);
-        else if (dtype == TRTN_FLOAT16) softmax_cols<__half><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), outer, len, inner, log);
-        else softmax_cols<__nv_bfloat16><<<grid_for(outer * inner, kBlock), kBlock, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), outer, len, inner, log);
+        if (dtype == TRTN_FLOAT32) launch_kernel(softmax_cols<float>, grid_for(outer * inner, kBlock), kBlock, 0, s, static_cast<const float*>(x), static_cast<float*>(y), outer, len, inner, log);
+        else if (dtype == TRTN_FLOAT16) launch_kernel(softmax_cols<__half>, grid_for(outer * inner, kBlock), kBlock, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), outer, len, inner, log);
+        else launch_kernel(softmax_cols<__nv_bfloat16>, grid_for(outer * inner, kBlock), kBlock, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), outer, len, inner, log);
     }
     TRTN_LAUNCH_CHECK("softmax");
 }
@@ -301,9 +307,9 @@ void layernorm(int32_t dtype, const void* x, const float* scale, const float* bi
                   : dtype == TRTN_FLOAT16 ? layernorm_lanes(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), rows, cols, eps, s)
                   : layernorm_lanes(static_cast<const __nv_bfloat16*>(x), scale, bias, static_cast<__nv_bfloat16*>(y), rows, cols, eps, s));
     if (lanes) { TRTN_LAUNCH_CHECK("layernorm"); return; }
-    if (dtype == TRTN_FLOAT32) layernorm_rows<float><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const float*>(x), scale, bias, static_cast<float*>(y), cols, eps);
-    else if (dtype == TRTN_FLOAT16) layernorm_rows<__half><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), cols, eps);
-    else layernorm_rows<__nv_bfloat16><<<(unsigned)rows, kBlock, 0, s>>>(static_cast<const __nv_bfloat16*>(x), scale, bias, static_cast<__nv_bfloat16*>(y), cols, eps);
+    if (dtype == TRTN_FLOAT32) launch_kernel(layernorm_rows<float>, (unsigned)rows, kBlock, 0, s, static_cast<const float*>(x), scale, bias, static_cast<float*>(y), cols, eps);
+    else if (dtype == TRTN_FLOAT16) launch_kernel(layernorm_rows<__half>, (unsigned)rows, kBlock, 0, s, static_cast<const __half*>(x), scale, bias, static_cast<__half*>(y), cols, eps);
+    else launch_kernel(layernorm_rows<__nv_bfloat16>, (unsigned)rows, kBlock, 0, s, static_cast<const __nv_bfloat16*>(x), scale, bias, static_cast<__nv_bfloat16*>(y), cols, eps);
     TRTN_LAUNCH_CHECK("layernorm");
 }
 
@@ -323,9 +329,9 @@ void reduce(int32_t dtype, const void* x, void* y, int rank, const int64_t* dims
     if (outputs == 0) return;
     require(outputs <= 0x7fffffff, TRTN_UNSUPPORTED, "reduce: too many outputs");
     int block = d.red_count >= 256 ? 256 : 32;
-    if (dtype == TRTN_FLOAT32) reduce_kernel<float><<<(unsigned)outputs, block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), d, op);
-    else if (dtype == TRTN_FLOAT16) reduce_kernel<__half><<<(unsigned)outputs, block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), d, op);
-    else reduce_kernel<__nv_bfloat16><<<(unsigned)outputs, block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), d, op);
+    if (dtype == TRTN_FLOAT32) launch_kernel(reduce_kernel<float>, (unsigned)outputs, block, 0, s, static_cast<const float*>(x), static_cast<float*>(y), d, op);
+    else if (dtype == TRTN_FLOAT16) launch_kernel(reduce_kernel<__half>, (unsigned)outputs, block, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), d, op);
+    else launch_kernel(reduce_kernel<__nv_bfloat16>, (unsigned)outputs, block, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), d, op);
     TRTN_LAUNCH_CHECK("reduce");
 }
 

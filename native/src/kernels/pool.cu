@@ -13,6 +13,7 @@ namespace {
 template <class T>
 __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t total, int64_t H, int64_t W,
                             int64_t C, int64_t P, int64_t Q, trtn_pool_params p) {
+    wait_for_producer();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t c = i % C;
         int64_t q = (i / C) % Q;
@@ -46,6 +47,7 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t 
 template <class T, int V>
 __global__ void pool_vec_kernel(const T* __restrict__ x, T* __restrict__ y, uint32_t total, uint32_t H, uint32_t W,
                                 uint32_t CV, uint32_t P, uint32_t Q, trtn_pool_params p) {
+    wait_for_producer();
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
         uint32_t cv = i % CV, r = i / CV;
         uint32_t q = r % Q;
@@ -89,6 +91,7 @@ constexpr int kGlobalAvgThreads = 256;
 
 template <class T, int V>
 __global__ void global_avg_partial(const T* __restrict__ x, float* __restrict__ partial, int64_t HW, int64_t C, int64_t splits) {
+    wait_for_producer();
     __shared__ float sums[kGlobalAvgThreads * V];
     const int tx = blockDim.x, ty = blockDim.y, width = tx * V;  // channels per block
     const int64_t c = (int64_t)blockIdx.x * width + threadIdx.x * V;
@@ -125,6 +128,7 @@ __global__ void global_avg_partial(const T* __restrict__ x, float* __restrict__ 
 
 template <class T>
 __global__ void global_avg_finish(const float* __restrict__ partial, T* __restrict__ y, int64_t N, int64_t HW, int64_t C, int64_t splits) {
+    wait_for_producer();
     int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (i >= N * C) return;
     int64_t n = i / C, c = i % C;
@@ -167,9 +171,9 @@ template <class T, int V>
 void launch_global_avg(const void* x, void* y, float* partial, int64_t n, int64_t hw, int64_t c, int64_t splits, cudaStream_t s) {
     dim3 block = global_avg_block(c, V);
     dim3 grid((unsigned)((c + block.x * V - 1) / (block.x * V)), (unsigned)splits, (unsigned)n);
-    global_avg_partial<T, V><<<grid, block, 0, s>>>(static_cast<const T*>(x), partial, hw, c, splits);
+    launch_kernel(global_avg_partial<T, V>, grid, block, 0, s, static_cast<const T*>(x), partial, hw, c, splits);
     int fin = 256;
-    global_avg_finish<T><<<(unsigned)((n * c + fin - 1) / fin), fin, 0, s>>>(partial, static_cast<T*>(y), n, hw, c, splits);
+    launch_kernel(global_avg_finish<T>, (unsigned)((n * c + fin - 1) / fin), fin, 0, s, partial, static_cast<T*>(y), n, hw, c, splits);
 }
 
 }  // namespace
@@ -212,20 +216,20 @@ void pool_nhwc(int32_t dtype, const void* x, void* y, int64_t n, int64_t h, int6
         uint32_t tv = (uint32_t)(total / vw);
         unsigned grid = (unsigned)std::min<int64_t>((tv + block - 1) / block, 65535LL * 32);
         if (dtype == TRTN_FLOAT32)
-            pool_vec_kernel<float, 4><<<grid, block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 4), (uint32_t)p, (uint32_t)q, prm);
+            launch_kernel(pool_vec_kernel<float, 4>, grid, block, 0, s, static_cast<const float*>(x), static_cast<float*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 4), (uint32_t)p, (uint32_t)q, prm);
         else if (dtype == TRTN_FLOAT16)
-            pool_vec_kernel<__half, 8><<<grid, block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 8), (uint32_t)p, (uint32_t)q, prm);
+            launch_kernel(pool_vec_kernel<__half, 8>, grid, block, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 8), (uint32_t)p, (uint32_t)q, prm);
         else
-            pool_vec_kernel<__nv_bfloat16, 8><<<grid, block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 8), (uint32_t)p, (uint32_t)q, prm);
+            launch_kernel(pool_vec_kernel<__nv_bfloat16, 8>, grid, block, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), tv, (uint32_t)h, (uint32_t)w, (uint32_t)(c / 8), (uint32_t)p, (uint32_t)q, prm);
         TRTN_LAUNCH_CHECK("pool");
         return;
     }
     if (dtype == TRTN_FLOAT32)
-        pool_kernel<float><<<grid_for(total, block), block, 0, s>>>(static_cast<const float*>(x), static_cast<float*>(y), total, h, w, c, p, q, prm);
+        launch_kernel(pool_kernel<float>, grid_for(total, block), block, 0, s, static_cast<const float*>(x), static_cast<float*>(y), total, h, w, c, p, q, prm);
     else if (dtype == TRTN_FLOAT16)
-        pool_kernel<__half><<<grid_for(total, block), block, 0, s>>>(static_cast<const __half*>(x), static_cast<__half*>(y), total, h, w, c, p, q, prm);
+        launch_kernel(pool_kernel<__half>, grid_for(total, block), block, 0, s, static_cast<const __half*>(x), static_cast<__half*>(y), total, h, w, c, p, q, prm);
     else
-        pool_kernel<__nv_bfloat16><<<grid_for(total, block), block, 0, s>>>(static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), total, h, w, c, p, q, prm);
+        launch_kernel(pool_kernel<__nv_bfloat16>, grid_for(total, block), block, 0, s, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), total, h, w, c, p, q, prm);
     TRTN_LAUNCH_CHECK("pool");
 }
 
