@@ -157,8 +157,15 @@ __device__ __forceinline__ void wait_for_producer() {
 #endif
 }
 
-inline bool programmatic_launch() {
-    static const bool on = env_is("TRTN_PDL", "1");
+// On when asked for and when the code that runs was compiled for compute capability 9.0 or later: a Hopper GPU running
+// a build without sm_90 code JIT-compiles older PTX, whose kernels have no wait. Every kernel comes from one build with
+// one list of architectures, so the first launched answers for all.
+inline bool programmatic_launch(const void* kernel) {
+    static const bool on = [kernel] {
+        if (!env_is("TRTN_PDL", "1")) return false;
+        cudaFuncAttributes attributes = {};
+        return cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess && attributes.ptxVersion >= 90;
+    }();
     return on;
 }
 
@@ -172,7 +179,7 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shar
     config.dynamicSmemBytes = shared;
     config.stream = s;
     cudaLaunchAttribute attribute = {};
-    if (programmatic_launch()) {
+    if (programmatic_launch(reinterpret_cast<const void*>(kernel))) {
         attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attribute.val.programmaticStreamSerializationAllowed = 1;
         config.attrs = &attribute;

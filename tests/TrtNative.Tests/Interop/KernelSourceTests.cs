@@ -12,11 +12,13 @@ namespace TrtNative.Tests.Interop;
 /// </summary>
 public class KernelSourceTests
 {
+    private static readonly string[] SourceExtensions = [".cu", ".cuh", ".cpp", ".h"];
+
     private static IEnumerable<(string File, string Text)> CudaSources()
     {
         string src = RepoRoot.Combine("native", "src");
         return Directory.EnumerateFiles(src, "*.*", SearchOption.AllDirectories)
-            .Where(f => f.EndsWith(".cu", StringComparison.Ordinal) || f.EndsWith(".cuh", StringComparison.Ordinal) || f.EndsWith(".cpp", StringComparison.Ordinal))
+            .Where(f => SourceExtensions.Contains(Path.GetExtension(f)))
             .Select(f => (Path.GetRelativePath(src, f), File.ReadAllText(f)));
     }
 
