@@ -42,13 +42,14 @@ grep -E "built|FAILED" "$OUTDIR/native-console.log" | head -5
 echo "== native built ($((SECONDS - t0)) s)"
 [ -f /tmp/bundle/bin/libtrtnative.so ] || { echo "no libtrtnative.so: the native build failed (native-build.log)"; exit 1; }
 # The native self-test (kernels, cuDNN graphs, nvJPEG) while the export still runs; TRTN_QUICK_SELFTEST=0 skips it.
+selftest() {  # log [VAR=value]
+  local log="$OUTDIR/$1"; shift
+  timeout 240 env "$@" /tmp/bundle/build/native/trtn_selftest > "$log" 2>&1
+  echo "== selftest${1:+ with $1} rc=$? ($((SECONDS - t0)) s): $(grep -E 'FAIL' "$log" | head -10 | tr '\n' ';') $(tail -1 "$log")"
+}
 if [ "${TRTN_QUICK_SELFTEST:-1}" != 0 ] && [ -x /tmp/bundle/build/native/trtn_selftest ]; then
-  timeout 240 /tmp/bundle/build/native/trtn_selftest > "$OUTDIR/selftest.log" 2>&1
-  echo "== selftest rc=$? ($((SECONDS - t0)) s): $(grep -E 'FAIL' "$OUTDIR/selftest.log" | head -10 | tr '\n' ';') $(tail -1 "$OUTDIR/selftest.log")"
-  for setting in ${TRTN_QUICK_SELFTEST_AB:-}; do
-    timeout 240 env "$setting" /tmp/bundle/build/native/trtn_selftest > "$OUTDIR/selftest-$setting.log" 2>&1
-    echo "== selftest with $setting rc=$? ($((SECONDS - t0)) s): $(grep -E 'FAIL' "$OUTDIR/selftest-$setting.log" | head -10 | tr '\n' ';') $(tail -1 "$OUTDIR/selftest-$setting.log")"
-  done
+  selftest selftest.log
+  for setting in ${TRTN_QUICK_SELFTEST_AB:-}; do selftest "selftest-$setting.log" "$setting"; done
 fi
 wait $export_pid
 grep -E "exported|rc=|Error|error" "$OUTDIR/export.log" | tail -6

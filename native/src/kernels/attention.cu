@@ -272,18 +272,18 @@ void attention(int32_t dtype, const void* q, const void* k, const void* v, void*
     if (dtype == TRTN_FLOAT16) {
         allow_shared<__half>(budget);
         launch_kernel(attention_tile<__half>, grid, kThreads, shared, s, static_cast<const __half*>(q), static_cast<const __half*>(k),
-                                               static_cast<const __half*>(v), static_cast<__half*>(o), view_of(qs), view_of(ks),
-                                               view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
+                      static_cast<const __half*>(v), static_cast<__half*>(o), view_of(qs), view_of(ks),
+                      view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     } else if (dtype == TRTN_BFLOAT16) {
         allow_shared<__nv_bfloat16>(budget);
         launch_kernel(attention_tile<__nv_bfloat16>, grid, kThreads, shared, s, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),
-                                               static_cast<const __nv_bfloat16*>(v), static_cast<__nv_bfloat16*>(o), view_of(qs), view_of(ks),
-                                               view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
+                      static_cast<const __nv_bfloat16*>(v), static_cast<__nv_bfloat16*>(o), view_of(qs), view_of(ks),
+                      view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     } else {
         allow_shared<float>(budget);
         launch_kernel(attention_tile<float>, grid, kThreads, shared, s, static_cast<const float*>(q), static_cast<const float*>(k),
-                                               static_cast<const float*>(v), static_cast<float*>(o), view_of(qs), view_of(ks),
-                                               view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
+                      static_cast<const float*>(v), static_cast<float*>(o), view_of(qs), view_of(ks),
+                      view_of(vs), view_of(os), n1, (int)sq, (int)skv, (int)d, (int)dv, rows, scale);
     }
     TRTN_LAUNCH_CHECK("attention_tile");
 }

@@ -586,7 +586,7 @@ void launch_depthwise(DepthwiseSplit split, dim3 grid, dim3 block, size_t smem, 
                   : split.columns == 4 ? depthwise_kernel_for<T, VW, 4>(d, p)
                   : split.columns == 2 ? depthwise_kernel_for<T, VW, 2>(d, p) : depthwise_kernel_for<T, VW, 1>(d, p);
     launch_kernel(kernel, grid, block, smem, s, static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<const T*>(res),
-                                     static_cast<T*>(y), d, p);
+                  static_cast<T*>(y), d, p);
 }
 
 }  // namespace
