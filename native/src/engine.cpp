@@ -499,6 +499,7 @@ TRTN_API trtn_status* trtn_context_autotune(trtn_context* c, void* stream_ptr, i
                 env.l2_flush_bytes = 0;
             }
         } cold_l2(c->env);
+        ProgrammaticLaunchPause timed_alone;  // common.h says why
         auto& layers = c->current->layers;
         // Layers identical in parameters and shapes (ResNet's repeated blocks) are timed once and share the choice.
         std::unordered_map<std::string, std::pair<int32_t, float>> chosen;

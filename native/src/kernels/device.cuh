@@ -170,7 +170,8 @@ inline bool programmatic_launch(const void* kernel) {
 }
 
 // Every kernel launch: kernel<<<grid, block, shared, s>>>(args...), with the programmatic-launch attribute when it is
-// on. Errors are left for the caller's TRTN_LAUNCH_CHECK (cudaGetLastError), as a <<<>>> launch leaves them.
+// on and not paused on this thread (ProgrammaticLaunchPause, common.h: while autotuning). Errors are left for the
+// caller's TRTN_LAUNCH_CHECK (cudaGetLastError), as a <<<>>> launch leaves them.
 template <class... Params, class... Args>
 void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, cudaStream_t s, Args&&... args) {
     cudaLaunchConfig_t config = {};
@@ -179,7 +180,7 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shar
     config.dynamicSmemBytes = shared;
     config.stream = s;
     cudaLaunchAttribute attribute = {};
-    if (programmatic_launch(reinterpret_cast<const void*>(kernel))) {
+    if (!ProgrammaticLaunchPause::paused() && programmatic_launch(reinterpret_cast<const void*>(kernel))) {
         attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attribute.val.programmaticStreamSerializationAllowed = 1;
         config.attrs = &attribute;
