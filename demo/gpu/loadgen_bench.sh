@@ -5,7 +5,10 @@
 #   640x480 JPEGs by path at 1,16,64,256 clients; 1920x1080 by path at 1,16,64,256; 640x480 as base64 at 1 and 64;
 #   each run also times the engine alone (--engine-plan: the plan the server saved) at the average batch each level
 #   formed, so server images/s ÷ engine images/s comes from one run; then 256 clients for 60 s while the server's RSS
-#   (/proc) and GPU memory (nvidia-smi) are sampled every 5 s (first/last/max: "memory flat").
+#   (/proc) and GPU memory (nvidia-smi) are sampled every 5 s (first/last/max: "memory flat"). Accuracy: a CPU reference
+#   service testonnx_cpu (ONNX Runtime, on a copy of the model repository, as resnet50_bench.py makes it) is created
+#   next to the GPU service, and the first run (640x480 by path) first predicts each of its JPEGs on both with every
+#   class (--reference-service): top-1 agreement and the scores' relative L2, in its table, JSON and the summary.
 # Needs the server bundle (./build.sh bundle-server: TrtNative.Server, TrtNative.EngineBench and TrtNative.Sample in one
 # folder server/) and python3 with torch + torchvision (demo/gpu/export_resnet50.py; the rest is the standard library).
 # Usage: bash demo/gpu/loadgen_bench.sh [--cpu]
@@ -29,6 +32,7 @@
 #   TRTN_LG_SOAK_CLIENTS   the memory run's clients [256]
 #   TRTN_LG_SAMPLE_SECONDS memory sampling period [5]
 #   TRTN_LG_BUILD_LIMIT    seconds to wait for the engine build [600]
+#   TRTN_LG_ACCURACY       0: no CPU reference service and no accuracy check [1]
 #   TRTN_LG_DECODE_SECONDS measured seconds per decodebench line before the server starts (0: none) [2]
 #   TRTN_LG_DECODERS       decodebench's numbers of concurrent decoders, before the server starts [1,2]
 #   TRTN_LG_DECODE_ENGINE  1: after the load, decodebench again with the service's engine plan running on another
@@ -41,14 +45,15 @@
 #   TRTN_LG_B_LEVELS       that run's concurrency levels [64]
 #   GPUID                  parameters.mllib.gpuid as JSON [0]
 #   PYTHON                 [python3]
-# Prints the loadgen tables, then a summary (with the ratio server/engine at 64 clients 640x480) written also to
-# OUT/loadgen_summary.json. Exit status: 0 when the service came up and every loadgen run measured something.
+# Prints the loadgen tables, then a summary (with the ratio server/engine at 64 clients 640x480 and the accuracy line)
+# written also to OUT/loadgen_summary.json. Exit status: 0 when the service came up, every loadgen run measured
+# something and (unless TRTN_LG_ACCURACY=0) the accuracy check could be made.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 out="$(mkdir -p "${OUT:-$root/out/loadgen}" && cd "${OUT:-$root/out/loadgen}" && pwd)"
 # A reused OUT: an earlier run's reports would read as this one's in the summary.
-rm -rf "$out"/loadgen-*.json "$out"/loadgen-*.log "$out"/b "$out"/b[0-9]* "$out"/loadgen_summary.json "$out"/memory.csv
+rm -rf "$out"/loadgen-*.json "$out"/loadgen-*.log "$out"/b "$out"/b[0-9]* "$out"/loadgen_summary.json "$out"/memory.csv "$out"/reference_service.json
 work="${TRTN_LG_WORK:-/tmp/lgbench}"; mkdir -p "$work"; work="$(cd "$work" && pwd)"
 cpu=""; [ "${1:-}" = "--cpu" ] && cpu="--cpu"
 py="${PYTHON:-python3}"
@@ -176,7 +181,56 @@ if [ -n "$plan" ] && [ -f "$plan" ]; then engine=(--engine-plan "$plan"); echo "
 else echo "no engine plan on disk ('$plan'): no engine figures${cpu:+ (--cpu: the service runs on ONNX Runtime CPU)}"; fi
 echo "service ready ($((SECONDS - t0)) s so far)"
 
+# The CPU reference of the accuracy check (resnet50_bench.py's testonnx_cpu): the issue's body (DIR/create.json, as
+# create_service wrote it) with mllib "onnxruntime" and no model.init, on a copy of the GPU service's model.onnx and
+# corresp.txt. create_reference_service DIR: waits until it is ready; DIR/reference_service.json gets its state.
+create_reference_service() {
+PORT="$port" REPO="$work/model/" CPU_REPO="$work/model_cpu" OUT="$1" BUILD_LIMIT="$build_limit" "$py" - <<'EOF'
+import http.client, json, os, shutil, sys, time
+port, repo, cpu_repo, out = int(os.environ["PORT"]), os.environ["REPO"], os.environ["CPU_REPO"], os.environ["OUT"]
+def call(method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c.request(method, path, body=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"} if body else {})
+    r = c.getresponse(); text = r.read()
+    return r.status, (json.loads(text) if text and r.getheader("Content-Type", "").startswith("application/json") else text)
+shutil.rmtree(cpu_repo, ignore_errors=True)
+os.makedirs(cpu_repo)
+for f in ("model.onnx", "corresp.txt"):
+    shutil.copy(os.path.join(repo, f), cpu_repo)
+with open(os.path.join(out, "create.json")) as f:
+    body = json.load(f)
+body["mllib"] = "onnxruntime"
+body["model"].pop("init", None)
+body["model"]["repository"] = cpu_repo
+t0 = time.time()
+st, answer = call("PUT", "/services/testonnx_cpu", body)
+print("PUT /services/testonnx_cpu ->", st, json.dumps(answer) if isinstance(answer, dict) else answer, file=sys.stderr)
+if st != 201: sys.exit("the reference service was not created")
+while True:
+    st, s = call("GET", "/services/testonnx_cpu")
+    if st != 200 or not isinstance(s, dict): sys.exit(f"GET /services/testonnx_cpu -> {st}")
+    s = s["body"]
+    if s.get("state") != "building": break
+    if time.time() - t0 > float(os.environ["BUILD_LIMIT"]): sys.exit("the reference service took too long (TRTN_LG_BUILD_LIMIT)")
+    time.sleep(0.2)
+s["seconds_to_ready"] = round(time.time() - t0, 3)
+with open(os.path.join(out, "reference_service.json"), "w") as f:
+    json.dump(s, f, indent=1)
+print("reference service", json.dumps({k: s.get(k) for k in ("state", "backend", "error", "seconds_to_ready")}), file=sys.stderr)
+if s.get("state") not in (None, "ready"): sys.exit("the reference service is not ready")
+EOF
+}
+
 rc=0
+reference=()
+if [ "${TRTN_LG_ACCURACY:-1}" != 0 ]; then
+  echo "== accuracy reference: testonnx_cpu (ONNX Runtime CPU) ($((SECONDS - t0)) s so far)"
+  if create_reference_service "$out"; then
+    reference=(--reference-service testonnx_cpu)
+  else
+    echo "reference service creation failed: no accuracy check; server log tail:"; tail -30 "$out/server.log"; rc=1
+  fi
+fi
 # loadgen NAME SIZE LEVELS [EXTRA...]: one loadgen run, its JPEGs under WORK (the server's --allowed-root).
 loadgen() {
   local name="$1" size="$2" lv="$3"; shift 3
@@ -189,7 +243,7 @@ loadgen() {
   sed -n '/^loadgen http/,$p' "$out/loadgen-$name.log"
   [ $r -eq 0 ] || { echo "loadgen $name: rc $r"; tail -5 "$out/loadgen-$name.log"; rc=1; }
 }
-loadgen path-640x480 640x480 "$levels" "${engine[@]}"
+loadgen path-640x480 640x480 "$levels" "${engine[@]}" "${reference[@]}"
 [ -n "$hd_levels" ] && loadgen path-1920x1080 1920x1080 "$hd_levels" "${engine[@]}"
 [ -n "$b64_levels" ] && loadgen base64-640x480 640x480 "$b64_levels" --base64 "${engine[@]}"
 
@@ -255,10 +309,10 @@ for group in "${b_groups[@]}"; do
 done
 
 echo "== summary ($((SECONDS - t0)) s in all)"
-OUT="$out" "$py" - <<'EOF'
+OUT="$out" ACCURACY="${TRTN_LG_ACCURACY:-1}" REFERENCE="${reference[*]}" "$py" - <<'EOF'
 import csv, json, os
 out = os.environ["OUT"]
-summary = {"runs": [], "memory": None}
+summary = {"runs": [], "memory": None, "accuracy": None}
 print(f"{'run':<20} {'clients':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'avg batch':>9} {'engine img/s':>13} {'srv/eng':>7}")
 import re
 b_runs = sorted((m.group(1) for m in (re.fullmatch(r"loadgen-(path-640x480-b(\d+))\.json", f) for f in os.listdir(out)) if m),
@@ -296,6 +350,22 @@ summary["ratio_64_clients_640x480"] = at64[0]["server_over_engine"] if at64 else
 ratio = summary["ratio_64_clients_640x480"]
 print("server/engine at 64 clients 640x480 by path:", ratio if ratio is not None else
       "not measured" + (" (no engine figure)" if at64 else " (no 64-client level)"), "(target >= 0.8)")
+# The accuracy check of the first run (--reference-service): its report's "accuracy", or the error its log ends with.
+first = os.path.join(out, "loadgen-path-640x480")
+acc = json.load(open(first + ".json")).get("accuracy") if os.path.exists(first + ".json") else None
+if acc:
+    summary["accuracy"] = {k: acc[k] for k in ("reference_service", "images", "top1_agree", "rel_l2_max", "rel_l2_mean")}
+    g = lambda v: v if isinstance(v, str) else format(v, ".3g")  # "NaN" and "Infinity" come as strings
+    print(f"accuracy vs reference service {acc['reference_service']}: top-1 agrees on {acc['top1_agree']}/{acc['images']} images, "
+          f"rel L2 max {g(acc['rel_l2_max'])} (mean {g(acc['rel_l2_mean'])}) (per image: loadgen-path-640x480.json)")
+elif os.environ["ACCURACY"] == "0":
+    print("accuracy: not checked (TRTN_LG_ACCURACY=0)")
+else:
+    errors = [l.strip() for l in open(first + ".log", errors="replace")] if os.path.exists(first + ".log") else []
+    errors = [l for l in errors if l.startswith("loadgen: accuracy vs reference service")]
+    summary["accuracy"] = {"error": errors[-1] if errors else "not checked: " + (
+        "the reference service could not be created" if not os.environ["REFERENCE"] else "loadgen-path-640x480 has no report (see its log)")}
+    print("accuracy:", summary["accuracy"]["error"])
 mp = os.path.join(out, "memory.csv")
 if os.path.exists(mp):
     rows = list(csv.DictReader(open(mp)))

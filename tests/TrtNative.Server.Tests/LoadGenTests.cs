@@ -7,10 +7,10 @@ namespace TrtNative.Server.Tests;
 /// <summary>The Sample's load generator against real Kestrel on loopback, CPU backend, the digits demo model.</summary>
 public class LoadGenTests(ITestOutputHelper output)
 {
-    /// <summary>A repository with a copy of demo/digits and the demo's creation body for it.</summary>
-    private static JsonObject DigitsService(TempDir d)
+    /// <summary>A repository (folder <paramref name="name"/>) with a copy of demo/digits and the demo's creation body for it.</summary>
+    private static JsonObject DigitsService(TempDir d, string name = "digits")
     {
-        string repo = d.Sub("digits");
+        string repo = d.Sub(name);
         string demo = Path.Combine(TestModels.RepoRoot(), "demo", "digits");
         foreach (var f in new[] { "digits.onnx", "corresp.txt" }) File.Copy(Path.Combine(demo, f), Path.Combine(repo, f));
         var body = ServerApp.DemoRequest(repo);
@@ -155,6 +155,164 @@ public class LoadGenTests(ITestOutputHelper output)
         Assert.Contains("allowed", e.FirstMessage, StringComparison.OrdinalIgnoreCase);
         Assert.Null(l.LatencyMs);
         Assert.Equal(0, l.Server.BatchedImages);
+    }
+
+    private static ClassScore[] Scores(params (string Cat, double Prob)[] classes) => classes.Select(c => new ClassScore(c.Cat, c.Prob)).ToArray();
+
+    [Fact]
+    public void ComparesTheScoresOfTwoServicesByLabel()
+    {
+        var reference = Scores(("cat", 0.7), ("dog", 0.2), ("fox", 0.1));
+
+        // The same scores in another order: matched by label, not by position.
+        var same = ReferenceAccuracy.Compare("a.jpg", Scores(("dog", 0.2), ("cat", 0.7), ("fox", 0.1)), reference);
+        Assert.Equal(("a.jpg", 3, "cat", 0.7, "cat", 0.7, true, 0.0),
+            (same.Image, same.Classes, same.Top1, same.Top1Prob, same.ReferenceTop1, same.ReferenceTop1Prob, same.Top1Agrees, same.RelL2));
+
+        // The top class swapped with the second: top-1 disagrees; ‖(0.2-0.7, 0.7-0.2, 0)‖ / ‖(0.7, 0.2, 0.1)‖.
+        var swapped = ReferenceAccuracy.Compare("b.jpg", Scores(("dog", 0.7), ("cat", 0.2), ("fox", 0.1)), reference);
+        Assert.False(swapped.Top1Agrees);
+        Assert.Equal(("dog", "cat"), (swapped.Top1, swapped.ReferenceTop1));
+        Assert.Equal(Math.Sqrt(0.5 / 0.54), swapped.RelL2, 12);
+
+        // A small difference keeps top-1: rel L2 = 0.01 / ‖reference‖.
+        var near = ReferenceAccuracy.Compare("c.jpg", Scores(("cat", 0.71), ("dog", 0.2), ("fox", 0.1)), reference);
+        Assert.True(near.Top1Agrees);
+        Assert.Equal(0.01 / Math.Sqrt(0.54), near.RelL2, 12);
+
+        // All-zero reference: 0 when equal, infinite otherwise.
+        Assert.Equal(0.0, ReferenceAccuracy.Compare("z", Scores(("a", 0)), Scores(("a", 0))).RelL2);
+        Assert.Equal(double.PositiveInfinity, ReferenceAccuracy.Compare("z", Scores(("a", 1)), Scores(("a", 0))).RelL2);
+
+        var report = AccuracyReport.Of("ref", [same, swapped, near]);
+        Assert.Equal((3, 2, swapped.RelL2), (report.Images, report.Top1Agree, report.RelL2Max));
+        Assert.Equal((swapped.RelL2 + near.RelL2) / 3, report.RelL2Mean, 12);
+        Assert.Equal("accuracy vs reference service ref: top-1 agrees on 2/3 images, rel L2 max 0.962 (mean 0.325)", report.Line());
+    }
+
+    [Fact]
+    public void DifferentClassesAreAnErrorThatSaysWhichDiffer()
+    {
+        var reference = Scores(("cat", 0.7), ("dog", 0.2), ("fox", 0.1));
+        string Error(ClassScore[] measured, ClassScore[]? refs = null) =>
+            Assert.Throws<InvalidOperationException>(() => ReferenceAccuracy.Compare("x.jpg", measured, refs ?? reference)).Message;
+
+        Assert.Equal("x.jpg: the measured service gave 2 classes, the reference service 3: not the same model or labels, or a threshold dropped some",
+            Error(Scores(("cat", 0.7), ("dog", 0.2))));
+        Assert.Equal("x.jpg: the measured service's class 'owl' is not among the reference service's classes (e.g. 'cat'): not the same labels",
+            Error(Scores(("cat", 0.7), ("dog", 0.2), ("owl", 0.1))));
+        Assert.Equal("x.jpg: class 'cat' appears twice in the measured service's answer", Error(Scores(("cat", 0.7), ("cat", 0.2), ("dog", 0.1))));
+        Assert.Equal("x.jpg: class 'dog' appears twice in the reference service's answer",
+            Error(Scores(("cat", 0.7), ("dog", 0.2), ("fox", 0.1)), Scores(("cat", 0.7), ("dog", 0.2), ("dog", 0.1))));
+        Assert.Equal("x.jpg: no classes from the measured service", Error([]));
+    }
+
+    [Fact]
+    public void ReadsTheClassesOfAPredictAnswer()
+    {
+        var answer = JsonNode.Parse("""{"status":{"code":200},"body":{"predictions":[{"uri":"0","classes":[{"prob":0.75,"cat":"n01 tench"},{"prob":-2.5e-3,"cat":"7","last":true}]}]}}""");
+        Assert.Equal([new ClassScore("n01 tench", 0.75), new ClassScore("7", -0.0025)], ReferenceAccuracy.Classes(answer));
+        Assert.Equal("the answer has no body.predictions", Assert.Throws<FormatException>(() => ReferenceAccuracy.Classes(JsonNode.Parse("""{"body":{"predictions":[]}}"""))).Message);
+        Assert.Equal("the prediction has no classes[]", Assert.Throws<FormatException>(() => ReferenceAccuracy.Classes(JsonNode.Parse("""{"body":{"predictions":[{"uri":"0"}]}}"""))).Message);
+        Assert.StartsWith("a class without a cat or a numeric prob", Assert.Throws<FormatException>(() =>
+            ReferenceAccuracy.Classes(JsonNode.Parse("""{"body":{"predictions":[{"classes":[{"cat":"a","prob":"high"}]}]}}"""))).Message);
+    }
+
+    /// <summary>The options of a short run against <paramref name="s"/>'s service "measured" (created with <paramref name="create"/>).</summary>
+    private static LoadGenOptions ShortRun(KestrelServer s, string? reference, JsonObject? create) => new()
+    {
+        Server = new Uri($"http://127.0.0.1:{s.Port}"),
+        Service = "measured",
+        CreateBody = create,
+        ReferenceService = reference,
+        Concurrency = [1],
+        Duration = TimeSpan.FromSeconds(0.3),
+        Warmup = TimeSpan.Zero,
+        ReadyTimeout = TimeSpan.FromSeconds(60),
+    };
+
+    private static async Task CreateAsync(KestrelServer s, string name, JsonObject body)
+    {
+        using var r = await s.Client.PutAsync("/services/" + name, new StringContent(body.ToJsonString()));
+        Assert.Equal(System.Net.HttpStatusCode.Created, r.StatusCode);
+    }
+
+    [Fact]
+    public async Task TwoServicesOnTheSameModelAgreeOnEveryImage()
+    {
+        using var d = new TempDir();
+        string imgs = d.Sub("img");
+        await using var s = await KestrelServer.StartAsync("--allowed-root", imgs, "--model-root", d.Path);
+        await CreateAsync(s, "reference", DigitsService(d, "reference"));
+        var o = ShortRun(s, "Reference", DigitsService(d, "measured")); // the reference's name is lower-cased like the service's
+        var images = LoadImages.Synthetic([(64, 48), (32, 32)], 2, imgs);
+        foreach (bool base64 in new[] { false, true })
+        {
+            o.Base64 = base64;
+            using var gen = new LoadGenerator(o, output.WriteLine);
+            var r = await gen.RunAsync(images);
+            output.WriteLine(r.Table());
+            var a = r.Accuracy!;
+            Assert.Equal(("reference", 4, 4), (a.ReferenceService, a.Images, a.Top1Agree));
+            Assert.InRange(a.RelL2Max, 0, 1e-6);
+            Assert.Equal(images.Select(i => i.Path), a.PerImage.Select(i => i.Image));
+            Assert.All(a.PerImage, i => Assert.Equal(10, i.Classes)); // every class, not output.best's 3
+            Assert.All(a.PerImage, i => Assert.StartsWith("digit ", i.Top1));
+            Assert.Contains("accuracy vs reference service reference: top-1 agrees on 4/4 images, rel L2 max ", r.Table());
+            var json = JsonNode.Parse(r.ToJson())!["accuracy"]!;
+            Assert.Equal(("reference", 4, 4), ((string?)json["reference_service"], (int)json["images"]!, (int)json["top1_agree"]!));
+            Assert.Equal(a.RelL2Max, (double)json["rel_l2_max"]!);
+            Assert.Equal(a.RelL2Mean, (double)json["rel_l2_mean"]!);
+            Assert.Equal(4, json["per_image"]!.AsArray().Count);
+            Assert.Equal(a.PerImage[0].Top1, (string?)json["per_image"]![0]!["top1"]);
+            Assert.True((bool)json["per_image"]![0]!["top1_agrees"]!);
+            // The check's predicts came before the level: its server counters hold only the level's images.
+            CheckLevel(r.Levels.Single(), 1, 32);
+            o.CreateBody = null;
+        }
+    }
+
+    [Fact]
+    public async Task AMissingOrDifferentReferenceServiceIsAClearErrorBeforeAnyLoad()
+    {
+        using var d = new TempDir();
+        string imgs = d.Sub("img");
+        await using var s = await KestrelServer.StartAsync("--allowed-root", imgs, "--model-root", d.Path);
+        var images = LoadImages.Synthetic([(32, 32)], 2, imgs);
+
+        // Missing: never created, even with a creation body for the measured service.
+        using (var gen = new LoadGenerator(ShortRun(s, "nosuch", DigitsService(d, "measured"))))
+        {
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => gen.RunAsync(images));
+            Assert.Equal($"accuracy vs reference service 'nosuch': the service does not exist on http://127.0.0.1:{s.Port}/ " +
+                         "(--reference-service is never created: create it first)", e.Message);
+        }
+        using (var r = await s.Client.GetAsync("/services/nosuch")) Assert.Equal(System.Net.HttpStatusCode.NotFound, r.StatusCode);
+        // Nothing was measured on the measured service (which was created before the check).
+        using (var r = await s.Client.GetAsync("/services/measured"))
+            Assert.Equal(0, (long)JsonNode.Parse(await r.Content.ReadAsStringAsync())!["body"]!["service_stats"]!["inference_count"]!);
+
+        // The same model with other labels: the classes do not match.
+        var body = DigitsService(d, "relabelled");
+        File.WriteAllLines(Path.Combine((string)body["model"]!["repository"]!, "corresp.txt"), Enumerable.Range(0, 10).Select(i => $"{i} class {i}"));
+        await CreateAsync(s, "relabelled", body);
+        var o = ShortRun(s, "relabelled", create: null);
+        using (var gen = new LoadGenerator(o))
+        {
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => gen.RunAsync(images));
+            Assert.StartsWith($"accuracy vs reference service 'relabelled': {images[0].Path}: the measured service's class 'digit ", e.Message);
+            Assert.Matches("' is not among the reference service's classes \\(e\\.g\\. 'class [0-9]'\\): not the same labels$", e.Message);
+        }
+
+        // A predict that fails: the images are sent by path and this one is outside the server's allowed root.
+        var outside = LoadImages.Synthetic([(32, 32)], 1, d.Sub("outside"));
+        await CreateAsync(s, "reference", DigitsService(d, "reference"));
+        o.ReferenceService = "reference";
+        using (var gen = new LoadGenerator(o))
+        {
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => gen.RunAsync(outside));
+            Assert.StartsWith($"accuracy vs reference service 'reference': predict of {outside[0].Path} on service 'measured' answered 4", e.Message);
+        }
     }
 
     [Fact]

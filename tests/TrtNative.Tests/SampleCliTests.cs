@@ -38,7 +38,7 @@ public class SampleCliTests
     [InlineData("run", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed")]
     [InlineData("bench", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--warmup", "--iters", "--no-graph", "--layers")]
     [InlineData("check", "PLAN|MODEL.onnx", "--fp16", "--fp32", "--profile", "--batch", "--seed", "--sets")]
-    [InlineData("loadgen", "--service", "--url", "--concurrency", "--duration", "--base64", "--json", "--engine-plan")]
+    [InlineData("loadgen", "--service", "--url", "--concurrency", "--duration", "--base64", "--json", "--engine-plan", "--reference-service")]
     [InlineData("decodebench", "--images", "--synthetic", "--batch", "--decoders", "--cpu-threads", "--size", "--duration", "--engine-plan", "--engine-batch")]
     public void EveryCommandHasHelpListingItsArgumentsAndOptions(string command, params string[] expected)
     {
@@ -96,6 +96,7 @@ public class SampleCliTests
     [InlineData("'1e-9' is not a positive duration", "decodebench", "--duration", "1e-9")]
     [InlineData("'1e300' is not a duration", "loadgen", "--service", "digits", "--duration", "1e300")]
     [InlineData("'0' is not a positive duration", "loadgen", "--service", "digits", "--duration", "0")]
+    [InlineData("--reference-service: no service name given", "loadgen", "--service", "digits", "--reference-service", " ")]
     [InlineData("'0s' is not a positive duration", "decodebench", "--duration", "0s")]
     [InlineData("'100000x100000': each side must be at most 16384", "decodebench", "--synthetic", "100000x100000")]
     public void WrongCommandLinesExitWithTwoAndSayWhatIsWrong(string message, params string[] args)
@@ -114,6 +115,19 @@ public class SampleCliTests
         var (code, _, err) = Run("inspect", RepoRoot.Combine("README.md"));
         Assert.Equal(1, code);
         Assert.StartsWith("inspect: error (InvalidModel): ", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+        NoStackTrace(err);
+    }
+
+    /// <summary>The command line loadgen_bench.sh gives its first run parses; with no server the run fails in one line.</summary>
+    [Fact]
+    public void LoadgenWithAReferenceServiceAndNoServerFailsInOneLine()
+    {
+        using var dir = new Runtime.TempDir();
+        var (code, _, err) = Run("loadgen", "--url", "http://127.0.0.1:1", "--service", "testonnx", "--reference-service", "testonnx_cpu",
+            "--concurrency", "1", "--duration", "1s", "--synthetic", "16x16", "--synthetic-count", "1", "--synthetic-dir", dir.Path);
+        Assert.Equal(1, code);
+        Assert.StartsWith("loadgen: ", err);
         Assert.Single(err.TrimEnd().Split('\n'));
         NoStackTrace(err);
     }

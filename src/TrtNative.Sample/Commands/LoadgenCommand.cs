@@ -9,10 +9,12 @@ namespace TrtNative.Sample.Commands;
 /// <summary>
 /// loadgen --service NAME [--url URL] [--create BODY.json] [--concurrency 1,16,64,256] [--duration 15s] [--warmup 2s]
 /// [--images DIR | --synthetic 640x480,1920x1080 [--synthetic-count N] [--synthetic-dir DIR]] [--base64]
-/// [--images-per-request N] [--best N] [--timeout 60s] [--max-requests N] [--json FILE] [--engine-plan PLAN]:
+/// [--images-per-request N] [--best N] [--timeout 60s] [--max-requests N] [--json FILE] [--engine-plan PLAN]
+/// [--reference-service NAME]:
 /// POST /predict load against a DeepDetect-compatible server, one concurrency level after the other; per level
 /// images/s, client latency p50/p99, errors and the average batch the server formed; with --engine-plan also the
-/// engine's own images/s at that batch (measured here after the levels, with bench's timing).
+/// engine's own images/s at that batch (measured here after the levels, with bench's timing); with
+/// --reference-service, before the levels, each image's top-1 and scores against that service's.
 /// </summary>
 internal static class LoadgenCommand
 {
@@ -38,8 +40,13 @@ internal static class LoadgenCommand
         var maxRequests = new Option<long?>("--max-requests") { Description = "stop a level after this many requests" };
         var json = new Option<string?>("--json") { Description = "write the report as JSON to this file" };
         var plan = new Option<string?>("--engine-plan") { Description = "engine plan to time at each level's average batch (needs a GPU)" };
+        var reference = new Option<string?>("--reference-service")
+        {
+            Description = "before the levels, predict each image (as the levels send it, all classes) on this service too and report top-1 " +
+                          "agreement and the scores' relative L2; the service must exist: it is waited for while it builds, never created (not by --create either)",
+        };
         foreach (var opt in new Option[] { url, service, create, concurrency, duration, warmup, images, synthetic, syntheticCount, syntheticDir,
-                                           base64, perRequest, best, timeout, readyTimeout, maxRequests, json, plan })
+                                           base64, perRequest, best, timeout, readyTimeout, maxRequests, json, plan, reference })
             command.Options.Add(opt);
         Cli.SetAction(command, r =>
         {
@@ -64,6 +71,8 @@ internal static class LoadgenCommand
                 if (r.GetValue(syntheticDir) is { } dir) o.SyntheticFolder = dir;
                 if (r.GetValue(readyTimeout) is { } rt) o.ReadyTimeout = LoadGenOptions.ParseDuration(rt, positive: true);
                 if (r.GetValue(maxRequests) is { } max) o.MaxRequestsPerLevel = max;
+                if (r.GetValue(reference) is { } refName)
+                    o.ReferenceService = !string.IsNullOrWhiteSpace(refName) ? refName : throw new FormatException("--reference-service: no service name given");
                 if (r.GetValue(create) is { } body)
                     o.CreateBody = JsonNode.Parse(File.ReadAllText(body.FullName)) as JsonObject ?? throw new FormatException("--create: the file is not a JSON object");
             }

@@ -15,6 +15,12 @@ internal sealed class LoadGenOptions
     /// <summary>A DeepDetect creation body (PUT /services/{name}) sent when the service does not exist; null: it must exist.</summary>
     public JsonObject? CreateBody { get; set; }
 
+    /// <summary>
+    /// A service to compare the measured one with before the levels (each image once on both, every class: top-1 and
+    /// relative L2); it must exist (it is never created); null: no comparison.
+    /// </summary>
+    public string? ReferenceService { get; set; }
+
     /// <summary>Concurrent clients per level, one level after the other.</summary>
     public int[] Concurrency { get; set; } = [1, 16, 64, 256];
 

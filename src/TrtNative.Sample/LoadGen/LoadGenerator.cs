@@ -10,9 +10,10 @@ using System.Text.RegularExpressions;
 namespace TrtNative.Sample.LoadGen;
 
 /// <summary>
-/// Drives a DeepDetect-compatible server: makes sure the service exists and is ready, then for each concurrency level
-/// runs that many clients, each sending <c>POST /predict</c> back to back over keep-alive connections (warm-up first,
-/// unmeasured), and reads the server's batch counters before and after the measured part.
+/// Drives a DeepDetect-compatible server: makes sure the service exists and is ready, compares it with a reference
+/// service when asked (<see cref="LoadGenOptions.ReferenceService"/>), then for each concurrency level runs that many
+/// clients, each sending <c>POST /predict</c> back to back over keep-alive connections (warm-up first, unmeasured), and
+/// reads the server's batch counters before and after the measured part.
 /// </summary>
 internal sealed class LoadGenerator : IDisposable
 {
@@ -39,17 +40,21 @@ internal sealed class LoadGenerator : IDisposable
         };
         _http = new HttpClient(handler) { Timeout = options.RequestTimeout };
         _predict = new Uri(options.Server, "/predict");
-        _service = new Uri(options.Server, "/services/" + Uri.EscapeDataString(options.Service.ToLowerInvariant()));
+        _service = ServiceUri(options.Service);
         _metrics = new Uri(options.Server, "/metrics");
     }
 
-    /// <summary>Runs every level with <paramref name="images"/> and returns the report.</summary>
+    /// <summary>
+    /// Runs every level with <paramref name="images"/> and returns the report. A missing or failed service, or a
+    /// reference comparison that cannot be made, is an <see cref="InvalidOperationException"/> before any level.
+    /// </summary>
     public async Task<LoadReport> RunAsync(IReadOnlyList<LoadImage> images, CancellationToken ct = default)
     {
         if (images.Count == 0) throw new ArgumentException("no images to send", nameof(images));
         if (_o.ImagesPerRequest < 1) throw new ArgumentException("images per request must be >= 1");
         string started = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " UTC";
-        var svc = await EnsureServiceAsync(ct);
+        var svc = await EnsureServiceAsync(_o.Service, _o.CreateBody, ct);
+        var accuracy = _o.ReferenceService is { } reference ? await CompareWithReferenceAsync(reference, images, ct) : null;
         var bodies = Bodies(images);
         _log($"{bodies.Length} request bodies of {_o.ImagesPerRequest} image(s), {bodies.Sum(b => (long)b.Length) / bodies.Length} bytes on average");
         var levels = new List<LevelResult>();
@@ -70,41 +75,49 @@ internal sealed class LoadGenerator : IDisposable
         }
         var sizes = images.GroupBy(i => (i.Width, i.Height)).Select(g => $"{g.Count()}x {g.Key.Width}x{g.Key.Height}");
         return new LoadReport(_o.Server.ToString(), _o.Service.ToLowerInvariant(), (string?)svc["backend"], _o.Base64 ? "base64" : "path",
-            _o.ImagesPerRequest, images.Count, string.Join(", ", sizes), started, levels);
+            _o.ImagesPerRequest, images.Count, string.Join(", ", sizes), started, levels) { Accuracy = accuracy };
     }
 
     // ---- the service --------------------------------------------------------------------------------------------
 
-    /// <summary>Creates the service when it is missing (with the creation body), then waits until it is no longer building.</summary>
-    private async Task<JsonObject> EnsureServiceAsync(CancellationToken ct)
+    private Uri ServiceUri(string name) => new(_o.Server, "/services/" + Uri.EscapeDataString(name.ToLowerInvariant()));
+
+    /// <summary>
+    /// Creates service <paramref name="name"/> when it is missing and <paramref name="createBody"/> is given (else a
+    /// missing service is an error), then waits until it is no longer building.
+    /// </summary>
+    private async Task<JsonObject> EnsureServiceAsync(string name, JsonObject? createBody, CancellationToken ct)
     {
-        var (code, body) = await GetServiceAsync(ct);
+        var uri = ServiceUri(name);
+        var (code, body) = await GetServiceAsync(uri, ct);
         if (code == HttpStatusCode.NotFound)
         {
-            if (_o.CreateBody is null) throw new InvalidOperationException($"service '{_o.Service}' does not exist on {_o.Server} and no creation body was given");
-            using var put = await _http.PutAsync(_service, new StringContent(_o.CreateBody.ToJsonString(), Encoding.UTF8, "application/json"), ct);
+            if (createBody is null) throw new InvalidOperationException($"service '{name}' does not exist on {_o.Server} and no creation body was given");
+            using var put = await _http.PutAsync(uri, new StringContent(createBody.ToJsonString(), Encoding.UTF8, "application/json"), ct);
             string answer = await put.Content.ReadAsStringAsync(ct);
-            if (put.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"PUT {_service} answered {(int)put.StatusCode}: {answer}");
-            _log($"created service '{_o.Service}'");
-            (code, body) = await GetServiceAsync(ct);
+            if (put.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"PUT {uri} answered {(int)put.StatusCode}: {answer}");
+            _log($"created service '{name}'");
+            (code, body) = await GetServiceAsync(uri, ct);
         }
         var sw = Stopwatch.StartNew();
         while (code == HttpStatusCode.OK && (string?)body?["state"] == "building" && sw.Elapsed < _o.ReadyTimeout)
         {
             await Task.Delay(200, ct);
-            (code, body) = await GetServiceAsync(ct);
+            (code, body) = await GetServiceAsync(uri, ct);
         }
-        if (code != HttpStatusCode.OK || body is null) throw new InvalidOperationException($"GET {_service} answered {(int)code}");
+        if (code != HttpStatusCode.OK || body is null) throw new InvalidOperationException($"GET {uri} answered {(int)code}");
         string? state = (string?)body["state"];
         if (state is not (null or "ready"))
-            throw new InvalidOperationException($"service '{_o.Service}' is {state} after {sw.Elapsed.TotalSeconds:F0} s: {(string?)body["error"]}");
-        _log($"service '{_o.Service}' ready: backend {(string?)body["backend"] ?? "?"}");
+            throw new InvalidOperationException($"service '{name}' is {state} after {sw.Elapsed.TotalSeconds:F0} s: {(string?)body["error"]}");
+        _log($"service '{name}' ready: backend {(string?)body["backend"] ?? "?"}");
         return body;
     }
 
-    private async Task<(HttpStatusCode, JsonObject?)> GetServiceAsync(CancellationToken ct)
+    private Task<(HttpStatusCode, JsonObject?)> GetServiceAsync(CancellationToken ct) => GetServiceAsync(_service, ct);
+
+    private async Task<(HttpStatusCode, JsonObject?)> GetServiceAsync(Uri service, CancellationToken ct)
     {
-        using var r = await _http.GetAsync(_service + "?labels=false", ct);
+        using var r = await _http.GetAsync(service + "?labels=false", ct);
         var text = await r.Content.ReadAsStringAsync(ct);
         return (r.StatusCode, r.StatusCode == HttpStatusCode.OK ? JsonNode.Parse(text)?["body"] as JsonObject : null);
     }
@@ -150,6 +163,87 @@ internal sealed class LoadGenerator : IDisposable
         long? batches = b.Batches - a.Batches, images = b.BatchedImages - a.BatchedImages;
         double? avg = batches > 0 ? Math.Round((double)images!.Value / batches.Value, 3) : null;
         return new ServerSide(batches, images, avg, b.InferenceCount - a.InferenceCount, b.Source);
+    }
+
+    // ---- the reference service ----------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Each image once on the measured service and once on <paramref name="reference"/> (one image per predict, sent
+    /// as the levels send it, every class), compared by <see cref="ReferenceAccuracy.Compare"/>. The reference must
+    /// exist: it is waited for while it builds, never created.
+    /// </summary>
+    private async Task<AccuracyReport> CompareWithReferenceAsync(string reference, IReadOnlyList<LoadImage> images, CancellationToken ct)
+    {
+        string what = $"accuracy vs reference service '{reference}'";
+        var (code, _) = await GetServiceAsync(ServiceUri(reference), ct);
+        if (code == HttpStatusCode.NotFound)
+            throw new InvalidOperationException($"{what}: the service does not exist on {_o.Server} (--reference-service is never created: create it first)");
+        try
+        {
+            await EnsureServiceAsync(reference, createBody: null, ct);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException($"{what}: {e.Message}", e);
+        }
+        var perImage = new List<ImageAccuracy>(images.Count);
+        foreach (var img in images)
+        {
+            var measured = await AllClassesAsync(_o.Service, img, what, ct);
+            var expected = await AllClassesAsync(reference, img, what, ct);
+            ImageAccuracy a;
+            try
+            {
+                a = ReferenceAccuracy.Compare(img.Path, measured, expected);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new InvalidOperationException($"{what}: {e.Message}", e);
+            }
+            _log(string.Create(CultureInfo.InvariantCulture,
+                $"accuracy {Path.GetFileName(img.Path)}: top-1 {a.Top1} ({a.Top1Prob:G4}) vs {a.ReferenceTop1} ({a.ReferenceTop1Prob:G4}), rel L2 {a.RelL2:G3}"));
+            perImage.Add(a);
+        }
+        var report = AccuracyReport.Of(reference.ToLowerInvariant(), perImage);
+        _log(report.Line());
+        return report;
+    }
+
+    /// <summary>Every class <paramref name="service"/> gives <paramref name="img"/> (output.best -1, no threshold); a failure names the service and the image.</summary>
+    private async Task<List<ClassScore>> AllClassesAsync(string service, LoadImage img, string what, CancellationToken ct)
+    {
+        var body = new JsonObject
+        {
+            ["service"] = service,
+            // best -1: every class (DeepDetect's "all"); the lowest threshold keeps negative scores (logits) too.
+            ["parameters"] = new JsonObject { ["output"] = new JsonObject { ["best"] = -1, ["confidence_threshold"] = double.MinValue } },
+            ["data"] = new JsonArray(_o.Base64 ? Convert.ToBase64String(img.Bytes) : img.Path),
+        };
+        string where = $"{what}: predict of {img.Path} on service '{service}'";
+        try
+        {
+            using var r = await _http.PostAsync(_predict, new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"), ct);
+            var answer = await r.Content.ReadAsByteArrayAsync(ct);
+            if (r.StatusCode != HttpStatusCode.OK)
+            {
+                var (dd, msg) = Status(answer);
+                throw new InvalidOperationException($"{where} answered {(int)r.StatusCode}{(dd > 0 ? $"/{dd}" : "")}: " +
+                                                    (msg ?? Encoding.UTF8.GetString(answer.AsSpan(0, Math.Min(answer.Length, 300)))));
+            }
+            return ReferenceAccuracy.Classes(JsonNode.Parse(answer));
+        }
+        catch (Exception e) when (e is FormatException or JsonException)
+        {
+            throw new InvalidOperationException($"{where}: unexpected answer: {e.Message}", e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new InvalidOperationException($"{where}: {e.Message}", e);
+        }
+        catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new InvalidOperationException($"{where}: no answer in {_o.RequestTimeout.TotalSeconds:F0} s", e);
+        }
     }
 
     // ---- the load -----------------------------------------------------------------------------------------------

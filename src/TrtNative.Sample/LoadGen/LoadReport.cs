@@ -57,6 +57,9 @@ internal sealed record LoadReport(
     /// <summary>Set when --engine-plan was given.</summary>
     public EngineReport? Engine { get; set; }
 
+    /// <summary>Set when --reference-service was given: the measured service against the reference on the run's images.</summary>
+    public AccuracyReport? Accuracy { get; set; }
+
     /// <summary>The report as indented JSON (snake_case names).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, LoadReportJson.Default.LoadReport);
 
@@ -81,6 +84,7 @@ internal sealed record LoadReport(
             foreach (var (kind, e) in l.ErrorKinds)
                 sb.AppendLine(ci, $"  {l.Concurrency} clients: {e.Count} x {kind}: {e.FirstMessage}");
         if (Engine?.Error is string why) sb.AppendLine("engine: " + why);
+        if (Accuracy is { } a) sb.AppendLine(a.Line());
         return sb.ToString();
     }
 
