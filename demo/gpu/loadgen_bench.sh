@@ -128,10 +128,14 @@ start_server() {
 start_server "$out/server.log"
 
 # The issue's service creation, verbatim but for the two paths (the body resnet50_bench.py sends); prints the plan.
-# create_service DIR: create.json and service.json go to DIR.
+# create_service DIR [REFERENCE]: create.json and service.json go to DIR. With REFERENCE, the accuracy check's CPU
+# reference (resnet50_bench.py's testonnx_cpu) is created next, once the GPU service is ready: the same body with mllib
+# "onnxruntime" and no model.init, on a copy of the GPU service's model.onnx and corresp.txt; DIR/reference_service.json
+# gets its state, and its failure leaves the GPU service's run going (the shell reads that file).
 create_service() {
-PORT="$port" HTTP_PORT="$http_port" REPO="$work/model/" OUT="$1" CPU="$cpu" BUILD_LIMIT="$build_limit" GPUID="${GPUID:-0}" "$py" - <<'EOF'
-import http.client, json, os, sys, time
+PORT="$port" HTTP_PORT="$http_port" REPO="$work/model/" CPU_REPO="$work/model_cpu" OUT="$1" REFERENCE="${2:-}" CPU="$cpu" \
+  BUILD_LIMIT="$build_limit" GPUID="${GPUID:-0}" "$py" - <<'EOF'
+import copy, http.client, json, os, shutil, sys, time
 port, http_port, repo, out = int(os.environ["PORT"]), int(os.environ["HTTP_PORT"]), os.environ["REPO"], os.environ["OUT"]
 def call(method, path, body=None, p=port):
     c = http.client.HTTPConnection("127.0.0.1", p, timeout=600)
@@ -154,81 +158,63 @@ create = {"description": "image classification", "mllib": "tensorrt",
                                    "maxWorkspaceSize": 6096, "nclasses": 1000}},
           "type": "supervised"}
 json.dump(create, open(os.path.join(out, "create.json"), "w"), indent=1)
-t0 = time.time()
-st, body = call("PUT", "/services/testonnx", create)
-print("PUT /services/testonnx ->", st, json.dumps(body) if isinstance(body, dict) else body, file=sys.stderr)
-if st != 201: sys.exit("the service was not created")
-while True:
-    st, s = call("GET", "/services/testonnx")
-    s = s["body"]
-    if s.get("state") != "building": break
-    if time.time() - t0 > float(os.environ["BUILD_LIMIT"]): sys.exit("the engine build took too long (TRTN_LG_BUILD_LIMIT)")
-    time.sleep(0.5)
-s["seconds_to_ready"] = round(time.time() - t0, 3)
-json.dump(s, open(os.path.join(out, "service.json"), "w"), indent=1)
+def create_and_wait(name, body, saved_as):
+    """PUT /services/NAME, then its state once it is no longer building (with seconds_to_ready), also in OUT/saved_as."""
+    t0 = time.time()
+    st, answer = call("PUT", f"/services/{name}", body)
+    print(f"PUT /services/{name} ->", st, json.dumps(answer) if isinstance(answer, dict) else answer, file=sys.stderr)
+    if st != 201: sys.exit(f"service {name} was not created")
+    while True:
+        st, s = call("GET", f"/services/{name}")
+        if st != 200 or not isinstance(s, dict): sys.exit(f"GET /services/{name} -> {st}")
+        s = s["body"]
+        if s.get("state") != "building": break
+        if time.time() - t0 > float(os.environ["BUILD_LIMIT"]): sys.exit(f"service {name} took too long to build (TRTN_LG_BUILD_LIMIT)")
+        time.sleep(0.5)
+    s["seconds_to_ready"] = round(time.time() - t0, 3)
+    json.dump(s, open(os.path.join(out, saved_as), "w"), indent=1)
+    return s
+s = create_and_wait("testonnx", create, "service.json")
 print("service", json.dumps({k: s.get(k) for k in ("state", "backend", "backend_reason", "jpeg_decode", "engine_build_seconds",
                                                    "engine_file", "gpu_memory_bytes", "error", "seconds_to_ready")}), file=sys.stderr)
 if s.get("state") != "ready": sys.exit("the service is not ready")
 if not os.environ["CPU"] and s.get("backend") != "trtnative-gpu": sys.exit("the service is not on the GPU backend")
 plan = s.get("engine_file") or ""
 if plan and not os.path.isabs(plan): plan = os.path.join(repo, plan)  # service_stats gives the plan's name in the repository
+if os.environ["REFERENCE"]:
+    cpu_repo = os.environ["CPU_REPO"]
+    shutil.rmtree(cpu_repo, ignore_errors=True)
+    os.makedirs(cpu_repo)
+    for f in ("model.onnx", "corresp.txt"):
+        shutil.copy(os.path.join(repo, f), cpu_repo)
+    reference = copy.deepcopy(create)
+    reference["mllib"] = "onnxruntime"
+    del reference["model"]["init"]
+    reference["model"]["repository"] = cpu_repo
+    try:
+        r = create_and_wait(os.environ["REFERENCE"], reference, "reference_service.json")
+        print("reference service", json.dumps({k: r.get(k) for k in ("state", "backend", "error", "seconds_to_ready")}), file=sys.stderr)
+    except SystemExit as e:
+        print(f"reference service: {e}", file=sys.stderr)
 print(plan)
 EOF
 }
-plan="$(create_service "$out")" || { echo "service creation failed; server log tail:"; tail -30 "$out/server.log"; exit 1; }
+accuracy="${TRTN_LG_ACCURACY:-1}"
+plan="$(create_service "$out" "$([ "$accuracy" != 0 ] && echo testonnx_cpu)")" \
+  || { echo "service creation failed; server log tail:"; tail -30 "$out/server.log"; exit 1; }
 engine=()
 if [ -n "$plan" ] && [ -f "$plan" ]; then engine=(--engine-plan "$plan"); echo "engine plan: $plan"
 else echo "no engine plan on disk ('$plan'): no engine figures${cpu:+ (--cpu: the service runs on ONNX Runtime CPU)}"; fi
 echo "service ready ($((SECONDS - t0)) s so far)"
 
-# The CPU reference of the accuracy check (resnet50_bench.py's testonnx_cpu): the issue's body (DIR/create.json, as
-# create_service wrote it) with mllib "onnxruntime" and no model.init, on a copy of the GPU service's model.onnx and
-# corresp.txt. create_reference_service DIR: waits until it is ready; DIR/reference_service.json gets its state.
-create_reference_service() {
-PORT="$port" REPO="$work/model/" CPU_REPO="$work/model_cpu" OUT="$1" BUILD_LIMIT="$build_limit" "$py" - <<'EOF'
-import http.client, json, os, shutil, sys, time
-port, repo, cpu_repo, out = int(os.environ["PORT"]), os.environ["REPO"], os.environ["CPU_REPO"], os.environ["OUT"]
-def call(method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    c.request(method, path, body=None if body is None else json.dumps(body).encode(), headers={"Content-Type": "application/json"} if body else {})
-    r = c.getresponse(); text = r.read()
-    return r.status, (json.loads(text) if text and r.getheader("Content-Type", "").startswith("application/json") else text)
-shutil.rmtree(cpu_repo, ignore_errors=True)
-os.makedirs(cpu_repo)
-for f in ("model.onnx", "corresp.txt"):
-    shutil.copy(os.path.join(repo, f), cpu_repo)
-with open(os.path.join(out, "create.json")) as f:
-    body = json.load(f)
-body["mllib"] = "onnxruntime"
-body["model"].pop("init", None)
-body["model"]["repository"] = cpu_repo
-t0 = time.time()
-st, answer = call("PUT", "/services/testonnx_cpu", body)
-print("PUT /services/testonnx_cpu ->", st, json.dumps(answer) if isinstance(answer, dict) else answer, file=sys.stderr)
-if st != 201: sys.exit("the reference service was not created")
-while True:
-    st, s = call("GET", "/services/testonnx_cpu")
-    if st != 200 or not isinstance(s, dict): sys.exit(f"GET /services/testonnx_cpu -> {st}")
-    s = s["body"]
-    if s.get("state") != "building": break
-    if time.time() - t0 > float(os.environ["BUILD_LIMIT"]): sys.exit("the reference service took too long (TRTN_LG_BUILD_LIMIT)")
-    time.sleep(0.2)
-s["seconds_to_ready"] = round(time.time() - t0, 3)
-with open(os.path.join(out, "reference_service.json"), "w") as f:
-    json.dump(s, f, indent=1)
-print("reference service", json.dumps({k: s.get(k) for k in ("state", "backend", "error", "seconds_to_ready")}), file=sys.stderr)
-if s.get("state") not in (None, "ready"): sys.exit("the reference service is not ready")
-EOF
-}
-
 rc=0
 reference=()
-if [ "${TRTN_LG_ACCURACY:-1}" != 0 ]; then
-  echo "== accuracy reference: testonnx_cpu (ONNX Runtime CPU) ($((SECONDS - t0)) s so far)"
-  if create_reference_service "$out"; then
+if [ "$accuracy" != 0 ]; then
+  if "$py" -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])).get("state") != "ready")' "$out/reference_service.json" 2>/dev/null; then
     reference=(--reference-service testonnx_cpu)
   else
-    echo "reference service creation failed: no accuracy check; server log tail:"; tail -30 "$out/server.log"; rc=1
+    echo "the accuracy check's reference service testonnx_cpu is not ready: no accuracy check; server log tail:"
+    tail -30 "$out/server.log"; rc=1
   fi
 fi
 # loadgen NAME SIZE LEVELS [EXTRA...]: one loadgen run, its JPEGs under WORK (the server's --allowed-root).
@@ -309,7 +295,7 @@ for group in "${b_groups[@]}"; do
 done
 
 echo "== summary ($((SECONDS - t0)) s in all)"
-OUT="$out" ACCURACY="${TRTN_LG_ACCURACY:-1}" REFERENCE="${reference[*]}" "$py" - <<'EOF'
+OUT="$out" ACCURACY="$accuracy" REFERENCE="${reference[*]}" "$py" - <<'EOF'
 import csv, json, os
 out = os.environ["OUT"]
 summary = {"runs": [], "memory": None, "accuracy": None}
