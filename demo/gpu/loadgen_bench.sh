@@ -327,7 +327,7 @@ for name in ["path-640x480", "path-1920x1080", "base64-640x480", "soak-640x480"]
         if st:
             g = lambda k: "-" if st.get(k) is None else f"{st[k]:.3f}"
             print(f"  {name} {l['concurrency']} clients, server side ms: queue {g('queue_ms')}, request {g('request_ms')}; per batch: "
-                  f"run {g('batch_run_ms')} = host_submit {g('host_submit_ms')} + gpu_prepare {g('gpu_prepare_ms')} + gpu_engine "
+                  f"run {g('batch_run_ms')} = host_submit {g('host_submit_ms')} + gpu_prepare {g('gpu_prepare_ms')} (of which decode {g('gpu_decode_ms')}) + gpu_engine "
                   f"{g('gpu_engine_ms')} (overlapping); share of time in host_submit {g('host_submit_busy')}")
     if (r.get("engine") or {}).get("error"):
         print(f"  {name}: engine: {r['engine']['error']}")

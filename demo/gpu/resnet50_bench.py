@@ -284,6 +284,7 @@ def server_side(m0, m1):
     for name, key in (("trtnative_batch_run_seconds", "batch_run_ms_mean"), ("trtnative_queue_time_seconds", "queue_ms_mean"),
                       ("trtnative_request_duration_seconds", "request_ms_mean"),
                       ("trtnative_batch_stage_seconds:host_submit", "stage_host_submit_ms_mean"),
+                      ("trtnative_batch_stage_seconds:gpu_decode", "stage_gpu_decode_ms_mean"),
                       ("trtnative_batch_stage_seconds:gpu_prepare", "stage_gpu_prepare_ms_mean"),
                       ("trtnative_batch_stage_seconds:gpu_engine", "stage_gpu_engine_ms_mean")):
         ds = m1.get((name, "_sum"), 0) - m0.get((name, "_sum"), 0)

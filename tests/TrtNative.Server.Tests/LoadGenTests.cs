@@ -39,7 +39,7 @@ public class LoadGenTests(ITestOutputHelper output)
         // reports no GPU stages.
         var st = l.Stages!;
         Assert.True(st.QueueMs >= 0 && st.RequestMs > 0 && st.BatchRunMs > 0, $"stages: {st}");
-        Assert.Equal((null, null, null, null), (st.HostSubmitMs, st.GpuPrepareMs, st.GpuEngineMs, st.HostSubmitBusy));
+        Assert.Equal((null, null, null, null, null), (st.HostSubmitMs, st.GpuDecodeMs, st.GpuPrepareMs, st.GpuEngineMs, st.HostSubmitBusy));
     }
 
     [Fact]
@@ -57,6 +57,8 @@ public class LoadGenTests(ITestOutputHelper output)
         const string after = """
             trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="a",stage="host_submit"} 1.5 1733450000000
             trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="a",stage="host_submit"} 20
+            trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="a",stage="gpu_decode"} 0.012
+            trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="a",stage="gpu_decode"} 10
             trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="a",stage="gpu_engine"} 0.02
             trtnative_batch_stage_seconds_count{otel_scope_name="TrtNative.Server",service="a",stage="gpu_engine"} 10
             trtnative_batch_stage_seconds_sum{otel_scope_name="TrtNative.Server",service="b",stage="host_submit"} 9.0
@@ -69,6 +71,7 @@ public class LoadGenTests(ITestOutputHelper output)
         var st = ServerStages.Between(before, after, "a", 2.0);
         Assert.Equal(50.0, st.HostSubmitMs);   // 0.5 s over 10 batches
         Assert.Equal(2.0, st.GpuEngineMs);     // only after: 0.02 s over 10
+        Assert.Equal(1.2, st.GpuDecodeMs);     // only after: 0.012 s over 10
         Assert.Equal(0.25, st.HostSubmitBusy); // 0.5 s of 2 s
         Assert.Equal(15.0, st.RequestMs);      // every endpoint: 1.5 s over 100 requests
         Assert.Null(st.GpuPrepareMs);

@@ -92,7 +92,7 @@ public class MultiGpuDeviceTests
         string metrics = await c.GetStringAsync("/metrics");
         double? batches = Prom.Value(metrics, "trtnative_replica_batches_total", ("service", "one"), ("gpu", "0"));
         Assert.True(batches >= 1, $"replica batches {batches}");
-        foreach (var stage in new[] { "host_submit", "gpu_prepare", "gpu_engine" })
+        foreach (var stage in new[] { "host_submit", "gpu_decode", "gpu_prepare", "gpu_engine" })
         {
             Assert.Equal(batches, Prom.Value(metrics, "trtnative_batch_stage_seconds_count", ("service", "one"), ("stage", stage)));
             Assert.True(Prom.Value(metrics, "trtnative_batch_stage_seconds_sum", ("service", "one"), ("stage", stage)) > 0, stage);

@@ -79,7 +79,7 @@ internal sealed record LoadReport(
         foreach (var l in Levels)
             if (l.Stages is { } st)
                 sb.AppendLine(ci, $"  {l.Concurrency} clients, server side (ms): queue {Ms(st.QueueMs)}, request {Ms(st.RequestMs)}; per batch: run {Ms(st.BatchRunMs)}, " +
-                                  $"host_submit {Ms(st.HostSubmitMs)}, gpu_prepare {Ms(st.GpuPrepareMs)}, gpu_engine {Ms(st.GpuEngineMs)}; share of the time in host_submit {Ms(st.HostSubmitBusy)}");
+                                  $"host_submit {Ms(st.HostSubmitMs)}, gpu_prepare {Ms(st.GpuPrepareMs)} (decode {Ms(st.GpuDecodeMs)}), gpu_engine {Ms(st.GpuEngineMs)}; share of the time in host_submit {Ms(st.HostSubmitBusy)}");
         foreach (var l in Levels)
             foreach (var (kind, e) in l.ErrorKinds)
                 sb.AppendLine(ci, $"  {l.Concurrency} clients: {e.Count} x {kind}: {e.FirstMessage}");

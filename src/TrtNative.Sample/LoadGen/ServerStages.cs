@@ -7,12 +7,14 @@ namespace TrtNative.Sample.LoadGen;
 /// Where a level's time went inside the server, from its /metrics before and after the measured part (means over what
 /// happened in between, in milliseconds): an image's wait in the batching queue, a request's time in the server, and a
 /// batch's run with its stages — host_submit (staging on the batching worker's thread), gpu_prepare (decode, resize,
-/// normalise on the GPU), gpu_engine (the engine and the scores' download). <see cref="HostSubmitBusy"/> is the share of
+/// normalise on the GPU; its first part, gpu_decode, until the pixels are in the batch's slots), gpu_engine (the engine
+/// and the scores' download). <see cref="HostSubmitBusy"/> is the share of
 /// the level's wall time spent in host_submit: near 1 per replica, the worker's thread is the limit. A figure the server
 /// does not report (a CPU backend has no stages) is null.
 /// </summary>
 internal sealed record ServerStages(
-    double? QueueMs, double? RequestMs, double? BatchRunMs, double? HostSubmitMs, double? GpuPrepareMs, double? GpuEngineMs, double? HostSubmitBusy)
+    double? QueueMs, double? RequestMs, double? BatchRunMs, double? HostSubmitMs, double? GpuPrepareMs, double? GpuEngineMs, double? HostSubmitBusy,
+    double? GpuDecodeMs)
 {
     /// <summary>The means between two /metrics texts of <paramref name="service"/>, <paramref name="seconds"/> apart.</summary>
     public static ServerStages Between(string before, string after, string service, double seconds)
@@ -34,7 +36,8 @@ internal sealed record ServerStages(
             host,
             Mean("trtnative_batch_stage_seconds", svc, ("stage", "gpu_prepare")),
             Mean("trtnative_batch_stage_seconds", svc, ("stage", "gpu_engine")),
-            host is null || seconds <= 0 ? null : Math.Round(submitSeconds / seconds, 3));
+            host is null || seconds <= 0 ? null : Math.Round(submitSeconds / seconds, 3),
+            Mean("trtnative_batch_stage_seconds", svc, ("stage", "gpu_decode")));
     }
 
     private static readonly Regex SampleLine = new(@"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", RegexOptions.Multiline);

@@ -166,7 +166,10 @@ public interface IPendingBatch
 /// <summary>
 /// One batch's time by stage, in seconds: on the host, staging it (decoding calls, uploads: the time Submit took);
 /// on the GPU, preparing its input (JPEG decoding, resizing, normalising) and running the engine with the scores'
-/// download. The GPU stages of two lanes overlap each other and the host's.
+/// download. <see cref="GpuDecodeSeconds"/> is the first part of <see cref="GpuPrepareSeconds"/>: until every image's
+/// pixels are in the batch's slots (uploads, nvJPEG's decoding, the resize); the rest is the wait for the lane's input
+/// buffer and the normalisation into it. The GPU stages are stream times between events, so they include any gap
+/// while the host was still queueing their work; those of two lanes overlap each other and the host's.
 /// </summary>
-public readonly record struct BatchStages(double HostSubmitSeconds, double GpuPrepareSeconds, double GpuEngineSeconds);
+public readonly record struct BatchStages(double HostSubmitSeconds, double GpuDecodeSeconds, double GpuPrepareSeconds, double GpuEngineSeconds);
 

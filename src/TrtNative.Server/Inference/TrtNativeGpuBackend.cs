@@ -82,11 +82,14 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
 
     // One batch's host side: its pixels and parameters (pinned, with their device copies), its scores (pinned), the
     // stream its input is prepared on (upload, decode, resize, normalise), the events recorded before its input's
-    // preparation, after it, before the engine and after its scores' download (ordering and the stage times), its JPEG
-    // decoder (null when GPU decoding is off or unavailable), and the lane it runs on.
-    private sealed class Staging(ImageBatchStager stager, PinnedBuffer<float> scores, CudaStream prepare, bool ownsPrepare, CudaEvent begin, CudaEvent prepared, CudaEvent engine, CudaEvent done) : IDisposable
+    // preparation, once its pixels are in their slots, after the preparation, before the engine and after its scores'
+    // download (ordering and the stage times), its JPEG decoder (null when GPU decoding is off or unavailable), and the
+    // lane it runs on.
+    private sealed class Staging(ImageBatchStager stager, PinnedBuffer<float> scores, CudaStream prepare, bool ownsPrepare, CudaEvent begin,
+        CudaEvent decoded, CudaEvent prepared, CudaEvent engine, CudaEvent done) : IDisposable
     {
         public CudaStream Prepare { get; } = prepare;
+        public CudaEvent Decoded { get; } = decoded;
         public CudaEvent Prepared { get; } = prepared;
         public ImageBatchStager Stager { get; } = stager;
         public PinnedBuffer<float> Scores { get; } = scores;
@@ -126,6 +129,7 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             Done.Dispose();
             Engine.Dispose();
             Prepared.Dispose();
+            Decoded.Dispose();
             Begin.Dispose();
             if (ownsPrepare) Prepare.Dispose();
             Scores.Dispose();
@@ -280,9 +284,9 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             bool onLane = s_prepareOnLane && _staging.Length % _lanes.Length == 0;
             var prepare = onLane ? _lanes[index % _lanes.Length].Stream : CudaStream.Create(_ctx, s_prepareHighPriority);
             if (!onLane) owned.Add(prepare);
-            var events = new CudaEvent[4];
+            var events = new CudaEvent[5];
             for (int i = 0; i < events.Length; i++) owned.Add(events[i] = CudaEvent.Create(_ctx));
-            return new Staging(stager, scores, prepare, !onLane, events[0], events[1], events[2], events[3]);
+            return new Staging(stager, scores, prepare, !onLane, events[0], events[1], events[2], events[3], events[4]);
         }
         catch
         {
@@ -494,8 +498,6 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
         {
             for (int i = 0; i < n; i++) images[i].Pixels.CopyTo(st.Stager.Image(i));
             st.Stager.EnqueueUpload(prepare, 0, run);
-            prepare.WaitFor(lane.InputRead);
-            st.Stager.EnqueueNormalizeOnDevice(prepare, run, lane.Input);
         }
         else
         {
@@ -515,10 +517,11 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
                 while (i < n && upload[i]) i++;
                 st.Stager.EnqueueUpload(prepare, first, i - first);
             }
-            prepare.WaitFor(lane.InputRead);
-            st.Stager.EnqueueNormalizeOnDevice(prepare, run, lane.Input);
             if (Array.TrueForAll(errors, e => e == null)) errors = null;
         }
+        st.Decoded.Record(prepare);
+        prepare.WaitFor(lane.InputRead);
+        st.Stager.EnqueueNormalizeOnDevice(prepare, run, lane.Input);
         if (images.Any(im => im.Tensor != null))
         {
             // Tensor items (KServe FP32/FP16) go to the engine input as they are, over what the kernel wrote for their
@@ -555,8 +558,8 @@ public sealed class TrtNativeGpuBackend : IPipelinedBackend
             try
             {
                 st.Done.Synchronize();
-                Stages = new BatchStages(submitSeconds, CudaEvent.ElapsedMilliseconds(st.Begin, st.Engine) / 1e3,
-                    CudaEvent.ElapsedMilliseconds(st.Engine, st.Done) / 1e3);
+                Stages = new BatchStages(submitSeconds, CudaEvent.ElapsedMilliseconds(st.Begin, st.Decoded) / 1e3,
+                    CudaEvent.ElapsedMilliseconds(st.Begin, st.Engine) / 1e3, CudaEvent.ElapsedMilliseconds(st.Engine, st.Done) / 1e3);
                 return st.Scores.Span[..count].ToArray();
             }
             finally

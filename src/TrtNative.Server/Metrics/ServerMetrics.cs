@@ -46,7 +46,8 @@ public sealed class ServerMetrics
         _run = m.CreateHistogram("trtnative_batch_run", "s",
             "Time from submitting a batch to the backend to its scores (pipelined batches overlap).", advice: Buckets(QueueBounds));
         _stage = m.CreateHistogram("trtnative_batch_stage", "s",
-            "A batch's time by stage: host_submit (staging it on the host), gpu_prepare (decoding, resizing, normalising on the GPU), gpu_engine (the engine and the scores' download).",
+            "A batch's time by stage: host_submit (staging it on the host), gpu_prepare (decoding, resizing, normalising on the GPU), " +
+            "gpu_decode (gpu_prepare's first part: until the pixels are in the batch's slots), gpu_engine (the engine and the scores' download).",
             advice: Buckets(QueueBounds));
         _nonFinite = m.CreateCounter<long>("trtnative_nonfinite_outputs",
             description: "Images whose scores held a NaN or an infinity; their predicts failed with 500/1007.");
@@ -102,6 +103,7 @@ public sealed class ServerMetrics
         if (stages is { } t)
         {
             _stage.Record(t.HostSubmitSeconds, s, new("stage", "host_submit"));
+            _stage.Record(t.GpuDecodeSeconds, s, new("stage", "gpu_decode"));
             _stage.Record(t.GpuPrepareSeconds, s, new("stage", "gpu_prepare"));
             _stage.Record(t.GpuEngineSeconds, s, new("stage", "gpu_engine"));
         }
