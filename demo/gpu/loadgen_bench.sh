@@ -7,8 +7,9 @@
 #   formed, so server images/s ÷ engine images/s comes from one run; then 256 clients for 60 s while the server's RSS
 #   (/proc) and GPU memory (nvidia-smi) are sampled every 5 s (first/last/max: "memory flat"). Accuracy: a CPU reference
 #   service testonnx_cpu (ONNX Runtime, on a copy of the model repository, as resnet50_bench.py makes it) is created
-#   next to the GPU service, and the first run (640x480 by path) first predicts each of its JPEGs on both with every
-#   class (--reference-service): top-1 agreement and the scores' relative L2, in its table, JSON and the summary.
+#   next to the GPU service, and a run of its own before the others (accuracy-640x480: one client, 8 requests) first
+#   predicts each 640x480 JPEG on both with every class (--reference-service): top-1 agreement and the scores'
+#   relative L2, in its log, JSON and the summary; the reference service is deleted after it.
 # Needs the server bundle (./build.sh bundle-server: TrtNative.Server, TrtNative.EngineBench and TrtNative.Sample in one
 # folder server/) and python3 with torch + torchvision (demo/gpu/export_resnet50.py; the rest is the standard library).
 # Usage: bash demo/gpu/loadgen_bench.sh [--cpu]
@@ -182,20 +183,20 @@ if not os.environ["CPU"] and s.get("backend") != "trtnative-gpu": sys.exit("the 
 plan = s.get("engine_file") or ""
 if plan and not os.path.isabs(plan): plan = os.path.join(repo, plan)  # service_stats gives the plan's name in the repository
 if os.environ["REFERENCE"]:
-    cpu_repo = os.environ["CPU_REPO"]
-    shutil.rmtree(cpu_repo, ignore_errors=True)
-    os.makedirs(cpu_repo)
-    for f in ("model.onnx", "corresp.txt"):
-        shutil.copy(os.path.join(repo, f), cpu_repo)
-    reference = copy.deepcopy(create)
-    reference["mllib"] = "onnxruntime"
-    del reference["model"]["init"]
-    reference["model"]["repository"] = cpu_repo
-    try:
+    try:  # whatever goes wrong here, the GPU service's runs go on (the shell finds no ready reference_service.json)
+        cpu_repo = os.environ["CPU_REPO"]
+        shutil.rmtree(cpu_repo, ignore_errors=True)
+        os.makedirs(cpu_repo)
+        for f in ("model.onnx", "corresp.txt"):
+            shutil.copy(os.path.join(repo, f), cpu_repo)
+        reference = copy.deepcopy(create)
+        reference["mllib"] = "onnxruntime"
+        del reference["model"]["init"]
+        reference["model"]["repository"] = cpu_repo
         r = create_and_wait(os.environ["REFERENCE"], reference, "reference_service.json")
         print("reference service", json.dumps({k: r.get(k) for k in ("state", "backend", "error", "seconds_to_ready")}), file=sys.stderr)
-    except SystemExit as e:
-        print(f"reference service: {e}", file=sys.stderr)
+    except (SystemExit, Exception) as e:
+        print(f"reference service: {e!r}", file=sys.stderr)
 print(plan)
 EOF
 }
@@ -229,7 +230,14 @@ loadgen() {
   sed -n '/^loadgen http/,$p' "$out/loadgen-$name.log"
   [ $r -eq 0 ] || { echo "loadgen $name: rc $r"; tail -5 "$out/loadgen-$name.log"; rc=1; }
 }
-loadgen path-640x480 640x480 "$levels" "${engine[@]}" "${reference[@]}"
+# The accuracy check in a run of its own (one client, a few requests): a failed check must not cost the table's runs.
+# The reference service is then deleted, so that its ONNX Runtime session is not in the memory run's figures.
+if [ ${#reference[@]} -gt 0 ]; then
+  loadgen accuracy-640x480 640x480 1 --max-requests 8 "${reference[@]}"
+  "$py" -c 'import http.client, sys; c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+c.request("DELETE", "/services/testonnx_cpu"); print("DELETE /services/testonnx_cpu ->", c.getresponse().status)' "$port"
+fi
+loadgen path-640x480 640x480 "$levels" "${engine[@]}"
 [ -n "$hd_levels" ] && loadgen path-1920x1080 1920x1080 "$hd_levels" "${engine[@]}"
 [ -n "$b64_levels" ] && loadgen base64-640x480 640x480 "$b64_levels" --base64 "${engine[@]}"
 
@@ -336,21 +344,21 @@ summary["ratio_64_clients_640x480"] = at64[0]["server_over_engine"] if at64 else
 ratio = summary["ratio_64_clients_640x480"]
 print("server/engine at 64 clients 640x480 by path:", ratio if ratio is not None else
       "not measured" + (" (no engine figure)" if at64 else " (no 64-client level)"), "(target >= 0.8)")
-# The accuracy check of the first run (--reference-service): its report's "accuracy", or the error its log ends with.
-first = os.path.join(out, "loadgen-path-640x480")
+# The accuracy check (the run accuracy-640x480, --reference-service): its report's "accuracy", or the error its log ends with.
+first = os.path.join(out, "loadgen-accuracy-640x480")
 acc = json.load(open(first + ".json")).get("accuracy") if os.path.exists(first + ".json") else None
 if acc:
     summary["accuracy"] = {k: acc[k] for k in ("reference_service", "images", "top1_agree", "rel_l2_max", "rel_l2_mean")}
     g = lambda v: v if isinstance(v, str) else format(v, ".3g")  # "NaN" and "Infinity" come as strings
     print(f"accuracy vs reference service {acc['reference_service']}: top-1 agrees on {acc['top1_agree']}/{acc['images']} images, "
-          f"rel L2 max {g(acc['rel_l2_max'])} (mean {g(acc['rel_l2_mean'])}) (per image: loadgen-path-640x480.json)")
+          f"rel L2 max {g(acc['rel_l2_max'])} (mean {g(acc['rel_l2_mean'])}) (per image: loadgen-accuracy-640x480.json)")
 elif os.environ["ACCURACY"] == "0":
     print("accuracy: not checked (TRTN_LG_ACCURACY=0)")
 else:
     errors = [l.strip() for l in open(first + ".log", errors="replace")] if os.path.exists(first + ".log") else []
     errors = [l for l in errors if l.startswith("loadgen: accuracy vs reference service")]
     summary["accuracy"] = {"error": errors[-1] if errors else "not checked: " + (
-        "the reference service could not be created" if not os.environ["REFERENCE"] else "loadgen-path-640x480 has no report (see its log)")}
+        "the reference service could not be created" if not os.environ["REFERENCE"] else "loadgen-accuracy-640x480 has no report (see its log)")}
     print("accuracy:", summary["accuracy"]["error"])
 mp = os.path.join(out, "memory.csv")
 if os.path.exists(mp):
