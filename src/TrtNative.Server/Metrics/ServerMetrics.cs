@@ -47,7 +47,8 @@ public sealed class ServerMetrics
             "Time from submitting a batch to the backend to its scores (pipelined batches overlap).", advice: Buckets(QueueBounds));
         _stage = m.CreateHistogram("trtnative_batch_stage", "s",
             "A batch's time by stage: host_submit (staging it on the host), gpu_prepare (decoding, resizing, normalising on the GPU), " +
-            "gpu_decode (gpu_prepare's first part: until the pixels are in the batch's slots), gpu_engine (the engine and the scores' download).",
+            "gpu_decode (gpu_prepare's first part: until the pixels are in the batch's slots), gpu_engine (the engine and the scores' download); " +
+            "gpu_prepare and gpu_decode start before the host staging, so they include its time on an idle stream.",
             advice: Buckets(QueueBounds));
         _nonFinite = m.CreateCounter<long>("trtnative_nonfinite_outputs",
             description: "Images whose scores held a NaN or an infinity; their predicts failed with 500/1007.");
