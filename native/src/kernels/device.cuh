@@ -180,7 +180,7 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shar
     config.dynamicSmemBytes = shared;
     config.stream = s;
     cudaLaunchAttribute attribute = {};
-    if (!ProgrammaticLaunchPause::paused() && programmatic_launch(reinterpret_cast<const void*>(kernel))) {
+    if (programmatic_launch(reinterpret_cast<const void*>(kernel)) && !ProgrammaticLaunchPause::paused()) {
         attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attribute.val.programmaticStreamSerializationAllowed = 1;
         config.attrs = &attribute;
