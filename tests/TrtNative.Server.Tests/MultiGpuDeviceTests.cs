@@ -21,7 +21,7 @@ public sealed class MultiGpuFactAttribute : FactAttribute
 }
 
 /// <summary>
-/// A real backend whose GPU can be declared lost: while <see cref="FaultyGpuFactory.Dead"/> holds its ordinal, a batch
+/// A real backend whose GPU can be declared lost: while the <c>dead</c> set given to <see cref="FaultyGpuFactory"/> holds its ordinal, a batch
 /// fails with the CUDA error a lost device gives (the real engine is not run).
 /// </summary>
 internal sealed class FaultInjectingBackend(IPipelinedBackend inner, int gpu, ConcurrentDictionary<int, bool> dead) : IPipelinedBackend

@@ -13,7 +13,7 @@ namespace TrtNative.Server.Tests;
 /// A fake GPU engine on GPU <see cref="Gpu"/>: per item, scores (first input value, second input value, the GPU's
 /// ordinal), so a test sees both which item and which replica produced them. While its GPU is marked dead in
 /// <see cref="FakeGpus"/>, a run throws a CUDA error (as a lost device does); <see cref="Throw"/> throws any other
-/// exception once; <see cref="Gate"/> holds runs; <see cref="Meet"/> makes runs wait for each other.
+/// exception once; <see cref="Gate"/> holds runs; <see cref="FakeGpus.Meet"/> makes runs wait for each other.
 /// </summary>
 public class FakeGpuBackend(FakeGpus gpus, int gpu, int max = 4) : IInferenceBackend
 {

@@ -34,6 +34,10 @@ public static class TestModels
     /// "prob"[N, C] = per-channel mean of "data"[N, C, H, W] (GlobalAveragePool + Flatten): with a uniform image,
     /// each score is exactly the preprocessed channel value, so tests see the tensor the server built.
     /// </summary>
+    /// <param name="path">Where the model is written.</param>
+    /// <param name="c">Input channels (and classes).</param>
+    /// <param name="h">Input height.</param>
+    /// <param name="w">Input width.</param>
     /// <param name="batch">Fixed batch size, or -1 for a symbolic batch dim.</param>
     /// <param name="symbolicClasses">Declare the output's class dim symbolic (so a backend must learn it by running).</param>
     public static void WriteMeans(string path, int c, int h, int w, long batch = -1, bool symbolicClasses = false)

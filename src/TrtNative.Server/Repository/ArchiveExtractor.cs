@@ -40,9 +40,11 @@ public static class ArchiveExtractor
         }
     }
 
-    private static string Target(string root, string name)
+    // entryName: as the archive gives it, which may be null (an unnamed entry is refused like an empty name).
+    private static string Target(string root, string? entryName)
     {
-        if (ClientLocations.InvalidPathReason(name ?? "") is { } why) throw new UnsafeArchiveException($"an archive entry's name {why}");
+        string name = entryName ?? "";
+        if (ClientLocations.InvalidPathReason(name) is { } why) throw new UnsafeArchiveException($"an archive entry's name {why}");
         if (name.StartsWith('/') || name.StartsWith('\\') || (name.Length > 1 && name[1] == ':'))
             throw new UnsafeArchiveException($"archive entry '{name}' has an absolute path");
         string full = Path.GetFullPath(Path.Combine(root, name.Replace('\\', '/')));
