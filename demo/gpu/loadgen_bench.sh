@@ -303,7 +303,7 @@ for group in "${b_groups[@]}"; do
 done
 
 echo "== summary ($((SECONDS - t0)) s in all)"
-OUT="$out" ACCURACY="$accuracy" REFERENCE="${reference[*]}" "$py" - <<'EOF'
+OUT="$out" ACCURACY="$accuracy" "$py" - <<'EOF'
 import csv, json, os
 out = os.environ["OUT"]
 summary = {"runs": [], "memory": None, "accuracy": None}
@@ -344,9 +344,10 @@ summary["ratio_64_clients_640x480"] = at64[0]["server_over_engine"] if at64 else
 ratio = summary["ratio_64_clients_640x480"]
 print("server/engine at 64 clients 640x480 by path:", ratio if ratio is not None else
       "not measured" + (" (no engine figure)" if at64 else " (no 64-client level)"), "(target >= 0.8)")
-# The accuracy check (the run accuracy-640x480, --reference-service): its report's "accuracy", or the error its log ends with.
-first = os.path.join(out, "loadgen-accuracy-640x480")
-acc = json.load(open(first + ".json")).get("accuracy") if os.path.exists(first + ".json") else None
+# The accuracy check (the run accuracy-640x480, --reference-service): its report's "accuracy", or the error its log ends
+# with; no log: the run never started, because the reference service was not ready.
+check = os.path.join(out, "loadgen-accuracy-640x480")
+acc = json.load(open(check + ".json")).get("accuracy") if os.path.exists(check + ".json") else None
 if acc:
     summary["accuracy"] = {k: acc[k] for k in ("reference_service", "images", "top1_agree", "rel_l2_max", "rel_l2_mean")}
     g = lambda v: v if isinstance(v, str) else format(v, ".3g")  # "NaN" and "Infinity" come as strings
@@ -355,10 +356,10 @@ if acc:
 elif os.environ["ACCURACY"] == "0":
     print("accuracy: not checked (TRTN_LG_ACCURACY=0)")
 else:
-    errors = [l.strip() for l in open(first + ".log", errors="replace")] if os.path.exists(first + ".log") else []
-    errors = [l for l in errors if l.startswith("loadgen: accuracy vs reference service")]
+    ran = os.path.exists(check + ".log")
+    errors = [l.strip() for l in open(check + ".log", errors="replace") if l.startswith("loadgen: accuracy vs reference service")] if ran else []
     summary["accuracy"] = {"error": errors[-1] if errors else "not checked: " + (
-        "the reference service could not be created" if not os.environ["REFERENCE"] else "loadgen-accuracy-640x480 has no report (see its log)")}
+        "loadgen-accuracy-640x480 has no report (see its log)" if ran else "the reference service could not be created")}
     print("accuracy:", summary["accuracy"]["error"])
 mp = os.path.join(out, "memory.csv")
 if os.path.exists(mp):
