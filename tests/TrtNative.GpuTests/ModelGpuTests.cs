@@ -3,6 +3,7 @@ using System.Text.Json;
 using TrtNative.Cuda;
 using TrtNative.Ir;
 using TrtNative.Runtime;
+using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.GpuTests;
@@ -129,7 +130,7 @@ public class ModelGpuTests
         {
             var ours = full.AsSpan(i * classes, classes);
             var theirs = ort.AsSpan(i * classes, classes);
-            int mine = ArgMax(ours), ref1 = ArgMax(theirs);
+            int mine = Top1.ArgMax(ours), ref1 = Top1.ArgMax(theirs);
             if (mine == ref1) { agree++; perSet[i / MaxBatch]++; continue; }
             if (++shown > 20) continue;
             // Say how close the call was: ORT's gap between its top class and ours, next to this row's largest error.
@@ -163,13 +164,6 @@ public class ModelGpuTests
         Assert.Equal(GraphState.Replaying, ec.GraphState);
         Assert.Equal(a, c);
         _out.WriteLine($"{model} {precision}: plan {plan.Length / 1048576.0:F1} MiB round-trips bit-identically; graph replay matches plain launch");
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
     }
 }
 

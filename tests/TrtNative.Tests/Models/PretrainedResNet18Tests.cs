@@ -49,7 +49,7 @@ public class PretrainedResNet18Tests(ITestOutputHelper output)
                 new Dictionary<string, long>(), output, Images);
             optimized ??= r.Optimized;
             var name = r.Imported.Outputs[0].Name;
-            int ours = ArgMax(r.Ours[name].Floats!), theirs = ArgMax(r.Reference[name].Floats!);
+            int ours = Top1.ArgMax(r.Ours[name].Floats!), theirs = Top1.ArgMax(r.Reference[name].Floats!);
             output.WriteLine($"  top-1 feature: ours {ours}, ORT {theirs}");
             if (ours == theirs) agree++;
         }
@@ -61,12 +61,5 @@ public class PretrainedResNet18Tests(ITestOutputHelper output)
         Assert.Equal(0, ModelCheck.Count(optimized!, "Add"));
         Assert.Equal(0, ModelCheck.Count(optimized!, "Relu"));
         Assert.Equal(ModelCheck.Count(imported, "Add"), ModelCheck.CountResidualConvs(optimized!));
-    }
-
-    private static int ArgMax(float[] xs)
-    {
-        int best = 0;
-        for (int i = 1; i < xs.Length; i++) if (xs[i] > xs[best]) best = i;
-        return best;
     }
 }
