@@ -62,7 +62,7 @@ inline int64_t dtype_size(int32_t dtype) {
 
 // True when environment variable `name` is set to `value` (the switches TRTN_CONV_GRAPH, TRTN_ATTENTION_CUDNN,
 // TRTN_LAYERNORM_LANES, TRTN_POOL_VEC, TRTN_DEPTHWISE, TRTN_GEMM_SPLITK, TRTN_SHAPE_TACTICS, TRTN_SMALL_CHANNEL,
-// TRTN_TUNE_GIVE_UP, TRTN_PDL that turn a path off with "0" for A/B runs; TRTN_AUTOTUNE_LOG, TRTN_TUNE_COLD_L2 and
+// TRTN_TUNE_GIVE_UP that turn a path off with "0" for A/B runs; TRTN_AUTOTUNE_LOG, TRTN_TUNE_COLD_L2, TRTN_PDL and
 // TRTN_TUNE_PDL turn one on with "1").
 inline bool env_is(const char* name, const char* value) {
     const char* v = std::getenv(name);
@@ -74,8 +74,7 @@ inline bool env_is(const char* name, const char* value) {
 // each run of our kernels start while the run before it drains: a head start cuDNN's and cuBLASLt's candidates never
 // get, and that a layer inside an engine gets only after another kernel of ours. On an H100, ResNet-50 at batch 1 tuned
 // with it sent 16-30 of its 1x1 convolutions to our pointwise kernel against 2-10 without, and replayed in 0.378-0.412
-// ms against 0.362-0.379 ms. TRTN_TUNE_PDL=1 times candidates with it (the A/B; in one later run each, 0.375 ms with it
-// and 0.383 ms without: within ResNet-50's spread from build to build, so the pause is not shown to help).
+// ms against 0.362-0.379 ms. TRTN_TUNE_PDL=1 times candidates with it (the A/B).
 class ProgrammaticLaunchPause {
 public:
     ProgrammaticLaunchPause() : active_(!env_is("TRTN_TUNE_PDL", "1")) {
