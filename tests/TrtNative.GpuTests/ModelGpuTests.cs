@@ -3,7 +3,6 @@ using System.Text.Json;
 using TrtNative.Cuda;
 using TrtNative.Ir;
 using TrtNative.Runtime;
-using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.GpuTests;
@@ -130,7 +129,7 @@ public class ModelGpuTests
         {
             var ours = full.AsSpan(i * classes, classes);
             var theirs = ort.AsSpan(i * classes, classes);
-            int mine = Top1.ArgMax(ours), ref1 = Top1.ArgMax(theirs);
+            int mine = OutputComparison.ArgMax(ours), ref1 = OutputComparison.ArgMax(theirs);
             if (mine == ref1) { agree++; perSet[i / MaxBatch]++; continue; }
             if (++shown > 20) continue;
             // Say how close the call was: ORT's gap between its top class and ours, next to this row's largest error.

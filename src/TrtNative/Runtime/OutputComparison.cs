@@ -53,7 +53,8 @@ public sealed record OutputComparison(string Name, long[] Shape, double Relative
             ? RelativeL2 <= 1e-4
             : RelativeL2 <= (precision == Precision.Bf16 ? 2e-2 : 1e-2) && (Rows == 0 || (long)Top1Agree * 64 >= (long)Rows * 63));
 
-    private static int ArgMax(ReadOnlySpan<float> row)
+    /// <summary>The index of <paramref name="row"/>'s largest value, the first of equal ones; a NaN never wins over a number.</summary>
+    public static int ArgMax(ReadOnlySpan<float> row)
     {
         int best = 0;
         for (int i = 1; i < row.Length; i++)

@@ -1,6 +1,7 @@
 using System.Reflection;
 using TrtNative.Ir;
 using TrtNative.Onnx;
+using TrtNative.Runtime;
 using TrtNative.Tests.Support;
 using Xunit;
 
@@ -49,7 +50,7 @@ public class PretrainedResNet18Tests(ITestOutputHelper output)
                 new Dictionary<string, long>(), output, Images);
             optimized ??= r.Optimized;
             var name = r.Imported.Outputs[0].Name;
-            int ours = Top1.ArgMax(r.Ours[name].Floats!), theirs = Top1.ArgMax(r.Reference[name].Floats!);
+            int ours = OutputComparison.ArgMax(r.Ours[name].Floats!), theirs = OutputComparison.ArgMax(r.Reference[name].Floats!);
             output.WriteLine($"  top-1 feature: ours {ours}, ORT {theirs}");
             if (ours == theirs) agree++;
         }

@@ -26,6 +26,14 @@ public class OutputComparisonTests
     }
 
     [Fact]
+    public void ArgMaxTakesTheFirstLargestAndNeverANaN()
+    {
+        Assert.Equal(1, OutputComparison.ArgMax([0f, 2f, 2f, 1f]));
+        Assert.Equal(2, OutputComparison.ArgMax([float.NaN, -1f, 3f]));
+        Assert.Equal(0, OutputComparison.ArgMax([5f, float.NaN]));
+    }
+
+    [Fact]
     public void NonFiniteValuesAreCountedAndMakeTheErrorInfinite()
     {
         float[] reference = [1, 2, 3];

@@ -1,26 +1,16 @@
+using TrtNative.Runtime;
+
 namespace TrtNative.Tests.Support;
 
 /// <summary>
 /// Top-1 agreement of classifier outputs laid out as rows of logits (shared by the CPU tests and, linked, the GPU
-/// tests).
+/// tests), on the engine's own arg-max and agreement count (<see cref="OutputComparison"/>).
 /// </summary>
 internal static class Top1
 {
-    public static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
-    }
-
     /// <summary>How many of the <paramref name="rows"/> rows have the same top-1 in both.</summary>
-    public static int Agree(float[] got, float[] want, int rows)
-    {
-        int classes = want.Length / rows, agree = 0;
-        for (int r = 0; r < rows; r++)
-            if (ArgMax(got.AsSpan(r * classes, classes)) == ArgMax(want.AsSpan(r * classes, classes))) agree++;
-        return agree;
-    }
+    public static int Agree(float[] got, float[] want, int rows) =>
+        OutputComparison.Of("top-1", got, want, [rows, want.Length / rows]).Top1Agree;
 
     /// <summary>
     /// Top-1 agreement over the rows whose two best <paramref name="want"/> logits are more than
@@ -33,12 +23,12 @@ internal static class Top1
         for (int r = 0; r < rows; r++)
         {
             var w = want.AsSpan(r * classes, classes);
-            int best = ArgMax(w);
+            int best = OutputComparison.ArgMax(w);
             float second = float.NegativeInfinity;
             for (int i = 0; i < classes; i++) if (i != best) second = Math.Max(second, w[i]);
             if (w[best] - second <= margin) continue;
             counted++;
-            if (ArgMax(got.AsSpan(r * classes, classes)) == best) agree++;
+            if (OutputComparison.ArgMax(got.AsSpan(r * classes, classes)) == best) agree++;
         }
         return (agree, counted);
     }
