@@ -62,7 +62,7 @@ inline int64_t dtype_size(int32_t dtype) {
 
 // True when environment variable `name` is set to `value` (the switches TRTN_CONV_GRAPH, TRTN_ATTENTION_CUDNN,
 // TRTN_LAYERNORM_LANES, TRTN_POOL_VEC, TRTN_DEPTHWISE, TRTN_GEMM_SPLITK, TRTN_SHAPE_TACTICS, TRTN_SMALL_CHANNEL,
-// TRTN_TUNE_GIVE_UP that turn a path off with "0" for A/B runs; TRTN_AUTOTUNE_LOG, TRTN_TUNE_COLD_L2, TRTN_PDL and
+// TRTN_TUNE_GIVE_UP, TRTN_PDL that turn a path off with "0" for A/B runs; TRTN_AUTOTUNE_LOG, TRTN_TUNE_COLD_L2 and
 // TRTN_TUNE_PDL turn one on with "1").
 inline bool env_is(const char* name, const char* value) {
     const char* v = std::getenv(name);

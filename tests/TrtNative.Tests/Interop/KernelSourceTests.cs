@@ -5,7 +5,7 @@ using Xunit;
 namespace TrtNative.Tests.Interop;
 
 /// <summary>
-/// The shim's CUDA sources keep the rule that programmatic dependent launch (TRTN_PDL=1, device.cuh) relies on: every
+/// The shim's CUDA sources keep the rule that programmatic dependent launch (on unless TRTN_PDL=0, device.cuh) relies on: every
 /// kernel starts by waiting for the kernel before it, and every launch goes through launch_kernel. A kernel that read
 /// its inputs before the wait, or a launch that bypassed the helper, would race only on a GPU and only with the switch
 /// on, so the rule is checked here on the source text, where CI sees it.
