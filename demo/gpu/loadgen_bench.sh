@@ -39,6 +39,8 @@
 #   TRTN_LG_DECODE_ENGINE  1: after the load, decodebench again with the service's engine plan running on another
 #                          stream (how much decoding and the engine slow each other down) [1]
 #   TRTN_LG_ENGINE_DECODERS that run's numbers of concurrent decoders [1,2]
+#   TRTN_LG_DECODE_ENGINE_ENV A/Bs of that run: once more for each ";"-separated group of VAR=value settings (e.g.
+#                          "TRTN_JPEG_PREALLOCATE=1"), logged to OUT/decodebench-engine-d1.log, -d2, ... [none]
 #   TRTN_LG_B_ENV          A/Bs: after everything else, for each ";"-separated group of VAR=value settings the server is
 #                          restarted with them added to its environment (e.g. "TrtNative__GpuBatchesInFlight=3;
 #                          TrtNative__JpegDecodersPerBatch=2"), the service created again (its plan is read back from
@@ -277,9 +279,16 @@ kill -0 "$spid" 2>/dev/null || { echo "the server is no longer running; log tail
 
 # Decoding next to the engine (the server idle): what one lane's decoding costs the other lane's engine run and back.
 if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_ENGINE:-1}" = 1 ] && [ -n "${plan:-}" ] && [ -f "$plan" ]; then
-  echo "== decode next to the engine: decodebench --engine-plan ($((SECONDS - t0)) s so far)"
-  "$srv/TrtNative.Sample" decodebench --synthetic 640x480 --batch 16,12-28 --decoders "${TRTN_LG_ENGINE_DECODERS:-1,2}" --cpu-threads 0 --duration 1s \
-    --engine-plan "$plan" --engine-batch 20 2>&1 | tee "$out/decodebench-engine.log"
+  # The first run as the server runs; then once more for each ";"-separated group of TRTN_LG_DECODE_ENGINE_ENV.
+  IFS=';' read -r -a d_groups <<<";${TRTN_LG_DECODE_ENGINE_ENV:-}"
+  for d in "${!d_groups[@]}"; do
+    [ "$d" -gt 0 ] && [ -z "${d_groups[$d]// /}" ] && continue
+    log="$out/decodebench-engine.log"; [ "$d" -gt 0 ] && log="$out/decodebench-engine-d$d.log"
+    echo "== decode next to the engine: decodebench --engine-plan ${d_groups[$d]:+with ${d_groups[$d]} }($((SECONDS - t0)) s so far)"
+    # shellcheck disable=SC2086 # the group is a list of VAR=value words
+    env ${d_groups[$d]} "$srv/TrtNative.Sample" decodebench --synthetic 640x480 --batch 16,12-28 \
+      --decoders "${TRTN_LG_ENGINE_DECODERS:-1,2}" --cpu-threads 0 --duration 1s --engine-plan "$plan" --engine-batch 20 2>&1 | tee "$log"
+  done
 fi
 
 # The A/Bs: the same service under a server with other settings, at the 640x480 by-path levels of TRTN_LG_B_LEVELS.
