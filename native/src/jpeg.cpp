@@ -16,7 +16,6 @@
 #include <nvjpeg.h>
 
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <type_traits>
@@ -143,16 +142,6 @@ bool preallocate_hardware_state() {
     return on;
 }
 
-// TRTN_JPEG_PINNED_INPUT=1 (an A/B, off until measured on a GPU): the files of a hardware batch are copied into pinned
-// memory the decoder owns before the batched call. nvJPEG's batched call moves the files to the GPU itself; from
-// pageable memory every such copy goes through a staging buffer of the driver's and holds the calling thread (DALI
-// stages its hardware batches in pinned memory for that reason). Our copy, at some 10 GB/s, takes about 10 us a
-// 100 KB file.
-bool pinned_hardware_input() {
-    static const bool on = env_is("TRTN_JPEG_PINNED_INPUT", "1");
-    return on;
-}
-
 // A handle on `backend` that interpolates chroma; an nvJPEG older than 12.1 may refuse the flag, and then gets a
 // handle without it (its colour output differs from the CPU path's as described above).
 nvjpegStatus_t create_handle(const NvJpeg& nj, nvjpegBackend_t backend, nvjpegHandle_t* handle) {
@@ -178,10 +167,6 @@ struct trtn_jpeg_decoder {
     bool hw_preallocated = false;             // the hardware state's buffers were pre-allocated (or that was tried)
     uint8_t* arena = nullptr;                 // the decoded images, one after another
     size_t arena_bytes = 0;
-    uint8_t* pinned = nullptr;                // TRTN_JPEG_PINNED_INPUT: the hardware batch's files, one after another
-    size_t pinned_bytes = 0;
-    cudaEvent_t pinned_read = nullptr;        // recorded after the batched call that reads `pinned`
-    bool pinned_pending = false;              // pinned_read was recorded and not yet waited for
 
     ~trtn_jpeg_decoder() {
         const NvJpeg& nj = nvjpeg();
@@ -192,9 +177,6 @@ struct trtn_jpeg_decoder {
         if (cuda_batch) nj.stateDestroy(cuda_batch);
         if (cuda) nj.destroy(cuda);
         if (arena) cudaFree(arena);
-        if (pinned_pending) cudaEventSynchronize(pinned_read);
-        if (pinned_read) cudaEventDestroy(pinned_read);
-        if (pinned) cudaFreeHost(pinned);
     }
 };
 
@@ -232,36 +214,6 @@ bool decode_batched(const NvJpeg& nj, nvjpegHandle_t handle, nvjpegJpegState_t s
         return false;
     }
     return true;
-}
-
-// Copies the files of `group` into the decoder's pinned memory (growing it by a quarter when too small) and returns
-// `data` with their pointers replaced by the copies'. The previous batched call that read that memory is waited for
-// first: its event was recorded on the stream after the call.
-const void* const* stage_pinned(trtn_jpeg_decoder* d, const std::vector<int>& group, const void* const* data, const uint64_t* sizes,
-                                int count, std::vector<const void*>& staged) {
-    size_t total = 0;
-    for (int i : group) total += round_up((size_t)sizes[i], 64);
-    if (d->pinned_pending) {
-        TRTN_CUDA_CHECK(cudaEventSynchronize(d->pinned_read));
-        d->pinned_pending = false;
-    }
-    if (!d->pinned_read) TRTN_CUDA_CHECK(cudaEventCreateWithFlags(&d->pinned_read, cudaEventDisableTiming));
-    if (total > d->pinned_bytes) {
-        if (d->pinned) TRTN_CUDA_CHECK(cudaFreeHost(d->pinned));
-        d->pinned = nullptr;
-        d->pinned_bytes = 0;
-        size_t bytes = round_up(total + total / 4, 1 << 20);
-        TRTN_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&d->pinned), bytes, cudaHostAllocPortable));
-        d->pinned_bytes = bytes;
-    }
-    staged.assign(data, data + count);
-    size_t offset = 0;
-    for (int i : group) {
-        std::memcpy(d->pinned + offset, data[i], (size_t)sizes[i]);
-        staged[i] = d->pinned + offset;
-        offset += round_up((size_t)sizes[i], 64);
-    }
-    return staged.data();
 }
 
 }  // namespace
@@ -376,15 +328,8 @@ TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const
             nj.batchedPreAllocate(decoder->hw, decoder->hw_batch, decoder->max_batch, width, height, NVJPEG_CSS_444, NVJPEG_OUTPUT_RGBI);
             decoder->hw_preallocated = true;
         }
-        const void* const* hw_data = data;
-        std::vector<const void*> pinned_data;
-        if (!hw_group.empty() && pinned_hardware_input()) hw_data = stage_pinned(decoder, hw_group, data, sizes, count, pinned_data);
         std::vector<int> single;
-        bool hw_failed = !decode_batched(nj, decoder->hw, decoder->hw_batch, decoder->hw_batch_size, hw_group, hw_data, sizes, dest, s);
-        if (hw_data != data) {
-            TRTN_CUDA_CHECK(cudaEventRecord(decoder->pinned_read, s));
-            decoder->pinned_pending = true;
-        }
+        bool hw_failed = !decode_batched(nj, decoder->hw, decoder->hw_batch, decoder->hw_batch_size, hw_group, data, sizes, dest, s);
         if (hw_failed) single.insert(single.end(), hw_group.begin(), hw_group.end());
         else if (!hw_group.empty()) decoder->hw_failures = 0;
         // One file alone needs no batch (and a lone failure then names the file at once).
