@@ -9,7 +9,7 @@
 #              the tests, TRTN_QUICK_TEST_METHOD the tests' xunit -method pattern (default "*MatchesOnnxRuntime*";
 #              empty: every GPU test, the precision-protection and engine tests too), TRTN_QUICK_SELFTEST=0 the native
 #              self-test, TRTN_QUICK_SELFTEST_AB settings (space-separated VAR=value) each run the self-test once
-#              more with that setting (selftest-VAR=value.log; e.g. "TRTN_PDL=1"), TRTN_QUICK_BENCH=0 the benchmarks,
+#              more with that setting (selftest-VAR=value.log; e.g. "TRTN_PDL=0"), TRTN_QUICK_BENCH=0 the benchmarks,
 #              and gpu-bench.sh's TRTN_BENCH_* (TRTN_BENCH_MODELS defaults to TRTN_MODELS).
 set -uo pipefail
 here="$(pwd)"

@@ -57,7 +57,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 out="$(mkdir -p "${OUT:-$root/out/loadgen}" && cd "${OUT:-$root/out/loadgen}" && pwd)"
 # A reused OUT: an earlier run's reports would read as this one's in the summary.
-rm -rf "$out"/loadgen-*.json "$out"/loadgen-*.log "$out"/b "$out"/b[0-9]* "$out"/loadgen_summary.json "$out"/memory.csv "$out"/reference_service.json
+rm -rf "$out"/loadgen-*.json "$out"/loadgen-*.log "$out"/b "$out"/b[0-9]* "$out"/loadgen_summary.json "$out"/memory.csv "$out"/reference_service.json \
+  "$out"/decodebench-engine*.log
 work="${TRTN_LG_WORK:-/tmp/lgbench}"; mkdir -p "$work"; work="$(cd "$work" && pwd)"
 cpu=""; [ "${1:-}" = "--cpu" ] && cpu="--cpu"
 py="${PYTHON:-python3}"
@@ -283,6 +284,9 @@ if [ -z "$cpu" ] && [ "${TRTN_LG_DECODE_ENGINE:-1}" = 1 ] && [ -n "${plan:-}" ] 
   IFS=';' read -r -a d_groups <<<";${TRTN_LG_DECODE_ENGINE_ENV:-}"
   for d in "${!d_groups[@]}"; do
     [ "$d" -gt 0 ] && [ -z "${d_groups[$d]// /}" ] && continue
+    for w in ${d_groups[$d]}; do
+      [[ "$w" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "TRTN_LG_DECODE_ENGINE_ENV: '$w' is not VAR=value; group skipped"; continue 2; }
+    done
     log="$out/decodebench-engine.log"; [ "$d" -gt 0 ] && log="$out/decodebench-engine-d$d.log"
     echo "== decode next to the engine: decodebench --engine-plan ${d_groups[$d]:+with ${d_groups[$d]} }($((SECONDS - t0)) s so far)"
     # shellcheck disable=SC2086 # the group is a list of VAR=value words

@@ -16,6 +16,7 @@
 #include <nvjpeg.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <type_traits>
@@ -325,8 +326,12 @@ TRTN_API trtn_status* trtn_jpeg_decoder_decode(trtn_jpeg_decoder* decoder, const
                 width = std::max(width, images[i].width);
                 height = std::max(height, images[i].height);
             }
-            nj.batchedPreAllocate(decoder->hw, decoder->hw_batch, decoder->max_batch, width, height, NVJPEG_CSS_444, NVJPEG_OUTPUT_RGBI);
+            nvjpegStatus_t st = nj.batchedPreAllocate(decoder->hw, decoder->hw_batch, decoder->max_batch, width, height, NVJPEG_CSS_444,
+                                                      NVJPEG_OUTPUT_RGBI);
             decoder->hw_preallocated = true;
+            // Said on stderr, only under the switch: an A/B whose pre-allocation nvJPEG refused measures nothing.
+            std::fprintf(stderr, "trtn: TRTN_JPEG_PREALLOCATE: nvjpegDecodeBatchedPreAllocate(%d images, %dx%d): %s\n", decoder->max_batch,
+                         width, height, status_name(st));
         }
         std::vector<int> single;
         bool hw_failed = !decode_batched(nj, decoder->hw, decoder->hw_batch, decoder->hw_batch_size, hw_group, data, sizes, dest, s);
