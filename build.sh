@@ -236,6 +236,9 @@ cmd_bundle_server() {
   rm -f "$stage/server"/*.pdb "$stage/server"/onnxruntime*.dll
   chmod +x "$stage/server/TrtNative.Server" "$stage/server/TrtNative.Server.Tests" "$stage/server/TrtNative.EngineBench" \
     "$stage/server/TrtNative.Sample"
+  # The commit the managed code was built from ("-dirty": with uncommitted changes), which the GPU scripts print: the
+  # device's copy of the tree cannot say it (its git metadata may be older than its files).
+  git -C "$root" describe --always --dirty > "$stage/server/COMMIT" 2>/dev/null || echo "unknown (not a git checkout)" > "$stage/server/COMMIT"
   (cd "$stage" && XZ_OPT="-9 -T0" tar -cJf "$out/server-bundle.tar.xz" server)
   local size
   size=$(stat -c %s "$out/server-bundle.tar.xz")

@@ -70,7 +70,7 @@ soak_secs="${TRTN_LG_SOAK_SECONDS:-60}"; soak_clients="${TRTN_LG_SOAK_CLIENTS:-2
 build_limit="${TRTN_LG_BUILD_LIMIT:-600}"
 url="http://127.0.0.1:$port"
 t0=$SECONDS
-echo "== $(date -u '+%F %T') commit $(cat "$root/COMMIT" 2>/dev/null || git -C "$root" rev-parse --short HEAD 2>/dev/null)"
+echo "== $(date -u '+%F %T')"
 [ -z "$cpu" ] && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
 
 echo "== server bundle"
@@ -86,6 +86,7 @@ for exe in TrtNative.Server TrtNative.Sample; do
   [ -f "$srv/$exe" ] || { echo "$srv/$exe is missing: is this a ./build.sh bundle-server bundle?" >&2; exit 1; }
   chmod +x "$srv/$exe"
 done
+echo "server bundle built at commit $(cat "$srv/COMMIT" 2>/dev/null || echo "unknown (an older bundle without COMMIT)")"
 if [ -z "$cpu" ]; then
   echo "== native build"
   bash scripts/native-release.sh "${TRTN_NATIVE_BUILD:-/tmp/nb-loadgen}" "$srv/libtrtnative.so" "$out/native.log" || exit 1

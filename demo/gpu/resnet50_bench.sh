@@ -16,11 +16,12 @@ cpu=""; [ "${1:-}" = "--cpu" ] && cpu="--cpu"
 py="${PYTHON:-python3}"
 tarball="${TRTN_SERVER_TAR:-$root/.carry/server.tar.xz}"
 t0=$SECONDS
-echo "== $(date -u '+%F %T') commit $(cat "$root/COMMIT" 2>/dev/null || git -C "$root" rev-parse --short HEAD 2>/dev/null)"
+echo "== $(date -u '+%F %T')"
 [ -z "$cpu" ] && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
 echo "== server"
 rm -rf "$work/srv" && mkdir -p "$work/srv" && tar -xJf "$tarball" -C "$work/srv" || exit 1
 srv="$work/srv/server"
+echo "server bundle built at commit $(cat "$srv/COMMIT" 2>/dev/null || echo "unknown (an older bundle without COMMIT)")"
 patch="${TRTN_PATCH_DIR:-$root/.carry/patch}"
 [ -d "$patch" ] && cp "$patch"/* "$srv/" && echo "patched: $(ls "$patch" | tr '\n' ' ')"
 if [ -z "$cpu" ]; then
