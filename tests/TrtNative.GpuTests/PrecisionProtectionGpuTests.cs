@@ -115,8 +115,8 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
         // bf16 keeps 8 significant bits: this net's random logits are often within its error of each other (seed
         // 163946855: 3 of 64 rows flip with margins of 0.2-0.6% of the logits' RMS, and the CPU bf16 interpreter flips
         // the same rows: Bf16LoweringTests). Top-1 must hold where the fp32 margin is more than 4 x the measured error.
-        double tie = Top1.TieMargin(want, err);
-        var (decisiveAgree, decisive) = Top1.AgreeWhereDecisive(got, want, Inputs, tie);
+        double tie = OutputComparison.TieMargin(want, err);
+        var (decisiveAgree, decisive) = OutputComparison.AgreeWhereDecisive(got, want, Inputs, tie);
         Report($"RESULT overflow net bf16 (seed {seed}): kept {bf16.KeptInFp32.Count}, rel L2 vs fp32 {err:E3}, top-1 {agree}/{Inputs}, " +
                $"{decisiveAgree}/{decisive} where the fp32 margin exceeds {tie:E2}");
         Assert.Empty(bf16.KeptInFp32);

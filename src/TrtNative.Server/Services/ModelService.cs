@@ -236,7 +236,7 @@ public sealed class ModelService : IAsyncDisposable
             var c = AccuracyCheck.Run(engine, reference, def.Spec.Channels, def.Spec.Height, def.Spec.Width, seed: 1);
             // JSON has no infinity: a non-finite engine output has no relative error, its count says why.
             return new AccuracyReport(reference.Kind, AccuracyCheck.Items, double.IsFinite(c.RelativeL2) ? c.RelativeL2 : null, c.MaxAbsError,
-                c.NonFinite, $"{c.Top1Agree}/{c.Rows}", c.WithinBudget(precision), null);
+                c.NonFinite, c.Top1Summary, c.WithinBudget(precision), null);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

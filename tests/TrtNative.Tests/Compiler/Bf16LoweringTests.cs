@@ -4,6 +4,7 @@ using TrtNative.Ir;
 using TrtNative.Onnx;
 using TrtNative.Passes;
 using TrtNative.Reference;
+using TrtNative.Runtime;
 using TrtNative.Tests.Models;
 using TrtNative.Tests.Support;
 using Xunit;
@@ -68,8 +69,8 @@ public class Bf16LoweringTests(ITestOutputHelper output)
         var want = ReferenceExecutor.Run(g, inputs)[OverflowNet.Output].Floats!;
         var got = new ProgramInterpreter(Lower(g)).Run(inputs)[OverflowNet.Output].Floats!;
         double err = RelativeL2.Of(got, want);
-        double tie = Top1.TieMargin(want, err);
-        var (agree, decisive) = Top1.AgreeWhereDecisive(got, want, rows, tie);
+        double tie = OutputComparison.TieMargin(want, err);
+        var (agree, decisive) = OutputComparison.AgreeWhereDecisive(got, want, rows, tie);
         output.WriteLine($"seed {seed}: rel L2 {err:E3}, top-1 {Top1.Agree(got, want, rows)}/{rows}, {agree}/{decisive} where decisive");
         Assert.True(err <= 2e-2, $"rel L2 {err:E3} (seed {seed})");
         Assert.True(decisive >= rows / 2, $"{decisive} decisive rows (seed {seed})");
