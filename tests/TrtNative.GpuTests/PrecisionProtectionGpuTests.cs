@@ -3,7 +3,6 @@ using TrtNative.Ir;
 using TrtNative.Reference;
 using TrtNative.Runtime;
 using TrtNative.Tests.Models;
-using TrtNative.Tests.Support;
 using Xunit;
 
 namespace TrtNative.GpuTests;
@@ -67,7 +66,7 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
 
         long nonFinite = got.Count(v => !float.IsFinite(v)), pureNonFinite = bad.Count(v => !float.IsFinite(v));
         double err = nonFinite > 0 ? double.PositiveInfinity : EngineGpuTests.RelL2(got, want32);
-        int agree = Top1.Agree(got, want32, Inputs);
+        int agree = OutputComparison.Of("logits", got, want32, [Inputs, want32.Length / Inputs]).Top1Agree;
         Report($"RESULT overflow net (seed {seed}): protection on: kept {string.Join("; ", protectedEngine.KeptInFp32)}; {nonFinite} non-finite, " +
                $"rel L2 vs fp32 {err:E3}, top-1 as fp32 {agree}/{Inputs}; protection off: {pureNonFinite} of {bad.Length} non-finite");
         Assert.Equal(0, nonFinite);
@@ -111,12 +110,13 @@ public class PrecisionProtectionGpuTests(ITestOutputHelper output)
         var want = Run(fp32, x);
         var got = Run(bf16, x);
         double err = EngineGpuTests.RelL2(got, want);
-        int agree = Top1.Agree(got, want, Inputs);
         // bf16 keeps 8 significant bits: this net's random logits are often within its error of each other (seed
         // 163946855: 3 of 64 rows flip with margins of 0.2-0.6% of the logits' RMS, and the CPU bf16 interpreter flips
-        // the same rows: Bf16LoweringTests). Top-1 must hold where the fp32 margin is more than 4 x the measured error.
-        double tie = OutputComparison.TieMargin(want, err);
-        var (decisiveAgree, decisive) = OutputComparison.AgreeWhereDecisive(got, want, Inputs, tie);
+        // the same rows: Bf16LoweringTests). Top-1 must hold where the fp32 margin is more than 4 x the measured error
+        // (OutputComparison's decisive rows).
+        var c = OutputComparison.Of("logits", got, want, [Inputs, want.Length / Inputs]);
+        int agree = c.Top1Agree, decisiveAgree = c.DecisiveTop1Agree, decisive = c.DecisiveRows;
+        double tie = OutputComparison.TieMargin(want, c.RelativeL2);
         Report($"RESULT overflow net bf16 (seed {seed}): kept {bf16.KeptInFp32.Count}, rel L2 vs fp32 {err:E3}, top-1 {agree}/{Inputs}, " +
                $"{decisiveAgree}/{decisive} where the fp32 margin exceeds {tie:E2}");
         Assert.Empty(bf16.KeptInFp32);
