@@ -365,7 +365,11 @@ internal sealed class GpuLowering
         // product is taken over the rows in memory order and the output keeps A's order. Saves two copies per use.
         bool rowwise = bShape.Length == 2 && _known.ContainsKey(n.Inputs[1]) && av.Perm[^1] == aShape.Length - 1;
         var a = rowwise ? av : Ensure(av, Identity(aShape.Length));
-        int b = MatrixOperand(n.Inputs[1], n.Name + ".B");
+        // A constant 2-D weight [K, N] is stored transposed, [N, K] with TransB: each output column's weights are then
+        // one contiguous row, the layout our tensor-core GEMM kernel reads (a Linear layer's own), so autotuning can
+        // time it beside cuBLASLt's algorithms (which take either layout).
+        bool transB = bShape.Length == 2 && _known.TryGetValue(n.Inputs[1], out var constB) && constB.Floats is not null;
+        int b = transB ? TransposedWeight(n.Inputs[1], n.Name + ".B") : MatrixOperand(n.Inputs[1], n.Name + ".B");
         int bias = -1;
         if (n.Domain == Node.TrtNativeDomain && n.HasInput(2))
         {
@@ -375,7 +379,7 @@ internal sealed class GpuLowering
         var act = n.Domain == Node.TrtNativeDomain ? NativeAct(Activation.FromNode(n)) : default;
         var outLogical = LogicalShape(n.Outputs[0]);
         var perm = rowwise ? a.Perm : Identity(outLogical.Length);
-        var prm = new GemmParams { Alpha = 1f, HasBias = bias >= 0 ? 1 : 0, Act = act, Tactic = -1 };
+        var prm = new GemmParams { TransB = transB ? 1 : 0, Alpha = 1f, HasBias = bias >= 0 ? 1 : 0, Act = act, Tactic = -1 };
         int y = NewTensor(n.Outputs[0], Act, Apply(outLogical, perm), TensorRole.Activation);
         AddLayer(LayerKind.Gemm, prm, [a.Tensor, b, bias], [y]);
         _vals[n.Outputs[0]] = new Val(y, outLogical, perm);
@@ -419,6 +423,14 @@ internal sealed class GpuLowering
             return Weight(weightName, t.Floats, t.Shape.Select(Dim.Of).ToArray(), Act);
         var v = Value(name);
         return Ensure(v, Identity(v.Logical.Length)).Tensor;
+    }
+
+    // A constant 2-D matrix [K, N] as the weight [N, K].
+    private int TransposedWeight(string name, string weightName)
+    {
+        var t = _known[name];
+        long rows = t.Shape[0], cols = t.Shape[1];
+        return Weight(weightName, Permute(t.Floats!, [rows, cols], [1, 0]), Shapes.Of(cols, rows), Act);
     }
 
     private void LowerBinary(Node n, BinaryOp op, NativeActivation act = default)
