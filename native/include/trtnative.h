@@ -35,7 +35,7 @@ extern "C" {
  * residual input, trtn_context_layer_implementation; 5: TRTN_ACT_GELU_TANH, which an older shim would not know, attention
  * inputs sliced from a packed tensor, the JPEG decoder and trtn_resize_images, TRTN_BFLOAT16 and
  * trtn_build_options.reduced_type and optimization_level; 6: trtn_engine_set_layer_tactics, attention tactics 2-4). */
-#define TRTN_ABI_VERSION 6
+#define TRTN_ABI_VERSION 7
 #define TRTN_MAX_DIMS 8
 
 typedef struct trtn_status trtn_status;
@@ -126,6 +126,10 @@ typedef struct trtn_gemm_params {
     int32_t has_bias;
     trtn_activation act;
     int32_t tactic;         /* -1: first heuristic result; else index into cuBLASLt's heuristic list */
+    int32_t norm_a;         /* 1: each row of A (its K values) is layer-normalised before the product:
+                               (a - mean) / sqrt(var + norm_epsilon) * scale + shift, scale = input 4 (float32 [K]),
+                               shift = input 5 (float32 [K], optional: -1). Needs trans_a 0. */
+    float norm_epsilon;
 } trtn_gemm_params;
 
 /* Inputs A, B (numpy broadcasting, right-aligned), output Y. Y = act(A op B). */

@@ -3,6 +3,8 @@
 // bias, ReLU and tanh-GELU fused into cuBLASLt's epilogue, other activations in our own kernel afterwards. In fp16 and
 // bf16 a product of A by a transposed B (a Linear layer's weights) may also run our tensor-core kernel (gemm_mma), with
 // every activation fused: autotuning times it beside cuBLASLt's algorithms.
+// With norm_a, A's rows are layer-normalised first (a transformer's LayerNorm before its Linear layer): our kernel
+// does it inside the product; cuBLASLt's tactics run the LayerNorm kernel into the workspace and multiply that.
 // fp32 runs with CUBLAS_COMPUTE_32F (never the fast-TF32 compute type); fp16 accumulates in fp32.
 #include "engine.h"
 #include "kernels/kernels.h"
@@ -84,11 +86,12 @@ public:
     std::string name_of(int32_t tactic) const {
         if (is_mma_tactic(tactic)) {
             return "mma kernel, " + kernels::tile_text(kernels::kPointwiseTiles[tactic - kMmaTactic]) + " tiles" +
-                   (has_residual_ ? " +residual" : "");
+                   (norm_ ? " +layernorm" : "") + (has_residual_ ? " +residual" : "");
         }
         int split = split_of(tactic);
-        return "cublasLt heuristic " + std::to_string(index_of(tactic)) + (split > 1 ? " splitk " + std::to_string(split) : "") +
-               (has_residual_ ? " +residual" : "") + (post_act_ ? " + activation kernel" : "");
+        return std::string(norm_ ? "layernorm kernel + " : "") + "cublasLt heuristic " + std::to_string(index_of(tactic)) +
+               (split > 1 ? " splitk " + std::to_string(split) : "") + (has_residual_ ? " +residual" : "") +
+               (post_act_ ? " + activation kernel" : "");
     }
 
     size_t setup(std::vector<TensorView>& t, RunEnv& env) override {
@@ -115,6 +118,21 @@ public:
         if (residual) require(residual->count() == y.count() && residual->dtype == y.dtype, TRTN_SHAPE_MISMATCH,
                               "gemm: the residual must have the output's " + std::to_string(y.count()) + " elements and type, got " + residual->shape_string());
         has_residual_ = residual != nullptr;
+        norm_ = p.norm_a != 0;
+        norm_bytes_ = 0;
+        if (norm_) {
+            require(!p.trans_a, TRTN_UNSUPPORTED, "gemm: normalising A's rows needs A untransposed");
+            require(p.norm_epsilon >= 0.f, TRTN_INVALID_ARGUMENT, "gemm: the normalisation's epsilon is negative");
+            auto* scale = opt_in(t, 4);
+            auto* shift = opt_in(t, 5);
+            require(scale && scale->dtype == TRTN_FLOAT32 && scale->count() == K, TRTN_SHAPE_MISMATCH,
+                    "gemm: normalising A's rows needs a float32 scale (input 4) of " + std::to_string(K) + " values" +
+                        (scale ? ", got " + scale->shape_string() : ", got none"));
+            if (shift) require(shift->dtype == TRTN_FLOAT32 && shift->count() == K, TRTN_SHAPE_MISMATCH,
+                               "gemm: the normalisation's shift (input 5) must be float32 with " + std::to_string(K) + " values, got " + shift->shape_string());
+            // cuBLASLt's tactics multiply a normalised copy of A, kept at the workspace's start.
+            norm_bytes_ = (size_t)(a.count() * (int64_t)dtype_size(a.dtype) + 255) / 256 * 256;
+        }
         // A batched A times a shared B is one tall product.
         if (batch_b == 1 && batch_a > 1 && !p.trans_a) { M *= batch_a; batch = 1; batch_a = 1; }
         M_ = M; N_ = N; K_ = K; batch_ = batch;
@@ -166,7 +184,7 @@ public:
         uint32_t al_b = (uint32_t)gcd_align(batch > 1 ? stride_b * es : 0);
         uint32_t al_d = (uint32_t)gcd_align(batch > 1 ? stride_d * es : 0);
         TRTN_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref_));
-        uint64_t limit = env.workspace_limit;
+        uint64_t limit = env.workspace_limit > norm_bytes_ ? env.workspace_limit - norm_bytes_ : 0;
         TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &limit, sizeof(limit)));
         TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof(al_a)));
         TRTN_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof(al_b)));
@@ -180,10 +198,18 @@ public:
         int wanted = std::max(gemm_candidates(env.optimization_level), std::min(kMaxAlgos, stored + 1));
         TRTN_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(env.lt, op_, la_, lb_, ld_, ld_, pref_, wanted, results_, &count_));
         require(count_ > 0, TRTN_UNSUPPORTED, "gemm: cuBLASLt has no algorithm for " + a.shape_string() + " x " + b.shape_string() + " within the workspace limit");
-        limit_ = env.workspace_limit;
+        limit_ = limit;
         lt_ = env.lt;
         split_count_ = 0;
         chosen_ = 0;
+        if (norm_ && norm_bytes_ > env.workspace_limit) {
+            // No room for cuBLASLt's normalised copy of A: only our kernel, which needs none, can run this layer.
+            require(mma_usable_, TRTN_UNSUPPORTED, "gemm: normalising A's rows for cuBLASLt needs " + std::to_string(norm_bytes_) +
+                                                       " bytes of workspace, over the limit of " + std::to_string(env.workspace_limit) +
+                                                       "; raise the workspace limit");
+            chosen_ = is_mma_tactic(desc.tactic) ? desc.tactic : kMmaTactic;
+            return 0;
+        }
         // Our kernel's tactic where it still applies (else cuBLASLt's first result, like a stale index).
         if (is_mma_tactic(desc.tactic) && mma_usable_) {
             chosen_ = desc.tactic;
@@ -194,7 +220,7 @@ public:
             // A stored split variant is rebuilt; one that cuBLASLt no longer accepts here falls back to its plain result.
             if (split_of(desc.tactic) > 1 && split_enabled() && add_split(stored, split_of(desc.tactic))) chosen_ = desc.tactic;
         }
-        return candidate(chosen_).workspaceSize;
+        return workspace_of(chosen_);
     }
 
     void run(std::vector<TensorView>& t, RunEnv& env) override { run_with(t, env, chosen_); }
@@ -206,7 +232,7 @@ public:
         std::vector<TimedCandidate> timed;
         std::string where = tuning_label(t);
         auto time = [&](int tactic) {
-            if (!is_mma_tactic(tactic) && candidate(tactic).workspaceSize > env.workspace_bytes) return;
+            if (workspace_of(tactic) > env.workspace_bytes) return;
             try {
                 timed.push_back({tactic, median_ms(env.timing(), [&] { run_with(t, env, tactic); }, timing_against(timed))});
                 autotune_log(where, name_of(tactic), ms_text(timed.back().ms));
@@ -260,11 +286,14 @@ private:
         auto& p = params<trtn_gemm_params>();
         auto& a = in(t, 0); auto& b = in(t, 1); auto& y = out(t, 0);
         auto* bias = p.has_bias ? opt_in(t, 2) : nullptr;
+        const float* norm_scale = norm_ ? static_cast<const float*>(in(t, 4).ptr) : nullptr;
+        const float* norm_shift = norm_ && opt_in(t, 5) ? static_cast<const float*>(opt_in(t, 5)->ptr) : nullptr;
         if (is_mma_tactic(i)) {
             auto* residual = has_residual_ ? opt_in(t, 3) : nullptr;
+            const kernels::GemmRowNorm norm{norm_scale, norm_shift, p.norm_epsilon};
             kernels::gemm_mma(y.dtype, a.ptr, b.ptr, bias ? bias->ptr : nullptr, residual ? residual->ptr : nullptr, y.ptr,
                               kernels::GemmMmaShape{batch_, M_, N_, K_, a_shared_, b_shared_},
-                              p.alpha, p.act, env.stream, kernels::kPointwiseTiles[i - kMmaTactic]);
+                              p.alpha, p.act, env.stream, kernels::kPointwiseTiles[i - kMmaTactic], norm_ ? &norm : nullptr);
             return;
         }
         if (bias) {
@@ -272,15 +301,26 @@ private:
             TRTN_LT_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
         }
         const cublasLtMatmulHeuristicResult_t& r = candidate(i);
-        require(r.workspaceSize <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "gemm: workspace too small");
+        require(workspace_of(i) <= env.workspace_bytes, TRTN_INVALID_ARGUMENT, "gemm: workspace too small");
         // A residual is cuBLASLt's C with beta 1 (C may be D itself: the memory plan can give both one buffer).
         auto* residual = has_residual_ ? opt_in(t, 3) : nullptr;
         float alpha = p.alpha, beta = residual ? 1.f : 0.f;
         const void* c = residual ? residual->ptr : y.ptr;
-        TRTN_LT_CHECK(cublasLtMatmul(env.lt, op_, &alpha, b.ptr, la_, a.ptr, lb_, &beta, c, ld_, y.ptr, ld_,
-                                     &r.algo, env.workspace, r.workspaceSize, env.stream));
+        const void* a_ptr = a.ptr;
+        void* workspace = env.workspace;
+        if (norm_) {
+            kernels::layernorm(a.dtype, a.ptr, norm_scale, norm_shift, env.workspace, a.count() / K_, K_, p.norm_epsilon, env.stream);
+            a_ptr = env.workspace;
+            workspace = static_cast<char*>(env.workspace) + norm_bytes_;
+        }
+        TRTN_LT_CHECK(cublasLtMatmul(env.lt, op_, &alpha, b.ptr, la_, a_ptr, lb_, &beta, c, ld_, y.ptr, ld_,
+                                     &r.algo, workspace, r.workspaceSize, env.stream));
         if (post_act_) kernels::unary(y.dtype, y.ptr, y.ptr, y.count(), p.act.kind, p.act.alpha, p.act.beta, env.stream);
     }
+
+    // Scratch a tactic needs: cuBLASLt's, after the normalised copy of A that its tactics multiply (norm_a); our
+    // kernel needs none.
+    size_t workspace_of(int32_t tactic) const { return is_mma_tactic(tactic) ? 0 : norm_bytes_ + candidate(tactic).workspaceSize; }
 
     // The heuristic result or split variant a tactic names (a split variant must have been added with add_split).
     const cublasLtMatmulHeuristicResult_t& candidate(int32_t tactic) const {
@@ -364,6 +404,8 @@ private:
     bool post_act_ = false;
     bool has_residual_ = false;
     bool mma_usable_ = false;
+    bool norm_ = false;       // A's rows are layer-normalised first (norm_a)
+    size_t norm_bytes_ = 0;   // the normalised copy of A at the workspace's start, for cuBLASLt's tactics
     bool a_shared_ = false, b_shared_ = false;  // an operand stored once for every batch
     int64_t M_ = 0, N_ = 0, K_ = 0, batch_ = 1;
 };

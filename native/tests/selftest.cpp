@@ -48,6 +48,7 @@ struct T {
     std::vector<float> data;   // empty for outputs
     int32_t dtype = -1;        // -1: engine precision
     std::vector<int32_t> ints; // int32 data
+    bool absent = false;       // an optional input left out: the layer gets -1 there
 };
 
 int64_t count(const std::vector<int64_t>& s) { int64_t n = 1; for (auto d : s) n *= d; return n; }
@@ -61,6 +62,7 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
     std::vector<int32_t> ids;
     for (auto& t : ts) {
         int32_t id;
+        if (t.absent) { ids.push_back(-1); continue; }
         if (t.dtype < 0) t.dtype = act;
         if (!ok(trtn_engine_add_tensor(e, t.dtype, (int32_t)t.shape.size(), &id), "add_tensor")) return false;
         ids.push_back(id);
@@ -73,11 +75,13 @@ bool run_layer(int kind, const void* params, std::vector<T> ts, int n_in, bool f
     trtn_context* c = nullptr;
     if (!ok(trtn_context_create(e, &c), "context_create")) return false;
     std::vector<int64_t> dims;
-    for (auto& t : ts) dims.insert(dims.end(), t.shape.begin(), t.shape.end());
+    for (auto& t : ts)
+        if (!t.absent) dims.insert(dims.end(), t.shape.begin(), t.shape.end());
     uint64_t ws = 0;
     if (!ok(trtn_context_set_shapes(c, dims.data(), (int64_t)dims.size(), &ws), "set_shapes")) return false;
     std::vector<void*> ptrs;
     for (auto& t : ts) {
+        if (t.absent) continue;
         size_t n = (size_t)count(t.shape);
         size_t es = elem_size(t.dtype);
         void* p = nullptr;
@@ -563,6 +567,74 @@ void test_gemm_mma() {
         test_gemm(true, 3, 17, 64, 40, true, false, TRTN_ACT_GELU, false, tactic);
     }
     test_gemm(true, 1, 196, 1536, 384, true, false, TRTN_ACT_GELU, true, -1, true);
+}
+
+// Rounds values to what the layer's type keeps (fp16, or bf16 in the bf16 pass), so a reference computed from them
+// sees the layer's own inputs.
+void round_to_layer_type(std::vector<float>& v, bool fp16) {
+    if (!fp16) return;
+    for (auto& x : v) x = g_reduced == TRTN_BFLOAT16 ? __bfloat162float(__float2bfloat16(x)) : __half2float(__float2half(x));
+}
+
+// A GEMM whose A rows are layer-normalised first (norm_a: a transformer's LayerNorm folded into its Linear layer),
+// against LayerNorm then GEMM in double. tactic -1: the layer's default, cuBLASLt on a normalised copy of A in the
+// workspace; 1000-1002: our kernel normalising inside the product. `offset` moves every A value by that much (a
+// residual stream with a large mean: the statistics must not cancel); no shift or residual where `shift` / `residual`
+// is false.
+void test_gemm_norm(bool fp16, int B, int M, int K, int N, int act, bool shift, bool residual, float offset, int32_t tactic,
+                    bool autotune = false) {
+    auto a = rnd((size_t)B * M * K), w = rnd((size_t)N * K), bias = rnd(N), res = rnd((size_t)B * M * N);
+    auto scale = rnd(K, 0.5f, 1.5f), sh = rnd(K);
+    for (auto& x : a) x += offset;
+    round_to_layer_type(a, fp16);
+    round_to_layer_type(w, fp16);
+    const float eps = 1e-6f;
+    std::vector<double> want((size_t)B * M * N), row(K);
+    for (int r = 0; r < B * M; ++r) {
+        double mean = 0, var = 0;
+        for (int k = 0; k < K; ++k) mean += a[(size_t)r * K + k];
+        mean /= K;
+        for (int k = 0; k < K; ++k) var += (a[(size_t)r * K + k] - mean) * (a[(size_t)r * K + k] - mean);
+        double rstd = 1.0 / std::sqrt(var / K + eps);
+        for (int k = 0; k < K; ++k) row[k] = (a[(size_t)r * K + k] - mean) * rstd * scale[k] + (shift ? sh[k] : 0.0);
+        for (int n = 0; n < N; ++n) {
+            double acc = bias[n] + (residual ? res[(size_t)r * N + n] : 0.0);
+            for (int k = 0; k < K; ++k) acc += row[k] * w[(size_t)n * K + k];
+            want[(size_t)r * N + n] = host_act(act, acc, 0, 0);
+        }
+    }
+    trtn_gemm_params prm{};
+    prm.trans_b = 1; prm.alpha = 1.f; prm.has_bias = 1; prm.act = {act, 0, 0}; prm.tactic = tactic;
+    prm.norm_a = 1; prm.norm_epsilon = eps;
+    T absent;
+    absent.absent = true;
+    T res_t{{B, M, N}, res};
+    T shift_t{{K}, sh, TRTN_FLOAT32};
+    std::vector<T> ts = {{{B, M, K}, a}, {{N, K}, w}, {{N}, bias}, residual ? res_t : absent, {{K}, scale, TRTN_FLOAT32},
+                         shift ? shift_t : absent, {{B, M, N}, {}}};
+    std::vector<float> got;
+    bool ran = run_layer(TRTN_LAYER_GEMM, &prm, ts, 6, fp16, got, true, autotune);
+    if (tactic >= kGemmMmaTactic) ran = ran && g_last_impl.rfind(gemm_mma_impl(tactic) + " +layernorm", 0) == 0;
+    if (tactic < 0 && !autotune) ran = ran && g_last_impl.rfind("layernorm kernel + cublasLt", 0) == 0;
+    std::printf("  gemm ran: %s\n", g_last_impl.c_str());
+    char name[160];
+    std::snprintf(name, sizeof name, "gemm%s layernorm %dx%dx%dx%d act=%d%s%s offset=%g tactic=%d%s", fp16 ? "16" : "32", B, M, K, N, act,
+                  shift ? " +shift" : "", residual ? " +residual" : "", offset, tactic, autotune ? " tuned" : "");
+    check(name, ran, got, want, fp16 ? 5e-3 : 1e-5);
+}
+
+// The normalising GEMM at ViT-B/16's shapes (its in-projection and the MLP's first Linear, batch 1), ConvNeXt-T's first
+// MLP (96 input channels: the last stage of 64 half past the row), and a small one with a large mean, no shift and a
+// residual (partial tiles everywhere), each at every tactic; then autotuned, and once in fp32 (cuBLASLt only).
+void test_gemm_norm_all() {
+    for (int32_t tactic : {-1, kGemmMmaTactic, kGemmMmaTactic + 1, kGemmMmaTactic + 2}) {
+        test_gemm_norm(true, 1, 197, 768, 2304, TRTN_ACT_NONE, true, false, 0.f, tactic);
+        test_gemm_norm(true, 1, 197, 768, 3072, TRTN_ACT_GELU_TANH, true, false, 0.f, tactic);
+        test_gemm_norm(true, 2, 392, 96, 384, TRTN_ACT_GELU, true, false, 0.f, tactic);
+        test_gemm_norm(true, 1, 37, 40, 24, TRTN_ACT_NONE, false, true, 8.f, tactic);
+    }
+    test_gemm_norm(true, 1, 197, 768, 3072, TRTN_ACT_GELU_TANH, true, false, 0.f, -1, true);
+    test_gemm_norm(false, 1, 37, 40, 24, TRTN_ACT_RELU, true, true, 8.f, -1);
 }
 
 void test_softmax_ln(bool fp16) {
@@ -1232,6 +1304,7 @@ int main() {
             test_conv(fp16, 1, 4, 56, 56, 3, 64, 7, 3, 2, true, TRTN_ACT_RELU);
             test_pointwise();
             test_gemm_mma();
+            test_gemm_norm_all();
         }
         // MobileNetV2 / EfficientNet-like depthwise and pointwise convolutions, heuristics and autotuned.
         for (bool tuned : {false, true}) {
@@ -1323,6 +1396,7 @@ int main() {
     test_conv(true, 1, 2, 56, 56, 3, 64, 7, 3, 2, false, TRTN_ACT_RELU, kSmallChannelTactic, false);
     test_pointwise();
     test_gemm_mma();
+    test_gemm_norm_all();
     setenv("TRTN_CONV_GRAPH", "force", 1);
     test_conv(true, 1, 2, 14, 14, 32, 64, 3, 1, 1, false, TRTN_ACT_RELU, kGraphTactic);
     unsetenv("TRTN_CONV_GRAPH");

@@ -109,9 +109,16 @@ struct GemmMmaShape {
     int64_t batch, M, N, K;
     bool a_shared, b_shared;
 };
+// With `norm`, each row of A is first layer-normalised over its K values: (a - mean) / sqrt(var + eps) * scale + shift,
+// scale and shift float32 [K] (shift may be null), 16-byte aligned.
+struct GemmRowNorm {
+    const float* scale;
+    const float* shift;
+    float eps;
+};
 bool gemm_mma_applies(int32_t dtype, int64_t batch, int64_t M, int64_t N, int64_t K);
 void gemm_mma(int32_t dtype, const void* a, const void* b, const void* bias, const void* residual, void* y, const GemmMmaShape& shape,
-              float alpha, const trtn_activation& act, cudaStream_t s, PointwiseTile tile);
+              float alpha, const trtn_activation& act, cudaStream_t s, PointwiseTile tile, const GemmRowNorm* norm = nullptr);
 
 // O = softmax(scale * Q K^T) V over views with element strides {lead0, lead1, seq, dim} per operand: Q [n0,n1,sq,d],
 // K [n0,n1,skv,d], V [n0,n1,skv,dv], O [n0,n1,sq,dv].

@@ -70,8 +70,9 @@ internal static class FuseResidualIntoGemm
         for (int j = gemmIndex; j < addIndex; j++)
             if (p.Layers[j].Outputs.Any(o => p.Root(o) == residualRoot)) return false;
 
-        var inputs = new int[4];
-        for (int j = 0; j < 3; j++) inputs[j] = j < gemm.Inputs.Length ? gemm.Inputs[j] : -1;
+        // Inputs past the residual (a folded LayerNorm's scale and shift) stay where they are.
+        var inputs = new int[Math.Max(4, gemm.Inputs.Length)];
+        for (int j = 0; j < inputs.Length; j++) inputs[j] = j < gemm.Inputs.Length ? gemm.Inputs[j] : -1;
         inputs[3] = residual;
         p.Layers[gemmIndex] = new ProgramLayer
         {

@@ -149,6 +149,7 @@ internal sealed class GpuLowering
         l.Run();
         FuseResidualIntoGemm.Run(l._p);
         FuseGeluIntoGemm.Run(l._p);
+        FuseLayerNormIntoGemm.Run(l._p);
         FuseSliceIntoAttention.Run(l._p);
         MergeCopies.Run(l._p);
         FuseScaleIntoPointwiseConv.Run(l._p);

@@ -16,7 +16,7 @@ namespace TrtNative.Interop;
 internal static class NativeLibraryLoader
 {
     /// <summary>The ABI version this managed code was written against (TRTN_ABI_VERSION).</summary>
-    public const int ExpectedAbiVersion = 6;
+    public const int ExpectedAbiVersion = 7;
 
     private static readonly List<string> s_tried = new();
     private static readonly Lazy<(bool Ok, string Message)> s_state = new(Check, LazyThreadSafetyMode.ExecutionAndPublication);

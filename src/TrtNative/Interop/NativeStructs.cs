@@ -51,6 +51,8 @@ internal struct GemmParams
     public int HasBias;
     public NativeActivation Act;
     public int Tactic;
+    public int NormA;
+    public float NormEpsilon;
 }
 
 [StructLayout(LayoutKind.Sequential)]

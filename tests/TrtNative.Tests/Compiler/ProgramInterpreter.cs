@@ -54,10 +54,16 @@ internal sealed unsafe class ProgramInterpreter
     private void Set(int id, float[] v)
     {
         var t = _p.Tensors[id];
-        if (t.DType == NativeDType.Float16) for (int i = 0; i < v.Length; i++) v[i] = (float)(Half)v[i];
-        if (t.DType == NativeDType.BFloat16) for (int i = 0; i < v.Length; i++) v[i] = BFloat16.Round(v[i]);
+        RoundTo(t.DType, v);
         if (v.Length != _shape[id].ElementCount()) throw new InvalidOperationException($"layer wrote {v.Length} elements into %{id} of shape [{string.Join(",", _shape[id])}]");
         _mem[_p.Root(id)] = v;
+    }
+
+    /// <summary>Rounds <paramref name="v"/> in place to what a tensor of type <paramref name="dt"/> holds.</summary>
+    private static void RoundTo(NativeDType dt, float[] v)
+    {
+        if (dt == NativeDType.Float16) for (int i = 0; i < v.Length; i++) v[i] = (float)(Half)v[i];
+        if (dt == NativeDType.BFloat16) for (int i = 0; i < v.Length; i++) v[i] = BFloat16.Round(v[i]);
     }
 
     private static T P<T>(ProgramLayer l) where T : unmanaged => MemoryMarshal.Read<T>(l.Params);
@@ -94,7 +100,8 @@ internal sealed unsafe class ProgramInterpreter
 
     /// <summary>
     /// The shim's element-type rules (cudnn.cpp, cublaslt.cpp, layers.cpp): every input of a layer but a copy has the
-    /// output's type, except a convolution's bias and a layer norm's scale and bias (fp32) and gather indices (int32).
+    /// output's type, except a convolution's bias, a layer norm's scale and bias and a GEMM's row-norm scale and shift
+    /// (fp32) and gather indices (int32).
     /// A mixed-precision program that breaks them would be refused on the GPU; here it fails the test.
     /// </summary>
     private void CheckTypes(ProgramLayer l)
@@ -104,7 +111,7 @@ internal sealed unsafe class ProgramInterpreter
         for (int k = 0; k < l.Inputs.Length; k++)
         {
             if (l.Inputs[k] < 0) continue;
-            bool fp32Param = (l.Kind == LayerKind.Conv && k == 2) || (l.Kind == LayerKind.LayerNorm && k >= 1);
+            bool fp32Param = (l.Kind == LayerKind.Conv && k == 2) || (l.Kind == LayerKind.LayerNorm && k >= 1) || (l.Kind == LayerKind.Gemm && k >= 4);
             var want = fp32Param ? NativeDType.Float32 : l.Kind == LayerKind.Gather && k == 1 ? NativeDType.Int32 : dt;
             var t = _p.Tensors[l.Inputs[k]];
             if (t.DType != want)
@@ -327,6 +334,12 @@ internal sealed unsafe class ProgramInterpreter
         var aS = _shape[l.Inputs[0]]; var bS = _shape[l.Inputs[1]];
         long M = p.TransA != 0 ? aS[^1] : aS[^2], K = p.TransA != 0 ? aS[^2] : aS[^1];
         long N = p.TransB != 0 ? bS[^2] : bS[^1];
+        if (p.NormA != 0)
+        {
+            if (p.TransA != 0) throw new InvalidOperationException($"gemm '{l.Name}': norm_a needs trans_a 0");
+            float[]? shift = l.Inputs.Length > 5 && l.Inputs[5] >= 0 ? Get(l.Inputs[5]) : null;
+            a = NormalizeRows(a, K, Get(l.Inputs[4]), shift, p.NormEpsilon, _p.Tensors[l.Inputs[0]].DType);
+        }
         long batchA = aS.ElementCount() / (M * K), batchB = bS.ElementCount() / (K * N);
         long batch = Math.Max(batchA, batchB);
         var y = new float[batch * M * N];
@@ -345,6 +358,28 @@ internal sealed unsafe class ProgramInterpreter
             }
         });
         Set(l.Outputs[0], y);
+    }
+
+    /// <summary>
+    /// A GEMM's norm_a: each row of <paramref name="a"/> (<paramref name="k"/> values) layer-normalised as the LayerNorm
+    /// layer does it, then rounded to A's type, in which the product reads it (as it would read a LayerNorm's output).
+    /// </summary>
+    private static float[] NormalizeRows(float[] a, long k, float[] scale, float[]? shift, float epsilon, NativeDType type)
+    {
+        if (scale.Length != k || (shift is not null && shift.Length != k))
+            throw new InvalidOperationException($"norm_a: scale and shift must have K = {k} elements");
+        var y = new float[a.Length];
+        for (long r = 0; r < a.Length / k; r++)
+        {
+            double m = 0, v = 0;
+            for (long c = 0; c < k; c++) m += a[r * k + c];
+            m /= k;
+            for (long c = 0; c < k; c++) v += (a[r * k + c] - m) * (a[r * k + c] - m);
+            v /= k;
+            for (long c = 0; c < k; c++) y[r * k + c] = (float)((a[r * k + c] - m) / Math.Sqrt(v + epsilon) * scale[c] + (shift?[c] ?? 0));
+        }
+        RoundTo(type, y);
+        return y;
     }
 
     private void Pool(ProgramLayer l)
