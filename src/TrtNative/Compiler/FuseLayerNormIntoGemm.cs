@@ -14,7 +14,8 @@ namespace TrtNative.Compiler;
 /// the LayerNorm inside the layer). The LayerNorm must normalise exactly A's rows: the block of its input's dims from
 /// its axis on must be the GEMM's K (the last dim of A's view, with A not transposed), and its input and output must
 /// hold the same elements in the same type. Its output must be read by this GEMM alone, as A, and be no engine output;
-/// its input must not be written between the two layers. <c>TRTN_FUSE_LAYERNORM=0</c> leaves the program unchanged,
+/// its input must not be written between the two layers. The GEMM must be one the shim's normalising kernel runs (B
+/// stored [N, K], K and N multiples of 8). <c>TRTN_FUSE_LAYERNORM=0</c> leaves the program unchanged,
 /// for the A/B (as the native TRTN_* switches do).
 /// </remarks>
 internal static class FuseLayerNormIntoGemm
@@ -51,15 +52,19 @@ internal static class FuseLayerNormIntoGemm
         if (gemm.Kind != LayerKind.Gemm || gemm.Outputs.Length != 1 || p.Root(gemm.Inputs[0]) != root) return false;
         if (gemm.Inputs.Skip(1).Any(t => t >= 0 && p.Root(t) == root)) return false;
         var prm = MemoryMarshal.Read<GemmParams>(gemm.Params);
-        if (prm.TransA != 0 || prm.NormA != 0) return false;
+        if (prm.TransA != 0 || prm.TransB == 0 || prm.NormA != 0) return false;
         int a = gemm.Inputs[0];
         if (p.Tensors[a].DType != type || p.Tensors[gemm.Outputs[0]].DType != type) return false;
+        // Only where the shim's normalising kernel can run the layer (B stored [N, K], K and N multiples of 8): it needs
+        // no workspace, while cuBLASLt's tactics need a normalised copy of A there, which a large batch may not fit
+        // within the workspace limit; the LayerNorm as a layer of its own writes into the arena instead.
+        if (p.Tensors[gemm.Outputs[0]].Shape is not [.., { IsKnown: true } n] || n.Value % 8 != 0) return false;
 
         // The rows the LayerNorm normalises (its input's dims from the axis on, as the shim's kernel reads them) are A's rows.
         var xShape = p.Tensors[x].Shape;
         var aShape = p.Tensors[a].Shape;
         if (ln.Axis < 0 || ln.Axis >= xShape.Length || aShape.Length == 0) return false;
-        if (xShape[ln.Axis..].Product() is not { IsKnown: true } k || aShape[^1] != k) return false;
+        if (xShape[ln.Axis..].Product() is not { IsKnown: true } k || k.Value <= 0 || k.Value % 8 != 0 || aShape[^1] != k) return false;
         if (xShape.Product() is not { } count || count != p.Tensors[normalized].Shape.Product() || count != aShape.Product()) return false;
 
         // The LayerNorm's input still holds what it read when the GEMM runs.

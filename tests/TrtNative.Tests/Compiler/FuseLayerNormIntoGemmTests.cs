@@ -121,6 +121,27 @@ public class FuseLayerNormIntoGemmTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Only GEMMs the shim's normalising kernel runs take the LayerNorm (it needs no workspace; cuBLASLt's tactics would
+    /// need a normalised copy of A there): a weight given at run time (stored [K, N]) or an output width that is not a
+    /// multiple of 8 keeps it a layer.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 24)]
+    [InlineData(false, 20)]
+    public void GemmsOurKernelCannotRunKeepTheLayerNorm(bool runtimeWeight, long width)
+    {
+        var b = new TrtNative.Tests.Passes.GraphBuilder();
+        var x = b.Input("x", [Dim.Sym("batch"), Dim.Of(4), Dim.Of(16)]);
+        var ln = b.Op("LayerNormalization", [x, b.Init("scale", [16], 0.5f, 1.5f), b.Init("shift", [16])], n => n.Set("axis", -1L).Set("epsilon", 1e-5f));
+        string w = runtimeWeight ? b.Input("w", [Dim.Of(16), Dim.Of(width)]) : b.Init("w", [16, width]);
+        var g = b.Build(b.Op("MatMul", ln, w));
+        var program = GpuLowering.Lower(g, fp16: true);
+        output.WriteLine($"layers {string.Join(", ", program.Layers.Select(l => $"{l.Kind} '{l.Name}'"))}");
+        Assert.Equal(0, NormGemms(program));
+        Assert.Single(program.Layers, l => l.Kind == LayerKind.LayerNorm);
+    }
+
+    /// <summary>
     /// ViT-B/16: ln_1 before each encoder layer's in-projection and ln_2 before its MLP (2 × 12); the final norm feeds
     /// the class token's pick, not a GEMM. ConvNeXt-T: each block's channels-last norm before its first Linear (18) and
     /// the head's norm, read through the flatten by the classifier's Linear (1); the stem's and the three downsampling
