@@ -20,19 +20,7 @@ namespace TrtNative.Compiler;
 internal static class FuseGeluIntoGemm
 {
     /// <summary>Rewrites <paramref name="p"/> in place; returns how many GELUs were fused.</summary>
-    public static int Run(LayerProgram p)
-    {
-        int fused = 0;
-        for (int i = 0; i < p.Layers.Count; i++)
-        {
-            if (TryFuse(p, i))
-            {
-                fused++;
-                i--;  // the GELU is gone; the layer now at i has not been looked at
-            }
-        }
-        return fused;
-    }
+    public static int Run(LayerProgram p) => p.RewriteEach(i => TryFuse(p, i));
 
     private static bool TryFuse(LayerProgram p, int geluIndex)
     {

@@ -24,16 +24,7 @@ internal static class FuseLayerNormIntoGemm
     public static int Run(LayerProgram p)
     {
         if (!p.Reduced || Environment.GetEnvironmentVariable("TRTN_FUSE_LAYERNORM") == "0") return 0;
-        int fused = 0;
-        for (int i = 0; i < p.Layers.Count; i++)
-        {
-            if (TryFuse(p, i))
-            {
-                fused++;
-                i--;  // the LayerNorm is gone; the layer now at i has not been looked at
-            }
-        }
-        return fused;
+        return p.RewriteEach(i => TryFuse(p, i));
     }
 
     private static bool TryFuse(LayerProgram p, int normIndex)

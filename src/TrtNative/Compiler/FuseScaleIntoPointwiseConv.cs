@@ -17,17 +17,7 @@ namespace TrtNative.Compiler;
 internal static class FuseScaleIntoPointwiseConv
 {
     /// <summary>Rewrites <paramref name="p"/> in place; returns how many gate + convolution pairs were rewritten.</summary>
-    public static int Run(LayerProgram p)
-    {
-        int fused = 0;
-        for (int i = 0; i < p.Layers.Count; i++)
-        {
-            if (!TryFuse(p, i)) continue;
-            fused++;
-            i--;  // the multiply is gone; the layer now at i has not been looked at
-        }
-        return fused;
-    }
+    public static int Run(LayerProgram p) => p.RewriteEach(i => TryFuse(p, i));
 
     private static bool TryFuse(LayerProgram p, int mulIndex)
     {

@@ -141,6 +141,23 @@ internal sealed class LayerProgram
     /// <summary>Index of the first layer that writes tensor storage <paramref name="root"/>, or -1.</summary>
     public int Producer(int root) => Layers.FindIndex(l => l.Outputs.Any(o => Root(o) == root));
 
+    /// <summary>
+    /// Offers each layer's index in turn to <paramref name="rewriteAt"/>, a pass's rewrite, which returns true when it
+    /// changed the program by removing one layer at or before that index; the same index is then offered again, as it
+    /// now holds a layer not yet looked at. Returns how many rewrites were made.
+    /// </summary>
+    public int RewriteEach(Func<int, bool> rewriteAt)
+    {
+        int rewrites = 0;
+        for (int i = 0; i < Layers.Count; i++)
+        {
+            if (!rewriteAt(i)) continue;
+            rewrites++;
+            i--;
+        }
+        return rewrites;
+    }
+
     /// <summary>Whether tensor storage <paramref name="root"/> is an engine output.</summary>
     public bool IsEngineOutput(int root) => Outputs.Any(o => Root(o.TensorId) == root);
 

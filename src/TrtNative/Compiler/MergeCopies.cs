@@ -18,19 +18,7 @@ namespace TrtNative.Compiler;
 internal static class MergeCopies
 {
     /// <summary>Rewrites <paramref name="p"/> in place; returns how many copies were removed.</summary>
-    public static int Run(LayerProgram p)
-    {
-        int merged = 0;
-        for (int i = 0; i < p.Layers.Count; i++)
-        {
-            if (TryMerge(p, i))
-            {
-                merged++;
-                i--;  // the first copy was before this one: the layer now at i has not been looked at
-            }
-        }
-        return merged;
-    }
+    public static int Run(LayerProgram p) => p.RewriteEach(i => TryMerge(p, i));
 
     private static unsafe bool TryMerge(LayerProgram p, int secondIndex)
     {
