@@ -338,7 +338,12 @@ internal sealed unsafe class ProgramInterpreter
         {
             if (p.TransA != 0) throw new InvalidOperationException($"gemm '{l.Name}': norm_a needs trans_a 0");
             float[]? shift = l.Inputs.Length > 5 && l.Inputs[5] >= 0 ? Get(l.Inputs[5]) : null;
-            a = NormalizeRows(a, K, Get(l.Inputs[4]), shift, p.NormEpsilon, _p.Tensors[l.Inputs[0]].DType);
+            var scale = Get(l.Inputs[4]);
+            if (scale.Length != K || (shift is not null && shift.Length != K))
+                throw new InvalidOperationException($"gemm '{l.Name}': norm_a's scale and shift must have K = {K} elements");
+            // Rounded to A's type, in which the product reads it (as it would read a LayerNorm layer's output).
+            a = NormalizeRows(a, K, scale, shift, p.NormEpsilon);
+            RoundTo(_p.Tensors[l.Inputs[0]].DType, a);
         }
         long batchA = aS.ElementCount() / (M * K), batchB = bS.ElementCount() / (K * N);
         long batch = Math.Max(batchA, batchB);
@@ -361,24 +366,21 @@ internal sealed unsafe class ProgramInterpreter
     }
 
     /// <summary>
-    /// A GEMM's norm_a: each row of <paramref name="a"/> (<paramref name="k"/> values) layer-normalised as the LayerNorm
-    /// layer does it, then rounded to A's type, in which the product reads it (as it would read a LayerNorm's output).
+    /// Each row of <paramref name="x"/> (<paramref name="cols"/> values) layer-normalised: (x - mean) / sqrt(var +
+    /// epsilon) * scale + shift, in double; the LayerNorm layer's and a GEMM's norm_a.
     /// </summary>
-    private static float[] NormalizeRows(float[] a, long k, float[] scale, float[]? shift, float epsilon, NativeDType type)
+    private static float[] NormalizeRows(float[] x, long cols, float[] scale, float[]? shift, float epsilon)
     {
-        if (scale.Length != k || (shift is not null && shift.Length != k))
-            throw new InvalidOperationException($"norm_a: scale and shift must have K = {k} elements");
-        var y = new float[a.Length];
-        for (long r = 0; r < a.Length / k; r++)
+        var y = new float[x.Length];
+        for (long r = 0; r < x.Length / cols; r++)
         {
             double m = 0, v = 0;
-            for (long c = 0; c < k; c++) m += a[r * k + c];
-            m /= k;
-            for (long c = 0; c < k; c++) v += (a[r * k + c] - m) * (a[r * k + c] - m);
-            v /= k;
-            for (long c = 0; c < k; c++) y[r * k + c] = (float)((a[r * k + c] - m) / Math.Sqrt(v + epsilon) * scale[c] + (shift?[c] ?? 0));
+            for (long c = 0; c < cols; c++) m += x[r * cols + c];
+            m /= cols;
+            for (long c = 0; c < cols; c++) v += (x[r * cols + c] - m) * (x[r * cols + c] - m);
+            v /= cols;
+            for (long c = 0; c < cols; c++) y[r * cols + c] = (float)((x[r * cols + c] - m) / Math.Sqrt(v + epsilon) * scale[c] + (shift?[c] ?? 0));
         }
-        RoundTo(type, y);
         return y;
     }
 
@@ -430,19 +432,7 @@ internal sealed unsafe class ProgramInterpreter
         var p = P<LayerNormParams>(l);
         var x = Get(l.Inputs[0]); var sc = Get(l.Inputs[1]);
         float[]? bi = p.HasBias != 0 ? Get(l.Inputs[2]) : null;
-        var s = _shape[l.Inputs[0]];
-        long cols = s[p.Axis..].ElementCount(), rows = x.Length / cols;
-        var y = new float[x.Length];
-        for (long r = 0; r < rows; r++)
-        {
-            double m = 0, v = 0;
-            for (long c = 0; c < cols; c++) m += x[r * cols + c];
-            m /= cols;
-            for (long c = 0; c < cols; c++) v += (x[r * cols + c] - m) * (x[r * cols + c] - m);
-            v /= cols;
-            for (long c = 0; c < cols; c++) y[r * cols + c] = (float)((x[r * cols + c] - m) / Math.Sqrt(v + p.Epsilon) * sc[c] + (bi?[c] ?? 0));
-        }
-        Set(l.Outputs[0], y);
+        Set(l.Outputs[0], NormalizeRows(x, _shape[l.Inputs[0]][p.Axis..].ElementCount(), sc, bi, p.Epsilon));
     }
 
     private void Reduce(ProgramLayer l)
